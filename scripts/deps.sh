@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs every Debian package that Sentinel's build, tests and benches need.
+# Idempotent and quiet when everything is present. Not root: prints the command.
+set -euo pipefail
+
+PKGS=(
+  build-essential pkg-config
+  libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev sqlite3
+  libssl-dev libsodium-dev libpq-dev
+  libcmocka-dev
+  perl curl procps psmisc
+)
+# Benches only: peers and load generators. Installed with `deps.sh --bench`.
+BENCH_PKGS=(wrk nginx-light)
+
+want=("${PKGS[@]}")
+for a in "$@"; do
+  case "$a" in
+    --bench) want+=("${BENCH_PKGS[@]}") ;;
+    *) echo "deps.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+cmd=(apt-get install -y -q --no-install-recommends "${missing[@]}")
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: missing packages; run as root:" >&2
+  echo "  apt-get update && ${cmd[*]}" >&2
+  exit 1
+fi
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Refresh the package lists only when an install is needed (and at most once).
+apt-get update -q >/dev/null || true
+"${cmd[@]}" >/dev/null

@@ -1,0 +1,324 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <sodium.h>
+#include <openssl/evp.h>
+#include "base/mem.h"
+#include "base/util.h"
+
+int sn_base_init(void)
+{
+	return sodium_init() < 0 ? -EIO : 0;
+}
+
+int64_t sn_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t sn_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void sn_time_format(int64_t ms, char *out, size_t outlen)
+{
+	time_t sec = (time_t)(ms / 1000);
+	int frac = (int)(ms % 1000);
+	if (frac < 0) {
+		frac += 1000;
+		sec -= 1;
+	}
+	struct tm tm;
+	gmtime_r(&sec, &tm);
+	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+}
+
+static int parse_digits(const char **p, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if ((*p)[i] < '0' || (*p)[i] > '9')
+			return -EINVAL;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return 0;
+}
+
+int sn_time_parse(const char *s, int64_t *ms)
+{
+	const char *p = s;
+	int Y, M, D, h, m, sec;
+	if (!s || !*s)
+		return -EINVAL;
+	if (strspn(s, "0123456789") == strlen(s) && strlen(s) <= 15) {
+		*ms = strtoll(s, NULL, 10);
+		return 0;
+	}
+	if (parse_digits(&p, 4, &Y) || *p++ != '-' || parse_digits(&p, 2, &M) || *p++ != '-' ||
+	    parse_digits(&p, 2, &D) || (*p != 'T' && *p != 't' && *p != ' '))
+		return -EINVAL;
+	p++;
+	if (parse_digits(&p, 2, &h) || *p++ != ':' || parse_digits(&p, 2, &m) || *p++ != ':' ||
+	    parse_digits(&p, 2, &sec))
+		return -EINVAL;
+	if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+		return -EINVAL;
+	int frac = 0, scale = 0;
+	if (*p == '.') {
+		p++;
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		while (*p >= '0' && *p <= '9') {
+			if (scale < 3) {
+				frac = frac * 10 + (*p - '0');
+				scale++;
+			}
+			p++;
+		}
+		while (scale++ < 3)
+			frac *= 10;
+	}
+	int off = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p == '-' ? -1 : 1, oh, om;
+		p++;
+		if (parse_digits(&p, 2, &oh) || *p++ != ':' || parse_digits(&p, 2, &om))
+			return -EINVAL;
+		off = sign * (oh * 60 + om);
+	} else {
+		return -EINVAL;
+	}
+	if (*p)
+		return -EINVAL;
+	struct tm tm = { .tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D,
+			 .tm_hour = h, .tm_min = m, .tm_sec = sec };
+	time_t t = timegm(&tm);
+	*ms = ((int64_t)t - (int64_t)off * 60) * 1000 + frac;
+	return 0;
+}
+
+void sn_random(void *p, size_t n)
+{
+	randombytes_buf(p, n);
+}
+
+void sn_hex(const void *p, size_t n, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hx[b[i] >> 4];
+		out[2 * i + 1] = hx[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+char *sn_id_new(const char *prefix)
+{
+	unsigned char r[10];
+	char hex[21];
+	sn_random(r, sizeof r);
+	sn_hex(r, sizeof r, hex);
+	return xasprintf("%s%s", prefix, hex);
+}
+
+void sn_sha256_hex(const void *p, size_t n, char out[65])
+{
+	unsigned char md[32];
+	unsigned int len = 0;
+	EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
+	sn_hex(md, 32, out);
+}
+
+int sn_mkdir_p(const char *path, unsigned mode)
+{
+	char tmp[PATH_MAX];
+	if (sn_strlcpy(tmp, path, sizeof tmp))
+		return -ENAMETOOLONG;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int fsync_dir_of(const char *path)
+{
+	char *d = xstrdup(path);
+	char *slash = strrchr(d, '/');
+	int rc = 0;
+	if (slash == d)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else {
+		free(d);
+		d = xstrdup(".");
+	}
+	int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (fsync(fd))
+		rc = -errno;
+	close(fd);
+out:
+	free(d);
+	return rc;
+}
+
+int sn_write_file_atomic(const char *path, const void *data, size_t n, unsigned mode)
+{
+	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+	int rc = 0;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	const char *p = data;
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			break;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	if (!rc && fsync(fd))
+		rc = -errno;
+	if (close(fd) && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path))
+		rc = -errno;
+	if (rc)
+		unlink(tmp);
+	else
+		rc = fsync_dir_of(path);
+out:
+	free(tmp);
+	return rc;
+}
+
+int sn_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+	int rc = 0;
+	char *data = NULL;
+	size_t n = 0, cap = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (n + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			data = xrealloc(data, cap);
+		}
+		ssize_t r = read(fd, data + n, cap - n - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > max) {
+			rc = -E2BIG;
+			goto out;
+		}
+	}
+	data[n] = '\0';
+	*out = data;
+	data = NULL;
+	if (len)
+		*len = n;
+out:
+	free(data);
+	close(fd);
+	return rc;
+}
+
+int sn_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	uint64_t mul = 1;
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': mul = 1ULL << 10; end++; break;
+	case 'm': case 'M': mul = 1ULL << 20; end++; break;
+	case 'g': case 'G': mul = 1ULL << 30; end++; break;
+	case 't': case 'T': mul = 1ULL << 40; end++; break;
+	default: return -EINVAL;
+	}
+	if (*end == 'i' && mul > 1)
+		end++;
+	if ((*end == 'b' || *end == 'B') && (mul > 1 || end[1] == '\0'))
+		end++;
+	if (*end)
+		return -EINVAL;
+	if (v > UINT64_MAX / mul)
+		return -EINVAL;
+	*out = v * mul;
+	return 0;
+}
+
+int sn_parse_duration_ms(const char *s, int64_t *out)
+{
+	char *end;
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || v < 0)
+		return -EINVAL;
+	double mul;
+	if (*end == '\0' || strcmp(end, "s") == 0)
+		mul = 1000;
+	else if (strcmp(end, "ms") == 0)
+		mul = 1;
+	else if (strcmp(end, "m") == 0)
+		mul = 60000;
+	else if (strcmp(end, "h") == 0)
+		mul = 3600000;
+	else if (strcmp(end, "d") == 0)
+		mul = 86400000;
+	else
+		return -EINVAL;
+	if (v * mul > 9e15)
+		return -EINVAL;
+	*out = (int64_t)(v * mul);
+	return 0;
+}

@@ -1,0 +1,42 @@
+/* Small domain-free helpers: time, randomness, hex, SHA-256, files. */
+#ifndef SN_UTIL_H
+#define SN_UTIL_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* Process-wide start-up (libsodium). Call once from main. */
+int sn_base_init(void);
+
+/* Wall-clock milliseconds since the Unix epoch. */
+int64_t sn_now_ms(void);
+/* Monotonic clock in nanoseconds (for durations only). */
+int64_t sn_mono_ns(void);
+/* RFC 3339 UTC with milliseconds, e.g. 2026-11-22T19:37:53.123Z; out >= 32. */
+void sn_time_format(int64_t ms, char *out, size_t outlen);
+/* Parses RFC 3339 (Z or +hh:mm offset, optional fraction) or integer epoch
+ * milliseconds. Returns 0 or -EINVAL. */
+int sn_time_parse(const char *s, int64_t *ms);
+
+/* Cryptographically random bytes (libsodium). */
+void sn_random(void *p, size_t n);
+/* Lower-case hex of n bytes into out (2n+1 bytes). */
+void sn_hex(const void *p, size_t n, char *out);
+/* A new random opaque id: prefix + 20 hex chars; the caller frees it. */
+char *sn_id_new(const char *prefix);
+/* SHA-256 of p as 64 hex chars + NUL. */
+void sn_sha256_hex(const void *p, size_t n, char out[65]);
+
+/* mkdir -p with the given mode. 0 or -errno. */
+int sn_mkdir_p(const char *path, unsigned mode);
+/* Writes data to path atomically: temp file in the same directory, fsync,
+ * rename, fsync of the directory. 0 or -errno. */
+int sn_write_file_atomic(const char *path, const void *data, size_t n, unsigned mode);
+/* Reads a whole file up to max bytes into a new NUL-terminated buffer that
+ * the caller frees. -E2BIG when larger than max, -errno otherwise. */
+int sn_read_file(const char *path, size_t max, char **out, size_t *len);
+
+/* Parses a size like 1048576, 64K, 1M, 2G. 0 or -EINVAL. */
+int sn_parse_size(const char *s, uint64_t *out);
+/* Parses a duration like 500ms, 10s, 5m, 2h, 7d, or bare seconds. */
+int sn_parse_duration_ms(const char *s, int64_t *out);
+#endif

@@ -1,0 +1,14 @@
+/* Entry points of the subcommands, one per module; main.c's table lists them.
+ * Each takes argv with argv[0] = the subcommand word and returns the exit code. */
+#ifndef SN_COMMANDS_H
+#define SN_COMMANDS_H
+int server_cmd(int argc, char **argv);
+int up_cmd(int argc, char **argv);
+int cli_login_cmd(int argc, char **argv);
+int cli_logout_cmd(int argc, char **argv);
+int cli_whoami_cmd(int argc, char **argv);
+int cli_user_cmd(int argc, char **argv);
+int cli_group_cmd(int argc, char **argv);
+int cli_token_cmd(int argc, char **argv);
+int cli_audit_cmd(int argc, char **argv);
+#endif

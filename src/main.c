@@ -1,0 +1,60 @@
+/* sentinel: one binary, one command table (git's habit). */
+#include <stdio.h>
+#include <string.h>
+#include "commands.h"
+#include "version.h"
+#include "base/util.h"
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+};
+
+static const struct command commands[] = {
+	{ "server", server_cmd, "run the control plane (REST API, events, metrics)" },
+	{ "up", up_cmd, "quick start: a server on embedded defaults" },
+	{ "login", cli_login_cmd, "log in to a server and store the token" },
+	{ "logout", cli_logout_cmd, "revoke the stored token and forget it" },
+	{ "whoami", cli_whoami_cmd, "show the logged-in user" },
+	{ "user", cli_user_cmd, "manage users (ls, create, disable, enable, rm)" },
+	{ "group", cli_group_cmd, "manage groups and membership" },
+	{ "token", cli_token_cmd, "manage long-lived API tokens (create, ls, revoke)" },
+	{ "audit", cli_audit_cmd, "list audit records" },
+	{ NULL, NULL, NULL },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: sentinel COMMAND [options]\n\nSentinel %s: compute and ML-operations platform.\n\nCommands:\n",
+		SENTINEL_VERSION);
+	for (const struct command *c = commands; c->name; c++)
+		fprintf(f, "  %-10s %s\n", c->name, c->help);
+	fprintf(f, "\nRun 'sentinel COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (sn_base_init()) {
+		fprintf(stderr, "sentinel: libsodium failed to initialise\n");
+		return 1;
+	}
+	const char *name = argv[1];
+	if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+		printf("sentinel %s\n", SENTINEL_VERSION);
+		return 0;
+	}
+	for (const struct command *c = commands; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c->fn(argc - 1, argv + 1);
+	fprintf(stderr, "sentinel: unknown command '%s' (try 'sentinel --help')\n", name);
+	return 2;
+}

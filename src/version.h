@@ -1,0 +1,1 @@
+#define SENTINEL_VERSION "0.1.0"
