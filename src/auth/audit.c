@@ -1,0 +1,134 @@
+/* The audit log: one insert-only row per mutating request, written by the
+ * http done hook before the reply is queued, and published as an "audit"
+ * event. The table refuses UPDATE and DELETE (triggers in the migration). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "auth/auth_int.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/util.h"
+
+static const char *outcome(int status)
+{
+	if (status < 400)
+		return "success";
+	if (status == 401 || status == 403 || status == 429)
+		return "denied";
+	return "failure";
+}
+
+/* Time-ordered id: 12 hex digits of milliseconds, then randomness. */
+static char *audit_id(int64_t now)
+{
+	unsigned char r[6];
+	char hex[13];
+	sn_random(r, sizeof r);
+	sn_hex(r, sizeof r, hex);
+	return xasprintf("a_%012llx%s", (unsigned long long)now, hex);
+}
+
+void auth_audit_hook(http_req *r, const http_route *route, int status, void *ctx)
+{
+	auth *a = ctx;
+	const char *m = http_req_method(r);
+	if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
+		return;
+	const auth_user *u = auth_caller(r);
+	const char *action = route->action ? route->action : route->pattern;
+	const char *target = http_req_target(r);
+	int64_t now = sn_now_ms();
+	char *id = audit_id(now);
+	store_conn *c = NULL;
+	store_acquire(a->st, &c);
+	int rc = store_exec(c, "INSERT INTO audit (id, ts, actor_id, actor, action, target, outcome,"
+			       " status, address, request_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+			    NULL, SARGS(SA_TEXT(id), SA_INT(now), SA_TEXT(u ? u->id : NULL),
+					SA_TEXT(http_req_actor(r)), SA_TEXT(action), SA_TEXT(target),
+					SA_TEXT(outcome(status)), SA_INT(status),
+					SA_TEXT(http_req_addr(r)), SA_TEXT(http_req_id(r))));
+	store_release(&c);
+	if (rc) {
+		log_error("audit: cannot record %s by %s: %d", action,
+			  http_req_actor(r) ? http_req_actor(r) : "-", rc);
+	} else if (a->events) {
+		json_t *ev = json_pack("{s:s,s:o,s:s?,s:s,s:s?,s:s,s:i}", "id", id, "ts",
+				       http_json_time(now), "actor", http_req_actor(r), "action", action,
+				       "target", target, "outcome", outcome(status), "status", status);
+		char *s = json_dumps(ev, JSON_COMPACT);
+		hub_publish(a->events, "audit", s);
+		free(s);
+		json_decref(ev);
+	}
+	free(id);
+}
+
+static json_t *audit_row_json(store_rows *rows)
+{
+	json_t *o = json_pack("{s:s,s:o,s:s,s:s,s:i}", "id", store_rows_text(rows, 0), "ts",
+			      http_json_time(store_rows_int(rows, 1)), "action",
+			      store_rows_text(rows, 4), "outcome", store_rows_text(rows, 6), "status",
+			      (int)store_rows_int(rows, 7));
+	static const struct { int col; const char *key; } opt[] = {
+		{ 2, "actor_id" }, { 3, "actor" }, { 5, "target" }, { 8, "address" }, { 9, "request_id" },
+	};
+	for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++)
+		json_object_set_new(o, opt[i].key, store_rows_isnull(rows, opt[i].col)
+					   ? json_null() : json_string(store_rows_text(rows, opt[i].col)));
+	return o;
+}
+
+static int time_param(http_req *r, const char *name, int64_t *out)
+{
+	const char *v = http_req_query(r, name);
+	if (!v)
+		return 0;
+	if (sn_time_parse(v, out)) {
+		http_reply_error(r, 400, "bad_request",
+				 "query parameter '%s' must be an RFC 3339 time", name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void h_list(http_req *r, void *ctx)
+{
+	auth *a = ctx;
+	int limit;
+	const char *cursor;
+	int64_t since = 0, until = INT64_MAX;
+	store_conn *c = NULL;
+	store_rows *rows = NULL;
+	json_t *items = NULL;
+	char *next = NULL;
+	if (http_page(r, &limit, &cursor) || time_param(r, "since", &since) ||
+	    time_param(r, "until", &until))
+		return;
+	const char *actor = http_req_query(r, "actor"), *action = http_req_query(r, "action");
+	const char *outc = http_req_query(r, "outcome");
+	store_acquire(a->st, &c);
+	/* Newest first; the cursor is the id of the last row of the previous page. */
+	int rc = store_query(c, "SELECT id, ts, actor_id, actor, action, target, outcome, status, address,"
+			     " request_id FROM audit WHERE ($1 = '' OR id < $1)"
+			     " AND ($2 = '' OR actor = $2 OR actor_id = $2) AND ($3 = '' OR action = $3)"
+			     " AND ($4 = '' OR outcome = $4) AND ts >= $5 AND ts < $6"
+			     " ORDER BY id DESC LIMIT $7", &rows,
+			     SARGS(SA_TEXT(cursor ? cursor : ""), SA_TEXT(actor ? actor : ""),
+				   SA_TEXT(action ? action : ""), SA_TEXT(outc ? outc : ""),
+				   SA_INT(since), SA_INT(until), SA_INT(limit + 1)));
+	if (rc || (rc = auth_collect(rows, limit, audit_row_json, "id", &items, &next)))
+		auth_store_fail(r, rc);
+	else
+		http_reply_list(r, items, next);
+	free(next);
+	store_rows_free(&rows);
+	store_release(&c);
+}
+
+size_t auth_audit_routes(auth *a, http_route *out, size_t max)
+{
+	const http_route routes[] = {
+		{ "GET", "/api/v1/audit", h_list, 0, ROLE_ADMIN, NULL, 0, a },
+	};
+	return auth_copy_routes(routes, sizeof routes / sizeof routes[0], out, max);
+}

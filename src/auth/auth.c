@@ -1,0 +1,219 @@
+/* The auth module's core: set-up, the request hooks, roles. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "auth/auth_int.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/util.h"
+
+static const char *const role_names[] = { "none", "member", "admin", "superadmin" };
+
+const char *auth_role_name(enum auth_role role)
+{
+	return role >= ROLE_NONE && role <= ROLE_SUPERADMIN ? role_names[role] : "none";
+}
+
+int auth_role_parse(const char *name, enum auth_role *out)
+{
+	for (int i = ROLE_MEMBER; i <= ROLE_SUPERADMIN; i++)
+		if (strcmp(name, role_names[i]) == 0) {
+			*out = (enum auth_role)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+int auth_new(store *st, hub *events, const auth_config *cfg, auth **out)
+{
+	auth *a = xcalloc(1, sizeof *a);
+	a->st = st;
+	a->events = events;
+	a->cfg = *cfg;
+	if (a->cfg.session_ttl_ms <= 0)
+		a->cfg.session_ttl_ms = 24 * 3600 * 1000LL;
+	if (a->cfg.login_max_failures <= 0)
+		a->cfg.login_max_failures = 5;
+	if (a->cfg.login_lockout_ms <= 0)
+		a->cfg.login_lockout_ms = 60 * 1000;
+	pthread_mutex_init(&a->mu, NULL);
+	*out = a;
+	return 0;
+}
+
+void auth_free(auth **pa)
+{
+	auth *a = *pa;
+	if (!a)
+		return;
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+	*pa = NULL;
+}
+
+int auth_store_fail(http_req *r, int rc)
+{
+	log_error("auth: store error %d on %s %s", rc, http_req_method(r), http_req_path(r));
+	if (rc == STORE_EBUSY)
+		http_reply_error(r, 503, "unavailable", "the store is busy; retry");
+	else
+		http_reply_error(r, 500, "internal", "store error");
+	return rc;
+}
+
+int auth_bootstrap(auth *a, const char *password, char **generated)
+{
+	store_conn *c = NULL;
+	store_rows *rows = NULL;
+	char *gen = NULL, hash[AUTH_HASH_MAX];
+	int rc;
+	*generated = NULL;
+	store_acquire(a->st, &c);
+	if ((rc = store_begin(c)))
+		goto out;
+	if ((rc = store_query(c, "SELECT COUNT(*) FROM users", &rows, SNOARGS)) ||
+	    (rc = store_rows_next(rows)) < 0)
+		goto out;
+	int64_t n = store_rows_int(rows, 0);
+	store_rows_free(&rows);
+	if (n > 0) {
+		rc = 0;
+		goto out;
+	}
+	if (!password || !*password) {
+		unsigned char raw[12];
+		gen = xmalloc(25);
+		sn_random(raw, sizeof raw);
+		sn_hex(raw, sizeof raw, gen);
+		password = gen;
+	}
+	if ((rc = auth_password_hash(password, hash)))
+		goto out;
+	char *id = sn_id_new("u_");
+	int64_t now = sn_now_ms();
+	rc = store_exec(c, "INSERT INTO users (id, username, pw_hash, role, disabled, created_at, updated_at)"
+			   " VALUES ($1, 'admin', $2, 'superadmin', 0, $3, $3)",
+			NULL, SARGS(SA_TEXT(id), SA_TEXT(hash), SA_INT(now)));
+	free(id);
+	if (rc || (rc = store_commit(c)))
+		goto out;
+	*generated = gen;
+	gen = NULL;
+out:
+	store_rows_free(&rows);
+	store_release(&c);
+	free(gen);
+	return rc;
+}
+
+size_t auth_routes(auth *a, http_route *out, size_t max)
+{
+	size_t n = 0;
+	n += auth_token_routes(a, out + n, max - n);
+	n += auth_user_routes(a, out + n, max - n);
+	n += auth_group_routes(a, out + n, max - n);
+	n += auth_audit_routes(a, out + n, max - n);
+	return n;
+}
+
+static void user_free(void *p)
+{
+	free(p);
+}
+
+const auth_user *auth_caller(const http_req *r)
+{
+	return http_req_user(r);
+}
+
+/* Validates the bearer token; records last use at most once a minute so
+ * that reads do not turn into writes. */
+int auth_hook(http_req *r, const http_route *route, void *ctx)
+{
+	auth *a = ctx;
+	const char *h = http_req_header(r, "Authorization");
+	store_conn *c = NULL;
+	store_rows *rows = NULL;
+	int rc = 1;
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0 || strlen(h + 7) > 200) {
+		http_reply_header(r, "WWW-Authenticate", "Bearer");
+		http_reply_error(r, 401, "unauthorized", "missing or malformed Authorization: Bearer token");
+		return 1;
+	}
+	char hash[65];
+	const char *tok = h + 7;
+	sn_sha256_hex(tok, strlen(tok), hash);
+	store_acquire(a->st, &c);
+	int q = store_query(c,
+			    "SELECT t.id, t.expires_at, t.revoked_at, t.last_used_at, u.id, u.username,"
+			    " u.role, u.disabled FROM tokens t JOIN users u ON u.id = t.user_id"
+			    " WHERE t.hash = $1", &rows, SARGS(SA_TEXT(hash)));
+	if (q || (q = store_rows_next(rows)) < 0) {
+		auth_store_fail(r, q);
+		goto out;
+	}
+	int64_t now = sn_now_ms();
+	if (q == 0 || !store_rows_isnull(rows, 2) ||
+	    auth_token_expired(store_rows_isnull(rows, 1) ? -1 : store_rows_int(rows, 1), now)) {
+		http_reply_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+		http_reply_error(r, 401, "unauthorized", "the token is invalid, expired or revoked");
+		goto out;
+	}
+	if (store_rows_int(rows, 7)) {
+		http_reply_error(r, 401, "unauthorized", "the account is disabled");
+		goto out;
+	}
+	auth_user *u = xcalloc(1, sizeof *u);
+	sn_strlcpy(u->token_id, store_rows_text(rows, 0), sizeof u->token_id);
+	sn_strlcpy(u->id, store_rows_text(rows, 4), sizeof u->id);
+	sn_strlcpy(u->username, store_rows_text(rows, 5), sizeof u->username);
+	if (auth_role_parse(store_rows_text(rows, 6), &u->role))
+		u->role = ROLE_NONE;
+	int64_t last = store_rows_isnull(rows, 3) ? 0 : store_rows_int(rows, 3);
+	store_rows_free(&rows);
+	http_req_set_auth(r, u, user_free, u->username);
+	if (now - last > 60000)
+		store_exec(c, "UPDATE tokens SET last_used_at = $1 WHERE id = $2", NULL,
+			   SARGS(SA_INT(now), SA_TEXT(u->token_id)));
+	if ((int)u->role < route->min_role) {
+		http_reply_error(r, 403, "forbidden", "this needs the %s role",
+				 auth_role_name((enum auth_role)route->min_role));
+		goto out;
+	}
+	rc = 0;
+out:
+	store_rows_free(&rows);
+	store_release(&c);
+	return rc;
+}
+
+int auth_collect(store_rows *rows, int limit, json_t *(*fn)(store_rows *), const char *key,
+		 json_t **items, char **next)
+{
+	json_t *arr = json_array();
+	int rc;
+	*next = NULL;
+	while ((rc = store_rows_next(rows)) == 1) {
+		if ((int)json_array_size(arr) == limit) {
+			json_t *last = json_array_get(arr, (size_t)limit - 1);
+			*next = xstrdup(json_string_value(json_object_get(last, key)));
+			break;
+		}
+		json_array_append_new(arr, fn(rows));
+	}
+	if (rc < 0) {
+		json_decref(arr);
+		return rc;
+	}
+	*items = arr;
+	return 0;
+}
+
+size_t auth_copy_routes(const http_route *src, size_t n, http_route *out, size_t max)
+{
+	if (n > max)
+		n = max;
+	memcpy(out, src, n * sizeof *out);
+	return n;
+}

@@ -1,0 +1,60 @@
+/* Users, passwords (Argon2id), bearer tokens, roles, groups and the audit
+ * log, with their HTTP handlers. Roles are ordered: a route's min_role is
+ * the least role that may call it. */
+#ifndef SN_AUTH_H
+#define SN_AUTH_H
+#include <stddef.h>
+#include <stdint.h>
+#include "base/hub.h"
+#include "http/http.h"
+#include "store/store.h"
+
+enum auth_role { ROLE_NONE = 0, ROLE_MEMBER = 1, ROLE_ADMIN = 2, ROLE_SUPERADMIN = 3 };
+
+/* The caller of a request, as the auth hook found it. */
+typedef struct auth_user {
+	char id[48];
+	char username[72];
+	enum auth_role role;
+	char token_id[48];
+} auth_user;
+
+typedef struct auth_config {
+	int64_t session_ttl_ms;     /* login tokens */
+	int login_max_failures;     /* per user; per address it is 4x */
+	int64_t login_lockout_ms;   /* first lockout; doubles up to 15 min */
+} auth_config;
+
+typedef struct auth auth;
+
+/* The store and hub are borrowed and must outlive the auth. */
+int auth_new(store *st, hub *events, const auth_config *cfg, auth **out);
+void auth_free(auth **a);
+
+/* On an empty store, creates the superadmin "admin". password: the given
+ * one, or NULL to generate one; *generated (caller frees) is set when a
+ * password was generated, NULL otherwise or when users already exist. */
+int auth_bootstrap(auth *a, const char *password, char **generated);
+
+/* Appends this module's routes to out (at most max); returns how many. */
+size_t auth_routes(auth *a, http_route *out, size_t max);
+/* The http hooks: bearer-token check and role check; audit of mutations. */
+int auth_hook(http_req *r, const http_route *route, void *a);
+void auth_audit_hook(http_req *r, const http_route *route, int status, void *a);
+/* The authenticated caller of r, or NULL on a public route. */
+const auth_user *auth_caller(const http_req *r);
+
+const char *auth_role_name(enum auth_role role);
+/* -EINVAL for an unknown name. */
+int auth_role_parse(const char *name, enum auth_role *out);
+
+/* Argon2id (libsodium); out must hold AUTH_HASH_MAX bytes. */
+#define AUTH_HASH_MAX 128
+int auth_password_hash(const char *password, char out[AUTH_HASH_MAX]);
+/* 0 when the password matches, -EACCES when not, -EINVAL for a bad hash. */
+int auth_password_verify(const char *hash, const char *password);
+/* A new random token (caller frees) and its stored hash (65 bytes). */
+char *auth_token_new(char hash_out[65]);
+/* Whether a token that expires at expires_ms (<0: never) is expired at now_ms. */
+int auth_token_expired(int64_t expires_ms, int64_t now_ms);
+#endif

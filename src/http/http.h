@@ -1,0 +1,110 @@
+/* The HTTP server wrapper (libmicrohttpd): a route table with {params},
+ * body limits, JSON bodies and JSON error envelopes, request ids, an access
+ * log line per request, per-route metrics and Server-Sent Events.
+ *
+ * A handler runs once the whole body has arrived (bounded by the route's
+ * limit) and must set exactly one reply with an http_reply_* call; a
+ * handler that sets none answers 500. Handlers run on the connection's
+ * thread and may block (thread per connection). */
+#ifndef SN_HTTP_H
+#define SN_HTTP_H
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "base/buf.h"
+#include "base/hub.h"
+
+typedef struct http_server http_server;
+typedef struct http_req http_req;
+
+/* ctx is the route's own ctx (the module's state). */
+typedef void (*http_handler)(http_req *r, void *ctx);
+
+enum {
+	HTTP_PUBLIC = 1,   /* no authentication */
+	HTTP_RAW_BODY = 2, /* the body is not JSON: no 415, no parsing */
+};
+
+#define HTTP_JSON_MAX ((size_t)1 << 20)
+
+typedef struct http_route {
+	const char *method;
+	const char *pattern;  /* "/api/v1/users/{id}" */
+	http_handler fn;
+	unsigned flags;
+	int min_role;         /* meaning given by the auth hook */
+	const char *action;   /* audit action for mutating routes, e.g. "user.create" */
+	size_t body_max;      /* 0: HTTP_JSON_MAX */
+	void *ctx;            /* passed to fn */
+} http_route;
+
+/* Hooks given by the application. auth: called before every non-public
+ * handler; returns 0 to go on, or replies (401/403) and returns non-zero.
+ * done: called after every routed request with its final status. */
+typedef struct http_hooks {
+	int (*auth)(http_req *r, const http_route *route, void *app);
+	void (*done)(http_req *r, const http_route *route, int status, void *app);
+} http_hooks;
+
+typedef struct http_config {
+	const char *listen;    /* "HOST:PORT", "[::1]:PORT" */
+	const char *tls_cert;  /* PEM file paths, both or neither */
+	const char *tls_key;
+	unsigned max_conns;
+	unsigned timeout_s;    /* idle connection timeout */
+} http_config;
+
+/* Starts listening. Routes must outlive the server. err gets a message. */
+int http_server_start(const http_config *cfg, const http_route *routes, size_t nroutes,
+		      const http_hooks *hooks, void *app, hub *events, http_server **out,
+		      char *err, size_t errlen);
+/* Stops accepting, waits up to grace_ms for in-flight requests, then stops. */
+void http_server_stop(http_server **s, int grace_ms);
+unsigned http_server_port(const http_server *s);
+/* Appends Prometheus text for requests by route and status and latency. */
+void http_server_metrics(http_server *s, buf *out);
+
+/* Request accessors; returned strings are borrowed for the request's life. */
+const char *http_req_method(const http_req *r);
+const char *http_req_path(const http_req *r);
+const char *http_req_param(const http_req *r, const char *name);
+const char *http_req_query(const http_req *r, const char *name);
+const char *http_req_header(const http_req *r, const char *name);
+const char *http_req_addr(const http_req *r);
+const char *http_req_id(const http_req *r);
+const char *http_req_body(const http_req *r, size_t *len);
+/* The parsed JSON body (an object), or NULL when there was none. */
+json_t *http_req_json(const http_req *r);
+
+/* What the auth hook learned, for handlers, the access log and the audit. */
+void http_req_set_auth(http_req *r, void *user, void (*user_free)(void *), const char *actor);
+void *http_req_user(const http_req *r);
+const char *http_req_actor(const http_req *r);
+/* The audit target of a mutating request, e.g. "user:u_123" (copied). */
+void http_req_set_target(http_req *r, const char *target);
+const char *http_req_target(const http_req *r);
+
+/* Replies. json is stolen. */
+void http_reply_json(http_req *r, int status, json_t *json);
+void http_reply_error(http_req *r, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void http_reply_data(http_req *r, int status, const char *content_type, char *data, size_t len);
+void http_reply_header(http_req *r, const char *name, const char *value);
+/* A list page: {"items": items, "next_cursor": cursor or null}. */
+void http_reply_list(http_req *r, json_t *items, const char *next_cursor);
+/* Streams hub events whose topic starts with prefix as SSE, starting after
+ * Last-Event-ID when the client sends it, with keep-alive comments. */
+void http_reply_sse(http_req *r, const char *prefix);
+
+/* A time as the API writes it: RFC 3339 UTC string, or null when ms < 0. */
+json_t *http_json_time(int64_t ms);
+
+/* Body field helpers: on a missing or mistyped field they reply 400 naming
+ * the field and return -EINVAL. required=0 leaves *out untouched if absent. */
+int http_body_str(http_req *r, const char *field, int required, size_t maxlen, const char **out);
+int http_body_bool(http_req *r, const char *field, int required, int *out);
+int http_body_int(http_req *r, const char *field, int required, int64_t min, int64_t max,
+		  int64_t *out);
+/* limit (default 50, 1..1000) and cursor query parameters; replies 400. */
+int http_page(http_req *r, int *limit, const char **cursor);
+#endif

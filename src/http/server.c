@@ -1,0 +1,832 @@
+/* HTTP server on libmicrohttpd, one thread per connection.
+ *
+ * Life of a request (on_request is called several times per request):
+ *   1. first call: allocate http_req, match the route, check the declared
+ *      length; errors found here (404, 405, 413, 415) are answered at once;
+ *   2. calls with upload data: append to the body up to the route's limit;
+ *   3. final call: parse JSON, run the auth hook and the handler, queue the
+ *      reply. finish() runs the done hook (audit) before the reply is queued,
+ *      so a client that sees the response can already read its audit row.
+ * Invariants: at most one reply is queued per request; r->status is the
+ * status of that reply; inflight counts requests between step 1 and the
+ * completion callback, and shutdown waits for it to reach zero. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/util.h"
+#include "http/http.h"
+
+#define MAX_PARAMS 8
+#define MAX_HEADERS 8
+#define NSTATUS 500 /* status codes 100..599 */
+static const double buckets_s[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+				     0.5, 1, 2.5, 5, 10 };
+#define NBUCKETS ((int)(sizeof buckets_s / sizeof buckets_s[0]))
+
+struct route_stats {
+	atomic_uint_fast64_t status[NSTATUS];
+	atomic_uint_fast64_t bucket[NBUCKETS];
+	atomic_uint_fast64_t count;
+	atomic_uint_fast64_t sum_us;
+};
+
+struct http_server {
+	struct MHD_Daemon *d;
+	const http_route *routes;
+	size_t nroutes;
+	http_hooks hooks;
+	void *app;
+	hub *events;
+	unsigned port;
+	atomic_int inflight;
+	struct route_stats *stats; /* nroutes + 1: the last is "unmatched" */
+	char *tls_cert, *tls_key;
+};
+
+struct http_req {
+	http_server *srv;
+	struct MHD_Connection *conn;
+	const http_route *route;
+	const char *method, *path;
+	char *param_name[MAX_PARAMS], *param_val[MAX_PARAMS];
+	int nparams;
+	char id[40];
+	char addr[64];
+	int64_t start_ns;
+	buf body;
+	int too_large;
+	json_t *json;
+	void *user;
+	void (*user_free)(void *);
+	char *actor, *target;
+	int status;     /* 0 until a reply is queued */
+	int early;      /* an error reply was prepared at the first call */
+	struct MHD_Response *resp;
+	char *hdr_name[MAX_HEADERS], *hdr_val[MAX_HEADERS];
+	int nhdrs;
+};
+
+/* ---- routing ---- */
+
+static int seg_len(const char *s)
+{
+	const char *e = strchr(s, '/');
+	return e ? (int)(e - s) : (int)strlen(s);
+}
+
+static void clear_params(http_req *r)
+{
+	for (int i = 0; i < r->nparams; i++) {
+		free(r->param_name[i]);
+		free(r->param_val[i]);
+	}
+	r->nparams = 0;
+}
+
+/* Matches path against pattern segment by segment; {name} takes one
+ * non-empty segment. Fills r's params on success. */
+static int match(http_req *r, const char *pattern, const char *path)
+{
+	const char *p = pattern, *s = path;
+	clear_params(r);
+	while (*p && *s) {
+		if (*p != '/' || *s != '/')
+			return 0;
+		p++, s++;
+		int pl = seg_len(p), sl = seg_len(s);
+		if (pl > 2 && p[0] == '{' && p[pl - 1] == '}') {
+			if (sl == 0 || r->nparams == MAX_PARAMS)
+				return 0;
+			r->param_name[r->nparams] = xstrndup(p + 1, (size_t)pl - 2);
+			r->param_val[r->nparams] = xstrndup(s, (size_t)sl);
+			r->nparams++;
+		} else if (pl != sl || strncmp(p, s, (size_t)pl) != 0) {
+			return 0;
+		}
+		p += pl, s += sl;
+	}
+	if (*s == '/' && s[1] == '\0')
+		s++; /* a trailing slash is the same resource */
+	return *p == '\0' && *s == '\0';
+}
+
+/* Sets r->route; returns 0, or 404/405 (allow gets the methods for 405). */
+static int route(http_req *r, buf *allow)
+{
+	http_server *srv = r->srv;
+	int path_found = 0;
+	for (size_t i = 0; i < srv->nroutes; i++) {
+		const http_route *rt = &srv->routes[i];
+		if (!match(r, rt->pattern, r->path))
+			continue;
+		if (strcmp(rt->method, r->method) == 0 ||
+		    (strcmp(r->method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
+			r->route = rt;
+			return 0;
+		}
+		if (!strstr(allow->data ? allow->data : "", rt->method))
+			buf_printf(allow, "%s%s", allow->len ? ", " : "", rt->method);
+		path_found = 1;
+	}
+	clear_params(r);
+	return path_found ? 405 : 404;
+}
+
+/* ---- replies ---- */
+
+static void stats_record(http_req *r)
+{
+	http_server *srv = r->srv;
+	size_t idx = r->route ? (size_t)(r->route - srv->routes) : srv->nroutes;
+	struct route_stats *st = &srv->stats[idx];
+	if (r->status >= 100 && r->status < 600)
+		atomic_fetch_add(&st->status[r->status - 100], 1);
+	double secs = (double)(sn_mono_ns() - r->start_ns) / 1e9;
+	for (int b = 0; b < NBUCKETS; b++)
+		if (secs <= buckets_s[b]) {
+			atomic_fetch_add(&st->bucket[b], 1);
+			break;
+		}
+	atomic_fetch_add(&st->count, 1);
+	atomic_fetch_add(&st->sum_us, (uint64_t)(secs * 1e6));
+}
+
+static void set_response(http_req *r, int status, struct MHD_Response *resp, const char *ctype)
+{
+	if (r->status) {
+		/* A second reply is a bug in a handler; keep the first. */
+		log_error("http: second reply %d ignored for %s %s", status, r->method, r->path);
+		MHD_destroy_response(resp);
+		return;
+	}
+	r->status = status;
+	r->resp = resp;
+	if (ctype)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(resp, "X-Request-Id", r->id);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	for (int i = 0; i < r->nhdrs; i++)
+		MHD_add_response_header(resp, r->hdr_name[i], r->hdr_val[i]);
+}
+
+void http_reply_header(http_req *r, const char *name, const char *value)
+{
+	if (r->nhdrs == MAX_HEADERS)
+		return;
+	r->hdr_name[r->nhdrs] = xstrdup(name);
+	r->hdr_val[r->nhdrs] = xstrdup(value);
+	r->nhdrs++;
+}
+
+void http_reply_data(http_req *r, int status, const char *content_type, char *data, size_t len)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	set_response(r, status, resp, content_type);
+}
+
+void http_reply_json(http_req *r, int status, json_t *json)
+{
+	char *s = json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(json);
+	if (!s) {
+		http_reply_error(r, 500, "internal", "cannot encode the response");
+		return;
+	}
+	size_t n = strlen(s);
+	s = xrealloc(s, n + 2);
+	s[n] = '\n';
+	s[n + 1] = '\0';
+	http_reply_data(r, status, "application/json", s, n + 1);
+}
+
+void http_reply_error(http_req *r, int status, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	json_t *o = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code, "message", msg,
+			      "request_id", r->id);
+	free(msg);
+	http_reply_json(r, status, o);
+}
+
+void http_reply_list(http_req *r, json_t *items, const char *next_cursor)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "items", items);
+	json_object_set_new(o, "next_cursor", next_cursor ? json_string(next_cursor) : json_null());
+	http_reply_json(r, 200, o);
+}
+
+/* ---- server-sent events ---- */
+
+struct sse {
+	hub *h;
+	char *prefix;
+	uint64_t cursor;
+	buf pending;
+	size_t off;
+	int keepalive_ms;
+};
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+	struct sse *s = cls;
+	(void)pos;
+	while (s->off >= s->pending.len) {
+		char *topic = NULL, *data = NULL;
+		buf_reset(&s->pending);
+		s->off = 0;
+		int rc = hub_next(s->h, s->prefix, &s->cursor, s->keepalive_ms, &topic, &data);
+		if (rc == 0)
+			buf_printf(&s->pending, "id: %llu\nevent: %s\ndata: %s\n\n",
+				   (unsigned long long)s->cursor, topic, data);
+		else if (rc == -ETIMEDOUT)
+			buf_puts(&s->pending, ": keep-alive\n\n");
+		else if (rc == -ESTALE)
+			buf_printf(&s->pending, "id: %llu\nevent: lagged\ndata: {}\n\n",
+				   (unsigned long long)s->cursor);
+		free(topic);
+		free(data);
+		if (rc == -EPIPE)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+	}
+	size_t n = s->pending.len - s->off;
+	if (n > max)
+		n = max;
+	memcpy(out, s->pending.data + s->off, n);
+	s->off += n;
+	return (ssize_t)n;
+}
+
+static void sse_free(void *cls)
+{
+	struct sse *s = cls;
+	buf_release(&s->pending);
+	free(s->prefix);
+	free(s);
+}
+
+static int g_sse_keepalive_ms = 15000;
+
+void http_reply_sse(http_req *r, const char *prefix)
+{
+	if (!r->srv->events) {
+		http_reply_error(r, 404, "not_found", "no event stream");
+		return;
+	}
+	struct sse *s = xcalloc(1, sizeof *s);
+	s->h = r->srv->events;
+	s->prefix = xstrdup(prefix ? prefix : "");
+	s->keepalive_ms = g_sse_keepalive_ms;
+	buf_init(&s->pending, 1 << 20);
+	const char *last = http_req_header(r, "Last-Event-ID");
+	char *end = NULL;
+	unsigned long long v = last ? strtoull(last, &end, 10) : 0;
+	s->cursor = (last && end && *end == '\0') ? v : hub_last_id(s->h);
+	buf_puts(&s->pending, "retry: 3000\n: connected\n\n");
+	struct MHD_Response *resp =
+		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
+	set_response(r, 200, resp, "text/event-stream");
+}
+
+/* ---- request accessors ---- */
+
+const char *http_req_method(const http_req *r) { return r->method; }
+const char *http_req_path(const http_req *r) { return r->path; }
+const char *http_req_addr(const http_req *r) { return r->addr; }
+const char *http_req_id(const http_req *r) { return r->id; }
+json_t *http_req_json(const http_req *r) { return r->json; }
+void *http_req_user(const http_req *r) { return r->user; }
+const char *http_req_actor(const http_req *r) { return r->actor; }
+const char *http_req_target(const http_req *r) { return r->target; }
+
+const char *http_req_param(const http_req *r, const char *name)
+{
+	for (int i = 0; i < r->nparams; i++)
+		if (strcmp(r->param_name[i], name) == 0)
+			return r->param_val[i];
+	return NULL;
+}
+
+const char *http_req_query(const http_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_req_header(const http_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_req_body(const http_req *r, size_t *len)
+{
+	if (len)
+		*len = r->body.len;
+	return r->body.data ? r->body.data : "";
+}
+
+void http_req_set_auth(http_req *r, void *user, void (*user_free)(void *), const char *actor)
+{
+	if (r->user && r->user_free)
+		r->user_free(r->user);
+	r->user = user;
+	r->user_free = user_free;
+	free(r->actor);
+	r->actor = actor ? xstrdup(actor) : NULL;
+}
+
+void http_req_set_target(http_req *r, const char *target)
+{
+	free(r->target);
+	r->target = target ? xstrdup(target) : NULL;
+}
+
+json_t *http_json_time(int64_t ms)
+{
+	char t[40];
+	if (ms < 0)
+		return json_null();
+	sn_time_format(ms, t, sizeof t);
+	return json_string(t);
+}
+
+/* ---- body helpers ---- */
+
+static json_t *body_field(http_req *r, const char *field, int required, int *rc)
+{
+	json_t *v = r->json ? json_object_get(r->json, field) : NULL;
+	*rc = 0;
+	if (!v && required) {
+		http_reply_error(r, 400, "bad_request", "missing field '%s'", field);
+		*rc = -EINVAL;
+	}
+	return v;
+}
+
+int http_body_str(http_req *r, const char *field, int required, size_t maxlen, const char **out)
+{
+	int rc;
+	json_t *v = body_field(r, field, required, &rc);
+	if (!v)
+		return rc;
+	if (!json_is_string(v)) {
+		http_reply_error(r, 400, "bad_request", "field '%s' must be a string", field);
+		return -EINVAL;
+	}
+	if (json_string_length(v) > maxlen) {
+		http_reply_error(r, 400, "bad_request", "field '%s' is longer than %zu bytes", field,
+				 maxlen);
+		return -EINVAL;
+	}
+	if (strlen(json_string_value(v)) != json_string_length(v)) {
+		http_reply_error(r, 400, "bad_request", "field '%s' contains a NUL character", field);
+		return -EINVAL;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+int http_body_bool(http_req *r, const char *field, int required, int *out)
+{
+	int rc;
+	json_t *v = body_field(r, field, required, &rc);
+	if (!v)
+		return rc;
+	if (!json_is_boolean(v)) {
+		http_reply_error(r, 400, "bad_request", "field '%s' must be true or false", field);
+		return -EINVAL;
+	}
+	*out = json_is_true(v);
+	return 0;
+}
+
+int http_body_int(http_req *r, const char *field, int required, int64_t min, int64_t max,
+		  int64_t *out)
+{
+	int rc;
+	json_t *v = body_field(r, field, required, &rc);
+	if (!v)
+		return rc;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		http_reply_error(r, 400, "bad_request", "field '%s' must be an integer from %lld to %lld",
+				 field, (long long)min, (long long)max);
+		return -EINVAL;
+	}
+	*out = json_integer_value(v);
+	return 0;
+}
+
+int http_page(http_req *r, int *limit, const char **cursor)
+{
+	const char *l = http_req_query(r, "limit");
+	*limit = 50;
+	if (l) {
+		char *end;
+		long v = strtol(l, &end, 10);
+		if (!*l || *end || v < 1 || v > 1000) {
+			http_reply_error(r, 400, "bad_request",
+					 "query parameter 'limit' must be an integer from 1 to 1000");
+			return -EINVAL;
+		}
+		*limit = (int)v;
+	}
+	*cursor = http_req_query(r, "cursor");
+	if (*cursor && strlen(*cursor) > 256) {
+		http_reply_error(r, 400, "bad_request", "query parameter 'cursor' is malformed");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- the request cycle ---- */
+
+static void set_request_id(http_req *r)
+{
+	const char *given = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
+	if (given && *given && strlen(given) < sizeof r->id &&
+	    strspn(given, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") ==
+		    strlen(given)) {
+		sn_strlcpy(r->id, given, sizeof r->id);
+		return;
+	}
+	unsigned char b[8];
+	sn_random(b, sizeof b);
+	sn_hex(b, sizeof b, r->id);
+}
+
+static void set_addr(http_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	r->addr[0] = '\0';
+	if (!ci || !ci->client_addr)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->addr, sizeof r->addr);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->addr,
+			  sizeof r->addr);
+}
+
+static int is_json_type(const char *ct)
+{
+	if (!ct)
+		return 0;
+	size_t n = strlen("application/json");
+	return strncasecmp(ct, "application/json", n) == 0 && (ct[n] == '\0' || ct[n] == ';' ||
+								 ct[n] == ' ');
+}
+
+static size_t body_max(const http_req *r)
+{
+	return r->route && r->route->body_max ? r->route->body_max : HTTP_JSON_MAX;
+}
+
+/* Checks done before the body is read. Returns 0 or replies and returns 1. */
+static int early_checks(http_req *r)
+{
+	buf allow;
+	buf_init(&allow, 256);
+	int st = route(r, &allow);
+	if (st == 404) {
+		http_reply_error(r, 404, "not_found", "no route for %s %s", r->method, r->path);
+	} else if (st == 405) {
+		http_reply_header(r, "Allow", allow.data);
+		http_reply_error(r, 405, "method_not_allowed", "%s is not allowed on %s (allowed: %s)",
+				 r->method, r->path, allow.data);
+	}
+	buf_release(&allow);
+	if (st)
+		return 1;
+	const char *cl = http_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl && strtoull(cl, NULL, 10) > body_max(r)) {
+		http_reply_error(r, 413, "too_large", "request body exceeds %zu bytes", body_max(r));
+		return 1;
+	}
+	int has_body = (cl && strtoull(cl, NULL, 10) > 0) ||
+		       http_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	if (has_body && !(r->route->flags & HTTP_RAW_BODY) &&
+	    !is_json_type(http_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+		http_reply_error(r, 415, "unsupported_media_type",
+				 "request body must be application/json");
+		return 1;
+	}
+	return 0;
+}
+
+static void dispatch(http_req *r)
+{
+	http_server *srv = r->srv;
+	if (r->too_large) {
+		http_reply_error(r, 413, "too_large", "request body exceeds %zu bytes", body_max(r));
+		return;
+	}
+	if (!(r->route->flags & HTTP_RAW_BODY) && r->body.len > 0) {
+		json_error_t je;
+		r->json = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &je);
+		if (!r->json) {
+			http_reply_error(r, 400, "bad_json", "malformed JSON at line %d column %d: %s",
+					 je.line, je.column, je.text);
+			return;
+		}
+		if (!json_is_object(r->json)) {
+			http_reply_error(r, 400, "bad_json", "the request body must be a JSON object");
+			return;
+		}
+	}
+	if (!(r->route->flags & HTTP_PUBLIC) && srv->hooks.auth &&
+	    srv->hooks.auth(r, r->route, srv->app))
+		return;
+	r->route->fn(r, r->route->ctx);
+	if (!r->status)
+		http_reply_error(r, 500, "internal", "the handler gave no reply");
+}
+
+static enum MHD_Result queue(http_req *r)
+{
+	http_server *srv = r->srv;
+	if (r->route && srv->hooks.done)
+		srv->hooks.done(r, r->route, r->status, srv->app);
+	stats_record(r);
+	enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, r->resp);
+	MHD_destroy_response(r->resp);
+	r->resp = NULL;
+	return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	http_server *srv = cls;
+	http_req *r = *con_cls;
+	(void)version;
+	if (!r) {
+		r = xcalloc(1, sizeof *r);
+		r->srv = srv;
+		r->conn = conn;
+		r->method = method;
+		r->path = url;
+		r->start_ns = sn_mono_ns();
+		atomic_fetch_add(&srv->inflight, 1);
+		*con_cls = r;
+		set_request_id(r);
+		set_addr(r);
+		if (early_checks(r)) {
+			r->early = 1;
+			return queue(r);
+		}
+		buf_init(&r->body, body_max(r));
+		return MHD_YES;
+	}
+	if (r->early)
+		return MHD_NO;
+	if (*upload_size) {
+		if (!r->too_large && buf_append(&r->body, upload, *upload_size))
+			r->too_large = 1;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	dispatch(r);
+	return queue(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	http_server *srv = cls;
+	http_req *r = *con_cls;
+	(void)conn;
+	if (!r)
+		return;
+	if (log_enabled(LOG_INFO)) {
+		json_t *f = json_pack("{s:s,s:s,s:i,s:f,s:s,s:s}", "method", r->method, "path", r->path,
+				      "status", r->status, "ms",
+				      (double)(sn_mono_ns() - r->start_ns) / 1e6, "id", r->id, "addr",
+				      r->addr);
+		if (r->actor)
+			json_object_set_new(f, "user", json_string(r->actor));
+		if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+			json_object_set_new(f, "aborted", json_true());
+		log_fields(LOG_INFO, "request", f);
+		json_decref(f);
+	}
+	if (r->resp)
+		MHD_destroy_response(r->resp);
+	clear_params(r);
+	for (int i = 0; i < r->nhdrs; i++) {
+		free(r->hdr_name[i]);
+		free(r->hdr_val[i]);
+	}
+	if (r->user && r->user_free)
+		r->user_free(r->user);
+	json_decref(r->json);
+	buf_release(&r->body);
+	free(r->actor);
+	free(r->target);
+	free(r);
+	*con_cls = NULL;
+	atomic_fetch_sub(&srv->inflight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char *msg = xvasprintf(fmt, ap);
+	size_t n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	log_debug("http: %s", msg);
+	free(msg);
+}
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[256];
+	const char *colon = strrchr(listen, ':');
+	if (!colon || colon == listen || strlen(listen) >= sizeof host)
+		return -EINVAL;
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (*end || port < 0 || port > 65535 || colon[1] == '\0')
+		return -EINVAL;
+	size_t hl = (size_t)(colon - listen);
+	memcpy(host, listen, hl);
+	host[hl] = '\0';
+	memset(ss, 0, sizeof *ss);
+	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1)
+			return -EINVAL;
+		*len = sizeof *a;
+		return 0;
+	}
+	struct sockaddr_in *a = (struct sockaddr_in *)ss;
+	a->sin_family = AF_INET;
+	a->sin_port = htons((uint16_t)port);
+	if (strcmp(host, "localhost") == 0)
+		sn_strlcpy(host, "127.0.0.1", sizeof host);
+	if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+		return -EINVAL;
+	*len = sizeof *a;
+	return 0;
+}
+
+int http_server_start(const http_config *cfg, const http_route *routes, size_t nroutes,
+		      const http_hooks *hooks, void *app, hub *events, http_server **out,
+		      char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int rc = 0;
+	if (parse_listen(cfg->listen, &ss, &sl)) {
+		snprintf(err, errlen, "invalid listen address '%s' (expected HOST:PORT)", cfg->listen);
+		return -EINVAL;
+	}
+	if (!cfg->tls_cert != !cfg->tls_key) {
+		snprintf(err, errlen, "--tls-cert and --tls-key must be given together");
+		return -EINVAL;
+	}
+	const char *ka = getenv("SENTINEL_SSE_KEEPALIVE_MS");
+	if (ka && atoi(ka) > 0)
+		g_sse_keepalive_ms = atoi(ka);
+	http_server *s = xcalloc(1, sizeof *s);
+	s->routes = routes;
+	s->nroutes = nroutes;
+	s->hooks = *hooks;
+	s->app = app;
+	s->events = events;
+	s->stats = xcalloc(nroutes + 1, sizeof *s->stats);
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (cfg->tls_cert) {
+		size_t n;
+		if ((rc = sn_read_file(cfg->tls_cert, 1 << 20, &s->tls_cert, &n)) ||
+		    (rc = sn_read_file(cfg->tls_key, 1 << 20, &s->tls_key, &n))) {
+			snprintf(err, errlen, "cannot read TLS certificate or key: %s", strerror(-rc));
+			goto fail;
+		}
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			snprintf(err, errlen, "this libmicrohttpd has no TLS support");
+			rc = -ENOTSUP;
+			goto fail;
+		}
+		flags |= MHD_USE_TLS;
+	}
+	struct MHD_OptionItem tls_opts[] = {
+		{ cfg->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->tls_cert },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns ? cfg->max_conns : 512u,
+				MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 120u,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+				MHD_OPTION_ARRAY, tls_opts,
+				MHD_OPTION_END);
+	if (!s->d) {
+		snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen,
+			 errno ? strerror(errno) : "libmicrohttpd refused the settings");
+		rc = -EADDRINUSE;
+		goto fail;
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = di ? di->port : 0;
+	*out = s;
+	return 0;
+fail:
+	free(s->tls_cert);
+	free(s->tls_key);
+	free(s->stats);
+	free(s);
+	return rc;
+}
+
+unsigned http_server_port(const http_server *s)
+{
+	return s->port;
+}
+
+void http_server_stop(http_server **ps, int grace_ms)
+{
+	http_server *s = *ps;
+	if (!s)
+		return;
+	MHD_socket fd = MHD_quiesce_daemon(s->d);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	if (s->events)
+		hub_close(s->events);
+	for (int waited = 0; atomic_load(&s->inflight) > 0 && waited < grace_ms; waited += 10)
+		usleep(10000);
+	if (atomic_load(&s->inflight) > 0)
+		log_warn("http: stopping with %d requests still in flight", atomic_load(&s->inflight));
+	MHD_stop_daemon(s->d);
+	free(s->tls_cert);
+	free(s->tls_key);
+	free(s->stats);
+	free(s);
+	*ps = NULL;
+}
+
+void http_server_metrics(http_server *s, buf *out)
+{
+	buf_puts(out, "# HELP sentinel_http_requests_total HTTP requests by route and status.\n"
+		      "# TYPE sentinel_http_requests_total counter\n");
+	for (size_t i = 0; i <= s->nroutes; i++) {
+		const char *m = i < s->nroutes ? s->routes[i].method : "";
+		const char *p = i < s->nroutes ? s->routes[i].pattern : "unmatched";
+		for (int c = 0; c < NSTATUS; c++) {
+			uint64_t n = atomic_load(&s->stats[i].status[c]);
+			if (n)
+				buf_printf(out,
+					   "sentinel_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n",
+					   m, p, c + 100, (unsigned long long)n);
+		}
+	}
+	buf_puts(out, "# HELP sentinel_http_request_duration_seconds Request latency by route.\n"
+		      "# TYPE sentinel_http_request_duration_seconds histogram\n");
+	for (size_t i = 0; i <= s->nroutes; i++) {
+		struct route_stats *st = &s->stats[i];
+		uint64_t count = atomic_load(&st->count);
+		if (!count)
+			continue;
+		const char *m = i < s->nroutes ? s->routes[i].method : "";
+		const char *p = i < s->nroutes ? s->routes[i].pattern : "unmatched";
+		uint64_t cum = 0;
+		for (int b = 0; b < NBUCKETS; b++) {
+			cum += atomic_load(&st->bucket[b]);
+			buf_printf(out,
+				   "sentinel_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"%g\"} %llu\n",
+				   m, p, buckets_s[b], (unsigned long long)cum);
+		}
+		buf_printf(out,
+			   "sentinel_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"+Inf\"} %llu\n"
+			   "sentinel_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n"
+			   "sentinel_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %llu\n",
+			   m, p, (unsigned long long)count, m, p,
+			   (double)atomic_load(&st->sum_us) / 1e6, m, p, (unsigned long long)count);
+	}
+}

@@ -1,0 +1,256 @@
+/* The control plane: `sentinel server` and `sentinel up`. Wires the store,
+ * the event hub, the domain modules and the HTTP server together, serves
+ * health, status, /metrics and the event stream, and shuts down cleanly on
+ * SIGINT/SIGTERM: stop accepting, finish in-flight requests, close the
+ * store, exit 0. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "auth/auth.h"
+#include "base/cfg.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/util.h"
+#include "commands.h"
+#include "http/http.h"
+#include "store/store.h"
+#include "version.h"
+
+#define MAX_ROUTES 256
+
+struct app {
+	store *st;
+	hub *events;
+	auth *auth;
+	http_server *http;
+	int64_t started_ms;
+	http_route routes[MAX_ROUTES];
+	size_t nroutes;
+};
+
+static void h_health(http_req *r, void *ctx)
+{
+	(void)ctx;
+	http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void h_status(http_req *r, void *ctx)
+{
+	struct app *app = ctx;
+	http_reply_json(r, 200, json_pack("{s:s,s:I,s:o,s:s,s:i}", "version", SENTINEL_VERSION,
+					   "uptime_s", (json_int_t)((sn_now_ms() - app->started_ms) / 1000),
+					   "started_at", http_json_time(app->started_ms), "store",
+					   store_backend(app->st), "schema_version",
+					   store_schema_version(app->st)));
+}
+
+static void h_metrics(http_req *r, void *ctx)
+{
+	struct app *app = ctx;
+	buf b;
+	buf_init(&b, 64 << 20);
+	buf_printf(&b, "# HELP sentinel_build_info Build information.\n# TYPE sentinel_build_info gauge\n"
+		       "sentinel_build_info{version=\"%s\",store=\"%s\"} 1\n",
+		   SENTINEL_VERSION, store_backend(app->st));
+	buf_printf(&b, "# HELP sentinel_uptime_seconds Seconds since the server started.\n"
+		       "# TYPE sentinel_uptime_seconds gauge\nsentinel_uptime_seconds %.3f\n",
+		   (double)(sn_now_ms() - app->started_ms) / 1000.0);
+	buf_printf(&b, "# HELP sentinel_store_errors_total Store operations that failed.\n"
+		       "# TYPE sentinel_store_errors_total counter\nsentinel_store_errors_total %llu\n",
+		   (unsigned long long)store_error_count(app->st));
+	http_server_metrics(app->http, &b);
+	size_t n;
+	char *data = buf_detach(&b, &n);
+	http_reply_data(r, 200, "text/plain; version=0.0.4; charset=utf-8", data, n);
+}
+
+static void h_events(http_req *r, void *ctx)
+{
+	(void)ctx;
+	const char *topic = http_req_query(r, "topic");
+	http_reply_sse(r, topic);
+}
+
+static void add_routes(struct app *app)
+{
+	const http_route own[] = {
+		{ "GET", "/api/v1/health", h_health, HTTP_PUBLIC, 0, NULL, 0, app },
+		{ "GET", "/api/v1/status", h_status, 0, ROLE_MEMBER, NULL, 0, app },
+		{ "GET", "/metrics", h_metrics, HTTP_PUBLIC, 0, NULL, 0, app },
+		{ "GET", "/api/v1/events", h_events, 0, ROLE_MEMBER, NULL, 0, app },
+	};
+	memcpy(app->routes, own, sizeof own);
+	app->nroutes = sizeof own / sizeof own[0];
+	app->nroutes += auth_routes(app->auth, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
+}
+
+static const cfg_opt server_opts[] = {
+	{ "listen", "ADDR", "127.0.0.1:8080", "address and port to listen on (HOST:PORT, [V6]:PORT)", 0 },
+	{ "data", "DIR", "./sentinel-data", "data directory (database, blobs)", 0 },
+	{ "db", "URL", NULL, "metadata store: sqlite:PATH (default DIR/sentinel.db)", 0 },
+	{ "tls-cert", "FILE", NULL, "PEM certificate: serve HTTPS (with --tls-key)", 0 },
+	{ "tls-key", "FILE", NULL, "PEM private key for --tls-cert", 0 },
+	{ "admin-password", "PW", NULL, "password of the first superadmin 'admin' on an empty store", 0 },
+	{ "session-ttl", "DUR", "24h", "lifetime of login tokens", 0 },
+	{ "login-max-failures", "N", "5", "failed logins per user before 429 (per address: 4x)", 0 },
+	{ "login-lockout", "DUR", "60s", "first lockout after too many failures (doubles, max 15m)", 0 },
+	{ "max-connections", "N", "512", "simultaneous connections", 0 },
+	{ "shutdown-grace", "DUR", "10s", "how long shutdown waits for in-flight requests", 0 },
+	{ "ready-file", "FILE", NULL, "write the server's URL to FILE once it listens", CFG_NOENV },
+	{ NULL, NULL, NULL, NULL, 0 },
+};
+
+static const cfg_spec server_spec = {
+	"server", "[options]", "Run the control plane: REST API, live events, metrics.", server_opts, 0,
+};
+
+static const cfg_spec up_spec = {
+	"up", "[options]",
+	"Quick start: a server on embedded defaults (SQLite in ./sentinel-data);\n"
+	"prints the URL and the first admin's credentials.",
+	server_opts, 0,
+};
+
+struct settings {
+	http_config http;
+	auth_config auth;
+	int64_t grace_ms;
+	char *db;
+};
+
+static int read_settings(const cfg *c, struct settings *s, char *err, size_t errlen)
+{
+	long long n;
+	memset(s, 0, sizeof *s);
+	s->http.listen = cfg_get(c, "listen");
+	s->http.tls_cert = cfg_get(c, "tls-cert");
+	s->http.tls_key = cfg_get(c, "tls-key");
+	if (cfg_get_duration_ms(c, "session-ttl", &s->auth.session_ttl_ms, err, errlen) ||
+	    cfg_get_duration_ms(c, "login-lockout", &s->auth.login_lockout_ms, err, errlen) ||
+	    cfg_get_duration_ms(c, "shutdown-grace", &s->grace_ms, err, errlen))
+		return -EINVAL;
+	if (cfg_get_int(c, "login-max-failures", &n, err, errlen) || n < 1 || n > 1000) {
+		snprintf(err, errlen, "--login-max-failures must be from 1 to 1000");
+		return -EINVAL;
+	}
+	s->auth.login_max_failures = (int)n;
+	if (cfg_get_int(c, "max-connections", &n, err, errlen) || n < 4 || n > 100000) {
+		snprintf(err, errlen, "--max-connections must be from 4 to 100000");
+		return -EINVAL;
+	}
+	s->http.max_conns = (unsigned)n;
+	const char *db = cfg_get(c, "db");
+	s->db = db ? xstrdup(db) : xasprintf("sqlite:%s/sentinel.db", cfg_get(c, "data"));
+	return 0;
+}
+
+static int wait_for_signal(void)
+{
+	sigset_t set;
+	int sig = 0;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigwait(&set, &sig);
+	return sig;
+}
+
+static int run(const cfg_spec *spec, int argc, char **argv, int quickstart)
+{
+	cfg *c = NULL;
+	struct app app = { 0 };
+	struct settings s = { 0 };
+	char err[512] = "";
+	char *generated = NULL;
+	int code;
+	if (cfg_cmd_init(spec, argc, argv, &c, &code))
+		return code;
+	code = 1;
+	if (read_settings(c, &s, err, sizeof err)) {
+		fprintf(stderr, "sentinel %s: %s\n", spec->cmd, err);
+		code = 2;
+		goto out;
+	}
+	int rc = sn_mkdir_p(cfg_get(c, "data"), 0700);
+	if (rc) {
+		fprintf(stderr, "sentinel %s: cannot create data directory %s: %s\n", spec->cmd,
+			cfg_get(c, "data"), strerror(-rc));
+		goto out;
+	}
+	/* Every thread started from here on inherits the blocked signals, so
+	 * that only wait_for_signal receives them. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	app.started_ms = sn_now_ms();
+	if (store_open(s.db, &app.st, err, sizeof err)) {
+		fprintf(stderr, "sentinel %s: %s\n", spec->cmd, err);
+		goto out;
+	}
+	app.events = hub_new();
+	auth_new(app.st, app.events, &s.auth, &app.auth);
+	if ((rc = auth_bootstrap(app.auth, cfg_get(c, "admin-password"), &generated))) {
+		fprintf(stderr, "sentinel %s: cannot create the first user: %d\n", spec->cmd, rc);
+		goto out;
+	}
+	add_routes(&app);
+	http_hooks hooks = { auth_hook, auth_audit_hook };
+	if (http_server_start(&s.http, app.routes, app.nroutes, &hooks, app.auth, app.events,
+			      &app.http, err, sizeof err)) {
+		fprintf(stderr, "sentinel %s: %s\n", spec->cmd, err);
+		goto out;
+	}
+	const char *host = s.http.listen;
+	char url[300];
+	const char *colon = strrchr(host, ':');
+	snprintf(url, sizeof url, "%s://%.*s:%u", s.http.tls_cert ? "https" : "http",
+		 (int)(colon - host), host, http_server_port(app.http));
+	log_info("sentinel %s listening on %s (store %s, data %s)", SENTINEL_VERSION, url,
+		 store_backend(app.st), cfg_get(c, "data"));
+	if (generated)
+		fprintf(stderr, "\nFirst start: created superadmin 'admin' with password: %s\n"
+			"(shown once; change it with PATCH /api/v1/users/admin)\n\n", generated);
+	if (quickstart) {
+		printf("Sentinel is running at %s\n", url);
+		if (generated)
+			printf("Log in as admin with password %s\n", generated);
+		else
+			printf("Log in as admin (password: SENTINEL_ADMIN_PASSWORD, or the one printed at first start)\n");
+		printf("  sentinel login --server %s --username admin\nPress Ctrl-C to stop.\n", url);
+		fflush(stdout);
+	}
+	const char *ready = cfg_get(c, "ready-file");
+	if (ready && (rc = sn_write_file_atomic(ready, url, strlen(url), 0644)))
+		log_warn("cannot write --ready-file %s: %s", ready, strerror(-rc));
+	int sig = wait_for_signal();
+	log_info("received %s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	http_server_stop(&app.http, (int)s.grace_ms);
+	code = 0;
+	log_info("stopped");
+out:
+	http_server_stop(&app.http, 0);
+	auth_free(&app.auth);
+	hub_free(&app.events);
+	store_free(&app.st);
+	free(generated);
+	free(s.db);
+	cfg_free(&c);
+	return code;
+}
+
+int server_cmd(int argc, char **argv)
+{
+	return run(&server_spec, argc, argv, 0);
+}
+
+int up_cmd(int argc, char **argv)
+{
+	return run(&up_spec, argc, argv, 1);
+}

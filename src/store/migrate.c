@@ -1,0 +1,145 @@
+/* Numbered schema migrations, applied in order at open, each in its own
+ * transaction together with its row in schema_version. A database whose
+ * version is newer than the last migration known here is refused.
+ * Append only: never edit a migration that has shipped. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "base/util.h"
+#include "store/store_int.h"
+
+struct migration {
+	int version;
+	const char *sql;        /* portable SQL for every backend */
+	const char *sql_sqlite; /* backend-specific additions, or NULL */
+};
+
+static const struct migration migrations[] = {
+	{ 1,
+	  "CREATE TABLE users ("
+	  " id TEXT PRIMARY KEY,"
+	  " username TEXT NOT NULL UNIQUE,"
+	  " pw_hash TEXT NOT NULL,"
+	  " role TEXT NOT NULL CHECK (role IN ('superadmin','admin','member')),"
+	  " disabled INTEGER NOT NULL DEFAULT 0,"
+	  " created_at BIGINT NOT NULL,"
+	  " updated_at BIGINT NOT NULL);"
+	  "CREATE TABLE tokens ("
+	  " id TEXT PRIMARY KEY,"
+	  " user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	  " hash TEXT NOT NULL UNIQUE,"
+	  " kind TEXT NOT NULL CHECK (kind IN ('session','api')),"
+	  " name TEXT NOT NULL DEFAULT '',"
+	  " created_at BIGINT NOT NULL,"
+	  " expires_at BIGINT,"
+	  " revoked_at BIGINT,"
+	  " last_used_at BIGINT);"
+	  "CREATE INDEX tokens_user ON tokens(user_id);"
+	  "CREATE TABLE user_groups ("
+	  " id TEXT PRIMARY KEY,"
+	  " name TEXT NOT NULL UNIQUE,"
+	  " description TEXT NOT NULL DEFAULT '',"
+	  " created_at BIGINT NOT NULL);"
+	  "CREATE TABLE group_members ("
+	  " group_id TEXT NOT NULL REFERENCES user_groups(id) ON DELETE CASCADE,"
+	  " user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	  " added_at BIGINT NOT NULL,"
+	  " PRIMARY KEY (group_id, user_id));"
+	  "CREATE INDEX group_members_user ON group_members(user_id);"
+	  "CREATE TABLE audit ("
+	  " id TEXT PRIMARY KEY," /* time-ordered: sorting by id sorts by time */
+	  " ts BIGINT NOT NULL,"
+	  " actor_id TEXT,"
+	  " actor TEXT,"
+	  " action TEXT NOT NULL,"
+	  " target TEXT,"
+	  " outcome TEXT NOT NULL,"
+	  " status INTEGER NOT NULL,"
+	  " address TEXT,"
+	  " request_id TEXT);"
+	  "CREATE INDEX audit_ts ON audit(ts);"
+	  "CREATE INDEX audit_actor ON audit(actor, id);"
+	  "CREATE INDEX audit_action ON audit(action, id);",
+	  "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	  " BEGIN SELECT RAISE(ABORT, 'audit is insert-only'); END;"
+	  "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	  " BEGIN SELECT RAISE(ABORT, 'audit is insert-only'); END;" },
+};
+
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+static int current_version(store_conn *c, int *out)
+{
+	store_rows *r = NULL;
+	int rc = store_query(c, "SELECT COALESCE(MAX(version), 0) FROM schema_version", &r, SNOARGS);
+	if (rc)
+		return rc;
+	rc = store_rows_next(r);
+	*out = rc == 1 ? (int)store_rows_int(r, 0) : 0;
+	store_rows_free(&r);
+	return rc < 0 ? rc : 0;
+}
+
+int store_schema_version(store *s)
+{
+	store_conn *c = NULL;
+	int v = -1;
+	store_acquire(s, &c);
+	if (current_version(c, &v))
+		v = -1;
+	store_release(&c);
+	return v;
+}
+
+int store_migrate(store *s, char *err, size_t errlen)
+{
+	store_conn *c = NULL;
+	int rc = store_acquire(s, &c), v = 0;
+	rc = store_exec(c, "CREATE TABLE IF NOT EXISTS schema_version ("
+			   " version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)", NULL, SNOARGS);
+	if (rc) {
+		snprintf(err, errlen, "cannot create schema_version: %s", store_errmsg(c));
+		goto out;
+	}
+	for (int i = 0; i < NMIGRATIONS; i++) {
+		const struct migration *m = &migrations[i];
+		/* Re-read inside the transaction: another server may have migrated. */
+		if ((rc = store_begin(c)) || (rc = current_version(c, &v)))
+			goto fail;
+		if (v > migrations[NMIGRATIONS - 1].version) {
+			snprintf(err, errlen,
+				 "database schema version %d is newer than this sentinel understands (%d); "
+				 "upgrade sentinel", v, migrations[NMIGRATIONS - 1].version);
+			rc = STORE_ETOONEW;
+			goto out;
+		}
+		if (v >= m->version) {
+			store_rollback(c);
+			continue;
+		}
+		if ((rc = store_exec(c, m->sql, NULL, SNOARGS)))
+			goto fail;
+		if (m->sql_sqlite && strcmp(store_backend(s), "sqlite") == 0 &&
+		    (rc = store_exec(c, m->sql_sqlite, NULL, SNOARGS)))
+			goto fail;
+		if ((rc = store_exec(c, "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
+				     NULL, SARGS(SA_INT(m->version), SA_INT(sn_now_ms())))))
+			goto fail;
+		if ((rc = store_commit(c)))
+			goto fail;
+	}
+	if (NMIGRATIONS == 0 || (rc = current_version(c, &v)))
+		goto out;
+	if (v > migrations[NMIGRATIONS - 1].version) {
+		snprintf(err, errlen,
+			 "database schema version %d is newer than this sentinel understands (%d); "
+			 "upgrade sentinel", v, migrations[NMIGRATIONS - 1].version);
+		rc = STORE_ETOONEW;
+	}
+	goto out;
+fail:
+	snprintf(err, errlen, "migration failed: %s", store_errmsg(c));
+out:
+	store_release(&c);
+	return rc;
+}

@@ -1,0 +1,227 @@
+/* Store front end: a fixed pool of backend connections.
+ * Invariants: a connection is either in the free list or held by exactly one
+ * caller; in_tx is true only between a successful begin and commit/rollback;
+ * a released connection is never in a transaction. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/log.h"
+#include "base/mem.h"
+#include "store/store_int.h"
+
+#define POOL_SIZE 8
+
+struct store_conn {
+	store *owner;
+	void *db;
+	int in_tx;
+	store_conn *next_free;
+};
+
+struct store_rows {
+	store_conn *c;
+	void *rows;
+};
+
+struct store {
+	const struct store_backend *be;
+	char *dsn;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	store_conn conns[POOL_SIZE];
+	store_conn *free_list;
+	atomic_uint_fast64_t errors;
+};
+
+static int note(store_conn *c, int rc, const char *sql)
+{
+	if (rc < 0 && rc != STORE_ECONSTRAINT) {
+		atomic_fetch_add(&c->owner->errors, 1);
+		log_warn("store: %s (%d) in: %.120s", store_errmsg(c), rc, sql);
+	}
+	return rc;
+}
+
+int store_open(const char *url, store **out, char *err, size_t errlen)
+{
+	const struct store_backend *be = &store_sqlite_backend;
+	const char *dsn = url;
+	int rc = 0;
+	if (strncmp(url, "sqlite:", 7) == 0) {
+		dsn = url + 7;
+	} else if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
+		snprintf(err, errlen, "the PostgreSQL backend is not available in this build");
+		return -ENOTSUP;
+	}
+	store *s = xcalloc(1, sizeof *s);
+	s->be = be;
+	s->dsn = xstrdup(dsn);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	for (int i = 0; i < POOL_SIZE; i++) {
+		store_conn *c = &s->conns[i];
+		c->owner = s;
+		rc = be->connect(s->dsn, &c->db, err, errlen);
+		if (rc)
+			goto fail;
+		c->next_free = s->free_list;
+		s->free_list = c;
+		/* The first connection migrates, so the others see the final schema. */
+		if (i == 0) {
+			rc = store_migrate(s, err, errlen);
+			if (rc)
+				goto fail;
+		}
+	}
+	*out = s;
+	return 0;
+fail:
+	store_free(&s);
+	return rc;
+}
+
+void store_free(store **ps)
+{
+	store *s = *ps;
+	if (!s)
+		return;
+	for (int i = 0; i < POOL_SIZE; i++)
+		if (s->conns[i].db)
+			s->be->disconnect(s->conns[i].db);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s->dsn);
+	free(s);
+	*ps = NULL;
+}
+
+const char *store_backend(const store *s)
+{
+	return s->be->name;
+}
+
+uint64_t store_error_count(const store *s)
+{
+	return atomic_load(&((store *)s)->errors);
+}
+
+int store_acquire(store *s, store_conn **out)
+{
+	pthread_mutex_lock(&s->mu);
+	while (!s->free_list)
+		pthread_cond_wait(&s->cv, &s->mu);
+	store_conn *c = s->free_list;
+	s->free_list = c->next_free;
+	pthread_mutex_unlock(&s->mu);
+	c->next_free = NULL;
+	*out = c;
+	return 0;
+}
+
+void store_release(store_conn **pc)
+{
+	store_conn *c = *pc;
+	if (!c)
+		return;
+	if (c->in_tx)
+		store_rollback(c);
+	store *s = c->owner;
+	pthread_mutex_lock(&s->mu);
+	c->next_free = s->free_list;
+	s->free_list = c;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	*pc = NULL;
+}
+
+int store_begin(store_conn *c)
+{
+	if (c->in_tx)
+		return -EALREADY;
+	int rc = note(c, c->owner->be->exec(c->db, c->owner->be->begin_sql, NULL, 0, NULL), "BEGIN");
+	if (rc == 0)
+		c->in_tx = 1;
+	return rc;
+}
+
+int store_commit(store_conn *c)
+{
+	if (!c->in_tx)
+		return -EINVAL;
+	int rc = note(c, c->owner->be->exec(c->db, "COMMIT", NULL, 0, NULL), "COMMIT");
+	if (rc)
+		store_rollback(c);
+	c->in_tx = 0;
+	return rc;
+}
+
+int store_rollback(store_conn *c)
+{
+	if (!c->in_tx)
+		return 0;
+	c->in_tx = 0;
+	return note(c, c->owner->be->exec(c->db, "ROLLBACK", NULL, 0, NULL), "ROLLBACK");
+}
+
+int store_exec(store_conn *c, const char *sql, int64_t *changes, int nargs, const store_arg *args)
+{
+	return note(c, c->owner->be->exec(c->db, sql, changes, nargs, args), sql);
+}
+
+int store_query(store_conn *c, const char *sql, store_rows **out, int nargs, const store_arg *args)
+{
+	void *rows = NULL;
+	int rc = note(c, c->owner->be->query(c->db, sql, &rows, nargs, args), sql);
+	if (rc)
+		return rc;
+	store_rows *r = xmalloc(sizeof *r);
+	r->c = c;
+	r->rows = rows;
+	*out = r;
+	return 0;
+}
+
+int store_rows_next(store_rows *r)
+{
+	int rc = r->c->owner->be->next(r->rows);
+	return rc < 0 ? note(r->c, rc, "(step)") : rc;
+}
+
+int store_rows_isnull(store_rows *r, int col)
+{
+	return r->c->owner->be->isnull(r->rows, col);
+}
+
+const char *store_rows_text(store_rows *r, int col)
+{
+	const char *t = r->c->owner->be->text(r->rows, col);
+	return t ? t : "";
+}
+
+int64_t store_rows_int(store_rows *r, int col)
+{
+	return r->c->owner->be->integer(r->rows, col);
+}
+
+double store_rows_double(store_rows *r, int col)
+{
+	return r->c->owner->be->dbl(r->rows, col);
+}
+
+void store_rows_free(store_rows **pr)
+{
+	store_rows *r = *pr;
+	if (!r)
+		return;
+	r->c->owner->be->rows_free(r->rows);
+	free(r);
+	*pr = NULL;
+}
+
+const char *store_errmsg(store_conn *c)
+{
+	return c->owner->be->errmsg(c->db);
+}

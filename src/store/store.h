@@ -1,0 +1,77 @@
+/* The metadata store: a narrow database interface with SQLite (and, later,
+ * PostgreSQL) behind it. Domain code writes portable SQL with $1, $2 ...
+ * placeholders, TEXT/BIGINT/DOUBLE PRECISION columns, and no backend-only
+ * features; times are BIGINT milliseconds since the epoch.
+ *
+ * A store is a pool of connections. store_acquire checks one out; it is in
+ * autocommit mode until store_begin. Every acquired connection is given back
+ * with store_release, which rolls back a transaction left open. */
+#ifndef SN_STORE_H
+#define SN_STORE_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store;
+typedef struct store_conn store_conn;
+typedef struct store_rows store_rows;
+
+enum store_type { STORE_NULL, STORE_INT, STORE_DOUBLE, STORE_TEXT };
+
+typedef struct store_arg {
+	enum store_type type;
+	int64_t i;
+	double d;
+	const char *s;
+} store_arg;
+
+#define SA_INT(v)  ((store_arg){ .type = STORE_INT, .i = (int64_t)(v) })
+#define SA_DBL(v)  ((store_arg){ .type = STORE_DOUBLE, .d = (double)(v) })
+static inline store_arg store_arg_text(const char *s)
+{
+	return (store_arg){ .type = s ? STORE_TEXT : STORE_NULL, .s = s };
+}
+/* A NULL string binds SQL NULL. */
+#define SA_TEXT(v) store_arg_text(v)
+#define SA_NULL    ((store_arg){ .type = STORE_NULL })
+/* Expands to "count, array" for the query functions. */
+#define SARGS(...) (int)(sizeof((store_arg[]){ __VA_ARGS__ }) / sizeof(store_arg)), \
+	(store_arg[]){ __VA_ARGS__ }
+#define SNOARGS 0, NULL
+
+/* Error codes beyond -errno. */
+#define STORE_ECONSTRAINT (-1001) /* unique or foreign-key violation */
+#define STORE_EBUSY       (-1002) /* locked past the busy timeout */
+#define STORE_ETOONEW     (-1003) /* the schema is newer than this binary */
+
+/* url: "sqlite:PATH", a plain path (SQLite), or "postgres://..." once that
+ * backend exists. Applies pending migrations. On error, err holds a
+ * one-line message. The caller frees the store with store_free. */
+int store_open(const char *url, store **out, char *err, size_t errlen);
+void store_free(store **s);
+const char *store_backend(const store *s);
+int store_schema_version(store *s);
+/* Errors seen since start (for /metrics). */
+uint64_t store_error_count(const store *s);
+
+int store_acquire(store *s, store_conn **out);
+void store_release(store_conn **c);
+int store_begin(store_conn *c);
+int store_commit(store_conn *c);
+int store_rollback(store_conn *c);
+
+/* Runs a statement; *changes (may be NULL) gets the affected row count. */
+int store_exec(store_conn *c, const char *sql, int64_t *changes, int nargs, const store_arg *args);
+/* Runs a query; iterate with store_rows_next, free with store_rows_free. */
+int store_query(store_conn *c, const char *sql, store_rows **out, int nargs, const store_arg *args);
+/* 1: a row is ready, 0: no more rows, <0: error. */
+int store_rows_next(store_rows *r);
+int store_rows_isnull(store_rows *r, int col);
+/* Text of a column, valid until the next store_rows_next; "" for NULL. */
+const char *store_rows_text(store_rows *r, int col);
+int64_t store_rows_int(store_rows *r, int col);
+double store_rows_double(store_rows *r, int col);
+void store_rows_free(store_rows **r);
+
+/* Last error message of this connection (for logs, never for clients). */
+const char *store_errmsg(store_conn *c);
+#endif

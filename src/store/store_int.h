@@ -1,0 +1,28 @@
+/* Internals shared by the store front end and its backends. */
+#ifndef SN_STORE_INT_H
+#define SN_STORE_INT_H
+#include "store/store.h"
+
+/* A backend: a table of functions chosen once at store_open. */
+struct store_backend {
+	const char *name;
+	int (*connect)(const char *dsn, void **conn, char *err, size_t errlen);
+	void (*disconnect)(void *conn);
+	int (*exec)(void *conn, const char *sql, int64_t *changes, int nargs, const store_arg *args);
+	int (*query)(void *conn, const char *sql, void **rows, int nargs, const store_arg *args);
+	int (*next)(void *rows);
+	int (*isnull)(void *rows, int col);
+	const char *(*text)(void *rows, int col);
+	int64_t (*integer)(void *rows, int col);
+	double (*dbl)(void *rows, int col);
+	void (*rows_free)(void *rows);
+	const char *(*errmsg)(void *conn);
+	/* SQL that starts a write transaction (SQLite: BEGIN IMMEDIATE). */
+	const char *begin_sql;
+};
+
+extern const struct store_backend store_sqlite_backend;
+
+/* Migrations: numbered, applied in order at open (migrate.c). */
+int store_migrate(store *s, char *err, size_t errlen);
+#endif
