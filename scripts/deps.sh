@@ -7,11 +7,13 @@ PKGS=(
   build-essential pkg-config
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev sqlite3
   libssl-dev libsodium-dev libpq-dev
-  libcmocka-dev
-  perl curl procps psmisc
+  libseccomp-dev libarchive-dev
+  libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
+  libcmocka-dev python3-onnx python3-torch python3-numpy libonnx-testdata
+  perl curl jq openssl procps psmisc
 )
 # Benches only: peers and load generators. Installed with `deps.sh --bench`.
-BENCH_PKGS=(wrk nginx-light)
+BENCH_PKGS=(wrk nginx-light bubblewrap)
 
 want=("${PKGS[@]}")
 for a in "$@"; do

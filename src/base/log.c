@@ -44,7 +44,7 @@ static void emit(enum log_level lv, const char *msg, json_t *fields)
 		json_object_set_new(o, "ts", json_string(ts));
 		json_object_set_new(o, "level", json_string(names[lv]));
 		json_object_set_new(o, "msg", json_string(msg));
-		line = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+		line = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(9));
 		json_decref(o);
 	} else {
 		char *extra = NULL;
@@ -57,7 +57,7 @@ static void emit(enum log_level lv, const char *msg, json_t *fields)
 				if (json_is_string(v))
 					buf_printf(&b, " %s=%s", k, json_string_value(v));
 				else {
-					char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+					char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(9));
 					buf_printf(&b, " %s=%s", k, s ? s : "?");
 					free(s);
 				}

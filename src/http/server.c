@@ -535,6 +535,9 @@ static void dispatch(http_req *r)
 		http_reply_error(r, 413, "too_large", "request body exceeds %zu bytes", body_max(r));
 		return;
 	}
+	if (!(r->route->flags & HTTP_PUBLIC) && srv->hooks.auth &&
+	    srv->hooks.auth(r, r->route, srv->app))
+		return;
 	if (!(r->route->flags & HTTP_RAW_BODY) && r->body.len > 0) {
 		json_error_t je;
 		r->json = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &je);
@@ -548,9 +551,6 @@ static void dispatch(http_req *r)
 			return;
 		}
 	}
-	if (!(r->route->flags & HTTP_PUBLIC) && srv->hooks.auth &&
-	    srv->hooks.auth(r, r->route, srv->app))
-		return;
 	r->route->fn(r, r->route->ctx);
 	if (!r->status)
 		http_reply_error(r, 500, "internal", "the handler gave no reply");
@@ -616,7 +616,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (log_enabled(LOG_INFO)) {
 		json_t *f = json_pack("{s:s,s:s,s:i,s:f,s:s,s:s}", "method", r->method, "path", r->path,
 				      "status", r->status, "ms",
-				      (double)(sn_mono_ns() - r->start_ns) / 1e6, "id", r->id, "addr",
+				      (double)((sn_mono_ns() - r->start_ns) / 1000) / 1e3, "id", r->id, "addr",
 				      r->addr);
 		if (r->actor)
 			json_object_set_new(f, "user", json_string(r->actor));
@@ -743,7 +743,6 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 				MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns ? cfg->max_conns : 512u,
 				MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 120u,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-				MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
 				MHD_OPTION_ARRAY, tls_opts,
 				MHD_OPTION_END);
 	if (!s->d) {
