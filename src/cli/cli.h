@@ -1,0 +1,46 @@
+/* Shared parts of the CLI client commands: the stored credentials, calling
+ * the API and printing its answers. */
+#ifndef SN_CLI_H
+#define SN_CLI_H
+#include <jansson.h>
+#include "base/cfg.h"
+
+/* Options every API command takes (append to a command's table). */
+#define CLI_COMMON_OPTS \
+	{ "server", "URL", NULL, "server URL (default: from 'sentinel login')", 0 }, \
+	{ "token", "TOKEN", NULL, "API token (default: from 'sentinel login')", 0 }, \
+	{ "insecure", NULL, NULL, "accept a self-signed TLS certificate", CFG_FLAG }, \
+	{ "json", NULL, NULL, "print the server's JSON", CFG_FLAG | CFG_NOENV }
+
+typedef struct cli {
+	char *server;
+	char *token;
+	int insecure;
+	int json;
+	const char *cmd; /* for messages, e.g. "user create" */
+} cli;
+
+/* Path of the credentials file (caller frees). */
+char *cli_credentials_path(void);
+/* Fills c from flags, environment and the credentials file. Prints a
+ * message and returns non-zero when no server or token is known. */
+int cli_open(cli *c, const cfg *conf, const char *cmd, int need_token);
+void cli_release(cli *c);
+/* Calls the API; body is borrowed. On a 2xx, *out (may be NULL) gets the
+ * parsed JSON (caller decrefs) and 0 is returned. Otherwise prints one line
+ * ("sentinel CMD: CODE: MESSAGE (HTTP n)") and returns 1 (the exit code). */
+int cli_call(cli *c, const char *method, const char *path, json_t *body, json_t **out);
+/* Prints JSON (for --json). */
+void cli_print_json(const json_t *j);
+/* Prints items as a table with the given columns (object keys). */
+void cli_print_table(const json_t *items, const char *const *cols);
+/* URL-escapes s into a new string (caller frees). */
+char *cli_escape(const char *s);
+/* Dispatches "CMD SUB ..." to a table of subcommands. */
+struct cli_sub {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+};
+int cli_dispatch(const char *cmd, const struct cli_sub *subs, int argc, char **argv);
+#endif

@@ -1,0 +1,183 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <curl/curl.h>
+#include "base/buf.h"
+#include "base/mem.h"
+#include "base/util.h"
+#include "cli/cli.h"
+#include "http/client.h"
+
+char *cli_credentials_path(void)
+{
+	const char *x = getenv("XDG_CONFIG_HOME");
+	if (x && *x)
+		return xasprintf("%s/sentinel/credentials", x);
+	const char *home = getenv("HOME");
+	return xasprintf("%s/.config/sentinel/credentials", home && *home ? home : ".");
+}
+
+int cli_open(cli *c, const cfg *conf, const char *cmd, int need_token)
+{
+	memset(c, 0, sizeof *c);
+	c->cmd = cmd;
+	c->insecure = cfg_get_bool(conf, "insecure");
+	c->json = cfg_get_bool(conf, "json");
+	const char *server = cfg_get(conf, "server"), *token = cfg_get(conf, "token");
+	char *path = cli_credentials_path(), *data = NULL;
+	json_t *cred = NULL;
+	if ((!server || !token) && sn_read_file(path, 1 << 16, &data, NULL) == 0)
+		cred = json_loads(data, 0, NULL);
+	if (!server && cred)
+		server = json_string_value(json_object_get(cred, "server"));
+	/* A stored token belongs to the stored server only. */
+	if (!token && cred && (!cfg_get(conf, "server") ||
+			       strcmp(cfg_get(conf, "server"),
+				      json_string_value(json_object_get(cred, "server")) ?: "") == 0))
+		token = json_string_value(json_object_get(cred, "token"));
+	if (server)
+		c->server = xstrndup(server, strlen(server) - (server[strlen(server) - 1] == '/'));
+	c->token = token ? xstrdup(token) : NULL;
+	json_decref(cred);
+	free(data);
+	free(path);
+	if (!c->server) {
+		fprintf(stderr, "sentinel %s: not logged in: run 'sentinel login --server URL"
+			" --username USER' or give --server and --token\n", cmd);
+		return 1;
+	}
+	if (need_token && !c->token) {
+		fprintf(stderr, "sentinel %s: not logged in: run 'sentinel login' or give --token\n", cmd);
+		return 1;
+	}
+	return 0;
+}
+
+void cli_release(cli *c)
+{
+	free(c->server);
+	free(c->token);
+	c->server = c->token = NULL;
+}
+
+int cli_call(cli *c, const char *method, const char *path, json_t *body, json_t **out)
+{
+	hc_opts o = { .token = c->token, .insecure = c->insecure };
+	hc_resp resp = { 0 };
+	char err[512];
+	char *url = xasprintf("%s%s", c->server, path);
+	int rc = hc_request(method, url, body, &o, &resp, err, sizeof err);
+	free(url);
+	if (rc) {
+		fprintf(stderr, "sentinel %s: cannot reach the server: %s\n", c->cmd, err);
+		return 1;
+	}
+	json_t *j = json_loadb(resp.body, resp.len, 0, NULL);
+	if (resp.status >= 200 && resp.status < 300) {
+		if (out)
+			*out = j ? j : json_object();
+		else
+			json_decref(j);
+		hc_resp_release(&resp);
+		return 0;
+	}
+	json_t *e = json_object_get(j, "error");
+	const char *code = json_string_value(json_object_get(e, "code"));
+	const char *msg = json_string_value(json_object_get(e, "message"));
+	if (code && msg)
+		fprintf(stderr, "sentinel %s: %s: %s (HTTP %ld)\n", c->cmd, code, msg, resp.status);
+	else
+		fprintf(stderr, "sentinel %s: the server answered HTTP %ld\n", c->cmd, resp.status);
+	json_decref(j);
+	hc_resp_release(&resp);
+	return 1;
+}
+
+void cli_print_json(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	if (s)
+		puts(s);
+	free(s);
+}
+
+static char *cell(const json_t *v)
+{
+	if (!v || json_is_null(v))
+		return xstrdup("-");
+	if (json_is_string(v))
+		return xstrdup(json_string_value(v));
+	if (json_is_array(v)) {
+		buf b;
+		size_t i;
+		json_t *x;
+		buf_init(&b, 4096);
+		json_array_foreach(v, i, x) {
+			char *s = cell(x);
+			buf_printf(&b, "%s%s", i ? "," : "", s);
+			free(s);
+		}
+		return b.len ? buf_detach(&b, NULL) : (buf_release(&b), xstrdup("-"));
+	}
+	return json_dumps(v, JSON_ENCODE_ANY);
+}
+
+void cli_print_table(const json_t *items, const char *const *cols)
+{
+	size_t ncol = 0, nrow = json_array_size(items);
+	while (cols[ncol])
+		ncol++;
+	size_t *w = xcalloc(ncol, sizeof *w);
+	char **cells = xcalloc((nrow + 1) * ncol, sizeof *cells);
+	for (size_t j = 0; j < ncol; j++) {
+		cells[j] = xstrdup(cols[j]);
+		for (char *p = cells[j]; *p; p++)
+			if (*p >= 'a' && *p <= 'z')
+				*p = (char)(*p - 32);
+	}
+	for (size_t i = 0; i < nrow; i++)
+		for (size_t j = 0; j < ncol; j++)
+			cells[(i + 1) * ncol + j] = cell(json_object_get(json_array_get(items, i), cols[j]));
+	for (size_t k = 0; k < (nrow + 1) * ncol; k++)
+		if (strlen(cells[k]) > w[k % ncol])
+			w[k % ncol] = strlen(cells[k]);
+	for (size_t i = 0; i <= nrow; i++) {
+		for (size_t j = 0; j < ncol; j++)
+			printf(j + 1 < ncol ? "%-*s  " : "%-*s", j + 1 < ncol ? (int)w[j] : 0,
+			       cells[i * ncol + j]);
+		printf("\n");
+	}
+	for (size_t k = 0; k < (nrow + 1) * ncol; k++)
+		free(cells[k]);
+	free(cells);
+	free(w);
+}
+
+char *cli_escape(const char *s)
+{
+	char *e = curl_easy_escape(NULL, s, 0);
+	char *r = xstrdup(e ? e : "");
+	curl_free(e);
+	return r;
+}
+
+int cli_dispatch(const char *cmd, const struct cli_sub *subs, int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "--help") && strcmp(argv[1], "-h") && strcmp(argv[1], "help"))
+		for (const struct cli_sub *s = subs; s->name; s++)
+			if (strcmp(s->name, argv[1]) == 0)
+				return s->fn(argc - 1, argv + 1);
+	FILE *f = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+				strcmp(argv[1], "help") == 0) ? stdout : stderr;
+	if (f == stderr && argc >= 2) {
+		fprintf(stderr, "sentinel %s: unknown subcommand '%s' (try 'sentinel %s --help')\n", cmd,
+			argv[1], cmd);
+		return 2;
+	}
+	fprintf(f, "Usage: sentinel %s SUBCOMMAND [options]\n\nSubcommands:\n", cmd);
+	for (const struct cli_sub *s = subs; s->name; s++)
+		fprintf(f, "  %-8s %s\n", s->name, s->help);
+	fprintf(f, "\nRun 'sentinel %s SUBCOMMAND --help' for its options.\n", cmd);
+	return f == stdout ? 0 : 2;
+}
