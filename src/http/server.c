@@ -25,8 +25,9 @@
 #include "base/mem.h"
 #include "base/util.h"
 #include "http/http.h"
+#include "http/http_int.h"
 
-#define MAX_PARAMS 8
+#define MAX_PARAMS HTTP_MAX_PARAMS
 #define MAX_HEADERS 8
 #define NSTATUS 500 /* status codes 100..599 */
 static const double buckets_s[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -84,40 +85,56 @@ static int seg_len(const char *s)
 	return e ? (int)(e - s) : (int)strlen(s);
 }
 
+static void free_params(char **names, char **vals, int n);
+
 static void clear_params(http_req *r)
 {
-	for (int i = 0; i < r->nparams; i++) {
-		free(r->param_name[i]);
-		free(r->param_val[i]);
-	}
+	free_params(r->param_name, r->param_val, r->nparams);
 	r->nparams = 0;
 }
 
-/* Matches path against pattern segment by segment; {name} takes one
- * non-empty segment. Fills r's params on success. */
-static int match(http_req *r, const char *pattern, const char *path)
+static void free_params(char **names, char **vals, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(names[i]);
+		free(vals[i]);
+	}
+}
+
+int http_match(const char *pattern, const char *path, char **names, char **vals, int *n)
 {
 	const char *p = pattern, *s = path;
-	clear_params(r);
+	*n = 0;
 	while (*p && *s) {
 		if (*p != '/' || *s != '/')
-			return 0;
+			goto no;
 		p++, s++;
 		int pl = seg_len(p), sl = seg_len(s);
 		if (pl > 2 && p[0] == '{' && p[pl - 1] == '}') {
-			if (sl == 0 || r->nparams == MAX_PARAMS)
-				return 0;
-			r->param_name[r->nparams] = xstrndup(p + 1, (size_t)pl - 2);
-			r->param_val[r->nparams] = xstrndup(s, (size_t)sl);
-			r->nparams++;
+			if (sl == 0 || *n == HTTP_MAX_PARAMS)
+				goto no;
+			names[*n] = xstrndup(p + 1, (size_t)pl - 2);
+			vals[*n] = xstrndup(s, (size_t)sl);
+			(*n)++;
 		} else if (pl != sl || strncmp(p, s, (size_t)pl) != 0) {
-			return 0;
+			goto no;
 		}
 		p += pl, s += sl;
 	}
 	if (*s == '/' && s[1] == '\0')
 		s++; /* a trailing slash is the same resource */
-	return *p == '\0' && *s == '\0';
+	if (*p == '\0' && *s == '\0')
+		return 1;
+no:
+	free_params(names, vals, *n);
+	*n = 0;
+	return 0;
+}
+
+static int match(http_req *r, const char *pattern, const char *path)
+{
+	clear_params(r);
+	return http_match(pattern, path, r->param_name, r->param_val, &r->nparams);
 }
 
 /* Sets r->route; returns 0, or 404/405 (allow gets the methods for 405). */
@@ -210,14 +227,21 @@ void http_reply_json(http_req *r, int status, json_t *json)
 	http_reply_data(r, status, "application/json", s, n + 1);
 }
 
+json_t *http_error_json(const char *code, const char *message, const char *request_id)
+{
+	json_t *e = json_pack("{s:s,s:s}", "code", code, "message", message);
+	if (request_id)
+		json_object_set_new(e, "request_id", json_string(request_id));
+	return json_pack("{s:o}", "error", e);
+}
+
 void http_reply_error(http_req *r, int status, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	json_t *o = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code, "message", msg,
-			      "request_id", r->id);
+	json_t *o = http_error_json(code, msg, r->id);
 	free(msg);
 	http_reply_json(r, status, o);
 }

@@ -1,0 +1,160 @@
+/* Configuration precedence: flag > environment > config file > default. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "base/cfg.h"
+
+static const cfg_opt opts[] = {
+	{ "listen", "ADDR", "127.0.0.1:8080", "listen address", 0 },
+	{ "data", "DIR", "./data", "data dir", 0 },
+	{ "json", NULL, NULL, "json output", CFG_FLAG },
+	{ "env", "K=V", NULL, "environment", CFG_MULTI },
+	{ "secret", "S", NULL, "no env", CFG_NOENV },
+	{ NULL, NULL, NULL, NULL, 0 },
+};
+static const cfg_spec spec = { "test", "[options]", "test command", opts, 1 };
+static char conf_path[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(conf_path, sizeof conf_path, "/tmp/sentinel-cfg-test.%d", (int)getpid());
+	FILE *f = fopen(conf_path, "w");
+	fprintf(f, "# comment\nlisten = 10.0.0.1:1\ndata: \"/from/file\"\nsecret = s3\nunknown = fine\n");
+	fclose(f);
+	unsetenv("SENTINEL_LISTEN");
+	unsetenv("SENTINEL_DATA");
+	unsetenv("SENTINEL_SECRET");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(conf_path);
+	return 0;
+}
+
+static cfg *parse(int argc, char **argv)
+{
+	cfg *c = NULL;
+	char err[256];
+	assert_int_equal(cfg_parse(&spec, argc, argv, &c, err, sizeof err), 0);
+	return c;
+}
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	char *argv[] = { "test" };
+	cfg *c = parse(1, argv);
+	assert_string_equal(cfg_get(c, "listen"), "127.0.0.1:8080");
+	assert_string_equal(cfg_source(c, "listen"), "default");
+	assert_null(cfg_get(c, "secret"));
+	assert_false(cfg_get_bool(c, "json"));
+	cfg_free(&c);
+	assert_null(c);
+}
+
+static void test_precedence(void **state)
+{
+	(void)state;
+	char *argv[] = { "test", "--config", conf_path, "--listen=1.2.3.4:5" };
+	setenv("SENTINEL_LISTEN", "9.9.9.9:9", 1);
+	setenv("SENTINEL_DATA", "/from/env", 1);
+	setenv("SENTINEL_SECRET", "ignored", 1);
+	cfg *c = parse(4, argv);
+	assert_string_equal(cfg_get(c, "listen"), "1.2.3.4:5"); /* flag beats env and file */
+	assert_string_equal(cfg_source(c, "listen"), "flag");
+	assert_string_equal(cfg_get(c, "data"), "/from/env"); /* env beats file */
+	assert_string_equal(cfg_source(c, "data"), "env");
+	assert_string_equal(cfg_get(c, "secret"), "s3"); /* CFG_NOENV: file only */
+	cfg_free(&c);
+	unsetenv("SENTINEL_LISTEN");
+	unsetenv("SENTINEL_DATA");
+	char *argv2[] = { "test", "--config", conf_path };
+	c = parse(3, argv2);
+	assert_string_equal(cfg_get(c, "listen"), "10.0.0.1:1"); /* file beats default */
+	assert_string_equal(cfg_get(c, "data"), "/from/file");
+	assert_string_equal(cfg_source(c, "data"), "file");
+	cfg_free(&c);
+	unsetenv("SENTINEL_SECRET");
+}
+
+static void test_flags_and_args(void **state)
+{
+	(void)state;
+	char *argv[] = { "test", "--json", "--env", "A=1", "--env=B=2", "pos", "--", "--not-a-flag" };
+	cfg *c = NULL;
+	char err[256];
+	static const cfg_spec many = { "test", NULL, "t", opts, -1 };
+	assert_int_equal(cfg_parse(&many, 8, argv, &c, err, sizeof err), 0);
+	assert_true(cfg_get_bool(c, "json"));
+	size_t n;
+	const char *const *env = cfg_get_multi(c, "env", &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(env[0], "A=1");
+	assert_string_equal(env[1], "B=2");
+	int na;
+	char *const *args = cfg_args(c, &na);
+	assert_int_equal(na, 2);
+	assert_string_equal(args[0], "pos");
+	assert_string_equal(args[1], "--not-a-flag");
+	cfg_free(&c);
+}
+
+static void test_errors(void **state)
+{
+	(void)state;
+	cfg *c = NULL;
+	char err[256];
+	char *unknown[] = { "test", "--nope" };
+	assert_int_equal(cfg_parse(&spec, 2, unknown, &c, err, sizeof err), -22);
+	assert_non_null(strstr(err, "--nope"));
+	char *novalue[] = { "test", "--listen" };
+	assert_int_equal(cfg_parse(&spec, 2, novalue, &c, err, sizeof err), -22);
+	assert_non_null(strstr(err, "needs a value"));
+	char *flagval[] = { "test", "--json=maybe" };
+	assert_int_equal(cfg_parse(&spec, 2, flagval, &c, err, sizeof err), -22);
+	char *toomany[] = { "test", "a", "b" };
+	assert_int_equal(cfg_parse(&spec, 3, toomany, &c, err, sizeof err), -22);
+	assert_non_null(strstr(err, "'b'"));
+	char *badfile[] = { "test", "--config", "/nonexistent/sentinel.conf" };
+	assert_int_equal(cfg_parse(&spec, 3, badfile, &c, err, sizeof err), -22);
+	assert_non_null(strstr(err, "/nonexistent/sentinel.conf"));
+	assert_null(c);
+}
+
+static void test_typed(void **state)
+{
+	(void)state;
+	char *argv[] = { "test", "--listen", "64M", "--data", "90s" };
+	cfg *c = parse(5, argv);
+	uint64_t sz;
+	int64_t ms;
+	char err[128];
+	assert_int_equal(cfg_get_size(c, "listen", &sz, err, sizeof err), 0);
+	assert_int_equal(sz, 64ULL << 20);
+	assert_int_equal(cfg_get_duration_ms(c, "data", &ms, err, sizeof err), 0);
+	assert_int_equal(ms, 90000);
+	assert_int_not_equal(cfg_get_duration_ms(c, "listen", &ms, err, sizeof err), 0);
+	cfg_free(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flags_and_args, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_typed, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
+}
