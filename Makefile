@@ -2,7 +2,7 @@
 # ASan/UBSan binary into build-asan/ (the tests pick it via SENTINEL_BIN).
 CC      ?= cc
 # Each module that needs a library adds its pkg-config name here.
-PKGS    := libmicrohttpd libcurl jansson sqlite3 libsodium openssl libpq
+PKGS    := libmicrohttpd libcurl jansson sqlite3 libsodium openssl libpq libprotobuf-c openblas
 CFLAGS_BASE := -std=gnu17 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE -Isrc -Ibuild/gen -pthread
 LDLIBS_EXTRA := -pthread -lm
 
@@ -23,7 +23,11 @@ LDFLAGS := $(SANFLAGS)
 LDLIBS  := $(PKG_LIBS) $(LDLIBS_EXTRA)
 
 SRCS    := $(shell find src -name '*.c' | sort)
-OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
+# Generated sources (protoc-c from the onnx.proto Debian's libonnx-dev installs);
+# shared by build/ and build-asan/, objects go under $(BUILD)/build/gen/.
+ONNX_PROTO := /usr/include/onnx/onnx.proto
+GEN_SRCS := build/gen/onnx.pb-c.c
+OBJS    := $(SRCS:%.c=$(BUILD)/%.o) $(GEN_SRCS:%.c=$(BUILD)/%.o)
 LIBOBJS := $(filter-out $(BUILD)/src/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -41,6 +45,15 @@ $(BIN): $(OBJS)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# Every object may include generated headers: generate them first (order only).
+$(OBJS): | build/gen/onnx.pb-c.h
+build/gen/onnx.pb-c.c build/gen/onnx.pb-c.h &:
+	@test -r $(ONNX_PROTO) || { echo "missing $(ONNX_PROTO): install Debian package libonnx-dev (scripts/deps.sh)" >&2; exit 1; }
+	@command -v protoc-c >/dev/null || { echo "missing protoc-c: install Debian package protobuf-c-compiler (scripts/deps.sh)" >&2; exit 1; }
+	@rm -rf build/gen.tmp.$$$$ && mkdir -p build/gen build/gen.tmp.$$$$ && \
+	  protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=build/gen.tmp.$$$$ $(ONNX_PROTO) && \
+	  mv build/gen.tmp.$$$$/onnx.pb-c.c build/gen.tmp.$$$$/onnx.pb-c.h build/gen/ && rmdir build/gen.tmp.$$$$
 
 $(BUILD)/libsentinel.a: $(LIBOBJS)
 	ar rcs $@ $^

@@ -21,6 +21,9 @@ static const struct command commands[] = {
 	{ "group", cli_group_cmd, "manage groups and membership" },
 	{ "token", cli_token_cmd, "manage long-lived API tokens (create, ls, revoke)" },
 	{ "audit", cli_audit_cmd, "list audit records" },
+	{ "train", train_cmd, "fit an anomaly autoencoder to a CSV (writes model.onnx, config.json)" },
+	{ "engine", engine_cmd, "serve an anomaly model over TCP (line protocol, port 9000)" },
+	{ "produce", produce_cmd, "send sample vectors to an engine and summarise the replies" },
 	{ NULL, NULL, NULL },
 };
 

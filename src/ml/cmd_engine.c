@@ -1,0 +1,552 @@
+/* sentinel engine: scores feature vectors over TCP (docs/engine.md).
+ *
+ * Threads: the main thread owns the listening socket and waits for
+ * SIGINT/SIGTERM; N workers each run an epoll loop, share the listening
+ * socket (EPOLLEXCLUSIVE wakes one of them per connection) and own the
+ * connections they accept.
+ *
+ * Invariants of a worker:
+ *  1. Replies leave a connection in the order its lines arrived: lines are
+ *     queued as entries (a row to score, or an error) in arrival order,
+ *     and a flush appends every entry's reply in queue order.
+ *  2. A connection is freed only after the queue holds no entry of it:
+ *     closes are deferred to the end of the loop iteration, after the
+ *     flush.
+ *  3. Memory per connection is bounded: the input buffer by the line cap
+ *     plus one read, the output by OUT_CAP plus one read's replies (no
+ *     reading while the output is over the cap). */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cblas.h>
+#include "base/cfg.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "commands.h"
+#include "ml/ml.h"
+#include "ml/ml_csv.h"
+#include "ml/ml_net.h"
+
+#define READ_CHUNK (256 * 1024)
+#define OUT_CAP (4 * 1024 * 1024)
+#define MAX_EVENTS 256
+
+static const cfg_opt engine_opts[] = {
+	{ "model", "DIR", NULL, "model directory with model.onnx and config.json (required)", 0 },
+	{ "listen", "ADDR", "0.0.0.0:9000", "address to listen on (HOST:PORT, [V6]:PORT)", 0 },
+	{ "threads", "N", "0", "worker threads (0: one per CPU, at most 64)", 0 },
+	{ "max-connections", "N", "1024", "connections served at once; more are refused", 0 },
+	{ "max-line", "BYTES", "65536", "longest request line", 0 },
+	{ "batch", "N", "1024", "most vectors scored in one batch", 0 },
+	{ "interpret", NULL, NULL, "run the ONNX graph interpreter even for dense models", CFG_FLAG },
+	{ NULL, NULL, NULL, NULL, 0 },
+};
+
+static const cfg_spec engine_spec = {
+	.cmd = "engine",
+	.synopsis = "--model DIR [--listen 0.0.0.0:9000] [options]",
+	.summary = "Serve an anomaly model: one line of comma-separated features in, one line\n"
+		   "'score,is_anomaly' out (docs/engine.md).",
+	.opts = engine_opts,
+	.max_args = 0,
+};
+
+struct conn {
+	int fd;
+	int closing;      /* EOF or error seen: close once the output is sent */
+	int discarding;   /* inside an over-long line: drop bytes up to '\n' */
+	int dead;         /* write failed: drop everything */
+	unsigned events;  /* epoll interest currently registered */
+	char *in;
+	size_t ilen;
+	char *out;
+	size_t olen, ooff, ocap;
+	struct conn *next, *prev;     /* all connections of the worker */
+	struct conn *tnext;           /* touched in this iteration */
+	int touched;
+};
+
+enum { E_ROW, E_EMPTY, E_COUNT, E_NAN, E_INF, E_LONG, E_FAIL };
+
+struct entry {
+	struct conn *c;
+	int kind;
+	int arg, arg2;
+};
+
+struct engine {
+	ml_model *model;
+	int lfd, stopfd;
+	int dim;
+	size_t max_line, batch;
+	long max_conns;
+	atomic_long nconns;
+	double threshold;
+};
+
+struct worker {
+	struct engine *e;
+	pthread_t tid;
+	int ep;
+	ml_scorer *scorer;
+	float *rows, *scores;
+	size_t nrows;
+	struct entry *ents;
+	size_t nents;
+	struct conn *conns, *touched;
+	char *rbuf;
+};
+
+static void out_append(struct conn *c, const char *s, size_t n)
+{
+	if (c->dead)
+		return;
+	if (c->olen + n > c->ocap) {
+		size_t cap = c->ocap ? c->ocap : 4096;
+		while (cap < c->olen + n)
+			cap *= 2;
+		c->out = xrealloc(c->out, cap);
+		c->ocap = cap;
+	}
+	memcpy(c->out + c->olen, s, n);
+	c->olen += n;
+}
+
+static void touch(struct worker *w, struct conn *c)
+{
+	if (!c->touched) {
+		c->touched = 1;
+		c->tnext = w->touched;
+		w->touched = c;
+	}
+}
+
+static void error_reply(struct worker *w, const struct entry *en)
+{
+	char msg[128];
+	int n = 0;
+	switch (en->kind) {
+	case E_EMPTY:
+		n = snprintf(msg, sizeof msg, "error,empty line\n");
+		break;
+	case E_COUNT:
+		n = snprintf(msg, sizeof msg, "error,expected %d values, got %d\n", w->e->dim,
+			     en->arg);
+		break;
+	case E_NAN:
+		n = snprintf(msg, sizeof msg, "error,value %d is not a number\n", en->arg);
+		break;
+	case E_INF:
+		n = snprintf(msg, sizeof msg, "error,value %d is not finite\n", en->arg);
+		break;
+	case E_LONG:
+		n = snprintf(msg, sizeof msg, "error,line longer than %zu bytes\n", w->e->max_line);
+		break;
+	default:
+		n = snprintf(msg, sizeof msg, "error,scoring failed\n");
+		break;
+	}
+	out_append(en->c, msg, (size_t)n);
+}
+
+/* Scores the queued rows and appends every queued reply in order. */
+static void flush_batch(struct worker *w)
+{
+	int failed = 0;
+	if (w->nrows)
+		failed = ml_scorer_score(w->scorer, w->rows, w->nrows, w->scores) != 0;
+	for (size_t i = 0; i < w->nents; i++) {
+		struct entry *en = &w->ents[i];
+		if (en->kind == E_ROW && failed)
+			en->kind = E_FAIL;
+		if (en->kind != E_ROW) {
+			error_reply(w, en);
+			continue;
+		}
+		char line[40];
+		float s = w->scores[en->arg];
+		int n = ml_format_float(s, line);
+		line[n++] = ',';
+		line[n++] = (double)s > w->e->threshold ? '1' : '0';
+		line[n++] = '\n';
+		out_append(en->c, line, (size_t)n);
+	}
+	w->nrows = 0;
+	w->nents = 0;
+}
+
+static void queue(struct worker *w, struct conn *c, int kind, int arg)
+{
+	if (w->nents == w->e->batch || (kind == E_ROW && w->nrows == w->e->batch))
+		flush_batch(w);
+	struct entry *en = &w->ents[w->nents++];
+	en->c = c;
+	en->kind = kind;
+	en->arg = kind == E_ROW ? (int)w->nrows++ : arg;
+}
+
+/* Parses one request line (without its '\n') into the next batch row. */
+static void handle_line(struct worker *w, struct conn *c, char *s, size_t n)
+{
+	int d = w->e->dim;
+	if (n && s[n - 1] == '\r')
+		n--;
+	if (n == 0) {
+		queue(w, c, E_EMPTY, 0);
+		return;
+	}
+	if (w->nrows == w->e->batch || w->nents == w->e->batch)
+		flush_batch(w); /* so that queueing this row cannot flush it away */
+	float *row = w->rows + w->nrows * (size_t)d;
+	const char *p = s, *end = s + n;
+	int k = 0;
+	for (;;) {
+		const char *q = memchr(p, ',', (size_t)(end - p));
+		const char *fe = q ? q : end, *fs = p;
+		while (fs < fe && (*fs == ' ' || *fs == '\t'))
+			fs++;
+		while (fe > fs && (fe[-1] == ' ' || fe[-1] == '\t'))
+			fe--;
+		if (k < d) {
+			int rc = ml_parse_float(fs, (size_t)(fe - fs), &row[k]);
+			if (rc) {
+				queue(w, c, rc == -ERANGE ? E_INF : E_NAN, k + 1);
+				return;
+			}
+		}
+		k++;
+		if (!q)
+			break;
+		p = q + 1;
+	}
+	if (k != d) {
+		queue(w, c, E_COUNT, k);
+		return;
+	}
+	queue(w, c, E_ROW, 0);
+}
+
+/* Splits the input buffer into lines; keeps the partial tail. */
+static void handle_input(struct worker *w, struct conn *c, int eof)
+{
+	char *p = c->in, *end = c->in + c->ilen;
+	for (;;) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			break;
+		if (c->discarding)
+			c->discarding = 0;
+		else
+			handle_line(w, c, p, (size_t)(nl - p));
+		p = nl + 1;
+	}
+	size_t rest = (size_t)(end - p);
+	if (c->discarding) {
+		rest = 0;
+	} else if (rest > w->e->max_line) {
+		queue(w, c, E_LONG, 0);
+		c->discarding = 1;
+		rest = 0;
+	} else if (eof && rest) {
+		handle_line(w, c, p, rest);
+		rest = 0;
+	}
+	memmove(c->in, p, rest);
+	c->ilen = rest;
+}
+
+static void conn_read(struct worker *w, struct conn *c)
+{
+	size_t room = w->e->max_line + READ_CHUNK - c->ilen;
+	ssize_t n = read(c->fd, c->in + c->ilen, room);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	touch(w, c);
+	if (n <= 0) {
+		c->closing = 1;
+		if (n < 0)
+			c->dead = 1;
+		handle_input(w, c, 1);
+		return;
+	}
+	c->ilen += (size_t)n;
+	handle_input(w, c, 0);
+}
+
+static void conn_write(struct conn *c)
+{
+	while (!c->dead && c->ooff < c->olen) {
+		ssize_t n = send(c->fd, c->out + c->ooff, c->olen - c->ooff, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			c->dead = 1;
+			break;
+		}
+		c->ooff += (size_t)n;
+	}
+	if (c->ooff == c->olen || c->dead)
+		c->ooff = c->olen = 0;
+	if (c->ooff > OUT_CAP / 2) {
+		memmove(c->out, c->out + c->ooff, c->olen - c->ooff);
+		c->olen -= c->ooff;
+		c->ooff = 0;
+	}
+}
+
+static void conn_free(struct worker *w, struct conn *c)
+{
+	epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	atomic_fetch_sub(&w->e->nconns, 1);
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+/* After the flush: send, then close or update the epoll interest. */
+static void settle(struct worker *w, struct conn *c)
+{
+	conn_write(c);
+	int pending = c->olen > c->ooff;
+	if (c->dead || (c->closing && !pending)) {
+		conn_free(w, c);
+		return;
+	}
+	unsigned ev = 0;
+	if (!c->closing && c->olen - c->ooff < OUT_CAP)
+		ev |= EPOLLIN;
+	if (pending)
+		ev |= EPOLLOUT;
+	if (ev != c->events) {
+		struct epoll_event e = { .events = ev, .data.ptr = c };
+		epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &e);
+		c->events = ev;
+	}
+}
+
+static void accept_all(struct worker *w)
+{
+	for (;;) {
+		int fd = accept4(w->e->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				log_warn("engine: accept: %s", strerror(errno));
+			return;
+		}
+		if (atomic_fetch_add(&w->e->nconns, 1) >= w->e->max_conns) {
+			static const char msg[] = "error,too many connections\n";
+			atomic_fetch_sub(&w->e->nconns, 1);
+			if (send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+				log_debug("engine: refused connection: %s", strerror(errno));
+			close(fd);
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		struct conn *c = xcalloc(1, sizeof *c);
+		c->fd = fd;
+		c->in = xmalloc(w->e->max_line + READ_CHUNK);
+		c->events = EPOLLIN;
+		c->next = w->conns;
+		if (w->conns)
+			w->conns->prev = c;
+		w->conns = c;
+		struct epoll_event e = { .events = EPOLLIN, .data.ptr = c };
+		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &e)) {
+			log_warn("engine: epoll_ctl: %s", strerror(errno));
+			conn_free(w, c);
+		}
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event evs[MAX_EVENTS];
+	for (;;) {
+		int n = epoll_wait(w->ep, evs, MAX_EVENTS, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			log_error("engine: epoll_wait: %s", strerror(errno));
+			break;
+		}
+		int stop = 0;
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.ptr == w) {
+				accept_all(w);
+			} else if (evs[i].data.ptr == NULL) {
+				stop = 1;
+			} else {
+				struct conn *c = evs[i].data.ptr;
+				if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+					conn_read(w, c);
+				if (evs[i].events & EPOLLOUT)
+					touch(w, c);
+			}
+		}
+		flush_batch(w);
+		while (w->touched) {
+			struct conn *c = w->touched;
+			w->touched = c->tnext;
+			c->touched = 0;
+			settle(w, c);
+		}
+		if (stop)
+			break;
+	}
+	while (w->conns)
+		conn_free(w, w->conns);
+	return NULL;
+}
+
+static int worker_init(struct worker *w, struct engine *e)
+{
+	w->e = e;
+	w->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (w->ep < 0)
+		return -errno;
+	struct epoll_event le = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = w };
+	struct epoll_event se = { .events = EPOLLIN, .data.ptr = NULL };
+	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, e->lfd, &le) ||
+	    epoll_ctl(w->ep, EPOLL_CTL_ADD, e->stopfd, &se))
+		return -errno;
+	w->scorer = ml_scorer_new(e->model, e->batch);
+	w->rows = xmalloc(e->batch * (size_t)e->dim * sizeof(float));
+	w->scores = xmalloc(e->batch * sizeof(float));
+	w->ents = xmalloc(e->batch * sizeof(struct entry));
+	return 0;
+}
+
+static void worker_release(struct worker *w)
+{
+	if (w->ep >= 0)
+		close(w->ep);
+	ml_scorer_free(&w->scorer);
+	free(w->rows);
+	free(w->scores);
+	free(w->ents);
+}
+
+static int get_limits(const cfg *c, struct engine *e, long long *threads, char *err, size_t n)
+{
+	long long conns, line, batch;
+	if (cfg_get_int(c, "threads", threads, err, n) ||
+	    cfg_get_int(c, "max-connections", &conns, err, n) ||
+	    cfg_get_int(c, "max-line", &line, err, n) || cfg_get_int(c, "batch", &batch, err, n))
+		return -EINVAL;
+	if (*threads < 0 || *threads > 64 || conns < 1 || conns > 1000000 || line < 16 ||
+	    line > (64 << 20) || batch < 1 || batch > 65536) {
+		snprintf(err, n, "out of range: need 0 <= threads <= 64, 1 <= max-connections <= 1000000, 16 <= max-line <= 64M, 1 <= batch <= 65536");
+		return -EINVAL;
+	}
+	if (*threads == 0) {
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		*threads = ncpu < 1 ? 1 : ncpu > 64 ? 64 : ncpu;
+	}
+	e->max_conns = (long)conns;
+	e->max_line = (size_t)line;
+	e->batch = (size_t)batch;
+	return 0;
+}
+
+static int serve(struct engine *e, int nthreads)
+{
+	struct worker *ws = xcalloc((size_t)nthreads, sizeof *ws);
+	int started = 0, rc = 0, sig;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	for (int i = 0; i < nthreads; i++)
+		ws[i].ep = -1;
+	for (int i = 0; i < nthreads && !rc; i++) {
+		rc = worker_init(&ws[i], e);
+		if (!rc && pthread_create(&ws[i].tid, NULL, worker_main, &ws[i]))
+			rc = -EAGAIN;
+		if (!rc)
+			started++;
+	}
+	if (!rc) {
+		sigwait(&set, &sig);
+		log_info("engine: %s, shutting down", strsignal(sig));
+	} else {
+		log_error("engine: cannot start workers: %s", strerror(-rc));
+	}
+	uint64_t one = 1;
+	if (write(e->stopfd, &one, sizeof one) < 0)
+		log_error("engine: eventfd: %s", strerror(errno));
+	for (int i = 0; i < started; i++)
+		pthread_join(ws[i].tid, NULL);
+	for (int i = 0; i < nthreads; i++)
+		worker_release(&ws[i]);
+	free(ws);
+	return rc;
+}
+
+int engine_cmd(int argc, char **argv)
+{
+	cfg *c = NULL;
+	int code = 1;
+	char err[600], addr[128];
+	long long threads;
+	struct engine e = { .lfd = -1, .stopfd = -1 };
+	if (cfg_cmd_init(&engine_spec, argc, argv, &c, &code))
+		return code;
+	if (!cfg_get(c, "model") || get_limits(c, &e, &threads, err, sizeof err)) {
+		fprintf(stderr, "sentinel engine: %s\n", cfg_get(c, "model") ? err : "--model DIR is required");
+		code = 2;
+		goto out;
+	}
+	openblas_set_num_threads(1);
+	if (ml_model_load(cfg_get(c, "model"), cfg_get_bool(c, "interpret") ? ML_LOAD_INTERPRET : 0,
+			  &e.model, err, sizeof err)) {
+		fprintf(stderr, "sentinel engine: cannot load model from %s: %s\n", cfg_get(c, "model"),
+			err);
+		goto out;
+	}
+	e.dim = ml_model_dim(e.model);
+	e.threshold = ml_model_threshold(e.model);
+	if (ml_net_listen(cfg_get(c, "listen"), &e.lfd, addr, sizeof addr, err, sizeof err)) {
+		fprintf(stderr, "sentinel engine: %s\n", err);
+		goto out;
+	}
+	e.stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (e.stopfd < 0) {
+		fprintf(stderr, "sentinel engine: eventfd: %s\n", strerror(errno));
+		goto out;
+	}
+	printf("engine listening on %s (model %s: %d features, %s, threshold %.6g, %lld threads)\n",
+	       addr, cfg_get(c, "model"), e.dim, ml_model_kind(e.model), e.threshold, threads);
+	fflush(stdout);
+	code = serve(&e, (int)threads) ? 1 : 0;
+out:
+	if (e.lfd >= 0)
+		close(e.lfd);
+	if (e.stopfd >= 0)
+		close(e.stopfd);
+	ml_model_free(&e.model);
+	cfg_free(&c);
+	return code;
+}

@@ -1,0 +1,199 @@
+/* config.json reading and writing. See ml_config.h. */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/mem.h"
+#include "ml/ml_config.h"
+
+void ml_config_release(ml_config *c)
+{
+	for (int i = 0; c->features && i < c->dim; i++)
+		free(c->features[i]);
+	free(c->features);
+	free(c->mean);
+	free(c->std);
+	free(c->sizes);
+	free(c->activation);
+	memset(c, 0, sizeof *c);
+}
+
+static int float_array(json_t *root, const char *key, int dim, float **out, char *err,
+		       size_t errlen)
+{
+	json_t *a = json_object_get(root, key);
+	if (!json_is_array(a) || (int)json_array_size(a) != dim) {
+		snprintf(err, errlen, "config.json: '%s' must be an array of %d numbers", key, dim);
+		return -EINVAL;
+	}
+	*out = xmalloc((size_t)dim * sizeof(float));
+	for (int i = 0; i < dim; i++) {
+		json_t *v = json_array_get(a, (size_t)i);
+		double d = json_number_value(v);
+		if (!json_is_number(v) || !isfinite(d) || fabs(d) > 3.0e38) {
+			snprintf(err, errlen, "config.json: %s[%d] is not a finite number", key, i);
+			return -EINVAL;
+		}
+		(*out)[i] = (float)d;
+	}
+	return 0;
+}
+
+static int parse_features(json_t *root, ml_config *c, char *err, size_t errlen)
+{
+	json_t *f = json_object_get(root, "features");
+	size_t n = json_array_size(f);
+	if (!json_is_array(f) || n == 0 || n > 65536) {
+		snprintf(err, errlen, "config.json: 'features' must be a non-empty array of names");
+		return -EINVAL;
+	}
+	c->features = xcalloc(n, sizeof(char *));
+	c->dim = (int)n;
+	for (size_t i = 0; i < n; i++) {
+		const char *s = json_string_value(json_array_get(f, i));
+		if (!s) {
+			snprintf(err, errlen, "config.json: features[%zu] is not a string", i);
+			return -EINVAL;
+		}
+		c->features[i] = xstrdup(s);
+	}
+	json_t *d = json_object_get(root, "input_dim");
+	if (d && json_integer_value(d) != c->dim) {
+		snprintf(err, errlen, "config.json: input_dim %lld disagrees with %d features",
+			 (long long)json_integer_value(d), c->dim);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_layers(json_t *root, ml_config *c, char *err, size_t errlen)
+{
+	json_t *l = json_object_get(root, "layers");
+	if (!l)
+		return 0;
+	size_t n = json_array_size(l);
+	if (!json_is_array(l) || n < 2 || n > 64) {
+		snprintf(err, errlen, "config.json: 'layers' must be an array of 2 to 64 widths");
+		return -EINVAL;
+	}
+	c->sizes = xcalloc(n, sizeof(int));
+	c->nsizes = (int)n;
+	for (size_t i = 0; i < n; i++) {
+		json_int_t v = json_integer_value(json_array_get(l, i));
+		if (v <= 0 || v > 65536) {
+			snprintf(err, errlen, "config.json: layers[%zu] is not a width in 1..65536", i);
+			return -EINVAL;
+		}
+		c->sizes[i] = (int)v;
+	}
+	if (c->sizes[0] != c->dim || c->sizes[n - 1] != c->dim) {
+		snprintf(err, errlen,
+			 "config.json: layers %d..%d do not start and end at input_dim %d",
+			 c->sizes[0], c->sizes[n - 1], c->dim);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int ml_config_parse(const char *text, size_t len, ml_config *out, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	ml_config c = { 0 };
+	int rc = -EINVAL;
+	memset(out, 0, sizeof *out);
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root || !json_is_object(root)) {
+		snprintf(err, errlen, "config.json: not a JSON object (%s, line %d)",
+			 root ? "wrong type" : jerr.text, jerr.line);
+		goto out;
+	}
+	json_t *fv = json_object_get(root, "format_version");
+	c.format_version = fv ? (int)json_integer_value(fv) : ML_CONFIG_VERSION;
+	if (c.format_version != ML_CONFIG_VERSION) {
+		snprintf(err, errlen, "config.json: format_version %d is not supported (want %d)",
+			 c.format_version, ML_CONFIG_VERSION);
+		goto out;
+	}
+	if (parse_features(root, &c, err, errlen) ||
+	    float_array(root, "mean", c.dim, &c.mean, err, errlen) ||
+	    float_array(root, "std", c.dim, &c.std, err, errlen) ||
+	    parse_layers(root, &c, err, errlen))
+		goto out;
+	for (int i = 0; i < c.dim; i++)
+		if (!(c.std[i] > 0)) {
+			snprintf(err, errlen, "config.json: std[%d] (feature '%s') must be > 0", i,
+				 c.features[i]);
+			goto out;
+		}
+	json_t *th = json_object_get(root, "threshold");
+	c.threshold = json_number_value(th);
+	if (!json_is_number(th) || !isfinite(c.threshold)) {
+		snprintf(err, errlen, "config.json: 'threshold' must be a finite number");
+		goto out;
+	}
+	c.quantile = json_number_value(json_object_get(root, "quantile"));
+	c.train_loss = json_number_value(json_object_get(root, "train_loss"));
+	c.val_loss = json_number_value(json_object_get(root, "val_loss"));
+	c.epochs = (int)json_integer_value(json_object_get(root, "epochs"));
+	c.seed = (uint64_t)json_integer_value(json_object_get(root, "seed"));
+	const char *act = json_string_value(json_object_get(root, "activation"));
+	if (act)
+		c.activation = xstrdup(act);
+	const char *sha = json_string_value(json_object_get(root, "model_sha256"));
+	if (sha && strlen(sha) != 64) {
+		snprintf(err, errlen, "config.json: 'model_sha256' must be 64 hex characters");
+		goto out;
+	}
+	if (sha)
+		memcpy(c.model_sha256, sha, 65);
+	*out = c;
+	memset(&c, 0, sizeof c);
+	rc = 0;
+out:
+	ml_config_release(&c);
+	json_decref(root);
+	return rc;
+}
+
+static json_t *floats_json(const float *v, int n)
+{
+	json_t *a = json_array();
+	for (int i = 0; i < n; i++)
+		json_array_append_new(a, json_real((double)v[i]));
+	return a;
+}
+
+char *ml_config_dump(const ml_config *c)
+{
+	json_t *o = json_object(), *f = json_array();
+	for (int i = 0; i < c->dim; i++)
+		json_array_append_new(f, json_string(c->features[i]));
+	json_object_set_new(o, "format_version", json_integer(ML_CONFIG_VERSION));
+	json_object_set_new(o, "features", f);
+	json_object_set_new(o, "input_dim", json_integer(c->dim));
+	json_object_set_new(o, "mean", floats_json(c->mean, c->dim));
+	json_object_set_new(o, "std", floats_json(c->std, c->dim));
+	json_object_set_new(o, "threshold", json_real(c->threshold));
+	json_object_set_new(o, "quantile", json_real(c->quantile));
+	if (c->nsizes) {
+		json_t *l = json_array();
+		for (int i = 0; i < c->nsizes; i++)
+			json_array_append_new(l, json_integer(c->sizes[i]));
+		json_object_set_new(o, "layers", l);
+	}
+	if (c->activation)
+		json_object_set_new(o, "activation", json_string(c->activation));
+	json_object_set_new(o, "train_loss", json_real(c->train_loss));
+	json_object_set_new(o, "val_loss", json_real(c->val_loss));
+	json_object_set_new(o, "epochs", json_integer(c->epochs));
+	json_object_set_new(o, "seed", json_integer((json_int_t)c->seed));
+	if (c->model_sha256[0])
+		json_object_set_new(o, "model_sha256", json_string(c->model_sha256));
+	char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+	json_decref(o);
+	char *r = xasprintf("%s\n", s);
+	free(s);
+	return r;
+}
