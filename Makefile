@@ -1,8 +1,10 @@
 # Sentinel build. `make` builds ./sentinel; `make SANITIZE=1` builds an
 # ASan/UBSan binary into build-asan/ (the tests pick it via SENTINEL_BIN).
 CC      ?= cc
+# V=1 shows the compiler command lines.
+Q := $(if $(V),,@)
 # Each module that needs a library adds its pkg-config name here.
-PKGS    := libmicrohttpd libcurl jansson sqlite3 libsodium openssl libpq libprotobuf-c openblas
+PKGS    := libmicrohttpd libcurl jansson sqlite3 libsodium openssl libpq libseccomp libarchive libprotobuf-c openblas
 CFLAGS_BASE := -std=gnu17 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE -Isrc -Ibuild/gen -pthread
 LDLIBS_EXTRA := -pthread -lm
 
@@ -15,6 +17,18 @@ BUILD   := build
 SANFLAGS :=
 BIN     := sentinel
 endif
+
+# `make fuzz` builds every fuzz/fuzz_*.c as a libFuzzer binary with clang into
+# build-fuzz/ (clang's own warnings do not fail it); `make fuzz-run` runs each
+# for FUZZ_SECONDS on its corpus in fuzz/corpus/NAME/.
+ifeq ($(FUZZ),1)
+CC      := clang
+BUILD   := build-fuzz
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+BIN     := $(BUILD)/sentinel
+CFLAGS_BASE += -Wno-error
+endif
+FUZZ_SECONDS ?= 30
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -32,7 +46,7 @@ LIBOBJS := $(filter-out $(BUILD)/src/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test deps check-pkgs unit integration clean bench fuzz
+.PHONY: all run test deps check-pkgs unit integration clean bench fuzz fuzz-bins fuzz-run
 all: check-pkgs $(BIN)
 
 check-pkgs:
@@ -44,7 +58,7 @@ $(BIN): $(OBJS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # Every object may include generated headers: generate them first (order only).
 $(OBJS): | build/gen/onnx.pb-c.h
@@ -60,7 +74,7 @@ $(BUILD)/libsentinel.a: $(LIBOBJS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsentinel.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(BUILD)/libsentinel.a $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
+	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(BUILD)/libsentinel.a $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 deps:
 	@bash scripts/deps.sh
@@ -83,9 +97,26 @@ test: deps
 
 bench: deps all
 	bash scripts/deps.sh --bench
-	bash bench/http.sh
+	@set -e; for b in bench/*.sh; do echo "## $$b"; bash $$b; done
+
+FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build-fuzz/fuzz/%)
+
+fuzz:
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-bins
+
+fuzz-bins: $(FUZZ_BINS)
+
+build-fuzz/fuzz/%: fuzz/%.c $(BUILD)/libsentinel.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libsentinel.a $(LDFLAGS) $(LDLIBS)
+
+fuzz-run: fuzz
+	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p fuzz/corpus/$$n; \
+	  echo "# $$n"; $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 fuzz/corpus/$$n >/dev/null 2>build-fuzz/$$n.log || \
+	  { tail -40 build-fuzz/$$n.log; exit 1; }; done
 
 clean:
-	rm -rf build build-asan sentinel
+	rm -rf build build-asan build-fuzz sentinel
 
 -include $(OBJS:.o=.d)
