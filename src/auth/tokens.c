@@ -176,6 +176,10 @@ static void h_login(http_req *r, void *ctx)
 		goto out;
 	}
 	auth_throttle_ok(a, username);
+	/* Sessions long past their expiry are of no use, not even to the audit
+	 * (which keeps its own rows): drop them here, where they are made. */
+	store_exec(c, "DELETE FROM tokens WHERE kind = 'session' AND expires_at < $1", NULL,
+		   SARGS(SA_INT(sn_now_ms() - 7 * 86400000LL)));
 	json_t *o = json_object();
 	json_object_set_new(o, "token", json_string(token));
 	json_object_set_new(o, "expires_at", http_json_time(exp));
