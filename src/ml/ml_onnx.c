@@ -92,7 +92,7 @@ static int tensor_from_proto(const Onnx__TensorProto *p, const char *what, ml_te
 	}
 	if (dt != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT &&
 	    !(ints && dt == ONNX__TENSOR_PROTO__DATA_TYPE__INT64)) {
-		snprintf(err, errlen, "tensor '%s' has data type %s; only float32 is supported", name,
+		snprintf(err, errlen, "tensor '%s' has data type %s, which is not supported (float32 only)", name,
 			 dtype_name(dt));
 		return -EINVAL;
 	}
@@ -240,7 +240,7 @@ static int add_input(struct builder *b, const Onnx__ValueInfoProto *vi)
 	}
 	const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
 	if (tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
-		snprintf(b->err, b->errlen, "graph input '%s' has data type %s; only float32 is supported",
+		snprintf(b->err, b->errlen, "graph input '%s' has data type %s, which is not supported (float32 only)",
 			 name, dtype_name(tt->elem_type));
 		return -EINVAL;
 	}
@@ -405,7 +405,7 @@ static int node_inputs(struct builder *b, const Onnx__NodeProto *np, struct ml_n
 			return -EINVAL;
 		}
 		if (!shape_in && v->is_int) {
-			snprintf(b->err, b->errlen, "node %s (%s): input '%s' has data type INT64; only float32 is supported",
+			snprintf(b->err, b->errlen, "node %s (%s): input '%s' has data type INT64, which is not supported (float32 only)",
 				 label, op_names[n->op], v->name);
 			return -EINVAL;
 		}
@@ -523,7 +523,7 @@ static int build(struct builder *b, const Onnx__ModelProto *mp)
 			return -EINVAL;
 		}
 		if (g->vals[k].is_int) {
-			snprintf(b->err, b->errlen, "graph output '%s' has data type INT64; only float32 is supported", name);
+			snprintf(b->err, b->errlen, "graph output '%s' has data type INT64, which is not supported (float32 only)", name);
 			return -EINVAL;
 		}
 		g->outputs[g->noutputs++] = k;
