@@ -200,6 +200,10 @@ static void queue(struct worker *w, struct conn *c, int kind, int arg)
 static void handle_line(struct worker *w, struct conn *c, char *s, size_t n)
 {
 	int d = w->e->dim;
+	if (n > w->e->max_line) {
+		queue(w, c, E_LONG, 0);
+		return;
+	}
 	if (n && s[n - 1] == '\r')
 		n--;
 	if (n == 0) {
