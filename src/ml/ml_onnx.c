@@ -67,7 +67,8 @@ int ml_tensor_alloc(ml_tensor *t, int ndim, const int64_t *dims)
 	if (shape_count(ndim, dims, &n))
 		return -EINVAL;
 	t->ndim = ndim;
-	memcpy(t->dims, dims, (size_t)ndim * sizeof(int64_t));
+	if (ndim)
+		memcpy(t->dims, dims, (size_t)ndim * sizeof(int64_t));
 	t->n = n;
 	t->data = xmalloc(n * sizeof(float));
 	return 0;
@@ -117,7 +118,8 @@ static int tensor_from_proto(const Onnx__TensorProto *p, const char *what, ml_te
 		else if (n)
 			memcpy(*ints, p->int64_data, n * 8);
 		t->ndim = (int)p->n_dims;
-		memcpy(t->dims, p->dims, p->n_dims * sizeof(int64_t));
+		if (p->n_dims)
+			memcpy(t->dims, p->dims, p->n_dims * sizeof(int64_t));
 		t->n = n;
 		return 0;
 	}

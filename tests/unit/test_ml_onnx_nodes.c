@@ -95,8 +95,10 @@ static int bind_int_inputs(Onnx__ModelProto *m, const char *set, uint8_t **out, 
 	Onnx__TensorProto **saved = g->initializer;
 	size_t nsaved = g->n_initializer;
 	Onnx__TensorProto **all = xcalloc(nsaved + *nbound + 1, sizeof *all);
-	memcpy(all, saved, nsaved * sizeof *all);
-	memcpy(all + nsaved, bound, *nbound * sizeof *all);
+	if (nsaved)
+		memcpy(all, saved, nsaved * sizeof *all);
+	if (*nbound)
+		memcpy(all + nsaved, bound, *nbound * sizeof *all);
 	g->initializer = all;
 	g->n_initializer = nsaved + *nbound;
 	*len = onnx__model_proto__get_packed_size(m);
