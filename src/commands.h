@@ -14,4 +14,6 @@ int cli_audit_cmd(int argc, char **argv);
 int train_cmd(int argc, char **argv);
 int engine_cmd(int argc, char **argv);
 int produce_cmd(int argc, char **argv);
+int sandbox_cmd(int argc, char **argv);
+int runtime_cmd(int argc, char **argv);
 #endif

@@ -24,6 +24,8 @@ static const struct command commands[] = {
 	{ "train", train_cmd, "fit an anomaly autoencoder to a CSV (writes model.onnx, config.json)" },
 	{ "engine", engine_cmd, "serve an anomaly model over TCP (line protocol, port 9000)" },
 	{ "produce", produce_cmd, "send sample vectors to an engine and summarise the replies" },
+	{ "sandbox", sandbox_cmd, "run a command in the sandbox (namespaces, cgroups, seccomp)" },
+	{ "runtime", runtime_cmd, "manage runtimes (ingest, scan, register, ls, rm)" },
 	{ NULL, NULL, NULL },
 };
 

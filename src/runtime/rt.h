@@ -1,0 +1,55 @@
+/* Runtimes: the trees jobs run in. `host` is built in (the host's /usr,
+ * /bin, /lib*, /sbin, read-only). A `venv` runtime adds a Python virtual
+ * environment on top of host. An `image` runtime is a root filesystem
+ * unpacked from a `docker save` archive or a plain rootfs tarball into
+ * DATA/runtimes/<sha256 of the tarball>/rootfs.
+ *
+ * Layout under DATA/runtimes/:
+ *   incoming/          drop folder scanned by rt_scan
+ *   <sha256>/rootfs/   an unpacked image (shared by all names that use it)
+ *   names/<name>.json  one record per registered runtime
+ * A record is written (atomically) only after its tree is complete, and a
+ * tree is renamed into place only once fully extracted: a refused or
+ * failed ingest leaves nothing behind. */
+#ifndef SN_RT_H
+#define SN_RT_H
+#include <stdint.h>
+#include <jansson.h>
+
+#define RT_NAME_MAX 64
+#define RT_DEFAULT_MAX_BYTES (8ull << 30)
+
+typedef struct rt_info {
+	char *name;
+	char *kind;   /* "host", "venv" or "image" */
+	char *sha256; /* image: of the tarball; else NULL */
+	char *path;   /* image: the rootfs dir; venv: the venv dir; host: NULL */
+	char *source; /* image: the file it came from */
+	int64_t created_ms;
+	uint64_t bytes; /* image: unpacked size */
+} rt_info;
+
+void rt_info_release(rt_info *r);
+json_t *rt_info_json(const rt_info *r);
+
+/* Names: [A-Za-z0-9][A-Za-z0-9._-]{0,63}, not "host". */
+int rt_name_valid(const char *name);
+
+int rt_lookup(const char *data, const char *name, rt_info *out, char *err, size_t errlen);
+/* Unpacks tar_path (docker save or rootfs tarball; gzip/xz/zstd allowed)
+ * and registers it as name. Refuses absolute paths, "..", links escaping
+ * the root, device nodes and more than max_bytes unpacked (-EPERM/-EFBIG). */
+int rt_ingest(const char *data, const char *tar_path, const char *name, uint64_t max_bytes,
+	      rt_info *out, char *err, size_t errlen);
+int rt_register_venv(const char *data, const char *name, const char *dir, rt_info *out,
+		     char *err, size_t errlen);
+/* A JSON array of rt_info objects, host first. */
+int rt_list(const char *data, json_t **out, char *err, size_t errlen);
+/* Removes the record, and the tree when no other record uses it. */
+int rt_remove(const char *data, const char *name, char *err, size_t errlen);
+/* Tarballs in incoming/ whose content is not registered under any name:
+ * a JSON array of {"file", "bytes", "sha256"}. */
+int rt_scan(const char *data, json_t **out, char *err, size_t errlen);
+/* Path of the drop folder (caller frees). */
+char *rt_incoming_dir(const char *data);
+#endif

@@ -1,0 +1,687 @@
+/* The sandbox supervisor: sbx_run().
+ *
+ * Invariants (asserted where cheap, relied upon everywhere):
+ * 1. Everything the child needs (mount plan, argv, env, seccomp BPF,
+ *    rlimits, cgroup fds) is built here before clone; the child allocates
+ *    nothing (sbx_child.c).
+ * 2. The child is PID 1 of a fresh PID namespace ("init"). Killing it kills
+ *    every process of the run; init has PR_SET_PDEATHSIG(SIGKILL), so a
+ *    supervisor killed by SIGKILL takes the run down with it. Mounts live
+ *    only in the run's private mount namespace, which dies with init: no
+ *    mount is ever visible to, or left on, the host.
+ * 3. The supervisor keeps the only write end of the "life" pipe, the read
+ *    ends of stdout/stderr/status, and no write end of them after clone.
+ *    Hence EOF on all three means every process of the run is gone.
+ * 4. Limits the supervisor enforces (wall time, output, cancel) kill init
+ *    with SIGKILL and the cgroups' processes; killed_by records the first
+ *    cause. Limits the kernel enforces (memory, pids) are read back from
+ *    the cgroup counters (the OOM counter, not failcnt).
+ * 5. The per-run cgroups are removed before sbx_run returns, on every path
+ *    (sbx_cg.c); leftovers of a killed supervisor are reaped on the next
+ *    start (sbx_reap_leftovers).
+ *
+ * States of a run and the functions behind the transitions:
+ *   PLAN (plan_build) -> CGROUPS (sbx_cg_create) -> CLONED (sbx_sys.clone)
+ *   -> RUNNING (pump) -> DRAINED (all EOF) -> REAPED (wait4) -> FREED
+ *   (sbx_cg_free, plan_release). Any failure jumps to the cleanup of the
+ *   states already reached, in reverse order. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <unistd.h>
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/util.h"
+#include "sandbox/sbx.h"
+#include "sandbox/sbx_int.h"
+
+#define ROOT_DIR "/run/sentinel-sandbox"
+#define ROOT_DIR_USER "/tmp/.sentinel-sandbox"
+#define BASE_PATH "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+#define DRAIN_MS 2000
+
+static const char *const host_dirs[] = { "usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32",
+					 NULL };
+/* Top-level entries of an image the sandbox provides itself. */
+static const char *const image_skip[] = { ".", "..", "proc", "dev", "tmp", "sys", "work", NULL };
+static const char *const devices[] = { "null", "zero", "full", "random", "urandom", NULL };
+
+/* --- the mount plan ---------------------------------------------------------- */
+
+struct plan {
+	struct sbx_op *ops;
+	size_t n, cap;
+	char **strs;   /* owned strings */
+	size_t nstrs;
+	char *root;
+	char **envp;
+	size_t nenv;
+	const char *path; /* PATH value inside */
+	const char *cwd;
+};
+
+static const char *own(struct plan *p, char *s)
+{
+	p->strs = xrealloc(p->strs, (p->nstrs + 1) * sizeof *p->strs);
+	p->strs[p->nstrs++] = s;
+	return s;
+}
+
+static void add(struct plan *p, enum sbx_op_kind k, const char *src, const char *dst,
+		const char *data, mode_t mode, int rw)
+{
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 32;
+		p->ops = xrealloc(p->ops, p->cap * sizeof *p->ops);
+	}
+	p->ops[p->n++] = (struct sbx_op){
+		.kind = k,
+		.src = src ? own(p, xstrdup(src)) : NULL,
+		.dst = own(p, xasprintf("%s%s", p->root, dst)),
+		.data = data ? own(p, xstrdup(data)) : NULL,
+		.mode = mode,
+		.rw = rw,
+	};
+}
+
+/* Adds a SOP_DIR for every parent of dst (inside), outermost first. */
+static void add_parents(struct plan *p, const char *dst)
+{
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof tmp, "%s", dst);
+	for (char *s = strchr(tmp + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		add(p, SOP_DIR, NULL, tmp, NULL, 0755, 0);
+		*s = '/';
+	}
+}
+
+/* A bind of a host path: directory or file, by what it is. */
+static int add_bind(struct plan *p, const char *src, const char *dst, int rw)
+{
+	struct stat st;
+	if (stat(src, &st))
+		return -errno;
+	add_parents(p, dst);
+	add(p, S_ISDIR(st.st_mode) ? SOP_BIND : SOP_FILE_BIND, src, dst, NULL, 0, rw);
+	return 0;
+}
+
+/* Copies a top-level entry of a tree: directories and files as read-only
+ * binds, symlinks as symlinks (their text is resolved inside). */
+static void add_entry(struct plan *p, const char *tree, const char *name, const char *dstdir)
+{
+	char src[PATH_MAX], dst[PATH_MAX], link[PATH_MAX];
+	struct stat st;
+	snprintf(src, sizeof src, "%s/%s", tree, name);
+	snprintf(dst, sizeof dst, "%s/%s", dstdir, name);
+	if (lstat(src, &st))
+		return;
+	if (S_ISLNK(st.st_mode)) {
+		ssize_t n = readlink(src, link, sizeof link - 1);
+		if (n > 0) {
+			link[n] = '\0';
+			add(p, SOP_SYMLINK, link, dst, NULL, 0, 0);
+		}
+	} else if (S_ISDIR(st.st_mode)) {
+		add(p, SOP_BIND, src, dst, NULL, 0, 0);
+	} else if (S_ISREG(st.st_mode)) {
+		add(p, SOP_FILE_BIND, src, dst, NULL, 0, 0);
+	}
+}
+
+static void add_host_etc(struct plan *p, uid_t uid, gid_t gid)
+{
+	char *passwd = xasprintf("root:x:0:0:root:/root:/bin/sh\n"
+				 "sandbox:x:%u:%u:sandbox:/tmp:/bin/sh\n", (unsigned)uid, (unsigned)gid);
+	char *group = xasprintf("root:x:0:\nsandbox:x:%u:\n", (unsigned)gid);
+	add(p, SOP_DIR, NULL, "/etc", NULL, 0755, 0);
+	add(p, SOP_WRITE, NULL, "/etc/passwd", own(p, passwd), 0644, 0);
+	add(p, SOP_WRITE, NULL, "/etc/group", own(p, group), 0644, 0);
+	add(p, SOP_WRITE, NULL, "/etc/hosts", "127.0.0.1 localhost sentinel\n::1 localhost\n",
+	    0644, 0);
+	add(p, SOP_WRITE, NULL, "/etc/hostname", "sentinel\n", 0644, 0);
+	add(p, SOP_WRITE, NULL, "/etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n",
+	    0644, 0);
+	/* The dynamic loader's cache and Debian's alternatives (libblas, ...). */
+	static const char *const keep[] = { "ld.so.cache", "alternatives", "localtime", NULL };
+	for (size_t i = 0; keep[i]; i++)
+		add_entry(p, "/etc", keep[i], "/etc");
+}
+
+static int add_image(struct plan *p, const char *rootfs)
+{
+	DIR *d = opendir(rootfs);
+	struct dirent *e;
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		int skip = 0;
+		for (size_t i = 0; image_skip[i]; i++)
+			skip |= strcmp(e->d_name, image_skip[i]) == 0;
+		if (!skip)
+			add_entry(p, rootfs, e->d_name, "");
+	}
+	closedir(d);
+	return 0;
+}
+
+static void add_dev(struct plan *p)
+{
+	add(p, SOP_TMPFS, NULL, "/dev", "size=64k,nr_inodes=64,mode=0755", 0, 0);
+	for (size_t i = 0; devices[i]; i++) {
+		char src[64], dst[64];
+		snprintf(src, sizeof src, "/dev/%s", devices[i]);
+		snprintf(dst, sizeof dst, "/dev/%s", devices[i]);
+		add(p, SOP_DEV_BIND, src, dst, NULL, 0, 1);
+	}
+	add(p, SOP_SYMLINK, "/proc/self/fd", "/dev/fd", NULL, 0, 0);
+	add(p, SOP_SYMLINK, "/proc/self/fd/0", "/dev/stdin", NULL, 0, 0);
+	add(p, SOP_SYMLINK, "/proc/self/fd/1", "/dev/stdout", NULL, 0, 0);
+	add(p, SOP_SYMLINK, "/proc/self/fd/2", "/dev/stderr", NULL, 0, 0);
+	add(p, SOP_SYMLINK, "/tmp", "/dev/shm", NULL, 0, 0);
+}
+
+/* The environment: a fixed base, the venv's, then the caller's K=V. */
+static void build_env(struct plan *p, const sbx_opts *o)
+{
+	const char *base[6];
+	size_t nb = 0;
+	p->path = o->venv ? own(p, xasprintf("%s/bin:%s", o->venv, BASE_PATH)) : BASE_PATH;
+	base[nb++] = own(p, xasprintf("PATH=%s", p->path));
+	base[nb++] = o->workdir ? "HOME=/work" : "HOME=/tmp";
+	base[nb++] = "LANG=C.UTF-8";
+	base[nb++] = "USER=sandbox";
+	if (o->venv)
+		base[nb++] = own(p, xasprintf("VIRTUAL_ENV=%s", o->venv));
+	p->envp = xcalloc(nb + o->nenv + 1, sizeof *p->envp);
+	for (size_t i = 0; i < nb + o->nenv; i++) {
+		const char *kv = i < nb ? base[i] : o->env[i - nb];
+		size_t kl = strcspn(kv, "=");
+		size_t j = 0;
+		while (j < p->nenv && !(strncmp(p->envp[j], kv, kl) == 0 && p->envp[j][kl] == '='))
+			j++;
+		p->envp[j] = (char *)kv;
+		if (j == p->nenv)
+			p->nenv++;
+		if (strncmp(kv, "PATH=", 5) == 0)
+			p->path = kv + 5;
+	}
+}
+
+static void plan_release(struct plan *p)
+{
+	for (size_t i = 0; i < p->nstrs; i++)
+		free(p->strs[i]);
+	free(p->strs);
+	free(p->ops);
+	free(p->envp);
+	free(p->root);
+	memset(p, 0, sizeof *p);
+}
+
+static int valid_dst(const char *d)
+{
+	return d[0] == '/' && d[1] && !strstr(d, "/../") && strcmp(d + strlen(d) - 3, "/..") &&
+	       strlen(d) < PATH_MAX / 2 && strncmp(d, "/proc", 5) && strncmp(d, "/dev", 4);
+}
+
+static int plan_build(struct plan *p, const sbx_opts *o, char *err, size_t errlen)
+{
+	int rc = 0;
+	p->root = geteuid() == 0 ? xstrdup(ROOT_DIR)
+				 : xasprintf("%s-%u", ROOT_DIR_USER, (unsigned)geteuid());
+	if (mkdir(p->root, 0700) && errno != EEXIST) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot create %s: %s", p->root, strerror(errno));
+		return rc;
+	}
+	if (o->rootfs) {
+		rc = add_image(p, o->rootfs);
+		if (rc) {
+			snprintf(err, errlen, "runtime tree %s: %s", o->rootfs, strerror(-rc));
+			return rc;
+		}
+	} else {
+		for (size_t i = 0; host_dirs[i]; i++)
+			add_entry(p, "", host_dirs[i], "");
+		add_host_etc(p, o->uid, o->gid);
+	}
+	add(p, SOP_PROC, NULL, "/proc", NULL, 0, 0);
+	add_dev(p);
+	const char *tmpopt = own(p, xasprintf("size=%llu,mode=1777", (unsigned long long)o->tmp_bytes));
+	add(p, SOP_TMPFS, NULL, "/tmp", tmpopt, 0, 0);
+	if (o->venv && (rc = add_bind(p, o->venv, o->venv, 0))) {
+		snprintf(err, errlen, "venv %s: %s", o->venv, strerror(-rc));
+		return rc;
+	}
+	if (o->workdir && (rc = add_bind(p, o->workdir, "/work", 1))) {
+		snprintf(err, errlen, "--workdir %s: %s", o->workdir, strerror(-rc));
+		return rc;
+	}
+	p->cwd = o->workdir ? "/work" : "/tmp";
+	for (size_t i = 0; i < o->nbinds; i++) {
+		const sbx_bind *b = &o->binds[i];
+		if (!valid_dst(b->dst)) {
+			snprintf(err, errlen, "bind destination '%s' must be an absolute path outside "
+				 "/proc and /dev, without '..'", b->dst);
+			return -EINVAL;
+		}
+		if ((rc = add_bind(p, b->src, b->dst, b->rw))) {
+			snprintf(err, errlen, "bind source %s: %s", b->src, strerror(-rc));
+			return rc;
+		}
+	}
+	build_env(p, o);
+	return 0;
+}
+
+/* --- output ---------------------------------------------------------------------- */
+
+struct stream {
+	int fd;
+	int id; /* 1 or 2 */
+	char *buf;
+	size_t len;
+};
+
+struct run {
+	const sbx_opts *o;
+	sbx_line_fn fn;
+	void *ud;
+	struct stream s[2];
+	int status_fd;
+	uint64_t delivered;
+	int truncated;
+	enum sbx_kill killed_by;
+	pid_t init;
+	sbx_cg *cg;
+	struct sbx_msg setup, exec, exit;
+};
+
+static void kill_run(struct run *r, enum sbx_kill why)
+{
+	if (r->killed_by == SBX_KILL_NONE)
+		r->killed_by = why;
+	kill(r->init, SIGKILL);
+	sbx_cg_kill(r->cg);
+}
+
+/* Delivers n bytes of one line, within the output cap. */
+static void deliver(struct run *r, struct stream *s, const char *p, size_t n)
+{
+	if (r->truncated || !n)
+		return;
+	uint64_t cap = r->o->output_bytes;
+	if (cap && r->delivered + n > cap) {
+		n = (size_t)(cap - r->delivered);
+		r->truncated = 1;
+	}
+	if (n && r->fn)
+		r->fn(r->ud, s->id, p, n);
+	r->delivered += n;
+	if (r->truncated)
+		kill_run(r, SBX_KILL_OUTPUT);
+}
+
+/* Emits the complete lines in s->buf; with flush, the rest too. */
+static void emit_lines(struct run *r, struct stream *s, int flush)
+{
+	size_t off = 0;
+	for (;;) {
+		char *nl = memchr(s->buf + off, '\n', s->len - off);
+		if (!nl)
+			break;
+		size_t n = (size_t)(nl - (s->buf + off)) + 1;
+		deliver(r, s, s->buf + off, n);
+		off += n;
+	}
+	if ((flush || s->len - off == SBX_LINE_MAX) && s->len > off) {
+		deliver(r, s, s->buf + off, s->len - off);
+		off = s->len;
+	}
+	memmove(s->buf, s->buf + off, s->len - off);
+	s->len -= off;
+}
+
+static void read_stream(struct run *r, struct stream *s)
+{
+	ssize_t n = read(s->fd, s->buf + s->len, SBX_LINE_MAX - s->len);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		emit_lines(r, s, 1);
+		close(s->fd);
+		s->fd = -1;
+		return;
+	}
+	s->len += (size_t)n;
+	emit_lines(r, s, 0);
+}
+
+static void read_status(struct run *r)
+{
+	struct sbx_msg m;
+	ssize_t n = read(r->status_fd, &m, sizeof m);
+	if (n < 0 && errno == EINTR)
+		return;
+	if (n != (ssize_t)sizeof m) {
+		close(r->status_fd);
+		r->status_fd = -1;
+		return;
+	}
+	if (m.kind == SBX_MSG_SETUP)
+		r->setup = m;
+	else if (m.kind == SBX_MSG_EXEC)
+		r->exec = m;
+	else if (m.kind == SBX_MSG_EXIT)
+		r->exit = m;
+}
+
+/* Runs until stdout, stderr and the status pipe are all at EOF (invariant 3). */
+static void pump(struct run *r)
+{
+	int64_t start = sn_mono_ns() / 1000000, drain_until = 0;
+	int64_t deadline = r->o->time_ms ? start + r->o->time_ms : 0;
+	for (;;) {
+		struct pollfd pf[4];
+		int n = 0;
+		for (int i = 0; i < 2; i++)
+			if (r->s[i].fd >= 0)
+				pf[n++] = (struct pollfd){ .fd = r->s[i].fd, .events = POLLIN };
+		if (r->status_fd >= 0)
+			pf[n++] = (struct pollfd){ .fd = r->status_fd, .events = POLLIN };
+		if (!n)
+			return;
+		int with_cancel = r->o->cancel_fd >= 0 && r->killed_by == SBX_KILL_NONE;
+		if (with_cancel)
+			pf[n++] = (struct pollfd){ .fd = r->o->cancel_fd, .events = POLLIN };
+		int64_t now = sn_mono_ns() / 1000000, wait = -1;
+		if (deadline && r->killed_by == SBX_KILL_NONE)
+			wait = deadline > now ? deadline - now : 0;
+		if (drain_until)
+			wait = drain_until > now ? drain_until - now : 0;
+		int rc = poll(pf, (nfds_t)n, (int)wait);
+		if (rc < 0 && errno != EINTR)
+			return;
+		now = sn_mono_ns() / 1000000;
+		if (rc == 0 && drain_until && now >= drain_until)
+			return; /* a process outlived SIGKILL: give up on its pipes */
+		if (deadline && now >= deadline && r->killed_by == SBX_KILL_NONE)
+			kill_run(r, SBX_KILL_TIME);
+		if (with_cancel && (pf[n - 1].revents & (POLLIN | POLLHUP)))
+			kill_run(r, SBX_KILL_CANCEL);
+		for (int i = 0; i < 2; i++)
+			if (r->s[i].fd >= 0 && !r->truncated)
+				for (int j = 0; j < n; j++)
+					if (pf[j].fd == r->s[i].fd && pf[j].revents)
+						read_stream(r, &r->s[i]);
+		for (int i = 0; i < 2 && r->truncated; i++)
+			if (r->s[i].fd >= 0) {
+				close(r->s[i].fd); /* nothing more is delivered */
+				r->s[i].fd = -1;
+			}
+		for (int j = 0; j < n; j++)
+			if (r->status_fd >= 0 && pf[j].fd == r->status_fd && pf[j].revents)
+				read_status(r);
+		if (r->killed_by != SBX_KILL_NONE && !drain_until)
+			drain_until = now + DRAIN_MS;
+	}
+}
+
+/* --- the run ----------------------------------------------------------------------- */
+
+void sbx_opts_init(sbx_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->tmp_bytes = 64ull << 20;
+	o->output_bytes = 64ull << 20;
+	o->file_bytes = 1ull << 30;
+	o->uid = SBX_NOBODY;
+	o->gid = SBX_NOBODY;
+	o->cancel_fd = -1;
+}
+
+void sbx_reap_leftovers(void)
+{
+	sbx_cg_reap_leftovers();
+}
+
+static pthread_once_t reap_once = PTHREAD_ONCE_INIT;
+
+static int check_opts(const sbx_opts *o, char *err, size_t errlen)
+{
+	if (!o->argv || !o->argv[0] || !o->argv[0][0]) {
+		snprintf(err, errlen, "no command given");
+		return -EINVAL;
+	}
+	if (o->nbinds > SBX_MAX_BINDS || o->nenv > SBX_MAX_ENV) {
+		snprintf(err, errlen, "too many binds or environment entries (max %d, %d)",
+			 SBX_MAX_BINDS, SBX_MAX_ENV);
+		return -E2BIG;
+	}
+	for (size_t i = 0; i < o->nenv; i++)
+		if (!strchr(o->env[i], '=') || o->env[i][0] == '=') {
+			snprintf(err, errlen, "environment entry '%s' is not K=V", o->env[i]);
+			return -EINVAL;
+		}
+	if (o->cpus < 0 || o->time_ms < 0 || !o->tmp_bytes) {
+		snprintf(err, errlen, "invalid limits");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int write_map(pid_t pid, const char *file, const char *text)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = write(fd, text, strlen(text)) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+/* Outside root: map the job's uid/gid to ours, then let the child go on. */
+static int userns_setup(pid_t pid, const sbx_opts *o, int sync_w)
+{
+	char m[64];
+	snprintf(m, sizeof m, "%u %u 1\n", (unsigned)o->uid, (unsigned)geteuid());
+	int rc = write_map(pid, "uid_map", m);
+	if (!rc)
+		rc = write_map(pid, "setgroups", "deny");
+	snprintf(m, sizeof m, "%u %u 1\n", (unsigned)o->gid, (unsigned)getegid());
+	if (!rc)
+		rc = write_map(pid, "gid_map", m);
+	if (!rc && write(sync_w, "g", 1) != 1)
+		rc = -EPIPE;
+	return rc;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void fill_result(struct run *r, int wst, const struct rusage *ru, int64_t t0,
+			unsigned degraded, sbx_result *res)
+{
+	struct sbx_cg_stats st;
+	sbx_cg_stats(r->cg, &st);
+	memset(res, 0, sizeof *res);
+	int status = r->exit.kind ? r->exit.status : wst;
+	res->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	res->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+	res->wall_ms = (sn_mono_ns() - t0) / 1000000;
+	res->cpu_ms = st.have_cpu ? (int64_t)(st.cpu_ns / 1000000)
+				  : (int64_t)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1000 +
+					    (ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1000;
+	res->peak_memory_bytes = st.have_peak ? st.peak_bytes : (uint64_t)ru->ru_maxrss * 1024;
+	res->degraded = degraded;
+	res->truncated = r->truncated;
+	res->exec_errno = r->exec.kind ? r->exec.err : 0;
+	res->killed_by = r->killed_by;
+	if (res->killed_by == SBX_KILL_NONE && st.oom_kills)
+		res->killed_by = SBX_KILL_MEMORY;
+	if (res->killed_by == SBX_KILL_NONE && st.pids_hits && (res->signal || res->exit_code))
+		res->killed_by = SBX_KILL_PIDS;
+}
+
+int sbx_run(const sbx_opts *o, sbx_line_fn fn, void *ud, sbx_result *res, char *err,
+	    size_t errlen)
+{
+	struct plan plan = { 0 };
+	struct run r = { .o = o, .fn = fn, .ud = ud, .status_fd = -1, .init = -1 };
+	int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, stat[2] = { -1, -1 };
+	int life[2] = { -1, -1 }, sync[2] = { -1, -1 };
+	const struct sock_fprog *filter;
+	unsigned degraded = 0;
+	int rc, userns = geteuid() != 0;
+	err[0] = '\0';
+	r.s[0] = (struct stream){ .fd = -1, .id = 1 };
+	r.s[1] = (struct stream){ .fd = -1, .id = 2 };
+
+	if ((rc = check_opts(o, err, errlen)))
+		return rc;
+	pthread_once(&reap_once, sbx_reap_leftovers);
+	if ((rc = plan_build(&plan, o, err, errlen)))
+		goto out;
+	if ((rc = sbx_seccomp_filter(&filter))) {
+		snprintf(err, errlen, "seccomp filter: %s", strerror(-rc));
+		goto out;
+	}
+	struct sbx_cg_limits lim = { .mem_bytes = o->mem_bytes, .pids = o->pids, .cpus = o->cpus };
+	if ((rc = sbx_cg_create(&lim, &r.cg, &degraded, err, errlen)))
+		goto out;
+	if (pipe2(out, O_CLOEXEC) || pipe2(errp, O_CLOEXEC) || pipe2(stat, O_CLOEXEC) ||
+	    pipe2(life, O_CLOEXEC) || (userns && pipe2(sync, O_CLOEXEC))) {
+		rc = -errno;
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		goto out;
+	}
+	const int *cgfds;
+	size_t ncg = sbx_cg_join_fds(r.cg, &cgfds);
+	struct rlimit inf = { RLIM_INFINITY, RLIM_INFINITY };
+	struct sbx_child_args a = {
+		.ops = plan.ops, .nops = plan.n, .root = plan.root,
+		.argv = o->argv, .envp = plan.envp, .path = plan.path, .cwd = plan.cwd,
+		.uid = o->uid, .gid = o->gid, .userns = userns,
+		.as = inf, .nproc = inf, .fsize = inf,
+		.filter = filter,
+		.out_w = out[1], .err_w = errp[1], .status_w = stat[1], .life_r = life[0],
+		.sync_r = sync[0], .cg_fds = cgfds, .ncg = ncg,
+	};
+	if (o->file_bytes)
+		a.fsize = (struct rlimit){ o->file_bytes, o->file_bytes };
+	/* Degraded limits fall back to rlimits (and are reported as such). */
+	if ((degraded & SBX_DEG_MEMORY) && o->mem_bytes)
+		a.as = (struct rlimit){ o->mem_bytes, o->mem_bytes };
+	if ((degraded & SBX_DEG_PIDS) && o->pids)
+		a.nproc = (struct rlimit){ o->pids, o->pids };
+	unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
+			      CLONE_NEWUTS | (userns ? CLONE_NEWUSER : 0);
+	int64_t t0 = sn_mono_ns();
+	long pid = sbx_sys.clone(flags);
+	if (pid == 0)
+		sbx_child_main(&a);
+	if (pid < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "clone: %s", strerror(errno));
+		goto out;
+	}
+	r.init = (pid_t)pid;
+	close_fd(&out[1]);
+	close_fd(&errp[1]);
+	close_fd(&stat[1]);
+	close_fd(&life[0]);
+	close_fd(&sync[0]);
+	if (userns && (rc = userns_setup(r.init, o, sync[1]))) {
+		snprintf(err, errlen, "user namespace maps: %s", strerror(-rc));
+		kill(r.init, SIGKILL);
+	}
+	r.s[0].fd = out[0];
+	r.s[1].fd = errp[0];
+	r.status_fd = stat[0];
+	out[0] = errp[0] = stat[0] = -1;
+	r.s[0].buf = xmalloc(SBX_LINE_MAX);
+	r.s[1].buf = xmalloc(SBX_LINE_MAX);
+	if (!rc)
+		pump(&r);
+	int wst = 0;
+	struct rusage ru;
+	memset(&ru, 0, sizeof ru);
+	if (r.killed_by != SBX_KILL_NONE || rc)
+		kill(r.init, SIGKILL);
+	while (wait4(r.init, &wst, 0, &ru) < 0 && errno == EINTR)
+		;
+	if (!rc && r.setup.kind) {
+		rc = -(r.setup.err ? r.setup.err : EIO);
+		if (r.setup.stage >= 0 && (size_t)r.setup.stage < plan.n)
+			snprintf(err, errlen, "sandbox setup: %s: %s",
+				 plan.ops[r.setup.stage].dst + strlen(plan.root),
+				 strerror(r.setup.err));
+		else
+			snprintf(err, errlen, "sandbox setup: %s: %s",
+				 sbx_stage_name(r.setup.stage), strerror(r.setup.err));
+		goto out;
+	}
+	if (!rc)
+		fill_result(&r, wst, &ru, t0, degraded, res);
+out:
+	for (int i = 0; i < 2; i++) {
+		close_fd(&r.s[i].fd);
+		free(r.s[i].buf);
+	}
+	close_fd(&r.status_fd);
+	int *fds[] = { &out[0], &out[1], &errp[0], &errp[1], &stat[0], &stat[1],
+		       &life[0], &life[1], &sync[0], &sync[1] };
+	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+		close_fd(fds[i]);
+	sbx_cg_free(&r.cg);
+	plan_release(&plan);
+	return rc;
+}
+
+const char *sbx_kill_name(enum sbx_kill k)
+{
+	static const char *const names[] = { "none", "memory", "time", "pids", "output", "cancel" };
+	return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "none";
+}
+
+json_t *sbx_result_json(const sbx_result *r)
+{
+	json_t *deg = json_array();
+	if (r->degraded & SBX_DEG_MEMORY)
+		json_array_append_new(deg, json_string("memory"));
+	if (r->degraded & SBX_DEG_PIDS)
+		json_array_append_new(deg, json_string("pids"));
+	if (r->degraded & SBX_DEG_CPU)
+		json_array_append_new(deg, json_string("cpu"));
+	json_t *j = json_pack("{s:o, s:o, s:s, s:I, s:I, s:I, s:o, s:b}",
+			      "exit_code", r->exit_code >= 0 ? json_integer(r->exit_code) : json_null(),
+			      "signal", r->signal ? json_integer(r->signal) : json_null(),
+			      "killed_by", sbx_kill_name(r->killed_by),
+			      "wall_ms", (json_int_t)r->wall_ms,
+			      "cpu_ms", (json_int_t)r->cpu_ms,
+			      "peak_memory_bytes", (json_int_t)r->peak_memory_bytes,
+			      "degraded", deg,
+			      "truncated", r->truncated);
+	if (r->exec_errno)
+		json_object_set_new(j, "error", json_string(strerror(r->exec_errno)));
+	return j;
+}

@@ -1,0 +1,334 @@
+/* The child side of a sandbox run. sbx_child_main() runs in the process
+ * cloned into the new namespaces, as their PID 1 ("init"):
+ *
+ *   join cgroups -> private mounts -> tmpfs root -> mount plan -> pivot_root
+ *   -> read-only root -> loopback up -> fork the job -> reap until the job
+ *   exits -> report its wait status -> exit (the kernel then kills every
+ *   other process of the PID namespace, and the mount namespace dies).
+ *
+ * The job process: default signals, stdio on the pipes, every other fd
+ * close-on-exec, rlimits, unprivileged uid/gid, empty capability sets and
+ * bounding set, no_new_privs, seccomp, execve.
+ *
+ * Invariant: nothing here allocates or takes a lock (the supervisor may be
+ * multi-threaded and we are a copy of it); all data was prepared by the
+ * supervisor. Failures are reported on the status pipe as (stage, errno). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <linux/close_range.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "sandbox/sbx_int.h"
+
+static void report(int fd, int kind, int stage, int err, int status)
+{
+	struct sbx_msg m = { .kind = kind, .stage = stage, .err = err, .status = status };
+	ssize_t n = write(fd, &m, sizeof m);
+	(void)n;
+}
+
+static __attribute__((noreturn)) void fail(const struct sbx_child_args *a, int stage)
+{
+	report(a->status_w, SBX_MSG_SETUP, stage, errno, 0);
+	_exit(125);
+}
+
+/* Mount flags a bind remount must keep (they may be locked in a userns). */
+static unsigned long kept_flags(const char *path)
+{
+	struct statfs sf;
+	unsigned long f = 0;
+	if (statfs(path, &sf) == 0) {
+		if (sf.f_flags & ST_NOEXEC)
+			f |= MS_NOEXEC;
+		if (sf.f_flags & ST_NOATIME)
+			f |= MS_NOATIME;
+		if (sf.f_flags & ST_NODIRATIME)
+			f |= MS_NODIRATIME;
+		if (sf.f_flags & ST_RELATIME)
+			f |= MS_RELATIME;
+	}
+	return f;
+}
+
+static int bind_op(const struct sbx_op *op, int remount)
+{
+	if (sbx_sys.mount(op->src, op->dst, NULL, MS_BIND | MS_REC, NULL))
+		return -1;
+	if (!remount)
+		return 0;
+	unsigned long fl = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | kept_flags(op->dst);
+	if (!op->rw)
+		fl |= MS_RDONLY;
+	return sbx_sys.mount(NULL, op->dst, NULL, fl, NULL);
+}
+
+static int make_dir(const char *path, mode_t mode)
+{
+	return mkdir(path, mode) && errno != EEXIST ? -1 : 0;
+}
+
+static int make_file(const char *path, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+static int run_op(const struct sbx_op *op)
+{
+	switch (op->kind) {
+	case SOP_DIR:
+		return make_dir(op->dst, op->mode);
+	case SOP_BIND:
+		return make_dir(op->dst, 0755) || bind_op(op, 1);
+	case SOP_FILE_BIND:
+		return make_file(op->dst, 0644) || bind_op(op, 1);
+	case SOP_DEV_BIND:
+		return make_file(op->dst, 0644) || bind_op(op, 0);
+	case SOP_SYMLINK:
+		return symlink(op->src, op->dst) && errno != EEXIST ? -1 : 0;
+	case SOP_TMPFS:
+		return make_dir(op->dst, 0755) ||
+		       sbx_sys.mount("tmpfs", op->dst, "tmpfs", MS_NOSUID | MS_NODEV, op->data);
+	case SOP_PROC:
+		return make_dir(op->dst, 0555) ||
+		       sbx_sys.mount("proc", op->dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	case SOP_WRITE: {
+		int fd = open(op->dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, op->mode);
+		if (fd < 0)
+			return -1;
+		size_t n = strlen(op->data);
+		int rc = write(fd, op->data, n) == (ssize_t)n ? 0 : -1;
+		close(fd);
+		return rc;
+	}
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+static int lo_up(void)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr;
+	int rc = -1;
+	if (s < 0)
+		return -1;
+	memset(&ifr, 0, sizeof ifr);
+	memcpy(ifr.ifr_name, "lo", 3);
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+		rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+	}
+	close(s);
+	return rc;
+}
+
+static void write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = write(fd, s, strlen(s));
+		(void)n;
+		close(fd);
+	}
+}
+
+/* The filesystem: everything from the private propagation to the
+ * read-only root after pivot_root. */
+static void build_root(const struct sbx_child_args *a)
+{
+	if (sbx_sys.mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		fail(a, SBX_STAGE_NS);
+	if (sbx_sys.mount("tmpfs", a->root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755"))
+		fail(a, SBX_STAGE_ROOT);
+	for (size_t i = 0; i < a->nops; i++)
+		if (run_op(&a->ops[i]))
+			fail(a, (int)i);
+	/* pivot_root(".", ".") stacks the old root under the new one; the
+	 * lazy unmount then drops the whole host tree from this namespace. */
+	if (chdir(a->root) || sbx_sys.pivot_root(".", ".") || umount2(".", MNT_DETACH) || chdir("/"))
+		fail(a, SBX_STAGE_PIVOT);
+	if (sbx_sys.mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL))
+		fail(a, SBX_STAGE_PIVOT);
+}
+
+static void drop_privileges(const struct sbx_child_args *a)
+{
+	/* The bounding set first: dropping it needs CAP_SETPCAP, which the
+	 * uid change below takes away. */
+	for (int c = 0; c <= 63; c++)
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) && errno != EINVAL)
+			fail(a, SBX_STAGE_IDS);
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	/* Raw system calls: glibc's wrappers broadcast the change to every
+	 * thread it believes exists (SIGSETXID) and wait for them; the
+	 * supervisor's threads were not copied here, so they would hang. */
+	if (syscall(SYS_setgroups, 0, NULL) && !(a->userns && errno == EPERM))
+		fail(a, SBX_STAGE_IDS);
+	if (syscall(SYS_setresgid, a->gid, a->gid, a->gid) ||
+	    syscall(SYS_setresuid, a->uid, a->uid, a->uid))
+		fail(a, SBX_STAGE_IDS);
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct d[2];
+	memset(d, 0, sizeof d);
+	if (syscall(SYS_capset, &h, d))
+		fail(a, SBX_STAGE_IDS);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		fail(a, SBX_STAGE_IDS);
+}
+
+/* Only ever lowers a limit (raising needs CAP_SYS_RESOURCE, which a
+ * container-started supervisor may lack). */
+static int lower(int res, const struct rlimit *want)
+{
+	struct rlimit cur;
+	if (want->rlim_max == RLIM_INFINITY)
+		return 0;
+	if (getrlimit(res, &cur))
+		return -1;
+	if (cur.rlim_max != RLIM_INFINITY && cur.rlim_max < want->rlim_max)
+		return 0;
+	return setrlimit(res, want);
+}
+
+static void set_limits(const struct sbx_child_args *a)
+{
+	struct rlimit zero = { 0, 0 };
+	if (lower(RLIMIT_CORE, &zero) || lower(RLIMIT_FSIZE, &a->fsize) ||
+	    lower(RLIMIT_AS, &a->as) || lower(RLIMIT_NPROC, &a->nproc))
+		fail(a, SBX_STAGE_LIMITS);
+}
+
+/* execvpe without allocation: argv[0] searched in a->path. */
+static int exec_search(const struct sbx_child_args *a)
+{
+	const char *file = a->argv[0];
+	if (strchr(file, '/'))
+		return execve(file, a->argv, a->envp);
+	char buf[PATH_MAX];
+	int seen_eacces = 0;
+	size_t fl = strlen(file);
+	for (const char *p = a->path; p;) {
+		const char *end = strchr(p, ':');
+		size_t dl = end ? (size_t)(end - p) : strlen(p);
+		if (dl + fl + 2 <= sizeof buf) {
+			memcpy(buf, p, dl);
+			buf[dl] = '/';
+			memcpy(buf + dl + 1, file, fl + 1);
+			execve(dl ? buf : file, a->argv, a->envp);
+			if (errno == EACCES)
+				seen_eacces = 1;
+			else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
+				return -1;
+		}
+		p = end ? end + 1 : NULL;
+	}
+	errno = seen_eacces ? EACCES : ENOENT;
+	return -1;
+}
+
+static __attribute__((noreturn)) void job_main(const struct sbx_child_args *a)
+{
+	sigset_t all;
+	sigemptyset(&all);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	setsid();
+	write_str("/proc/self/oom_score_adj", "0");
+	/* Lift the three pipe ends above stdio before placing them. */
+	int out = fcntl(a->out_w, F_DUPFD_CLOEXEC, 10);
+	int err = fcntl(a->err_w, F_DUPFD_CLOEXEC, 10);
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (out < 0 || err < 0 || null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 ||
+	    dup2(err, 2) < 0)
+		fail(a, SBX_STAGE_FORK);
+	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+	set_limits(a);
+	if (chdir(a->cwd))
+		fail(a, SBX_STAGE_CWD);
+	drop_privileges(a);
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, a->filter, 0, 0))
+		fail(a, SBX_STAGE_SECCOMP);
+	exec_search(a);
+	int e = errno;
+	report(a->status_w, SBX_MSG_EXEC, 0, e, 0);
+	_exit(e == ENOENT ? 127 : 126);
+}
+
+void sbx_child_main(const struct sbx_child_args *a)
+{
+	/* If the supervisor is already gone, the death signal came too late. */
+	struct pollfd pf = { .fd = a->life_r, .events = POLLIN };
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) || poll(&pf, 1, 0) != 0)
+		_exit(125);
+	if (a->userns) {
+		char c;
+		if (read(a->sync_r, &c, 1) != 1)
+			fail(a, SBX_STAGE_SYNC);
+	}
+	for (size_t i = 0; i < a->ncg; i++)
+		if (write(a->cg_fds[i], "0", 1) != 1)
+			fail(a, SBX_STAGE_CGROUP);
+	/* The OOM killer should pick the job, not its init. */
+	write_str("/proc/self/oom_score_adj", "-1000");
+	build_root(a);
+	if (lo_up())
+		fail(a, SBX_STAGE_NET);
+	if (sethostname("sentinel", 8))
+		fail(a, SBX_STAGE_NET);
+	long pid = sbx_sys.clone(0);
+	if (pid < 0)
+		fail(a, SBX_STAGE_FORK);
+	if (pid == 0)
+		job_main(a);
+	close(a->out_w);
+	close(a->err_w);
+	for (;;) {
+		int st;
+		pid_t p = waitpid(-1, &st, 0);
+		if (p == (pid_t)pid) {
+			report(a->status_w, SBX_MSG_EXIT, 0, 0, st);
+			_exit(0);
+		}
+		if (p < 0 && errno != EINTR)
+			_exit(125);
+	}
+}
+
+const char *sbx_stage_name(int stage)
+{
+	switch (stage) {
+	case SBX_STAGE_CGROUP: return "joining the cgroups";
+	case SBX_STAGE_NS: return "making mounts private";
+	case SBX_STAGE_ROOT: return "mounting the root tmpfs";
+	case SBX_STAGE_PIVOT: return "pivot_root";
+	case SBX_STAGE_NET: return "setting up the network namespace";
+	case SBX_STAGE_FORK: return "starting the job process";
+	case SBX_STAGE_IDS: return "dropping privileges";
+	case SBX_STAGE_SECCOMP: return "loading the seccomp filter";
+	case SBX_STAGE_LIMITS: return "setting rlimits";
+	case SBX_STAGE_CWD: return "entering the working directory";
+	case SBX_STAGE_SYNC: return "waiting for the user namespace maps";
+	default: return "setup";
+	}
+}

@@ -1,0 +1,243 @@
+/* `sentinel sandbox run`: the sandbox by hand, the same code the node uses. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "base/cfg.h"
+#include "base/mem.h"
+#include "base/util.h"
+#include "commands.h"
+#include "runtime/rt.h"
+#include "sandbox/sbx.h"
+
+static const cfg_opt run_opts[] = {
+	{ "mem", "SIZE", "1G", "memory limit (cgroup; 0: none)", 0 },
+	{ "time", "DURATION", "0", "wall-time limit, e.g. 10s (0: none)", 0 },
+	{ "cpus", "N", "0", "CPU quota in CPUs, e.g. 1.5 (0: none)", 0 },
+	{ "pids", "N", "1024", "most processes at once (0: none)", 0 },
+	{ "runtime", "NAME", "host", "runtime to run in (see 'sentinel runtime ls')", 0 },
+	{ "rootfs", "DIR", NULL, "use DIR as the root tree instead of a runtime", CFG_NOENV },
+	{ "ro", "SRC:DST", NULL, "bind host SRC read-only at DST", CFG_MULTI | CFG_NOENV },
+	{ "rw", "SRC:DST", NULL, "bind host SRC read-write at DST", CFG_MULTI | CFG_NOENV },
+	{ "workdir", "DIR", NULL, "host dir bound read-write at /work, the cwd (else /tmp)",
+	  CFG_NOENV },
+	{ "env", "K=V", NULL, "set a variable inside", CFG_MULTI | CFG_NOENV },
+	{ "tmp-size", "SIZE", "64M", "size of /tmp", 0 },
+	{ "output-limit", "SIZE", "64M", "cap on stdout+stderr bytes", 0 },
+	{ "file-size", "SIZE", "1G", "largest file the command may write", 0 },
+	{ "json", NULL, NULL, "print the result as one JSON line on stderr", CFG_FLAG | CFG_NOENV },
+	{ "result", "FILE", NULL, "write the JSON result to FILE instead", CFG_NOENV },
+	{ "data", "DIR", "./sentinel-data", "data directory (runtimes)", 0 },
+	{ NULL, NULL, NULL, NULL, 0 },
+};
+
+static const cfg_spec run_spec = {
+	.cmd = "sandbox run",
+	.synopsis = "[options] -- CMD [ARG...]",
+	.summary = "Run CMD isolated: new mount/PID/network/IPC/UTS namespaces, a read-only root,\n"
+		   "an unprivileged uid, no capabilities, seccomp, cgroup limits. Exits with\n"
+		   "CMD's status (128+N for signal N; 125: sandbox error; 126/127: cannot run).",
+	.opts = run_opts,
+	.max_args = -1,
+};
+
+static int cancel_pipe[2] = { -1, -1 };
+
+static void on_signal(int sig)
+{
+	int e = errno;
+	ssize_t n = write(cancel_pipe[1], &sig, 1);
+	(void)n;
+	errno = e;
+}
+
+/* The line callback: pass each line through to our own stdout/stderr. */
+static void pass_line(void *ud, int stream, const char *line, size_t len)
+{
+	(void)ud;
+	while (len) {
+		ssize_t n = write(stream, line, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		line += n;
+		len -= (size_t)n;
+	}
+}
+
+static int parse_binds(cfg *c, const char *name, int rw, sbx_bind *binds, size_t *nb,
+		       char *err, size_t errlen)
+{
+	size_t n;
+	const char *const *v = cfg_get_multi(c, name, &n);
+	for (size_t i = 0; i < n; i++) {
+		const char *colon = strchr(v[i], ':');
+		if (*nb == SBX_MAX_BINDS) {
+			snprintf(err, errlen, "too many binds (max %d)", SBX_MAX_BINDS);
+			return -E2BIG;
+		}
+		if (!colon || colon == v[i] || !colon[1]) {
+			snprintf(err, errlen, "--%s %s: expected SRC:DST", name, v[i]);
+			return -EINVAL;
+		}
+		binds[*nb].src = xstrndup(v[i], (size_t)(colon - v[i]));
+		binds[*nb].dst = xstrdup(colon + 1);
+		binds[*nb].rw = rw;
+		(*nb)++;
+	}
+	return 0;
+}
+
+static int parse_limits(cfg *c, sbx_opts *o, char *err, size_t errlen)
+{
+	long long pids;
+	const char *cpus = cfg_get(c, "cpus");
+	char *end = NULL;
+	if (cfg_get_size(c, "mem", &o->mem_bytes, err, errlen) ||
+	    cfg_get_duration_ms(c, "time", &o->time_ms, err, errlen) ||
+	    cfg_get_int(c, "pids", &pids, err, errlen) ||
+	    cfg_get_size(c, "tmp-size", &o->tmp_bytes, err, errlen) ||
+	    cfg_get_size(c, "output-limit", &o->output_bytes, err, errlen) ||
+	    cfg_get_size(c, "file-size", &o->file_bytes, err, errlen))
+		return -EINVAL;
+	o->cpus = strtod(cpus, &end);
+	if (!*cpus || *end || o->cpus < 0 || o->cpus > 4096) {
+		snprintf(err, errlen, "--cpus: invalid number '%s'", cpus);
+		return -EINVAL;
+	}
+	if (pids < 0 || !o->tmp_bytes) {
+		snprintf(err, errlen, "--pids must be >= 0 and --tmp-size > 0");
+		return -EINVAL;
+	}
+	if (o->mem_bytes && o->mem_bytes < (4u << 20)) {
+		snprintf(err, errlen, "--mem must be at least 4M (or 0 for none)");
+		return -EINVAL;
+	}
+	o->pids = (uint64_t)pids;
+	return 0;
+}
+
+static int resolve_runtime(cfg *c, sbx_opts *o, rt_info *rt, char *err, size_t errlen)
+{
+	const char *rootfs = cfg_get(c, "rootfs"), *name = cfg_get(c, "runtime");
+	if (rootfs) {
+		o->rootfs = rootfs;
+		return 0;
+	}
+	if (!name || strcmp(name, "host") == 0)
+		return 0;
+	int rc = rt_lookup(cfg_get(c, "data"), name, rt, err, errlen);
+	if (rc)
+		return rc;
+	if (strcmp(rt->kind, "venv") == 0)
+		o->venv = rt->path;
+	else
+		o->rootfs = rt->path;
+	return 0;
+}
+
+static int write_result(cfg *c, const sbx_result *res)
+{
+	json_t *j = sbx_result_json(res);
+	char *s = json_dumps(j, JSON_COMPACT);
+	const char *path = cfg_get(c, "result");
+	int rc = 0;
+	json_decref(j);
+	if (path) {
+		char *line = xasprintf("%s\n", s);
+		rc = sn_write_file_atomic(path, line, strlen(line), 0644);
+		if (rc)
+			fprintf(stderr, "sentinel sandbox run: --result %s: %s\n", path, strerror(-rc));
+		free(line);
+	} else {
+		fprintf(stderr, "%s\n", s);
+	}
+	free(s);
+	return rc;
+}
+
+static int run_cmd(int argc, char **argv)
+{
+	cfg *c = NULL;
+	int code = 0, nargs;
+	char err[512] = "";
+	sbx_opts o;
+	sbx_bind binds[SBX_MAX_BINDS];
+	size_t nb = 0, nenv = 0;
+	rt_info rt = { 0 };
+	sbx_result res;
+	if (cfg_cmd_init(&run_spec, argc, argv, &c, &code))
+		return code;
+	sbx_opts_init(&o);
+	char *const *args = cfg_args(c, &nargs);
+	const char *const *env = cfg_get_multi(c, "env", &nenv);
+	code = 2;
+	if (!nargs) {
+		snprintf(err, sizeof err, "no command given (usage: sentinel sandbox run [options] "
+			 "-- CMD [ARG...])");
+		goto out;
+	}
+	if (parse_limits(c, &o, err, sizeof err) ||
+	    parse_binds(c, "ro", 0, binds, &nb, err, sizeof err) ||
+	    parse_binds(c, "rw", 1, binds, &nb, err, sizeof err))
+		goto out;
+	o.argv = args;
+	o.env = env;
+	o.nenv = nenv;
+	o.binds = binds;
+	o.nbinds = nb;
+	o.workdir = cfg_get(c, "workdir");
+	if (resolve_runtime(c, &o, &rt, err, sizeof err))
+		goto out;
+	if (pipe2(cancel_pipe, O_CLOEXEC | O_NONBLOCK) == 0) {
+		struct sigaction sa = { .sa_handler = on_signal };
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
+		o.cancel_fd = cancel_pipe[0];
+	}
+	int rc = sbx_run(&o, pass_line, NULL, &res, err, sizeof err);
+	if (rc) {
+		code = 125;
+		goto out;
+	}
+	if (res.truncated)
+		fprintf(stderr, "sentinel: output truncated at %llu bytes (--output-limit)\n",
+			(unsigned long long)o.output_bytes);
+	if (res.exec_errno)
+		fprintf(stderr, "sentinel: cannot run '%s': %s\n", args[0], strerror(res.exec_errno));
+	if (res.killed_by != SBX_KILL_NONE)
+		fprintf(stderr, "sentinel: killed by the %s limit\n", sbx_kill_name(res.killed_by));
+	if ((cfg_get_bool(c, "json") || cfg_get(c, "result")) && write_result(c, &res))
+		code = 125;
+	else
+		code = res.signal ? 128 + res.signal : res.exit_code;
+	err[0] = '\0';
+out:
+	if (err[0])
+		fprintf(stderr, "sentinel sandbox run: %s\n", err);
+	for (size_t i = 0; i < nb; i++) {
+		free((char *)binds[i].src);
+		free((char *)binds[i].dst);
+	}
+	rt_info_release(&rt);
+	cfg_free(&c);
+	return code;
+}
+
+int sandbox_cmd(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "run") == 0)
+		return run_cmd(argc - 1, argv + 1);
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("Usage: sentinel sandbox run [options] -- CMD [ARG...]\n"
+		       "Run 'sentinel sandbox run --help' for the options.\n");
+		return 0;
+	}
+	fprintf(stderr, "sentinel sandbox: expected 'run' (try 'sentinel sandbox run --help')\n");
+	return 2;
+}

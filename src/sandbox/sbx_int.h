@@ -1,0 +1,118 @@
+/* Internals shared by the sandbox's files: the supervisor (sbx.c), the
+ * child side (sbx_child.c), the cgroup back-ends (sbx_cg.c), the seccomp
+ * filter (sbx_seccomp.c) and the system-call table (sbx_sys.c). */
+#ifndef SN_SBX_INT_H
+#define SN_SBX_INT_H
+#include <linux/filter.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+/* --- System calls that tests can make fail (STYLE.md rule 14) ------------ */
+
+struct sbx_sys {
+	long (*clone)(unsigned long flags);
+	int (*mount)(const char *src, const char *dst, const char *type, unsigned long flags,
+		     const void *data);
+	int (*pivot_root)(const char *new_root, const char *put_old);
+	int (*cg_mkdir)(const char *path, mode_t mode);
+};
+extern const struct sbx_sys sbx_sys;
+
+/* Makes the nth later call (1-based) of `call` ("clone", "mount",
+ * "pivot_root", "cg_mkdir") fail with errno err; nth = 0 clears. The
+ * counter is per process: a fault armed before sbx_run fires in the child
+ * for the child's calls. For tests only. */
+int sbx_fault_set(const char *call, int nth, int err);
+
+/* --- The mount plan: built by the supervisor, executed by the child ------ */
+
+enum sbx_op_kind {
+	SOP_DIR,       /* mkdir dst (mode) */
+	SOP_BIND,      /* mkdir dst, bind src there, read-only unless rw */
+	SOP_FILE_BIND, /* create file dst, bind src there */
+	SOP_DEV_BIND,  /* create file dst, bind the device src there, flags kept */
+	SOP_SYMLINK,   /* symlink dst -> src (src is the link text) */
+	SOP_TMPFS,     /* mkdir dst, mount a tmpfs there (data: mount options) */
+	SOP_PROC,      /* mkdir dst, mount a new proc there */
+	SOP_WRITE,     /* create file dst (mode) holding data */
+};
+
+struct sbx_op {
+	enum sbx_op_kind kind;
+	const char *src;
+	const char *dst; /* absolute host path under the new root's mount point */
+	const char *data;
+	mode_t mode;
+	int rw;
+};
+
+/* Messages on the status pipe, child -> supervisor. */
+enum { SBX_MSG_SETUP = 1, SBX_MSG_EXEC, SBX_MSG_EXIT };
+struct sbx_msg {
+	int kind;
+	int stage; /* SETUP: index of the failed op, or a negative SBX_STAGE_* */
+	int err;   /* errno */
+	int status; /* EXIT: the job's wait status */
+};
+enum {
+	SBX_STAGE_CGROUP = -1, SBX_STAGE_NS = -2, SBX_STAGE_ROOT = -3, SBX_STAGE_PIVOT = -4,
+	SBX_STAGE_NET = -5, SBX_STAGE_FORK = -6, SBX_STAGE_IDS = -7, SBX_STAGE_SECCOMP = -8,
+	SBX_STAGE_LIMITS = -9, SBX_STAGE_CWD = -10, SBX_STAGE_SYNC = -11,
+};
+
+struct sbx_child_args {
+	const struct sbx_op *ops;
+	size_t nops;
+	const char *root;          /* host mount point of the new root */
+	char *const *argv;
+	char *const *envp;
+	const char *path;          /* the PATH to search argv[0] in */
+	const char *cwd;           /* inside the sandbox */
+	uid_t uid;
+	gid_t gid;
+	int userns;                /* wait on sync_r for the id maps first */
+	struct rlimit as, nproc, fsize; /* RLIM_INFINITY when unused */
+	const struct sock_fprog *filter;
+	int out_w, err_w, status_w, life_r, sync_r;
+	const int *cg_fds;         /* cgroup.procs files to join (write "0") */
+	size_t ncg;
+};
+
+/* Runs in the cloned child (PID 1 of the new namespace); never returns.
+ * Allocates nothing: everything it needs is in a. */
+void sbx_child_main(const struct sbx_child_args *a) __attribute__((noreturn));
+/* A human name for a setup stage, for the supervisor's error message. */
+const char *sbx_stage_name(int stage);
+
+/* --- The seccomp filter ------------------------------------------------- */
+
+/* The compiled filter, built once per process (thread-safe). 0 or -errno. */
+int sbx_seccomp_filter(const struct sock_fprog **out);
+
+/* --- Cgroups: v1 and v2 back-ends behind one table ----------------------- */
+
+typedef struct sbx_cg sbx_cg;
+struct sbx_cg_limits {
+	uint64_t mem_bytes, pids;
+	double cpus;
+};
+struct sbx_cg_stats {
+	uint64_t oom_kills;   /* the OOM counter, not failcnt */
+	uint64_t pids_hits;   /* forks refused by pids.max */
+	uint64_t peak_bytes;
+	uint64_t cpu_ns;
+	int have_peak, have_cpu;
+};
+/* Creates the per-run cgroups for what the machine offers; *degraded gets
+ * the SBX_DEG_* bits for limits asked for but not available. */
+int sbx_cg_create(const struct sbx_cg_limits *l, sbx_cg **out, unsigned *degraded, char *err,
+		  size_t errlen);
+/* Open cgroup.procs descriptors the child writes "0" into to join. */
+size_t sbx_cg_join_fds(const sbx_cg *cg, const int **fds);
+void sbx_cg_kill(sbx_cg *cg);
+void sbx_cg_stats(sbx_cg *cg, struct sbx_cg_stats *st);
+/* Kills what is left, removes the directories, frees; *cg = NULL. */
+void sbx_cg_free(sbx_cg **cg);
+void sbx_cg_reap_leftovers(void);
+#endif

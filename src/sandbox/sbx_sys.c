@@ -1,0 +1,79 @@
+/* The system calls the sandbox routes through a table, so that tests can
+ * make the nth call fail (SQLite's overridable VFS calls, curl's torture
+ * mode). Without an armed fault each entry is the plain system call. The
+ * fault counters are plain ints: tests arm them on one thread before a run,
+ * and a cloned child works on its own copy. */
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "sandbox/sbx_int.h"
+
+enum { F_CLONE, F_MOUNT, F_PIVOT, F_CGMKDIR, F_N };
+static const char *const fault_names[F_N] = { "clone", "mount", "pivot_root", "cg_mkdir" };
+static int fault_left[F_N];
+static int fault_err[F_N];
+
+int sbx_fault_set(const char *call, int nth, int err)
+{
+	for (int i = 0; i < F_N; i++) {
+		if (strcmp(call, fault_names[i]) == 0) {
+			fault_left[i] = nth;
+			fault_err[i] = err;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* True when this call is the armed one; sets errno. */
+static int fault_hit(int f)
+{
+	if (fault_left[f] <= 0 || --fault_left[f] > 0)
+		return 0;
+	errno = fault_err[f];
+	return 1;
+}
+
+/* clone(2) without a new stack: the child continues on a copy of the
+ * caller's stack, as fork() does, but with namespace flags, and without
+ * glibc's atfork handlers (whose malloc locks another thread may hold). */
+static long sys_clone(unsigned long flags)
+{
+	if (fault_hit(F_CLONE))
+		return -1;
+	return syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
+}
+
+static int sys_mount(const char *src, const char *dst, const char *type, unsigned long flags,
+		     const void *data)
+{
+	if (fault_hit(F_MOUNT))
+		return -1;
+	return mount(src, dst, type, flags, data);
+}
+
+static int sys_pivot_root(const char *new_root, const char *put_old)
+{
+	if (fault_hit(F_PIVOT))
+		return -1;
+	return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+
+static int sys_cg_mkdir(const char *path, mode_t mode)
+{
+	if (fault_hit(F_CGMKDIR))
+		return -1;
+	return mkdir(path, mode);
+}
+
+const struct sbx_sys sbx_sys = {
+	.clone = sys_clone,
+	.mount = sys_mount,
+	.pivot_root = sys_pivot_root,
+	.cg_mkdir = sys_cg_mkdir,
+};
