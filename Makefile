@@ -88,7 +88,7 @@ unit: check-pkgs $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "# $$t"; $$t; done
 
 integration: check-pkgs $(BIN)
-	SENTINEL_BIN=$(abspath $(BIN)) prove -f tests/integration/
+	SENTINEL_BIN=$(abspath $(BIN)) prove -f --exec bash $(sort $(wildcard tests/integration/t*.sh))
 
 test: deps
 	@$(MAKE) --no-print-directory all
