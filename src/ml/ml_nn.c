@@ -6,9 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/mem.h"
+#include "ml/ml_kern.h"
 #include "ml/ml_nn.h"
-
-typedef float v8sf __attribute__((vector_size(32)));
 
 static const char *const act_names[] = { "identity", "relu", "leakyrelu", "sigmoid", "tanh" };
 
@@ -33,12 +32,10 @@ void ml_act_apply(enum ml_act a, float alpha, float *x, size_t n)
 	case ML_ACT_IDENTITY:
 		break;
 	case ML_ACT_RELU:
-		for (size_t i = 0; i < n; i++)
-			x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+		ml_kern_get()->relu(x, n);
 		break;
 	case ML_ACT_LEAKY:
-		for (size_t i = 0; i < n; i++)
-			x[i] = x[i] >= 0.0f ? x[i] : alpha * x[i];
+		ml_kern_get()->leaky(x, n, alpha);
 		break;
 	case ML_ACT_SIGMOID:
 		for (size_t i = 0; i < n; i++)
@@ -256,11 +253,12 @@ void ml_fwd_release(ml_fwd *f)
 
 static void dense_batch(const ml_layer *l, const float *x, size_t n, float *y)
 {
-	for (size_t r = 0; r < n; r++)
-		memcpy(y + r * l->out, l->b, (size_t)l->out * sizeof(float));
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, l->out, l->in, 1.0f, x,
-		    l->in, l->w, l->in, 1.0f, y, l->out);
-	ml_act_apply(l->act, l->alpha, y, n * (size_t)l->out);
+		    l->in, l->w, l->in, 0.0f, y, l->out);
+	int mode = l->act == ML_ACT_RELU ? 1 : l->act == ML_ACT_LEAKY ? 2 : 0;
+	ml_kern_get()->bias_act(y, l->b, n, l->out, mode, l->alpha);
+	if (!mode)
+		ml_act_apply(l->act, l->alpha, y, n * (size_t)l->out);
 }
 
 void ml_mlp_forward(const ml_mlp *m, ml_fwd *f, const float *x, size_t n, float *y)
@@ -273,85 +271,14 @@ void ml_mlp_forward(const ml_mlp *m, ml_fwd *f, const float *x, size_t n, float 
 	}
 }
 
-/* y[0..os) = bp + x[0..in) . wt, in blocks of 32 outputs (4 independent
- * accumulators hide the add latency). wt, bp and y are 32-byte aligned and
- * os is a multiple of 8, so there is no tail. */
-static inline __attribute__((always_inline)) void dense1_body(const float *restrict x, int in,
-							      const float *restrict wt,
-							      const float *restrict bp, int os,
-							      float *restrict y)
-{
-	int o = 0;
-	for (; o + 32 <= os; o += 32) {
-		v8sf a0 = *(const v8sf *)(bp + o), a1 = *(const v8sf *)(bp + o + 8);
-		v8sf a2 = *(const v8sf *)(bp + o + 16), a3 = *(const v8sf *)(bp + o + 24);
-		for (int i = 0; i < in; i++) {
-			const float *w = wt + (size_t)i * os + o;
-			v8sf xi = { x[i], x[i], x[i], x[i], x[i], x[i], x[i], x[i] };
-			a0 += xi * *(const v8sf *)w;
-			a1 += xi * *(const v8sf *)(w + 8);
-			a2 += xi * *(const v8sf *)(w + 16);
-			a3 += xi * *(const v8sf *)(w + 24);
-		}
-		*(v8sf *)(y + o) = a0;
-		*(v8sf *)(y + o + 8) = a1;
-		*(v8sf *)(y + o + 16) = a2;
-		*(v8sf *)(y + o + 24) = a3;
-	}
-	for (; o < os; o += 8) {
-		v8sf a0 = *(const v8sf *)(bp + o), a1 = { 0 };
-		int i = 0;
-		for (; i + 2 <= in; i += 2) {
-			const float *w = wt + (size_t)i * os + o;
-			v8sf x0 = { x[i], x[i], x[i], x[i], x[i], x[i], x[i], x[i] };
-			v8sf x1 = { x[i + 1], x[i + 1], x[i + 1], x[i + 1],
-				    x[i + 1], x[i + 1], x[i + 1], x[i + 1] };
-			a0 += x0 * *(const v8sf *)w;
-			a1 += x1 * *(const v8sf *)(w + os);
-		}
-		if (i < in) {
-			v8sf x0 = { x[i], x[i], x[i], x[i], x[i], x[i], x[i], x[i] };
-			a0 += x0 * *(const v8sf *)(wt + (size_t)i * os + o);
-		}
-		*(v8sf *)(y + o) = a0 + a1;
-	}
-}
-
-static void dense1_generic(const float *x, int in, const float *wt, const float *bp, int os,
-			   float *y)
-{
-	dense1_body(x, in, wt, bp, os, y);
-}
-
-__attribute__((target("avx2,fma"))) static void dense1_avx2(const float *x, int in,
-							    const float *wt, const float *bp,
-							    int os, float *y)
-{
-	dense1_body(x, in, wt, bp, os, y);
-}
-
-typedef void (*dense1_fn)(const float *, int, const float *, const float *, int, float *);
-
-static dense1_fn dense1_pick(void)
-{
-	static dense1_fn fn;
-	if (!fn) {
-		__builtin_cpu_init();
-		fn = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ?
-			     dense1_avx2 :
-			     dense1_generic;
-	}
-	return fn;
-}
-
 void ml_mlp_forward1(const ml_mlp *m, ml_fwd *f, const float *x, float *y)
 {
-	dense1_fn dense1 = dense1_pick();
+	const ml_kern *kn = ml_kern_get();
 	const float *in = x;
 	for (int k = 0; k < m->nlayers; k++) {
 		const ml_layer *l = &m->layers[k];
 		float *out = f->v + (size_t)(k % 2) * m->maxw;
-		dense1(in, l->in, l->wt, l->bp, l->ostride, out);
+		kn->dense1(in, l->in, l->wt, l->bp, l->ostride, out);
 		ml_act_apply(l->act, l->alpha, out, (size_t)l->out);
 		in = out;
 	}
@@ -437,12 +364,10 @@ static void act_grad(enum ml_act a, float alpha, const float *y, float *g, size_
 	case ML_ACT_IDENTITY:
 		break;
 	case ML_ACT_RELU:
-		for (size_t i = 0; i < n; i++)
-			g[i] = y[i] > 0.0f ? g[i] : 0.0f;
+		ml_kern_get()->relu_grad(y, g, n);
 		break;
 	case ML_ACT_LEAKY:
-		for (size_t i = 0; i < n; i++)
-			g[i] = y[i] >= 0.0f ? g[i] : alpha * g[i];
+		ml_kern_get()->leaky_grad(y, g, n, alpha);
 		break;
 	case ML_ACT_SIGMOID:
 		for (size_t i = 0; i < n; i++)
@@ -460,11 +385,7 @@ static void adam(ml_train *t, float *p, const float *g, float *mo, float *ve, si
 	float b1 = t->beta1, b2 = t->beta2;
 	double bc1 = 1.0 - pow(b1, (double)t->step), bc2 = 1.0 - pow(b2, (double)t->step);
 	float step = (float)(t->lr / bc1), rbc2 = (float)(1.0 / sqrt(bc2));
-	for (size_t i = 0; i < n; i++) {
-		mo[i] = b1 * mo[i] + (1.0f - b1) * g[i];
-		ve[i] = b2 * ve[i] + (1.0f - b2) * g[i] * g[i];
-		p[i] -= step * mo[i] / (sqrtf(ve[i]) * rbc2 + t->eps);
-	}
+	ml_kern_get()->adam(p, g, mo, ve, n, b1, b2, step, rbc2, t->eps);
 }
 
 double ml_train_step(ml_train *t, ml_mlp *m, const float *x, size_t n)
