@@ -50,6 +50,7 @@
 #define ROOT_DIR_USER "/tmp/.sentinel-sandbox"
 #define BASE_PATH "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 #define DRAIN_MS 2000
+#define JOB_STACK (256 * 1024)
 
 static const char *const host_dirs[] = { "usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32",
 					 NULL };
@@ -231,10 +232,18 @@ static void plan_release(struct plan *p)
 	memset(p, 0, sizeof *p);
 }
 
-static int valid_dst(const char *d)
+static int under(const char *d, const char *dir)
 {
-	return d[0] == '/' && d[1] && !strstr(d, "/../") && strcmp(d + strlen(d) - 3, "/..") &&
-	       strlen(d) < PATH_MAX / 2 && strncmp(d, "/proc", 5) && strncmp(d, "/dev", 4);
+	size_t n = strlen(dir);
+	return strncmp(d, dir, n) == 0 && (d[n] == '/' || d[n] == '\0');
+}
+
+int sbx_bind_dst_valid(const char *d)
+{
+	size_t n = strlen(d);
+	return d[0] == '/' && d[1] && n < PATH_MAX / 2 && !strstr(d, "/../") &&
+	       !(n >= 3 && strcmp(d + n - 3, "/..") == 0) && !under(d, "/proc") &&
+	       !under(d, "/dev") && !under(d, "/work");
 }
 
 static int plan_build(struct plan *p, const sbx_opts *o, char *err, size_t errlen)
@@ -273,9 +282,9 @@ static int plan_build(struct plan *p, const sbx_opts *o, char *err, size_t errle
 	p->cwd = o->workdir ? "/work" : "/tmp";
 	for (size_t i = 0; i < o->nbinds; i++) {
 		const sbx_bind *b = &o->binds[i];
-		if (!valid_dst(b->dst)) {
+		if (!sbx_bind_dst_valid(b->dst)) {
 			snprintf(err, errlen, "bind destination '%s' must be an absolute path outside "
-				 "/proc and /dev, without '..'", b->dst);
+				 "/proc, /dev and /work, without '..'", b->dst);
 			return -EINVAL;
 		}
 		if ((rc = add_bind(p, b->src, b->dst, b->rw))) {
@@ -550,6 +559,7 @@ int sbx_run(const sbx_opts *o, sbx_line_fn fn, void *ud, sbx_result *res, char *
 	int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, stat[2] = { -1, -1 };
 	int life[2] = { -1, -1 }, sync[2] = { -1, -1 };
 	const struct sock_fprog *filter;
+	void *job_stack = xmalloc(JOB_STACK);
 	unsigned degraded = 0;
 	int rc, userns = geteuid() != 0;
 	err[0] = '\0';
@@ -557,7 +567,7 @@ int sbx_run(const sbx_opts *o, sbx_line_fn fn, void *ud, sbx_result *res, char *
 	r.s[1] = (struct stream){ .fd = -1, .id = 2 };
 
 	if ((rc = check_opts(o, err, errlen)))
-		return rc;
+		goto out;
 	pthread_once(&reap_once, sbx_reap_leftovers);
 	if ((rc = plan_build(&plan, o, err, errlen)))
 		goto out;
@@ -585,6 +595,7 @@ int sbx_run(const sbx_opts *o, sbx_line_fn fn, void *ud, sbx_result *res, char *
 		.filter = filter,
 		.out_w = out[1], .err_w = errp[1], .status_w = stat[1], .life_r = life[0],
 		.sync_r = sync[0], .cg_fds = cgfds, .ncg = ncg,
+		.job_stack = job_stack, .job_stack_size = JOB_STACK,
 	};
 	if (o->file_bytes)
 		a.fsize = (struct rlimit){ o->file_bytes, o->file_bytes };
@@ -654,6 +665,7 @@ out:
 		close_fd(fds[i]);
 	sbx_cg_free(&r.cg);
 	plan_release(&plan);
+	free(job_stack);
 	return rc;
 }
 

@@ -80,6 +80,8 @@ typedef struct sbx_result {
 typedef void (*sbx_line_fn)(void *ud, int stream, const char *line, size_t len);
 
 void sbx_opts_init(sbx_opts *o);
+/* A bind destination must be absolute, outside /proc and /dev, no "..". */
+int sbx_bind_dst_valid(const char *dst);
 int sbx_run(const sbx_opts *o, sbx_line_fn fn, void *ud, sbx_result *res, char *err,
 	    size_t errlen);
 const char *sbx_kill_name(enum sbx_kill k);

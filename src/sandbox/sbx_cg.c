@@ -460,9 +460,16 @@ int sbx_cg_create(const struct sbx_cg_limits *l, sbx_cg **out, unsigned *degrade
 	pthread_mutex_unlock(&seq_lock);
 	(void)err;
 	(void)errlen;
+	/* Only hierarchies that carry a requested limit, or CPU accounting:
+	 * each costs a mkdir, a migration and an rmdir per run. (rusage is no
+	 * substitute: a job killed with its init is never reaped by it.) */
+	unsigned wanted = (l->mem_bytes ? C_MEMORY : 0) | (l->pids ? C_PIDS : 0) |
+			  (l->cpus > 0 ? C_CPU : 0) | C_CPUACCT;
 	for (size_t i = 0; i < nhiers; i++) {
 		const struct hier *h = &hiers[i];
 		struct cg_dir *d = &cg->d[cg->n];
+		if (!(h->ctrls & wanted))
+			continue;
 		d->h = h;
 		d->dfd = d->procs_fd = -1;
 		d->path = xasprintf("%s/run-%d-%u", h->base, (int)getpid(), seq);

@@ -21,6 +21,7 @@
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -275,6 +276,11 @@ static __attribute__((noreturn)) void job_main(const struct sbx_child_args *a)
 	_exit(e == ENOENT ? 127 : 126);
 }
 
+static int job_entry(void *arg)
+{
+	job_main(arg);
+}
+
 void sbx_child_main(const struct sbx_child_args *a)
 {
 	/* If the supervisor is already gone, the death signal came too late. */
@@ -296,11 +302,12 @@ void sbx_child_main(const struct sbx_child_args *a)
 		fail(a, SBX_STAGE_NET);
 	if (sethostname("sentinel", 8))
 		fail(a, SBX_STAGE_NET);
-	long pid = sbx_sys.clone(0);
+	/* vfork-style: the job borrows our memory until it execs (no page
+	 * table copy); we are suspended meanwhile. */
+	long pid = clone(job_entry, (char *)a->job_stack + a->job_stack_size,
+			 CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)a);
 	if (pid < 0)
 		fail(a, SBX_STAGE_FORK);
-	if (pid == 0)
-		job_main(a);
 	close(a->out_w);
 	close(a->err_w);
 	for (;;) {

@@ -84,6 +84,11 @@ static int parse_binds(cfg *c, const char *name, int rw, sbx_bind *binds, size_t
 			snprintf(err, errlen, "--%s %s: expected SRC:DST", name, v[i]);
 			return -EINVAL;
 		}
+		if (!sbx_bind_dst_valid(colon + 1)) {
+			snprintf(err, errlen, "--%s %s: DST must be an absolute path outside /proc, "
+				 "/dev and /work, without '..'", name, v[i]);
+			return -EINVAL;
+		}
 		binds[*nb].src = xstrndup(v[i], (size_t)(colon - v[i]));
 		binds[*nb].dst = xstrdup(colon + 1);
 		binds[*nb].rw = rw;

@@ -77,6 +77,8 @@ struct sbx_child_args {
 	int out_w, err_w, status_w, life_r, sync_r;
 	const int *cg_fds;         /* cgroup.procs files to join (write "0") */
 	size_t ncg;
+	void *job_stack;           /* the job's stack until execve (vfork-style) */
+	size_t job_stack_size;
 };
 
 /* Runs in the cloned child (PID 1 of the new namespace); never returns.
