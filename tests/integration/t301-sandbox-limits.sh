@@ -124,8 +124,9 @@ kill -9 $SUP
 wait $SUP 2>/dev/null
 for _ in $(seq 100); do pgrep -u 65534 -x sleep >/dev/null || break; sleep 0.05; done
 is "$(pgrep -u 65534 -x sleep | wc -l)" "0" "after SIGKILL of the supervisor the job is gone"
-"$SENTINEL_BIN" sandbox run -- /bin/true
+"$SENTINEL_BIN" sandbox run -- /bin/true 2>"$TMP/next.err"
 is "$(leftovers)" "$BASE" "the next run removes the leftover cgroups; no mount remains"
+like "$(cat "$TMP/next.err")" "removed leftover cgroup .*/sentinel/run-$SUP-" "... and logs what it removed"
 
 grep -El -- "$SANITIZER_RE" "$TMP"/*.err 2>/dev/null | sed 's/^/# sanitizer report in /'
 is "$(grep -El -- "$SANITIZER_RE" "$TMP"/*.err 2>/dev/null | wc -l)" "0" "no sanitizer report"
