@@ -20,7 +20,8 @@ struct sbx_sys {
 extern const struct sbx_sys sbx_sys;
 
 /* Makes the nth later call (1-based) of `call` ("clone", "mount",
- * "pivot_root", "cg_mkdir") fail with errno err; nth = 0 clears. The
+ * "pivot_root", "cg_mkdir") fail with errno err; nth < 0: every call;
+ * nth = 0 clears. The
  * counter is per process: a fault armed before sbx_run fires in the child
  * for the child's calls. For tests only. */
 int sbx_fault_set(const char *call, int nth, int err);

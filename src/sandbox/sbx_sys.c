@@ -33,7 +33,7 @@ int sbx_fault_set(const char *call, int nth, int err)
 /* True when this call is the armed one; sets errno. */
 static int fault_hit(int f)
 {
-	if (fault_left[f] <= 0 || --fault_left[f] > 0)
+	if (fault_left[f] == 0 || (fault_left[f] > 0 && --fault_left[f] > 0))
 		return 0;
 	errno = fault_err[f];
 	return 1;

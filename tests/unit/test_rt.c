@@ -1,0 +1,259 @@
+/* Runtimes (src/runtime/): member-path normalisation, safe extraction of
+ * crafted archives (built here with libarchive), layer whiteouts, and the
+ * registry's ingest / lookup / list / remove. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <archive.h>
+#include <archive_entry.h>
+#include "base/mem.h"
+#include "base/util.h"
+#include "runtime/rt.h"
+#include "runtime/rt_int.h"
+
+struct ent {
+	const char *name;
+	unsigned type; /* AE_IFREG, AE_IFDIR, AE_IFLNK, AE_IFCHR; 1 = hard link */
+	const char *data; /* content, or link target */
+};
+
+/* A tar image in memory; the caller frees *out. */
+static size_t make_tar(const struct ent *e, size_t n, char **out)
+{
+	size_t cap = 1 << 20, used = 0;
+	char *buf = xmalloc(cap);
+	struct archive *a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	assert_int_equal(archive_write_open_memory(a, buf, cap, &used), ARCHIVE_OK);
+	for (size_t i = 0; i < n; i++) {
+		struct archive_entry *ae = archive_entry_new();
+		archive_entry_set_pathname(ae, e[i].name);
+		archive_entry_set_perm(ae, 0755);
+		if (e[i].type == 1) {
+			archive_entry_set_filetype(ae, AE_IFREG);
+			archive_entry_set_hardlink(ae, e[i].data);
+		} else {
+			archive_entry_set_filetype(ae, e[i].type);
+		}
+		if (e[i].type == AE_IFLNK)
+			archive_entry_set_symlink(ae, e[i].data);
+		if (e[i].type == AE_IFREG)
+			archive_entry_set_size(ae, (la_int64_t)strlen(e[i].data));
+		if (e[i].type == AE_IFCHR)
+			archive_entry_set_rdev(ae, 0x0103);
+		assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
+		if (e[i].type == AE_IFREG)
+			archive_write_data(a, e[i].data, strlen(e[i].data));
+		archive_entry_free(ae);
+	}
+	archive_write_close(a);
+	archive_write_free(a);
+	*out = buf;
+	return used;
+}
+
+static char tmpdir[128];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/sentinel-rt-test.XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	rt_rm_tree(AT_FDCWD, tmpdir);
+	return 0;
+}
+
+/* Extracts entries into a fresh dir sub/; returns the rc, *root its fd. */
+static int extract(const char *sub, const struct ent *e, size_t n, int layer, uint64_t max,
+		   int *root, char *err)
+{
+	char *buf, path[256];
+	size_t len = make_tar(e, n, &buf);
+	snprintf(path, sizeof path, "%s/%s", tmpdir, sub);
+	mkdir(path, 0755);
+	*root = open(path, O_RDONLY | O_DIRECTORY);
+	int rc = rt_extract_mem(buf, len, *root, layer, max, err, 256);
+	free(buf);
+	return rc;
+}
+
+static int exists(int root, const char *p)
+{
+	struct stat st;
+	return fstatat(root, p, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+static void test_norm(void **state)
+{
+	(void)state;
+	char out[64];
+	assert_int_equal(rt_norm_path("./a//b/./c", out, sizeof out), 0);
+	assert_string_equal(out, "a/b/c");
+	assert_int_equal(rt_norm_path("./", out, sizeof out), 1);
+	assert_int_equal(rt_norm_path("a/../b", out, sizeof out), -EPERM);
+	assert_int_equal(rt_norm_path("..", out, sizeof out), -EPERM);
+	assert_int_equal(rt_norm_path("/etc/x", out, sizeof out), -EPERM);
+	assert_int_equal(rt_norm_path("a..b/..c", out, sizeof out), 0);
+	assert_string_equal(out, "a..b/..c");
+	char small[4];
+	assert_int_equal(rt_norm_path("abcdef", small, sizeof small), -ENAMETOOLONG);
+}
+
+static void test_extract_ok(void **state)
+{
+	(void)state;
+	const struct ent e[] = {
+		{ "./", AE_IFDIR, NULL },
+		{ "dir", AE_IFDIR, NULL },
+		{ "dir/f", AE_IFREG, "hello" },
+		{ "deep/er/file", AE_IFREG, "implicit parents" },
+		{ "dir/abs", AE_IFLNK, "/dir/f" },
+		{ "dir/rel", AE_IFLNK, "../dir/f" },
+		{ "hard", 1, "dir/f" },
+	};
+	char err[256];
+	int root;
+	assert_int_equal(extract("ok", e, 7, 0, 1 << 20, &root, err), 0);
+	assert_true(exists(root, "dir/f") && exists(root, "deep/er/file") && exists(root, "hard"));
+	char link[64] = "";
+	assert_int_equal(readlinkat(root, "dir/abs", link, sizeof link), 6);
+	struct stat a, b;
+	fstatat(root, "dir/f", &a, 0);
+	fstatat(root, "hard", &b, 0);
+	assert_int_equal(a.st_ino, b.st_ino);
+	close(root);
+}
+
+static void test_extract_refused(void **state)
+{
+	(void)state;
+	static const struct { struct ent e; const char *why; } cases[] = {
+		{ { "../x", AE_IFREG, "x" }, "member path" },
+		{ { "/etc/x", AE_IFREG, "x" }, "member path" },
+		{ { "a/../../x", AE_IFREG, "x" }, "member path" },
+		{ { "esc", AE_IFLNK, "../../../../etc" }, "symlink" },
+		{ { "d/esc", AE_IFLNK, "../../etc" }, "symlink" },
+		{ { "hl", 1, "../outside" }, "hard link" },
+		{ { "hl", 1, "/etc/passwd" }, "hard link" },
+		{ { "null", AE_IFCHR, NULL }, "device" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char err[256], sub[32];
+		int root;
+		struct ent e[2] = { { "first", AE_IFREG, "1" }, cases[i].e };
+		snprintf(sub, sizeof sub, "bad%zu", i);
+		assert_int_equal(extract(sub, e, 2, 0, 1 << 20, &root, err), -EPERM);
+		if (!strstr(err, cases[i].why))
+			fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i].why);
+		close(root);
+	}
+}
+
+static void test_budget(void **state)
+{
+	(void)state;
+	char big[5000];
+	memset(big, 'b', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	const struct ent e[] = { { "big", AE_IFREG, big } };
+	char err[256];
+	int root;
+	assert_int_equal(extract("budget", e, 1, 0, 4096, &root, err), -EFBIG);
+	assert_non_null(strstr(err, "size limit"));
+	close(root);
+}
+
+/* Whiteouts delete only lower layers' files; a symlink planted by a lower
+ * layer is never followed out of the root. */
+static void test_layers(void **state)
+{
+	(void)state;
+	const struct ent l1[] = {
+		{ "a/keep", AE_IFREG, "k" }, { "a/gone", AE_IFREG, "g" },
+		{ "o/old", AE_IFREG, "o" }, { "esc", AE_IFLNK, "/" },
+	};
+	const struct ent l2[] = {
+		{ "a/.wh.gone", AE_IFREG, "" }, { "o/.wh..wh..opq", AE_IFREG, "" },
+		{ "o/new", AE_IFREG, "n" }, { "esc/tmp/sentinel-rt-escape", AE_IFREG, "inside" },
+	};
+	char err[256];
+	int root, root2;
+	assert_int_equal(extract("layers", l1, 4, 1, 1 << 20, &root, err), 0);
+	assert_int_equal(extract("layers", l2, 4, 1, 1 << 20, &root2, err), 0);
+	assert_true(exists(root, "a/keep"));
+	assert_false(exists(root, "a/gone"));
+	assert_false(exists(root, "a/.wh.gone"));
+	assert_false(exists(root, "o/old"));
+	assert_true(exists(root, "o/new"));
+	assert_true(exists(root, "tmp/sentinel-rt-escape"));
+	assert_int_equal(access("/tmp/sentinel-rt-escape", F_OK), -1);
+	close(root);
+	close(root2);
+}
+
+static void test_registry(void **state)
+{
+	(void)state;
+	const struct ent e[] = { { "etc/marker", AE_IFREG, "m" } };
+	char *buf, tar[256], data[256], err[256];
+	size_t len = make_tar(e, 1, &buf);
+	snprintf(tar, sizeof tar, "%s/img.tar", tmpdir);
+	snprintf(data, sizeof data, "%s/data", tmpdir);
+	assert_int_equal(sn_write_file_atomic(tar, buf, len, 0644), 0);
+	free(buf);
+	rt_info r;
+	assert_int_equal(rt_ingest(data, tar, "img", 1 << 20, &r, err, sizeof err), 0);
+	assert_string_equal(r.kind, "image");
+	assert_int_equal(strlen(r.sha256), 64);
+	char *marker = xasprintf("%s/etc/marker", r.path);
+	assert_int_equal(access(marker, F_OK), 0);
+	free(marker);
+	rt_info_release(&r);
+	assert_int_equal(rt_ingest(data, tar, "img", 1 << 20, &r, err, sizeof err), -EEXIST);
+	assert_int_equal(rt_ingest(data, tar, "host", 1 << 20, &r, err, sizeof err), -EINVAL);
+	assert_int_equal(rt_lookup(data, "img", &r, err, sizeof err), 0);
+	rt_info_release(&r);
+	assert_int_equal(rt_lookup(data, "host", &r, err, sizeof err), 0);
+	assert_null(r.path);
+	rt_info_release(&r);
+	assert_int_equal(rt_lookup(data, "nope", &r, err, sizeof err), -ENOENT);
+	json_t *arr;
+	assert_int_equal(rt_list(data, &arr, err, sizeof err), 0);
+	assert_int_equal(json_array_size(arr), 2);
+	json_decref(arr);
+	assert_int_equal(rt_remove(data, "img", err, sizeof err), 0);
+	assert_int_equal(rt_remove(data, "img", err, sizeof err), -ENOENT);
+	assert_int_equal(rt_remove(data, "host", err, sizeof err), -EPERM);
+	assert_true(rt_name_valid("py3.11-sci_v2"));
+	assert_false(rt_name_valid("-x"));
+	assert_false(rt_name_valid("a/b"));
+	assert_false(rt_name_valid(""));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_norm),
+		cmocka_unit_test(test_extract_ok),
+		cmocka_unit_test(test_extract_refused),
+		cmocka_unit_test(test_budget),
+		cmocka_unit_test(test_layers),
+		cmocka_unit_test(test_registry),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

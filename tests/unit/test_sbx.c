@@ -1,0 +1,260 @@
+/* The sandbox's C API (src/sandbox/sbx.c): the line callback, results,
+ * option checks, cancellation, and the recovery paths with injected
+ * faults in clone, mount, pivot_root and cgroup creation (sbx_int.h).
+ * Needs root (as CI runs); skipped otherwise. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "base/mem.h"
+#include "sandbox/sbx.h"
+#include "sandbox/sbx_int.h"
+
+struct lines {
+	int n;
+	int stream[64];
+	char *text[64];
+	size_t len[64];
+};
+
+static void collect(void *ud, int stream, const char *line, size_t len)
+{
+	struct lines *l = ud;
+	if (l->n == 64)
+		return;
+	l->stream[l->n] = stream;
+	l->text[l->n] = xstrndup(line, len);
+	l->len[l->n] = len;
+	l->n++;
+}
+
+static void lines_free(struct lines *l)
+{
+	for (int i = 0; i < l->n; i++)
+		free(l->text[i]);
+	memset(l, 0, sizeof *l);
+}
+
+static int need_root(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	return 0;
+}
+
+/* Run directories of this process left in any hierarchy we know of. */
+static int leftovers(void)
+{
+	static const char *const bases[] = { "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids",
+					     "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpuacct",
+					     "/sys/fs/cgroup", NULL };
+	char cmd[512];
+	int n = 0;
+	for (size_t i = 0; bases[i]; i++) {
+		snprintf(cmd, sizeof cmd, "find %s -maxdepth 6 -type d -name 'run-%d-*' 2>/dev/null | wc -l",
+			 bases[i], (int)getpid());
+		FILE *f = popen(cmd, "r");
+		int k = 0;
+		if (f) {
+			if (fscanf(f, "%d", &k) != 1)
+				k = 0;
+			pclose(f);
+		}
+		n += k;
+	}
+	return n;
+}
+
+static char *sh_argv[] = { "/bin/sh", "-c", NULL, NULL };
+
+static void opts_sh(sbx_opts *o, const char *script)
+{
+	sbx_opts_init(o);
+	sh_argv[2] = (char *)script;
+	o->argv = sh_argv;
+	o->mem_bytes = 64 << 20;
+	o->pids = 64;
+}
+
+static void test_lines(void **state)
+{
+	need_root(state);
+	sbx_opts o;
+	sbx_result r;
+	struct lines l = { 0 };
+	char err[256];
+	opts_sh(&o, "printf 'one\\ntwo\\n'; printf 'err\\n' >&2; sleep 0.1; printf 'last'");
+	assert_int_equal(sbx_run(&o, collect, &l, &r, err, sizeof err), 0);
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.text[0], "one\n");
+	assert_int_equal(l.stream[0], 1);
+	assert_string_equal(l.text[1], "two\n");
+	assert_string_equal(l.text[2], "err\n");
+	assert_int_equal(l.stream[2], 2);
+	assert_string_equal(l.text[3], "last");
+	assert_int_equal(r.exit_code, 0);
+	assert_int_equal(r.signal, 0);
+	assert_int_equal(r.killed_by, SBX_KILL_NONE);
+	lines_free(&l);
+}
+
+static void test_long_line(void **state)
+{
+	need_root(state);
+	sbx_opts o;
+	sbx_result r;
+	struct lines l = { 0 };
+	char err[256];
+	/* 150000 bytes then a newline: pieces of SBX_LINE_MAX, the last with '\n'. */
+	opts_sh(&o, "head -c 150000 /dev/zero | tr '\\0' x; echo");
+	assert_int_equal(sbx_run(&o, collect, &l, &r, err, sizeof err), 0);
+	assert_int_equal(l.n, 3);
+	assert_int_equal(l.len[0], SBX_LINE_MAX);
+	assert_int_equal(l.len[1], SBX_LINE_MAX);
+	assert_int_equal(l.len[2], 150001 - 2 * SBX_LINE_MAX);
+	assert_int_equal(l.text[2][l.len[2] - 1], '\n');
+	lines_free(&l);
+}
+
+static void test_exit_and_signal(void **state)
+{
+	need_root(state);
+	sbx_opts o;
+	sbx_result r;
+	char err[256];
+	opts_sh(&o, "exit 42");
+	assert_int_equal(sbx_run(&o, NULL, NULL, &r, err, sizeof err), 0);
+	assert_int_equal(r.exit_code, 42);
+	opts_sh(&o, "kill -TERM $$");
+	assert_int_equal(sbx_run(&o, NULL, NULL, &r, err, sizeof err), 0);
+	assert_int_equal(r.exit_code, -1);
+	assert_int_equal(r.signal, 15);
+	json_t *j = sbx_result_json(&r);
+	assert_true(json_is_null(json_object_get(j, "exit_code")));
+	assert_int_equal(json_integer_value(json_object_get(j, "signal")), 15);
+	assert_string_equal(json_string_value(json_object_get(j, "killed_by")), "none");
+	json_decref(j);
+}
+
+static void test_bad_opts(void **state)
+{
+	(void)state;
+	sbx_opts o;
+	sbx_result r;
+	char err[256];
+	sbx_opts_init(&o);
+	assert_int_equal(sbx_run(&o, NULL, NULL, &r, err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, "no command"));
+	static const char *const env[] = { "NOEQUALS" };
+	opts_sh(&o, "true");
+	o.env = env;
+	o.nenv = 1;
+	assert_int_equal(sbx_run(&o, NULL, NULL, &r, err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, "NOEQUALS"));
+	assert_true(sbx_bind_dst_valid("/data"));
+	assert_false(sbx_bind_dst_valid("data"));
+	assert_false(sbx_bind_dst_valid("/"));
+	assert_false(sbx_bind_dst_valid("/a/../etc"));
+	assert_false(sbx_bind_dst_valid("/proc/sys"));
+	assert_false(sbx_bind_dst_valid("/work/x"));
+	assert_true(sbx_bind_dst_valid("/processing"));
+}
+
+static void test_cancel(void **state)
+{
+	need_root(state);
+	sbx_opts o;
+	sbx_result r;
+	char err[256];
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	opts_sh(&o, "sleep 60");
+	o.cancel_fd = p[0];
+	assert_int_equal(sbx_run(&o, NULL, NULL, &r, err, sizeof err), 0);
+	assert_int_equal(r.killed_by, SBX_KILL_CANCEL);
+	assert_int_equal(r.signal, 9);
+	assert_true(r.wall_ms < 5000);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* A failure in the child's setup: an error naming the step, no callback,
+ * no cgroup left. */
+static void fault_case(const char *call, int nth, int e, const char *want)
+{
+	sbx_opts o;
+	sbx_result r;
+	struct lines l = { 0 };
+	char err[256];
+	opts_sh(&o, "echo should-not-run");
+	assert_int_equal(sbx_fault_set(call, nth, e), 0);
+	int rc = sbx_run(&o, collect, &l, &r, err, sizeof err);
+	sbx_fault_set(call, 0, 0);
+	assert_int_equal(rc, -e);
+	if (!strstr(err, want))
+		fail_msg("error '%s' does not mention '%s'", err, want);
+	assert_int_equal(l.n, 0);
+	assert_int_equal(leftovers(), 0);
+	lines_free(&l);
+}
+
+static void test_faults(void **state)
+{
+	need_root(state);
+	fault_case("clone", 1, EAGAIN, "clone");
+	fault_case("mount", 1, EACCES, "making mounts private");
+	fault_case("mount", 2, EACCES, "mounting the root tmpfs");
+	fault_case("mount", 4, ENOMEM, "/usr"); /* the bind's read-only remount */
+	fault_case("pivot_root", 1, EINVAL, "pivot_root");
+	assert_int_equal(sbx_fault_set("nonesuch", 1, EIO), -EINVAL);
+}
+
+/* No cgroup can be made: the limits fall back to rlimits, reported. */
+static void test_degraded(void **state)
+{
+	need_root(state);
+	sbx_opts o;
+	sbx_result r;
+	char err[256];
+	opts_sh(&o, "ulimit -v; true");
+	o.cpus = 1;
+	struct lines l = { 0 };
+	sbx_fault_set("cg_mkdir", -1, EACCES);
+	int rc = sbx_run(&o, collect, &l, &r, err, sizeof err);
+	sbx_fault_set("cg_mkdir", 0, 0);
+	assert_int_equal(rc, 0);
+	assert_int_equal(r.exit_code, 0);
+	assert_int_equal(r.degraded, SBX_DEG_MEMORY | SBX_DEG_PIDS | SBX_DEG_CPU);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.text[0], "65536\n"); /* RLIMIT_AS = 64M, in KiB */
+	json_t *j = sbx_result_json(&r);
+	char *s = json_dumps(json_object_get(j, "degraded"), JSON_COMPACT);
+	assert_string_equal(s, "[\"memory\",\"pids\",\"cpu\"]");
+	free(s);
+	json_decref(j);
+	lines_free(&l);
+	assert_int_equal(leftovers(), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lines),
+		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_exit_and_signal),
+		cmocka_unit_test(test_bad_opts),
+		cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_faults),
+		cmocka_unit_test(test_degraded),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
