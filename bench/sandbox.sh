@@ -8,7 +8,9 @@
 # (plain fork/exec, unshare(1), sentinel sandbox run with all isolation and
 # limits on, bubblewrap) one run of every runner per round, RUNS rounds;
 # prints median and p99 per runner and the ratio of medians to bubblewrap
-# and to unshare. Timing uses posix_spawn + waitpid from one Python process
+# and to unshare. Two extra rows split the CLI's time: `sentinel --version`
+# (the binary's start-up alone) and `sentinel (in-process)` (sbx_run called
+# by bench/sbx_inproc.c, linked with the library: what the node agent pays). Timing uses posix_spawn + waitpid from one Python process
 # so the harness adds the same small cost to every runner.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,12 @@ BIN=${SENTINEL_BIN:-./sentinel}
 command -v bwrap >/dev/null || { echo "bench/sandbox.sh: bubblewrap missing (bash scripts/deps.sh --bench)" >&2; exit 1; }
 command -v unshare >/dev/null || { echo "bench/sandbox.sh: unshare(1) missing" >&2; exit 1; }
 
+# The in-process helper: sbx_run() without the binary's start-up.
+make -s build/libsentinel.a >/dev/null
+mkdir -p build/bench
+cc -std=gnu17 -O2 -D_GNU_SOURCE -Isrc -o build/bench/sbx_inproc bench/sbx_inproc.c build/libsentinel.a \
+	$(pkg-config --cflags --libs $(sed -n 's/^PKGS *:= *//p' Makefile)) -pthread -lm
+
 # Every /lib* the host has, for bubblewrap's read-only binds.
 BW_BINDS=()
 for d in /usr /lib /lib64 /lib32 /bin /sbin; do
@@ -26,7 +34,7 @@ for d in /usr /lib /lib64 /lib32 /bin /sbin; do
 done
 
 exec /usr/bin/python3 - "$RUNS" "$BIN" "${BW_BINDS[@]}" <<'EOF'
-import os, sys, time
+import os, subprocess, sys, time
 
 runs = int(sys.argv[1])
 sentinel = os.path.abspath(sys.argv[2])
@@ -44,7 +52,12 @@ def runners(cmd):
                       "--cpus", "1", "--time", "30s", "--tmp-size", "64M",
                       "--output-limit", "1M", "--"] + cmd),
         ("bubblewrap", bw + cmd),
+        ("sentinel --version", [sentinel, "--version"]),
+        ("sentinel (in-process)", "python" if "python3" in cmd[0] else "true"),
     ]
+
+helper = subprocess.Popen(["build/bench/sbx_inproc"], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True, bufsize=1)
 
 def which(prog):
     if "/" in prog:
@@ -58,6 +71,14 @@ def which(prog):
 devnull = os.open(os.devnull, os.O_RDWR)
 
 def once(argv):
+    if isinstance(argv, str):    # the in-process helper: one request, one answer
+        t0 = time.perf_counter_ns()
+        helper.stdin.write(argv + "\n"); helper.stdin.flush()
+        ans = helper.stdout.readline()
+        dt = (time.perf_counter_ns() - t0) / 1e6
+        if ans != "ok\n":
+            raise SystemExit("bench/sandbox.sh: in-process sandbox run failed")
+        return dt
     t0 = time.perf_counter_ns()
     pid = os.posix_spawn(which(argv[0]), argv, os.environ,
                          file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0),
