@@ -52,4 +52,11 @@ int rt_remove(const char *data, const char *name, char *err, size_t errlen);
 int rt_scan(const char *data, json_t **out, char *err, size_t errlen);
 /* Path of the drop folder (caller frees). */
 char *rt_incoming_dir(const char *data);
+
+/* The HTTP API (rt_http.c): appends the routes to out (at most max) and
+ * returns how many. data is borrowed and must outlive the server. Uploads
+ * are held in memory by the HTTP layer, hence their own cap. */
+#define RT_UPLOAD_MAX ((size_t)1 << 30)
+struct http_route;
+size_t rt_routes(const char *data, struct http_route *out, size_t max);
 #endif

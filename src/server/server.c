@@ -17,6 +17,7 @@
 #include "base/util.h"
 #include "commands.h"
 #include "http/http.h"
+#include "runtime/rt.h"
 #include "store/store.h"
 #include "version.h"
 
@@ -30,6 +31,7 @@ struct app {
 	int64_t started_ms;
 	http_route routes[MAX_ROUTES];
 	size_t nroutes;
+	const char *data; /* the data directory (runtimes) */
 };
 
 static void h_health(http_req *r, void *ctx)
@@ -86,6 +88,7 @@ static void add_routes(struct app *app)
 	memcpy(app->routes, own, sizeof own);
 	app->nroutes = sizeof own / sizeof own[0];
 	app->nroutes += auth_routes(app->auth, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
+	app->nroutes += rt_routes(app->data, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
 }
 
 static const cfg_opt server_opts[] = {
@@ -200,6 +203,7 @@ static int run(const cfg_spec *spec, int argc, char **argv, int quickstart)
 		fprintf(stderr, "sentinel %s: cannot create the first user: %d\n", spec->cmd, rc);
 		goto out;
 	}
+	app.data = cfg_get(c, "data");
 	add_routes(&app);
 	http_hooks hooks = { auth_hook, auth_audit_hook };
 	if (http_server_start(&s.http, app.routes, app.nroutes, &hooks, app.auth, app.events,

@@ -1,0 +1,190 @@
+/* The runtimes API: GET /api/v1/runtimes[/{name}], GET /api/v1/runtimes/scan,
+ * POST /api/v1/runtimes/register, POST /api/v1/runtimes/upload?name=N,
+ * DELETE /api/v1/runtimes/{name}. Reads are for members; scan and every
+ * change are admin-only. Changes are serialised by one mutex (a name check
+ * and its record write must not interleave with another's). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "auth/auth.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/util.h"
+#include "http/http.h"
+#include "runtime/rt.h"
+
+static pthread_mutex_t change_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void reply_rc(http_req *r, int rc, const char *err)
+{
+	switch (rc) {
+	case -EINVAL:
+		http_reply_error(r, 400, "bad_request", "%s", err);
+		break;
+	case -ENOENT:
+		http_reply_error(r, 404, "not_found", "%s", err);
+		break;
+	case -EEXIST:
+		http_reply_error(r, 409, "conflict", "%s", err);
+		break;
+	case -EPERM:
+		http_reply_error(r, 422, "refused", "%s", err);
+		break;
+	case -EFBIG:
+		http_reply_error(r, 413, "too_large", "%s", err);
+		break;
+	default:
+		log_error("runtimes: %s (%s)", err, strerror(-rc));
+		http_reply_error(r, 500, "internal", "%s", err);
+	}
+}
+
+static void h_list(http_req *r, void *ctx)
+{
+	json_t *arr;
+	char err[256];
+	int rc = rt_list(ctx, &arr, err, sizeof err);
+	if (rc)
+		reply_rc(r, rc, err);
+	else
+		http_reply_list(r, arr, NULL);
+}
+
+static void h_get(http_req *r, void *ctx)
+{
+	rt_info info;
+	char err[256];
+	int rc = rt_lookup(ctx, http_req_param(r, "name"), &info, err, sizeof err);
+	if (rc) {
+		reply_rc(r, rc, err);
+		return;
+	}
+	http_reply_json(r, 200, rt_info_json(&info));
+	rt_info_release(&info);
+}
+
+static void h_scan(http_req *r, void *ctx)
+{
+	json_t *arr;
+	char err[256];
+	int rc = rt_scan(ctx, &arr, err, sizeof err);
+	if (rc)
+		reply_rc(r, rc, err);
+	else
+		http_reply_list(r, arr, NULL);
+}
+
+/* {"name": N, "file": "x.tar"} (a file in the drop folder) or
+ * {"name": N, "venv": "/abs/dir"}. */
+static void h_register(http_req *r, void *ctx)
+{
+	const char *name = NULL, *file = NULL, *venv = NULL;
+	char err[512] = "";
+	rt_info info = { 0 };
+	if (http_body_str(r, "name", 1, RT_NAME_MAX, &name) ||
+	    http_body_str(r, "file", 0, 255, &file) || http_body_str(r, "venv", 0, 4096, &venv))
+		return;
+	if (!file == !venv) {
+		http_reply_error(r, 400, "bad_request", "give exactly one of 'file' and 'venv'");
+		return;
+	}
+	if (file && (strchr(file, '/') || file[0] == '.' || !file[0])) {
+		http_reply_error(r, 400, "bad_request", "'file' must name a file in the drop folder");
+		return;
+	}
+	http_req_set_target(r, name);
+	char *inc = rt_incoming_dir(ctx), *path = file ? xasprintf("%s/%s", inc, file) : NULL;
+	pthread_mutex_lock(&change_lock);
+	int rc = venv ? rt_register_venv(ctx, name, venv, &info, err, sizeof err)
+		      : rt_ingest(ctx, path, name, RT_DEFAULT_MAX_BYTES, &info, err, sizeof err);
+	pthread_mutex_unlock(&change_lock);
+	if (rc)
+		reply_rc(r, rc, err);
+	else
+		http_reply_json(r, 201, rt_info_json(&info));
+	rt_info_release(&info);
+	free(path);
+	free(inc);
+}
+
+/* The body is the tarball; ?name=N. It is written to a hidden file in the
+ * drop folder (which scan ignores), ingested, and removed. */
+static void h_upload(http_req *r, void *ctx)
+{
+	const char *name = http_req_query(r, "name");
+	size_t len = 0;
+	const char *body = http_req_body(r, &len);
+	char err[512] = "";
+	rt_info info = { 0 };
+	if (!name || !rt_name_valid(name)) {
+		http_reply_error(r, 400, "bad_request", "query parameter 'name' missing or invalid");
+		return;
+	}
+	if (!len) {
+		http_reply_error(r, 400, "bad_request", "empty body: send the tarball");
+		return;
+	}
+	http_req_set_target(r, name);
+	char *inc = rt_incoming_dir(ctx), *id = sn_id_new(".upload-");
+	char *tmp = xasprintf("%s/%s", inc, id);
+	int rc = sn_mkdir_p(inc, 0755);
+	if (!rc)
+		rc = sn_write_file_atomic(tmp, body, len, 0600);
+	if (rc) {
+		snprintf(err, sizeof err, "cannot store the upload: %s", strerror(-rc));
+		rc = -EIO;
+	} else {
+		pthread_mutex_lock(&change_lock);
+		rc = rt_ingest(ctx, tmp, name, RT_DEFAULT_MAX_BYTES, &info, err, sizeof err);
+		pthread_mutex_unlock(&change_lock);
+	}
+	unlink(tmp);
+	if (rc)
+		reply_rc(r, rc, err);
+	else
+		http_reply_json(r, 201, rt_info_json(&info));
+	rt_info_release(&info);
+	free(tmp);
+	free(id);
+	free(inc);
+}
+
+static void h_delete(http_req *r, void *ctx)
+{
+	char err[256];
+	const char *name = http_req_param(r, "name");
+	http_req_set_target(r, name);
+	pthread_mutex_lock(&change_lock);
+	int rc = rt_remove(ctx, name, err, sizeof err);
+	pthread_mutex_unlock(&change_lock);
+	if (rc == -EPERM)
+		http_reply_error(r, 403, "forbidden", "%s", err);
+	else if (rc)
+		reply_rc(r, rc, err);
+	else
+		http_reply_json(r, 200, json_pack("{s:s}", "deleted", name));
+}
+
+size_t rt_routes(const char *data, http_route *out, size_t max)
+{
+	void *d = (void *)data;
+	const http_route routes[] = {
+		{ "GET", "/api/v1/runtimes", h_list, 0, ROLE_MEMBER, NULL, 0, d },
+		{ "GET", "/api/v1/runtimes/scan", h_scan, 0, ROLE_ADMIN, NULL, 0, d },
+		{ "POST", "/api/v1/runtimes/register", h_register, 0, ROLE_ADMIN, "runtime.register", 0,
+		  d },
+		{ "POST", "/api/v1/runtimes/upload", h_upload, HTTP_RAW_BODY, ROLE_ADMIN,
+		  "runtime.upload", RT_UPLOAD_MAX, d },
+		{ "GET", "/api/v1/runtimes/{name}", h_get, 0, ROLE_MEMBER, NULL, 0, d },
+		{ "DELETE", "/api/v1/runtimes/{name}", h_delete, 0, ROLE_ADMIN, "runtime.delete", 0, d },
+	};
+	size_t n = sizeof routes / sizeof routes[0];
+	if (n > max)
+		n = max;
+	memcpy(out, routes, n * sizeof *out);
+	return n;
+}
