@@ -281,8 +281,37 @@ static int job_entry(void *arg)
 	job_main(arg);
 }
 
+/* Closes every inherited descriptor but the ones the run needs: the
+ * supervisor may hold sockets and files that must not stay open for as
+ * long as the job runs. */
+static void close_others(const struct sbx_child_args *a)
+{
+	int keep[8 + 8];
+	size_t n = 0;
+	int fixed[] = { a->out_w, a->err_w, a->status_w, a->life_r, a->sync_r };
+	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+		if (fixed[i] >= 0)
+			keep[n++] = fixed[i];
+	for (size_t i = 0; i < a->ncg && n < sizeof keep / sizeof keep[0]; i++)
+		keep[n++] = a->cg_fds[i];
+	for (size_t i = 1; i < n; i++) /* insertion sort: a handful of ints */
+		for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			int t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	unsigned from = 0;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned)keep[i] > from)
+			syscall(SYS_close_range, from, (unsigned)keep[i] - 1, 0);
+		from = (unsigned)keep[i] + 1;
+	}
+	syscall(SYS_close_range, from, ~0U, 0);
+}
+
 void sbx_child_main(const struct sbx_child_args *a)
 {
+	close_others(a);
 	/* If the supervisor is already gone, the death signal came too late. */
 	struct pollfd pf = { .fd = a->life_r, .events = POLLIN };
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) || poll(&pf, 1, 0) != 0)
@@ -292,9 +321,11 @@ void sbx_child_main(const struct sbx_child_args *a)
 		if (read(a->sync_r, &c, 1) != 1)
 			fail(a, SBX_STAGE_SYNC);
 	}
-	for (size_t i = 0; i < a->ncg; i++)
+	for (size_t i = 0; i < a->ncg; i++) {
 		if (write(a->cg_fds[i], "0", 1) != 1)
 			fail(a, SBX_STAGE_CGROUP);
+		close(a->cg_fds[i]);
+	}
 	/* The OOM killer should pick the job, not its init. */
 	write_str("/proc/self/oom_score_adj", "-1000");
 	build_root(a);

@@ -123,5 +123,23 @@ is "$(cat "$TMP/rw/h")" "y" "... and --rw writes reach the host"
 run_in --ro "$TMP/ro:/proc/x" -- /bin/true
 like "$RC $OUT" "^2 .*outside /proc" "a bind into /proc is refused"
 
+# Not root: a user namespace maps the job's uid to the caller's; cgroups
+# are out of reach, so the limits fall back to rlimits and say so.
+if command -v setpriv >/dev/null && [ "$(cat /proc/sys/user/max_user_namespaces)" -gt 0 ]; then
+	UDIR=$(mktemp -d /tmp/sentinel-userns.XXXXXX)
+	chmod 755 "$UDIR"
+	cp "$SENTINEL_BIN" "$UDIR/sentinel"
+	OUT=$(cd "$UDIR" && setpriv --reuid=4242 --regid=4242 --clear-groups "$UDIR/sentinel" sandbox run \
+		--mem 64M --pids 64 --json -- /bin/sh -c 'id -u; grep ^CapEff /proc/self/status' 2>&1)
+	printf '%s\n' "$OUT" >>"$TMP/all.err"
+	like "$OUT" "^65534
+CapEff:.0000000000000000" "as an unprivileged user: runs in a user namespace as 65534, no capabilities"
+	like "$OUT" '"degraded":\["memory","pids"\]' "... with memory and pids reported as degraded"
+	rm -rf "$UDIR"
+else
+	ok 0 "# SKIP no setpriv or no user namespaces"
+	ok 0 "# SKIP no setpriv or no user namespaces"
+fi
+
 is "$(grep -Ec -- "$SANITIZER_RE" "$TMP/all.err")" "0" "no sanitizer report"
 done_testing
