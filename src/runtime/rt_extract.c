@@ -448,7 +448,7 @@ static int open_member(int outer, const char *name)
 	return rc;
 }
 
-static int apply_layers(struct ctx *c, int outer, char *err, size_t errlen)
+static int apply_layers(struct ctx *c, int outer)
 {
 	char *text = NULL;
 	json_t *m = NULL;
@@ -489,8 +489,6 @@ static int apply_layers(struct ctx *c, int outer, char *err, size_t errlen)
 			break;
 	}
 out:
-	(void)err;
-	(void)errlen;
 	json_decref(m);
 	free(text);
 	return rc;
@@ -522,7 +520,7 @@ int rt_unpack_file(const char *path, const char *dest, uint64_t max_bytes, uint6
 	ctx_init(&oc, outer, max_bytes, err, errlen);
 	rc = pass(&oc, open_path, (void *)path, -1);
 	if (!rc)
-		rc = apply_layers(&c, outer, err, errlen);
+		rc = apply_layers(&c, outer);
 out:
 	if (outer >= 0)
 		close(outer);

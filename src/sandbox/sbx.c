@@ -551,13 +551,107 @@ static void fill_result(struct run *r, int wst, const struct rusage *ru, int64_t
 		res->killed_by = SBX_KILL_PIDS;
 }
 
+/* The pipes of a run: [0] read end, [1] write end; -1 when closed. */
+struct pipes {
+	int out[2], err[2], stat[2], life[2], sync[2];
+};
+
+static int open_pipes(struct pipes *p, int userns)
+{
+	if (pipe2(p->out, O_CLOEXEC) || pipe2(p->err, O_CLOEXEC) || pipe2(p->stat, O_CLOEXEC) ||
+	    pipe2(p->life, O_CLOEXEC) || (userns && pipe2(p->sync, O_CLOEXEC)))
+		return -errno;
+	return 0;
+}
+
+static void close_pipes(struct pipes *p)
+{
+	int *fds[] = { &p->out[0], &p->out[1], &p->err[0], &p->err[1], &p->stat[0], &p->stat[1],
+		       &p->life[0], &p->life[1], &p->sync[0], &p->sync[1] };
+	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+		close_fd(fds[i]);
+}
+
+/* Everything the child needs, prepared here (invariant 1). */
+static void child_args(struct sbx_child_args *a, const sbx_opts *o, const struct plan *plan,
+		       const struct pipes *p, const sbx_cg *cg, unsigned degraded, int userns,
+		       void *stack)
+{
+	struct rlimit inf = { RLIM_INFINITY, RLIM_INFINITY };
+	*a = (struct sbx_child_args){
+		.ops = plan->ops, .nops = plan->n, .root = plan->root,
+		.argv = o->argv, .envp = plan->envp, .path = plan->path, .cwd = plan->cwd,
+		.uid = o->uid, .gid = o->gid, .userns = userns,
+		.as = inf, .nproc = inf, .fsize = inf,
+		.out_w = p->out[1], .err_w = p->err[1], .status_w = p->stat[1],
+		.life_r = p->life[0], .sync_r = p->sync[0],
+		.job_stack = stack, .job_stack_size = JOB_STACK,
+	};
+	a->ncg = sbx_cg_join_fds(cg, &a->cg_fds);
+	if (o->file_bytes)
+		a->fsize = (struct rlimit){ o->file_bytes, o->file_bytes };
+	/* Degraded limits fall back to rlimits (and are reported as such). */
+	if ((degraded & SBX_DEG_MEMORY) && o->mem_bytes)
+		a->as = (struct rlimit){ o->mem_bytes, o->mem_bytes };
+	if ((degraded & SBX_DEG_PIDS) && o->pids)
+		a->nproc = (struct rlimit){ o->pids, o->pids };
+}
+
+/* CLONED: the child is init of the new namespaces. Keeps only the read
+ * ends and the life pipe's write end (invariant 3). */
+static int start(struct run *r, const struct sbx_child_args *a, struct pipes *p, char *err,
+		 size_t errlen)
+{
+	unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
+			      CLONE_NEWUTS | (a->userns ? CLONE_NEWUSER : 0);
+	long pid = sbx_sys.clone(flags);
+	if (pid == 0)
+		sbx_child_main(a);
+	if (pid < 0) {
+		int e = errno;
+		snprintf(err, errlen, "clone: %s", strerror(e));
+		return -e;
+	}
+	r->init = (pid_t)pid;
+	int *ends[] = { &p->out[1], &p->err[1], &p->stat[1], &p->life[0], &p->sync[0] };
+	for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
+		close_fd(ends[i]);
+	r->s[0].fd = p->out[0];
+	r->s[1].fd = p->err[0];
+	r->status_fd = p->stat[0];
+	p->out[0] = p->err[0] = p->stat[0] = -1;
+	r->s[0].buf = xmalloc(SBX_LINE_MAX);
+	r->s[1].buf = xmalloc(SBX_LINE_MAX);
+	if (a->userns) {
+		int rc = userns_setup(r->init, r->o, p->sync[1]);
+		if (rc) {
+			snprintf(err, errlen, "user namespace maps: %s", strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* The child reported a failed setup step: name it. */
+static int setup_error(const struct run *r, const struct plan *plan, char *err, size_t errlen)
+{
+	int e = r->setup.err ? r->setup.err : EIO;
+	if (r->setup.stage >= 0 && (size_t)r->setup.stage < plan->n)
+		snprintf(err, errlen, "sandbox setup: %s: %s",
+			 plan->ops[r->setup.stage].dst + strlen(plan->root), strerror(e));
+	else
+		snprintf(err, errlen, "sandbox setup: %s: %s", sbx_stage_name(r->setup.stage),
+			 strerror(e));
+	return -e;
+}
+
 int sbx_run(const sbx_opts *o, sbx_line_fn fn, void *ud, sbx_result *res, char *err,
 	    size_t errlen)
 {
 	struct plan plan = { 0 };
 	struct run r = { .o = o, .fn = fn, .ud = ud, .status_fd = -1, .init = -1 };
-	int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, stat[2] = { -1, -1 };
-	int life[2] = { -1, -1 }, sync[2] = { -1, -1 };
+	struct pipes p = { { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 } };
+	struct sbx_child_args a;
 	const struct sock_fprog *filter;
 	void *job_stack = xmalloc(JOB_STACK);
 	unsigned degraded = 0;
@@ -576,82 +670,30 @@ int sbx_run(const sbx_opts *o, sbx_line_fn fn, void *ud, sbx_result *res, char *
 		goto out;
 	}
 	struct sbx_cg_limits lim = { .mem_bytes = o->mem_bytes, .pids = o->pids, .cpus = o->cpus };
-	if ((rc = sbx_cg_create(&lim, &r.cg, &degraded, err, errlen)))
-		goto out;
-	if (pipe2(out, O_CLOEXEC) || pipe2(errp, O_CLOEXEC) || pipe2(stat, O_CLOEXEC) ||
-	    pipe2(life, O_CLOEXEC) || (userns && pipe2(sync, O_CLOEXEC))) {
-		rc = -errno;
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
+	sbx_cg_create(&lim, &r.cg, &degraded);
+	if ((rc = open_pipes(&p, userns))) {
+		snprintf(err, errlen, "pipe: %s", strerror(-rc));
 		goto out;
 	}
-	const int *cgfds;
-	size_t ncg = sbx_cg_join_fds(r.cg, &cgfds);
-	struct rlimit inf = { RLIM_INFINITY, RLIM_INFINITY };
-	struct sbx_child_args a = {
-		.ops = plan.ops, .nops = plan.n, .root = plan.root,
-		.argv = o->argv, .envp = plan.envp, .path = plan.path, .cwd = plan.cwd,
-		.uid = o->uid, .gid = o->gid, .userns = userns,
-		.as = inf, .nproc = inf, .fsize = inf,
-		.filter = filter,
-		.out_w = out[1], .err_w = errp[1], .status_w = stat[1], .life_r = life[0],
-		.sync_r = sync[0], .cg_fds = cgfds, .ncg = ncg,
-		.job_stack = job_stack, .job_stack_size = JOB_STACK,
-	};
-	if (o->file_bytes)
-		a.fsize = (struct rlimit){ o->file_bytes, o->file_bytes };
-	/* Degraded limits fall back to rlimits (and are reported as such). */
-	if ((degraded & SBX_DEG_MEMORY) && o->mem_bytes)
-		a.as = (struct rlimit){ o->mem_bytes, o->mem_bytes };
-	if ((degraded & SBX_DEG_PIDS) && o->pids)
-		a.nproc = (struct rlimit){ o->pids, o->pids };
-	unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
-			      CLONE_NEWUTS | (userns ? CLONE_NEWUSER : 0);
+	child_args(&a, o, &plan, &p, r.cg, degraded, userns, job_stack);
+	a.filter = filter;
 	int64_t t0 = sn_mono_ns();
-	long pid = sbx_sys.clone(flags);
-	if (pid == 0)
-		sbx_child_main(&a);
-	if (pid < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "clone: %s", strerror(errno));
-		goto out;
-	}
-	r.init = (pid_t)pid;
-	close_fd(&out[1]);
-	close_fd(&errp[1]);
-	close_fd(&stat[1]);
-	close_fd(&life[0]);
-	close_fd(&sync[0]);
-	if (userns && (rc = userns_setup(r.init, o, sync[1]))) {
-		snprintf(err, errlen, "user namespace maps: %s", strerror(-rc));
-		kill(r.init, SIGKILL);
-	}
-	r.s[0].fd = out[0];
-	r.s[1].fd = errp[0];
-	r.status_fd = stat[0];
-	out[0] = errp[0] = stat[0] = -1;
-	r.s[0].buf = xmalloc(SBX_LINE_MAX);
-	r.s[1].buf = xmalloc(SBX_LINE_MAX);
+	rc = start(&r, &a, &p, err, errlen);
 	if (!rc)
 		pump(&r);
+	/* REAPED: init is waited for on every path once it exists. */
 	int wst = 0;
 	struct rusage ru;
 	memset(&ru, 0, sizeof ru);
-	if (r.killed_by != SBX_KILL_NONE || rc)
-		kill(r.init, SIGKILL);
-	while (wait4(r.init, &wst, 0, &ru) < 0 && errno == EINTR)
-		;
-	if (!rc && r.setup.kind) {
-		rc = -(r.setup.err ? r.setup.err : EIO);
-		if (r.setup.stage >= 0 && (size_t)r.setup.stage < plan.n)
-			snprintf(err, errlen, "sandbox setup: %s: %s",
-				 plan.ops[r.setup.stage].dst + strlen(plan.root),
-				 strerror(r.setup.err));
-		else
-			snprintf(err, errlen, "sandbox setup: %s: %s",
-				 sbx_stage_name(r.setup.stage), strerror(r.setup.err));
-		goto out;
+	if (r.init > 0) {
+		if (r.killed_by != SBX_KILL_NONE || rc)
+			kill(r.init, SIGKILL);
+		while (wait4(r.init, &wst, 0, &ru) < 0 && errno == EINTR)
+			;
 	}
-	if (!rc)
+	if (!rc && r.setup.kind)
+		rc = setup_error(&r, &plan, err, errlen);
+	else if (!rc)
 		fill_result(&r, wst, &ru, t0, degraded, res);
 out:
 	for (int i = 0; i < 2; i++) {
@@ -659,10 +701,7 @@ out:
 		free(r.s[i].buf);
 	}
 	close_fd(&r.status_fd);
-	int *fds[] = { &out[0], &out[1], &errp[0], &errp[1], &stat[0], &stat[1],
-		       &life[0], &life[1], &sync[0], &sync[1] };
-	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
-		close_fd(fds[i]);
+	close_pipes(&p);
 	sbx_cg_free(&r.cg);
 	plan_release(&plan);
 	free(job_stack);

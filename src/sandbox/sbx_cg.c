@@ -16,6 +16,7 @@
  *    survives SIGKILL for over a second (then the next start reaps it).
  * 3. A controller that cannot be used is reported as degraded, never
  *    silently dropped. */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -277,7 +278,6 @@ static unsigned ctrl_bits(const char *list)
  * these controllers (v1) or is "0::" (v2). */
 static int own_path(unsigned ctrls, int v2, char *out, size_t len)
 {
-	char *data = NULL;
 	int rc = -ENOENT;
 	FILE *f = fopen("/proc/self/cgroup", "re");
 	if (!f)
@@ -299,7 +299,6 @@ static int own_path(unsigned ctrls, int v2, char *out, size_t len)
 		}
 	}
 	fclose(f);
-	free(data);
 	return rc;
 }
 
@@ -449,8 +448,7 @@ static unsigned deg_bits(unsigned ctrls, const struct sbx_cg_limits *l)
 	       ((ctrls & C_CPU) && l->cpus > 0 ? SBX_DEG_CPU : 0);
 }
 
-int sbx_cg_create(const struct sbx_cg_limits *l, sbx_cg **out, unsigned *degraded, char *err,
-		  size_t errlen)
+void sbx_cg_create(const struct sbx_cg_limits *l, sbx_cg **out, unsigned *degraded)
 {
 	pthread_once(&detect_once, detect);
 	sbx_cg *cg = xcalloc(1, sizeof *cg);
@@ -458,8 +456,6 @@ int sbx_cg_create(const struct sbx_cg_limits *l, sbx_cg **out, unsigned *degrade
 	pthread_mutex_lock(&seq_lock);
 	unsigned seq = ++run_seq;
 	pthread_mutex_unlock(&seq_lock);
-	(void)err;
-	(void)errlen;
 	/* Only hierarchies that carry a requested limit, or CPU accounting:
 	 * each costs a mkdir, a migration and an rmdir per run. (rusage is no
 	 * substitute: a job killed with its init is never reaped by it.) */
@@ -494,9 +490,9 @@ lose:
 		lost |= h->ctrls;
 		xfree(&d->path);
 	}
+	assert(cg->n <= MAX_HIER);
 	*degraded = deg_bits(lost, l);
 	*out = cg;
-	return 0;
 }
 
 size_t sbx_cg_join_fds(const sbx_cg *cg, const int **fds)

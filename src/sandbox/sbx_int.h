@@ -108,9 +108,9 @@ struct sbx_cg_stats {
 	int have_peak, have_cpu;
 };
 /* Creates the per-run cgroups for what the machine offers; *degraded gets
- * the SBX_DEG_* bits for limits asked for but not available. */
-int sbx_cg_create(const struct sbx_cg_limits *l, sbx_cg **out, unsigned *degraded, char *err,
-		  size_t errlen);
+ * the SBX_DEG_* bits for limits asked for but not available. Never fails:
+ * a cgroup that cannot be made is a degraded limit, not an error. */
+void sbx_cg_create(const struct sbx_cg_limits *l, sbx_cg **out, unsigned *degraded);
 /* Open cgroup.procs descriptors the child writes "0" into to join. */
 size_t sbx_cg_join_fds(const sbx_cg *cg, const int **fds);
 void sbx_cg_kill(sbx_cg *cg);
