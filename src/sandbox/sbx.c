@@ -25,6 +25,7 @@
  *   -> RUNNING (pump) -> DRAINED (all EOF) -> REAPED (wait4) -> FREED
  *   (sbx_cg_free, plan_release). Any failure jumps to the cleanup of the
  *   states already reached, in reverse order. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -616,6 +617,7 @@ static int start(struct run *r, const struct sbx_child_args *a, struct pipes *p,
 	int *ends[] = { &p->out[1], &p->err[1], &p->stat[1], &p->life[0], &p->sync[0] };
 	for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
 		close_fd(ends[i]);
+	assert(p->out[1] < 0 && p->err[1] < 0 && p->stat[1] < 0 && p->life[1] >= 0);
 	r->s[0].fd = p->out[0];
 	r->s[1].fd = p->err[0];
 	r->status_fd = p->stat[0];
