@@ -198,17 +198,20 @@ out:
 	store_release(&c);
 }
 
-static int revoke(auth *a, http_req *r, const char *tid, const char *owner)
+/* Revokes token tid if the caller may: their own, or as an admin a
+ * member's, or as a superadmin anyone's (the rule of users.c). A token the
+ * caller may not touch is reported as absent (-ENOENT). */
+static int revoke(auth *a, http_req *r, const char *tid)
 {
+	const auth_user *me = auth_caller(r);
 	store_conn *c = NULL;
 	int64_t n = 0;
 	store_acquire(a->st, &c);
-	int rc = owner ? store_exec(c, "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3"
-				       " AND revoked_at IS NULL", &n,
-				    SARGS(SA_INT(sn_now_ms()), SA_TEXT(tid), SA_TEXT(owner)))
-		       : store_exec(c, "UPDATE tokens SET revoked_at = $1 WHERE id = $2"
-				       " AND revoked_at IS NULL", &n,
-				    SARGS(SA_INT(sn_now_ms()), SA_TEXT(tid)));
+	int rc = store_exec(c, "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL"
+			       " AND (user_id = $3 OR $4 = 'superadmin' OR ($4 = 'admin' AND user_id IN"
+			       " (SELECT id FROM users WHERE role = 'member')))", &n,
+			    SARGS(SA_INT(sn_now_ms()), SA_TEXT(tid), SA_TEXT(me->id),
+				  SA_TEXT(auth_role_name(me->role))));
 	store_release(&c);
 	if (rc)
 		return auth_store_fail(r, rc);
@@ -219,7 +222,7 @@ static void h_logout(http_req *r, void *ctx)
 {
 	const auth_user *u = auth_caller(r);
 	http_req_set_target(r, u->token_id);
-	if (revoke(ctx, r, u->token_id, u->id) == 0)
+	if (revoke(ctx, r, u->token_id) == 0)
 		http_reply_json(r, 200, json_pack("{s:b}", "revoked", 1));
 }
 
@@ -300,10 +303,9 @@ out:
 
 static void h_token_revoke(http_req *r, void *ctx)
 {
-	const auth_user *u = auth_caller(r);
 	const char *id = http_req_param(r, "id");
 	http_req_set_target(r, id);
-	int rc = revoke(ctx, r, id, u->role >= ROLE_ADMIN ? NULL : u->id);
+	int rc = revoke(ctx, r, id);
 	if (rc == -ENOENT)
 		http_reply_error(r, 404, "not_found", "no active token '%s'", id);
 	else if (rc == 0)
