@@ -103,6 +103,7 @@ FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build-fuzz/fuzz/%)
 
 fuzz:
+	@bash scripts/deps.sh --fuzz
 	@$(MAKE) --no-print-directory FUZZ=1 fuzz-bins
 
 fuzz-bins: $(FUZZ_BINS)

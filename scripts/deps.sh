@@ -15,10 +15,14 @@ PKGS=(
 # Benches only: peers and load generators. Installed with `deps.sh --bench`.
 BENCH_PKGS=(wrk nginx-light bubblewrap)
 
+# Fuzzing only (`make fuzz`): clang with libFuzzer. Installed with `deps.sh --fuzz`.
+FUZZ_PKGS=(clang libclang-rt-14-dev)
+
 want=("${PKGS[@]}")
 for a in "$@"; do
   case "$a" in
     --bench) want+=("${BENCH_PKGS[@]}") ;;
+    --fuzz) want+=("${FUZZ_PKGS[@]}") ;;
     *) echo "deps.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done
