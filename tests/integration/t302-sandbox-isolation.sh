@@ -91,6 +91,20 @@ unshare Operation not permitted
 setns Operation not permitted
 bpf Operation not permitted" "mount, ptrace, unshare, setns and bpf fail with EPERM"
 
+# A foreign syscall ABI (x32: the syscall number with bit 30 set) is refused
+# with EPERM by the filter (the host kernel answers -ENOSYS or the call).
+if [ "$(uname -m)" = x86_64 ]; then
+run_in -- $PY -c '
+import ctypes, mmap
+code = b"\xb8\x27\x00\x00\x40\x0f\x05\xc3"  # mov eax, 0x40000027 (x32 getpid); syscall; ret
+m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+m.write(code)
+print(ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))())'
+is "$OUT" "-1" "an x32-ABI syscall fails with EPERM"
+else
+	ok 0 "# SKIP the x32 check is for x86_64"
+fi
+
 # PID namespace: ps sees only the job's processes.
 run_in -- /bin/sh -c 'sleep 5 & ps -e -o pid=,comm='
 like "$OUT" "^ *1 sentinel" "the sandbox's init is PID 1"
