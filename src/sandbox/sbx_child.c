@@ -259,7 +259,9 @@ static __attribute__((noreturn)) void job_main(const struct sbx_child_args *a)
 	/* Lift the three pipe ends above stdio before placing them. */
 	int out = fcntl(a->out_w, F_DUPFD_CLOEXEC, 10);
 	int err = fcntl(a->err_w, F_DUPFD_CLOEXEC, 10);
-	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	/* Not O_CLOEXEC: init closed everything, so this may be fd 0 itself,
+	 * which dup2 then leaves as it is. */
+	int null = open("/dev/null", O_RDONLY);
 	if (out < 0 || err < 0 || null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 ||
 	    dup2(err, 2) < 0)
 		fail(a, SBX_STAGE_FORK);

@@ -113,6 +113,11 @@ is "$(printf '%s\n' "$OUT" | awk '{print $2}' | sort | tr '\n' ' ')" "ps sentine
 run_in -- /bin/sh -c 'sleep 100 & exit 3'
 is "$RC" "3" "when the job exits its background processes do not hold the run"
 
+# stdin is /dev/null; nothing of the supervisor's descriptors leaks in.
+run_in -- /bin/sh -c 'cat; echo "cat $?"; ls /proc/self/fd | tr "\n" " "'
+is "$OUT" "cat 0
+0 1 2 3 " "stdin is /dev/null, and the job holds only stdio (3: ls's own directory)"
+
 # UTS, IPC, environment.
 run_in -- /bin/sh -c 'hostname; ls /dev | tr "\n" " "'
 is "$OUT" "sentinel
