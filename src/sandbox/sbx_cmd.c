@@ -205,6 +205,8 @@ static int run_cmd(int argc, char **argv)
 		sigaction(SIGHUP, &sa, NULL);
 		o.cancel_fd = cancel_pipe[0];
 	}
+	/* A closed stdout must not kill the supervisor before it cleans up. */
+	signal(SIGPIPE, SIG_IGN);
 	int rc = sbx_run(&o, pass_line, NULL, &res, err, sizeof err);
 	if (rc) {
 		code = 125;
