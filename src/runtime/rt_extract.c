@@ -303,8 +303,14 @@ static int whiteout(struct ctx *c, const char *norm)
 	if (strcmp(base, WH_OPAQUE) == 0) {
 		int dfd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		rc = dfd < 0 ? -errno : rm_dir_contents(dfd);
-	} else if (base[strlen(WH_PREFIX)]) {
-		rc = rt_rm_tree(pfd, base + strlen(WH_PREFIX));
+	} else {
+		const char *victim = base + strlen(WH_PREFIX);
+		/* ".wh.." or ".wh..." would name the directory or its parent. */
+		if (!victim[0] || strcmp(victim, ".") == 0 || strcmp(victim, "..") == 0) {
+			close(pfd);
+			return refuse(c, -EPERM, "whiteout naming no file refused", norm);
+		}
+		rc = rt_rm_tree(pfd, victim);
 	}
 	close(pfd);
 	return rc ? refuse(c, rc, "cannot apply whiteout", norm) : 0;

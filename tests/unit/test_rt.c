@@ -204,6 +204,18 @@ static void test_layers(void **state)
 	assert_int_equal(access("/tmp/sentinel-rt-escape", F_OK), -1);
 	close(root);
 	close(root2);
+	/* Whiteouts that would name the directory itself or its parent. */
+	static const char *const bad[] = { ".wh...", ".wh..", "a/.wh...", ".wh." };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		const struct ent l3[] = { { bad[i], AE_IFREG, "" } };
+		assert_int_equal(extract("layers", l3, 1, 1, 1 << 20, &root, err), -EPERM);
+		assert_non_null(strstr(err, "whiteout"));
+		close(root);
+		assert_true(exists(AT_FDCWD, tmpdir));
+	}
+	char p[256];
+	snprintf(p, sizeof p, "%s/layers/a/keep", tmpdir);
+	assert_int_equal(access(p, F_OK), 0);
 }
 
 static void test_registry(void **state)
