@@ -135,6 +135,12 @@ int rt_lookup(const char *data, const char *name, rt_info *out, char *err, size_
 	char *path = record_path(data, name);
 	int rc = read_record(path, out);
 	free(path);
+	/* An image's tree is found by its hash: the data directory may move. */
+	if (!rc && strcmp(out->kind, "image") == 0 && out->sha256 &&
+	    strlen(out->sha256) == 64 && strspn(out->sha256, "0123456789abcdef") == 64) {
+		free(out->path);
+		out->path = xasprintf("%s/runtimes/%s/rootfs", data, out->sha256);
+	}
 	if (rc == -ENOENT)
 		snprintf(err, errlen, "no runtime named '%s' (see 'sentinel runtime ls')", name);
 	else if (rc)
