@@ -393,8 +393,22 @@ static void detect(void)
 		v2_want = (ctrl_bits(ctl) | C_CPUACCT) & want;
 		if (v2_want & ~C_CPUACCT) {
 			size_t rl = strcmp(v2_root, "/") == 0 ? 0 : strlen(v2_root);
-			unsigned got = v2_enable(v2_mnt, own + rl, v2_want);
-			add_hier(&v2_ops, got, v2_mnt, v2_root, own);
+			const char *rel = strncmp(own, v2_root, rl) == 0 ? own + rl : "";
+			unsigned got = v2_enable(v2_mnt, rel, v2_want);
+			/* A non-root cgroup holding processes (ours) cannot hand
+			 * controllers to children ("no internal processes"): then
+			 * use the top of the mount, which can. */
+			if (rel[0] && (got & ~C_CPUACCT) != (v2_want & ~C_CPUACCT)) {
+				unsigned top = v2_enable(v2_mnt, "", v2_want);
+				if ((top & ~C_CPUACCT) > (got & ~C_CPUACCT)) {
+					char *stale = xasprintf("%s%s/sentinel", v2_mnt, rel);
+					rmdir(stale);
+					free(stale);
+					got = top;
+					rel = "";
+				}
+			}
+			add_hier(&v2_ops, got, v2_mnt, "/", rel);
 		}
 	}
 	for (size_t i = 0; i < nhiers; i++)

@@ -27,11 +27,18 @@ BASE=$(leftovers)
 
 # Memory: 1 GB touched under a 100M limit is killed by the OOM killer.
 sbx mem --mem 100M -- $PY -c 'b = b"x" * (1 << 30); print(len(b))'
-is "$(jf .killed_by)" "memory" "1 GB under --mem 100M: killed_by memory"
-is "$(jf .signal)" "9" "... by SIGKILL"
-is "$RC" "137" "... the sandbox exits 128+9"
-like "$(jf .peak_memory_bytes)" '^[0-9]{7,9}$' "... peak memory is reported ($(jf .peak_memory_bytes))"
-is "$(jf '.degraded | length')" "0" "... nothing degraded"
+if [ "$(jf '.degraded | index("memory")')" = null ]; then
+	is "$(jf .killed_by)" "memory" "1 GB under --mem 100M: killed_by memory"
+	is "$(jf .signal)" "9" "... by SIGKILL"
+	is "$RC" "137" "... the sandbox exits 128+9"
+	like "$(jf .peak_memory_bytes)" '^[0-9]{7,9}$' "... peak memory is reported ($(jf .peak_memory_bytes))"
+	is "$(jf '.degraded | length')" "0" "... nothing degraded"
+else
+	# No usable memory cgroup on this machine: the fallback must still hold.
+	diag "no memory cgroup here ($(jf -c .degraded)): checking the RLIMIT_AS fallback"
+	is "$RC $(jf .exit_code)" "1 1" "1 GB under --mem 100M (degraded): the allocation fails"
+	like "$(cat "$TMP/mem.err")" "MemoryError" "... with MemoryError"
+fi
 
 # Time: sleep 100 under 1s ends in about a second.
 sbx time --time 1s -- sleep 100
