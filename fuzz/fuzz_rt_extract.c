@@ -11,13 +11,20 @@
 #include <unistd.h>
 #include "runtime/rt_int.h"
 
+static char base[64];
+
+static void remove_base(void)
+{
+	rmdir(base);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char base[64];
 	char err[256];
 	if (!base[0]) {
 		snprintf(base, sizeof base, "/tmp/fuzz-rt-extract.%d", (int)getpid());
 		mkdir(base, 0700);
+		atexit(remove_base);
 	}
 	if (size == 0)
 		return 0;
