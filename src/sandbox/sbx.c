@@ -67,6 +67,7 @@ struct plan {
 	char **strs;   /* owned strings */
 	size_t nstrs;
 	char *root;
+	char **argv;   /* copies: the caller's strings may live in the argv area */
 	char **envp;
 	size_t nenv;
 	const char *path; /* PATH value inside */
@@ -209,7 +210,7 @@ static void build_env(struct plan *p, const sbx_opts *o)
 		base[nb++] = own(p, xasprintf("VIRTUAL_ENV=%s", o->venv));
 	p->envp = xcalloc(nb + o->nenv + 1, sizeof *p->envp);
 	for (size_t i = 0; i < nb + o->nenv; i++) {
-		const char *kv = i < nb ? base[i] : o->env[i - nb];
+		const char *kv = i < nb ? base[i] : own(p, xstrdup(o->env[i - nb]));
 		size_t kl = strcspn(kv, "=");
 		size_t j = 0;
 		while (j < p->nenv && !(strncmp(p->envp[j], kv, kl) == 0 && p->envp[j][kl] == '='))
@@ -229,6 +230,7 @@ static void plan_release(struct plan *p)
 	free(p->strs);
 	free(p->ops);
 	free(p->envp);
+	free(p->argv);
 	free(p->root);
 	memset(p, 0, sizeof *p);
 }
@@ -294,6 +296,12 @@ static int plan_build(struct plan *p, const sbx_opts *o, char *err, size_t errle
 		}
 	}
 	build_env(p, o);
+	size_t n = 0;
+	while (o->argv[n])
+		n++;
+	p->argv = xcalloc(n + 1, sizeof *p->argv);
+	for (size_t i = 0; i < n; i++)
+		p->argv[i] = (char *)own(p, xstrdup(o->argv[i]));
 	return 0;
 }
 
@@ -573,6 +581,33 @@ static void close_pipes(struct pipes *p)
 		close_fd(fds[i]);
 }
 
+/* Where this process's argv strings lie (fields 48 and 49 of
+ * /proc/self/stat), read once; NULLs when unknown. */
+static pthread_once_t args_once = PTHREAD_ONCE_INIT;
+static char *args_start, *args_end;
+
+static void find_args(void)
+{
+	char buf[2048];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')'), *save = NULL;
+	unsigned long long v[2] = { 0, 0 };
+	int field = 2; /* the fields after "(comm)" start at 3 */
+	for (char *t = p ? strtok_r(p + 1, " ", &save) : NULL; t; t = strtok_r(NULL, " ", &save))
+		if (++field == 48 || field == 49)
+			v[field - 48] = strtoull(t, NULL, 10);
+	if (v[0] && v[1] > v[0]) {
+		args_start = (char *)(uintptr_t)v[0];
+		args_end = (char *)(uintptr_t)v[1];
+	}
+}
+
 /* Everything the child needs, prepared here (invariant 1). */
 static void child_args(struct sbx_child_args *a, const sbx_opts *o, const struct plan *plan,
 		       const struct pipes *p, const sbx_cg *cg, unsigned degraded, int userns,
@@ -581,7 +616,7 @@ static void child_args(struct sbx_child_args *a, const sbx_opts *o, const struct
 	struct rlimit inf = { RLIM_INFINITY, RLIM_INFINITY };
 	*a = (struct sbx_child_args){
 		.ops = plan->ops, .nops = plan->n, .root = plan->root,
-		.argv = o->argv, .envp = plan->envp, .path = plan->path, .cwd = plan->cwd,
+		.argv = plan->argv, .envp = plan->envp, .path = plan->path, .cwd = plan->cwd,
 		.uid = o->uid, .gid = o->gid, .userns = userns,
 		.as = inf, .nproc = inf, .fsize = inf,
 		.out_w = p->out[1], .err_w = p->err[1], .status_w = p->stat[1],
@@ -589,6 +624,9 @@ static void child_args(struct sbx_child_args *a, const sbx_opts *o, const struct
 		.job_stack = stack, .job_stack_size = JOB_STACK,
 	};
 	a->ncg = sbx_cg_join_fds(cg, &a->cg_fds);
+	pthread_once(&args_once, find_args);
+	a->arg_start = args_start;
+	a->arg_end = args_end;
 	if (o->file_bytes)
 		a->fsize = (struct rlimit){ o->file_bytes, o->file_bytes };
 	/* Degraded limits fall back to rlimits (and are reported as such). */

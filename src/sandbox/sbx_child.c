@@ -311,9 +311,23 @@ static void close_others(const struct sbx_child_args *a)
 	syscall(SYS_close_range, from, ~0U, 0);
 }
 
+/* /proc/1/cmdline is world-readable inside the sandbox: init, a copy of
+ * the supervisor, must not show the supervisor's arguments (a node's may
+ * carry a token). Its copy of the argv area is overwritten. */
+static void hide_cmdline(const struct sbx_child_args *a)
+{
+	static const char name[] = "sentinel-sandbox-init";
+	if (!a->arg_start || a->arg_end <= a->arg_start)
+		return;
+	size_t n = (size_t)(a->arg_end - a->arg_start);
+	memset(a->arg_start, 0, n);
+	memcpy(a->arg_start, name, n < sizeof name ? n - 1 : sizeof name - 1);
+}
+
 void sbx_child_main(const struct sbx_child_args *a)
 {
 	close_others(a);
+	hide_cmdline(a);
 	/* If the supervisor is already gone, the death signal came too late. */
 	struct pollfd pf = { .fd = a->life_r, .events = POLLIN };
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) || poll(&pf, 1, 0) != 0)

@@ -80,6 +80,7 @@ struct sbx_child_args {
 	size_t ncg;
 	void *job_stack;           /* the job's stack until execve (vfork-style) */
 	size_t job_stack_size;
+	char *arg_start, *arg_end; /* the supervisor's argv area, blanked in init */
 };
 
 /* Runs in the cloned child (PID 1 of the new namespace); never returns.

@@ -118,6 +118,10 @@ run_in -- /bin/sh -c 'cat; echo "cat $?"; ls /proc/self/fd | tr "\n" " "'
 is "$OUT" "cat 0
 0 1 2 3 " "stdin is /dev/null, and the job holds only stdio (3: ls's own directory)"
 
+# The init (a copy of the supervisor) does not show the supervisor's argv.
+run_in --env TOKEN=s3cr3t-marker -- /bin/sh -c 'tr "\0" " " </proc/1/cmdline'
+unlike "$OUT" "s3cr3t-marker|--env" "/proc/1/cmdline does not reveal the supervisor's arguments"
+
 # UTS, IPC, environment.
 run_in -- /bin/sh -c 'hostname; ls /dev | tr "\n" " "'
 is "$OUT" "sentinel
