@@ -35,6 +35,11 @@ void auth_audit_hook(http_req *r, const http_route *route, int status, void *ctx
 	if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
 		return;
 	const auth_user *u = auth_caller(r);
+	/* Anonymous callers are recorded only where anyone may act (login):
+	 * elsewhere they were refused before doing anything, and recording
+	 * them would let anyone who reaches the port grow the table. */
+	if (!u && !(route->flags & HTTP_PUBLIC))
+		return;
 	const char *action = route->action ? route->action : route->pattern;
 	const char *target = http_req_target(r);
 	int64_t now = sn_now_ms();

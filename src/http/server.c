@@ -30,6 +30,8 @@
 #define MAX_PARAMS HTTP_MAX_PARAMS
 #define MAX_HEADERS 8
 #define NSTATUS 500 /* status codes 100..599 */
+/* The most of a refused body that is read (and dropped) before answering. */
+#define DISCARD_MAX ((uint64_t)64 << 20)
 static const double buckets_s[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 				     0.5, 1, 2.5, 5, 10 };
 #define NBUCKETS ((int)(sizeof buckets_s / sizeof buckets_s[0]))
@@ -71,7 +73,9 @@ struct http_req {
 	void (*user_free)(void *);
 	char *actor, *target;
 	int status;     /* 0 until a reply is queued */
-	int early;      /* an error reply was prepared at the first call */
+	int early;      /* an error reply was queued at the first call */
+	int discard;    /* an error reply waits until the body has been read */
+	uint64_t discarded;
 	struct MHD_Response *resp;
 	char *hdr_name[MAX_HEADERS], *hdr_val[MAX_HEADERS];
 	int nhdrs;
@@ -611,6 +615,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		set_request_id(r);
 		set_addr(r);
 		if (early_checks(r)) {
+			/* A client that sent its body without waiting for 100-continue
+			 * would see a reset instead of our answer if we closed the
+			 * connection on unread data: read (and drop) a bounded body first. */
+			const char *cl = http_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+			uint64_t len = cl ? strtoull(cl, NULL, 10) : 0;
+			int body = len > 0 || http_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+			if (body && !http_req_header(r, MHD_HTTP_HEADER_EXPECT) && len <= DISCARD_MAX) {
+				r->discard = 1;
+				return MHD_YES;
+			}
 			r->early = 1;
 			return queue(r);
 		}
@@ -619,6 +633,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (r->early)
 		return MHD_NO;
+	if (r->discard) {
+		r->discarded += *upload_size;
+		if (*upload_size && r->discarded > DISCARD_MAX)
+			return MHD_NO;
+		if (*upload_size) {
+			*upload_size = 0;
+			return MHD_YES;
+		}
+		return queue(r);
+	}
 	if (*upload_size) {
 		if (!r->too_large && buf_append(&r->body, upload, *upload_size))
 			r->too_large = 1;
@@ -761,6 +785,7 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 		{ MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key },
 		{ MHD_OPTION_END, 0, NULL },
 	};
+	errno = 0;
 	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
@@ -770,8 +795,12 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 				MHD_OPTION_ARRAY, tls_opts,
 				MHD_OPTION_END);
 	if (!s->d) {
-		snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen,
-			 errno ? strerror(errno) : "libmicrohttpd refused the settings");
+		if (cfg->tls_cert && errno != EADDRINUSE && errno != EACCES && errno != EADDRNOTAVAIL)
+			snprintf(err, errlen, "cannot start HTTPS on %s: the TLS certificate or key is"
+				 " invalid or they do not match", cfg->listen);
+		else
+			snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen,
+				 errno ? strerror(errno) : "libmicrohttpd refused the settings");
 		rc = -EADDRINUSE;
 		goto fail;
 	}

@@ -4,6 +4,8 @@
  * SIGINT/SIGTERM: stop accepting, finish in-flight requests, close the
  * store, exit 0. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -146,20 +148,58 @@ static int read_settings(const cfg *c, struct settings *s, char *err, size_t err
 		return -EINVAL;
 	}
 	s->http.max_conns = (unsigned)n;
+	if (!s->http.tls_cert != !s->http.tls_key) {
+		snprintf(err, errlen, "--tls-cert and --tls-key must be given together");
+		return -EINVAL;
+	}
+	if (s->auth.session_ttl_ms < 1000 || s->auth.login_lockout_ms < 1) {
+		snprintf(err, errlen, "--session-ttl must be at least 1s and --login-lockout above 0");
+		return -EINVAL;
+	}
 	const char *db = cfg_get(c, "db");
 	s->db = db ? xstrdup(db) : xasprintf("sqlite:%s/sentinel.db", cfg_get(c, "data"));
 	return 0;
 }
 
+/* SIGINT and SIGTERM reach a handler that writes the signal number to a
+ * pipe the main thread reads. A handler (unlike a signal mask) holds for
+ * every thread, also those that libraries such as OpenBLAS start before
+ * main(); a second signal during shutdown is thus harmless. */
+static int sig_pipe[2] = { -1, -1 };
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)sig;
+	if (write(sig_pipe[1], &b, 1) < 0) {
+		/* The pipe is full: a signal is already pending, nothing is lost. */
+	}
+	errno = saved;
+}
+
+static int catch_signals(void)
+{
+	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK))
+		return -errno;
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
 static int wait_for_signal(void)
 {
-	sigset_t set;
-	int sig = 0;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigwait(&set, &sig);
-	return sig;
+	struct pollfd p = { .fd = sig_pipe[0], .events = POLLIN };
+	unsigned char b = 0;
+	for (;;) {
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			return SIGTERM;
+		if (read(sig_pipe[0], &b, 1) == 1)
+			return b;
+	}
 }
 
 static int run(const cfg_spec *spec, int argc, char **argv, int quickstart)
@@ -184,14 +224,11 @@ static int run(const cfg_spec *spec, int argc, char **argv, int quickstart)
 			cfg_get(c, "data"), strerror(-rc));
 		goto out;
 	}
-	/* Every thread started from here on inherits the blocked signals, so
-	 * that only wait_for_signal receives them. */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	if ((rc = catch_signals())) {
+		fprintf(stderr, "sentinel %s: cannot set up signal handling: %s\n", spec->cmd,
+			strerror(-rc));
+		goto out;
+	}
 	app.started_ms = sn_now_ms();
 	if (store_open(s.db, &app.st, err, sizeof err)) {
 		fprintf(stderr, "sentinel %s: %s\n", spec->cmd, err);
