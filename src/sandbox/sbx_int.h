@@ -48,6 +48,25 @@ struct sbx_op {
 	int rw;
 };
 
+/* The plan of one run (sbx_plan.c). */
+struct sbx_opts;
+struct sbx_plan {
+	struct sbx_op *ops;
+	size_t n, cap;
+	char **strs;   /* owned strings */
+	size_t nstrs;
+	char *root;
+	char **argv;   /* copies: the caller's strings may live in the argv area */
+	char **envp;
+	size_t nenv;
+	const char *path; /* PATH value inside */
+	const char *cwd;
+};
+/* Builds the plan for o; -errno with a one-line message in err. The plan
+ * must be released (also after a failure). */
+int sbx_plan_build(struct sbx_plan *p, const struct sbx_opts *o, char *err, size_t errlen);
+void sbx_plan_release(struct sbx_plan *p);
+
 /* Messages on the status pipe, child -> supervisor. */
 enum { SBX_MSG_SETUP = 1, SBX_MSG_EXEC, SBX_MSG_EXIT };
 struct sbx_msg {

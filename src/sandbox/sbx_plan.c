@@ -1,0 +1,260 @@
+/* The mount plan: built by the supervisor before clone, executed by the
+ * child (sbx_child.c) without allocating. For the host runtime it binds
+ * /usr, /bin, /sbin, /lib* read-only and writes a minimal /etc; for an
+ * image it binds the tree's top-level entries; then come /proc, a minimal
+ * /dev, the /tmp tmpfs, a venv, the work directory and the caller's binds.
+ * Every destination is a path under the new root's mount point; parents
+ * come before children. The plan also owns the job's argv and environment. */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "base/mem.h"
+#include "sandbox/sbx.h"
+#include "sandbox/sbx_int.h"
+
+#define ROOT_DIR "/run/sentinel-sandbox"
+#define ROOT_DIR_USER "/tmp/.sentinel-sandbox"
+#define BASE_PATH "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+
+static const char *const host_dirs[] = { "usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32",
+					 NULL };
+/* Top-level entries of an image the sandbox provides itself. */
+static const char *const image_skip[] = { ".", "..", "proc", "dev", "tmp", "sys", "work", NULL };
+static const char *const devices[] = { "null", "zero", "full", "random", "urandom", NULL };
+
+
+static const char *own(struct sbx_plan *p, char *s)
+{
+	p->strs = xrealloc(p->strs, (p->nstrs + 1) * sizeof *p->strs);
+	p->strs[p->nstrs++] = s;
+	return s;
+}
+
+static void add(struct sbx_plan *p, enum sbx_op_kind k, const char *src, const char *dst,
+		const char *data, mode_t mode, int rw)
+{
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 32;
+		p->ops = xrealloc(p->ops, p->cap * sizeof *p->ops);
+	}
+	p->ops[p->n++] = (struct sbx_op){
+		.kind = k,
+		.src = src ? own(p, xstrdup(src)) : NULL,
+		.dst = own(p, xasprintf("%s%s", p->root, dst)),
+		.data = data ? own(p, xstrdup(data)) : NULL,
+		.mode = mode,
+		.rw = rw,
+	};
+}
+
+/* Adds a SOP_DIR for every parent of dst (inside), outermost first. */
+static void add_parents(struct sbx_plan *p, const char *dst)
+{
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof tmp, "%s", dst);
+	for (char *s = strchr(tmp + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		add(p, SOP_DIR, NULL, tmp, NULL, 0755, 0);
+		*s = '/';
+	}
+}
+
+/* A bind of a host path: directory or file, by what it is. */
+static int add_bind(struct sbx_plan *p, const char *src, const char *dst, int rw)
+{
+	struct stat st;
+	if (stat(src, &st))
+		return -errno;
+	add_parents(p, dst);
+	add(p, S_ISDIR(st.st_mode) ? SOP_BIND : SOP_FILE_BIND, src, dst, NULL, 0, rw);
+	return 0;
+}
+
+/* Copies a top-level entry of a tree: directories and files as read-only
+ * binds, symlinks as symlinks (their text is resolved inside). */
+static void add_entry(struct sbx_plan *p, const char *tree, const char *name, const char *dstdir)
+{
+	char src[PATH_MAX], dst[PATH_MAX], link[PATH_MAX];
+	struct stat st;
+	snprintf(src, sizeof src, "%s/%s", tree, name);
+	snprintf(dst, sizeof dst, "%s/%s", dstdir, name);
+	if (lstat(src, &st))
+		return;
+	if (S_ISLNK(st.st_mode)) {
+		ssize_t n = readlink(src, link, sizeof link - 1);
+		if (n > 0) {
+			link[n] = '\0';
+			add(p, SOP_SYMLINK, link, dst, NULL, 0, 0);
+		}
+	} else if (S_ISDIR(st.st_mode)) {
+		add(p, SOP_BIND, src, dst, NULL, 0, 0);
+	} else if (S_ISREG(st.st_mode)) {
+		add(p, SOP_FILE_BIND, src, dst, NULL, 0, 0);
+	}
+}
+
+static void add_host_etc(struct sbx_plan *p, uid_t uid, gid_t gid)
+{
+	char *passwd = xasprintf("root:x:0:0:root:/root:/bin/sh\n"
+				 "sandbox:x:%u:%u:sandbox:/tmp:/bin/sh\n", (unsigned)uid, (unsigned)gid);
+	char *group = xasprintf("root:x:0:\nsandbox:x:%u:\n", (unsigned)gid);
+	add(p, SOP_DIR, NULL, "/etc", NULL, 0755, 0);
+	add(p, SOP_WRITE, NULL, "/etc/passwd", own(p, passwd), 0644, 0);
+	add(p, SOP_WRITE, NULL, "/etc/group", own(p, group), 0644, 0);
+	add(p, SOP_WRITE, NULL, "/etc/hosts", "127.0.0.1 localhost sentinel\n::1 localhost\n",
+	    0644, 0);
+	add(p, SOP_WRITE, NULL, "/etc/hostname", "sentinel\n", 0644, 0);
+	add(p, SOP_WRITE, NULL, "/etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n",
+	    0644, 0);
+	/* The dynamic loader's cache and Debian's alternatives (libblas, ...). */
+	static const char *const keep[] = { "ld.so.cache", "alternatives", "localtime", NULL };
+	for (size_t i = 0; keep[i]; i++)
+		add_entry(p, "/etc", keep[i], "/etc");
+}
+
+static int add_image(struct sbx_plan *p, const char *rootfs)
+{
+	DIR *d = opendir(rootfs);
+	struct dirent *e;
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		int skip = 0;
+		for (size_t i = 0; image_skip[i]; i++)
+			skip |= strcmp(e->d_name, image_skip[i]) == 0;
+		if (!skip)
+			add_entry(p, rootfs, e->d_name, "");
+	}
+	closedir(d);
+	return 0;
+}
+
+static void add_dev(struct sbx_plan *p)
+{
+	add(p, SOP_TMPFS, NULL, "/dev", "size=64k,nr_inodes=64,mode=0755", 0, 0);
+	for (size_t i = 0; devices[i]; i++) {
+		char src[64], dst[64];
+		snprintf(src, sizeof src, "/dev/%s", devices[i]);
+		snprintf(dst, sizeof dst, "/dev/%s", devices[i]);
+		add(p, SOP_DEV_BIND, src, dst, NULL, 0, 1);
+	}
+	add(p, SOP_SYMLINK, "/proc/self/fd", "/dev/fd", NULL, 0, 0);
+	add(p, SOP_SYMLINK, "/proc/self/fd/0", "/dev/stdin", NULL, 0, 0);
+	add(p, SOP_SYMLINK, "/proc/self/fd/1", "/dev/stdout", NULL, 0, 0);
+	add(p, SOP_SYMLINK, "/proc/self/fd/2", "/dev/stderr", NULL, 0, 0);
+	add(p, SOP_SYMLINK, "/tmp", "/dev/shm", NULL, 0, 0);
+}
+
+/* The environment: a fixed base, the venv's, then the caller's K=V. */
+static void build_env(struct sbx_plan *p, const sbx_opts *o)
+{
+	const char *base[6];
+	size_t nb = 0;
+	p->path = o->venv ? own(p, xasprintf("%s/bin:%s", o->venv, BASE_PATH)) : BASE_PATH;
+	base[nb++] = own(p, xasprintf("PATH=%s", p->path));
+	base[nb++] = o->workdir ? "HOME=/work" : "HOME=/tmp";
+	base[nb++] = "LANG=C.UTF-8";
+	base[nb++] = "USER=sandbox";
+	if (o->venv)
+		base[nb++] = own(p, xasprintf("VIRTUAL_ENV=%s", o->venv));
+	p->envp = xcalloc(nb + o->nenv + 1, sizeof *p->envp);
+	for (size_t i = 0; i < nb + o->nenv; i++) {
+		const char *kv = i < nb ? base[i] : own(p, xstrdup(o->env[i - nb]));
+		size_t kl = strcspn(kv, "=");
+		size_t j = 0;
+		while (j < p->nenv && !(strncmp(p->envp[j], kv, kl) == 0 && p->envp[j][kl] == '='))
+			j++;
+		p->envp[j] = (char *)kv;
+		if (j == p->nenv)
+			p->nenv++;
+		if (strncmp(kv, "PATH=", 5) == 0)
+			p->path = kv + 5;
+	}
+}
+
+void sbx_plan_release(struct sbx_plan *p)
+{
+	for (size_t i = 0; i < p->nstrs; i++)
+		free(p->strs[i]);
+	free(p->strs);
+	free(p->ops);
+	free(p->envp);
+	free(p->argv);
+	free(p->root);
+	memset(p, 0, sizeof *p);
+}
+
+static int under(const char *d, const char *dir)
+{
+	size_t n = strlen(dir);
+	return strncmp(d, dir, n) == 0 && (d[n] == '/' || d[n] == '\0');
+}
+
+int sbx_bind_dst_valid(const char *d)
+{
+	size_t n = strlen(d);
+	return d[0] == '/' && d[1] && n < PATH_MAX / 2 && !strstr(d, "/../") &&
+	       !(n >= 3 && strcmp(d + n - 3, "/..") == 0) && !under(d, "/proc") &&
+	       !under(d, "/dev") && !under(d, "/work");
+}
+
+int sbx_plan_build(struct sbx_plan *p, const sbx_opts *o, char *err, size_t errlen)
+{
+	int rc = 0;
+	p->root = geteuid() == 0 ? xstrdup(ROOT_DIR)
+				 : xasprintf("%s-%u", ROOT_DIR_USER, (unsigned)geteuid());
+	if (mkdir(p->root, 0700) && errno != EEXIST) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot create %s: %s", p->root, strerror(errno));
+		return rc;
+	}
+	if (o->rootfs) {
+		rc = add_image(p, o->rootfs);
+		if (rc) {
+			snprintf(err, errlen, "runtime tree %s: %s", o->rootfs, strerror(-rc));
+			return rc;
+		}
+	} else {
+		for (size_t i = 0; host_dirs[i]; i++)
+			add_entry(p, "", host_dirs[i], "");
+		add_host_etc(p, o->uid, o->gid);
+	}
+	add(p, SOP_PROC, NULL, "/proc", NULL, 0, 0);
+	add_dev(p);
+	const char *tmpopt = own(p, xasprintf("size=%llu,mode=1777", (unsigned long long)o->tmp_bytes));
+	add(p, SOP_TMPFS, NULL, "/tmp", tmpopt, 0, 0);
+	if (o->venv && (rc = add_bind(p, o->venv, o->venv, 0))) {
+		snprintf(err, errlen, "venv %s: %s", o->venv, strerror(-rc));
+		return rc;
+	}
+	if (o->workdir && (rc = add_bind(p, o->workdir, "/work", 1))) {
+		snprintf(err, errlen, "--workdir %s: %s", o->workdir, strerror(-rc));
+		return rc;
+	}
+	p->cwd = o->workdir ? "/work" : "/tmp";
+	for (size_t i = 0; i < o->nbinds; i++) {
+		const sbx_bind *b = &o->binds[i];
+		if (!sbx_bind_dst_valid(b->dst)) {
+			snprintf(err, errlen, "bind destination '%s' must be an absolute path outside "
+				 "/proc, /dev and /work, without '..'", b->dst);
+			return -EINVAL;
+		}
+		if ((rc = add_bind(p, b->src, b->dst, b->rw))) {
+			snprintf(err, errlen, "bind source %s: %s", b->src, strerror(-rc));
+			return rc;
+		}
+	}
+	build_env(p, o);
+	size_t n = 0;
+	while (o->argv[n])
+		n++;
+	p->argv = xcalloc(n + 1, sizeof *p->argv);
+	for (size_t i = 0; i < n; i++)
+		p->argv[i] = (char *)own(p, xstrdup(o->argv[i]));
+	return 0;
+}
