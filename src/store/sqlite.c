@@ -11,8 +11,25 @@
 
 #define BUSY_TIMEOUT_MS 10000
 
+/* A connection keeps its prepared statements, keyed by SQL text, so that a
+ * request does not pay for parsing the same SQL again. Invariant: a cached
+ * statement is either idle (reset, bindings cleared) or held by one rows. */
+#define STMT_CACHE 48
+
+struct cached {
+	char *sql;
+	sqlite3_stmt *st;
+	int busy;
+};
+
+struct conn {
+	sqlite3 *db;
+	struct cached cache[STMT_CACHE];
+};
+
 struct rows {
 	sqlite3_stmt *st;
+	struct cached *slot; /* NULL: a statement of its own, finalized at free */
 	int first_rc; /* result of the first step, taken at query time */
 	int stepped;
 };
@@ -53,21 +70,71 @@ static int sq_connect(const char *dsn, void **out, char *err, size_t errlen)
 		sqlite3_close(db);
 		return map_rc(rc);
 	}
-	*out = db;
+	struct conn *c = xcalloc(1, sizeof *c);
+	c->db = db;
+	*out = c;
 	return 0;
 }
 
-static void sq_disconnect(void *db)
+static void sq_disconnect(void *p)
 {
-	sqlite3_close_v2(db);
+	struct conn *c = p;
+	for (int i = 0; i < STMT_CACHE; i++) {
+		sqlite3_finalize(c->cache[i].st);
+		free(c->cache[i].sql);
+	}
+	sqlite3_close_v2(c->db);
+	free(c);
 }
 
-static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, int nargs, const store_arg *args)
+/* Gives an idle cached statement for sql, or prepares one (and caches it
+ * when a slot is free). */
+static int stmt_get(struct conn *c, const char *sql, sqlite3_stmt **st, struct cached **slot)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	struct cached *free_slot = NULL;
+	for (int i = 0; i < STMT_CACHE; i++) {
+		struct cached *k = &c->cache[i];
+		if (!k->sql) {
+			if (!free_slot)
+				free_slot = k;
+		} else if (!k->busy && strcmp(k->sql, sql) == 0) {
+			k->busy = 1;
+			*st = k->st;
+			*slot = k;
+			return 0;
+		}
+	}
+	int rc = sqlite3_prepare_v2(c->db, sql, -1, st, NULL);
 	if (rc != SQLITE_OK)
 		return map_rc(rc) ? map_rc(rc) : -EINVAL;
+	*slot = NULL;
+	if (free_slot) {
+		free_slot->sql = xstrdup(sql);
+		free_slot->st = *st;
+		free_slot->busy = 1;
+		*slot = free_slot;
+	}
+	return 0;
+}
+
+static void stmt_put(sqlite3_stmt *st, struct cached *slot)
+{
+	if (!slot) {
+		sqlite3_finalize(st);
+		return;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	slot->busy = 0;
+}
+
+static int prepare(struct conn *c, const char *sql, sqlite3_stmt **out, struct cached **slot,
+		   int nargs, const store_arg *args)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = stmt_get(c, sql, &st, slot);
+	if (rc)
+		return rc;
 	for (int i = 0; i < nargs; i++) {
 		char name[16];
 		snprintf(name, sizeof name, "$%d", i + 1);
@@ -82,7 +149,7 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, int nargs, 
 		case STORE_TEXT: rc = sqlite3_bind_text(st, idx, a->s, -1, SQLITE_TRANSIENT); break;
 		}
 		if (rc != SQLITE_OK) {
-			sqlite3_finalize(st);
+			stmt_put(st, *slot);
 			return map_rc(rc);
 		}
 	}
@@ -90,41 +157,46 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, int nargs, 
 	return 0;
 }
 
-static int sq_exec(void *db, const char *sql, int64_t *changes, int nargs, const store_arg *args)
+static int sq_exec(void *p, const char *sql, int64_t *changes, int nargs, const store_arg *args)
 {
+	struct conn *c = p;
 	if (nargs == 0 && !changes && strchr(sql, ';')) {
-		/* Several statements (migrations, BEGIN/COMMIT): no parameters. */
-		return map_rc(sqlite3_exec(db, sql, NULL, NULL, NULL));
+		/* Several statements (migrations): no parameters. */
+		return map_rc(sqlite3_exec(c->db, sql, NULL, NULL, NULL));
 	}
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(db, sql, &st, nargs, args);
+	struct cached *slot = NULL;
+	int rc = prepare(c, sql, &st, &slot, nargs, args);
 	if (rc)
 		return rc;
 	int s;
 	while ((s = sqlite3_step(st)) == SQLITE_ROW)
 		;
-	rc = s == SQLITE_DONE ? 0 : map_rc(sqlite3_extended_errcode(db));
+	rc = s == SQLITE_DONE ? 0 : map_rc(sqlite3_extended_errcode(c->db));
 	if (rc == 0 && changes)
-		*changes = sqlite3_changes64(db);
-	sqlite3_finalize(st);
+		*changes = sqlite3_changes64(c->db);
+	stmt_put(st, slot);
 	return rc;
 }
 
-static int sq_query(void *db, const char *sql, void **out, int nargs, const store_arg *args)
+static int sq_query(void *p, const char *sql, void **out, int nargs, const store_arg *args)
 {
+	struct conn *c = p;
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(db, sql, &st, nargs, args);
+	struct cached *slot = NULL;
+	int rc = prepare(c, sql, &st, &slot, nargs, args);
 	if (rc)
 		return rc;
 	/* Step once now so that errors (busy, constraint on RETURNING) reach the caller here. */
 	int s = sqlite3_step(st);
 	if (s != SQLITE_ROW && s != SQLITE_DONE) {
-		rc = map_rc(sqlite3_extended_errcode(db));
-		sqlite3_finalize(st);
+		rc = map_rc(sqlite3_extended_errcode(c->db));
+		stmt_put(st, slot);
 		return rc ? rc : -EIO;
 	}
 	struct rows *r = xcalloc(1, sizeof *r);
 	r->st = st;
+	r->slot = slot;
 	r->first_rc = s;
 	*out = r;
 	return 0;
@@ -168,13 +240,13 @@ static double sq_dbl(void *p, int col)
 static void sq_rows_free(void *p)
 {
 	struct rows *r = p;
-	sqlite3_finalize(r->st);
+	stmt_put(r->st, r->slot);
 	free(r);
 }
 
-static const char *sq_errmsg(void *db)
+static const char *sq_errmsg(void *p)
 {
-	return sqlite3_errmsg(db);
+	return sqlite3_errmsg(((struct conn *)p)->db);
 }
 
 const struct store_backend store_sqlite_backend = {
