@@ -7,6 +7,7 @@ int up_cmd(int argc, char **argv);
 int cli_login_cmd(int argc, char **argv);
 int cli_logout_cmd(int argc, char **argv);
 int cli_whoami_cmd(int argc, char **argv);
+int cli_passwd_cmd(int argc, char **argv);
 int cli_user_cmd(int argc, char **argv);
 int cli_group_cmd(int argc, char **argv);
 int cli_token_cmd(int argc, char **argv);

@@ -17,6 +17,7 @@ static const struct command commands[] = {
 	{ "login", cli_login_cmd, "log in to a server and store the token" },
 	{ "logout", cli_logout_cmd, "revoke the stored token and forget it" },
 	{ "whoami", cli_whoami_cmd, "show the logged-in user" },
+	{ "passwd", cli_passwd_cmd, "change your own password" },
 	{ "user", cli_user_cmd, "manage users (ls, create, disable, enable, rm)" },
 	{ "group", cli_group_cmd, "manage groups and membership" },
 	{ "token", cli_token_cmd, "manage long-lived API tokens (create, ls, revoke)" },

@@ -93,6 +93,58 @@ static void h_me(http_req *r, void *ctx)
 	store_release(&c);
 }
 
+/* Anyone changes their own password by proving the current one; the
+ * other sessions end, the one in use stays. */
+static void h_me_password(http_req *r, void *ctx)
+{
+	auth *a = ctx;
+	const auth_user *me = auth_caller(r);
+	const char *cur, *pw;
+	char hash[AUTH_HASH_MAX];
+	store_conn *c = NULL;
+	store_rows *rows = NULL;
+	if (http_body_str(r, "current_password", 1, 1024, &cur) ||
+	    http_body_str(r, "new_password", 1, 1024, &pw))
+		return;
+	http_req_set_target(r, me->username);
+	if (strlen(pw) < PASSWORD_MIN) {
+		http_reply_error(r, 422, "weak_password",
+				 "field 'new_password' needs at least %d characters", PASSWORD_MIN);
+		return;
+	}
+	store_acquire(a->st, &c);
+	int rc = store_query(c, "SELECT pw_hash FROM users WHERE id = $1", &rows, SARGS(SA_TEXT(me->id)));
+	if (rc || (rc = store_rows_next(rows)) != 1) {
+		auth_store_fail(r, rc < 0 ? rc : -ENOENT);
+		goto out;
+	}
+	int ok = auth_password_verify(store_rows_text(rows, 0), cur) == 0;
+	store_rows_free(&rows);
+	if (!ok) {
+		http_reply_error(r, 403, "forbidden", "field 'current_password' is wrong");
+		goto out;
+	}
+	if (auth_password_hash(pw, hash)) {
+		http_reply_error(r, 500, "internal", "cannot hash the password");
+		goto out;
+	}
+	int64_t now = sn_now_ms();
+	if ((rc = store_begin(c)) ||
+	    (rc = store_exec(c, "UPDATE users SET pw_hash = $1, updated_at = $2 WHERE id = $3", NULL,
+			     SARGS(SA_TEXT(hash), SA_INT(now), SA_TEXT(me->id)))) ||
+	    (rc = store_exec(c, "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2 AND kind = 'session'"
+				" AND revoked_at IS NULL AND id <> $3", NULL,
+			     SARGS(SA_INT(now), SA_TEXT(me->id), SA_TEXT(me->token_id)))) ||
+	    (rc = store_commit(c))) {
+		auth_store_fail(r, rc);
+		goto out;
+	}
+	http_reply_json(r, 200, json_pack("{s:b}", "changed", 1));
+out:
+	store_rows_free(&rows);
+	store_release(&c);
+}
+
 static void h_list(http_req *r, void *ctx)
 {
 	auth *a = ctx;
@@ -318,6 +370,7 @@ size_t auth_user_routes(auth *a, http_route *out, size_t max)
 {
 	const http_route routes[] = {
 		{ "GET", "/api/v1/me", h_me, 0, ROLE_MEMBER, NULL, 0, a },
+		{ "POST", "/api/v1/me/password", h_me_password, 0, ROLE_MEMBER, "user.password", 0, a },
 		{ "GET", "/api/v1/users", h_list, 0, ROLE_ADMIN, NULL, 0, a },
 		{ "POST", "/api/v1/users", h_create, 0, ROLE_ADMIN, "user.create", 0, a },
 		{ "GET", "/api/v1/users/{id}", h_get, 0, ROLE_MEMBER, NULL, 0, a },

@@ -183,3 +183,47 @@ int cli_whoami_cmd(int argc, char **argv)
 	cfg_free(&conf);
 	return code;
 }
+
+static const cfg_opt passwd_opts[] = {
+	{ "password-stdin", NULL, NULL, "read the current and the new password from standard input,"
+	  " one line each", CFG_FLAG | CFG_NOENV },
+	CLI_COMMON_OPTS,
+	{ NULL, NULL, NULL, NULL, 0 },
+};
+static const cfg_spec passwd_spec = {
+	"passwd", "[options]",
+	"Change your own password. The current one comes from SENTINEL_PASSWORD, the new one\n"
+	"from SENTINEL_NEW_PASSWORD, or both from --password-stdin or prompts.",
+	passwd_opts, 0,
+};
+
+int cli_passwd_cmd(int argc, char **argv)
+{
+	cfg *conf = NULL;
+	cli c = { 0 };
+	char cur[PASSWORD_MAX], pw[PASSWORD_MAX];
+	int code;
+	if (cfg_cmd_init(&passwd_spec, argc, argv, &conf, &code))
+		return code;
+	int in = cfg_get_bool(conf, "password-stdin");
+	if ((code = cli_open(&c, conf, "passwd", 1)))
+		goto out;
+	if (cli_get_password("SENTINEL_PASSWORD", in, "Current password: ", cur, sizeof cur) ||
+	    cli_get_password("SENTINEL_NEW_PASSWORD", in, "New password: ", pw, sizeof pw)) {
+		fprintf(stderr, "sentinel passwd: no password: set SENTINEL_PASSWORD and"
+			" SENTINEL_NEW_PASSWORD, use --password-stdin, or run on a terminal\n");
+		code = 2;
+		goto out;
+	}
+	json_t *body = json_pack("{s:s,s:s}", "current_password", cur, "new_password", pw);
+	code = cli_call(&c, "POST", "/api/v1/me/password", body, NULL);
+	json_decref(body);
+	if (code == 0)
+		printf("Password changed; your other sessions have ended\n");
+out:
+	memset(cur, 0, sizeof cur);
+	memset(pw, 0, sizeof pw);
+	cli_release(&c);
+	cfg_free(&conf);
+	return code;
+}
