@@ -98,36 +98,23 @@ static int time_param(http_req *r, const char *name, int64_t *out)
 
 static void h_list(http_req *r, void *ctx)
 {
-	auth *a = ctx;
 	int limit;
 	const char *cursor;
 	int64_t since = 0, until = INT64_MAX;
-	store_conn *c = NULL;
-	store_rows *rows = NULL;
-	json_t *items = NULL;
-	char *next = NULL;
 	if (http_page(r, &limit, &cursor) || time_param(r, "since", &since) ||
 	    time_param(r, "until", &until))
 		return;
 	const char *actor = http_req_query(r, "actor"), *action = http_req_query(r, "action");
 	const char *outc = http_req_query(r, "outcome");
-	store_acquire(a->st, &c);
 	/* Newest first; the cursor is the id of the last row of the previous page. */
-	int rc = store_query(c, "SELECT id, ts, actor_id, actor, action, target, outcome, status, address,"
-			     " request_id FROM audit WHERE ($1 = '' OR id < $1)"
-			     " AND ($2 = '' OR actor = $2 OR actor_id = $2) AND ($3 = '' OR action = $3)"
-			     " AND ($4 = '' OR outcome = $4) AND ts >= $5 AND ts < $6"
-			     " ORDER BY id DESC LIMIT $7", &rows,
-			     SARGS(SA_TEXT(cursor ? cursor : ""), SA_TEXT(actor ? actor : ""),
-				   SA_TEXT(action ? action : ""), SA_TEXT(outc ? outc : ""),
-				   SA_INT(since), SA_INT(until), SA_INT(limit + 1)));
-	if (rc || (rc = auth_collect(rows, limit, audit_row_json, "id", &items, &next)))
-		auth_store_fail(r, rc);
-	else
-		http_reply_list(r, items, next);
-	free(next);
-	store_rows_free(&rows);
-	store_release(&c);
+	auth_reply_page(r, ctx, "SELECT id, ts, actor_id, actor, action, target, outcome, status,"
+			" address, request_id FROM audit WHERE ($1 = '' OR id < $1)"
+			" AND ($2 = '' OR actor = $2 OR actor_id = $2) AND ($3 = '' OR action = $3)"
+			" AND ($4 = '' OR outcome = $4) AND ts >= $5 AND ts < $6"
+			" ORDER BY id DESC LIMIT $7",
+			SARGS(SA_TEXT(cursor ? cursor : ""), SA_TEXT(actor ? actor : ""),
+			      SA_TEXT(action ? action : ""), SA_TEXT(outc ? outc : ""), SA_INT(since),
+			      SA_INT(until), SA_INT(limit + 1)), limit, audit_row_json, "id");
 }
 
 size_t auth_audit_routes(auth *a, http_route *out, size_t max)

@@ -210,6 +210,24 @@ int auth_collect(store_rows *rows, int limit, json_t *(*fn)(store_rows *), const
 	return 0;
 }
 
+void auth_reply_page(http_req *r, auth *a, const char *sql, int nargs, const store_arg *args,
+		     int limit, json_t *(*fn)(store_rows *), const char *key)
+{
+	store_conn *c = NULL;
+	store_rows *rows = NULL;
+	json_t *items = NULL;
+	char *next = NULL;
+	store_acquire(a->st, &c);
+	int rc = store_query(c, sql, &rows, nargs, args);
+	if (rc || (rc = auth_collect(rows, limit, fn, key, &items, &next)))
+		auth_store_fail(r, rc);
+	else
+		http_reply_list(r, items, next);
+	free(next);
+	store_rows_free(&rows);
+	store_release(&c);
+}
+
 size_t auth_copy_routes(const http_route *src, size_t n, http_route *out, size_t max)
 {
 	if (n > max)

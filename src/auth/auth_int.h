@@ -42,6 +42,10 @@ size_t auth_audit_routes(auth *a, http_route *out, size_t max);
  * Returns 0 or the store error. */
 int auth_collect(store_rows *rows, int limit, json_t *(*fn)(store_rows *), const char *key,
 		 json_t **items, char **next);
+/* Replies with one page of a list: sql's last argument must be limit + 1,
+ * so that a further row tells there is a next page. */
+void auth_reply_page(http_req *r, auth *a, const char *sql, int nargs, const store_arg *args,
+		     int limit, json_t *(*fn)(store_rows *), const char *key);
 /* Adds route table entries from a local array. */
 size_t auth_copy_routes(const http_route *src, size_t n, http_route *out, size_t max);
 #endif

@@ -42,25 +42,12 @@ static int load_group(http_req *r, store_conn *c, char id[48], json_t **out)
 
 static void h_list(http_req *r, void *ctx)
 {
-	auth *a = ctx;
 	int limit;
 	const char *cursor;
-	store_conn *c = NULL;
-	store_rows *rows = NULL;
-	json_t *items = NULL;
-	char *next = NULL;
-	if (http_page(r, &limit, &cursor))
-		return;
-	store_acquire(a->st, &c);
-	int rc = store_query(c, GROUP_SELECT " WHERE g.name > $1 ORDER BY g.name LIMIT $2", &rows,
-			     SARGS(SA_TEXT(cursor ? cursor : ""), SA_INT(limit + 1)));
-	if (rc || (rc = auth_collect(rows, limit, group_row_json, "name", &items, &next)))
-		auth_store_fail(r, rc);
-	else
-		http_reply_list(r, items, next);
-	free(next);
-	store_rows_free(&rows);
-	store_release(&c);
+	if (http_page(r, &limit, &cursor) == 0)
+		auth_reply_page(r, ctx, GROUP_SELECT " WHERE g.name > $1 ORDER BY g.name LIMIT $2",
+				SARGS(SA_TEXT(cursor ? cursor : ""), SA_INT(limit + 1)), limit,
+				group_row_json, "name");
 }
 
 static void h_create(http_req *r, void *ctx)

@@ -271,34 +271,14 @@ static void h_token_create(http_req *r, void *ctx)
 
 static void h_token_list(http_req *r, void *ctx)
 {
-	auth *a = ctx;
-	const auth_user *u = auth_caller(r);
 	int limit;
 	const char *cursor;
-	store_conn *c = NULL;
-	store_rows *rows = NULL;
-	if (http_page(r, &limit, &cursor))
-		return;
-	store_acquire(a->st, &c);
-	int rc = store_query(c, "SELECT id, name, kind, created_at, expires_at, revoked_at, last_used_at"
-			     " FROM tokens WHERE user_id = $1 AND kind = 'api' AND id > $2"
-			     " ORDER BY id LIMIT $3", &rows,
-			     SARGS(SA_TEXT(u->id), SA_TEXT(cursor ? cursor : ""), SA_INT(limit + 1)));
-	if (rc) {
-		auth_store_fail(r, rc);
-		goto out;
-	}
-	json_t *items = NULL;
-	char *next = NULL;
-	rc = auth_collect(rows, limit, token_json, "id", &items, &next);
-	if (rc)
-		auth_store_fail(r, rc);
-	else
-		http_reply_list(r, items, next);
-	free(next);
-out:
-	store_rows_free(&rows);
-	store_release(&c);
+	if (http_page(r, &limit, &cursor) == 0)
+		auth_reply_page(r, ctx, "SELECT id, name, kind, created_at, expires_at, revoked_at,"
+				" last_used_at FROM tokens WHERE user_id = $1 AND kind = 'api' AND id > $2"
+				" ORDER BY id LIMIT $3",
+				SARGS(SA_TEXT(auth_caller(r)->id), SA_TEXT(cursor ? cursor : ""),
+				      SA_INT(limit + 1)), limit, token_json, "id");
 }
 
 static void h_token_revoke(http_req *r, void *ctx)

@@ -147,26 +147,13 @@ out:
 
 static void h_list(http_req *r, void *ctx)
 {
-	auth *a = ctx;
 	int limit;
 	const char *cursor;
-	store_conn *c = NULL;
-	store_rows *rows = NULL;
-	json_t *items = NULL;
-	char *next = NULL;
-	if (http_page(r, &limit, &cursor))
-		return;
-	store_acquire(a->st, &c);
-	int rc = store_query(c, "SELECT " USER_COLS " FROM users WHERE username > $1"
-			     " ORDER BY username LIMIT $2", &rows,
-			     SARGS(SA_TEXT(cursor ? cursor : ""), SA_INT(limit + 1)));
-	if (rc || (rc = auth_collect(rows, limit, user_row_json, "username", &items, &next)))
-		auth_store_fail(r, rc);
-	else
-		http_reply_list(r, items, next);
-	free(next);
-	store_rows_free(&rows);
-	store_release(&c);
+	if (http_page(r, &limit, &cursor) == 0)
+		auth_reply_page(r, ctx, "SELECT " USER_COLS " FROM users WHERE username > $1"
+				" ORDER BY username LIMIT $2",
+				SARGS(SA_TEXT(cursor ? cursor : ""), SA_INT(limit + 1)), limit,
+				user_row_json, "username");
 }
 
 static int check_password(http_req *r, const char *pw)
