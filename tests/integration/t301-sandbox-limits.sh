@@ -16,14 +16,20 @@ sbx() {
 	J=$(cat "$TMP/$name.json" 2>/dev/null)
 }
 jf() { printf '%s' "$J" | jq -r "$1"; }
-# Run directories of ours in every cgroup hierarchy, and our mounts.
+# Run cgroups whose supervisor is gone (other sandboxes may be running at
+# the same time: theirs are alive), and sandbox mounts visible on the host.
+run_dirs() { find /sys/fs/cgroup -mindepth 1 -type d -name "run-${1:-*}-*" -path '*/sentinel/*' 2>/dev/null; }
 leftovers() {
-	local n
-	n=$(find /sys/fs/cgroup -mindepth 1 -type d -name 'run-*' -path '*/sentinel/*' 2>/dev/null | wc -l)
+	local n=0 d pid
+	for d in $(run_dirs); do
+		pid=${d##*/run-}
+		pid=${pid%%-*}
+		kill -0 "$pid" 2>/dev/null || n=$((n + 1))
+	done
 	echo "$n $(grep -c sentinel-sandbox /proc/self/mountinfo)"
 }
-
-BASE=$(leftovers)
+# Markers make our processes ours: other tests may run sandboxes meanwhile.
+M=$$
 
 # Memory: 1 GB touched under a 100M limit is killed by the OOM killer.
 sbx mem --mem 100M -- $PY -c 'b = b"x" * (1 << 30); print(len(b))'
@@ -41,17 +47,17 @@ else
 fi
 
 # Time: sleep 100 under 1s ends in about a second.
-sbx time --time 1s -- sleep 100
+sbx time --time 1s -- sleep 100.$M
 is "$(jf .killed_by)" "time" "sleep 100 under --time 1s: killed_by time"
 W=$(jf .wall_ms)
 ok "$([ "$W" -ge 900 ] && [ "$W" -lt 5000 ]; echo $?)" "... after about 1 s (wall_ms $W)"
-is "$(pgrep -u 65534 -x sleep | wc -l)" "0" "... no sleep survives"
+is "$(pgrep -f "sleep 100.$M" | wc -l)" "0" "... no sleep survives"
 
 # Pids: a fork bomb is contained; the host can still fork.
-sbx pids --pids 64 --time 20s -- /bin/sh -c 'b() { b | b & }; b; sleep 3; exit 0'
+sbx pids --pids 64 --time 20s -- /bin/sh -c 'b() { b | b & }; b; sleep 3; exit 0' "bomb-$M"
 isnt "$(jf .killed_by)" "time" "fork bomb under --pids 64 ends by itself"
 ok "$([ -n "$J" ]; echo $?)" "... with a result"
-is "$(pgrep -u 65534 | wc -l)" "0" "... and no process of the sandbox uid is left"
+is "$(pgrep -f "bomb-$M" | wc -l)" "0" "... and none of its processes is left"
 is "$(/bin/sh -c 'echo alive')" "alive" "... the host still forks"
 
 # A fork bomb whose shell fails by the pids limit is reported as such.
@@ -119,20 +125,21 @@ for i in $(seq 200); do
 	"$SENTINEL_BIN" sandbox run --mem 64M --pids 32 --cpus 1 -- /bin/true || fails=$((fails + 1))
 done
 is "$fails" "0" "200 runs of /bin/true succeed"
-is "$(leftovers)" "$BASE" "... and leave no cgroup and no mount behind"
+is "$(leftovers)" "0 0" "... and leave no cgroup and no mount behind"
 
 # The supervisor SIGKILLed mid-run: the job dies with it; the next start
 # removes its cgroups.
-"$SENTINEL_BIN" sandbox run --mem 64M --pids 32 -- sleep 77 >/dev/null 2>&1 &
+"$SENTINEL_BIN" sandbox run --mem 64M --pids 32 -- sleep 77.$M >/dev/null 2>&1 &
 SUP=$!
-for _ in $(seq 100); do pgrep -u 65534 -x sleep >/dev/null && break; sleep 0.05; done
-ok "$(pgrep -u 65534 -x sleep >/dev/null; echo $?)" "a sleep 77 runs in the sandbox"
+for _ in $(seq 100); do pgrep -f "sleep 77.$M" >/dev/null && break; sleep 0.05; done
+ok "$(pgrep -f "sleep 77.$M" >/dev/null; echo $?)" "a sleep runs in the sandbox"
 kill -9 $SUP
 wait $SUP 2>/dev/null
-for _ in $(seq 100); do pgrep -u 65534 -x sleep >/dev/null || break; sleep 0.05; done
-is "$(pgrep -u 65534 -x sleep | wc -l)" "0" "after SIGKILL of the supervisor the job is gone"
+for _ in $(seq 100); do pgrep -f "sleep 77.$M" >/dev/null || break; sleep 0.05; done
+is "$(pgrep -f "sleep 77.$M" | wc -l)" "0" "after SIGKILL of the supervisor the job is gone"
+isnt "$(run_dirs $SUP | wc -l)" "0" "... its cgroups are left for now"
 "$SENTINEL_BIN" sandbox run -- /bin/true 2>"$TMP/next.err"
-is "$(leftovers)" "$BASE" "the next run removes the leftover cgroups; no mount remains"
+is "$(run_dirs $SUP | wc -l) $(leftovers)" "0 0 0" "the next run removes the leftover cgroups; no mount remains"
 like "$(cat "$TMP/next.err")" "removed leftover cgroup .*/sentinel/run-$SUP-" "... and logs what it removed"
 
 grep -El -- "$SANITIZER_RE" "$TMP"/*.err 2>/dev/null | sed 's/^/# sanitizer report in /'
