@@ -51,13 +51,13 @@ sbx time --time 1s -- sleep 100.$M
 is "$(jf .killed_by)" "time" "sleep 100 under --time 1s: killed_by time"
 W=$(jf .wall_ms)
 ok "$([ "$W" -ge 900 ] && [ "$W" -lt 5000 ]; echo $?)" "... after about 1 s (wall_ms $W)"
-is "$(pgrep -f "sleep 100.$M" | wc -l)" "0" "... no sleep survives"
+is "$(pgrep -u 65534 -f "sleep 100.$M" | wc -l)" "0" "... no sleep survives"
 
 # Pids: a fork bomb is contained; the host can still fork.
 sbx pids --pids 64 --time 20s -- /bin/sh -c 'b() { b | b & }; b; sleep 3; exit 0' "bomb-$M"
 isnt "$(jf .killed_by)" "time" "fork bomb under --pids 64 ends by itself"
 ok "$([ -n "$J" ]; echo $?)" "... with a result"
-is "$(pgrep -f "bomb-$M" | wc -l)" "0" "... and none of its processes is left"
+is "$(pgrep -u 65534 -f "bomb-$M" | wc -l)" "0" "... and none of its processes is left"
 is "$(/bin/sh -c 'echo alive')" "alive" "... the host still forks"
 
 # A fork bomb whose shell fails by the pids limit is reported as such.
@@ -131,12 +131,12 @@ is "$(leftovers)" "0 0" "... and leave no cgroup and no mount behind"
 # removes its cgroups.
 "$SENTINEL_BIN" sandbox run --mem 64M --pids 32 -- sleep 77.$M >/dev/null 2>&1 &
 SUP=$!
-for _ in $(seq 100); do pgrep -f "sleep 77.$M" >/dev/null && break; sleep 0.05; done
-ok "$(pgrep -f "sleep 77.$M" >/dev/null; echo $?)" "a sleep runs in the sandbox"
+for _ in $(seq 100); do pgrep -u 65534 -f "sleep 77.$M" >/dev/null && break; sleep 0.05; done
+ok "$(pgrep -u 65534 -f "sleep 77.$M" >/dev/null; echo $?)" "a sleep runs in the sandbox"
 kill -9 $SUP
 wait $SUP 2>/dev/null
-for _ in $(seq 100); do pgrep -f "sleep 77.$M" >/dev/null || break; sleep 0.05; done
-is "$(pgrep -f "sleep 77.$M" | wc -l)" "0" "after SIGKILL of the supervisor the job is gone"
+for _ in $(seq 100); do pgrep -u 65534 -f "sleep 77.$M" >/dev/null || break; sleep 0.05; done
+is "$(pgrep -u 65534 -f "sleep 77.$M" | wc -l)" "0" "after SIGKILL of the supervisor the job is gone"
 isnt "$(run_dirs $SUP | wc -l)" "0" "... its cgroups are left for now"
 "$SENTINEL_BIN" sandbox run -- /bin/true 2>"$TMP/next.err"
 is "$(run_dirs $SUP | wc -l) $(leftovers)" "0 0 0" "the next run removes the leftover cgroups; no mount remains"
