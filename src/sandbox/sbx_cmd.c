@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "base/cfg.h"
 #include "base/mem.h"
@@ -126,6 +127,21 @@ static int parse_limits(cfg *c, sbx_opts *o, char *err, size_t errlen)
 	return 0;
 }
 
+/* A --workdir that does not exist yet is created for the job's uid, so
+ * that the command can write there; an existing one is used as it is. */
+static int make_workdir(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+	struct stat st;
+	if (stat(dir, &st) == 0)
+		return 0;
+	int rc = sn_mkdir_p(dir, 0755);
+	if (!rc && chown(dir, uid, gid))
+		rc = -errno;
+	if (rc)
+		snprintf(err, errlen, "--workdir %s: %s", dir, strerror(-rc));
+	return rc;
+}
+
 static int resolve_runtime(cfg *c, sbx_opts *o, rt_info *rt, char *err, size_t errlen)
 {
 	const char *rootfs = cfg_get(c, "rootfs"), *name = cfg_get(c, "runtime");
@@ -196,6 +212,8 @@ static int run_cmd(int argc, char **argv)
 	o.binds = binds;
 	o.nbinds = nb;
 	o.workdir = cfg_get(c, "workdir");
+	if (o.workdir && make_workdir(o.workdir, o.uid, o.gid, err, sizeof err))
+		goto out;
 	if (resolve_runtime(c, &o, &rt, err, sizeof err))
 		goto out;
 	if (pipe2(cancel_pipe, O_CLOEXEC | O_NONBLOCK) == 0) {

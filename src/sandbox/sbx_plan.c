@@ -206,12 +206,17 @@ int sbx_bind_dst_valid(const char *d)
 int sbx_plan_build(struct sbx_plan *p, const sbx_opts *o, char *err, size_t errlen)
 {
 	int rc = 0;
-	p->root = geteuid() == 0 ? xstrdup(ROOT_DIR)
-				 : xasprintf("%s-%u", ROOT_DIR_USER, (unsigned)geteuid());
-	if (mkdir(p->root, 0700) && errno != EEXIST) {
-		rc = -errno;
-		snprintf(err, errlen, "cannot create %s: %s", p->root, strerror(errno));
-		return rc;
+	/* The mount point of the new root (empty on the host): /run when we
+	 * may write there, else a per-uid directory in /tmp. */
+	p->root = xstrdup(ROOT_DIR);
+	if (geteuid() != 0 || (mkdir(p->root, 0700) && errno != EEXIST)) {
+		free(p->root);
+		p->root = xasprintf("%s-%u", ROOT_DIR_USER, (unsigned)geteuid());
+		if (mkdir(p->root, 0700) && errno != EEXIST) {
+			rc = -errno;
+			snprintf(err, errlen, "cannot create %s: %s", p->root, strerror(errno));
+			return rc;
+		}
 	}
 	if (o->rootfs) {
 		rc = add_image(p, o->rootfs);

@@ -56,6 +56,9 @@ run_in --workdir "$WORK" -- /bin/sh -c 'for f in /x /usr/x /etc/x /proc/x /dev/x
 is "$OUT" "wrote-work-tmp
 /work" "writing outside /work and /tmp fails; /work (the cwd) and /tmp are writable"
 is "$(cat "$WORK/a")" "a" "... and /work is the host's work directory"
+run_in --workdir "$TMP/fresh/wd" -- /bin/sh -c 'echo made > made && pwd'
+is "$OUT $(cat "$TMP/fresh/wd/made" 2>&1) $(stat -c %u "$TMP/fresh/wd")" "/work made 65534" \
+	"a --workdir that does not exist is created for the job's uid"
 run_in -- /bin/sh -c 'touch /tmp/x && ls -ld /tmp | cut -c1-10'
 is "$OUT" "drwxrwxrwt" "/tmp is a private sticky tmpfs"
 
