@@ -77,7 +77,7 @@ static pthread_mutex_t seq_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int write_at(int dfd, const char *name, const char *s)
 {
-	int fd = openat(dfd, name, O_WRONLY | O_CLOEXEC);
+	int fd = openat(dfd, name, O_WRONLY | O_TRUNC | O_CLOEXEC); /* as a shell does */
 	if (fd < 0)
 		return -errno;
 	size_t n = strlen(s);
@@ -577,4 +577,18 @@ void sbx_cg_reap_leftovers(void)
 		}
 		closedir(dir);
 	}
+}
+
+/* For tests: a back-end applied to, and read from, any directory. */
+int sbx_cg_backend_apply(int v2, int dfd, const struct sbx_cg_limits *l)
+{
+	struct hier h = { .ops = v2 ? &v2_ops : &v1_ops,
+			  .ctrls = C_MEMORY | C_PIDS | C_CPU | C_CPUACCT };
+	return set_limits(&h, dfd, l);
+}
+
+void sbx_cg_backend_stats(int v2, int dfd, struct sbx_cg_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	(v2 ? &v2_ops : &v1_ops)->stats(dfd, C_MEMORY | C_PIDS | C_CPU | C_CPUACCT, st);
 }

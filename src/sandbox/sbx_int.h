@@ -138,4 +138,8 @@ void sbx_cg_stats(sbx_cg *cg, struct sbx_cg_stats *st);
 /* Kills what is left, removes the directories, frees; *cg = NULL. */
 void sbx_cg_free(sbx_cg **cg);
 void sbx_cg_reap_leftovers(void);
+/* The v1 (v2 = 0) or v2 back-end's file formats on any directory, for
+ * tests with a fake cgroup directory. */
+int sbx_cg_backend_apply(int v2, int dfd, const struct sbx_cg_limits *l);
+void sbx_cg_backend_stats(int v2, int dfd, struct sbx_cg_stats *st);
 #endif

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,6 +246,92 @@ static void test_degraded(void **state)
 	assert_int_equal(leftovers(), 0);
 }
 
+/* The back-ends' file formats, on a fake cgroup directory: the v2 one is
+ * otherwise not exercised on a v1 or hybrid machine. */
+static void put(const char *dir, const char *name, const char *text)
+{
+	char p[256];
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void expect(const char *dir, const char *name, const char *want)
+{
+	char p[256], got[128] = "";
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	FILE *f = fopen(p, "r");
+	assert_non_null(f);
+	if (!fgets(got, sizeof got, f))
+		got[0] = '\0';
+	fclose(f);
+	assert_string_equal(got, want);
+}
+
+static void test_backends(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/sentinel-cg-test.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	struct sbx_cg_limits l = { .mem_bytes = 100 << 20, .pids = 64, .cpus = 1.5 };
+	struct sbx_cg_stats st;
+
+	/* v2: memory.max (+ swap.max 0 where present), pids.max, cpu.max. */
+	put(dir, "memory.max", "max");
+	put(dir, "memory.swap.max", "max");
+	put(dir, "pids.max", "max");
+	put(dir, "cpu.max", "max 100000");
+	assert_int_equal(sbx_cg_backend_apply(1, dfd, &l), 0);
+	expect(dir, "memory.max", "104857600");
+	expect(dir, "memory.swap.max", "0");
+	expect(dir, "pids.max", "64");
+	expect(dir, "cpu.max", "150000 100000");
+	put(dir, "memory.events", "low 0\nhigh 0\nmax 12\noom 2\noom_kill 1\n");
+	put(dir, "memory.peak", "104857600\n");
+	put(dir, "pids.events", "max 7\n");
+	put(dir, "cpu.stat", "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n");
+	sbx_cg_backend_stats(1, dfd, &st);
+	assert_int_equal(st.oom_kills, 1); /* oom_kill, not "oom" or "max" */
+	assert_int_equal(st.peak_bytes, 104857600);
+	assert_int_equal(st.pids_hits, 7);
+	assert_int_equal(st.cpu_ns, 2500000);
+	assert_true(st.have_peak && st.have_cpu);
+
+	/* v1: limit_in_bytes then memsw, cfs quota, and the OOM counter of
+	 * oom_control (failcnt stays 0 on a memory kill). */
+	put(dir, "memory.limit_in_bytes", "9223372036854771712");
+	put(dir, "memory.memsw.limit_in_bytes", "9223372036854771712");
+	put(dir, "cpu.cfs_period_us", "100000");
+	put(dir, "cpu.cfs_quota_us", "-1");
+	assert_int_equal(sbx_cg_backend_apply(0, dfd, &l), 0);
+	expect(dir, "memory.limit_in_bytes", "104857600");
+	expect(dir, "memory.memsw.limit_in_bytes", "104857600");
+	expect(dir, "cpu.cfs_quota_us", "150000");
+	expect(dir, "pids.max", "64");
+	put(dir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n");
+	put(dir, "memory.failcnt", "0");
+	put(dir, "memory.max_usage_in_bytes", "4096");
+	put(dir, "cpuacct.usage", "123456789");
+	sbx_cg_backend_stats(0, dfd, &st);
+	assert_int_equal(st.oom_kills, 3);
+	assert_int_equal(st.peak_bytes, 4096);
+	assert_int_equal(st.pids_hits, 7);
+	assert_int_equal(st.cpu_ns, 123456789);
+
+	/* A missing limit file is an error the caller turns into "degraded". */
+	char p[256];
+	snprintf(p, sizeof p, "%s/pids.max", dir);
+	unlink(p);
+	assert_int_equal(sbx_cg_backend_apply(1, dfd, &l), -ENOENT);
+	close(dfd);
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +342,7 @@ int main(void)
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_degraded),
+		cmocka_unit_test(test_backends),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
