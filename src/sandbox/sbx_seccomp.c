@@ -32,7 +32,7 @@ static const char *const denied[] = {
 	"open_by_handle_at", "name_to_handle_at",
 	"unshare", "setns", "iopl", "ioperm", "syslog", "quotactl", "lookup_dcookie",
 	"settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "sethostname",
-	"setdomainname", "vhangup", "nfsservctl", "uselib", "personality",
+	"setdomainname", "vhangup", "nfsservctl", "uselib",
 	NULL,
 };
 
