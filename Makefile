@@ -4,9 +4,9 @@ CC      ?= cc
 # V=1 shows the compiler command lines.
 Q := $(if $(V),,@)
 # Each module that needs a library adds its pkg-config name here.
-PKGS    := libmicrohttpd libcurl jansson sqlite3 libsodium openssl libpq libseccomp libarchive libprotobuf-c openblas
+PKGS    := libmicrohttpd jansson sqlite3 libsodium openssl libseccomp libprotobuf-c
 CFLAGS_BASE := -std=gnu17 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE -Isrc -Ibuild/gen -pthread
-LDLIBS_EXTRA := -pthread -lm
+LDLIBS_EXTRA := -pthread -lm -ldl
 
 ifeq ($(SANITIZE),1)
 BUILD   := build-asan
@@ -30,8 +30,12 @@ CFLAGS_BASE += -Wno-error
 endif
 FUZZ_SECONDS ?= 30
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# Loaded with dlopen on first use (headers only at build time): see http/client.c.
+PKGS_LAZY := libcurl libarchive openblas
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(PKGS_LAZY) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Tests and fuzz targets may call the lazy libraries directly (to craft input).
+LAZY_LIBS  := $(shell pkg-config --libs $(PKGS_LAZY) 2>/dev/null)
 CFLAGS  := $(CFLAGS_BASE) $(SANFLAGS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(SANFLAGS)
 LDLIBS  := $(PKG_LIBS) $(LDLIBS_EXTRA)
@@ -50,8 +54,8 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 all: check-pkgs $(BIN)
 
 check-pkgs:
-	@pkg-config --exists $(PKGS) || { echo "missing libraries: run scripts/deps.sh (as root)" >&2; \
-	  for p in $(PKGS); do pkg-config --exists $$p || echo "  not found: $$p" >&2; done; exit 1; }
+	@pkg-config --exists $(PKGS) $(PKGS_LAZY) || { echo "missing libraries: run scripts/deps.sh (as root)" >&2; \
+	  for p in $(PKGS) $(PKGS_LAZY); do pkg-config --exists $$p || echo "  not found: $$p" >&2; done; exit 1; }
 
 $(BIN): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -74,7 +78,7 @@ $(BUILD)/libsentinel.a: $(LIBOBJS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsentinel.a
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(BUILD)/libsentinel.a $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
+	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(BUILD)/libsentinel.a $(LDFLAGS) $(LDLIBS) $(LAZY_LIBS) $(shell pkg-config --libs cmocka)
 
 deps:
 	@bash scripts/deps.sh
@@ -110,7 +114,7 @@ fuzz-bins: $(FUZZ_BINS)
 
 build-fuzz/fuzz/%: fuzz/%.c $(BUILD)/libsentinel.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libsentinel.a $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libsentinel.a $(LDFLAGS) $(LDLIBS) $(LAZY_LIBS)
 
 fuzz-run: fuzz
 	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p fuzz/corpus/$$n; \

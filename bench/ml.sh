@@ -14,9 +14,10 @@ W=$(mktemp -d)
 ENGINE_PID=
 trap '[ -n "$ENGINE_PID" ] && kill "$ENGINE_PID" 2>/dev/null; rm -rf "$W"' EXIT
 PKGS=$(sed -n 's/^PKGS *:= *//p' Makefile)
+LAZY=$(sed -n 's/^PKGS_LAZY *:= *//p' Makefile)
 # shellcheck disable=SC2046,SC2086
-cc -std=gnu17 -O2 -g -D_GNU_SOURCE -Isrc -Ibuild/gen -pthread $(pkg-config --cflags $PKGS) \
-	-o "$W/ml_bench" bench/ml_bench.c build/libsentinel.a $(pkg-config --libs $PKGS) -pthread -lm
+cc -std=gnu17 -O2 -g -D_GNU_SOURCE -Isrc -Ibuild/gen -pthread $(pkg-config --cflags $PKGS $LAZY) \
+	-o "$W/ml_bench" bench/ml_bench.c build/libsentinel.a $(pkg-config --libs $PKGS) -pthread -lm -ldl
 
 echo "== BLAS"
 echo "sentinel: $(pkg-config --libs openblas) ($(readlink -f "$(pkg-config --variable=libdir openblas)/libopenblas.so.0"))"

@@ -3,7 +3,7 @@
  * ReLU autoencoder, one thread. Prints "name value" lines (samples/s).
  * Also writes a model directory for the engine benchmark.
  * Usage: ml_bench SIZES(e.g. 32,16,8,16,32) SECONDS [MODEL_DIR] */
-#include <cblas.h>
+#include "ml/ml_blas.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

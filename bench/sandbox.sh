@@ -25,7 +25,7 @@ command -v unshare >/dev/null || { echo "bench/sandbox.sh: unshare(1) missing" >
 make -s build/libsentinel.a >/dev/null
 mkdir -p build/bench
 cc -std=gnu17 -O2 -D_GNU_SOURCE -Isrc -o build/bench/sbx_inproc bench/sbx_inproc.c build/libsentinel.a \
-	$(pkg-config --cflags --libs $(sed -n 's/^PKGS *:= *//p' Makefile)) -pthread -lm
+	$(pkg-config --cflags --libs $(sed -n 's/^PKGS *:= *//p' Makefile)) -pthread -lm -ldl
 
 # Every /lib* the host has, for bubblewrap's read-only binds.
 BW_BINDS=()

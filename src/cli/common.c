@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <curl/curl.h>
 #include "base/buf.h"
 #include "base/mem.h"
 #include "base/util.h"
@@ -156,10 +155,20 @@ void cli_print_table(const json_t *items, const char *const *cols)
 
 char *cli_escape(const char *s)
 {
-	char *e = curl_easy_escape(NULL, s, 0);
-	char *r = xstrdup(e ? e : "");
-	curl_free(e);
-	return r;
+	static const char hx[] = "0123456789ABCDEF";
+	char *out = xmalloc(strlen(s) * 3 + 1), *o = out;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-._~", *p)) {
+			*o++ = (char)*p;
+		} else {
+			*o++ = '%';
+			*o++ = hx[*p >> 4];
+			*o++ = hx[*p & 15];
+		}
+	}
+	*o = '\0';
+	return out;
 }
 
 int cli_dispatch(const char *cmd, const struct cli_sub *subs, int argc, char **argv)

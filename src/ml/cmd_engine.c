@@ -29,7 +29,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <cblas.h>
+#include "ml/ml_blas.h"
 #include "base/cfg.h"
 #include "base/log.h"
 #include "base/mem.h"

@@ -1,7 +1,7 @@
 /* The graph interpreter and the lowering of MLP chains to ml_mlp.
  * Shapes are checked per run (the batch dimension is only known then);
  * every error names the node. */
-#include <cblas.h>
+#include "ml/ml_blas.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* Dense layers over CBLAS, activations, MSE, Adam. See ml_nn.h. */
-#include <cblas.h>
+#include "ml/ml_blas.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

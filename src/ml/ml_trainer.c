@@ -1,5 +1,5 @@
 /* Autoencoder fitting with early stopping. See ml_trainer.h. */
-#include <cblas.h>
+#include "ml/ml_blas.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

@@ -25,10 +25,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <archive.h>
-#include <archive_entry.h>
 #include <jansson.h>
 #include "base/mem.h"
+#include "runtime/rt_archive.h"
 #include "runtime/rt_int.h"
 
 #define WH_PREFIX ".wh."
@@ -326,7 +325,11 @@ typedef int (*open_fn)(struct archive *a, void *arg);
 
 static struct archive *new_reader(void)
 {
+	if (rt_ar_load(NULL, 0))
+		return NULL;
 	struct archive *a = archive_read_new();
+	if (!a)
+		return NULL;
 	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
 	return a;
@@ -339,6 +342,11 @@ static int pass(struct ctx *c, open_fn op, void *arg, int whiteouts)
 	struct archive *a = new_reader();
 	struct archive_entry *e;
 	char norm[PATH_MAX];
+	if (!a) {
+		char why[300];
+		rt_ar_load(why, sizeof why);
+		return refuse(c, -ENOSYS, "cannot read archives", why);
+	}
 	int rc = op(a, arg), r;
 	if (rc) {
 		rc = refuse(c, -EINVAL, "not a readable archive", archive_error_string(a) ?
@@ -428,6 +436,8 @@ static int has_manifest(const char *path)
 	struct archive_entry *e;
 	char norm[PATH_MAX];
 	int found = 0;
+	if (!a)
+		return 0;
 	if (archive_read_open_filename(a, path, 64 * 1024) == ARCHIVE_OK)
 		while (!found && archive_read_next_header(a, &e) == ARCHIVE_OK)
 			found = archive_entry_pathname(e) &&
