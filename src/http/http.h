@@ -23,6 +23,8 @@ typedef void (*http_handler)(http_req *r, void *ctx);
 enum {
 	HTTP_PUBLIC = 1,   /* no authentication */
 	HTTP_RAW_BODY = 2, /* the body is not JSON: no 415, no parsing */
+	HTTP_SPOOL_BODY = 4, /* with RAW: the body streams to a file in the spool
+			      * directory, never held in memory (uploads) */
 };
 
 #define HTTP_JSON_MAX ((size_t)1 << 20)
@@ -52,6 +54,8 @@ typedef struct http_config {
 	const char *tls_key;
 	unsigned max_conns;
 	unsigned timeout_s;    /* idle connection timeout */
+	const char *spool_dir; /* where HTTP_SPOOL_BODY bodies go (same file system
+				* as their final place, so handlers can rename) */
 } http_config;
 
 /* Starts listening. Routes must outlive the server. err gets a message. */
@@ -73,6 +77,9 @@ const char *http_req_header(const http_req *r, const char *name);
 const char *http_req_addr(const http_req *r);
 const char *http_req_id(const http_req *r);
 const char *http_req_body(const http_req *r, size_t *len);
+/* The file holding a spooled body (HTTP_SPOOL_BODY), or NULL. The handler
+ * may rename it; whatever is left there is removed after the request. */
+const char *http_req_body_path(const http_req *r);
 /* The parsed JSON body (an object), or NULL when there was none. */
 json_t *http_req_json(const http_req *r);
 

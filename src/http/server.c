@@ -12,6 +12,7 @@
  * completion callback, and shutdown waits for it to reach zero. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -54,6 +55,7 @@ struct http_server {
 	atomic_int inflight;
 	struct route_stats *stats; /* nroutes + 1: the last is "unmatched" */
 	char *tls_cert, *tls_key;
+	char *spool_dir;
 };
 
 struct http_req {
@@ -75,6 +77,10 @@ struct http_req {
 	int status;     /* 0 until a reply is queued */
 	int early;      /* an error reply was queued at the first call */
 	int discard;    /* an error reply waits until the body has been read */
+	int spool_fd;   /* HTTP_SPOOL_BODY: the open file, else -1 */
+	char *spool_path;
+	uint64_t spooled;
+	int spool_err;  /* errno of a failed write, 0 when none */
 	uint64_t discarded;
 	struct MHD_Response *resp;
 	char *hdr_name[MAX_HEADERS], *hdr_val[MAX_HEADERS];
@@ -337,6 +343,7 @@ const char *http_req_path(const http_req *r) { return r->path; }
 const char *http_req_addr(const http_req *r) { return r->addr; }
 const char *http_req_id(const http_req *r) { return r->id; }
 json_t *http_req_json(const http_req *r) { return r->json; }
+const char *http_req_body_path(const http_req *r) { return r->spool_path; }
 void *http_req_user(const http_req *r) { return r->user; }
 const char *http_req_actor(const http_req *r) { return r->actor; }
 const char *http_req_target(const http_req *r) { return r->target; }
@@ -479,6 +486,51 @@ int http_page(http_req *r, int *limit, const char **cursor)
 	return 0;
 }
 
+/* ---- spooled bodies ---- */
+
+static size_t body_max(const http_req *r)
+{
+	return r->route && r->route->body_max ? r->route->body_max : HTTP_JSON_MAX;
+}
+
+static int spool_open(http_req *r)
+{
+	if (!r->srv->spool_dir)
+		return -ENOTDIR;
+	r->spool_path = xasprintf("%s/.body-XXXXXX", r->srv->spool_dir);
+	r->spool_fd = mkostemp(r->spool_path, O_CLOEXEC);
+	if (r->spool_fd < 0) {
+		int rc = -errno;
+		log_error("http: cannot create a spool file in %s: %s", r->srv->spool_dir,
+			  strerror(errno));
+		xfree(&r->spool_path);
+		return rc;
+	}
+	return 0;
+}
+
+static void spool_write(http_req *r, const char *p, size_t n)
+{
+	if (r->too_large || r->spool_err)
+		return;
+	if (n > body_max(r) - r->spooled) {
+		r->too_large = 1;
+		return;
+	}
+	r->spooled += n;
+	while (n > 0) {
+		ssize_t w = write(r->spool_fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			r->spool_err = errno;
+			return;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
 /* ---- the request cycle ---- */
 
 static void set_request_id(http_req *r)
@@ -519,10 +571,6 @@ static int is_json_type(const char *ct)
 								 ct[n] == ' ');
 }
 
-static size_t body_max(const http_req *r)
-{
-	return r->route && r->route->body_max ? r->route->body_max : HTTP_JSON_MAX;
-}
 
 /* Checks done before the body is read. Returns 0 or replies and returns 1. */
 static int early_checks(http_req *r)
@@ -561,6 +609,14 @@ static void dispatch(http_req *r)
 	http_server *srv = r->srv;
 	if (r->too_large) {
 		http_reply_error(r, 413, "too_large", "request body exceeds %zu bytes", body_max(r));
+		return;
+	}
+	if (r->spool_err) {
+		log_error("http: cannot spool the body of %s %s: %s", r->method, r->path,
+			  strerror(r->spool_err));
+		http_reply_error(r, r->spool_err == ENOSPC ? 507 : 500,
+				 r->spool_err == ENOSPC ? "insufficient_storage" : "internal",
+				 "cannot store the request body: %s", strerror(r->spool_err));
 		return;
 	}
 	if (!(r->route->flags & HTTP_PUBLIC) && srv->hooks.auth &&
@@ -610,6 +666,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->method = method;
 		r->path = url;
 		r->start_ns = sn_mono_ns();
+		r->spool_fd = -1;
 		atomic_fetch_add(&srv->inflight, 1);
 		*con_cls = r;
 		set_request_id(r);
@@ -629,6 +686,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return queue(r);
 		}
 		buf_init(&r->body, body_max(r));
+		if ((r->route->flags & HTTP_SPOOL_BODY) && spool_open(r)) {
+			http_reply_error(r, 500, "internal", "cannot store the request body");
+			r->discard = 1;
+		}
 		return MHD_YES;
 	}
 	if (r->early)
@@ -644,10 +705,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return queue(r);
 	}
 	if (*upload_size) {
-		if (!r->too_large && buf_append(&r->body, upload, *upload_size))
+		if (r->spool_fd >= 0)
+			spool_write(r, upload, *upload_size);
+		else if (!r->too_large && buf_append(&r->body, upload, *upload_size))
 			r->too_large = 1;
 		*upload_size = 0;
 		return MHD_YES;
+	}
+	if (r->spool_fd >= 0) {
+		if (close(r->spool_fd) && !r->spool_err)
+			r->spool_err = errno;
+		r->spool_fd = -1;
 	}
 	dispatch(r);
 	return queue(r);
@@ -675,6 +743,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 	if (r->resp)
 		MHD_destroy_response(r->resp);
+	if (r->spool_fd >= 0)
+		close(r->spool_fd);
+	if (r->spool_path) {
+		unlink(r->spool_path);
+		free(r->spool_path);
+	}
 	clear_params(r);
 	for (int i = 0; i < r->nhdrs; i++) {
 		free(r->hdr_name[i]);
@@ -762,6 +836,7 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 	s->app = app;
 	s->events = events;
 	s->stats = xcalloc(nroutes + 1, sizeof *s->stats);
+	s->spool_dir = cfg->spool_dir ? xstrdup(cfg->spool_dir) : NULL;
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
@@ -811,6 +886,7 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 fail:
 	free(s->tls_cert);
 	free(s->tls_key);
+	free(s->spool_dir);
 	free(s->stats);
 	free(s);
 	return rc;
@@ -836,6 +912,7 @@ void http_server_stop(http_server **ps, int grace_ms)
 	if (atomic_load(&s->inflight) > 0)
 		log_warn("http: stopping with %d requests still in flight", atomic_load(&s->inflight));
 	MHD_stop_daemon(s->d);
+	free(s->spool_dir);
 	free(s->tls_cert);
 	free(s->tls_key);
 	free(s->stats);

@@ -56,7 +56,7 @@ char *rt_incoming_dir(const char *data);
 /* The HTTP API (rt_http.c): appends the routes to out (at most max) and
  * returns how many. data is borrowed and must outlive the server. Uploads
  * are held in memory by the HTTP layer, hence their own cap. */
-#define RT_UPLOAD_MAX ((size_t)1 << 30)
+#define RT_UPLOAD_MAX ((size_t)RT_DEFAULT_MAX_BYTES)
 struct http_route;
 size_t rt_routes(const char *data, struct http_route *out, size_t max);
 #endif

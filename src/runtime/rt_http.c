@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "auth/auth.h"
 #include "base/log.h"
@@ -116,41 +117,29 @@ static void h_register(http_req *r, void *ctx)
 static void h_upload(http_req *r, void *ctx)
 {
 	const char *name = http_req_query(r, "name");
-	size_t len = 0;
-	const char *body = http_req_body(r, &len);
+	const char *path = http_req_body_path(r);
 	char err[512] = "";
 	rt_info info = { 0 };
+	struct stat st;
 	if (!name || !rt_name_valid(name)) {
 		http_reply_error(r, 400, "bad_request", "query parameter 'name' missing or invalid");
 		return;
 	}
-	if (!len) {
+	if (!path || stat(path, &st) || st.st_size == 0) {
 		http_reply_error(r, 400, "bad_request", "empty body: send the tarball");
 		return;
 	}
 	http_req_set_target(r, name);
-	char *inc = rt_incoming_dir(ctx), *id = sn_id_new(".upload-");
-	char *tmp = xasprintf("%s/%s", inc, id);
-	int rc = sn_mkdir_p(inc, 0755);
-	if (!rc)
-		rc = sn_write_file_atomic(tmp, body, len, 0600);
-	if (rc) {
-		snprintf(err, sizeof err, "cannot store the upload: %s", strerror(-rc));
-		rc = -EIO;
-	} else {
-		pthread_mutex_lock(&change_lock);
-		rc = rt_ingest(ctx, tmp, name, RT_DEFAULT_MAX_BYTES, &info, err, sizeof err);
-		pthread_mutex_unlock(&change_lock);
-	}
-	unlink(tmp);
+	/* The body was streamed to a spool file (never held in memory); the
+	 * http layer removes it after the request. */
+	pthread_mutex_lock(&change_lock);
+	int rc = rt_ingest(ctx, path, name, RT_DEFAULT_MAX_BYTES, &info, err, sizeof err);
+	pthread_mutex_unlock(&change_lock);
 	if (rc)
 		reply_rc(r, rc, err);
 	else
 		http_reply_json(r, 201, rt_info_json(&info));
 	rt_info_release(&info);
-	free(tmp);
-	free(id);
-	free(inc);
 }
 
 static void h_delete(http_req *r, void *ctx)
@@ -172,12 +161,18 @@ static void h_delete(http_req *r, void *ctx)
 size_t rt_routes(const char *data, http_route *out, size_t max)
 {
 	void *d = (void *)data;
+	/* The drop folder exists from the start, for users to copy images into. */
+	char *inc = rt_incoming_dir(data);
+	int rc = sn_mkdir_p(inc, 0755);
+	if (rc)
+		log_warn("runtimes: cannot create %s: %s", inc, strerror(-rc));
+	free(inc);
 	const http_route routes[] = {
 		{ "GET", "/api/v1/runtimes", h_list, 0, ROLE_MEMBER, NULL, 0, d },
 		{ "GET", "/api/v1/runtimes/scan", h_scan, 0, ROLE_ADMIN, NULL, 0, d },
 		{ "POST", "/api/v1/runtimes/register", h_register, 0, ROLE_ADMIN, "runtime.register", 0,
 		  d },
-		{ "POST", "/api/v1/runtimes/upload", h_upload, HTTP_RAW_BODY, ROLE_ADMIN,
+		{ "POST", "/api/v1/runtimes/upload", h_upload, HTTP_RAW_BODY | HTTP_SPOOL_BODY, ROLE_ADMIN,
 		  "runtime.upload", RT_UPLOAD_MAX, d },
 		{ "GET", "/api/v1/runtimes/{name}", h_get, 0, ROLE_MEMBER, NULL, 0, d },
 		{ "DELETE", "/api/v1/runtimes/{name}", h_delete, 0, ROLE_ADMIN, "runtime.delete", 0, d },

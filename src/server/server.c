@@ -3,6 +3,7 @@
  * health, status, /metrics and the event stream, and shuts down cleanly on
  * SIGINT/SIGTERM: stop accepting, finish in-flight requests, close the
  * store, exit 0. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -202,13 +203,28 @@ static int wait_for_signal(void)
 	}
 }
 
+/* The spool directory of uploads in flight: what a crash left there is
+ * of no use to anyone. */
+static int spool_prepare(const char *dir)
+{
+	int rc = sn_mkdir_p(dir, 0700);
+	DIR *d = rc ? NULL : opendir(dir);
+	if (!d)
+		return rc ? rc : -errno;
+	for (struct dirent *e; (e = readdir(d));)
+		if (strncmp(e->d_name, ".body-", 6) == 0)
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	return 0;
+}
+
 static int run(const cfg_spec *spec, int argc, char **argv, int quickstart)
 {
 	cfg *c = NULL;
 	struct app app = { 0 };
 	struct settings s = { 0 };
 	char err[512] = "";
-	char *generated = NULL;
+	char *generated = NULL, *spool = NULL;
 	int code;
 	if (cfg_cmd_init(spec, argc, argv, &c, &code))
 		return code;
@@ -242,6 +258,12 @@ static int run(const cfg_spec *spec, int argc, char **argv, int quickstart)
 	}
 	app.data = cfg_get(c, "data");
 	add_routes(&app);
+	spool = xasprintf("%s/tmp", cfg_get(c, "data"));
+	if ((rc = spool_prepare(spool))) {
+		fprintf(stderr, "sentinel %s: cannot prepare %s: %s\n", spec->cmd, spool, strerror(-rc));
+		goto out;
+	}
+	s.http.spool_dir = spool;
 	http_hooks hooks = { auth_hook, auth_audit_hook };
 	if (http_server_start(&s.http, app.routes, app.nroutes, &hooks, app.auth, app.events,
 			      &app.http, err, sizeof err)) {
@@ -281,6 +303,7 @@ out:
 	hub_free(&app.events);
 	store_free(&app.st);
 	free(generated);
+	free(spool);
 	free(s.db);
 	cfg_free(&c);
 	return code;

@@ -27,6 +27,7 @@ is "$STATUS $(jbody .kind) $(jbody .sha256)" "201 image $(sha256sum "$TMP/ok.tar
 	"POST /runtimes/upload ingests the body"
 is "$(cat "$RT/$(jbody .sha256)/rootfs/etc/marker" 2>&1)" "marker" "... into DATA/runtimes/<sha256>/rootfs"
 is "$(ls -A "$RT/incoming" | wc -l)" "0" "... and leaves no upload file behind"
+is "$(ls -A "$SERVER_DATA/tmp" | wc -l)" "0" "... nor its spool file (the body streamed to disk)"
 
 call POST "/api/v1/runtimes/upload?name=evil" -H "Authorization: Bearer $TOKEN" \
 	-H "Content-Type: application/x-tar" --data-binary @"$TMP/evil.tar"
