@@ -101,18 +101,20 @@ int store_migrate(store *s, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create schema_version: %s", store_errmsg(c));
 		goto out;
 	}
+	int latest = migrations[NMIGRATIONS - 1].version;
+	if ((rc = current_version(c, &v)))
+		goto fail;
+	if (v > latest) {
+		snprintf(err, errlen, "database schema version %d is newer than this sentinel"
+			 " understands (%d); upgrade sentinel", v, latest);
+		rc = STORE_ETOONEW;
+		goto out;
+	}
 	for (int i = 0; i < NMIGRATIONS; i++) {
 		const struct migration *m = &migrations[i];
 		/* Re-read inside the transaction: another server may have migrated. */
 		if ((rc = store_begin(c)) || (rc = current_version(c, &v)))
 			goto fail;
-		if (v > migrations[NMIGRATIONS - 1].version) {
-			snprintf(err, errlen,
-				 "database schema version %d is newer than this sentinel understands (%d); "
-				 "upgrade sentinel", v, migrations[NMIGRATIONS - 1].version);
-			rc = STORE_ETOONEW;
-			goto out;
-		}
 		if (v >= m->version) {
 			store_rollback(c);
 			continue;
@@ -127,14 +129,6 @@ int store_migrate(store *s, char *err, size_t errlen)
 			goto fail;
 		if ((rc = store_commit(c)))
 			goto fail;
-	}
-	if (NMIGRATIONS == 0 || (rc = current_version(c, &v)))
-		goto out;
-	if (v > migrations[NMIGRATIONS - 1].version) {
-		snprintf(err, errlen,
-			 "database schema version %d is newer than this sentinel understands (%d); "
-			 "upgrade sentinel", v, migrations[NMIGRATIONS - 1].version);
-		rc = STORE_ETOONEW;
 	}
 	goto out;
 fail:
