@@ -13,7 +13,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -27,6 +26,7 @@
 #include "base/util.h"
 #include "http/http.h"
 #include "http/http_int.h"
+#include "http/mhd.h"
 
 #define MAX_PARAMS HTTP_MAX_PARAMS
 #define MAX_HEADERS 8
@@ -817,7 +817,9 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	int rc = 0;
+	int rc = http_mhd_load(err, errlen);
+	if (rc)
+		return rc;
 	if (parse_listen(cfg->listen, &ss, &sl)) {
 		snprintf(err, errlen, "invalid listen address '%s' (expected HOST:PORT)", cfg->listen);
 		return -EINVAL;
