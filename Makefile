@@ -4,7 +4,7 @@ CC      ?= cc
 # V=1 shows the compiler command lines.
 Q := $(if $(V),,@)
 # Each module that needs a library adds its pkg-config name here.
-PKGS    := jansson sqlite3 libsodium openssl libseccomp libprotobuf-c
+PKGS    := jansson sqlite3 libsodium libseccomp libprotobuf-c
 CFLAGS_BASE := -std=gnu17 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE -Isrc -Ibuild/gen -pthread
 LDLIBS_EXTRA := -pthread -lm -ldl
 
@@ -31,7 +31,7 @@ endif
 FUZZ_SECONDS ?= 30
 
 # Loaded with dlopen on first use (headers only at build time): see http/client.c.
-PKGS_LAZY := libmicrohttpd libcurl libarchive openblas
+PKGS_LAZY := libmicrohttpd libcurl libarchive openblas libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(PKGS_LAZY) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # Tests and fuzz targets may call the lazy libraries directly (to craft input).

@@ -25,6 +25,14 @@ void sn_hex(const void *p, size_t n, char *out);
 char *sn_id_new(const char *prefix);
 /* SHA-256 of p as 64 hex chars + NUL. */
 void sn_sha256_hex(const void *p, size_t n, char out[65]);
+/* Streaming SHA-256: new, update any number of times, final (which frees
+ * the state and sets *h to NULL). */
+typedef struct sn_sha256 sn_sha256;
+sn_sha256 *sn_sha256_new(void);
+void sn_sha256_update(sn_sha256 *h, const void *p, size_t n);
+void sn_sha256_final(sn_sha256 **h, char out[65]);
+/* SHA-256 of a file's content. 0 or -errno. */
+int sn_sha256_file(const char *path, char out[65]);
 
 /* mkdir -p with the given mode. 0 or -errno. */
 int sn_mkdir_p(const char *path, unsigned mode);

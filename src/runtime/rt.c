@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <openssl/evp.h>
 #include "base/mem.h"
 #include "base/util.h"
 #include "runtime/rt.h"
@@ -148,38 +147,6 @@ int rt_lookup(const char *data, const char *name, rt_info *out, char *err, size_
 	return rc;
 }
 
-static int sha256_file(const char *path, char out[65])
-{
-	unsigned char md[32];
-	char *buf = xmalloc(1 << 16);
-	int rc = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
-	EVP_MD_CTX *md_ctx = EVP_MD_CTX_new();
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
-	}
-	EVP_DigestInit_ex(md_ctx, EVP_sha256(), NULL);
-	for (;;) {
-		ssize_t n = read(fd, buf, 1 << 16);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			goto out;
-		}
-		if (!n)
-			break;
-		EVP_DigestUpdate(md_ctx, buf, (size_t)n);
-	}
-	EVP_DigestFinal_ex(md_ctx, md, NULL);
-	sn_hex(md, sizeof md, out);
-out:
-	if (fd >= 0)
-		close(fd);
-	EVP_MD_CTX_free(md_ctx);
-	free(buf);
-	return rc;
-}
 
 /* rm -rf of an absolute or relative path. */
 static void rm_path(const char *path)
@@ -258,7 +225,7 @@ int rt_ingest(const char *data, const char *tar_path, const char *name, uint64_t
 		rc = -ENOENT;
 		goto out;
 	}
-	if ((rc = sn_mkdir_p(dir, 0755)) || (rc = sha256_file(tar_path, sha))) {
+	if ((rc = sn_mkdir_p(dir, 0755)) || (rc = sn_sha256_file(tar_path, sha))) {
 		snprintf(err, errlen, "%s: %s", tar_path, strerror(-rc));
 		goto out;
 	}
@@ -458,7 +425,7 @@ int rt_scan(const char *data, json_t **out, char *err, size_t errlen)
 		char sha[65], *p = xasprintf("%s/%s", dir, e->d_name);
 		struct stat st;
 		if (e->d_name[0] != '.' && is_tarball(e->d_name) && stat(p, &st) == 0 &&
-		    S_ISREG(st.st_mode) && sha256_file(p, sha) == 0 && !sha_in_use(data, sha, NULL))
+		    S_ISREG(st.st_mode) && sn_sha256_file(p, sha) == 0 && !sha_in_use(data, sha, NULL))
 			json_array_append_new(arr, json_pack("{s:s, s:I, s:s}", "file", e->d_name,
 							     "bytes", (json_int_t)st.st_size,
 							     "sha256", sha));
