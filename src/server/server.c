@@ -279,7 +279,7 @@ static int run(const cfg_spec *spec, int argc, char **argv, int quickstart)
 		 store_backend(app.st), cfg_get(c, "data"));
 	if (generated)
 		fprintf(stderr, "\nFirst start: created superadmin 'admin' with password: %s\n"
-			"(shown once; change it with PATCH /api/v1/users/admin)\n\n", generated);
+			"(shown once; change it with 'sentinel passwd' after 'sentinel login')\n\n", generated);
 	if (quickstart) {
 		printf("Sentinel is running at %s\n", url);
 		if (generated)
