@@ -2,10 +2,13 @@
  *
  * Life of a request (on_request is called several times per request):
  *   1. first call: allocate http_req, match the route, check the declared
- *      length; errors found here (404, 405, 413, 415) are answered at once;
- *   2. calls with upload data: append to the body up to the route's limit;
+ *      length; errors found here (404, 405, 413, 415) are answered at once,
+ *      or after a bounded body has been read and dropped (so that the client,
+ *      still sending, sees the answer rather than a reset);
+ *   2. calls with upload data: append to the body up to the route's limit,
+ *      or write it to a spool file (HTTP_SPOOL_BODY);
  *   3. final call: parse JSON, run the auth hook and the handler, queue the
- *      reply. finish() runs the done hook (audit) before the reply is queued,
+ *      reply. queue() runs the done hook (audit) before the reply is queued,
  *      so a client that sees the response can already read its audit row.
  * Invariants: at most one reply is queued per request; r->status is the
  * status of that reply; inflight counts requests between step 1 and the
@@ -28,64 +31,9 @@
 #include "http/http_int.h"
 #include "http/mhd.h"
 
-#define MAX_PARAMS HTTP_MAX_PARAMS
-#define MAX_HEADERS 8
-#define NSTATUS 500 /* status codes 100..599 */
-/* The most of a refused body that is read (and dropped) before answering. */
-#define DISCARD_MAX ((uint64_t)64 << 20)
-static const double buckets_s[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-				     0.5, 1, 2.5, 5, 10 };
-#define NBUCKETS ((int)(sizeof buckets_s / sizeof buckets_s[0]))
-
-struct route_stats {
-	atomic_uint_fast64_t status[NSTATUS];
-	atomic_uint_fast64_t bucket[NBUCKETS];
-	atomic_uint_fast64_t count;
-	atomic_uint_fast64_t sum_us;
-};
-
-struct http_server {
-	struct MHD_Daemon *d;
-	const http_route *routes;
-	size_t nroutes;
-	http_hooks hooks;
-	void *app;
-	hub *events;
-	unsigned port;
-	atomic_int inflight;
-	struct route_stats *stats; /* nroutes + 1: the last is "unmatched" */
-	char *tls_cert, *tls_key;
-	char *spool_dir;
-};
-
-struct http_req {
-	http_server *srv;
-	struct MHD_Connection *conn;
-	const http_route *route;
-	const char *method, *path;
-	char *param_name[MAX_PARAMS], *param_val[MAX_PARAMS];
-	int nparams;
-	char id[40];
-	char addr[64];
-	int64_t start_ns;
-	buf body;
-	int too_large;
-	json_t *json;
-	void *user;
-	void (*user_free)(void *);
-	char *actor, *target;
-	int status;     /* 0 until a reply is queued */
-	int early;      /* an error reply was queued at the first call */
-	int discard;    /* an error reply waits until the body has been read */
-	int spool_fd;   /* HTTP_SPOOL_BODY: the open file, else -1 */
-	char *spool_path;
-	uint64_t spooled;
-	int spool_err;  /* errno of a failed write, 0 when none */
-	uint64_t discarded;
-	struct MHD_Response *resp;
-	char *hdr_name[MAX_HEADERS], *hdr_val[MAX_HEADERS];
-	int nhdrs;
-};
+/* Upper bounds of the latency histogram's buckets, in seconds. */
+static const double buckets_s[NBUCKETS] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+					    0.5, 1, 2.5, 5, 10 };
 
 /* ---- routing ---- */
 
@@ -169,7 +117,7 @@ static int route(http_req *r, buf *allow)
 	return path_found ? 405 : 404;
 }
 
-/* ---- replies ---- */
+/* ---- metrics ---- */
 
 static void stats_record(http_req *r)
 {
@@ -186,304 +134,6 @@ static void stats_record(http_req *r)
 		}
 	atomic_fetch_add(&st->count, 1);
 	atomic_fetch_add(&st->sum_us, (uint64_t)(secs * 1e6));
-}
-
-static void set_response(http_req *r, int status, struct MHD_Response *resp, const char *ctype)
-{
-	if (r->status) {
-		/* A second reply is a bug in a handler; keep the first. */
-		log_error("http: second reply %d ignored for %s %s", status, r->method, r->path);
-		MHD_destroy_response(resp);
-		return;
-	}
-	r->status = status;
-	r->resp = resp;
-	if (ctype)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	MHD_add_response_header(resp, "X-Request-Id", r->id);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	for (int i = 0; i < r->nhdrs; i++)
-		MHD_add_response_header(resp, r->hdr_name[i], r->hdr_val[i]);
-}
-
-void http_reply_header(http_req *r, const char *name, const char *value)
-{
-	if (r->nhdrs == MAX_HEADERS)
-		return;
-	r->hdr_name[r->nhdrs] = xstrdup(name);
-	r->hdr_val[r->nhdrs] = xstrdup(value);
-	r->nhdrs++;
-}
-
-void http_reply_data(http_req *r, int status, const char *content_type, char *data, size_t len)
-{
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
-	set_response(r, status, resp, content_type);
-}
-
-void http_reply_json(http_req *r, int status, json_t *json)
-{
-	char *s = json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY);
-	json_decref(json);
-	if (!s) {
-		http_reply_error(r, 500, "internal", "cannot encode the response");
-		return;
-	}
-	size_t n = strlen(s);
-	s = xrealloc(s, n + 2);
-	s[n] = '\n';
-	s[n + 1] = '\0';
-	http_reply_data(r, status, "application/json", s, n + 1);
-}
-
-json_t *http_error_json(const char *code, const char *message, const char *request_id)
-{
-	json_t *e = json_pack("{s:s,s:s}", "code", code, "message", message);
-	if (request_id)
-		json_object_set_new(e, "request_id", json_string(request_id));
-	return json_pack("{s:o}", "error", e);
-}
-
-void http_reply_error(http_req *r, int status, const char *code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *msg = xvasprintf(fmt, ap);
-	va_end(ap);
-	json_t *o = http_error_json(code, msg, r->id);
-	free(msg);
-	http_reply_json(r, status, o);
-}
-
-void http_reply_list(http_req *r, json_t *items, const char *next_cursor)
-{
-	json_t *o = json_object();
-	json_object_set_new(o, "items", items);
-	json_object_set_new(o, "next_cursor", next_cursor ? json_string(next_cursor) : json_null());
-	http_reply_json(r, 200, o);
-}
-
-/* ---- server-sent events ---- */
-
-struct sse {
-	hub *h;
-	char *prefix;
-	uint64_t cursor;
-	buf pending;
-	size_t off;
-	int keepalive_ms;
-};
-
-static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
-{
-	struct sse *s = cls;
-	(void)pos;
-	while (s->off >= s->pending.len) {
-		char *topic = NULL, *data = NULL;
-		buf_reset(&s->pending);
-		s->off = 0;
-		int rc = hub_next(s->h, s->prefix, &s->cursor, s->keepalive_ms, &topic, &data);
-		if (rc == 0)
-			buf_printf(&s->pending, "id: %llu\nevent: %s\ndata: %s\n\n",
-				   (unsigned long long)s->cursor, topic, data);
-		else if (rc == -ETIMEDOUT)
-			buf_puts(&s->pending, ": keep-alive\n\n");
-		else if (rc == -ESTALE)
-			buf_printf(&s->pending, "id: %llu\nevent: lagged\ndata: {}\n\n",
-				   (unsigned long long)s->cursor);
-		free(topic);
-		free(data);
-		if (rc == -EPIPE)
-			return MHD_CONTENT_READER_END_OF_STREAM;
-	}
-	size_t n = s->pending.len - s->off;
-	if (n > max)
-		n = max;
-	memcpy(out, s->pending.data + s->off, n);
-	s->off += n;
-	return (ssize_t)n;
-}
-
-static void sse_free(void *cls)
-{
-	struct sse *s = cls;
-	buf_release(&s->pending);
-	free(s->prefix);
-	free(s);
-}
-
-static int g_sse_keepalive_ms = 15000;
-
-void http_reply_sse(http_req *r, const char *prefix)
-{
-	if (!r->srv->events) {
-		http_reply_error(r, 404, "not_found", "no event stream");
-		return;
-	}
-	struct sse *s = xcalloc(1, sizeof *s);
-	s->h = r->srv->events;
-	s->prefix = xstrdup(prefix ? prefix : "");
-	s->keepalive_ms = g_sse_keepalive_ms;
-	buf_init(&s->pending, 1 << 20);
-	const char *last = http_req_header(r, "Last-Event-ID");
-	char *end = NULL;
-	unsigned long long v = last ? strtoull(last, &end, 10) : 0;
-	s->cursor = (last && end && *end == '\0') ? v : hub_last_id(s->h);
-	buf_puts(&s->pending, "retry: 3000\n: connected\n\n");
-	struct MHD_Response *resp =
-		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
-	set_response(r, 200, resp, "text/event-stream");
-}
-
-/* ---- request accessors ---- */
-
-const char *http_req_method(const http_req *r) { return r->method; }
-const char *http_req_path(const http_req *r) { return r->path; }
-const char *http_req_addr(const http_req *r) { return r->addr; }
-const char *http_req_id(const http_req *r) { return r->id; }
-json_t *http_req_json(const http_req *r) { return r->json; }
-const char *http_req_body_path(const http_req *r) { return r->spool_path; }
-void *http_req_user(const http_req *r) { return r->user; }
-const char *http_req_actor(const http_req *r) { return r->actor; }
-const char *http_req_target(const http_req *r) { return r->target; }
-
-const char *http_req_param(const http_req *r, const char *name)
-{
-	for (int i = 0; i < r->nparams; i++)
-		if (strcmp(r->param_name[i], name) == 0)
-			return r->param_val[i];
-	return NULL;
-}
-
-const char *http_req_query(const http_req *r, const char *name)
-{
-	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-const char *http_req_header(const http_req *r, const char *name)
-{
-	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
-}
-
-const char *http_req_body(const http_req *r, size_t *len)
-{
-	if (len)
-		*len = r->body.len;
-	return r->body.data ? r->body.data : "";
-}
-
-void http_req_set_auth(http_req *r, void *user, void (*user_free)(void *), const char *actor)
-{
-	if (r->user && r->user_free)
-		r->user_free(r->user);
-	r->user = user;
-	r->user_free = user_free;
-	free(r->actor);
-	r->actor = actor ? xstrdup(actor) : NULL;
-}
-
-void http_req_set_target(http_req *r, const char *target)
-{
-	free(r->target);
-	r->target = target ? xstrdup(target) : NULL;
-}
-
-json_t *http_json_time(int64_t ms)
-{
-	char t[40];
-	if (ms < 0)
-		return json_null();
-	sn_time_format(ms, t, sizeof t);
-	return json_string(t);
-}
-
-/* ---- body helpers ---- */
-
-static json_t *body_field(http_req *r, const char *field, int required, int *rc)
-{
-	json_t *v = r->json ? json_object_get(r->json, field) : NULL;
-	*rc = 0;
-	if (!v && required) {
-		http_reply_error(r, 400, "bad_request", "missing field '%s'", field);
-		*rc = -EINVAL;
-	}
-	return v;
-}
-
-int http_body_str(http_req *r, const char *field, int required, size_t maxlen, const char **out)
-{
-	int rc;
-	json_t *v = body_field(r, field, required, &rc);
-	if (!v)
-		return rc;
-	if (!json_is_string(v)) {
-		http_reply_error(r, 400, "bad_request", "field '%s' must be a string", field);
-		return -EINVAL;
-	}
-	if (json_string_length(v) > maxlen) {
-		http_reply_error(r, 400, "bad_request", "field '%s' is longer than %zu bytes", field,
-				 maxlen);
-		return -EINVAL;
-	}
-	if (strlen(json_string_value(v)) != json_string_length(v)) {
-		http_reply_error(r, 400, "bad_request", "field '%s' contains a NUL character", field);
-		return -EINVAL;
-	}
-	*out = json_string_value(v);
-	return 0;
-}
-
-int http_body_bool(http_req *r, const char *field, int required, int *out)
-{
-	int rc;
-	json_t *v = body_field(r, field, required, &rc);
-	if (!v)
-		return rc;
-	if (!json_is_boolean(v)) {
-		http_reply_error(r, 400, "bad_request", "field '%s' must be true or false", field);
-		return -EINVAL;
-	}
-	*out = json_is_true(v);
-	return 0;
-}
-
-int http_body_int(http_req *r, const char *field, int required, int64_t min, int64_t max,
-		  int64_t *out)
-{
-	int rc;
-	json_t *v = body_field(r, field, required, &rc);
-	if (!v)
-		return rc;
-	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-		http_reply_error(r, 400, "bad_request", "field '%s' must be an integer from %lld to %lld",
-				 field, (long long)min, (long long)max);
-		return -EINVAL;
-	}
-	*out = json_integer_value(v);
-	return 0;
-}
-
-int http_page(http_req *r, int *limit, const char **cursor)
-{
-	const char *l = http_req_query(r, "limit");
-	*limit = 50;
-	if (l) {
-		char *end;
-		long v = strtol(l, &end, 10);
-		if (!*l || *end || v < 1 || v > 1000) {
-			http_reply_error(r, 400, "bad_request",
-					 "query parameter 'limit' must be an integer from 1 to 1000");
-			return -EINVAL;
-		}
-		*limit = (int)v;
-	}
-	*cursor = http_req_query(r, "cursor");
-	if (*cursor && strlen(*cursor) > 256) {
-		http_reply_error(r, 400, "bad_request", "query parameter 'cursor' is malformed");
-		return -EINVAL;
-	}
-	return 0;
 }
 
 /* ---- spooled bodies ---- */
@@ -830,7 +480,7 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 	}
 	const char *ka = getenv("SENTINEL_SSE_KEEPALIVE_MS");
 	if (ka && atoi(ka) > 0)
-		g_sse_keepalive_ms = atoi(ka);
+		http_sse_keepalive_ms = atoi(ka);
 	http_server *s = xcalloc(1, sizeof *s);
 	s->routes = routes;
 	s->nroutes = nroutes;

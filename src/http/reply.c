@@ -1,0 +1,311 @@
+/* What handlers call: request accessors, body field helpers, replies and
+ * Server-Sent Events. Every reply goes through set_response, which keeps
+ * the first and refuses a second (a handler bug, logged). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/util.h"
+#include "http/http_int.h"
+
+static void set_response(http_req *r, int status, struct MHD_Response *resp, const char *ctype)
+{
+	if (r->status) {
+		/* A second reply is a bug in a handler; keep the first. */
+		log_error("http: second reply %d ignored for %s %s", status, r->method, r->path);
+		MHD_destroy_response(resp);
+		return;
+	}
+	r->status = status;
+	r->resp = resp;
+	if (ctype)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(resp, "X-Request-Id", r->id);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	for (int i = 0; i < r->nhdrs; i++)
+		MHD_add_response_header(resp, r->hdr_name[i], r->hdr_val[i]);
+}
+
+void http_reply_header(http_req *r, const char *name, const char *value)
+{
+	if (r->nhdrs == MAX_HEADERS)
+		return;
+	r->hdr_name[r->nhdrs] = xstrdup(name);
+	r->hdr_val[r->nhdrs] = xstrdup(value);
+	r->nhdrs++;
+}
+
+void http_reply_data(http_req *r, int status, const char *content_type, char *data, size_t len)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	set_response(r, status, resp, content_type);
+}
+
+void http_reply_json(http_req *r, int status, json_t *json)
+{
+	char *s = json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(json);
+	if (!s) {
+		http_reply_error(r, 500, "internal", "cannot encode the response");
+		return;
+	}
+	size_t n = strlen(s);
+	s = xrealloc(s, n + 2);
+	s[n] = '\n';
+	s[n + 1] = '\0';
+	http_reply_data(r, status, "application/json", s, n + 1);
+}
+
+json_t *http_error_json(const char *code, const char *message, const char *request_id)
+{
+	json_t *e = json_pack("{s:s,s:s}", "code", code, "message", message);
+	if (request_id)
+		json_object_set_new(e, "request_id", json_string(request_id));
+	return json_pack("{s:o}", "error", e);
+}
+
+void http_reply_error(http_req *r, int status, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	json_t *o = http_error_json(code, msg, r->id);
+	free(msg);
+	http_reply_json(r, status, o);
+}
+
+void http_reply_list(http_req *r, json_t *items, const char *next_cursor)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "items", items);
+	json_object_set_new(o, "next_cursor", next_cursor ? json_string(next_cursor) : json_null());
+	http_reply_json(r, 200, o);
+}
+
+/* ---- server-sent events ---- */
+
+struct sse {
+	hub *h;
+	char *prefix;
+	uint64_t cursor;
+	buf pending;
+	size_t off;
+	int keepalive_ms;
+};
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+	struct sse *s = cls;
+	(void)pos;
+	while (s->off >= s->pending.len) {
+		char *topic = NULL, *data = NULL;
+		buf_reset(&s->pending);
+		s->off = 0;
+		int rc = hub_next(s->h, s->prefix, &s->cursor, s->keepalive_ms, &topic, &data);
+		if (rc == 0)
+			buf_printf(&s->pending, "id: %llu\nevent: %s\ndata: %s\n\n",
+				   (unsigned long long)s->cursor, topic, data);
+		else if (rc == -ETIMEDOUT)
+			buf_puts(&s->pending, ": keep-alive\n\n");
+		else if (rc == -ESTALE)
+			buf_printf(&s->pending, "id: %llu\nevent: lagged\ndata: {}\n\n",
+				   (unsigned long long)s->cursor);
+		free(topic);
+		free(data);
+		if (rc == -EPIPE)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+	}
+	size_t n = s->pending.len - s->off;
+	if (n > max)
+		n = max;
+	memcpy(out, s->pending.data + s->off, n);
+	s->off += n;
+	return (ssize_t)n;
+}
+
+static void sse_free(void *cls)
+{
+	struct sse *s = cls;
+	buf_release(&s->pending);
+	free(s->prefix);
+	free(s);
+}
+
+int http_sse_keepalive_ms = 15000;
+
+void http_reply_sse(http_req *r, const char *prefix)
+{
+	if (!r->srv->events) {
+		http_reply_error(r, 404, "not_found", "no event stream");
+		return;
+	}
+	struct sse *s = xcalloc(1, sizeof *s);
+	s->h = r->srv->events;
+	s->prefix = xstrdup(prefix ? prefix : "");
+	s->keepalive_ms = http_sse_keepalive_ms;
+	buf_init(&s->pending, 1 << 20);
+	const char *last = http_req_header(r, "Last-Event-ID");
+	char *end = NULL;
+	unsigned long long v = last ? strtoull(last, &end, 10) : 0;
+	s->cursor = (last && end && *end == '\0') ? v : hub_last_id(s->h);
+	buf_puts(&s->pending, "retry: 3000\n: connected\n\n");
+	struct MHD_Response *resp =
+		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);
+	set_response(r, 200, resp, "text/event-stream");
+}
+
+/* ---- request accessors ---- */
+
+const char *http_req_method(const http_req *r) { return r->method; }
+const char *http_req_path(const http_req *r) { return r->path; }
+const char *http_req_addr(const http_req *r) { return r->addr; }
+const char *http_req_id(const http_req *r) { return r->id; }
+json_t *http_req_json(const http_req *r) { return r->json; }
+const char *http_req_body_path(const http_req *r) { return r->spool_path; }
+void *http_req_user(const http_req *r) { return r->user; }
+const char *http_req_actor(const http_req *r) { return r->actor; }
+const char *http_req_target(const http_req *r) { return r->target; }
+
+const char *http_req_param(const http_req *r, const char *name)
+{
+	for (int i = 0; i < r->nparams; i++)
+		if (strcmp(r->param_name[i], name) == 0)
+			return r->param_val[i];
+	return NULL;
+}
+
+const char *http_req_query(const http_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_req_header(const http_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_req_body(const http_req *r, size_t *len)
+{
+	if (len)
+		*len = r->body.len;
+	return r->body.data ? r->body.data : "";
+}
+
+void http_req_set_auth(http_req *r, void *user, void (*user_free)(void *), const char *actor)
+{
+	if (r->user && r->user_free)
+		r->user_free(r->user);
+	r->user = user;
+	r->user_free = user_free;
+	free(r->actor);
+	r->actor = actor ? xstrdup(actor) : NULL;
+}
+
+void http_req_set_target(http_req *r, const char *target)
+{
+	free(r->target);
+	r->target = target ? xstrdup(target) : NULL;
+}
+
+json_t *http_json_time(int64_t ms)
+{
+	char t[40];
+	if (ms < 0)
+		return json_null();
+	sn_time_format(ms, t, sizeof t);
+	return json_string(t);
+}
+
+/* ---- body helpers ---- */
+
+static json_t *body_field(http_req *r, const char *field, int required, int *rc)
+{
+	json_t *v = r->json ? json_object_get(r->json, field) : NULL;
+	*rc = 0;
+	if (!v && required) {
+		http_reply_error(r, 400, "bad_request", "missing field '%s'", field);
+		*rc = -EINVAL;
+	}
+	return v;
+}
+
+int http_body_str(http_req *r, const char *field, int required, size_t maxlen, const char **out)
+{
+	int rc;
+	json_t *v = body_field(r, field, required, &rc);
+	if (!v)
+		return rc;
+	if (!json_is_string(v)) {
+		http_reply_error(r, 400, "bad_request", "field '%s' must be a string", field);
+		return -EINVAL;
+	}
+	if (json_string_length(v) > maxlen) {
+		http_reply_error(r, 400, "bad_request", "field '%s' is longer than %zu bytes", field,
+				 maxlen);
+		return -EINVAL;
+	}
+	if (strlen(json_string_value(v)) != json_string_length(v)) {
+		http_reply_error(r, 400, "bad_request", "field '%s' contains a NUL character", field);
+		return -EINVAL;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+int http_body_bool(http_req *r, const char *field, int required, int *out)
+{
+	int rc;
+	json_t *v = body_field(r, field, required, &rc);
+	if (!v)
+		return rc;
+	if (!json_is_boolean(v)) {
+		http_reply_error(r, 400, "bad_request", "field '%s' must be true or false", field);
+		return -EINVAL;
+	}
+	*out = json_is_true(v);
+	return 0;
+}
+
+int http_body_int(http_req *r, const char *field, int required, int64_t min, int64_t max,
+		  int64_t *out)
+{
+	int rc;
+	json_t *v = body_field(r, field, required, &rc);
+	if (!v)
+		return rc;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		http_reply_error(r, 400, "bad_request", "field '%s' must be an integer from %lld to %lld",
+				 field, (long long)min, (long long)max);
+		return -EINVAL;
+	}
+	*out = json_integer_value(v);
+	return 0;
+}
+
+int http_page(http_req *r, int *limit, const char **cursor)
+{
+	const char *l = http_req_query(r, "limit");
+	*limit = 50;
+	if (l) {
+		char *end;
+		long v = strtol(l, &end, 10);
+		if (!*l || *end || v < 1 || v > 1000) {
+			http_reply_error(r, 400, "bad_request",
+					 "query parameter 'limit' must be an integer from 1 to 1000");
+			return -EINVAL;
+		}
+		*limit = (int)v;
+	}
+	*cursor = http_req_query(r, "cursor");
+	if (*cursor && strlen(*cursor) > 256) {
+		http_reply_error(r, 400, "bad_request", "query parameter 'cursor' is malformed");
+		return -EINVAL;
+	}
+	return 0;
+}
+
