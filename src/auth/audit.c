@@ -1,6 +1,8 @@
-/* The audit log: one insert-only row per mutating request, written by the
- * http done hook before the reply is queued, and published as an "audit"
- * event. The table refuses UPDATE and DELETE (triggers in the migration). */
+/* The audit log: one insert-only row per mutating request, published as an
+ * "audit" event. A change is committed together with its row
+ * (auth_commit_audited), so no crash leaves one without the other; requests
+ * that changed nothing are recorded by the http done hook before the reply
+ * is queued. The table refuses UPDATE and DELETE (triggers in the migration). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,43 +30,78 @@ static char *audit_id(int64_t now)
 	return xasprintf("a_%012llx%s", (unsigned long long)now, hex);
 }
 
+static int audit_insert(store_conn *c, http_req *r, const char *action, int status,
+			const char *id, int64_t now)
+{
+	const auth_user *u = auth_caller(r);
+	int rc = store_exec(c, "INSERT INTO audit (id, ts, actor_id, actor, action, target, outcome,"
+			       " status, address, request_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+			    NULL, SARGS(SA_TEXT(id), SA_INT(now), SA_TEXT(u ? u->id : NULL),
+					SA_TEXT(http_req_actor(r)), SA_TEXT(action),
+					SA_TEXT(http_req_target(r)), SA_TEXT(outcome(status)),
+					SA_INT(status), SA_TEXT(http_req_addr(r)), SA_TEXT(http_req_id(r))));
+	if (rc)
+		log_error("audit: cannot record %s by %s: %d", action,
+			  http_req_actor(r) ? http_req_actor(r) : "-", rc);
+	return rc;
+}
+
+static void audit_publish(auth *a, http_req *r, const char *action, int status, const char *id,
+			  int64_t now)
+{
+	if (!a->events)
+		return;
+	json_t *ev = json_pack("{s:s,s:o,s:s?,s:s,s:s?,s:s,s:i}", "id", id, "ts", http_json_time(now),
+			       "actor", http_req_actor(r), "action", action, "target",
+			       http_req_target(r), "outcome", outcome(status), "status", status);
+	char *s = json_dumps(ev, JSON_COMPACT);
+	hub_publish(a->events, "audit", s);
+	free(s);
+	json_decref(ev);
+}
+
+static const char *action_of(const http_route *route)
+{
+	return route->action ? route->action : route->pattern;
+}
+
+int auth_commit_audited(auth *a, store_conn *c, http_req *r, int status)
+{
+	const char *action = action_of(http_req_route(r));
+	int64_t now = sn_now_ms();
+	char *id = audit_id(now);
+	int rc = audit_insert(c, r, action, status, id, now);
+	if (rc == 0)
+		rc = store_commit(c);
+	if (rc == 0) {
+		http_req_set_audited(r);
+		audit_publish(a, r, action, status, id, now);
+	}
+	free(id);
+	return rc;
+}
+
+/* The done hook records what no handler recorded itself: refusals and
+ * failures, which changed nothing. */
 void auth_audit_hook(http_req *r, const http_route *route, int status, void *ctx)
 {
 	auth *a = ctx;
 	const char *m = http_req_method(r);
-	if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
+	if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || http_req_audited(r))
 		return;
-	const auth_user *u = auth_caller(r);
 	/* Anonymous callers are recorded only where anyone may act (login):
 	 * elsewhere they were refused before doing anything, and recording
 	 * them would let anyone who reaches the port grow the table. */
-	if (!u && !(route->flags & HTTP_PUBLIC))
+	if (!auth_caller(r) && !(route->flags & HTTP_PUBLIC))
 		return;
-	const char *action = route->action ? route->action : route->pattern;
-	const char *target = http_req_target(r);
 	int64_t now = sn_now_ms();
 	char *id = audit_id(now);
 	store_conn *c = NULL;
 	store_acquire(a->st, &c);
-	int rc = store_exec(c, "INSERT INTO audit (id, ts, actor_id, actor, action, target, outcome,"
-			       " status, address, request_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-			    NULL, SARGS(SA_TEXT(id), SA_INT(now), SA_TEXT(u ? u->id : NULL),
-					SA_TEXT(http_req_actor(r)), SA_TEXT(action), SA_TEXT(target),
-					SA_TEXT(outcome(status)), SA_INT(status),
-					SA_TEXT(http_req_addr(r)), SA_TEXT(http_req_id(r))));
+	int rc = audit_insert(c, r, action_of(route), status, id, now);
 	store_release(&c);
-	if (rc) {
-		log_error("audit: cannot record %s by %s: %d", action,
-			  http_req_actor(r) ? http_req_actor(r) : "-", rc);
-	} else if (a->events) {
-		json_t *ev = json_pack("{s:s,s:o,s:s?,s:s,s:s?,s:s,s:i}", "id", id, "ts",
-				       http_json_time(now), "actor", http_req_actor(r), "action", action,
-				       "target", target, "outcome", outcome(status), "status", status);
-		char *s = json_dumps(ev, JSON_COMPACT);
-		hub_publish(a->events, "audit", s);
-		free(s);
-		json_decref(ev);
-	}
+	if (rc == 0)
+		audit_publish(a, r, action_of(route), status, id, now);
 	free(id);
 }
 

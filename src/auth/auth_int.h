@@ -20,6 +20,9 @@ struct auth {
 	struct throttle_slot throttle[THROTTLE_SLOTS];
 };
 
+/* Records r's audit row (outcome from status) in c's open transaction and
+ * commits both; on 0 the done hook will not record r again. */
+int auth_commit_audited(auth *a, store_conn *c, http_req *r, int status);
 /* Replies 500 for a store error rc (and logs it); returns rc. */
 int auth_store_fail(http_req *r, int rc);
 /* Looks a user up by id or username; fills *u. -ENOENT when absent. */

@@ -66,9 +66,13 @@ static void h_create(http_req *r, void *ctx)
 	char *id = sn_id_new("g_");
 	http_req_set_target(r, name);
 	store_acquire(a->st, &c);
-	int rc = store_exec(c, "INSERT INTO user_groups (id, name, description, created_at)"
-			       " VALUES ($1, $2, $3, $4)", NULL,
-			    SARGS(SA_TEXT(id), SA_TEXT(name), SA_TEXT(desc), SA_INT(sn_now_ms())));
+	int rc = store_begin(c);
+	if (rc == 0)
+		rc = store_exec(c, "INSERT INTO user_groups (id, name, description, created_at)"
+				   " VALUES ($1, $2, $3, $4)", NULL,
+				SARGS(SA_TEXT(id), SA_TEXT(name), SA_TEXT(desc), SA_INT(sn_now_ms())));
+	if (rc == 0)
+		rc = auth_commit_audited(a, c, r, 201);
 	if (rc == STORE_ECONSTRAINT) {
 		http_reply_error(r, 409, "conflict", "group '%s' already exists", name);
 	} else if (rc) {
@@ -116,8 +120,13 @@ static void h_delete(http_req *r, void *ctx)
 	store_conn *c = NULL;
 	char gid[48];
 	store_acquire(a->st, &c);
-	if (load_group(r, c, gid, NULL) == 0) {
-		int rc = store_exec(c, "DELETE FROM user_groups WHERE id = $1", NULL, SARGS(SA_TEXT(gid)));
+	int rc = store_begin(c);
+	if (rc)
+		auth_store_fail(r, rc);
+	else if (load_group(r, c, gid, NULL) == 0) {
+		rc = store_exec(c, "DELETE FROM user_groups WHERE id = $1", NULL, SARGS(SA_TEXT(gid)));
+		if (rc == 0)
+			rc = auth_commit_audited(a, c, r, 200);
 		if (rc)
 			auth_store_fail(r, rc);
 		else
@@ -134,12 +143,17 @@ static void member_change(http_req *r, auth *a, int add)
 	int64_t n = 0;
 	const char *who = http_req_param(r, "user");
 	store_acquire(a->st, &c);
+	int rc = store_begin(c);
+	if (rc) {
+		auth_store_fail(r, rc);
+		goto out;
+	}
 	if (load_group(r, c, gid, NULL))
 		goto out;
 	char *target = xasprintf("%s/%s", http_req_param(r, "id"), who);
 	http_req_set_target(r, target);
 	free(target);
-	int rc = auth_user_load(c, who, &u, NULL);
+	rc = auth_user_load(c, who, &u, NULL);
 	if (rc == -ENOENT) {
 		http_reply_error(r, 404, "not_found", "no user '%s'", who);
 		goto out;
@@ -150,6 +164,8 @@ static void member_change(http_req *r, auth *a, int add)
 				      SARGS(SA_TEXT(gid), SA_TEXT(u.id), SA_INT(sn_now_ms())))
 			 : store_exec(c, "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2",
 				      &n, SARGS(SA_TEXT(gid), SA_TEXT(u.id)));
+	if (rc == 0 && (add || n > 0))
+		rc = auth_commit_audited(a, c, r, 200);
 	if (rc) {
 		auth_store_fail(r, rc);
 	} else if (!add && n == 0) {

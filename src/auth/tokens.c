@@ -169,7 +169,11 @@ static void h_login(http_req *r, void *ctx)
 		goto out;
 	}
 	int64_t exp = sn_now_ms() + a->cfg.session_ttl_ms;
-	rc = insert_token(c, uid, "session", "login", exp, &token, &tid);
+	if ((rc = store_begin(c)) == 0 &&
+	    (rc = insert_token(c, uid, "session", "login", exp, &token, &tid)) == 0) {
+		http_req_set_target(r, tid);
+		rc = auth_commit_audited(a, c, r, 200);
+	}
 	if (rc) {
 		free(uid);
 		auth_store_fail(r, rc);
@@ -184,7 +188,6 @@ static void h_login(http_req *r, void *ctx)
 	json_object_set_new(o, "token", json_string(token));
 	json_object_set_new(o, "expires_at", http_json_time(exp));
 	json_object_set_new(o, "user", auth_user_json(c, uid));
-	http_req_set_target(r, tid);
 	free(uid);
 	http_reply_json(r, 200, o);
 	goto out;
@@ -207,11 +210,15 @@ static int revoke(auth *a, http_req *r, const char *tid)
 	store_conn *c = NULL;
 	int64_t n = 0;
 	store_acquire(a->st, &c);
-	int rc = store_exec(c, "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL"
-			       " AND (user_id = $3 OR $4 = 'superadmin' OR ($4 = 'admin' AND user_id IN"
-			       " (SELECT id FROM users WHERE role = 'member')))", &n,
-			    SARGS(SA_INT(sn_now_ms()), SA_TEXT(tid), SA_TEXT(me->id),
-				  SA_TEXT(auth_role_name(me->role))));
+	int rc = store_begin(c);
+	if (rc == 0)
+		rc = store_exec(c, "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL"
+				   " AND (user_id = $3 OR $4 = 'superadmin' OR ($4 = 'admin' AND user_id IN"
+				   " (SELECT id FROM users WHERE role = 'member')))", &n,
+				SARGS(SA_INT(sn_now_ms()), SA_TEXT(tid), SA_TEXT(me->id),
+				      SA_TEXT(auth_role_name(me->role))));
+	if (rc == 0 && n)
+		rc = auth_commit_audited(a, c, r, 200);
 	store_release(&c);
 	if (rc)
 		return auth_store_fail(r, rc);
@@ -255,13 +262,18 @@ static void h_token_create(http_req *r, void *ctx)
 	}
 	int64_t now = sn_now_ms(), exp = days > 0 ? now + days * 86400000LL : -1;
 	store_acquire(a->st, &c);
-	int rc = insert_token(c, u->id, "api", name, exp, &token, &tid);
+	int rc = store_begin(c);
+	if (rc == 0 && (rc = insert_token(c, u->id, "api", name, exp, &token, &tid)) == 0) {
+		http_req_set_target(r, tid);
+		rc = auth_commit_audited(a, c, r, 201);
+	}
 	store_release(&c);
 	if (rc) {
 		auth_store_fail(r, rc);
+		free(token);
+		free(tid);
 		return;
 	}
-	http_req_set_target(r, tid);
 	http_reply_json(r, 201, json_pack("{s:s,s:s,s:s,s:s,s:o,s:o}", "id", tid, "token", token,
 					   "name", name, "kind", "api", "created_at",
 					   http_json_time(now), "expires_at", http_json_time(exp)));

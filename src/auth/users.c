@@ -135,7 +135,7 @@ static void h_me_password(http_req *r, void *ctx)
 	    (rc = store_exec(c, "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2 AND kind = 'session'"
 				" AND revoked_at IS NULL AND id <> $3", NULL,
 			     SARGS(SA_INT(now), SA_TEXT(me->id), SA_TEXT(me->token_id)))) ||
-	    (rc = store_commit(c))) {
+	    (rc = auth_commit_audited(a, c, r, 200))) {
 		auth_store_fail(r, rc);
 		goto out;
 	}
@@ -202,10 +202,14 @@ static void h_create(http_req *r, void *ctx)
 	int64_t now = sn_now_ms();
 	http_req_set_target(r, username);
 	store_acquire(a->st, &c);
-	int rc = store_exec(c, "INSERT INTO users (id, username, pw_hash, role, disabled, created_at,"
-			       " updated_at) VALUES ($1, $2, $3, $4, 0, $5, $5)", NULL,
-			    SARGS(SA_TEXT(id), SA_TEXT(username), SA_TEXT(hash), SA_TEXT(role_s),
-				  SA_INT(now)));
+	int rc = store_begin(c);
+	if (rc == 0)
+		rc = store_exec(c, "INSERT INTO users (id, username, pw_hash, role, disabled, created_at,"
+				   " updated_at) VALUES ($1, $2, $3, $4, 0, $5, $5)", NULL,
+				SARGS(SA_TEXT(id), SA_TEXT(username), SA_TEXT(hash), SA_TEXT(role_s),
+				      SA_INT(now)));
+	if (rc == 0)
+		rc = auth_commit_audited(a, c, r, 201);
 	if (rc == STORE_ECONSTRAINT)
 		http_reply_error(r, 409, "conflict", "user '%s' already exists", username);
 	else if (rc)
@@ -317,7 +321,7 @@ static void h_patch(http_req *r, void *ctx)
 	     (rc = store_exec(c, "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2 AND"
 				 " kind = 'session' AND revoked_at IS NULL", NULL,
 			      SARGS(SA_INT(now), SA_TEXT(u.id))))) ||
-	    (rc = store_commit(c))) {
+	    (rc = auth_commit_audited(a, c, r, 200))) {
 		auth_store_fail(r, rc);
 		goto out;
 	}
@@ -344,7 +348,7 @@ static void h_delete(http_req *r, void *ctx)
 		goto out;
 	}
 	if ((rc = store_exec(c, "DELETE FROM users WHERE id = $1", NULL, SARGS(SA_TEXT(u.id)))) ||
-	    (rc = store_commit(c))) {
+	    (rc = auth_commit_audited(a, c, r, 200))) {
 		auth_store_fail(r, rc);
 		goto out;
 	}

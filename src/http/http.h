@@ -87,6 +87,12 @@ json_t *http_req_json(const http_req *r);
 void http_req_set_auth(http_req *r, void *user, void (*user_free)(void *), const char *actor);
 void *http_req_user(const http_req *r);
 const char *http_req_actor(const http_req *r);
+/* The route a request matched (NULL before routing). */
+const http_route *http_req_route(const http_req *r);
+/* Marks the request as audited by its handler (in the transaction of its
+ * change), so that the done hook does not record it again. */
+void http_req_set_audited(http_req *r);
+int http_req_audited(const http_req *r);
 /* The audit target of a mutating request, e.g. "user:u_123" (copied). */
 void http_req_set_target(http_req *r, const char *target);
 const char *http_req_target(const http_req *r);

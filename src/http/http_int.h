@@ -55,6 +55,7 @@ struct http_req {
 	void (*user_free)(void *);
 	char *actor, *target;
 	int status;     /* 0 until a reply is queued */
+	int audited;    /* the handler wrote the audit row itself */
 	int early;      /* an error reply was queued at the first call */
 	int discard;    /* an error reply waits until the body has been read */
 	int spool_fd;   /* HTTP_SPOOL_BODY: the open file, else -1 */

@@ -170,6 +170,9 @@ const char *http_req_body_path(const http_req *r) { return r->spool_path; }
 void *http_req_user(const http_req *r) { return r->user; }
 const char *http_req_actor(const http_req *r) { return r->actor; }
 const char *http_req_target(const http_req *r) { return r->target; }
+const http_route *http_req_route(const http_req *r) { return r->route; }
+void http_req_set_audited(http_req *r) { r->audited = 1; }
+int http_req_audited(const http_req *r) { return r->audited; }
 
 const char *http_req_param(const http_req *r, const char *name)
 {
