@@ -25,7 +25,8 @@ is "$("$S" whoami --json | jq -r .username)" admin "whoami --json"
 
 out=$(SENTINEL_NEW_PASSWORD=carolpass1 "$S" user create carol 2>&1)
 is "$out" "Created user carol (member)" "user create"
-out=$("$S" user create carol 2>&1 </dev/null); rc=$?
+# setsid: no controlling terminal, so no prompt can wait for input.
+out=$(setsid -w "$S" user create carol 2>&1 </dev/null); rc=$?
 is "$rc" 2 "user create without a password source is a usage error"
 out=$(SENTINEL_NEW_PASSWORD=carolpass1 "$S" user create carol 2>&1); rc=$?
 is "$rc" 1 "creating an existing user fails"
