@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "base/buf.h"
+#include "base/dl.h"
 #include "base/hub.h"
 #include "base/util.h"
 
@@ -100,6 +101,32 @@ static void test_hub(void **state)
 	assert_null(h);
 }
 
+static void test_dl(void **state)
+{
+	(void)state;
+	void *fns[2];
+	char err[256];
+	static const char *const ok_names[] = { "json_object", "json_delete" };
+	static const char *const bad_names[] = { "json_object", "no_such_symbol_here" };
+	assert_int_equal(sn_dl_load("libjansson.so.4", ok_names, fns, 2, err, sizeof err), 0);
+	assert_non_null(fns[0]);
+	assert_non_null(fns[1]);
+	assert_int_equal(sn_dl_load("libjansson.so.4", bad_names, fns, 2, err, sizeof err), -2);
+	assert_non_null(strstr(err, "no_such_symbol_here"));
+	assert_int_equal(sn_dl_load("libsentinel-missing.so.9", ok_names, fns, 2, err, sizeof err), -2);
+	assert_non_null(strstr(err, "libsentinel-missing.so.9"));
+	/* The lazily loaded SHA-256 streams: pieces hash like the whole. */
+	char whole[65], parts[65];
+	sn_sha256_hex("hello world", 11, whole);
+	assert_string_equal(whole, "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");
+	sn_sha256 *h = sn_sha256_new();
+	sn_sha256_update(h, "hello ", 6);
+	sn_sha256_update(h, "world", 5);
+	sn_sha256_final(&h, parts);
+	assert_null(h);
+	assert_string_equal(whole, parts);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -107,6 +134,7 @@ int main(void)
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_buf_cap),
 		cmocka_unit_test(test_hub),
+		cmocka_unit_test(test_dl),
 	};
 	return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }
