@@ -82,6 +82,23 @@ static float binop(enum ml_op op, float x, float y)
 	}
 }
 
+/* Advances the index idx over dims[0..top] (the last fastest) and the two
+ * broadcast offsets with it (strides sa, sb; a stride of 0 repeats). */
+static void odometer_step(int top, const int64_t *dims, const size_t *sa, const size_t *sb,
+			  size_t *idx, size_t *oa, size_t *ob)
+{
+	for (int d = top; d >= 0; d--) {
+		idx[d]++;
+		*oa += sa[d];
+		*ob += sb[d];
+		if (idx[d] < (size_t)dims[d])
+			return;
+		*oa -= sa[d] * idx[d];
+		*ob -= sb[d] * idx[d];
+		idx[d] = 0;
+	}
+}
+
 static int run_binary(struct run *r, const struct ml_node *n)
 {
 	const ml_tensor *a = value_tensor(r, n->in[0]), *b = value_tensor(r, n->in[1]);
@@ -112,16 +129,7 @@ static int run_binary(struct run *r, const struct ml_node *n)
 	for (size_t base = 0; base < o->n; base += last) {
 		for (size_t j = 0; j < last; j++)
 			o->data[base + j] = binop(n->op, a->data[oa + j * la], b->data[ob + j * lb]);
-		for (int d = nd - 2; d >= 0; d--) {
-			idx[d]++;
-			oa += sa[d];
-			ob += sb[d];
-			if (idx[d] < (size_t)dims[d])
-				break;
-			oa -= sa[d] * idx[d];
-			ob -= sb[d] * idx[d];
-			idx[d] = 0;
-		}
+		odometer_step(nd - 2, dims, sa, sb, idx, &oa, &ob);
 	}
 	return 0;
 }
@@ -303,16 +311,7 @@ static int run_matmul(struct run *r, const struct ml_node *n)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K,
 				    1.0f, a.data + oa * (size_t)(M * K), (int)K,
 				    b.data + ob * (size_t)(K * N), (int)N, 0.0f, c, (int)N);
-		for (int d = nd - 1; d >= 0; d--) {
-			idx[d]++;
-			oa += sa[d];
-			ob += sb[d];
-			if (idx[d] < (size_t)dims[d])
-				break;
-			oa -= sa[d] * idx[d];
-			ob -= sb[d] * idx[d];
-			idx[d] = 0;
-		}
+		odometer_step(nd - 1, dims, sa, sb, idx, &oa, &ob);
 	}
 	return 0;
 }
