@@ -199,27 +199,49 @@ out:
 	return rc;
 }
 
+/* 0 when name is a valid runtime name that no runtime holds yet. */
+static int name_free(const char *data, const char *name, char *err, size_t errlen)
+{
+	struct stat st;
+	if (!rt_name_valid(name)) {
+		snprintf(err, errlen, "invalid runtime name '%s' (letters, digits, '._-', max %d; "
+			 "not 'host')", name, RT_NAME_MAX);
+		return -EINVAL;
+	}
+	char *path = record_path(data, name);
+	int taken = stat(path, &st) == 0;
+	free(path);
+	if (taken) {
+		snprintf(err, errlen, "a runtime named '%s' exists (remove it first)", name);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+/* Writes r's record; on success *out takes r's insides and r is emptied. */
+static int commit_record(const char *data, rt_info *r, rt_info *out, char *err, size_t errlen)
+{
+	int rc = write_record(data, r);
+	if (rc) {
+		snprintf(err, errlen, "writing the record: %s", strerror(-rc));
+		return rc;
+	}
+	*out = *r;
+	memset(r, 0, sizeof *r);
+	return 0;
+}
+
 int rt_ingest(const char *data, const char *tar_path, const char *name, uint64_t max_bytes,
 	      rt_info *out, char *err, size_t errlen)
 {
-	char sha[65], *path = NULL, *dir = rt_dir(data), *abs = NULL;
+	char sha[65], *dir = rt_dir(data), *abs = NULL;
 	struct stat st;
 	rt_info r = { 0 };
 	uint64_t bytes = 0;
 	int rc;
 	err[0] = '\0';
-	if (!rt_name_valid(name)) {
-		snprintf(err, errlen, "invalid runtime name '%s' (letters, digits, '._-', max %d; "
-			 "not 'host')", name, RT_NAME_MAX);
-		rc = -EINVAL;
+	if ((rc = name_free(data, name, err, errlen)))
 		goto out;
-	}
-	path = record_path(data, name);
-	if (stat(path, &st) == 0) {
-		snprintf(err, errlen, "a runtime named '%s' exists (remove it first)", name);
-		rc = -EEXIST;
-		goto out;
-	}
 	if (stat(tar_path, &st) || !S_ISREG(st.st_mode)) {
 		snprintf(err, errlen, "%s: not a readable file", tar_path);
 		rc = -ENOENT;
@@ -244,16 +266,10 @@ int rt_ingest(const char *data, const char *tar_path, const char *name, uint64_t
 	r.source = xstrdup(abs ? abs : tar_path);
 	r.created_ms = sn_now_ms();
 	r.bytes = bytes;
-	if ((rc = write_record(data, &r))) {
-		snprintf(err, errlen, "writing the record: %s", strerror(-rc));
-		goto out;
-	}
-	*out = r;
-	memset(&r, 0, sizeof r);
+	rc = commit_record(data, &r, out, err, errlen);
 out:
 	rt_info_release(&r);
 	free(abs);
-	free(path);
 	free(dir);
 	return rc;
 }
@@ -261,40 +277,27 @@ out:
 int rt_register_venv(const char *data, const char *name, const char *dir, rt_info *out,
 		     char *err, size_t errlen)
 {
-	char *abs = realpath(dir, NULL), *py = NULL, *path = NULL;
+	char *abs = realpath(dir, NULL), *py = NULL;
 	struct stat st;
 	rt_info r = { 0 };
-	int rc = -EINVAL;
-	if (!rt_name_valid(name)) {
-		snprintf(err, errlen, "invalid runtime name '%s'", name);
+	int rc = name_free(data, name, err, errlen);
+	if (rc)
 		goto out;
-	}
-	path = record_path(data, name);
-	if (stat(path, &st) == 0) {
-		snprintf(err, errlen, "a runtime named '%s' exists (remove it first)", name);
-		rc = -EEXIST;
-		goto out;
-	}
 	py = abs ? xasprintf("%s/pyvenv.cfg", abs) : NULL;
 	if (!py || stat(py, &st)) {
 		snprintf(err, errlen, "%s is not a Python virtual environment (no pyvenv.cfg)", dir);
+		rc = -EINVAL;
 		goto out;
 	}
 	r.name = xstrdup(name);
 	r.kind = xstrdup("venv");
 	r.path = xstrdup(abs);
 	r.created_ms = sn_now_ms();
-	if ((rc = write_record(data, &r))) {
-		snprintf(err, errlen, "writing the record: %s", strerror(-rc));
-		goto out;
-	}
-	*out = r;
-	memset(&r, 0, sizeof r);
+	rc = commit_record(data, &r, out, err, errlen);
 out:
 	rt_info_release(&r);
 	free(abs);
 	free(py);
-	free(path);
 	return rc;
 }
 

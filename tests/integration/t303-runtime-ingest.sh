@@ -150,6 +150,13 @@ is "$(cat "$RT/$TSHA/rootfs/tmp/through-marker" 2>&1) $([ -e /tmp/through-marker
 # A venv runtime runs on top of host.
 $PY -m venv --without-pip "$TMP/venv" >/dev/null 2>&1
 rt register --venv "$TMP/venv" --name v >/dev/null
+mkdir -p "$TMP/notvenv"
+out=$(rt register --venv "$TMP/notvenv" --name nv 2>&1); rc=$?
+isnt "$rc" 0 "registering a directory without pyvenv.cfg fails"
+like "$out" "not a Python virtual environment" "... saying why"
+out=$(rt register --venv "$TMP/venv" --name v 2>&1); rc=$?
+isnt "$rc" 0 "registering a taken name fails"
+like "$out" "exists" "... saying so"
 "$SENTINEL_BIN" sandbox run --data "$DATA" --runtime v -- /bin/sh -c 'echo $VIRTUAL_ENV; command -v python3; python3 -c "import sys; print(sys.prefix)"' >"$TMP/venv.out" 2>&1
 is "$(cat "$TMP/venv.out")" "$TMP/venv
 $TMP/venv/bin/python3
