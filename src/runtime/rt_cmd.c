@@ -113,63 +113,61 @@ out:
 	return code;
 }
 
-static int ls_cmd(int argc, char **argv)
+typedef int (*list_fn)(const char *data, json_t **out, char *err, size_t errlen);
+
+static void print_runtime_rows(cfg *c, json_t *arr)
+{
+	size_t i;
+	json_t *j;
+	printf("%-20s %-6s %-14s %s\n", "NAME", "KIND", "SHA256", "PATH");
+	json_array_foreach(arr, i, j)
+		print_info(c, j);
+}
+
+static void print_scan_rows(cfg *c, json_t *arr)
+{
+	size_t i;
+	json_t *j;
+	(void)c;
+	json_array_foreach(arr, i, j)
+		printf("%s\t%lld\t%s\n", json_string_value(json_object_get(j, "file")),
+		       (long long)json_integer_value(json_object_get(j, "bytes")),
+		       json_string_value(json_object_get(j, "sha256")));
+}
+
+/* ls and scan: a list from the registry, as JSON or as rows. */
+static int list_cmd(const cfg_spec *spec, list_fn fn, void (*rows)(cfg *, json_t *), int argc,
+		    char **argv)
 {
 	cfg *c = NULL;
 	int code;
 	char err[512] = "";
 	json_t *arr = NULL;
-	if (cfg_cmd_init(&ls_spec, argc, argv, &c, &code))
+	if (cfg_cmd_init(spec, argc, argv, &c, &code))
 		return code;
 	code = 1;
-	if (rt_list(cfg_get(c, "data"), &arr, err, sizeof err)) {
-		fprintf(stderr, "sentinel runtime ls: %s\n", err);
-		goto out;
-	}
-	if (cfg_get_bool(c, "json")) {
-		print_json(arr);
+	if (fn(cfg_get(c, "data"), &arr, err, sizeof err)) {
+		fprintf(stderr, "sentinel %s: %s\n", spec->cmd, err);
 	} else {
-		size_t i;
-		json_t *j;
-		printf("%-20s %-6s %-14s %s\n", "NAME", "KIND", "SHA256", "PATH");
-		json_array_foreach(arr, i, j)
-			print_info(c, j);
+		if (cfg_get_bool(c, "json"))
+			print_json(arr);
+		else
+			rows(c, arr);
+		code = 0;
 	}
-	code = 0;
-out:
 	json_decref(arr);
 	cfg_free(&c);
 	return code;
 }
 
+static int ls_cmd(int argc, char **argv)
+{
+	return list_cmd(&ls_spec, rt_list, print_runtime_rows, argc, argv);
+}
+
 static int scan_cmd(int argc, char **argv)
 {
-	cfg *c = NULL;
-	int code;
-	char err[512] = "";
-	json_t *arr = NULL;
-	if (cfg_cmd_init(&scan_spec, argc, argv, &c, &code))
-		return code;
-	code = 1;
-	if (rt_scan(cfg_get(c, "data"), &arr, err, sizeof err)) {
-		fprintf(stderr, "sentinel runtime scan: %s\n", err);
-		goto out;
-	}
-	if (cfg_get_bool(c, "json")) {
-		print_json(arr);
-	} else {
-		size_t i;
-		json_t *j;
-		json_array_foreach(arr, i, j)
-			printf("%s\t%lld\t%s\n", json_string_value(json_object_get(j, "file")),
-			       (long long)json_integer_value(json_object_get(j, "bytes")),
-			       json_string_value(json_object_get(j, "sha256")));
-	}
-	code = 0;
-out:
-	json_decref(arr);
-	cfg_free(&c);
-	return code;
+	return list_cmd(&scan_spec, rt_scan, print_scan_rows, argc, argv);
 }
 
 static int rm_cmd(int argc, char **argv)

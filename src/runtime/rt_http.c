@@ -44,15 +44,22 @@ static void reply_rc(http_req *r, int rc, const char *err)
 	}
 }
 
-static void h_list(http_req *r, void *ctx)
+/* The registry and the drop folder are small: one page holds them. */
+static void reply_all(http_req *r, const char *data,
+		      int (*fn)(const char *, json_t **, char *, size_t))
 {
 	json_t *arr;
 	char err[256];
-	int rc = rt_list(ctx, &arr, err, sizeof err);
+	int rc = fn(data, &arr, err, sizeof err);
 	if (rc)
 		reply_rc(r, rc, err);
 	else
 		http_reply_list(r, arr, NULL);
+}
+
+static void h_list(http_req *r, void *ctx)
+{
+	reply_all(r, ctx, rt_list);
 }
 
 static void h_get(http_req *r, void *ctx)
@@ -70,13 +77,7 @@ static void h_get(http_req *r, void *ctx)
 
 static void h_scan(http_req *r, void *ctx)
 {
-	json_t *arr;
-	char err[256];
-	int rc = rt_scan(ctx, &arr, err, sizeof err);
-	if (rc)
-		reply_rc(r, rc, err);
-	else
-		http_reply_list(r, arr, NULL);
+	reply_all(r, ctx, rt_scan);
 }
 
 /* {"name": N, "file": "x.tar"} (a file in the drop folder) or
