@@ -3,12 +3,15 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "base/buf.h"
 #include "base/dl.h"
 #include "base/hub.h"
+#include "base/log.h"
 #include "base/util.h"
 
 static void test_time(void **state)
@@ -127,6 +130,106 @@ static void test_dl(void **state)
 	assert_string_equal(whole, parts);
 }
 
+/* Runs fn with stderr sent to a temporary file; returns what it wrote. */
+static char *capture_stderr(void (*fn)(void))
+{
+	FILE *tmp = tmpfile();
+	assert_non_null(tmp);
+	fflush(stderr);
+	int saved = dup(2);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fileno(tmp), 2), 2);
+	fn();
+	fflush(stderr);
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	long n = ftell(tmp);
+	assert_true(n >= 0);
+	char *out = calloc(1, (size_t)n + 1);
+	assert_non_null(out);
+	rewind(tmp);
+	assert_int_equal(fread(out, 1, (size_t)n, tmp), (size_t)n);
+	fclose(tmp);
+	return out;
+}
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void log_forged_field(void)
+{
+	json_t *f = json_pack("{s:s,s:s,s:i}", "user", "bob\nFAKE 2026 info root logged in",
+			      "path", "/x", "status", 401);
+	assert_non_null(f);
+	log_fields(LOG_INFO, "request", f);
+	json_decref(f);
+}
+
+static void log_forged_msg(void)
+{
+	log_info("login %s", "a\r\nFAKE \xff\x1b[2J\\n\x7f");
+}
+
+static void log_spaced_value(void)
+{
+	json_t *f = json_pack("{s:s,s:s}", "user", "x status=200", "q", "say \"hi\"");
+	assert_non_null(f);
+	log_fields(LOG_INFO, "request", f);
+	json_decref(f);
+}
+
+static void log_bad_utf8_json(void)
+{
+	json_t *f = json_object();
+	assert_int_equal(json_object_set_new(f, "path", json_string_nocheck("/\xff\nFAKE")), 0);
+	log_info("cut \xe2\x82 here\nFAKE");
+	log_fields(LOG_INFO, "request", f);
+	json_decref(f);
+}
+
+static void test_log_escapes(void **state)
+{
+	(void)state;
+	assert_int_equal(log_setup("info", "text"), 0);
+	char *out = capture_stderr(log_forged_field);
+	assert_int_equal(count_lines(out), 1);
+	assert_non_null(strstr(out, " request user=\"bob\\nFAKE 2026 info root logged in\""));
+	assert_non_null(strstr(out, " status=401"));
+	free(out);
+
+	out = capture_stderr(log_forged_msg);
+	assert_int_equal(count_lines(out), 1);
+	assert_non_null(strstr(out, " login a\\r\\nFAKE \\xff\\x1b[2J\\\\n\\x7f\n"));
+	free(out);
+
+	/* A value with a space cannot pose as a second field. */
+	out = capture_stderr(log_spaced_value);
+	assert_non_null(strstr(out, " user=\"x status=200\""));
+	assert_non_null(strstr(out, " q=\"say \\\"hi\\\"\""));
+	free(out);
+
+	/* JSON: invalid UTF-8 in the message is escaped, not dropped; a field
+	 * jansson cannot encode sends the record as text rather than losing it. */
+	assert_int_equal(log_setup(NULL, "json"), 0);
+	out = capture_stderr(log_bad_utf8_json);
+	assert_int_equal(log_setup(NULL, "text"), 0);
+	assert_int_equal(count_lines(out), 2);
+	char *nl = strchr(out, '\n');
+	json_error_t jerr;
+	json_t *rec = json_loadb(out, (size_t)(nl - out), 0, &jerr);
+	assert_non_null(rec);
+	assert_string_equal(json_string_value(json_object_get(rec, "msg")),
+			    "cut \\xe2\\x82 here\\nFAKE");
+	json_decref(rec);
+	assert_non_null(strstr(nl + 1, " request path=/\\xff\\nFAKE\n"));
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -135,6 +238,7 @@ int main(void)
 		cmocka_unit_test(test_buf_cap),
 		cmocka_unit_test(test_hub),
 		cmocka_unit_test(test_dl),
+		cmocka_unit_test(test_log_escapes),
 	};
 	return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }
