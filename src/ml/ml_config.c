@@ -157,43 +157,87 @@ out:
 	return rc;
 }
 
+/* Adds key: value to o, taking value; -EINVAL when value is NULL (a
+ * json_real of NaN or infinity, a string that is not UTF-8). */
+static int put(json_t *o, const char *key, json_t *value)
+{
+	return json_object_set_new(o, key, value) ? -EINVAL : 0;
+}
+
 static json_t *floats_json(const float *v, int n)
 {
 	json_t *a = json_array();
-	for (int i = 0; i < n; i++)
-		json_array_append_new(a, json_real((double)v[i]));
+	for (int i = 0; a && i < n; i++)
+		if (json_array_append_new(a, json_real((double)v[i])))
+			goto fail;
 	return a;
+fail:
+	json_decref(a);
+	return NULL;
 }
 
-char *ml_config_dump(const ml_config *c)
+/* Informational numbers: an unknown (non-finite) one is written as null,
+ * which the parser reads as 0. */
+static json_t *real_or_null(double v)
 {
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+static int dump_sizes(json_t *o, const ml_config *c)
+{
+	json_t *l = json_array();
+	for (int i = 0; l && i < c->nsizes; i++)
+		if (json_array_append_new(l, json_integer(c->sizes[i])))
+			goto fail;
+	return put(o, "layers", l);
+fail:
+	json_decref(l);
+	return -EINVAL;
+}
+
+int ml_config_dump(const ml_config *c, char **out, char *err, size_t errlen)
+{
+	int rc = -EINVAL;
+	*out = NULL;
 	json_t *o = json_object(), *f = json_array();
-	for (int i = 0; i < c->dim; i++)
-		json_array_append_new(f, json_string(c->features[i]));
-	json_object_set_new(o, "format_version", json_integer(ML_CONFIG_VERSION));
-	json_object_set_new(o, "features", f);
-	json_object_set_new(o, "input_dim", json_integer(c->dim));
-	json_object_set_new(o, "mean", floats_json(c->mean, c->dim));
-	json_object_set_new(o, "std", floats_json(c->std, c->dim));
-	json_object_set_new(o, "threshold", json_real(c->threshold));
-	json_object_set_new(o, "quantile", json_real(c->quantile));
-	if (c->nsizes) {
-		json_t *l = json_array();
-		for (int i = 0; i < c->nsizes; i++)
-			json_array_append_new(l, json_integer(c->sizes[i]));
-		json_object_set_new(o, "layers", l);
+	for (int i = 0; f && i < c->dim; i++)
+		if (json_array_append_new(f, json_string(c->features[i]))) {
+			snprintf(err, errlen, "feature %d: the name is not valid UTF-8", i + 1);
+			json_decref(f);
+			goto out;
+		}
+	if (put(o, "features", f)) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
 	}
-	if (c->activation)
-		json_object_set_new(o, "activation", json_string(c->activation));
-	json_object_set_new(o, "train_loss", json_real(c->train_loss));
-	json_object_set_new(o, "val_loss", json_real(c->val_loss));
-	json_object_set_new(o, "epochs", json_integer(c->epochs));
-	json_object_set_new(o, "seed", json_integer((json_int_t)c->seed));
-	if (c->model_sha256[0])
-		json_object_set_new(o, "model_sha256", json_string(c->model_sha256));
+	if (put(o, "format_version", json_integer(ML_CONFIG_VERSION)) ||
+	    put(o, "input_dim", json_integer(c->dim)) ||
+	    put(o, "mean", floats_json(c->mean, c->dim)) ||
+	    put(o, "std", floats_json(c->std, c->dim)) ||
+	    put(o, "threshold", json_real(c->threshold))) {
+		snprintf(err, errlen, "mean, std and threshold must be finite numbers");
+		goto out;
+	}
+	if ((c->nsizes && dump_sizes(o, c)) ||
+	    (c->activation && put(o, "activation", json_string(c->activation))) ||
+	    put(o, "quantile", real_or_null(c->quantile)) ||
+	    put(o, "train_loss", real_or_null(c->train_loss)) ||
+	    put(o, "val_loss", real_or_null(c->val_loss)) ||
+	    put(o, "epochs", json_integer(c->epochs)) ||
+	    put(o, "seed", json_integer((json_int_t)c->seed)) ||
+	    (c->model_sha256[0] && put(o, "model_sha256", json_string(c->model_sha256)))) {
+		snprintf(err, errlen, "cannot encode the layers, activation or model hash");
+		goto out;
+	}
 	char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
-	json_decref(o);
-	char *r = xasprintf("%s\n", s);
+	if (!s) {
+		snprintf(err, errlen, "cannot encode config.json");
+		goto out;
+	}
+	*out = xasprintf("%s\n", s);
 	free(s);
-	return r;
+	rc = 0;
+out:
+	json_decref(o);
+	return rc;
 }

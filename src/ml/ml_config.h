@@ -26,7 +26,9 @@ typedef struct ml_config {
 
 /* Parses and validates; errors name the field. 0 or -EINVAL. */
 int ml_config_parse(const char *text, size_t len, ml_config *out, char *err, size_t errlen);
-/* Canonical JSON text (sorted keys, two-space indent); the caller frees it. */
-char *ml_config_dump(const ml_config *c);
+/* Canonical JSON text (sorted keys, two-space indent) into *out, which the
+ * caller frees. -EINVAL, with err set, when a feature name is not UTF-8 or
+ * mean, std or threshold is not finite (non-finite losses become null). */
+int ml_config_dump(const ml_config *c, char **out, char *err, size_t errlen);
 void ml_config_release(ml_config *c);
 #endif

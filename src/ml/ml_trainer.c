@@ -1,6 +1,7 @@
 /* Autoencoder fitting with early stopping. See ml_trainer.h. */
 #include "ml/ml_blas.h"
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,16 @@ static int check_opts(const ml_table *t, const ml_fit_opts *o, char *err, size_t
 	if (o->nhidden + 1 > ML_MAX_LAYERS) {
 		snprintf(err, errlen, "too many layers (max %d)", ML_MAX_LAYERS);
 		return -EINVAL;
+	}
+	/* config.json keeps the names: refuse now those JSON cannot hold,
+	 * rather than after the training. */
+	for (int j = 0; j < t->ncols; j++) {
+		json_t *probe = json_string(t->names[j]);
+		if (!probe) {
+			snprintf(err, errlen, "column %d: the name is not valid UTF-8", j + 1);
+			return -EINVAL;
+		}
+		json_decref(probe);
 	}
 	return 0;
 }
@@ -231,18 +242,23 @@ int ml_save(const char *dir, const ml_mlp *m, ml_config *cfg, char *err, size_t 
 {
 	uint8_t *onnx = NULL;
 	size_t len = 0;
-	char *path = NULL, *json = NULL;
-	int rc = sn_mkdir_p(dir, 0755);
-	if (rc) {
-		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-rc));
-		return rc;
-	}
-	rc = ml_onnx_write_mlp(m, &onnx, &len);
+	char *path = NULL, *json = NULL, sub[256];
+	int rc = ml_onnx_write_mlp(m, &onnx, &len);
 	if (rc) {
 		snprintf(err, errlen, "cannot serialise the model");
 		goto out;
 	}
+	/* Both files are encoded before either is written: a config.json that
+	 * cannot be written must not leave a model.onnx without one. */
 	sn_sha256_hex(onnx, len, cfg->model_sha256);
+	if ((rc = ml_config_dump(cfg, &json, sub, sizeof sub))) {
+		snprintf(err, errlen, "cannot encode config.json: %s", sub);
+		goto out;
+	}
+	if ((rc = sn_mkdir_p(dir, 0755))) {
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-rc));
+		goto out;
+	}
 	path = xasprintf("%s/model.onnx", dir);
 	rc = sn_write_file_atomic(path, onnx, len, 0644);
 	if (rc) {
@@ -251,7 +267,6 @@ int ml_save(const char *dir, const ml_mlp *m, ml_config *cfg, char *err, size_t 
 	}
 	free(path);
 	path = xasprintf("%s/config.json", dir);
-	json = ml_config_dump(cfg);
 	rc = sn_write_file_atomic(path, json, strlen(json), 0644);
 	if (rc)
 		snprintf(err, errlen, "cannot write %s: %s", path, strerror(-rc));

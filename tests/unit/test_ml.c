@@ -221,6 +221,12 @@ static void test_fit_and_quantile(void **state)
 	t.nrows = 9;
 	assert_int_equal(ml_fit(&t, &o, &c, &m, err, sizeof err), -EINVAL);
 	assert_non_null(strstr(err, "too few rows"));
+	/* A name config.json cannot hold is refused before any training. */
+	t.nrows = 200;
+	free(t.names[1]);
+	t.names[1] = xstrdup("b\xe9");
+	assert_int_equal(ml_fit(&t, &o, &c, &m, err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, "column 2: the name is not valid UTF-8"));
 	ml_table_release(&t);
 }
 
@@ -321,13 +327,30 @@ static void test_config(void **state)
 	const char *ok = "{\"features\":[\"a\",\"b\"],\"mean\":[1,2],\"std\":[1,0.5],\"threshold\":0.3}";
 	assert_int_equal(ml_config_parse(ok, strlen(ok), &c, err, sizeof err), 0);
 	assert_int_equal(c.dim, 2);
-	char *dump = ml_config_dump(&c);
+	char *dump = NULL;
+	c.train_loss = NAN; /* unknown: written as null */
+	assert_int_equal(ml_config_dump(&c, &dump, err, sizeof err), 0);
 	ml_config c2;
 	assert_int_equal(ml_config_parse(dump, strlen(dump), &c2, err, sizeof err), 0);
 	assert_true(c2.std[1] == 0.5f && c2.threshold == 0.3);
+	assert_non_null(strstr(dump, "\"train_loss\": null"));
 	free(dump);
-	ml_config_release(&c);
 	ml_config_release(&c2);
+	/* What JSON cannot hold is an error, not a silently missing key. */
+	c.mean[1] = INFINITY;
+	assert_int_equal(ml_config_dump(&c, &dump, err, sizeof err), -EINVAL);
+	assert_null(dump);
+	assert_non_null(strstr(err, "finite"));
+	c.mean[1] = 2;
+	c.threshold = NAN;
+	assert_int_equal(ml_config_dump(&c, &dump, err, sizeof err), -EINVAL);
+	c.threshold = 0.3;
+	free(c.features[0]);
+	c.features[0] = xstrdup("caf\xe9");
+	assert_int_equal(ml_config_dump(&c, &dump, err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, "feature 1: the name is not valid UTF-8"));
+	assert_null(dump);
+	ml_config_release(&c);
 	const char *zero = "{\"features\":[\"a\"],\"mean\":[1],\"std\":[0],\"threshold\":0.3}";
 	assert_int_equal(ml_config_parse(zero, strlen(zero), &c, err, sizeof err), -EINVAL);
 	assert_non_null(strstr(err, "std[0] (feature 'a')"));
