@@ -54,13 +54,18 @@ static int list(cli *c, const char *path, const cfg *conf, const char *const *co
 		xfree(&cursor);
 		if (code)
 			break;
-		json_array_extend(all, json_object_get(page, "items"));
+		if (json_array_extend(all, json_object_get(page, "items"))) {
+			fprintf(stderr, "sentinel %s: the server's answer has no item list\n", c->cmd);
+			code = 1;
+			break;
+		}
 		const char *next = json_string_value(json_object_get(page, "next_cursor"));
 		cursor = next ? xstrdup(next) : NULL;
 		json_decref(page);
 		page = NULL;
 	} while (cursor && (want == 0 || (long long)json_array_size(all) < want));
 	free(cursor);
+	json_decref(page);
 	while (want > 0 && (long long)json_array_size(all) > want)
 		json_array_remove(all, json_array_size(all) - 1);
 	if (!code) {
@@ -126,17 +131,22 @@ static int user_create_fn(cli *c, const cfg *conf, char *const *args)
 			" --password-stdin, or run on a terminal\n");
 		return 2;
 	}
-	json_t *body = json_pack("{s:s,s:s,s:s}", "username", args[0], "password", pw, "role",
-				 cfg_get(conf, "role"));
+	json_t *body = cli_pack(c, "{s:s,s:s,s:s}", "username", args[0], "password", pw, "role",
+				cfg_get(conf, "role"));
 	memset(pw, 0, sizeof pw);
+	if (!body)
+		return 2;
 	char *msg = xasprintf("Created user %s (%s)", args[0], cfg_get(conf, "role"));
 	int code = call_print(c, "POST", "/api/v1/users", body, msg);
 	free(msg);
 	return code;
 }
 
+/* body: from cli_pack; NULL (already reported) exits with 2. */
 static int user_patch(cli *c, char *const *args, json_t *body, const char *what)
 {
+	if (!body)
+		return 2;
 	char *path = user_path(args, "");
 	char *msg = xasprintf("User %s %s", args[0], what);
 	int code = call_print(c, "PATCH", path, body, msg);
@@ -148,20 +158,20 @@ static int user_patch(cli *c, char *const *args, json_t *body, const char *what)
 static int user_disable_fn(cli *c, const cfg *conf, char *const *args)
 {
 	(void)conf;
-	return user_patch(c, args, json_pack("{s:b}", "disabled", 1), "disabled");
+	return user_patch(c, args, cli_pack(c, "{s:b}", "disabled", 1), "disabled");
 }
 
 static int user_enable_fn(cli *c, const cfg *conf, char *const *args)
 {
 	(void)conf;
-	return user_patch(c, args, json_pack("{s:b}", "disabled", 0), "enabled");
+	return user_patch(c, args, cli_pack(c, "{s:b}", "disabled", 0), "enabled");
 }
 
 static int user_role_fn(cli *c, const cfg *conf, char *const *args)
 {
 	(void)conf;
 	char *what = xasprintf("is now %s", args[1]);
-	int code = user_patch(c, args, json_pack("{s:s}", "role", args[1]), what);
+	int code = user_patch(c, args, cli_pack(c, "{s:s}", "role", args[1]), what);
 	free(what);
 	return code;
 }
@@ -175,7 +185,7 @@ static int user_passwd_fn(cli *c, const cfg *conf, char *const *args)
 			" --password-stdin, or run on a terminal\n");
 		return 2;
 	}
-	int code = user_patch(c, args, json_pack("{s:s}", "password", pw), "has a new password");
+	int code = user_patch(c, args, cli_pack(c, "{s:s}", "password", pw), "has a new password");
 	memset(pw, 0, sizeof pw);
 	return code;
 }
@@ -251,10 +261,12 @@ static int group_ls_fn(cli *c, const cfg *conf, char *const *args)
 
 static int group_create_fn(cli *c, const cfg *conf, char *const *args)
 {
+	json_t *body = cli_pack(c, "{s:s,s:s}", "name", args[0], "description",
+				cfg_get(conf, "description"));
+	if (!body)
+		return 2;
 	char *msg = xasprintf("Created group %s", args[0]);
-	int code = call_print(c, "POST", "/api/v1/groups",
-			      json_pack("{s:s,s:s}", "name", args[0], "description",
-					cfg_get(conf, "description")), msg);
+	int code = call_print(c, "POST", "/api/v1/groups", body, msg);
 	free(msg);
 	return code;
 }
@@ -349,16 +361,18 @@ static const cfg_opt token_create_opts[] = {
 
 static int token_create_fn(cli *c, const cfg *conf, char *const *args)
 {
-	json_t *body = json_pack("{s:s}", "name", args[0]), *out = NULL;
+	json_t *body = cli_pack(c, "{s:s}", "name", args[0]), *out = NULL;
 	long long days = 0;
 	char err[128];
+	if (!body)
+		return 2;
 	if (cfg_get(conf, "expires-days")) {
-		if (cfg_get_int(conf, "expires-days", &days, err, sizeof err) || days < 1) {
+		if (cfg_get_int(conf, "expires-days", &days, err, sizeof err) || days < 1 ||
+		    json_object_set_new(body, "expires_in_days", json_integer(days))) {
 			fprintf(stderr, "sentinel token create: --expires-days must be a number >= 1\n");
 			json_decref(body);
 			return 2;
 		}
-		json_object_set_new(body, "expires_in_days", json_integer(days));
 	}
 	int code = cli_call(c, "POST", "/api/v1/tokens", body, &out);
 	json_decref(body);

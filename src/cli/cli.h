@@ -30,9 +30,14 @@ void cli_release(cli *c);
  * parsed JSON (caller decrefs) and 0 is returned. Otherwise prints one line
  * ("sentinel CMD: CODE: MESSAGE (HTTP n)") and returns 1 (the exit code). */
 int cli_call(cli *c, const char *method, const char *path, json_t *body, json_t **out);
+/* A request body from what the user typed (json_pack's format). NULL, after
+ * printing "sentinel CMD: cannot encode the request: ..." (a text that is
+ * not valid UTF-8), when jansson cannot build it; the caller exits with 2. */
+json_t *cli_pack(const cli *c, const char *fmt, ...);
 /* Prints JSON (for --json). */
 void cli_print_json(const json_t *j);
-/* Prints items as a table with the given columns (object keys). */
+/* Prints items as a table with the given columns (object keys); control
+ * characters in values are printed escaped (\n, \xNN). */
 void cli_print_table(const json_t *items, const char *const *cols);
 /* URL-escapes s into a new string (caller frees). */
 char *cli_escape(const char *s);

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,39 @@ void cli_release(cli *c)
 	c->server = c->token = NULL;
 }
 
+/* A copy of server text safe to print on a terminal: C0 controls, DEL and
+ * C1 controls (which start terminal escape sequences, or a fake table
+ * row) are written as \n, \xNN or \u00NN. */
+static char *printable(const char *s)
+{
+	buf b;
+	buf_init(&b, strlen(s) * 6 + 1);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '\n' || *p == '\r' || *p == '\t')
+			buf_printf(&b, "\\%c", *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't');
+		else if (*p < 0x20 || *p == 0x7f)
+			buf_printf(&b, "\\x%02x", *p);
+		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			buf_printf(&b, "\\u%04x", *++p);
+		else
+			buf_append(&b, p, 1);
+	}
+	return buf_detach(&b, NULL);
+}
+
+json_t *cli_pack(const cli *c, const char *fmt, ...)
+{
+	json_error_t jerr;
+	va_list ap;
+	va_start(ap, fmt);
+	json_t *j = json_vpack_ex(&jerr, 0, fmt, ap);
+	va_end(ap);
+	if (!j)
+		fprintf(stderr, "sentinel %s: cannot encode the request: %s (text must be UTF-8)\n",
+			c->cmd, jerr.text);
+	return j;
+}
+
 int cli_call(cli *c, const char *method, const char *path, json_t *body, json_t **out)
 {
 	hc_opts o = { .token = c->token, .insecure = c->insecure };
@@ -84,9 +118,12 @@ int cli_call(cli *c, const char *method, const char *path, json_t *body, json_t 
 	json_t *e = json_object_get(j, "error");
 	const char *code = json_string_value(json_object_get(e, "code"));
 	const char *msg = json_string_value(json_object_get(e, "message"));
-	if (code && msg)
-		fprintf(stderr, "sentinel %s: %s: %s (HTTP %ld)\n", c->cmd, code, msg, resp.status);
-	else
+	if (code && msg) {
+		char *pc = printable(code), *pm = printable(msg);
+		fprintf(stderr, "sentinel %s: %s: %s (HTTP %ld)\n", c->cmd, pc, pm, resp.status);
+		free(pc);
+		free(pm);
+	} else
 		fprintf(stderr, "sentinel %s: the server answered HTTP %ld\n", c->cmd, resp.status);
 	json_decref(j);
 	hc_resp_release(&resp);
@@ -106,7 +143,7 @@ static char *cell(const json_t *v)
 	if (!v || json_is_null(v))
 		return xstrdup("-");
 	if (json_is_string(v))
-		return xstrdup(json_string_value(v));
+		return printable(json_string_value(v));
 	if (json_is_array(v)) {
 		buf b;
 		size_t i;
@@ -119,7 +156,8 @@ static char *cell(const json_t *v)
 		}
 		return b.len ? buf_detach(&b, NULL) : (buf_release(&b), xstrdup("-"));
 	}
-	return json_dumps(v, JSON_ENCODE_ANY);
+	char *s = json_dumps(v, JSON_ENCODE_ANY);
+	return s ? s : xstrdup("?");
 }
 
 void cli_print_table(const json_t *items, const char *const *cols)

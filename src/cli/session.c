@@ -73,9 +73,10 @@ static int save_credentials(const char *server, const char *token, const char *u
 	*strrchr(dir, '/') = '\0';
 	int rc = sn_mkdir_p(dir, 0700);
 	if (rc == 0) {
+		/* All three were sent to or come from the server as JSON already. */
 		json_t *j = json_pack("{s:s,s:s,s:s}", "server", server, "token", token, "username", user);
-		char *s = json_dumps(j, JSON_INDENT(2));
-		rc = sn_write_file_atomic(path, s, strlen(s), 0600);
+		char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+		rc = s ? sn_write_file_atomic(path, s, strlen(s), 0600) : -EINVAL;
 		free(s);
 		json_decref(j);
 	}
@@ -112,10 +113,14 @@ int cli_login_cmd(int argc, char **argv)
 		code = 2;
 		goto out;
 	}
-	json_t *body = json_pack("{s:s,s:s}", "username", user, "password", pw);
+	json_t *body = cli_pack(&c, "{s:s,s:s}", "username", user, "password", pw);
+	memset(pw, 0, sizeof pw);
+	if (!body) {
+		code = 2;
+		goto out;
+	}
 	code = cli_call(&c, "POST", "/api/v1/auth/login", body, &resp);
 	json_decref(body);
-	memset(pw, 0, sizeof pw);
 	if (code)
 		goto out;
 	const char *token = json_string_value(json_object_get(resp, "token"));
@@ -215,7 +220,11 @@ int cli_passwd_cmd(int argc, char **argv)
 		code = 2;
 		goto out;
 	}
-	json_t *body = json_pack("{s:s,s:s}", "current_password", cur, "new_password", pw);
+	json_t *body = cli_pack(&c, "{s:s,s:s}", "current_password", cur, "new_password", pw);
+	if (!body) {
+		code = 2;
+		goto out;
+	}
 	code = cli_call(&c, "POST", "/api/v1/me/password", body, NULL);
 	json_decref(body);
 	if (code == 0)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Log forging: text from outside (a login name, a request path) cannot add a
-# line of its own to the server log; control characters come out escaped.
+# line of its own to the server log or to a table the CLI prints; control
+# characters come out escaped. Text JSON cannot hold is refused, not dropped.
 . "$(dirname "$0")/lib.sh"
 
 start_server
@@ -18,6 +19,18 @@ done
 is "$(grep -c '^FAKE' "$TMP/server.log")" 0 "no line of the server log starts with FAKE"
 like "$(grep -c 'nobody\\nFAKE' "$TMP/server.log")" '^[1-9]' "the username's newline is logged as \\n"
 like "$(cat "$TMP/server.log")" 'health\\nFAKE\\r\\nFAKE2' "the path's CR and LF are logged escaped"
+
+# The audit table repeats the typed username: still one row.
+TOKEN=$(login admin adminpass123)
+out=$("$SENTINEL_BIN" audit --server "$URL" --token "$TOKEN" 2>&1)
+is "$(printf '%s\n' "$out" | grep -c '^FAKE')" 0 "sentinel audit prints no line starting with FAKE"
+like "$out" 'nobody\\nFAKE' "... the username's newline is shown as \\n"
+
+# A password that is not UTF-8 cannot become a JSON body: said, exit 2.
+out=$(SENTINEL_PASSWORD=$'pass\xe9word' HOME=$TMP XDG_CONFIG_HOME= "$SENTINEL_BIN" login \
+	--server "$URL" --username admin 2>&1)
+is "$?" 2 "sentinel login with a Latin-1 password exits 2"
+like "$out" 'cannot encode the request' "... and says why"
 
 stop_server
 SERVER_LISTEN=127.0.0.1:0 start_server --log-format json

@@ -1,4 +1,6 @@
-/* Configuration precedence: flag > environment > config file > default. */
+/* Configuration precedence: flag > environment > config file > default;
+ * the CLI's request bodies and tables (cli/common.c). */
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,6 +11,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "base/cfg.h"
+#include "cli/cli.h"
 
 static const cfg_opt opts[] = {
 	{ "listen", "ADDR", "127.0.0.1:8080", "listen address", 0 },
@@ -147,6 +150,57 @@ static void test_typed(void **state)
 	cfg_free(&c);
 }
 
+/* What the user types must reach the server as JSON or not at all. */
+static void test_cli_pack(void **state)
+{
+	(void)state;
+	cli c = { .cmd = "user create" };
+	json_t *j = cli_pack(&c, "{s:s,s:b}", "username", "ren\xc3\xa9", "disabled", 1);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "username")), "ren\xc3\xa9");
+	json_decref(j);
+	fflush(stderr);
+	int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
+	assert_true(saved >= 0 && devnull >= 0);
+	dup2(devnull, 2);
+	j = cli_pack(&c, "{s:s}", "password", "latin1 \xe9");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	close(devnull);
+	assert_null(j);
+}
+
+/* Table cells come from the server and may hold what someone typed. */
+static void test_cli_table_escapes(void **state)
+{
+	(void)state;
+	json_t *items = json_pack("[{s:s,s:i},{s:s,s:i}]", "actor", "nobody\nFAKE \x1b[2J",
+				  "status", 401, "actor", "tab\there \xc2\x9b", "status", 200);
+	assert_non_null(items);
+	static const char *const cols[] = { "actor", "status", NULL };
+	FILE *tmp = tmpfile();
+	assert_non_null(tmp);
+	fflush(stdout);
+	int saved = dup(1);
+	dup2(fileno(tmp), 1);
+	cli_print_table(items, cols);
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	json_decref(items);
+	char out[512] = { 0 };
+	rewind(tmp);
+	assert_true(fread(out, 1, sizeof out - 1, tmp) > 0);
+	fclose(tmp);
+	assert_non_null(strstr(out, "nobody\\nFAKE \\x1b[2J"));
+	assert_non_null(strstr(out, "tab\\there \\u009b"));
+	int lines = 0;
+	for (char *p = out; *p; p++)
+		lines += *p == '\n';
+	assert_int_equal(lines, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -155,6 +209,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flags_and_args, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_typed, setup, teardown),
+		cmocka_unit_test(test_cli_pack),
+		cmocka_unit_test(test_cli_table_escapes),
 	};
 	return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
 }
