@@ -95,7 +95,7 @@ static void esc(buf *b, const char *s, size_t n, int quote)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, run = 0, k;
 	uint32_t cp;
-	char e[8];
+	char e[16];
 	while (i + run < n) {
 		const unsigned char *q = p + i + run;
 		k = utf8_seq(q, n - i - run, &cp);
