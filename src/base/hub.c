@@ -4,12 +4,19 @@
 #include <string.h>
 #include <time.h>
 #include "base/hub.h"
+#include "base/log.h"
 #include "base/mem.h"
 
 struct ev {
 	uint64_t id;
 	char *topic;
+	char *owner;
 	char *data;
+};
+
+struct topic_rule {
+	char name[64];
+	enum hub_access who;
 };
 
 struct hub {
@@ -18,6 +25,8 @@ struct hub {
 	struct ev ring[HUB_RING]; /* event with id n lives at ring[n % HUB_RING] */
 	uint64_t last;            /* id of the newest event, 0 when none */
 	int closed;
+	struct topic_rule rules[HUB_MAX_TOPICS]; /* guarded by mu */
+	int nrules;
 };
 
 hub *hub_new(void)
@@ -47,6 +56,7 @@ void hub_free(hub **ph)
 		return;
 	for (int i = 0; i < HUB_RING; i++) {
 		free(h->ring[i].topic);
+		free(h->ring[i].owner);
 		free(h->ring[i].data);
 	}
 	pthread_cond_destroy(&h->cv);
@@ -55,24 +65,100 @@ void hub_free(hub **ph)
 	*ph = NULL;
 }
 
-uint64_t hub_publish(hub *h, const char *topic, const char *data)
+/* The rule of topic (exact name or "name." prefix), or NULL. Needs mu. */
+static const struct topic_rule *rule_of(hub *h, const char *topic)
 {
-	char *t = xstrdup(topic), *d = xstrdup(data);
+	for (int i = 0; i < h->nrules; i++) {
+		size_t n = strlen(h->rules[i].name);
+		if (strncmp(topic, h->rules[i].name, n) == 0 && (topic[n] == '\0' || topic[n] == '.'))
+			return &h->rules[i];
+	}
+	return NULL;
+}
+
+int hub_declare(hub *h, const char *topic, enum hub_access who)
+{
+	int rc = 0;
+	if (!topic || !*topic || strlen(topic) >= sizeof h->rules[0].name)
+		return -EINVAL;
+	pthread_mutex_lock(&h->mu);
+	for (int i = 0; i < h->nrules; i++)
+		if (strcmp(h->rules[i].name, topic) == 0) {
+			rc = h->rules[i].who == who ? 0 : -EEXIST;
+			goto out;
+		}
+	if (h->nrules == HUB_MAX_TOPICS) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	memcpy(h->rules[h->nrules].name, topic, strlen(topic) + 1);
+	h->rules[h->nrules].who = who;
+	h->nrules++;
+out:
+	pthread_mutex_unlock(&h->mu);
+	return rc;
+}
+
+/* Needs mu. An event with no rule is never readable (it cannot exist:
+ * publish refuses it), except by the server itself. */
+static int may_read(hub *h, const hub_viewer *v, const char *topic, const char *owner)
+{
+	if (!v)
+		return 1;
+	const struct topic_rule *rl = rule_of(h, topic);
+	if (!rl || !v->user_id)
+		return 0;
+	switch (rl->who) {
+	case HUB_MEMBER:
+		return 1;
+	case HUB_OWNER:
+		return v->admin || (owner && strcmp(owner, v->user_id) == 0);
+	case HUB_ADMIN:
+		return v->admin;
+	}
+	return 0;
+}
+
+int hub_may_read(hub *h, const hub_viewer *v, const char *topic, const char *owner)
+{
+	pthread_mutex_lock(&h->mu);
+	int ok = may_read(h, v, topic, owner);
+	pthread_mutex_unlock(&h->mu);
+	return ok;
+}
+
+uint64_t hub_publish_owned(hub *h, const char *topic, const char *owner, const char *data)
+{
+	if (!topic || !data) {
+		log_error("hub: refused an event without %s", topic ? "data" : "topic");
+		return 0;
+	}
+	char *t = xstrdup(topic), *o = xstrdup(owner), *d = xstrdup(data);
 	uint64_t id = 0;
 	pthread_mutex_lock(&h->mu);
-	if (!h->closed) {
+	int declared = rule_of(h, topic) != NULL;
+	if (!h->closed && declared) {
 		id = ++h->last;
 		struct ev *e = &h->ring[id % HUB_RING];
 		free(e->topic);
+		free(e->owner);
 		free(e->data);
-		*e = (struct ev){ id, t, d };
-		t = d = NULL;
+		*e = (struct ev){ id, t, o, d };
+		t = o = d = NULL;
 		pthread_cond_broadcast(&h->cv);
 	}
 	pthread_mutex_unlock(&h->mu);
+	if (!declared)
+		log_error("hub: refused an event on the undeclared topic '%s'", topic);
 	free(t);
+	free(o);
 	free(d);
 	return id;
+}
+
+uint64_t hub_publish(hub *h, const char *topic, const char *data)
+{
+	return hub_publish_owned(h, topic, NULL, data);
 }
 
 uint64_t hub_last_id(hub *h)
@@ -85,6 +171,12 @@ uint64_t hub_last_id(hub *h)
 
 int hub_next(hub *h, const char *prefix, uint64_t *cursor, int timeout_ms, char **topic,
 	     char **data)
+{
+	return hub_next_for(h, NULL, prefix, cursor, timeout_ms, topic, data);
+}
+
+int hub_next_for(hub *h, const hub_viewer *v, const char *prefix, uint64_t *cursor,
+		 int timeout_ms, char **topic, char **data)
 {
 	struct timespec dl;
 	clock_gettime(CLOCK_MONOTONIC, &dl);
@@ -110,7 +202,8 @@ int hub_next(hub *h, const char *prefix, uint64_t *cursor, int timeout_ms, char 
 		while (*cursor < h->last) {
 			struct ev *e = &h->ring[(*cursor + 1) % HUB_RING];
 			(*cursor)++;
-			if (plen == 0 || strncmp(e->topic, prefix, plen) == 0) {
+			if ((plen == 0 || strncmp(e->topic, prefix, plen) == 0) &&
+			    may_read(h, v, e->topic, e->owner)) {
 				*topic = xstrdup(e->topic);
 				*data = xstrdup(e->data);
 				found = 1;

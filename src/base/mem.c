@@ -36,6 +36,8 @@ void *xrealloc(void *p, size_t n)
 
 char *xstrdup(const char *s)
 {
+	if (!s)
+		return NULL;
 	size_t n = strlen(s) + 1;
 	char *p = xmalloc(n);
 	memcpy(p, s, n);

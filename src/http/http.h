@@ -40,30 +40,46 @@ typedef struct http_route {
 	void *ctx;            /* passed to fn */
 } http_route;
 
-/* Hooks given by the application. auth: called before every non-public
- * handler; returns 0 to go on, or replies (401/403) and returns non-zero.
+/* Hooks given by the application. auth: called for every non-public route
+ * as soon as the request head has arrived, before any body byte is read
+ * (it must not look at the body); returns 0 to go on, or replies (401/403)
+ * and returns non-zero, and the connection is then closed.
  * done: called after every routed request with its final status. */
 typedef struct http_hooks {
 	int (*auth)(http_req *r, const http_route *route, void *app);
 	void (*done)(http_req *r, const http_route *route, int status, void *app);
 } http_hooks;
 
+/* Limits that hold against anonymous clients (docs/security.md lists
+ * them with their defaults; 0 picks the default). */
 typedef struct http_config {
 	const char *listen;    /* "HOST:PORT", "[::1]:PORT" */
 	const char *tls_cert;  /* PEM file paths, both or neither */
 	const char *tls_key;
 	unsigned max_conns;
-	unsigned timeout_s;    /* idle connection timeout */
+	unsigned max_conns_per_ip;  /* 64 */
+	unsigned reserved_conns;    /* slots kept for authenticated requests: 8 */
+	unsigned timeout_s;         /* idle connection timeout: 60 */
+	unsigned header_timeout_s;  /* whole request head, from connect or the
+				     * previous request's end: 10 */
 	const char *spool_dir; /* where HTTP_SPOOL_BODY bodies go (same file system
 				* as their final place, so handlers can rename) */
+	uint64_t min_free_disk;     /* spooling stops short of this much free space
+				     * on the spool's file system: 1 GiB */
+	uint64_t upload_user_max;   /* spooled bytes in flight per user: 16 GiB */
+	uint64_t upload_total_max;  /* and in all: 64 GiB */
 } http_config;
 
 /* Starts listening. Routes must outlive the server. err gets a message. */
 int http_server_start(const http_config *cfg, const http_route *routes, size_t nroutes,
 		      const http_hooks *hooks, void *app, hub *events, http_server **out,
 		      char *err, size_t errlen);
-/* Stops accepting, waits up to grace_ms for in-flight requests, then stops. */
-void http_server_stop(http_server **s, int grace_ms);
+/* Stops accepting, waits up to grace_ms for in-flight requests, then stops.
+ * Returns 0, or -EBUSY when requests were still running after grace_ms: the
+ * server is then left running (its threads may still use the application's
+ * state) and *s is NULL; the caller should exit the process without freeing
+ * what handlers use, since a handler blocked in I/O may never return. */
+int http_server_stop(http_server **s, int grace_ms);
 unsigned http_server_port(const http_server *s);
 /* Appends Prometheus text for requests by route and status and latency. */
 void http_server_metrics(http_server *s, buf *out);
@@ -105,9 +121,10 @@ void http_reply_data(http_req *r, int status, const char *content_type, char *da
 void http_reply_header(http_req *r, const char *name, const char *value);
 /* A list page: {"items": items, "next_cursor": cursor or null}. */
 void http_reply_list(http_req *r, json_t *items, const char *next_cursor);
-/* Streams hub events whose topic starts with prefix as SSE, starting after
- * Last-Event-ID when the client sends it, with keep-alive comments. */
-void http_reply_sse(http_req *r, const char *prefix);
+/* Streams hub events whose topic starts with prefix and that viewer may
+ * receive (copied; see hub_next_for) as SSE, starting after Last-Event-ID
+ * when the client sends it, with keep-alive comments. */
+void http_reply_sse(http_req *r, const char *prefix, const hub_viewer *viewer);
 
 /* A time as the API writes it: RFC 3339 UTC string, or null when ms < 0. */
 json_t *http_json_time(int64_t ms);

@@ -3,6 +3,7 @@
 #ifndef SN_HTTP_INT_H
 #define SN_HTTP_INT_H
 #include <jansson.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include "http/http.h"
@@ -24,8 +25,30 @@ struct route_stats {
 	atomic_uint_fast64_t sum_us;
 };
 
+/* One per TCP connection, from accept to close (NOTIFY_CONNECTION), on the
+ * server's list for the header watchdog. */
+struct http_conn {
+	struct http_conn *next, *prev;
+	int fd;             /* our dup of the socket: shutdown() through it can
+			     * never hit a reused descriptor number */
+	int64_t since_ms;   /* start of the current wait for a request head */
+	int waiting;        /* 1 while no complete request head has arrived */
+	int reserve;        /* accepted into a reserved slot */
+	char *raw_uri;      /* the request target as sent (before decoding) */
+};
+
 struct http_server {
 	struct MHD_Daemon *d;
+	http_config cfg;    /* strings are not kept; limits with defaults filled */
+	pthread_mutex_t conns_mu; /* guards conns, nconns and the quota table */
+	struct http_conn *conns;
+	unsigned nconns;
+	pthread_t watchdog;
+	int watchdog_on;
+	atomic_int stopping;
+	atomic_uint_fast64_t upload_pending; /* declared, not yet written bytes */
+	atomic_uint_fast64_t upload_total;   /* spooled bytes of requests in flight */
+	struct upload_quota { char user[72]; uint64_t bytes; } quota[256];
 	const http_route *routes;
 	size_t nroutes;
 	http_hooks hooks;
@@ -45,7 +68,11 @@ struct http_req {
 	const char *method, *path;
 	char *param_name[MAX_PARAMS], *param_val[MAX_PARAMS];
 	int nparams;
-	char id[40];
+	char id[65];        /* X-Request-Id: printable ASCII, at most 64 bytes */
+	struct http_conn *hc; /* NULL when the connection has none (never in MHD) */
+	uint64_t quota;     /* bytes reserved on the upload quotas */
+	uint64_t pending;   /* declared bytes not yet written (upload_pending) */
+	int quota_err;      /* a chunked body went over a quota: 429 */
 	char addr[64];
 	int64_t start_ns;
 	buf body;
@@ -73,6 +100,9 @@ struct http_req {
  * 1 and fills names/vals (n of them, newly allocated, caller frees);
  * otherwise returns 0 and allocates nothing. */
 int http_match(const char *pattern, const char *path, char **names, char **vals, int *n);
+/* 1 when the raw request target (path and query, percent-encoded) decodes
+ * to valid UTF-8 without NUL or control bytes. */
+int http_target_ok(const char *raw);
 /* The error envelope {"error":{"code","message","request_id"}}. */
 json_t *http_error_json(const char *code, const char *message, const char *request_id);
 /* How long an SSE stream waits for an event before it sends a keep-alive

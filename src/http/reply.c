@@ -8,6 +8,7 @@
 #include <string.h>
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/utf8.h"
 #include "base/util.h"
 #include "http/http_int.h"
 
@@ -45,14 +46,21 @@ void http_reply_data(http_req *r, int status, const char *content_type, char *da
 	set_response(r, status, resp, content_type);
 }
 
-void http_reply_json(http_req *r, int status, json_t *json)
+/* Used when even the error envelope cannot be built or encoded (out of
+ * jansson's reach: it only fails on invalid UTF-8 or memory), so that a
+ * reply is always JSON and never NULL. */
+static const char fallback_envelope[] =
+	"{\"error\":{\"code\":\"internal\",\"message\":\"the reply could not be encoded\"}}\n";
+
+static void reply_fallback(http_req *r)
 {
-	char *s = json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY);
-	json_decref(json);
-	if (!s) {
-		http_reply_error(r, 500, "internal", "cannot encode the response");
-		return;
-	}
+	char *s = xstrdup(fallback_envelope);
+	http_reply_data(r, 500, "application/json", s, strlen(s));
+}
+
+/* Replies with s (a JSON text, taken) plus a newline. */
+static void reply_text(http_req *r, int status, char *s)
+{
 	size_t n = strlen(s);
 	s = xrealloc(s, n + 2);
 	s[n] = '\n';
@@ -60,12 +68,35 @@ void http_reply_json(http_req *r, int status, json_t *json)
 	http_reply_data(r, status, "application/json", s, n + 1);
 }
 
+void http_reply_json(http_req *r, int status, json_t *json)
+{
+	char *s = json ? json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	json_decref(json);
+	if (!s) {
+		log_error("http: cannot encode the reply to %s %s", r->method, r->path);
+		http_reply_error(r, 500, "internal", "cannot encode the response");
+		return;
+	}
+	reply_text(r, status, s);
+}
+
 json_t *http_error_json(const char *code, const char *message, const char *request_id)
 {
-	json_t *e = json_pack("{s:s,s:s}", "code", code, "message", message);
-	if (request_id)
-		json_object_set_new(e, "request_id", json_string(request_id));
-	return json_pack("{s:o}", "error", e);
+	/* Messages quote outside input (paths, names): invalid UTF-8 in them
+	 * becomes U+FFFD rather than a NULL envelope. */
+	char *c = sn_utf8_sanitize(code ? code : "internal");
+	char *m = sn_utf8_sanitize(message ? message : "");
+	char *id = sn_utf8_sanitize(request_id);
+	json_t *e = json_pack("{s:s,s:s}", "code", c, "message", m);
+	if (e && id && json_object_set_new(e, "request_id", json_string(id))) {
+		json_decref(e);
+		e = NULL;
+	}
+	json_t *o = e ? json_pack("{s:o}", "error", e) : NULL;
+	free(c);
+	free(m);
+	free(id);
+	return o;
 }
 
 void http_reply_error(http_req *r, int status, const char *code, const char *fmt, ...)
@@ -76,15 +107,20 @@ void http_reply_error(http_req *r, int status, const char *code, const char *fmt
 	va_end(ap);
 	json_t *o = http_error_json(code, msg, r->id);
 	free(msg);
-	http_reply_json(r, status, o);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!s) {
+		reply_fallback(r);
+		return;
+	}
+	reply_text(r, status, s);
 }
 
 void http_reply_list(http_req *r, json_t *items, const char *next_cursor)
 {
-	json_t *o = json_object();
-	json_object_set_new(o, "items", items);
-	json_object_set_new(o, "next_cursor", next_cursor ? json_string(next_cursor) : json_null());
-	http_reply_json(r, 200, o);
+	json_t *o = json_pack("{s:o,s:o?}", "items", items, "next_cursor",
+			      next_cursor ? json_string(next_cursor) : NULL);
+	http_reply_json(r, 200, o); /* NULL (items NULL, bad cursor) answers 500 */
 }
 
 /* ---- server-sent events ---- */
@@ -92,6 +128,7 @@ void http_reply_list(http_req *r, json_t *items, const char *next_cursor)
 struct sse {
 	hub *h;
 	char *prefix;
+	hub_viewer viewer; /* user_id owned */
 	uint64_t cursor;
 	buf pending;
 	size_t off;
@@ -106,7 +143,8 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 		char *topic = NULL, *data = NULL;
 		buf_reset(&s->pending);
 		s->off = 0;
-		int rc = hub_next(s->h, s->prefix, &s->cursor, s->keepalive_ms, &topic, &data);
+		int rc = hub_next_for(s->h, &s->viewer, s->prefix, &s->cursor, s->keepalive_ms,
+				      &topic, &data);
 		if (rc == 0)
 			buf_printf(&s->pending, "id: %llu\nevent: %s\ndata: %s\n\n",
 				   (unsigned long long)s->cursor, topic, data);
@@ -133,12 +171,13 @@ static void sse_free(void *cls)
 	struct sse *s = cls;
 	buf_release(&s->pending);
 	free(s->prefix);
+	free((char *)s->viewer.user_id);
 	free(s);
 }
 
 int http_sse_keepalive_ms = 15000;
 
-void http_reply_sse(http_req *r, const char *prefix)
+void http_reply_sse(http_req *r, const char *prefix, const hub_viewer *viewer)
 {
 	if (!r->srv->events) {
 		http_reply_error(r, 404, "not_found", "no event stream");
@@ -147,6 +186,8 @@ void http_reply_sse(http_req *r, const char *prefix)
 	struct sse *s = xcalloc(1, sizeof *s);
 	s->h = r->srv->events;
 	s->prefix = xstrdup(prefix ? prefix : "");
+	s->viewer.user_id = xstrdup(viewer ? viewer->user_id : NULL);
+	s->viewer.admin = viewer ? viewer->admin : 0;
 	s->keepalive_ms = http_sse_keepalive_ms;
 	buf_init(&s->pending, 1 << 20);
 	const char *last = http_req_header(r, "Last-Event-ID");

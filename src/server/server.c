@@ -73,11 +73,15 @@ static void h_metrics(http_req *r, void *ctx)
 	http_reply_data(r, 200, "text/plain; version=0.0.4; charset=utf-8", data, n);
 }
 
+/* Each event is checked against its topic's rule for this caller, on
+ * replay (Last-Event-ID) as on live delivery. */
 static void h_events(http_req *r, void *ctx)
 {
 	(void)ctx;
 	const char *topic = http_req_query(r, "topic");
-	http_reply_sse(r, topic);
+	const auth_user *u = auth_caller(r);
+	hub_viewer v = { u ? u->id : NULL, u && u->role >= ROLE_ADMIN };
+	http_reply_sse(r, topic, &v);
 }
 
 static void add_routes(struct app *app)
@@ -104,7 +108,15 @@ static const cfg_opt server_opts[] = {
 	{ "session-ttl", "DUR", "24h", "lifetime of login tokens", 0 },
 	{ "login-max-failures", "N", "5", "failed logins per user before 429 (per address: 4x)", 0 },
 	{ "login-lockout", "DUR", "60s", "first lockout after too many failures (doubles, max 15m)", 0 },
+	{ "audit-retention", "DUR", "365d", "delete audit rows older than this (at start, then daily; at least 1d)", 0 },
 	{ "max-connections", "N", "512", "simultaneous connections", 0 },
+	{ "max-connections-per-ip", "N", "64", "simultaneous connections from one address", 0 },
+	{ "reserved-connections", "N", "8", "of max-connections, slots only authenticated requests may use", 0 },
+	{ "header-timeout", "DUR", "10s", "deadline for a whole request head (slow clients are cut off)", 0 },
+	{ "idle-timeout", "DUR", "60s", "close a connection idle this long", 0 },
+	{ "min-free-disk", "SIZE", "1G", "refuse uploads (507) that would leave less free space in DATA", 0 },
+	{ "upload-inflight-user", "SIZE", "16G", "upload bytes in flight per user (429 beyond)", 0 },
+	{ "upload-inflight-total", "SIZE", "64G", "upload bytes in flight in all (503 beyond)", 0 },
 	{ "shutdown-grace", "DUR", "10s", "how long shutdown waits for in-flight requests", 0 },
 	{ "ready-file", "FILE", NULL, "write the server's URL to FILE once it listens", CFG_NOENV },
 	{ NULL, NULL, NULL, NULL, 0 },
@@ -144,11 +156,55 @@ static int read_settings(const cfg *c, struct settings *s, char *err, size_t err
 		return -EINVAL;
 	}
 	s->auth.login_max_failures = (int)n;
+	if (cfg_get_duration_ms(c, "audit-retention", &s->auth.audit_retention_ms, err, errlen))
+		return -EINVAL;
+	if (s->auth.audit_retention_ms < 86400000LL) {
+		snprintf(err, errlen, "--audit-retention must be at least 1d");
+		return -EINVAL;
+	}
 	if (cfg_get_int(c, "max-connections", &n, err, errlen) || n < 4 || n > 100000) {
 		snprintf(err, errlen, "--max-connections must be from 4 to 100000");
 		return -EINVAL;
 	}
 	s->http.max_conns = (unsigned)n;
+	if (cfg_get_int(c, "max-connections-per-ip", &n, err, errlen) || n < 1 ||
+	    n > (long long)s->http.max_conns) {
+		snprintf(err, errlen, "--max-connections-per-ip must be from 1 to --max-connections");
+		return -EINVAL;
+	}
+	s->http.max_conns_per_ip = (unsigned)n;
+	if (cfg_get_int(c, "reserved-connections", &n, err, errlen) || n < 1 ||
+	    n >= (long long)s->http.max_conns) {
+		snprintf(err, errlen, "--reserved-connections must be from 1 to --max-connections - 1");
+		return -EINVAL;
+	}
+	s->http.reserved_conns = (unsigned)n;
+	int64_t ms;
+	if (cfg_get_duration_ms(c, "header-timeout", &ms, err, errlen))
+		return -EINVAL;
+	if (ms < 1000 || ms > 3600000) {
+		snprintf(err, errlen, "--header-timeout must be from 1s to 1h");
+		return -EINVAL;
+	}
+	s->http.header_timeout_s = (unsigned)(ms / 1000);
+	if (cfg_get_duration_ms(c, "idle-timeout", &ms, err, errlen))
+		return -EINVAL;
+	if (ms < 1000 || ms > 86400000) {
+		snprintf(err, errlen, "--idle-timeout must be from 1s to 24h");
+		return -EINVAL;
+	}
+	s->http.timeout_s = (unsigned)(ms / 1000);
+	if (cfg_get_size(c, "min-free-disk", &s->http.min_free_disk, err, errlen) ||
+	    cfg_get_size(c, "upload-inflight-user", &s->http.upload_user_max, err, errlen) ||
+	    cfg_get_size(c, "upload-inflight-total", &s->http.upload_total_max, err, errlen))
+		return -EINVAL;
+	/* 0 means "default" to the HTTP layer: the smallest setting is 1 byte. */
+	if (!s->http.min_free_disk)
+		s->http.min_free_disk = 1;
+	if (!s->http.upload_user_max || !s->http.upload_total_max) {
+		snprintf(err, errlen, "--upload-inflight-user and --upload-inflight-total must be above 0");
+		return -EINVAL;
+	}
 	if (!s->http.tls_cert != !s->http.tls_key) {
 		snprintf(err, errlen, "--tls-cert and --tls-key must be given together");
 		return -EINVAL;
@@ -251,6 +307,9 @@ static int run(const cfg_spec *spec, int argc, char **argv, int quickstart)
 		goto out;
 	}
 	app.events = hub_new();
+	/* Every topic declares who may read it (hub.h); audit rows are for
+	 * admins only (they may hold what a user typed as a username). */
+	hub_declare(app.events, "audit", HUB_ADMIN);
 	auth_new(app.st, app.events, &s.auth, &app.auth);
 	if ((rc = auth_bootstrap(app.auth, cfg_get(c, "admin-password"), &generated))) {
 		fprintf(stderr, "sentinel %s: cannot create the first user: %d\n", spec->cmd, rc);
@@ -294,7 +353,13 @@ static int run(const cfg_spec *spec, int argc, char **argv, int quickstart)
 		log_warn("cannot write --ready-file %s: %s", ready, strerror(-rc));
 	int sig = wait_for_signal();
 	log_info("received %s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	http_server_stop(&app.http, (int)s.grace_ms);
+	if (http_server_stop(&app.http, (int)s.grace_ms) == -EBUSY) {
+		/* Handlers still run and use the store: exit without closing it
+		 * (every write is a committed transaction or nothing). */
+		log_warn("stopped with requests still running");
+		fflush(NULL);
+		_exit(0);
+	}
 	code = 0;
 	log_info("stopped");
 out:

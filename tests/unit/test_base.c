@@ -80,6 +80,9 @@ static void test_hub(void **state)
 	hub *h = hub_new();
 	uint64_t cur = 0;
 	char *t = NULL, *d = NULL;
+	assert_int_equal(hub_declare(h, "job", HUB_OWNER), 0);
+	assert_int_equal(hub_declare(h, "audit", HUB_ADMIN), 0);
+	assert_int_equal(hub_declare(h, "x", HUB_MEMBER), 0);
 	assert_int_equal(hub_next(h, NULL, &cur, 10, &t, &d), -110 /* ETIMEDOUT */);
 	assert_int_equal(hub_publish(h, "job.1", "{\"a\":1}"), 1);
 	assert_int_equal(hub_publish(h, "audit", "{}"), 2);
