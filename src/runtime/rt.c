@@ -1,6 +1,23 @@
 /* The runtime registry: records under DATA/runtimes/names/, trees under
  * DATA/runtimes/<sha256>/rootfs (see rt.h for the layout and the
- * all-or-nothing rule). Records are small JSON files written atomically. */
+ * all-or-nothing rule). Records are small JSON files written atomically.
+ *
+ * Concurrency (threads of the server, and CLI processes on the same data):
+ * 1. Changes to names/ and to the set of trees happen only under the
+ *    registry lock, an flock on DATA/runtimes/.lock. It is held for short,
+ *    bounded steps only: a name check, a rename, a record write, creating or
+ *    claiming a directory. Extraction, hashing and removing trees run
+ *    without it (an 8 GiB image must not stall every other change), and
+ *    nobody waits for the lock forever (lock_take gives up: -EBUSY).
+ * 2. Work in progress lives in DATA/runtimes/.staging-<id>: an ingest
+ *    unpacks there, a removal renames the tree there before deleting it.
+ *    Whoever owns a staging dir holds an flock on it, taken under the
+ *    registry lock when the dir is made or claimed. A staging dir whose
+ *    flock is free was left by a crash: rt_init removes it.
+ * 3. A record names a tree that exists: the tree is renamed into place (or
+ *    found there) under the same lock hold that writes the record, and a
+ *    tree is moved away only under the lock hold that removed its last
+ *    record. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -9,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "base/mem.h"
 #include "base/util.h"
@@ -17,6 +36,8 @@
 #include "runtime/rt_int.h"
 
 #define RECORD_MAX (64 * 1024)
+#define STAGING ".staging-"
+#define LOCK_WAIT_MS 30000
 
 static char *rt_dir(const char *data)
 {
@@ -54,16 +75,36 @@ void rt_info_release(rt_info *r)
 	memset(r, 0, sizeof *r);
 }
 
+/* A JSON string of s; a path that is not UTF-8 (a file name from the CLI)
+ * is kept readable with '?' for every byte outside printable ASCII. */
+static json_t *jstr(const char *s)
+{
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	char *copy = xstrdup(s);
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
+static int set_opt(json_t *j, const char *k, const char *v)
+{
+	return v ? json_object_set_new(j, k, jstr(v)) : 0;
+}
+
 json_t *rt_info_json(const rt_info *r)
 {
-	json_t *j = json_pack("{s:s, s:s, s:I, s:I}", "name", r->name, "kind", r->kind,
+	json_t *j = json_pack("{s:o, s:o, s:I, s:I}", "name", jstr(r->name), "kind", jstr(r->kind),
 			      "created_ms", (json_int_t)r->created_ms, "bytes", (json_int_t)r->bytes);
-	if (r->sha256)
-		json_object_set_new(j, "sha256", json_string(r->sha256));
-	if (r->path)
-		json_object_set_new(j, "path", json_string(r->path));
-	if (r->source)
-		json_object_set_new(j, "source", json_string(r->source));
+	if (j && (set_opt(j, "sha256", r->sha256) || set_opt(j, "path", r->path) ||
+		  set_opt(j, "source", r->source))) {
+		json_decref(j);
+		j = NULL;
+	}
 	return j;
 }
 
@@ -103,8 +144,8 @@ static int write_record(const char *data, const rt_info *r)
 {
 	char *dir = xasprintf("%s/runtimes/names", data), *path = record_path(data, r->name);
 	json_t *j = rt_info_json(r);
-	char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-	int rc = sn_mkdir_p(dir, 0755);
+	char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+	int rc = text ? sn_mkdir_p(dir, 0755) : -ENOMEM;
 	if (!rc)
 		rc = sn_write_file_atomic(path, text, strlen(text), 0644);
 	free(text);
@@ -121,6 +162,11 @@ static void host_info(rt_info *r)
 	r->kind = xstrdup("host");
 }
 
+static int sha_valid(const char *sha)
+{
+	return sha && strlen(sha) == 64 && strspn(sha, "0123456789abcdef") == 64;
+}
+
 int rt_lookup(const char *data, const char *name, rt_info *out, char *err, size_t errlen)
 {
 	if (strcmp(name, "host") == 0) {
@@ -135,8 +181,7 @@ int rt_lookup(const char *data, const char *name, rt_info *out, char *err, size_
 	int rc = read_record(path, out);
 	free(path);
 	/* An image's tree is found by its hash: the data directory may move. */
-	if (!rc && strcmp(out->kind, "image") == 0 && out->sha256 &&
-	    strlen(out->sha256) == 64 && strspn(out->sha256, "0123456789abcdef") == 64) {
+	if (!rc && strcmp(out->kind, "image") == 0 && sha_valid(out->sha256)) {
 		free(out->path);
 		out->path = xasprintf("%s/runtimes/%s/rootfs", data, out->sha256);
 	}
@@ -147,55 +192,192 @@ int rt_lookup(const char *data, const char *name, rt_info *out, char *err, size_
 	return rc;
 }
 
+/* ---- the registry lock and staging directories (invariants 1, 2) ---- */
 
-/* rm -rf of an absolute or relative path. */
-static void rm_path(const char *path)
-{
-	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
-	const char *base = path;
-	int dfd = AT_FDCWD;
-	if (slash) {
-		*slash = '\0';
-		base = slash + 1;
-		dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	}
-	if (dfd >= 0 || dfd == AT_FDCWD)
-		rt_rm_tree(dfd, base);
-	if (dfd >= 0)
-		close(dfd);
-	free(dir);
-}
+/* Takes the registry lock: *fd holds it until lock_release. Polls rather
+ * than blocks, so a holder that never lets go costs a 503, not a thread. */
+static int ensure_dir(const char *data, char *err, size_t errlen);
 
-/* Unpacks into DATA/runtimes/<sha>/ unless it is there already. */
-static int unpack_tree(const char *data, const char *tar, const char *sha, uint64_t max,
-		       uint64_t *bytes, char *err, size_t errlen)
+static int lock_take(const char *data, int *fd, char *err, size_t errlen)
 {
-	char *final = xasprintf("%s/runtimes/%s", data, sha);
-	char *rnd = sn_id_new(".staging-");
-	char *stage = xasprintf("%s/runtimes/%s", data, rnd);
-	char *rootfs = xasprintf("%s/rootfs", stage);
-	struct stat st;
-	int rc = 0;
-	if (stat(final, &st) == 0)
-		goto out; /* the same content was ingested before */
-	if (mkdir(stage, 0700) || mkdir(rootfs, 0755)) {
+	char *path = xasprintf("%s/runtimes/.lock", data);
+	int rc = ensure_dir(data, err, errlen);
+	*fd = -1;
+	if (rc)
+		goto out;
+	*fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (*fd < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "cannot create %s: %s", stage, strerror(errno));
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
-	rc = rt_unpack_file(tar, rootfs, max, bytes, err, errlen);
-	if (!rc && chmod(stage, 0755))
-		rc = -errno;
-	if (!rc && rename(stage, final) && errno != EEXIST && errno != ENOTEMPTY) {
-		rc = -errno;
-		snprintf(err, errlen, "rename into %s: %s", final, strerror(errno));
+	for (int waited = 0; flock(*fd, LOCK_EX | LOCK_NB); waited += 5) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			rc = -errno;
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			break;
+		}
+		if (waited >= LOCK_WAIT_MS) {
+			rc = -EBUSY;
+			snprintf(err, errlen, "the runtime registry is busy; try again");
+			break;
+		}
+		nanosleep(&(struct timespec){ 0, 5 * 1000 * 1000 }, NULL);
+	}
+	if (rc) {
+		close(*fd);
+		*fd = -1;
 	}
 out:
-	rm_path(stage); /* gone after a rename; the partial tree after a failure */
+	free(path);
+	return rc;
+}
+
+static void lock_release(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd); /* releases the flock */
+	*fd = -1;
+}
+
+/* A staging directory owned by this thread: its name under runtimes/ and
+ * the descriptor holding its flock. */
+struct stage {
+	int dirfd; /* DATA/runtimes */
+	int fd;
+	char *name;
+};
+
+static void stage_drop(struct stage *s)
+{
+	if (s->name && s->dirfd >= 0)
+		rt_rm_tree(s->dirfd, s->name);
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->dirfd >= 0)
+		close(s->dirfd);
+	free(s->name);
+	s->fd = s->dirfd = -1;
+	s->name = NULL;
+}
+
+/* Locks the directory fd unless someone else holds it; under the
+ * registry lock, so that making and claiming never race. */
+static int claim(int fd)
+{
+	return flock(fd, LOCK_EX | LOCK_NB) ? -errno : 0;
+}
+
+/* Makes an empty staging directory, owned by s (invariant 2). Called
+ * under the registry lock. */
+static int stage_new(const char *data, struct stage *s, char *err, size_t errlen)
+{
+	char *dir = rt_dir(data);
+	int rc = 0;
+	s->name = sn_id_new(STAGING);
+	s->fd = -1;
+	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->dirfd < 0 || mkdirat(s->dirfd, s->name, 0700) ||
+	    (s->fd = openat(s->dirfd, s->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    claim(s->fd)) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot create a staging directory in %s: %s", dir,
+			 strerror(errno));
+	}
+	free(dir);
+	return rc;
+}
+
+/* Removes the staging directories that no live owner holds (left by a
+ * crash). Each is claimed under the lock and removed outside it. */
+static int clean_stale(const char *data, char *err, size_t errlen)
+{
+	char *dir = rt_dir(data);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int rc = 0;
+	free(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while (!rc && (e = readdir(d))) {
+		int lk, fd;
+		if (strncmp(e->d_name, STAGING, strlen(STAGING)))
+			continue;
+		if ((rc = lock_take(data, &lk, err, errlen)))
+			break;
+		fd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && claim(fd)) {
+			close(fd);
+			fd = -1; /* in use */
+		}
+		lock_release(&lk);
+		if (fd >= 0) {
+			rt_rm_tree(dirfd(d), e->d_name);
+			close(fd);
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+int rt_init(const char *data, char *err, size_t errlen)
+{
+	char *inc = rt_incoming_dir(data);
+	int rc = sn_mkdir_p(inc, 0755);
+	err[0] = '\0';
+	if (rc)
+		snprintf(err, errlen, "cannot create %s: %s", inc, strerror(-rc));
+	else
+		rc = clean_stale(data, err, errlen);
+	if (rc && !err[0])
+		snprintf(err, errlen, "cleaning %s/runtimes: %s", data, strerror(-rc));
+	free(inc);
+	return rc;
+}
+
+/* ---- ingest ---- */
+
+/* Opens path for reading if it is a regular file. O_NONBLOCK: opening a
+ * FIFO (dropped in incoming/, or swapped in after a check) must not wait
+ * for a writer; for a regular file the flag means nothing. */
+static int open_regular(const char *path, int *fd, char *err, size_t errlen)
+{
+	struct stat st;
+	*fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (*fd < 0) {
+		int rc = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		return rc == -ENOENT || rc == -ENOTDIR ? -ENOENT : rc;
+	}
+	if (fstat(*fd, &st) || !S_ISREG(st.st_mode)) {
+		close(*fd);
+		*fd = -1;
+		snprintf(err, errlen, "%s: not a regular file", path);
+		return -EPERM;
+	}
+	return 0;
+}
+
+static int hash_fd(int fd, char sha[65])
+{
+	char *buf = xmalloc(1 << 16);
+	sn_sha256 *h = sn_sha256_new();
+	ssize_t n;
+	while ((n = read(fd, buf, 1 << 16)) > 0 || (n < 0 && errno == EINTR))
+		if (n > 0)
+			sn_sha256_update(h, buf, (size_t)n);
+	int rc = n < 0 ? -errno : 0;
+	sn_sha256_final(&h, sha);
+	free(buf);
+	return rc;
+}
+
+static int tree_exists(const char *data, const char *sha)
+{
+	struct stat st;
+	char *final = xasprintf("%s/runtimes/%s", data, sha);
+	int rc = stat(final, &st) == 0;
 	free(final);
-	free(rnd);
-	free(stage);
-	free(rootfs);
 	return rc;
 }
 
@@ -231,46 +413,131 @@ static int commit_record(const char *data, rt_info *r, rt_info *out, char *err, 
 	return 0;
 }
 
+static int ensure_dir(const char *data, char *err, size_t errlen)
+{
+	char *dir = rt_dir(data);
+	int rc = sn_mkdir_p(dir, 0755);
+	if (rc)
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-rc));
+	free(dir);
+	return rc;
+}
+
+/* Unpacks the tarball into a new staging dir (without the registry lock;
+ * the lock is taken briefly to make the dir). */
+static int unpack_stage(const char *data, int fd, uint64_t max, struct stage *s, uint64_t *bytes,
+			char *err, size_t errlen)
+{
+	int lk, rc = lock_take(data, &lk, err, errlen);
+	if (rc)
+		return rc;
+	rc = stage_new(data, s, err, errlen);
+	lock_release(&lk);
+	if (rc)
+		return rc;
+	char *rootfs = xasprintf("%s/runtimes/%s/rootfs", data, s->name);
+	if (mkdirat(s->fd, "rootfs", 0755)) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot create %s: %s", rootfs, strerror(errno));
+	} else {
+		rc = rt_unpack_fd(fd, rootfs, max, bytes, err, errlen);
+	}
+	if (!rc && fchmod(s->fd, 0755)) {
+		rc = -errno;
+		snprintf(err, errlen, "chmod %s: %s", rootfs, strerror(errno));
+	}
+	free(rootfs);
+	return rc;
+}
+
+/* Under the registry lock: the name is still free, the tree is in place
+ * (renamed from the staging dir, or there already), the record written
+ * (invariant 3). -EAGAIN: no staging dir and the tree was removed since
+ * the caller looked; unpack and come back. */
+static int commit_image(const char *data, const char *sha, struct stage *s, rt_info *r,
+			rt_info *out, char *err, size_t errlen)
+{
+	char *final = xasprintf("%s/runtimes/%s", data, sha);
+	int lk, rc = lock_take(data, &lk, err, errlen);
+	if (rc)
+		goto out;
+	if ((rc = name_free(data, r->name, err, errlen)))
+		goto unlock;
+	if (!tree_exists(data, sha)) {
+		if (!s->name) {
+			rc = -EAGAIN;
+			goto unlock;
+		}
+		char *stage = xasprintf("%s/runtimes/%s", data, s->name);
+		rc = rename(stage, final) ? -errno : 0;
+		free(stage);
+		if (rc) {
+			snprintf(err, errlen, "rename into %s: %s", final, strerror(-rc));
+			goto unlock;
+		}
+		free(s->name); /* the tree is published: stage_drop leaves it */
+		s->name = NULL;
+	}
+	rc = commit_record(data, r, out, err, errlen);
+unlock:
+	lock_release(&lk);
+out:
+	free(final);
+	return rc;
+}
+
 int rt_ingest(const char *data, const char *tar_path, const char *name, uint64_t max_bytes,
 	      rt_info *out, char *err, size_t errlen)
 {
-	char sha[65], *dir = rt_dir(data), *abs = NULL;
-	struct stat st;
+	char sha[65], *abs = NULL;
+	struct stage s = { -1, -1, NULL };
 	rt_info r = { 0 };
 	uint64_t bytes = 0;
-	int rc;
+	int rc, fd = -1;
 	err[0] = '\0';
+	/* Checked again under the lock; failing early spares an extraction. */
 	if ((rc = name_free(data, name, err, errlen)))
 		goto out;
-	if (stat(tar_path, &st) || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a readable file", tar_path);
-		rc = -ENOENT;
+	if ((rc = open_regular(tar_path, &fd, err, errlen)))
 		goto out;
-	}
-	if ((rc = sn_mkdir_p(dir, 0755)) || (rc = sn_sha256_file(tar_path, sha))) {
+	if ((rc = ensure_dir(data, err, errlen)))
+		goto out;
+	if ((rc = hash_fd(fd, sha))) {
 		snprintf(err, errlen, "%s: %s", tar_path, strerror(-rc));
 		goto out;
 	}
-	if ((rc = unpack_tree(data, tar_path, sha, max_bytes, &bytes, err, errlen)))
-		goto out;
 	abs = realpath(tar_path, NULL);
 	r.name = xstrdup(name);
 	r.kind = xstrdup("image");
 	r.sha256 = xstrdup(sha);
-	r.path = xasprintf("%s/runtimes/%s/rootfs", data, sha);
-	char *rp = realpath(r.path, NULL);
-	if (rp) {
-		free(r.path);
-		r.path = rp;
-	}
 	r.source = xstrdup(abs ? abs : tar_path);
 	r.created_ms = sn_now_ms();
-	r.bytes = bytes;
-	rc = commit_record(data, &r, out, err, errlen);
+	for (int tries = 0; tries < 3; tries++) {
+		if (!s.name && !tree_exists(data, sha)) {
+			rc = unpack_stage(data, fd, max_bytes, &s, &bytes, err, errlen);
+			if (rc)
+				goto out;
+		}
+		r.bytes = bytes;
+		free(r.path);
+		r.path = xasprintf("%s/runtimes/%s/rootfs", data, sha);
+		char *rp = realpath(r.path, NULL);
+		if (rp) {
+			free(r.path);
+			r.path = rp;
+		}
+		rc = commit_image(data, sha, &s, &r, out, err, errlen);
+		if (rc != -EAGAIN)
+			break;
+	}
+	if (rc == -EAGAIN)
+		snprintf(err, errlen, "the tree of %s was removed while ingesting; try again", sha);
 out:
+	stage_drop(&s); /* a duplicate or failed tree; nothing after a rename */
+	if (fd >= 0)
+		close(fd);
 	rt_info_release(&r);
 	free(abs);
-	free(dir);
 	return rc;
 }
 
@@ -280,10 +547,11 @@ int rt_register_venv(const char *data, const char *name, const char *dir, rt_inf
 	char *abs = realpath(dir, NULL), *py = NULL;
 	struct stat st;
 	rt_info r = { 0 };
-	int rc = name_free(data, name, err, errlen);
-	if (rc)
-		goto out;
+	int lk = -1, rc;
+	err[0] = '\0';
 	py = abs ? xasprintf("%s/pyvenv.cfg", abs) : NULL;
+	if ((rc = name_free(data, name, err, errlen)))
+		goto out;
 	if (!py || stat(py, &st)) {
 		snprintf(err, errlen, "%s is not a Python virtual environment (no pyvenv.cfg)", dir);
 		rc = -EINVAL;
@@ -293,7 +561,11 @@ int rt_register_venv(const char *data, const char *name, const char *dir, rt_inf
 	r.kind = xstrdup("venv");
 	r.path = xstrdup(abs);
 	r.created_ms = sn_now_ms();
-	rc = commit_record(data, &r, out, err, errlen);
+	if ((rc = ensure_dir(data, err, errlen)) || (rc = lock_take(data, &lk, err, errlen)))
+		goto out;
+	if (!(rc = name_free(data, name, err, errlen)))
+		rc = commit_record(data, &r, out, err, errlen);
+	lock_release(&lk);
 out:
 	rt_info_release(&r);
 	free(abs);
@@ -337,22 +609,35 @@ static void free_names(char **names, size_t n)
 	free(names);
 }
 
+/* Appends r's JSON to arr; -ENOMEM when it cannot be built. */
+static int append_info(json_t *arr, const rt_info *r)
+{
+	return json_array_append_new(arr, rt_info_json(r)) ? -ENOMEM : 0;
+}
+
 int rt_list(const char *data, json_t **out, char *err, size_t errlen)
 {
 	char **names;
 	size_t n = list_names(data, &names);
 	json_t *arr = json_array();
 	rt_info r;
+	int rc = arr ? 0 : -ENOMEM;
 	host_info(&r);
-	json_array_append_new(arr, rt_info_json(&r));
+	if (!rc)
+		rc = append_info(arr, &r);
 	rt_info_release(&r);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n && !rc; i++)
 		if (rt_lookup(data, names[i], &r, err, errlen) == 0) {
-			json_array_append_new(arr, rt_info_json(&r));
+			rc = append_info(arr, &r);
 			rt_info_release(&r);
 		}
 	free_names(names, n);
 	err[0] = '\0';
+	if (rc) {
+		snprintf(err, errlen, "cannot list the runtimes: %s", strerror(-rc));
+		json_decref(arr);
+		return rc;
+	}
 	*out = arr;
 	return 0;
 }
@@ -375,27 +660,54 @@ static int sha_in_use(const char *data, const char *sha, const char *skip)
 	return used;
 }
 
+/* Under the registry lock: moves the tree of sha into a staging dir that s
+ * owns, for removal without the lock (invariant 3). */
+static int stage_tree(const char *data, const char *sha, struct stage *s)
+{
+	char *dir = rt_dir(data);
+	int rc = 0;
+	s->name = sn_id_new(STAGING);
+	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	s->fd = s->dirfd < 0 ? -1 : openat(s->dirfd, sha, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					    O_CLOEXEC);
+	if (s->fd < 0 || claim(s->fd) || renameat(s->dirfd, sha, s->dirfd, s->name))
+		rc = -errno;
+	if (rc) {
+		free(s->name); /* nothing was moved: leave the tree alone */
+		s->name = NULL;
+	}
+	free(dir);
+	return rc;
+}
+
 int rt_remove(const char *data, const char *name, char *err, size_t errlen)
 {
+	struct stage s = { -1, -1, NULL };
 	rt_info r;
+	int lk;
 	if (strcmp(name, "host") == 0) {
 		snprintf(err, errlen, "the host runtime is built in and cannot be removed");
 		return -EPERM;
 	}
-	int rc = rt_lookup(data, name, &r, err, errlen);
+	int rc = lock_take(data, &lk, err, errlen);
 	if (rc)
 		return rc;
+	rc = rt_lookup(data, name, &r, err, errlen);
+	if (rc) {
+		lock_release(&lk);
+		return rc;
+	}
 	char *path = record_path(data, name);
 	if (unlink(path)) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 	}
-	if (!rc && r.sha256 && strlen(r.sha256) == 64 && strspn(r.sha256, "0123456789abcdef") == 64 &&
-	    !sha_in_use(data, r.sha256, NULL)) {
-		char *tree = xasprintf("%s/runtimes/%s", data, r.sha256);
-		rm_path(tree);
-		free(tree);
-	}
+	/* A tree that cannot be moved away stays: the record is gone, and a
+	 * later ingest of the same content reuses it. */
+	if (!rc && sha_valid(r.sha256) && !sha_in_use(data, r.sha256, NULL))
+		(void)stage_tree(data, r.sha256, &s);
+	lock_release(&lk);
+	stage_drop(&s);
 	free(path);
 	rt_info_release(&r);
 	return rc;
@@ -413,26 +725,42 @@ static int is_tarball(const char *n)
 	return 0;
 }
 
+/* One drop-folder file for rt_scan, or NULL when it is not a new tarball.
+ * A name that is not UTF-8 is skipped: it could not be named in a JSON
+ * register request anyway. */
+static json_t *scan_one(const char *data, const char *dir, const char *file)
+{
+	char sha[65], err[256], *p = xasprintf("%s/%s", dir, file);
+	struct stat st;
+	json_t *j = NULL;
+	int fd = -1;
+	if (file[0] != '.' && is_tarball(file) && open_regular(p, &fd, err, sizeof err) == 0 &&
+	    fstat(fd, &st) == 0 && hash_fd(fd, sha) == 0 && !sha_in_use(data, sha, NULL))
+		j = json_pack("{s:s, s:I, s:s}", "file", file, "bytes", (json_int_t)st.st_size,
+			      "sha256", sha);
+	if (fd >= 0)
+		close(fd);
+	free(p);
+	return j;
+}
+
 int rt_scan(const char *data, json_t **out, char *err, size_t errlen)
 {
 	char *dir = rt_incoming_dir(data);
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	json_t *arr = json_array();
-	int rc = 0;
+	int rc = arr ? 0 : -ENOMEM;
 	if (!d && errno != ENOENT) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 	}
-	while (d && (e = readdir(d))) {
-		char sha[65], *p = xasprintf("%s/%s", dir, e->d_name);
-		struct stat st;
-		if (e->d_name[0] != '.' && is_tarball(e->d_name) && stat(p, &st) == 0 &&
-		    S_ISREG(st.st_mode) && sn_sha256_file(p, sha) == 0 && !sha_in_use(data, sha, NULL))
-			json_array_append_new(arr, json_pack("{s:s, s:I, s:s}", "file", e->d_name,
-							     "bytes", (json_int_t)st.st_size,
-							     "sha256", sha));
-		free(p);
+	while (!rc && d && (e = readdir(d))) {
+		json_t *j = scan_one(data, dir, e->d_name);
+		if (j && json_array_append_new(arr, j)) {
+			rc = -ENOMEM;
+			snprintf(err, errlen, "cannot list %s", dir);
+		}
 	}
 	if (d)
 		closedir(d);

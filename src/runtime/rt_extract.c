@@ -2,18 +2,28 @@
  *
  * Invariants:
  * 1. Every path we create or remove is resolved with openat2(RESOLVE_IN_ROOT)
- *    for its parent directory and acted on with *at() calls on its last
- *    component, which never follow a symlink. So no entry — and no symlink
- *    planted by an earlier entry or layer — can make us touch anything
- *    outside the root: symlinks resolve as they will inside the sandbox.
+ *    for its parent directory (or walked one real directory at a time with
+ *    O_NOFOLLOW, falling back to openat2 at the first symlink) and acted on
+ *    with *at() calls on its last component, which never follow a symlink.
+ *    So no entry — and no symlink planted by an earlier entry or layer — can
+ *    make us touch anything outside the root: symlinks resolve as they will
+ *    inside the sandbox.
  * 2. Member names that are absolute or contain "..", link targets that
  *    climb above the root, hard links to names outside the root, device
- *    nodes, more than RT_MAX_ENTRIES entries and more than the byte budget
- *    are refused with -EPERM (or -EFBIG for size): the whole archive fails.
+ *    nodes, paths deeper than RT_DEPTH_MAX or longer than RT_PATH_MAX are
+ *    refused with -EPERM; more than RT_MAX_ENTRIES entries or the byte
+ *    budget with -EFBIG: the whole archive fails (error classes: rt_int.h).
  * 3. setuid/setgid bits are dropped; ownership is kept when we are root.
  * 4. A layer's whiteouts (.wh.NAME, .wh..wh..opq) are applied in a pass over
  *    its headers before its files are written, so they only ever delete
- *    what lower layers put there. */
+ *    what lower layers put there.
+ * 5. Nothing here recurses on archive content and nothing can block
+ *    forever: only regular files are ever opened for reading (O_NONBLOCK,
+ *    then fstat), so a FIFO in an archive is refused, not waited on.
+ *
+ * Flow: rt_unpack_fd -> has_manifest ? (pass over the outer archive into
+ * dest.outer, then apply_layers: per layer pass(whiteouts = 1), pass(0))
+ * : pass(-1). pass -> extract_entry | whiteout for each header. */
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
@@ -34,6 +44,8 @@
 #define WH_OPAQUE ".wh..wh..opq"
 #define MANIFEST_MAX (1 << 20)
 
+_Static_assert(RT_PATH_MAX <= PATH_MAX, "a normalised path fits the kernel's limit");
+
 struct ctx {
 	int root;
 	uint64_t budget;   /* bytes left */
@@ -50,9 +62,36 @@ static int refuse(struct ctx *c, int rc, const char *what, const char *name)
 	return rc;
 }
 
+/* A failed system call while applying an entry. Most errnos here are caused
+ * by the archive's content (a parent that is a file, a hard link to a
+ * missing name or through a dangling symlink, a directory mode that forbids
+ * writing into it) and refuse the archive (-EPERM, 422); a full disk is
+ * -ENOSPC (507); only faults of the machine stay as they are (500). */
+static int fs_fail(struct ctx *c, int rc, const char *what, const char *name)
+{
+	switch (-rc) {
+	case ENOSPC:
+	case EDQUOT:
+		rc = -ENOSPC;
+		break;
+	case ENOMEM:
+	case EIO:
+	case EMFILE:
+	case ENFILE:
+	case EROFS:
+	case EFBIG:
+		break;
+	default:
+		snprintf(c->err, c->errlen, "%s %s: %s", what, name, strerror(-rc));
+		return -EPERM;
+	}
+	snprintf(c->err, c->errlen, "%s %s: %s", what, name, strerror(-rc));
+	return rc;
+}
+
 int rt_norm_path(const char *in, char *out, size_t outlen)
 {
-	size_t o = 0;
+	size_t o = 0, depth = 0;
 	if (in[0] == '/')
 		return -EPERM;
 	for (const char *p = in; *p;) {
@@ -61,7 +100,7 @@ int rt_norm_path(const char *in, char *out, size_t outlen)
 		if (n == 2 && p[0] == '.' && p[1] == '.')
 			return -EPERM;
 		if (n && !(n == 1 && p[0] == '.')) {
-			if (o + n + 2 > outlen)
+			if (++depth > RT_DEPTH_MAX || n + 2 > outlen - o)
 				return -ENAMETOOLONG;
 			if (o)
 				out[o++] = '/';
@@ -72,6 +111,24 @@ int rt_norm_path(const char *in, char *out, size_t outlen)
 	}
 	out[o] = '\0';
 	return o ? 0 : 1;
+}
+
+static int charge(struct ctx *c, uint64_t n, const char *name)
+{
+	if (n > c->budget)
+		return refuse(c, -EFBIG, "archive exceeds the size limit at", name);
+	c->budget -= n;
+	c->used += n;
+	return 0;
+}
+
+/* Every inode (entry or implied directory) costs RT_ENTRY_COST, and there
+ * are at most RT_MAX_ENTRIES of them. */
+static int charge_entry(struct ctx *c, const char *name)
+{
+	if (++c->entries > RT_MAX_ENTRIES)
+		return refuse(c, -EFBIG, "too many entries in the archive at", name);
+	return charge(c, RT_ENTRY_COST, name);
 }
 
 /* A relative symlink target must stay within the root when followed from
@@ -114,97 +171,199 @@ static const char *split(const char *norm, char *dir, size_t dirlen)
 	return slash ? slash + 1 : norm;
 }
 
-/* The parent directory of norm, created (0755) when missing. */
-static int parent_fd(struct ctx *c, const char *norm, int create)
+/* One step of parent_fd's walk: the directory name under cur (whose path
+ * from the root is prefix), created when missing. A real directory is
+ * opened without following anything; at a symlink (or anything else) the
+ * prefix is resolved as a whole inside the root (invariant 1). */
+static int step_into(struct ctx *c, int cur, const char *name, const char *prefix)
 {
-	char dir[PATH_MAX];
-	split(norm, dir, sizeof dir);
-	int fd = open_in_root(c->root, dir);
-	if (fd != -ENOENT || !create || !dir[0])
+	int fd = openat(cur, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0)
 		return fd;
-	int pfd = parent_fd(c, dir, 1);
-	if (pfd < 0)
-		return pfd;
-	char tmp[PATH_MAX];
-	const char *base = split(dir, tmp, sizeof tmp);
-	int rc = mkdirat(pfd, base, 0755) && errno != EEXIST ? -errno : 0;
-	close(pfd);
-	return rc ? rc : open_in_root(c->root, dir);
+	if (errno == ENOENT) {
+		/* A directory the archive implies costs an inode like an entry. */
+		if (charge_entry(c, prefix))
+			return -EFBIG;
+		if (mkdirat(cur, name, 0755) && errno != EEXIST)
+			return -errno;
+	}
+	return open_in_root(c->root, prefix);
 }
 
+/* The parent directory of norm, its missing ancestors created (0755).
+ * Iterative, one descriptor held at a time: norm has at most RT_DEPTH_MAX
+ * components, so the walk is bounded and no stack grows with the path. */
+static int parent_fd(struct ctx *c, const char *norm)
+{
+	char dir[RT_PATH_MAX];
+	split(norm, dir, sizeof dir);
+	int cur = open_in_root(c->root, dir);
+	if (cur != -ENOENT || !dir[0])
+		return cur;
+	cur = open_in_root(c->root, "");
+	for (char *p = dir; cur >= 0 && *p;) {
+		char *e = strchrnul(p, '/'), sep = *e;
+		*e = '\0'; /* dir is now the prefix up to and including p */
+		int next = step_into(c, cur, p, dir);
+		*e = sep;
+		close(cur);
+		cur = next;
+		p = sep ? e + 1 : e;
+	}
+	return cur;
+}
+
+/* Unlinks every entry of the directory fd except subdirectories; *sub gets
+ * the name of the first subdirectory left (caller frees) or NULL when the
+ * directory is now empty. fd stays open. */
+static int clear_files(int fd, char **sub)
+{
+	int dfd = dup(fd), rc = 0;
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	struct dirent *e;
+	*sub = NULL;
+	if (!d) {
+		rc = -errno;
+		if (dfd >= 0)
+			close(dfd);
+		return rc;
+	}
+	rewinddir(d);
+	while (!rc && !*sub && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (!unlinkat(fd, e->d_name, 0) || errno == ENOENT)
+			continue;
+		if (errno == EISDIR || errno == EPERM)
+			*sub = xstrdup(e->d_name);
+		else
+			rc = -errno;
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Depth-first removal with a heap stack of names and one descriptor: down
+ * into the first subdirectory left, up through ".." once a directory is
+ * empty. The tree is ours (a staging dir or an image nobody else writes),
+ * so ".." is the directory we came from. */
+int rt_rm_tree(int dirfd, const char *name)
+{
+	struct stat st;
+	char **stack = NULL, *sub;
+	size_t depth = 0, cap = 0;
+	int fd, rc = 0;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dirfd, name, 0) && errno != ENOENT ? -errno : 0;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (!(rc = clear_files(fd, &sub))) {
+		int next;
+		if (sub) {
+			next = openat(fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (next < 0) {
+				rc = -errno;
+				free(sub);
+				break;
+			}
+			if (depth == cap)
+				stack = xrealloc(stack, (cap = cap ? 2 * cap : 16) * sizeof *stack);
+			stack[depth++] = sub;
+		} else if (depth) {
+			next = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (next < 0) {
+				rc = -errno;
+				break;
+			}
+			sub = stack[--depth];
+			rc = unlinkat(next, sub, AT_REMOVEDIR) && errno != ENOENT ? -errno : 0;
+			free(sub);
+		} else {
+			break;
+		}
+		close(fd);
+		fd = next;
+		if (rc)
+			break;
+	}
+	close(fd);
+	while (depth)
+		free(stack[--depth]);
+	free(stack);
+	if (!rc && unlinkat(dirfd, name, AT_REMOVEDIR) && errno != ENOENT)
+		rc = -errno;
+	return rc;
+}
+
+/* Empties the directory dfd (closed here). */
 static int rm_dir_contents(int dfd)
 {
 	DIR *d = fdopendir(dfd);
 	struct dirent *e;
 	int rc = 0;
 	if (!d) {
+		rc = -errno;
 		close(dfd);
-		return -errno;
+		return rc;
 	}
-	while ((e = readdir(d)) && !rc)
+	while (!rc && (e = readdir(d)))
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
 			rc = rt_rm_tree(dirfd(d), e->d_name);
 	closedir(d);
 	return rc;
 }
 
-int rt_rm_tree(int dirfd, const char *name)
-{
-	struct stat st;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
-		return errno == ENOENT ? 0 : -errno;
-	if (S_ISDIR(st.st_mode)) {
-		int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-		int rc = rm_dir_contents(fd);
-		if (rc)
-			return rc;
-		return unlinkat(dirfd, name, AT_REMOVEDIR) ? -errno : 0;
-	}
-	return unlinkat(dirfd, name, 0) && errno != ENOENT ? -errno : 0;
-}
-
-static int charge(struct ctx *c, uint64_t n, const char *name)
-{
-	if (n > c->budget)
-		return refuse(c, -EFBIG, "archive exceeds the size limit at", name);
-	c->budget -= n;
-	c->used += n;
-	return 0;
-}
-
-static int write_data(struct ctx *c, struct archive *a, int fd, const char *name)
+/* Writes an entry's data blocks at their offsets (sparse members leave
+ * holes), then sets the file's size: a member that ends in a hole has no
+ * block there, and must still get its full size. Blocks must lie within
+ * the declared size; the logical size is what the budget is charged. */
+static int write_data(struct ctx *c, struct archive *a, struct archive_entry *e, int fd,
+		      const char *name)
 {
 	const void *buf;
 	size_t len;
 	la_int64_t off;
-	int r;
+	uint64_t charged = 0, size = UINT64_MAX;
+	int r, rc;
+	if (archive_entry_size_is_set(e) && archive_entry_size(e) >= 0)
+		size = (uint64_t)archive_entry_size(e);
 	while ((r = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK) {
-		int rc = charge(c, len, name);
-		if (rc)
+		if (off < 0 || (uint64_t)off > size || len > size - (uint64_t)off)
+			return refuse(c, -EBADMSG, "data beyond the member's size in", name);
+		if ((rc = charge(c, len, name)))
 			return rc;
-		if (pwrite(fd, buf, len, off) != (ssize_t)len)
-			return refuse(c, -errno, "write failed for", name);
+		charged += len;
+		ssize_t w = len ? pwrite(fd, buf, len, off) : 0;
+		if (w < 0 || (size_t)w != len) /* short: the file system is full */
+			return fs_fail(c, w < 0 ? -errno : -ENOSPC, "write failed for", name);
 	}
 	if (r != ARCHIVE_EOF)
-		return refuse(c, -EIO, archive_error_string(a) ? archive_error_string(a) : "read error",
-			      name);
-	return 0;
+		return refuse(c, -EBADMSG, archive_error_string(a) ? archive_error_string(a) :
+			      "read error", name);
+	if (size == UINT64_MAX)
+		return 0;
+	if (size > charged && (rc = charge(c, size - charged, name)))
+		return rc;
+	return ftruncate(fd, (off_t)size) ? fs_fail(c, -errno, "cannot size", name) : 0;
 }
 
 static void set_meta(struct ctx *c, int pfd, const char *base, struct archive_entry *e, int fd)
 {
 	mode_t mode = archive_entry_perm(e) & 01777;
+	/* Best effort, like tar: a mode or owner that cannot be set does not
+	 * fail the image. */
 	if (c->is_root_user)
-		fchownat(pfd, base, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e),
-			 AT_SYMLINK_NOFOLLOW);
+		(void)!fchownat(pfd, base, (uid_t)archive_entry_uid(e),
+				(gid_t)archive_entry_gid(e), AT_SYMLINK_NOFOLLOW);
 	if (fd >= 0) {
-		fchmod(fd, mode);
+		(void)!fchmod(fd, mode);
 		struct timespec ts[2] = { { archive_entry_mtime(e), 0 }, { archive_entry_mtime(e), 0 } };
-		futimens(fd, ts);
+		(void)!futimens(fd, ts);
 	} else if (archive_entry_filetype(e) == AE_IFDIR) {
-		fchmodat(pfd, base, mode, 0);
+		(void)!fchmodat(pfd, base, mode, 0);
 	}
 }
 
@@ -220,19 +379,35 @@ static int clear_slot(int pfd, const char *base, int keep_dir)
 	return rt_rm_tree(pfd, base);
 }
 
+/* A hard link to lnorm, an earlier member: its parent resolves inside the
+ * root like any path (invariant 1), and linkat never follows the last
+ * component, so a link to a symlink links the symlink itself. */
+static int make_hardlink(struct ctx *c, const char *lnorm, int pfd, const char *base)
+{
+	char ldir[RT_PATH_MAX];
+	const char *lbase = split(lnorm, ldir, sizeof ldir);
+	int lfd = open_in_root(c->root, ldir);
+	if (lfd < 0)
+		return fs_fail(c, lfd, "cannot resolve the hard link target", lnorm);
+	int rc = linkat(lfd, lbase, pfd, base, 0) ? fs_fail(c, -errno, "cannot hard link to",
+							      lnorm) : 0;
+	close(lfd);
+	return rc;
+}
+
 static int extract_entry(struct ctx *c, struct archive *a, struct archive_entry *e,
 			 const char *norm)
 {
-	char dir[PATH_MAX];
+	char dir[RT_PATH_MAX], lnorm[RT_PATH_MAX];
 	const char *base = split(norm, dir, sizeof dir);
 	const char *hl = archive_entry_hardlink(e);
 	unsigned type = archive_entry_filetype(e);
-	char lnorm[PATH_MAX];
-	int rc, fd = -1;
+	int rc, fd = -1, pfd;
 	if (!hl && (type == AE_IFCHR || type == AE_IFBLK))
 		return refuse(c, -EPERM, "device node refused", norm);
-	if (hl && rt_norm_path(hl, lnorm, sizeof lnorm) != 0)
-		return refuse(c, -EPERM, "hard link target outside the root", hl);
+	if (hl && (rc = rt_norm_path(hl, lnorm, sizeof lnorm)) != 0)
+		return refuse(c, -EPERM, rc == -ENAMETOOLONG ? "hard link target too long or too deep"
+			      : "hard link target outside the root", hl);
 	if (!hl && type == AE_IFLNK) {
 		const char *t = archive_entry_symlink(e);
 		int depth = 0;
@@ -241,46 +416,42 @@ static int extract_entry(struct ctx *c, struct archive *a, struct archive_entry 
 		if (!t || !*t || link_escapes(t, depth))
 			return refuse(c, -EPERM, "symlink pointing outside the root", norm);
 	}
-	int pfd = parent_fd(c, norm, 1);
+	pfd = parent_fd(c, norm);
+	if (pfd == -EFBIG)
+		return pfd;
 	if (pfd < 0)
-		return refuse(c, pfd, "cannot resolve the parent of", norm);
+		return fs_fail(c, pfd, "cannot resolve the parent of", norm);
 	rc = clear_slot(pfd, base, type == AE_IFDIR && !hl);
-	if (rc < 0)
-		goto fail;
+	if (rc < 0) {
+		rc = fs_fail(c, rc, "cannot replace", norm);
+		goto out;
+	}
 	if (hl) {
-		char ldir[PATH_MAX];
-		const char *lbase = split(lnorm, ldir, sizeof ldir);
-		int lfd = open_in_root(c->root, ldir);
-		rc = lfd < 0 ? lfd : linkat(lfd, lbase, pfd, base, 0) ? -errno : 0;
-		if (lfd >= 0)
-			close(lfd);
+		rc = make_hardlink(c, lnorm, pfd, base);
 	} else if (type == AE_IFDIR) {
-		rc = rc == 1 || !mkdirat(pfd, base, 0755) ? 0 : -errno;
+		rc = rc == 1 || !mkdirat(pfd, base, 0755) ? 0 : fs_fail(c, -errno, "mkdir", norm);
 		if (!rc)
 			set_meta(c, pfd, base, e, -1);
 	} else if (type == AE_IFLNK) {
-		rc = symlinkat(archive_entry_symlink(e), pfd, base) ? -errno : 0;
+		rc = symlinkat(archive_entry_symlink(e), pfd, base) ? fs_fail(c, -errno, "symlink",
+									      norm) : 0;
 		if (!rc)
 			set_meta(c, pfd, base, e, -1);
 	} else if (type == AE_IFIFO) {
-		rc = mkfifoat(pfd, base, archive_entry_perm(e) & 0777) ? -errno : 0;
+		rc = mkfifoat(pfd, base, archive_entry_perm(e) & 0777) ? fs_fail(c, -errno, "mkfifo",
+										 norm) : 0;
 	} else if (type == AE_IFREG) {
 		if (archive_entry_size_is_set(e) && (uint64_t)archive_entry_size(e) > c->budget) {
 			rc = refuse(c, -EFBIG, "archive exceeds the size limit at", norm);
 			goto out;
 		}
 		fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		rc = fd < 0 ? -errno : write_data(c, a, fd, norm);
+		rc = fd < 0 ? fs_fail(c, -errno, "cannot create", norm) : write_data(c, a, e, fd, norm);
 		if (!rc)
 			set_meta(c, pfd, base, e, fd);
-		if (rc)
-			goto out;
 	} else {
 		rc = 0; /* sockets and the like: nothing to create */
 	}
-fail:
-	if (rc < 0 && !c->err[0])
-		refuse(c, rc, strerror(-rc), norm);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -291,14 +462,14 @@ out:
 /* Pass 1 of a layer (invariant 4): apply its whiteouts. */
 static int whiteout(struct ctx *c, const char *norm)
 {
-	char dir[PATH_MAX];
+	char dir[RT_PATH_MAX];
 	const char *base = split(norm, dir, sizeof dir);
 	int pfd = open_in_root(c->root, dir);
 	int rc = 0;
 	if (pfd == -ENOENT || pfd == -ENOTDIR)
 		return 0;
 	if (pfd < 0)
-		return refuse(c, pfd, "cannot resolve whiteout", norm);
+		return fs_fail(c, pfd, "cannot resolve whiteout", norm);
 	if (strcmp(base, WH_OPAQUE) == 0) {
 		int dfd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		rc = dfd < 0 ? -errno : rm_dir_contents(dfd);
@@ -312,7 +483,7 @@ static int whiteout(struct ctx *c, const char *norm)
 		rc = rt_rm_tree(pfd, victim);
 	}
 	close(pfd);
-	return rc ? refuse(c, rc, "cannot apply whiteout", norm) : 0;
+	return rc ? fs_fail(c, rc, "cannot apply whiteout", norm) : 0;
 }
 
 static int is_whiteout(const char *norm)
@@ -335,13 +506,30 @@ static struct archive *new_reader(void)
 	return a;
 }
 
+static const char *ar_why(struct archive *a)
+{
+	return archive_error_string(a) ? archive_error_string(a) : "?";
+}
+
+/* A member name, normalised into norm; 1 for the root itself. */
+static int member_path(struct ctx *c, const char *name, char norm[RT_PATH_MAX])
+{
+	int rc = rt_norm_path(name, norm, RT_PATH_MAX);
+	if (rc == -ENAMETOOLONG)
+		return refuse(c, -EPERM, "member path too long or too deep (at most 4095 bytes and "
+			      "256 components)", name);
+	if (rc < 0)
+		return refuse(c, -EPERM, "member path refused (absolute or '..')", name);
+	return rc;
+}
+
 /* One pass over an archive; whiteouts: 1 = apply only them, 0 = skip them
  * (extract the rest), -1 = plain archive (no whiteout semantics). */
 static int pass(struct ctx *c, open_fn op, void *arg, int whiteouts)
 {
 	struct archive *a = new_reader();
 	struct archive_entry *e;
-	char norm[PATH_MAX];
+	char norm[RT_PATH_MAX];
 	if (!a) {
 		char why[300];
 		rt_ar_load(why, sizeof why);
@@ -349,39 +537,36 @@ static int pass(struct ctx *c, open_fn op, void *arg, int whiteouts)
 	}
 	int rc = op(a, arg), r;
 	if (rc) {
-		rc = refuse(c, -EINVAL, "not a readable archive", archive_error_string(a) ?
-			    archive_error_string(a) : "?");
+		rc = refuse(c, -EBADMSG, "not a readable archive", ar_why(a));
 		goto out;
 	}
-	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK ||
-	       r == ARCHIVE_WARN) {
+	/* Headers are counted per pass, whether or not they create anything:
+	 * a pass reads at most RT_MAX_ENTRIES of them. */
+	for (size_t n = 0; (r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN;) {
 		const char *name = archive_entry_pathname(e);
-		if (!name)
-			continue;
-		if (++c->entries > RT_MAX_ENTRIES) {
+		if (++n > RT_MAX_ENTRIES) {
 			rc = refuse(c, -EFBIG, "too many entries in", "archive");
 			goto out;
 		}
-		rc = rt_norm_path(name, norm, sizeof norm);
-		if (rc < 0) {
-			rc = refuse(c, -EPERM, "member path refused (absolute or '..')", name);
-			goto out;
-		}
+		if (!name)
+			continue;
+		rc = member_path(c, name, norm);
 		if (rc == 1) {
 			rc = 0;
 			continue;
 		}
+		if (rc)
+			goto out;
 		int wh = whiteouts >= 0 && is_whiteout(norm);
 		if (whiteouts == 1)
 			rc = wh ? whiteout(c, norm) : 0;
 		else if (!wh)
-			rc = charge(c, RT_ENTRY_COST, norm) ? -EFBIG : extract_entry(c, a, e, norm);
+			rc = charge_entry(c, norm) ? -EFBIG : extract_entry(c, a, e, norm);
 		if (rc)
 			goto out;
 	}
 	if (r != ARCHIVE_EOF)
-		rc = refuse(c, -EINVAL, "corrupt archive", archive_error_string(a) ?
-			    archive_error_string(a) : "?");
+		rc = refuse(c, -EBADMSG, "corrupt archive", ar_why(a));
 out:
 	archive_read_free(a);
 	return rc;
@@ -398,14 +583,13 @@ static int open_mem(struct archive *a, void *arg)
 	return archive_read_open_memory(a, m->data, m->n) == ARCHIVE_OK ? 0 : -1;
 }
 
+/* Each pass reads the file from its start. libarchive never closes fd. */
 static int open_fd(struct archive *a, void *arg)
 {
-	return archive_read_open_fd(a, *(int *)arg, 64 * 1024) == ARCHIVE_OK ? 0 : -1;
-}
-
-static int open_path(struct archive *a, void *arg)
-{
-	return archive_read_open_filename(a, arg, 64 * 1024) == ARCHIVE_OK ? 0 : -1;
+	int fd = *(int *)arg;
+	if (lseek(fd, 0, SEEK_SET) != 0)
+		return -1;
+	return archive_read_open_fd(a, fd, 64 * 1024) == ARCHIVE_OK ? 0 : -1;
 }
 
 static void ctx_init(struct ctx *c, int root, uint64_t max, char *err, size_t errlen)
@@ -429,89 +613,121 @@ int rt_extract_mem(const void *data, size_t n, int root, int layer, uint64_t max
 	return rc ? rc : pass(&c, open_mem, &m, layer ? 0 : -1);
 }
 
-/* Is there a top-level manifest.json? (docker save) */
-static int has_manifest(const char *path)
+/* Is there a top-level manifest.json? (docker save) Reading the headers
+ * means decompressing the data between them: stop once the members seen
+ * exceed the budget (the extraction pass then refuses the archive). */
+static int has_manifest(int fd, uint64_t max_bytes)
 {
 	struct archive *a = new_reader();
 	struct archive_entry *e;
-	char norm[PATH_MAX];
+	char norm[RT_PATH_MAX];
+	uint64_t seen = 0;
+	size_t n = 0;
 	int found = 0;
 	if (!a)
 		return 0;
-	if (archive_read_open_filename(a, path, 64 * 1024) == ARCHIVE_OK)
-		while (!found && archive_read_next_header(a, &e) == ARCHIVE_OK)
+	if (open_fd(a, &fd) == 0)
+		while (!found && seen <= max_bytes && ++n <= RT_MAX_ENTRIES &&
+		       archive_read_next_header(a, &e) == ARCHIVE_OK) {
 			found = archive_entry_pathname(e) &&
 				rt_norm_path(archive_entry_pathname(e), norm, sizeof norm) == 0 &&
 				strcmp(norm, "manifest.json") == 0;
+			if (archive_entry_size(e) > 0)
+				seen += (uint64_t)archive_entry_size(e);
+			seen += RT_ENTRY_COST;
+		}
 	archive_read_free(a);
 	return found;
 }
 
-/* Opens a file named by the archive (a layer) inside the unpacked outer
- * archive, never outside it. */
-static int open_member(int outer, const char *name)
+/* Opens a file named by the archive (a layer, the manifest) inside the
+ * unpacked outer archive, never outside it, and only if it is a regular
+ * file: O_NONBLOCK so that opening a FIFO cannot wait for a writer
+ * (invariant 5). */
+static int open_member(struct ctx *c, int outer, const char *name)
 {
-	char norm[PATH_MAX], dir[PATH_MAX];
+	char norm[RT_PATH_MAX], dir[RT_PATH_MAX];
+	struct stat st;
 	if (rt_norm_path(name, norm, sizeof norm) != 0)
-		return -EPERM;
+		return refuse(c, -EPERM, "manifest.json names a file outside the archive", name);
 	const char *base = split(norm, dir, sizeof dir);
 	int dfd = open_in_root(outer, dir);
 	if (dfd < 0)
-		return dfd;
-	int fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	int rc = fd < 0 ? -errno : fd;
+		return dfd == -ENOENT ? refuse(c, -EBADMSG, "missing in the docker archive", name)
+				      : fs_fail(c, dfd, "cannot open", name);
+	int rc = 0, fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		rc = refuse(c, -EBADMSG, "missing in the docker archive", name);
+	else if (fd < 0)
+		rc = fs_fail(c, -errno, "cannot open", name);
 	close(dfd);
+	/* O_NONBLOCK may stay: it means nothing for a regular file. */
+	if (!rc && (fstat(fd, &st) || !S_ISREG(st.st_mode)))
+		rc = refuse(c, -EPERM, "not a regular file in the docker archive", name);
+	if (rc && fd >= 0)
+		close(fd);
+	return rc ? rc : fd;
+}
+
+static int read_manifest(struct ctx *c, int outer, json_t **out)
+{
+	char *text = xmalloc(MANIFEST_MAX + 1);
+	size_t len = 0;
+	ssize_t n = 1;
+	int rc = 0, fd = open_member(c, outer, "manifest.json");
+	if (fd < 0) {
+		free(text);
+		return fd;
+	}
+	while (len <= MANIFEST_MAX && (n = read(fd, text + len, MANIFEST_MAX + 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	if (n < 0)
+		rc = fs_fail(c, -errno, "cannot read", "manifest.json");
+	else if (len > MANIFEST_MAX)
+		rc = refuse(c, -EBADMSG, "manifest.json is over 1 MiB", "manifest.json");
+	else if (!(*out = json_loadb(text, len, 0, NULL)))
+		rc = refuse(c, -EBADMSG, "manifest.json is not JSON", "manifest.json");
+	free(text);
 	return rc;
 }
 
 static int apply_layers(struct ctx *c, int outer)
 {
-	char *text = NULL;
-	json_t *m = NULL;
-	int rc, fd = open_member(outer, "manifest.json");
-	if (fd < 0)
-		return refuse(c, fd, "docker archive without a readable", "manifest.json");
-	text = xmalloc(MANIFEST_MAX + 1);
-	ssize_t n = read(fd, text, MANIFEST_MAX + 1);
-	close(fd);
-	if (n < 0 || n > MANIFEST_MAX) {
-		rc = refuse(c, -EINVAL, "manifest.json unreadable or over 1 MiB", "manifest.json");
-		goto out;
-	}
-	m = json_loadb(text, (size_t)n, 0, NULL);
+	json_t *m = NULL, *l;
+	size_t i;
+	int rc = read_manifest(c, outer, &m);
+	if (rc)
+		return rc;
 	json_t *layers = json_object_get(json_array_get(m, 0), "Layers");
 	if (!json_is_array(layers) || !json_array_size(layers)) {
-		rc = refuse(c, -EINVAL, "manifest.json has no", "Layers");
+		rc = refuse(c, -EBADMSG, "manifest.json has no", "Layers");
 		goto out;
 	}
-	size_t i;
-	json_t *l;
-	rc = 0;
 	json_array_foreach(layers, i, l) {
 		if (!json_is_string(l)) {
-			rc = refuse(c, -EINVAL, "manifest.json: a layer is not a", "string");
+			rc = refuse(c, -EBADMSG, "manifest.json: a layer is not a", "string");
 			break;
 		}
-		for (int p = 1; p >= 0 && !rc; p--) {
-			int lfd = open_member(outer, json_string_value(l));
-			if (lfd < 0) {
-				rc = refuse(c, lfd, "missing layer", json_string_value(l));
-				break;
-			}
-			rc = pass(c, open_fd, &lfd, p);
-			close(lfd);
+		int lfd = open_member(c, outer, json_string_value(l));
+		if (lfd < 0) {
+			rc = lfd;
+			break;
 		}
+		rc = pass(c, open_fd, &lfd, 1);
+		if (!rc)
+			rc = pass(c, open_fd, &lfd, 0);
+		close(lfd);
 		if (rc)
 			break;
 	}
 out:
 	json_decref(m);
-	free(text);
 	return rc;
 }
 
-int rt_unpack_file(const char *path, const char *dest, uint64_t max_bytes, uint64_t *bytes,
-		   char *err, size_t errlen)
+int rt_unpack_fd(int fd, const char *dest, uint64_t max_bytes, uint64_t *bytes, char *err,
+		 size_t errlen)
 {
 	struct ctx c, oc;
 	int root = -1, outer = -1, rc;
@@ -519,38 +735,29 @@ int rt_unpack_file(const char *path, const char *dest, uint64_t max_bytes, uint6
 	ctx_init(&c, -1, max_bytes, err, errlen);
 	root = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0) {
-		rc = refuse(&c, -errno, strerror(errno), dest);
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", dest, strerror(-rc));
 		goto out;
 	}
 	c.root = root;
-	if (!has_manifest(path)) {
-		rc = pass(&c, open_path, (void *)path, -1);
+	if (!has_manifest(fd, max_bytes)) {
+		rc = pass(&c, open_fd, &fd, -1);
 		goto out;
 	}
 	/* docker save: unpack the outer archive beside dest, then its layers. */
 	if (mkdir(outer_dir, 0700) || (outer = open(outer_dir, O_RDONLY | O_DIRECTORY |
 						    O_CLOEXEC)) < 0) {
-		rc = refuse(&c, -errno, strerror(errno), outer_dir);
+		rc = fs_fail(&c, -errno, "cannot create", outer_dir);
 		goto out;
 	}
 	ctx_init(&oc, outer, max_bytes, err, errlen);
-	rc = pass(&oc, open_path, (void *)path, -1);
+	rc = pass(&oc, open_fd, &fd, -1);
 	if (!rc)
 		rc = apply_layers(&c, outer);
 out:
 	if (outer >= 0)
 		close(outer);
-	if (strchr(outer_dir, '/')) {
-		char d[PATH_MAX];
-		const char *b = split(outer_dir, d, sizeof d);
-		int dfd = open(d[0] ? d : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			rt_rm_tree(dfd, b);
-			close(dfd);
-		}
-	} else {
-		rt_rm_tree(AT_FDCWD, outer_dir);
-	}
+	rt_rm_tree(AT_FDCWD, outer_dir);
 	if (root >= 0)
 		close(root);
 	free(outer_dir);

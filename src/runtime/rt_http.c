@@ -1,11 +1,12 @@
 /* The runtimes API: GET /api/v1/runtimes[/{name}], GET /api/v1/runtimes/scan,
  * POST /api/v1/runtimes/register, POST /api/v1/runtimes/upload?name=N,
  * DELETE /api/v1/runtimes/{name}. Reads are for members; scan and every
- * change are admin-only. Changes are serialised by one mutex (a name check
- * and its record write must not interleave with another's). */
+ * change are admin-only. The registry (rt.c) serialises changes itself,
+ * holding its lock only for short steps: handlers take no lock, so a slow
+ * or hostile upload never stalls the others. Every error is the JSON
+ * envelope, its status from rt_err_status. */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,31 +18,47 @@
 #include "base/util.h"
 #include "http/http.h"
 #include "runtime/rt.h"
+#include "runtime/rt_int.h"
 
-static pthread_mutex_t change_lock = PTHREAD_MUTEX_INITIALIZER;
+int rt_err_status(int rc, const char **code)
+{
+	static const struct { int rc, status; const char *code; } map[] = {
+		{ -EINVAL, 400, "bad_request" },
+		{ -ENOENT, 404, "not_found" },
+		{ -EEXIST, 409, "conflict" },
+		{ -EFBIG, 413, "too_large" },
+		{ -EPERM, 422, "refused" },
+		{ -EBADMSG, 422, "bad_archive" },
+		{ -EBUSY, 503, "busy" },
+		{ -ENOSPC, 507, "insufficient_storage" },
+		{ -EDQUOT, 507, "insufficient_storage" },
+	};
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (map[i].rc == rc) {
+			*code = map[i].code;
+			return map[i].status;
+		}
+	*code = "internal";
+	return 500;
+}
 
 static void reply_rc(http_req *r, int rc, const char *err)
 {
-	switch (rc) {
-	case -EINVAL:
-		http_reply_error(r, 400, "bad_request", "%s", err);
-		break;
-	case -ENOENT:
-		http_reply_error(r, 404, "not_found", "%s", err);
-		break;
-	case -EEXIST:
-		http_reply_error(r, 409, "conflict", "%s", err);
-		break;
-	case -EPERM:
-		http_reply_error(r, 422, "refused", "%s", err);
-		break;
-	case -EFBIG:
-		http_reply_error(r, 413, "too_large", "%s", err);
-		break;
-	default:
+	const char *code;
+	int status = rt_err_status(rc, &code);
+	if (status == 500)
 		log_error("runtimes: %s (%s)", err, strerror(-rc));
-		http_reply_error(r, 500, "internal", "%s", err);
-	}
+	http_reply_error(r, status, code, "%s", err[0] ? err : strerror(-rc));
+}
+
+/* A 201 with the new runtime, or a 500 when it cannot be encoded. */
+static void reply_info(http_req *r, int status, const rt_info *info)
+{
+	json_t *j = rt_info_json(info);
+	if (j)
+		http_reply_json(r, status, j);
+	else
+		http_reply_error(r, 500, "internal", "cannot encode the runtime");
 }
 
 /* The registry and the drop folder are small: one page holds them. */
@@ -71,7 +88,7 @@ static void h_get(http_req *r, void *ctx)
 		reply_rc(r, rc, err);
 		return;
 	}
-	http_reply_json(r, 200, rt_info_json(&info));
+	reply_info(r, 200, &info);
 	rt_info_release(&info);
 }
 
@@ -100,14 +117,12 @@ static void h_register(http_req *r, void *ctx)
 	}
 	http_req_set_target(r, name);
 	char *inc = rt_incoming_dir(ctx), *path = file ? xasprintf("%s/%s", inc, file) : NULL;
-	pthread_mutex_lock(&change_lock);
 	int rc = venv ? rt_register_venv(ctx, name, venv, &info, err, sizeof err)
 		      : rt_ingest(ctx, path, name, RT_DEFAULT_MAX_BYTES, &info, err, sizeof err);
-	pthread_mutex_unlock(&change_lock);
 	if (rc)
 		reply_rc(r, rc, err);
 	else
-		http_reply_json(r, 201, rt_info_json(&info));
+		reply_info(r, 201, &info);
 	rt_info_release(&info);
 	free(path);
 	free(inc);
@@ -133,13 +148,11 @@ static void h_upload(http_req *r, void *ctx)
 	http_req_set_target(r, name);
 	/* The body was streamed to a spool file (never held in memory); the
 	 * http layer removes it after the request. */
-	pthread_mutex_lock(&change_lock);
 	int rc = rt_ingest(ctx, path, name, RT_DEFAULT_MAX_BYTES, &info, err, sizeof err);
-	pthread_mutex_unlock(&change_lock);
 	if (rc)
 		reply_rc(r, rc, err);
 	else
-		http_reply_json(r, 201, rt_info_json(&info));
+		reply_info(r, 201, &info);
 	rt_info_release(&info);
 }
 
@@ -148,26 +161,26 @@ static void h_delete(http_req *r, void *ctx)
 	char err[256];
 	const char *name = http_req_param(r, "name");
 	http_req_set_target(r, name);
-	pthread_mutex_lock(&change_lock);
 	int rc = rt_remove(ctx, name, err, sizeof err);
-	pthread_mutex_unlock(&change_lock);
+	json_t *j = rc ? NULL : json_pack("{s:s}", "deleted", name);
 	if (rc == -EPERM)
 		http_reply_error(r, 403, "forbidden", "%s", err);
 	else if (rc)
 		reply_rc(r, rc, err);
+	else if (j)
+		http_reply_json(r, 200, j);
 	else
-		http_reply_json(r, 200, json_pack("{s:s}", "deleted", name));
+		http_reply_error(r, 500, "internal", "cannot encode the reply");
 }
 
 size_t rt_routes(const char *data, http_route *out, size_t max)
 {
 	void *d = (void *)data;
-	/* The drop folder exists from the start, for users to copy images into. */
-	char *inc = rt_incoming_dir(data);
-	int rc = sn_mkdir_p(inc, 0755);
-	if (rc)
-		log_warn("runtimes: cannot create %s: %s", inc, strerror(-rc));
-	free(inc);
+	/* The drop folder exists from the start, for users to copy images
+	 * into; what a crash left half-done goes. */
+	char err[512];
+	if (rt_init(data, err, sizeof err))
+		log_warn("runtimes: %s", err);
 	const http_route routes[] = {
 		{ "GET", "/api/v1/runtimes", h_list, 0, ROLE_MEMBER, NULL, 0, d },
 		{ "GET", "/api/v1/runtimes/scan", h_scan, 0, ROLE_ADMIN, NULL, 0, d },

@@ -33,7 +33,7 @@ call POST "/api/v1/runtimes/upload?name=evil" -H "Authorization: Bearer $TOKEN" 
 	-H "Content-Type: application/x-tar" --data-binary @"$TMP/evil.tar"
 is_error 422 refused "a crafted upload is refused with 422"
 like "$(errmsg)" "\.\./escape" "... naming the member"
-is "$(ls -A "$RT" | grep -v -e incoming -e names | wc -l) $(ls "$RT/names")" "1 up.json" "... leaving no tree and no record"
+is "$(ls -A "$RT" | grep -vx -e incoming -e names -e .lock | wc -l) $(ls "$RT/names")" "1 up.json" "... leaving no tree and no record"
 call POST "/api/v1/runtimes/upload?name=bad/name" -H "Authorization: Bearer $TOKEN" --data-binary @"$TMP/ok.tar"
 is_error 400 bad_request "an invalid name is a 400"
 
