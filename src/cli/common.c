@@ -36,7 +36,7 @@ int cli_open(cli *c, const cfg *conf, const char *cmd, int need_token)
 			       strcmp(cfg_get(conf, "server"),
 				      json_string_value(json_object_get(cred, "server")) ?: "") == 0))
 		token = json_string_value(json_object_get(cred, "token"));
-	if (server)
+	if (server && *server)
 		c->server = xstrndup(server, strlen(server) - (server[strlen(server) - 1] == '/'));
 	c->token = token ? xstrdup(token) : NULL;
 	json_decref(cred);

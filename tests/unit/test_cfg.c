@@ -201,6 +201,34 @@ static void test_cli_table_escapes(void **state)
 	assert_int_equal(lines, 3);
 }
 
+/* An empty --server is no server (and is not read before its start). */
+static void test_cli_empty_server(void **state)
+{
+	(void)state;
+	static const cfg_opt cli_opts[] = { CLI_COMMON_OPTS, { NULL, NULL, NULL, NULL, 0 } };
+	static const cfg_spec cli_spec = { "whoami", "", "", cli_opts, 0 };
+	char *argv[] = { "whoami", "--server", "", "--token", "t" };
+	cfg *conf = NULL;
+	char err[256];
+	cli c;
+	assert_int_equal(cfg_parse(&cli_spec, 5, argv, &conf, err, sizeof err), 0);
+	setenv("XDG_CONFIG_HOME", "/nonexistent-sentinel-test", 1);
+	fflush(stderr);
+	int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
+	assert_true(saved >= 0 && devnull >= 0);
+	dup2(devnull, 2);
+	int rc = cli_open(&c, conf, "whoami", 1);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	close(devnull);
+	unsetenv("XDG_CONFIG_HOME");
+	assert_int_equal(rc, 1);
+	assert_null(c.server);
+	cli_release(&c);
+	cfg_free(&conf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -211,6 +239,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_typed, setup, teardown),
 		cmocka_unit_test(test_cli_pack),
 		cmocka_unit_test(test_cli_table_escapes),
+		cmocka_unit_test(test_cli_empty_server),
 	};
 	return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
 }
