@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "auth/auth_int.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -25,19 +26,52 @@ int auth_role_parse(const char *name, enum auth_role *out)
 	return -EINVAL;
 }
 
+#define DAY_MS (86400 * 1000LL)
+
+static void *retention_main(void *arg)
+{
+	auth *a = arg;
+	pthread_mutex_lock(&a->retention_mu);
+	while (!a->stopping) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 86400;
+		if (pthread_cond_timedwait(&a->retention_cv, &a->retention_mu, &until) == ETIMEDOUT &&
+		    !a->stopping) {
+			pthread_mutex_unlock(&a->retention_mu);
+			auth_audit_purge(a, sn_now_ms());
+			pthread_mutex_lock(&a->retention_mu);
+		}
+	}
+	pthread_mutex_unlock(&a->retention_mu);
+	return NULL;
+}
+
 int auth_new(store *st, hub *events, const auth_config *cfg, auth **out)
 {
 	auth *a = xcalloc(1, sizeof *a);
 	a->st = st;
 	a->events = events;
 	a->cfg = *cfg;
+	a->pw.hash = auth_password_hash;
+	a->pw.verify = auth_password_verify;
 	if (a->cfg.session_ttl_ms <= 0)
 		a->cfg.session_ttl_ms = 24 * 3600 * 1000LL;
 	if (a->cfg.login_max_failures <= 0)
 		a->cfg.login_max_failures = 5;
 	if (a->cfg.login_lockout_ms <= 0)
 		a->cfg.login_lockout_ms = 60 * 1000;
+	if (a->cfg.audit_retention_ms <= 0)
+		a->cfg.audit_retention_ms = 365 * DAY_MS;
 	pthread_mutex_init(&a->mu, NULL);
+	auth_gate_init(a, a->cfg.hash_slots, a->cfg.hash_queue);
+	pthread_mutex_init(&a->retention_mu, NULL);
+	pthread_cond_init(&a->retention_cv, NULL);
+	auth_audit_purge(a, sn_now_ms());
+	if (pthread_create(&a->retention_thread, NULL, retention_main, a) == 0)
+		a->retention_started = 1;
+	else
+		log_warn("auth: cannot start the daily audit retention; old rows go at the next start");
 	*out = a;
 	return 0;
 }
@@ -47,6 +81,17 @@ void auth_free(auth **pa)
 	auth *a = *pa;
 	if (!a)
 		return;
+	if (a->retention_started) {
+		pthread_mutex_lock(&a->retention_mu);
+		a->stopping = 1;
+		pthread_cond_signal(&a->retention_cv);
+		pthread_mutex_unlock(&a->retention_mu);
+		pthread_join(a->retention_thread, NULL);
+	}
+	pthread_cond_destroy(&a->retention_cv);
+	pthread_mutex_destroy(&a->retention_mu);
+	pthread_cond_destroy(&a->hash_cv);
+	pthread_mutex_destroy(&a->hash_mu);
 	pthread_mutex_destroy(&a->mu);
 	free(a);
 	*pa = NULL;
@@ -62,25 +107,34 @@ int auth_store_fail(http_req *r, int rc)
 	return rc;
 }
 
+static int count_users(store_conn *c, int64_t *n)
+{
+	store_rows *rows = NULL;
+	int rc = store_query(c, "SELECT COUNT(*) FROM users", &rows, SNOARGS);
+	if (rc == 0 && (rc = store_rows_next(rows)) == 1) {
+		*n = store_rows_int(rows, 0);
+		rc = 0;
+	} else if (rc == 0) {
+		rc = -EIO;
+	}
+	store_rows_free(&rows);
+	return rc;
+}
+
+/* Hashes with no connection held (as everywhere), then re-checks in the
+ * inserting transaction that no other server made the first user. */
 int auth_bootstrap(auth *a, const char *password, char **generated)
 {
 	store_conn *c = NULL;
-	store_rows *rows = NULL;
-	char *gen = NULL, hash[AUTH_HASH_MAX];
+	char *gen = NULL, *id = NULL, hash[AUTH_HASH_MAX];
+	int64_t n = 0;
 	int rc;
 	*generated = NULL;
 	store_acquire(a->st, &c);
-	if ((rc = store_begin(c)))
+	rc = count_users(c, &n);
+	store_release(&c);
+	if (rc || n > 0)
 		goto out;
-	if ((rc = store_query(c, "SELECT COUNT(*) FROM users", &rows, SNOARGS)) ||
-	    (rc = store_rows_next(rows)) < 0)
-		goto out;
-	int64_t n = store_rows_int(rows, 0);
-	store_rows_free(&rows);
-	if (n > 0) {
-		rc = 0;
-		goto out;
-	}
 	if (!password || !*password) {
 		unsigned char raw[12];
 		gen = xmalloc(25);
@@ -88,21 +142,23 @@ int auth_bootstrap(auth *a, const char *password, char **generated)
 		sn_hex(raw, sizeof raw, gen);
 		password = gen;
 	}
-	if ((rc = auth_password_hash(password, hash)))
+	if ((rc = a->pw.hash(password, hash)))
 		goto out;
-	char *id = sn_id_new("u_");
+	store_acquire(a->st, &c);
+	if ((rc = store_begin(c)) || (rc = count_users(c, &n)) || n > 0)
+		goto out;
+	id = sn_id_new("u_");
 	int64_t now = sn_now_ms();
 	rc = store_exec(c, "INSERT INTO users (id, username, pw_hash, role, disabled, created_at, updated_at)"
 			   " VALUES ($1, 'admin', $2, 'superadmin', 0, $3, $3)",
 			NULL, SARGS(SA_TEXT(id), SA_TEXT(hash), SA_INT(now)));
-	free(id);
 	if (rc || (rc = store_commit(c)))
 		goto out;
 	*generated = gen;
 	gen = NULL;
 out:
-	store_rows_free(&rows);
 	store_release(&c);
+	free(id);
 	free(gen);
 	return rc;
 }
@@ -192,15 +248,18 @@ int auth_collect(store_rows *rows, int limit, json_t *(*fn)(store_rows *), const
 		 json_t **items, char **next)
 {
 	json_t *arr = json_array();
-	int rc;
+	int rc = arr ? 0 : -ENOMEM;
 	*next = NULL;
-	while ((rc = store_rows_next(rows)) == 1) {
+	while (rc == 0 && (rc = store_rows_next(rows)) == 1) {
 		if ((int)json_array_size(arr) == limit) {
-			json_t *last = json_array_get(arr, (size_t)limit - 1);
-			*next = xstrdup(json_string_value(json_object_get(last, key)));
+			const char *v = json_string_value(json_object_get(json_array_get(arr,
+									(size_t)limit - 1), key));
+			*next = v ? xstrdup(v) : NULL;
 			break;
 		}
-		json_array_append_new(arr, fn(rows));
+		/* A row jansson cannot encode (not UTF-8) fails the page: a list
+		 * that silently skips rows would mislead, above all the audit. */
+		rc = json_array_append_new(arr, fn(rows)) ? -EILSEQ : 0;
 	}
 	if (rc < 0) {
 		json_decref(arr);

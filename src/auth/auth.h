@@ -23,11 +23,16 @@ typedef struct auth_config {
 	int64_t session_ttl_ms;     /* login tokens */
 	int login_max_failures;     /* per user; per address it is 4x */
 	int64_t login_lockout_ms;   /* first lockout; doubles up to 15 min */
+	int64_t audit_retention_ms; /* audit rows older than this are deleted (0: 365 days) */
+	int hash_slots;             /* concurrent Argon2id runs (0: the cores online) */
+	int hash_queue;             /* runs that may wait for a slot (0: 8 per slot) */
 } auth_config;
 
 typedef struct auth auth;
 
-/* The store and hub are borrowed and must outlive the auth. */
+/* The store and hub are borrowed and must outlive the auth. Deletes audit
+ * rows past the retention now and then daily from a thread of its own
+ * (stopped by auth_free); a failed deletion is logged and retried. */
 int auth_new(store *st, hub *events, const auth_config *cfg, auth **out);
 void auth_free(auth **a);
 

@@ -4,20 +4,39 @@
 #include <pthread.h>
 #include "auth/auth.h"
 
-#define THROTTLE_SLOTS 1024
+/* Every connection (--max-connections, 512 by default) may hold two slots
+ * in flight at once; the rest remember failures. */
+#define THROTTLE_SLOTS 4096
 
 struct throttle_slot {
 	char key[128];
 	int failures;
+	int in_flight;  /* attempts reserved and not yet ended */
 	int64_t last_ms;
+};
+
+/* The password functions, replaceable by tests. */
+struct auth_pw_ops {
+	int (*hash)(const char *password, char out[AUTH_HASH_MAX]);
+	int (*verify)(const char *hash, const char *password);
 };
 
 struct auth {
 	store *st;
 	hub *events;
 	auth_config cfg;
-	pthread_mutex_t mu;                 /* guards throttle */
+	struct auth_pw_ops pw;
+	pthread_mutex_t mu;                 /* guards throttle and audit_* */
 	struct throttle_slot throttle[THROTTLE_SLOTS];
+	int64_t audit_minute;               /* the minute audit_rows counts */
+	int audit_rows;                     /* coalesced rows created in it */
+	pthread_mutex_t hash_mu;            /* guards hash_* */
+	pthread_cond_t hash_cv;
+	int hash_slots, hash_queue, hash_running, hash_waiting;
+	pthread_mutex_t retention_mu;       /* guards stopping */
+	pthread_cond_t retention_cv;
+	pthread_t retention_thread;
+	int retention_started, stopping;
 };
 
 /* Records r's audit row (outcome from status) in c's open transaction and
@@ -29,10 +48,44 @@ int auth_store_fail(http_req *r, int rc);
 int auth_user_load(store_conn *c, const char *id_or_name, auth_user *u, int *disabled);
 json_t *auth_user_json(store_conn *c, const char *id);
 
-/* Login throttle (tokens.c). */
-int64_t auth_throttle_wait_ms(auth *a, const char *user, const char *addr);
-void auth_throttle_fail(auth *a, const char *user, const char *addr);
-void auth_throttle_ok(auth *a, const char *user);
+/* The attempt throttle and hash gate (limits.c); see the invariants there. */
+enum auth_outcome { ATTEMPT_UNVERIFIED, ATTEMPT_FAILED, ATTEMPT_OK };
+struct auth_attempt {
+	struct throttle_slot *held[2]; /* reserved: in flight until auth_throttle_end */
+	int nheld;
+	char user_key[128];            /* the delay-only key, or "" */
+	int64_t delay_ms;              /* wait this long before verifying */
+};
+/* Reserves an attempt: a login of user from addr, or with addr NULL a
+ * password change of the account whose id is user. 0, or -EAGAIN with
+ * *retry_ms set when a limit refuses it. Every 0 is followed by one
+ * auth_throttle_end. */
+int auth_throttle_begin(auth *a, const char *user, const char *addr, struct auth_attempt *t,
+			int64_t *retry_ms);
+void auth_throttle_end(auth *a, struct auth_attempt *t, enum auth_outcome outcome);
+void auth_sleep_ms(int64_t ms);
+/* slots/queue <= 0: the cores online, and 8 waiting per slot. */
+void auth_gate_init(auth *a, int slots, int queue);
+/* 0 (then auth_gate_leave), or -EBUSY when the wait queue is full. */
+int auth_gate_enter(auth *a);
+void auth_gate_leave(auth *a);
+/* Hash and verify through the gate: also -EBUSY. Never call them while
+ * holding a store connection: they take tens of milliseconds. */
+int auth_hash(auth *a, const char *password, char out[AUTH_HASH_MAX]);
+int auth_verify(auth *a, const char *hash, const char *password);
+/* 503 busy with Retry-After; 429 with Retry-After (what: "logins"...). */
+void auth_reply_busy(http_req *r);
+void auth_reply_throttled(http_req *r, int64_t retry_ms, const char *what);
+/* Checks a login of username from addr: throttle, delay, hash check, with no
+ * store connection held while hashing. 0 with uid (48 bytes) filled; -EACCES
+ * for a wrong password, an unknown user or a disabled account alike;
+ * -EAGAIN (*retry_ms), -EBUSY, or a store error. */
+int auth_login_check(auth *a, const char *username, const char *password, const char *addr,
+		     char uid[48], int64_t *retry_ms);
+/* Whether s has the shape of an internal id: prefix then hex digits. */
+int auth_id_shaped(const char *s, const char *prefix);
+/* Deletes audit rows older than the retention (at start and daily). */
+int auth_audit_purge(auth *a, int64_t now);
 
 size_t auth_user_routes(auth *a, http_route *out, size_t max);
 size_t auth_token_routes(auth *a, http_route *out, size_t max);

@@ -1,90 +1,14 @@
-/* Login, logout, API tokens and the login throttle.
- * Throttle invariant: a key (user or address) with at least max failures
- * whose last failure is more recent than its lockout is refused with 429
- * before the password is checked; a success clears the user's key;
- * failures older than THROTTLE_FORGET_MS are forgotten. */
+/* Login, logout and API tokens. The login throttle and the hash gate are
+ * in limits.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include "auth/auth_int.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/util.h"
-
-#define THROTTLE_FORGET_MS (15 * 60 * 1000LL)
-#define LOCKOUT_MAX_MS (15 * 60 * 1000LL)
-#define ADDR_FACTOR 4
-
-static struct throttle_slot *slot(auth *a, const char *key, int create, int64_t now)
-{
-	struct throttle_slot *oldest = &a->throttle[0];
-	for (int i = 0; i < THROTTLE_SLOTS; i++) {
-		struct throttle_slot *s = &a->throttle[i];
-		if (s->key[0] && now - s->last_ms > THROTTLE_FORGET_MS)
-			s->key[0] = '\0';
-		if (s->key[0] && strcmp(s->key, key) == 0)
-			return s;
-		if (!s->key[0] || s->last_ms < oldest->last_ms)
-			oldest = s;
-	}
-	if (!create)
-		return NULL;
-	memset(oldest, 0, sizeof *oldest);
-	sn_strlcpy(oldest->key, key, sizeof oldest->key);
-	return oldest;
-}
-
-static int64_t wait_for(auth *a, struct throttle_slot *s, int max, int64_t now)
-{
-	if (!s || s->failures < max)
-		return 0;
-	int64_t lock = a->cfg.login_lockout_ms;
-	for (int i = max; i < s->failures && lock < LOCKOUT_MAX_MS; i++)
-		lock *= 2;
-	if (lock > LOCKOUT_MAX_MS)
-		lock = LOCKOUT_MAX_MS;
-	int64_t left = s->last_ms + lock - now;
-	return left > 0 ? left : 0;
-}
-
-int64_t auth_throttle_wait_ms(auth *a, const char *user, const char *addr)
-{
-	char key[128];
-	int64_t now = sn_now_ms(), w1, w2;
-	pthread_mutex_lock(&a->mu);
-	snprintf(key, sizeof key, "u:%s", user);
-	w1 = wait_for(a, slot(a, key, 0, now), a->cfg.login_max_failures, now);
-	snprintf(key, sizeof key, "a:%s", addr);
-	w2 = wait_for(a, slot(a, key, 0, now), a->cfg.login_max_failures * ADDR_FACTOR, now);
-	pthread_mutex_unlock(&a->mu);
-	return w1 > w2 ? w1 : w2;
-}
-
-void auth_throttle_fail(auth *a, const char *user, const char *addr)
-{
-	char key[128];
-	int64_t now = sn_now_ms();
-	pthread_mutex_lock(&a->mu);
-	for (int i = 0; i < 2; i++) {
-		snprintf(key, sizeof key, i ? "a:%s" : "u:%s", i ? addr : user);
-		struct throttle_slot *s = slot(a, key, 1, now);
-		s->failures++;
-		s->last_ms = now;
-	}
-	pthread_mutex_unlock(&a->mu);
-}
-
-void auth_throttle_ok(auth *a, const char *user)
-{
-	char key[128];
-	pthread_mutex_lock(&a->mu);
-	snprintf(key, sizeof key, "u:%s", user);
-	struct throttle_slot *s = slot(a, key, 0, sn_now_ms());
-	if (s)
-		s->key[0] = '\0';
-	pthread_mutex_unlock(&a->mu);
-}
 
 /* A hash to verify against for unknown users, so that the answer takes as
  * long whether or not the user exists. Made once, of a random password. */
@@ -100,10 +24,59 @@ static void dummy_init(void)
 	auth_password_hash(pw, dummy_hash);
 }
 
-static void dummy_verify(const char *password)
+static int dummy_verify(auth *a, const char *password)
 {
 	pthread_once(&dummy_once, dummy_init);
-	auth_password_verify(dummy_hash, password);
+	return auth_verify(a, dummy_hash, password);
+}
+
+/* Copies what a login needs out of the store and gives the connection
+ * back before any hashing starts. */
+static int load_login(auth *a, const char *username, char hash[AUTH_HASH_MAX], char uid[48],
+		      int *disabled)
+{
+	store_conn *c = NULL;
+	store_rows *rows = NULL;
+	store_acquire(a->st, &c);
+	int rc = store_query(c, "SELECT id, pw_hash, disabled FROM users WHERE username = $1", &rows,
+			     SARGS(SA_TEXT(username)));
+	if (rc == 0 && (rc = store_rows_next(rows)) == 1) {
+		sn_strlcpy(uid, store_rows_text(rows, 0), 48);
+		sn_strlcpy(hash, store_rows_text(rows, 1), AUTH_HASH_MAX);
+		*disabled = (int)store_rows_int(rows, 2);
+		rc = 0;
+	} else if (rc == 0) {
+		rc = -ENOENT;
+	}
+	store_rows_free(&rows);
+	store_release(&c);
+	return rc;
+}
+
+int auth_login_check(auth *a, const char *username, const char *password, const char *addr,
+		     char uid[48], int64_t *retry_ms)
+{
+	struct auth_attempt t;
+	char hash[AUTH_HASH_MAX];
+	int disabled = 0;
+	int rc = auth_throttle_begin(a, username, addr, &t, retry_ms);
+	if (rc)
+		return rc;
+	if (t.delay_ms > 0)
+		auth_sleep_ms(t.delay_ms);
+	rc = load_login(a, username, hash, uid, &disabled);
+	if (rc == -ENOENT)
+		rc = dummy_verify(a, password) == -EBUSY ? -EBUSY : -EACCES;
+	else if (rc == 0)
+		rc = auth_verify(a, hash, password);
+	/* A bad stored hash and a disabled account fail like a wrong password,
+	 * so that the answer tells nothing about the account. */
+	if (rc == -EINVAL || (rc == 0 && disabled))
+		rc = -EACCES;
+	auth_throttle_end(a, &t, rc == 0 ? ATTEMPT_OK : rc == -EACCES ? ATTEMPT_FAILED
+				    : ATTEMPT_UNVERIFIED);
+	sodium_memzero(hash, sizeof hash);
+	return rc;
 }
 
 static int insert_token(store_conn *c, const char *user_id, const char *kind, const char *name,
@@ -124,80 +97,64 @@ static int insert_token(store_conn *c, const char *user_id, const char *kind, co
 	return rc;
 }
 
+static json_t *login_json(store_conn *c, const char *token, int64_t exp, const char *uid)
+{
+	json_t *o = json_object();
+	if (o && json_object_set_new(o, "token", json_string(token)) == 0 &&
+	    json_object_set_new(o, "expires_at", http_json_time(exp)) == 0 &&
+	    json_object_set_new(o, "user", auth_user_json(c, uid)) == 0)
+		return o;
+	json_decref(o);
+	return NULL;
+}
+
 static void h_login(http_req *r, void *ctx)
 {
 	auth *a = ctx;
 	const char *username, *password;
 	store_conn *c = NULL;
-	store_rows *rows = NULL;
-	char *token = NULL, *tid = NULL;
+	char *token = NULL, *tid = NULL, uid[48];
+	int64_t retry = 0;
 	if (http_body_str(r, "username", 1, 64, &username) ||
 	    http_body_str(r, "password", 1, 1024, &password))
 		return;
 	http_req_set_auth(r, NULL, NULL, username);
-	int64_t wait = auth_throttle_wait_ms(a, username, http_req_addr(r));
-	if (wait > 0) {
-		char ra[32];
-		snprintf(ra, sizeof ra, "%lld", (long long)(wait + 999) / 1000);
-		http_reply_header(r, "Retry-After", ra);
-		http_reply_error(r, 429, "too_many_requests",
-				 "too many failed logins; retry in %s s", ra);
+	int rc = auth_login_check(a, username, password, http_req_addr(r), uid, &retry);
+	if (rc == -EAGAIN) {
+		auth_reply_throttled(r, retry, "logins");
 		return;
 	}
-	store_acquire(a->st, &c);
-	int rc = store_query(c, "SELECT id, pw_hash, disabled FROM users WHERE username = $1", &rows,
-			     SARGS(SA_TEXT(username)));
-	if (rc || (rc = store_rows_next(rows)) < 0) {
+	if (rc == -EBUSY) {
+		auth_reply_busy(r);
+		return;
+	}
+	if (rc == -EACCES) {
+		http_reply_error(r, 401, "invalid_credentials", "wrong username or password");
+		return;
+	}
+	if (rc) {
 		auth_store_fail(r, rc);
-		goto out;
-	}
-	if (rc == 0) {
-		dummy_verify(password);
-		goto denied;
-	}
-	char *uid = xstrdup(store_rows_text(rows, 0));
-	int ok = auth_password_verify(store_rows_text(rows, 1), password) == 0;
-	int disabled = (int)store_rows_int(rows, 2);
-	store_rows_free(&rows);
-	if (!ok) {
-		free(uid);
-		goto denied;
-	}
-	if (disabled) {
-		free(uid);
-		http_reply_error(r, 403, "forbidden", "the account is disabled");
-		goto out;
+		return;
 	}
 	int64_t exp = sn_now_ms() + a->cfg.session_ttl_ms;
+	store_acquire(a->st, &c);
 	if ((rc = store_begin(c)) == 0 &&
 	    (rc = insert_token(c, uid, "session", "login", exp, &token, &tid)) == 0) {
 		http_req_set_target(r, tid);
 		rc = auth_commit_audited(a, c, r, 200);
 	}
 	if (rc) {
-		free(uid);
 		auth_store_fail(r, rc);
 		goto out;
 	}
-	auth_throttle_ok(a, username);
 	/* Sessions long past their expiry are of no use, not even to the audit
 	 * (which keeps its own rows): drop them here, where they are made. */
 	store_exec(c, "DELETE FROM tokens WHERE kind = 'session' AND expires_at < $1", NULL,
 		   SARGS(SA_INT(sn_now_ms() - 7 * 86400000LL)));
-	json_t *o = json_object();
-	json_object_set_new(o, "token", json_string(token));
-	json_object_set_new(o, "expires_at", http_json_time(exp));
-	json_object_set_new(o, "user", auth_user_json(c, uid));
-	free(uid);
-	http_reply_json(r, 200, o);
-	goto out;
-denied:
-	auth_throttle_fail(a, username, http_req_addr(r));
-	http_reply_error(r, 401, "unauthorized", "wrong username or password");
+	http_reply_json(r, 200, login_json(c, token, exp, uid));
 out:
 	free(token);
 	free(tid);
-	store_rows_free(&rows);
 	store_release(&c);
 }
 

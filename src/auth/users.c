@@ -27,33 +27,57 @@ static json_t *groups_of(store_conn *c, const char *uid)
 {
 	store_rows *rows = NULL;
 	json_t *arr = json_array();
-	if (store_query(c, "SELECT g.name FROM group_members m JOIN user_groups g ON g.id = m.group_id"
-			   " WHERE m.user_id = $1 ORDER BY g.name", &rows, SARGS(SA_TEXT(uid))) == 0)
-		while (store_rows_next(rows) == 1)
-			json_array_append_new(arr, json_string(store_rows_text(rows, 0)));
+	int rc = arr ? 0 : -ENOMEM;
+	if (rc == 0)
+		rc = store_query(c, "SELECT g.name FROM group_members m JOIN user_groups g"
+				 " ON g.id = m.group_id WHERE m.user_id = $1 ORDER BY g.name", &rows,
+				 SARGS(SA_TEXT(uid)));
+	while (rc == 0 && (rc = store_rows_next(rows)) == 1)
+		rc = json_array_append_new(arr, json_string(store_rows_text(rows, 0))) ? -EILSEQ : 0;
 	store_rows_free(&rows);
+	if (rc < 0) {
+		json_decref(arr);
+		arr = NULL;
+	}
 	return arr;
 }
 
+/* The user as JSON, or NULL (absent, a store error or not encodable). */
 json_t *auth_user_json(store_conn *c, const char *id)
 {
 	store_rows *rows = NULL;
 	json_t *o = NULL;
 	if (store_query(c, "SELECT " USER_COLS " FROM users WHERE id = $1", &rows,
 			SARGS(SA_TEXT(id))) == 0 &&
-	    store_rows_next(rows) == 1) {
+	    store_rows_next(rows) == 1)
 		o = user_row_json(rows);
-		json_object_set_new(o, "groups", groups_of(c, id));
-	}
 	store_rows_free(&rows);
-	return o ? o : json_null();
+	if (o && json_object_set_new(o, "groups", groups_of(c, id))) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
 }
 
+int auth_id_shaped(const char *s, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	if (strncmp(s, prefix, n) != 0 || !s[n])
+		return 0;
+	return strspn(s + n, "0123456789abcdef") == strlen(s + n);
+}
+
+/* An {id} that has the shape of a user id ("u_" and hex digits) is looked
+ * up as an id only, anything else as a username only: a name can never
+ * shadow an id (names of that shape are refused at creation; a legacy
+ * user named so is reached by its id). */
 int auth_user_load(store_conn *c, const char *id_or_name, auth_user *u, int *disabled)
 {
 	store_rows *rows = NULL;
-	int rc = store_query(c, "SELECT id, username, role, disabled FROM users"
-			     " WHERE id = $1 OR username = $1", &rows, SARGS(SA_TEXT(id_or_name)));
+	int rc = store_query(c, auth_id_shaped(id_or_name, "u_")
+				? "SELECT id, username, role, disabled FROM users WHERE id = $1"
+				: "SELECT id, username, role, disabled FROM users WHERE username = $1",
+			     &rows, SARGS(SA_TEXT(id_or_name)));
 	if (rc)
 		return rc;
 	rc = store_rows_next(rows);
@@ -76,7 +100,7 @@ int auth_user_load(store_conn *c, const char *id_or_name, auth_user *u, int *dis
 static int valid_username(const char *s)
 {
 	size_t n = strlen(s);
-	if (n == 0 || n > 64 || !isalnum((unsigned char)s[0]))
+	if (n == 0 || n > 64 || !isalnum((unsigned char)s[0]) || auth_id_shaped(s, "u_"))
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i]))
@@ -93,16 +117,64 @@ static void h_me(http_req *r, void *ctx)
 	store_release(&c);
 }
 
+static int load_pw_hash(auth *a, const char *uid, char hash[AUTH_HASH_MAX])
+{
+	store_conn *c = NULL;
+	store_rows *rows = NULL;
+	store_acquire(a->st, &c);
+	int rc = store_query(c, "SELECT pw_hash FROM users WHERE id = $1", &rows, SARGS(SA_TEXT(uid)));
+	if (rc == 0 && (rc = store_rows_next(rows)) == 1) {
+		sn_strlcpy(hash, store_rows_text(rows, 0), AUTH_HASH_MAX);
+		rc = 0;
+	} else if (rc == 0) {
+		rc = -ENOENT;
+	}
+	store_rows_free(&rows);
+	store_release(&c);
+	return rc;
+}
+
+/* Proves the caller's current password under the throttle (failures per
+ * account, as for logins: a stolen session must not become a password
+ * oracle). Fills old_hash; replies and returns non-zero when not proven. */
+static int prove_password(http_req *r, auth *a, const char *cur, char old_hash[AUTH_HASH_MAX])
+{
+	const auth_user *me = auth_caller(r);
+	struct auth_attempt t;
+	int64_t retry;
+	int rc = auth_throttle_begin(a, me->id, NULL, &t, &retry);
+	if (rc) {
+		auth_reply_throttled(r, retry, "password checks");
+		return rc;
+	}
+	rc = load_pw_hash(a, me->id, old_hash);
+	if (rc == 0)
+		rc = auth_verify(a, old_hash, cur);
+	if (rc == -EINVAL)
+		rc = -EACCES;
+	auth_throttle_end(a, &t, rc == 0 ? ATTEMPT_OK : rc == -EACCES ? ATTEMPT_FAILED
+				    : ATTEMPT_UNVERIFIED);
+	if (rc == -EACCES)
+		http_reply_error(r, 403, "forbidden", "field 'current_password' is wrong");
+	else if (rc == -EBUSY)
+		auth_reply_busy(r);
+	else if (rc)
+		auth_store_fail(r, rc);
+	return rc;
+}
+
 /* Anyone changes their own password by proving the current one; the
- * other sessions end, the one in use stays. */
+ * other sessions end, the one in use stays. No store connection is held
+ * while hashing; the update applies only if the hash is still the one
+ * proven, so two concurrent changes cannot both win. */
 static void h_me_password(http_req *r, void *ctx)
 {
 	auth *a = ctx;
 	const auth_user *me = auth_caller(r);
 	const char *cur, *pw;
-	char hash[AUTH_HASH_MAX];
+	char hash[AUTH_HASH_MAX], old_hash[AUTH_HASH_MAX];
 	store_conn *c = NULL;
-	store_rows *rows = NULL;
+	int64_t n = 0;
 	if (http_body_str(r, "current_password", 1, 1024, &cur) ||
 	    http_body_str(r, "new_password", 1, 1024, &pw))
 		return;
@@ -112,36 +184,38 @@ static void h_me_password(http_req *r, void *ctx)
 				 "field 'new_password' needs at least %d characters", PASSWORD_MIN);
 		return;
 	}
-	store_acquire(a->st, &c);
-	int rc = store_query(c, "SELECT pw_hash FROM users WHERE id = $1", &rows, SARGS(SA_TEXT(me->id)));
-	if (rc || (rc = store_rows_next(rows)) != 1) {
-		auth_store_fail(r, rc < 0 ? rc : -ENOENT);
-		goto out;
+	if (prove_password(r, a, cur, old_hash))
+		return;
+	int rc = auth_hash(a, pw, hash);
+	if (rc == -EBUSY) {
+		auth_reply_busy(r);
+		return;
 	}
-	int ok = auth_password_verify(store_rows_text(rows, 0), cur) == 0;
-	store_rows_free(&rows);
-	if (!ok) {
-		http_reply_error(r, 403, "forbidden", "field 'current_password' is wrong");
-		goto out;
-	}
-	if (auth_password_hash(pw, hash)) {
+	if (rc) {
 		http_reply_error(r, 500, "internal", "cannot hash the password");
-		goto out;
+		return;
 	}
 	int64_t now = sn_now_ms();
+	store_acquire(a->st, &c);
 	if ((rc = store_begin(c)) ||
-	    (rc = store_exec(c, "UPDATE users SET pw_hash = $1, updated_at = $2 WHERE id = $3", NULL,
-			     SARGS(SA_TEXT(hash), SA_INT(now), SA_TEXT(me->id)))) ||
-	    (rc = store_exec(c, "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2 AND kind = 'session'"
-				" AND revoked_at IS NULL AND id <> $3", NULL,
-			     SARGS(SA_INT(now), SA_TEXT(me->id), SA_TEXT(me->token_id)))) ||
-	    (rc = auth_commit_audited(a, c, r, 200))) {
-		auth_store_fail(r, rc);
+	    (rc = store_exec(c, "UPDATE users SET pw_hash = $1, updated_at = $2 WHERE id = $3"
+				" AND pw_hash = $4", &n,
+			     SARGS(SA_TEXT(hash), SA_INT(now), SA_TEXT(me->id), SA_TEXT(old_hash)))))
+		goto fail;
+	if (n == 0) {
+		http_reply_error(r, 409, "conflict", "the password changed meanwhile; try again");
 		goto out;
 	}
+	if ((rc = store_exec(c, "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2 AND kind = 'session'"
+				" AND revoked_at IS NULL AND id <> $3", NULL,
+			     SARGS(SA_INT(now), SA_TEXT(me->id), SA_TEXT(me->token_id)))) ||
+	    (rc = auth_commit_audited(a, c, r, 200)))
+		goto fail;
 	http_reply_json(r, 200, json_pack("{s:b}", "changed", 1));
+	goto out;
+fail:
+	auth_store_fail(r, rc);
 out:
-	store_rows_free(&rows);
 	store_release(&c);
 }
 
@@ -180,7 +254,8 @@ static void h_create(http_req *r, void *ctx)
 		return;
 	if (!valid_username(username)) {
 		http_reply_error(r, 400, "bad_request", "field 'username' must be 1-64 letters, digits,"
-				 " '.', '_' or '-', starting with a letter or digit");
+				 " '.', '_' or '-', starting with a letter or digit, and not shaped"
+				 " like a user id (u_ and hex digits)");
 		return;
 	}
 	if (auth_role_parse(role_s, &role)) {
@@ -194,15 +269,19 @@ static void h_create(http_req *r, void *ctx)
 		http_reply_error(r, 403, "forbidden", "only a superadmin creates %s users", role_s);
 		return;
 	}
-	if (auth_password_hash(password, hash)) {
-		http_reply_error(r, 500, "internal", "cannot hash the password");
+	int rc = auth_hash(a, password, hash);
+	if (rc) {
+		if (rc == -EBUSY)
+			auth_reply_busy(r);
+		else
+			http_reply_error(r, 500, "internal", "cannot hash the password");
 		return;
 	}
 	char *id = sn_id_new("u_");
 	int64_t now = sn_now_ms();
 	http_req_set_target(r, username);
 	store_acquire(a->st, &c);
-	int rc = store_begin(c);
+	rc = store_begin(c);
 	if (rc == 0)
 		rc = store_exec(c, "INSERT INTO users (id, username, pw_hash, role, disabled, created_at,"
 				   " updated_at) VALUES ($1, $2, $3, $4, 0, $5, $5)", NULL,
@@ -293,12 +372,16 @@ static void h_patch(http_req *r, void *ctx)
 	}
 	if (password && check_password(r, password))
 		return;
-	if (password && auth_password_hash(password, hash)) {
-		http_reply_error(r, 500, "internal", "cannot hash the password");
+	int rc = password ? auth_hash(a, password, hash) : 0;
+	if (rc) {
+		if (rc == -EBUSY)
+			auth_reply_busy(r);
+		else
+			http_reply_error(r, 500, "internal", "cannot hash the password");
 		return;
 	}
 	store_acquire(a->st, &c);
-	int rc = store_begin(c);
+	rc = store_begin(c);
 	if (rc) {
 		auth_store_fail(r, rc);
 		goto out;
@@ -316,11 +399,13 @@ static void h_patch(http_req *r, void *ctx)
 	    (password &&
 	     (rc = store_exec(c, "UPDATE users SET pw_hash = $1, updated_at = $2 WHERE id = $3", NULL,
 			      SARGS(SA_TEXT(hash), SA_INT(now), SA_TEXT(u.id))))) ||
-	    /* A new password or a disabled account ends the sessions it had. */
+	    /* A reset is how an admin recovers a compromised account: every
+	     * token ends, API tokens included. Disabling ends the sessions; API
+	     * tokens survive it but fail while disabled (auth_hook). */
 	    ((password || disabled == 1) &&
 	     (rc = store_exec(c, "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2 AND"
-				 " kind = 'session' AND revoked_at IS NULL", NULL,
-			      SARGS(SA_INT(now), SA_TEXT(u.id))))) ||
+				 " ($3 = 1 OR kind = 'session') AND revoked_at IS NULL", NULL,
+			      SARGS(SA_INT(now), SA_TEXT(u.id), SA_INT(password != NULL))))) ||
 	    (rc = auth_commit_audited(a, c, r, 200))) {
 		auth_store_fail(r, rc);
 		goto out;

@@ -64,6 +64,37 @@ static const struct migration migrations[] = {
 	  " BEGIN SELECT RAISE(ABORT, 'audit is insert-only'); END;"
 	  "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
 	  " BEGIN SELECT RAISE(ABORT, 'audit is insert-only'); END;" },
+	/* Refusals coalesce: one row per coalesce_key (status, action, actor,
+	 * address, minute) with a count. Retention: rows older than
+	 * audit_purge.cutoff may be deleted, nothing else; the cutoff is kept
+	 * at least a day in the past, so no path can erase recent rows. */
+	{ 2,
+	  "ALTER TABLE audit ADD COLUMN count BIGINT NOT NULL DEFAULT 1;"
+	  "ALTER TABLE audit ADD COLUMN coalesce_key TEXT;"
+	  "CREATE UNIQUE INDEX audit_coalesce ON audit(coalesce_key);"
+	  "CREATE TABLE audit_purge (id INTEGER PRIMARY KEY CHECK (id = 1), cutoff BIGINT NOT NULL);"
+	  "INSERT INTO audit_purge (id, cutoff) VALUES (1, 0);",
+	  "DROP TRIGGER audit_no_update;"
+	  "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	  " WHEN OLD.coalesce_key IS NULL OR NEW.coalesce_key IS NOT OLD.coalesce_key"
+	  " OR NEW.id IS NOT OLD.id OR NEW.ts IS NOT OLD.ts OR NEW.actor_id IS NOT OLD.actor_id"
+	  " OR NEW.actor IS NOT OLD.actor OR NEW.action IS NOT OLD.action"
+	  " OR NEW.target IS NOT OLD.target OR NEW.outcome IS NOT OLD.outcome"
+	  " OR NEW.status IS NOT OLD.status OR NEW.address IS NOT OLD.address"
+	  " OR NEW.request_id IS NOT OLD.request_id OR NEW.count IS NOT OLD.count + 1"
+	  " BEGIN SELECT RAISE(ABORT, 'audit is insert-only'); END;"
+	  "DROP TRIGGER audit_no_delete;"
+	  "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	  " WHEN OLD.ts >= COALESCE((SELECT cutoff FROM audit_purge WHERE id = 1), 0)"
+	  " BEGIN SELECT RAISE(ABORT, 'audit is insert-only'); END;"
+	  "CREATE TRIGGER audit_purge_bounded BEFORE UPDATE ON audit_purge"
+	  " WHEN NEW.id IS NOT OLD.id"
+	  " OR NEW.cutoff > CAST(strftime('%s', 'now') AS INTEGER) * 1000 - 86400000"
+	  " BEGIN SELECT RAISE(ABORT, 'the audit keeps at least its last day'); END;"
+	  "CREATE TRIGGER audit_purge_no_delete BEFORE DELETE ON audit_purge"
+	  " BEGIN SELECT RAISE(ABORT, 'audit_purge has one row'); END;"
+	  "CREATE TRIGGER audit_purge_no_insert BEFORE INSERT ON audit_purge"
+	  " BEGIN SELECT RAISE(ABORT, 'audit_purge has one row'); END;" },
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
