@@ -1,6 +1,7 @@
 /* Runtimes (src/runtime/): member-path normalisation, safe extraction of
- * crafted archives (built here with libarchive), layer whiteouts, and the
- * registry's ingest / lookup / list / remove. */
+ * crafted archives (built here with libarchive), layer whiteouts, deep and
+ * sparse members, tree removal, error classes, and the registry's ingest /
+ * lookup / list / remove and its start-up cleanup. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -22,9 +25,12 @@
 
 struct ent {
 	const char *name;
-	unsigned type; /* AE_IFREG, AE_IFDIR, AE_IFLNK, AE_IFCHR; 1 = hard link */
+	unsigned type; /* AE_IFREG, AE_IFDIR, AE_IFLNK, AE_IFCHR; 1 = hard link;
+			* 2 = sparse file: data, then a hole up to SPARSE_SIZE */
 	const char *data; /* content, or link target */
 };
+
+#define SPARSE_SIZE 100000
 
 /* A tar image in memory; the caller frees *out. */
 static size_t make_tar(const struct ent *e, size_t n, char **out)
@@ -41,6 +47,10 @@ static size_t make_tar(const struct ent *e, size_t n, char **out)
 		if (e[i].type == 1) {
 			archive_entry_set_filetype(ae, AE_IFREG);
 			archive_entry_set_hardlink(ae, e[i].data);
+		} else if (e[i].type == 2) {
+			archive_entry_set_filetype(ae, AE_IFREG);
+			archive_entry_set_size(ae, SPARSE_SIZE);
+			archive_entry_sparse_add_entry(ae, 0, (la_int64_t)strlen(e[i].data));
 		} else {
 			archive_entry_set_filetype(ae, e[i].type);
 		}
@@ -51,7 +61,7 @@ static size_t make_tar(const struct ent *e, size_t n, char **out)
 		if (e[i].type == AE_IFCHR)
 			archive_entry_set_rdev(ae, 0x0103);
 		assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
-		if (e[i].type == AE_IFREG)
+		if (e[i].type == AE_IFREG || e[i].type == 2)
 			archive_write_data(a, e[i].data, strlen(e[i].data));
 		archive_entry_free(ae);
 	}
@@ -112,6 +122,14 @@ static void test_norm(void **state)
 	assert_string_equal(out, "a..b/..c");
 	char small[4];
 	assert_int_equal(rt_norm_path("abcdef", small, sizeof small), -ENAMETOOLONG);
+	/* At most RT_DEPTH_MAX components, however short. */
+	char deep[2 * RT_DEPTH_MAX + 8], norm[RT_PATH_MAX];
+	for (int i = 0; i < RT_DEPTH_MAX; i++)
+		memcpy(deep + 2 * i, "a/", 2);
+	deep[2 * RT_DEPTH_MAX - 1] = '\0';
+	assert_int_equal(rt_norm_path(deep, norm, sizeof norm), 0);
+	memcpy(deep + 2 * RT_DEPTH_MAX - 1, "/b", 3);
+	assert_int_equal(rt_norm_path(deep, norm, sizeof norm), -ENAMETOOLONG);
 }
 
 static void test_extract_ok(void **state)
@@ -218,6 +236,189 @@ static void test_layers(void **state)
 	assert_int_equal(access(p, F_OK), 0);
 }
 
+/* A path of n components "a/a/.../f" (caller frees). */
+static char *deep_path(int n)
+{
+	char *p = xmalloc(2 * (size_t)n + 1);
+	for (int i = 0; i < n - 1; i++)
+		memcpy(p + 2 * i, "a/", 2);
+	memcpy(p + 2 * (n - 1), "f", 2);
+	return p;
+}
+
+/* A PAX member 2041 components deep once overflowed the stack (parent_fd
+ * recursed per component); now the walk is iterative and such a path is
+ * refused, while one of RT_DEPTH_MAX components, its parents implied, is
+ * extracted. */
+static void test_deep_path(void **state)
+{
+	(void)state;
+	char err[256], *ok = deep_path(RT_DEPTH_MAX), *deep = deep_path(2041);
+	int root;
+	const struct ent e1[] = { { ok, AE_IFREG, "x" } };
+	assert_int_equal(extract("deep-ok", e1, 1, 0, 1 << 20, &root, err), 0);
+	assert_true(exists(root, ok));
+	close(root);
+	const struct ent e2[] = { { "first", AE_IFREG, "1" }, { deep, AE_IFREG, "x" } };
+	assert_int_equal(extract("deep", e2, 2, 0, 1 << 20, &root, err), -EPERM);
+	assert_non_null(strstr(err, "too deep"));
+	close(root);
+	/* Long components: under RT_DEPTH_MAX but over RT_PATH_MAX bytes. */
+	char long_path[RT_PATH_MAX + 300];
+	memset(long_path, 'n', sizeof long_path - 1);
+	long_path[sizeof long_path - 1] = '\0';
+	for (size_t i = 200; i < sizeof long_path - 1; i += 201)
+		long_path[i] = '/';
+	const struct ent e3[] = { { long_path, AE_IFREG, "x" } };
+	assert_int_equal(extract("long", e3, 1, 0, 1 << 20, &root, err), -EPERM);
+	assert_non_null(strstr(err, "too long"));
+	close(root);
+	free(ok);
+	free(deep);
+}
+
+/* A hard link whose target path goes through a symlink resolves inside the
+ * root; when that leads nowhere the archive is refused (-EPERM, 422), not
+ * an internal error (it was -ENOTDIR, a 500). */
+static void test_hardlink_through_symlink(void **state)
+{
+	(void)state;
+	const struct ent e[] = {
+		{ "d/f", AE_IFREG, "data" }, { "lf", AE_IFLNK, "d/f" }, { "ld", AE_IFLNK, "/d" },
+		{ "h1", 1, "ld/f" },
+	};
+	char err[256];
+	int root;
+	assert_int_equal(extract("hlsym", e, 4, 0, 1 << 20, &root, err), 0);
+	struct stat a, b;
+	assert_int_equal(fstatat(root, "d/f", &a, 0), 0);
+	assert_int_equal(fstatat(root, "h1", &b, 0), 0);
+	assert_int_equal(a.st_ino, b.st_ino);
+	close(root);
+	static const char *const bad[] = { "lf/x", "nolink/x", "ld/missing", "d" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char sub[32];
+		const struct ent e2[] = { e[0], e[1], e[2], { "h2", 1, bad[i] } };
+		snprintf(sub, sizeof sub, "hlsym%zu", i);
+		int rc = extract(sub, e2, 4, 0, 1 << 20, &root, err);
+		if (rc != -EPERM)
+			fail_msg("hard link to %s: rc %d (%s)", bad[i], rc, err);
+		close(root);
+	}
+}
+
+/* A sparse member that ends in a hole gets its full size (it was cut at
+ * its last data block), and its logical size is charged to the budget. */
+static void test_sparse(void **state)
+{
+	(void)state;
+	const struct ent e[] = { { "s", 2, "head" } };
+	char err[256];
+	int root;
+	assert_int_equal(extract("sparse", e, 1, 0, 1 << 20, &root, err), 0);
+	struct stat st;
+	assert_int_equal(fstatat(root, "s", &st, 0), 0);
+	assert_int_equal(st.st_size, SPARSE_SIZE);
+	char head[5] = "";
+	int fd = openat(root, "s", O_RDONLY);
+	assert_int_equal(read(fd, head, 4), 4);
+	assert_string_equal(head, "head");
+	close(fd);
+	close(root);
+	assert_int_equal(extract("sparse2", e, 1, 0, SPARSE_SIZE / 2, &root, err), -EFBIG);
+	close(root);
+}
+
+/* rt_rm_tree holds one descriptor whatever the depth (it held one per
+ * level and recursed: a deep tree ran out of descriptors or stack). */
+static void test_rm_deep(void **state)
+{
+	(void)state;
+	char path[256];
+	snprintf(path, sizeof path, "%s/rmdeep", tmpdir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	int fd = open(path, O_RDONLY | O_DIRECTORY);
+	for (int i = 0; i < 3000; i++) {
+		assert_int_equal(mkdirat(fd, "d", 0755), 0);
+		int f = openat(fd, "file", O_WRONLY | O_CREAT, 0644);
+		close(f);
+		int next = openat(fd, "d", O_RDONLY | O_DIRECTORY);
+		close(fd);
+		fd = next;
+	}
+	close(fd);
+	struct rlimit old, low = { 128, 128 };
+	getrlimit(RLIMIT_NOFILE, &old);
+	low.rlim_max = old.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &low);
+	int rc = rt_rm_tree(AT_FDCWD, path);
+	setrlimit(RLIMIT_NOFILE, &old);
+	assert_int_equal(rc, 0);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
+static void test_err_status(void **state)
+{
+	(void)state;
+	static const struct { int rc, status; const char *code; } want[] = {
+		{ -EINVAL, 400, "bad_request" }, { -ENOENT, 404, "not_found" },
+		{ -EEXIST, 409, "conflict" }, { -EFBIG, 413, "too_large" },
+		{ -EPERM, 422, "refused" }, { -EBADMSG, 422, "bad_archive" },
+		{ -ENOSPC, 507, "insufficient_storage" }, { -EDQUOT, 507, "insufficient_storage" },
+		{ -EBUSY, 503, "busy" }, { -ENOMEM, 500, "internal" }, { -EIO, 500, "internal" },
+	};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		const char *code = NULL;
+		assert_int_equal(rt_err_status(want[i].rc, &code), want[i].status);
+		assert_string_equal(code, want[i].code);
+	}
+}
+
+/* Errors met while applying entries are the archive's fault (422), with
+ * the member named; a corrupt archive is -EBADMSG. */
+static void test_error_classes(void **state)
+{
+	(void)state;
+	const struct ent e[] = { { "file", AE_IFREG, "x" }, { "file/under", AE_IFREG, "y" } };
+	char err[256];
+	int root;
+	assert_int_equal(extract("classes", e, 2, 0, 1 << 20, &root, err), -EPERM);
+	assert_non_null(strstr(err, "file/under"));
+	close(root);
+	char *buf;
+	size_t len = make_tar(e, 1, &buf);
+	assert_int_equal(mkdirat(AT_FDCWD, tmpdir, 0755), -1);
+	root = open(tmpdir, O_RDONLY | O_DIRECTORY);
+	/* Cut inside the member's data: a truncated archive. */
+	assert_int_equal(rt_extract_mem(buf, 520, root, 0, 1 << 20, err, sizeof err), -EBADMSG);
+	memset(buf, 0x5a, len);
+	assert_int_equal(rt_extract_mem(buf, len, root, 0, 1 << 20, err, sizeof err), -EBADMSG);
+	close(root);
+	free(buf);
+}
+
+/* Staging directories left by a crash go at start; one whose owner is
+ * alive (holds its flock) stays. */
+static void test_init_cleans_staging(void **state)
+{
+	(void)state;
+	char data[256], p[512], err[256];
+	snprintf(data, sizeof data, "%s/initdata", tmpdir);
+	snprintf(p, sizeof p, "%s/runtimes/.staging-crashed/rootfs/deep/er", data);
+	assert_int_equal(sn_mkdir_p(p, 0755), 0);
+	snprintf(p, sizeof p, "%s/runtimes/.staging-alive", data);
+	assert_int_equal(mkdir(p, 0700), 0);
+	int held = open(p, O_RDONLY | O_DIRECTORY);
+	assert_int_equal(flock(held, LOCK_EX), 0);
+	assert_int_equal(rt_init(data, err, sizeof err), 0);
+	assert_int_equal(access(p, F_OK), 0);
+	snprintf(p, sizeof p, "%s/runtimes/.staging-crashed", data);
+	assert_int_equal(access(p, F_OK), -1);
+	snprintf(p, sizeof p, "%s/runtimes/incoming", data);
+	assert_int_equal(access(p, F_OK), 0);
+	close(held);
+}
+
 static void test_registry(void **state)
 {
 	(void)state;
@@ -266,6 +467,13 @@ int main(void)
 		cmocka_unit_test(test_budget),
 		cmocka_unit_test(test_layers),
 		cmocka_unit_test(test_registry),
+		cmocka_unit_test(test_deep_path),
+		cmocka_unit_test(test_hardlink_through_symlink),
+		cmocka_unit_test(test_sparse),
+		cmocka_unit_test(test_rm_deep),
+		cmocka_unit_test(test_err_status),
+		cmocka_unit_test(test_error_classes),
+		cmocka_unit_test(test_init_cleans_staging),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
