@@ -365,7 +365,7 @@ static void child_args(struct sbx_child_args *a, const sbx_opts *o, const struct
 		.uid = o->uid, .gid = o->gid, .userns = userns,
 		.as = inf, .nproc = inf, .fsize = inf,
 		.out_w = p->out[1], .err_w = p->err[1], .status_w = p->stat[1],
-		.life_r = p->life[0], .sync_r = p->sync[0],
+		.life_r = p->life[0], .sync_r = p->sync[0], .workdir_fd = plan->workdir_fd,
 		.job_stack = stack, .job_stack_size = JOB_STACK,
 	};
 	a->ncg = sbx_cg_join_fds(cg, &a->cg_fds);
@@ -423,7 +423,7 @@ static int setup_error(const struct run *r, const struct sbx_plan *plan, char *e
 	int e = r->setup.err ? r->setup.err : EIO;
 	if (r->setup.stage >= 0 && (size_t)r->setup.stage < plan->n)
 		snprintf(err, errlen, "sandbox setup: %s: %s",
-			 plan->ops[r->setup.stage].dst + strlen(plan->root), strerror(e));
+			 plan->ops[r->setup.stage].dst, strerror(e));
 	else
 		snprintf(err, errlen, "sandbox setup: %s: %s", sbx_stage_name(r->setup.stage),
 			 strerror(e));
@@ -433,7 +433,7 @@ static int setup_error(const struct run *r, const struct sbx_plan *plan, char *e
 int sbx_run(const sbx_opts *o, sbx_line_fn fn, void *ud, sbx_result *res, char *err,
 	    size_t errlen)
 {
-	struct sbx_plan plan = { 0 };
+	struct sbx_plan plan = { .workdir_fd = -1 };
 	struct run r = { .o = o, .fn = fn, .ud = ud, .status_fd = -1, .init = -1 };
 	struct pipes p = { { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 } };
 	struct sbx_child_args a;

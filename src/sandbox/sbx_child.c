@@ -1,7 +1,8 @@
 /* The child side of a sandbox run. sbx_child_main() runs in the process
  * cloned into the new namespaces, as their PID 1 ("init"):
  *
- *   join cgroups -> private mounts -> tmpfs root -> mount plan -> pivot_root
+ *   join cgroups -> private mounts -> tmpfs root -> mount plan (every path
+ *   resolved inside the new root, sbx_plan.c) -> pivot_root
  *   -> read-only root -> loopback up -> fork the job -> reap until the job
  *   exits -> report its wait status -> exit (the kernel then kills every
  *   other process of the PID namespace, and the mount namespace dies).
@@ -18,6 +19,7 @@
 #include <limits.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <poll.h>
@@ -29,8 +31,6 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,81 +49,157 @@ static __attribute__((noreturn)) void fail(const struct sbx_child_args *a, int s
 	_exit(125);
 }
 
-/* Mount flags a bind remount must keep (they may be locked in a userns). */
-static unsigned long kept_flags(const char *path)
+/* Every path of the plan is looked up from the new root's descriptor with
+ * RESOLVE_IN_ROOT: a symlink of an image (say data -> /etc) resolves as it
+ * will inside the sandbox, never onto the host. Last components are made
+ * with *at() calls that do not follow symlinks; mounts go onto descriptors. */
+static int open_in_root(int root, const char *path, int flags)
 {
-	struct statfs sf;
-	unsigned long f = 0;
-	if (statfs(path, &sf) == 0) {
-		if (sf.f_flags & ST_NOEXEC)
-			f |= MS_NOEXEC;
-		if (sf.f_flags & ST_NOATIME)
-			f |= MS_NOATIME;
-		if (sf.f_flags & ST_NODIRATIME)
-			f |= MS_NODIRATIME;
-		if (sf.f_flags & ST_RELATIME)
-			f |= MS_RELATIME;
-	}
-	return f;
+	struct open_how how = {
+		.flags = (uint64_t)(O_PATH | O_CLOEXEC | flags),
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	return (int)syscall(SYS_openat2, root, path, &how, sizeof how);
 }
 
-static int bind_op(const struct sbx_op *op, int remount)
+/* Opens the parent of the in-root path dst and points *name at its last
+ * component (in buf). */
+static int open_parent(int root, const char *dst, char *buf, size_t len, const char **name)
 {
-	if (sbx_sys.mount(op->src, op->dst, NULL, MS_BIND | MS_REC, NULL))
+	size_t n = strlen(dst);
+	if (n >= len) {
+		errno = ENAMETOOLONG;
 		return -1;
-	if (!remount)
-		return 0;
-	unsigned long fl = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | kept_flags(op->dst);
-	if (!op->rw)
-		fl |= MS_RDONLY;
-	return sbx_sys.mount(NULL, op->dst, NULL, fl, NULL);
+	}
+	memcpy(buf, dst, n + 1);
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = '\0';
+	char *slash = strrchr(buf, '/');
+	if (!slash || !slash[1]) {
+		errno = EINVAL;
+		return -1;
+	}
+	*name = slash + 1;
+	if (slash == buf)
+		return open_in_root(root, "/", O_DIRECTORY);
+	*slash = '\0';
+	return open_in_root(root, buf, O_DIRECTORY);
 }
 
-static int make_dir(const char *path, mode_t mode)
+/* "/proc/self/fd/N" without snprintf (no allocation here). */
+static void fd_path(char buf[32], int fd)
 {
-	return mkdir(path, mode) && errno != EEXIST ? -1 : 0;
+	char digits[12];
+	size_t n = 0;
+	do
+		digits[n++] = (char)('0' + fd % 10);
+	while ((fd /= 10) && n < sizeof digits);
+	memcpy(buf, "/proc/self/fd/", 14);
+	for (size_t i = 0; i < n; i++)
+		buf[14 + i] = digits[n - 1 - i];
+	buf[14 + n] = '\0';
 }
 
-static int make_file(const char *path, mode_t mode)
+/* The supervisor's descriptor of the work directory belongs to the host's
+ * mount namespace, which open_tree cannot clone from: the path is opened
+ * again in ours, and bound only if it is the very same directory. */
+static int bind_same_dir(const struct sbx_op *op, int tgt, uint64_t attr)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
+	struct stat want, got;
+	int rc = -1, e, fd = open(op->src, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
+	if (fstat(op->src_fd, &want) || fstat(fd, &got) || !S_ISDIR(got.st_mode) ||
+	    want.st_dev != got.st_dev || want.st_ino != got.st_ino)
+		errno = ESTALE;
+	else
+		rc = sbx_sys.bind(NULL, fd, tgt, attr);
+	e = errno;
 	close(fd);
-	return 0;
+	errno = e;
+	return rc;
 }
 
-static int run_op(const struct sbx_op *op)
+static int mount_op(const struct sbx_op *op, int tgt)
 {
+	uint64_t attr = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (op->rw ? 0 : MOUNT_ATTR_RDONLY);
+	char at[32];
+	fd_path(at, tgt);
+	switch (op->kind) {
+	case SOP_BIND:
+		if (op->src_fd >= 0)
+			return bind_same_dir(op, tgt, attr);
+		return sbx_sys.bind(op->src, -1, tgt, attr);
+	case SOP_FILE_BIND:
+		return sbx_sys.bind(op->src, -1, tgt, attr);
+	case SOP_DEV_BIND:
+		return sbx_sys.bind(op->src, -1, tgt, 0);
+	case SOP_TMPFS:
+		return sbx_sys.mount("tmpfs", at, "tmpfs", MS_NOSUID | MS_NODEV, op->data);
+	case SOP_PROC:
+		return sbx_sys.mount("proc", at, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	default:
+		return 0;
+	}
+}
+
+/* Makes the last component of op->dst in its parent dir. */
+static int make_entry(const struct sbx_op *op, int dir, const char *name)
+{
+	int fd, rc;
 	switch (op->kind) {
 	case SOP_DIR:
-		return make_dir(op->dst, op->mode);
 	case SOP_BIND:
-		return make_dir(op->dst, 0755) || bind_op(op, 1);
-	case SOP_FILE_BIND:
-		return make_file(op->dst, 0644) || bind_op(op, 1);
-	case SOP_DEV_BIND:
-		return make_file(op->dst, 0644) || bind_op(op, 0);
-	case SOP_SYMLINK:
-		return symlink(op->src, op->dst) && errno != EEXIST ? -1 : 0;
 	case SOP_TMPFS:
-		return make_dir(op->dst, 0755) ||
-		       sbx_sys.mount("tmpfs", op->dst, "tmpfs", MS_NOSUID | MS_NODEV, op->data);
 	case SOP_PROC:
-		return make_dir(op->dst, 0555) ||
-		       sbx_sys.mount("proc", op->dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-	case SOP_WRITE: {
-		int fd = open(op->dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, op->mode);
+		rc = mkdirat(dir, name, op->kind == SOP_DIR ? op->mode
+					  : op->kind == SOP_PROC ? 0555 : 0755);
+		return rc && errno != EEXIST ? -1 : 0;
+	case SOP_FILE_BIND:
+	case SOP_DEV_BIND:
+		rc = mknodat(dir, name, S_IFREG | 0644, 0);
+		return rc && errno != EEXIST ? -1 : 0;
+	case SOP_SYMLINK:
+		return symlinkat(op->src, dir, name) && errno != EEXIST ? -1 : 0;
+	case SOP_WRITE:
+		fd = openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+			    op->mode);
 		if (fd < 0)
 			return -1;
 		size_t n = strlen(op->data);
-		int rc = write(fd, op->data, n) == (ssize_t)n ? 0 : -1;
+		rc = write(fd, op->data, n) == (ssize_t)n ? 0 : -1;
 		close(fd);
 		return rc;
 	}
-	}
 	errno = EINVAL;
 	return -1;
+}
+
+static int run_op(const struct sbx_op *op, int root)
+{
+	char buf[PATH_MAX];
+	const char *name;
+	int rc = -1, tgt = -1, e;
+	int dir = open_parent(root, op->dst, buf, sizeof buf, &name);
+	if (dir < 0)
+		return -1;
+	if (make_entry(op, dir, name))
+		goto out;
+	if (op->kind == SOP_DIR || op->kind == SOP_SYMLINK || op->kind == SOP_WRITE) {
+		rc = 0;
+		goto out;
+	}
+	int is_dir = op->kind != SOP_FILE_BIND && op->kind != SOP_DEV_BIND;
+	tgt = open_in_root(root, op->dst, is_dir ? O_DIRECTORY : 0);
+	if (tgt >= 0)
+		rc = mount_op(op, tgt);
+out:
+	e = errno;
+	if (tgt >= 0)
+		close(tgt);
+	close(dir);
+	errno = e;
+	return rc;
 }
 
 static int lo_up(void)
@@ -161,13 +237,17 @@ static void build_root(const struct sbx_child_args *a)
 		fail(a, SBX_STAGE_NS);
 	if (sbx_sys.mount("tmpfs", a->root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755"))
 		fail(a, SBX_STAGE_ROOT);
+	int root = open(a->root, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (root < 0)
+		fail(a, SBX_STAGE_ROOT);
 	for (size_t i = 0; i < a->nops; i++)
-		if (run_op(&a->ops[i]))
+		if (run_op(&a->ops[i], root))
 			fail(a, (int)i);
 	/* pivot_root(".", ".") stacks the old root under the new one; the
 	 * lazy unmount then drops the whole host tree from this namespace. */
-	if (chdir(a->root) || sbx_sys.pivot_root(".", ".") || umount2(".", MNT_DETACH) || chdir("/"))
+	if (fchdir(root) || sbx_sys.pivot_root(".", ".") || umount2(".", MNT_DETACH) || chdir("/"))
 		fail(a, SBX_STAGE_PIVOT);
+	close(root);
 	if (sbx_sys.mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL))
 		fail(a, SBX_STAGE_PIVOT);
 }
@@ -290,7 +370,7 @@ static void close_others(const struct sbx_child_args *a)
 {
 	int keep[8 + 8];
 	size_t n = 0;
-	int fixed[] = { a->out_w, a->err_w, a->status_w, a->life_r, a->sync_r };
+	int fixed[] = { a->out_w, a->err_w, a->status_w, a->life_r, a->sync_r, a->workdir_fd };
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		if (fixed[i] >= 0)
 			keep[n++] = fixed[i];

@@ -128,16 +128,69 @@ static int parse_limits(cfg *c, sbx_opts *o, char *err, size_t errlen)
 }
 
 /* A --workdir that does not exist yet is created for the job's uid, so
- * that the command can write there; an existing one is used as it is. */
+ * that the command can write there; an existing one is used as it is. A
+ * user who owns the parent may swap the name for a symlink at any moment:
+ * the directory is made with mkdirat and chowned through a descriptor
+ * opened with O_NOFOLLOW, and only when it is the empty root-owned
+ * directory just made — never by path. */
+static int open_workdir(const char *dir, uid_t uid, gid_t gid)
+{
+	char *path = xstrdup(dir);
+	size_t n = strlen(path);
+	int pfd = -1, fd = -1, rc, made;
+	struct stat st;
+	while (n > 1 && path[n - 1] == '/') /* a trailing slash would follow a symlink */
+		path[--n] = '\0';
+	char *slash = strrchr(path, '/');
+	const char *parent = slash == path ? "/" : slash ? path : ".";
+	const char *name = slash ? slash + 1 : path;
+	if (slash)
+		*slash = '\0';
+	if (!*name)
+		name = ".";
+	if ((rc = sn_mkdir_p(parent, 0755)))
+		goto out;
+	pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	made = mkdirat(pfd, name, 0755) == 0;
+	if (!made && errno != EEXIST) {
+		rc = -errno;
+		goto out;
+	}
+	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		rc = errno == ELOOP ? -ENOTDIR : -errno;
+		goto out;
+	}
+	/* Not root: the user namespace maps the job's uid to ours already. */
+	if (!made || geteuid() != 0)
+		goto out;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || st.st_nlink != 2) {
+		rc = -EBUSY; /* swapped for another directory since mkdirat */
+		goto out;
+	}
+	if (fchown(fd, uid, gid))
+		rc = -errno;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (pfd >= 0)
+		close(pfd);
+	free(path);
+	return rc;
+}
+
 static int make_workdir(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
-	struct stat st;
-	if (stat(dir, &st) == 0)
-		return 0;
-	int rc = sn_mkdir_p(dir, 0755);
-	if (!rc && chown(dir, uid, gid))
-		rc = -errno;
-	if (rc)
+	int rc = open_workdir(dir, uid, gid);
+	if (rc == -ENOTDIR)
+		snprintf(err, errlen, "--workdir %s: is a symbolic link or not a directory", dir);
+	else if (rc == -EBUSY)
+		snprintf(err, errlen, "--workdir %s: replaced while being created", dir);
+	else if (rc)
 		snprintf(err, errlen, "--workdir %s: %s", dir, strerror(-rc));
 	return rc;
 }

@@ -16,6 +16,10 @@ struct sbx_sys {
 		     const void *data);
 	int (*pivot_root)(const char *new_root, const char *put_old);
 	int (*cg_mkdir)(const char *path, mode_t mode);
+	/* Binds the host path src (or the directory src_fd when >= 0) onto
+	 * the open directory or file tgt_fd, with the MOUNT_ATTR_* bits attr
+	 * set on the whole bound tree. Counts as a "mount" for faults. */
+	int (*bind)(const char *src, int src_fd, int tgt_fd, uint64_t attr);
 };
 extern const struct sbx_sys sbx_sys;
 
@@ -42,7 +46,8 @@ enum sbx_op_kind {
 struct sbx_op {
 	enum sbx_op_kind kind;
 	const char *src;
-	const char *dst; /* absolute host path under the new root's mount point */
+	int src_fd;      /* SOP_BIND: src must be this open directory (O_NOFOLLOW); -1 */
+	const char *dst; /* absolute path inside the sandbox, resolved in the new root */
 	const char *data;
 	mode_t mode;
 	int rw;
@@ -56,6 +61,7 @@ struct sbx_plan {
 	char **strs;   /* owned strings */
 	size_t nstrs;
 	char *root;
+	int workdir_fd; /* the work directory, opened O_NOFOLLOW; -1 */
 	char **argv;   /* copies: the caller's strings may live in the argv area */
 	char **envp;
 	size_t nenv;
@@ -95,6 +101,7 @@ struct sbx_child_args {
 	struct rlimit as, nproc, fsize; /* RLIM_INFINITY when unused */
 	const struct sock_fprog *filter;
 	int out_w, err_w, status_w, life_r, sync_r;
+	int workdir_fd;            /* kept open for its SOP_BIND; -1 */
 	const int *cg_fds;         /* cgroup.procs files to join (write "0") */
 	size_t ncg;
 	void *job_stack;           /* the job's stack until execve (vfork-style) */

@@ -3,10 +3,13 @@
  * /usr, /bin, /sbin, /lib* read-only and writes a minimal /etc; for an
  * image it binds the tree's top-level entries; then come /proc, a minimal
  * /dev, the /tmp tmpfs, a venv, the work directory and the caller's binds.
- * Every destination is a path under the new root's mount point; parents
- * come before children. The plan also owns the job's argv and environment. */
+ * Every destination is the path inside the sandbox: the child resolves it
+ * from the new root's descriptor, never as a host path (sbx_child.c);
+ * parents come before children. The plan also owns the job's argv and
+ * environment, and the work directory's descriptor. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +48,8 @@ static void add(struct sbx_plan *p, enum sbx_op_kind k, const char *src, const c
 	p->ops[p->n++] = (struct sbx_op){
 		.kind = k,
 		.src = src ? own(p, xstrdup(src)) : NULL,
-		.dst = own(p, xasprintf("%s%s", p->root, dst)),
+		.src_fd = -1,
+		.dst = own(p, xstrdup(dst)),
 		.data = data ? own(p, xstrdup(data)) : NULL,
 		.mode = mode,
 		.rw = rw,
@@ -72,6 +76,27 @@ static int add_bind(struct sbx_plan *p, const char *src, const char *dst, int rw
 		return -errno;
 	add_parents(p, dst);
 	add(p, S_ISDIR(st.st_mode) ? SOP_BIND : SOP_FILE_BIND, src, dst, NULL, 0, rw);
+	return 0;
+}
+
+/* The work directory is opened here without following a last symlink, and
+ * the child binds it only if its own O_NOFOLLOW open finds this very
+ * directory: a user who owns the parent may swap the name for a symlink
+ * at any time, and the directory checked here is the one bound. */
+static int add_workdir(struct sbx_plan *p, const char *dir)
+{
+	char *d = xstrdup(dir);
+	size_t n = strlen(d);
+	while (n > 1 && d[n - 1] == '/') /* a trailing slash would follow a symlink */
+		d[--n] = '\0';
+	p->workdir_fd = open(d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (p->workdir_fd < 0) {
+		free(d);
+		return -errno;
+	}
+	add(p, SOP_BIND, d, "/work", NULL, 0, 1);
+	p->ops[p->n - 1].src_fd = p->workdir_fd;
+	free(d);
 	return 0;
 }
 
@@ -186,7 +211,10 @@ void sbx_plan_release(struct sbx_plan *p)
 	free(p->envp);
 	free(p->argv);
 	free(p->root);
+	if (p->workdir_fd >= 0)
+		close(p->workdir_fd);
 	memset(p, 0, sizeof *p);
+	p->workdir_fd = -1;
 }
 
 static int under(const char *d, const char *dir)
@@ -206,6 +234,7 @@ int sbx_bind_dst_valid(const char *d)
 int sbx_plan_build(struct sbx_plan *p, const sbx_opts *o, char *err, size_t errlen)
 {
 	int rc = 0;
+	p->workdir_fd = -1;
 	/* The mount point of the new root (empty on the host): /run when we
 	 * may write there, else a per-uid directory in /tmp. */
 	p->root = xstrdup(ROOT_DIR);
@@ -237,8 +266,10 @@ int sbx_plan_build(struct sbx_plan *p, const sbx_opts *o, char *err, size_t errl
 		snprintf(err, errlen, "venv %s: %s", o->venv, strerror(-rc));
 		return rc;
 	}
-	if (o->workdir && (rc = add_bind(p, o->workdir, "/work", 1))) {
-		snprintf(err, errlen, "--workdir %s: %s", o->workdir, strerror(-rc));
+	if (o->workdir && (rc = add_workdir(p, o->workdir))) {
+		snprintf(err, errlen, "--workdir %s: %s", o->workdir,
+			 rc == -ELOOP || rc == -ENOTDIR ? "is a symbolic link or not a directory"
+							: strerror(-rc));
 		return rc;
 	}
 	p->cwd = o->workdir ? "/work" : "/tmp";

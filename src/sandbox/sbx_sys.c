@@ -4,6 +4,7 @@
  * fault counters are plain ints: tests arm them on one thread before a run,
  * and a cloned child works on its own copy. */
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -71,9 +72,34 @@ static int sys_cg_mkdir(const char *path, mode_t mode)
 	return mkdir(path, mode);
 }
 
+/* The new mount API: the clone of the source is made read-only, nosuid,
+ * nodev while still detached, for every mount of the tree, and is then
+ * attached to a descriptor: no path is looked up twice, and no remount
+ * has to find the new mount again by name. */
+static int sys_bind(const char *src, int src_fd, int tgt_fd, uint64_t attr)
+{
+	if (fault_hit(F_MOUNT))
+		return -1;
+	unsigned fl = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE;
+	int rc = -1, t = src_fd >= 0 ? open_tree(src_fd, "", fl | AT_EMPTY_PATH)
+				     : open_tree(AT_FDCWD, src, fl);
+	if (t < 0)
+		return -1;
+	struct mount_attr ma = { .attr_set = attr };
+	if (attr && mount_setattr(t, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof ma))
+		goto out;
+	rc = move_mount(t, "", tgt_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+out:;
+	int e = errno;
+	close(t);
+	errno = e;
+	return rc;
+}
+
 const struct sbx_sys sbx_sys = {
 	.clone = sys_clone,
 	.mount = sys_mount,
 	.pivot_root = sys_pivot_root,
 	.cg_mkdir = sys_cg_mkdir,
+	.bind = sys_bind,
 };

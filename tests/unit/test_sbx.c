@@ -1,6 +1,7 @@
 /* The sandbox's C API (src/sandbox/sbx.c): the line callback, results,
- * option checks, cancellation, and the recovery paths with injected
- * faults in clone, mount, pivot_root and cgroup creation (sbx_int.h).
+ * option checks, cancellation, a symlinked work directory, and the
+ * recovery paths with injected faults in clone, mount, pivot_root and
+ * cgroup creation (sbx_int.h).
  * Needs root (as CI runs); skipped otherwise. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include "base/mem.h"
@@ -214,9 +216,49 @@ static void test_faults(void **state)
 	fault_case("clone", 1, EAGAIN, "clone");
 	fault_case("mount", 1, EACCES, "making mounts private");
 	fault_case("mount", 2, EACCES, "mounting the root tmpfs");
-	fault_case("mount", 4, ENOMEM, "/usr"); /* the bind's read-only remount */
+	fault_case("mount", 3, ENOMEM, "/usr"); /* the first bind */
 	fault_case("pivot_root", 1, EINVAL, "pivot_root");
 	assert_int_equal(sbx_fault_set("nonesuch", 1, EIO), -EINVAL);
+}
+
+/* A work directory that is a symlink (to a root-owned directory here) is
+ * refused before anything runs: it is never bound, so the job cannot
+ * write through it, whatever the link points at. */
+static void test_workdir_symlink(void **state)
+{
+	need_root(state);
+	char dir[] = "/tmp/sentinel-wd-test.XXXXXX", target[64], link[64], slashed[72], probe[80];
+	sbx_opts o;
+	sbx_result r;
+	struct lines l = { 0 };
+	char err[256];
+	assert_non_null(mkdtemp(dir));
+	snprintf(target, sizeof target, "%s/target", dir);
+	snprintf(link, sizeof link, "%s/link", dir);
+	snprintf(slashed, sizeof slashed, "%s/", link);
+	assert_int_equal(mkdir(target, 0700), 0);
+	assert_int_equal(chmod(target, 0777), 0);
+	assert_int_equal(symlink(target, link), 0);
+	opts_sh(&o, "echo ran; touch /work/x");
+	o.workdir = link;
+	assert_int_equal(sbx_run(&o, collect, &l, &r, err, sizeof err), -ENOTDIR);
+	assert_non_null(strstr(err, "symbolic link"));
+	o.workdir = slashed;
+	assert_int_equal(sbx_run(&o, collect, &l, &r, err, sizeof err), -ENOTDIR);
+	assert_int_equal(l.n, 0);
+	struct stat st;
+	assert_int_equal(stat(target, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	snprintf(probe, sizeof probe, "%s/x", target);
+	assert_int_equal(access(probe, F_OK), -1);
+	o.workdir = target; /* the directory itself is fine */
+	assert_int_equal(sbx_run(&o, collect, &l, &r, err, sizeof err), 0);
+	assert_int_equal(r.exit_code, 0);
+	assert_int_equal(access(probe, F_OK), 0);
+	lines_free(&l);
+	char cmd[80];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
 }
 
 /* No cgroup can be made: the limits fall back to rlimits, reported. */
@@ -341,6 +383,7 @@ int main(void)
 		cmocka_unit_test(test_bad_opts),
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_faults),
+		cmocka_unit_test(test_workdir_symlink),
 		cmocka_unit_test(test_degraded),
 		cmocka_unit_test(test_backends),
 	};
