@@ -585,14 +585,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!r)
 		return;
 	if (log_enabled(LOG_INFO)) {
-		json_t *f = json_pack("{s:s,s:s,s:i,s:f,s:s,s:s,s:s?,s:b}", "method", r->method,
-				      "path", r->path, "status", r->status, "ms",
+		/* A refused path may not be UTF-8: log it with U+FFFD, not drop the line. */
+		char *path = sn_utf8_sanitize(r->path), *method = sn_utf8_sanitize(r->method);
+		json_t *f = json_pack("{s:s,s:s,s:i,s:f,s:s,s:s,s:s?,s:b}", "method", method,
+				      "path", path, "status", r->status, "ms",
 				      (double)((sn_mono_ns() - r->start_ns) / 1000) / 1e3, "id", r->id,
 				      "addr", r->addr, "user", r->actor, "aborted",
 				      toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
-		if (f)
-			log_fields(LOG_INFO, "request", f);
+		log_fields(LOG_INFO, "request", f);
 		json_decref(f);
+		free(path);
+		free(method);
 	}
 	if (r->hc) {
 		pthread_mutex_lock(&srv->conns_mu);

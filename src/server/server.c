@@ -19,6 +19,7 @@
 #include "base/mem.h"
 #include "base/util.h"
 #include "commands.h"
+#include "server/server.h"
 #include "http/http.h"
 #include "runtime/rt.h"
 #include "store/store.h"
@@ -274,75 +275,127 @@ static int spool_prepare(const char *dir)
 	return 0;
 }
 
+struct server {
+	cfg *c;
+	struct app app;
+	struct settings s;
+	char *generated, *spool;
+	char url[300];
+};
+
+void server_stop(server **ps)
+{
+	server *sv = *ps;
+	if (!sv)
+		return;
+	http_server_stop(&sv->app.http, 0);
+	auth_free(&sv->app.auth);
+	hub_free(&sv->app.events);
+	store_free(&sv->app.st);
+	free(sv->generated);
+	free(sv->spool);
+	free(sv->s.db);
+	cfg_free(&sv->c);
+	free(sv);
+	*ps = NULL;
+}
+
+/* Everything of `sentinel server` but the signals: c is taken. 0, -EINVAL
+ * for a bad setting, another negative errno otherwise (message in err). */
+static int server_open(cfg *c, server **out, char *err, size_t errlen)
+{
+	server *sv = xcalloc(1, sizeof *sv);
+	struct app *app = &sv->app;
+	sv->c = c;
+	int rc = read_settings(c, &sv->s, err, errlen);
+	if (rc)
+		goto fail;
+	if ((rc = sn_mkdir_p(cfg_get(c, "data"), 0700))) {
+		snprintf(err, errlen, "cannot create data directory %s: %s", cfg_get(c, "data"),
+			 strerror(-rc));
+		goto fail;
+	}
+	app->started_ms = sn_now_ms();
+	if ((rc = store_open(sv->s.db, &app->st, err, errlen)))
+		goto fail;
+	app->events = hub_new();
+	/* Every topic declares who may read it (hub.h); audit rows are for
+	 * admins only (they may hold what a user typed as a username). */
+	hub_declare(app->events, "audit", HUB_ADMIN);
+	if ((rc = auth_new(app->st, app->events, &sv->s.auth, &app->auth))) {
+		snprintf(err, errlen, "cannot start authentication: %s", strerror(-rc));
+		goto fail;
+	}
+	if ((rc = auth_bootstrap(app->auth, cfg_get(c, "admin-password"), &sv->generated))) {
+		snprintf(err, errlen, "cannot create the first user: %s", strerror(-rc));
+		goto fail;
+	}
+	app->data = cfg_get(c, "data");
+	add_routes(app);
+	sv->spool = xasprintf("%s/tmp", cfg_get(c, "data"));
+	if ((rc = spool_prepare(sv->spool))) {
+		snprintf(err, errlen, "cannot prepare %s: %s", sv->spool, strerror(-rc));
+		goto fail;
+	}
+	sv->s.http.spool_dir = sv->spool;
+	http_hooks hooks = { auth_hook, auth_audit_hook };
+	if ((rc = http_server_start(&sv->s.http, app->routes, app->nroutes, &hooks, app->auth,
+				    app->events, &app->http, err, errlen)))
+		goto fail;
+	const char *host = sv->s.http.listen;
+	const char *colon = strrchr(host, ':');
+	snprintf(sv->url, sizeof sv->url, "%s://%.*s:%u", sv->s.http.tls_cert ? "https" : "http",
+		 (int)(colon - host), host, http_server_port(app->http));
+	*out = sv;
+	return 0;
+fail:
+	server_stop(&sv);
+	return rc < 0 ? rc : -EINVAL;
+}
+
+int server_start(int argc, char **argv, server **out, char *err, size_t errlen)
+{
+	cfg *c = NULL;
+	int rc = cfg_parse(&server_spec, argc, argv, &c, err, errlen);
+	if (rc)
+		return rc < 0 ? rc : -EINVAL;
+	return server_open(c, out, err, errlen);
+}
+
+const char *server_url(const server *sv)
+{
+	return sv->url;
+}
+
 static int run(const cfg_spec *spec, int argc, char **argv, int quickstart)
 {
 	cfg *c = NULL;
-	struct app app = { 0 };
-	struct settings s = { 0 };
+	server *sv = NULL;
 	char err[512] = "";
-	char *generated = NULL, *spool = NULL;
-	int code;
+	int code, rc;
 	if (cfg_cmd_init(spec, argc, argv, &c, &code))
 		return code;
-	code = 1;
-	if (read_settings(c, &s, err, sizeof err)) {
-		fprintf(stderr, "sentinel %s: %s\n", spec->cmd, err);
-		code = 2;
-		goto out;
-	}
-	int rc = sn_mkdir_p(cfg_get(c, "data"), 0700);
-	if (rc) {
-		fprintf(stderr, "sentinel %s: cannot create data directory %s: %s\n", spec->cmd,
-			cfg_get(c, "data"), strerror(-rc));
-		goto out;
-	}
 	if ((rc = catch_signals())) {
 		fprintf(stderr, "sentinel %s: cannot set up signal handling: %s\n", spec->cmd,
 			strerror(-rc));
-		goto out;
+		cfg_free(&c);
+		return 1;
 	}
-	app.started_ms = sn_now_ms();
-	if (store_open(s.db, &app.st, err, sizeof err)) {
+	if ((rc = server_open(c, &sv, err, sizeof err))) {
 		fprintf(stderr, "sentinel %s: %s\n", spec->cmd, err);
-		goto out;
+		return rc == -EINVAL ? 2 : 1;
 	}
-	app.events = hub_new();
-	/* Every topic declares who may read it (hub.h); audit rows are for
-	 * admins only (they may hold what a user typed as a username). */
-	hub_declare(app.events, "audit", HUB_ADMIN);
-	auth_new(app.st, app.events, &s.auth, &app.auth);
-	if ((rc = auth_bootstrap(app.auth, cfg_get(c, "admin-password"), &generated))) {
-		fprintf(stderr, "sentinel %s: cannot create the first user: %d\n", spec->cmd, rc);
-		goto out;
-	}
-	app.data = cfg_get(c, "data");
-	add_routes(&app);
-	spool = xasprintf("%s/tmp", cfg_get(c, "data"));
-	if ((rc = spool_prepare(spool))) {
-		fprintf(stderr, "sentinel %s: cannot prepare %s: %s\n", spec->cmd, spool, strerror(-rc));
-		goto out;
-	}
-	s.http.spool_dir = spool;
-	http_hooks hooks = { auth_hook, auth_audit_hook };
-	if (http_server_start(&s.http, app.routes, app.nroutes, &hooks, app.auth, app.events,
-			      &app.http, err, sizeof err)) {
-		fprintf(stderr, "sentinel %s: %s\n", spec->cmd, err);
-		goto out;
-	}
-	const char *host = s.http.listen;
-	char url[300];
-	const char *colon = strrchr(host, ':');
-	snprintf(url, sizeof url, "%s://%.*s:%u", s.http.tls_cert ? "https" : "http",
-		 (int)(colon - host), host, http_server_port(app.http));
+	const char *url = sv->url;
 	log_info("sentinel %s listening on %s (store %s, data %s)", SENTINEL_VERSION, url,
-		 store_backend(app.st), cfg_get(c, "data"));
-	if (generated)
+		 store_backend(sv->app.st), cfg_get(c, "data"));
+	if (sv->generated)
 		fprintf(stderr, "\nFirst start: created superadmin 'admin' with password: %s\n"
-			"(shown once; change it with 'sentinel passwd' after 'sentinel login')\n\n", generated);
+			"(shown once; change it with 'sentinel passwd' after 'sentinel login')\n\n",
+			sv->generated);
 	if (quickstart) {
 		printf("Sentinel is running at %s\n", url);
-		if (generated)
-			printf("Log in as admin with password %s\n", generated);
+		if (sv->generated)
+			printf("Log in as admin with password %s\n", sv->generated);
 		else
 			printf("Log in as admin (password: SENTINEL_ADMIN_PASSWORD, or the one printed at first start)\n");
 		printf("  sentinel login --server %s --username admin\nPress Ctrl-C to stop.\n", url);
@@ -353,25 +406,16 @@ static int run(const cfg_spec *spec, int argc, char **argv, int quickstart)
 		log_warn("cannot write --ready-file %s: %s", ready, strerror(-rc));
 	int sig = wait_for_signal();
 	log_info("received %s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	if (http_server_stop(&app.http, (int)s.grace_ms) == -EBUSY) {
+	if (http_server_stop(&sv->app.http, (int)sv->s.grace_ms) == -EBUSY) {
 		/* Handlers still run and use the store: exit without closing it
 		 * (every write is a committed transaction or nothing). */
 		log_warn("stopped with requests still running");
 		fflush(NULL);
 		_exit(0);
 	}
-	code = 0;
 	log_info("stopped");
-out:
-	http_server_stop(&app.http, 0);
-	auth_free(&app.auth);
-	hub_free(&app.events);
-	store_free(&app.st);
-	free(generated);
-	free(spool);
-	free(s.db);
-	cfg_free(&c);
-	return code;
+	server_stop(&sv);
+	return 0;
 }
 
 int server_cmd(int argc, char **argv)
