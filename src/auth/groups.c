@@ -23,8 +23,10 @@ static int load_group(http_req *r, store_conn *c, char id[48], json_t **out)
 	const char *key = http_req_param(r, "id");
 	store_rows *rows = NULL;
 	http_req_set_target(r, key);
-	int rc = store_query(c, GROUP_SELECT " WHERE g.id = $1 OR g.name = $1", &rows,
-			     SARGS(SA_TEXT(key)));
+	/* As for users: an id-shaped key is an id, anything else a name. */
+	int rc = store_query(c, auth_id_shaped(key, "g_") ? GROUP_SELECT " WHERE g.id = $1"
+							: GROUP_SELECT " WHERE g.name = $1",
+			     &rows, SARGS(SA_TEXT(key)));
 	if (rc || (rc = store_rows_next(rows)) < 0) {
 		auth_store_fail(r, rc);
 	} else if (rc == 0) {
@@ -58,9 +60,10 @@ static void h_create(http_req *r, void *ctx)
 	if (http_body_str(r, "name", 1, 64, &name) || http_body_str(r, "description", 0, 1024, &desc))
 		return;
 	if (!*name || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-			      strlen(name)) {
+			      strlen(name) || auth_id_shaped(name, "g_")) {
 		http_reply_error(r, 400, "bad_request",
-				 "field 'name' must be 1-64 letters, digits, '.', '_' or '-'");
+				 "field 'name' must be 1-64 letters, digits, '.', '_' or '-', and not"
+				 " shaped like a group id (g_ and hex digits)");
 		return;
 	}
 	char *id = sn_id_new("g_");
@@ -101,13 +104,27 @@ static void h_get(http_req *r, void *ctx)
 	if (load_group(r, c, gid, &g))
 		goto out;
 	json_t *members = json_array();
-	if (store_query(c, "SELECT u.id, u.username FROM group_members m JOIN users u ON u.id = m.user_id"
-			   " WHERE m.group_id = $1 ORDER BY u.username", &rows, SARGS(SA_TEXT(gid))) == 0)
-		while (store_rows_next(rows) == 1)
-			json_array_append_new(members, json_pack("{s:s,s:s}", "id",
-								 store_rows_text(rows, 0), "username",
-								 store_rows_text(rows, 1)));
-	json_object_set_new(g, "member_list", members);
+	int rc = members ? 0 : -ENOMEM;
+	if (rc == 0)
+		rc = store_query(c, "SELECT u.id, u.username FROM group_members m JOIN users u"
+				 " ON u.id = m.user_id WHERE m.group_id = $1 ORDER BY u.username", &rows,
+				 SARGS(SA_TEXT(gid)));
+	while (rc == 0 && (rc = store_rows_next(rows)) == 1)
+		rc = json_array_append_new(members, json_pack("{s:s,s:s}", "id",
+							      store_rows_text(rows, 0), "username",
+							      store_rows_text(rows, 1))) ? -EILSEQ : 0;
+	if (rc < 0) {
+		json_decref(members);
+		json_decref(g);
+		auth_store_fail(r, rc);
+		goto out;
+	}
+	/* The set steals members, also when it fails (g NULL: not encodable). */
+	if (json_object_set_new(g, "member_list", members)) {
+		json_decref(g);
+		auth_store_fail(r, -EILSEQ);
+		goto out;
+	}
 	http_reply_json(r, 200, g);
 out:
 	store_rows_free(&rows);
