@@ -501,23 +501,32 @@ const char *sbx_kill_name(enum sbx_kill k)
 
 json_t *sbx_result_json(const sbx_result *r)
 {
-	json_t *deg = json_array();
-	if (r->degraded & SBX_DEG_MEMORY)
-		json_array_append_new(deg, json_string("memory"));
-	if (r->degraded & SBX_DEG_PIDS)
-		json_array_append_new(deg, json_string("pids"));
-	if (r->degraded & SBX_DEG_CPU)
-		json_array_append_new(deg, json_string("cpu"));
-	json_t *j = json_pack("{s:o, s:o, s:s, s:I, s:I, s:I, s:o, s:b}",
-			      "exit_code", r->exit_code >= 0 ? json_integer(r->exit_code) : json_null(),
-			      "signal", r->signal ? json_integer(r->signal) : json_null(),
-			      "killed_by", sbx_kill_name(r->killed_by),
-			      "wall_ms", (json_int_t)r->wall_ms,
-			      "cpu_ms", (json_int_t)r->cpu_ms,
-			      "peak_memory_bytes", (json_int_t)r->peak_memory_bytes,
-			      "degraded", deg,
-			      "truncated", r->truncated);
-	if (r->exec_errno)
-		json_object_set_new(j, "error", json_string(strerror(r->exec_errno)));
+	static const struct { unsigned bit; const char *name; } degs[] = {
+		{ SBX_DEG_MEMORY, "memory" }, { SBX_DEG_PIDS, "pids" }, { SBX_DEG_CPU, "cpu" },
+	};
+	json_t *j = json_object(), *deg = json_array();
+	if (!j || !deg)
+		goto fail;
+	for (size_t i = 0; i < sizeof degs / sizeof degs[0]; i++)
+		if ((r->degraded & degs[i].bit) && json_array_append_new(deg, json_string(degs[i].name)))
+			goto fail;
+	/* json_object_set_new takes the value even when it fails. */
+	if (json_object_set_new(j, "exit_code",
+				r->exit_code >= 0 ? json_integer(r->exit_code) : json_null()) ||
+	    json_object_set_new(j, "signal", r->signal ? json_integer(r->signal) : json_null()) ||
+	    json_object_set_new(j, "killed_by", json_string(sbx_kill_name(r->killed_by))) ||
+	    json_object_set_new(j, "wall_ms", json_integer(r->wall_ms)) ||
+	    json_object_set_new(j, "cpu_ms", json_integer(r->cpu_ms)) ||
+	    json_object_set_new(j, "peak_memory_bytes", json_integer((json_int_t)r->peak_memory_bytes)) ||
+	    json_object_set(j, "degraded", deg) ||
+	    json_object_set_new(j, "truncated", json_boolean(r->truncated)))
+		goto fail;
+	if (r->exec_errno && json_object_set_new(j, "error", json_string(strerror(r->exec_errno))))
+		goto fail;
+	json_decref(deg);
 	return j;
+fail:
+	json_decref(deg);
+	json_decref(j);
+	return NULL;
 }

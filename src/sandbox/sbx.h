@@ -85,7 +85,7 @@ int sbx_bind_dst_valid(const char *dst);
 int sbx_run(const sbx_opts *o, sbx_line_fn fn, void *ud, sbx_result *res, char *err,
 	    size_t errlen);
 const char *sbx_kill_name(enum sbx_kill k);
-/* The result as a JSON object (new reference). */
+/* The result as a JSON object (new reference), or NULL when out of memory. */
 json_t *sbx_result_json(const sbx_result *r);
 /* Removes per-run cgroups left by supervisors that died (SIGKILL). Called
  * by sbx_run once per process; exposed for the node's start-up. */

@@ -217,10 +217,14 @@ static int resolve_runtime(cfg *c, sbx_opts *o, rt_info *rt, char *err, size_t e
 static int write_result(cfg *c, const sbx_result *res)
 {
 	json_t *j = sbx_result_json(res);
-	char *s = json_dumps(j, JSON_COMPACT);
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	const char *path = cfg_get(c, "result");
 	int rc = 0;
 	json_decref(j);
+	if (!s) {
+		fprintf(stderr, "sentinel sandbox run: cannot encode the result\n");
+		return -ENOMEM;
+	}
 	if (path) {
 		char *line = xasprintf("%s\n", s);
 		rc = sn_write_file_atomic(path, line, strlen(line), 0644);
