@@ -1,12 +1,17 @@
 /* Password hashing and verification, tokens and their expiry. */
+#include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
-#include "auth/auth.h"
+#include "auth/auth_int.h"
 #include "base/util.h"
 
 static void test_password(void **state)
@@ -69,6 +74,205 @@ static void test_roles(void **state)
 	assert_string_equal(auth_role_name(ROLE_MEMBER), "member");
 }
 
+/* A store in a fresh directory and an auth on it with an admin. */
+struct fixture {
+	char dir[64];
+	store *st;
+	auth *a;
+};
+
+static void fixture_open(struct fixture *f, const auth_config *cfg)
+{
+	char url[128], err[256];
+	char *gen = NULL;
+	snprintf(f->dir, sizeof f->dir, "/tmp/test_auth.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(url, sizeof url, "sqlite:%s/db", f->dir);
+	assert_int_equal(store_open(url, &f->st, err, sizeof err), 0);
+	assert_int_equal(auth_new(f->st, NULL, cfg, &f->a), 0);
+	assert_int_equal(auth_bootstrap(f->a, "adminpass123", &gen), 0);
+	assert_null(gen);
+}
+
+static void fixture_close(struct fixture *f)
+{
+	char cmd[128];
+	auth_free(&f->a);
+	store_free(&f->st);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_id_shape(void **state)
+{
+	(void)state;
+	assert_true(auth_id_shaped("u_0123abcdef", "u_"));
+	assert_false(auth_id_shaped("u_", "u_"));
+	assert_false(auth_id_shaped("u_grace", "u_"));
+	assert_false(auth_id_shaped("u_ABCD", "u_"));  /* ids are lower-case hex */
+	assert_false(auth_id_shaped("g_00ff", "u_"));
+	assert_true(auth_id_shaped("g_00ff", "g_"));
+	assert_false(auth_id_shaped("admin", "u_"));
+}
+
+/* Attempts in flight count: 5 reserved and not yet ended refuse a 6th, as
+ * 5 failures would; a pair's limit binds no other user and no other address,
+ * and the user's failures from elsewhere only add a delay. */
+static void test_throttle_parallel(void **state)
+{
+	(void)state;
+	struct fixture f;
+	auth_config cfg = { .login_max_failures = 5, .login_lockout_ms = 60000 };
+	struct auth_attempt t[6], o;
+	int64_t retry;
+	fixture_open(&f, &cfg);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(auth_throttle_begin(f.a, "x", "10.0.0.1", &t[i], &retry), 0);
+	assert_int_equal(auth_throttle_begin(f.a, "x", "10.0.0.1", &t[5], &retry), -EAGAIN);
+	assert_true(retry >= 1000);
+	assert_int_equal(auth_throttle_begin(f.a, "y", "10.0.0.1", &o, &retry), 0);
+	auth_throttle_end(f.a, &o, ATTEMPT_OK);
+	for (int i = 0; i < 5; i++)
+		auth_throttle_end(f.a, &t[i], ATTEMPT_FAILED);
+	assert_int_equal(auth_throttle_begin(f.a, "x", "10.0.0.1", &t[5], &retry), -EAGAIN);
+	assert_true(retry > 50000);  /* now locked for the lockout */
+	assert_int_equal(auth_throttle_begin(f.a, "x", "10.0.0.2", &o, &retry), 0);
+	assert_true(o.delay_ms > 0 && o.delay_ms <= 8000);
+	auth_throttle_end(f.a, &o, ATTEMPT_OK);
+	/* An attempt that was never verified (busy, store error) counts nothing. */
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(auth_throttle_begin(f.a, "z", "10.0.0.3", &o, &retry), 0);
+		auth_throttle_end(f.a, &o, ATTEMPT_UNVERIFIED);
+	}
+	assert_int_equal(auth_throttle_begin(f.a, "z", "10.0.0.3", &o, &retry), 0);
+	auth_throttle_end(f.a, &o, ATTEMPT_UNVERIFIED);
+	/* The address limit (4 x 5) counts every user from it. */
+	for (int i = 0; i < 20; i++) {
+		char u[16];
+		snprintf(u, sizeof u, "n%d", i);
+		assert_int_equal(auth_throttle_begin(f.a, u, "10.0.0.4", &o, &retry), 0);
+		auth_throttle_end(f.a, &o, ATTEMPT_FAILED);
+	}
+	assert_int_equal(auth_throttle_begin(f.a, "fresh", "10.0.0.4", &o, &retry), -EAGAIN);
+	/* The password-change throttle is per account. */
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(auth_throttle_begin(f.a, "u_1", NULL, &o, &retry), 0);
+		auth_throttle_end(f.a, &o, ATTEMPT_FAILED);
+	}
+	assert_int_equal(auth_throttle_begin(f.a, "u_1", NULL, &o, &retry), -EAGAIN);
+	assert_int_equal(auth_throttle_begin(f.a, "u_2", NULL, &o, &retry), 0);
+	auth_throttle_end(f.a, &o, ATTEMPT_OK);
+	fixture_close(&f);
+}
+
+static void *gate_waiter(void *arg)
+{
+	auth *a = arg;
+	intptr_t rc = auth_gate_enter(a);
+	if (rc == 0)
+		auth_gate_leave(a);
+	return (void *)rc;
+}
+
+static int gate_waiting(auth *a)
+{
+	pthread_mutex_lock(&a->hash_mu);
+	int n = a->hash_waiting;
+	pthread_mutex_unlock(&a->hash_mu);
+	return n;
+}
+
+/* One slot and a queue of one: the holder runs, one waits, the next is
+ * told -EBUSY at once (never queued without bound). */
+static void test_hash_gate(void **state)
+{
+	(void)state;
+	struct fixture f;
+	auth_config cfg = { .hash_slots = 1, .hash_queue = 1 };
+	pthread_t th;
+	void *res;
+	fixture_open(&f, &cfg);
+	assert_int_equal(auth_gate_enter(f.a), 0);
+	assert_int_equal(pthread_create(&th, NULL, gate_waiter, f.a), 0);
+	while (gate_waiting(f.a) < 1)
+		usleep(1000);
+	assert_int_equal(auth_gate_enter(f.a), -EBUSY);
+	char h[AUTH_HASH_MAX];
+	assert_int_equal(auth_hash(f.a, "some password", h), -EBUSY);
+	auth_gate_leave(f.a);
+	assert_int_equal(pthread_join(th, &res), 0);
+	assert_int_equal((intptr_t)res, 0);
+	assert_int_equal(auth_hash(f.a, "some password", h), 0);
+	assert_int_equal(auth_verify(f.a, h, "some password"), 0);
+	fixture_close(&f);
+}
+
+/* The probe verifier checks that while a password is verified, every
+ * store connection can be taken: the login holds none while hashing. */
+#define STORE_POOL 8 /* store.c's POOL_SIZE */
+static struct {
+	store *st;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int taken, calls, all_free;
+	pthread_t grabber;
+} probe = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+static void *grab_all(void *arg)
+{
+	(void)arg;
+	store_conn *c[STORE_POOL] = { 0 };
+	for (int i = 0; i < STORE_POOL; i++)
+		store_acquire(probe.st, &c[i]);
+	pthread_mutex_lock(&probe.mu);
+	probe.taken = 1;
+	pthread_cond_signal(&probe.cv);
+	pthread_mutex_unlock(&probe.mu);
+	for (int i = 0; i < STORE_POOL; i++)
+		store_release(&c[i]);
+	return NULL;
+}
+
+static int probe_verify(const char *hash, const char *password)
+{
+	struct timespec until;
+	probe.taken = 0;
+	assert_int_equal(pthread_create(&probe.grabber, NULL, grab_all, NULL), 0);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&probe.mu);
+	while (!probe.taken && pthread_cond_timedwait(&probe.cv, &probe.mu, &until) == 0)
+		;
+	probe.all_free = probe.taken;
+	probe.calls++;
+	pthread_mutex_unlock(&probe.mu);
+	return auth_password_verify(hash, password);
+}
+
+static void test_login_holds_no_connection_while_hashing(void **state)
+{
+	(void)state;
+	struct fixture f;
+	auth_config cfg = { 0 };
+	char uid[48];
+	int64_t retry;
+	fixture_open(&f, &cfg);
+	probe.st = f.st;
+	f.a->pw.verify = probe_verify;
+	int rc = auth_login_check(f.a, "admin", "adminpass123", "10.0.0.1", uid, &retry);
+	/* The grabber finishes once the login gave its connection back. */
+	assert_int_equal(pthread_join(probe.grabber, NULL), 0);
+	assert_int_equal(rc, 0);
+	assert_int_equal(probe.calls, 1);
+	assert_true(probe.all_free);
+	assert_int_equal(strncmp(uid, "u_", 2), 0);
+	rc = auth_login_check(f.a, "admin", "wrong-password", "10.0.0.1", uid, &retry);
+	assert_int_equal(pthread_join(probe.grabber, NULL), 0);
+	assert_int_equal(rc, -EACCES);
+	assert_true(probe.all_free);
+	fixture_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -76,6 +280,10 @@ int main(void)
 		cmocka_unit_test(test_token),
 		cmocka_unit_test(test_expiry),
 		cmocka_unit_test(test_roles),
+		cmocka_unit_test(test_id_shape),
+		cmocka_unit_test(test_throttle_parallel),
+		cmocka_unit_test(test_hash_gate),
+		cmocka_unit_test(test_login_holds_no_connection_while_hashing),
 	};
 	return cmocka_run_group_tests_name("auth", tests, NULL, NULL);
 }
