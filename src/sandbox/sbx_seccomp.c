@@ -4,6 +4,7 @@
  * answers ENOSYS so that libcs fall back to clone, whose flags a classic
  * BPF filter can inspect (clone3 passes them in memory). Syscalls of a
  * foreign ABI (i386, x32 on x86_64) are refused with EPERM as a whole.
+ * docs/sandbox.md compares this list with Docker's default profile.
  *
  * The filter is compiled once per process with libseccomp and exported as
  * raw BPF, so the child only has to call prctl() — no allocation there. */
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <seccomp.h>
 #include "base/mem.h"
@@ -24,7 +26,8 @@
 static const char *const denied[] = {
 	"mount", "umount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree",
 	"fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
-	"ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
+	"ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
+	"process_madvise",
 	"kexec_load", "kexec_file_load", "bpf", "perf_event_open",
 	"keyctl", "add_key", "request_key",
 	"init_module", "finit_module", "delete_module", "create_module",
@@ -101,6 +104,11 @@ static void build(void)
 			goto out;
 	}
 	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	/* vsock is not network-namespaced: it would reach the hypervisor or
+	 * the host around the empty network namespace. */
+	if (!rc)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1,
+				      SCMP_A0(SCMP_CMP_EQ, AF_VSOCK));
 out:
 	if (!rc)
 		rc = export(ctx);
