@@ -40,9 +40,12 @@ for dst in /data/newdir /rel/newdir /deep/link/newdir; do
 done
 run_in --rootfs "$IMG" --ro "$TMP/src/f:/data/newfile" -- /bin/cat /data/newfile
 is "$(ls -A "$HOST") $RC" " 125" "a file bind through the same symlink makes no file on the host"
-run_in --rootfs "$IMG" --ro "$TMP/src:/scratch/newdir" -- /bin/cat /scratch/newdir/f /tmp/newdir/f
+NEW=t306-$$-newdir
+run_in --rootfs "$IMG" --ro "$TMP/src:/scratch/$NEW" -- /bin/cat "/scratch/$NEW/f" "/tmp/$NEW/f"
 is "$RC $OUT" "0 from-src
 from-src" "a symlink to /tmp is followed inside the root: the bind lands in the sandbox's /tmp"
+ok "$([ ! -e "/tmp/$NEW" ]; echo $?)" "... and not in the host's /tmp"
+rmdir "/tmp/$NEW" 2>/dev/null
 
 # --workdir: a symlink is refused, never chowned or bound, whatever it points at.
 mkdir -p "$TMP/rootdir"
