@@ -177,7 +177,7 @@ is_error 401 unauthorized "the disabled user's session ends"
 api GET /api/v1/me "" "$BOB_API"
 is_error 401 unauthorized "the disabled user's API token is refused"
 call POST /api/v1/auth/login -H 'Content-Type: application/json' --data '{"username":"bob","password":"bobpass12"}'
-like "$STATUS" '^(401|403)$' "a disabled user cannot log in"
+is_error 401 invalid_credentials "a disabled user cannot log in (401, as for a wrong password)"
 is "$(jbody .token)" null "... and gets no token"
 api PATCH /api/v1/users/bob '{"disabled":false}' "$ALICE"
 is "$STATUS" 200 "re-enable bob"
