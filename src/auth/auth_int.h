@@ -44,7 +44,9 @@ struct auth {
 int auth_commit_audited(auth *a, store_conn *c, http_req *r, int status);
 /* Replies 500 for a store error rc (and logs it); returns rc. */
 int auth_store_fail(http_req *r, int rc);
-/* Looks a user up by id or username; fills *u. -ENOENT when absent. */
+/* Looks a user up by id when id_or_name has the shape of one ("u_" and hex
+ * digits), else by username (such names are refused at creation); fills *u.
+ * -ENOENT when absent. */
 int auth_user_load(store_conn *c, const char *id_or_name, auth_user *u, int *disabled);
 json_t *auth_user_json(store_conn *c, const char *id);
 
