@@ -107,7 +107,7 @@ static const cfg_opt server_opts[] = {
 	{ "tls-key", "FILE", NULL, "PEM private key for --tls-cert", 0 },
 	{ "admin-password", "PW", NULL, "password of the first superadmin 'admin' on an empty store", 0 },
 	{ "session-ttl", "DUR", "24h", "lifetime of login tokens", 0 },
-	{ "login-max-failures", "N", "5", "failed logins per user before 429 (per address: 4x)", 0 },
+	{ "login-max-failures", "N", "5", "failed logins of a user from one address before 429 (per address: 4x)", 0 },
 	{ "login-lockout", "DUR", "60s", "first lockout after too many failures (doubles, max 15m)", 0 },
 	{ "audit-retention", "DUR", "365d", "delete audit rows older than this (at start, then daily; at least 1d)", 0 },
 	{ "max-connections", "N", "512", "simultaneous connections", 0 },

@@ -35,10 +35,10 @@ is "$(jbody '.user.username + "/" + .user.role')" "admin/superadmin" "login retu
 
 call POST /api/v1/auth/login -H 'Content-Type: application/json' \
 	--data '{"username":"admin","password":"wrong-password"}'
-is_error 401 unauthorized "a wrong password is 401"
+is_error 401 invalid_credentials "a wrong password is 401"
 call POST /api/v1/auth/login -H 'Content-Type: application/json' \
 	--data '{"username":"nobody","password":"wrong-password"}'
-is_error 401 unauthorized "an unknown user is 401"
+is_error 401 invalid_credentials "an unknown user is 401"
 msg_unknown=$(errmsg)
 call POST /api/v1/auth/login -H 'Content-Type: application/json' \
 	--data '{"username":"admin","password":"wrong-password"}'
@@ -60,7 +60,7 @@ like "$(jbody .version)" '^[0-9]+\.[0-9]+\.[0-9]+' "status has the version"
 is "$("$SENTINEL_BIN" --version | awk '{print $2}')" "$(jbody .version)" "status version matches sentinel --version"
 is "$(jbody .store)" sqlite "status names the store backend"
 is "$(jbody '.uptime_s | type')" number "status has the uptime"
-is "$(jbody .schema_version)" 1 "status has the schema version"
+is "$(jbody .schema_version)" 2 "status has the schema version"
 like "$(jbody .started_at)" 'Z$' "status has the start time"
 
 # ---- request ids ----

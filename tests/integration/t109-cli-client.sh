@@ -9,7 +9,7 @@ CRED=$XDG_CONFIG_HOME/sentinel/credentials
 
 out=$(SENTINEL_PASSWORD=wrongpass1 "$S" login --server "$URL" --username admin 2>&1); rc=$?
 isnt "$rc" 0 "login with a wrong password fails"
-like "$out" 'unauthorized: wrong username or password \(HTTP 401\)' "... with the server's message on one line"
+like "$out" 'invalid_credentials: wrong username or password \(HTTP 401\)' "... with the server's message on one line"
 is "$(printf '%s\n' "$out" | wc -l)" 1 "... one line only"
 ok "$([ ! -e "$CRED" ]; echo $?)" "... and stores nothing"
 
