@@ -36,7 +36,7 @@ static int exchange(const char *req, size_t n, buf *out)
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	struct timeval tv = { 5, 0 };
+	struct timeval tv = { 2, 0 };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
@@ -50,6 +50,9 @@ static int exchange(const char *req, size_t n, buf *out)
 			break; /* the server may answer and close before reading it all */
 		off += (size_t)w;
 	}
+	/* A body shorter than its declared length would otherwise keep both
+	 * sides waiting until a timeout. */
+	shutdown(fd, SHUT_WR);
 	char b[65536];
 	for (ssize_t r; (r = recv(fd, b, sizeof b, 0)) > 0;) {
 		buf_append(out, b, (size_t)r);
