@@ -63,6 +63,13 @@ head -c 3000000 /dev/zero | call POST '/api/v1/runtimes/upload?name=big' -T - \
 	-H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/octet-stream'
 is_error 429 upload_quota "... also when chunked (no declared length)"
 stop_server
+start_server --upload-inflight-user 4M --upload-inflight-total 1M
+TOKEN=$(login admin adminpass123)
+call POST '/api/v1/runtimes/upload?name=big' -H "Authorization: Bearer $TOKEN" \
+	-H 'Content-Type: application/octet-stream' --data-binary @"$TMP/2m"
+is_error 503 busy "an upload over the global in-flight quota is 503"
+is "$(header Retry-After)" 30 "... with Retry-After"
+stop_server
 start_server --min-free-disk 1000000T
 TOKEN=$(login admin adminpass123)
 call POST '/api/v1/runtimes/upload?name=big' -H "Authorization: Bearer $TOKEN" \
