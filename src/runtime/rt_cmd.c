@@ -85,6 +85,9 @@ static int ingest_like(const cfg_spec *spec, int argc, char **argv, int from_inc
 	if (cfg_get_size(c, "max-size", &max, err, sizeof err))
 		goto out;
 	code = 1;
+	/* As at server start: what a crashed ingest left half-done goes. */
+	if (rt_init(data, err, sizeof err))
+		goto out;
 	if (venv) {
 		if (rt_register_venv(data, name, venv, &r, err, sizeof err))
 			goto out;
