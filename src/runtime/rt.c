@@ -512,6 +512,11 @@ int rt_ingest(const char *data, const char *tar_path, const char *name, uint64_t
 	r.sha256 = xstrdup(sha);
 	r.source = xstrdup(abs ? abs : tar_path);
 	r.created_ms = sn_now_ms();
+	/* The tree is not at its place yet: resolve the directory above it. */
+	char *dir = rt_dir(data), *rdir = realpath(dir, NULL);
+	r.path = xasprintf("%s/%s/rootfs", rdir ? rdir : dir, sha);
+	free(rdir);
+	free(dir);
 	for (int tries = 0; tries < 3; tries++) {
 		if (!s.name && !tree_exists(data, sha)) {
 			rc = unpack_stage(data, fd, max_bytes, &s, &bytes, err, errlen);
@@ -519,13 +524,6 @@ int rt_ingest(const char *data, const char *tar_path, const char *name, uint64_t
 				goto out;
 		}
 		r.bytes = bytes;
-		free(r.path);
-		r.path = xasprintf("%s/runtimes/%s/rootfs", data, sha);
-		char *rp = realpath(r.path, NULL);
-		if (rp) {
-			free(r.path);
-			r.path = rp;
-		}
 		rc = commit_image(data, sha, &s, &r, out, err, errlen);
 		if (rc != -EAGAIN)
 			break;
