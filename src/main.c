@@ -1,7 +1,7 @@
 /* sentinel: one binary, one command table (git's habit). */
 #include <stdio.h>
 #include <string.h>
-#include "commands.h"
+#include "cmd/commands.h"
 #include "version.h"
 #include "base/util.h"
 

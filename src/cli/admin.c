@@ -4,7 +4,7 @@
 #include <string.h>
 #include "base/mem.h"
 #include "cli/cli.h"
-#include "commands.h"
+#include "cmd/commands.h"
 
 int cli_get_password(const char *env, int from_stdin, const char *prompt, char *out, size_t n);
 

@@ -10,7 +10,7 @@
 #include "base/mem.h"
 #include "base/util.h"
 #include "cli/cli.h"
-#include "commands.h"
+#include "cmd/commands.h"
 
 #define PASSWORD_MAX 1024
 

@@ -18,7 +18,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/util.h"
-#include "commands.h"
+#include "cmd/commands.h"
 #include "server/server.h"
 #include "http/http.h"
 #include "runtime/rt.h"

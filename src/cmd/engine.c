@@ -33,7 +33,7 @@
 #include "base/cfg.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "commands.h"
+#include "cmd/commands.h"
 #include "ml/ml.h"
 #include "ml/ml_csv.h"
 #include "ml/ml_net.h"

@@ -10,7 +10,7 @@
 #include "base/cfg.h"
 #include "base/mem.h"
 #include "base/util.h"
-#include "commands.h"
+#include "cmd/commands.h"
 #include "runtime/rt.h"
 #include "sandbox/sbx.h"
 

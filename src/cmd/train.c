@@ -7,7 +7,7 @@
 #include "base/cfg.h"
 #include "base/mem.h"
 #include "base/util.h"
-#include "commands.h"
+#include "cmd/commands.h"
 #include "ml/ml_trainer.h"
 
 #define DATA_MAX (1ULL << 30)

@@ -15,7 +15,7 @@
 #include "base/cfg.h"
 #include "base/mem.h"
 #include "base/util.h"
-#include "commands.h"
+#include "cmd/commands.h"
 #include "ml/ml_config.h"
 #include "ml/ml_csv.h"
 #include "ml/ml_net.h"

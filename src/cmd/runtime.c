@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include "base/cfg.h"
 #include "base/mem.h"
-#include "commands.h"
+#include "cmd/commands.h"
 #include "runtime/rt.h"
 
 #define DATA_OPT { "data", "DIR", "./sentinel-data", "data directory", 0 }
