@@ -150,18 +150,10 @@ static struct {
 	int (*final)(EVP_MD_CTX *, unsigned char *, unsigned int *);
 	const EVP_MD *(*sha256)(void);
 } evp;
-static pthread_once_t evp_once = PTHREAD_ONCE_INIT;
-
-static void evp_load(void)
-{
-	static const char *const names[] = { "EVP_MD_CTX_new", "EVP_MD_CTX_free", "EVP_DigestInit_ex",
-					     "EVP_DigestUpdate", "EVP_DigestFinal_ex", "EVP_sha256" };
-	char err[256];
-	if (sn_dl_load("libcrypto.so.3", names, (void **)&evp, 6, err, sizeof err)) {
-		fprintf(stderr, "sentinel: %s (Debian package libssl3)\n", err);
-		abort();
-	}
-}
+static const char *const evp_names[] = { "EVP_MD_CTX_new", "EVP_MD_CTX_free",
+					 "EVP_DigestInit_ex", "EVP_DigestUpdate",
+					 "EVP_DigestFinal_ex", "EVP_sha256" };
+static sn_dl_lib evp_lib = SN_DL_LIB("libcrypto.so.3", "libssl3", evp_names, &evp);
 
 struct sn_sha256 {
 	EVP_MD_CTX *ctx;
@@ -169,7 +161,7 @@ struct sn_sha256 {
 
 sn_sha256 *sn_sha256_new(void)
 {
-	pthread_once(&evp_once, evp_load);
+	sn_dl_need(&evp_lib);
 	sn_sha256 *h = xmalloc(sizeof *h);
 	h->ctx = evp.ctx_new();
 	if (!h->ctx || evp.init(h->ctx, evp.sha256(), NULL) != 1) {

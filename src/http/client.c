@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include "base/buf.h"
+#include "base/dl.h"
 #include "base/mem.h"
 #include "http/client.h"
 
@@ -23,29 +23,21 @@ static struct {
 	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
 	void (*slist_free_all)(struct curl_slist *);
 } cu;
-static int cu_ok;
+static const char *const cu_names[] = {
+	"curl_global_init", "curl_easy_init", "curl_easy_setopt", "curl_easy_perform",
+	"curl_easy_getinfo", "curl_easy_cleanup", "curl_easy_strerror", "curl_slist_append",
+	"curl_slist_free_all",
+};
+static sn_dl_lib cu_lib = SN_DL_LIB("libcurl.so.4", "libcurl4", cu_names, &cu);
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+_Static_assert(sizeof cu == sizeof cu_names / sizeof cu_names[0] * sizeof(void *),
+	       "one pointer per name");
+
+/* curl_global_init is not thread-safe: once per process, after loading. */
 static void global_init(void)
 {
-	void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-	if (!h)
-		return;
-	*(void **)&cu.global_init = dlsym(h, "curl_global_init");
-	*(void **)&cu.easy_init = dlsym(h, "curl_easy_init");
-	*(void **)&cu.easy_setopt = dlsym(h, "curl_easy_setopt");
-	*(void **)&cu.easy_perform = dlsym(h, "curl_easy_perform");
-	*(void **)&cu.easy_getinfo = dlsym(h, "curl_easy_getinfo");
-	*(void **)&cu.easy_cleanup = dlsym(h, "curl_easy_cleanup");
-	*(void **)&cu.easy_strerror = dlsym(h, "curl_easy_strerror");
-	*(void **)&cu.slist_append = dlsym(h, "curl_slist_append");
-	*(void **)&cu.slist_free_all = dlsym(h, "curl_slist_free_all");
-	void **all = (void **)&cu;
-	for (size_t i = 0; i < sizeof cu / sizeof(void *); i++)
-		if (!all[i])
-			return;
 	cu.global_init(CURL_GLOBAL_DEFAULT);
-	cu_ok = 1;
 }
 
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
@@ -57,12 +49,9 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud)
 int hc_request(const char *method, const char *url, const json_t *body, const hc_opts *o,
 	       hc_resp *out, char *err, size_t errlen)
 {
-	pthread_once(&once, global_init);
-	if (!cu_ok) {
-		snprintf(err, errlen, "cannot load libcurl.so.4 (Debian package libcurl4): %s",
-			 dlerror() ? dlerror() : "a symbol is missing");
+	if (sn_dl_use(&cu_lib, err, errlen))
 		return -ENOSYS;
-	}
+	pthread_once(&once, global_init);
 	CURL *c = cu.easy_init();
 	struct curl_slist *hdrs = NULL;
 	char *auth = NULL, *data = NULL;

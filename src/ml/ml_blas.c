@@ -1,5 +1,4 @@
 #define ML_BLAS_IMPL
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include "base/dl.h"
@@ -9,28 +8,19 @@ static struct {
 	__typeof__(&cblas_sgemm) sgemm;
 	__typeof__(&openblas_set_num_threads) set_threads;
 } blas;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-static void load(void)
-{
-	static const char *const names[] = { "cblas_sgemm", "openblas_set_num_threads" };
-	char err[256];
-	if (sn_dl_load("libopenblas.so.0", names, (void **)&blas, 2, err, sizeof err)) {
-		fprintf(stderr, "sentinel: %s (Debian package libopenblas0)\n", err);
-		abort();
-	}
-}
+static const char *const names[] = { "cblas_sgemm", "openblas_set_num_threads" };
+static sn_dl_lib lib = SN_DL_LIB("libopenblas.so.0", "libopenblas0", names, &blas);
 
 void ml_sgemm(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb,
 	      blasint m, blasint n, blasint k, float alpha, const float *a, blasint lda,
 	      const float *b, blasint ldb, float beta, float *c, blasint ldc)
 {
-	pthread_once(&once, load);
+	sn_dl_need(&lib);
 	blas.sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void ml_blas_set_threads(int n)
 {
-	pthread_once(&once, load);
+	sn_dl_need(&lib);
 	blas.set_threads(n);
 }
