@@ -117,8 +117,20 @@ const char *http_req_target(const http_req *r);
 void http_reply_json(http_req *r, int status, json_t *json);
 void http_reply_error(http_req *r, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* data (len bytes) must come from malloc: the reply takes it and frees it
+ * once sent, also when the reply is refused. */
 void http_reply_data(http_req *r, int status, const char *content_type, char *data, size_t len);
 void http_reply_header(http_req *r, const char *name, const char *value);
+/* The status and error code for a negative errno rc, the one mapping of
+ * every module's errors to HTTP: -EINVAL 400 bad_request, -EACCES 403
+ * forbidden, -ENOENT 404 not_found, -EEXIST 409 conflict, -EFBIG 413
+ * too_large, -EPERM 422 refused, -EBADMSG 422 bad_archive (malformed
+ * content), -EAGAIN/-EBUSY 503 busy, -ETIMEDOUT 503 store_busy,
+ * -ENOSPC/-EDQUOT 507 insufficient_storage; anything else 500 internal. */
+int http_errno_status(int rc, const char **code);
+/* Replies with http_errno_status(rc) and the formatted message (or
+ * strerror when fmt is NULL); a 500 is also logged. */
+void http_reply_errno(http_req *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* A list page: {"items": items, "next_cursor": cursor or null}. */
 void http_reply_list(http_req *r, json_t *items, const char *next_cursor);
 /* Streams hub events whose topic starts with prefix and that viewer may

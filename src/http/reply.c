@@ -116,6 +116,52 @@ void http_reply_error(http_req *r, int status, const char *code, const char *fmt
 	reply_text(r, status, s);
 }
 
+int http_errno_status(int rc, const char **code)
+{
+	static const struct { int rc, status; const char *code; } map[] = {
+		{ -EINVAL, 400, "bad_request" },
+		{ -EACCES, 403, "forbidden" },
+		{ -ENOENT, 404, "not_found" },
+		{ -EEXIST, 409, "conflict" },
+		{ -EFBIG, 413, "too_large" },
+		{ -EPERM, 422, "refused" },
+		{ -EBADMSG, 422, "bad_archive" },
+		{ -EAGAIN, 503, "busy" },
+		{ -EBUSY, 503, "busy" },
+		{ -ETIMEDOUT, 503, "store_busy" },
+		{ -ENOSPC, 507, "insufficient_storage" },
+		{ -EDQUOT, 507, "insufficient_storage" },
+	};
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (map[i].rc == rc) {
+			*code = map[i].code;
+			return map[i].status;
+		}
+	*code = "internal";
+	return 500;
+}
+
+void http_reply_errno(http_req *r, int rc, const char *fmt, ...)
+{
+	const char *code;
+	int status = http_errno_status(rc, &code);
+	char *msg;
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		msg = xvasprintf(fmt, ap);
+		va_end(ap);
+	} else {
+		msg = xstrdup(strerror(rc < 0 ? -rc : rc));
+	}
+	if (status == 500)
+		log_error("http: %s %s: %s (%s)", r->method, r->path, msg, strerror(rc < 0 ? -rc : rc));
+	if (status == 503)
+		http_reply_header(r, "Retry-After", "1");
+	http_reply_error(r, status, code, "%s", msg);
+	free(msg);
+}
+
 void http_reply_list(http_req *r, json_t *items, const char *next_cursor)
 {
 	json_t *o = json_pack("{s:o,s:o?}", "items", items, "next_cursor",

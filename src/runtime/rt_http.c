@@ -4,7 +4,7 @@
  * change are admin-only. The registry (rt.c) serialises changes itself,
  * holding its lock only for short steps: handlers take no lock, so a slow
  * or hostile upload never stalls the others. Every error is the JSON
- * envelope, its status from rt_err_status. */
+ * envelope, its status from http_errno_status. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,35 +20,12 @@
 #include "runtime/rt.h"
 #include "runtime/rt_int.h"
 
-int rt_err_status(int rc, const char **code)
-{
-	static const struct { int rc, status; const char *code; } map[] = {
-		{ -EINVAL, 400, "bad_request" },
-		{ -ENOENT, 404, "not_found" },
-		{ -EEXIST, 409, "conflict" },
-		{ -EFBIG, 413, "too_large" },
-		{ -EPERM, 422, "refused" },
-		{ -EBADMSG, 422, "bad_archive" },
-		{ -EBUSY, 503, "busy" },
-		{ -ENOSPC, 507, "insufficient_storage" },
-		{ -EDQUOT, 507, "insufficient_storage" },
-	};
-	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-		if (map[i].rc == rc) {
-			*code = map[i].code;
-			return map[i].status;
-		}
-	*code = "internal";
-	return 500;
-}
-
 static void reply_rc(http_req *r, int rc, const char *err)
 {
-	const char *code;
-	int status = rt_err_status(rc, &code);
-	if (status == 500)
-		log_error("runtimes: %s (%s)", err, strerror(-rc));
-	http_reply_error(r, status, code, "%s", err[0] ? err : strerror(-rc));
+	if (err[0])
+		http_reply_errno(r, rc, "%s", err);
+	else
+		http_reply_errno(r, rc, NULL);
 }
 
 /* A 201 with the new runtime, or a 500 when it cannot be encoded. */

@@ -42,7 +42,4 @@ int rt_rm_tree(int dirfd, const char *name);
  * components or that do not fit outlen (-ENAMETOOLONG). 0, or 1 for the
  * root itself. */
 int rt_norm_path(const char *in, char *out, size_t outlen);
-/* The HTTP status and error code for an error of the classes above (and
- * -EINVAL 400, -ENOENT 404, -EEXIST 409, -EBUSY 503). */
-int rt_err_status(int rc, const char **code);
 #endif

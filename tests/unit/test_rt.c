@@ -20,6 +20,7 @@
 #include <archive_entry.h>
 #include "base/mem.h"
 #include "base/util.h"
+#include "http/http.h"
 #include "runtime/rt.h"
 #include "runtime/rt_int.h"
 
@@ -369,7 +370,7 @@ static void test_err_status(void **state)
 	};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		const char *code = NULL;
-		assert_int_equal(rt_err_status(want[i].rc, &code), want[i].status);
+		assert_int_equal(http_errno_status(want[i].rc, &code), want[i].status);
 		assert_string_equal(code, want[i].code);
 	}
 }
