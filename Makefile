@@ -32,8 +32,9 @@ endif
 FUZZ_SECONDS ?= 30
 
 # `make coverage` builds with gcov instrumentation into build-cov/, runs the
-# unit and integration suites and prints line coverage per file
-# (scripts/coverage.sh; FILES="src/http/server.c ..." narrows the report).
+# unit and integration suites and prints line and branch coverage per module
+# and file with gcovr (scripts/coverage.sh; FILES="src/http/server.c ..."
+# narrows the file list).
 ifeq ($(COVERAGE),1)
 BUILD   := build-cov
 SANFLAGS := --coverage
@@ -134,12 +135,14 @@ fuzz-run: fuzz
 	  { tail -40 build-fuzz/$$n.log; exit 1; }; done
 
 coverage: deps
-	@rm -f $$(find build-cov -name '*.gcda' 2>/dev/null)
+	@bash scripts/deps.sh --coverage
+	@rm -rf build-cov
 	@$(MAKE) --no-print-directory COVERAGE=1 -j2 all
-	@# Failures are shown but do not stop the report: gcov's exit-time writes
-	@# from inside sandboxes (no access to build-cov/) add lines to job output.
-	-@$(MAKE) --no-print-directory COVERAGE=1 unit
-	-@$(MAKE) --no-print-directory COVERAGE=1 integration
+	@# Processes inside a sandbox cannot reach build-cov/ (their coverage
+	@# is lost): GCOV_ERROR_FILE keeps libgcov's complaint out of job output.
+	@# Failures are shown but do not stop the report.
+	-@GCOV_ERROR_FILE=/dev/null $(MAKE) --no-print-directory COVERAGE=1 unit
+	-@GCOV_ERROR_FILE=/dev/null $(MAKE) --no-print-directory COVERAGE=1 integration
 	@bash scripts/coverage.sh build-cov $(FILES)
 
 clean:

@@ -15,6 +15,9 @@ PKGS=(
 # Benches only: peers and load generators. Installed with `deps.sh --bench`.
 BENCH_PKGS=(wrk nginx-light bubblewrap)
 
+# Coverage only (`make coverage`): gcovr. Installed with `deps.sh --coverage`.
+COV_PKGS=(gcovr)
+
 # Fuzzing only (`make fuzz`): clang with libFuzzer. Installed with `deps.sh --fuzz`.
 FUZZ_PKGS=(clang libclang-rt-14-dev)
 
@@ -23,6 +26,7 @@ for a in "$@"; do
   case "$a" in
     --bench) want+=("${BENCH_PKGS[@]}") ;;
     --fuzz) want+=("${FUZZ_PKGS[@]}") ;;
+    --coverage) want+=("${COV_PKGS[@]}") ;;
     *) echo "deps.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done
