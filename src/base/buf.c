@@ -14,8 +14,12 @@ void buf_init(buf *b, size_t max)
 	b->max = max;
 }
 
+/* Invariants: len <= max; data, once allocated, is NUL-terminated at len
+ * (so text buffers can be used as C strings); capacity doubles, so n appends
+ * cost O(total) copies. */
 int buf_append(buf *b, const void *p, size_t n)
 {
+	/* Written as a subtraction: len + n could wrap for a hostile n. */
 	if (n > b->max - b->len)
 		return -E2BIG;
 	if (b->len + n + 1 > b->cap) {
@@ -62,6 +66,7 @@ void buf_release(buf *b)
 	b->len = b->cap = 0;
 }
 
+/* An empty buffer still gives a string the caller can free and print. */
 char *buf_detach(buf *b, size_t *len)
 {
 	char *d = b->data ? b->data : xstrdup("");

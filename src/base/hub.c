@@ -29,6 +29,8 @@ struct hub {
 	int nrules;
 };
 
+/* The condition variable runs on the monotonic clock so that a wall-clock
+ * step cannot stretch or cut a reader's wait. */
 hub *hub_new(void)
 {
 	hub *h = xcalloc(1, sizeof *h);
@@ -190,9 +192,12 @@ int hub_next_for(hub *h, const hub_viewer *v, const char *prefix, uint64_t *curs
 	int rc;
 	pthread_mutex_lock(&h->mu);
 	for (;;) {
+		/* A cursor from the future: ids restart at 1 with the process. */
 		if (*cursor > h->last)
-			*cursor = h->last; /* a cursor from the future (server restarted) */
+			*cursor = h->last;
 		uint64_t oldest = h->last >= HUB_RING ? h->last - HUB_RING + 1 : 1;
+		/* The ring overwrote what the reader had not seen: say so rather
+		 * than skip silently. */
 		if (*cursor + 1 < oldest) {
 			*cursor = oldest - 1;
 			rc = -ESTALE;

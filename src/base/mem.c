@@ -10,6 +10,7 @@ static void oom(size_t n)
 	abort();
 }
 
+/* malloc(0) may return NULL, which would read as out of memory: ask for 1. */
 void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
@@ -59,6 +60,7 @@ char *xvasprintf(const char *fmt, va_list ap)
 	va_copy(cp, ap);
 	int n = vsnprintf(NULL, 0, fmt, cp);
 	va_end(cp);
+	/* Only an invalid format or an encoding error makes n negative. */
 	if (n < 0)
 		oom(0);
 	char *p = xmalloc((size_t)n + 1);
@@ -75,6 +77,8 @@ char *xasprintf(const char *fmt, ...)
 	return p;
 }
 
+/* Truncation is reported rather than silent: callers that copy names or
+ * ids must refuse, not store, a cut value. */
 int sn_strlcpy(char *dst, const char *src, size_t dstlen)
 {
 	size_t n = strlen(src);

@@ -66,6 +66,7 @@ int sn_time_parse(const char *s, int64_t *ms)
 	int Y, M, D, h, m, sec;
 	if (!s || !*s)
 		return -EINVAL;
+	/* Bare digits are epoch milliseconds; 15 digits keep strtoll far from overflow. */
 	if (strspn(s, "0123456789") == strlen(s) && strlen(s) <= 15) {
 		*ms = strtoll(s, NULL, 10);
 		return 0;
@@ -77,6 +78,7 @@ int sn_time_parse(const char *s, int64_t *ms)
 	if (parse_digits(&p, 2, &h) || *p++ != ':' || parse_digits(&p, 2, &m) || *p++ != ':' ||
 	    parse_digits(&p, 2, &sec))
 		return -EINVAL;
+	/* sec 60 is a leap second; timegm folds it and Feb 31 into the next unit. */
 	if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
 		return -EINVAL;
 	int frac = 0, scale = 0;
@@ -84,6 +86,7 @@ int sn_time_parse(const char *s, int64_t *ms)
 		p++;
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
+		/* Digits past milliseconds are accepted and dropped (truncated). */
 		while (*p >= '0' && *p <= '9') {
 			if (scale < 3) {
 				frac = frac * 10 + (*p - '0');
@@ -131,6 +134,8 @@ void sn_hex(const void *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/* 80 random bits: ids are unguessable and collide with negligible
+ * probability, so no lookup is needed before an insert. */
 char *sn_id_new(const char *prefix)
 {
 	unsigned char r[10];
@@ -217,6 +222,7 @@ int sn_sha256_file(const char *path, char out[65])
 	}
 	sn_sha256_final(&h, out);
 out:
+	/* Only the error path still holds h: finishing it frees the context. */
 	if (h) {
 		char discard[65];
 		sn_sha256_final(&h, discard);
@@ -232,6 +238,7 @@ int sn_mkdir_p(const char *path, unsigned mode)
 	char tmp[PATH_MAX];
 	if (sn_strlcpy(tmp, path, sizeof tmp))
 		return -ENAMETOOLONG;
+	/* EEXIST on each level is fine: another process may create it first. */
 	for (char *p = tmp + 1; *p; p++) {
 		if (*p != '/')
 			continue;

@@ -40,6 +40,8 @@ static void global_init(void)
 	cu.global_init(CURL_GLOBAL_DEFAULT);
 }
 
+/* Returning less than given makes curl fail the transfer: a reply larger
+ * than HC_BODY_MAX ends as an error, not as a truncated body. */
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
 {
 	buf *b = ud;
@@ -70,6 +72,13 @@ int hc_request(const char *method, const char *url, const json_t *body, const hc
 	}
 	if (body) {
 		data = json_dumps(body, JSON_COMPACT);
+		if (!data) {
+			/* Only a body jansson cannot encode (memory, or a string that
+			 * was stored without checking its UTF-8) gets here. */
+			snprintf(err, errlen, "cannot encode the request body");
+			rc = -EINVAL;
+			goto out;
+		}
 		hdrs = cu.slist_append(hdrs, "Content-Type: application/json");
 		cu.easy_setopt(c, CURLOPT_POSTFIELDS, data);
 		cu.easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(data));
@@ -80,9 +89,11 @@ int hc_request(const char *method, const char *url, const json_t *body, const hc
 	cu.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	cu.easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	cu.easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+	/* Signals would interrupt other threads' work (the engine, the server). */
 	cu.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	cu.easy_setopt(c, CURLOPT_TIMEOUT, o && o->timeout_s ? o->timeout_s : 60L);
 	cu.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+	/* A redirect or a typed URL must not reach file://, gopher:// and the like. */
 	cu.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (o && o->insecure) {
 		cu.easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);

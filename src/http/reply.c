@@ -32,8 +32,12 @@ static void set_response(http_req *r, int status, struct MHD_Response *resp, con
 
 void http_reply_header(http_req *r, const char *name, const char *value)
 {
-	if (r->nhdrs == MAX_HEADERS)
+	/* Handlers set at most a few headers; more is a bug, logged, not a crash. */
+	if (r->nhdrs == MAX_HEADERS) {
+		log_error("http: header %s dropped on %s %s (more than %d)", name, r->method, r->path,
+			  MAX_HEADERS);
 		return;
+	}
 	r->hdr_name[r->nhdrs] = xstrdup(name);
 	r->hdr_val[r->nhdrs] = xstrdup(value);
 	r->nhdrs++;
@@ -43,6 +47,11 @@ void http_reply_data(http_req *r, int status, const char *content_type, char *da
 {
 	struct MHD_Response *resp =
 		MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	/* libmicrohttpd fails only when out of memory: the policy of base/mem.h. */
+	if (!resp) {
+		log_error("http: out of memory for a %zu-byte reply", len);
+		abort();
+	}
 	set_response(r, status, resp, content_type);
 }
 
@@ -181,6 +190,10 @@ struct sse {
 	int keepalive_ms;
 };
 
+/* libmicrohttpd pulls the stream through this callback on the connection's
+ * thread; blocking here (in hub_next) is what a thread per connection is
+ * for. Each call hands out what is pending, fetching the next event or a
+ * keep-alive only when everything pending has gone out. */
 static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 {
 	struct sse *s = cls;
@@ -239,6 +252,7 @@ void http_reply_sse(http_req *r, const char *prefix, const hub_viewer *viewer)
 	const char *last = http_req_header(r, "Last-Event-ID");
 	char *end = NULL;
 	unsigned long long v = last ? strtoull(last, &end, 10) : 0;
+	/* Without a valid Last-Event-ID the stream starts now, not from the ring's start. */
 	s->cursor = (last && end && *end == '\0') ? v : hub_last_id(s->h);
 	buf_puts(&s->pending, "retry: 3000\n: connected\n\n");
 	struct MHD_Response *resp =
@@ -334,6 +348,7 @@ int http_body_str(http_req *r, const char *field, int required, size_t maxlen, c
 		http_reply_error(r, 400, "bad_request", "field '%s' must be a string", field);
 		return -EINVAL;
 	}
+	/* Lengths are in bytes: what a column or a buffer holds. */
 	if (json_string_length(v) > maxlen) {
 		http_reply_error(r, 400, "bad_request", "field '%s' is longer than %zu bytes", field,
 				 maxlen);
@@ -392,6 +407,7 @@ int http_page(http_req *r, int *limit, const char **cursor)
 		*limit = (int)v;
 	}
 	*cursor = http_req_query(r, "cursor");
+	/* Cursors are ids or names we issued: anything longer is not ours. */
 	if (*cursor && strlen(*cursor) > 256) {
 		http_reply_error(r, 400, "bad_request", "query parameter 'cursor' is malformed");
 		return -EINVAL;

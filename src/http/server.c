@@ -97,7 +97,10 @@ static int match(http_req *r, const char *pattern, const char *path)
 	return http_match(pattern, path, r->param_name, r->param_val, &r->nparams);
 }
 
-/* Sets r->route; returns 0, or 404/405 (allow gets the methods for 405). */
+/* Sets r->route; returns 0, or 404/405 (allow gets the methods for 405).
+ * The first matching route wins: tables list literal paths before {param}
+ * ones that would shadow them. Linear: a few dozen routes cost less than a
+ * tree would save. */
 static int route(http_req *r, buf *allow)
 {
 	http_server *srv = r->srv;
@@ -126,6 +129,7 @@ static void stats_record(http_req *r)
 	http_server *srv = r->srv;
 	size_t idx = r->route ? (size_t)(r->route - srv->routes) : srv->nroutes;
 	struct route_stats *st = &srv->stats[idx];
+	/* Relaxed atomics: counters may lag a scrape by one request, never tear. */
 	if (r->status >= 100 && r->status < 600)
 		atomic_fetch_add(&st->status[r->status - 100], 1);
 	double secs = (double)(sn_mono_ns() - r->start_ns) / 1e9;
@@ -145,6 +149,9 @@ static size_t body_max(const http_req *r)
 	return r->route && r->route->body_max ? r->route->body_max : HTTP_JSON_MAX;
 }
 
+/* The spool file lives in DATA/tmp, on the same file system as the final
+ * place, so that a handler can rename it instead of copying 8 GiB; mkostemp
+ * gives it mode 0600 and a name no one can guess. */
 static int spool_open(http_req *r)
 {
 	if (!r->srv->spool_dir)
@@ -342,6 +349,8 @@ static void set_addr(http_req *r)
 			  sizeof r->addr);
 }
 
+/* "application/json" with or without parameters (charset); nothing else,
+ * so that a form post from a browser never reaches a JSON handler. */
 static int is_json_type(const char *ct)
 {
 	if (!ct)
@@ -710,6 +719,8 @@ static void *watchdog(void *arg)
 	return NULL;
 }
 
+/* libmicrohttpd's own messages (protocol errors of clients, mostly) are
+ * debug: at info they would let any client fill the log. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
@@ -748,6 +759,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 	struct sockaddr_in *a = (struct sockaddr_in *)ss;
 	a->sin_family = AF_INET;
 	a->sin_port = htons((uint16_t)port);
+	/* No resolver at start-up: "localhost" is the one name taken. */
 	if (strcmp(host, "localhost") == 0)
 		sn_strlcpy(host, "127.0.0.1", sizeof host);
 	if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
