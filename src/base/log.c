@@ -12,6 +12,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/utf8.h"
 #include "base/util.h"
 
 /* A record longer than this is cut (at an escape boundary, so still one line). */
@@ -43,47 +44,6 @@ int log_enabled(enum log_level lv)
 	return lv >= g_level && lv < LOG_OFF;
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes left), its code point in
- * *cp; 0 when the bytes there are not one (overlong, surrogate, > U+10FFFF,
- * cut short). */
-static size_t utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
-{
-	size_t len;
-	uint32_t c, min;
-	if (p[0] < 0x80) {
-		*cp = p[0];
-		return 1;
-	}
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		len = 2, c = p[0] & 0x1f, min = 0x80;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		len = 3, c = p[0] & 0x0f, min = 0x800;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		len = 4, c = p[0] & 0x07, min = 0x10000;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (p[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return len;
-}
-
-static int utf8_valid(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	uint32_t cp;
-	for (size_t i = 0, k; i < n; i += k)
-		if (!(k = utf8_seq(p + i, n - i, &cp)))
-			return 0;
-	return 1;
-}
 
 /* Appends s escaped: C0 controls and DEL as \n \r \t or \xNN, backslash as
  * \\, each byte of invalid UTF-8 as \xNN, C1 controls and the Unicode line
@@ -98,7 +58,7 @@ static void esc(buf *b, const char *s, size_t n, int quote)
 	char e[16];
 	while (i + run < n) {
 		const unsigned char *q = p + i + run;
-		k = utf8_seq(q, n - i - run, &cp);
+		k = sn_utf8_decode((const char *)q, n - i - run, &cp);
 		int plain = k && cp >= 0x20 && cp != 0x7f && cp != '\\' && !(quote && cp == '"') &&
 			    !(cp >= 0x80 && cp <= 0x9f) && cp != 0x2028 && cp != 0x2029;
 		if (plain) {
@@ -171,7 +131,7 @@ static char *json_line(const char *ts, enum log_level lv, const char *msg, json_
 {
 	char *line = NULL, *fixed = NULL;
 	json_t *o = json_is_object(fields) ? json_deep_copy(fields) : json_object();
-	if (!utf8_valid(msg, strlen(msg))) {
+	if (!sn_utf8_valid(msg, strlen(msg), 0)) {
 		buf b;
 		buf_init(&b, LINE_MAX_BYTES);
 		esc(&b, msg, strlen(msg), 0);

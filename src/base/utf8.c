@@ -3,12 +3,14 @@
 #include "base/mem.h"
 #include "base/utf8.h"
 
-/* Length of the well-formed sequence at s (at most n bytes), or 0. */
-static size_t seq_len(const unsigned char *s, size_t n)
+size_t sn_utf8_decode(const char *str, size_t n, uint32_t *cpout)
 {
+	const unsigned char *s = (const unsigned char *)str;
 	unsigned c = s[0];
-	if (c < 0x80)
+	if (c < 0x80) {
+		*cpout = c;
 		return 1;
+	}
 	size_t len;
 	uint32_t cp, min;
 	if (c >= 0xc2 && c <= 0xdf)
@@ -26,9 +28,17 @@ static size_t seq_len(const unsigned char *s, size_t n)
 			return 0;
 		cp = (cp << 6) | (s[i] & 0x3f);
 	}
+	/* Overlongs, UTF-16 surrogates and values past Unicode are not UTF-8. */
 	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
+	*cpout = cp;
 	return len;
+}
+
+static size_t seq_len(const unsigned char *s, size_t n)
+{
+	uint32_t cp;
+	return sn_utf8_decode((const char *)s, n, &cp);
 }
 
 int sn_utf8_valid(const char *s, size_t n, int no_ctl)
