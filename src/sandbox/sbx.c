@@ -14,7 +14,10 @@
  *    Hence EOF on all three means every process of the run is gone.
  * 4. Limits the supervisor enforces (wall time, output, cancel) kill init
  *    with SIGKILL and the cgroups' processes; killed_by records the first
- *    cause. Limits the kernel enforces (memory, pids) are read back from
+ *    cause. The wall time first sends SIGTERM to init, which passes it to
+ *    every process of the run (kill(-1)), and SIGKILLs kill_after_ms later
+ *    unless the run is over by then (Slurm's KillWait), so jobs can
+ *    checkpoint. Limits the kernel enforces (memory, pids) are read back from
  *    the cgroup counters (the OOM counter, not failcnt).
  * 5. The per-run cgroups are removed before sbx_run returns, on every path
  *    (sbx_cg.c); leftovers of a killed supervisor are reaped on the next
@@ -68,6 +71,7 @@ struct run {
 	uint64_t delivered;
 	int truncated;
 	enum sbx_kill killed_by;
+	int kill_sig;   /* the last signal a limit sent: SIGTERM, SIGKILL or 0 */
 	pid_t init;
 	sbx_cg *cg;
 	struct sbx_msg setup, exec, exit;
@@ -77,6 +81,7 @@ static void kill_run(struct run *r, enum sbx_kill why)
 {
 	if (r->killed_by == SBX_KILL_NONE)
 		r->killed_by = why;
+	r->kill_sig = SIGKILL;
 	kill(r->init, SIGKILL);
 	sbx_cg_kill(r->cg);
 }
@@ -152,10 +157,24 @@ static void read_status(struct run *r)
 		r->exit = m;
 }
 
+/* The time limit: SIGTERM to init (passed to the whole run) and a grace
+ * period, or SIGKILL at once without one. */
+static void time_up(struct run *r, int64_t now, int64_t *term_until)
+{
+	if (r->o->kill_after_ms <= 0) {
+		kill_run(r, SBX_KILL_TIME);
+		return;
+	}
+	r->killed_by = SBX_KILL_TIME;
+	r->kill_sig = SIGTERM;
+	*term_until = now + r->o->kill_after_ms;
+	kill(r->init, SIGTERM);
+}
+
 /* Runs until stdout, stderr and the status pipe are all at EOF (invariant 3). */
 static void pump(struct run *r)
 {
-	int64_t start = sn_mono_ns() / 1000000, drain_until = 0;
+	int64_t start = sn_mono_ns() / 1000000, drain_until = 0, term_until = 0;
 	int64_t deadline = r->o->time_ms ? start + r->o->time_ms : 0;
 	for (;;) {
 		struct pollfd pf[4];
@@ -167,12 +186,14 @@ static void pump(struct run *r)
 			pf[n++] = (struct pollfd){ .fd = r->status_fd, .events = POLLIN };
 		if (!n)
 			return;
-		int with_cancel = r->o->cancel_fd >= 0 && r->killed_by == SBX_KILL_NONE;
+		int with_cancel = r->o->cancel_fd >= 0 && r->kill_sig != SIGKILL;
 		if (with_cancel)
 			pf[n++] = (struct pollfd){ .fd = r->o->cancel_fd, .events = POLLIN };
 		int64_t now = sn_mono_ns() / 1000000, wait = -1;
 		if (deadline && r->killed_by == SBX_KILL_NONE)
 			wait = deadline > now ? deadline - now : 0;
+		if (term_until && r->kill_sig == SIGTERM)
+			wait = term_until > now ? term_until - now : 0;
 		if (drain_until)
 			wait = drain_until > now ? drain_until - now : 0;
 		int rc = poll(pf, (nfds_t)n, (int)wait);
@@ -182,6 +203,8 @@ static void pump(struct run *r)
 		if (rc == 0 && drain_until && now >= drain_until)
 			return; /* a process outlived SIGKILL: give up on its pipes */
 		if (deadline && now >= deadline && r->killed_by == SBX_KILL_NONE)
+			time_up(r, now, &term_until);
+		if (term_until && now >= term_until && r->kill_sig == SIGTERM)
 			kill_run(r, SBX_KILL_TIME);
 		if (with_cancel && (pf[n - 1].revents & (POLLIN | POLLHUP)))
 			kill_run(r, SBX_KILL_CANCEL);
@@ -198,7 +221,7 @@ static void pump(struct run *r)
 		for (int j = 0; j < n; j++)
 			if (r->status_fd >= 0 && pf[j].fd == r->status_fd && pf[j].revents)
 				read_status(r);
-		if (r->killed_by != SBX_KILL_NONE && !drain_until)
+		if (r->kill_sig == SIGKILL && !drain_until)
 			drain_until = now + DRAIN_MS;
 	}
 }
@@ -214,6 +237,7 @@ void sbx_opts_init(sbx_opts *o)
 	o->uid = SBX_NOBODY;
 	o->gid = SBX_NOBODY;
 	o->cancel_fd = -1;
+	o->kill_after_ms = 10000;
 }
 
 void sbx_reap_leftovers(void)
@@ -239,7 +263,7 @@ static int check_opts(const sbx_opts *o, char *err, size_t errlen)
 			snprintf(err, errlen, "environment entry '%s' is not K=V", o->env[i]);
 			return -EINVAL;
 		}
-	if (o->cpus < 0 || o->time_ms < 0 || !o->tmp_bytes) {
+	if (o->cpus < 0 || o->time_ms < 0 || o->kill_after_ms < 0 || !o->tmp_bytes) {
 		snprintf(err, errlen, "invalid limits");
 		return -EINVAL;
 	}
@@ -299,8 +323,11 @@ static void fill_result(struct run *r, int wst, const struct rusage *ru, int64_t
 	res->truncated = r->truncated;
 	res->exec_errno = r->exec.kind ? r->exec.err : 0;
 	res->killed_by = r->killed_by;
-	if (res->killed_by == SBX_KILL_NONE && st.oom_kills)
+	res->kill_signal = r->kill_sig;
+	if (res->killed_by == SBX_KILL_NONE && st.oom_kills) {
 		res->killed_by = SBX_KILL_MEMORY;
+		res->kill_signal = SIGKILL; /* the OOM killer's */
+	}
 	if (res->killed_by == SBX_KILL_NONE && st.pids_hits && (res->signal || res->exit_code))
 		res->killed_by = SBX_KILL_PIDS;
 }
@@ -366,6 +393,7 @@ static void child_args(struct sbx_child_args *a, const sbx_opts *o, const struct
 		.as = inf, .nproc = inf, .fsize = inf,
 		.out_w = p->out[1], .err_w = p->err[1], .status_w = p->stat[1],
 		.life_r = p->life[0], .sync_r = p->sync[0], .workdir_fd = plan->workdir_fd,
+		.tree_fd = plan->tree_fd,
 		.job_stack = stack, .job_stack_size = JOB_STACK,
 	};
 	a->ncg = sbx_cg_join_fds(cg, &a->cg_fds);
@@ -433,7 +461,7 @@ static int setup_error(const struct run *r, const struct sbx_plan *plan, char *e
 int sbx_run(const sbx_opts *o, sbx_line_fn fn, void *ud, sbx_result *res, char *err,
 	    size_t errlen)
 {
-	struct sbx_plan plan = { .workdir_fd = -1 };
+	struct sbx_plan plan = { .workdir_fd = -1, .tree_fd = -1 };
 	struct run r = { .o = o, .fn = fn, .ud = ud, .status_fd = -1, .init = -1 };
 	struct pipes p = { { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 } };
 	struct sbx_child_args a;
@@ -522,6 +550,10 @@ json_t *sbx_result_json(const sbx_result *r)
 	    json_object_set_new(j, "truncated", json_boolean(r->truncated)))
 		goto fail;
 	if (r->exec_errno && json_object_set_new(j, "error", json_string(strerror(r->exec_errno))))
+		goto fail;
+	if (r->kill_signal && json_object_set_new(j, "kill_signal",
+						  json_string(r->kill_signal == SIGTERM ? "SIGTERM"
+											 : "SIGKILL")))
 		goto fail;
 	json_decref(deg);
 	return j;

@@ -49,6 +49,8 @@ typedef struct sbx_opts {
 	uint64_t pids;            /* 0: unlimited */
 	double cpus;              /* CPU quota in CPUs, 0: unlimited */
 	int64_t time_ms;          /* wall-time limit, 0: none */
+	int64_t kill_after_ms;    /* at the time limit SIGTERM first, SIGKILL this much
+				   * later (10 s by default); 0: SIGKILL at once */
 	uint64_t tmp_bytes;       /* size of /tmp (a tmpfs) */
 	uint64_t output_bytes;    /* cap on stdout+stderr bytes, 0: none */
 	uint64_t file_bytes;      /* largest file the command may write (RLIMIT_FSIZE) */
@@ -68,6 +70,8 @@ typedef struct sbx_result {
 	int exit_code;            /* -1 when the command died of a signal */
 	int signal;               /* 0 when it exited */
 	enum sbx_kill killed_by;
+	int kill_signal;          /* what the limit in killed_by sent last: SIGTERM (the
+				   * job ended within --kill-after) or SIGKILL; 0: none */
 	int64_t wall_ms;
 	int64_t cpu_ms;
 	uint64_t peak_memory_bytes;

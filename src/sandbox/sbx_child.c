@@ -132,6 +132,8 @@ static int mount_op(const struct sbx_op *op, int tgt)
 		return sbx_sys.bind(op->src, -1, tgt, attr);
 	case SOP_FILE_BIND:
 		return sbx_sys.bind(op->src, -1, tgt, attr);
+	case SOP_TREE:
+		return sbx_sys.attach(op->src_fd, tgt);
 	case SOP_DEV_BIND:
 		return sbx_sys.bind(op->src, -1, tgt, 0);
 	case SOP_TMPFS:
@@ -150,6 +152,7 @@ static int make_entry(const struct sbx_op *op, int dir, const char *name)
 	switch (op->kind) {
 	case SOP_DIR:
 	case SOP_BIND:
+	case SOP_TREE:
 	case SOP_TMPFS:
 	case SOP_PROC:
 		rc = mkdirat(dir, name, op->kind == SOP_DIR ? op->mode
@@ -370,7 +373,8 @@ static void close_others(const struct sbx_child_args *a)
 {
 	int keep[8 + 8];
 	size_t n = 0;
-	int fixed[] = { a->out_w, a->err_w, a->status_w, a->life_r, a->sync_r, a->workdir_fd };
+	int fixed[] = { a->out_w, a->err_w, a->status_w, a->life_r, a->sync_r, a->workdir_fd,
+			a->tree_fd };
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		if (fixed[i] >= 0)
 			keep[n++] = fixed[i];
@@ -404,6 +408,15 @@ static void hide_cmdline(const struct sbx_child_args *a)
 	memcpy(a->arg_start, name, n < sizeof name ? n - 1 : sizeof name - 1);
 }
 
+/* The supervisor's SIGTERM at the time limit goes to every process of
+ * the run; kill(-1) in a PID namespace spares only its init. */
+static void pass_term(int sig)
+{
+	int e = errno;
+	kill(-1, sig);
+	errno = e;
+}
+
 void sbx_child_main(const struct sbx_child_args *a)
 {
 	close_others(a);
@@ -429,6 +442,8 @@ void sbx_child_main(const struct sbx_child_args *a)
 		fail(a, SBX_STAGE_NET);
 	if (sethostname("sentinel", 8))
 		fail(a, SBX_STAGE_NET);
+	struct sigaction sa = { .sa_handler = pass_term, .sa_flags = SA_RESTART };
+	sigaction(SIGTERM, &sa, NULL);
 	/* vfork-style: the job borrows our memory until it execs (no page
 	 * table copy); we are suspended meanwhile. */
 	long pid = clone(job_entry, (char *)a->job_stack + a->job_stack_size,

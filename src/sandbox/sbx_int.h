@@ -20,11 +20,18 @@ struct sbx_sys {
 	 * the open directory or file tgt_fd, with the MOUNT_ATTR_* bits attr
 	 * set on the whole bound tree. Counts as a "mount" for faults. */
 	int (*bind)(const char *src, int src_fd, int tgt_fd, uint64_t attr);
+	/* A detached recursive clone of the open directory dir_fd with the
+	 * MOUNT_ATTR_* bits attr, ID-mapped through userns_fd when >= 0: an
+	 * open_tree descriptor, or -1. Fault name "clone_tree". */
+	int (*clone_tree)(int dir_fd, uint64_t attr, int userns_fd);
+	/* Attaches the detached tree onto the open directory tgt_fd. Counts as
+	 * a "mount" for faults. */
+	int (*attach)(int tree_fd, int tgt_fd);
 };
 extern const struct sbx_sys sbx_sys;
 
 /* Makes the nth later call (1-based) of `call` ("clone", "mount",
- * "pivot_root", "cg_mkdir") fail with errno err; nth < 0: every call;
+ * "pivot_root", "cg_mkdir", "clone_tree") fail with errno err; nth < 0: every call;
  * nth = 0 clears. The
  * counter is per process: a fault armed before sbx_run fires in the child
  * for the child's calls. For tests only. */
@@ -41,12 +48,14 @@ enum sbx_op_kind {
 	SOP_TMPFS,     /* mkdir dst, mount a tmpfs there (data: mount options) */
 	SOP_PROC,      /* mkdir dst, mount a new proc there */
 	SOP_WRITE,     /* create file dst (mode) holding data */
+	SOP_TREE,      /* mkdir dst, attach the detached tree src_fd there */
 };
 
 struct sbx_op {
 	enum sbx_op_kind kind;
 	const char *src;
-	int src_fd;      /* SOP_BIND: src must be this open directory (O_NOFOLLOW); -1 */
+	int src_fd;      /* SOP_BIND: src must be this open directory (O_NOFOLLOW);
+			  * SOP_TREE: the detached tree; -1 */
 	const char *dst; /* absolute path inside the sandbox, resolved in the new root */
 	const char *data;
 	mode_t mode;
@@ -62,6 +71,7 @@ struct sbx_plan {
 	size_t nstrs;
 	char *root;
 	int workdir_fd; /* the work directory, opened O_NOFOLLOW; -1 */
+	int tree_fd;    /* its detached clone (as root), maybe ID-mapped; -1 */
 	char **argv;   /* copies: the caller's strings may live in the argv area */
 	char **envp;
 	size_t nenv;
@@ -102,6 +112,7 @@ struct sbx_child_args {
 	const struct sock_fprog *filter;
 	int out_w, err_w, status_w, life_r, sync_r;
 	int workdir_fd;            /* kept open for its SOP_BIND; -1 */
+	int tree_fd;               /* kept open for its SOP_TREE; -1 */
 	const int *cg_fds;         /* cgroup.procs files to join (write "0") */
 	size_t ncg;
 	void *job_stack;           /* the job's stack until execve (vfork-style) */

@@ -14,7 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "base/mem.h"
 #include "sandbox/sbx.h"
@@ -79,25 +84,110 @@ static int add_bind(struct sbx_plan *p, const char *src, const char *dst, int rw
 	return 0;
 }
 
-/* The work directory is opened here without following a last symlink, and
- * the child binds it only if its own O_NOFOLLOW open finds this very
- * directory: a user who owns the parent may swap the name for a symlink
- * at any time, and the directory checked here is the one bound. */
-static int add_workdir(struct sbx_plan *p, const char *dir)
+/* A user namespace whose one uid and gid mapping puts the job's ids
+ * (uid, gid) where the directory's owner (owner, group) is: an ID-mapped
+ * mount through it shows the owner's files as the job's, and files the
+ * job makes land on disk as the owner's. Made by a child that waits on a
+ * pipe while its maps are written, as util-linux and crun do. */
+static int idmap_userns(uid_t owner, gid_t group, uid_t uid, gid_t gid, int *out)
 {
-	char *d = xstrdup(dir);
+	int pfd[2], rc = 0, fd;
+	char path[64], map[64];
+	if (pipe2(pfd, O_CLOEXEC))
+		return -errno;
+	/* Raw clone: no atfork handlers; the child only reads and exits. */
+	long pid = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, 0);
+	if (pid == 0) {
+		char c;
+		close(pfd[1]);
+		ssize_t n = read(pfd[0], &c, 1);
+		_exit(n < 0);
+	}
+	close(pfd[0]);
+	if (pid < 0) {
+		rc = -errno;
+		goto out;
+	}
+	const char *files[] = { "uid_map", "gid_map" };
+	unsigned ids[][2] = { { owner, uid }, { group, gid } };
+	for (int i = 0; i < 2 && !rc; i++) {
+		snprintf(path, sizeof path, "/proc/%ld/%s", pid, files[i]);
+		snprintf(map, sizeof map, "%u %u 1\n", ids[i][0], ids[i][1]);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, map, strlen(map)) < 0)
+			rc = -errno;
+		if (fd >= 0)
+			close(fd);
+	}
+	snprintf(path, sizeof path, "/proc/%ld/ns/user", pid);
+	if (!rc && (*out = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		rc = -errno;
+out:
+	close(pfd[1]); /* the child sees EOF and exits */
+	if (pid > 0)
+		while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	return rc;
+}
+
+/* As root the work directory's tree is cloned here, detached, from the
+ * descriptor opened without following a last symlink: what the child
+ * attaches is that very directory even if a user who owns the parent swaps
+ * the name. A directory the job's uid does not own is ID-mapped to its
+ * owner. Without root (a user namespace cannot clone host mounts) the
+ * child binds the path only if its own O_NOFOLLOW open finds the same
+ * directory. */
+static int add_workdir(struct sbx_plan *p, const sbx_opts *o, char *err, size_t errlen)
+{
+	char *d = xstrdup(o->workdir);
 	size_t n = strlen(d);
+	int rc = 0, userns = -1;
+	struct stat st;
 	while (n > 1 && d[n - 1] == '/') /* a trailing slash would follow a symlink */
 		d[--n] = '\0';
 	p->workdir_fd = open(d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (p->workdir_fd < 0) {
-		free(d);
-		return -errno;
+	if (p->workdir_fd < 0 || fstat(p->workdir_fd, &st)) {
+		rc = -errno;
+		snprintf(err, errlen, "--workdir %s: %s", o->workdir,
+			 rc == -ELOOP || rc == -ENOTDIR ? "is a symbolic link or not a directory"
+							: strerror(-rc));
+		goto out;
 	}
-	add(p, SOP_BIND, d, "/work", NULL, 0, 1);
-	p->ops[p->n - 1].src_fd = p->workdir_fd;
+	if (geteuid() != 0) {
+		add(p, SOP_BIND, d, "/work", NULL, 0, 1);
+		p->ops[p->n - 1].src_fd = p->workdir_fd;
+		goto out;
+	}
+	int mapped = st.st_uid != o->uid || st.st_gid != o->gid;
+	if (mapped && (rc = idmap_userns(st.st_uid, st.st_gid, o->uid, o->gid, &userns))) {
+		snprintf(err, errlen, "--workdir %s: user namespace for the ID mapping: %s",
+			 o->workdir, strerror(-rc));
+		goto out;
+	}
+	p->tree_fd = sbx_sys.clone_tree(p->workdir_fd, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+					userns);
+	if (p->tree_fd < 0) {
+		rc = -errno;
+		if (mapped && (rc == -EINVAL || rc == -ENOSYS || rc == -EOPNOTSUPP))
+			snprintf(err, errlen, "--workdir %s (owner %u:%u, mode %04o): this kernel or "
+				 "file system cannot make ID-mapped mounts (%s), which the job (uid "
+				 "%u) needs to write there as the owner; chown the directory to "
+				 "%u:%u, or use one on ext4, xfs or btrfs (Linux >= 5.12) or tmpfs "
+				 "(Linux >= 6.3)", o->workdir, (unsigned)st.st_uid,
+				 (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777), strerror(-rc),
+				 (unsigned)o->uid, (unsigned)o->uid, (unsigned)o->gid);
+		else
+			snprintf(err, errlen, "--workdir %s: cannot clone its mount: %s", o->workdir,
+				 strerror(-rc));
+		goto out;
+	}
+	add(p, SOP_TREE, d, "/work", NULL, 0, 1);
+	p->ops[p->n - 1].src_fd = p->tree_fd;
+out:
+	if (userns >= 0)
+		close(userns);
 	free(d);
-	return 0;
+	return rc;
 }
 
 /* Copies a top-level entry of a tree: directories and files as read-only
@@ -213,8 +303,11 @@ void sbx_plan_release(struct sbx_plan *p)
 	free(p->root);
 	if (p->workdir_fd >= 0)
 		close(p->workdir_fd);
+	if (p->tree_fd >= 0)
+		close(p->tree_fd);
 	memset(p, 0, sizeof *p);
 	p->workdir_fd = -1;
+	p->tree_fd = -1;
 }
 
 static int under(const char *d, const char *dir)
@@ -235,6 +328,7 @@ int sbx_plan_build(struct sbx_plan *p, const sbx_opts *o, char *err, size_t errl
 {
 	int rc = 0;
 	p->workdir_fd = -1;
+	p->tree_fd = -1;
 	/* The mount point of the new root (empty on the host): /run when we
 	 * may write there, else a per-uid directory in /tmp. */
 	p->root = xstrdup(ROOT_DIR);
@@ -266,12 +360,8 @@ int sbx_plan_build(struct sbx_plan *p, const sbx_opts *o, char *err, size_t errl
 		snprintf(err, errlen, "venv %s: %s", o->venv, strerror(-rc));
 		return rc;
 	}
-	if (o->workdir && (rc = add_workdir(p, o->workdir))) {
-		snprintf(err, errlen, "--workdir %s: %s", o->workdir,
-			 rc == -ELOOP || rc == -ENOTDIR ? "is a symbolic link or not a directory"
-							: strerror(-rc));
+	if (o->workdir && (rc = add_workdir(p, o, err, errlen)))
 		return rc;
-	}
 	p->cwd = o->workdir ? "/work" : "/tmp";
 	for (size_t i = 0; i < o->nbinds; i++) {
 		const sbx_bind *b = &o->binds[i];

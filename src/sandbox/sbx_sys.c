@@ -14,8 +14,9 @@
 #include <unistd.h>
 #include "sandbox/sbx_int.h"
 
-enum { F_CLONE, F_MOUNT, F_PIVOT, F_CGMKDIR, F_N };
-static const char *const fault_names[F_N] = { "clone", "mount", "pivot_root", "cg_mkdir" };
+enum { F_CLONE, F_MOUNT, F_PIVOT, F_CGMKDIR, F_TREE, F_N };
+static const char *const fault_names[F_N] = { "clone", "mount", "pivot_root", "cg_mkdir",
+					      "clone_tree" };
 static int fault_left[F_N];
 static int fault_err[F_N];
 
@@ -96,10 +97,41 @@ out:;
 	return rc;
 }
 
+static int sys_clone_tree(int dir_fd, uint64_t attr, int userns_fd)
+{
+	if (fault_hit(F_TREE))
+		return -1;
+	int t = open_tree(dir_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE |
+					      AT_EMPTY_PATH);
+	if (t < 0)
+		return -1;
+	struct mount_attr ma = { .attr_set = attr };
+	if (userns_fd >= 0) {
+		ma.attr_set |= MOUNT_ATTR_IDMAP;
+		ma.userns_fd = (uint64_t)userns_fd;
+	}
+	if (ma.attr_set && mount_setattr(t, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof ma)) {
+		int e = errno;
+		close(t);
+		errno = e;
+		return -1;
+	}
+	return t;
+}
+
+static int sys_attach(int tree_fd, int tgt_fd)
+{
+	if (fault_hit(F_MOUNT))
+		return -1;
+	return move_mount(tree_fd, "", tgt_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+}
+
 const struct sbx_sys sbx_sys = {
 	.clone = sys_clone,
 	.mount = sys_mount,
 	.pivot_root = sys_pivot_root,
 	.cg_mkdir = sys_cg_mkdir,
 	.bind = sys_bind,
+	.clone_tree = sys_clone_tree,
+	.attach = sys_attach,
 };
