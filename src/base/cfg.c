@@ -1,8 +1,10 @@
 #include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "base/cfg.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -10,7 +12,18 @@
 
 #define CFG_FILE_MAX (1 << 20)
 
-enum src { SRC_UNSET, SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_FLAG };
+/* In rising precedence; a value replaces one of the same or a lower source. */
+enum src { SRC_UNSET, SRC_DEFAULT, SRC_FILE, SRC_SECTION, SRC_ENV, SRC_ROLE_ENV, SRC_FLAG };
+
+/* Config-file sections; a typo in a section name is an error rather than
+ * settings silently ignored. */
+static const char *const roles[] = {
+	"server", "node", "engine", "produce", "train", "sandbox", "runtime", "cli", NULL,
+};
+/* Commands that talk to a server's API: one [cli] section serves them all. */
+static const char *const cli_words[] = {
+	"login", "logout", "whoami", "passwd", "user", "group", "token", "audit", "status", NULL,
+};
 
 static const cfg_opt common_opts[] = {
 	{ "config", "FILE", NULL, "read settings from FILE (lines: key = value)", 0 },
@@ -24,6 +37,7 @@ struct val {
 	const cfg_opt *opt;
 	char *value;
 	enum src src;
+	char *origin; /* where value came from, for people (cfg_origin) */
 	char **multi; /* CFG_MULTI values, NULL-terminated */
 	size_t nmulti;
 };
@@ -33,6 +47,7 @@ struct cfg {
 	size_t nvals;
 	char **args;
 	int nargs;
+	const char *role; /* NULL: no section or role variable applies */
 };
 
 static struct val *find(const cfg *c, const char *name)
@@ -43,33 +58,76 @@ static struct val *find(const cfg *c, const char *name)
 	return NULL;
 }
 
-static void set(struct val *v, const char *value, enum src src)
+/* Flags of a CFG_MULTI option accumulate; any other source holds one value
+ * and replaces what a lower source gave. */
+static void set(struct val *v, const char *value, enum src src, const char *origin)
 {
+	if (src < v->src)
+		return;
 	if (v->opt->flags & CFG_MULTI) {
-		if (src == SRC_FLAG && v->src != SRC_FLAG) {
+		if (src != SRC_FLAG || v->src != SRC_FLAG) {
 			for (size_t i = 0; i < v->nmulti; i++)
 				free(v->multi[i]);
 			v->nmulti = 0;
 		}
-		if (src == SRC_FLAG || v->nmulti == 0) {
-			v->multi = xrealloc(v->multi, (v->nmulti + 2) * sizeof(char *));
-			v->multi[v->nmulti++] = xstrdup(value);
-			v->multi[v->nmulti] = NULL;
-		}
+		v->multi = xrealloc(v->multi, (v->nmulti + 2) * sizeof(char *));
+		v->multi[v->nmulti++] = xstrdup(value);
+		v->multi[v->nmulti] = NULL;
 	}
-	if (src < v->src)
-		return;
 	free(v->value);
+	free(v->origin);
 	v->value = xstrdup(value);
+	v->origin = xstrdup(origin);
 	v->src = src;
 }
 
-static void env_name(const char *name, char *out, size_t n)
+/* SENTINEL_[ROLE_]NAME with '-' as '_'. */
+static void env_name(const char *role, const char *name, char *out, size_t n)
 {
-	size_t j = (size_t)snprintf(out, n, "SENTINEL_");
+	size_t j = (size_t)snprintf(out, n, "SENTINEL_%s%s", role ? role : "", role ? "_" : "");
 	for (const char *p = name; *p && j + 1 < n; p++)
-		out[j++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+		out[j++] = *p == '-' ? '_' : *p;
 	out[j] = '\0';
+	for (char *p = out; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+}
+
+const char *cfg_role(const char *cmd)
+{
+	size_t n = strcspn(cmd, " ");
+	if (n == 2 && strncmp(cmd, "up", 2) == 0)
+		return "server";
+	for (int i = 0; cli_words[i]; i++)
+		if (strlen(cli_words[i]) == n && strncmp(cmd, cli_words[i], n) == 0)
+			return "cli";
+	for (int i = 0; roles[i]; i++)
+		if (strlen(roles[i]) == n && strncmp(cmd, roles[i], n) == 0)
+			return roles[i];
+	return NULL;
+}
+
+char *cfg_default_data_dir(const char **why)
+{
+	const char *w, *x = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	char *dir;
+	if (geteuid() == 0) {
+		w = "running as root";
+		dir = xstrdup("/var/lib/sentinel");
+	} else if (x && x[0] == '/') { /* the XDG spec ignores a relative value */
+		w = "$XDG_DATA_HOME";
+		dir = xasprintf("%s/sentinel", x);
+	} else {
+		if (!home || home[0] != '/') {
+			struct passwd *pw = getpwuid(getuid());
+			home = pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : NULL;
+		}
+		w = home ? "home directory" : "no home directory";
+		dir = home ? xasprintf("%s/.local/share/sentinel", home) :
+			     xasprintf("/var/tmp/sentinel-%u", (unsigned)getuid());
+	}
+	if (why)
+		*why = w;
+	return dir;
 }
 
 static char *trim(char *s)
@@ -82,9 +140,23 @@ static char *trim(char *s)
 	return s;
 }
 
+/* "[name]": sets *section to the role it names (NULL: not a section line). */
+static int section_line(const char *l, const char **section)
+{
+	size_t n = strlen(l);
+	*section = NULL;
+	if (n < 2 || l[0] != '[' || l[n - 1] != ']')
+		return 0;
+	for (int i = 0; roles[i]; i++)
+		if (strlen(roles[i]) == n - 2 && strncmp(l + 1, roles[i], n - 2) == 0)
+			*section = roles[i];
+	return *section ? 0 : -EINVAL;
+}
+
 static int load_file(cfg *c, const char *path, char *err, size_t errlen)
 {
-	char *data = NULL;
+	char *data = NULL, *origin = NULL;
+	const char *section = NULL;
 	int rc = sn_read_file(path, CFG_FILE_MAX, &data, NULL);
 	if (rc) {
 		snprintf(err, errlen, "config file %s: %s", path, strerror(-rc));
@@ -97,6 +169,15 @@ static int load_file(cfg *c, const char *path, char *err, size_t errlen)
 		char *l = trim(line);
 		if (!*l || *l == '#')
 			continue;
+		if (*l == '[') {
+			if (section_line(l, &section) || !section) {
+				snprintf(err, errlen, "config file %s:%d: unknown section %s (sections: server,"
+					 " node, engine, produce, train, sandbox, runtime, cli)", path, lineno, l);
+				rc = -EINVAL;
+				goto out;
+			}
+			continue;
+		}
 		char *eq = strpbrk(l, "=:");
 		if (!eq) {
 			snprintf(err, errlen, "config file %s:%d: expected 'key = value'", path, lineno);
@@ -111,11 +192,16 @@ static int load_file(cfg *c, const char *path, char *err, size_t errlen)
 			value++;
 		}
 		struct val *v = find(c, key);
-		/* One file may configure several roles: keys of other subcommands are fine. */
-		if (v && strcmp(key, "config") != 0)
-			set(v, value, SRC_FILE);
+		/* One file may configure several roles: keys of other subcommands are fine,
+		 * and a section's keys belong to its role only. */
+		if (!v || strcmp(key, "config") == 0 || (section && (!c->role || strcmp(section, c->role))))
+			continue;
+		free(origin);
+		origin = section ? xasprintf("%s [%s]", path, section) : xstrdup(path);
+		set(v, value, section ? SRC_SECTION : SRC_FILE, origin);
 	}
 out:
+	free(origin);
 	free(data);
 	return rc;
 }
@@ -127,8 +213,15 @@ static int add_opts(cfg *c, const cfg_opt *opts)
 			continue;
 		c->vals = xrealloc(c->vals, (c->nvals + 1) * sizeof *c->vals);
 		c->vals[c->nvals] = (struct val){ .opt = o };
-		if (o->def)
-			set(&c->vals[c->nvals], o->def, SRC_DEFAULT);
+		if (o->flags & CFG_DATADIR) {
+			const char *why;
+			char *dir = cfg_default_data_dir(&why), *origin = xasprintf("default, %s", why);
+			set(&c->vals[c->nvals], dir, SRC_DEFAULT, origin);
+			free(dir);
+			free(origin);
+		} else if (o->def) {
+			set(&c->vals[c->nvals], o->def, SRC_DEFAULT, "default");
+		}
 		c->nvals++;
 	}
 	return 0;
@@ -163,6 +256,7 @@ static int parse_flags(cfg *c, int argc, char **argv, char *err, size_t errlen)
 			value = eq + 1;
 		}
 		struct val *v = find(c, name);
+		char *origin = xasprintf("--%s", name);
 		int rc = 0;
 		if (!v) {
 			snprintf(err, errlen, "unknown flag '--%s' (try --help)", name);
@@ -173,7 +267,7 @@ static int parse_flags(cfg *c, int argc, char **argv, char *err, size_t errlen)
 				snprintf(err, errlen, "flag '--%s' takes no value", name);
 				rc = -EINVAL;
 			} else {
-				set(v, value ? value : "1", SRC_FLAG);
+				set(v, value ? value : "1", SRC_FLAG, origin);
 			}
 		} else {
 			if (!value) {
@@ -185,8 +279,9 @@ static int parse_flags(cfg *c, int argc, char **argv, char *err, size_t errlen)
 				}
 			}
 			if (!rc)
-				set(v, value, SRC_FLAG);
+				set(v, value, SRC_FLAG, origin);
 		}
+		free(origin);
 		free(name);
 		if (rc)
 			return rc;
@@ -198,6 +293,7 @@ int cfg_parse(const cfg_spec *spec, int argc, char **argv, cfg **out, char *err,
 {
 	cfg *c = xcalloc(1, sizeof *c);
 	int rc;
+	c->role = cfg_role(spec->cmd);
 	add_opts(c, spec->opts);
 	add_opts(c, common_opts);
 	rc = parse_flags(c, argc, argv, err, errlen);
@@ -208,14 +304,20 @@ int cfg_parse(const cfg_spec *spec, int argc, char **argv, cfg **out, char *err,
 		rc = 1;
 		goto fail;
 	}
-	char en[128];
+	char en[160];
 	for (size_t i = 0; i < c->nvals; i++) {
 		if (c->vals[i].opt->flags & CFG_NOENV)
 			continue;
-		env_name(c->vals[i].opt->name, en, sizeof en);
+		env_name(NULL, c->vals[i].opt->name, en, sizeof en);
 		const char *e = getenv(en);
 		if (e && *e)
-			set(&c->vals[i], e, SRC_ENV);
+			set(&c->vals[i], e, SRC_ENV, en);
+		if (!c->role)
+			continue;
+		env_name(c->role, c->vals[i].opt->name, en, sizeof en);
+		e = getenv(en);
+		if (e && *e)
+			set(&c->vals[i], e, SRC_ROLE_ENV, en);
 	}
 	const char *path = cfg_get(c, "config");
 	if (path && *path) {
@@ -242,6 +344,7 @@ void cfg_free(cfg **pc)
 		return;
 	for (size_t i = 0; i < c->nvals; i++) {
 		free(c->vals[i].value);
+		free(c->vals[i].origin);
 		for (size_t j = 0; j < c->vals[i].nmulti; j++)
 			free(c->vals[i].multi[j]);
 		free(c->vals[i].multi);
@@ -260,9 +363,15 @@ const char *cfg_get(const cfg *c, const char *name)
 
 const char *cfg_source(const cfg *c, const char *name)
 {
-	static const char *const names[] = { "unset", "default", "file", "env", "flag" };
+	static const char *const names[] = { "unset", "default", "file", "file", "env", "env", "flag" };
 	struct val *v = find(c, name);
 	return v ? names[v->src] : "unset";
+}
+
+const char *cfg_origin(const cfg *c, const char *name)
+{
+	struct val *v = find(c, name);
+	return v && v->origin ? v->origin : "unset";
 }
 
 int cfg_get_bool(const cfg *c, const char *name)
@@ -328,16 +437,21 @@ char *const *cfg_args(const cfg *c, int *n)
 
 static void print_opts(const cfg_opt *opts)
 {
-	char left[64], en[128];
+	char left[64], en[160];
 	for (const cfg_opt *o = opts; o->name; o++) {
 		snprintf(left, sizeof left, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
 		printf("  %-26s %s", left, o->help);
 		if (!(o->flags & CFG_NOENV)) {
-			env_name(o->name, en, sizeof en);
+			env_name(NULL, o->name, en, sizeof en);
 			printf(" [env %s]", en);
 		}
-		if (o->def)
+		if (o->flags & CFG_DATADIR) {
+			char *dir = cfg_default_data_dir(NULL);
+			printf(" (default %s)", dir);
+			free(dir);
+		} else if (o->def) {
 			printf(" (default %s)", o->def);
+		}
 		if (o->flags & CFG_MULTI)
 			printf(" (repeatable)");
 		printf("\n");
@@ -354,7 +468,18 @@ void cfg_print_help(const cfg_spec *spec)
 	}
 	printf("\nCommon options:\n");
 	print_opts(common_opts);
-	printf("\nPrecedence: flag > environment > config file > default.\n");
+	const char *role = cfg_role(spec->cmd);
+	if (role) {
+		char up[16];
+		size_t i = 0;
+		for (; role[i] && i + 1 < sizeof up; i++)
+			up[i] = (char)toupper((unsigned char)role[i]);
+		up[i] = '\0';
+		printf("\nPrecedence: flag > SENTINEL_%s_<NAME> > SENTINEL_<NAME> > config file section\n"
+		       "[%s] > config file outside sections > default.\n", up, role);
+	} else {
+		printf("\nPrecedence: flag > environment > config file > default.\n");
+	}
 }
 
 int cfg_cmd_init(const cfg_spec *spec, int argc, char **argv, cfg **out, int *exit_code)

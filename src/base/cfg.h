@@ -1,7 +1,12 @@
-/* Configuration for every subcommand: flag > environment (SENTINEL_*) >
- * config file (--config FILE, lines "key = value") > built-in default.
- * Each subcommand declares a table of cfg_opt; --config, --log-level,
- * --log-format and --help are added to every table. */
+/* Configuration for every subcommand:
+ *   flag > SENTINEL_<ROLE>_<NAME> > SENTINEL_<NAME>
+ *        > config file [role] section > config file outside sections > default.
+ * The role is the command's first word (`up` belongs to `server`; the API
+ * clients login, logout, whoami, passwd, user, group, token, audit and
+ * status to `cli`). A config file holds "key = value" lines; "[role]" starts
+ * a section whose keys apply to that role only; keys before any section
+ * apply to all. Each subcommand declares a table of cfg_opt; --config,
+ * --log-level, --log-format and --help are added to every table. */
 #ifndef SN_CFG_H
 #define SN_CFG_H
 #include <stddef.h>
@@ -11,6 +16,7 @@ enum {
 	CFG_FLAG = 1,  /* takes no value: present means "1" */
 	CFG_MULTI = 2, /* may repeat; cfg_get_multi returns all values in order */
 	CFG_NOENV = 4, /* no SENTINEL_* variable (secrets read elsewhere, per-run flags) */
+	CFG_DATADIR = 8, /* default: cfg_default_data_dir() (def is ignored) */
 };
 
 typedef struct cfg_opt {
@@ -41,6 +47,17 @@ void cfg_free(cfg **c);
 const char *cfg_get(const cfg *c, const char *name);
 /* Where the effective value came from: flag, env, file, default or unset. */
 const char *cfg_source(const cfg *c, const char *name);
+/* The same in words for people: "--data", "SENTINEL_DATA",
+ * "/etc/sentinel.conf [runtime]", "default (root)"... Borrowed. */
+const char *cfg_origin(const cfg *c, const char *name);
+/* The role whose config section and SENTINEL_<ROLE>_* variables apply
+ * to a command name (e.g. "engine", "server" for "up", "cli" for "user ls"). */
+const char *cfg_role(const char *cmd);
+/* Where commands that keep local state (sandbox, runtime, node) keep it
+ * unless told otherwise: /var/lib/sentinel as root, else
+ * $XDG_DATA_HOME/sentinel, else ~/.local/share/sentinel, never the current
+ * directory. Caller frees; *why (may be NULL) says which rule applied. */
+char *cfg_default_data_dir(const char **why);
 int cfg_get_bool(const cfg *c, const char *name);
 /* Parses the value; -EINVAL (message in err) when malformed. */
 int cfg_get_size(const cfg *c, const char *name, uint64_t *out, char *err, size_t errlen);

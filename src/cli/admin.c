@@ -1,12 +1,11 @@
 /* sentinel user | group | token | audit: thin clients of the REST API. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/mem.h"
 #include "cli/cli.h"
 #include "cmd/commands.h"
-
-int cli_get_password(const char *env, int from_stdin, const char *prompt, char *out, size_t n);
 
 typedef int (*action_fn)(cli *c, const cfg *conf, char *const *args);
 
@@ -31,7 +30,10 @@ static int run(const cfg_spec *spec, int nargs, int argc, char **argv, action_fn
 	return code;
 }
 
-/* GET a list, following cursors up to --limit items (all when 0). */
+/* GET a list, following cursors up to --limit items (all when 0). Each
+ * page asks for no more than is still wanted, so the items are exactly the
+ * server's and --json prints them in the server's list shape, all pages
+ * merged, with the server's next_cursor for what was left (null: none). */
 static int list(cli *c, const char *path, const cfg *conf, const char *const *cols)
 {
 	long long want = 0;
@@ -44,10 +46,15 @@ static int list(cli *c, const char *path, const cfg *conf, const char *const *co
 	json_t *all = json_array(), *page = NULL;
 	char *cursor = NULL;
 	int code = 0;
+	if (!all) {
+		fprintf(stderr, "sentinel %s: out of memory\n", c->cmd);
+		return 1;
+	}
 	do {
+		long long left = want ? want - (long long)json_array_size(all) : 1000;
 		char *esc = cursor ? cli_escape(cursor) : NULL;
-		char *url = xasprintf("%s%slimit=1000%s%s", path, strchr(path, '?') ? "&" : "?",
-				      esc ? "&cursor=" : "", esc ? esc : "");
+		char *url = xasprintf("%s%slimit=%lld%s%s", path, strchr(path, '?') ? "&" : "?",
+				      left < 1000 ? left : 1000, esc ? "&cursor=" : "", esc ? esc : "");
 		free(esc);
 		code = cli_call(c, "GET", url, NULL, &page);
 		free(url);
@@ -64,16 +71,19 @@ static int list(cli *c, const char *path, const cfg *conf, const char *const *co
 		json_decref(page);
 		page = NULL;
 	} while (cursor && (want == 0 || (long long)json_array_size(all) < want));
-	free(cursor);
 	json_decref(page);
-	while (want > 0 && (long long)json_array_size(all) > want)
-		json_array_remove(all, json_array_size(all) - 1);
-	if (!code) {
-		if (c->json)
-			cli_print_json(all);
+	if (!code && c->json) {
+		json_t *out = json_pack("{s:O,s:s?}", "items", all, "next_cursor", cursor);
+		if (out)
+			cli_print_json(out);
 		else
-			cli_print_table(all, cols);
+			fprintf(stderr, "sentinel %s: cannot print the list (out of memory)\n", c->cmd);
+		code = out ? 0 : 1;
+		json_decref(out);
+	} else if (!code) {
+		cli_print_table(all, cols);
 	}
+	free(cursor);
 	json_decref(all);
 	return code;
 }
@@ -115,6 +125,20 @@ static const cfg_opt user_create_opts[] = {
 	CLI_COMMON_OPTS, END_OPTS,
 };
 
+/* SENTINEL_NEW_PASSWORD, --password-stdin, or asked twice at a prompt;
+ * non-zero (reported) when there is none or the two differ. */
+static int new_password(const cli *c, const cfg *conf, const char *prompt, char *pw, size_t n)
+{
+	int rc = cli_get_password("SENTINEL_NEW_PASSWORD", cfg_get_bool(conf, "password-stdin"), 1,
+				  prompt, pw, n);
+	if (rc == -EINVAL)
+		fprintf(stderr, "sentinel %s: the passwords do not match\n", c->cmd);
+	else if (rc)
+		fprintf(stderr, "sentinel %s: no password: set SENTINEL_NEW_PASSWORD, use"
+			" --password-stdin, or run on a terminal\n", c->cmd);
+	return rc;
+}
+
 static int user_ls_fn(cli *c, const cfg *conf, char *const *args)
 {
 	(void)args;
@@ -125,12 +149,8 @@ static int user_ls_fn(cli *c, const cfg *conf, char *const *args)
 static int user_create_fn(cli *c, const cfg *conf, char *const *args)
 {
 	char pw[1024];
-	if (cli_get_password("SENTINEL_NEW_PASSWORD", cfg_get_bool(conf, "password-stdin"),
-			     "New user's password: ", pw, sizeof pw)) {
-		fprintf(stderr, "sentinel user create: no password: set SENTINEL_NEW_PASSWORD, use"
-			" --password-stdin, or run on a terminal\n");
+	if (new_password(c, conf, "New user's password: ", pw, sizeof pw))
 		return 2;
-	}
 	json_t *body = cli_pack(c, "{s:s,s:s,s:s}", "username", args[0], "password", pw, "role",
 				cfg_get(conf, "role"));
 	memset(pw, 0, sizeof pw);
@@ -179,12 +199,8 @@ static int user_role_fn(cli *c, const cfg *conf, char *const *args)
 static int user_passwd_fn(cli *c, const cfg *conf, char *const *args)
 {
 	char pw[1024];
-	if (cli_get_password("SENTINEL_NEW_PASSWORD", cfg_get_bool(conf, "password-stdin"),
-			     "New password: ", pw, sizeof pw)) {
-		fprintf(stderr, "sentinel user passwd: no password: set SENTINEL_NEW_PASSWORD, use"
-			" --password-stdin, or run on a terminal\n");
+	if (new_password(c, conf, "New password: ", pw, sizeof pw))
 		return 2;
-	}
 	int code = user_patch(c, args, cli_pack(c, "{s:s}", "password", pw), "has a new password");
 	memset(pw, 0, sizeof pw);
 	return code;
@@ -355,7 +371,8 @@ int cli_group_cmd(int argc, char **argv)
 /* ---- token ---- */
 
 static const cfg_opt token_create_opts[] = {
-	{ "expires-days", "N", NULL, "expire after N days (default: never)", CFG_NOENV },
+	{ "expires-in-days", "N", NULL, "expire after N days (default: never)", CFG_NOENV },
+	{ "expires-days", "N", NULL, "the old name of --expires-in-days", CFG_NOENV },
 	CLI_COMMON_OPTS, END_OPTS,
 };
 
@@ -364,12 +381,14 @@ static int token_create_fn(cli *c, const cfg *conf, char *const *args)
 	json_t *body = cli_pack(c, "{s:s}", "name", args[0]), *out = NULL;
 	long long days = 0;
 	char err[128];
+	/* The flag is named like the API's field; the old name stays an alias. */
+	const char *flag = cfg_get(conf, "expires-in-days") ? "expires-in-days" : "expires-days";
 	if (!body)
 		return 2;
-	if (cfg_get(conf, "expires-days")) {
-		if (cfg_get_int(conf, "expires-days", &days, err, sizeof err) || days < 1 ||
+	if (cfg_get(conf, flag)) {
+		if (cfg_get_int(conf, flag, &days, err, sizeof err) || days < 1 ||
 		    json_object_set_new(body, "expires_in_days", json_integer(days))) {
-			fprintf(stderr, "sentinel token create: --expires-days must be a number >= 1\n");
+			fprintf(stderr, "sentinel token create: --%s must be a number >= 1\n", flag);
 			json_decref(body);
 			return 2;
 		}
@@ -407,7 +426,7 @@ static int token_revoke_fn(cli *c, const cfg *conf, char *const *args)
 	return code;
 }
 
-SPEC(token_create_spec, "token create", "NAME [--expires-days N]",
+SPEC(token_create_spec, "token create", "NAME [--expires-in-days N]",
      "Create a long-lived API token for scripts; it is printed once.", token_create_opts);
 SPEC(token_ls_spec, "token ls", "[options]", "List your API tokens.", list_opts);
 SPEC(token_revoke_spec, "token revoke", "ID", "Revoke an API token.", plain_opts);
@@ -432,8 +451,8 @@ int cli_token_cmd(int argc, char **argv)
 static const cfg_opt audit_opts[] = {
 	{ "actor", "USER", NULL, "only this user's actions", CFG_NOENV },
 	{ "action", "ACTION", NULL, "only this action, e.g. user.create", CFG_NOENV },
-	{ "since", "TIME", NULL, "from this RFC 3339 time", CFG_NOENV },
-	{ "until", "TIME", NULL, "before this RFC 3339 time", CFG_NOENV },
+	{ "since", "TIME", NULL, "from this time: RFC 3339, or 30s, 15m, 1h, 7d, 2w ago", CFG_NOENV },
+	{ "until", "TIME", NULL, "before this time (as --since)", CFG_NOENV },
 	{ "limit", "N", "50", "show at most N records (0: all)", CFG_NOENV },
 	CLI_COMMON_OPTS, END_OPTS,
 };
@@ -451,8 +470,10 @@ static int audit_fn(cli *c, const cfg *conf, char *const *args)
 		const char *v = cfg_get(conf, keys[i]);
 		if (!v)
 			continue;
-		char *e = cli_escape(v), *p = xasprintf("%s%c%s=%s", path, strchr(path, '?') ? '&' : '?',
+		char *t = i >= 2 ? cli_time_arg(v) : xstrdup(v);
+		char *e = cli_escape(t), *p = xasprintf("%s%c%s=%s", path, strchr(path, '?') ? '&' : '?',
 							  keys[i], e);
+		free(t);
 		free(e);
 		free(path);
 		path = p;

@@ -10,7 +10,7 @@
 	{ "server", "URL", NULL, "server URL (default: from 'sentinel login')", 0 }, \
 	{ "token", "TOKEN", NULL, "API token (default: from 'sentinel login')", 0 }, \
 	{ "insecure", NULL, NULL, "accept a self-signed TLS certificate", CFG_FLAG }, \
-	{ "json", NULL, NULL, "print the server's JSON", CFG_FLAG | CFG_NOENV }
+	{ "json", NULL, NULL, "print the server's JSON (indented on a terminal)", CFG_FLAG | CFG_NOENV }
 
 typedef struct cli {
 	char *server;
@@ -34,8 +34,19 @@ int cli_call(cli *c, const char *method, const char *path, json_t *body, json_t 
  * printing "sentinel CMD: cannot encode the request: ..." (a text that is
  * not valid UTF-8), when jansson cannot build it; the caller exits with 2. */
 json_t *cli_pack(const cli *c, const char *fmt, ...);
-/* Prints JSON (for --json). */
+/* Prints JSON (for --json): compact, as the server sends it, with one
+ * newline; indented when standard output is a terminal. */
 void cli_print_json(const json_t *j);
+/* A time argument for the API: "30s", "15m", "1h", "7d" or "2w" before now
+ * becomes an RFC 3339 time; anything else is passed on for the server to
+ * check. Caller frees. */
+char *cli_time_arg(const char *arg);
+/* A password: from the variable env, one line of standard input
+ * (from_stdin), or a prompt on the terminal without echo; with confirm, the
+ * prompt asks twice and a mismatch is -EINVAL. 0, -ENOTTY (no source) or
+ * -EIO. */
+int cli_get_password(const char *env, int from_stdin, int confirm, const char *prompt, char *out,
+		     size_t n);
 /* Prints items as a table with the given columns (object keys); control
  * characters in values are printed escaped (\n, \xNN). */
 void cli_print_table(const json_t *items, const char *const *cols);
@@ -48,4 +59,6 @@ struct cli_sub {
 	const char *help;
 };
 int cli_dispatch(const char *cmd, const struct cli_sub *subs, int argc, char **argv);
+/* sentinel status (cli/status.c). */
+int cli_status_cmd(int argc, char **argv);
 #endif

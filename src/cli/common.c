@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "base/buf.h"
 #include "base/mem.h"
 #include "base/util.h"
@@ -132,10 +133,33 @@ int cli_call(cli *c, const char *method, const char *path, json_t *body, json_t 
 
 void cli_print_json(const json_t *j)
 {
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	size_t flags = JSON_ENCODE_ANY | (isatty(1) ? JSON_INDENT(2) : JSON_COMPACT);
+	char *s = json_dumps(j, flags);
 	if (s)
 		puts(s);
+	else
+		fprintf(stderr, "sentinel: cannot print the server's JSON (out of memory)\n");
 	free(s);
+}
+
+char *cli_time_arg(const char *arg)
+{
+	static const struct { char unit; int64_t ms; } units[] = {
+		{ 's', 1000 }, { 'm', 60000 }, { 'h', 3600000 }, { 'd', 86400000 }, { 'w', 604800000 },
+	};
+	size_t n = strspn(arg, "0123456789");
+	/* At most 9 digits: 999999999 weeks still fits in int64 milliseconds. */
+	if (n == 0 || n > 9 || strlen(arg) != n + 1)
+		return xstrdup(arg);
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+		if (arg[n] != units[i].unit)
+			continue;
+		char out[64];
+		int64_t t = sn_now_ms() - strtoll(arg, NULL, 10) * units[i].ms;
+		sn_time_format(t < 0 ? 0 : t, out, sizeof out);
+		return xstrdup(out);
+	}
+	return xstrdup(arg);
 }
 
 static char *cell(const json_t *v)

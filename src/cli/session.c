@@ -36,11 +36,11 @@ static int read_password(FILE *in, int echo_off, const char *prompt, char *out, 
 	return 0;
 }
 
-/* The password: SENTINEL_PASSWORD, --password-stdin, or a prompt on the terminal. */
-int cli_get_password(const char *env, int from_stdin, const char *prompt, char *out, size_t n);
-int cli_get_password(const char *env, int from_stdin, const char *prompt, char *out, size_t n)
+int cli_get_password(const char *env, int from_stdin, int confirm, const char *prompt, char *out,
+		     size_t n)
 {
 	const char *e = getenv(env);
+	char again[PASSWORD_MAX];
 	if (e && *e)
 		return sn_strlcpy(out, e, n);
 	if (from_stdin)
@@ -49,8 +49,25 @@ int cli_get_password(const char *env, int from_stdin, const char *prompt, char *
 	if (!tty)
 		return -ENOTTY;
 	int rc = read_password(tty, 1, prompt, out, n);
+	/* A typo at an echo-less prompt would set a password nobody knows. */
+	if (rc == 0 && confirm) {
+		rc = read_password(tty, 1, "Again: ", again, sizeof again);
+		if (rc == 0 && strcmp(out, again) != 0)
+			rc = -EINVAL;
+		memset(again, 0, sizeof again);
+	}
 	fclose(tty);
 	return rc;
+}
+
+/* The message for a cli_get_password failure; exit code 2 either way. */
+static void password_error(const char *cmd, const char *vars, int rc)
+{
+	if (rc == -EINVAL)
+		fprintf(stderr, "sentinel %s: the passwords do not match\n", cmd);
+	else
+		fprintf(stderr, "sentinel %s: no password: set %s, use --password-stdin, or run on a"
+			" terminal\n", cmd, vars);
 }
 
 static const cfg_opt login_opts[] = {
@@ -106,10 +123,9 @@ int cli_login_cmd(int argc, char **argv)
 		goto out;
 	free(c.token);
 	c.token = NULL;
-	if (cli_get_password("SENTINEL_PASSWORD", cfg_get_bool(conf, "password-stdin"), "Password: ",
-			     pw, sizeof pw)) {
-		fprintf(stderr, "sentinel login: no password: set SENTINEL_PASSWORD, use --password-stdin,"
-			" or run on a terminal\n");
+	if (cli_get_password("SENTINEL_PASSWORD", cfg_get_bool(conf, "password-stdin"), 0,
+			     "Password: ", pw, sizeof pw)) {
+		password_error("login", "SENTINEL_PASSWORD", -ENOTTY);
 		code = 2;
 		goto out;
 	}
@@ -213,10 +229,11 @@ int cli_passwd_cmd(int argc, char **argv)
 	int in = cfg_get_bool(conf, "password-stdin");
 	if ((code = cli_open(&c, conf, "passwd", 1)))
 		goto out;
-	if (cli_get_password("SENTINEL_PASSWORD", in, "Current password: ", cur, sizeof cur) ||
-	    cli_get_password("SENTINEL_NEW_PASSWORD", in, "New password: ", pw, sizeof pw)) {
-		fprintf(stderr, "sentinel passwd: no password: set SENTINEL_PASSWORD and"
-			" SENTINEL_NEW_PASSWORD, use --password-stdin, or run on a terminal\n");
+	int rc = cli_get_password("SENTINEL_PASSWORD", in, 0, "Current password: ", cur, sizeof cur);
+	if (!rc)
+		rc = cli_get_password("SENTINEL_NEW_PASSWORD", in, 1, "New password: ", pw, sizeof pw);
+	if (rc) {
+		password_error("passwd", "SENTINEL_PASSWORD and SENTINEL_NEW_PASSWORD", rc);
 		code = 2;
 		goto out;
 	}

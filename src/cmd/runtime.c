@@ -9,7 +9,7 @@
 #include "cmd/commands.h"
 #include "runtime/rt.h"
 
-#define DATA_OPT { "data", "DIR", "./sentinel-data", "data directory", 0 }
+#define DATA_OPT { "data", "DIR", NULL, "data directory (see sentinel status --local)", CFG_DATADIR }
 #define JSON_OPT { "json", NULL, NULL, "print JSON", CFG_FLAG | CFG_NOENV }
 #define END_OPT { NULL, NULL, NULL, NULL, 0 }
 
@@ -97,7 +97,7 @@ static int ingest_like(const cfg_spec *spec, int argc, char **argv, int from_inc
 		file = from_incoming && !strchr(args[0], '/') && stat(args[0], &st) != 0
 			       ? xasprintf("%s/%s", inc, args[0]) : xstrdup(args[0]);
 		free(inc);
-		if (rt_ingest(data, file, name, max, &r, err, sizeof err))
+		if (rt_ingest(data, file, name, NULL, max, &r, err, sizeof err))
 			goto out;
 	}
 	json_t *j = rt_info_json(&r);

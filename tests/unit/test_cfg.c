@@ -150,6 +150,112 @@ static void test_typed(void **state)
 	cfg_free(&c);
 }
 
+/* One file for a whole host: a section's keys belong to its role and win
+ * over unsectioned ones; SENTINEL_<ROLE>_<NAME> wins over SENTINEL_<NAME>. */
+static void test_sections(void **state)
+{
+	(void)state;
+	static const cfg_opt eopts[] = {
+		{ "listen", "ADDR", "0.0.0.0:9000", "listen", 0 },
+		{ "batch", "N", "1024", "batch", 0 },
+		{ "data", "DIR", NULL, "data", CFG_MULTI },
+		{ NULL, NULL, NULL, NULL, 0 },
+	};
+	static const cfg_spec engine = { "engine", "", "", eopts, 0 };
+	static const cfg_spec up = { "up", "", "", eopts, 0 };
+	static const cfg_spec user_ls = { "user ls", "", "", eopts, 0 };
+	FILE *f = fopen(conf_path, "w");
+	assert_non_null(f);
+	fprintf(f, "listen = 127.0.0.1:1\nbatch = 7\ndata = /all\n[server]\nlisten = 0.0.0.0:8443\n"
+		   "batch = 99\n[engine]\n  listen = 0.0.0.0:9001\ndata = /engine\n[cli]\n");
+	fclose(f);
+	char *argv[] = { "x", "--config", conf_path };
+	cfg *c = NULL;
+	char err[256], origin[128];
+	assert_int_equal(cfg_parse(&engine, 3, argv, &c, err, sizeof err), 0);
+	assert_string_equal(cfg_get(c, "listen"), "0.0.0.0:9001");
+	snprintf(origin, sizeof origin, "%s [engine]", conf_path);
+	assert_string_equal(cfg_origin(c, "listen"), origin);
+	assert_string_equal(cfg_source(c, "listen"), "file");
+	assert_string_equal(cfg_get(c, "batch"), "7"); /* [server]'s batch is not the engine's */
+	size_t n;
+	const char *const *d = cfg_get_multi(c, "data", &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(d[0], "/engine");
+	cfg_free(&c);
+	assert_int_equal(cfg_parse(&up, 3, argv, &c, err, sizeof err), 0);
+	assert_string_equal(cfg_get(c, "listen"), "0.0.0.0:8443");
+	assert_string_equal(cfg_get(c, "batch"), "99");
+	cfg_free(&c);
+	assert_int_equal(cfg_parse(&user_ls, 3, argv, &c, err, sizeof err), 0);
+	assert_string_equal(cfg_get(c, "listen"), "127.0.0.1:1");
+	cfg_free(&c);
+
+	setenv("SENTINEL_LISTEN", "10.0.0.1:1", 1);
+	setenv("SENTINEL_ENGINE_LISTEN", "10.0.0.2:2", 1);
+	assert_int_equal(cfg_parse(&engine, 3, argv, &c, err, sizeof err), 0);
+	assert_string_equal(cfg_get(c, "listen"), "10.0.0.2:2");
+	assert_string_equal(cfg_origin(c, "listen"), "SENTINEL_ENGINE_LISTEN");
+	cfg_free(&c);
+	assert_int_equal(cfg_parse(&up, 3, argv, &c, err, sizeof err), 0);
+	assert_string_equal(cfg_get(c, "listen"), "10.0.0.1:1"); /* env beats the file's [server] */
+	assert_string_equal(cfg_origin(c, "listen"), "SENTINEL_LISTEN");
+	cfg_free(&c);
+	char *flag[] = { "x", "--config", conf_path, "--listen", "1.1.1.1:1" };
+	assert_int_equal(cfg_parse(&engine, 5, flag, &c, err, sizeof err), 0);
+	assert_string_equal(cfg_get(c, "listen"), "1.1.1.1:1");
+	assert_string_equal(cfg_origin(c, "listen"), "--listen");
+	cfg_free(&c);
+	unsetenv("SENTINEL_LISTEN");
+	unsetenv("SENTINEL_ENGINE_LISTEN");
+
+	f = fopen(conf_path, "w");
+	assert_non_null(f);
+	fprintf(f, "listen = 1.2.3.4:5\n[enigne]\nlisten = 0.0.0.0:1\n");
+	fclose(f);
+	assert_int_equal(cfg_parse(&engine, 3, argv, &c, err, sizeof err), -22);
+	assert_non_null(strstr(err, ":2: unknown section [enigne]"));
+	assert_null(c);
+	assert_string_equal(cfg_role("up"), "server");
+	assert_string_equal(cfg_role("token create"), "cli");
+	assert_string_equal(cfg_role("runtime ls"), "runtime");
+	assert_null(cfg_role("test"));
+}
+
+/* Local state does not follow the current directory. */
+static void test_data_dir_default(void **state)
+{
+	(void)state;
+	static const cfg_opt dopts[] = {
+		{ "data", "DIR", "./ignored", "data", CFG_DATADIR }, { NULL, NULL, NULL, NULL, 0 },
+	};
+	static const cfg_spec rt = { "runtime ls", "", "", dopts, 0 };
+	char *argv[] = { "ls" };
+	cfg *c = NULL;
+	char err[256];
+	const char *why;
+	setenv("XDG_DATA_HOME", "/xdg", 1);
+	char *dir = cfg_default_data_dir(&why);
+	if (geteuid() == 0) {
+		assert_string_equal(dir, "/var/lib/sentinel");
+		assert_string_equal(why, "running as root");
+	} else {
+		assert_string_equal(dir, "/xdg/sentinel");
+	}
+	assert_int_equal(cfg_parse(&rt, 1, argv, &c, err, sizeof err), 0);
+	assert_string_equal(cfg_get(c, "data"), dir);
+	assert_string_equal(cfg_source(c, "data"), "default");
+	assert_non_null(strstr(cfg_origin(c, "data"), why));
+	cfg_free(&c);
+	free(dir);
+	setenv("SENTINEL_RUNTIME_DATA", "/rt", 1);
+	assert_int_equal(cfg_parse(&rt, 1, argv, &c, err, sizeof err), 0);
+	assert_string_equal(cfg_get(c, "data"), "/rt");
+	cfg_free(&c);
+	unsetenv("SENTINEL_RUNTIME_DATA");
+	unsetenv("XDG_DATA_HOME");
+}
+
 /* What the user types must reach the server as JSON or not at all. */
 static void test_cli_pack(void **state)
 {
@@ -237,6 +343,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flags_and_args, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_typed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sections, setup, teardown),
+		cmocka_unit_test(test_data_dir_default),
 		cmocka_unit_test(test_cli_pack),
 		cmocka_unit_test(test_cli_table_escapes),
 		cmocka_unit_test(test_cli_empty_server),

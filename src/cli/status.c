@@ -1,0 +1,90 @@
+/* sentinel status: the server's state (GET /api/v1/status), or with
+ * --local where the commands that keep local state keep it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/mem.h"
+#include "cli/cli.h"
+
+static const cfg_opt status_opts[] = {
+	{ "local", NULL, NULL, "show the local data directory instead of asking a server", CFG_FLAG | CFG_NOENV },
+	{ "data", "DIR", NULL, "with --local: the data directory to show", CFG_DATADIR },
+	CLI_COMMON_OPTS,
+	{ NULL, NULL, NULL, NULL, 0 },
+};
+static const cfg_spec status_spec = {
+	"status", "[--local] [options]",
+	"Show the server's version, uptime and store; with --local, the data directory\n"
+	"(and where that value came from), database and runtimes of this machine's\n"
+	"sentinel runtime, sandbox and node.",
+	status_opts, 0,
+};
+/* --local reads the settings as `sentinel runtime` does: its [runtime]
+ * section and SENTINEL_RUNTIME_* variables apply. */
+static const cfg_spec local_spec = {
+	"runtime", "[--local] [options]", "", status_opts, 0,
+};
+
+static int local_status(int argc, char **argv, int json)
+{
+	cfg *c = NULL;
+	char err[512];
+	if (cfg_parse(&local_spec, argc, argv, &c, err, sizeof err)) {
+		fprintf(stderr, "sentinel status: %s\n", err);
+		return 2;
+	}
+	const char *data = cfg_get(c, "data");
+	char *db = xasprintf("%s/sentinel.db", data), *rts = xasprintf("%s/runtimes", data);
+	int code = 0;
+	if (json) {
+		json_t *j = json_pack("{s:s,s:s,s:s,s:s}", "data", data, "data_from", cfg_origin(c, "data"),
+				      "database", db, "runtimes", rts);
+		if (!j) {
+			fprintf(stderr, "sentinel status: cannot encode the paths (not UTF-8)\n");
+			code = 1;
+		} else {
+			cli_print_json(j);
+		}
+		json_decref(j);
+	} else {
+		printf("data      %s (%s)\ndatabase  %s\nruntimes  %s\n", data, cfg_origin(c, "data"),
+		       db, rts);
+	}
+	free(db);
+	free(rts);
+	cfg_free(&c);
+	return code;
+}
+
+int cli_status_cmd(int argc, char **argv)
+{
+	cfg *conf = NULL;
+	cli c = { 0 };
+	json_t *st = NULL;
+	int code;
+	if (cfg_cmd_init(&status_spec, argc, argv, &conf, &code))
+		return code;
+	if (cfg_get_bool(conf, "local")) {
+		code = local_status(argc, argv, cfg_get_bool(conf, "json"));
+		goto out;
+	}
+	if ((code = cli_open(&c, conf, "status", 1)) || (code = cli_call(&c, "GET", "/api/v1/status", NULL, &st)))
+		goto out;
+	if (c.json) {
+		cli_print_json(st);
+	} else {
+		json_t *sv = json_object_get(st, "schema_version");
+		char *schema = sv ? json_dumps(sv, JSON_COMPACT) : NULL;
+		printf("%s: sentinel %s, up since %s (%lld s), store %s, schema %s\n", c.server,
+		       json_string_value(json_object_get(st, "version")) ?: "?",
+		       json_string_value(json_object_get(st, "started_at")) ?: "?",
+		       (long long)json_integer_value(json_object_get(st, "uptime_s")),
+		       json_string_value(json_object_get(st, "store")) ?: "?", schema ? schema : "?");
+		free(schema);
+	}
+out:
+	json_decref(st);
+	cli_release(&c);
+	cfg_free(&conf);
+	return code;
+}
