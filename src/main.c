@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cmd/commands.h"
+#include "cli/cli.h"
 #include "version.h"
 #include "base/util.h"
 
@@ -18,15 +19,16 @@ static const struct command commands[] = {
 	{ "logout", cli_logout_cmd, "revoke the stored token and forget it" },
 	{ "whoami", cli_whoami_cmd, "show the logged-in user" },
 	{ "passwd", cli_passwd_cmd, "change your own password" },
-	{ "user", cli_user_cmd, "manage users (ls, create, disable, enable, rm)" },
-	{ "group", cli_group_cmd, "manage groups and membership" },
-	{ "token", cli_token_cmd, "manage long-lived API tokens (create, ls, revoke)" },
-	{ "audit", cli_audit_cmd, "list audit records" },
+	{ "user", cli_user_cmd, "users (admin): ls, create, disable, enable, set-role, passwd, rm" },
+	{ "group", cli_group_cmd, "groups and membership: ls, create, show, add, remove, rm" },
+	{ "token", cli_token_cmd, "long-lived API tokens: create, ls, revoke" },
+	{ "audit", cli_audit_cmd, "list audit records (--since 1h, --actor, --action)" },
+	{ "status", cli_status_cmd, "the server's version and uptime; --local: this machine's data directory" },
 	{ "train", train_cmd, "fit an anomaly autoencoder to a CSV (writes model.onnx, config.json)" },
 	{ "engine", engine_cmd, "serve an anomaly model over TCP (line protocol, port 9000)" },
 	{ "produce", produce_cmd, "send sample vectors to an engine and summarise the replies" },
-	{ "sandbox", sandbox_cmd, "run a command in the sandbox (namespaces, cgroups, seccomp)" },
-	{ "runtime", runtime_cmd, "manage runtimes (ingest, scan, register, ls, rm)" },
+	{ "sandbox", sandbox_cmd, "run: run a command in the sandbox (namespaces, cgroups, seccomp)" },
+	{ "runtime", runtime_cmd, "runtimes: ingest, scan, register, ls, rm" },
 	{ NULL, NULL, NULL },
 };
 
