@@ -31,7 +31,7 @@ static const cfg_opt run_opts[] = {
 	{ "file-size", "SIZE", "1G", "largest file the command may write", 0 },
 	{ "json", NULL, NULL, "print the result as one JSON line on stderr", CFG_FLAG | CFG_NOENV },
 	{ "result", "FILE", NULL, "write the JSON result to FILE instead", CFG_NOENV },
-	{ "data", "DIR", "./sentinel-data", "data directory (runtimes)", 0 },
+	{ "data", "DIR", NULL, "data directory (runtimes; see sentinel status --local)", CFG_DATADIR },
 	{ NULL, NULL, NULL, NULL, 0 },
 };
 
