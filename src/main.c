@@ -29,6 +29,7 @@ static const struct command commands[] = {
 	{ "produce", produce_cmd, "send sample vectors to an engine and summarise the replies" },
 	{ "sandbox", sandbox_cmd, "run: run a command in the sandbox (namespaces, cgroups, seccomp)" },
 	{ "runtime", runtime_cmd, "runtimes: ingest, scan, register, ls, rm" },
+	{ "admin", admin_cmd, "offline recovery on the server's store (reset-password)" },
 	{ NULL, NULL, NULL },
 };
 

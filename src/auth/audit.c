@@ -17,8 +17,11 @@
  * older than audit_purge.cutoff, which a trigger keeps at least a day in
  * the past; no route writes either table. */
 #include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "auth/auth_int.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -58,6 +61,43 @@ static int audit_insert(store_conn *c, http_req *r, const char *action, int stat
 	if (rc)
 		log_error("audit: cannot record %s by %s: %d", action,
 			  http_req_actor(r) ? http_req_actor(r) : "-", rc);
+	return rc;
+}
+
+/* "local:<unix user>": who ran a local command; the uid when the user has
+ * no name (a container without /etc/passwd entry). */
+static void local_actor(char *out, size_t n)
+{
+	const struct passwd *pw = getpwuid(getuid());
+	if (pw && pw->pw_name && *pw->pw_name)
+		snprintf(out, n, "local:%s", pw->pw_name);
+	else
+		snprintf(out, n, "local:uid=%u", (unsigned)getuid());
+}
+
+int auth_audit_local_in(store_conn *c, const char *action, const char *target, int status)
+{
+	char actor[96];
+	int64_t now = sn_now_ms();
+	char *id = audit_id(now);
+	local_actor(actor, sizeof actor);
+	int rc = store_exec(c, "INSERT INTO audit (id, ts, actor_id, actor, action, target, outcome,"
+			       " status, address, request_id) VALUES ($1,$2,NULL,$3,$4,$5,$6,$7,NULL,NULL)",
+			    NULL, SARGS(SA_TEXT(id), SA_INT(now), SA_TEXT(actor), SA_TEXT(action),
+					SA_TEXT(target), SA_TEXT(outcome(status)), SA_INT(status)));
+	if (rc)
+		log_error("audit: cannot record %s by %s: %d", action, actor, rc);
+	free(id);
+	return rc;
+}
+
+int auth_audit_local(store *st, const char *action, const char *target, int status)
+{
+	store_conn *c = NULL;
+	int rc = store_acquire(st, &c);
+	if (rc == 0)
+		rc = auth_audit_local_in(c, action, target, status);
+	store_release(&c);
 	return rc;
 }
 
@@ -172,9 +212,12 @@ void auth_audit_hook(http_req *r, const http_route *route, int status, void *ctx
 	int64_t now = sn_now_ms();
 	char *id = audit_id(now);
 	store_conn *c = NULL;
-	int fresh = 1, rc;
-	store_acquire(a->st, &c);
-	if (coalesces(status))
+	int fresh = 1, rc = store_acquire(a->st, &c);
+	if (rc)
+		/* The row is lost, but not silently: the log keeps what it would hold. */
+		log_error("audit: cannot record %s by %s (status %d): store busy", action_of(route),
+			  http_req_actor(r) ? http_req_actor(r) : "-", status);
+	else if (coalesces(status))
 		rc = audit_coalesce(a, c, r, action_of(route), status, id, now, &fresh);
 	else
 		rc = audit_insert(c, r, action_of(route), status, id, now);
@@ -188,8 +231,12 @@ int auth_audit_purge(auth *a, int64_t now)
 {
 	int64_t cutoff = now - a->cfg.audit_retention_ms, n = 0;
 	store_conn *c = NULL;
-	store_acquire(a->st, &c);
-	int rc = store_begin(c);
+	int rc = store_acquire(a->st, &c);
+	if (rc) {
+		log_error("audit: cannot delete the rows past the retention: store busy");
+		return rc;
+	}
+	rc = store_begin(c);
 	if (rc == 0)
 		rc = store_exec(c, "UPDATE audit_purge SET cutoff = $1 WHERE id = 1", NULL,
 				SARGS(SA_INT(cutoff)));

@@ -100,8 +100,10 @@ void auth_free(auth **pa)
 int auth_store_fail(http_req *r, int rc)
 {
 	log_error("auth: store error %d on %s %s", rc, http_req_method(r), http_req_path(r));
-	if (rc == STORE_EBUSY)
-		http_reply_error(r, 503, "unavailable", "the store is busy; retry");
+	/* A lock held past SQLite's busy timeout and a pool with no free
+	 * connection are the same to a client: retry later. */
+	if (rc == STORE_EBUSY || rc == -ETIMEDOUT)
+		http_reply_errno(r, -ETIMEDOUT, "the store is busy; retry");
 	else
 		http_reply_error(r, 500, "internal", "store error");
 	return rc;
@@ -123,15 +125,16 @@ static int count_users(store_conn *c, int64_t *n)
 
 /* Hashes with no connection held (as everywhere), then re-checks in the
  * inserting transaction that no other server made the first user. */
-int auth_bootstrap(auth *a, const char *password, char **generated)
+int auth_bootstrap(auth *a, const char *password, char **generated, int *created)
 {
 	store_conn *c = NULL;
 	char *gen = NULL, *id = NULL, hash[AUTH_HASH_MAX];
 	int64_t n = 0;
 	int rc;
 	*generated = NULL;
-	store_acquire(a->st, &c);
-	rc = count_users(c, &n);
+	*created = 0;
+	if ((rc = store_acquire(a->st, &c)) == 0)
+		rc = count_users(c, &n);
 	store_release(&c);
 	if (rc || n > 0)
 		goto out;
@@ -142,9 +145,8 @@ int auth_bootstrap(auth *a, const char *password, char **generated)
 		sn_hex(raw, sizeof raw, gen);
 		password = gen;
 	}
-	if ((rc = a->pw.hash(password, hash)))
+	if ((rc = a->pw.hash(password, hash)) || (rc = store_acquire(a->st, &c)))
 		goto out;
-	store_acquire(a->st, &c);
 	if ((rc = store_begin(c)) || (rc = count_users(c, &n)) || n > 0)
 		goto out;
 	id = sn_id_new("u_");
@@ -154,6 +156,7 @@ int auth_bootstrap(auth *a, const char *password, char **generated)
 			NULL, SARGS(SA_TEXT(id), SA_TEXT(hash), SA_INT(now)));
 	if (rc || (rc = store_commit(c)))
 		goto out;
+	*created = 1;
 	*generated = gen;
 	gen = NULL;
 out:
@@ -200,8 +203,9 @@ int auth_hook(http_req *r, const http_route *route, void *ctx)
 	char hash[65];
 	const char *tok = h + 7;
 	sn_sha256_hex(tok, strlen(tok), hash);
-	store_acquire(a->st, &c);
-	int q = store_query(c,
+	int q = store_acquire(a->st, &c);
+	if (q == 0)
+		q = store_query(c,
 			    "SELECT t.id, t.expires_at, t.revoked_at, t.last_used_at, u.id, u.username,"
 			    " u.role, u.disabled FROM tokens t JOIN users u ON u.id = t.user_id"
 			    " WHERE t.hash = $1", &rows, SARGS(SA_TEXT(hash)));
@@ -276,8 +280,9 @@ void auth_reply_page(http_req *r, auth *a, const char *sql, int nargs, const sto
 	store_rows *rows = NULL;
 	json_t *items = NULL;
 	char *next = NULL;
-	store_acquire(a->st, &c);
-	int rc = store_query(c, sql, &rows, nargs, args);
+	int rc = store_acquire(a->st, &c);
+	if (rc == 0)
+		rc = store_query(c, sql, &rows, nargs, args);
 	if (rc || (rc = auth_collect(rows, limit, fn, key, &items, &next)))
 		auth_store_fail(r, rc);
 	else

@@ -30,6 +30,9 @@ typedef struct auth_config {
 
 typedef struct auth auth;
 
+/* The auth domain's schema, for store_open (store_opts.domains). */
+extern const store_domain auth_store_domain;
+
 /* The store and hub are borrowed and must outlive the auth. Deletes audit
  * rows past the retention now and then daily from a thread of its own
  * (stopped by auth_free); a failed deletion is logged and retried. */
@@ -38,8 +41,19 @@ void auth_free(auth **a);
 
 /* On an empty store, creates the superadmin "admin". password: the given
  * one, or NULL to generate one; *generated (caller frees) is set when a
- * password was generated, NULL otherwise or when users already exist. */
-int auth_bootstrap(auth *a, const char *password, char **generated);
+ * password was generated, NULL otherwise or when users already exist;
+ * *created tells whether this call created the user (0: users existed, and
+ * password was not used). */
+int auth_bootstrap(auth *a, const char *password, char **generated, int *created);
+
+/* Records in the audit a change made on the store by a local command, with
+ * no server (actor "local:<unix user>", no address; outcome from status as
+ * for requests), and publishes nothing. 0 or the store error. */
+int auth_audit_local(store *st, const char *action, const char *target, int status);
+/* Offline password reset (sentinel admin reset-password): sets username's
+ * password (at least 8 characters, else -EINVAL), revokes all its tokens and
+ * records it with auth_audit_local, in one transaction. -ENOENT: no such user. */
+int auth_reset_password(store *st, const char *username, const char *password);
 
 /* Appends this module's routes to out (at most max); returns how many. */
 size_t auth_routes(auth *a, http_route *out, size_t max);

@@ -42,7 +42,10 @@ struct auth {
 /* Records r's audit row (outcome from status) in c's open transaction and
  * commits both; on 0 the done hook will not record r again. */
 int auth_commit_audited(auth *a, store_conn *c, http_req *r, int status);
-/* Replies 500 for a store error rc (and logs it); returns rc. */
+/* auth_audit_local's row, in c's transaction (committed by the caller). */
+int auth_audit_local_in(store_conn *c, const char *action, const char *target, int status);
+/* Replies for a store error rc (and logs it): 503 store_busy for a busy
+ * store (-ETIMEDOUT, STORE_EBUSY), else 500; returns rc. */
 int auth_store_fail(http_req *r, int rc);
 /* Looks a user up by id when id_or_name has the shape of one ("u_" and hex
  * digits), else by username (such names are refused at creation); fills *u.

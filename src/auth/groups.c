@@ -68,8 +68,9 @@ static void h_create(http_req *r, void *ctx)
 	}
 	char *id = sn_id_new("g_");
 	http_req_set_target(r, name);
-	store_acquire(a->st, &c);
-	int rc = store_begin(c);
+	int rc = store_acquire(a->st, &c);
+	if (rc == 0)
+		rc = store_begin(c);
 	if (rc == 0)
 		rc = store_exec(c, "INSERT INTO user_groups (id, name, description, created_at)"
 				   " VALUES ($1, $2, $3, $4)", NULL,
@@ -100,11 +101,15 @@ static void h_get(http_req *r, void *ctx)
 	store_rows *rows = NULL;
 	json_t *g = NULL;
 	char gid[48];
-	store_acquire(a->st, &c);
+	int rc = store_acquire(a->st, &c);
+	if (rc) {
+		auth_store_fail(r, rc);
+		goto out;
+	}
 	if (load_group(r, c, gid, &g))
 		goto out;
 	json_t *members = json_array();
-	int rc = members ? 0 : -ENOMEM;
+	rc = members ? 0 : -ENOMEM;
 	if (rc == 0)
 		rc = store_query(c, "SELECT u.id, u.username FROM group_members m JOIN users u"
 				 " ON u.id = m.user_id WHERE m.group_id = $1 ORDER BY u.username", &rows,
@@ -136,8 +141,9 @@ static void h_delete(http_req *r, void *ctx)
 	auth *a = ctx;
 	store_conn *c = NULL;
 	char gid[48];
-	store_acquire(a->st, &c);
-	int rc = store_begin(c);
+	int rc = store_acquire(a->st, &c);
+	if (rc == 0)
+		rc = store_begin(c);
 	if (rc)
 		auth_store_fail(r, rc);
 	else if (load_group(r, c, gid, NULL) == 0) {
@@ -159,8 +165,9 @@ static void member_change(http_req *r, auth *a, int add)
 	auth_user u;
 	int64_t n = 0;
 	const char *who = http_req_param(r, "user");
-	store_acquire(a->st, &c);
-	int rc = store_begin(c);
+	int rc = store_acquire(a->st, &c);
+	if (rc == 0)
+		rc = store_begin(c);
 	if (rc) {
 		auth_store_fail(r, rc);
 		goto out;

@@ -37,9 +37,10 @@ static int load_login(auth *a, const char *username, char hash[AUTH_HASH_MAX], c
 {
 	store_conn *c = NULL;
 	store_rows *rows = NULL;
-	store_acquire(a->st, &c);
-	int rc = store_query(c, "SELECT id, pw_hash, disabled FROM users WHERE username = $1", &rows,
-			     SARGS(SA_TEXT(username)));
+	int rc = store_acquire(a->st, &c);
+	if (rc == 0)
+		rc = store_query(c, "SELECT id, pw_hash, disabled FROM users WHERE username = $1",
+				 &rows, SARGS(SA_TEXT(username)));
 	if (rc == 0 && (rc = store_rows_next(rows)) == 1) {
 		sn_strlcpy(uid, store_rows_text(rows, 0), 48);
 		sn_strlcpy(hash, store_rows_text(rows, 1), AUTH_HASH_MAX);
@@ -137,8 +138,7 @@ static void h_login(http_req *r, void *ctx)
 		return;
 	}
 	int64_t exp = sn_now_ms() + a->cfg.session_ttl_ms;
-	store_acquire(a->st, &c);
-	if ((rc = store_begin(c)) == 0 &&
+	if ((rc = store_acquire(a->st, &c)) == 0 && (rc = store_begin(c)) == 0 &&
 	    (rc = insert_token(c, uid, "session", "login", exp, &token, &tid)) == 0) {
 		http_req_set_target(r, tid);
 		rc = auth_commit_audited(a, c, r, 200);
@@ -166,8 +166,9 @@ static int revoke(auth *a, http_req *r, const char *tid)
 	const auth_user *me = auth_caller(r);
 	store_conn *c = NULL;
 	int64_t n = 0;
-	store_acquire(a->st, &c);
-	int rc = store_begin(c);
+	int rc = store_acquire(a->st, &c);
+	if (rc == 0)
+		rc = store_begin(c);
 	if (rc == 0)
 		rc = store_exec(c, "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL"
 				   " AND (user_id = $3 OR $4 = 'superadmin' OR ($4 = 'admin' AND user_id IN"
@@ -218,8 +219,9 @@ static void h_token_create(http_req *r, void *ctx)
 		return;
 	}
 	int64_t now = sn_now_ms(), exp = days > 0 ? now + days * 86400000LL : -1;
-	store_acquire(a->st, &c);
-	int rc = store_begin(c);
+	int rc = store_acquire(a->st, &c);
+	if (rc == 0)
+		rc = store_begin(c);
 	if (rc == 0 && (rc = insert_token(c, u->id, "api", name, exp, &token, &tid)) == 0) {
 		http_req_set_target(r, tid);
 		rc = auth_commit_audited(a, c, r, 201);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include "auth/auth_int.h"
 #include "base/mem.h"
 #include "base/util.h"
@@ -112,8 +113,11 @@ static void h_me(http_req *r, void *ctx)
 {
 	auth *a = ctx;
 	store_conn *c = NULL;
-	store_acquire(a->st, &c);
-	http_reply_json(r, 200, auth_user_json(c, auth_caller(r)->id));
+	int rc = store_acquire(a->st, &c);
+	if (rc)
+		auth_store_fail(r, rc);
+	else
+		http_reply_json(r, 200, auth_user_json(c, auth_caller(r)->id));
 	store_release(&c);
 }
 
@@ -121,8 +125,10 @@ static int load_pw_hash(auth *a, const char *uid, char hash[AUTH_HASH_MAX])
 {
 	store_conn *c = NULL;
 	store_rows *rows = NULL;
-	store_acquire(a->st, &c);
-	int rc = store_query(c, "SELECT pw_hash FROM users WHERE id = $1", &rows, SARGS(SA_TEXT(uid)));
+	int rc = store_acquire(a->st, &c);
+	if (rc == 0)
+		rc = store_query(c, "SELECT pw_hash FROM users WHERE id = $1", &rows,
+				 SARGS(SA_TEXT(uid)));
 	if (rc == 0 && (rc = store_rows_next(rows)) == 1) {
 		sn_strlcpy(hash, store_rows_text(rows, 0), AUTH_HASH_MAX);
 		rc = 0;
@@ -196,8 +202,7 @@ static void h_me_password(http_req *r, void *ctx)
 		return;
 	}
 	int64_t now = sn_now_ms();
-	store_acquire(a->st, &c);
-	if ((rc = store_begin(c)) ||
+	if ((rc = store_acquire(a->st, &c)) || (rc = store_begin(c)) ||
 	    (rc = store_exec(c, "UPDATE users SET pw_hash = $1, updated_at = $2 WHERE id = $3"
 				" AND pw_hash = $4", &n,
 			     SARGS(SA_TEXT(hash), SA_INT(now), SA_TEXT(me->id), SA_TEXT(old_hash)))))
@@ -280,8 +285,9 @@ static void h_create(http_req *r, void *ctx)
 	char *id = sn_id_new("u_");
 	int64_t now = sn_now_ms();
 	http_req_set_target(r, username);
-	store_acquire(a->st, &c);
-	rc = store_begin(c);
+	rc = store_acquire(a->st, &c);
+	if (rc == 0)
+		rc = store_begin(c);
 	if (rc == 0)
 		rc = store_exec(c, "INSERT INTO users (id, username, pw_hash, role, disabled, created_at,"
 				   " updated_at) VALUES ($1, $2, $3, $4, 0, $5, $5)", NULL,
@@ -327,8 +333,10 @@ static void h_get(http_req *r, void *ctx)
 	auth *a = ctx;
 	auth_user u;
 	store_conn *c = NULL;
-	store_acquire(a->st, &c);
-	if (load_target(r, c, &u, NULL, 0) == 0)
+	int rc = store_acquire(a->st, &c);
+	if (rc)
+		auth_store_fail(r, rc);
+	else if (load_target(r, c, &u, NULL, 0) == 0)
 		http_reply_json(r, 200, auth_user_json(c, u.id));
 	store_release(&c);
 }
@@ -380,8 +388,9 @@ static void h_patch(http_req *r, void *ctx)
 			http_reply_error(r, 500, "internal", "cannot hash the password");
 		return;
 	}
-	store_acquire(a->st, &c);
-	rc = store_begin(c);
+	rc = store_acquire(a->st, &c);
+	if (rc == 0)
+		rc = store_begin(c);
 	if (rc) {
 		auth_store_fail(r, rc);
 		goto out;
@@ -420,8 +429,9 @@ static void h_delete(http_req *r, void *ctx)
 	auth *a = ctx;
 	auth_user u;
 	store_conn *c = NULL;
-	store_acquire(a->st, &c);
-	int rc = store_begin(c);
+	int rc = store_acquire(a->st, &c);
+	if (rc == 0)
+		rc = store_begin(c);
 	if (rc) {
 		auth_store_fail(r, rc);
 		goto out;
@@ -440,6 +450,35 @@ static void h_delete(http_req *r, void *ctx)
 	http_reply_json(r, 200, json_pack("{s:s,s:b}", "id", u.id, "deleted", 1));
 out:
 	store_release(&c);
+}
+
+/* Like an admin's reset (h_patch): every token of the user ends, API tokens
+ * included, since a lost password may be a stolen one. Hashes before
+ * taking a connection, as everywhere. */
+int auth_reset_password(store *st, const char *username, const char *password)
+{
+	char hash[AUTH_HASH_MAX];
+	store_conn *c = NULL;
+	auth_user u;
+	int rc;
+	if (strlen(password) < PASSWORD_MIN)
+		return -EINVAL;
+	if ((rc = auth_password_hash(password, hash)))
+		return rc;
+	int64_t now = sn_now_ms();
+	if ((rc = store_acquire(st, &c)) || (rc = store_begin(c)) ||
+	    (rc = auth_user_load(c, username, &u, NULL)) ||
+	    (rc = store_exec(c, "UPDATE users SET pw_hash = $1, updated_at = $2 WHERE id = $3", NULL,
+			     SARGS(SA_TEXT(hash), SA_INT(now), SA_TEXT(u.id)))) ||
+	    (rc = store_exec(c, "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2"
+				" AND revoked_at IS NULL", NULL, SARGS(SA_INT(now), SA_TEXT(u.id)))) ||
+	    (rc = auth_audit_local_in(c, "user.reset_password", u.username, 200)))
+		goto out;
+	rc = store_commit(c);
+out:
+	sodium_memzero(hash, sizeof hash);
+	store_release(&c);
+	return rc;
 }
 
 size_t auth_user_routes(auth *a, http_route *out, size_t max)

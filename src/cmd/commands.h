@@ -17,4 +17,9 @@ int engine_cmd(int argc, char **argv);
 int produce_cmd(int argc, char **argv);
 int sandbox_cmd(int argc, char **argv);
 int runtime_cmd(int argc, char **argv);
+int admin_cmd(int argc, char **argv);
+/* For local commands that change a data directory (cmd/admin.c): records
+ * the change in the audit of DATA/sentinel.db (created if absent) as actor
+ * local:<unix user>; warns on stderr when it cannot. 0 or a negative errno. */
+int admin_audit_local(const char *data, const char *action, const char *target, int status);
 #endif

@@ -110,6 +110,10 @@ static int ingest_like(const cfg_spec *spec, int argc, char **argv, int from_inc
 out:
 	if (err[0])
 		fprintf(stderr, "sentinel %s: %s\n", spec->cmd, err);
+	/* Local changes are audited like the API's (in DATA/sentinel.db). */
+	if (code != 2)
+		admin_audit_local(data, from_incoming ? "runtime.register" : "runtime.ingest", name,
+				  code ? 500 : 200);
 	free(file);
 	rt_info_release(&r);
 	cfg_free(&c);
@@ -191,6 +195,8 @@ static int rm_cmd(int argc, char **argv)
 		printf("removed runtime %s\n", args[0]);
 		code = 0;
 	}
+	if (code != 2)
+		admin_audit_local(cfg_get(c, "data"), "runtime.delete", args[0], code ? 500 : 200);
 	cfg_free(&c);
 	return code;
 }

@@ -27,6 +27,10 @@
 
 #define MAX_ROUTES 256
 
+/* The domains whose schemas the store migrates at start, in this order. */
+static const store_domain *const domains[] = { &auth_store_domain };
+#define NDOMAINS (sizeof domains / sizeof domains[0])
+
 struct app {
 	store *st;
 	hub *events;
@@ -44,14 +48,26 @@ static void h_health(http_req *r, void *ctx)
 	http_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
 }
 
+/* schema_version: each domain's schema version ({"auth": 2}); a domain
+ * whose version cannot be read is left out and the reply is a 503. */
 static void h_status(http_req *r, void *ctx)
 {
 	struct app *app = ctx;
-	http_reply_json(r, 200, json_pack("{s:s,s:I,s:o,s:s,s:i}", "version", SENTINEL_VERSION,
+	json_t *versions = json_object();
+	int rc = versions ? 0 : -ENOMEM;
+	for (size_t i = 0; rc == 0 && i < NDOMAINS; i++) {
+		int v = store_schema_version(app->st, domains[i]->name);
+		rc = v < 0 ? v : json_object_set_new(versions, domains[i]->name, json_integer(v)) ? -ENOMEM : 0;
+	}
+	if (rc) {
+		json_decref(versions);
+		http_reply_errno(r, rc == STORE_EBUSY ? -ETIMEDOUT : rc, "cannot read the schema versions");
+		return;
+	}
+	http_reply_json(r, 200, json_pack("{s:s,s:I,s:o,s:s,s:o}", "version", SENTINEL_VERSION,
 					   "uptime_s", (json_int_t)((sn_now_ms() - app->started_ms) / 1000),
 					   "started_at", http_json_time(app->started_ms), "store",
-					   store_backend(app->st), "schema_version",
-					   store_schema_version(app->st)));
+					   store_backend(app->st), "schema_version", versions));
 }
 
 static void h_metrics(http_req *r, void *ctx)
@@ -105,7 +121,9 @@ static const cfg_opt server_opts[] = {
 	{ "db", "URL", NULL, "metadata store: sqlite:PATH (default DIR/sentinel.db)", 0 },
 	{ "tls-cert", "FILE", NULL, "PEM certificate: serve HTTPS (with --tls-key)", 0 },
 	{ "tls-key", "FILE", NULL, "PEM private key for --tls-cert", 0 },
-	{ "admin-password", "PW", NULL, "password of the first superadmin 'admin' on an empty store", 0 },
+	{ "admin-password", "PW", NULL, "password of the first superadmin 'admin' on an empty store"
+	  " (ignored once users exist)", 0 },
+	{ "store-timeout", "DUR", "5s", "how long a request waits for a free store connection (503 beyond)", 0 },
 	{ "session-ttl", "DUR", "24h", "lifetime of login tokens", 0 },
 	{ "login-max-failures", "N", "5", "failed logins of a user from one address before 429 (per address: 4x)", 0 },
 	{ "login-lockout", "DUR", "60s", "first lockout after too many failures (doubles, max 15m)", 0 },
@@ -138,6 +156,7 @@ struct settings {
 	http_config http;
 	auth_config auth;
 	int64_t grace_ms;
+	int64_t store_timeout_ms;
 	char *db;
 };
 
@@ -212,6 +231,12 @@ static int read_settings(const cfg *c, struct settings *s, char *err, size_t err
 	}
 	if (s->auth.session_ttl_ms < 1000 || s->auth.login_lockout_ms < 1) {
 		snprintf(err, errlen, "--session-ttl must be at least 1s and --login-lockout above 0");
+		return -EINVAL;
+	}
+	if (cfg_get_duration_ms(c, "store-timeout", &s->store_timeout_ms, err, errlen))
+		return -EINVAL;
+	if (s->store_timeout_ms < 10 || s->store_timeout_ms > 600000) {
+		snprintf(err, errlen, "--store-timeout must be from 10ms to 10m");
 		return -EINVAL;
 	}
 	const char *db = cfg_get(c, "db");
@@ -316,7 +341,9 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 		goto fail;
 	}
 	app->started_ms = sn_now_ms();
-	if ((rc = store_open(sv->s.db, &app->st, err, errlen)))
+	store_opts so = { .domains = domains, .ndomains = NDOMAINS,
+			  .acquire_timeout_ms = sv->s.store_timeout_ms };
+	if ((rc = store_open(sv->s.db, &so, &app->st, err, errlen)))
 		goto fail;
 	app->events = hub_new();
 	/* Every topic declares who may read it (hub.h); audit rows are for
@@ -326,10 +353,16 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start authentication: %s", strerror(-rc));
 		goto fail;
 	}
-	if ((rc = auth_bootstrap(app->auth, cfg_get(c, "admin-password"), &sv->generated))) {
+	const char *admin_pw = cfg_get(c, "admin-password");
+	int created = 0;
+	if ((rc = auth_bootstrap(app->auth, admin_pw, &sv->generated, &created))) {
 		snprintf(err, errlen, "cannot create the first user: %s", strerror(-rc));
 		goto fail;
 	}
+	if (admin_pw && *admin_pw && !created)
+		log_warn("--admin-password (SENTINEL_ADMIN_PASSWORD) is ignored: users exist, and it"
+			 " sets only the first admin's password on an empty store; a lost password is"
+			 " reset with 'sentinel admin reset-password USER --data DIR'");
 	app->data = cfg_get(c, "data");
 	add_routes(app);
 	sv->spool = xasprintf("%s/tmp", cfg_get(c, "data"));
@@ -397,7 +430,8 @@ static int run(const cfg_spec *spec, int argc, char **argv, int quickstart)
 		if (sv->generated)
 			printf("Log in as admin with password %s\n", sv->generated);
 		else
-			printf("Log in as admin (password: SENTINEL_ADMIN_PASSWORD, or the one printed at first start)\n");
+			printf("Log in as admin with the password set at first start (a lost one:"
+			       " 'sentinel admin reset-password admin --data %s')\n", cfg_get(c, "data"));
 		printf("  sentinel login --server %s --username admin\nPress Ctrl-C to stop.\n", url);
 		fflush(stdout);
 	}

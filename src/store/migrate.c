@@ -1,108 +1,22 @@
-/* Numbered schema migrations, applied in order at open, each in its own
- * transaction together with its row in schema_version. A database whose
- * version is newer than the last migration known here is refused.
- * Append only: never edit a migration that has shipped. */
+/* The migration runner: applies the numbered migrations that each domain
+ * registers (store.h), and knows no domain's tables. Invariants:
+ *  1. A migration and its schema_migrations row commit together, so a
+ *     crash leaves a domain at one recorded version, never between two.
+ *  2. Versions are re-read inside each migration's write transaction: two
+ *     servers starting on one database apply each migration once.
+ *  3. Nothing is applied until every domain given (and the format) is
+ *     known to be no newer than this binary: a refused database is left
+ *     exactly as it was. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include "base/util.h"
 #include "store/store_int.h"
 
-struct migration {
-	int version;
-	const char *sql;        /* portable SQL for every backend */
-	const char *sql_sqlite; /* backend-specific additions, or NULL */
-};
-
-static const struct migration migrations[] = {
-	{ 1,
-	  "CREATE TABLE users ("
-	  " id TEXT PRIMARY KEY,"
-	  " username TEXT NOT NULL UNIQUE,"
-	  " pw_hash TEXT NOT NULL,"
-	  " role TEXT NOT NULL CHECK (role IN ('superadmin','admin','member')),"
-	  " disabled INTEGER NOT NULL DEFAULT 0,"
-	  " created_at BIGINT NOT NULL,"
-	  " updated_at BIGINT NOT NULL);"
-	  "CREATE TABLE tokens ("
-	  " id TEXT PRIMARY KEY,"
-	  " user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-	  " hash TEXT NOT NULL UNIQUE,"
-	  " kind TEXT NOT NULL CHECK (kind IN ('session','api')),"
-	  " name TEXT NOT NULL DEFAULT '',"
-	  " created_at BIGINT NOT NULL,"
-	  " expires_at BIGINT,"
-	  " revoked_at BIGINT,"
-	  " last_used_at BIGINT);"
-	  "CREATE INDEX tokens_user ON tokens(user_id);"
-	  "CREATE TABLE user_groups ("
-	  " id TEXT PRIMARY KEY,"
-	  " name TEXT NOT NULL UNIQUE,"
-	  " description TEXT NOT NULL DEFAULT '',"
-	  " created_at BIGINT NOT NULL);"
-	  "CREATE TABLE group_members ("
-	  " group_id TEXT NOT NULL REFERENCES user_groups(id) ON DELETE CASCADE,"
-	  " user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-	  " added_at BIGINT NOT NULL,"
-	  " PRIMARY KEY (group_id, user_id));"
-	  "CREATE INDEX group_members_user ON group_members(user_id);"
-	  "CREATE TABLE audit ("
-	  " id TEXT PRIMARY KEY," /* time-ordered: sorting by id sorts by time */
-	  " ts BIGINT NOT NULL,"
-	  " actor_id TEXT,"
-	  " actor TEXT,"
-	  " action TEXT NOT NULL,"
-	  " target TEXT,"
-	  " outcome TEXT NOT NULL,"
-	  " status INTEGER NOT NULL,"
-	  " address TEXT,"
-	  " request_id TEXT);"
-	  "CREATE INDEX audit_ts ON audit(ts);"
-	  "CREATE INDEX audit_actor ON audit(actor, id);"
-	  "CREATE INDEX audit_action ON audit(action, id);",
-	  "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
-	  " BEGIN SELECT RAISE(ABORT, 'audit is insert-only'); END;"
-	  "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
-	  " BEGIN SELECT RAISE(ABORT, 'audit is insert-only'); END;" },
-	/* Refusals coalesce: one row per coalesce_key (status, action, actor,
-	 * address, minute) with a count. Retention: rows older than
-	 * audit_purge.cutoff may be deleted, nothing else; the cutoff is kept
-	 * at least a day in the past, so no path can erase recent rows. */
-	{ 2,
-	  "ALTER TABLE audit ADD COLUMN count BIGINT NOT NULL DEFAULT 1;"
-	  "ALTER TABLE audit ADD COLUMN coalesce_key TEXT;"
-	  "CREATE UNIQUE INDEX audit_coalesce ON audit(coalesce_key);"
-	  "CREATE TABLE audit_purge (id INTEGER PRIMARY KEY CHECK (id = 1), cutoff BIGINT NOT NULL);"
-	  "INSERT INTO audit_purge (id, cutoff) VALUES (1, 0);",
-	  "DROP TRIGGER audit_no_update;"
-	  "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
-	  " WHEN OLD.coalesce_key IS NULL OR NEW.coalesce_key IS NOT OLD.coalesce_key"
-	  " OR NEW.id IS NOT OLD.id OR NEW.ts IS NOT OLD.ts OR NEW.actor_id IS NOT OLD.actor_id"
-	  " OR NEW.actor IS NOT OLD.actor OR NEW.action IS NOT OLD.action"
-	  " OR NEW.target IS NOT OLD.target OR NEW.outcome IS NOT OLD.outcome"
-	  " OR NEW.status IS NOT OLD.status OR NEW.address IS NOT OLD.address"
-	  " OR NEW.request_id IS NOT OLD.request_id OR NEW.count IS NOT OLD.count + 1"
-	  " BEGIN SELECT RAISE(ABORT, 'audit is insert-only'); END;"
-	  "DROP TRIGGER audit_no_delete;"
-	  "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
-	  " WHEN OLD.ts >= COALESCE((SELECT cutoff FROM audit_purge WHERE id = 1), 0)"
-	  " BEGIN SELECT RAISE(ABORT, 'audit is insert-only'); END;"
-	  "CREATE TRIGGER audit_purge_bounded BEFORE UPDATE ON audit_purge"
-	  " WHEN NEW.id IS NOT OLD.id"
-	  " OR NEW.cutoff > CAST(strftime('%s', 'now') AS INTEGER) * 1000 - 86400000"
-	  " BEGIN SELECT RAISE(ABORT, 'the audit keeps at least its last day'); END;"
-	  "CREATE TRIGGER audit_purge_no_delete BEFORE DELETE ON audit_purge"
-	  " BEGIN SELECT RAISE(ABORT, 'audit_purge has one row'); END;"
-	  "CREATE TRIGGER audit_purge_no_insert BEFORE INSERT ON audit_purge"
-	  " BEGIN SELECT RAISE(ABORT, 'audit_purge has one row'); END;" },
-};
-
-#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
-
-static int current_version(store_conn *c, int *out)
+static int query_int(store_conn *c, const char *sql, int nargs, const store_arg *args, int *out)
 {
 	store_rows *r = NULL;
-	int rc = store_query(c, "SELECT COALESCE(MAX(version), 0) FROM schema_version", &r, SNOARGS);
+	int rc = store_query(c, sql, &r, nargs, args);
 	if (rc)
 		return rc;
 	rc = store_rows_next(r);
@@ -111,40 +25,112 @@ static int current_version(store_conn *c, int *out)
 	return rc < 0 ? rc : 0;
 }
 
-int store_schema_version(store *s)
+static int format_version(store_conn *c, int *out)
+{
+	return query_int(c, "SELECT COALESCE(MAX(version), 0) FROM schema_version", SNOARGS, out);
+}
+
+static int domain_version(store_conn *c, const char *domain, int *out)
+{
+	return query_int(c, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE domain = $1",
+			 SARGS(SA_TEXT(domain)), out);
+}
+
+int store_schema_version(store *s, const char *domain)
 {
 	store_conn *c = NULL;
 	int v = -1;
-	store_acquire(s, &c);
-	if (current_version(c, &v))
-		v = -1;
+	int rc = store_acquire(s, &c);
+	if (rc == 0 && (rc = domain_version(c, domain, &v)))
+		v = rc;
 	store_release(&c);
-	return v;
+	return rc ? rc : v;
 }
 
-int store_migrate(store *s, char *err, size_t errlen)
+/* A list the runner cannot apply safely is a programming error: say so
+ * at start rather than half-migrate. */
+static int check_domains(const store_domain *const *d, size_t n, char *err, size_t errlen)
 {
-	store_conn *c = NULL;
-	int rc = store_acquire(s, &c), v = 0;
-	rc = store_exec(c, "CREATE TABLE IF NOT EXISTS schema_version ("
-			   " version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)", NULL, SNOARGS);
-	if (rc) {
-		snprintf(err, errlen, "cannot create schema_version: %s", store_errmsg(c));
-		goto out;
+	int legacy = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!d[i]->name || !*d[i]->name || d[i]->n < 1) {
+			snprintf(err, errlen, "store: domain %zu has no name or no migrations", i);
+			return -EINVAL;
+		}
+		for (int k = 0; k < d[i]->n; k++)
+			if (d[i]->migrations[k].version != k + 1) {
+				snprintf(err, errlen, "store: domain %s: migration %d is numbered %d",
+					 d[i]->name, k + 1, d[i]->migrations[k].version);
+				return -EINVAL;
+			}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(d[i]->name, d[j]->name) == 0) {
+				snprintf(err, errlen, "store: domain %s given twice", d[i]->name);
+				return -EINVAL;
+			}
+		legacy += d[i]->legacy != 0;
 	}
-	int latest = migrations[NMIGRATIONS - 1].version;
-	if ((rc = current_version(c, &v)))
+	if (legacy > 1) {
+		snprintf(err, errlen, "store: more than one legacy domain");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Creates the bookkeeping tables and, on a database of the store-wide
+ * format (1, 2), records its versions as the legacy domain's. Without a
+ * legacy domain given, such a database is left in its format: the upgrade
+ * happens when a binary that has that domain opens it. */
+static int prepare(store_conn *c, const store_domain *const *d, size_t n, char *err,
+		   size_t errlen)
+{
+	const store_domain *legacy = NULL;
+	int fmt = 0, rc;
+	for (size_t i = 0; i < n; i++)
+		if (d[i]->legacy)
+			legacy = d[i];
+	if ((rc = store_begin(c)) ||
+	    (rc = store_exec(c, "CREATE TABLE IF NOT EXISTS schema_version ("
+				" version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)", NULL, SNOARGS)) ||
+	    (rc = store_exec(c, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+				" domain TEXT NOT NULL, version BIGINT NOT NULL,"
+				" applied_at BIGINT NOT NULL, PRIMARY KEY (domain, version))",
+			     NULL, SNOARGS)) ||
+	    (rc = format_version(c, &fmt)))
 		goto fail;
-	if (v > latest) {
+	if (fmt > STORE_FORMAT) {
 		snprintf(err, errlen, "database schema version %d is newer than this sentinel"
-			 " understands (%d); upgrade sentinel", v, latest);
+			 " understands (%d); upgrade sentinel", fmt, STORE_FORMAT);
 		rc = STORE_ETOONEW;
 		goto out;
 	}
-	for (int i = 0; i < NMIGRATIONS; i++) {
-		const struct migration *m = &migrations[i];
-		/* Re-read inside the transaction: another server may have migrated. */
-		if ((rc = store_begin(c)) || (rc = current_version(c, &v)))
+	if (fmt < STORE_FORMAT && (legacy || fmt == 0)) {
+		/* Each old row becomes the legacy domain's row of the same number,
+		 * with its original time. */
+		if ((legacy && (rc = store_exec(c, "INSERT INTO schema_migrations (domain, version,"
+						   " applied_at) SELECT $1, version, applied_at"
+						   " FROM schema_version", NULL,
+						SARGS(SA_TEXT(legacy->name))))) ||
+		    (rc = store_exec(c, "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
+				     NULL, SARGS(SA_INT(STORE_FORMAT), SA_INT(sn_now_ms())))))
+			goto fail;
+	}
+	if ((rc = store_commit(c)))
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot prepare the schema records: %s", store_errmsg(c));
+out:
+	store_rollback(c);
+	return rc;
+}
+
+static int apply(store *s, store_conn *c, const store_domain *d, char *err, size_t errlen)
+{
+	int v = 0, rc = 0, i;
+	for (i = 0; i < d->n; i++) {
+		const store_migration *m = &d->migrations[i];
+		if ((rc = store_begin(c)) || (rc = domain_version(c, d->name, &v)))
 			goto fail;
 		if (v >= m->version) {
 			store_rollback(c);
@@ -155,15 +141,47 @@ int store_migrate(store *s, char *err, size_t errlen)
 		if (m->sql_sqlite && strcmp(store_backend(s), "sqlite") == 0 &&
 		    (rc = store_exec(c, m->sql_sqlite, NULL, SNOARGS)))
 			goto fail;
-		if ((rc = store_exec(c, "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
-				     NULL, SARGS(SA_INT(m->version), SA_INT(sn_now_ms())))))
-			goto fail;
-		if ((rc = store_commit(c)))
+		if ((rc = store_exec(c, "INSERT INTO schema_migrations (domain, version, applied_at)"
+				        " VALUES ($1, $2, $3)", NULL,
+				     SARGS(SA_TEXT(d->name), SA_INT(m->version), SA_INT(sn_now_ms())))) ||
+		    (rc = store_commit(c)))
 			goto fail;
 	}
-	goto out;
+	return 0;
 fail:
-	snprintf(err, errlen, "migration failed: %s", store_errmsg(c));
+	snprintf(err, errlen, "migration %s %d failed: %s", d->name, d->migrations[i].version,
+		 store_errmsg(c));
+	store_rollback(c);
+	return rc;
+}
+
+int store_migrate(store *s, const store_domain *const *d, size_t n, char *err, size_t errlen)
+{
+	store_conn *c = NULL;
+	int rc = check_domains(d, n, err, errlen);
+	if (rc || (rc = store_acquire(s, &c))) {
+		if (rc == -ETIMEDOUT)
+			snprintf(err, errlen, "store: no connection to migrate with");
+		return rc;
+	}
+	if ((rc = prepare(c, d, n, err, errlen)))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		int v = 0;
+		if ((rc = domain_version(c, d[i]->name, &v))) {
+			snprintf(err, errlen, "cannot read the %s schema version: %s", d[i]->name,
+				 store_errmsg(c));
+			goto out;
+		}
+		if (v > d[i]->n) {
+			snprintf(err, errlen, "database schema version %d of %s is newer than this"
+				 " sentinel understands (%d); upgrade sentinel", v, d[i]->name, d[i]->n);
+			rc = STORE_ETOONEW;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = apply(s, c, d[i], err, errlen);
 out:
 	store_release(&c);
 	return rc;

@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "base/log.h"
 #include "base/mem.h"
 #include "store/store_int.h"
 
-#define POOL_SIZE 8
+/* The pool size can be set per store (tests use 1) up to this. */
+#define POOL_MAX 64
 
 struct store_conn {
 	store *owner;
@@ -30,8 +32,10 @@ struct store {
 	const struct store_backend *be;
 	char *dsn;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	store_conn conns[POOL_SIZE];
+	pthread_cond_t cv; /* on CLOCK_MONOTONIC: a clock change moves no deadline */
+	store_conn conns[POOL_MAX];
+	int nconns;
+	int64_t acquire_timeout_ms;
 	store_conn *free_list;
 	atomic_uint_fast64_t errors;
 };
@@ -45,23 +49,38 @@ static int note(store_conn *c, int rc, const char *sql)
 	return rc;
 }
 
-int store_open(const char *url, store **out, char *err, size_t errlen)
+int store_open(const char *url, const store_opts *opts, store **out, char *err, size_t errlen)
 {
+	static const store_opts none = { 0 };
 	const struct store_backend *be = &store_sqlite_backend;
 	const char *dsn = url;
 	int rc = 0;
+	if (!opts)
+		opts = &none;
+	*out = NULL;
 	if (strncmp(url, "sqlite:", 7) == 0) {
 		dsn = url + 7;
 	} else if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
 		snprintf(err, errlen, "the PostgreSQL backend is not available in this build");
 		return -ENOTSUP;
 	}
+	if (opts->pool_size < 0 || opts->pool_size > POOL_MAX || opts->acquire_timeout_ms < 0) {
+		snprintf(err, errlen, "store: pool size must be 1-%d and the timeout positive", POOL_MAX);
+		return -EINVAL;
+	}
 	store *s = xcalloc(1, sizeof *s);
 	s->be = be;
 	s->dsn = xstrdup(dsn);
+	s->nconns = opts->pool_size ? opts->pool_size : STORE_POOL_SIZE;
+	s->acquire_timeout_ms = opts->acquire_timeout_ms ? opts->acquire_timeout_ms
+							 : STORE_ACQUIRE_TIMEOUT_MS;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
-	for (int i = 0; i < POOL_SIZE; i++) {
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	for (int i = 0; i < s->nconns; i++) {
 		store_conn *c = &s->conns[i];
 		c->owner = s;
 		rc = be->connect(s->dsn, &c->db, err, errlen);
@@ -71,7 +90,7 @@ int store_open(const char *url, store **out, char *err, size_t errlen)
 		s->free_list = c;
 		/* The first connection migrates, so the others see the final schema. */
 		if (i == 0) {
-			rc = store_migrate(s, err, errlen);
+			rc = store_migrate(s, opts->domains, opts->ndomains, err, errlen);
 			if (rc)
 				goto fail;
 		}
@@ -88,7 +107,7 @@ void store_free(store **ps)
 	store *s = *ps;
 	if (!s)
 		return;
-	for (int i = 0; i < POOL_SIZE; i++)
+	for (int i = 0; i < s->nconns; i++)
 		if (s->conns[i].db)
 			s->be->disconnect(s->conns[i].db);
 	pthread_cond_destroy(&s->cv);
@@ -110,12 +129,29 @@ uint64_t store_error_count(const store *s)
 
 int store_acquire(store *s, store_conn **out)
 {
+	struct timespec until;
+	int rc = 0;
+	*out = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += s->acquire_timeout_ms / 1000;
+	until.tv_nsec += (s->acquire_timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
 	pthread_mutex_lock(&s->mu);
-	while (!s->free_list)
-		pthread_cond_wait(&s->cv, &s->mu);
+	while (!s->free_list && rc == 0)
+		rc = pthread_cond_timedwait(&s->cv, &s->mu, &until);
 	store_conn *c = s->free_list;
-	s->free_list = c->next_free;
+	/* A connection freed just as the wait timed out is still taken. */
+	if (c)
+		s->free_list = c->next_free;
 	pthread_mutex_unlock(&s->mu);
+	if (!c) {
+		atomic_fetch_add(&s->errors, 1);
+		log_warn("store: no free connection within %lld ms", (long long)s->acquire_timeout_ms);
+		return rc == ETIMEDOUT ? -ETIMEDOUT : -rc;
+	}
 	c->next_free = NULL;
 	*out = c;
 	return 0;

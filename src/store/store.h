@@ -40,19 +40,66 @@ static inline store_arg store_arg_text(const char *s)
 
 /* Error codes beyond -errno. */
 #define STORE_ECONSTRAINT (-1001) /* unique or foreign-key violation */
-#define STORE_EBUSY       (-1002) /* locked past the busy timeout */
+#define STORE_EBUSY       (-1002) /* locked past the busy timeout; HTTP: as -ETIMEDOUT */
 #define STORE_ETOONEW     (-1003) /* the schema is newer than this binary */
 
+/* Migrations. Each domain (auth, and later others) owns its schema: a list
+ * of numbered migrations, versions 1..n in order, append only (never edit
+ * one that has shipped). The store runner knows no domain: store_open
+ * applies each pending migration of each domain given in store_opts, in
+ * its own transaction together with its row in
+ * schema_migrations(domain, version, applied_at).
+ *
+ * schema_version(version, applied_at) records the store's own bookkeeping
+ * format: releases before per-domain versions wrote their store-wide
+ * migrations 1 and 2 there; STORE_FORMAT (3) means per-domain versions.
+ * The domain flagged legacy adopts those old rows as its own versions when
+ * such a database is upgraded in place.
+ *
+ * A database whose format, or the version of any domain given, is newer
+ * than this binary knows is refused with STORE_ETOONEW and left alone. */
+typedef struct store_migration {
+	int version;
+	const char *sql;        /* portable SQL for every backend */
+	const char *sql_sqlite; /* SQLite-only additions (triggers), or NULL */
+} store_migration;
+
+typedef struct store_domain {
+	const char *name;                   /* [a-z_]+, unique */
+	const store_migration *migrations;  /* versions 1..n, in order */
+	int n;
+	int legacy; /* its versions were the store-wide ones (at most one domain) */
+} store_domain;
+
+#define STORE_FORMAT 3
+/* How long store_acquire waits for a free connection by default. Long
+ * enough for a burst of short transactions, short enough that a client
+ * hears 503 store_busy before its own timeout. */
+#define STORE_ACQUIRE_TIMEOUT_MS 5000
+#define STORE_POOL_SIZE 8
+
+typedef struct store_opts {
+	const store_domain *const *domains; /* migrated in this order */
+	size_t ndomains;
+	int64_t acquire_timeout_ms; /* 0: STORE_ACQUIRE_TIMEOUT_MS */
+	int pool_size;              /* 0: STORE_POOL_SIZE */
+} store_opts;
+
 /* url: "sqlite:PATH", a plain path (SQLite), or "postgres://..." once that
- * backend exists. Applies pending migrations. On error, err holds a
- * one-line message. The caller frees the store with store_free. */
-int store_open(const char *url, store **out, char *err, size_t errlen);
+ * backend exists. opts may be NULL (no domains, defaults). Applies pending
+ * migrations. On error, err holds a one-line message. The caller frees the
+ * store with store_free. */
+int store_open(const char *url, const store_opts *opts, store **out, char *err, size_t errlen);
 void store_free(store **s);
 const char *store_backend(const store *s);
-int store_schema_version(store *s);
+/* The recorded version of domain's schema (0: none yet), or <0 on error. */
+int store_schema_version(store *s, const char *domain);
 /* Errors seen since start (for /metrics). */
 uint64_t store_error_count(const store *s);
 
+/* Checks a connection out. Waits at most the store's acquire timeout for
+ * one to be free: -ETIMEDOUT then (*out NULL), which HTTP handlers answer
+ * with http_reply_errno: 503 store_busy and Retry-After. */
 int store_acquire(store *s, store_conn **out);
 void store_release(store_conn **c);
 int store_begin(store_conn *c);

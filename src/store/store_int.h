@@ -23,6 +23,7 @@ struct store_backend {
 
 extern const struct store_backend store_sqlite_backend;
 
-/* Migrations: numbered, applied in order at open (migrate.c). */
-int store_migrate(store *s, char *err, size_t errlen);
+/* Applies the pending migrations of the given domains (migrate.c). */
+int store_migrate(store *s, const store_domain *const *domains, size_t n, char *err,
+		  size_t errlen);
 #endif

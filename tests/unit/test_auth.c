@@ -1,4 +1,5 @@
-/* Password hashing and verification, tokens and their expiry. */
+/* Password hashing and verification, tokens and their expiry, the auth
+ * schema, a busy store, the offline password reset and local audit. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <pwd.h>
 #include "auth/auth_int.h"
 #include "base/util.h"
 
@@ -81,17 +83,30 @@ struct fixture {
 	auth *a;
 };
 
-static void fixture_open(struct fixture *f, const auth_config *cfg)
+static const store_domain *const auth_domains[] = { &auth_store_domain };
+
+/* pool_size and timeout_ms 0: the store's defaults. */
+static void fixture_open_pool(struct fixture *f, const auth_config *cfg, int pool_size,
+			      int64_t timeout_ms)
 {
 	char url[128], err[256];
 	char *gen = NULL;
+	int created = -1;
+	store_opts so = { .domains = auth_domains, .ndomains = 1, .pool_size = pool_size,
+			  .acquire_timeout_ms = timeout_ms };
 	snprintf(f->dir, sizeof f->dir, "/tmp/test_auth.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(url, sizeof url, "sqlite:%s/db", f->dir);
-	assert_int_equal(store_open(url, &f->st, err, sizeof err), 0);
+	assert_int_equal(store_open(url, &so, &f->st, err, sizeof err), 0);
 	assert_int_equal(auth_new(f->st, NULL, cfg, &f->a), 0);
-	assert_int_equal(auth_bootstrap(f->a, "adminpass123", &gen), 0);
+	assert_int_equal(auth_bootstrap(f->a, "adminpass123", &gen, &created), 0);
 	assert_null(gen);
+	assert_int_equal(created, 1);
+}
+
+static void fixture_open(struct fixture *f, const auth_config *cfg)
+{
+	fixture_open_pool(f, cfg, 0, 0);
 }
 
 static void fixture_close(struct fixture *f)
@@ -209,7 +224,7 @@ static void test_hash_gate(void **state)
 
 /* The probe verifier checks that while a password is verified, every
  * store connection can be taken: the login holds none while hashing. */
-#define STORE_POOL 8 /* store.c's POOL_SIZE */
+#define STORE_POOL STORE_POOL_SIZE
 static struct {
 	store *st;
 	pthread_mutex_t mu;
@@ -273,6 +288,108 @@ static void test_login_holds_no_connection_while_hashing(void **state)
 	fixture_close(&f);
 }
 
+static int64_t count(store *st, const char *sql, const char *arg)
+{
+	store_conn *c = NULL;
+	store_rows *r = NULL;
+	int64_t n = -1;
+	assert_int_equal(store_acquire(st, &c), 0);
+	assert_int_equal(store_query(c, sql, &r, SARGS(SA_TEXT(arg))), 0);
+	if (store_rows_next(r) == 1)
+		n = store_rows_int(r, 0);
+	store_rows_free(&r);
+	store_release(&c);
+	return n;
+}
+
+/* The auth domain owns its schema: its versions are recorded under its
+ * name, and the audit table stays insert-only (its triggers). A second
+ * bootstrap on a store with users creates nothing and says so. */
+static void test_schema(void **state)
+{
+	(void)state;
+	struct fixture f;
+	auth_config cfg = { 0 };
+	store_conn *c = NULL;
+	char *gen = NULL;
+	int created = -1;
+	fixture_open(&f, &cfg);
+	assert_int_equal(store_schema_version(f.st, "auth"), auth_store_domain.n);
+	assert_true(auth_store_domain.legacy);
+	assert_int_equal(auth_bootstrap(f.a, "otherpass123", &gen, &created), 0);
+	assert_int_equal(created, 0);
+	assert_null(gen);
+	assert_int_equal(store_acquire(f.st, &c), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO audit (id, ts, action, outcome, status)"
+				       " VALUES ('a1', $1, 'x', 'success', 200)", NULL,
+				    SARGS(SA_INT(sn_now_ms()))), 0);
+	assert_int_not_equal(store_exec(c, "UPDATE audit SET action = 'y'", NULL, SNOARGS), 0);
+	assert_int_not_equal(store_exec(c, "DELETE FROM audit", NULL, SNOARGS), 0);
+	store_release(&c);
+	fixture_close(&f);
+}
+
+/* With every connection held, a login gives up after the store timeout
+ * with -ETIMEDOUT, which the HTTP layer answers 503 store_busy (before,
+ * store_acquire waited for ever). */
+static void test_store_busy(void **state)
+{
+	(void)state;
+	struct fixture f;
+	auth_config cfg = { 0 };
+	store_conn *held = NULL;
+	char uid[48];
+	const char *code = NULL;
+	int64_t retry;
+	fixture_open_pool(&f, &cfg, 1, 50);
+	assert_int_equal(store_acquire(f.st, &held), 0);
+	assert_int_equal(auth_login_check(f.a, "admin", "adminpass123", "10.0.0.1", uid, &retry),
+			 -ETIMEDOUT);
+	assert_int_equal(http_errno_status(-ETIMEDOUT, &code), 503);
+	assert_string_equal(code, "store_busy");
+	assert_int_equal(auth_audit_local(f.st, "x.y", "t", 200), -ETIMEDOUT);
+	store_release(&held);
+	assert_int_equal(auth_login_check(f.a, "admin", "adminpass123", "10.0.0.1", uid, &retry), 0);
+	fixture_close(&f);
+}
+
+/* The offline reset: checks the password length and the user, sets the
+ * hash, revokes every token (API ones too) and leaves one audit row by
+ * local:<unix user>; local audit rows of other commands likewise. */
+static void test_reset_password(void **state)
+{
+	(void)state;
+	struct fixture f;
+	auth_config cfg = { 0 };
+	store_conn *c = NULL;
+	char actor[128], uid[48];
+	int64_t retry;
+	const struct passwd *pw = getpwuid(getuid());
+	snprintf(actor, sizeof actor, "local:%s", pw->pw_name);
+	fixture_open(&f, &cfg);
+	assert_int_equal(store_acquire(f.st, &c), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO tokens (id, user_id, hash, kind, name, created_at)"
+				       " SELECT 'tok_1', id, 'h1', 'api', 'ci', 1 FROM users", NULL,
+				    SNOARGS), 0);
+	store_release(&c);
+	assert_int_equal(auth_reset_password(f.st, "admin", "short"), -EINVAL);
+	assert_int_equal(auth_reset_password(f.st, "nobody", "longenough1"), -ENOENT);
+	assert_int_equal(count(f.st, "SELECT COUNT(*) FROM audit WHERE actor = $1", actor), 0);
+	assert_int_equal(auth_reset_password(f.st, "admin", "brand-new-pw"), 0);
+	assert_int_equal(auth_login_check(f.a, "admin", "adminpass123", "10.0.0.1", uid, &retry),
+			 -EACCES);
+	assert_int_equal(auth_login_check(f.a, "admin", "brand-new-pw", "10.0.0.1", uid, &retry), 0);
+	assert_int_equal(count(f.st, "SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL"
+				     " AND name = $1", "ci"), 0);
+	assert_int_equal(count(f.st, "SELECT COUNT(*) FROM audit WHERE actor = $1 AND action ="
+				     " 'user.reset_password' AND target = 'admin' AND outcome = 'success'"
+				     " AND address IS NULL", actor), 1);
+	assert_int_equal(auth_audit_local(f.st, "runtime.ingest", "py3", 500), 0);
+	assert_int_equal(count(f.st, "SELECT COUNT(*) FROM audit WHERE actor = $1 AND action ="
+				     " 'runtime.ingest' AND outcome = 'failure'", actor), 1);
+	fixture_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,6 +401,9 @@ int main(void)
 		cmocka_unit_test(test_throttle_parallel),
 		cmocka_unit_test(test_hash_gate),
 		cmocka_unit_test(test_login_holds_no_connection_while_hashing),
+		cmocka_unit_test(test_schema),
+		cmocka_unit_test(test_store_busy),
+		cmocka_unit_test(test_reset_password),
 	};
 	return cmocka_run_group_tests_name("auth", tests, NULL, NULL);
 }
