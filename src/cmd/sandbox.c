@@ -195,6 +195,40 @@ static int make_workdir(const char *dir, uid_t uid, gid_t gid, char *err, size_t
 	return rc;
 }
 
+/* A NULL-terminated array of a's entries then b's (pointers borrowed). */
+static const char **concat(const char *const *a, size_t na, const char *const *b, size_t nb)
+{
+	const char **v = xcalloc(na + nb + 1, sizeof *v);
+	memcpy(v, a, na * sizeof *v);
+	memcpy(v + na, b, nb * sizeof *v);
+	return v;
+}
+
+static size_t strv_len(char *const *v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+/* An image's config, as docker applies it: its Env under the caller's
+ * --env (later entries win), its Entrypoint + Cmd when no command is
+ * given. The arrays made here are freed by run_cmd when they differ from
+ * its own; their strings belong to rt. */
+static void apply_image(sbx_opts *o, const rt_image_config *ic)
+{
+	size_t ne = strv_len(ic->env);
+	if (ne) {
+		o->env = concat((const char *const *)ic->env, ne, o->env, o->nenv);
+		o->nenv += ne;
+	}
+	if (!o->argv[0] && (ic->entrypoint || ic->cmd))
+		o->argv = (char *const *)concat((const char *const *)ic->entrypoint,
+						strv_len(ic->entrypoint),
+						(const char *const *)ic->cmd, strv_len(ic->cmd));
+}
+
 static int resolve_runtime(cfg *c, sbx_opts *o, rt_info *rt, char *err, size_t errlen)
 {
 	const char *rootfs = cfg_get(c, "rootfs"), *name = cfg_get(c, "runtime");
@@ -211,6 +245,7 @@ static int resolve_runtime(cfg *c, sbx_opts *o, rt_info *rt, char *err, size_t e
 		o->venv = rt->path;
 	else
 		o->rootfs = rt->path;
+	apply_image(o, &rt->config);
 	return 0;
 }
 
@@ -254,11 +289,6 @@ static int run_cmd(int argc, char **argv)
 	char *const *args = cfg_args(c, &nargs);
 	const char *const *env = cfg_get_multi(c, "env", &nenv);
 	code = 2;
-	if (!nargs) {
-		snprintf(err, sizeof err, "no command given (usage: sentinel sandbox run [options] "
-			 "-- CMD [ARG...])");
-		goto out;
-	}
 	if (parse_limits(c, &o, err, sizeof err) ||
 	    parse_binds(c, "ro", 0, binds, &nb, err, sizeof err) ||
 	    parse_binds(c, "rw", 1, binds, &nb, err, sizeof err))
@@ -273,6 +303,11 @@ static int run_cmd(int argc, char **argv)
 		goto out;
 	if (resolve_runtime(c, &o, &rt, err, sizeof err))
 		goto out;
+	if (!o.argv[0]) {
+		snprintf(err, sizeof err, "no command given (usage: sentinel sandbox run [options] "
+			 "-- CMD [ARG...]; or a runtime whose image sets Entrypoint or Cmd)");
+		goto out;
+	}
 	if (pipe2(cancel_pipe, O_CLOEXEC | O_NONBLOCK) == 0) {
 		struct sigaction sa = { .sa_handler = on_signal };
 		sigaction(SIGINT, &sa, NULL);
@@ -291,7 +326,7 @@ static int run_cmd(int argc, char **argv)
 		fprintf(stderr, "sentinel: output truncated at %llu bytes (--output-limit)\n",
 			(unsigned long long)o.output_bytes);
 	if (res.exec_errno)
-		fprintf(stderr, "sentinel: cannot run '%s': %s\n", args[0], strerror(res.exec_errno));
+		fprintf(stderr, "sentinel: cannot run '%s': %s\n", o.argv[0], strerror(res.exec_errno));
 	if (res.killed_by != SBX_KILL_NONE)
 		fprintf(stderr, "sentinel: killed by the %s limit\n", sbx_kill_name(res.killed_by));
 	if ((cfg_get_bool(c, "json") || cfg_get(c, "result")) && write_result(c, &res))
@@ -306,6 +341,10 @@ out:
 		free((char *)binds[i].src);
 		free((char *)binds[i].dst);
 	}
+	if (o.env != env)
+		free((void *)o.env);
+	if (o.argv != args)
+		free((void *)o.argv);
 	rt_info_release(&rt);
 	cfg_free(&c);
 	return code;

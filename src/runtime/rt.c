@@ -35,7 +35,10 @@
 #include "runtime/rt.h"
 #include "runtime/rt_int.h"
 
-#define RECORD_MAX (64 * 1024)
+/* Records and image.json carry an image config, which came from a file of
+ * at most 1 MiB (rt_int.h): twice that bounds them. */
+#define META_MAX (2 * 1024 * 1024)
+#define SCAN_CACHE_MAX (16 * 1024 * 1024)
 #define STAGING ".staging-"
 #define LOCK_WAIT_MS 30000
 
@@ -65,8 +68,27 @@ int rt_name_valid(const char *name)
 	return 1;
 }
 
+_Atomic unsigned long rt_hash_calls;
+
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void config_release(rt_image_config *c)
+{
+	strv_free(c->env);
+	strv_free(c->entrypoint);
+	strv_free(c->cmd);
+	free(c->workdir);
+	memset(c, 0, sizeof *c);
+}
+
 void rt_info_release(rt_info *r)
 {
+	config_release(&r->config);
 	free(r->name);
 	free(r->kind);
 	free(r->sha256);
@@ -96,12 +118,87 @@ static int set_opt(json_t *j, const char *k, const char *v)
 	return v ? json_object_set_new(j, k, jstr(v)) : 0;
 }
 
+static json_t *strv_json(char *const *v)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && v[i]; i++)
+		if (json_array_append_new(a, jstr(v[i]))) {
+			json_decref(a);
+			a = NULL;
+		}
+	return a;
+}
+
+static int set_strv(json_t *j, const char *k, char *const *v)
+{
+	return v ? json_object_set_new(j, k, strv_json(v)) : 0;
+}
+
+/* The record form of an image config: only what the image sets. */
+static json_t *config_json(const rt_image_config *c)
+{
+	json_t *j = json_object();
+	if (j && (set_strv(j, "env", c->env) || set_opt(j, "working_dir", c->workdir) ||
+		  set_strv(j, "entrypoint", c->entrypoint) || set_strv(j, "cmd", c->cmd))) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+/* A NULL-terminated copy of a JSON array of strings; NULL when a is not
+ * one (checked at ingest: only a hand-edited record gets here). */
+static char **strv_from(json_t *a)
+{
+	size_t i;
+	json_t *e;
+	if (!json_is_array(a))
+		return NULL;
+	char **v = xcalloc(json_array_size(a) + 1, sizeof *v);
+	json_array_foreach(a, i, e) {
+		if (!json_is_string(e)) {
+			strv_free(v);
+			return NULL;
+		}
+		v[i] = xstrdup(json_string_value(e));
+	}
+	return v;
+}
+
+static char *opt_str(json_t *j, const char *k);
+
+static void config_load(json_t *j, rt_image_config *c)
+{
+	memset(c, 0, sizeof *c);
+	c->env = strv_from(json_object_get(j, "env"));
+	c->entrypoint = strv_from(json_object_get(j, "entrypoint"));
+	c->cmd = strv_from(json_object_get(j, "cmd"));
+	c->workdir = opt_str(j, "working_dir");
+}
+
+static int set_time(json_t *j, const char *k, int64_t ms)
+{
+	char t[40];
+	if (ms <= 0)
+		return json_object_set_new(j, k, json_null());
+	sn_time_format(ms, t, sizeof t);
+	return json_object_set_new(j, k, json_string(t));
+}
+
+static int set_int(json_t *j, const char *k, uint64_t v)
+{
+	return json_object_set_new(j, k, json_integer((json_int_t)v));
+}
+
 json_t *rt_info_json(const rt_info *r)
 {
-	json_t *j = json_pack("{s:o, s:o, s:I, s:I}", "name", jstr(r->name), "kind", jstr(r->kind),
-			      "created_ms", (json_int_t)r->created_ms, "bytes", (json_int_t)r->bytes);
-	if (j && (set_opt(j, "sha256", r->sha256) || set_opt(j, "path", r->path) ||
-		  set_opt(j, "source", r->source))) {
+	json_t *j = json_pack("{s:o, s:o}", "name", jstr(r->name), "kind", jstr(r->kind));
+	int image = r->sha256 != NULL;
+	if (j && (set_time(j, "created_at", r->created_ms) || set_int(j, "bytes", r->bytes) ||
+		  set_opt(j, "sha256", r->sha256) || set_opt(j, "path", r->path) ||
+		  set_opt(j, "source", r->source) ||
+		  (image && set_int(j, "archive_bytes", r->archive_bytes)) ||
+		  (image && json_object_set_new(j, "config", config_json(&r->config))))) {
 		json_decref(j);
 		j = NULL;
 	}
@@ -118,7 +215,7 @@ static int read_record(const char *path, rt_info *out)
 {
 	char *text = NULL;
 	size_t len;
-	int rc = sn_read_file(path, RECORD_MAX, &text, &len);
+	int rc = sn_read_file(path, META_MAX, &text, &len);
 	if (rc)
 		return rc;
 	json_t *j = json_loadb(text, len, 0, NULL);
@@ -134,8 +231,13 @@ static int read_record(const char *path, rt_info *out)
 	out->sha256 = opt_str(j, "sha256");
 	out->path = opt_str(j, "path");
 	out->source = opt_str(j, "source");
-	out->created_ms = json_integer_value(json_object_get(j, "created_ms"));
+	/* Records before created_at kept epoch milliseconds. */
+	const char *at = json_string_value(json_object_get(j, "created_at"));
+	if (!at || sn_time_parse(at, &out->created_ms))
+		out->created_ms = json_integer_value(json_object_get(j, "created_ms"));
 	out->bytes = (uint64_t)json_integer_value(json_object_get(j, "bytes"));
+	out->archive_bytes = (uint64_t)json_integer_value(json_object_get(j, "archive_bytes"));
+	config_load(json_object_get(j, "config"), &out->config);
 	json_decref(j);
 	return 0;
 }
@@ -360,6 +462,7 @@ static int open_regular(const char *path, int *fd, char *err, size_t errlen)
 
 static int hash_fd(int fd, char sha[65])
 {
+	rt_hash_calls++;
 	char *buf = xmalloc(1 << 16);
 	sn_sha256 *h = sn_sha256_new();
 	ssize_t n;
@@ -423,11 +526,57 @@ static int ensure_dir(const char *data, char *err, size_t errlen)
 	return rc;
 }
 
+static char *meta_path(const char *data, const char *tree)
+{
+	return xasprintf("%s/runtimes/%s/image.json", data, tree);
+}
+
+/* What a tree's image.json keeps (rt.h): its size and image config. */
+static int write_meta(const char *data, const char *tree, const rt_info *r)
+{
+	char *path = meta_path(data, tree), *text = NULL;
+	json_t *j = json_pack("{s:I, s:o}", "bytes", (json_int_t)r->bytes, "config",
+			      config_json(&r->config));
+	int rc = j && (text = json_dumps(j, JSON_COMPACT)) ? 0 : -ENOMEM;
+	if (!rc)
+		rc = sn_write_file_atomic(path, text, strlen(text), 0644);
+	free(text);
+	json_decref(j);
+	free(path);
+	return rc;
+}
+
+/* Size and config of the published tree of sha, for a name that shares
+ * it. -ENOENT: the tree is gone (removed since the caller looked). A tree
+ * from before image.json is measured and has no config. */
+static int read_meta(const char *data, const char *sha, rt_info *r)
+{
+	char *path = meta_path(data, sha), *text = NULL;
+	size_t len;
+	int rc = sn_read_file(path, META_MAX, &text, &len);
+	json_t *j = rc ? NULL : json_loadb(text, len, 0, NULL);
+	free(text);
+	free(path);
+	if (j) {
+		r->bytes = (uint64_t)json_integer_value(json_object_get(j, "bytes"));
+		config_release(&r->config);
+		config_load(json_object_get(j, "config"), &r->config);
+		json_decref(j);
+		return 0;
+	}
+	char *rootfs = xasprintf("%s/runtimes/%s/rootfs", data, sha);
+	rc = rt_tree_bytes(rootfs, &r->bytes);
+	free(rootfs);
+	return rc == -ENOENT ? rc : 0;
+}
+
 /* Unpacks the tarball into a new staging dir (without the registry lock;
- * the lock is taken briefly to make the dir). */
-static int unpack_stage(const char *data, int fd, uint64_t max, struct stage *s, uint64_t *bytes,
+ * the lock is taken briefly to make the dir); r gets the tree's size and
+ * image config, also written to the tree's image.json. */
+static int unpack_stage(const char *data, int fd, uint64_t max, struct stage *s, rt_info *r,
 			char *err, size_t errlen)
 {
+	json_t *config = NULL;
 	int lk, rc = lock_take(data, &lk, err, errlen);
 	if (rc)
 		return rc;
@@ -440,8 +589,15 @@ static int unpack_stage(const char *data, int fd, uint64_t max, struct stage *s,
 		rc = -errno;
 		snprintf(err, errlen, "cannot create %s: %s", rootfs, strerror(errno));
 	} else {
-		rc = rt_unpack_fd(fd, rootfs, max, bytes, err, errlen);
+		rc = rt_unpack_fd(fd, rootfs, max, &r->bytes, &config, err, errlen);
 	}
+	if (!rc) {
+		config_release(&r->config);
+		config_load(config, &r->config);
+		if ((rc = write_meta(data, s->name, r)))
+			snprintf(err, errlen, "writing %s/image.json: %s", s->name, strerror(-rc));
+	}
+	json_decref(config);
 	if (!rc && fchmod(s->fd, 0755)) {
 		rc = -errno;
 		snprintf(err, errlen, "chmod %s: %s", rootfs, strerror(errno));
@@ -486,13 +642,13 @@ out:
 	return rc;
 }
 
-int rt_ingest(const char *data, const char *tar_path, const char *name, uint64_t max_bytes,
-	      rt_info *out, char *err, size_t errlen)
+int rt_ingest(const char *data, const char *tar_path, const char *name, const char *source,
+	      uint64_t max_bytes, rt_info *out, char *err, size_t errlen)
 {
 	char sha[65], *abs = NULL;
 	struct stage s = { -1, -1, NULL };
 	rt_info r = { 0 };
-	uint64_t bytes = 0;
+	struct stat st;
 	int rc, fd = -1;
 	err[0] = '\0';
 	/* Checked again under the lock; failing early spares an extraction. */
@@ -502,28 +658,31 @@ int rt_ingest(const char *data, const char *tar_path, const char *name, uint64_t
 		goto out;
 	if ((rc = ensure_dir(data, err, errlen)))
 		goto out;
-	if ((rc = hash_fd(fd, sha))) {
+	if ((rc = hash_fd(fd, sha)) || (rc = fstat(fd, &st) ? -errno : 0)) {
 		snprintf(err, errlen, "%s: %s", tar_path, strerror(-rc));
 		goto out;
 	}
-	abs = realpath(tar_path, NULL);
+	abs = source ? NULL : realpath(tar_path, NULL);
 	r.name = xstrdup(name);
 	r.kind = xstrdup("image");
 	r.sha256 = xstrdup(sha);
-	r.source = xstrdup(abs ? abs : tar_path);
+	r.source = xstrdup(source ? source : abs ? abs : tar_path);
+	r.archive_bytes = (uint64_t)st.st_size;
 	r.created_ms = sn_now_ms();
 	/* The tree is not at its place yet: resolve the directory above it. */
 	char *dir = rt_dir(data), *rdir = realpath(dir, NULL);
 	r.path = xasprintf("%s/%s/rootfs", rdir ? rdir : dir, sha);
 	free(rdir);
 	free(dir);
+	/* A tree already there (same content, another name) is shared: its
+	 * image.json gives the size and config. If it goes before the commit,
+	 * commit_image says -EAGAIN and this unpacks after all. */
 	for (int tries = 0; tries < 3; tries++) {
-		if (!s.name && !tree_exists(data, sha)) {
-			rc = unpack_stage(data, fd, max_bytes, &s, &bytes, err, errlen);
+		if (!s.name && (!tree_exists(data, sha) || read_meta(data, sha, &r) == -ENOENT)) {
+			rc = unpack_stage(data, fd, max_bytes, &s, &r, err, errlen);
 			if (rc)
 				goto out;
 		}
-		r.bytes = bytes;
 		rc = commit_image(data, sha, &s, &r, out, err, errlen);
 		if (rc != -EAGAIN)
 			break;
@@ -536,6 +695,91 @@ out:
 		close(fd);
 	rt_info_release(&r);
 	free(abs);
+	return rc;
+}
+
+/* What a venv job sees of the host besides the venv itself: the host
+ * runtime's directories (sbx_plan.c's host_dirs; the runtime module does
+ * not include the sandbox's headers). */
+static const char *const host_dirs[] = { "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+					 "/libx32", NULL };
+
+static int under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* Is the real path p visible in the sandbox of a venv job? The host dirs
+ * are compared resolved too: /bin may be a link to /usr/bin. */
+static int visible(const char *p, const char *venv)
+{
+	int ok = under(p, venv);
+	for (size_t i = 0; !ok && host_dirs[i]; i++) {
+		char *real = realpath(host_dirs[i], NULL);
+		ok = under(p, host_dirs[i]) || (real && under(p, real));
+		free(real);
+	}
+	return ok;
+}
+
+/* The `home` of pyvenv.cfg (the base interpreter's directory), or NULL. */
+static char *venv_home(const char *cfg_path)
+{
+	char *text = NULL, *home = NULL, *save = NULL;
+	size_t len;
+	if (sn_read_file(cfg_path, 64 * 1024, &text, &len))
+		return NULL;
+	for (char *line = strtok_r(text, "\n", &save); line && !home;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+		size_t k = strcspn(line, " \t=");
+		if (eq && k == 4 && strncmp(line, "home", 4) == 0) {
+			char *v = eq + 1 + strspn(eq + 1, " \t");
+			size_t n = strlen(v);
+			while (n && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r'))
+				n--;
+			home = xstrndup(v, n);
+		}
+	}
+	free(text);
+	return home;
+}
+
+/* A venv's interpreter (bin/python3, else bin/python, resolved) and its
+ * base installation (pyvenv.cfg's home) must be visible in the sandbox:
+ * one under /root or /opt (pyenv, a hand-built Python) would only fail at
+ * run time, as "cannot run 'python'". */
+static int venv_runnable(const char *abs, const char *cfg_path, char *err, size_t errlen)
+{
+	char *py = xasprintf("%s/bin/python3", abs), *real = realpath(py, NULL), *home = NULL;
+	char *real_home = NULL;
+	int rc = 0;
+	if (!real) {
+		free(py);
+		py = xasprintf("%s/bin/python", abs);
+		real = realpath(py, NULL);
+	}
+	if (!real) {
+		snprintf(err, errlen, "%s: no interpreter (bin/python3 or bin/python): %s", abs,
+			 strerror(errno));
+		rc = -EINVAL;
+	} else if (!visible(real, abs)) {
+		snprintf(err, errlen, "venv %s: its interpreter %s (%s) is outside what a job in "
+			 "the sandbox sees (the host's /usr, /bin, /sbin, /lib* and the venv): "
+			 "make the venv with a Python under /usr", abs, real, py);
+		rc = -EINVAL;
+	} else if ((home = venv_home(cfg_path)) && (real_home = realpath(home, NULL)) &&
+		   !visible(real_home, abs)) {
+		snprintf(err, errlen, "venv %s: its base Python (pyvenv.cfg home = %s) is outside "
+			 "what a job in the sandbox sees (the host's /usr, /bin, /sbin, /lib* and "
+			 "the venv): make the venv with a Python under /usr", abs, home);
+		rc = -EINVAL;
+	}
+	free(real_home);
+	free(home);
+	free(real);
+	free(py);
 	return rc;
 }
 
@@ -555,6 +799,8 @@ int rt_register_venv(const char *data, const char *name, const char *dir, rt_inf
 		rc = -EINVAL;
 		goto out;
 	}
+	if ((rc = venv_runnable(abs, py, err, errlen)))
+		goto out;
 	r.name = xstrdup(name);
 	r.kind = xstrdup("venv");
 	r.path = xstrdup(abs);
@@ -723,17 +969,100 @@ static int is_tarball(const char *n)
 	return 0;
 }
 
+/* ---- scan, with a cache of hashes (rt.h) ---- */
+
+static char *cache_path(const char *data)
+{
+	return xasprintf("%s/runtimes/scan-cache.json", data);
+}
+
+/* The cache as an object {file: {size, mtime_ns, ctime_ns, ino, sha256}};
+ * an empty one when it is missing or unreadable (it is only a cache). */
+static json_t *cache_load(const char *data)
+{
+	char *path = cache_path(data), *text = NULL;
+	size_t len;
+	json_t *j = sn_read_file(path, SCAN_CACHE_MAX, &text, &len) ? NULL
+								    : json_loadb(text, len, 0, NULL);
+	free(text);
+	free(path);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		j = json_object();
+	}
+	return j;
+}
+
+/* Scans run concurrently without the lock: each writes the whole cache
+ * atomically and the last one wins, which at worst costs a hash later. */
+static void cache_save(const char *data, json_t *cache)
+{
+	char *path = cache_path(data), *text = json_dumps(cache, JSON_COMPACT);
+	if (text)
+		(void)sn_write_file_atomic(path, text, strlen(text), 0644);
+	free(text);
+	free(path);
+}
+
+static int64_t ns(struct timespec t)
+{
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* The identity of a file's content as far as stat tells: any write moves
+ * ctime (which no user can set back), replacing the file changes the inode. */
+static json_t *stat_key(const struct stat *st)
+{
+	return json_pack("{s:I, s:I, s:I, s:I}", "size", (json_int_t)st->st_size, "mtime_ns",
+			 (json_int_t)ns(st->st_mtim), "ctime_ns", (json_int_t)ns(st->st_ctim), "ino",
+			 (json_int_t)st->st_ino);
+}
+
+/* Does the cache entry old carry every field of key, equal? */
+static int same_key(json_t *old, json_t *key)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(key, k, v)
+		if (!json_equal(v, json_object_get(old, k)))
+			return 0;
+	return 1;
+}
+
+/* The sha256 of the open file fd, from the cache when its stat key is
+ * unchanged; fresh gets the entry for the next scan. */
+static int cached_hash(int fd, const char *file, const struct stat *st, json_t *cache,
+		       json_t *fresh, char sha[65])
+{
+	json_t *key = stat_key(st), *old = json_object_get(cache, file);
+	const char *osha = json_string_value(json_object_get(old, "sha256"));
+	int rc = 0;
+	if (!key)
+		return -ENOMEM;
+	if (sha_valid(osha) && same_key(old, key))
+		memcpy(sha, osha, 65);
+	else
+		rc = hash_fd(fd, sha);
+	/* A name that is not UTF-8 cannot be a key: it is hashed every time. */
+	if (!rc && !json_object_set_new(key, "sha256", json_string(sha)))
+		(void)json_object_set(fresh, file, key);
+	json_decref(key);
+	return rc;
+}
+
 /* One drop-folder file for rt_scan, or NULL when it is not a new tarball.
  * A name that is not UTF-8 is skipped: it could not be named in a JSON
  * register request anyway. */
-static json_t *scan_one(const char *data, const char *dir, const char *file)
+static json_t *scan_one(const char *data, const char *dir, const char *file, json_t *cache,
+			json_t *fresh)
 {
 	char sha[65], err[256], *p = xasprintf("%s/%s", dir, file);
 	struct stat st;
 	json_t *j = NULL;
 	int fd = -1;
 	if (file[0] != '.' && is_tarball(file) && open_regular(p, &fd, err, sizeof err) == 0 &&
-	    fstat(fd, &st) == 0 && hash_fd(fd, sha) == 0 && !sha_in_use(data, sha, NULL))
+	    fstat(fd, &st) == 0 && cached_hash(fd, file, &st, cache, fresh, sha) == 0 &&
+	    !sha_in_use(data, sha, NULL))
 		j = json_pack("{s:s, s:I, s:s}", "file", file, "bytes", (json_int_t)st.st_size,
 			      "sha256", sha);
 	if (fd >= 0)
@@ -747,14 +1076,15 @@ int rt_scan(const char *data, json_t **out, char *err, size_t errlen)
 	char *dir = rt_incoming_dir(data);
 	DIR *d = opendir(dir);
 	struct dirent *e;
-	json_t *arr = json_array();
-	int rc = arr ? 0 : -ENOMEM;
+	json_t *arr = json_array(), *cache = cache_load(data), *fresh = json_object();
+	int rc = arr && cache && fresh ? 0 : -ENOMEM;
+	err[0] = '\0';
 	if (!d && errno != ENOENT) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 	}
 	while (!rc && d && (e = readdir(d))) {
-		json_t *j = scan_one(data, dir, e->d_name);
+		json_t *j = scan_one(data, dir, e->d_name, cache, fresh);
 		if (j && json_array_append_new(arr, j)) {
 			rc = -ENOMEM;
 			snprintf(err, errlen, "cannot list %s", dir);
@@ -762,8 +1092,15 @@ int rt_scan(const char *data, json_t **out, char *err, size_t errlen)
 	}
 	if (d)
 		closedir(d);
+	/* Entries of files gone from the folder are dropped with the rest. */
+	if (!rc && !json_equal(cache, fresh))
+		cache_save(data, fresh);
+	json_decref(cache);
+	json_decref(fresh);
 	free(dir);
 	if (rc) {
+		if (rc == -ENOMEM && !err[0])
+			snprintf(err, errlen, "out of memory");
 		json_decref(arr);
 		return rc;
 	}

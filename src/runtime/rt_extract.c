@@ -21,12 +21,18 @@
  *    forever: only regular files are ever opened for reading (O_NONBLOCK,
  *    then fstat), so a FIFO in an archive is refused, not waited on.
  *
+ * 6. The image config is read from the manifest's Config file and checked
+ *    (types, sizes, K=V, an absolute WorkingDir) before any layer is
+ *    applied: a bad one refuses the archive (-EBADMSG).
+ *
  * Flow: rt_unpack_fd -> has_manifest ? (pass over the outer archive into
- * dest.outer, then apply_layers: per layer pass(whiteouts = 1), pass(0))
- * : pass(-1). pass -> extract_entry | whiteout for each header. */
+ * dest.outer, then apply_layers: read_config, per layer pass(whiteouts =
+ * 1), pass(0), make_workdir) : pass(-1); then rt_tree_bytes. pass ->
+ * extract_entry | whiteout for each header. */
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
+#include <fts.h>
 #include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
@@ -669,12 +675,14 @@ static int open_member(struct ctx *c, int outer, const char *name)
 	return rc ? rc : fd;
 }
 
-static int read_manifest(struct ctx *c, int outer, json_t **out)
+/* Reads the JSON file name of the outer archive (manifest.json, the image
+ * config), whole, up to MANIFEST_MAX bytes. */
+static int read_json_member(struct ctx *c, int outer, const char *name, json_t **out)
 {
 	char *text = xmalloc(MANIFEST_MAX + 1);
 	size_t len = 0;
 	ssize_t n = 1;
-	int rc = 0, fd = open_member(c, outer, "manifest.json");
+	int rc = 0, fd = open_member(c, outer, name);
 	if (fd < 0) {
 		free(text);
 		return fd;
@@ -683,20 +691,125 @@ static int read_manifest(struct ctx *c, int outer, json_t **out)
 		len += (size_t)n;
 	close(fd);
 	if (n < 0)
-		rc = fs_fail(c, -errno, "cannot read", "manifest.json");
+		rc = fs_fail(c, -errno, "cannot read", name);
 	else if (len > MANIFEST_MAX)
-		rc = refuse(c, -EBADMSG, "manifest.json is over 1 MiB", "manifest.json");
+		rc = refuse(c, -EBADMSG, "over 1 MiB in the docker archive", name);
 	else if (!(*out = json_loadb(text, len, 0, NULL)))
-		rc = refuse(c, -EBADMSG, "manifest.json is not JSON", "manifest.json");
+		rc = refuse(c, -EBADMSG, "not JSON in the docker archive", name);
 	free(text);
 	return rc;
 }
 
-static int apply_layers(struct ctx *c, int outer)
+/* An image config string is usable as an argument or environment entry:
+ * no NUL inside (execve would cut it), bounded. */
+static int config_str_ok(json_t *v)
+{
+	return json_is_string(v) && json_string_length(v) < RT_CONFIG_STR_MAX &&
+	       strlen(json_string_value(v)) == json_string_length(v);
+}
+
+/* Copies the image config's list field (Env, Entrypoint, Cmd) into out as
+ * key. Absent or null: the image does not set it. Env entries must be K=V. */
+static int config_list(struct ctx *c, json_t *cfg, const char *field, const char *key,
+		       json_t *out)
+{
+	json_t *v = json_object_get(cfg, field), *e, *copy;
+	size_t i;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_array(v) || json_array_size(v) > RT_CONFIG_LIST_MAX)
+		return refuse(c, -EBADMSG, "image config: not an array of at most 256 strings:",
+			      field);
+	if (!(copy = json_array()))
+		return -ENOMEM;
+	json_array_foreach(v, i, e) {
+		int env_ok = strcmp(key, "env") ||
+			     (json_is_string(e) && json_string_value(e)[0] != '=' &&
+			      strchr(json_string_value(e), '='));
+		if (!config_str_ok(e) || !env_ok) {
+			json_decref(copy);
+			return refuse(c, -EBADMSG, "image config: a bad entry in", field);
+		}
+		if (json_array_append(copy, e)) {
+			json_decref(copy);
+			return -ENOMEM;
+		}
+	}
+	return json_object_set_new(out, key, copy) ? -ENOMEM : 0;
+}
+
+/* WorkingDir: absolute, no "..", normalised ("/" for the root). */
+static int config_workdir(struct ctx *c, json_t *cfg, json_t *out)
+{
+	json_t *v = json_object_get(cfg, "WorkingDir");
+	char norm[RT_PATH_MAX];
+	if (!v || json_is_null(v) || (json_is_string(v) && !json_string_value(v)[0]))
+		return 0;
+	const char *wd = json_string_value(v);
+	int rc = config_str_ok(v) && wd[0] == '/' ? rt_norm_path(wd + 1, norm, sizeof norm) : -1;
+	if (rc < 0)
+		return refuse(c, -EBADMSG, "image config: WorkingDir is not an absolute path "
+			      "without '..':", wd ? wd : "(not a string)");
+	json_t *j = rc == 1 ? json_string("/") : json_sprintf("/%s", norm);
+	return json_object_set_new(out, "working_dir", j) ? -ENOMEM : 0;
+}
+
+/* The Config file named by the manifest, in the record's form (rt_int.h);
+ * *out stays NULL when the manifest names none. */
+static int read_config(struct ctx *c, int outer, json_t *manifest, json_t **out)
+{
+	json_t *name = json_object_get(json_array_get(manifest, 0), "Config"), *doc = NULL, *j;
+	int rc;
+	if (!name)
+		return 0;
+	if (!config_str_ok(name))
+		return refuse(c, -EBADMSG, "manifest.json: Config is not a", "string");
+	if ((rc = read_json_member(c, outer, json_string_value(name), &doc)))
+		return rc;
+	json_t *cfg = json_object_get(doc, "config");
+	if (!(j = json_object()))
+		rc = -ENOMEM;
+	else if (cfg && !json_is_object(cfg))
+		rc = refuse(c, -EBADMSG, "image config: not an object:", "config");
+	if (!rc && cfg && !(rc = config_list(c, cfg, "Env", "env", j)) &&
+	    !(rc = config_list(c, cfg, "Entrypoint", "entrypoint", j)) &&
+	    !(rc = config_list(c, cfg, "Cmd", "cmd", j)))
+		rc = config_workdir(c, cfg, j);
+	if (rc == -ENOMEM)
+		snprintf(c->err, c->errlen, "out of memory reading the image config");
+	json_decref(doc);
+	if (rc)
+		json_decref(j);
+	else
+		*out = j;
+	return rc;
+}
+
+/* The image's WorkingDir exists in the tree: the sandbox starts the job
+ * there and the tree is read-only then (docker creates it the same way). */
+static int make_workdir(struct ctx *c, json_t *config)
+{
+	const char *wd = json_string_value(json_object_get(config, "working_dir"));
+	char norm[RT_PATH_MAX], dir[RT_PATH_MAX];
+	if (!wd || rt_norm_path(wd + 1, norm, sizeof norm) != 0)
+		return 0; /* unset, or "/" */
+	const char *base = split(norm, dir, sizeof dir);
+	int pfd = parent_fd(c, norm), rc = 0;
+	if (pfd == -EFBIG)
+		return pfd;
+	if (pfd < 0)
+		return fs_fail(c, pfd, "cannot resolve the WorkingDir", wd);
+	if (mkdirat(pfd, base, 0755) && errno != EEXIST)
+		rc = fs_fail(c, -errno, "cannot create the WorkingDir", wd);
+	close(pfd);
+	return rc;
+}
+
+static int apply_layers(struct ctx *c, int outer, json_t **config)
 {
 	json_t *m = NULL, *l;
 	size_t i;
-	int rc = read_manifest(c, outer, &m);
+	int rc = read_json_member(c, outer, "manifest.json", &m);
 	if (rc)
 		return rc;
 	json_t *layers = json_object_get(json_array_get(m, 0), "Layers");
@@ -704,6 +817,9 @@ static int apply_layers(struct ctx *c, int outer)
 		rc = refuse(c, -EBADMSG, "manifest.json has no", "Layers");
 		goto out;
 	}
+	/* Before the layers: a bad config fails the archive cheaply. */
+	if ((rc = read_config(c, outer, m, config)))
+		goto out;
 	json_array_foreach(layers, i, l) {
 		if (!json_is_string(l)) {
 			rc = refuse(c, -EBADMSG, "manifest.json: a layer is not a", "string");
@@ -721,18 +837,70 @@ static int apply_layers(struct ctx *c, int outer)
 		if (rc)
 			break;
 	}
+	if (!rc)
+		rc = make_workdir(c, *config);
 out:
 	json_decref(m);
 	return rc;
 }
 
-int rt_unpack_fd(int fd, const char *dest, uint64_t max_bytes, uint64_t *bytes, char *err,
-		 size_t errlen)
+struct linked {
+	ino_t ino;
+	uint64_t size;
+};
+
+static int cmp_ino(const void *a, const void *b)
+{
+	ino_t x = ((const struct linked *)a)->ino, y = ((const struct linked *)b)->ino;
+	return x < y ? -1 : x > y;
+}
+
+int rt_tree_bytes(const char *dir, uint64_t *bytes)
+{
+	char *paths[] = { (char *)dir, NULL };
+	/* fts keeps its walk on the heap, not our stack; FTS_PHYSICAL: links
+	 * are not followed; a tree is one file system (FTS_XDEV). */
+	FTS *f = fts_open(paths, FTS_PHYSICAL | FTS_NOCHDIR | FTS_XDEV, NULL);
+	FTSENT *e;
+	struct linked *l = NULL; /* inodes with several names: counted once */
+	size_t n = 0, cap = 0;
+	uint64_t sum = 0;
+	int rc = 0;
+	if (!f)
+		return -errno;
+	while (!rc && (e = fts_read(f))) {
+		if (e->fts_info == FTS_DNR || e->fts_info == FTS_ERR || e->fts_info == FTS_NS)
+			rc = -(e->fts_errno ? e->fts_errno : EIO);
+		else if (e->fts_info == FTS_F && e->fts_statp->st_nlink > 1) {
+			if (n == cap)
+				l = xrealloc(l, (cap = cap ? 2 * cap : 64) * sizeof *l);
+			l[n++] = (struct linked){ e->fts_statp->st_ino, (uint64_t)e->fts_statp->st_size };
+		} else if (e->fts_info == FTS_F) {
+			sum += (uint64_t)e->fts_statp->st_size;
+		}
+	}
+	if (!rc && errno) /* fts_read's NULL: 0 at the end, else an error */
+		rc = -errno;
+	fts_close(f);
+	if (n)
+		qsort(l, n, sizeof *l, cmp_ino);
+	for (size_t i = 0; i < n; i++)
+		if (!i || l[i].ino != l[i - 1].ino)
+			sum += l[i].size;
+	free(l);
+	*bytes = sum;
+	return rc;
+}
+
+int rt_unpack_fd(int fd, const char *dest, uint64_t max_bytes, uint64_t *bytes, json_t **config,
+		 char *err, size_t errlen)
 {
 	struct ctx c, oc;
 	int root = -1, outer = -1, rc;
 	char *outer_dir = xasprintf("%s.outer", dest);
 	ctx_init(&c, -1, max_bytes, err, errlen);
+	*config = NULL;
+	*bytes = 0;
 	root = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0) {
 		rc = -errno;
@@ -742,7 +910,7 @@ int rt_unpack_fd(int fd, const char *dest, uint64_t max_bytes, uint64_t *bytes, 
 	c.root = root;
 	if (!has_manifest(fd, max_bytes)) {
 		rc = pass(&c, open_fd, &fd, -1);
-		goto out;
+		goto size;
 	}
 	/* docker save: unpack the outer archive beside dest, then its layers. */
 	if (mkdir(outer_dir, 0700) || (outer = open(outer_dir, O_RDONLY | O_DIRECTORY |
@@ -753,14 +921,22 @@ int rt_unpack_fd(int fd, const char *dest, uint64_t max_bytes, uint64_t *bytes, 
 	ctx_init(&oc, outer, max_bytes, err, errlen);
 	rc = pass(&oc, open_fd, &fd, -1);
 	if (!rc)
-		rc = apply_layers(&c, outer);
+		rc = apply_layers(&c, outer, config);
+size:
+	/* The budget's count includes per-entry costs and files that later
+	 * layers replaced: the size reported is the tree's. */
+	if (!rc && (rc = rt_tree_bytes(dest, bytes)))
+		snprintf(err, errlen, "measuring %s: %s", dest, strerror(-rc));
 out:
+	if (rc) {
+		json_decref(*config);
+		*config = NULL;
+	}
 	if (outer >= 0)
 		close(outer);
 	rt_rm_tree(AT_FDCWD, outer_dir);
 	if (root >= 0)
 		close(root);
 	free(outer_dir);
-	*bytes = c.used;
 	return rc;
 }

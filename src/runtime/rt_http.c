@@ -95,7 +95,7 @@ static void h_register(http_req *r, void *ctx)
 	http_req_set_target(r, name);
 	char *inc = rt_incoming_dir(ctx), *path = file ? xasprintf("%s/%s", inc, file) : NULL;
 	int rc = venv ? rt_register_venv(ctx, name, venv, &info, err, sizeof err)
-		      : rt_ingest(ctx, path, name, RT_DEFAULT_MAX_BYTES, &info, err, sizeof err);
+		      : rt_ingest(ctx, path, name, NULL, RT_DEFAULT_MAX_BYTES, &info, err, sizeof err);
 	if (rc)
 		reply_rc(r, rc, err);
 	else
@@ -125,7 +125,7 @@ static void h_upload(http_req *r, void *ctx)
 	http_req_set_target(r, name);
 	/* The body was streamed to a spool file (never held in memory); the
 	 * http layer removes it after the request. */
-	int rc = rt_ingest(ctx, path, name, RT_DEFAULT_MAX_BYTES, &info, err, sizeof err);
+	int rc = rt_ingest(ctx, path, name, "upload", RT_DEFAULT_MAX_BYTES, &info, err, sizeof err);
 	if (rc)
 		reply_rc(r, rc, err);
 	else

@@ -22,7 +22,7 @@ def mk(name, entries, fmt=tarfile.GNU_FORMAT):
             t.addfile(ti, data)
 m = json.dumps([{"Config": "c.json", "Layers": ["abc/layer.tar"]}]).encode()
 mk("fifo", [special("abc", tarfile.DIRTYPE), special("abc/layer.tar", tarfile.FIFOTYPE),
-            f("manifest.json", m)])
+            f("c.json", b"{}"), f("manifest.json", m)])
 mk("deep", [f("a/" * 2040 + "f")], tarfile.PAX_FORMAT)
 mk("hlsym", [f("d/f"), special("l", tarfile.SYMTYPE, "d/f"), special("h", tarfile.LNKTYPE, "l/x")])
 mk("ok", [f("etc/marker", b"marker\n")])

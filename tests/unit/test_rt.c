@@ -431,15 +431,15 @@ static void test_registry(void **state)
 	assert_int_equal(sn_write_file_atomic(tar, buf, len, 0644), 0);
 	free(buf);
 	rt_info r;
-	assert_int_equal(rt_ingest(data, tar, "img", 1 << 20, &r, err, sizeof err), 0);
+	assert_int_equal(rt_ingest(data, tar, "img", NULL, 1 << 20, &r, err, sizeof err), 0);
 	assert_string_equal(r.kind, "image");
 	assert_int_equal(strlen(r.sha256), 64);
 	char *marker = xasprintf("%s/etc/marker", r.path);
 	assert_int_equal(access(marker, F_OK), 0);
 	free(marker);
 	rt_info_release(&r);
-	assert_int_equal(rt_ingest(data, tar, "img", 1 << 20, &r, err, sizeof err), -EEXIST);
-	assert_int_equal(rt_ingest(data, tar, "host", 1 << 20, &r, err, sizeof err), -EINVAL);
+	assert_int_equal(rt_ingest(data, tar, "img", NULL, 1 << 20, &r, err, sizeof err), -EEXIST);
+	assert_int_equal(rt_ingest(data, tar, "host", NULL, 1 << 20, &r, err, sizeof err), -EINVAL);
 	assert_int_equal(rt_lookup(data, "img", &r, err, sizeof err), 0);
 	rt_info_release(&r);
 	assert_int_equal(rt_lookup(data, "host", &r, err, sizeof err), 0);
@@ -459,6 +459,277 @@ static void test_registry(void **state)
 	assert_false(rt_name_valid(""));
 }
 
+/* Writes the tar of entries to dir/file; returns the path (caller frees). */
+static char *write_tar(const char *dir, const char *file, const struct ent *e, size_t n)
+{
+	char *buf, *path = xasprintf("%s/%s", dir, file);
+	size_t len = make_tar(e, n, &buf);
+	assert_int_equal(sn_write_file_atomic(path, buf, len, 0644), 0);
+	free(buf);
+	return path;
+}
+
+/* scan hashes a drop-folder file only when it is new or changed: the
+ * cache of (size, mtime, ctime, inode) -> sha256 answers otherwise. */
+static void test_scan_cache(void **state)
+{
+	(void)state;
+	const struct ent a[] = { { "etc/a", AE_IFREG, "aaaa" } };
+	const struct ent b[] = { { "etc/b", AE_IFREG, "bbbb" } };
+	char data[256], err[256], *inc;
+	json_t *arr;
+	snprintf(data, sizeof data, "%s/scandata", tmpdir);
+	assert_int_equal(rt_init(data, err, sizeof err), 0);
+	inc = rt_incoming_dir(data);
+	char *tar = write_tar(inc, "x.tar", a, 1), sha[65];
+	assert_int_equal(sn_sha256_file(tar, sha), 0);
+	unsigned long n0 = rt_hash_calls;
+	assert_int_equal(rt_scan(data, &arr, err, sizeof err), 0);
+	assert_int_equal(rt_hash_calls, n0 + 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "sha256")), sha);
+	json_decref(arr);
+	assert_int_equal(rt_scan(data, &arr, err, sizeof err), 0);
+	assert_int_equal(rt_hash_calls, n0 + 1); /* unchanged: the cached hash */
+	assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "sha256")), sha);
+	json_decref(arr);
+	/* touch: mtime (and ctime) move, so it is hashed again. */
+	struct timespec ts[2] = { { 1000, 0 }, { 1000, 0 } };
+	assert_int_equal(utimensat(AT_FDCWD, tar, ts, 0), 0);
+	assert_int_equal(rt_scan(data, &arr, err, sizeof err), 0);
+	assert_int_equal(rt_hash_calls, n0 + 2);
+	json_decref(arr);
+	/* Same size, mtime set back: the content changed and ctime says so. */
+	char *buf;
+	size_t len = make_tar(b, 1, &buf);
+	int fd = open(tar, O_WRONLY);
+	assert_int_equal(pwrite(fd, buf, len, 0), (ssize_t)len);
+	close(fd);
+	free(buf);
+	assert_int_equal(utimensat(AT_FDCWD, tar, ts, 0), 0);
+	assert_int_equal(rt_scan(data, &arr, err, sizeof err), 0);
+	assert_int_equal(rt_hash_calls, n0 + 3);
+	char sha2[65];
+	assert_int_equal(sn_sha256_file(tar, sha2), 0);
+	assert_string_not_equal(sha, sha2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "sha256")), sha2);
+	json_decref(arr);
+	/* A file gone from the folder leaves the cache. */
+	unlink(tar);
+	assert_int_equal(rt_scan(data, &arr, err, sizeof err), 0);
+	assert_int_equal(json_array_size(arr), 0);
+	json_decref(arr);
+	char *cache = xasprintf("%s/runtimes/scan-cache.json", data), *text;
+	assert_int_equal(sn_read_file(cache, 1 << 20, &text, &len), 0);
+	assert_null(strstr(text, "x.tar"));
+	free(text);
+	free(cache);
+	free(tar);
+	free(inc);
+}
+
+static void write_str(const char *path, const char *s)
+{
+	assert_int_equal(sn_write_file_atomic(path, s, strlen(s), 0755), 0);
+}
+
+/* A venv whose interpreter the sandbox cannot see is refused when it is
+ * registered, naming the interpreter, not when a job fails to start. */
+static void test_venv_outside(void **state)
+{
+	(void)state;
+	char p[512], data[256], err[512];
+	rt_info r;
+	snprintf(data, sizeof data, "%s/venvdata", tmpdir);
+	snprintf(p, sizeof p, "%s/pyenv/bin", tmpdir);
+	assert_int_equal(sn_mkdir_p(p, 0755), 0);
+	snprintf(p, sizeof p, "%s/pyenv/bin/python3.11", tmpdir);
+	write_str(p, "#!/bin/false\n");
+	snprintf(p, sizeof p, "%s/venv/bin", tmpdir);
+	assert_int_equal(sn_mkdir_p(p, 0755), 0);
+	snprintf(p, sizeof p, "%s/venv/pyvenv.cfg", tmpdir);
+	char *cfg = xasprintf("home = %s/pyenv/bin\nversion = 3.11.4\n", tmpdir);
+	write_str(p, cfg);
+	free(cfg);
+	char *target = xasprintf("%s/pyenv/bin/python3.11", tmpdir);
+	snprintf(p, sizeof p, "%s/venv/bin/python3", tmpdir);
+	assert_int_equal(symlink(target, p), 0);
+	snprintf(p, sizeof p, "%s/venv", tmpdir);
+	assert_int_equal(rt_register_venv(data, "pv", p, &r, err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, target));
+	assert_non_null(strstr(err, "outside what a job in the sandbox sees"));
+	free(target);
+	/* --copies: the interpreter is inside the venv, but its base (home)
+	 * is not. */
+	snprintf(p, sizeof p, "%s/venv/bin/python3", tmpdir);
+	unlink(p);
+	write_str(p, "#!/bin/false\n");
+	snprintf(p, sizeof p, "%s/venv", tmpdir);
+	assert_int_equal(rt_register_venv(data, "pv", p, &r, err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, "pyvenv.cfg home"));
+	/* The same with its base under /usr: accepted. */
+	snprintf(p, sizeof p, "%s/venv/pyvenv.cfg", tmpdir);
+	write_str(p, "home = /usr/bin\n");
+	snprintf(p, sizeof p, "%s/venv", tmpdir);
+	assert_int_equal(rt_register_venv(data, "pv", p, &r, err, sizeof err), 0);
+	assert_string_equal(r.kind, "venv");
+	rt_info_release(&r);
+}
+
+static int is_rfc3339(const char *s)
+{
+	int64_t ms;
+	return s && strlen(s) == 24 && s[10] == 'T' && s[23] == 'Z' && sn_time_parse(s, &ms) == 0;
+}
+
+/* Replies: created_at in RFC 3339 (no created_ms), the tree's real size
+ * (not the budget's count, and not 0 for a name that shares a tree), the
+ * tarball's size, and the source the caller names (an upload's spool file
+ * is not shown). A record from before created_at still reads. */
+static void test_ingest_reply(void **state)
+{
+	(void)state;
+	const struct ent e[] = { { "etc", AE_IFDIR, NULL }, { "etc/f", AE_IFREG, "12345" },
+				 { "etc/g", AE_IFREG, "678" }, { "etc/h", 1, "etc/f" } };
+	char data[256], err[256];
+	struct stat st;
+	rt_info r, r2;
+	snprintf(data, sizeof data, "%s/replydata", tmpdir);
+	char *tar = write_tar(tmpdir, "reply.tar", e, 4);
+	assert_int_equal(stat(tar, &st), 0);
+	assert_int_equal(rt_ingest(data, tar, "one", "upload", 1 << 20, &r, err, sizeof err), 0);
+	assert_int_equal(r.bytes, 8); /* f and g; h is f again */
+	assert_int_equal(r.archive_bytes, (uint64_t)st.st_size);
+	assert_string_equal(r.source, "upload");
+	json_t *j = rt_info_json(&r);
+	assert_true(is_rfc3339(json_string_value(json_object_get(j, "created_at"))));
+	assert_null(json_object_get(j, "created_ms"));
+	assert_int_equal(json_integer_value(json_object_get(j, "bytes")), 8);
+	assert_string_equal(json_string_value(json_object_get(j, "source")), "upload");
+	json_decref(j);
+	assert_int_equal(rt_ingest(data, tar, "two", NULL, 1 << 20, &r2, err, sizeof err), 0);
+	assert_int_equal(r2.bytes, 8);
+	assert_string_equal(r2.sha256, r.sha256);
+	assert_string_equal(r2.source, tar);
+	rt_info_release(&r2);
+	assert_int_equal(rt_lookup(data, "one", &r2, err, sizeof err), 0);
+	assert_int_equal(r2.created_ms, r.created_ms);
+	assert_int_equal(r2.bytes, 8);
+	rt_info_release(&r2);
+	/* A record of an older version: created_ms, no config. */
+	char *rec = xasprintf("%s/runtimes/names/old.json", data);
+	char *text = xasprintf("{\"name\": \"old\", \"kind\": \"image\", \"created_ms\": "
+			       "1700000000000, \"bytes\": 3, \"sha256\": \"%s\"}", r.sha256);
+	write_str(rec, text);
+	assert_int_equal(rt_lookup(data, "old", &r2, err, sizeof err), 0);
+	assert_int_equal(r2.created_ms, 1700000000000);
+	assert_null(r2.config.env);
+	assert_null(r2.config.cmd);
+	j = rt_info_json(&r2);
+	assert_string_equal(json_string_value(json_object_get(j, "created_at")),
+			    "2023-11-14T22:13:20.000Z");
+	json_decref(j);
+	rt_info_release(&r2);
+	free(rec);
+	free(text);
+	rt_info_release(&r);
+	free(tar);
+}
+
+/* A docker save archive at tmpdir/file: one layer (entries), a config
+ * file (JSON text) and the manifest. The caller frees the path. */
+static char *write_docker(const char *file, const struct ent *e, size_t n, const char *config)
+{
+	char *layer, *path = xasprintf("%s/%s", tmpdir, file);
+	size_t llen = make_tar(e, n, &layer);
+	const char *manifest = "[{\"Config\": \"cfg.json\", \"Layers\": [\"l/layer.tar\"]}]";
+	const struct { const char *name, *data; size_t len; } m[] = {
+		{ "l/layer.tar", layer, llen },
+		{ "manifest.json", manifest, strlen(manifest) },
+		{ "cfg.json", config, strlen(config) },
+	};
+	struct archive *a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+	for (size_t i = 0; i < 3; i++) {
+		struct archive_entry *ae = archive_entry_new();
+		archive_entry_set_pathname(ae, m[i].name);
+		archive_entry_set_filetype(ae, AE_IFREG);
+		archive_entry_set_perm(ae, 0644);
+		archive_entry_set_size(ae, (la_int64_t)m[i].len);
+		assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
+		archive_write_data(a, m[i].data, m[i].len);
+		archive_entry_free(ae);
+	}
+	archive_write_close(a);
+	archive_write_free(a);
+	free(layer);
+	return path;
+}
+
+/* The image config of a docker save archive is kept in the record (Env,
+ * WorkingDir, Entrypoint, Cmd), its WorkingDir made in the tree; a bad one
+ * refuses the archive. */
+static void test_image_config(void **state)
+{
+	(void)state;
+	const struct ent e[] = { { "bin/tool", AE_IFREG, "x" } };
+	char data[256], err[256];
+	rt_info r;
+	snprintf(data, sizeof data, "%s/cfgdata", tmpdir);
+	char *tar = write_docker("cfg.tar", e, 1,
+		"{\"config\": {\"Env\": [\"PATH=/opt/bin:/usr/bin\", \"A=b=c\"], "
+		"\"WorkingDir\": \"/app//sub/\", \"Entrypoint\": [\"/bin/tool\", \"-v\"], "
+		"\"Cmd\": [\"run\"], \"User\": \"1000\"}}");
+	assert_int_equal(rt_ingest(data, tar, "cfg", NULL, 1 << 20, &r, err, sizeof err), 0);
+	rt_info_release(&r);
+	assert_int_equal(rt_lookup(data, "cfg", &r, err, sizeof err), 0);
+	assert_string_equal(r.config.env[0], "PATH=/opt/bin:/usr/bin");
+	assert_string_equal(r.config.env[1], "A=b=c");
+	assert_null(r.config.env[2]);
+	assert_string_equal(r.config.workdir, "/app/sub");
+	assert_string_equal(r.config.entrypoint[1], "-v");
+	assert_null(r.config.entrypoint[2]);
+	assert_string_equal(r.config.cmd[0], "run");
+	char *wd = xasprintf("%s/app/sub", r.path);
+	struct stat st;
+	assert_int_equal(stat(wd, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	free(wd);
+	json_t *j = rt_info_json(&r);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "config"),
+							      "working_dir")), "/app/sub");
+	json_decref(j);
+	rt_info_release(&r);
+	/* A second name on the same tree gets the config from image.json. */
+	assert_int_equal(rt_ingest(data, tar, "cfg2", NULL, 1 << 20, &r, err, sizeof err), 0);
+	assert_string_equal(r.config.cmd[0], "run");
+	assert_int_equal(r.bytes, 1);
+	rt_info_release(&r);
+	free(tar);
+	/* No config file, or no "config" in it: nothing set. */
+	tar = write_docker("nocfg.tar", e, 1, "{\"architecture\": \"amd64\"}");
+	assert_int_equal(rt_ingest(data, tar, "nocfg", NULL, 1 << 20, &r, err, sizeof err), 0);
+	assert_null(r.config.env);
+	assert_null(r.config.workdir);
+	rt_info_release(&r);
+	free(tar);
+	static const char *const bad[] = {
+		"{\"config\": {\"Env\": [\"NOEQUALS\"]}}",
+		"{\"config\": {\"Env\": \"PATH=/x\"}}",
+		"{\"config\": {\"WorkingDir\": \"relative\"}}",
+		"{\"config\": {\"WorkingDir\": \"/a/../../b\"}}",
+		"{\"config\": {\"Cmd\": [\"a\\u0000b\"]}}",
+		"{\"config\": {\"Entrypoint\": [1]}}",
+		"not json",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		tar = write_docker("bad.tar", e, 1, bad[i]);
+		assert_int_equal(rt_ingest(data, tar, "bad", NULL, 1 << 20, &r, err, sizeof err),
+				 -EBADMSG);
+		free(tar);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -475,6 +746,10 @@ int main(void)
 		cmocka_unit_test(test_err_status),
 		cmocka_unit_test(test_error_classes),
 		cmocka_unit_test(test_init_cleans_staging),
+		cmocka_unit_test(test_scan_cache),
+		cmocka_unit_test(test_venv_outside),
+		cmocka_unit_test(test_ingest_reply),
+		cmocka_unit_test(test_image_config),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
