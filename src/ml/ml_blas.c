@@ -7,8 +7,9 @@
 static struct {
 	__typeof__(&cblas_sgemm) sgemm;
 	__typeof__(&openblas_set_num_threads) set_threads;
+	__typeof__(&cblas_sgemv) sgemv;
 } blas;
-static const char *const names[] = { "cblas_sgemm", "openblas_set_num_threads" };
+static const char *const names[] = { "cblas_sgemm", "openblas_set_num_threads", "cblas_sgemv" };
 static sn_dl_lib lib = SN_DL_LIB("libopenblas.so.0", "libopenblas0", names, &blas);
 
 void ml_sgemm(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb,
@@ -17,6 +18,14 @@ void ml_sgemm(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSP
 {
 	sn_dl_need(&lib);
 	blas.sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void ml_sgemv(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE t, blasint m, blasint n, float alpha,
+	      const float *a, blasint lda, const float *x, blasint incx, float beta, float *y,
+	      blasint incy)
+{
+	sn_dl_need(&lib);
+	blas.sgemv(order, t, m, n, alpha, a, lda, x, incx, beta, y, incy);
 }
 
 void ml_blas_set_threads(int n)

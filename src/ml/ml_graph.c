@@ -218,6 +218,26 @@ static int run_reshape_like(struct run *r, const struct ml_node *n)
 	return 0;
 }
 
+/* C = alpha op(A) op(B) + beta C, one sgemv per row of C: a whole-matrix
+ * sgemm picks kernels and blocking by M, so a row's result would depend
+ * on the rows computed with it, and a vector must score the same alone
+ * and in a batch. */
+static void gemm_rows(int ta, int tb, int M, int N, int K, float alpha, const float *a, int lda,
+		      const float *b, int ldb, float beta, float *c, int ldc)
+{
+	for (int i = 0; i < M; i++) {
+		const float *x = ta ? a + i : a + (size_t)i * (size_t)lda;
+		int incx = ta ? lda : 1;
+		/* row i of C = op(B)^T x: B is [K][N] (no transpose) or [N][K] */
+		if (tb)
+			cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, b, ldb, x, incx, beta,
+				    c + (size_t)i * (size_t)ldc, 1);
+		else
+			cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, b, ldb, x, incx, beta,
+				    c + (size_t)i * (size_t)ldc, 1);
+	}
+}
+
 static int run_gemm(struct run *r, const struct ml_node *n)
 {
 	const ml_tensor *a = value_tensor(r, n->in[0]), *b = value_tensor(r, n->in[1]);
@@ -251,9 +271,8 @@ static int run_gemm(struct run *r, const struct ml_node *n)
 			memset(o->data, 0, o->n * sizeof(float));
 		return 0;
 	}
-	cblas_sgemm(CblasRowMajor, n->trans_a ? CblasTrans : CblasNoTrans,
-		    n->trans_b ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, n->alpha, a->data,
-		    (int)a->dims[1], b->data, (int)b->dims[1], beta, o->data, (int)N);
+	gemm_rows(n->trans_a, n->trans_b, (int)M, (int)N, (int)K, n->alpha, a->data, (int)a->dims[1],
+		  b->data, (int)b->dims[1], beta, o->data, (int)N);
 	return 0;
 }
 
@@ -308,9 +327,8 @@ static int run_matmul(struct run *r, const struct ml_node *n)
 		if (K == 0)
 			memset(c, 0, (size_t)(M * N) * sizeof(float));
 		else
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K,
-				    1.0f, a.data + oa * (size_t)(M * K), (int)K,
-				    b.data + ob * (size_t)(K * N), (int)N, 0.0f, c, (int)N);
+			gemm_rows(0, 0, (int)M, (int)N, (int)K, 1.0f, a.data + oa * (size_t)(M * K),
+				  (int)K, b.data + ob * (size_t)(K * N), (int)N, 0.0f, c, (int)N);
 		odometer_step(nd - 1, dims, sa, sb, idx, &oa, &ob);
 	}
 	return 0;

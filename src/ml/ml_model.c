@@ -1,8 +1,9 @@
 /* Model loading and scoring. See ml.h.
  * A model is either lowered to a dense network (the fast path: per-sample
- * kernels for single rows, cblas_sgemm for batches) or run by the graph
- * interpreter; "batched" says whether the interpreter accepts a batch
- * dimension other than 1 (torch exports without dynamic axes fix it). */
+ * kernels, row by row) or run by the graph interpreter; "batched" says
+ * whether the interpreter accepts a batch dimension other than 1 (torch
+ * exports without dynamic axes fix it). Either way a row's score does not
+ * depend on the rows scored with it. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -14,7 +15,6 @@
 #include "ml/ml_config.h"
 #include "ml/ml_onnx.h"
 
-#define SMALL_BATCH 4 /* below this, rows take the per-sample path */
 
 struct ml_model {
 	atomic_int refs;
@@ -238,9 +238,6 @@ int ml_scorer_score(ml_scorer *s, const float *x, size_t n, float *scores)
 	if (!s->m->dense) {
 		if (run_graph(s, n, err, sizeof err))
 			return -EINVAL;
-	} else if (n < SMALL_BATCH) {
-		for (size_t r = 0; r < n; r++)
-			ml_mlp_forward1(&s->m->mlp, &s->fwd, s->z + r * d, s->y + r * d);
 	} else {
 		ml_mlp_forward(&s->m->mlp, &s->fwd, s->z, n, s->y);
 	}

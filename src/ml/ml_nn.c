@@ -238,15 +238,11 @@ void ml_mlp_copy_params(ml_mlp *dst, const ml_mlp *src)
 void ml_fwd_init(ml_fwd *f, const ml_mlp *m, size_t max_rows)
 {
 	f->max_rows = max_rows;
-	f->a = xmalloc(max_rows * (size_t)m->maxw * sizeof(float));
-	f->b = xmalloc(max_rows * (size_t)m->maxw * sizeof(float));
 	f->v = xalloc32(2 * (size_t)m->maxw * sizeof(float));
 }
 
 void ml_fwd_release(ml_fwd *f)
 {
-	free(f->a);
-	free(f->b);
 	free(f->v);
 	memset(f, 0, sizeof *f);
 }
@@ -261,14 +257,16 @@ static void dense_batch(const ml_layer *l, const float *x, size_t n, float *y)
 		ml_act_apply(l->act, l->alpha, y, n * (size_t)l->out);
 }
 
+/* Row by row with the per-sample kernel, not one sgemm per layer: BLAS
+ * picks its kernels and blocking by the batch's size, so a row's result
+ * would depend on the rows scored with it (by an ulp or so), and the
+ * engine promises a vector the same score alone and in any batch. The
+ * trainer's validation scores (the threshold) come from here too. */
 void ml_mlp_forward(const ml_mlp *m, ml_fwd *f, const float *x, size_t n, float *y)
 {
-	const float *in = x;
-	for (int k = 0; k < m->nlayers; k++) {
-		float *out = k == m->nlayers - 1 ? y : (k % 2 ? f->b : f->a);
-		dense_batch(&m->layers[k], in, n, out);
-		in = out;
-	}
+	size_t in = (size_t)ml_mlp_in(m), out = (size_t)ml_mlp_out(m);
+	for (size_t r = 0; r < n; r++)
+		ml_mlp_forward1(m, f, x + r * in, y + r * out);
 }
 
 void ml_mlp_forward1(const ml_mlp *m, ml_fwd *f, const float *x, float *y)

@@ -7,7 +7,7 @@
  *    [out][in] (ONNX Gemm with transB=1, as torch.nn.Linear keeps them);
  *  - wt is the per-sample copy of w, [in][ostride] with ostride = out rounded
  *    up to 8 and zero padding, 32-byte aligned; ml_mlp_sync rebuilds it and
- *    must run after any change to w or b before ml_mlp_forward1. */
+ *    must run after any change to w or b before ml_mlp_forward(1). */
 #ifndef SN_ML_NN_H
 #define SN_ML_NN_H
 #include <stddef.h>
@@ -70,7 +70,6 @@ void ml_mlp_copy_params(ml_mlp *dst, const ml_mlp *src);
 /* Scratch for forward passes of up to max_rows rows. */
 typedef struct ml_fwd {
 	size_t max_rows;
-	float *a, *b; /* ping-pong [max_rows][maxw] */
 	float *v;     /* per-sample [2][maxw], aligned */
 } ml_fwd;
 void ml_fwd_init(ml_fwd *f, const ml_mlp *m, size_t max_rows);

@@ -184,6 +184,7 @@ int ml_fit(const ml_table *t, const ml_fit_opts *o, ml_config *cfg, ml_mlp *m, c
 	int bad = 0, epoch;
 	for (epoch = 1; epoch <= o->epochs && bad < o->patience; epoch++) {
 		double train = run_epoch(&F, tr, m, epoch);
+		ml_mlp_sync(m); /* Adam changed w and b; the forward pass reads wt and bp */
 		row_errors(m, &fwd, F.z, d, F.val, F.nval, F.buf, F.y, F.errs);
 		double val = mean_of(F.errs, F.nval);
 		int improved = val < best_val;
