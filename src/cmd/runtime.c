@@ -58,8 +58,10 @@ static void print_info(cfg *c, json_t *j)
 		return;
 	}
 	const char *sha = json_string_value(json_object_get(j, "sha256"));
-	printf("%-20s %-6s %-14.12s %s\n", json_string_value(json_object_get(j, "name")),
-	       json_string_value(json_object_get(j, "kind")), sha ? sha : "-",
+	const char *at = json_string_value(json_object_get(j, "created_at"));
+	/* The time to the second: 2026-01-02T03:04:05 (UTC, as in the JSON). */
+	printf("%-20s %-6s %-14.12s %-20.19s %s\n", json_string_value(json_object_get(j, "name")),
+	       json_string_value(json_object_get(j, "kind")), sha ? sha : "-", at ? at : "-",
 	       json_string_value(json_object_get(j, "path")) ?
 		       json_string_value(json_object_get(j, "path")) : "(built in)");
 }
@@ -126,7 +128,7 @@ static void print_runtime_rows(cfg *c, json_t *arr)
 {
 	size_t i;
 	json_t *j;
-	printf("%-20s %-6s %-14s %s\n", "NAME", "KIND", "SHA256", "PATH");
+	printf("%-20s %-6s %-14s %-20s %s\n", "NAME", "KIND", "SHA256", "CREATED (UTC)", "PATH");
 	json_array_foreach(arr, i, j)
 		print_info(c, j);
 }

@@ -81,6 +81,10 @@ keep
 
 rt ls --json >"$TMP/ls.out"
 is "$(jq -r '[.[].name] | join(",")' "$TMP/ls.out")" "host,img" "ls lists host and img"
+like "$(jq -r '.[1].created_at' "$TMP/ls.out") $(jq -r '.[1] | has("created_ms")' "$TMP/ls.out")" \
+	'^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{3}Z false$' "... with created_at in RFC 3339, no created_ms"
+like "$(rt ls | grep '^img ')" '^img +image +[0-9a-f]{12} +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8} +/' \
+	"ls rows show the creation time"
 rt ingest "$TMP/img.tar" --name img 2>"$TMP/dup.err"
 is "$? $(wc -l <"$TMP/dup.err")" "1 1" "ingesting under an existing name fails with one line"
 rt ingest "$TMP/img.tar" --name img2 >/dev/null 2>&1
@@ -161,6 +165,18 @@ like "$out" "exists" "... saying so"
 is "$(cat "$TMP/venv.out")" "$TMP/venv
 $TMP/venv/bin/python3
 $TMP/venv" "a venv runtime: VIRTUAL_ENV, PATH and sys.prefix point at the venv"
+
+# A venv over a Python the sandbox does not show (like a pyenv build under
+# /root): refused at registration, naming the interpreter.
+mkdir -p "$TMP/pyenv/bin" "$TMP/badvenv/bin"
+printf '#!/bin/false\n' >"$TMP/pyenv/bin/python3.11"
+chmod +x "$TMP/pyenv/bin/python3.11"
+ln -s "$TMP/pyenv/bin/python3.11" "$TMP/badvenv/bin/python3"
+printf 'home = %s/pyenv/bin\n' "$TMP" >"$TMP/badvenv/pyvenv.cfg"
+out=$(rt register --venv "$TMP/badvenv" --name bv 2>&1); rc=$?
+is "$rc $(ls "$RT/names" | grep -c '^bv')" "1 0" "a venv whose interpreter is outside the sandbox's view is refused"
+like "$out" "interpreter $(realpath "$TMP/pyenv/bin/python3.11") .* outside what a job in the sandbox sees" \
+	"... naming the interpreter and why"
 
 # Usage errors.
 rt ingest 2>/dev/null

@@ -26,6 +26,14 @@ call POST "/api/v1/runtimes/upload?name=up" -H "Authorization: Bearer $TOKEN" \
 is "$STATUS $(jbody .kind) $(jbody .sha256)" "201 image $(sha256sum "$TMP/ok.tar" | cut -c1-64)" \
 	"POST /runtimes/upload ingests the body"
 is "$(cat "$RT/$(jbody .sha256)/rootfs/etc/marker" 2>&1)" "marker" "... into DATA/runtimes/<sha256>/rootfs"
+is "$(jbody .source) $(jbody .bytes) $(jbody .archive_bytes)" "upload 7 $(stat -c %s "$TMP/ok.tar")" \
+	"... the reply names no spool file and gives the tree's size (7 bytes of files) and the tarball's"
+like "$(jbody .created_at)" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$' "... its creation time in RFC 3339"
+is "$(jbody 'has("created_ms")')" "false" "... and no epoch milliseconds"
+call POST "/api/v1/runtimes/upload?name=up2" -H "Authorization: Bearer $TOKEN" \
+	-H "Content-Type: application/x-tar" --data-binary @"$TMP/ok.tar"
+is "$STATUS $(jbody .bytes)" "201 7" "the same tarball under a second name shares the tree and reports its size, not 0"
+api DELETE /api/v1/runtimes/up2
 is "$(ls -A "$RT/incoming" | wc -l)" "0" "... and leaves no upload file behind"
 is "$(ls -A "$SERVER_DATA/tmp" | wc -l)" "0" "... nor its spool file (the body streamed to disk)"
 
