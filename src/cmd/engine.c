@@ -14,13 +14,17 @@
  *     flush.
  *  3. Memory per connection is bounded: the input buffer by the line cap
  *     plus one read, the output by OUT_CAP plus one read's replies (no
- *     reading while the output is over the cap). */
+ *     reading while the output is over the cap).
+ *  4. With --token-file, nothing of a connection is scored before its first
+ *     line was "AUTH <token>"; any other first line gets one error reply,
+ *     the write side is shut after it and the rest of the input is dropped. */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +37,7 @@
 #include "base/cfg.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/util.h"
 #include "cmd/commands.h"
 #include "ml/ml.h"
 #include "ml/ml_csv.h"
@@ -41,6 +46,7 @@
 #define READ_CHUNK (256 * 1024)
 #define OUT_CAP (4 * 1024 * 1024)
 #define MAX_EVENTS 256
+#define TOKEN_MAX 4096 /* longest --token-file accepted */
 
 static const cfg_opt engine_opts[] = {
 	{ "model", "DIR", NULL, "model directory with model.onnx and config.json (required)", 0 },
@@ -50,6 +56,7 @@ static const cfg_opt engine_opts[] = {
 	{ "max-line", "BYTES", "65536", "longest request line", 0 },
 	{ "batch", "N", "1024", "most vectors scored in one batch", 0 },
 	{ "interpret", NULL, NULL, "run the ONNX graph interpreter even for dense models", CFG_FLAG },
+	{ "token-file", "FILE", NULL, "require a first line 'AUTH <token>' from every client (token: FILE's first line)", 0 },
 	{ NULL, NULL, NULL, NULL, 0 },
 };
 
@@ -67,6 +74,9 @@ struct conn {
 	int closing;      /* EOF or error seen: close once the output is sent */
 	int discarding;   /* inside an over-long line: drop bytes up to '\n' */
 	int dead;         /* write failed: drop everything */
+	int authed;       /* AUTH passed, or no token is required */
+	int rejected;     /* AUTH failed: drop input, shut the write side once sent */
+	int shut;
 	unsigned events;  /* epoll interest currently registered */
 	char *in;
 	size_t ilen;
@@ -77,7 +87,7 @@ struct conn {
 	int touched;
 };
 
-enum { E_ROW, E_EMPTY, E_COUNT, E_NAN, E_INF, E_LONG, E_FAIL };
+enum { E_ROW, E_EMPTY, E_COUNT, E_NAN, E_INF, E_LONG, E_FAIL, E_AUTH };
 
 struct entry {
 	struct conn *c;
@@ -93,6 +103,8 @@ struct engine {
 	long max_conns;
 	atomic_long nconns;
 	double threshold;
+	int has_token;
+	unsigned char token_hash[crypto_generichash_BYTES];
 };
 
 struct worker {
@@ -152,6 +164,9 @@ static void error_reply(struct worker *w, const struct entry *en)
 		break;
 	case E_LONG:
 		n = snprintf(msg, sizeof msg, "error,line longer than %zu bytes\n", w->e->max_line);
+		break;
+	case E_AUTH:
+		n = snprintf(msg, sizeof msg, "error,unauthorized: the first line must be AUTH <token>\n");
 		break;
 	default:
 		n = snprintf(msg, sizeof msg, "error,scoring failed\n");
@@ -241,29 +256,60 @@ static void handle_line(struct worker *w, struct conn *c, char *s, size_t n)
 	queue(w, c, E_ROW, 0);
 }
 
+/* The first line of a connection when a token is required. Hashing both
+ * sides makes the comparison constant-time whatever their lengths. */
+static void check_auth(struct worker *w, struct conn *c, const char *s, size_t n)
+{
+	unsigned char h[crypto_generichash_BYTES];
+	if (n && s[n - 1] == '\r')
+		n--;
+	int ok = n > 5 && memcmp(s, "AUTH ", 5) == 0 &&
+		 crypto_generichash(h, sizeof h, (const unsigned char *)s + 5, n - 5, NULL, 0) == 0 &&
+		 sodium_memcmp(h, w->e->token_hash, sizeof h) == 0;
+	if (ok) {
+		c->authed = 1;
+		return;
+	}
+	queue(w, c, E_AUTH, 0);
+	c->rejected = 1;
+}
+
+static void line(struct worker *w, struct conn *c, char *s, size_t n)
+{
+	if (c->authed)
+		handle_line(w, c, s, n);
+	else
+		check_auth(w, c, s, n);
+}
+
 /* Splits the input buffer into lines; keeps the partial tail. */
 static void handle_input(struct worker *w, struct conn *c, int eof)
 {
 	char *p = c->in, *end = c->in + c->ilen;
 	for (;;) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
+		char *nl = c->rejected ? NULL : memchr(p, '\n', (size_t)(end - p));
 		if (!nl)
 			break;
 		if (c->discarding)
 			c->discarding = 0;
 		else
-			handle_line(w, c, p, (size_t)(nl - p));
+			line(w, c, p, (size_t)(nl - p));
 		p = nl + 1;
 	}
 	size_t rest = (size_t)(end - p);
-	if (c->discarding) {
+	if (c->rejected) {
+		rest = 0;
+	} else if (!c->authed && rest > w->e->max_line) {
+		check_auth(w, c, "", 0);
+		rest = 0;
+	} else if (c->discarding) {
 		rest = 0;
 	} else if (rest > w->e->max_line) {
 		queue(w, c, E_LONG, 0);
 		c->discarding = 1;
 		rest = 0;
 	} else if (eof && rest) {
-		handle_line(w, c, p, rest);
+		line(w, c, p, rest);
 		rest = 0;
 	}
 	memmove(c->in, p, rest);
@@ -336,6 +382,13 @@ static void settle(struct worker *w, struct conn *c)
 		conn_free(w, c);
 		return;
 	}
+	/* The client reads the refusal, then EOF; its further lines are read
+	 * and dropped until it closes (closing at once could reset the
+	 * connection before the refusal is read). */
+	if (c->rejected && !pending && !c->shut) {
+		shutdown(c->fd, SHUT_WR);
+		c->shut = 1;
+	}
 	unsigned ev = 0;
 	if (!c->closing && c->olen - c->ooff < OUT_CAP)
 		ev |= EPOLLIN;
@@ -369,6 +422,7 @@ static void accept_all(struct worker *w)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		struct conn *c = xcalloc(1, sizeof *c);
 		c->fd = fd;
+		c->authed = !w->e->has_token;
 		c->in = xmalloc(w->e->max_line + READ_CHUNK);
 		c->events = EPOLLIN;
 		c->next = w->conns;
@@ -509,6 +563,30 @@ static int serve(struct engine *e, int nthreads)
 	return rc;
 }
 
+/* The token: the first line of path, without its line end; not empty. */
+static int load_token(const char *path, struct engine *e, char *err, size_t errlen)
+{
+	char *data = NULL;
+	size_t len;
+	int rc = sn_read_file(path, TOKEN_MAX, &data, &len);
+	if (rc) {
+		snprintf(err, errlen, "--token-file %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	len = strcspn(data, "\r\n");
+	if (len == 0 || memchr(data, '\0', len)) {
+		snprintf(err, errlen, "--token-file %s: the first line is empty", path);
+		rc = -EINVAL;
+	} else {
+		rc = crypto_generichash(e->token_hash, sizeof e->token_hash, (unsigned char *)data, len,
+					NULL, 0) ? -EINVAL : 0;
+		e->has_token = 1;
+	}
+	sodium_memzero(data, len);
+	free(data);
+	return rc;
+}
+
 int engine_cmd(int argc, char **argv)
 {
 	cfg *c = NULL;
@@ -521,6 +599,10 @@ int engine_cmd(int argc, char **argv)
 	if (!cfg_get(c, "model") || get_limits(c, &e, &threads, err, sizeof err)) {
 		fprintf(stderr, "sentinel engine: %s\n", cfg_get(c, "model") ? err : "--model DIR is required");
 		code = 2;
+		goto out;
+	}
+	if (cfg_get(c, "token-file") && load_token(cfg_get(c, "token-file"), &e, err, sizeof err)) {
+		fprintf(stderr, "sentinel engine: %s\n", err);
 		goto out;
 	}
 	openblas_set_num_threads(1);
@@ -541,8 +623,11 @@ int engine_cmd(int argc, char **argv)
 		fprintf(stderr, "sentinel engine: eventfd: %s\n", strerror(errno));
 		goto out;
 	}
-	printf("engine listening on %s (model %s: %d features, %s, threshold %.6g, %lld threads)\n",
-	       addr, cfg_get(c, "model"), e.dim, ml_model_kind(e.model), e.threshold, threads);
+	printf("engine listening on %s (model %s: %d features, %s, threshold %.6g, %lld threads%s)\n",
+	       addr, cfg_get(c, "model"), e.dim, ml_model_kind(e.model), e.threshold, threads,
+	       e.has_token ? ", clients must AUTH" : "");
+	if (!e.has_token && strncmp(addr, "127.", 4) && strncmp(addr, "[::1]", 5))
+		log_warn("engine: no --token-file: anyone who can reach %s can use the model", addr);
 	fflush(stdout);
 	code = serve(&e, (int)threads) ? 1 : 0;
 out:

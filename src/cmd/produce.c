@@ -26,6 +26,7 @@
 #define REPLY_MAX 4096        /* longest reply line accepted */
 #define LAT_MAX (1u << 22)    /* latency samples kept (reservoir) */
 #define DATA_MAX (1ULL << 30)
+#define TOKEN_MAX 4096        /* longest --token-file accepted (as the engine's) */
 
 static const cfg_opt produce_opts[] = {
 	{ "host", "HOST", "127.0.0.1", "engine host (also env ENGINE_HOST)", 0 },
@@ -40,13 +41,15 @@ static const cfg_opt produce_opts[] = {
 	{ "connections", "C", "1", "parallel connections", 0 },
 	{ "window", "W", "1024", "vectors in flight per connection", 0 },
 	{ "output", "FILE", NULL, "write every reply, in input order, to FILE", CFG_NOENV },
+	{ "token-file", "FILE", NULL, "send 'AUTH <token>' first (token: FILE's first line; see engine --token-file)", 0 },
 	{ NULL, NULL, NULL, NULL, 0 },
 };
 
 static const cfg_spec produce_spec = {
 	.cmd = "produce",
 	.synopsis = "(--file FILE.csv | --random N) [--host H] [--port P] [--rate R] [--connections C]",
-	.summary = "Send feature vectors to a sentinel engine and summarise the replies.",
+	.summary = "Send feature vectors to a sentinel engine and summarise the replies.\n"
+		   "Exits 1 when any reply was an error.",
 	.opts = produce_opts,
 	.max_args = 0,
 };
@@ -85,6 +88,8 @@ struct prod {
 	float *score;
 	char **errmsg;
 	char first_error[REPLY_MAX];
+	char *auth;   /* "AUTH <token>\n" sent first on each connection, or NULL */
+	size_t authlen;
 };
 
 static void lines_add(struct lines *L, const float *v, int d, size_t *cap)
@@ -237,8 +242,12 @@ static int pconn_read(struct prod *P, struct pconn *c)
 		int64_t now = sn_mono_ns();
 		char *p = c->ibuf, *end = c->ibuf + c->ilen, *nl;
 		while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
-			if (c->count == 0)
+			if (c->count == 0) {
+				if (!P->first_error[0])
+					snprintf(P->first_error, sizeof P->first_error, "%.*s",
+						 (int)(nl - p), p);
 				return -EPROTO;
+			}
 			handle_reply(P, c, p, (size_t)(nl - p), now);
 			p = nl + 1;
 		}
@@ -298,9 +307,14 @@ static int run(struct prod *P, const char *host, const char *port, size_t total,
 		c->next = i;
 		c->fifo_idx = xmalloc(P->window * sizeof(size_t));
 		c->fifo_ns = xmalloc(P->window * sizeof(int64_t));
-		c->obuf = xmalloc(SEND_CHUNK + maxline);
+		c->obuf = xmalloc(SEND_CHUNK + maxline + P->authlen);
 		if ((rc = ml_net_connect(host, port, &c->fd, err, errlen)))
 			goto out;
+		/* pconn_write sends what obuf holds before queueing vectors */
+		if (P->auth) {
+			memcpy(c->obuf, P->auth, P->authlen);
+			c->olen = P->authlen;
+		}
 		struct epoll_event e = { .events = EPOLLIN | EPOLLOUT | EPOLLET, .data.ptr = c };
 		epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &e);
 	}
@@ -376,6 +390,28 @@ static int write_output(struct prod *P, const char *path, size_t total)
 	return fclose(f) ? -errno : 0;
 }
 
+static int load_token(const char *path, struct prod *P, char *err, size_t errlen)
+{
+	char *data = NULL;
+	size_t len;
+	int rc = sn_read_file(path, TOKEN_MAX, &data, &len);
+	if (rc) {
+		snprintf(err, errlen, "--token-file %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	len = strcspn(data, "\r\n");
+	if (len == 0) {
+		snprintf(err, errlen, "--token-file %s: the first line is empty", path);
+		rc = -EINVAL;
+	} else {
+		P->auth = xasprintf("AUTH %.*s\n", (int)len, data);
+		P->authlen = strlen(P->auth);
+	}
+	memset(data, 0, len);
+	free(data);
+	return rc;
+}
+
 static int get_opts(const cfg *c, struct prod *P, size_t *total, char *err, size_t errlen)
 {
 	long long conns, window, n = 0;
@@ -421,8 +457,9 @@ int produce_cmd(int argc, char **argv)
 		host = getenv("ENGINE_HOST");
 	if (strcmp(cfg_source(c, "port"), "default") == 0 && getenv("ENGINE_PORT"))
 		port = getenv("ENGINE_PORT");
-	if (cfg_get(c, "file") ? load_file(c, &P.L, err, sizeof err) :
-				 make_random(c, total, &P.L, err, sizeof err)) {
+	if ((cfg_get(c, "token-file") && load_token(cfg_get(c, "token-file"), &P, err, sizeof err)) ||
+	    (cfg_get(c, "file") ? load_file(c, &P.L, err, sizeof err) :
+				  make_random(c, total, &P.L, err, sizeof err))) {
 		fprintf(stderr, "sentinel produce: %s\n", err);
 		goto out;
 	}
@@ -440,11 +477,17 @@ int produce_cmd(int argc, char **argv)
 	if (P.t0)
 		summary(&P, secs);
 	if (rc) {
-		fprintf(stderr, "sentinel produce: %s\n", err);
+		fprintf(stderr, "sentinel produce: %s%s%s\n", err, P.first_error[0] ? ": " : "",
+			P.first_error);
 		goto out;
 	}
 	if (P.status && (rc = write_output(&P, cfg_get(c, "output"), total))) {
 		fprintf(stderr, "sentinel produce: %s: %s\n", cfg_get(c, "output"), strerror(-rc));
+		goto out;
+	}
+	/* A script must not take a run with refused vectors for a clean one. */
+	if (P.errors) {
+		fprintf(stderr, "sentinel produce: %zu of %zu replies were errors\n", P.errors, P.replies);
 		goto out;
 	}
 	code = 0;
@@ -458,6 +501,9 @@ out:
 	free(P.lat);
 	free(P.L.text);
 	free(P.L.off);
+	if (P.auth)
+		memset(P.auth, 0, P.authlen);
+	free(P.auth);
 	cfg_free(&c);
 	return code;
 }

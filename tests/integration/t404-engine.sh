@@ -2,7 +2,9 @@
 # The engine's line protocol: pipelined bursts from several connections are
 # answered correctly and in order, bad lines get error lines and the
 # connection goes on, a client that resets mid-burst harms nobody, lines
-# and connections are capped; the producer honours ENGINE_HOST/ENGINE_PORT.
+# and connections are capped; the producer honours ENGINE_HOST/ENGINE_PORT
+# and exits 1 on error replies; a vector scores the same alone and batched;
+# --token-file makes clients AUTH first.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../ml/engine_lib.sh"
 D=$TMP/data
@@ -18,6 +20,10 @@ start_engine "$TMP/m" --threads 2 --max-connections 8 --max-line 1024
 ok $? "reference scores, one vector in flight at a time"
 is "$(wc -l <"$TMP/ref")" 1200 "one reply per row"
 like "$(head -n 1 "$TMP/ref")" '^[0-9.e+-]+,[01]$' "replies are score,is_anomaly"
+"$SENTINEL_BIN" produce --port "$EPORT" --file "$TMP/rows.csv" --window 1200 --output "$TMP/batched" >"$TMP/pb.out" 2>&1
+ok $? "the same rows pipelined (scored in batches)"
+cmp -s "$TMP/ref" "$TMP/batched"
+ok $? "... get exactly the scores each got alone"
 
 res=$(timeout 60 /usr/bin/python3 "$(dirname "$0")/../ml/burst.py" "$EPORT" "$TMP/rows.csv" "$TMP/ref" 2>&1)
 is "$res" ok "4 pipelined bursts with bad lines, and a reset mid-burst: every reply right and in order"
@@ -59,7 +65,9 @@ like "$(cat "$TMP/p2.out")" "sent 20000, replies 20000, anomalies [0-9]+, errors
 ENGINE_PORT=1 "$SENTINEL_BIN" produce --random 5 --dim 8 --port "$EPORT" >"$TMP/p3.out" 2>&1
 ok $? "--port overrides ENGINE_PORT"
 "$SENTINEL_BIN" produce --random 5 --dim 3 --port "$EPORT" >"$TMP/p4.out" 2>&1
+is "$?" 1 "produce exits 1 when replies were errors"
 like "$(cat "$TMP/p4.out")" "errors 5" "wrong dimension: every reply is an error"
+like "$(cat "$TMP/p4.out")" "5 of 5 replies were errors" "... and says so on stderr"
 like "$(cat "$TMP/p4.out")" "first error reply: error,expected 8 values, got 3" "the first error is shown"
 "$SENTINEL_BIN" produce --random 5 --dim 8 --port 1 >"$TMP/p5.out" 2>&1
 isnt $? 0 "produce fails when no engine listens"
@@ -71,4 +79,42 @@ ok "$(awk -v s="$secs" 'BEGIN { exit !(s >= 0.15) }'; echo $?)" "--rate 5000 pac
 stop_engine
 is "$ENGINE_RC" 0 "engine exits 0 on SIGTERM after all that"
 san_clean "$TMP/engine.log" "no sanitizer reports in the engine log"
+
+# --token-file: the first line must be AUTH <token>
+printf 's3cret-token\n' >"$TMP/tok"
+printf 'wrong-token\n' >"$TMP/badtok"
+start_engine "$TMP/m" --threads 1 --token-file "$TMP/tok"
+like "$(cat "$TMP/engine.out")" "clients must AUTH" "the engine says it wants a token"
+exec 3<>"/dev/tcp/127.0.0.1/$EPORT"
+printf '%s\n%s\n' "$(head -n 1 "$TMP/rows")" "$(head -n 1 "$TMP/rows")" >&3
+read -r -t 5 a1 <&3
+is "$a1" "error,unauthorized: the first line must be AUTH <token>" "no AUTH: an error line"
+read -r -t 5 a2 <&3
+is "$?:$a2" "1:" "... then the engine closes, scoring nothing"
+exec 3>&-
+exec 3<>"/dev/tcp/127.0.0.1/$EPORT"
+printf 'AUTH s3cret-toke\n%s\n' "$(head -n 1 "$TMP/rows")" >&3
+read -r -t 5 a3 <&3
+is "$a3" "error,unauthorized: the first line must be AUTH <token>" "a wrong token: the same error"
+exec 3>&-
+exec 3<>"/dev/tcp/127.0.0.1/$EPORT"
+printf 'AUTH s3cret-token\r\n%s\n' "$(head -n 1 "$TMP/rows")" >&3
+read -r -t 5 a4 <&3
+is "$a4" "$(head -n 1 "$TMP/ref")" "the right token: vectors are scored"
+exec 3>&-
+"$SENTINEL_BIN" produce --port "$EPORT" --file "$TMP/rows.csv" --token-file "$TMP/tok" \
+	--output "$TMP/authed" >"$TMP/pt.out" 2>&1
+ok $? "produce --token-file"
+cmp -s "$TMP/ref" "$TMP/authed"
+ok $? "... same scores"
+"$SENTINEL_BIN" produce --port "$EPORT" --random 50 --dim 8 --token-file "$TMP/badtok" >"$TMP/pt2.out" 2>&1
+is "$?" 1 "produce with a wrong token fails"
+like "$(cat "$TMP/pt2.out")" "unauthorized" "... saying why"
+"$SENTINEL_BIN" produce --port "$EPORT" --random 50 --dim 8 >"$TMP/pt3.out" 2>&1
+is "$?" 1 "produce without the token fails"
+"$SENTINEL_BIN" engine --model "$TMP/m" --listen 127.0.0.1:0 --token-file "$TMP/nonexistent" >/dev/null 2>"$TMP/nt.err"
+is "$?" 1 "a missing token file stops the engine"
+stop_engine
+is "$ENGINE_RC" 0 "the token engine exits 0 on SIGTERM"
+san_clean "$TMP/engine.log" "no sanitizer reports in the token engine's log"
 done_testing
