@@ -233,6 +233,7 @@ int auth_hook(http_req *r, const http_route *route, void *ctx)
 	int64_t last = store_rows_isnull(rows, 3) ? 0 : store_rows_int(rows, 3);
 	store_rows_free(&rows);
 	http_req_set_auth(r, u, user_free, u->username);
+	/* Best effort: a failed update only delays the record to the next use. */
 	if (now - last > 60000)
 		store_exec(c, "UPDATE tokens SET last_used_at = $1 WHERE id = $2", NULL,
 			   SARGS(SA_INT(now), SA_TEXT(u->token_id)));

@@ -6,6 +6,8 @@
 #include "auth/auth.h"
 
 static const store_migration migrations[] = {
+	/* Tokens are kept as their SHA-256 only; on SQLite, triggers make the
+	 * audit insert-only (replaced in 2 by the coalescing rules). */
 	{ 1,
 	  "CREATE TABLE users ("
 	  " id TEXT PRIMARY KEY,"

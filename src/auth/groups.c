@@ -188,6 +188,8 @@ static void member_change(http_req *r, auth *a, int add)
 				      SARGS(SA_TEXT(gid), SA_TEXT(u.id), SA_INT(sn_now_ms())))
 			 : store_exec(c, "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2",
 				      &n, SARGS(SA_TEXT(gid), SA_TEXT(u.id)));
+	/* An add is idempotent and always recorded; removing a non-member
+	 * changed nothing: no row, and a 404 below. */
 	if (rc == 0 && (add || n > 0))
 		rc = auth_commit_audited(a, c, r, 200);
 	if (rc) {

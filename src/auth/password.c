@@ -11,6 +11,8 @@ _Static_assert(AUTH_HASH_MAX >= crypto_pwhash_STRBYTES, "hash buffer too small")
 
 int auth_password_hash(const char *password, char out[AUTH_HASH_MAX])
 {
+	/* The interactive limits: ~64 MiB and tens of ms per hash; the hash
+	 * gate (limits.c) bounds how many run at once. */
 	if (crypto_pwhash_str_alg(out, password, strlen(password),
 				  crypto_pwhash_OPSLIMIT_INTERACTIVE,
 				  crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13))
@@ -20,6 +22,7 @@ int auth_password_hash(const char *password, char out[AUTH_HASH_MAX])
 
 int auth_password_verify(const char *hash, const char *password)
 {
+	/* Anything else (plain text, a truncated value) never verifies. */
 	if (strncmp(hash, "$argon2id$", 10) != 0)
 		return -EINVAL;
 	return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0 ? 0 : -EACCES;

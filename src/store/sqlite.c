@@ -9,6 +9,8 @@
 #include "base/mem.h"
 #include "store/store_int.h"
 
+/* How long a statement waits for another connection's write lock (WAL has
+ * one writer at a time); longer than any one transaction of ours runs. */
 #define BUSY_TIMEOUT_MS 10000
 
 /* A connection keeps its prepared statements, keyed by SQL text, so that a
@@ -60,6 +62,9 @@ static int sq_connect(const char *dsn, void **out, char *err, size_t errlen)
 		return map_rc(rc);
 	}
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	/* WAL: readers never wait for the writer; NORMAL: a commit survives a
+	 * crash of the process (not of the machine); foreign keys are off by
+	 * default in SQLite and the schema's cascades rely on them. */
 	static const char *const pragmas =
 		"PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;";
 	char *msg = NULL;
@@ -107,6 +112,7 @@ static int stmt_get(struct conn *c, const char *sql, sqlite3_stmt **st, struct c
 	int rc = sqlite3_prepare_v2(c->db, sql, -1, st, NULL);
 	if (rc != SQLITE_OK)
 		return map_rc(rc) ? map_rc(rc) : -EINVAL;
+	/* A full cache: the statement is finalized after use (stmt_put). */
 	*slot = NULL;
 	if (free_slot) {
 		free_slot->sql = xstrdup(sql);
@@ -170,6 +176,7 @@ static int sq_exec(void *p, const char *sql, int64_t *changes, int nargs, const 
 	if (rc)
 		return rc;
 	int s;
+	/* Rows of an exec (RETURNING, a PRAGMA) are of no use: drain them. */
 	while ((s = sqlite3_step(st)) == SQLITE_ROW)
 		;
 	rc = s == SQLITE_DONE ? 0 : map_rc(sqlite3_extended_errcode(c->db));

@@ -40,6 +40,8 @@ struct store {
 	atomic_uint_fast64_t errors;
 };
 
+/* Counts and logs failures; a constraint violation is an answer (409 and
+ * the like), not a store fault, so it is neither. */
 static int note(store_conn *c, int rc, const char *sql)
 {
 	if (rc < 0 && rc != STORE_ECONSTRAINT) {
@@ -188,6 +190,7 @@ int store_commit(store_conn *c)
 	if (!c->in_tx)
 		return -EINVAL;
 	int rc = note(c, c->owner->be->exec(c->db, "COMMIT", NULL, 0, NULL), "COMMIT");
+	/* A failed COMMIT may leave the transaction open (SQLITE_BUSY): end it. */
 	if (rc)
 		store_rollback(c);
 	c->in_tx = 0;
@@ -198,6 +201,7 @@ int store_rollback(store_conn *c)
 {
 	if (!c->in_tx)
 		return 0;
+	/* Cleared first: even a failed ROLLBACK leaves no transaction to resume. */
 	c->in_tx = 0;
 	return note(c, c->owner->be->exec(c->db, "ROLLBACK", NULL, 0, NULL), "ROLLBACK");
 }
