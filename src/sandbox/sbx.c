@@ -334,13 +334,14 @@ static void fill_result(struct run *r, int wst, const struct rusage *ru, int64_t
 
 /* The pipes of a run: [0] read end, [1] write end; -1 when closed. */
 struct pipes {
-	int out[2], err[2], stat[2], life[2], sync[2];
+	int out[2], err[2], stat[2], life[2], sync[2], net[2];
 };
 
-static int open_pipes(struct pipes *p, int userns)
+static int open_pipes(struct pipes *p, int userns, int egress)
 {
 	if (pipe2(p->out, O_CLOEXEC) || pipe2(p->err, O_CLOEXEC) || pipe2(p->stat, O_CLOEXEC) ||
-	    pipe2(p->life, O_CLOEXEC) || (userns && pipe2(p->sync, O_CLOEXEC)))
+	    pipe2(p->life, O_CLOEXEC) || (userns && pipe2(p->sync, O_CLOEXEC)) ||
+	    (egress && pipe2(p->net, O_CLOEXEC)))
 		return -errno;
 	return 0;
 }
@@ -348,7 +349,7 @@ static int open_pipes(struct pipes *p, int userns)
 static void close_pipes(struct pipes *p)
 {
 	int *fds[] = { &p->out[0], &p->out[1], &p->err[0], &p->err[1], &p->stat[0], &p->stat[1],
-		       &p->life[0], &p->life[1], &p->sync[0], &p->sync[1] };
+		       &p->life[0], &p->life[1], &p->sync[0], &p->sync[1], &p->net[0], &p->net[1] };
 	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
 		close_fd(fds[i]);
 }
@@ -392,7 +393,8 @@ static void child_args(struct sbx_child_args *a, const sbx_opts *o, const struct
 		.uid = o->uid, .gid = o->gid, .userns = userns,
 		.as = inf, .nproc = inf, .fsize = inf,
 		.out_w = p->out[1], .err_w = p->err[1], .status_w = p->stat[1],
-		.life_r = p->life[0], .sync_r = p->sync[0], .workdir_fd = plan->workdir_fd,
+		.life_r = p->life[0], .sync_r = p->sync[0], .net_r = p->net[0],
+		.workdir_fd = plan->workdir_fd,
 		.tree_fd = plan->tree_fd,
 		.job_stack = stack, .job_stack_size = JOB_STACK,
 	};
@@ -425,7 +427,7 @@ static int start(struct run *r, const struct sbx_child_args *a, struct pipes *p,
 		return -e;
 	}
 	r->init = (pid_t)pid;
-	int *ends[] = { &p->out[1], &p->err[1], &p->stat[1], &p->life[0], &p->sync[0] };
+	int *ends[] = { &p->out[1], &p->err[1], &p->stat[1], &p->life[0], &p->sync[0], &p->net[0] };
 	for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
 		close_fd(ends[i]);
 	assert(p->out[1] < 0 && p->err[1] < 0 && p->stat[1] < 0 && p->life[1] >= 0);
@@ -463,7 +465,8 @@ int sbx_run(const sbx_opts *o, sbx_line_fn fn, void *ud, sbx_result *res, char *
 {
 	struct sbx_plan plan = { .workdir_fd = -1, .tree_fd = -1 };
 	struct run r = { .o = o, .fn = fn, .ud = ud, .status_fd = -1, .init = -1 };
-	struct pipes p = { { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 } };
+	struct pipes p = { { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 } };
+	struct sbx_net *net = xcalloc(1, sizeof *net); /* ~1.5 KiB: off the stack; pid 0: none */
 	struct sbx_child_args a;
 	const struct sock_fprog *filter;
 	void *job_stack = xmalloc(JOB_STACK);
@@ -478,20 +481,27 @@ int sbx_run(const sbx_opts *o, sbx_line_fn fn, void *ud, sbx_result *res, char *
 	pthread_once(&reap_once, sbx_reap_leftovers);
 	if ((rc = sbx_plan_build(&plan, o, err, errlen)))
 		goto out;
+	if ((rc = sbx_net_prepare(net, o->network, err, errlen)))
+		goto out;
 	if ((rc = sbx_seccomp_filter(&filter))) {
 		snprintf(err, errlen, "seccomp filter: %s", strerror(-rc));
 		goto out;
 	}
 	struct sbx_cg_limits lim = { .mem_bytes = o->mem_bytes, .pids = o->pids, .cpus = o->cpus };
 	sbx_cg_create(&lim, &r.cg, &degraded);
-	if ((rc = open_pipes(&p, userns))) {
+	if ((rc = open_pipes(&p, userns, o->network == SBX_NET_EGRESS))) {
 		snprintf(err, errlen, "pipe: %s", strerror(-rc));
 		goto out;
 	}
 	child_args(&a, o, &plan, &p, r.cg, degraded, userns, job_stack);
 	a.filter = filter;
+	a.block = net->addrs;
+	a.nblock = net->naddrs;
 	int64_t t0 = sn_mono_ns();
 	rc = start(&r, &a, &p, err, errlen);
+	if (!rc && o->network == SBX_NET_EGRESS && !(rc = sbx_net_start(net, r.init, err, errlen)) &&
+	    write(p.net[1], "n", 1) != 1)
+		rc = -EPIPE;
 	if (!rc)
 		pump(&r);
 	/* REAPED: init is waited for on every path once it exists. */
@@ -504,6 +514,7 @@ int sbx_run(const sbx_opts *o, sbx_line_fn fn, void *ud, sbx_result *res, char *
 		while (wait4(r.init, &wst, 0, &ru) < 0 && errno == EINTR)
 			;
 	}
+	sbx_net_stop(net);
 	if (!rc && r.setup.kind)
 		rc = setup_error(&r, &plan, err, errlen);
 	else if (!rc)
@@ -517,6 +528,7 @@ out:
 	close_pipes(&p);
 	sbx_cg_free(&r.cg);
 	sbx_plan_release(&plan);
+	free(net);
 	free(job_stack);
 	return rc;
 }

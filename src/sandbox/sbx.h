@@ -36,6 +36,11 @@ typedef struct sbx_bind {
 	int rw;
 } sbx_bind;
 
+/* SBX_NET_NONE: only a loopback device. SBX_NET_EGRESS: outbound
+ * connections through pasta; the host's loopback and addresses stay
+ * unreachable (sbx_net.c). */
+enum { SBX_NET_NONE, SBX_NET_EGRESS };
+
 typedef struct sbx_opts {
 	char *const *argv;        /* the command; argv[0] is searched in PATH inside */
 	const char *const *env;   /* extra K=V entries (override the base env) */
@@ -57,6 +62,7 @@ typedef struct sbx_opts {
 	uid_t uid;                /* the job's identity, SBX_NOBODY by default */
 	gid_t gid;
 	int cancel_fd;            /* when readable, the run is killed; -1: none */
+	int network;              /* SBX_NET_* */
 } sbx_opts;
 
 enum sbx_kill { SBX_KILL_NONE, SBX_KILL_MEMORY, SBX_KILL_TIME, SBX_KILL_PIDS, SBX_KILL_OUTPUT,

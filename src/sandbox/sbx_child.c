@@ -374,7 +374,7 @@ static void close_others(const struct sbx_child_args *a)
 	int keep[8 + 8];
 	size_t n = 0;
 	int fixed[] = { a->out_w, a->err_w, a->status_w, a->life_r, a->sync_r, a->workdir_fd,
-			a->tree_fd };
+			a->tree_fd, a->net_r };
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		if (fixed[i] >= 0)
 			keep[n++] = fixed[i];
@@ -440,6 +440,14 @@ void sbx_child_main(const struct sbx_child_args *a)
 	build_root(a);
 	if (lo_up())
 		fail(a, SBX_STAGE_NET);
+	if (a->net_r >= 0) {
+		char c;
+		if (read(a->net_r, &c, 1) != 1)
+			fail(a, SBX_STAGE_NET);
+		close(a->net_r);
+		if (sbx_net_block(a->block, a->nblock))
+			fail(a, SBX_STAGE_NET);
+	}
 	if (sethostname("sentinel", 8))
 		fail(a, SBX_STAGE_NET);
 	struct sigaction sa = { .sa_handler = pass_term, .sa_flags = SA_RESTART };

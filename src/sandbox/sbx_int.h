@@ -97,6 +97,30 @@ enum {
 	SBX_STAGE_LIMITS = -9, SBX_STAGE_CWD = -10, SBX_STAGE_SYNC = -11,
 };
 
+/* --- --network egress (sbx_net.c) ---------------------------------------- */
+
+#define SBX_NET_ADDRS 64
+#define SBX_NET_DNS "169.254.0.53" /* inside: pasta forwards its port 53 to the host's resolver */
+struct sbx_addr {
+	int family;
+	unsigned char addr[16];
+};
+struct sbx_net {
+	int mode;            /* SBX_NET_* */
+	char pasta[256];
+	struct sbx_addr addrs[SBX_NET_ADDRS]; /* the host's, made unreachable inside */
+	size_t naddrs;
+	pid_t pid;           /* pasta, or -1 */
+};
+/* Supervisor, before clone: finds pasta, snapshots the host's addresses. */
+int sbx_net_prepare(struct sbx_net *n, int mode, char *err, size_t errlen);
+/* Supervisor, after clone: starts pasta on init's network namespace and
+ * returns once it is configured. */
+int sbx_net_start(struct sbx_net *n, pid_t init, char *err, size_t errlen);
+void sbx_net_stop(struct sbx_net *n);
+/* Child: an unreachable route for each address; 0 or -1 with errno. */
+int sbx_net_block(const struct sbx_addr *addrs, size_t n);
+
 struct sbx_child_args {
 	const struct sbx_op *ops;
 	size_t nops;
@@ -111,6 +135,9 @@ struct sbx_child_args {
 	struct rlimit as, nproc, fsize; /* RLIM_INFINITY when unused */
 	const struct sock_fprog *filter;
 	int out_w, err_w, status_w, life_r, sync_r;
+	int net_r;                 /* egress: wait for a byte here (pasta ready); -1 */
+	const struct sbx_addr *block; /* egress: host addresses to make unreachable */
+	size_t nblock;
 	int workdir_fd;            /* kept open for its SOP_BIND; -1 */
 	int tree_fd;               /* kept open for its SOP_TREE; -1 */
 	const int *cg_fds;         /* cgroup.procs files to join (write "0") */

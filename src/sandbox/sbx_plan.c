@@ -213,7 +213,7 @@ static void add_entry(struct sbx_plan *p, const char *tree, const char *name, co
 	}
 }
 
-static void add_host_etc(struct sbx_plan *p, uid_t uid, gid_t gid)
+static void add_host_etc(struct sbx_plan *p, uid_t uid, gid_t gid, int egress)
 {
 	char *passwd = xasprintf("root:x:0:0:root:/root:/bin/sh\n"
 				 "sandbox:x:%u:%u:sandbox:/tmp:/bin/sh\n", (unsigned)uid, (unsigned)gid);
@@ -224,8 +224,11 @@ static void add_host_etc(struct sbx_plan *p, uid_t uid, gid_t gid)
 	add(p, SOP_WRITE, NULL, "/etc/hosts", "127.0.0.1 localhost sentinel\n::1 localhost\n",
 	    0644, 0);
 	add(p, SOP_WRITE, NULL, "/etc/hostname", "sentinel\n", 0644, 0);
-	add(p, SOP_WRITE, NULL, "/etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n",
-	    0644, 0);
+	add(p, SOP_WRITE, NULL, "/etc/nsswitch.conf",
+	    egress ? "passwd: files\ngroup: files\nhosts: files dns\n"
+		   : "passwd: files\ngroup: files\nhosts: files\n", 0644, 0);
+	if (egress)
+		add(p, SOP_WRITE, NULL, "/etc/resolv.conf", "nameserver " SBX_NET_DNS "\n", 0644, 0);
 	/* The dynamic loader's cache and Debian's alternatives (libblas, ...). */
 	static const char *const keep[] = { "ld.so.cache", "alternatives", "localtime", NULL };
 	for (size_t i = 0; keep[i]; i++)
@@ -350,7 +353,7 @@ int sbx_plan_build(struct sbx_plan *p, const sbx_opts *o, char *err, size_t errl
 	} else {
 		for (size_t i = 0; host_dirs[i]; i++)
 			add_entry(p, "", host_dirs[i], "");
-		add_host_etc(p, o->uid, o->gid);
+		add_host_etc(p, o->uid, o->gid, o->network == SBX_NET_EGRESS);
 	}
 	add(p, SOP_PROC, NULL, "/proc", NULL, 0, 0);
 	add_dev(p);
