@@ -17,8 +17,12 @@
 static const cfg_opt run_opts[] = {
 	{ "mem", "SIZE", "1G", "memory limit (cgroup; 0: none)", 0 },
 	{ "time", "DURATION", "0", "wall-time limit, e.g. 10s (0: none)", 0 },
+	{ "kill-after", "DURATION", "10s",
+	  "at the time limit SIGTERM first, SIGKILL this much later (0: at once)", 0 },
 	{ "cpus", "N", "0", "CPU quota in CPUs, e.g. 1.5 (0: none)", 0 },
 	{ "pids", "N", "1024", "most processes at once (0: none)", 0 },
+	{ "network", "MODE", "none",
+	  "none (loopback only) or egress (outbound through pasta; host unreachable)", 0 },
 	{ "runtime", "NAME", "host", "runtime to run in (see 'sentinel runtime ls')", 0 },
 	{ "rootfs", "DIR", NULL, "use DIR as the root tree instead of a runtime", CFG_NOENV },
 	{ "ro", "SRC:DST", NULL, "bind host SRC read-only at DST", CFG_MULTI | CFG_NOENV },
@@ -105,6 +109,7 @@ static int parse_limits(cfg *c, sbx_opts *o, char *err, size_t errlen)
 	char *end = NULL;
 	if (cfg_get_size(c, "mem", &o->mem_bytes, err, errlen) ||
 	    cfg_get_duration_ms(c, "time", &o->time_ms, err, errlen) ||
+	    cfg_get_duration_ms(c, "kill-after", &o->kill_after_ms, err, errlen) ||
 	    cfg_get_int(c, "pids", &pids, err, errlen) ||
 	    cfg_get_size(c, "tmp-size", &o->tmp_bytes, err, errlen) ||
 	    cfg_get_size(c, "output-limit", &o->output_bytes, err, errlen) ||
@@ -124,6 +129,15 @@ static int parse_limits(cfg *c, sbx_opts *o, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	o->pids = (uint64_t)pids;
+	const char *net = cfg_get(c, "network");
+	if (strcmp(net, "none") == 0) {
+		o->network = SBX_NET_NONE;
+	} else if (strcmp(net, "egress") == 0) {
+		o->network = SBX_NET_EGRESS;
+	} else {
+		snprintf(err, errlen, "--network: expected none or egress, not '%s'", net);
+		return -EINVAL;
+	}
 	return 0;
 }
 
