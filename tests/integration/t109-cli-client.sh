@@ -36,19 +36,25 @@ like "$out" "weak_password" "a short password from stdin is refused by the serve
 "$S" user ls > "$TMP/users.txt"
 like "$(head -1 "$TMP/users.txt")" '^USERNAME +ROLE +DISABLED' "user ls prints a table header"
 is "$(awk 'NR>1 {print $1}' "$TMP/users.txt" | tr '\n' ' ')" "admin carol " "... and the users in name order"
-is "$("$S" user ls --json | jq -r 'map(.username) | join(",")')" "admin,carol" "user ls --json"
-is "$("$S" user ls --limit 1 --json | jq length)" 1 "user ls --limit"
+is "$("$S" user ls --json | jq -r '.items | map(.username) | join(",")')" "admin,carol" "user ls --json"
+is "$("$S" user ls --json | jq -c 'keys')" '["items","next_cursor"]' "... in the server's list shape, all pages merged"
+is "$("$S" user ls --json | jq -r .next_cursor)" null "... nothing left"
+is "$("$S" user ls --limit 1 --json | jq '.items | length')" 1 "user ls --limit"
+like "$("$S" user ls --limit 1 --json | jq -r .next_cursor)" '.' "... with the server's cursor for the rest"
+is "$("$S" user ls --json | wc -l)" 1 "--json not on a terminal: one compact line"
+is "$("$S" whoami --json)" "$(curl -s -H "Authorization: Bearer $(jq -r .token "$CRED")" "$URL/api/v1/me")" \
+	"whoami --json prints exactly what the server sent"
 "$S" user set-role carol admin >/dev/null
-is "$("$S" user ls --json | jq -r '.[] | select(.username=="carol") | .role')" admin "user set-role"
+is "$("$S" user ls --json | jq -r '.items[] | select(.username=="carol") | .role')" admin "user set-role"
 "$S" user disable carol >/dev/null
-is "$("$S" user ls --json | jq -r '.[] | select(.username=="carol") | .disabled')" true "user disable"
+is "$("$S" user ls --json | jq -r '.items[] | select(.username=="carol") | .disabled')" true "user disable"
 "$S" user enable carol >/dev/null
-is "$("$S" user ls --json | jq -r '.[] | select(.username=="carol") | .disabled')" false "user enable"
+is "$("$S" user ls --json | jq -r '.items[] | select(.username=="carol") | .disabled')" false "user enable"
 
 is "$("$S" group create ml --description 'ML team')" "Created group ml" "group create"
 is "$("$S" group add ml carol)" "Added carol to ml" "group add"
 like "$("$S" group show ml)" 'carol' "group show lists the member"
-is "$("$S" group ls --json | jq -r '.[0].members')" 1 "group ls counts members"
+is "$("$S" group ls --json | jq -r '.items[0].members')" 1 "group ls counts members"
 out=$("$S" group add ml nobody 2>&1); rc=$?
 is "$rc" 1 "adding an unknown user fails"
 like "$out" "not_found: no user 'nobody'" "... naming the user"
@@ -58,7 +64,7 @@ is "$("$S" group rm ml)" "Removed group ml" "group rm"
 tok=$("$S" token create ci | head -1)
 like "$tok" '^snt_' "token create prints the token"
 is "$(curl -s -H "Authorization: Bearer $tok" "$URL/api/v1/me" | jq -r .username)" admin "... which works on the API"
-tid=$("$S" token ls --json | jq -r '.[] | select(.name=="ci") | .id')
+tid=$("$S" token ls --json | jq -r '.items[] | select(.name=="ci") | .id')
 like "$tid" '^tok_' "token ls lists it"
 is "$("$S" token revoke "$tid")" "Revoked token $tid" "token revoke"
 is "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" "$URL/api/v1/me")" 401 \
@@ -66,8 +72,20 @@ is "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" "$U
 is "$("$S" whoami --token "$tok" 2>&1 >/dev/null | grep -c unauthorized)" 1 "--token overrides the stored token"
 
 "$S" audit --json --action group.create > "$TMP/audit.json"
-is "$(jq -r '.[0].target' "$TMP/audit.json")" ml "audit --action filters"
-is "$("$S" audit --json --limit 2 | jq length)" 2 "audit --limit"
+is "$(jq -r '.items[0].target' "$TMP/audit.json")" ml "audit --action filters"
+is "$("$S" audit --json --limit 2 | jq '.items | length')" 2 "audit --limit"
+is "$("$S" audit --json --action group.create --since 1h | jq -r '.items[0].target')" ml "audit --since 1h"
+is "$("$S" audit --json --action group.create --since 2w --until 30m | jq '.items | length')" 0 \
+	"audit --until 30m: the record is newer"
+is "$("$S" audit --json --action group.create --since 1d | jq -r '.items[0].ts')" \
+	"$(curl -s -H "Authorization: Bearer $(jq -r .token "$CRED")" "$URL/api/v1/audit?action=group.create" | jq -r '.items[0].ts')" \
+	"times are printed as the server sent them"
+like "$("$S" audit --action group.create | awk 'NR==2 {print $1}')" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$' \
+	"... in tables too (RFC 3339)"
+tok2=$("$S" token create expiring --expires-in-days 3 --json | jq -r .expires_at)
+like "$tok2" '^[0-9]{4}-' "token create --expires-in-days (the API's name)"
+tok3=$("$S" token create expiring2 --expires-days 3 --json | jq -r .expires_at)
+like "$tok3" '^[0-9]{4}-' "... --expires-days still works"
 
 # Own password: the other sessions end, this one stays.
 other=$(login admin adminpass123)
