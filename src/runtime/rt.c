@@ -17,7 +17,15 @@
  * 3. A record names a tree that exists: the tree is renamed into place (or
  *    found there) under the same lock hold that writes the record, and a
  *    tree is moved away only under the lock hold that removed its last
- *    record. */
+ *    record.
+ * 4. A tree's image.json (size, image config) is written in the staging dir
+ *    before the rename and never changed after: a name that shares the tree
+ *    reads it without the lock (if the tree goes meanwhile, commit_image
+ *    notices under the lock and the ingest unpacks after all).
+ * 5. scan-cache.json is only a cache: written whole and atomically by any
+ *    scan without the lock, it can lose an entry (a later hash) but never
+ *    give a file another file's hash (its key is the file's stat identity).
+ *    Ingest never uses it: what is registered is hashed as it is read. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -296,10 +304,10 @@ int rt_lookup(const char *data, const char *name, rt_info *out, char *err, size_
 
 /* ---- the registry lock and staging directories (invariants 1, 2) ---- */
 
-/* Takes the registry lock: *fd holds it until lock_release. Polls rather
- * than blocks, so a holder that never lets go costs a 503, not a thread. */
 static int ensure_dir(const char *data, char *err, size_t errlen);
 
+/* Takes the registry lock: *fd holds it until lock_release. Polls rather
+ * than blocks, so a holder that never lets go costs a 503, not a thread. */
 static int lock_take(const char *data, int *fd, char *err, size_t errlen)
 {
 	char *path = xasprintf("%s/runtimes/.lock", data);

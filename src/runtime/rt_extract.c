@@ -869,7 +869,9 @@ int rt_tree_bytes(const char *dir, uint64_t *bytes)
 	if (!f)
 		return -errno;
 	while (!rc && (e = fts_read(f))) {
-		if (e->fts_info == FTS_DNR || e->fts_info == FTS_ERR || e->fts_info == FTS_NS)
+		/* A directory the image made unreadable (mode 0, and we are not
+		 * root) is left out of the size rather than failing the ingest. */
+		if (e->fts_info == FTS_ERR || e->fts_info == FTS_NS)
 			rc = -(e->fts_errno ? e->fts_errno : EIO);
 		else if (e->fts_info == FTS_F && e->fts_statp->st_nlink > 1) {
 			if (n == cap)

@@ -105,8 +105,8 @@ static void h_register(http_req *r, void *ctx)
 	free(inc);
 }
 
-/* The body is the tarball; ?name=N. It is written to a hidden file in the
- * drop folder (which scan ignores), ingested, and removed. */
+/* The body is the tarball; ?name=N. The record's source is "upload": the
+ * spool file it was read from is gone after the request. */
 static void h_upload(http_req *r, void *ctx)
 {
 	const char *name = http_req_query(r, "name");
