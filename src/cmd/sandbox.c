@@ -23,6 +23,7 @@ static const cfg_opt run_opts[] = {
 	{ "pids", "N", "1024", "most processes at once (0: none)", 0 },
 	{ "network", "MODE", "none",
 	  "none (loopback only) or egress (outbound through pasta; host unreachable)", 0 },
+	{ "gpus", "N|LIST", NULL, "NVIDIA GPUs: all, a count, or a list like 0,2", CFG_NOENV },
 	{ "runtime", "NAME", "host", "runtime to run in (see 'sentinel runtime ls')", 0 },
 	{ "rootfs", "DIR", NULL, "use DIR as the root tree instead of a runtime", CFG_NOENV },
 	{ "ro", "SRC:DST", NULL, "bind host SRC read-only at DST", CFG_MULTI | CFG_NOENV },
@@ -313,6 +314,7 @@ static int run_cmd(int argc, char **argv)
 	o.binds = binds;
 	o.nbinds = nb;
 	o.workdir = cfg_get(c, "workdir");
+	o.gpus = cfg_get(c, "gpus");
 	if (o.workdir && make_workdir(o.workdir, o.uid, o.gid, err, sizeof err))
 		goto out;
 	if (resolve_runtime(c, &o, &rt, err, sizeof err))

@@ -63,6 +63,7 @@ typedef struct sbx_opts {
 	gid_t gid;
 	int cancel_fd;            /* when readable, the run is killed; -1: none */
 	int network;              /* SBX_NET_* */
+	const char *gpus;         /* NVIDIA GPUs: "all", a count "N" or a list "0,2"; NULL: none */
 } sbx_opts;
 
 enum sbx_kill { SBX_KILL_NONE, SBX_KILL_MEMORY, SBX_KILL_TIME, SBX_KILL_PIDS, SBX_KILL_OUTPUT,

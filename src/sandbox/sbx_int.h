@@ -77,11 +77,24 @@ struct sbx_plan {
 	size_t nenv;
 	const char *path; /* PATH value inside */
 	const char *cwd;
+	const char *gpu_env; /* CUDA_VISIBLE_DEVICES=..., or NULL */
 };
 /* Builds the plan for o; -errno with a one-line message in err. The plan
  * must be released (also after a failure). */
 int sbx_plan_build(struct sbx_plan *p, const struct sbx_opts *o, char *err, size_t errlen);
 void sbx_plan_release(struct sbx_plan *p);
+/* Takes ownership of the allocated string s; returns it. */
+const char *sbx_plan_own(struct sbx_plan *p, char *s);
+/* Appends an op (strings copied) / a SOP_DIR for each parent of dst. */
+void sbx_plan_add(struct sbx_plan *p, enum sbx_op_kind k, const char *src, const char *dst,
+		  const char *data, mode_t mode, int rw);
+void sbx_plan_add_parents(struct sbx_plan *p, const char *dst);
+/* --gpus (sbx_gpu.c): binds the NVIDIA device nodes of the GPUs in spec
+ * ("all", a count N, or a list "0,2") and the driver's user-space files,
+ * read-only, and sets p->gpu_env. The device directory and the ldconfig -p
+ * text can be replaced for tests: SENTINEL_SBX_DEV_ROOT (a directory) and
+ * SENTINEL_SBX_LDCONFIG (a file holding `ldconfig -p` output). */
+int sbx_gpu_plan(struct sbx_plan *p, const char *spec, char *err, size_t errlen);
 
 /* Messages on the status pipe, child -> supervisor. */
 enum { SBX_MSG_SETUP = 1, SBX_MSG_EXEC, SBX_MSG_EXIT };

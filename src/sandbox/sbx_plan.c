@@ -36,14 +36,14 @@ static const char *const image_skip[] = { ".", "..", "proc", "dev", "tmp", "sys"
 static const char *const devices[] = { "null", "zero", "full", "random", "urandom", NULL };
 
 
-static const char *own(struct sbx_plan *p, char *s)
+const char *sbx_plan_own(struct sbx_plan *p, char *s)
 {
 	p->strs = xrealloc(p->strs, (p->nstrs + 1) * sizeof *p->strs);
 	p->strs[p->nstrs++] = s;
 	return s;
 }
 
-static void add(struct sbx_plan *p, enum sbx_op_kind k, const char *src, const char *dst,
+void sbx_plan_add(struct sbx_plan *p, enum sbx_op_kind k, const char *src, const char *dst,
 		const char *data, mode_t mode, int rw)
 {
 	if (p->n == p->cap) {
@@ -52,23 +52,23 @@ static void add(struct sbx_plan *p, enum sbx_op_kind k, const char *src, const c
 	}
 	p->ops[p->n++] = (struct sbx_op){
 		.kind = k,
-		.src = src ? own(p, xstrdup(src)) : NULL,
+		.src = src ? sbx_plan_own(p, xstrdup(src)) : NULL,
 		.src_fd = -1,
-		.dst = own(p, xstrdup(dst)),
-		.data = data ? own(p, xstrdup(data)) : NULL,
+		.dst = sbx_plan_own(p, xstrdup(dst)),
+		.data = data ? sbx_plan_own(p, xstrdup(data)) : NULL,
 		.mode = mode,
 		.rw = rw,
 	};
 }
 
 /* Adds a SOP_DIR for every parent of dst (inside), outermost first. */
-static void add_parents(struct sbx_plan *p, const char *dst)
+void sbx_plan_add_parents(struct sbx_plan *p, const char *dst)
 {
 	char tmp[PATH_MAX];
 	snprintf(tmp, sizeof tmp, "%s", dst);
 	for (char *s = strchr(tmp + 1, '/'); s; s = strchr(s + 1, '/')) {
 		*s = '\0';
-		add(p, SOP_DIR, NULL, tmp, NULL, 0755, 0);
+		sbx_plan_add(p, SOP_DIR, NULL, tmp, NULL, 0755, 0);
 		*s = '/';
 	}
 }
@@ -79,8 +79,8 @@ static int add_bind(struct sbx_plan *p, const char *src, const char *dst, int rw
 	struct stat st;
 	if (stat(src, &st))
 		return -errno;
-	add_parents(p, dst);
-	add(p, S_ISDIR(st.st_mode) ? SOP_BIND : SOP_FILE_BIND, src, dst, NULL, 0, rw);
+	sbx_plan_add_parents(p, dst);
+	sbx_plan_add(p, S_ISDIR(st.st_mode) ? SOP_BIND : SOP_FILE_BIND, src, dst, NULL, 0, rw);
 	return 0;
 }
 
@@ -154,7 +154,7 @@ static int add_workdir(struct sbx_plan *p, const sbx_opts *o, char *err, size_t 
 		goto out;
 	}
 	if (geteuid() != 0) {
-		add(p, SOP_BIND, d, "/work", NULL, 0, 1);
+		sbx_plan_add(p, SOP_BIND, d, "/work", NULL, 0, 1);
 		p->ops[p->n - 1].src_fd = p->workdir_fd;
 		goto out;
 	}
@@ -181,7 +181,7 @@ static int add_workdir(struct sbx_plan *p, const sbx_opts *o, char *err, size_t 
 				 strerror(-rc));
 		goto out;
 	}
-	add(p, SOP_TREE, d, "/work", NULL, 0, 1);
+	sbx_plan_add(p, SOP_TREE, d, "/work", NULL, 0, 1);
 	p->ops[p->n - 1].src_fd = p->tree_fd;
 out:
 	if (userns >= 0)
@@ -204,12 +204,12 @@ static void add_entry(struct sbx_plan *p, const char *tree, const char *name, co
 		ssize_t n = readlink(src, link, sizeof link - 1);
 		if (n > 0) {
 			link[n] = '\0';
-			add(p, SOP_SYMLINK, link, dst, NULL, 0, 0);
+			sbx_plan_add(p, SOP_SYMLINK, link, dst, NULL, 0, 0);
 		}
 	} else if (S_ISDIR(st.st_mode)) {
-		add(p, SOP_BIND, src, dst, NULL, 0, 0);
+		sbx_plan_add(p, SOP_BIND, src, dst, NULL, 0, 0);
 	} else if (S_ISREG(st.st_mode)) {
-		add(p, SOP_FILE_BIND, src, dst, NULL, 0, 0);
+		sbx_plan_add(p, SOP_FILE_BIND, src, dst, NULL, 0, 0);
 	}
 }
 
@@ -218,17 +218,17 @@ static void add_host_etc(struct sbx_plan *p, uid_t uid, gid_t gid, int egress)
 	char *passwd = xasprintf("root:x:0:0:root:/root:/bin/sh\n"
 				 "sandbox:x:%u:%u:sandbox:/tmp:/bin/sh\n", (unsigned)uid, (unsigned)gid);
 	char *group = xasprintf("root:x:0:\nsandbox:x:%u:\n", (unsigned)gid);
-	add(p, SOP_DIR, NULL, "/etc", NULL, 0755, 0);
-	add(p, SOP_WRITE, NULL, "/etc/passwd", own(p, passwd), 0644, 0);
-	add(p, SOP_WRITE, NULL, "/etc/group", own(p, group), 0644, 0);
-	add(p, SOP_WRITE, NULL, "/etc/hosts", "127.0.0.1 localhost sentinel\n::1 localhost\n",
+	sbx_plan_add(p, SOP_DIR, NULL, "/etc", NULL, 0755, 0);
+	sbx_plan_add(p, SOP_WRITE, NULL, "/etc/passwd", sbx_plan_own(p, passwd), 0644, 0);
+	sbx_plan_add(p, SOP_WRITE, NULL, "/etc/group", sbx_plan_own(p, group), 0644, 0);
+	sbx_plan_add(p, SOP_WRITE, NULL, "/etc/hosts", "127.0.0.1 localhost sentinel\n::1 localhost\n",
 	    0644, 0);
-	add(p, SOP_WRITE, NULL, "/etc/hostname", "sentinel\n", 0644, 0);
-	add(p, SOP_WRITE, NULL, "/etc/nsswitch.conf",
+	sbx_plan_add(p, SOP_WRITE, NULL, "/etc/hostname", "sentinel\n", 0644, 0);
+	sbx_plan_add(p, SOP_WRITE, NULL, "/etc/nsswitch.conf",
 	    egress ? "passwd: files\ngroup: files\nhosts: files dns\n"
 		   : "passwd: files\ngroup: files\nhosts: files\n", 0644, 0);
 	if (egress)
-		add(p, SOP_WRITE, NULL, "/etc/resolv.conf", "nameserver " SBX_NET_DNS "\n", 0644, 0);
+		sbx_plan_add(p, SOP_WRITE, NULL, "/etc/resolv.conf", "nameserver " SBX_NET_DNS "\n", 0644, 0);
 	/* The dynamic loader's cache and Debian's alternatives (libblas, ...). */
 	static const char *const keep[] = { "ld.so.cache", "alternatives", "localtime", NULL };
 	for (size_t i = 0; keep[i]; i++)
@@ -254,35 +254,37 @@ static int add_image(struct sbx_plan *p, const char *rootfs)
 
 static void add_dev(struct sbx_plan *p)
 {
-	add(p, SOP_TMPFS, NULL, "/dev", "size=64k,nr_inodes=64,mode=0755", 0, 0);
+	sbx_plan_add(p, SOP_TMPFS, NULL, "/dev", "size=64k,nr_inodes=64,mode=0755", 0, 0);
 	for (size_t i = 0; devices[i]; i++) {
 		char src[64], dst[64];
 		snprintf(src, sizeof src, "/dev/%s", devices[i]);
 		snprintf(dst, sizeof dst, "/dev/%s", devices[i]);
-		add(p, SOP_DEV_BIND, src, dst, NULL, 0, 1);
+		sbx_plan_add(p, SOP_DEV_BIND, src, dst, NULL, 0, 1);
 	}
-	add(p, SOP_SYMLINK, "/proc/self/fd", "/dev/fd", NULL, 0, 0);
-	add(p, SOP_SYMLINK, "/proc/self/fd/0", "/dev/stdin", NULL, 0, 0);
-	add(p, SOP_SYMLINK, "/proc/self/fd/1", "/dev/stdout", NULL, 0, 0);
-	add(p, SOP_SYMLINK, "/proc/self/fd/2", "/dev/stderr", NULL, 0, 0);
-	add(p, SOP_SYMLINK, "/tmp", "/dev/shm", NULL, 0, 0);
+	sbx_plan_add(p, SOP_SYMLINK, "/proc/self/fd", "/dev/fd", NULL, 0, 0);
+	sbx_plan_add(p, SOP_SYMLINK, "/proc/self/fd/0", "/dev/stdin", NULL, 0, 0);
+	sbx_plan_add(p, SOP_SYMLINK, "/proc/self/fd/1", "/dev/stdout", NULL, 0, 0);
+	sbx_plan_add(p, SOP_SYMLINK, "/proc/self/fd/2", "/dev/stderr", NULL, 0, 0);
+	sbx_plan_add(p, SOP_SYMLINK, "/tmp", "/dev/shm", NULL, 0, 0);
 }
 
 /* The environment: a fixed base, the venv's, then the caller's K=V. */
 static void build_env(struct sbx_plan *p, const sbx_opts *o)
 {
-	const char *base[6];
+	const char *base[8];
 	size_t nb = 0;
-	p->path = o->venv ? own(p, xasprintf("%s/bin:%s", o->venv, BASE_PATH)) : BASE_PATH;
-	base[nb++] = own(p, xasprintf("PATH=%s", p->path));
+	p->path = o->venv ? sbx_plan_own(p, xasprintf("%s/bin:%s", o->venv, BASE_PATH)) : BASE_PATH;
+	base[nb++] = sbx_plan_own(p, xasprintf("PATH=%s", p->path));
 	base[nb++] = o->workdir ? "HOME=/work" : "HOME=/tmp";
 	base[nb++] = "LANG=C.UTF-8";
 	base[nb++] = "USER=sandbox";
+	if (p->gpu_env)
+		base[nb++] = p->gpu_env;
 	if (o->venv)
-		base[nb++] = own(p, xasprintf("VIRTUAL_ENV=%s", o->venv));
+		base[nb++] = sbx_plan_own(p, xasprintf("VIRTUAL_ENV=%s", o->venv));
 	p->envp = xcalloc(nb + o->nenv + 1, sizeof *p->envp);
 	for (size_t i = 0; i < nb + o->nenv; i++) {
-		const char *kv = i < nb ? base[i] : own(p, xstrdup(o->env[i - nb]));
+		const char *kv = i < nb ? base[i] : sbx_plan_own(p, xstrdup(o->env[i - nb]));
 		size_t kl = strcspn(kv, "=");
 		size_t j = 0;
 		while (j < p->nenv && !(strncmp(p->envp[j], kv, kl) == 0 && p->envp[j][kl] == '='))
@@ -355,10 +357,10 @@ int sbx_plan_build(struct sbx_plan *p, const sbx_opts *o, char *err, size_t errl
 			add_entry(p, "", host_dirs[i], "");
 		add_host_etc(p, o->uid, o->gid, o->network == SBX_NET_EGRESS);
 	}
-	add(p, SOP_PROC, NULL, "/proc", NULL, 0, 0);
+	sbx_plan_add(p, SOP_PROC, NULL, "/proc", NULL, 0, 0);
 	add_dev(p);
-	const char *tmpopt = own(p, xasprintf("size=%llu,mode=1777", (unsigned long long)o->tmp_bytes));
-	add(p, SOP_TMPFS, NULL, "/tmp", tmpopt, 0, 0);
+	const char *tmpopt = sbx_plan_own(p, xasprintf("size=%llu,mode=1777", (unsigned long long)o->tmp_bytes));
+	sbx_plan_add(p, SOP_TMPFS, NULL, "/tmp", tmpopt, 0, 0);
 	if (o->venv && (rc = add_bind(p, o->venv, o->venv, 0))) {
 		snprintf(err, errlen, "venv %s: %s", o->venv, strerror(-rc));
 		return rc;
@@ -378,12 +380,14 @@ int sbx_plan_build(struct sbx_plan *p, const sbx_opts *o, char *err, size_t errl
 			return rc;
 		}
 	}
+	if (o->gpus && (rc = sbx_gpu_plan(p, o->gpus, err, errlen)))
+		return rc;
 	build_env(p, o);
 	size_t n = 0;
 	while (o->argv[n])
 		n++;
 	p->argv = xcalloc(n + 1, sizeof *p->argv);
 	for (size_t i = 0; i < n; i++)
-		p->argv[i] = (char *)own(p, xstrdup(o->argv[i]));
+		p->argv[i] = (char *)sbx_plan_own(p, xstrdup(o->argv[i]));
 	return 0;
 }

@@ -261,6 +261,186 @@ static void test_workdir_symlink(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* A work directory the job's uid does not own needs an ID-mapped mount;
+ * where the kernel or file system refuses one (here: an injected EINVAL
+ * from the tree's mount_setattr), the run fails before starting and says
+ * whose directory it is, its mode and the fix. Other errors stay plain. */
+static void test_workdir_idmap_refused(void **state)
+{
+	need_root(state);
+	char dir[] = "/tmp/sentinel-idmap-test.XXXXXX", err[512];
+	sbx_opts o;
+	sbx_result r;
+	struct lines l = { 0 };
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 0700), 0);
+	opts_sh(&o, "echo ran > /work/ran");
+	o.workdir = dir;
+	assert_int_equal(sbx_fault_set("clone_tree", 1, EINVAL), 0);
+	assert_int_equal(sbx_run(&o, collect, &l, &r, err, sizeof err), -EINVAL);
+	if (!strstr(err, dir) || !strstr(err, "owner 0:0, mode 0700") || !strstr(err, "ID-mapped") ||
+	    !strstr(err, "chown the directory to 65534:65534"))
+		fail_msg("unhelpful error: %s", err);
+	assert_int_equal(sbx_fault_set("clone_tree", 1, EPERM), 0);
+	assert_int_equal(sbx_run(&o, collect, &l, &r, err, sizeof err), -EPERM);
+	assert_non_null(strstr(err, "cannot clone its mount"));
+	sbx_fault_set("clone_tree", 0, 0);
+	assert_int_equal(l.n, 0);
+	assert_int_equal(leftovers(), 0);
+	/* Without a fault the job writes there, as the directory's owner. */
+	assert_int_equal(sbx_run(&o, collect, &l, &r, err, sizeof err), 0);
+	assert_int_equal(r.exit_code, 0);
+	char probe[64];
+	struct stat st;
+	snprintf(probe, sizeof probe, "%s/ran", dir);
+	assert_int_equal(stat(probe, &st), 0);
+	assert_int_equal(st.st_uid, 0);
+	char cmd[80];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	lines_free(&l);
+}
+
+/* --gpus against a fake device directory and a fake `ldconfig -p`. */
+struct fake_gpu {
+	char dir[64], dev[80], lib[80], ldc[96];
+};
+
+static void fake_gpu_make(struct fake_gpu *g, int ngpus)
+{
+	char path[160];
+	snprintf(g->dir, sizeof g->dir, "/tmp/sentinel-gpu-test.XXXXXX");
+	assert_non_null(mkdtemp(g->dir));
+	snprintf(g->dev, sizeof g->dev, "%s/dev", g->dir);
+	snprintf(g->lib, sizeof g->lib, "%s/lib", g->dir);
+	snprintf(g->ldc, sizeof g->ldc, "%s/ldconfig.txt", g->dir);
+	assert_int_equal(mkdir(g->dev, 0755), 0);
+	assert_int_equal(mkdir(g->lib, 0755), 0);
+	static const char *const nodes[] = { "nvidiactl", "nvidia-uvm", "nvidia-modeset", NULL };
+	for (int i = 0; i < ngpus; i++) {
+		snprintf(path, sizeof path, "%s/nvidia%d", g->dev, i);
+		fclose(fopen(path, "w"));
+	}
+	for (size_t i = 0; ngpus && nodes[i]; i++) {
+		snprintf(path, sizeof path, "%s/%s", g->dev, nodes[i]);
+		fclose(fopen(path, "w"));
+	}
+	static const char *const libs[] = { "libcuda.so.1", "libnvidia-ml.so.1", "libfoo.so.1", NULL };
+	FILE *ldc = fopen(g->ldc, "w");
+	assert_non_null(ldc);
+	fprintf(ldc, "4 libs found in cache `/etc/ld.so.cache'\n");
+	for (size_t i = 0; libs[i]; i++) {
+		snprintf(path, sizeof path, "%s/%s", g->lib, libs[i]);
+		fclose(fopen(path, "w"));
+		fprintf(ldc, "\t%s (libc6,x86-64) => %s\n", libs[i], path);
+	}
+	fprintf(ldc, "\tlibnvidia-gone.so.1 (libc6,x86-64) => %s/missing.so\n", g->lib);
+	fclose(ldc);
+	setenv("SENTINEL_SBX_DEV_ROOT", g->dev, 1);
+	setenv("SENTINEL_SBX_LDCONFIG", g->ldc, 1);
+}
+
+static void fake_gpu_free(struct fake_gpu *g)
+{
+	char cmd[96];
+	unsetenv("SENTINEL_SBX_DEV_ROOT");
+	unsetenv("SENTINEL_SBX_LDCONFIG");
+	snprintf(cmd, sizeof cmd, "rm -rf %s", g->dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Whether the plan has an op of kind k onto dst. */
+static int plan_has(const struct sbx_plan *p, enum sbx_op_kind k, const char *dst)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->ops[i].kind == k && strcmp(p->ops[i].dst, dst) == 0)
+			return 1;
+	return 0;
+}
+
+static int gpu_plan(const char *spec, struct sbx_plan *p, char *err, size_t errlen)
+{
+	sbx_opts o;
+	opts_sh(&o, "true");
+	o.gpus = spec;
+	memset(p, 0, sizeof *p);
+	return sbx_plan_build(p, &o, err, errlen);
+}
+
+static void test_gpu_plan(void **state)
+{
+	need_root(state);
+	struct fake_gpu g;
+	struct sbx_plan p;
+	char err[256], lib[128];
+	fake_gpu_make(&g, 2);
+	assert_int_equal(gpu_plan("1", &p, err, sizeof err), 0);
+	assert_true(plan_has(&p, SOP_DEV_BIND, "/dev/nvidia0"));
+	assert_false(plan_has(&p, SOP_DEV_BIND, "/dev/nvidia1"));
+	assert_true(plan_has(&p, SOP_DEV_BIND, "/dev/nvidiactl"));
+	assert_true(plan_has(&p, SOP_DEV_BIND, "/dev/nvidia-uvm"));
+	assert_true(plan_has(&p, SOP_DEV_BIND, "/dev/nvidia-modeset"));
+	assert_false(plan_has(&p, SOP_DEV_BIND, "/dev/nvidia-uvm-tools")); /* not on the host */
+	snprintf(lib, sizeof lib, "%s/libcuda.so.1", g.lib);
+	assert_true(plan_has(&p, SOP_FILE_BIND, lib));
+	snprintf(lib, sizeof lib, "%s/libnvidia-ml.so.1", g.lib);
+	assert_true(plan_has(&p, SOP_FILE_BIND, lib));
+	snprintf(lib, sizeof lib, "%s/libfoo.so.1", g.lib);
+	assert_false(plan_has(&p, SOP_FILE_BIND, lib));
+	snprintf(lib, sizeof lib, "%s/missing.so", g.lib);
+	assert_false(plan_has(&p, SOP_FILE_BIND, lib));
+	for (size_t i = 0; i < p.n; i++)
+		if (p.ops[i].kind == SOP_FILE_BIND && strstr(p.ops[i].dst, "lib"))
+			assert_int_equal(p.ops[i].rw, 0); /* the driver's files read-only */
+	assert_string_equal(p.gpu_env, "CUDA_VISIBLE_DEVICES=0");
+	int found = 0;
+	for (size_t i = 0; i < p.nenv; i++)
+		found |= strcmp(p.envp[i], "CUDA_VISIBLE_DEVICES=0") == 0;
+	assert_true(found);
+	sbx_plan_release(&p);
+
+	assert_int_equal(gpu_plan("all", &p, err, sizeof err), 0);
+	assert_true(plan_has(&p, SOP_DEV_BIND, "/dev/nvidia1"));
+	assert_string_equal(p.gpu_env, "CUDA_VISIBLE_DEVICES=0,1");
+	sbx_plan_release(&p);
+	assert_int_equal(gpu_plan("1,0", &p, err, sizeof err), 0);
+	assert_true(plan_has(&p, SOP_DEV_BIND, "/dev/nvidia1"));
+	sbx_plan_release(&p);
+	static const char *const bad[] = { "3", "0", "2,0", "0,0", "x", "", "1,", NULL };
+	for (size_t i = 0; bad[i]; i++) {
+		assert_int_equal(gpu_plan(bad[i], &p, err, sizeof err), -EINVAL);
+		assert_non_null(strstr(err, "--gpus"));
+		sbx_plan_release(&p);
+	}
+	fake_gpu_free(&g);
+
+	fake_gpu_make(&g, 0); /* a machine without a GPU */
+	assert_int_equal(gpu_plan("1", &p, err, sizeof err), -ENODEV);
+	assert_non_null(strstr(err, "no NVIDIA GPU"));
+	sbx_plan_release(&p);
+	fake_gpu_free(&g);
+}
+
+/* The same binds in a real run: only the chosen GPU's node is there. */
+static void test_gpu_run(void **state)
+{
+	need_root(state);
+	struct fake_gpu g;
+	sbx_opts o;
+	sbx_result r;
+	struct lines l = { 0 };
+	char err[256];
+	fake_gpu_make(&g, 2);
+	opts_sh(&o, "test -e /dev/nvidia1 && echo leak; test -e /dev/nvidia0 && test -e /dev/nvidiactl"
+		    " && echo \"$CUDA_VISIBLE_DEVICES\"");
+	o.gpus = "1";
+	assert_int_equal(sbx_run(&o, collect, &l, &r, err, sizeof err), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.text[0], "0\n");
+	lines_free(&l);
+	fake_gpu_free(&g);
+}
+
 /* No cgroup can be made: the limits fall back to rlimits, reported. */
 static void test_degraded(void **state)
 {
@@ -384,6 +564,9 @@ int main(void)
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_workdir_symlink),
+		cmocka_unit_test(test_workdir_idmap_refused),
+		cmocka_unit_test(test_gpu_plan),
+		cmocka_unit_test(test_gpu_run),
 		cmocka_unit_test(test_degraded),
 		cmocka_unit_test(test_backends),
 	};
