@@ -18,7 +18,6 @@
 #include "base/util.h"
 #include "http/http.h"
 #include "runtime/rt.h"
-#include "runtime/rt_int.h"
 
 static void reply_rc(http_req *r, int rc, const char *err)
 {
