@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <string.h>
 #include "cmd/commands.h"
-#include "cli/cli.h"
 #include "version.h"
 #include "base/util.h"
 

@@ -59,6 +59,4 @@ struct cli_sub {
 	const char *help;
 };
 int cli_dispatch(const char *cmd, const struct cli_sub *subs, int argc, char **argv);
-/* sentinel status (cli/status.c). */
-int cli_status_cmd(int argc, char **argv);
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "base/mem.h"
 #include "cli/cli.h"
+#include "cmd/commands.h"
 
 static const cfg_opt status_opts[] = {
 	{ "local", NULL, NULL, "show the local data directory instead of asking a server", CFG_FLAG | CFG_NOENV },
