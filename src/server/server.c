@@ -160,59 +160,71 @@ struct settings {
 	char *db;
 };
 
+/* An integer setting within [min, max]; the message names the range. */
+static int int_in(const cfg *c, const char *name, long long min, long long max, long long *out,
+		  char *err, size_t errlen)
+{
+	if (cfg_get_int(c, name, out, err, errlen) || *out < min || *out > max) {
+		snprintf(err, errlen, "--%s must be from %lld to %lld", name, min, max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* A duration within [min_ms, max_ms] (max_ms < 0: no upper bound); what
+ * is a sensible range is said in the message, written as the user would. */
+static int dur_in(const cfg *c, const char *name, int64_t min_ms, int64_t max_ms,
+		  const char *range, int64_t *out, char *err, size_t errlen)
+{
+	if (cfg_get_duration_ms(c, name, out, err, errlen))
+		return -EINVAL;
+	if (*out < min_ms || (max_ms >= 0 && *out > max_ms)) {
+		snprintf(err, errlen, "--%s must be %s", name, range);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int read_settings(const cfg *c, struct settings *s, char *err, size_t errlen)
 {
 	long long n;
+	int64_t ms;
 	memset(s, 0, sizeof *s);
 	s->http.listen = cfg_get(c, "listen");
 	s->http.tls_cert = cfg_get(c, "tls-cert");
 	s->http.tls_key = cfg_get(c, "tls-key");
-	if (cfg_get_duration_ms(c, "session-ttl", &s->auth.session_ttl_ms, err, errlen) ||
-	    cfg_get_duration_ms(c, "login-lockout", &s->auth.login_lockout_ms, err, errlen) ||
-	    cfg_get_duration_ms(c, "shutdown-grace", &s->grace_ms, err, errlen))
-		return -EINVAL;
-	if (cfg_get_int(c, "login-max-failures", &n, err, errlen) || n < 1 || n > 1000) {
-		snprintf(err, errlen, "--login-max-failures must be from 1 to 1000");
+	if (!s->http.tls_cert != !s->http.tls_key) {
+		snprintf(err, errlen, "--tls-cert and --tls-key must be given together");
 		return -EINVAL;
 	}
+	if (dur_in(c, "session-ttl", 1000, -1, "at least 1s", &s->auth.session_ttl_ms, err, errlen) ||
+	    dur_in(c, "login-lockout", 1, -1, "above 0", &s->auth.login_lockout_ms, err, errlen) ||
+	    dur_in(c, "shutdown-grace", 0, -1, "0 or more", &s->grace_ms, err, errlen) ||
+	    dur_in(c, "audit-retention", 86400000LL, -1, "at least 1d", &s->auth.audit_retention_ms,
+		   err, errlen) ||
+	    dur_in(c, "store-timeout", 10, 600000, "from 10ms to 10m", &s->store_timeout_ms, err,
+		   errlen))
+		return -EINVAL;
+	if (int_in(c, "login-max-failures", 1, 1000, &n, err, errlen))
+		return -EINVAL;
 	s->auth.login_max_failures = (int)n;
-	if (cfg_get_duration_ms(c, "audit-retention", &s->auth.audit_retention_ms, err, errlen))
+	if (int_in(c, "max-connections", 4, 100000, &n, err, errlen))
 		return -EINVAL;
-	if (s->auth.audit_retention_ms < 86400000LL) {
-		snprintf(err, errlen, "--audit-retention must be at least 1d");
-		return -EINVAL;
-	}
-	if (cfg_get_int(c, "max-connections", &n, err, errlen) || n < 4 || n > 100000) {
-		snprintf(err, errlen, "--max-connections must be from 4 to 100000");
-		return -EINVAL;
-	}
 	s->http.max_conns = (unsigned)n;
-	if (cfg_get_int(c, "max-connections-per-ip", &n, err, errlen) || n < 1 ||
-	    n > (long long)s->http.max_conns) {
-		snprintf(err, errlen, "--max-connections-per-ip must be from 1 to --max-connections");
+	/* Both below are bounded by max-connections: a cap above the total
+	 * means nothing, and reserving every slot would lock anonymous clients
+	 * (logins included) out. */
+	if (int_in(c, "max-connections-per-ip", 1, n, &n, err, errlen))
 		return -EINVAL;
-	}
 	s->http.max_conns_per_ip = (unsigned)n;
-	if (cfg_get_int(c, "reserved-connections", &n, err, errlen) || n < 1 ||
-	    n >= (long long)s->http.max_conns) {
-		snprintf(err, errlen, "--reserved-connections must be from 1 to --max-connections - 1");
+	if (int_in(c, "reserved-connections", 1, (long long)s->http.max_conns - 1, &n, err, errlen))
 		return -EINVAL;
-	}
 	s->http.reserved_conns = (unsigned)n;
-	int64_t ms;
-	if (cfg_get_duration_ms(c, "header-timeout", &ms, err, errlen))
+	if (dur_in(c, "header-timeout", 1000, 3600000, "from 1s to 1h", &ms, err, errlen))
 		return -EINVAL;
-	if (ms < 1000 || ms > 3600000) {
-		snprintf(err, errlen, "--header-timeout must be from 1s to 1h");
-		return -EINVAL;
-	}
 	s->http.header_timeout_s = (unsigned)(ms / 1000);
-	if (cfg_get_duration_ms(c, "idle-timeout", &ms, err, errlen))
+	if (dur_in(c, "idle-timeout", 1000, 86400000, "from 1s to 24h", &ms, err, errlen))
 		return -EINVAL;
-	if (ms < 1000 || ms > 86400000) {
-		snprintf(err, errlen, "--idle-timeout must be from 1s to 24h");
-		return -EINVAL;
-	}
 	s->http.timeout_s = (unsigned)(ms / 1000);
 	if (cfg_get_size(c, "min-free-disk", &s->http.min_free_disk, err, errlen) ||
 	    cfg_get_size(c, "upload-inflight-user", &s->http.upload_user_max, err, errlen) ||
@@ -223,20 +235,6 @@ static int read_settings(const cfg *c, struct settings *s, char *err, size_t err
 		s->http.min_free_disk = 1;
 	if (!s->http.upload_user_max || !s->http.upload_total_max) {
 		snprintf(err, errlen, "--upload-inflight-user and --upload-inflight-total must be above 0");
-		return -EINVAL;
-	}
-	if (!s->http.tls_cert != !s->http.tls_key) {
-		snprintf(err, errlen, "--tls-cert and --tls-key must be given together");
-		return -EINVAL;
-	}
-	if (s->auth.session_ttl_ms < 1000 || s->auth.login_lockout_ms < 1) {
-		snprintf(err, errlen, "--session-ttl must be at least 1s and --login-lockout above 0");
-		return -EINVAL;
-	}
-	if (cfg_get_duration_ms(c, "store-timeout", &s->store_timeout_ms, err, errlen))
-		return -EINVAL;
-	if (s->store_timeout_ms < 10 || s->store_timeout_ms > 600000) {
-		snprintf(err, errlen, "--store-timeout must be from 10ms to 10m");
 		return -EINVAL;
 	}
 	const char *db = cfg_get(c, "db");

@@ -136,4 +136,12 @@ is_error 503 busy "in a reserved slot, an anonymous request is 503"
 api GET /api/v1/me
 is "$STATUS" 200 "... and an authenticated one is served"
 wait $slow_pid
+# ---- the limits' own settings are checked at start ----
+for bad in "--max-connections-per-ip 600" "--reserved-connections 512" "--header-timeout 0s" \
+	"--idle-timeout 2d" "--upload-inflight-user 0" "--store-timeout 1h"; do
+	out=$("$SENTINEL_BIN" server --data "$TMP/bad" $bad 2>&1)
+	code=$?
+	is "$code" 2 "server $bad: exit 2"
+	like "$out" "${bad%% *}" "... the message names ${bad%% *}"
+done
 done_testing
