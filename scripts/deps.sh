@@ -11,6 +11,7 @@ PKGS=(
   libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
   libcmocka-dev python3-onnx python3-torch python3-numpy libonnx-testdata
   perl curl jq openssl procps psmisc
+  passt iproute2
 )
 # Benches only: peers and load generators. Installed with `deps.sh --bench`.
 BENCH_PKGS=(wrk nginx-light bubblewrap)

@@ -61,17 +61,20 @@ static int find_pasta(char *out, size_t len)
 	return -ENOENT;
 }
 
-/* The host's addresses, snapshotted for the child's unreachable routes. */
-static void host_addrs(struct sbx_net *n)
+/* The host's addresses, snapshotted for the child's unreachable routes;
+ * -E2BIG past SBX_NET_ADDRS (refused rather than leaving some reachable). */
+static int host_addrs(struct sbx_net *n)
 {
 	struct ifaddrs *ifa = NULL;
+	struct sbx_addr spare;
+	int rc = 0;
 	n->naddrs = 0;
 	if (getifaddrs(&ifa))
-		return;
-	for (struct ifaddrs *i = ifa; i && n->naddrs < SBX_NET_ADDRS; i = i->ifa_next) {
+		return -errno;
+	for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
 		if (!i->ifa_addr)
 			continue;
-		struct sbx_addr *a = &n->addrs[n->naddrs];
+		struct sbx_addr *a = n->naddrs < SBX_NET_ADDRS ? &n->addrs[n->naddrs] : &spare;
 		if (i->ifa_addr->sa_family == AF_INET) {
 			const struct sockaddr_in *s = (const void *)i->ifa_addr;
 			if ((ntohl(s->sin_addr.s_addr) >> 24) == 127)
@@ -87,9 +90,14 @@ static void host_addrs(struct sbx_net *n)
 		} else {
 			continue;
 		}
+		if (a == &spare) {
+			rc = -E2BIG;
+			break;
+		}
 		n->naddrs++;
 	}
 	freeifaddrs(ifa);
+	return rc;
 }
 
 int sbx_net_prepare(struct sbx_net *n, int mode, char *err, size_t errlen)
@@ -109,8 +117,12 @@ int sbx_net_prepare(struct sbx_net *n, int mode, char *err, size_t errlen)
 			 "the Debian package passt, or set SENTINEL_PASTA)");
 		return -ENOENT;
 	}
-	host_addrs(n);
-	return 0;
+	int rc = host_addrs(n);
+	if (rc)
+		snprintf(err, errlen, "--network egress: %s", rc == -E2BIG
+			 ? "the host has more than 64 addresses, which could not all be made "
+			   "unreachable from the sandbox" : strerror(-rc));
+	return rc;
 }
 
 /* Reads pasta's pid line from fd within READY_MS; 0 or -errno. */
