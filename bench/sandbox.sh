@@ -21,10 +21,12 @@ BIN=${SENTINEL_BIN:-./sentinel}
 command -v bwrap >/dev/null || { echo "bench/sandbox.sh: bubblewrap missing (bash scripts/deps.sh --bench)" >&2; exit 1; }
 command -v unshare >/dev/null || { echo "bench/sandbox.sh: unshare(1) missing" >&2; exit 1; }
 
-# The in-process helper: sbx_run() without the binary's start-up.
-make -s build/libsentinel.a >/dev/null
-mkdir -p build/bench
-cc -std=gnu17 -O2 -D_GNU_SOURCE -Isrc -o build/bench/sbx_inproc bench/sbx_inproc.c build/libsentinel.a \
+# The in-process helper: sbx_run() without the binary's start-up (BUILD:
+# the build directory to use, as for make).
+BUILD=${BUILD:-build}
+make -s BUILD="$BUILD" "$BUILD/libsentinel.a" >/dev/null
+mkdir -p "$BUILD/bench"
+cc -std=gnu17 -O2 -D_GNU_SOURCE -Isrc -o "$BUILD/bench/sbx_inproc" bench/sbx_inproc.c "$BUILD/libsentinel.a" \
 	$(pkg-config --cflags --libs $(sed -n 's/^PKGS *:= *//p' Makefile)) -pthread -lm -ldl
 
 # Every /lib* the host has, for bubblewrap's read-only binds.
@@ -33,6 +35,7 @@ for d in /usr /lib /lib64 /lib32 /bin /sbin; do
 	[ -e "$d" ] && BW_BINDS+=("$d")
 done
 
+export BUILD
 exec /usr/bin/python3 - "$RUNS" "$BIN" "${BW_BINDS[@]}" <<'EOF'
 import os, subprocess, sys, time
 
@@ -56,7 +59,7 @@ def runners(cmd):
         ("sentinel (in-process)", "python" if "python3" in cmd[0] else "true"),
     ]
 
-helper = subprocess.Popen(["build/bench/sbx_inproc"], stdin=subprocess.PIPE,
+helper = subprocess.Popen([os.environ.get("BUILD", "build") + "/bench/sbx_inproc"], stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, text=True, bufsize=1)
 
 def which(prog):
