@@ -31,6 +31,8 @@ static const cfg_opt run_opts[] = {
 	{ "workdir", "DIR", NULL, "host dir bound read-write at /work, the cwd (else /tmp)",
 	  CFG_NOENV },
 	{ "env", "K=V", NULL, "set a variable inside", CFG_MULTI | CFG_NOENV },
+	{ "cwd", "DIR", NULL, "start directory inside (default: /work with --workdir, the image's "
+	  "WorkingDir, else /tmp)", CFG_NOENV },
 	{ "tmp-size", "SIZE", "64M", "size of /tmp", 0 },
 	{ "output-limit", "SIZE", "64M", "cap on stdout+stderr bytes", 0 },
 	{ "file-size", "SIZE", "1G", "largest file the command may write", 0 },
@@ -238,6 +240,9 @@ static void apply_image(sbx_opts *o, const rt_image_config *ic)
 		o->env = concat((const char *const *)ic->env, ne, o->env, o->nenv);
 		o->nenv += ne;
 	}
+	/* As docker run: WorkingDir unless the user chose (--cwd, or --workdir's /work). */
+	if (ic->workdir && !o->cwd && !o->workdir)
+		o->cwd = ic->workdir;
 	if (!o->argv[0] && (ic->entrypoint || ic->cmd))
 		o->argv = (char *const *)concat((const char *const *)ic->entrypoint,
 						strv_len(ic->entrypoint),
@@ -314,6 +319,7 @@ static int run_cmd(int argc, char **argv)
 	o.binds = binds;
 	o.nbinds = nb;
 	o.workdir = cfg_get(c, "workdir");
+	o.cwd = cfg_get(c, "cwd");
 	o.gpus = cfg_get(c, "gpus");
 	if (o.workdir && make_workdir(o.workdir, o.uid, o.gid, err, sizeof err))
 		goto out;

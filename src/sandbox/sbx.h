@@ -50,6 +50,8 @@ typedef struct sbx_opts {
 	const char *rootfs;       /* an image tree to use as /, or NULL: the host runtime */
 	const char *venv;         /* a virtual environment on top of host, or NULL */
 	const char *workdir;      /* host dir bound read-write at /work (the cwd), or NULL */
+	const char *cwd;          /* where the command starts, inside; NULL: /work with a
+				   * workdir, else /tmp. Absolute, no "..", must exist */
 	uint64_t mem_bytes;       /* 0: unlimited */
 	uint64_t pids;            /* 0: unlimited */
 	double cpus;              /* CPU quota in CPUs, 0: unlimited */

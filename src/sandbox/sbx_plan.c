@@ -367,7 +367,14 @@ int sbx_plan_build(struct sbx_plan *p, const sbx_opts *o, char *err, size_t errl
 	}
 	if (o->workdir && (rc = add_workdir(p, o, err, errlen)))
 		return rc;
-	p->cwd = o->workdir ? "/work" : "/tmp";
+	if (o->cwd && (o->cwd[0] != '/' || strlen(o->cwd) >= PATH_MAX / 2 ||
+		       strstr(o->cwd, "/../") || (strlen(o->cwd) >= 3 &&
+						  !strcmp(o->cwd + strlen(o->cwd) - 3, "/..")))) {
+		snprintf(err, errlen, "the start directory '%s' must be an absolute path without '..'",
+			 o->cwd);
+		return -EINVAL;
+	}
+	p->cwd = o->cwd ? o->cwd : o->workdir ? "/work" : "/tmp";
 	for (size_t i = 0; i < o->nbinds; i++) {
 		const sbx_bind *b = &o->binds[i];
 		if (!sbx_bind_dst_valid(b->dst)) {
