@@ -1,9 +1,13 @@
+/* Keeps ml_blas.h from renaming cblas_* to ml_*, so the real prototypes
+ * below type the function pointers. */
 #define ML_BLAS_IMPL
 #include <stdio.h>
 #include <stdlib.h>
 #include "base/dl.h"
 #include "ml/ml_blas.h"
 
+/* names[] lists the symbols in the order of these fields: sn_dl fills the
+ * struct as an array of pointers. */
 static struct {
 	__typeof__(&cblas_sgemm) sgemm;
 	__typeof__(&openblas_set_num_threads) set_threads;
@@ -16,6 +20,8 @@ void ml_sgemm(enum CBLAS_ORDER order, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSP
 	      blasint m, blasint n, blasint k, float alpha, const float *a, blasint lda,
 	      const float *b, blasint ldb, float beta, float *c, blasint ldc)
 {
+	/* sn_dl_need aborts rather than return: a scorer has no error path per
+	 * matrix product, and a missing libopenblas0 is an installation fault. */
 	sn_dl_need(&lib);
 	blas.sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

@@ -32,6 +32,7 @@ static int float_array(json_t *root, const char *key, int dim, float **out, char
 	for (int i = 0; i < dim; i++) {
 		json_t *v = json_array_get(a, (size_t)i);
 		double d = json_number_value(v);
+		/* Under FLT_MAX (3.4e38): the cast to float below stays finite. */
 		if (!json_is_number(v) || !isfinite(d) || fabs(d) > 3.0e38) {
 			snprintf(err, errlen, "config.json: %s[%d] is not a finite number", key, i);
 			return -EINVAL;
@@ -45,6 +46,7 @@ static int parse_features(json_t *root, ml_config *c, char *err, size_t errlen)
 {
 	json_t *f = json_object_get(root, "features");
 	size_t n = json_array_size(f);
+	/* 65536 is ML_MAX_WIDTH: the input layer is as wide as the features. */
 	if (!json_is_array(f) || n == 0 || n > 65536) {
 		snprintf(err, errlen, "config.json: 'features' must be a non-empty array of names");
 		return -EINVAL;
@@ -59,6 +61,7 @@ static int parse_features(json_t *root, ml_config *c, char *err, size_t errlen)
 		}
 		c->features[i] = xstrdup(s);
 	}
+	/* input_dim is redundant and optional; when present it must agree. */
 	json_t *d = json_object_get(root, "input_dim");
 	if (d && json_integer_value(d) != c->dim) {
 		snprintf(err, errlen, "config.json: input_dim %lld disagrees with %d features",
@@ -70,6 +73,8 @@ static int parse_features(json_t *root, ml_config *c, char *err, size_t errlen)
 
 static int parse_layers(json_t *root, ml_config *c, char *err, size_t errlen)
 {
+	/* Hand-written configs for a PyTorch model may leave the widths out
+	 * (nsizes 0); the graph then says them alone. */
 	json_t *l = json_object_get(root, "layers");
 	if (!l)
 		return 0;
@@ -81,6 +86,7 @@ static int parse_layers(json_t *root, ml_config *c, char *err, size_t errlen)
 	c->sizes = xcalloc(n, sizeof(int));
 	c->nsizes = (int)n;
 	for (size_t i = 0; i < n; i++) {
+		/* A non-integer reads as 0 and fails the range check. */
 		json_int_t v = json_integer_value(json_array_get(l, i));
 		if (v <= 0 || v > 65536) {
 			snprintf(err, errlen, "config.json: layers[%zu] is not a width in 1..65536", i);
@@ -110,6 +116,7 @@ int ml_config_parse(const char *text, size_t len, ml_config *out, char *err, siz
 		goto out;
 	}
 	json_t *fv = json_object_get(root, "format_version");
+	/* Absent means current: hand-written configs need not know the version. */
 	c.format_version = fv ? (int)json_integer_value(fv) : ML_CONFIG_VERSION;
 	if (c.format_version != ML_CONFIG_VERSION) {
 		snprintf(err, errlen, "config.json: format_version %d is not supported (want %d)",
@@ -121,6 +128,7 @@ int ml_config_parse(const char *text, size_t len, ml_config *out, char *err, siz
 	    float_array(root, "std", c.dim, &c.std, err, errlen) ||
 	    parse_layers(root, &c, err, errlen))
 		goto out;
+	/* The score divides by std: 0 would turn every deviation into infinity. */
 	for (int i = 0; i < c.dim; i++)
 		if (!(c.std[i] > 0)) {
 			snprintf(err, errlen, "config.json: std[%d] (feature '%s') must be > 0", i,
@@ -133,6 +141,7 @@ int ml_config_parse(const char *text, size_t len, ml_config *out, char *err, siz
 		snprintf(err, errlen, "config.json: 'threshold' must be a finite number");
 		goto out;
 	}
+	/* Informational only: absent or null reads as 0 (see real_or_null). */
 	c.quantile = json_number_value(json_object_get(root, "quantile"));
 	c.train_loss = json_number_value(json_object_get(root, "train_loss"));
 	c.val_loss = json_number_value(json_object_get(root, "val_loss"));
@@ -146,8 +155,10 @@ int ml_config_parse(const char *text, size_t len, ml_config *out, char *err, siz
 		snprintf(err, errlen, "config.json: 'model_sha256' must be 64 hex characters");
 		goto out;
 	}
+	/* 65 bytes: the length is 64 (checked above) plus the terminator. */
 	if (sha)
 		memcpy(c.model_sha256, sha, 65);
+	/* *out owns the arrays now; the zeroed c makes the release below a no-op. */
 	*out = c;
 	memset(&c, 0, sizeof c);
 	rc = 0;
@@ -203,9 +214,11 @@ int ml_config_dump(const ml_config *c, char **out, char *err, size_t errlen)
 	for (int i = 0; f && i < c->dim; i++)
 		if (json_array_append_new(f, json_string(c->features[i]))) {
 			snprintf(err, errlen, "feature %d: the name is not valid UTF-8", i + 1);
+			/* f is not in o yet, so o's release would not free it. */
 			json_decref(f);
 			goto out;
 		}
+	/* o or f NULL: put fails (json_object_set_new refuses a NULL object). */
 	if (put(o, "features", f)) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -229,6 +242,8 @@ int ml_config_dump(const ml_config *c, char **out, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot encode the layers, activation or model hash");
 		goto out;
 	}
+	/* 17 significant digits read back as the same double, so mean, std
+	 * and threshold survive a dump and parse bit for bit. */
 	char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
 	if (!s) {
 		snprintf(err, errlen, "cannot encode config.json");

@@ -55,6 +55,7 @@ static int broadcast(const ml_tensor *a, const ml_tensor *b, int *ndim, int64_t 
 	size_t ka = 1, kb = 1;
 	for (int i = nd - 1; i >= 0; i--) {
 		int ia = i - (nd - a->ndim), ib = i - (nd - b->ndim);
+		/* Shapes align on the right; a missing leading dim counts as 1. */
 		int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
 		if (da != db && da != 1 && db != 1)
 			return -EINVAL;
@@ -117,6 +118,8 @@ static int run_binary(struct run *r, const struct ml_node *n)
 		return -EINVAL;
 	if (o->n == 0)
 		return 0;
+	/* o is at least as large as a and b in every dim and o->n > 0, so equal
+	 * counts mean equal shapes: plain element-wise. */
 	if (a->n == o->n && b->n == o->n) {
 		for (size_t i = 0; i < o->n; i++)
 			o->data[i] = binop(n->op, a->data[i], b->data[i]);
@@ -168,6 +171,7 @@ static int run_reshape_like(struct run *r, const struct ml_node *n)
 	int nd;
 	if (n->op == OP_FLATTEN) {
 		int axis = n->axis < 0 ? n->axis + a->ndim : n->axis;
+		/* axis == rank is valid ONNX: the output is [count, 1]. */
 		if (axis < 0 || axis > a->ndim)
 			return fail(r, n, "axis out of range for the input's rank");
 		dims[0] = dims[1] = 1;
@@ -183,6 +187,7 @@ static int run_reshape_like(struct run *r, const struct ml_node *n)
 		nd = (int)s->nints;
 		for (int i = 0; i < nd; i++) {
 			int64_t d = s->ints[i];
+			/* ONNX: without allowzero, a 0 copies the input's dimension. */
 			if (d == 0 && !n->allowzero) {
 				if (i >= a->ndim)
 					return fail(r, n, "a 0 in shape has no input dimension to copy");
@@ -198,6 +203,7 @@ static int run_reshape_like(struct run *r, const struct ml_node *n)
 			}
 			dims[i] = d;
 			known *= d;
+			/* Checked per factor, so the product cannot overflow int64. */
 			if (known > (int64_t)ML_MAX_ELEMS)
 				return fail(r, n, "shape too large");
 		}
@@ -256,6 +262,8 @@ static int run_gemm(struct run *r, const struct ml_node *n)
 	if (c) {
 		int64_t cm = c->ndim == 2 ? c->dims[0] : 1;
 		int64_t cn = c->ndim >= 1 ? c->dims[c->ndim - 1] : 1;
+		/* C is unidirectionally broadcast (ONNX Gemm): [N] biases are the
+		 * usual case. beta C goes into o first, then gemm_rows adds to it. */
 		if (c->ndim > 2 || (cm != 1 && cm != M) || (cn != 1 && cn != N))
 			return fail(r, n, "C does not broadcast to M x N");
 		for (int64_t i = 0; i < M; i++)
@@ -266,6 +274,7 @@ static int run_gemm(struct run *r, const struct ml_node *n)
 	}
 	if (o->n == 0)
 		return 0;
+	/* An empty sum, just beta C; BLAS would reject the leading dimension 0. */
 	if (K == 0) {
 		if (!c)
 			memset(o->data, 0, o->n * sizeof(float));
@@ -310,6 +319,7 @@ static int run_matmul(struct run *r, const struct ml_node *n)
 	for (int i = 0; i < nd; i++)
 		batches *= (size_t)dims[i];
 	int od = nd;
+	/* A promoted 1-D operand's extra dim is dropped again (numpy matmul). */
 	if (!pa)
 		dims[od++] = M;
 	if (!pb)
@@ -321,6 +331,8 @@ static int run_matmul(struct run *r, const struct ml_node *n)
 		return -EINVAL;
 	if (o->n == 0)
 		return 0;
+	/* oa and ob count whole matrices: broadcast's strides are over the
+	 * batch dims only. */
 	size_t idx[ML_MAX_RANK] = { 0 }, oa = 0, ob = 0;
 	for (size_t k = 0; k < batches; k++) {
 		float *c = o->data + k * (size_t)(M * N);
@@ -377,6 +389,7 @@ int ml_graph_run(const ml_graph *g, const ml_tensor *in, ml_tensor *out, char *e
 		goto out;
 	for (int i = 0; i < g->noutputs; i++) {
 		const ml_tensor *t = value_tensor(&r, g->outputs[i]);
+		/* Cannot fail: t has this shape and passed the same cap. */
 		ml_tensor_alloc(&out[i], t->ndim, t->dims);
 		if (t->n)
 			memcpy(out[i].data, t->data, t->n * sizeof(float));
@@ -420,6 +433,8 @@ static int lower_linear(const ml_graph *g, const struct ml_node *n, ml_mlp *m, i
 	const struct ml_value *c = n->in[2] >= 0 ? &g->vals[n->in[2]] : NULL;
 	if (c && !is_vector(c, out))
 		return -ENOTSUP;
+	/* alpha and beta fold into the weights and bias: the layer computes
+	 * alpha W x + beta c exactly as Gemm does, up to rounding. */
 	float *ws = xmalloc(w->t.n * sizeof(float)), *bs = xcalloc((size_t)out, sizeof(float));
 	for (size_t i = 0; i < w->t.n; i++)
 		ws[i] = n->alpha * w->t.data[i];
@@ -451,6 +466,9 @@ static int lower_node(const ml_graph *g, const struct ml_node *n, int cur, ml_ml
 		return lower_linear(g, n, m, width);
 	case OP_ADD:
 	case OP_SUB: {
+		/* A constant vector added right after a linear layer (torch exports
+		 * MatMul + Add) is its bias; c - x is not, nor is anything after
+		 * the activation. */
 		int other = n->in[0] == cur ? n->in[1] : n->in[0];
 		if (!*open_bias || (n->op == OP_SUB && n->in[0] != cur) ||
 		    !is_vector(&g->vals[other], width))
@@ -465,6 +483,7 @@ static int lower_node(const ml_graph *g, const struct ml_node *n, int cur, ml_ml
 	case OP_LEAKY:
 	case OP_SIGMOID:
 	case OP_TANH:
+		/* One activation per layer: a second in a row has no slot in ml_layer. */
 		if (!last || last->act != ML_ACT_IDENTITY || n->in[0] != cur)
 			return -ENOTSUP;
 		*open_bias = 0;
@@ -494,6 +513,8 @@ int ml_graph_to_mlp(const ml_graph *g, ml_mlp *out)
 	cur = g->inputs[0];
 	for (int i = 0; i < g->nnodes && !rc; i++) {
 		const struct ml_node *n = &g->nodes[i];
+		/* Every node must consume the previous one's output: a chain, or
+		 * the interpreter runs the graph. */
 		rc = lower_node(g, n, cur, out, &open_bias);
 		cur = n->out;
 	}

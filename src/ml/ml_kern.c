@@ -6,6 +6,9 @@
 #include <math.h>
 #include "ml/ml_kern.h"
 
+/* With -std=gnu17 GCC contracts a * b + c into one FMA wherever the target
+ * has it: the AVX2 copy rounds once per multiply-add and the portable copy
+ * twice, so scores agree across CPUs only to a few ulps. */
 typedef float v8sf __attribute__((vector_size(32)));
 
 #define BCAST(v) { v, v, v, v, v, v, v, v }
@@ -62,6 +65,7 @@ static inline __attribute__((always_inline)) void dense1_body(const float *restr
 		for (int k = 0; k < 4; k++)
 			*(v8sf *)(y + o + 8 * k) = a[k] + b[k];
 	}
+	/* os is a multiple of 8, so this tail ends exactly at os. */
 	for (; o < os; o += 8) {
 		v8sf a[8] = { { 0 } };
 		int i = 0;
@@ -90,6 +94,7 @@ static void dense1_c(const float *x, int in, const float *wt, const float *bp, i
 
 static void relu_c(float *x, size_t n)
 {
+	/* NaN > 0 is false, so NaN becomes 0, as _mm256_max_ps(NaN, 0) gives. */
 	for (size_t i = 0; i < n; i++)
 		x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
@@ -128,6 +133,8 @@ static void leaky_grad_c(const float *y, float *g, size_t n, float alpha)
 static void adam_c(float *p, const float *g, float *m, float *v, size_t n, float b1, float b2,
 		   float step, float rbc2, float eps)
 {
+	/* eps goes after the bias correction of v (rbc2), where torch.optim.Adam
+	 * adds it, so the same lr and eps behave as they do in torch. */
 	for (size_t i = 0; i < n; i++) {
 		m[i] = b1 * m[i] + (1.0f - b1) * g[i];
 		v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
@@ -149,6 +156,8 @@ AVX static void relu_avx2(float *x, size_t n)
 {
 	size_t i = 0;
 	__m256 z = _mm256_setzero_ps();
+	/* max_ps returns its second operand when either is NaN: NaN -> 0, as
+	 * in relu_c. Unaligned loads: activations are plain xmalloc rows. */
 	for (; i + 8 <= n; i += 8)
 		_mm256_storeu_ps(x + i, _mm256_max_ps(_mm256_loadu_ps(x + i), z));
 	relu_c(x + i, n - i);
@@ -158,6 +167,7 @@ AVX static void leaky_avx2(float *x, size_t n, float alpha)
 {
 	size_t i = 0;
 	__m256 z = _mm256_setzero_ps(), a = _mm256_set1_ps(alpha);
+	/* Ordered compare: NaN is not "< 0" and stays NaN, as leaky_c leaves it. */
 	for (; i + 8 <= n; i += 8) {
 		__m256 v = _mm256_loadu_ps(x + i);
 		__m256 neg = _mm256_cmp_ps(v, z, _CMP_LT_OQ);
@@ -240,6 +250,7 @@ static const ml_kern kern_avx2 = { "avx2", dense1_avx2, relu_avx2, leaky_avx2, b
 
 const ml_kern *ml_kern_get(void)
 {
+	/* Racing first calls store the same pointer, so no lock. */
 	static const ml_kern *k;
 	if (!k) {
 		__builtin_cpu_init();

@@ -37,6 +37,8 @@ static int trial_run(ml_model *m, size_t rows, char *err, size_t errlen)
 	int d = m->cfg.dim, rc;
 	ml_tensor in, out = { 0 };
 	int64_t dims[2] = { (int64_t)rows, d };
+	/* Zeros are the training mean once standardised: a graph that cannot run
+	 * them fails here, at load, not on the first vector scored. */
 	ml_tensor_alloc(&in, 2, dims);
 	memset(in.data, 0, in.n * sizeof(float));
 	rc = ml_graph_run(m->graph, &in, &out, err, errlen);
@@ -54,6 +56,7 @@ static int check_agree(ml_model *m, const char *sha, unsigned flags, char *err, 
 {
 	const ml_config *c = &m->cfg;
 	int64_t dims[ML_MAX_RANK];
+	/* First: a config written for another model explains any mismatch below. */
 	if (c->model_sha256[0] && strcmp(c->model_sha256, sha) != 0) {
 		snprintf(err, errlen, "config.json and model.onnx disagree: config.json was written for a model with sha256 %.12s…, this model.onnx has %.12s…",
 			 c->model_sha256, sha);
@@ -65,6 +68,7 @@ static int check_agree(ml_model *m, const char *sha, unsigned flags, char *err, 
 		return -EINVAL;
 	}
 	int rank = ml_graph_input_shape(m->graph, 0, dims);
+	/* A negative dimension is symbolic (a dynamic axis) and agrees with any. */
 	if (rank != 2 || (dims[1] >= 0 && dims[1] != c->dim)) {
 		if (rank == 2)
 			snprintf(err, errlen, "config.json and model.onnx disagree: config.json lists %d features, model.onnx takes %lld",
@@ -73,6 +77,7 @@ static int check_agree(ml_model *m, const char *sha, unsigned flags, char *err, 
 			snprintf(err, errlen, "model.onnx's input must be declared 2-D [batch, features]");
 		return -EINVAL;
 	}
+	/* A graph that does not lower is not an error: the interpreter runs it. */
 	if (!(flags & ML_LOAD_INTERPRET) && ml_graph_to_mlp(m->graph, &m->mlp) == 0)
 		m->dense = 1;
 	if (m->dense && c->nsizes) {
@@ -86,6 +91,8 @@ static int check_agree(ml_model *m, const char *sha, unsigned flags, char *err, 
 	}
 	if (trial_run(m, 1, err, errlen))
 		return -EINVAL;
+	/* A graph that fails on two rows is still good: run_graph feeds it one
+	 * row at a time (the message left in err is not an error). */
 	m->batched = dims[0] != 1 && trial_run(m, 2, err, errlen) == 0;
 	return 0;
 }
@@ -151,6 +158,7 @@ void ml_model_free(ml_model **mp)
 {
 	ml_model *m = *mp;
 	*mp = NULL;
+	/* fetch_sub returns the count before: 1 means this was the last reference. */
 	if (!m || atomic_fetch_sub(&m->refs, 1) != 1)
 		return;
 	ml_config_release(&m->cfg);
@@ -184,6 +192,8 @@ ml_scorer *ml_scorer_new(ml_model *m, size_t max_batch)
 	ml_scorer *s = xcalloc(1, sizeof *s);
 	s->m = ml_model_ref(m);
 	s->max = max_batch ? max_batch : 1;
+	/* The scratch lives here, not in the model: a model is shared between
+	 * threads, a scorer belongs to one. */
 	if (m->dense)
 		ml_fwd_init(&s->fwd, &m->mlp, s->max);
 	s->z = xmalloc(s->max * (size_t)m->cfg.dim * sizeof(float));
@@ -232,6 +242,8 @@ int ml_scorer_score(ml_scorer *s, const float *x, size_t n, float *scores)
 	char err[256];
 	if (n > s->max)
 		return -EINVAL;
+	/* std > 0 (ml_config_parse). The error is measured on the standardised
+	 * z, so every feature weighs alike whatever its unit. */
 	for (size_t r = 0; r < n; r++)
 		for (int j = 0; j < d; j++)
 			s->z[r * d + j] = (x[r * d + j] - c->mean[j]) / c->std[j];

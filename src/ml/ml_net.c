@@ -23,6 +23,7 @@ static int split_addr(const char *addr, char *host, size_t hn, char *port, size_
 		snprintf(host, hn, "%.*s", (int)(rb - addr - 1), addr + 1);
 		colon = rb + 1;
 	} else {
+		/* The last colon, so "HOST:PORT" splits even when HOST has colons. */
 		colon = strrchr(addr, ':');
 		if (!colon)
 			return -EINVAL;
@@ -45,15 +46,20 @@ int ml_net_listen(const char *addr, int *fd, char *bound, size_t boundlen, char 
 		snprintf(err, errlen, "--listen '%s': expected HOST:PORT", addr);
 		return -EINVAL;
 	}
+	/* ":PORT" (empty host) with AI_PASSIVE binds the wildcard address. */
 	int rc = getaddrinfo(*host ? host : NULL, port, &hints, &res);
 	if (rc) {
 		snprintf(err, errlen, "--listen '%s': %s", addr, gai_strerror(rc));
 		return -EINVAL;
 	}
+	/* SO_REUSEADDR: a restarted engine rebinds while old connections sit in
+	 * TIME_WAIT. A backlog of 1024 holds a burst of producers connecting
+	 * while the event loop is busy. */
 	int s = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
 	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
 	    bind(s, res->ai_addr, res->ai_addrlen) || listen(s, 1024)) {
 		snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
+		/* errno is read before close() can change it. */
 		rc = -errno;
 		if (s >= 0)
 			close(s);
@@ -65,6 +71,7 @@ int ml_net_listen(const char *addr, int *fd, char *bound, size_t boundlen, char 
 	socklen_t sl = sizeof ss;
 	char h[INET6_ADDRSTRLEN] = "?";
 	int p = 0;
+	/* The real port when PORT was 0: tests and scripts read it from bound. */
 	getsockname(s, (struct sockaddr *)&ss, &sl);
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
@@ -94,6 +101,7 @@ int ml_net_connect(const char *host, const char *port, int *fd, char *err, size_
 		s = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (s >= 0 && connect(s, a->ai_addr, a->ai_addrlen) == 0)
 			break;
+		/* The last address's error is the one reported. */
 		saved = errno;
 		if (s >= 0)
 			close(s);
@@ -104,6 +112,8 @@ int ml_net_connect(const char *host, const char *port, int *fd, char *err, size_
 		snprintf(err, errlen, "cannot connect to %s:%s: %s", host, port, strerror(saved));
 		return -saved;
 	}
+	/* Nagle would hold each short line back until the previous one is
+	 * acknowledged. Non-blocking only now: the connect above stays simple. */
 	int one = 1;
 	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);

@@ -9,6 +9,7 @@
 #include "ml/ml_kern.h"
 #include "ml/ml_nn.h"
 
+/* Indexed by enum ml_act: keep the two in the same order. */
 static const char *const act_names[] = { "identity", "relu", "leakyrelu", "sigmoid", "tanh" };
 
 int ml_act_parse(const char *name, enum ml_act *out)
@@ -60,6 +61,8 @@ static uint64_t splitmix64(uint64_t *x)
 
 void ml_rng_seed(ml_rng *r, uint64_t seed)
 {
+	/* splitmix64 turns any seed, 0 included, into a state that is not all
+	 * zero, the one state xoshiro never leaves. */
 	for (int i = 0; i < 4; i++)
 		r->s[i] = splitmix64(&seed);
 }
@@ -84,12 +87,14 @@ uint64_t ml_rng_next(ml_rng *r)
 
 double ml_rng_uniform(ml_rng *r)
 {
+	/* 53 bits fit a double's mantissa exactly, so the result never rounds up to 1. */
 	return (double)(ml_rng_next(r) >> 11) * 0x1.0p-53;
 }
 
 void ml_rng_shuffle(ml_rng *r, uint32_t *idx, size_t n)
 {
 	for (size_t i = n; i > 1; i--) {
+		/* The modulo bias is below i / 2^64: negligible for any row count. */
 		size_t j = (size_t)(ml_rng_next(r) % i);
 		uint32_t t = idx[i - 1];
 		idx[i - 1] = idx[j];
@@ -102,6 +107,7 @@ void ml_rng_shuffle(ml_rng *r, uint32_t *idx, size_t n)
 static void *xalloc32(size_t n)
 {
 	void *p = NULL;
+	/* posix_memalign(0) may return NULL; out of memory aborts as in base/mem.h. */
 	if (posix_memalign(&p, 32, n ? n : 32)) {
 		fprintf(stderr, "sentinel: out of memory allocating %zu bytes\n", n);
 		abort();
@@ -143,10 +149,14 @@ int ml_mlp_add(ml_mlp *m, int in, int out, const float *w, int w_in_major, const
 	}
 	if (b)
 		memcpy(l->b, b, (size_t)out * sizeof(float));
+	/* 32-byte aligned and zero padded: dense1 loads whole aligned vectors
+	 * and the padding columns then yield zeros. */
 	l->wt = xalloc32((size_t)in * l->ostride * sizeof(float));
 	l->bp = xalloc32((size_t)l->ostride * sizeof(float));
 	l->act = act;
 	l->alpha = alpha;
+	/* maxw bounds any row a scratch buffer holds: an output in ml_fwd, an
+	 * input gradient in the trainer. */
 	if (round8(in) > m->maxw)
 		m->maxw = round8(in);
 	if (l->ostride > m->maxw)
@@ -181,6 +191,8 @@ int ml_mlp_init(ml_mlp *m, const int *sizes, int nsizes, enum ml_act act, uint64
 		double bound = relu_like && l + 2 < nsizes ? sqrt(6.0 / in) : sqrt(6.0 / (in + out));
 		for (size_t i = 0; i < (size_t)in * out; i++)
 			w[i] = (float)((2.0 * ml_rng_uniform(&r) - 1.0) * bound);
+		/* The output layer stays linear: it reconstructs standardised values
+		 * of either sign. 0.01 is torch's LeakyReLU slope. */
 		rc = ml_mlp_add(m, in, out, w, 0, NULL, l + 2 < nsizes ? act : ML_ACT_IDENTITY,
 				0.01f);
 		free(w);
@@ -249,6 +261,8 @@ void ml_fwd_release(ml_fwd *f)
 
 static void dense_batch(const ml_layer *l, const float *x, size_t n, float *y)
 {
+	/* Training only: the batch-dependent rounding of sgemm (see
+	 * ml_mlp_forward) does not matter to a gradient step. */
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, l->out, l->in, 1.0f, x,
 		    l->in, l->w, l->in, 0.0f, y, l->out);
 	int mode = l->act == ML_ACT_RELU ? 1 : l->act == ML_ACT_LEAKY ? 2 : 0;
@@ -275,6 +289,8 @@ void ml_mlp_forward1(const ml_mlp *m, ml_fwd *f, const float *x, float *y)
 	const float *in = x;
 	for (int k = 0; k < m->nlayers; k++) {
 		const ml_layer *l = &m->layers[k];
+		/* Layers alternate between the two halves of f->v, so a layer never
+		 * writes the half it reads. */
 		float *out = f->v + (size_t)(k % 2) * m->maxw;
 		kn->dense1(in, l->in, l->wt, l->bp, l->ostride, out);
 		ml_act_apply(l->act, l->alpha, out, (size_t)l->out);
@@ -287,6 +303,8 @@ void ml_row_mse(const float *a, const float *b, size_t n, int d, float *out)
 {
 	for (size_t r = 0; r < n; r++) {
 		const float *p = a + r * d, *q = b + r * d;
+		/* Summed in double: over up to 65536 columns float would drop the
+		 * small errors that separate normal rows from each other. */
 		double s = 0;
 		for (int j = 0; j < d; j++) {
 			double e = (double)p[j] - q[j];
@@ -315,6 +333,7 @@ ml_train *ml_train_new(const ml_mlp *m, size_t batch, float lr)
 	ml_train *t = xcalloc(1, sizeof *t);
 	t->batch = batch;
 	t->lr = lr;
+	/* torch.optim.Adam's defaults. */
 	t->beta1 = 0.9f;
 	t->beta2 = 0.999f;
 	t->eps = 1e-8f;
@@ -355,7 +374,8 @@ void ml_train_free(ml_train **tp)
 	*tp = NULL;
 }
 
-/* g *= act'(z), expressed through the activation a = act(z). */
+/* g *= act'(z), expressed through the activation a = act(z), so the
+ * pre-activations need not be kept (ReLU: a > 0 exactly when z > 0). */
 static void act_grad(enum ml_act a, float alpha, const float *y, float *g, size_t n)
 {
 	switch (a) {
@@ -414,14 +434,17 @@ double ml_train_step(ml_train *t, ml_mlp *m, const float *x, size_t n)
 		for (size_t r = 0; r < n; r++)
 			for (int o = 0; o < l->out; o++)
 				t->db[k][o] += t->grad[r * l->out + o];
+		/* Layer 0's input gradient would be dLoss/dx, which nothing uses. */
 		if (k) {
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, l->in, l->out,
 				    1.0f, t->grad, l->out, l->w, l->in, 0.0f, t->gtmp, l->in);
+			/* gtmp now holds dLoss/d(act[k-1]); swapping avoids a copy. */
 			float *sw = t->grad;
 			t->grad = t->gtmp;
 			t->gtmp = sw;
 		}
 	}
+	/* Before the updates: the bias corrections 1 - beta^step are 0 at step 0. */
 	t->step++;
 	for (int k = 0; k < L; k++) {
 		ml_layer *l = &m->layers[k];

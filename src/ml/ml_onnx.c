@@ -11,6 +11,10 @@
 #include "base/mem.h"
 #include "ml/ml_graph_int.h"
 
+/* ModelProto > GraphProto > NodeProto > AttributeProto > TensorProto is 5
+ * deep; 24 leaves room for nested types and subgraphs while protobuf-c's
+ * recursion stays shallow. An MLP export has a few nodes per layer, so
+ * 100000 nodes is only a bound on hostile input. */
 #define MAX_DEPTH 24
 #define MAX_NODES 100000
 
@@ -50,6 +54,8 @@ static int shape_count(int ndim, const int64_t *dims, size_t *n)
 	if (ndim < 0 || ndim > ML_MAX_RANK)
 		return -EINVAL;
 	for (int i = 0; i < ndim; i++) {
+		/* Factor and partial product are at most 2^28 each: their product
+		 * fits in 56 bits and cannot overflow. */
 		if (dims[i] < 0 || dims[i] > ML_MAX_ELEMS)
 			return -EINVAL;
 		c *= (size_t)dims[i];
@@ -105,11 +111,14 @@ static int tensor_from_proto(const Onnx__TensorProto *p, const char *what, ml_te
 	size_t have = p->has_raw_data ? p->raw_data.len / esz :
 		      esz == 4	      ? p->n_float_data :
 					p->n_int64_data;
+	/* A payload shorter than its shape would be read past its end below. */
 	if ((p->has_raw_data && p->raw_data.len != n * esz) || have != n) {
 		snprintf(err, errlen, "tensor '%s' holds %zu values, its shape needs %zu", name,
 			 have, n);
 		return -EINVAL;
 	}
+	/* raw_data is little-endian by the ONNX spec, as the hosts we build for
+	 * are: the bytes are copied as they are. */
 	if (esz == 8) {
 		*ints = xmalloc((n ? n : 1) * sizeof(int64_t));
 		*nints = n;
@@ -123,6 +132,7 @@ static int tensor_from_proto(const Onnx__TensorProto *p, const char *what, ml_te
 		t->n = n;
 		return 0;
 	}
+	/* Cannot fail: shape_count accepted this shape above. */
 	ml_tensor_alloc(t, (int)p->n_dims, p->dims);
 	if (n && p->has_raw_data)
 		memcpy(t->data, p->raw_data.data, n * 4);
@@ -135,6 +145,7 @@ static int tensor_from_proto(const Onnx__TensorProto *p, const char *what, ml_te
 
 static int varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
+	/* At most 10 bytes encode 64 bits; a longer run is malformed. */
 	*v = 0;
 	for (int shift = 0; shift < 64; shift += 7) {
 		if (*p >= end)
@@ -180,6 +191,7 @@ static int wire_check(const uint8_t *p, const uint8_t *end, const ProtobufCMessa
 				tag >> 3 <= UINT32_MAX ?
 					protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3)) :
 					NULL;
+			/* Unknown fields and strings are skipped; only sub-messages nest. */
 			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
 				int rc = wire_check(p, p + v, f->descriptor, depth + 1);
 				if (rc)
@@ -189,6 +201,7 @@ static int wire_check(const uint8_t *p, const uint8_t *end, const ProtobufCMessa
 			break;
 		}
 		default:
+			/* Groups (3, 4) are deprecated and absent from onnx.proto. */
 			return -EINVAL;
 		}
 	}
@@ -206,6 +219,7 @@ struct builder {
 
 static int find_value(const ml_graph *g, const char *name)
 {
+	/* From the end: in a chain a node reads the value defined just before it. */
 	for (int i = g->nvals - 1; i >= 0; i--)
 		if (strcmp(g->vals[i].name, name) == 0)
 			return i;
@@ -215,6 +229,7 @@ static int find_value(const ml_graph *g, const char *name)
 static int add_value(struct builder *b, const char *name, struct ml_value **out)
 {
 	ml_graph *g = b->g;
+	/* ONNX is SSA: a second definition would make find_value ambiguous. */
 	if (find_value(g, name) >= 0) {
 		snprintf(b->err, b->errlen, "value '%s' is defined twice", name);
 		return -EINVAL;
@@ -265,6 +280,7 @@ static int add_input(struct builder *b, const Onnx__ValueInfoProto *vi)
 		g->in_rank[k] = (int)tt->shape->n_dim;
 		for (size_t i = 0; i < tt->shape->n_dim; i++) {
 			const Onnx__TensorShapeProto__Dimension *d = tt->shape->dim[i];
+			/* dim_param (a named, dynamic axis) and unset dims become -1. */
 			g->in_dims[k][i] = d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
 							   d->dim_value >= 0 ?
 						   d->dim_value :
@@ -276,6 +292,7 @@ static int add_input(struct builder *b, const Onnx__ValueInfoProto *vi)
 
 static int parse_op(const char *type, enum ml_op *op)
 {
+	/* OP_RESHAPE is the last enum ml_op; op_names is indexed by it. */
 	for (int i = 0; i <= OP_RESHAPE; i++)
 		if (strcmp(type, op_names[i]) == 0) {
 			*op = (enum ml_op)i;
@@ -338,6 +355,7 @@ static int fold_constant(struct builder *b, const Onnx__NodeProto *np, const cha
 static int node_attrs(struct builder *b, const Onnx__NodeProto *np, struct ml_node *n,
 		      const char *label)
 {
+	/* The ONNX defaults, for attributes the exporter left out. */
 	n->alpha = n->op == OP_LEAKY ? 0.01f : 1.0f;
 	n->beta = 1.0f;
 	n->axis = 1;
@@ -345,6 +363,8 @@ static int node_attrs(struct builder *b, const Onnx__NodeProto *np, struct ml_no
 		const Onnx__AttributeProto *a = np->attribute[i];
 		const char *an = a->name ? a->name : "";
 		int ok = 0;
+		/* A reference to a function's attribute: only valid inside
+		 * functions, which are not supported. */
 		if (a->ref_attr_name && *a->ref_attr_name)
 			ok = 0;
 		else if (n->op == OP_GEMM || n->op == OP_LEAKY) {
@@ -406,6 +426,8 @@ static int node_inputs(struct builder *b, const Onnx__NodeProto *np, struct ml_n
 				 label, v->name);
 			return -EINVAL;
 		}
+		/* Keeps the invariant of ml_graph_int.h: int64 values are read only
+		 * as Reshape's shape, so the interpreter never sees them as data. */
 		if (!shape_in && v->is_int) {
 			snprintf(b->err, b->errlen, "node %s (%s): input '%s' has data type INT64, which is not supported (float32 only)",
 				 label, op_names[n->op], v->name);
@@ -462,6 +484,8 @@ static int check_opset(const Onnx__ModelProto *mp, char *err, size_t errlen)
 		if (!o->domain || !*o->domain || strcmp(o->domain, "ai.onnx") == 0)
 			ver = o->version;
 	}
+	/* Before opset 6 these operators took the legacy consumed_inputs
+	 * attribute, which node_attrs would refuse with a less clear message. */
 	if (ver < 6 || ver > 20) {
 		snprintf(err, errlen, "opset version %lld of the default domain is not supported (6..20)",
 			 (long long)ver);
@@ -539,6 +563,7 @@ int ml_graph_load(const void *data, size_t len, ml_graph **out, char *err, size_
 	Onnx__ModelProto *mp = NULL;
 	int rc = -EINVAL;
 	*out = NULL;
+	/* protobuf-c allocates per field; the cap bounds the unpacked copy too. */
 	if (len > ML_ONNX_MAX_BYTES) {
 		snprintf(err, errlen, "model is larger than %u bytes", ML_ONNX_MAX_BYTES);
 		return -EINVAL;

@@ -10,6 +10,8 @@
 #include "ml/ml_onnx.h"
 #include "version.h"
 
+/* IR 7 / opset 13 (ONNX 1.8, 2020): old enough for any maintained runtime
+ * to read, and inside the 6..20 our own loader takes. */
 #define IR_VERSION 7
 #define OPSET 13
 
@@ -34,6 +36,7 @@ static void value_info(Onnx__ValueInfoProto *vi, Onnx__TypeProto *tp, Onnx__Type
 	onnx__tensor_shape_proto__dimension__init(&d[0]);
 	onnx__tensor_shape_proto__dimension__init(&d[1]);
 	d[0].value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+	/* A named axis: runtimes (and ml_model's batched check) accept any batch. */
 	d[0].dim_param = "batch";
 	d[1].value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
 	d[1].dim_value = width;
@@ -59,6 +62,8 @@ static void tensor(Onnx__TensorProto *t, char *name, int64_t *dims, int nd, cons
 	t->dims = dims;
 	t->has_data_type = 1;
 	t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+	/* Little-endian raw bytes, borrowed rather than copied: data must live
+	 * until the model is packed. */
 	t->has_raw_data = 1;
 	t->raw_data.len = n * sizeof(float);
 	t->raw_data.data = (uint8_t *)data;
@@ -93,6 +98,8 @@ static int layer(struct wl *L, const ml_layer *l, int k, int last, const char **
 	snprintf(L->aname, sizeof L->aname, "%s_%d", op ? op : "Act", k);
 	snprintf(L->hname, sizeof L->hname, "linear%d", k);
 	snprintf(L->oname, sizeof L->oname, last ? "output" : "hidden%d", k);
+	/* [out][in] with transB=1, torch.nn.Linear's layout: ml_graph_to_mlp
+	 * reads it back without a transpose. */
 	L->wdims[0] = l->out;
 	L->wdims[1] = l->in;
 	L->bdims[0] = l->out;
@@ -112,6 +119,7 @@ static int layer(struct wl *L, const ml_layer *l, int k, int last, const char **
 	L->gin[0] = (char *)*prev;
 	L->gin[1] = L->wname;
 	L->gin[2] = L->bname;
+	/* Without an activation the Gemm writes the layer's output itself. */
 	L->gout[0] = op ? L->hname : L->oname;
 	L->gemm.n_input = 3;
 	L->gemm.input = L->gin;
@@ -164,6 +172,7 @@ int ml_onnx_write_mlp(const ml_mlp *m, uint8_t **out, size_t *len)
 		return -EINVAL;
 	struct wl *wl = xcalloc((size_t)L, sizeof *wl);
 	Onnx__TensorProto **inits = xcalloc((size_t)L * 2, sizeof *inits);
+	/* At most two nodes per layer: Gemm and its activation. */
 	Onnx__NodeProto **nodes = xcalloc((size_t)L * 2, sizeof *nodes);
 	const char *prev = "input";
 	for (int k = 0; k < L; k++)
@@ -192,6 +201,7 @@ int ml_onnx_write_mlp(const ml_mlp *m, uint8_t **out, size_t *len)
 	model.n_opset_import = 1;
 	model.opset_import = opsets;
 	model.producer_name = "sentinel";
+	/* Part of the bytes: equal networks pack equally only under one version. */
 	model.producer_version = SENTINEL_VERSION;
 	model.graph = &graph;
 

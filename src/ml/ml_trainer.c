@@ -22,6 +22,7 @@ double ml_quantile(float *v, size_t n, double q)
 	if (n == 0)
 		return 0;
 	qsort(v, n, sizeof(float), cmp_float);
+	/* q <= 1 keeps lo within v: numpy's "linear" method, pos in [0, n-1]. */
 	double pos = q * (double)(n - 1);
 	size_t lo = (size_t)floor(pos), hi = lo + 1 < n ? lo + 1 : lo;
 	double f = pos - (double)lo;
@@ -44,7 +45,12 @@ static int standardise(const ml_table *t, ml_config *c, float **z, char *err, si
 			double e = t->x[r * d + j] - mean;
 			ss += e * e;
 		}
+		/* Two passes (mean, then squared deviations): the one-pass sum of
+		 * squares cancels catastrophically for a large mean. Population sd
+		 * (divide by n), as numpy's and sklearn's scalers use. */
 		double sd = sqrt(ss / (double)n);
+		/* Relative test: a constant column's sd is rounding noise around
+		 * its mean, not 0; an sd that underflows float would divide by 0. */
 		if (!(sd > 1e-12 * fmax(1.0, fabs(mean))) || (float)sd == 0.0f) {
 			snprintf(err, errlen, "column '%s' is constant (%g in rows 1..%zu): it cannot be standardised; leave it out with --columns",
 				 t->names[j], t->x[j], n);
@@ -132,6 +138,8 @@ static double run_epoch(struct fit *F, ml_train *tr, ml_mlp *m, int epoch)
 	for (size_t r = 0; r < F->ntrain; r += (size_t)o->batch) {
 		size_t k = F->ntrain - r < (size_t)o->batch ? F->ntrain - r : (size_t)o->batch;
 		gather(F->z, F->d, F->train + r, k, F->buf);
+		/* Weighted by rows: the last batch may be short, and the epoch's
+		 * loss is the mean per row. */
 		sum += ml_train_step(tr, m, F->buf, k) * (double)k;
 		if (o->on_batch)
 			o->on_batch(o->ctx, epoch, r + k, F->ntrain);
@@ -153,27 +161,36 @@ int ml_fit(const ml_table *t, const ml_fit_opts *o, ml_config *cfg, ml_mlp *m, c
 	memset(cfg, 0, sizeof *cfg);
 	if ((rc = check_opts(t, o, err, errlen)) || (rc = standardise(t, &c, &F.z, err, errlen)))
 		goto out;
+	/* A threaded sgemm splits its sums by the thread count, which varies
+	 * by machine: one thread keeps a seed giving the same bytes anywhere. */
 	openblas_set_num_threads(1);
 	sizes = xmalloc((size_t)(o->nhidden + 2) * sizeof(int));
 	sizes[0] = sizes[o->nhidden + 1] = d;
 	memcpy(sizes + 1, o->hidden, (size_t)o->nhidden * sizeof(int));
+	/* best starts equal to m (same seed): the initial weights are kept
+	 * when no epoch gives a finite validation loss. */
 	if ((rc = ml_mlp_init(m, sizes, o->nhidden + 2, o->act, o->seed)) ||
 	    (rc = ml_mlp_init(&best, sizes, o->nhidden + 2, o->act, o->seed))) {
 		snprintf(err, errlen, "invalid layer sizes");
 		goto out;
 	}
 	/* Split: a seeded permutation, the first nval rows validate. */
+	/* Another stream than the weights' from the same seed. uint32_t indices:
+	 * ml_csv caps the cells at 2^30, so rows fit. */
 	ml_rng_seed(&F.rng, o->seed ^ 0x5e47194e11ULL);
 	F.idx = xmalloc(n * sizeof(uint32_t));
 	for (size_t i = 0; i < n; i++)
 		F.idx[i] = (uint32_t)i;
 	ml_rng_shuffle(&F.rng, F.idx, n);
 	F.nval = (size_t)llround((double)n * o->val_frac);
+	/* At least one row on each side; n >= ML_MIN_ROWS. */
 	F.nval = F.nval < 1 ? 1 : F.nval > n - 1 ? n - 1 : F.nval;
 	F.val = F.idx;
 	F.train = F.idx + F.nval;
 	F.ntrain = n - F.nval;
 
+	/* buf holds a training batch or a chunk of validation rows (1024 per
+	 * forward call), whichever is larger. */
 	size_t rows = (size_t)o->batch > 1024 ? (size_t)o->batch : 1024;
 	F.buf = xmalloc(rows * (size_t)d * sizeof(float));
 	F.y = xmalloc(rows * (size_t)d * sizeof(float));
@@ -198,6 +215,7 @@ int ml_fit(const ml_table *t, const ml_fit_opts *o, ml_config *cfg, ml_mlp *m, c
 		}
 		if (o->on_epoch)
 			o->on_epoch(o->ctx, epoch, o->epochs, train, val, improved);
+		/* Checked after on_epoch, so the user sees the loss that diverged. */
 		if (!isfinite(train)) {
 			snprintf(err, errlen, "training diverged at epoch %d (loss is not finite); lower --lr", epoch);
 			rc = -EINVAL;
@@ -219,6 +237,7 @@ int ml_fit(const ml_table *t, const ml_fit_opts *o, ml_config *cfg, ml_mlp *m, c
 	c.activation = xstrdup(ml_act_name(o->act));
 	c.train_loss = best_train;
 	c.val_loss = best_val;
+	/* The epochs run, fewer than asked when early stopping ended the loop. */
 	c.epochs = epoch - 1;
 	c.seed = o->seed;
 	*cfg = c;
@@ -260,6 +279,8 @@ int ml_save(const char *dir, const ml_mlp *m, ml_config *cfg, char *err, size_t 
 		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-rc));
 		goto out;
 	}
+	/* model.onnx first: config.json carries its hash, so a reader caught
+	 * between the two renames gets a refused mismatch, not a wrong pair. */
 	path = xasprintf("%s/model.onnx", dir);
 	rc = sn_write_file_atomic(path, onnx, len, 0644);
 	if (rc) {
