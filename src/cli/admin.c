@@ -51,6 +51,7 @@ static int list(cli *c, const char *path, const cfg *conf, const char *const *co
 		return 1;
 	}
 	do {
+		/* 1000 is the server's largest page (http_page): fewer round trips. */
 		long long left = want ? want - (long long)json_array_size(all) : 1000;
 		char *esc = cursor ? cli_escape(cursor) : NULL;
 		char *url = xasprintf("%s%slimit=%lld%s%s", path, strchr(path, '?') ? "&" : "?",
@@ -61,6 +62,7 @@ static int list(cli *c, const char *path, const cfg *conf, const char *const *co
 		xfree(&cursor);
 		if (code)
 			break;
+		/* Fails also when "items" is absent or not an array. */
 		if (json_array_extend(all, json_object_get(page, "items"))) {
 			fprintf(stderr, "sentinel %s: the server's answer has no item list\n", c->cmd);
 			code = 1;
@@ -73,6 +75,7 @@ static int list(cli *c, const char *path, const cfg *conf, const char *const *co
 	} while (cursor && (want == 0 || (long long)json_array_size(all) < want));
 	json_decref(page);
 	if (!code && c->json) {
+		/* s? packs a NULL cursor as null: the server's "no more pages". */
 		json_t *out = json_pack("{s:O,s:s?}", "items", all, "next_cursor", cursor);
 		if (out)
 			cli_print_json(out);
@@ -153,6 +156,7 @@ static int user_create_fn(cli *c, const cfg *conf, char *const *args)
 		return 2;
 	json_t *body = cli_pack(c, "{s:s,s:s,s:s}", "username", args[0], "password", pw, "role",
 				cfg_get(conf, "role"));
+	/* body holds its own copy; the stack one goes at once. */
 	memset(pw, 0, sizeof pw);
 	if (!body)
 		return 2;
@@ -217,6 +221,7 @@ static int user_rm_fn(cli *c, const cfg *conf, char *const *args)
 	return code;
 }
 
+/* max_args -1: run() checks the exact count and names the synopsis. */
 #define SPEC(var, cmd, syn, sum, opts) static const cfg_spec var = { cmd, syn, sum, opts, -1 }
 SPEC(user_ls_spec, "user ls", "[options]", "List users (admin).", list_opts);
 SPEC(user_create_spec, "user create", "NAME [--role ROLE]",
@@ -226,6 +231,7 @@ SPEC(user_create_spec, "user create", "NAME [--role ROLE]",
 SPEC(user_disable_spec, "user disable", "NAME", "Disable a user and end their sessions.", plain_opts);
 SPEC(user_enable_spec, "user enable", "NAME", "Enable a disabled user.", plain_opts);
 SPEC(user_role_spec, "user set-role", "NAME ROLE", "Change a user's role.", plain_opts);
+/* user_create_opts without its first entry, --role: keep --role first. */
 SPEC(user_passwd_spec, "user passwd", "NAME", "Set a user's password (SENTINEL_NEW_PASSWORD or prompt).",
      user_create_opts + 1);
 SPEC(user_rm_spec, "user rm", "NAME", "Remove a user.", plain_opts);
@@ -470,6 +476,7 @@ static int audit_fn(cli *c, const cfg *conf, char *const *args)
 		const char *v = cfg_get(conf, keys[i]);
 		if (!v)
 			continue;
+		/* keys[2] and keys[3] (since, until) are times. */
 		char *t = i >= 2 ? cli_time_arg(v) : xstrdup(v);
 		char *e = cli_escape(t), *p = xasprintf("%s%c%s=%s", path, strchr(path, '?') ? '&' : '?',
 							  keys[i], e);

@@ -38,6 +38,7 @@ int cli_open(cli *c, const cfg *conf, const char *cmd, int need_token)
 				      json_string_value(json_object_get(cred, "server")) ?: "") == 0))
 		token = json_string_value(json_object_get(cred, "token"));
 	if (server && *server)
+		/* One trailing '/' dropped: API paths start with one. */
 		c->server = xstrndup(server, strlen(server) - (server[strlen(server) - 1] == '/'));
 	c->token = token ? xstrdup(token) : NULL;
 	json_decref(cred);
@@ -68,12 +69,15 @@ void cli_release(cli *c)
 static char *printable(const char *s)
 {
 	buf b;
+	/* A byte becomes at most 4 characters (\xNN), so the cap is never hit. */
 	buf_init(&b, strlen(s) * 6 + 1);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if (*p == '\n' || *p == '\r' || *p == '\t')
 			buf_printf(&b, "\\%c", *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't');
 		else if (*p < 0x20 || *p == 0x7f)
 			buf_printf(&b, "\\x%02x", *p);
+		/* U+0080..U+009F are C2 80..C2 9F in UTF-8; the second byte is the
+		 * code point. */
 		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
 			buf_printf(&b, "\\u%04x", *++p);
 		else
@@ -109,6 +113,8 @@ int cli_call(cli *c, const char *method, const char *path, json_t *body, json_t 
 	}
 	json_t *j = json_loadb(resp.body, resp.len, 0, NULL);
 	if (resp.status >= 200 && resp.status < 300) {
+		/* A 2xx without a JSON body (204) reads as {}: callers look keys up
+		 * without a NULL check. */
 		if (out)
 			*out = j ? j : json_object();
 		else
@@ -116,6 +122,8 @@ int cli_call(cli *c, const char *method, const char *path, json_t *body, json_t 
 		hc_resp_release(&resp);
 		return 0;
 	}
+	/* The server's text is escaped before printing: it must not drive
+	 * the user's terminal. */
 	json_t *e = json_object_get(j, "error");
 	const char *code = json_string_value(json_object_get(e, "code"));
 	const char *msg = json_string_value(json_object_get(e, "message"));
@@ -156,6 +164,7 @@ char *cli_time_arg(const char *arg)
 			continue;
 		char out[64];
 		int64_t t = sn_now_ms() - strtoll(arg, NULL, 10) * units[i].ms;
+		/* A span reaching back before 1970 is clamped to the epoch. */
 		sn_time_format(t < 0 ? 0 : t, out, sizeof out);
 		return xstrdup(out);
 	}
@@ -172,6 +181,7 @@ static char *cell(const json_t *v)
 		buf b;
 		size_t i;
 		json_t *x;
+		/* 4 KiB caps one cell; --json prints whole lists. */
 		buf_init(&b, 4096);
 		json_array_foreach(v, i, x) {
 			char *s = cell(x);
@@ -205,6 +215,7 @@ void cli_print_table(const json_t *items, const char *const *cols)
 			w[k % ncol] = strlen(cells[k]);
 	for (size_t i = 0; i <= nrow; i++) {
 		for (size_t j = 0; j < ncol; j++)
+			/* The last column is not padded: no trailing blanks. */
 			printf(j + 1 < ncol ? "%-*s  " : "%-*s", j + 1 < ncol ? (int)w[j] : 0,
 			       cells[i * ncol + j]);
 		printf("\n");
@@ -220,6 +231,8 @@ char *cli_escape(const char *s)
 	static const char hx[] = "0123456789ABCDEF";
 	char *out = xmalloc(strlen(s) * 3 + 1), *o = out;
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		/* RFC 3986's unreserved set; *p is never 0 here, so strchr cannot
+		 * match the terminator. */
 		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
 		    strchr("-._~", *p)) {
 			*o++ = (char)*p;
@@ -239,6 +252,8 @@ int cli_dispatch(const char *cmd, const struct cli_sub *subs, int argc, char **a
 		for (const struct cli_sub *s = subs; s->name; s++)
 			if (strcmp(s->name, argv[1]) == 0)
 				return s->fn(argc - 1, argv + 1);
+	/* Asked-for help goes to stdout with exit 0; a usage error to stderr
+	 * with exit 2, the code of every usage error. */
 	FILE *f = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 				strcmp(argv[1], "help") == 0) ? stdout : stderr;
 	if (f == stderr && argc >= 2) {

@@ -22,6 +22,7 @@ static int read_password(FILE *in, int echo_off, const char *prompt, char *out, 
 	if (echo_off && tcgetattr(fd, &old) == 0) {
 		quiet = old;
 		quiet.c_lflag &= (tcflag_t)~ECHO;
+		/* TCSAFLUSH drops what was typed before the prompt: it was echoed. */
 		restore = tcsetattr(fd, TCSAFLUSH, &quiet) == 0;
 		fprintf(stderr, "%s", prompt);
 	}
@@ -45,6 +46,8 @@ int cli_get_password(const char *env, int from_stdin, int confirm, const char *p
 		return sn_strlcpy(out, e, n);
 	if (from_stdin)
 		return read_password(stdin, 0, NULL, out, n);
+	/* The terminal itself, not stdin: stdin may be a pipe (a script) while
+	 * a person still sits at the terminal. */
 	FILE *tty = fopen("/dev/tty", "r+");
 	if (!tty)
 		return -ENOTTY;
@@ -54,6 +57,7 @@ int cli_get_password(const char *env, int from_stdin, int confirm, const char *p
 		rc = read_password(tty, 1, "Again: ", again, sizeof again);
 		if (rc == 0 && strcmp(out, again) != 0)
 			rc = -EINVAL;
+		/* No copy of a password outlives its use on the stack. */
 		memset(again, 0, sizeof again);
 	}
 	fclose(tty);
@@ -87,12 +91,14 @@ static int save_credentials(const char *server, const char *token, const char *u
 {
 	char *path = cli_credentials_path();
 	char *dir = xstrdup(path);
+	/* cli_credentials_path always returns a path with a '/'. */
 	*strrchr(dir, '/') = '\0';
 	int rc = sn_mkdir_p(dir, 0700);
 	if (rc == 0) {
 		/* All three were sent to or come from the server as JSON already. */
 		json_t *j = json_pack("{s:s,s:s,s:s}", "server", server, "token", token, "username", user);
 		char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+		/* Atomic: a crash mid-write keeps the old credentials, not half a file. */
 		rc = s ? sn_write_file_atomic(path, s, strlen(s), 0600) : -EINVAL;
 		free(s);
 		json_decref(j);
@@ -121,6 +127,7 @@ int cli_login_cmd(int argc, char **argv)
 	}
 	if ((code = cli_open(&c, conf, "login", 0)))
 		goto out;
+	/* A stored token (maybe another user's) must not ride along on the login. */
 	free(c.token);
 	c.token = NULL;
 	if (cli_get_password("SENTINEL_PASSWORD", cfg_get_bool(conf, "password-stdin"), 0,

@@ -66,6 +66,7 @@ int cli_status_cmd(int argc, char **argv)
 	if (cfg_cmd_init(&status_spec, argc, argv, &conf, &code))
 		return code;
 	if (cfg_get_bool(conf, "local")) {
+		/* argv again, parsed under local_spec, whose settings differ. */
 		code = local_status(argc, argv, cfg_get_bool(conf, "json"));
 		goto out;
 	}
@@ -74,6 +75,7 @@ int cli_status_cmd(int argc, char **argv)
 	if (c.json) {
 		cli_print_json(st);
 	} else {
+		/* schema_version is an object (a version per domain): shown as JSON. */
 		json_t *sv = json_object_get(st, "schema_version");
 		char *schema = sv ? json_dumps(sv, JSON_COMPACT) : NULL;
 		printf("%s: sentinel %s, up since %s (%lld s), store %s, schema %s\n", c.server,
