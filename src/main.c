@@ -29,6 +29,7 @@ static const struct command commands[] = {
 	{ "sandbox", sandbox_cmd, "run: run a command in the sandbox (namespaces, cgroups, seccomp)" },
 	{ "runtime", runtime_cmd, "runtimes: ingest, scan, register, ls, rm" },
 	{ "admin", admin_cmd, "offline recovery on the server's store (reset-password)" },
+	{ "gc", gc_cmd, "collect unreferenced blobs and expired uploads (dry run; --apply deletes)" },
 	{ NULL, NULL, NULL },
 };
 

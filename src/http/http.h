@@ -121,6 +121,11 @@ void http_reply_error(http_req *r, int status, const char *code, const char *fmt
  * once sent, also when the reply is refused. */
 void http_reply_data(http_req *r, int status, const char *content_type, char *data, size_t len);
 void http_reply_header(http_req *r, const char *name, const char *value);
+/* Streams len bytes of the open file fd from offset (sendfile where it
+ * can); the reply takes fd and closes it once sent, also when refused.
+ * HEAD gets the headers (Content-Length: len) and no body. */
+void http_reply_fd(http_req *r, int status, const char *content_type, int fd, uint64_t offset,
+		   uint64_t len);
 /* The status and error code for a negative errno rc, the one mapping of
  * every module's errors to HTTP: -EINVAL 400 bad_request, -EACCES 403
  * forbidden, -ENOENT 404 not_found, -EEXIST 409 conflict, -EFBIG 413

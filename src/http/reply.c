@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/utf8.h"
@@ -51,6 +52,20 @@ void http_reply_data(http_req *r, int status, const char *content_type, char *da
 	if (!resp) {
 		log_error("http: out of memory for a %zu-byte reply", len);
 		abort();
+	}
+	set_response(r, status, resp, content_type);
+}
+
+void http_reply_fd(http_req *r, int status, const char *content_type, int fd, uint64_t offset,
+		   uint64_t len)
+{
+	struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, offset);
+	/* NULL only for a range past what off_t holds (callers pass a file's
+	 * own range) or out of memory. */
+	if (!resp) {
+		close(fd);
+		http_reply_error(r, 500, "internal", "cannot stream the file");
+		return;
 	}
 	set_response(r, status, resp, content_type);
 }

@@ -18,6 +18,8 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/util.h"
+#include "blob/blob.h"
+#include "blob/blob_http.h"
 #include "cmd/commands.h"
 #include "server/server.h"
 #include "http/http.h"
@@ -28,7 +30,7 @@
 #define MAX_ROUTES 256
 
 /* The domains whose schemas the store migrates at start, in this order. */
-static const store_domain *const domains[] = { &auth_store_domain };
+static const store_domain *const domains[] = { &auth_store_domain, &blob_store_domain };
 #define NDOMAINS (sizeof domains / sizeof domains[0])
 
 struct app {
@@ -40,6 +42,8 @@ struct app {
 	http_route routes[MAX_ROUTES];
 	size_t nroutes;
 	const char *data; /* the data directory (runtimes) */
+	blob_store *blobs;
+	blob_api *blob_api;
 };
 
 static void h_health(http_req *r, void *ctx)
@@ -113,6 +117,7 @@ static void add_routes(struct app *app)
 	app->nroutes = sizeof own / sizeof own[0];
 	app->nroutes += auth_routes(app->auth, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
 	app->nroutes += rt_routes(app->data, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
+	app->nroutes += blob_routes(app->blob_api, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
 }
 
 static const cfg_opt server_opts[] = {
@@ -313,6 +318,8 @@ void server_stop(server **ps)
 		return;
 	http_server_stop(&sv->app.http, 0);
 	auth_free(&sv->app.auth);
+	blob_api_free(&sv->app.blob_api);
+	blob_store_free(&sv->app.blobs);
 	hub_free(&sv->app.events);
 	store_free(&sv->app.st);
 	free(sv->generated);
@@ -362,6 +369,13 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 			 " sets only the first admin's password on an empty store; a lost password is"
 			 " reset with 'sentinel admin reset-password USER --data DIR'");
 	app->data = cfg_get(c, "data");
+	/* Removes what a crash left of blob writes and expired uploads. */
+	if ((rc = blob_store_open(app->data, app->st, BLOB_RECOVER, &app->blobs, err, errlen)))
+		goto fail;
+	if ((rc = blob_api_new(app->blobs, &app->blob_api))) {
+		snprintf(err, errlen, "cannot start the blob API: %s", strerror(-rc));
+		goto fail;
+	}
 	add_routes(app);
 	sv->spool = xasprintf("%s/tmp", cfg_get(c, "data"));
 	if ((rc = spool_prepare(sv->spool))) {
