@@ -40,6 +40,8 @@ enum { C_MEMORY = 1, C_PIDS = 2, C_CPU = 4, C_CPUACCT = 8 };
 
 struct cg_ops {
 	const char *name;
+	/* The file the child writes "0" into to join (sbx_cg_join_fds). */
+	const char *join_file;
 	int (*set_mem)(int dfd, uint64_t bytes);
 	int (*set_pids)(int dfd, uint64_t n);
 	int (*set_cpu)(int dfd, double cpus);
@@ -191,8 +193,16 @@ static void v1_stats(int dfd, unsigned ctrls, struct sbx_cg_stats *st)
 	}
 }
 
+/* v1 joins through "tasks", which moves only the writing thread: writing
+ * "0" there is the one migration the kernel makes without taking
+ * cgroup_threadgroup_rwsem for writing, whose percpu_down_write waits a
+ * full RCU grace period (~10 ms at HZ=250) whenever no other migration
+ * happened in the last one (cgroup_procs_write_start). Moving one thread
+ * moves the whole process because the child is single-threaded when it
+ * joins (a clone without CLONE_THREAD), and what it forks later inherits. */
 static const struct cg_ops v1_ops = {
 	.name = "v1",
+	.join_file = "tasks",
 	.set_mem = v1_set_mem,
 	.set_pids = v1_set_pids,
 	.set_cpu = v1_set_cpu,
@@ -247,8 +257,10 @@ static void v2_kill(int dfd)
 		kill_listed(dfd);
 }
 
+/* v2 refuses "cgroup.threads" moves across domains: cgroup.procs it is. */
 static const struct cg_ops v2_ops = {
 	.name = "v2",
+	.join_file = "cgroup.procs",
 	.set_mem = v2_set_mem,
 	.set_pids = v2_set_pids,
 	.set_cpu = v2_set_cpu,
@@ -490,7 +502,7 @@ void sbx_cg_create(const struct sbx_cg_limits *l, sbx_cg **out, unsigned *degrad
 		d->dfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (d->dfd < 0 || set_limits(h, d->dfd, l))
 			goto lose_rm;
-		d->procs_fd = openat(d->dfd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+		d->procs_fd = openat(d->dfd, h->ops->join_file, O_WRONLY | O_CLOEXEC);
 		if (d->procs_fd < 0)
 			goto lose_rm;
 		cg->join[cg->n++] = d->procs_fd;

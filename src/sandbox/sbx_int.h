@@ -153,7 +153,7 @@ struct sbx_child_args {
 	size_t nblock;
 	int workdir_fd;            /* kept open for its SOP_BIND; -1 */
 	int tree_fd;               /* kept open for its SOP_TREE; -1 */
-	const int *cg_fds;         /* cgroup.procs files to join (write "0") */
+	const int *cg_fds;         /* cgroup files to join (write "0"; sbx_cg.c) */
 	size_t ncg;
 	void *job_stack;           /* the job's stack until execve (vfork-style) */
 	size_t job_stack_size;
@@ -189,7 +189,8 @@ struct sbx_cg_stats {
  * the SBX_DEG_* bits for limits asked for but not available. Never fails:
  * a cgroup that cannot be made is a degraded limit, not an error. */
 void sbx_cg_create(const struct sbx_cg_limits *l, sbx_cg **out, unsigned *degraded);
-/* Open cgroup.procs descriptors the child writes "0" into to join. */
+/* Open descriptors the child writes "0" into to join: v1 "tasks" (it is
+ * single-threaded then), v2 "cgroup.procs". */
 size_t sbx_cg_join_fds(const sbx_cg *cg, const int **fds);
 void sbx_cg_kill(sbx_cg *cg);
 void sbx_cg_stats(sbx_cg *cg, struct sbx_cg_stats *st);

@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+#include <linux/magic.h>
 #include <cmocka.h>
 #include "base/mem.h"
 #include "sandbox/sbx.h"
@@ -468,6 +470,55 @@ static void test_degraded(void **state)
 	assert_int_equal(leftovers(), 0);
 }
 
+/* The run joins a v1 hierarchy through "tasks" (moving only the joining
+ * thread skips the global rwsem whose write side waits an RCU grace
+ * period, ~10 ms) and v2 through cgroup.procs; the job and what it forks
+ * still land in every run cgroup. */
+static void test_join_files(void **state)
+{
+	need_root(state);
+	struct sbx_cg_limits lim = { .mem_bytes = 64 << 20, .pids = 64 }; /* as opts_sh */
+	unsigned degraded = 0;
+	sbx_cg *cg = NULL;
+	const int *fds;
+	sbx_cg_create(&lim, &cg, &degraded);
+	size_t n = sbx_cg_join_fds(cg, &fds);
+	if (!n) {
+		sbx_cg_free(&cg);
+		skip();
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct statfs sf;
+		char link[64], path[4096];
+		snprintf(link, sizeof link, "/proc/self/fd/%d", fds[i]);
+		ssize_t k = readlink(link, path, sizeof path - 1);
+		assert_true(k > 0);
+		path[k] = '\0';
+		assert_int_equal(fstatfs(fds[i], &sf), 0);
+		const char *want = sf.f_type == CGROUP2_SUPER_MAGIC ? "/cgroup.procs" : "/tasks";
+		assert_true(sf.f_type == CGROUP2_SUPER_MAGIC || sf.f_type == CGROUP_SUPER_MAGIC);
+		size_t wl = strlen(want);
+		assert_true((size_t)k > wl);
+		assert_string_equal(path + k - wl, want);
+	}
+	sbx_cg_free(&cg);
+
+	/* A child of the job, forked after the join, is in as many run
+	 * cgroups as there are hierarchies to join. */
+	sbx_opts o;
+	sbx_result r;
+	struct lines l = { 0 };
+	char err[256], want[16];
+	opts_sh(&o, "sleep 1 & grep -c '/sentinel/run-' /proc/$!/cgroup; kill $!");
+	assert_int_equal(sbx_run(&o, collect, &l, &r, err, sizeof err), 0);
+	assert_int_equal(r.degraded, degraded);
+	assert_int_equal(l.n, 1);
+	snprintf(want, sizeof want, "%zu\n", n);
+	assert_string_equal(l.text[0], want);
+	lines_free(&l);
+	assert_int_equal(leftovers(), 0);
+}
+
 /* The back-ends' file formats, on a fake cgroup directory: the v2 one is
  * otherwise not exercised on a v1 or hybrid machine. */
 static void put(const char *dir, const char *name, const char *text)
@@ -569,6 +620,7 @@ int main(void)
 		cmocka_unit_test(test_gpu_run),
 		cmocka_unit_test(test_degraded),
 		cmocka_unit_test(test_backends),
+		cmocka_unit_test(test_join_files),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
