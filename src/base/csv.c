@@ -1,0 +1,581 @@
+/* The CSV reader. See csv.h.
+ *
+ * Invariants:
+ * 1. buf[0..len) holds the unquoted bytes of the current record's finished
+ *    fields, each followed by '\0', then the bytes of the field being read;
+ *    off[i] is where field i starts (i <= nf), fld[i] its length and
+ *    quotedness (i < nf). Pointers into buf are made only at delivery, so
+ *    buf may move while a record is read.
+ * 2. raw counts the input bytes of the current record (quotes and
+ *    delimiters included, its line end excluded); it never passes
+ *    CSV_MAX_RECORD without the reader failing, so len <= raw + 1 and buf
+ *    never needs more than MAX_CAP bytes.
+ * 3. Once rc is set it never changes and every call returns it.
+ * 4. The same bytes give the same records and the same error whatever the
+ *    chunking: every decision that looks ahead (CRLF, "" in a quoted field,
+ *    the header's end) waits in a state for the next byte instead.
+ *
+ * States (what the next byte means), and who moves between them:
+ *   ST_PRE   header not seen yet: bytes go to pre until its first line end
+ *            outside quotes (prelude), then the BOM is cut, the delimiter
+ *            chosen (detect) and pre parsed as any chunk  -> ST_REC
+ *   ST_REC   start of a record (LF, CRLF: a blank line)   -> ST_FIELD, ST_CR
+ *   ST_FIELD start of a field                             -> ST_UNQ, ST_QUO
+ *   ST_UNQ   in an unquoted field (scan_copy)             -> ST_FIELD, ST_REC, ST_CR
+ *   ST_QUO   in a quoted field (scan_copy)                -> ST_QQ
+ *   ST_QQ    a quote inside a quoted field: "" or its end -> ST_QUO, ST_FIELD, ST_REC, ST_CR
+ *   ST_CR    a CR outside quotes; LF must follow          -> ST_REC */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/csv.h"
+#include "base/mem.h"
+#include "base/utf8.h"
+
+enum { ST_PRE, ST_REC, ST_FIELD, ST_UNQ, ST_QUO, ST_QQ, ST_CR };
+
+/* Room for the record, its NULs and the 8-byte stores of scan_copy. */
+#define MAX_CAP (CSV_MAX_RECORD + 64)
+/* The prelude stops at this size even without a line end: the header is
+ * then too long, which the parser reports. */
+#define PRE_MAX (CSV_MAX_RECORD + 16)
+
+struct csv_reader {
+	csv_record_fn fn;
+	void *ud;
+	char delim;
+	int st;
+	int rc;
+	int finished;
+	uint64_t line;  /* 1-based line of the next byte */
+	uint64_t rline; /* line the current record starts on */
+	uint64_t qline; /* line of the open quote, for an unterminated one */
+	uint64_t nrec;
+	size_t ncols; /* header's field count; 0 before the header */
+	size_t raw;
+	char *buf;
+	size_t len, cap;
+	size_t *off;
+	csv_field *fld;
+	size_t nf, fcap;
+	/* prelude */
+	char *pre;
+	size_t plen, pcap;
+	int pquote, pseen;
+	/* error */
+	char why[160];
+	uint64_t eline, efield;
+};
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* High bit set in each byte of v that is zero; exact for the lowest such
+ * byte (a borrow can only mark bytes above a true zero). */
+static inline uint64_t zbytes(uint64_t v)
+{
+	return (v - ONES) & ~v & HIGHS;
+}
+
+/* Copies p[0..n) to out until a byte equals one of the bytes repeated in
+ * a..e; returns how many were copied (n when none). Eight bytes at a time:
+ * out must have n + 8 bytes of room, since a whole word is stored before
+ * it is known to hold a special byte. */
+static inline size_t scan_copy(const char *p, size_t n, char *out, uint64_t a, uint64_t b,
+			       uint64_t c, uint64_t d, uint64_t e)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t v;
+		memcpy(&v, p + i, 8);
+		memcpy(out + i, &v, 8);
+		uint64_t m = zbytes(v ^ a) | zbytes(v ^ b) | zbytes(v ^ c) | zbytes(v ^ d) |
+			     zbytes(v ^ e);
+		if (m) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			return i + (size_t)(__builtin_ctzll(m) >> 3);
+#else
+			break;
+#endif
+		}
+	}
+	for (; i < n; i++) {
+		uint64_t ch = (unsigned char)p[i] * ONES;
+		if (ch == a || ch == b || ch == c || ch == d || ch == e)
+			break;
+		out[i] = p[i];
+	}
+	return i;
+}
+
+/* Offset of the first byte of s[0..n) that does not start a well-formed
+ * UTF-8 sequence, or n. ASCII is checked eight bytes at a time; NULs (the
+ * field terminators in buf) are ASCII here. */
+static size_t utf8_bad(const char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		if (i + 8 <= n) {
+			uint64_t v;
+			memcpy(&v, s + i, 8);
+			if (!(v & HIGHS)) {
+				i += 8;
+				continue;
+			}
+		}
+		if (!((unsigned char)s[i] & 0x80)) {
+			i++;
+			continue;
+		}
+		uint32_t cp;
+		size_t l = sn_utf8_decode(s + i, n - i, &cp);
+		if (!l)
+			return i;
+		i += l;
+	}
+	return n;
+}
+
+/* Records the first error; every later call returns -EINVAL. */
+static int fail(csv_reader *r, uint64_t line, uint64_t field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail(csv_reader *r, uint64_t line, uint64_t field, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->why, sizeof r->why, fmt, ap);
+	va_end(ap);
+	r->eline = line;
+	r->efield = field;
+	r->rc = -EINVAL;
+	return r->rc;
+}
+
+csv_reader *csv_new(char delim, csv_record_fn fn, void *ud)
+{
+	csv_reader *r = xcalloc(1, sizeof *r);
+	if (delim != ',' && delim != ';' && delim != '\t' && delim != '|')
+		delim = 0;
+	r->delim = delim;
+	r->fn = fn;
+	r->ud = ud;
+	r->line = 1;
+	r->st = ST_PRE;
+	r->cap = 4096;
+	r->buf = xmalloc(r->cap);
+	r->fcap = 16;
+	r->off = xmalloc(r->fcap * sizeof *r->off);
+	r->fld = xmalloc(r->fcap * sizeof *r->fld);
+	return r;
+}
+
+void csv_free(csv_reader **rp)
+{
+	csv_reader *r = *rp;
+	if (!r)
+		return;
+	free(r->buf);
+	free(r->off);
+	free(r->fld);
+	free(r->pre);
+	free(r);
+	*rp = NULL;
+}
+
+char csv_delimiter(const csv_reader *r)
+{
+	return r->st == ST_PRE ? 0 : r->delim;
+}
+
+uint64_t csv_records(const csv_reader *r)
+{
+	return r->nrec;
+}
+
+const char *csv_error(const csv_reader *r, uint64_t *line, uint64_t *field)
+{
+	if (!r->why[0])
+		return NULL;
+	if (line)
+		*line = r->eline;
+	if (field)
+		*field = r->efield;
+	return r->why;
+}
+
+/* Makes room for n more bytes (and the scan's 8-byte overrun) if the
+ * record bound allows it; returns the room there is. */
+static size_t room(csv_reader *r, size_t n)
+{
+	if (r->len + n + 9 > r->cap && r->cap < MAX_CAP) {
+		size_t c = r->cap;
+		while (c < r->len + n + 9 && c < MAX_CAP)
+			c *= 2;
+		r->cap = c < MAX_CAP ? c : MAX_CAP;
+		r->buf = xrealloc(r->buf, r->cap);
+	}
+	return r->cap - r->len - 9;
+}
+
+/* Starts field nf at buf[len]. */
+static int field_begin(csv_reader *r)
+{
+	if (r->ncols && r->nf >= r->ncols)
+		return fail(r, r->line, r->nf + 1, "more fields than the header's %zu", r->ncols);
+	if (r->nf >= CSV_MAX_FIELDS)
+		return fail(r, r->line, r->nf + 1, "more than %d fields", CSV_MAX_FIELDS);
+	if (r->nf == r->fcap) {
+		r->fcap *= 2;
+		r->off = xrealloc(r->off, r->fcap * sizeof *r->off);
+		r->fld = xrealloc(r->fld, r->fcap * sizeof *r->fld);
+	}
+	r->off[r->nf] = r->len;
+	r->fld[r->nf].quoted = 0;
+	return 0;
+}
+
+static void field_end(csv_reader *r)
+{
+	r->fld[r->nf].n = r->len - r->off[r->nf];
+	r->buf[r->len++] = '\0'; /* room() always leaves space for it */
+	r->nf++;
+}
+
+/* The field holding buf[pos]. */
+static size_t field_at(const csv_reader *r, size_t pos)
+{
+	size_t i = 0;
+	while (i + 1 < r->nf && r->off[i + 1] <= pos)
+		i++;
+	return i;
+}
+
+static int record_end(csv_reader *r)
+{
+	if (r->ncols && r->nf != r->ncols)
+		return fail(r, r->rline, 0, "%zu fields, the header has %zu", r->nf, r->ncols);
+	size_t bad = utf8_bad(r->buf, r->len);
+	if (bad < r->len) {
+		uint64_t line = r->rline;
+		for (size_t i = 0; i < bad; i++)
+			line += r->buf[i] == '\n';
+		return fail(r, line, field_at(r, bad) + 1, "invalid UTF-8");
+	}
+	for (size_t i = 0; i < r->nf; i++)
+		r->fld[i].p = r->buf + r->off[i];
+	if (!r->ncols)
+		r->ncols = r->nf;
+	int rc = r->fn(r->ud, r->nrec, r->rline, r->fld, r->nf);
+	r->nrec++;
+	r->nf = 0;
+	r->len = 0;
+	r->raw = 0;
+	r->st = ST_REC;
+	if (rc)
+		r->rc = rc;
+	return rc;
+}
+
+static int too_long(csv_reader *r)
+{
+	return fail(r, r->rline, 0, "record longer than %zu bytes", CSV_MAX_RECORD);
+}
+
+/* Reads an unquoted field's bytes up to the next special byte. */
+static int in_unquoted(csv_reader *r, const char **pp, const char *end)
+{
+	const uint64_t d = (unsigned char)r->delim * ONES;
+	const char *p = *pp;
+	for (;;) {
+		size_t avail = (size_t)(end - p), n = room(r, avail < 4096 ? avail : 4096);
+		n = n < avail ? n : avail;
+		if (!n)
+			return too_long(r);
+		size_t k = scan_copy(p, n, r->buf + r->len, d, '"' * ONES, '\n' * ONES,
+				     '\r' * ONES, 0);
+		p += k;
+		r->len += k;
+		r->raw += k;
+		if (r->raw > CSV_MAX_RECORD)
+			return too_long(r);
+		if (k < n || p == end)
+			break;
+	}
+	*pp = p;
+	return 0;
+}
+
+/* Reads a quoted field's bytes up to its next quote; newlines are data
+ * but still count as lines. */
+static int in_quoted(csv_reader *r, const char **pp, const char *end)
+{
+	const char *p = *pp;
+	while (p < end) {
+		size_t avail = (size_t)(end - p), n = room(r, avail < 4096 ? avail : 4096);
+		n = n < avail ? n : avail;
+		if (!n)
+			return too_long(r);
+		size_t k = scan_copy(p, n, r->buf + r->len, '"' * ONES, '\n' * ONES, 0,
+				     '"' * ONES, '"' * ONES);
+		p += k;
+		r->len += k;
+		r->raw += k;
+		if (r->raw > CSV_MAX_RECORD)
+			return too_long(r);
+		if (k < n && *p == '\n') {
+			r->buf[r->len++] = *p++;
+			r->raw++;
+			r->line++;
+			continue;
+		}
+		if (k < n || p == end)
+			break;
+	}
+	*pp = p;
+	return 0;
+}
+
+/* A record ends (LF), or a field (delimiter), or CR waits for its LF. */
+static int after_field(csv_reader *r, char c)
+{
+	field_end(r);
+	if (c == r->delim) {
+		r->st = ST_FIELD;
+		return 0;
+	}
+	if (c == '\r') {
+		r->st = ST_CR;
+		return 0;
+	}
+	r->line++;
+	return record_end(r);
+}
+
+static int parse(csv_reader *r, const char *p, const char *end)
+{
+	int rc = 0;
+	while (p < end && !rc) {
+		char c = *p;
+		switch (r->st) {
+		case ST_REC:
+			p++;
+			if (c == '\n') {
+				r->line++;
+				break;
+			}
+			r->rline = r->line;
+			if (c == '\r') {
+				r->st = ST_CR; /* nf == 0: a blank line if LF follows */
+				break;
+			}
+			p--;
+			r->st = ST_FIELD;
+			break;
+		case ST_FIELD:
+			rc = field_begin(r);
+			if (rc)
+				break;
+			if (c == '"') {
+				p++;
+				r->raw++;
+				r->fld[r->nf].quoted = 1;
+				r->qline = r->line;
+				r->st = ST_QUO;
+			} else {
+				r->st = ST_UNQ;
+			}
+			break;
+		case ST_UNQ:
+			rc = in_unquoted(r, &p, end);
+			if (rc || p == end)
+				break;
+			c = *p++;
+			r->raw++;
+			if (c == '"')
+				rc = fail(r, r->line, r->nf + 1, "quote inside an unquoted field");
+			else if (c == '\0')
+				rc = fail(r, r->line, r->nf + 1, "NUL byte");
+			else
+				rc = after_field(r, c);
+			break;
+		case ST_QUO:
+			rc = in_quoted(r, &p, end);
+			if (rc || p == end)
+				break;
+			c = *p++;
+			r->raw++;
+			if (c == '\0')
+				rc = fail(r, r->line, r->nf + 1, "NUL byte");
+			else
+				r->st = ST_QQ;
+			break;
+		case ST_QQ:
+			p++;
+			r->raw++;
+			if (c == '"') {
+				room(r, 1);
+				r->buf[r->len++] = '"';
+				r->st = ST_QUO;
+			} else if (c == r->delim || c == '\n' || c == '\r') {
+				rc = after_field(r, c);
+			} else {
+				rc = fail(r, r->line, r->nf + 1, "text after a closing quote");
+			}
+			if (!rc && r->raw > CSV_MAX_RECORD)
+				rc = too_long(r);
+			break;
+		case ST_CR:
+			p++;
+			if (c != '\n') {
+				rc = fail(r, r->line, 0, "CR not followed by LF");
+				break;
+			}
+			r->line++;
+			if (r->nf)
+				rc = record_end(r);
+			else
+				r->st = ST_REC;
+			break;
+		}
+	}
+	return rc;
+}
+
+/* The candidate delimiter that splits the header (its first line with
+ * text, quotes honoured) into the most fields; ',' on a tie. */
+static char detect(const char *p, size_t n)
+{
+	static const char cand[] = { ',', ';', '\t', '|' };
+	size_t cnt[4] = { 0 }, i = 0;
+	int q = 0;
+	while (i < n && (p[i] == '\n' || p[i] == '\r'))
+		i++;
+	for (; i < n; i++) {
+		if (p[i] == '"')
+			q = !q;
+		else if (!q && p[i] == '\n')
+			break;
+		else if (!q)
+			for (int k = 0; k < 4; k++)
+				cnt[k] += p[i] == cand[k];
+	}
+	int best = 0;
+	for (int k = 1; k < 4; k++)
+		if (cnt[k] > cnt[best])
+			best = k;
+	return cand[best];
+}
+
+/* Ends the prelude: cuts a BOM, settles the delimiter, parses pre. */
+static int start(csv_reader *r)
+{
+	size_t skip = r->plen >= 3 && memcmp(r->pre, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+	if (!r->delim)
+		r->delim = detect(r->pre + skip, r->plen - skip);
+	r->st = ST_REC;
+	int rc = parse(r, r->pre + skip, r->pre + r->plen);
+	xfree(&r->pre);
+	r->plen = r->pcap = 0;
+	return rc;
+}
+
+/* Buffers the header's bytes; *used says how many of p[0..n) it took. */
+static int prelude(csv_reader *r, const char *p, size_t n, size_t *used)
+{
+	size_t i = 0;
+	int done = 0;
+	for (; i < n && r->plen + i < PRE_MAX; i++) {
+		char c = p[i];
+		if (c == '"')
+			r->pquote = !r->pquote;
+		else if (c == '\n' && !r->pquote && r->pseen) {
+			i++;
+			done = 1;
+			break;
+		} else if (c != '\n' && c != '\r')
+			r->pseen = 1;
+	}
+	if (r->plen + i >= PRE_MAX)
+		done = 1;
+	if (r->plen + i > r->pcap) {
+		r->pcap = (r->plen + i) * 2;
+		r->pre = xrealloc(r->pre, r->pcap);
+	}
+	if (i)
+		memcpy(r->pre + r->plen, p, i);
+	r->plen += i;
+	*used = i;
+	return done ? start(r) : 0;
+}
+
+int csv_feed(csv_reader *r, const char *p, size_t n)
+{
+	if (r->rc)
+		return r->rc;
+	if (r->finished)
+		return fail(r, r->line, 0, "input fed after its end");
+	if (r->st == ST_PRE) {
+		size_t used;
+		int rc = prelude(r, p, n, &used);
+		if (rc)
+			return rc;
+		p += used;
+		n -= used;
+	}
+	return n ? parse(r, p, p + n) : 0;
+}
+
+int csv_finish(csv_reader *r)
+{
+	int rc = r->rc;
+	if (rc || r->finished)
+		return rc;
+	if (r->st == ST_PRE)
+		rc = start(r);
+	r->finished = 1;
+	if (rc)
+		return rc;
+	switch (r->st) {
+	case ST_FIELD:
+		rc = field_begin(r);
+		if (rc)
+			return rc;
+		field_end(r);
+		return record_end(r);
+	case ST_UNQ:
+	case ST_QQ:
+		field_end(r);
+		return record_end(r);
+	case ST_QUO:
+		return fail(r, r->qline, r->nf + 1, "unterminated quoted field");
+	case ST_CR:
+		return fail(r, r->line, 0, "CR not followed by LF");
+	default:
+		break;
+	}
+	if (!r->nrec)
+		return fail(r, r->line, 0, "empty input: no header row");
+	return 0;
+}
+
+int csv_parse(const char *p, size_t n, char delim, csv_record_fn fn, void *ud, char *err,
+	      size_t errlen)
+{
+	csv_reader *r = csv_new(delim, fn, ud);
+	int rc = csv_feed(r, p, n);
+	if (!rc)
+		rc = csv_finish(r);
+	uint64_t line, field;
+	const char *why = csv_error(r, &line, &field);
+	if (why && errlen) {
+		if (field)
+			snprintf(err, errlen, "line %llu, field %llu: %s", (unsigned long long)line,
+				 (unsigned long long)field, why);
+		else
+			snprintf(err, errlen, "line %llu: %s", (unsigned long long)line, why);
+	}
+	csv_free(&r);
+	return rc;
+}
