@@ -43,6 +43,9 @@
 #include "ml/ml_csv.h"
 #include "ml/ml_net.h"
 
+/* Invariant 3 in numbers: a read adds at most READ_CHUNK bytes of lines and
+ * the costliest is "\n" (a 17-byte error reply), so one read's replies stay
+ * under 17 x READ_CHUNK (4.25 MiB) on top of OUT_CAP. */
 #define READ_CHUNK (256 * 1024)
 #define OUT_CAP (4 * 1024 * 1024)
 #define MAX_EVENTS 256
@@ -124,6 +127,7 @@ static void out_append(struct conn *c, const char *s, size_t n)
 {
 	if (c->dead)
 		return;
+	/* No cap here: settle() stops reading while the output is over OUT_CAP. */
 	if (c->olen + n > c->ocap) {
 		size_t cap = c->ocap ? c->ocap : 4096;
 		while (cap < c->olen + n)
@@ -179,6 +183,7 @@ static void error_reply(struct worker *w, const struct entry *en)
 static void flush_batch(struct worker *w)
 {
 	int failed = 0;
+	/* The scorer names no row at fault, so a failure fails the whole batch. */
 	if (w->nrows)
 		failed = ml_scorer_score(w->scorer, w->rows, w->nrows, w->scores) != 0;
 	for (size_t i = 0; i < w->nents; i++) {
@@ -189,10 +194,13 @@ static void flush_batch(struct worker *w)
 			error_reply(w, en);
 			continue;
 		}
+		/* ml_format_float writes < 24 bytes; ",1\n" follows. */
 		char line[40];
 		float s = w->scores[en->arg];
 		int n = ml_format_float(s, line);
 		line[n++] = ',';
+		/* Compared in double: a float threshold would round and flip scores
+		 * that lie between the two. */
 		line[n++] = (double)s > w->e->threshold ? '1' : '0';
 		line[n++] = '\n';
 		out_append(en->c, line, (size_t)n);
@@ -300,6 +308,7 @@ static void handle_input(struct worker *w, struct conn *c, int eof)
 	if (c->rejected) {
 		rest = 0;
 	} else if (!c->authed && rest > w->e->max_line) {
+		/* An over-long first line is refused as a bad AUTH, not buffered. */
 		check_auth(w, c, "", 0);
 		rest = 0;
 	} else if (c->discarding) {
@@ -318,6 +327,8 @@ static void handle_input(struct worker *w, struct conn *c, int eof)
 
 static void conn_read(struct worker *w, struct conn *c)
 {
+	/* handle_input leaves at most max_line bytes (one partial line), so
+	 * room is at least READ_CHUNK. */
 	size_t room = w->e->max_line + READ_CHUNK - c->ilen;
 	ssize_t n = read(c->fd, c->in + c->ilen, room);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -350,6 +361,8 @@ static void conn_write(struct conn *c)
 	}
 	if (c->ooff == c->olen || c->dead)
 		c->ooff = c->olen = 0;
+	/* Compacting only after OUT_CAP/2 bytes were sent keeps the copying
+	 * amortised O(1) per byte for a slow reader. */
 	if (c->ooff > OUT_CAP / 2) {
 		memmove(c->out, c->out + c->ooff, c->olen - c->ooff);
 		c->olen -= c->ooff;
@@ -390,6 +403,7 @@ static void settle(struct worker *w, struct conn *c)
 		c->shut = 1;
 	}
 	unsigned ev = 0;
+	/* Back-pressure: a client that does not read its replies is not read. */
 	if (!c->closing && c->olen - c->ooff < OUT_CAP)
 		ev |= EPOLLIN;
 	if (pending)
@@ -405,19 +419,23 @@ static void accept_all(struct worker *w)
 {
 	for (;;) {
 		int fd = accept4(w->e->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		/* EAGAIN: the backlog is empty (or another worker took it). */
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE)
 				log_warn("engine: accept: %s", strerror(errno));
 			return;
 		}
+		/* Add, then check: workers racing for the last slot cannot both win. */
 		if (atomic_fetch_add(&w->e->nconns, 1) >= w->e->max_conns) {
 			static const char msg[] = "error,too many connections\n";
 			atomic_fetch_sub(&w->e->nconns, 1);
+			/* Best effort and never blocking: the worker serves others. */
 			if (send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 				log_debug("engine: refused connection: %s", strerror(errno));
 			close(fd);
 			continue;
 		}
+		/* Replies are short lines: Nagle would delay each one. */
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		struct conn *c = xcalloc(1, sizeof *c);
@@ -451,9 +469,13 @@ static void *worker_main(void *arg)
 		}
 		int stop = 0;
 		for (int i = 0; i < n; i++) {
+			/* data.ptr: w for the listening socket, NULL for the stop
+			 * eventfd, else a connection. */
 			if (evs[i].data.ptr == w) {
 				accept_all(w);
 			} else if (evs[i].data.ptr == NULL) {
+				/* The eventfd is never read: it stays readable and so
+				 * wakes every worker from one write. */
 				stop = 1;
 			} else {
 				struct conn *c = evs[i].data.ptr;
@@ -463,6 +485,8 @@ static void *worker_main(void *arg)
 					touch(w, c);
 			}
 		}
+		/* One batch for all the lines this wakeup read, then the writes
+		 * and closes (invariant 2). */
 		flush_batch(w);
 		while (w->touched) {
 			struct conn *c = w->touched;
@@ -536,6 +560,8 @@ static int serve(struct engine *e, int nthreads)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	/* Blocked before the workers start: they inherit the mask, so only
+	 * sigwait below ever takes these signals. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	for (int i = 0; i < nthreads; i++)
 		ws[i].ep = -1;
@@ -552,6 +578,7 @@ static int serve(struct engine *e, int nthreads)
 	} else {
 		log_error("engine: cannot start workers: %s", strerror(-rc));
 	}
+	/* Also after a failed start: the workers already running must end. */
 	uint64_t one = 1;
 	if (write(e->stopfd, &one, sizeof one) < 0)
 		log_error("engine: eventfd: %s", strerror(errno));
@@ -605,6 +632,8 @@ int engine_cmd(int argc, char **argv)
 		fprintf(stderr, "sentinel engine: %s\n", err);
 		goto out;
 	}
+	/* The workers are the parallelism: BLAS threads per call would
+	 * oversubscribe the CPUs. */
 	openblas_set_num_threads(1);
 	if (ml_model_load(cfg_get(c, "model"), cfg_get_bool(c, "interpret") ? ML_LOAD_INTERPRET : 0,
 			  &e.model, err, sizeof err)) {

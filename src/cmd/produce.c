@@ -21,6 +21,8 @@
 #include "ml/ml_net.h"
 #include "ml/ml_nn.h"
 
+/* --random N reaches 2^40 vectors: a pool of distinct lines, reused in turn,
+ * bounds the memory and the formatting (the engine's work is the same). */
 #define POOL_MAX 65536        /* distinct random lines */
 #define SEND_CHUNK (64 * 1024)
 #define REPLY_MAX 4096        /* longest reply line accepted */
@@ -97,6 +99,7 @@ static void lines_add(struct lines *L, const float *v, int d, size_t *cap)
 	char num[32];
 	for (int j = 0; j < d; j++) {
 		int n = ml_format_float(v[j], num);
+		/* Room for the number and the ',' or '\n' that follows it. */
 		if (L->total + (size_t)n + 2 > *cap) {
 			*cap = *cap * 2 + 4096;
 			L->text = xrealloc(L->text, *cap);
@@ -140,6 +143,7 @@ static int load_file(const cfg *c, struct lines *L, char *err, size_t errlen)
 static double gauss(ml_rng *r)
 {
 	double u = ml_rng_uniform(r), v = ml_rng_uniform(r);
+	/* Box-Muller; u is in [0, 1), so 1 - u is never 0 and the log finite. */
 	return sqrt(-2.0 * log(1.0 - u)) * cos(2 * M_PI * v);
 }
 
@@ -194,6 +198,9 @@ static void record_latency(struct prod *P, int64_t ns)
 	if (P->nlat < LAT_MAX) {
 		P->lat[P->nlat++] = us;
 	} else {
+		/* Reservoir sampling (algorithm R): every latency seen so far is
+		 * kept with the same probability, so the percentiles stay unbiased
+		 * in bounded memory. */
 		uint64_t k = ml_rng_next(&P->rng) % P->seen;
 		if (k < LAT_MAX)
 			P->lat[k] = us;
@@ -208,6 +215,8 @@ static void handle_reply(struct prod *P, struct pconn *c, const char *s, size_t 
 	c->head = (c->head + 1) % P->window;
 	c->count--;
 	P->replies++;
+	/* A score reply is "SCORE,F": exactly one flag character after the
+	 * comma; anything else counts as an error reply. */
 	int is_err = n >= 6 && memcmp(s, "error,", 6) == 0;
 	const char *comma = memchr(s, ',', n);
 	if (is_err || !comma || comma + 2 != s + n) {
@@ -242,6 +251,8 @@ static int pconn_read(struct prod *P, struct pconn *c)
 		int64_t now = sn_mono_ns();
 		char *p = c->ibuf, *end = c->ibuf + c->ilen, *nl;
 		while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
+			/* A line for no vector in flight: the engine's refusal of
+			 * the connection (too many connections), or a protocol fault. */
 			if (c->count == 0) {
 				if (!P->first_error[0])
 					snprintf(P->first_error, sizeof P->first_error, "%.*s",
@@ -252,6 +263,7 @@ static int pconn_read(struct prod *P, struct pconn *c)
 			p = nl + 1;
 		}
 		c->ilen = (size_t)(end - p);
+		/* A full buffer without a '\n': no reply is that long. */
 		if (c->ilen == sizeof c->ibuf)
 			return -EPROTO;
 		memmove(c->ibuf, p, c->ilen);
@@ -261,6 +273,7 @@ static int pconn_read(struct prod *P, struct pconn *c)
 /* Queues up to budget vectors (window permitting) and writes. */
 static int pconn_write(struct prod *P, struct pconn *c, size_t total, size_t *budget, int64_t now)
 {
+	/* Refills obuf only once it is all sent (the AUTH line included). */
 	while (c->ooff == c->olen && *budget && c->count < P->window && c->next < total) {
 		c->olen = c->ooff = 0;
 		while (*budget && c->count < P->window && c->next < total &&
@@ -307,6 +320,8 @@ static int run(struct prod *P, const char *host, const char *port, size_t total,
 		c->next = i;
 		c->fifo_idx = xmalloc(P->window * sizeof(size_t));
 		c->fifo_ns = xmalloc(P->window * sizeof(int64_t));
+		/* The fill loop stops once SEND_CHUNK is reached, so by at most one
+		 * line past it. */
 		c->obuf = xmalloc(SEND_CHUNK + maxline + P->authlen);
 		if ((rc = ml_net_connect(host, port, &c->fd, err, errlen)))
 			goto out;
@@ -315,6 +330,8 @@ static int run(struct prod *P, const char *host, const char *port, size_t total,
 			memcpy(c->obuf, P->auth, P->authlen);
 			c->olen = P->authlen;
 		}
+		/* Edge-triggered: pconn_read reads until EAGAIN, and pconn_write
+		 * runs on every loop turn, not on EPOLLOUT. */
 		struct epoll_event e = { .events = EPOLLIN | EPOLLOUT | EPOLLET, .data.ptr = c };
 		epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &e);
 	}
@@ -325,8 +342,11 @@ static int run(struct prod *P, const char *host, const char *port, size_t total,
 		size_t budget = (size_t)-1;
 		int timeout = -1;
 		if (P->rate > 0) {
+			/* +1: the first vector leaves at once. The budget is shared by
+			 * all connections, so --rate is the total rate. */
 			double allowed = P->rate * (double)(now - P->t0) / 1e9 + 1;
 			budget = allowed > (double)P->sent ? (size_t)(allowed - (double)P->sent) : 0;
+			/* Wake every millisecond to release the budget that accrued. */
 			if (P->sent < total)
 				timeout = 1;
 		}
@@ -385,6 +405,7 @@ static int write_output(struct prod *P, const char *path, size_t total)
 		if (P->status[i] == 2)
 			fprintf(f, "%s\n", P->errmsg[i]);
 		else
+			/* 9 significant digits round-trip a float, as the engine writes. */
 			fprintf(f, "%.9g,%d\n", (double)P->score[i], P->status[i]);
 	}
 	return fclose(f) ? -errno : 0;
@@ -471,6 +492,8 @@ int produce_cmd(int argc, char **argv)
 		P.errmsg = xcalloc(total, sizeof(char *));
 	}
 	P.lat = xmalloc((total < LAT_MAX ? total : LAT_MAX) * sizeof(float));
+	/* A fixed seed for the latency reservoir: not --seed, which picks the
+	 * vectors. */
 	ml_rng_seed(&P.rng, 7);
 	int rc = run(&P, host, port, total, err, sizeof err);
 	double secs = (double)(sn_mono_ns() - P.t0) / 1e9;

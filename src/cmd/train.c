@@ -10,6 +10,7 @@
 #include "cmd/commands.h"
 #include "ml/ml_trainer.h"
 
+/* The CSV is held whole in memory while it is parsed into floats beside it. */
 #define DATA_MAX (1ULL << 30)
 
 static const cfg_opt train_opts[] = {
@@ -46,6 +47,8 @@ static void on_epoch(void *ctx, int epoch, int epochs, double train, double val,
 	struct progress *p = ctx;
 	if (p->quiet)
 		return;
+	/* Erases the progress bar (stderr) before the epoch's line (stdout)
+	 * lands on the same terminal line. */
 	if (p->tty)
 		fprintf(stderr, "\r\033[K");
 	printf("epoch %3d/%d  train_loss %.6f  val_loss %.6f%s\n", epoch, epochs, train, val,
@@ -56,6 +59,7 @@ static void on_epoch(void *ctx, int epoch, int epochs, double train, double val,
 static void on_batch(void *ctx, int epoch, size_t done, size_t total)
 {
 	(void)ctx;
+	/* w is the length of the '#' string below; done <= total keeps k <= w. */
 	int w = 30, k = (int)((double)done / (double)total * w);
 	fprintf(stderr, "\r epoch %d [%.*s%*s] %zu/%zu", epoch, k, "##############################",
 		w - k, "", done, total);
@@ -69,6 +73,7 @@ static int parse_widths(const char *s, int **out, int *n, char *err, size_t errl
 	while (*p) {
 		char *end;
 		long v = strtol(p, &end, 10);
+		/* Hidden widths plus the output layer must fit ML_MAX_LAYERS. */
 		if (end == p || v < 1 || v > ML_MAX_WIDTH || (*end && *end != ',') ||
 		    *n >= ML_MAX_LAYERS - 1) {
 			snprintf(err, errlen, "--hidden: '%s' is not a list of widths (1..%d)", s,
@@ -123,6 +128,8 @@ static int get_opts(const cfg *c, ml_fit_opts *o, int **hidden, char *err, size_
 	    parse_double(c, "quantile", &o->quantile, err, errlen) ||
 	    parse_double(c, "val-fraction", &o->val_frac, err, errlen))
 		return -EINVAL;
+	/* seed >= 0: config.json keeps it as a JSON integer, which is signed.
+	 * batch <= 65536 bounds the trainer's batch x width buffers. */
 	if (epochs < 1 || epochs > 1000000 || batch < 1 || batch > 65536 || patience < 1 ||
 	    !(lr > 0 && lr < 10) || !(o->quantile > 0 && o->quantile <= 1) ||
 	    !(o->val_frac > 0 && o->val_frac < 1) || seed < 0) {
@@ -167,6 +174,7 @@ int train_cmd(int argc, char **argv)
 		goto out;
 	}
 	p.quiet = cfg_get_bool(c, "quiet");
+	/* A progress bar only on a terminal: logs and pipes get no \r lines. */
 	p.tty = !p.quiet && isatty(STDERR_FILENO);
 	o.on_epoch = on_epoch;
 	o.on_batch = p.tty ? on_batch : NULL;
