@@ -207,7 +207,7 @@ const char *csv_error(const csv_reader *r, uint64_t *line, uint64_t *field)
 
 /* Makes room for n more bytes (and the scan's 8-byte overrun) if the
  * record bound allows it; returns the room there is. */
-static size_t room(csv_reader *r, size_t n)
+static inline size_t room(csv_reader *r, size_t n)
 {
 	if (r->len + n + 9 > r->cap && r->cap < MAX_CAP) {
 		size_t c = r->cap;
@@ -220,7 +220,7 @@ static size_t room(csv_reader *r, size_t n)
 }
 
 /* Starts field nf at buf[len]. */
-static int field_begin(csv_reader *r)
+static inline int field_begin(csv_reader *r)
 {
 	if (r->ncols && r->nf >= r->ncols)
 		return fail(r, r->line, r->nf + 1, "more fields than the header's %zu", r->ncols);
@@ -236,7 +236,7 @@ static int field_begin(csv_reader *r)
 	return 0;
 }
 
-static void field_end(csv_reader *r)
+static inline void field_end(csv_reader *r)
 {
 	r->fld[r->nf].n = r->len - r->off[r->nf];
 	r->buf[r->len++] = '\0'; /* room() always leaves space for it */
@@ -283,12 +283,15 @@ static int too_long(csv_reader *r)
 	return fail(r, r->rline, 0, "record longer than %zu bytes", CSV_MAX_RECORD);
 }
 
-/* Reads an unquoted field's bytes up to the next special byte. */
+/* Reads unquoted fields up to a special byte other than a delimiter
+ * followed by an unquoted field: short fields then stay in this loop
+ * rather than going through parse's states one by one. */
 static int in_unquoted(csv_reader *r, const char **pp, const char *end)
 {
 	const uint64_t d = (unsigned char)r->delim * ONES;
 	const char *p = *pp;
-	for (;;) {
+	int rc = 0;
+	while (p < end) {
 		size_t avail = (size_t)(end - p), n = room(r, avail < 4096 ? avail : 4096);
 		n = n < avail ? n : avail;
 		if (!n)
@@ -300,11 +303,23 @@ static int in_unquoted(csv_reader *r, const char **pp, const char *end)
 		r->raw += k;
 		if (r->raw > CSV_MAX_RECORD)
 			return too_long(r);
-		if (k < n || p == end)
+		if (k == n)
+			continue;
+		if (*p != r->delim)
+			break;
+		field_end(r);
+		p++;
+		r->raw++;
+		if (p == end || *p == '"') {
+			r->st = ST_FIELD;
+			break;
+		}
+		rc = field_begin(r);
+		if (rc)
 			break;
 	}
 	*pp = p;
-	return 0;
+	return rc;
 }
 
 /* Reads a quoted field's bytes up to its next quote; newlines are data
@@ -389,7 +404,7 @@ static int parse(csv_reader *r, const char *p, const char *end)
 			break;
 		case ST_UNQ:
 			rc = in_unquoted(r, &p, end);
-			if (rc || p == end)
+			if (rc || p == end || r->st != ST_UNQ)
 				break;
 			c = *p++;
 			r->raw++;

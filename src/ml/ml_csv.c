@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/csv.h"
 #include "base/mem.h"
 #include "ml/ml_csv.h"
 
@@ -103,83 +104,27 @@ int ml_format_float(float v, char *out)
 	return snprintf(out, 24, "%.9g", (double)v);
 }
 
-/* ---- CSV ---- */
+/* ---- CSV: tables read through base/csv, as the server reads uploads ---- */
 
-struct reader {
-	const char *p, *end;
-	size_t line; /* 1-based line of the cursor */
-	char field[ML_CSV_MAX_FIELD + 1];
-	size_t flen;
-	int quoted;
+struct ctx {
+	const char *columns;
+	ml_table t;
+	char **hdr; /* [nhdr] trimmed header names */
+	size_t nhdr;
+	int *pick; /* [nhdr]: kept index or -1 */
+	size_t cap; /* rows allocated in t.x */
+	char *err;
+	size_t errlen;
+	int said; /* err holds the callback's own message */
 };
 
-/* Reads one field into r->field. Returns 0 with *last = 1 at the end of
- * the record (or of the data), -E2BIG when the field is too long, -EINVAL
- * on a stray quote or an unterminated quoted field. */
-static int next_field(struct reader *r, int *last)
+/* Spaces around a value are not part of it ("4, 5 ,6" reads as numbers). */
+static void trim(const char **s, size_t *n)
 {
-	r->flen = 0;
-	r->quoted = 0;
-	*last = 0;
-	if (r->p < r->end && *r->p == '"') {
-		r->quoted = 1;
-		r->p++;
-		for (;;) {
-			if (r->p >= r->end)
-				return -EINVAL;
-			char c = *r->p++;
-			if (c == '"') {
-				if (r->p < r->end && *r->p == '"') {
-					r->p++;
-				} else {
-					break;
-				}
-			}
-			if (c == '\n')
-				r->line++;
-			if (r->flen >= ML_CSV_MAX_FIELD)
-				return -E2BIG;
-			r->field[r->flen++] = c;
-		}
-	}
-	if (r->quoted) {
-		if (r->p < r->end && *r->p == '\r')
-			r->p++;
-		if (r->p < r->end && *r->p != ',' && *r->p != '\n')
-			return -EINVAL;
-	}
-	while (r->p < r->end && *r->p != ',' && *r->p != '\n') {
-		if (*r->p == '"')
-			return -EINVAL;
-		if (r->flen >= ML_CSV_MAX_FIELD)
-			return -E2BIG;
-		r->field[r->flen++] = *r->p++;
-	}
-	if (!r->quoted && r->flen && r->field[r->flen - 1] == '\r')
-		r->flen--;
-	r->field[r->flen] = '\0';
-	if (r->p >= r->end) {
-		*last = 1;
-	} else if (*r->p == '\n') {
-		*last = 1;
-		r->p++;
-		r->line++;
-	} else {
-		r->p++; /* ',' */
-	}
-	return 0;
-}
-
-static void trim(char *s, size_t *n)
-{
-	size_t a = 0, b = *n;
-	while (a < b && (s[a] == ' ' || s[a] == '\t'))
-		a++;
-	while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t' || s[b - 1] == '\r'))
-		b--;
-	memmove(s, s + a, b - a);
-	s[b - a] = '\0';
-	*n = b - a;
+	while (*n && (**s == ' ' || **s == '\t'))
+		(*s)++, (*n)--;
+	while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
+		(*n)--;
 }
 
 void ml_table_release(ml_table *t)
@@ -192,172 +137,159 @@ void ml_table_release(ml_table *t)
 }
 
 /* Maps the wanted names to header positions: pick[col] = kept index or -1. */
-static int select_columns(char **hdr, int nhdr, const char *columns, int *pick, ml_table *t,
-			  char *err, size_t errlen)
+static int select_columns(struct ctx *c)
 {
-	if (!columns || !*columns) {
+	ml_table *t = &c->t;
+	int nhdr = (int)c->nhdr;
+	if (!c->columns || !*c->columns) {
 		t->names = xcalloc((size_t)nhdr, sizeof(char *));
 		for (int i = 0; i < nhdr; i++) {
-			pick[i] = i;
-			t->names[i] = xstrdup(hdr[i]);
+			c->pick[i] = i;
+			t->names[i] = xstrdup(c->hdr[i]);
 		}
 		t->ncols = nhdr;
 		return 0;
 	}
 	for (int i = 0; i < nhdr; i++)
-		pick[i] = -1;
-	char *list = xstrdup(columns), *save = NULL;
+		c->pick[i] = -1;
+	char *list = xstrdup(c->columns), *save = NULL;
 	int n = 0, rc = 0;
-	for (const char *c = columns; *c; c++)
-		n += *c == ',';
+	for (const char *p = c->columns; *p; p++)
+		n += *p == ',';
 	t->names = xcalloc((size_t)n + 1, sizeof(char *));
 	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		int found = -1;
 		for (int i = 0; i < nhdr; i++)
-			if (strcmp(hdr[i], tok) == 0)
+			if (strcmp(c->hdr[i], tok) == 0)
 				found = i;
 		if (found < 0) {
-			snprintf(err, errlen, "column '%s' not found in the header", tok);
+			snprintf(c->err, c->errlen, "column '%s' not found in the header", tok);
 			rc = -EINVAL;
 			break;
 		}
-		if (pick[found] >= 0) {
-			snprintf(err, errlen, "column '%s' selected twice", tok);
+		if (c->pick[found] >= 0) {
+			snprintf(c->err, c->errlen, "column '%s' selected twice", tok);
 			rc = -EINVAL;
 			break;
 		}
-		pick[found] = t->ncols;
+		c->pick[found] = t->ncols;
 		t->names[t->ncols++] = xstrdup(tok);
 	}
 	if (!rc && t->ncols == 0) {
-		snprintf(err, errlen, "--columns selects no column");
+		snprintf(c->err, c->errlen, "--columns selects no column");
 		rc = -EINVAL;
 	}
 	free(list);
 	return rc;
 }
 
-static int read_header(struct reader *r, char ***hdr, int *nhdr, char *err, size_t errlen)
+static int on_header(struct ctx *c, const csv_field *f, size_t nf)
 {
-	int last = 0, rc = 0;
-	*hdr = NULL;
-	*nhdr = 0;
-	if (r->p >= r->end) {
-		snprintf(err, errlen, "empty file: expected a header row");
+	c->hdr = xcalloc(nf, sizeof(char *));
+	c->pick = xmalloc(nf * sizeof(int));
+	for (size_t i = 0; i < nf; i++) {
+		const char *s = f[i].p;
+		size_t n = f[i].n;
+		trim(&s, &n);
+		if (!n) {
+			snprintf(c->err, c->errlen, "header: column %zu has an empty name", i + 1);
+			return -EINVAL;
+		}
+		c->hdr[c->nhdr++] = xstrndup(s, n);
+	}
+	return select_columns(c);
+}
+
+static int on_record(void *ud, uint64_t row, uint64_t line, const csv_field *f, size_t nf)
+{
+	struct ctx *c = ud;
+	ml_table *t = &c->t;
+	int rc;
+	if (row == 0) {
+		rc = on_header(c, f, nf);
+		c->said = rc != 0;
+		return rc;
+	}
+	/* The cell cap bounds t.x whatever the file's size. */
+	if ((t->nrows + 1) * (size_t)t->ncols > ML_CSV_MAX_CELLS) {
+		snprintf(c->err, c->errlen, "more than %u values", ML_CSV_MAX_CELLS);
+		c->said = 1;
 		return -EINVAL;
 	}
-	while (!last) {
-		rc = next_field(r, &last);
-		if (rc) {
-			snprintf(err, errlen, "header (line 1): %s",
-				 rc == -E2BIG ? "field too long" : "malformed quoted field");
-			return -EINVAL;
-		}
-		if (*nhdr >= ML_CSV_MAX_COLS) {
-			snprintf(err, errlen, "header: more than %d columns", ML_CSV_MAX_COLS);
-			return -EINVAL;
-		}
-		trim(r->field, &r->flen);
-		if (!r->flen) {
-			snprintf(err, errlen, "header: column %d has an empty name", *nhdr + 1);
-			return -EINVAL;
-		}
-		*hdr = xrealloc(*hdr, (size_t)(*nhdr + 1) * sizeof(char *));
-		(*hdr)[(*nhdr)++] = xstrdup(r->field);
+	if (t->nrows == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 256;
+		t->x = xrealloc(t->x, c->cap * (size_t)t->ncols * sizeof(float));
 	}
+	for (size_t i = 0; i < nf; i++) {
+		int k = c->pick[i];
+		if (k < 0)
+			continue;
+		const char *s = f[i].p;
+		size_t n = f[i].n;
+		float v;
+		trim(&s, &n);
+		rc = n ? ml_parse_float(s, n, &v) : -ENODATA;
+		if (rc == -ENODATA)
+			snprintf(c->err, c->errlen, "row %llu (line %llu), column '%s': missing value",
+				 (unsigned long long)row, (unsigned long long)line, c->hdr[i]);
+		else if (rc)
+			snprintf(c->err, c->errlen,
+				 "row %llu (line %llu), column '%s': '%.*s' is not %s",
+				 (unsigned long long)row, (unsigned long long)line, c->hdr[i],
+				 (int)(n < 40 ? n : 40), s,
+				 rc == -ERANGE ? "a finite number" : "a number");
+		if (rc) {
+			c->said = 1;
+			return -EINVAL;
+		}
+		t->x[t->nrows * (size_t)t->ncols + (size_t)k] = v;
+	}
+	t->nrows++;
 	return 0;
+}
+
+/* The reader's refusal, with the row it was reading (the records it had
+ * delivered, header included, is that row's number). */
+static void reader_error(const csv_reader *r, char *err, size_t errlen)
+{
+	uint64_t line = 0, field = 0, row = csv_records(r);
+	const char *why = csv_error(r, &line, &field);
+	char where[96];
+	if (row)
+		snprintf(where, sizeof where, "row %llu (line %llu)", (unsigned long long)row,
+			 (unsigned long long)line);
+	else
+		snprintf(where, sizeof where, "header (line %llu)", (unsigned long long)line);
+	if (field)
+		snprintf(err, errlen, "%s, column %llu: %s", where, (unsigned long long)field,
+			 why ? why : "malformed");
+	else
+		snprintf(err, errlen, "%s: %s", where, why ? why : "malformed");
 }
 
 int ml_csv_read(const char *data, size_t len, const char *columns, ml_table *out, char *err,
 		size_t errlen)
 {
-	struct reader *r = xcalloc(1, sizeof *r);
-	char **hdr = NULL;
-	int nhdr = 0, *pick = NULL, rc;
-	size_t cap = 0;
-	ml_table t = { 0 };
+	struct ctx c = { .columns = columns, .err = err, .errlen = errlen };
 	memset(out, 0, sizeof *out);
-	r->p = data;
-	r->end = data + len;
-	r->line = 1;
-	rc = read_header(r, &hdr, &nhdr, err, errlen);
-	if (rc)
+	csv_reader *r = csv_new(0, on_record, &c);
+	int rc = csv_feed(r, data, len);
+	if (!rc)
+		rc = csv_finish(r);
+	if (rc) {
+		if (!c.said)
+			reader_error(r, err, errlen);
+		rc = -EINVAL;
 		goto out;
-	pick = xmalloc((size_t)nhdr * sizeof(int));
-	rc = select_columns(hdr, nhdr, columns, pick, &t, err, errlen);
-	if (rc)
-		goto out;
-	while (r->p < r->end) {
-		size_t line = r->line, row = t.nrows + 1;
-		if (*r->p == '\n' || (*r->p == '\r' && r->p + 1 < r->end && r->p[1] == '\n')) {
-			r->p += *r->p == '\r' ? 2 : 1; /* blank line */
-			r->line++;
-			continue;
-		}
-		if ((t.nrows + 1) * (size_t)t.ncols > ML_CSV_MAX_CELLS) {
-			snprintf(err, errlen, "more than %u values", ML_CSV_MAX_CELLS);
-			rc = -EINVAL;
-			goto out;
-		}
-		if (t.nrows == cap) {
-			cap = cap ? cap * 2 : 256;
-			t.x = xrealloc(t.x, cap * t.ncols * sizeof(float));
-		}
-		int last = 0, col = 0;
-		while (!last) {
-			rc = next_field(r, &last);
-			if (rc) {
-				snprintf(err, errlen, "row %zu (line %zu), column %d: %s", row, line,
-					 col + 1,
-					 rc == -E2BIG ? "field too long" : "malformed quoted field");
-				rc = -EINVAL;
-				goto out;
-			}
-			if (col >= nhdr) {
-				snprintf(err, errlen,
-					 "row %zu (line %zu): more fields than the header's %d", row,
-					 line, nhdr);
-				rc = -EINVAL;
-				goto out;
-			}
-			int k = pick[col];
-			if (k >= 0) {
-				trim(r->field, &r->flen);
-				float v;
-				int prc = r->flen ? ml_parse_float(r->field, r->flen, &v) : -ENODATA;
-				if (prc) {
-					if (prc == -ENODATA)
-						snprintf(err, errlen,
-							 "row %zu (line %zu), column '%s': missing value",
-							 row, line, hdr[col]);
-					else
-						snprintf(err, errlen,
-							 "row %zu (line %zu), column '%s': '%.40s' is not %s",
-							 row, line, hdr[col], r->field,
-							 prc == -ERANGE ? "a finite number" : "a number");
-					rc = -EINVAL;
-					goto out;
-				}
-				t.x[t.nrows * t.ncols + k] = v;
-			}
-			col++;
-		}
-		if (col != nhdr) {
-			snprintf(err, errlen, "row %zu (line %zu): %d fields, the header has %d", row,
-				 line, col, nhdr);
-			rc = -EINVAL;
-			goto out;
-		}
-		t.nrows++;
 	}
-	*out = t;
-	memset(&t, 0, sizeof t);
+	*out = c.t;
+	memset(&c.t, 0, sizeof c.t);
 out:
-	ml_table_release(&t);
-	for (int i = 0; i < nhdr; i++)
-		free(hdr[i]);
-	free(hdr);
-	free(pick);
-	free(r);
+	csv_free(&r);
+	ml_table_release(&c.t);
+	for (size_t i = 0; i < c.nhdr; i++)
+		free(c.hdr[i]);
+	free(c.hdr);
+	free(c.pick);
 	return rc;
 }

@@ -67,7 +67,8 @@ bad "too few rows" "too few rows: 3 data rows, need at least 10" "a,b\n1,2\n3,1\
 bad "constant column" "column 'k' is constant" "$(printf 'a,k,b\\n'; awk 'BEGIN { for (i = 1; i <= 20; i++) printf "%d,5,%d\\n", i, i % 3 }')"
 bad "unknown column" "column 'zz' not found" "a,b\n1,2\n" --columns a,zz
 bad "non-finite value" "column 'a': 'inf' is not a finite number" "a,b\n1,2\ninf,3\n$rows"
-bad "unterminated quote" "row 1 \(line 2\), column 2: malformed quoted field" 'a,b\n1,"2\n'
+bad "unterminated quote" "row 1 \(line 2\), column 2: unterminated quoted field" 'a,b\n1,"2\n'
+bad "invalid UTF-8 in a skipped column" "row 2 \(line 3\), column 3: invalid UTF-8" "a,b,s\n1,2,x\n3,4,\xff\n$rows" --columns a,b
 "$SENTINEL_BIN" train --data "$TMP/nope.csv" --out "$TMP/x" >/dev/null 2>"$TMP/bad.err"
 like "$(cat "$TMP/bad.err")" "nope.csv: No such file" "missing data file is named"
 "$SENTINEL_BIN" train --data "$D/train.csv" --out "$TMP/x" --hidden 4,0 >/dev/null 2>"$TMP/bad.err"

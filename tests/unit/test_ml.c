@@ -104,6 +104,19 @@ static void test_csv(void **state)
 	const char *dup = "a,b\n1,2\n";
 	assert_int_equal(ml_csv_read(dup, strlen(dup), "a,a", &t, err, sizeof err), -EINVAL);
 	assert_non_null(strstr(err, "selected twice"));
+	/* read through base/csv: the files the server accepts (BOM, ';') and
+	 * refuses (invalid UTF-8 even in a column not kept, ragged rows) */
+	const char *semi = "\xef\xbb\xbf" "a;b\r\n1,5;2\r\n";
+	assert_int_equal(ml_csv_read(semi, strlen(semi), "b", &t, err, sizeof err), 0);
+	assert_int_equal(t.nrows, 1);
+	assert_true(t.x[0] == 2);
+	ml_table_release(&t);
+	const char *utf = "a,s\n1,x\n2,\xc3(\n";
+	assert_int_equal(ml_csv_read(utf, strlen(utf), "a", &t, err, sizeof err), -EINVAL);
+	assert_string_equal(err, "row 2 (line 3), column 2: invalid UTF-8");
+	const char *open_q = "a,b\n1,\"2\n";
+	assert_int_equal(ml_csv_read(open_q, strlen(open_q), NULL, &t, err, sizeof err), -EINVAL);
+	assert_string_equal(err, "row 1 (line 2), column 2: unterminated quoted field");
 }
 
 static void random_mlp(ml_mlp *m, const int *sizes, int n, enum ml_act act)
