@@ -10,6 +10,8 @@
 #include "base/mem.h"
 #include "base/util.h"
 
+/* A config file is a few dozen lines; the cap only stops --config pointed at
+ * a large file by mistake from being read whole. */
 #define CFG_FILE_MAX (1 << 20)
 
 /* In rising precedence; a value replaces one of the same or a lower source. */
@@ -65,6 +67,7 @@ static void set(struct val *v, const char *value, enum src src, const char *orig
 	if (src < v->src)
 		return;
 	if (v->opt->flags & CFG_MULTI) {
+		/* Only repeated flags accumulate; any other setting replaces the list. */
 		if (src != SRC_FLAG || v->src != SRC_FLAG) {
 			for (size_t i = 0; i < v->nmulti; i++)
 				free(v->multi[i]);
@@ -118,11 +121,13 @@ char *cfg_default_data_dir(const char **why)
 		w = "$XDG_DATA_HOME";
 		dir = xasprintf("%s/sentinel", x);
 	} else {
+		/* A relative HOME would make the directory depend on the cwd. */
 		if (!home || home[0] != '/') {
 			struct passwd *pw = getpwuid(getuid());
 			home = pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : NULL;
 		}
 		w = home ? "home directory" : "no home directory";
+		/* Without a home: per user, and /var/tmp survives a reboot, /tmp not. */
 		dir = home ? xasprintf("%s/.local/share/sentinel", home) :
 			     xasprintf("/var/tmp/sentinel-%u", (unsigned)getuid());
 	}
@@ -165,6 +170,7 @@ static int load_file(cfg *c, const char *path, char *err, size_t errlen)
 	}
 	int lineno = 0;
 	char *save = NULL;
+	/* Lines are separated by '\n' alone: a CRLF file's '\r' goes with trim(). */
 	for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		lineno++;
 		char *l = trim(line);
@@ -179,6 +185,8 @@ static int load_file(cfg *c, const char *path, char *err, size_t errlen)
 			}
 			continue;
 		}
+		/* The first '=' or ':' splits: values (URLs, HOST:PORT) may hold
+		 * more of either. */
 		char *eq = strpbrk(l, "=:");
 		if (!eq) {
 			snprintf(err, errlen, "config file %s:%d: expected 'key = value'", path, lineno);
@@ -188,6 +196,8 @@ static int load_file(cfg *c, const char *path, char *err, size_t errlen)
 		*eq = '\0';
 		char *key = trim(l), *value = trim(eq + 1);
 		size_t vl = strlen(value);
+		/* One pair of quotes is stripped, without escapes: enough to keep
+		 * a value's outer blanks. */
 		if (vl >= 2 && value[0] == '"' && value[vl - 1] == '"') {
 			value[vl - 1] = '\0';
 			value++;
@@ -233,6 +243,7 @@ static int parse_flags(cfg *c, int argc, char **argv, char *err, size_t errlen)
 	int only_args = 0;
 	for (int i = 1; i < argc; i++) {
 		char *a = argv[i];
+		/* A lone "-" is an argument (conventionally standard input). */
 		if (only_args || a[0] != '-' || a[1] == '\0') {
 			c->args = xrealloc(c->args, (size_t)(c->nargs + 2) * sizeof(char *));
 			c->args[c->nargs++] = a;
@@ -263,6 +274,7 @@ static int parse_flags(cfg *c, int argc, char **argv, char *err, size_t errlen)
 			snprintf(err, errlen, "unknown flag '--%s' (try --help)", name);
 			rc = -EINVAL;
 		} else if (v->opt->flags & CFG_FLAG) {
+			/* --flag=false is accepted so scripts can pass a computed value. */
 			if (value && strcmp(value, "1") && strcmp(value, "true") && strcmp(value, "0") &&
 			    strcmp(value, "false")) {
 				snprintf(err, errlen, "flag '--%s' takes no value", name);
@@ -297,6 +309,9 @@ int cfg_parse(const cfg_spec *spec, int argc, char **argv, cfg **out, char *err,
 	c->role = cfg_role(spec->cmd);
 	add_opts(c, spec->opts);
 	add_opts(c, common_opts);
+	/* set() keeps the precedence whatever the order. Flags go first so that
+	 * --help stops before anything is read, the file last because --config
+	 * may come from a flag or the environment. */
 	rc = parse_flags(c, argc, argv, err, errlen);
 	if (rc)
 		goto fail;
@@ -311,6 +326,7 @@ int cfg_parse(const cfg_spec *spec, int argc, char **argv, cfg **out, char *err,
 			continue;
 		env_name(NULL, c->vals[i].opt->name, en, sizeof en);
 		const char *e = getenv(en);
+		/* Empty counts as unset: VAR= falls back to the file or the default. */
 		if (e && *e)
 			set(&c->vals[i], e, SRC_ENV, en);
 		if (!c->role)
@@ -364,6 +380,8 @@ const char *cfg_get(const cfg *c, const char *name)
 
 const char *cfg_source(const cfg *c, const char *name)
 {
+	/* Indexed by enum src; a section and a role variable read as their
+	 * plain kind, which is all callers compare. */
 	static const char *const names[] = { "unset", "default", "file", "file", "env", "env", "flag" };
 	struct val *v = find(c, name);
 	return v ? names[v->src] : "unset";
@@ -407,6 +425,7 @@ int cfg_get_int(const cfg *c, const char *name, long long *out, char *err, size_
 {
 	const char *v = cfg_get(c, name);
 	char *end = NULL;
+	/* errno catches overflow (ERANGE), which strtoll reports as a clamp. */
 	errno = 0;
 	long long x = v ? strtoll(v, &end, 10) : 0;
 	if (!v || !*v || errno || *end) {
