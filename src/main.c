@@ -30,6 +30,8 @@ static const struct command commands[] = {
 	{ "runtime", runtime_cmd, "runtimes: ingest, scan, register, ls, rm" },
 	{ "admin", admin_cmd, "offline recovery on the server's store (reset-password)" },
 	{ "gc", gc_cmd, "collect unreferenced blobs and expired uploads (dry run; --apply deletes)" },
+	/* hidden (no help line): the dataset diff on local files, for bench/datasets.sh */
+	{ "dataset-diff", dsdiff_cmd, NULL },
 	{ NULL, NULL, NULL },
 };
 
@@ -38,7 +40,8 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: sentinel COMMAND [options]\n\nSentinel %s: compute and ML-operations platform.\n\nCommands:\n",
 		SENTINEL_VERSION);
 	for (const struct command *c = commands; c->name; c++)
-		fprintf(f, "  %-10s %s\n", c->name, c->help);
+		if (c->help)
+			fprintf(f, "  %-10s %s\n", c->name, c->help);
 	fprintf(f, "\nRun 'sentinel COMMAND --help' for a command's options.\n");
 }
 

@@ -612,6 +612,68 @@ static void test_second_pass_stops(void **state)
 	tab_release(&b);
 }
 
+/* ---- real files through the CSV reader ---- */
+
+static char *write_tmp(const char *text)
+{
+	char *path = xstrdup("/tmp/test_diff_XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+static void test_files(void **state)
+{
+	(void)state;
+	/* B: other delimiter, CRLF, columns reordered, a quoted newline; an
+	 * empty unquoted note is missing (null), a quoted one is "" */
+	char *a = write_tmp("id,name,note\n1,ann,\n2,bob,\"x\ny\"\n3,cy,z\n");
+	char *b = write_tmp("note;id;name\r\n\"x\ny\";2;bob\r\n\"\";1;ann\r\n;4;dee\r\n");
+	char *bad = write_tmp("id,name,note\n1,ann,\n2,\"bob\n");
+	const char *const key[] = { "id" };
+	ds_diff_opts o = { .key = key, .nkey = 1, .limit = 10 };
+	json_t *j = NULL;
+	char err[256] = "";
+	int rc = ds_diff_paths(a, b, &o, &j, err, sizeof err);
+	if (rc)
+		print_error("%s\n", err);
+	assert_int_equal(rc, 0);
+	json_t *want = json_pack(
+		"{s{sIsIsIsI}s{s[{sIs{snssss}}]s[{sIs{ssssss}}]s[{sIsIs{ss}s{s{snss}}}]}}", "counts",
+		"added", (json_int_t)1, "removed", (json_int_t)1, "changed", (json_int_t)1,
+		"unchanged", (json_int_t)1, "samples", "added", "row", (json_int_t)3, "values",
+		"note", "id", "4", "name", "dee", "removed", "row", (json_int_t)3, "values",
+		"id", "3", "name", "cy", "note", "z", "changed", "row_a", (json_int_t)1, "row_b",
+		(json_int_t)2, "key", "id", "1", "columns", "note", "from", "to", "");
+	assert_non_null(want);
+	json_t *got = json_pack("{sOsO}", "counts", json_object_get(j, "counts"), "samples",
+				json_object_get(j, "samples"));
+	check_equal(got, want, 0);
+	json_decref(got);
+	json_decref(want);
+	json_decref(j);
+	j = NULL;
+	assert_int_equal(ds_diff_paths(a, bad, &o, &j, err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, bad));
+	assert_non_null(strstr(err, "line 3"));
+	assert_null(j);
+	assert_int_equal(ds_diff_paths(a, "/nonexistent/b.csv", &o, &j, err, sizeof err), -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/b.csv"));
+	/* the same file: nothing differs */
+	assert_int_equal(ds_diff_paths(a, a, &o, &j, err, sizeof err), 0);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "counts"), "unchanged")), 3);
+	assert_false(json_is_true(json_object_get(json_object_get(j, "schema"), "changed")));
+	json_decref(j);
+	unlink(a);
+	unlink(b);
+	unlink(bad);
+	free(a);
+	free(b);
+	free(bad);
+}
+
 static void test_hash(void **state)
 {
 	(void)state;
@@ -646,6 +708,7 @@ int main(void)
 		cmocka_unit_test(test_identical_sha),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_second_pass_stops),
+		cmocka_unit_test(test_files),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
