@@ -396,7 +396,7 @@ static void child_args(struct sbx_child_args *a, const sbx_opts *o, const struct
 		.life_r = p->life[0], .sync_r = p->sync[0], .net_r = p->net[0],
 		.workdir_fd = plan->workdir_fd,
 		.tree_fd = plan->tree_fd,
-		.job_stack = stack, .job_stack_size = JOB_STACK,
+		.job_stack = stack, .job_stack_size = JOB_STACK, .cg_born = -1,
 	};
 	a->ncg = sbx_cg_join_fds(cg, &a->cg_fds);
 	pthread_once(&args_once, find_args);
@@ -413,12 +413,30 @@ static void child_args(struct sbx_child_args *a, const sbx_opts *o, const struct
 
 /* CLONED: the child is init of the new namespaces. Keeps only the read
  * ends and the life pipe's write end (invariant 3). */
-static int start(struct run *r, const struct sbx_child_args *a, struct pipes *p, char *err,
+static int start(struct run *r, struct sbx_child_args *a, struct pipes *p, char *err,
 		 size_t errlen)
 {
 	unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
 			      CLONE_NEWUTS | (a->userns ? CLONE_NEWUSER : 0);
-	long pid = sbx_sys.clone(flags);
+	int cg_dfd = -1;
+	long pid = -1;
+	/* Born in the v2 cgroup: a cgroup.procs write would take
+	 * cgroup_threadgroup_rwsem for writing and wait an RCU grace period
+	 * (sbx_cg.c). The child reads cg_born from its copy of *a. */
+	a->cg_born = sbx_cg_v2_dir(r->cg, &cg_dfd);
+	if (a->cg_born >= 0) {
+		pid = sbx_sys.clone(flags, cg_dfd);
+		/* Before Linux 5.7 (ENOSYS, E2BIG), a container's seccomp profile
+		 * (ENOSYS, EPERM), or a cgroup clone3 cannot enter: the child
+		 * joins by writing instead. Resource errors stay errors. */
+		if (pid < 0 && (errno == ENOSYS || errno == E2BIG || errno == EPERM ||
+				errno == EINVAL || errno == EOPNOTSUPP || errno == EBUSY)) {
+			a->cg_born = -1;
+			pid = sbx_sys.clone(flags, -1);
+		}
+	} else {
+		pid = sbx_sys.clone(flags, -1);
+	}
 	if (pid == 0)
 		sbx_child_main(a);
 	if (pid < 0) {

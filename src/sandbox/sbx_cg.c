@@ -257,7 +257,9 @@ static void v2_kill(int dfd)
 		kill_listed(dfd);
 }
 
-/* v2 refuses "cgroup.threads" moves across domains: cgroup.procs it is. */
+/* v2 refuses "cgroup.threads" moves across domains: the child is cloned
+ * into its v2 cgroup (CLONE_INTO_CGROUP, sbx.c), and cgroup.procs is the
+ * fallback where clone3 cannot. */
 static const struct cg_ops v2_ops = {
 	.name = "v2",
 	.join_file = "cgroup.procs",
@@ -525,6 +527,16 @@ size_t sbx_cg_join_fds(const sbx_cg *cg, const int **fds)
 {
 	*fds = cg->join;
 	return cg->n;
+}
+
+int sbx_cg_v2_dir(const sbx_cg *cg, int *dfd)
+{
+	for (size_t i = 0; i < cg->n; i++)
+		if (cg->d[i].h->ops == &v2_ops) {
+			*dfd = cg->d[i].dfd;
+			return (int)i;
+		}
+	return -1;
 }
 
 void sbx_cg_kill(sbx_cg *cg)

@@ -431,7 +431,7 @@ void sbx_child_main(const struct sbx_child_args *a)
 			fail(a, SBX_STAGE_SYNC);
 	}
 	for (size_t i = 0; i < a->ncg; i++) {
-		if (write(a->cg_fds[i], "0", 1) != 1)
+		if ((int)i != a->cg_born && write(a->cg_fds[i], "0", 1) != 1)
 			fail(a, SBX_STAGE_CGROUP);
 		close(a->cg_fds[i]);
 	}

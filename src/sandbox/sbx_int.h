@@ -11,7 +11,9 @@
 /* --- System calls that tests can make fail (STYLE.md rule 14) ------------ */
 
 struct sbx_sys {
-	long (*clone)(unsigned long flags);
+	/* cgroup_fd >= 0: clone3 with CLONE_INTO_CGROUP, the child is born in
+	 * that v2 cgroup (no migration); -1: clone. */
+	long (*clone)(unsigned long flags, int cgroup_fd);
 	int (*mount)(const char *src, const char *dst, const char *type, unsigned long flags,
 		     const void *data);
 	int (*pivot_root)(const char *new_root, const char *put_old);
@@ -155,6 +157,7 @@ struct sbx_child_args {
 	int tree_fd;               /* kept open for its SOP_TREE; -1 */
 	const int *cg_fds;         /* cgroup files to join (write "0"; sbx_cg.c) */
 	size_t ncg;
+	int cg_born;               /* index in cg_fds of the cgroup clone put us in; -1 */
 	void *job_stack;           /* the job's stack until execve (vfork-style) */
 	size_t job_stack_size;
 	char *arg_start, *arg_end; /* the supervisor's argv area, blanked in init */
@@ -192,6 +195,9 @@ void sbx_cg_create(const struct sbx_cg_limits *l, sbx_cg **out, unsigned *degrad
 /* Open descriptors the child writes "0" into to join: v1 "tasks" (it is
  * single-threaded then), v2 "cgroup.procs". */
 size_t sbx_cg_join_fds(const sbx_cg *cg, const int **fds);
+/* The run's v2 cgroup, for CLONE_INTO_CGROUP: its index among the join
+ * fds, *dfd its directory; -1 when the run has none. */
+int sbx_cg_v2_dir(const sbx_cg *cg, int *dfd);
 void sbx_cg_kill(sbx_cg *cg);
 void sbx_cg_stats(sbx_cg *cg, struct sbx_cg_stats *st);
 /* Kills what is left, removes the directories, frees; *cg = NULL. */

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -41,14 +42,29 @@ static int fault_hit(int f)
 	return 1;
 }
 
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+/* struct clone_args up to its cgroup field (CLONE_ARGS_SIZE_VER2). */
+struct clone_args2 {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+		set_tid_size, cgroup;
+};
+
 /* clone(2) without a new stack: the child continues on a copy of the
  * caller's stack, as fork() does, but with namespace flags, and without
- * glibc's atfork handlers (whose malloc locks another thread may hold). */
-static long sys_clone(unsigned long flags)
+ * glibc's atfork handlers (whose malloc locks another thread may hold).
+ * clone3 with a zero stack does the same. */
+static long sys_clone(unsigned long flags, int cgroup_fd)
 {
 	if (fault_hit(F_CLONE))
 		return -1;
-	return syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
+	if (cgroup_fd < 0)
+		return syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
+	struct clone_args2 ca = { .flags = flags | CLONE_INTO_CGROUP, .exit_signal = SIGCHLD,
+				  .cgroup = (uint64_t)cgroup_fd };
+	return syscall(SYS_clone3, &ca, sizeof ca);
 }
 
 static int sys_mount(const char *src, const char *dst, const char *type, unsigned long flags,

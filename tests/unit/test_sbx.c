@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/magic.h>
 #include <cmocka.h>
@@ -519,6 +520,59 @@ static void test_join_files(void **state)
 	assert_int_equal(leftovers(), 0);
 }
 
+/* A child cloned with a v2 cgroup's descriptor is born in it
+ * (CLONE_INTO_CGROUP): no cgroup.procs write, no RCU grace period. The
+ * machine's cgroup2 mount serves even without controllers. */
+static void test_clone_into_cgroup(void **state)
+{
+	need_root(state);
+	char line[4096], mnt[1024] = "", own[1024] = "", dir[2048], want[2048];
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	assert_non_null(f);
+	while (!mnt[0] && fgets(line, sizeof line, f)) {
+		char m[1024], fs[64];
+		char *dash = strstr(line, " - ");
+		if (dash && sscanf(line, "%*s %*s %*s %*s %1023s", m) == 1 &&
+		    sscanf(dash + 3, "%63s", fs) == 1 && strcmp(fs, "cgroup2") == 0)
+			snprintf(mnt, sizeof mnt, "%s", m);
+	}
+	fclose(f);
+	f = fopen("/proc/self/cgroup", "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, "0::", 3) == 0)
+			snprintf(own, sizeof own, "%.*s", (int)strcspn(line + 3, "\n"), line + 3);
+	fclose(f);
+	if (!mnt[0] || !own[0])
+		skip();
+	const char *sep = own[strlen(own) - 1] == '/' ? "" : "/";
+	snprintf(dir, sizeof dir, "%s%s%ssentinel-clone-%d", mnt, own, sep, (int)getpid());
+	snprintf(want, sizeof want, "0::%s%ssentinel-clone-%d\n", own, sep, (int)getpid());
+	if (mkdir(dir, 0755))
+		skip(); /* a delegated or read-only hierarchy */
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	long pid = sbx_sys.clone(0, dfd);
+	if (pid == 0) {
+		char got[4096] = "";
+		FILE *c = fopen("/proc/self/cgroup", "r");
+		int ok = 0;
+		while (c && fgets(got, sizeof got, c))
+			ok |= strcmp(got, want) == 0;
+		_exit(ok ? 0 : 3);
+	}
+	int st = -1;
+	if (pid > 0)
+		assert_int_equal(waitpid((pid_t)pid, &st, 0), pid);
+	close(dfd);
+	rmdir(dir);
+	if (pid < 0 && (errno == ENOSYS || errno == E2BIG))
+		skip(); /* before Linux 5.7 */
+	assert_true(pid > 0);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 /* The back-ends' file formats, on a fake cgroup directory: the v2 one is
  * otherwise not exercised on a v1 or hybrid machine. */
 static void put(const char *dir, const char *name, const char *text)
@@ -621,6 +675,7 @@ int main(void)
 		cmocka_unit_test(test_degraded),
 		cmocka_unit_test(test_backends),
 		cmocka_unit_test(test_join_files),
+		cmocka_unit_test(test_clone_into_cgroup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
