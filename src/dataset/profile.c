@@ -1,0 +1,634 @@
+/* Column profiles. See profile.h.
+ *
+ * Invariants, per column:
+ * 1. types holds the types every non-null value seen so far fits; T_INT
+ *    implies T_FLOAT and T_DATE implies T_TS (a value that fits the narrow
+ *    type fits the wide one), so the answer is the narrowest bit left.
+ * 2. The numeric summary (Welford) has seen every value while T_FLOAT is
+ *    set; the instant summary every value while T_TS is set. Once a bit is
+ *    gone its summary is never printed, so it is not updated either.
+ * 3. Either slots/arena count every distinct value exactly (hll == NULL),
+ *    or hll has seen the hash of every value and slots/arena are freed;
+ *    moving from the first to the second (overflow) feeds each distinct
+ *    value's hash once, which is all a HyperLogLog needs. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "base/mem.h"
+#include "dataset/profile.h"
+
+enum { T_INT = 1, T_FLOAT = 2, T_BOOL = 4, T_DATE = 8, T_TS = 16 };
+
+#define NSLOTS 2048 /* power of 2, twice DS_TOP_TRACK: probes stay short */
+#define HLL_M (1u << DS_HLL_P)
+#define TEXT_MAX 48 /* longest date or timestamp text we accept */
+
+struct slot {
+	uint64_t hash;
+	uint64_t count; /* 0: empty slot */
+	uint32_t off, len; /* the value in arena */
+};
+
+struct instant {
+	int64_t s;
+	int32_t ns;
+	char text[TEXT_MAX + 1];
+};
+
+struct col {
+	char *name;
+	unsigned types;
+	uint64_t count, nulls;
+	/* numbers */
+	int64_t imin, imax;
+	double dmin, dmax, mean, m2;
+	/* dates and timestamps */
+	struct instant tmin, tmax;
+	/* strings */
+	size_t minlen, maxlen;
+	/* distinct values */
+	struct slot *slots;
+	char *arena;
+	size_t alen, acap, ndist;
+	const char *dropped;
+	uint8_t *hll;
+};
+
+struct ds_profile {
+	struct col *cols;
+	size_t ncols;  /* profiled */
+	size_t nhdr;   /* in the header */
+	uint64_t rows; /* data rows */
+	int have_header;
+};
+
+/* ---- hashing and HyperLogLog ---- */
+
+static inline uint64_t mum(uint64_t a, uint64_t b)
+{
+	unsigned __int128 r = (unsigned __int128)a * b;
+	return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+/* A wyhash-style hash: 64-bit words folded by 128-bit multiplies, then a
+ * final multiply so that every output bit depends on every input bit (the
+ * HyperLogLog uses the top 14 bits as a register index and the rest for
+ * its rank). */
+uint64_t ds_hash(const char *p, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xa0761d6478bd642fULL);
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		h = mum(h ^ 0xe7037ed1a0b428dbULL, w ^ 0x8ebc6af09c88c6e3ULL) ^ h;
+	}
+	uint64_t w = 0;
+	if (n > i)
+		memcpy(&w, p + i, n - i);
+	h = mum(h ^ 0x589965cc75374cc3ULL, w ^ 0x1d8e4e27c47d124fULL);
+	return mum(h ^ 0xa0761d6478bd642fULL, h ^ 0xe7037ed1a0b428dbULL);
+}
+
+void ds_hll_add(uint8_t *regs, uint64_t hash)
+{
+	const int q = 64 - DS_HLL_P;
+	uint64_t w = hash << DS_HLL_P;
+	int rank = w ? __builtin_clzll(w) + 1 : q + 1;
+	if (rank > q + 1)
+		rank = q + 1;
+	uint8_t *r = &regs[hash >> q];
+	if (*r < rank)
+		*r = (uint8_t)rank;
+}
+
+/* Ertl, "New cardinality estimation algorithms for HyperLogLog sketches"
+ * (2017), algorithm 6: unbiased from 0 to 2^64 without the empirical bias
+ * tables of HLL++ or the switch to linear counting. */
+static double hll_sigma(double x)
+{
+	if (x == 1.0)
+		return INFINITY;
+	double y = 1.0, z = x, zp;
+	do {
+		x *= x;
+		zp = z;
+		z += x * y;
+		y += y;
+	} while (z != zp);
+	return z;
+}
+
+static double hll_tau(double x)
+{
+	if (x == 0.0 || x == 1.0)
+		return 0.0;
+	double y = 1.0, z = 1.0 - x, zp;
+	do {
+		x = sqrt(x);
+		zp = z;
+		y *= 0.5;
+		z -= (1.0 - x) * (1.0 - x) * y;
+	} while (z != zp);
+	return z / 3.0;
+}
+
+double ds_hll_estimate(const uint8_t *regs)
+{
+	const int q = 64 - DS_HLL_P;
+	const double m = HLL_M;
+	uint32_t c[64 + 2] = { 0 };
+	for (uint32_t i = 0; i < HLL_M; i++)
+		c[regs[i]]++;
+	double z = m * hll_tau(1.0 - c[q + 1] / m);
+	for (int k = q; k >= 1; k--)
+		z = 0.5 * (z + c[k]);
+	z += m * hll_sigma(c[0] / m);
+	return m * m / (2.0 * log(2.0)) / z;
+}
+
+/* ---- recognising values ---- */
+
+static int is_null(const csv_field *f)
+{
+	static const char *const tok[] = { "NA", "N/A", "null", "NULL", "NaN" };
+	if (f->quoted)
+		return 0;
+	if (f->n == 0)
+		return 1;
+	for (size_t i = 0; i < sizeof tok / sizeof tok[0]; i++)
+		if (f->n == strlen(tok[i]) && memcmp(f->p, tok[i], f->n) == 0)
+			return 1;
+	return 0;
+}
+
+static int parse_int(const char *s, size_t n, int64_t *out)
+{
+	size_t i = 0;
+	int neg = 0;
+	if (n && (s[0] == '-' || s[0] == '+'))
+		neg = s[i++] == '-';
+	/* 19 digits always fit uint64_t; the sign check below does the rest. */
+	if (i == n || n - i > 19)
+		return -EINVAL;
+	uint64_t v = 0;
+	for (; i < n; i++) {
+		unsigned d = (unsigned char)s[i] - '0';
+		if (d > 9)
+			return -EINVAL;
+		v = v * 10 + d;
+	}
+	if (v > (uint64_t)INT64_MAX + neg)
+		return -ERANGE;
+	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
+	return 0;
+}
+
+/* A finite decimal: [sign] digits [. digits] [e [sign] digits], a digit
+ * before or after the point. strtod alone would also take "inf", "0x1p3"
+ * and leading spaces. */
+static int parse_float(const char *s, size_t n, double *out)
+{
+	size_t i = 0, dig = 0;
+	char tmp[128];
+	if (n >= sizeof tmp)
+		return -EINVAL;
+	if (i < n && (s[i] == '-' || s[i] == '+'))
+		i++;
+	for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+		dig++;
+	if (i < n && s[i] == '.')
+		for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+			dig++;
+	if (!dig)
+		return -EINVAL;
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		size_t e = 0;
+		if (++i < n && (s[i] == '-' || s[i] == '+'))
+			i++;
+		for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+			e++;
+		if (!e)
+			return -EINVAL;
+	}
+	if (i != n)
+		return -EINVAL;
+	memcpy(tmp, s, n);
+	tmp[n] = '\0';
+	double v = strtod(tmp, NULL);
+	if (!isfinite(v))
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+static int digits(const char *s, int n)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static int parse_date(const char *s, size_t n, int64_t *days)
+{
+	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	if (n < 10 || s[4] != '-' || s[7] != '-')
+		return -EINVAL;
+	int y = digits(s, 4), m = digits(s + 5, 2), d = digits(s + 8, 2);
+	if (y < 0 || m < 1 || m > 12 || d < 1)
+		return -EINVAL;
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (d > mdays[m - 1] + (m == 2 && leap))
+		return -EINVAL;
+	*days = days_from_civil(y, m, d);
+	return 0;
+}
+
+/* date, T or space, HH:MM[:SS[.frac]], then Z, +HH:MM, +HHMM, +HH or
+ * nothing (UTC). Seconds may be 60 (a leap second). */
+static int parse_ts(const char *s, size_t n, struct instant *t)
+{
+	int64_t days;
+	if (n < 16 || n > TEXT_MAX || parse_date(s, 10, &days) ||
+	    (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':')
+		return -EINVAL;
+	int hh = digits(s + 11, 2), mm = digits(s + 14, 2), ss = 0, ns = 0, off = 0;
+	size_t i = 16;
+	if (hh < 0 || hh > 23 || mm < 0 || mm > 59)
+		return -EINVAL;
+	if (i < n && s[i] == ':') {
+		if (i + 3 > n || (ss = digits(s + i + 1, 2)) < 0 || ss > 60)
+			return -EINVAL;
+		i += 3;
+		if (i < n && (s[i] == '.' || s[i] == ',')) {
+			int nd = 0, scale = 100000000;
+			for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, nd++) {
+				ns += (s[i] - '0') * scale;
+				scale /= 10;
+			}
+			if (nd == 0 || nd > 9)
+				return -EINVAL;
+		}
+	}
+	if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+		i++;
+	} else if (i < n && (s[i] == '+' || s[i] == '-')) {
+		int sign = s[i] == '-' ? -1 : 1, oh, om = 0;
+		size_t rest = n - i - 1;
+		if (rest != 2 && rest != 4 && rest != 5)
+			return -EINVAL;
+		oh = digits(s + i + 1, 2);
+		if (rest == 5 && s[i + 3] != ':')
+			return -EINVAL;
+		if (rest > 2)
+			om = digits(s + n - 2, 2);
+		if (oh < 0 || oh > 23 || om < 0 || om > 59)
+			return -EINVAL;
+		off = sign * (oh * 3600 + om * 60);
+		i = n;
+	}
+	if (i != n)
+		return -EINVAL;
+	t->s = days * 86400 + hh * 3600 + mm * 60 + ss - off;
+	t->ns = ns;
+	return 0;
+}
+
+static int is_bool(const char *s, size_t n)
+{
+	return (n == 4 && strncasecmp(s, "true", 4) == 0) ||
+	       (n == 5 && strncasecmp(s, "false", 5) == 0);
+}
+
+/* ---- per column ---- */
+
+static void num_add(struct col *c, double x, int64_t iv, int isint)
+{
+	uint64_t k = c->count; /* values before this one */
+	if (isint) {
+		if (!k || iv < c->imin)
+			c->imin = iv;
+		if (!k || iv > c->imax)
+			c->imax = iv;
+	}
+	if (!k || x < c->dmin)
+		c->dmin = x;
+	if (!k || x > c->dmax)
+		c->dmax = x;
+	double delta = x - c->mean;
+	c->mean += delta / (double)(k + 1);
+	c->m2 += delta * (x - c->mean);
+}
+
+static int instant_cmp(const struct instant *a, const struct instant *b)
+{
+	if (a->s != b->s)
+		return a->s < b->s ? -1 : 1;
+	return a->ns < b->ns ? -1 : a->ns > b->ns;
+}
+
+static void ts_add(struct col *c, struct instant *t, const char *s, size_t n)
+{
+	memcpy(t->text, s, n);
+	t->text[n] = '\0';
+	if (!c->count || instant_cmp(t, &c->tmin) < 0)
+		c->tmin = *t;
+	if (!c->count || instant_cmp(t, &c->tmax) > 0)
+		c->tmax = *t;
+}
+
+static void types_add(struct col *c, const char *s, size_t n)
+{
+	if (c->types & T_FLOAT) {
+		int64_t iv;
+		double x;
+		if ((c->types & T_INT) && parse_int(s, n, &iv) == 0) {
+			num_add(c, (double)iv, iv, 1);
+		} else if (parse_float(s, n, &x) == 0) {
+			c->types &= ~(unsigned)T_INT;
+			num_add(c, x, 0, 0);
+		} else {
+			c->types &= ~(unsigned)(T_INT | T_FLOAT);
+		}
+	}
+	if ((c->types & T_BOOL) && !is_bool(s, n))
+		c->types &= ~(unsigned)T_BOOL;
+	if (c->types & T_TS) {
+		struct instant t;
+		int64_t days;
+		if (n == 10 && parse_date(s, n, &days) == 0) { /* fits T_TS as midnight UTC */
+			t.s = days * 86400;
+			t.ns = 0;
+			ts_add(c, &t, s, n);
+		} else if (parse_ts(s, n, &t) == 0) {
+			c->types &= ~(unsigned)T_DATE;
+			ts_add(c, &t, s, n);
+		} else {
+			c->types &= ~(unsigned)(T_DATE | T_TS);
+		}
+	}
+}
+
+/* Leaves exact counting: every distinct value's hash goes to the HLL. */
+static void overflow(struct col *c, const char *why)
+{
+	c->hll = xcalloc(HLL_M, 1);
+	for (size_t i = 0; i < NSLOTS; i++)
+		if (c->slots[i].count)
+			ds_hll_add(c->hll, c->slots[i].hash);
+	xfree(&c->slots);
+	xfree(&c->arena);
+	c->dropped = why;
+}
+
+static void distinct_add(struct col *c, const char *s, size_t n)
+{
+	uint64_t h = ds_hash(s, n);
+	if (c->hll) {
+		ds_hll_add(c->hll, h);
+		return;
+	}
+	if (!c->slots)
+		c->slots = xcalloc(NSLOTS, sizeof *c->slots);
+	size_t i = h & (NSLOTS - 1);
+	for (; c->slots[i].count; i = (i + 1) & (NSLOTS - 1)) {
+		struct slot *sl = &c->slots[i];
+		if (sl->hash == h && sl->len == n && memcmp(c->arena + sl->off, s, n) == 0) {
+			sl->count++;
+			return;
+		}
+	}
+	if (c->ndist == DS_TOP_TRACK) {
+		overflow(c, "more than 1000 distinct values");
+		ds_hll_add(c->hll, h);
+		return;
+	}
+	if (c->alen + n > DS_TOP_BYTES) {
+		overflow(c, "distinct values longer than 32768 bytes in all");
+		ds_hll_add(c->hll, h);
+		return;
+	}
+	if (c->alen + n > c->acap) {
+		c->acap = c->acap ? c->acap : 1024;
+		while (c->alen + n > c->acap)
+			c->acap *= 2;
+		c->arena = xrealloc(c->arena, c->acap);
+	}
+	if (n)
+		memcpy(c->arena + c->alen, s, n);
+	c->slots[i] = (struct slot){ .hash = h, .count = 1, .off = (uint32_t)c->alen,
+				     .len = (uint32_t)n };
+	c->alen += n;
+	c->ndist++;
+}
+
+static void col_add(struct col *c, const csv_field *f)
+{
+	if (is_null(f)) {
+		c->nulls++;
+		return;
+	}
+	types_add(c, f->p, f->n);
+	if (!c->count || f->n < c->minlen)
+		c->minlen = f->n;
+	if (!c->count || f->n > c->maxlen)
+		c->maxlen = f->n;
+	distinct_add(c, f->p, f->n);
+	c->count++;
+}
+
+/* ---- the profile ---- */
+
+ds_profile *ds_profile_new(void)
+{
+	return xcalloc(1, sizeof(ds_profile));
+}
+
+void ds_profile_free(ds_profile **pp)
+{
+	ds_profile *p = *pp;
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->ncols; i++) {
+		free(p->cols[i].name);
+		free(p->cols[i].slots);
+		free(p->cols[i].arena);
+		free(p->cols[i].hll);
+	}
+	free(p->cols);
+	free(p);
+	*pp = NULL;
+}
+
+int ds_profile_add(ds_profile *p, uint64_t row, const csv_field *f, size_t nf)
+{
+	if ((row == 0) == p->have_header)
+		return -EINVAL;
+	if (row == 0) {
+		p->have_header = 1;
+		p->nhdr = nf;
+		p->ncols = nf < DS_PROFILE_MAX_COLS ? nf : DS_PROFILE_MAX_COLS;
+		p->cols = xcalloc(p->ncols ? p->ncols : 1, sizeof *p->cols);
+		for (size_t i = 0; i < p->ncols; i++) {
+			p->cols[i].name = xstrndup(f[i].p, f[i].n);
+			p->cols[i].types = T_INT | T_FLOAT | T_BOOL | T_DATE | T_TS;
+		}
+		return 0;
+	}
+	if (nf != p->nhdr)
+		return -EINVAL;
+	for (size_t i = 0; i < p->ncols; i++)
+		col_add(&p->cols[i], &f[i]);
+	p->rows++;
+	return 0;
+}
+
+/* ---- JSON ---- */
+
+static const char *type_name(const struct col *c)
+{
+	if (!c->count)
+		return "null";
+	if (c->types & T_INT)
+		return "int";
+	if (c->types & T_FLOAT)
+		return "float";
+	if (c->types & T_BOOL)
+		return "bool";
+	if (c->types & T_DATE)
+		return "date";
+	if (c->types & T_TS)
+		return "timestamp";
+	return "string";
+}
+
+/* json_object_set_new, which takes v whatever happens (it drops v when o
+ * is NULL or the set fails); v NULL: the value could not be made. */
+static int set(json_t *o, const char *k, json_t *v)
+{
+	return v && json_object_set_new(o, k, v) == 0 ? 0 : -ENOMEM;
+}
+
+static int cmp_slot(const void *a, const void *b, void *arena)
+{
+	const struct slot *x = *(struct slot *const *)a, *y = *(struct slot *const *)b;
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int r = memcmp((char *)arena + x->off, (char *)arena + y->off, n);
+	return r ? r : (x->len > y->len) - (x->len < y->len);
+}
+
+static int top_json(const struct col *c, json_t *o)
+{
+	if (c->hll) {
+		int rc = set(o, "top", json_null());
+		return rc ? rc : set(o, "top_dropped", json_string(c->dropped));
+	}
+	struct slot **v = xmalloc((c->ndist ? c->ndist : 1) * sizeof *v);
+	size_t n = 0;
+	int rc = 0;
+	for (size_t i = 0; c->slots && i < NSLOTS; i++)
+		if (c->slots[i].count)
+			v[n++] = &c->slots[i];
+	qsort_r(v, n, sizeof *v, cmp_slot, c->arena);
+	json_t *arr = json_array();
+	for (size_t i = 0; arr && i < n && i < DS_TOP_SHOW && !rc; i++) {
+		json_t *e = json_pack("{s:s%,s:I}", "value", c->arena + v[i]->off,
+				      (size_t)v[i]->len, "count", (json_int_t)v[i]->count);
+		rc = e && json_array_append_new(arr, e) == 0 ? 0 : -ENOMEM;
+	}
+	if (rc)
+		json_decref(arr);
+	else
+		rc = set(o, "top", arr);
+	free(v);
+	return rc;
+}
+
+static json_t *real_or_null(double x)
+{
+	return isfinite(x) ? json_real(x) : json_null();
+}
+
+static int stats_json(const struct col *c, json_t *o)
+{
+	const char *t = type_name(c);
+	int rc = 0;
+	if (!strcmp(t, "int") || !strcmp(t, "float")) {
+		int isint = t[0] == 'i';
+		rc = set(o, "min", isint ? json_integer(c->imin) : real_or_null(c->dmin));
+		rc = rc ? rc : set(o, "max", isint ? json_integer(c->imax) : real_or_null(c->dmax));
+		rc = rc ? rc : set(o, "mean", real_or_null(c->mean));
+		rc = rc ? rc : set(o, "std", c->count < 2 ? json_null() :
+					   real_or_null(sqrt(c->m2 / (double)(c->count - 1))));
+	} else if (!strcmp(t, "date") || !strcmp(t, "timestamp")) {
+		rc = set(o, "min", json_string(c->tmin.text));
+		rc = rc ? rc : set(o, "max", json_string(c->tmax.text));
+	} else if (!strcmp(t, "string")) {
+		rc = set(o, "min_length", json_integer((json_int_t)c->minlen));
+		rc = rc ? rc : set(o, "max_length", json_integer((json_int_t)c->maxlen));
+	}
+	return rc;
+}
+
+static int col_json(const struct col *c, json_t **out)
+{
+	json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:b}", "name", c->name, "type",
+			      type_name(c), "count", (json_int_t)c->count, "nulls",
+			      (json_int_t)c->nulls, "distinct",
+			      (json_int_t)(c->hll ? llround(ds_hll_estimate(c->hll)) :
+						    (long long)c->ndist),
+			      "distinct_exact", !c->hll);
+	int rc = o ? 0 : -ENOMEM;
+	if (!rc)
+		rc = stats_json(c, o);
+	if (!rc)
+		rc = top_json(c, o);
+	if (rc)
+		json_decref(o);
+	*out = rc ? NULL : o;
+	return rc;
+}
+
+int ds_profile_json(const ds_profile *p, char delim, json_t **out)
+{
+	char d[2] = { delim, '\0' };
+	json_t *cols = json_array(), *o = NULL;
+	int rc = cols ? 0 : -ENOMEM;
+	for (size_t i = 0; !rc && i < p->ncols; i++) {
+		json_t *c;
+		rc = col_json(&p->cols[i], &c);
+		if (!rc && json_array_append_new(cols, c))
+			rc = -ENOMEM;
+	}
+	if (!rc) {
+		o = json_pack("{s:I,s:s,s:I}", "rows", (json_int_t)p->rows, "delimiter", d,
+			      "column_count", (json_int_t)p->nhdr);
+		/* jansson drops the value on any failure, a NULL object included */
+		rc = set(o, "columns", cols);
+		cols = NULL;
+	}
+	json_decref(cols);
+	if (rc)
+		json_decref(o);
+	*out = rc ? NULL : o;
+	return rc;
+}

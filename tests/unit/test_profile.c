@@ -1,0 +1,392 @@
+/* dataset/profile: figures against a reference computed here on random
+ * data, the HyperLogLog's error, type inference edge cases, bounds. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "base/csv.h"
+#include "base/mem.h"
+#include "dataset/profile.h"
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+	return *s >> 33;
+}
+
+static int feed(void *ud, uint64_t row, uint64_t line, const csv_field *f, size_t nf)
+{
+	(void)line;
+	return ds_profile_add(ud, row, f, nf);
+}
+
+/* Profiles a whole CSV text through the reader, as an upload would. */
+static json_t *profile_text(const char *s, size_t n)
+{
+	ds_profile *p = ds_profile_new();
+	char err[200] = "";
+	csv_reader *r = csv_new(0, feed, p);
+	int rc = csv_feed(r, s, n);
+	if (!rc)
+		rc = csv_finish(r);
+	if (rc)
+		fail_msg("csv: %d %s", rc, csv_error(r, NULL, NULL) ? csv_error(r, NULL, NULL) : err);
+	json_t *j = NULL;
+	assert_int_equal(ds_profile_json(p, csv_delimiter(r), &j), 0);
+	assert_non_null(j);
+	csv_free(&r);
+	ds_profile_free(&p);
+	assert_null(p);
+	return j;
+}
+
+static json_t *column(json_t *j, const char *name)
+{
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(j, "columns"), i, c)
+		if (!strcmp(json_string_value(json_object_get(c, "name")), name))
+			return c;
+	fail_msg("no column %s", name);
+	return NULL;
+}
+
+static double num(json_t *c, const char *k)
+{
+	json_t *v = json_object_get(c, k);
+	if (!json_is_number(v))
+		fail_msg("%s is not a number", k);
+	return json_number_value(v);
+}
+
+struct text {
+	char *s;
+	size_t n, cap;
+};
+
+static void add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	for (;;) {
+		va_start(ap, fmt);
+		int k = vsnprintf(t->s + t->n, t->cap - t->n, fmt, ap);
+		va_end(ap);
+		if ((size_t)k < t->cap - t->n) {
+			t->n += (size_t)k;
+			return;
+		}
+		t->cap = t->cap * 2 + (size_t)k + 64;
+		t->s = xrealloc(t->s, t->cap);
+	}
+}
+
+static void test_against_reference(void **state)
+{
+	(void)state;
+	enum { N = 5000, NWORDS = 15 };
+	static const char *const words[NWORDS] = { "red",   "green", "blue",  "cyan", "magenta",
+						   "black", "white", "amber", "olive", "navy",
+						   "teal",  "ruby",  "gold",  "jade", "plum" };
+	uint64_t seed = 7, wcount[NWORDS] = { 0 };
+	struct text t = { 0 };
+	double sum = 0, fmin = INFINITY, fmax = -INFINITY, *xs = xmalloc(N * sizeof *xs);
+	long long imin = LLONG_MAX, imax = LLONG_MIN, isum = 0;
+	size_t nint = 0, nfloat = 0, nnull_i = 0, ntrue = 0;
+	char dmin[11] = "9999-99-99", dmax[11] = "0000-00-00";
+	add(&t, "i;f;w;b;d\n");
+	for (int r = 0; r < N; r++) {
+		char d[11];
+		if (rnd(&seed) % 10 == 0) {
+			add(&t, "%s;", rnd(&seed) % 2 ? "" : "NA");
+			nnull_i++;
+		} else {
+			long long v = (long long)(rnd(&seed) % 2000001) - 1000000;
+			add(&t, "%lld;", v);
+			imin = v < imin ? v : imin;
+			imax = v > imax ? v : imax;
+			isum += v;
+			nint++;
+		}
+		double x = ((double)rnd(&seed) / (1u << 31) - 0.5) * 1e4;
+		add(&t, "%.17g;", x);
+		xs[nfloat++] = x;
+		sum += x;
+		fmin = x < fmin ? x : fmin;
+		fmax = x > fmax ? x : fmax;
+		int w = (int)(rnd(&seed) % NWORDS);
+		w = w > 7 && rnd(&seed) % 2 ? 0 : w; /* skewed: red is the most frequent */
+		wcount[w]++;
+		add(&t, "\"%s\";", words[w]);
+		int b = (int)(rnd(&seed) % 2);
+		ntrue += b;
+		add(&t, "%s;", b ? "true" : "False");
+		snprintf(d, sizeof d, "%04d-%02d-%02d", 1990 + (int)(rnd(&seed) % 40),
+			 1 + (int)(rnd(&seed) % 12), 1 + (int)(rnd(&seed) % 28));
+		if (strcmp(d, dmin) < 0)
+			memcpy(dmin, d, sizeof d);
+		if (strcmp(d, dmax) > 0)
+			memcpy(dmax, d, sizeof d);
+		add(&t, "%s\n", d);
+	}
+	json_t *j = profile_text(t.s, t.n);
+	assert_int_equal(json_integer_value(json_object_get(j, "rows")), N);
+	assert_string_equal(json_string_value(json_object_get(j, "delimiter")), ";");
+	assert_int_equal(json_integer_value(json_object_get(j, "column_count")), 5);
+
+	json_t *c = column(j, "i");
+	assert_string_equal(json_string_value(json_object_get(c, "type")), "int");
+	assert_int_equal(json_integer_value(json_object_get(c, "nulls")), nnull_i);
+	assert_int_equal(json_integer_value(json_object_get(c, "count")), nint);
+	assert_true(json_is_integer(json_object_get(c, "min")));
+	assert_int_equal(json_integer_value(json_object_get(c, "min")), imin);
+	assert_int_equal(json_integer_value(json_object_get(c, "max")), imax);
+	assert_true(fabs(num(c, "mean") - (double)isum / (double)nint) < 1e-6);
+	assert_false(json_boolean_value(json_object_get(c, "distinct_exact")));
+	assert_true(json_is_null(json_object_get(c, "top")));
+	assert_non_null(strstr(json_string_value(json_object_get(c, "top_dropped")), "1000"));
+
+	c = column(j, "f");
+	assert_string_equal(json_string_value(json_object_get(c, "type")), "float");
+	double mean = sum / N, ss = 0;
+	for (size_t i = 0; i < nfloat; i++)
+		ss += (xs[i] - mean) * (xs[i] - mean);
+	assert_true(num(c, "min") == fmin && num(c, "max") == fmax);
+	assert_true(fabs(num(c, "mean") - mean) < 1e-9 * 1e4);
+	assert_true(fabs(num(c, "std") - sqrt(ss / (N - 1))) < 1e-9 * sqrt(ss / (N - 1)));
+	double dist = num(c, "distinct");
+	assert_true(fabs(dist - N) < 0.02 * N);
+
+	c = column(j, "w");
+	assert_string_equal(json_string_value(json_object_get(c, "type")), "string");
+	assert_int_equal(json_integer_value(json_object_get(c, "distinct")), NWORDS);
+	assert_true(json_boolean_value(json_object_get(c, "distinct_exact")));
+	json_t *top = json_object_get(c, "top");
+	assert_int_equal(json_array_size(top), DS_TOP_SHOW);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(top, 0), "value")),
+			    "red");
+	uint64_t prev = UINT64_MAX;
+	for (size_t i = 0; i < json_array_size(top); i++) {
+		json_t *e = json_array_get(top, i);
+		const char *v = json_string_value(json_object_get(e, "value"));
+		uint64_t cnt = (uint64_t)json_integer_value(json_object_get(e, "count"));
+		int w = 0;
+		while (strcmp(words[w], v))
+			w++;
+		assert_int_equal(cnt, wcount[w]);
+		assert_true(cnt <= prev);
+		prev = cnt;
+	}
+	assert_int_equal(num(c, "min_length"), 3);
+	assert_int_equal(num(c, "max_length"), 7);
+
+	c = column(j, "b");
+	assert_string_equal(json_string_value(json_object_get(c, "type")), "bool");
+	top = json_object_get(c, "top");
+	assert_int_equal(json_array_size(top), 2);
+	size_t k = strcmp(json_string_value(json_object_get(json_array_get(top, 0), "value")),
+			  "true") == 0 ? 0 : 1;
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(top, k), "count")),
+			 ntrue);
+
+	c = column(j, "d");
+	assert_string_equal(json_string_value(json_object_get(c, "type")), "date");
+	assert_string_equal(json_string_value(json_object_get(c, "min")), dmin);
+	assert_string_equal(json_string_value(json_object_get(c, "max")), dmax);
+	json_decref(j);
+	free(xs);
+	free(t.s);
+}
+
+static void test_hll(void **state)
+{
+	(void)state;
+	static const unsigned sizes[] = { 100, 5000, 100000, 1000000 };
+	for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+		for (unsigned set = 0; set < 3; set++) {
+			uint8_t *regs = xcalloc(1u << DS_HLL_P, 1);
+			char v[48];
+			for (unsigned i = 0; i < sizes[s]; i++) {
+				int n = snprintf(v, sizeof v, "set%u-value-%u", set, i);
+				ds_hll_add(regs, ds_hash(v, (size_t)n));
+				ds_hll_add(regs, ds_hash(v, (size_t)n)); /* repeats change nothing */
+			}
+			double e = ds_hll_estimate(regs), err = fabs(e - sizes[s]) / sizes[s];
+			if (err > 0.02)
+				fail_msg("%u distinct (set %u): estimate %.0f, error %.2f%%",
+					 sizes[s], set, e, err * 100);
+			free(regs);
+		}
+	}
+	uint8_t *empty = xcalloc(1u << DS_HLL_P, 1);
+	assert_true(ds_hll_estimate(empty) == 0.0);
+	free(empty);
+
+	/* through a profile: 100k distinct values of one column */
+	struct text t = { 0 };
+	add(&t, "id\n");
+	for (unsigned i = 0; i < 100000; i++)
+		add(&t, "user-%u\n", i * 7919u);
+	json_t *j = profile_text(t.s, t.n);
+	json_t *c = column(j, "id");
+	assert_false(json_boolean_value(json_object_get(c, "distinct_exact")));
+	assert_true(fabs(num(c, "distinct") - 100000) < 2000);
+	json_decref(j);
+	free(t.s);
+}
+
+/* The type of a one-column table of the given values ('"' first: quoted). */
+static json_t *one_column(const char *const *vals, size_t n)
+{
+	ds_profile *p = ds_profile_new();
+	csv_field f = { .p = "c", .n = 1 };
+	assert_int_equal(ds_profile_add(p, 0, &f, 1), 0);
+	for (size_t i = 0; i < n; i++) {
+		int q = vals[i][0] == '"';
+		f = (csv_field){ .p = vals[i] + q, .n = strlen(vals[i] + q), .quoted = q };
+		assert_int_equal(ds_profile_add(p, i + 1, &f, 1), 0);
+	}
+	json_t *j = NULL;
+	assert_int_equal(ds_profile_json(p, ',', &j), 0);
+	ds_profile_free(&p);
+	json_t *c = json_incref(json_array_get(json_object_get(j, "columns"), 0));
+	json_decref(j);
+	return c;
+}
+
+#define TYPE_IS(want, ...)                                                                  \
+	do {                                                                                \
+		static const char *const v_[] = { __VA_ARGS__ };                            \
+		json_t *c_ = one_column(v_, sizeof v_ / sizeof v_[0]);                      \
+		const char *got_ = json_string_value(json_object_get(c_, "type"));          \
+		if (strcmp(got_, want))                                                     \
+			fail_msg("%s: want %s, got %s", v_[0], want, got_);                 \
+		json_decref(c_);                                                            \
+	} while (0)
+
+static void test_types(void **state)
+{
+	(void)state;
+	TYPE_IS("int", "1", "-2", "+3", "007");
+	TYPE_IS("int", "9223372036854775807", "-9223372036854775808");
+	TYPE_IS("float", "9223372036854775808");
+	TYPE_IS("float", "1", "2.5");
+	TYPE_IS("float", "1e3", ".5", "1.", "-0.0", "6.02E+23");
+	TYPE_IS("string", "1", "inf");
+	TYPE_IS("string", "0x10");
+	TYPE_IS("string", " 1");
+	TYPE_IS("string", "1e");
+	TYPE_IS("string", "1e999"); /* not finite */
+	TYPE_IS("bool", "true", "FALSE", "True");
+	TYPE_IS("string", "true", "1");
+	TYPE_IS("string", "yes");
+	TYPE_IS("date", "2024-02-29", "1999-12-31");
+	TYPE_IS("string", "2023-02-29");
+	TYPE_IS("string", "2024-13-01");
+	TYPE_IS("string", "2024-1-01");
+	TYPE_IS("timestamp", "2024-01-01", "2024-01-01T10:00:00Z");
+	TYPE_IS("timestamp", "2024-01-01T10:00:00Z", "2024-01-01");
+	TYPE_IS("timestamp", "2024-01-01 10:00", "2024-01-01T10:00:00.123456789+02:00",
+		"2024-06-30T23:59:60z", "2024-01-01T00:00-0530", "2024-01-01T00:00:00+01");
+	TYPE_IS("string", "2024-01-01T25:00");
+	TYPE_IS("string", "2024-01-01T10:00:00.");
+	TYPE_IS("string", "2024-01-01T10:00:00+2:00");
+	TYPE_IS("string", "2024-01-01T10:00:00Zjunk");
+	TYPE_IS("null", "", "NA", "null", "NULL", "NaN", "N/A");
+	TYPE_IS("int", "", "NA", "5");
+	TYPE_IS("string", "\"", "5");  /* quoted "" is a value */
+	TYPE_IS("string", "\"NA", "5"); /* quoted NA too */
+	TYPE_IS("string", "nan");
+
+	/* instants compare as instants, print as written */
+	static const char *const ts[] = { "2024-01-01T09:00:00Z", "2024-01-01T10:00:00+02:00",
+					  "2024-01-01", "2024-01-01T23:30:00-01:00" };
+	json_t *c = one_column(ts, 4);
+	assert_string_equal(json_string_value(json_object_get(c, "min")), "2024-01-01");
+	assert_string_equal(json_string_value(json_object_get(c, "max")),
+			    "2024-01-01T23:30:00-01:00");
+	json_decref(c);
+	static const char *const ts2[] = { "2024-01-01T09:00:00Z", "2024-01-01T10:00:00+02:00" };
+	c = one_column(ts2, 2);
+	assert_string_equal(json_string_value(json_object_get(c, "min")),
+			    "2024-01-01T10:00:00+02:00");
+	json_decref(c);
+
+	/* one value: no std; no value: no min */
+	static const char *const one[] = { "4" };
+	c = one_column(one, 1);
+	assert_true(json_is_null(json_object_get(c, "std")));
+	assert_int_equal(json_integer_value(json_object_get(c, "max")), 4);
+	json_decref(c);
+	static const char *const none[] = { "" };
+	c = one_column(none, 1);
+	assert_null(json_object_get(c, "min"));
+	assert_int_equal(json_integer_value(json_object_get(c, "nulls")), 1);
+	assert_int_equal(json_integer_value(json_object_get(c, "distinct")), 0);
+	json_decref(c);
+}
+
+static void test_bounds_and_errors(void **state)
+{
+	(void)state;
+	ds_profile *p = ds_profile_new();
+	csv_field f[2] = { { .p = "a", .n = 1 }, { .p = "b", .n = 1 } };
+	assert_int_equal(ds_profile_add(p, 1, f, 2), -EINVAL); /* no header yet */
+	assert_int_equal(ds_profile_add(p, 0, f, 2), 0);
+	assert_int_equal(ds_profile_add(p, 0, f, 2), -EINVAL); /* a second header */
+	assert_int_equal(ds_profile_add(p, 1, f, 1), -EINVAL); /* ragged */
+	/* long distinct values: the exact table gives up on its byte cap */
+	char big[1001];
+	memset(big, 'x', 1000);
+	big[1000] = '\0';
+	for (int i = 0; i < 40; i++) {
+		big[i] = 'y';
+		f[0] = (csv_field){ .p = big, .n = 1000 };
+		f[1] = (csv_field){ .p = "1", .n = 1 };
+		assert_int_equal(ds_profile_add(p, (uint64_t)i + 1, f, 2), 0);
+	}
+	json_t *j = NULL;
+	assert_int_equal(ds_profile_json(p, '\t', &j), 0);
+	assert_string_equal(json_string_value(json_object_get(j, "delimiter")), "\t");
+	json_t *c = json_array_get(json_object_get(j, "columns"), 0);
+	assert_true(json_is_null(json_object_get(c, "top")));
+	assert_non_null(strstr(json_string_value(json_object_get(c, "top_dropped")), "bytes"));
+	assert_int_equal(json_integer_value(json_object_get(c, "distinct")), 40);
+	c = json_array_get(json_object_get(j, "columns"), 1);
+	assert_int_equal(json_integer_value(json_object_get(c, "distinct")), 1);
+	json_decref(j);
+	ds_profile_free(&p);
+
+	/* columns past the cap are counted, not profiled */
+	size_t n = DS_PROFILE_MAX_COLS + 5;
+	csv_field *wide = xcalloc(n, sizeof *wide);
+	for (size_t i = 0; i < n; i++)
+		wide[i] = (csv_field){ .p = "c", .n = 1 };
+	p = ds_profile_new();
+	assert_int_equal(ds_profile_add(p, 0, wide, n), 0);
+	assert_int_equal(ds_profile_add(p, 1, wide, n), 0);
+	assert_int_equal(ds_profile_json(p, ',', &j), 0);
+	assert_int_equal(json_integer_value(json_object_get(j, "column_count")), n);
+	assert_int_equal(json_array_size(json_object_get(j, "columns")), DS_PROFILE_MAX_COLS);
+	json_decref(j);
+	ds_profile_free(&p);
+	free(wide);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_against_reference),
+		cmocka_unit_test(test_hll),
+		cmocka_unit_test(test_types),
+		cmocka_unit_test(test_bounds_and_errors),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
