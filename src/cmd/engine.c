@@ -19,6 +19,7 @@
  *     line was "AUTH <token>"; any other first line gets one error reply,
  *     the write side is shut after it and the rest of the input is dropped. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -121,6 +122,8 @@ struct worker {
 	size_t nents;
 	struct conn *conns, *touched;
 	char *rbuf;
+	int spare_fd;        /* /dev/null, given up to accept-and-close at EMFILE */
+	int64_t emfile_logged_ms;
 };
 
 static void out_append(struct conn *c, const char *s, size_t n)
@@ -420,11 +423,27 @@ static void accept_all(struct worker *w)
 	for (;;) {
 		int fd = accept4(w->e->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		/* EAGAIN: the backlog is empty (or another worker took it). */
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				log_warn("engine: accept: %s", strerror(errno));
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE) && w->spare_fd >= 0) {
+			/* Out of descriptors the pending connection would stay in the
+			 * backlog and keep the listener readable: the worker would spin.
+			 * Free the spare, take the connection and close it (the client
+			 * sees a close, not a hang), then take the spare back. */
+			int64_t now = sn_now_ms();
+			if (now - w->emfile_logged_ms > 1000) {
+				log_warn("engine: accept: %s: refusing connections", strerror(errno));
+				w->emfile_logged_ms = now;
+			}
+			close(w->spare_fd);
+			fd = accept4(w->e->lfd, NULL, NULL, SOCK_CLOEXEC);
+			if (fd >= 0)
+				close(fd);
+			w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			if (fd >= 0)
+				continue;
 			return;
 		}
+		if (fd < 0)
+			return;
 		/* Add, then check: workers racing for the last slot cannot both win. */
 		if (atomic_fetch_add(&w->e->nconns, 1) >= w->e->max_conns) {
 			static const char msg[] = "error,too many connections\n";
@@ -505,6 +524,7 @@ static void *worker_main(void *arg)
 static int worker_init(struct worker *w, struct engine *e)
 {
 	w->e = e;
+	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	w->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (w->ep < 0)
 		return -errno;
@@ -524,6 +544,8 @@ static void worker_release(struct worker *w)
 {
 	if (w->ep >= 0)
 		close(w->ep);
+	if (w->spare_fd >= 0)
+		close(w->spare_fd);
 	ml_scorer_free(&w->scorer);
 	free(w->rows);
 	free(w->scores);
@@ -564,7 +586,7 @@ static int serve(struct engine *e, int nthreads)
 	 * sigwait below ever takes these signals. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	for (int i = 0; i < nthreads; i++)
-		ws[i].ep = -1;
+		ws[i].ep = ws[i].spare_fd = -1;
 	for (int i = 0; i < nthreads && !rc; i++) {
 		rc = worker_init(&ws[i], e);
 		if (!rc && pthread_create(&ws[i].tid, NULL, worker_main, &ws[i]))

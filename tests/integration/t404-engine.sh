@@ -117,4 +117,35 @@ is "$?" 1 "a missing token file stops the engine"
 stop_engine
 is "$ENGINE_RC" 0 "the token engine exits 0 on SIGTERM"
 san_clean "$TMP/engine.log" "no sanitizer reports in the token engine's log"
+
+# Out of file descriptors, the engine refuses connections instead of spinning
+# on a listener that stays readable.
+: >"$TMP/engine.log"
+(ulimit -n 40; exec "$SENTINEL_BIN" engine --model "$TMP/m" --listen 127.0.0.1:0 --threads 1 \
+	--max-connections 1000 >"$TMP/engine.out" 2>>"$TMP/engine.log") &
+ENGINE_PID=$!
+for _ in $(seq 1 400); do grep -q 'listening on' "$TMP/engine.out" 2>/dev/null && break; sleep 0.05; done
+EPORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/engine.out")
+cpu() { awk '{print $14 + $15}' "/proc/$ENGINE_PID/stat"; }
+/usr/bin/python3 - "$EPORT" <<'PY' &
+import socket, sys, time
+conns = []
+for _ in range(60):
+    try:
+        conns.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2))
+    except OSError:
+        pass
+time.sleep(3)
+PY
+hold=$!
+sleep 1
+t0=$(cpu)
+sleep 1.5
+t1=$(cpu)
+ok $(( t1 - t0 < 50 ? 0 : 1 )) "at EMFILE the engine does not spin ($((t1 - t0)) ticks of CPU in 1.5 s)"
+warns=$(grep -c 'Too many open files' "$TMP/engine.log")
+ok $(( warns < 10 ? 0 : 1 )) "... and logs it at most once a second ($warns lines)"
+wait $hold
+stop_engine
+is "$ENGINE_RC" 0 "... and still exits 0 on SIGTERM"
 done_testing
