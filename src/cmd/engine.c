@@ -108,6 +108,7 @@ struct engine {
 	atomic_long nconns;
 	double threshold;
 	int has_token;
+	size_t token_len;
 	unsigned char token_hash[crypto_generichash_BYTES];
 };
 
@@ -622,14 +623,22 @@ static int load_token(const char *path, struct engine *e, char *err, size_t errl
 		snprintf(err, errlen, "--token-file %s: %s", path, strerror(-rc));
 		return rc;
 	}
-	len = strcspn(data, "\r\n");
-	if (len == 0 || memchr(data, '\0', len)) {
+	/* The first line, found by length: a NUL must not end it early (the
+	 * token would silently be shorter than the file says). */
+	size_t line = 0;
+	while (line < len && data[line] != '\n' && data[line] != '\r')
+		line++;
+	if (line == 0) {
 		snprintf(err, errlen, "--token-file %s: the first line is empty", path);
 		rc = -EINVAL;
+	} else if (memchr(data, '\0', line)) {
+		snprintf(err, errlen, "--token-file %s: the token holds a NUL byte", path);
+		rc = -EINVAL;
 	} else {
-		rc = crypto_generichash(e->token_hash, sizeof e->token_hash, (unsigned char *)data, len,
+		rc = crypto_generichash(e->token_hash, sizeof e->token_hash, (unsigned char *)data, line,
 					NULL, 0) ? -EINVAL : 0;
 		e->has_token = 1;
+		e->token_len = line;
 	}
 	sodium_memzero(data, len);
 	free(data);
@@ -652,6 +661,12 @@ int engine_cmd(int argc, char **argv)
 	}
 	if (cfg_get(c, "token-file") && load_token(cfg_get(c, "token-file"), &e, err, sizeof err)) {
 		fprintf(stderr, "sentinel engine: %s\n", err);
+		goto out;
+	}
+	/* "AUTH " + the token must fit a line, or no client could ever log in. */
+	if (e.has_token && e.max_line < e.token_len + 5) {
+		fprintf(stderr, "sentinel engine: --max-line %zu is shorter than the AUTH line (%zu bytes)\n",
+			e.max_line, e.token_len + 5);
 		goto out;
 	}
 	/* The workers are the parallelism: BLAS threads per call would
