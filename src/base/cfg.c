@@ -169,9 +169,12 @@ static int load_file(cfg *c, const char *path, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	int lineno = 0;
-	char *save = NULL;
-	/* Lines are separated by '\n' alone: a CRLF file's '\r' goes with trim(). */
-	for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	/* Lines are separated by '\n' alone: a CRLF file's '\r' goes with trim().
+	 * Not strtok: it would skip empty lines and misnumber the errors. */
+	for (char *line = data, *next; line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
 		lineno++;
 		char *l = trim(line);
 		if (!*l || *l == '#')
