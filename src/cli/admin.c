@@ -134,11 +134,8 @@ static int new_password(const cli *c, const cfg *conf, const char *prompt, char 
 {
 	int rc = cli_get_password("SENTINEL_NEW_PASSWORD", cfg_get_bool(conf, "password-stdin"), 1,
 				  prompt, pw, n);
-	if (rc == -EINVAL)
-		fprintf(stderr, "sentinel %s: the passwords do not match\n", c->cmd);
-	else if (rc)
-		fprintf(stderr, "sentinel %s: no password: set SENTINEL_NEW_PASSWORD, use"
-			" --password-stdin, or run on a terminal\n", c->cmd);
+	if (rc)
+		cli_password_error(c->cmd, "SENTINEL_NEW_PASSWORD", rc);
 	return rc;
 }
 

@@ -43,10 +43,13 @@ void cli_print_json(const json_t *j);
 char *cli_time_arg(const char *arg);
 /* A password: from the variable env, one line of standard input
  * (from_stdin), or a prompt on the terminal without echo; with confirm, the
- * prompt asks twice and a mismatch is -EINVAL. 0, -ENOTTY (no source) or
- * -EIO. */
+ * prompt asks twice and a mismatch is -EINVAL. 0, -ENOTTY (no source),
+ * -E2BIG (longer than n - 2 bytes: refused, never cut) or -EIO. */
 int cli_get_password(const char *env, int from_stdin, int confirm, const char *prompt, char *out,
 		     size_t n);
+/* Prints the message for a cli_get_password error rc of command cmd;
+ * vars names the environment variables that would have given it. */
+void cli_password_error(const char *cmd, const char *vars, int rc);
 /* Prints items as a table with the given columns (object keys); control
  * characters in values are printed escaped (\n, \xNN). */
 void cli_print_table(const json_t *items, const char *const *cols);

@@ -33,7 +33,17 @@ static int read_password(FILE *in, int echo_off, const char *prompt, char *out, 
 	}
 	if (!line)
 		return -EIO;
-	out[strcspn(out, "\r\n")] = '\0';
+	size_t len = strcspn(out, "\r\n");
+	if (!out[len] && !feof(in)) {
+		/* Longer than the buffer: the rest of the line must not become the
+		 * next password read, nor this one be silently cut. */
+		int ch;
+		while ((ch = getc(in)) != EOF && ch != '\n')
+			;
+		memset(out, 0, n);
+		return -E2BIG;
+	}
+	out[len] = '\0';
 	return 0;
 }
 
@@ -64,11 +74,13 @@ int cli_get_password(const char *env, int from_stdin, int confirm, const char *p
 	return rc;
 }
 
-/* The message for a cli_get_password failure; exit code 2 either way. */
-static void password_error(const char *cmd, const char *vars, int rc)
+/* Exit code 2 follows either way. */
+void cli_password_error(const char *cmd, const char *vars, int rc)
 {
 	if (rc == -EINVAL)
 		fprintf(stderr, "sentinel %s: the passwords do not match\n", cmd);
+	else if (rc == -E2BIG)
+		fprintf(stderr, "sentinel %s: the password is too long\n", cmd);
 	else
 		fprintf(stderr, "sentinel %s: no password: set %s, use --password-stdin, or run on a"
 			" terminal\n", cmd, vars);
@@ -130,9 +142,10 @@ int cli_login_cmd(int argc, char **argv)
 	/* A stored token (maybe another user's) must not ride along on the login. */
 	free(c.token);
 	c.token = NULL;
-	if (cli_get_password("SENTINEL_PASSWORD", cfg_get_bool(conf, "password-stdin"), 0,
-			     "Password: ", pw, sizeof pw)) {
-		password_error("login", "SENTINEL_PASSWORD", -ENOTTY);
+	int prc = cli_get_password("SENTINEL_PASSWORD", cfg_get_bool(conf, "password-stdin"), 0,
+				   "Password: ", pw, sizeof pw);
+	if (prc) {
+		cli_password_error("login", "SENTINEL_PASSWORD", prc);
 		code = 2;
 		goto out;
 	}
@@ -240,7 +253,7 @@ int cli_passwd_cmd(int argc, char **argv)
 	if (!rc)
 		rc = cli_get_password("SENTINEL_NEW_PASSWORD", in, 1, "New password: ", pw, sizeof pw);
 	if (rc) {
-		password_error("passwd", "SENTINEL_PASSWORD and SENTINEL_NEW_PASSWORD", rc);
+		cli_password_error("passwd", "SENTINEL_PASSWORD and SENTINEL_NEW_PASSWORD", rc);
 		code = 2;
 		goto out;
 	}

@@ -83,13 +83,8 @@ static int reset_password_cmd(int argc, char **argv)
 	/* At a prompt it is asked twice: a typo would lock the user out again. */
 	int rc = cli_get_password("SENTINEL_NEW_PASSWORD", cfg_get_bool(c, "password-stdin"), 1,
 				  "New password: ", pw, sizeof pw);
-	if (rc == -EINVAL) {
-		fprintf(stderr, "sentinel admin reset-password: the passwords differ\n");
-		goto out;
-	}
 	if (rc) {
-		fprintf(stderr, "sentinel admin reset-password: no password: set SENTINEL_NEW_PASSWORD,"
-			" use --password-stdin, or run on a terminal\n");
+		cli_password_error("admin reset-password", "SENTINEL_NEW_PASSWORD", rc);
 		goto out;
 	}
 	code = 1;

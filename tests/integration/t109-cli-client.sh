@@ -33,6 +33,9 @@ is "$rc" 1 "creating an existing user fails"
 like "$out" "^sentinel user create: conflict: user 'carol' already exists \(HTTP 409\)$" "... naming the conflict"
 out=$(echo shortpw | "$S" user create dave --password-stdin 2>&1); rc=$?
 like "$out" "weak_password" "a short password from stdin is refused by the server"
+out=$({ head -c 2000 /dev/zero | tr '\0' a; echo; echo tailpart1; } | "$S" user create erin --password-stdin 2>&1); rc=$?
+is "$rc" 2 "a password line longer than the CLI reads is refused, not cut"
+like "$out" "too long" "... saying so"
 "$S" user ls > "$TMP/users.txt"
 like "$(head -1 "$TMP/users.txt")" '^USERNAME +ROLE +DISABLED' "user ls prints a table header"
 is "$(awk 'NR>1 {print $1}' "$TMP/users.txt" | tr '\n' ' ')" "admin carol " "... and the users in name order"
