@@ -41,7 +41,7 @@ STATUS=$(curl -s -I -o "$TMP/head" -w '%{http_code}' -H "Authorization: Bearer $
 is "$STATUS $(grep -i '^content-length:' "$TMP/head" | tr -d '\r' | awk '{print $2}')" "200 11" \
 	"HEAD gives the status and the length without the body"
 
-rm -f "$TMP/resp" # curl writes no file for an empty body
+: >"$TMP/resp" # curl writes nothing for an empty body
 get "$ALICE" "$B" -H "If-None-Match: \"$HW\""
 is "$STATUS ${#BODY}" "304 0" "If-None-Match with the ETag: 304, no body"
 get "$ALICE" "$B" -H "If-None-Match: \"abc\", W/\"$HW\""
@@ -97,6 +97,17 @@ api DELETE "/api/v1/uploads/$BOB_SID" "" "$BOB"
 is "$STATUS" "404" "a deleted session is gone"
 api GET "/api/v1/uploads/$SID" "" "$ALICE"
 is "$STATUS" "404" "alice cannot see bob's session either"
+
+# The empty blob: a session committed with no PATCH.
+api POST /api/v1/uploads '{"size":0}' "$ALICE"
+api POST "/api/v1/uploads/$(jbody .id)/commit" "" "$ALICE"
+EMPTY=$(jbody .sha256)
+is "$EMPTY $(jbody .bytes)" "$(sha256sum </dev/null | cut -c1-64) 0" "an empty upload commits to the empty blob"
+: >"$TMP/resp"
+get "$ALICE" "/api/v1/blobs/$EMPTY"
+is "$STATUS ${#BODY} $(header Content-Length)" "200 0 0" "... which reads back empty"
+get "$ALICE" "/api/v1/blobs/$EMPTY" -H 'Range: bytes=0-'
+is "$STATUS" "416" "... and has no satisfiable range"
 
 get "$ALICE" "$B?verify=1"
 is "$STATUS $BODY" "200 hello world" "?verify=1 on a sound blob: 200"
