@@ -300,8 +300,10 @@ static int group_show_fn(cli *c, const cfg *conf, char *const *args)
 	if (code == 0 && c->json) {
 		cli_print_json(g);
 	} else if (code == 0) {
-		printf("%s: %s\n", json_string_value(json_object_get(g, "name")),
-		       json_string_value(json_object_get(g, "description")));
+		char *name = cli_field(g, "name"), *desc = cli_field(g, "description");
+		printf("%s: %s\n", name, desc);
+		free(name);
+		free(desc);
 		static const char *const cols[] = { "username", "id", NULL };
 		cli_print_table(json_object_get(g, "member_list"), cols);
 	}

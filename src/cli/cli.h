@@ -53,6 +53,10 @@ void cli_password_error(const char *cmd, const char *vars, int rc);
 /* Prints items as a table with the given columns (object keys); control
  * characters in values are printed escaped (\n, \xNN). */
 void cli_print_table(const json_t *items, const char *const *cols);
+/* String field key of o, made safe to print on a terminal (control
+ * characters escaped as in tables), or "-" when missing or not a string.
+ * The caller frees it. */
+char *cli_field(const json_t *o, const char *key);
 /* URL-escapes s into a new string (caller frees). */
 char *cli_escape(const char *s);
 /* Dispatches "CMD SUB ..." to a table of subcommands. */

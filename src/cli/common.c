@@ -86,6 +86,12 @@ static char *printable(const char *s)
 	return buf_detach(&b, NULL);
 }
 
+char *cli_field(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? printable(s) : xstrdup("-");
+}
+
 json_t *cli_pack(const cli *c, const char *fmt, ...)
 {
 	json_error_t jerr;

@@ -215,9 +215,12 @@ int cli_whoami_cmd(int argc, char **argv)
 	    (code = cli_call(&c, "GET", "/api/v1/me", NULL, &me)) == 0) {
 		if (c.json)
 			cli_print_json(me);
-		else
-			printf("%s (%s) on %s\n", json_string_value(json_object_get(me, "username")),
-			       json_string_value(json_object_get(me, "role")), c.server);
+		else {
+			char *u = cli_field(me, "username"), *r = cli_field(me, "role");
+			printf("%s (%s) on %s\n", u, r, c.server);
+			free(u);
+			free(r);
+		}
 	}
 	json_decref(me);
 	cli_release(&c);

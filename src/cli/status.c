@@ -78,12 +78,15 @@ int cli_status_cmd(int argc, char **argv)
 		/* schema_version is an object (a version per domain): shown as JSON. */
 		json_t *sv = json_object_get(st, "schema_version");
 		char *schema = sv ? json_dumps(sv, JSON_COMPACT) : NULL;
-		printf("%s: sentinel %s, up since %s (%lld s), store %s, schema %s\n", c.server,
-		       json_string_value(json_object_get(st, "version")) ?: "?",
-		       json_string_value(json_object_get(st, "started_at")) ?: "?",
-		       (long long)json_integer_value(json_object_get(st, "uptime_s")),
-		       json_string_value(json_object_get(st, "store")) ?: "?", schema ? schema : "?");
+		char *v = cli_field(st, "version"), *at = cli_field(st, "started_at");
+		char *store = cli_field(st, "store");
+		printf("%s: sentinel %s, up since %s (%lld s), store %s, schema %s\n", c.server, v, at,
+		       (long long)json_integer_value(json_object_get(st, "uptime_s")), store,
+		       schema ? schema : "-");
 		free(schema);
+		free(v);
+		free(at);
+		free(store);
 	}
 out:
 	json_decref(st);

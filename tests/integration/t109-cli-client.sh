@@ -109,6 +109,8 @@ out=$("$S" user ls --server http://127.0.0.1:1 --token x 2>&1); rc=$?
 is "$rc" 1 "an unreachable server exits 1"
 like "$out" "^sentinel user ls: cannot reach the server" "... saying so"
 
+"$S" group create zz-esc --description "$(printf 'line1\n\033[31mred')" >/dev/null
+is "$("$S" group show zz-esc | head -1)" 'zz-esc: line1\n\x1b[31mred' "group show escapes control characters from the server"
 is "$("$S" logout)" "Logged out" "logout"
 ok "$([ ! -e "$CRED" ]; echo $?)" "... removes the credentials"
 out=$("$S" whoami 2>&1); rc=$?
