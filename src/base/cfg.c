@@ -98,8 +98,9 @@ static void env_name(const char *role, const char *name, char *out, size_t n)
 const char *cfg_role(const char *cmd)
 {
 	size_t n = strcspn(cmd, " ");
-	/* `up` is a server; `admin` works offline on the server's own store. */
-	if ((n == 2 && strncmp(cmd, "up", 2) == 0) || (n == 5 && strncmp(cmd, "admin", 5) == 0))
+	/* `up` is a server; `admin` and `gc` work offline on the server's own data. */
+	if ((n == 2 && strncmp(cmd, "up", 2) == 0) || (n == 5 && strncmp(cmd, "admin", 5) == 0) ||
+	    (n == 2 && strncmp(cmd, "gc", 2) == 0))
 		return "server";
 	for (int i = 0; cli_words[i]; i++)
 		if (strlen(cli_words[i]) == n && strncmp(cmd, cli_words[i], n) == 0)
