@@ -25,7 +25,17 @@ enum {
 	HTTP_RAW_BODY = 2, /* the body is not JSON: no 415, no parsing */
 	HTTP_SPOOL_BODY = 4, /* with RAW: the body streams to a file in the spool
 			      * directory, never held in memory (uploads) */
+	HTTP_STREAM_BODY = 8, /* with RAW: the body goes piece by piece to the
+			       * route's on_chunk as it arrives (one pass: hash,
+			       * parse and store while receiving), never held */
 };
+
+/* HTTP_STREAM_BODY: called with each piece of the body in order, on the
+ * connection's thread, after authentication. Per-request state lives in
+ * http_req_set_state. A nonzero return (a negative errno) drops the rest
+ * of the body unread into on_chunk; the handler (run after the last byte,
+ * as for any route) sees it in http_req_stream_error and replies. */
+typedef int (*http_chunk_fn)(http_req *r, const char *p, size_t n, void *ctx);
 
 #define HTTP_JSON_MAX ((size_t)1 << 20)
 
@@ -37,8 +47,15 @@ typedef struct http_route {
 	int min_role;         /* meaning given by the auth hook */
 	const char *action;   /* audit action for mutating routes, e.g. "user.create" */
 	size_t body_max;      /* 0: HTTP_JSON_MAX */
-	void *ctx;            /* passed to fn */
+	void *ctx;            /* passed to fn; HTTP_STREAM_BODY: an http_stream */
 } http_route;
+
+/* The ctx of an HTTP_STREAM_BODY route: its chunk callback, and the ctx
+ * that both it and the route's fn receive. */
+typedef struct http_stream {
+	http_chunk_fn on_chunk;
+	void *ctx;
+} http_stream;
 
 /* Hooks given by the application. auth: called for every non-public route
  * as soon as the request head has arrived, before any body byte is read
@@ -96,6 +113,16 @@ const char *http_req_body(const http_req *r, size_t *len);
 /* The file holding a spooled body (HTTP_SPOOL_BODY), or NULL. The handler
  * may rename it; whatever is left there is removed after the request. */
 const char *http_req_body_path(const http_req *r);
+/* Per-request state of a streaming route; free_fn (may be NULL) runs when
+ * the request ends, whatever happened. Setting it again frees the old one. */
+void http_req_set_state(http_req *r, void *state, void (*free_fn)(void *));
+void *http_req_state(const http_req *r);
+/* The first nonzero on_chunk result, or a transport error of the body
+ * (-EFBIG past body_max, -EDQUOT/-EBUSY past a quota, -ENOSPC at the free
+ * disk reserve); 0 when the whole body was handed over. */
+int http_req_stream_error(const http_req *r);
+/* Bytes of the body handed to on_chunk so far. */
+uint64_t http_req_streamed(const http_req *r);
 /* The parsed JSON body (an object), or NULL when there was none. */
 json_t *http_req_json(const http_req *r);
 

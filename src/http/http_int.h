@@ -86,6 +86,9 @@ struct http_req {
 	int early;      /* an error reply was queued at the first call */
 	int discard;    /* an error reply waits until the body has been read */
 	int spool_fd;   /* HTTP_SPOOL_BODY: the open file, else -1 */
+	void *state;    /* HTTP_STREAM_BODY: the route's, freed with state_free */
+	void (*state_free)(void *);
+	int stream_err; /* first nonzero on_chunk result */
 	char *spool_path;
 	uint64_t spooled;
 	int spool_err;  /* errno of a failed write, 0 when none */

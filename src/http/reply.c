@@ -283,6 +283,17 @@ const char *http_req_addr(const http_req *r) { return r->addr; }
 const char *http_req_id(const http_req *r) { return r->id; }
 json_t *http_req_json(const http_req *r) { return r->json; }
 const char *http_req_body_path(const http_req *r) { return r->spool_path; }
+void *http_req_state(const http_req *r) { return r->state; }
+int http_req_stream_error(const http_req *r) { return r->stream_err; }
+uint64_t http_req_streamed(const http_req *r) { return r->spooled; }
+
+void http_req_set_state(http_req *r, void *state, void (*free_fn)(void *))
+{
+	if (r->state && r->state_free)
+		r->state_free(r->state);
+	r->state = state;
+	r->state_free = free_fn;
+}
 void *http_req_user(const http_req *r) { return r->user; }
 const char *http_req_actor(const http_req *r) { return r->actor; }
 const char *http_req_target(const http_req *r) { return r->target; }

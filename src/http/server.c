@@ -273,14 +273,17 @@ static int spool_admit(http_req *r, uint64_t len)
 /* How often a chunked body (no declared length) re-checks the free space. */
 #define SPOOL_CHECK_EVERY ((uint64_t)8 << 20)
 
-static void spool_write(http_req *r, const char *p, size_t n)
+/* Counts n more body bytes against the limit, the quotas and the free
+ * disk (spooled and streamed bodies both land in DATA). 0, or nonzero with
+ * the reason recorded (too_large, quota_err, spool_err). */
+static int body_account(http_req *r, size_t n)
 {
 	http_server *srv = r->srv;
 	if (r->too_large || r->spool_err || r->quota_err)
-		return;
+		return 1;
 	if (n > body_max(r) - r->spooled) {
 		r->too_large = 1;
-		return;
+		return 1;
 	}
 	uint64_t from_pending = n < r->pending ? n : r->pending;
 	r->pending -= from_pending;
@@ -293,14 +296,21 @@ static void spool_write(http_req *r, const char *p, size_t n)
 		int rc = quota_take(r, want);
 		if (rc) {
 			r->quota_err = rc;
-			return;
+			return 1;
 		}
 		if (spool_room(srv) < srv->cfg.min_free_disk + want) {
 			r->spool_err = ENOSPC;
-			return;
+			return 1;
 		}
 	}
 	r->spooled += n;
+	return 0;
+}
+
+static void spool_write(http_req *r, const char *p, size_t n)
+{
+	if (body_account(r, n))
+		return;
 	while (n > 0) {
 		ssize_t w = write(r->spool_fd, p, n);
 		if (w < 0 && errno == EINTR)
@@ -447,13 +457,24 @@ static int early_checks(http_req *r)
 				 "request body must be application/json");
 		return 1;
 	}
-	if ((r->route->flags & HTTP_SPOOL_BODY) && has_body && spool_admit(r, len))
+	if ((r->route->flags & (HTTP_SPOOL_BODY | HTTP_STREAM_BODY)) && has_body && spool_admit(r, len))
 		return refuse_now(r) + 1;
 	return 0;
 }
 
 static void dispatch(http_req *r)
 {
+	/* A streaming handler holds state (a half-written blob) that only it
+	 * can undo: it always runs, and learns of the failure here. */
+	if (r->route->flags & HTTP_STREAM_BODY) {
+		if (!r->stream_err)
+			r->stream_err = r->too_large ? -EFBIG : r->quota_err ? r->quota_err
+					: r->spool_err ? -r->spool_err : 0;
+		r->route->fn(r, ((const http_stream *)r->route->ctx)->ctx);
+		if (!r->status)
+			http_reply_error(r, 500, "internal", "the handler gave no reply");
+		return;
+	}
 	if (r->too_large) {
 		http_reply_error(r, 413, "too_large", "request body exceeds %zu bytes", body_max(r));
 		return;
@@ -569,7 +590,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return queue(r);
 	}
 	if (*upload_size) {
-		if (r->spool_fd >= 0)
+		if (r->route->flags & HTTP_STREAM_BODY) {
+			if (!r->stream_err && !body_account(r, *upload_size)) {
+				const http_stream *hs = r->route->ctx;
+				int rc = hs->on_chunk(r, upload, *upload_size, hs->ctx);
+				r->stream_err = rc;
+			}
+		} else if (r->spool_fd >= 0)
 			spool_write(r, upload, *upload_size);
 		else if (!r->too_large && buf_append(&r->body, upload, *upload_size))
 			r->too_large = 1;
@@ -629,6 +656,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 	if (r->user && r->user_free)
 		r->user_free(r->user);
+	if (r->state && r->state_free)
+		r->state_free(r->state);
 	json_decref(r->json);
 	buf_release(&r->body);
 	free(r->actor);
