@@ -3,9 +3,9 @@
  * Passes (each runs on both tables at once: run_both):
  *   header   read_header: row 0 of each table; then plan_build on the calling
  *            thread: common columns by name (in A's order), key positions.
- *   digests  digest_pass: one struct digest per row, then a radix sort of
- *            the table's digests by their sort key (key hash, or row hash
- *            without a key).
+ *   digests  digest_pass: one struct digest per row, then sort_digests
+ *            orders them by their sort key (key hash, or row hash without a
+ *            key).
  *   merge    merge: one walk over both sorted arrays, group by group of
  *            equal sort keys: exact counts, and the sampled rows' numbers.
  *   samples  sample_pass: only when there are samples; re-reads each table
@@ -17,8 +17,8 @@
  *    rows, never with their width; the values kept are the sampled rows'.
  * 2. The row hash covers exactly the common columns, in A's order, so rows
  *    compare by column name whatever the two tables' column orders.
- * 3. The radix sort is stable and digests are appended in row order, so
- *    inside a group rows stay in file order: the k-th occurrence of a row
+ * 3. Digests are sorted by (sort key, row), so inside a group rows stay
+ *    in file order: the k-th occurrence of a row
  *    in A matches the k-th in B, and the unmatched rows of a key pair up
  *    in file order. The brute-force reference of tests/unit/test_diff.c
  *    follows the same rule.
@@ -290,13 +290,35 @@ static int plan_build(struct side s[2], const ds_diff_opts *o, struct plan *p, c
 
 /* ---- pass 1: digests ---- */
 
+/* One field into the running hash h. Short fields (most of a table's) take
+ * one multiply: (len, a, b) encodes 0..16 bytes without loss (the reads
+ * overlap but cover every byte), and h enters the product through b. */
+static inline uint64_t field_mix(const csv_field *x, uint64_t h)
+{
+	const unsigned char *p = (const unsigned char *)x->p;
+	size_t len = x->n;
+	uint64_t a, b, tag = len == 0 && !x->quoted ? NULL_TAG : 0;
+	if (len > 16)
+		return ds_hash64(p, len, h ^ tag);
+	if (len >= 4) {
+		size_t d = (len >> 3) << 2;
+		a = rd4(p) << 32 | rd4(p + d);
+		b = rd4(p + len - 4) << 32 | rd4(p + len - 4 - d);
+	} else if (len > 0) {
+		a = (uint64_t)p[0] << 16 | (uint64_t)p[len >> 1] << 8 | p[len - 1];
+		b = 0;
+	} else {
+		a = b = 0;
+	}
+	return mix(a ^ S1 ^ ((uint64_t)len << 56 | tag), b ^ h ^ S2);
+}
+
 static inline uint64_t fields_hash(const csv_field *f, const size_t *idx, size_t n, uint64_t h)
 {
-	for (size_t i = 0; i < n; i++) {
-		const csv_field *x = &f[idx[i]];
-		h = ds_hash64(x->p, x->n, h ^ (x->n == 0 && !x->quoted ? NULL_TAG : 0));
-	}
-	return h;
+	for (size_t i = 0; i < n; i++)
+		h = field_mix(&f[idx[i]], h);
+	/* the sort uses the top bits: spread every bit of h into them */
+	return mix(h ^ S0, S3 ^ n);
 }
 
 static int width_check(struct side *s, uint64_t line, size_t nf)
@@ -327,43 +349,64 @@ static int digest_rec(void *ud, uint64_t row, uint64_t line, const csv_field *f,
 	return 0;
 }
 
-/* LSD radix sort on sk, 8 bits a pass; stable (invariant 3). A pass whose
- * byte is the same for every digest moves nothing and is skipped. */
-static void radix_sort(struct digest *d, size_t n)
+static int sk_row_cmp(const void *a, const void *b)
+{
+	const struct digest *x = a, *y = b;
+	if (x->sk != y->sk)
+		return x->sk < y->sk ? -1 : 1;
+	return x->row < y->row ? -1 : x->row > y->row;
+}
+
+/* Sorts by (sk, row), the order invariant 3 needs: one stable counting
+ * pass on sk's top bits (about 8 digests a bucket, as sk is a hash), then
+ * each bucket by insertion; a large bucket (a repeated sort key: duplicate
+ * rows or keys) by qsort, as rows are unique within a table. Returns the
+ * sorted array, d or a new one (d freed). */
+static struct digest *sort_digests(struct digest *d, size_t n)
 {
 	if (n < 2)
-		return;
-	size_t(*cnt)[256] = xcalloc(8, sizeof *cnt);
+		return d;
+	int bits = 8;
+	while (bits < 20 && ((size_t)1 << (bits + 3)) < n)
+		bits++;
+	size_t nb = (size_t)1 << bits, *start = xcalloc(nb + 1, sizeof *start);
+	size_t *next = xmalloc(nb * sizeof *next);
+	struct digest *out = xmalloc(n * sizeof *out);
 	for (size_t i = 0; i < n; i++)
-		for (int b = 0; b < 8; b++)
-			cnt[b][(d[i].sk >> (8 * b)) & 255]++;
-	struct digest *tmp = xmalloc(n * sizeof *tmp), *src = d, *dst = tmp;
-	for (int b = 0; b < 8; b++) {
-		if (cnt[b][(src[0].sk >> (8 * b)) & 255] == n)
+		start[(d[i].sk >> (64 - bits)) + 1]++;
+	for (size_t b = 1; b <= nb; b++)
+		start[b] += start[b - 1];
+	memcpy(next, start, nb * sizeof *next);
+	for (size_t i = 0; i < n; i++)
+		out[next[d[i].sk >> (64 - bits)]++] = d[i];
+	for (size_t b = 0; b < nb; b++) {
+		struct digest *v = out + start[b];
+		size_t m = start[b + 1] - start[b];
+		if (m > 32) {
+			qsort(v, m, sizeof *v, sk_row_cmp);
 			continue;
-		size_t sum = 0;
-		for (int v = 0; v < 256; v++) {
-			size_t c = cnt[b][v];
-			cnt[b][v] = sum;
-			sum += c;
 		}
-		for (size_t i = 0; i < n; i++)
-			dst[cnt[b][(src[i].sk >> (8 * b)) & 255]++] = src[i];
-		struct digest *t = src;
-		src = dst;
-		dst = t;
+		for (size_t i = 1; i < m; i++) {
+			struct digest x = v[i];
+			size_t j = i;
+			for (; j && v[j - 1].sk > x.sk; j--)
+				v[j] = v[j - 1];
+			v[j] = x;
+		}
 	}
-	if (src != d)
-		memcpy(d, src, n * sizeof *d);
-	free(tmp);
-	free(cnt);
+	free(start);
+	free(next);
+	free(d);
+	return out;
 }
 
 static int digest_pass(struct side *s)
 {
 	int rc = scan(s, digest_rec);
+	if (rc == 0 && !s->d) /* no rows: the merge still wants an array */
+		s->d = xmalloc(sizeof *s->d);
 	if (rc == 0)
-		radix_sort(s->d, s->n);
+		s->d = sort_digests(s->d, s->n);
 	return rc;
 }
 
