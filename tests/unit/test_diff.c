@@ -408,6 +408,39 @@ static void test_random_rows(void **state)
 	random_pairs(NULL, 0);
 }
 
+/* Groups of one sort key larger than sort_digests' insertion buckets: a
+ * key with two values over 150 rows, and many equal whole rows. */
+static void test_big_groups(void **state)
+{
+	(void)state;
+	static const char *const ids[] = { "i0", "i1" }, *const vals[] = { "x", "y", "z" };
+	for (uint64_t seed = 1; seed <= 20; seed++) {
+		struct tab a = { 0 }, b = { 0 };
+		rng = seed * 0x9e3779b97f4a7c15ULL;
+		a.cols[a.ncols++] = b.cols[b.ncols++] = "id";
+		a.cols[a.ncols++] = b.cols[b.ncols++] = "v";
+		for (size_t i = 0; i < 150; i++) {
+			const char **r = tab_add(&a);
+			r[0] = ids[rnd(2)], r[1] = vals[rnd(3)];
+			r = tab_add(&b);
+			r[0] = ids[rnd(2)], r[1] = vals[rnd(3)];
+		}
+		const char *const key[] = { "id" };
+		for (size_t nkey = 0; nkey < 2; nkey++) {
+			ds_table ta = { tab_scan, &a, "A" }, tb = { tab_scan, &b, "B" };
+			ds_diff_opts o = { .key = key, .nkey = nkey, .limit = 40 };
+			json_t *got = NULL, *want = reference(&a, &b, key, nkey, 40);
+			char err[256];
+			assert_int_equal(ds_diff_tables(&ta, &tb, &o, &got, err, sizeof err), 0);
+			check_equal(got, want, seed);
+			json_decref(got);
+			json_decref(want);
+		}
+		tab_release(&a);
+		tab_release(&b);
+	}
+}
+
 /* ---- fixed cases ---- */
 
 static void tab_set(struct tab *t, const char *cols, const char *const *rows, size_t n)
@@ -702,6 +735,7 @@ int main(void)
 		cmocka_unit_test(test_random_keyed),
 		cmocka_unit_test(test_random_two_column_key),
 		cmocka_unit_test(test_random_rows),
+		cmocka_unit_test(test_big_groups),
 		cmocka_unit_test(test_multiset),
 		cmocka_unit_test(test_duplicate_keys),
 		cmocka_unit_test(test_schema_and_types),
