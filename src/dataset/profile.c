@@ -532,7 +532,7 @@ static int cmp_slot(const void *a, const void *b, void *arena)
 	if (x->count != y->count)
 		return x->count > y->count ? -1 : 1;
 	size_t n = x->len < y->len ? x->len : y->len;
-	int r = memcmp((char *)arena + x->off, (char *)arena + y->off, n);
+	int r = n ? memcmp((char *)arena + x->off, (char *)arena + y->off, n) : 0;
 	return r ? r : (x->len > y->len) - (x->len < y->len);
 }
 
@@ -551,9 +551,15 @@ static int top_json(const struct col *c, json_t *o)
 	qsort_r(v, n, sizeof *v, cmp_slot, c->arena);
 	json_t *arr = json_array();
 	for (size_t i = 0; arr && i < n && i < DS_TOP_SHOW && !rc; i++) {
-		json_t *e = json_pack("{s:s%,s:I}", "value", c->arena + v[i]->off,
-				      (size_t)v[i]->len, "count", (json_int_t)v[i]->count);
-		rc = e && json_array_append_new(arr, e) == 0 ? 0 : -ENOMEM;
+		/* arena is NULL when every value so far was empty */
+		const char *val = c->arena ? c->arena + v[i]->off : "";
+		json_t *e = json_object();
+		rc = set(e, "value", json_stringn(val, v[i]->len));
+		rc = rc ? rc : set(e, "count", json_integer((json_int_t)v[i]->count));
+		if (!rc && json_array_append_new(arr, e))
+			rc = -ENOMEM;
+		else if (rc)
+			json_decref(e);
 	}
 	if (rc)
 		json_decref(arr);

@@ -325,6 +325,13 @@ static void test_types(void **state)
 	assert_true(json_is_null(json_object_get(c, "std")));
 	assert_int_equal(json_integer_value(json_object_get(c, "max")), 4);
 	json_decref(c);
+	/* only empty quoted strings: an empty top value (found by fuzz_csv) */
+	static const char *const empties[] = { "\"", "\"" };
+	c = one_column(empties, 2);
+	json_t *e = json_array_get(json_object_get(c, "top"), 0);
+	assert_string_equal(json_string_value(json_object_get(e, "value")), "");
+	assert_int_equal(json_integer_value(json_object_get(e, "count")), 2);
+	json_decref(c);
 	static const char *const none[] = { "" };
 	c = one_column(none, 1);
 	assert_null(json_object_get(c, "min"));
