@@ -187,12 +187,19 @@ static char *cell(const json_t *v)
 		buf b;
 		size_t i;
 		json_t *x;
-		/* 4 KiB caps one cell; --json prints whole lists. */
+		/* 4 KiB caps one cell; --json prints whole lists. The first item
+		 * that does not fit ends the cell with "...": a later, shorter one
+		 * printed after a dropped one would hide the gap. */
 		buf_init(&b, 4096);
 		json_array_foreach(v, i, x) {
 			char *s = cell(x);
-			buf_printf(&b, "%s%s", i ? "," : "", s);
+			int full = buf_printf(&b, "%s%s", i ? "," : "", s);
 			free(s);
+			if (full) {
+				b.max += 4;
+				buf_puts(&b, i ? ",..." : "...");
+				break;
+			}
 		}
 		return b.len ? buf_detach(&b, NULL) : (buf_release(&b), xstrdup("-"));
 	}

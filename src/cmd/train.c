@@ -74,8 +74,9 @@ static int parse_widths(const char *s, int **out, int *n, char *err, size_t errl
 		char *end;
 		long v = strtol(p, &end, 10);
 		/* Hidden widths plus the output layer must fit ML_MAX_LAYERS. */
+		/* A trailing comma ("16,") is a typo, not a shorter list. */
 		if (end == p || v < 1 || v > ML_MAX_WIDTH || (*end && *end != ',') ||
-		    *n >= ML_MAX_LAYERS - 1) {
+		    (*end == ',' && !end[1]) || *n >= ML_MAX_LAYERS - 1) {
 			snprintf(err, errlen, "--hidden: '%s' is not a list of widths (1..%d)", s,
 				 ML_MAX_WIDTH);
 			free(*out);

@@ -73,6 +73,8 @@ bad "invalid UTF-8 in a skipped column" "row 2 \(line 3\), column 3: invalid UTF
 like "$(cat "$TMP/bad.err")" "nope.csv: No such file" "missing data file is named"
 "$SENTINEL_BIN" train --data "$D/train.csv" --out "$TMP/x" --hidden 4,0 >/dev/null 2>"$TMP/bad.err"
 is $? 2 "bad --hidden is a usage error"
+"$SENTINEL_BIN" train --data "$D/train.csv" --out "$TMP/x" --hidden 4, >/dev/null 2>"$TMP/bad.err"
+is $? 2 "a trailing comma in --hidden is a usage error, not a shorter list"
 "$SENTINEL_BIN" train --data "$D/train.csv" --out "$TMP/x" --epochs 1 >/dev/null 2>"$TMP/bad.err"
 like "$(cat "$TMP/bad.err")" "column 'host': 'node-0' is not a number" "text column without --columns is named"
 

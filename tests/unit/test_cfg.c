@@ -307,6 +307,35 @@ static void test_cli_table_escapes(void **state)
 	assert_int_equal(lines, 3);
 }
 
+/* A list cell over its 4 KiB cap ends at the first item that does not fit,
+ * marked "...": no later, shorter item hides the gap. */
+static void test_cli_cell_cap(void **state)
+{
+	(void)state;
+	char big[5000];
+	memset(big, 'b', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	json_t *items = json_pack("[{s:[s,s,s]}]", "groups", "first", big, "last");
+	assert_non_null(items);
+	static const char *const cols[] = { "groups", NULL };
+	FILE *tmp = tmpfile();
+	assert_non_null(tmp);
+	fflush(stdout);
+	int saved = dup(1);
+	dup2(fileno(tmp), 1);
+	cli_print_table(items, cols);
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	json_decref(items);
+	char out[8192] = { 0 };
+	rewind(tmp);
+	assert_true(fread(out, 1, sizeof out - 1, tmp) > 0);
+	fclose(tmp);
+	assert_non_null(strstr(out, "first,..."));
+	assert_null(strstr(out, "last"));
+}
+
 /* An empty --server is no server (and is not read before its start). */
 static void test_cli_empty_server(void **state)
 {
@@ -347,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_data_dir_default),
 		cmocka_unit_test(test_cli_pack),
 		cmocka_unit_test(test_cli_table_escapes),
+		cmocka_unit_test(test_cli_cell_cap),
 		cmocka_unit_test(test_cli_empty_server),
 	};
 	return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
