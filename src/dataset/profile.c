@@ -410,7 +410,8 @@ static void distinct_add(struct col *c, const char *s, size_t n)
 	size_t i = h & (NSLOTS - 1);
 	for (; c->slots[i].count; i = (i + 1) & (NSLOTS - 1)) {
 		struct slot *sl = &c->slots[i];
-		if (sl->hash == h && sl->len == n && memcmp(c->arena + sl->off, s, n) == 0) {
+		if (sl->hash == h && sl->len == n &&
+		    (n == 0 || memcmp(c->arena + sl->off, s, n) == 0)) {
 			sl->count++;
 			return;
 		}
