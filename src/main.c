@@ -23,6 +23,8 @@ static const struct command commands[] = {
 	{ "token", cli_token_cmd, "long-lived API tokens: create, ls, revoke" },
 	{ "audit", cli_audit_cmd, "list audit records (--since 1h, --actor, --action)" },
 	{ "status", cli_status_cmd, "the server's version and uptime; --local: this machine's data directory" },
+	{ "dataset", cli_dataset_cmd, "versioned datasets: push, ls, show, diff, pull, rm" },
+	{ "script", cli_script_cmd, "versioned scripts: push, ls, show, diff, pull, rm" },
 	{ "train", train_cmd, "fit an anomaly autoencoder to a CSV (writes model.onnx, config.json)" },
 	{ "engine", engine_cmd, "serve an anomaly model over TCP (line protocol, port 9000)" },
 	{ "produce", produce_cmd, "send sample vectors to an engine and summarise the replies" },

@@ -2,6 +2,7 @@
  * the API and printing its answers. */
 #ifndef SN_CLI_H
 #define SN_CLI_H
+#include <stdint.h>
 #include <jansson.h>
 #include "base/cfg.h"
 
@@ -66,4 +67,17 @@ struct cli_sub {
 	const char *help;
 };
 int cli_dispatch(const char *cmd, const struct cli_sub *subs, int argc, char **argv);
+/* Progress of an upload or download on stderr: a bar with bytes, bytes/s
+ * and ETA, redrawn in place at most 10 times a second. new returns NULL
+ * (and every call does nothing) when stderr is not a terminal. start: the
+ * bytes done before this run (a resumed upload), left out of the rate. */
+typedef struct cli_progress cli_progress;
+cli_progress *cli_progress_new(const char *label, int64_t total, int64_t start);
+void cli_progress_update(cli_progress *p, int64_t done);
+/* Ends the line and frees; *p becomes NULL. */
+void cli_progress_free(cli_progress **p);
+/* SIGINT and SIGTERM only set a flag from now on, which transfers poll
+ * (cli_interrupted) to stop cleanly and say how to resume. */
+void cli_trap_interrupt(void);
+int cli_interrupted(void);
 #endif

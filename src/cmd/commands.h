@@ -13,6 +13,8 @@ int cli_group_cmd(int argc, char **argv);
 int cli_token_cmd(int argc, char **argv);
 int cli_audit_cmd(int argc, char **argv);
 int cli_status_cmd(int argc, char **argv);
+int cli_dataset_cmd(int argc, char **argv);
+int cli_script_cmd(int argc, char **argv);
 int train_cmd(int argc, char **argv);
 int engine_cmd(int argc, char **argv);
 int produce_cmd(int argc, char **argv);

@@ -3,6 +3,7 @@
 #ifndef SN_HTTP_CLIENT_H
 #define SN_HTTP_CLIENT_H
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #define HC_BODY_MAX ((size_t)64 << 20)
@@ -25,4 +26,43 @@ typedef struct hc_resp {
 int hc_request(const char *method, const char *url, const json_t *body, const hc_opts *o,
 	       hc_resp *out, char *err, size_t errlen);
 void hc_resp_release(hc_resp *r);
+
+/* One file part of a multipart/form-data body, read from disk while it is
+ * sent (never held in memory). */
+typedef struct hc_part {
+	const char *name;     /* the form field, e.g. "file" */
+	const char *path;     /* the file to send */
+	const char *filename; /* the part's filename (e.g. a relative path) */
+} hc_part;
+
+/* Called about once a second and on every chunk: bytes sent (a request
+ * with a body) or received so far, and the total (0 while unknown).
+ * Returning non-zero aborts the transfer (hc_transfer returns -ECANCELED). */
+typedef int (*hc_progress_fn)(void *ud, int64_t done, int64_t total);
+
+/* A streamed transfer. The request body is at most one of: body_len bytes
+ * of body_fd from body_off (read with pread while sending), or parts.
+ * out_fd >= 0: a 2xx body is written there as it arrives, unbounded, and
+ * only a non-2xx body (an error envelope) is kept in the response; out_fd
+ * < 0: the body is kept in the response, capped at HC_BODY_MAX. */
+typedef struct hc_xfer {
+	const char *content_type;   /* of a body_fd body, or NULL */
+	const char *const *headers; /* extra "Name: value" lines, NULL-terminated, or NULL */
+	int body_fd;
+	int64_t body_off, body_len;
+	const hc_part *parts;
+	size_t nparts;
+	int out_fd;
+	hc_progress_fn progress;
+	void *progress_ud;
+	int64_t max_rate; /* bytes/s each way; 0: no cap */
+} hc_xfer;
+
+/* Like hc_request for streamed bodies. o->timeout_s 0 here means no limit
+ * on the whole transfer (a 64 GiB upload may take hours); a transfer that
+ * moves nothing for 60 s fails instead. 0 with *out set (any status);
+ * -EIO (transport), -ECANCELED (progress said stop) or -errno (out_fd
+ * write) with a one-line message in err. */
+int hc_transfer(const char *method, const char *url, const hc_opts *o, const hc_xfer *x,
+		hc_resp *out, char *err, size_t errlen);
 #endif
