@@ -17,11 +17,10 @@
  *    rows, never with their width; the values kept are the sampled rows'.
  * 2. The row hash covers exactly the common columns, in A's order, so rows
  *    compare by column name whatever the two tables' column orders.
- * 3. Digests are sorted by (sort key, row), so inside a group rows stay
- *    in file order: the k-th occurrence of a row
- *    in A matches the k-th in B, and the unmatched rows of a key pair up
- *    in file order. The brute-force reference of tests/unit/test_diff.c
- *    follows the same rule.
+ * 3. Digests are sorted by (sort key, row), so inside a group rows stay in
+ *    file order: the k-th occurrence of a row in A matches the k-th in B,
+ *    and the unmatched rows of a key pair up in file order. The brute-force
+ *    reference of tests/unit/test_diff.c follows the same rule.
  * 4. A callback returns 0 (go on), STOP (enough: not an error) or -errno
  *    with its side's err filled. */
 #include <errno.h>

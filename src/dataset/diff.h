@@ -76,6 +76,7 @@ int ds_diff_fds(int fd_a, int fd_b, const char *label_a, const char *label_b,
 int ds_diff_paths(const char *path_a, const char *path_b, const ds_diff_opts *o, json_t **out,
 		  char *err, size_t errlen);
 
-/* The 64-bit digest the diff uses (wyhash-style; not cryptographic). */
+/* A 64-bit hash (wyhash-style; not cryptographic): the diff's for fields
+ * over 16 bytes (shorter ones take one multiply, see diff.c). */
 uint64_t ds_hash64(const void *p, size_t n, uint64_t seed);
 #endif
