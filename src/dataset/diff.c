@@ -210,7 +210,8 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(((const struct name_ix *)a)->name, ((const struct name_ix *)b)->name);
 }
 
-/* Sorted by name; NULL with err filled when a name repeats. */
+/* Sorted by name; NULL with err filled when a name repeats (label NULL: a
+ * repeated name is let be, and find_name returns one of them). */
 static struct name_ix *index_names(const char *const *names, size_t stride, size_t n,
 				   const char *label, char *err, size_t errlen)
 {
@@ -218,7 +219,7 @@ static struct name_ix *index_names(const char *const *names, size_t stride, size
 	for (size_t i = 0; i < n; i++)
 		ix[i] = (struct name_ix){ *(const char *const *)((const char *)names + i * stride), i };
 	qsort(ix, n, sizeof *ix, name_cmp);
-	for (size_t i = 1; i < n; i++)
+	for (size_t i = 1; label && i < n; i++)
 		if (strcmp(ix[i - 1].name, ix[i].name) == 0) {
 			snprintf(err, errlen, "%s: column '%.100s' appears twice", label, ix[i].name);
 			free(ix);
@@ -731,13 +732,13 @@ static json_t *retyped_json(const struct side s[2], const struct plan *p, const 
 {
 	json_t *a = json_array();
 	struct name_ix *ta = NULL, *tb = NULL;
-	char err[8];
 	*rc = a ? 0 : -ENOMEM;
 	if (*rc || !o->ntypes_a || !o->ntypes_b || !o->types_a || !o->types_b)
 		goto out;
-	ta = index_names(&o->types_a[0].name, sizeof *o->types_a, o->ntypes_a, "", err, sizeof err);
-	tb = index_names(&o->types_b[0].name, sizeof *o->types_b, o->ntypes_b, "", err, sizeof err);
-	for (size_t c = 0; ta && tb && !*rc && c < p->ncommon; c++) {
+	/* a profile is the caller's: a name it repeats is not the table's fault */
+	ta = index_names(&o->types_a[0].name, sizeof *o->types_a, o->ntypes_a, NULL, NULL, 0);
+	tb = index_names(&o->types_b[0].name, sizeof *o->types_b, o->ntypes_b, NULL, NULL, 0);
+	for (size_t c = 0; !*rc && c < p->ncommon; c++) {
 		const char *name = s[0].cols[p->ca[c]];
 		const struct name_ix *x = find_name(ta, o->ntypes_a, name);
 		const struct name_ix *y = find_name(tb, o->ntypes_b, name);

@@ -536,9 +536,11 @@ static void test_schema_and_types(void **state)
 	tab_set(&b, "new,id,v", rb, 2);
 	const char *const key[] = { "id" };
 	const ds_coltype ta[] = { { "id", "integer" }, { "v", "string" }, { "gone", "string" } };
-	const ds_coltype tb[] = { { "id", "float" }, { "v", "string" }, { "new", "string" } };
+	/* a profile entry without a name ("" twice) leaves the others alone */
+	const ds_coltype tb[] = { { "id", "float" }, { "v", "string" }, { "new", "string" },
+				  { "", "" }, { "", "" } };
 	ds_diff_opts o = { .key = key, .nkey = 1, .limit = 5, .types_a = ta, .ntypes_a = 3,
-			   .types_b = tb, .ntypes_b = 3 };
+			   .types_b = tb, .ntypes_b = 5 };
 	json_t *j = diff(&a, &b, &o, 0, err);
 	json_t *want = json_pack("{sbs[sss]s[sss]s[s]s[s]sbs[{ssssss}]}", "changed", 1,
 				 "columns_a", "id", "v", "gone", "columns_b", "new", "id", "v",
