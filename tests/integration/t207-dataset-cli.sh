@@ -162,7 +162,26 @@ total=$(appends)
 # 72 MiB in 8 MiB pieces: 9 PATCHes for the whole file.
 ok "$([ $((total - first)) -lt 9 ]; echo $?)" "... sending fewer pieces than the whole ($((total - first)) of 9)"
 ok "$([ ! -e "$STATE" ]; echo $?)" "... and forgets the session once the version exists"
+is "$(stat -c %a "$(dirname "$STATE")")" 700 "the state directory is private (0700)"
 "$S" dataset pull big@1 -o bigback.bin >/dev/null
 ok "$(cmp -s big.bin bigback.bin; echo $?)" "the big file pulls back identical"
+
+# A server restart in the middle of an upload: the push waits, asks the
+# server where the session stands and carries on.
+head -c $((72 << 20)) /dev/urandom >big2.bin
+before=$(appends)
+"$S" dataset push big2.bin --name big2 --limit-rate 16M >push2.out 2>&1 &
+PUSH=$!
+for _ in $(seq 1 200); do
+	[ "$(appends)" -gt "$before" ] && break
+	sleep 0.05
+done
+PORT=${URL##*:}
+stop_server KILL
+SERVER_LISTEN=127.0.0.1:$PORT start_server
+wait "$PUSH"
+is "$?" 0 "a server killed and restarted during an upload: the push completes"
+"$S" dataset pull big2@1 -o big2back.bin >/dev/null
+ok "$(cmp -s big2.bin big2back.bin; echo $?)" "... and the file pulls back identical"
 
 done_testing
