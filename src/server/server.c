@@ -21,6 +21,7 @@
 #include "blob/blob.h"
 #include "blob/blob_http.h"
 #include "cmd/commands.h"
+#include "dataset/ds.h"
 #include "server/server.h"
 #include "http/http.h"
 #include "runtime/rt.h"
@@ -30,7 +31,8 @@
 #define MAX_ROUTES 256
 
 /* The domains whose schemas the store migrates at start, in this order. */
-static const store_domain *const domains[] = { &auth_store_domain, &blob_store_domain };
+static const store_domain *const domains[] = { &auth_store_domain, &blob_store_domain,
+						&ds_store_domain };
 #define NDOMAINS (sizeof domains / sizeof domains[0])
 
 struct app {
@@ -44,6 +46,7 @@ struct app {
 	const char *data; /* the data directory (runtimes) */
 	blob_store *blobs;
 	blob_api *blob_api;
+	ds_api *ds;
 };
 
 static void h_health(http_req *r, void *ctx)
@@ -118,6 +121,7 @@ static void add_routes(struct app *app)
 	app->nroutes += auth_routes(app->auth, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
 	app->nroutes += rt_routes(app->data, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
 	app->nroutes += blob_routes(app->blob_api, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
+	app->nroutes += ds_routes(app->ds, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
 }
 
 static const cfg_opt server_opts[] = {
@@ -141,6 +145,7 @@ static const cfg_opt server_opts[] = {
 	{ "min-free-disk", "SIZE", "1G", "refuse uploads (507) that would leave less free space in DATA", 0 },
 	{ "upload-inflight-user", "SIZE", "16G", "upload bytes in flight per user (429 beyond)", 0 },
 	{ "upload-inflight-total", "SIZE", "64G", "upload bytes in flight in all (503 beyond)", 0 },
+	{ "dataset-max-size", "SIZE", "64G", "the most one dataset push may send (413 beyond)", 0 },
 	{ "shutdown-grace", "DUR", "10s", "how long shutdown waits for in-flight requests", 0 },
 	{ "ready-file", "FILE", NULL, "write the server's URL to FILE once it listens", CFG_NOENV },
 	{ NULL, NULL, NULL, NULL, 0 },
@@ -162,6 +167,7 @@ struct settings {
 	auth_config auth;
 	int64_t grace_ms;
 	int64_t store_timeout_ms;
+	uint64_t dataset_max;
 	char *db;
 };
 
@@ -235,6 +241,12 @@ static int read_settings(const cfg *c, struct settings *s, char *err, size_t err
 	    cfg_get_size(c, "upload-inflight-user", &s->http.upload_user_max, err, errlen) ||
 	    cfg_get_size(c, "upload-inflight-total", &s->http.upload_total_max, err, errlen))
 		return -EINVAL;
+	if (cfg_get_size(c, "dataset-max-size", &s->dataset_max, err, errlen))
+		return -EINVAL;
+	if (!s->dataset_max) {
+		snprintf(err, errlen, "--dataset-max-size must be above 0");
+		return -EINVAL;
+	}
 	/* 0 means "default" to the HTTP layer: the smallest setting is 1 byte. */
 	if (!s->http.min_free_disk)
 		s->http.min_free_disk = 1;
@@ -318,6 +330,7 @@ void server_stop(server **ps)
 		return;
 	http_server_stop(&sv->app.http, 0);
 	auth_free(&sv->app.auth);
+	ds_api_free(&sv->app.ds);
 	blob_api_free(&sv->app.blob_api);
 	blob_store_free(&sv->app.blobs);
 	hub_free(&sv->app.events);
@@ -374,6 +387,10 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 		goto fail;
 	if ((rc = blob_api_new(app->blobs, &app->blob_api))) {
 		snprintf(err, errlen, "cannot start the blob API: %s", strerror(-rc));
+		goto fail;
+	}
+	if ((rc = ds_api_new(app->st, app->blobs, app->blob_api, sv->s.dataset_max, &app->ds))) {
+		snprintf(err, errlen, "cannot start the dataset API: %s", strerror(-rc));
 		goto fail;
 	}
 	add_routes(app);

@@ -1,0 +1,92 @@
+/* Internals shared by the dataset files: the api's state, item lookup and
+ * access, version records. */
+#ifndef SN_DS_INT_H
+#define SN_DS_INT_H
+#include <jansson.h>
+#include "auth/auth.h"
+#include "dataset/ds.h"
+
+/* What a route names: "dataset" or "script". */
+typedef struct ds_kind {
+	const char *name;   /* kind column, and the version JSON's item field */
+	const char *plural; /* route segment */
+} ds_kind;
+extern const ds_kind ds_kind_dataset, ds_kind_script;
+
+/* A route's ctx: the api and the kind of item it serves. */
+typedef struct ds_rctx {
+	ds_api *api;
+	const ds_kind *k;
+} ds_rctx;
+
+struct ds_api {
+	store *st;
+	blob_store *bs;
+	uint64_t max_size;
+	ds_rctx datasets, scripts;
+	http_stream push_stream; /* ctx: &datasets */
+};
+
+enum ds_access { DS_NONE = 0, DS_READ = 1, DS_WRITE = 2, DS_OWNER = 3 };
+
+typedef struct ds_item {
+	char id[48];
+	char name[DS_NAME_MAX + 1];
+	char owner_id[48];
+	int public_, archived;
+	enum ds_access access; /* the caller's */
+} ds_item;
+
+/* Looks up the item kind/name for u: -ENOENT when missing or not readable
+ * by u (the same answer). */
+int ds_item_get(store_conn *c, const ds_kind *k, const char *name, const auth_user *u,
+		ds_item *out);
+/* The caller's access to item id (admins: DS_OWNER). */
+int ds_item_access(store_conn *c, const char *id, const char *owner_id, int public_,
+		   const auth_user *u, enum ds_access *out);
+
+/* A version as stored. */
+typedef struct ds_version {
+	int64_t number, parent, bytes, files, created_at;
+	char sha256[65];
+	char kind[8]; /* "file" | "fileset" */
+	char *filename, *message, *profiles, *language, *uploader;
+} ds_version;
+void ds_version_release(ds_version *v);
+/* -ENOENT when item has no version number. */
+int ds_version_get(store_conn *c, const char *item_id, int64_t number, ds_version *out);
+json_t *ds_version_json(const ds_kind *k, const char *item_name, const ds_version *v);
+
+/* A version to record (ds_version_add). */
+typedef struct ds_newver {
+	const char *kind; /* "file" | "fileset" */
+	const char *sha256, *filename, *message, *language;
+	int64_t bytes, files;
+	json_t *profiles;           /* may be NULL */
+	const char *const *blobs;   /* every blob it references (files and manifest) */
+	size_t nblobs;
+} ds_newver;
+
+/* Creates the item on its first push (owned by u), checks u may write it,
+ * and records the version with its references in one transaction; an
+ * identical version (same sha256) is answered instead, with *dedup = 1.
+ * -ENOENT (not readable), -EACCES (readable, not writable). */
+int ds_version_add(ds_api *api, const ds_kind *k, const char *name, const auth_user *u,
+		   const ds_newver *nv, ds_version *out, int *dedup);
+
+/* Replies for a store or domain error. */
+void ds_reply_rc(http_req *r, int rc, const char *what);
+/* A version number query or path value; -EINVAL when not one. */
+int ds_parse_number(const char *s, int64_t *out);
+
+/* Item and version vstr of the request's {name}, read rule applied: 0,
+ * or replies and returns nonzero. */
+int ds_resolve(ds_rctx *x, http_req *r, const char *vstr, ds_item *it, ds_version *v);
+/* A whole blob of at most max bytes in a new NUL-terminated buffer. */
+int ds_blob_read_all(blob_store *bs, const char *sha, size_t max, char **out, size_t *len);
+
+/* Routes of the other files. */
+size_t ds_push_routes(ds_api *api, http_route *out, size_t max);
+size_t ds_read_routes(ds_api *api, http_route *out, size_t max);
+size_t ds_script_routes(ds_api *api, http_route *out, size_t max);
+#endif

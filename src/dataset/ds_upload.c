@@ -1,0 +1,411 @@
+/* POST /api/v1/datasets/{name}/versions: the body is taken piece by piece
+ * (HTTP_STREAM_BODY) and each file is hashed into the blob store, parsed
+ * as CSV and profiled in that one pass; nothing is held in memory but one
+ * CSV record and the profiles, nothing is read twice.
+ *
+ * Failure keeps nothing: the file being written is aborted (blob_abort),
+ * no version or reference is written. Files of a set committed before the
+ * failure have no reference and go at the next gc. A crash mid-body leaves
+ * only a staging file, removed at the next start (blob.h, invariant 1). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "base/csv.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "dataset/ds_int.h"
+#include "dataset/profile.h"
+
+/* The file being received. */
+struct cur {
+	int open, skip;     /* skip: a multipart field other than "file" */
+	blob_writer *w;
+	csv_reader *csv;    /* NULL once refused (not a table) */
+	ds_profile *prof;
+	size_t ncols;       /* the header's field count */
+	int declared;       /* named .csv/.tsv or sent as CSV: it must parse */
+	char path[DS_PATH_MAX];
+};
+
+struct push {
+	int started, multipart, failed;
+	ds_mp *mp;
+	struct cur cur;
+	ds_manifest set;    /* the files received, in order */
+	json_t *profiles;   /* path -> profile */
+	int status;         /* a refusal: its status, code and message */
+	const char *code;
+	char msg[600];
+};
+
+static int fail(struct push *p, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail(struct push *p, int status, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	if (!p->status) {
+		p->status = status;
+		p->code = code;
+		va_start(ap, fmt);
+		vsnprintf(p->msg, sizeof p->msg, fmt, ap);
+		va_end(ap);
+	}
+	return -EBADMSG;
+}
+
+static void cur_release(struct cur *c)
+{
+	if (c->w)
+		blob_abort(&c->w);
+	csv_free(&c->csv);
+	ds_profile_free(&c->prof);
+	memset(c, 0, sizeof *c);
+}
+
+static void push_free(void *v)
+{
+	struct push *p = v;
+	cur_release(&p->cur);
+	ds_mp_free(&p->mp);
+	ds_manifest_release(&p->set);
+	json_decref(p->profiles);
+	free(p);
+}
+
+static int on_record(void *ud, uint64_t row, uint64_t line, const csv_field *f, size_t nf)
+{
+	struct cur *c = ud;
+	(void)line;
+	if (row == 0)
+		c->ncols = nf;
+	return ds_profile_add(c->prof, row, f, nf);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+static int is_csv_type(const char *ct)
+{
+	return ct && (strncasecmp(ct, "text/csv", 8) == 0 ||
+		      strncasecmp(ct, "text/tab-separated-values", 25) == 0);
+}
+
+static int file_open(ds_api *api, struct push *p, const char *path, const char *ctype)
+{
+	struct cur *c = &p->cur;
+	if (ds_path_normalize(path, strlen(path), c->path))
+		return fail(p, 422, "bad_path", "invalid file path '%s': no absolute path, '..',"
+			    " backslash or control character", path);
+	if (ds_manifest_find(&p->set, c->path))
+		return fail(p, 422, "bad_path", "the path '%s' appears twice", c->path);
+	int rc = blob_writer_new(api->bs, &c->w);
+	if (rc)
+		return fail(p, 500, "internal", "cannot store the file: %s", strerror(-rc));
+	c->open = 1;
+	c->declared = is_csv_type(ctype) || ends_with(c->path, ".csv") || ends_with(c->path, ".tsv");
+	c->prof = ds_profile_new();
+	c->csv = csv_new(ends_with(c->path, ".tsv") ? '\t' : 0, on_record, c);
+	return 0;
+}
+
+/* A CSV refusal: fatal for a declared table, else the file is no table. */
+static int csv_refused(struct push *p, int rc)
+{
+	struct cur *c = &p->cur;
+	uint64_t line = 0, field = 0;
+	const char *why = csv_error(c->csv, &line, &field);
+	if (c->declared) {
+		if (!why)
+			return fail(p, 500, "internal", "%s: cannot profile: %s", c->path, strerror(-rc));
+		if (field)
+			return fail(p, 422, "malformed_csv", "%s: line %llu, field %llu: %s", c->path,
+				    (unsigned long long)line, (unsigned long long)field, why);
+		return fail(p, 422, "malformed_csv", "%s: line %llu: %s", c->path,
+			    (unsigned long long)line, why);
+	}
+	csv_free(&c->csv);
+	ds_profile_free(&c->prof);
+	return 0;
+}
+
+static int file_data(struct push *p, const char *d, size_t n)
+{
+	struct cur *c = &p->cur;
+	if (c->skip)
+		return 0;
+	int rc = blob_write(c->w, d, n);
+	if (rc)
+		return rc; /* the HTTP layer's mapping: -ENOSPC 507, else 500 */
+	if (c->csv && (rc = csv_feed(c->csv, d, n)))
+		return csv_refused(p, rc);
+	return 0;
+}
+
+static int file_close(struct push *p)
+{
+	struct cur *c = &p->cur;
+	char sha[65];
+	uint64_t bytes = 0;
+	json_t *prof = NULL;
+	int rc;
+	if (c->skip) {
+		memset(c, 0, sizeof *c);
+		return 0;
+	}
+	if (c->csv && (rc = csv_finish(c->csv)) && (rc = csv_refused(p, rc)))
+		return rc;
+	/* A file not declared a table is one when it parsed whole with at
+	 * least two columns (a one-column "table" is any text). */
+	if (c->csv && (c->declared || c->ncols >= 2)) {
+		if ((rc = ds_profile_json(c->prof, csv_delimiter(c->csv), &prof)))
+			return rc;
+		if (json_object_set_new(p->profiles, c->path, prof))
+			return -ENOMEM;
+	}
+	if ((rc = blob_commit(&c->w, sha, &bytes, NULL)))
+		return rc;
+	rc = ds_manifest_add(&p->set, c->path, sha, bytes, 0644);
+	if (rc == -E2BIG)
+		rc = fail(p, 422, "bad_path", "a file set holds at most %d files", DS_SET_FILES_MAX);
+	else if (rc)
+		rc = fail(p, 422, "bad_path", "the path '%s' clashes with another file of the set",
+			  c->path);
+	cur_release(c);
+	return rc;
+}
+
+/* ---- multipart callbacks ---- */
+
+struct mp_ud {
+	ds_api *api;
+	struct push *p;
+};
+
+static int mp_begin(void *ud, const char *name, const char *filename, const char *ctype)
+{
+	struct mp_ud *m = ud;
+	if (strcmp(name, "file") != 0) {
+		m->p->cur.skip = 1;
+		return 0;
+	}
+	if (!filename || !*filename)
+		return fail(m->p, 422, "bad_path", "a 'file' part needs a filename");
+	return file_open(m->api, m->p, filename, ctype);
+}
+
+static int mp_data(void *ud, const char *d, size_t n)
+{
+	return file_data(((struct mp_ud *)ud)->p, d, n);
+}
+
+static int mp_end(void *ud)
+{
+	return file_close(((struct mp_ud *)ud)->p);
+}
+
+static const ds_mp_cb mp_cb = { mp_begin, mp_data, mp_end };
+
+/* ---- the request ---- */
+
+/* A quick look before the body is read: a push the caller may not make
+ * is refused without reading gigabytes (the transaction checks again). */
+static int precheck(ds_api *api, http_req *r, struct push *p)
+{
+	store_conn *c = NULL;
+	ds_item it;
+	int rc = store_acquire(api->st, &c);
+	if (rc == 0)
+		rc = ds_item_get(c, &ds_kind_dataset, http_req_param(r, "name"), auth_caller(r), &it);
+	store_release(&c);
+	if (rc == -ENOENT)
+		return 0; /* created on push, or refused then as not found */
+	if (rc)
+		return fail(p, 503, "store_busy", "cannot read the dataset");
+	if (it.access < DS_WRITE)
+		return fail(p, 403, "forbidden", "you may read this dataset but not push to it");
+	return 0;
+}
+
+static struct mp_ud *mp_ud_of(http_req *r);
+
+static int push_start(ds_api *api, http_req *r, struct push *p)
+{
+	const char *ct = http_req_header(r, "Content-Type");
+	const char *fn = http_req_query(r, "filename");
+	p->started = 1;
+	if (!ds_name_valid(http_req_param(r, "name")))
+		return fail(p, 400, "bad_request", "a name is 1 to %d of [A-Za-z0-9._-], not"
+			    " starting with a dot", DS_NAME_MAX);
+	int rc = precheck(api, r, p);
+	if (rc)
+		return rc;
+	if (ct && strncasecmp(ct, "application/x-tar", 17) == 0)
+		return fail(p, 415, "unsupported_media_type", "tar bodies are not supported:"
+			    " send a file set as multipart/form-data");
+	if (ct && strncasecmp(ct, "multipart/", 10) == 0) {
+		p->multipart = 1;
+		if (ds_mp_new(ct, &mp_cb, mp_ud_of(r), &p->mp))
+			return fail(p, 400, "bad_request", "a multipart/form-data body needs a boundary");
+		return 0;
+	}
+	if (!fn)
+		fn = is_csv_type(ct) ? (strncasecmp(ct, "text/tab", 8) == 0 ? "data.tsv" : "data.csv")
+				     : "data";
+	return file_open(api, p, fn, ct);
+}
+
+/* Per-request state: the push, and the multipart callbacks' ctx. */
+struct state {
+	struct push *p;
+	struct mp_ud ud;
+};
+
+static void state_free(void *v)
+{
+	struct state *s = v;
+	push_free(s->p);
+	free(s);
+}
+
+static struct mp_ud *mp_ud_of(http_req *r)
+{
+	return &((struct state *)http_req_state(r))->ud;
+}
+
+static struct push *state_of(ds_api *api, http_req *r)
+{
+	struct state *s = http_req_state(r);
+	if (!s) {
+		s = xcalloc(1, sizeof *s);
+		s->p = xcalloc(1, sizeof *s->p);
+		s->p->profiles = json_object();
+		s->ud = (struct mp_ud){ api, s->p };
+		http_req_set_state(r, s, state_free);
+	}
+	return s->p;
+}
+
+static int on_chunk(http_req *r, const char *d, size_t n, void *ctx)
+{
+	ds_rctx *x = ctx;
+	struct push *p = state_of(x->api, r);
+	int rc = 0;
+	if (!p->profiles)
+		return -ENOMEM;
+	if (!p->started && (rc = push_start(x->api, r, p)))
+		return rc;
+	return p->multipart ? ds_mp_feed(p->mp, d, n) : file_data(p, d, n);
+}
+
+/* Ends the body: every file closed into p->set. */
+static int push_finish(ds_api *api, http_req *r, struct push *p)
+{
+	int rc = 0;
+	if (!p->profiles)
+		return -ENOMEM;
+	if (!p->started && (rc = push_start(api, r, p)))
+		return rc;
+	if (p->multipart && (rc = ds_mp_finish(p->mp)))
+		return p->status ? rc : fail(p, 422, "bad_multipart", "the multipart body is cut short"
+					     " or malformed");
+	if (!p->multipart && (rc = file_close(p)))
+		return rc;
+	if (p->set.n == 0)
+		return fail(p, 400, "bad_request", "the body holds no part named 'file'");
+	return 0;
+}
+
+/* The version of p->set: the file itself, or a manifest blob. */
+static int push_record(ds_api *api, http_req *r, struct push *p, ds_version *v, int *dedup)
+{
+	ds_newver nv = { .message = http_req_query(r, "message"), .profiles = p->profiles };
+	const char **blobs = xcalloc(p->set.n + 1, sizeof *blobs);
+	char sha[65], *text = NULL;
+	size_t len = 0;
+	blob_writer *w = NULL;
+	int rc = 0;
+	for (size_t i = 0; i < p->set.n; i++) {
+		blobs[i] = p->set.files[i].sha256;
+		nv.bytes += (int64_t)p->set.files[i].size;
+	}
+	nv.nblobs = p->set.n;
+	nv.files = (int64_t)p->set.n;
+	if (p->set.n == 1) {
+		nv.kind = "file";
+		nv.sha256 = p->set.files[0].sha256;
+		nv.filename = p->set.files[0].path;
+	} else {
+		nv.kind = "fileset";
+		if ((rc = ds_manifest_dump(&p->set, &text, &len)) || (rc = blob_writer_new(api->bs, &w)) ||
+		    (rc = blob_write(w, text, len)) || (rc = blob_commit(&w, sha, NULL, NULL)))
+			goto out;
+		nv.sha256 = sha;
+		blobs[nv.nblobs++] = sha;
+	}
+	nv.blobs = blobs;
+	rc = ds_version_add(api, &ds_kind_dataset, http_req_param(r, "name"), auth_caller(r), &nv,
+			    v, dedup);
+out:
+	if (w)
+		blob_abort(&w);
+	free(text);
+	free(blobs);
+	return rc;
+}
+
+static void h_push(http_req *r, void *ctx)
+{
+	ds_rctx *x = ctx;
+	struct push *p = state_of(x->api, r);
+	const char *name = http_req_param(r, "name");
+	ds_version v = { 0 };
+	int dedup = 0, rc = http_req_stream_error(r);
+	char t[DS_NAME_MAX + 16];
+	snprintf(t, sizeof t, "dataset:%s", name);
+	http_req_set_target(r, t);
+	if (rc == 0)
+		rc = push_finish(x->api, r, p);
+	if (p->status) {
+		http_reply_error(r, p->status, p->code, "%s", p->msg);
+		return;
+	}
+	if (rc) {
+		http_reply_errno(r, rc, rc == -EFBIG ? "the push exceeds the size limit" : NULL);
+		return;
+	}
+	if ((rc = push_record(x->api, r, p, &v, &dedup))) {
+		if (rc == -EACCES)
+			http_reply_error(r, 403, "forbidden", "you may read this dataset but not push to it");
+		else
+			ds_reply_rc(r, rc, rc == -ENOENT ? "no such dataset" : "cannot record the version");
+		return;
+	}
+	json_t *j = ds_version_json(&ds_kind_dataset, name, &v);
+	ds_version_release(&v);
+	if (!j || json_object_set_new(j, "deduplicated", json_boolean(dedup))) {
+		json_decref(j);
+		http_reply_errno(r, -ENOMEM, NULL);
+		return;
+	}
+	http_reply_json(r, dedup ? 200 : 201, j);
+}
+
+size_t ds_push_routes(ds_api *api, http_route *out, size_t max)
+{
+	api->push_stream = (http_stream){ on_chunk, &api->datasets };
+	const http_route routes[] = {
+		{ "POST", "/api/v1/datasets/{name}/versions", h_push, HTTP_RAW_BODY | HTTP_STREAM_BODY,
+		  ROLE_MEMBER, "dataset.push", (size_t)api->max_size, &api->push_stream },
+	};
+	size_t n = sizeof routes / sizeof routes[0];
+	if (n > max)
+		n = max;
+	memcpy(out, routes, n * sizeof *out);
+	return n;
+}
