@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Dataset benchmarks, one section each (BENCH_SECTIONS picks some: "diff").
+# Dataset benchmarks, one section each (BENCH_SECTIONS picks some: "diff
+# upload"; default both).
 #
 #   bash bench/datasets.sh                 (BUILD: build directory, as for make)
 #
@@ -9,11 +10,19 @@
 # same run. Prints mode, tool, seconds, peak RSS and the ratio to Sentinel;
 # goal: each Sentinel run under 0.5 s and 300 MB. daff runs are capped at
 # DAFF_TIMEOUT seconds (default 150). DIFF_ROWS changes the size.
+#
+# upload: a seeded CSV of UPLOAD_MB (default 1024) MiB pushed as a dataset
+# version over loopback (curl -T: streamed, Content-Length known) to a
+# server whose data directory is on the same file system, beside the two
+# physical limits measured on the same file in the same run: SHA-256 speed
+# (openssl dgst -sha256) and durable write speed (dd bs=1M conv=fsync).
+# The upload hashes, checks the CSV, profiles every column and fsyncs in
+# one pass; goal: at least 80% of the lower of the two limits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 BIN=${SENTINEL_BIN:-./sentinel}
-SECTIONS=${BENCH_SECTIONS:-diff}
+SECTIONS=${BENCH_SECTIONS:-diff upload}
 [ -x "$BIN" ] || { echo "bench/datasets.sh: $BIN not built (run make)" >&2; exit 1; }
 mkdir -p "$BUILD/bench/datasets"
 DATA=$(cd "$BUILD/bench/datasets" && pwd)
@@ -160,11 +169,88 @@ PY
 		}'
 }
 
-# ---- upload (to come) ------------------------------------------------------
+# ---- upload -------------------------------------------------------------
+
+upload_section() {
+	local mb=${UPLOAD_MB:-1024}
+	local f="$DATA/upload-$mb.csv" dir="$DATA/upload-server"
+	if [ ! -s "$f" ]; then
+		echo "generating a $mb MiB CSV into $DATA"
+		# Lines of the diff's shape, repeated with a counter: fast to make.
+		/usr/bin/python3 - "$f" "$mb" <<'PY'
+import random, sys
+path, mb = sys.argv[1], int(sys.argv[2])
+r = random.Random(7)
+cities = ["Paris", "Lyon", "Oslo", "Porto", "Quito", "Accra", "Hanoi", "Lima"]
+block = []
+for i in range(20000):
+    g = r.getrandbits(64)
+    block.append("%d,%d.%02d,%s,user%d,%s,2024-%02d-%02d,%08x" % (
+        g % 1000, g >> 10 & 0xffff, g >> 26 & 63, cities[g >> 32 & 7], g >> 35 & 0xfffff,
+        "true" if g >> 55 & 1 else "false", (g >> 56 & 7) + 1, (g >> 59 & 15) + 1, g & 0xffffffff))
+want, n, i = mb << 20, 0, 0
+with open(path, "w") as out:
+    head = "id,qty,price,city,name,flag,date,code\n"
+    out.write(head); n += len(head)
+    while n < want:
+        chunk = "".join("%d,%s\n" % (i + k, block[(i + k) % len(block)]) for k in range(20000))
+        i += 20000
+        out.write(chunk); n += len(chunk)
+PY
+	fi
+	local bytes
+	bytes=$(stat -c %s "$f")
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	cat "$f" >/dev/null # the page cache holds the file for every measurement alike
+	local t0 t1 sha_s dd_s up_s
+	t0=$(date +%s.%N)
+	openssl dgst -sha256 "$f" >/dev/null
+	t1=$(date +%s.%N)
+	sha_s=$(echo "$t1 - $t0" | bc)
+	t0=$(date +%s.%N)
+	dd if="$f" of="$dir/dd.out" bs=1M conv=fsync status=none
+	t1=$(date +%s.%N)
+	dd_s=$(echo "$t1 - $t0" | bc)
+	rm -f "$dir/dd.out"
+	SENTINEL_ADMIN_PASSWORD=benchpass123 "$BIN" server --listen 127.0.0.1:0 --data "$dir" \
+		--ready-file "$dir/ready" --log-level warn 2>"$dir/server.log" &
+	local pid=$!
+	for _ in $(seq 1 200); do [ -s "$dir/ready" ] && break; sleep 0.05; done
+	local url tok
+	url=$(cat "$dir/ready")
+	tok=$(curl -s -X POST -H 'Content-Type: application/json' \
+		--data '{"username":"admin","password":"benchpass123"}' "$url/api/v1/auth/login" | jq -r .token)
+	t0=$(date +%s.%N)
+	curl -s -o "$dir/reply.json" -X POST -T "$f" -H "Authorization: Bearer $tok" \
+		-H 'Content-Type: text/csv' "$url/api/v1/datasets/bench/versions?filename=bench.csv"
+	t1=$(date +%s.%N)
+	up_s=$(echo "$t1 - $t0" | bc)
+	kill "$pid"
+	wait "$pid" 2>/dev/null || true
+	local rows
+	rows=$(jq -r '[.. | objects | select(has("rows")) | .rows][0] // "?"' "$dir/reply.json")
+	echo
+	echo "== upload: $((bytes >> 20)) MiB CSV over loopback ($rows rows profiled), $(getconf _NPROCESSORS_ONLN) CPUs"
+	/usr/bin/python3 - "$bytes" "$sha_s" "$dd_s" "$up_s" <<'PY'
+import sys
+b, sha, dd, up = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+mbs = lambda s: b / s / 1e6
+floor = min(mbs(sha), mbs(dd))
+print("%-34s %10s %10s" % ("what", "seconds", "MB/s"))
+print("%-34s %10.2f %10.0f" % ("openssl dgst -sha256", sha, mbs(sha)))
+print("%-34s %10.2f %10.0f" % ("dd bs=1M conv=fsync", dd, mbs(dd)))
+print("%-34s %10.2f %10.0f" % ("sentinel upload (hash+CSV+profile)", up, mbs(up)))
+ratio = mbs(up) / floor
+print("upload / lower limit: %.2f  (goal >= 0.80: %s)" % (ratio, "ok" if ratio >= 0.8 else "MISSED"))
+PY
+	rm -rf "$dir"
+}
 
 for s in $SECTIONS; do
 	case "$s" in
 	diff) diff_section ;;
+	upload) upload_section ;;
 	*) echo "bench/datasets.sh: unknown section $s" >&2; exit 2 ;;
 	esac
 done
