@@ -114,7 +114,21 @@ api GET "$D/badcsv"
 is "$STATUS $(nblobs)" "404 $B2" "... and nothing is kept: no dataset, no blob"
 is "$(ls "$SERVER_DATA/tmp" | wc -l)" "0" "... no staging file"
 
+# Tables of several MiB are checked on a thread of their own: the rows, and
+# an error deep in the file, come out as for a small one.
+seq 1 400000 | awk '{print $1 "," $1 * 2 ",x" $1}' | sed '1i id,twice,name' >"$TMP/big.csv"
+push bigcsv -H 'Content-Type: text/csv' --data-binary @"$TMP/big.csv"
+is "$STATUS $(jc '.profiles["data.csv"].rows')" "201 400000" "a $(($(stat -c %s "$TMP/big.csv") >> 20)) MiB table: every row profiled"
+is "$(jc '.profiles["data.csv"].columns[1].max')" 800000 "... to the last row"
+{ cat "$TMP/big.csv"; echo '1,2'; } >"$TMP/bigbad.csv"
+push bigbad -H 'Content-Type: text/csv' --data-binary @"$TMP/bigbad.csv"
+is_error 422 malformed_csv "a ragged last row of a large table is refused"
+like "$(errmsg)" '^data\.csv: line 400002' "... naming its line"
+api GET "$D/bigbad"
+is "$STATUS" 404 "... and no dataset is left"
+
 # kill -9 mid-push: nothing after restart.
+B2=$(nblobs)
 head -c 30000000 /dev/zero >"$TMP/big"
 curl -s -o /dev/null -H "Authorization: Bearer $TOKEN" --limit-rate 2M --data-binary @"$TMP/big" \
 	"$URL$D/killed/versions?filename=big" &
