@@ -14,6 +14,8 @@
  * 4. The same bytes give the same records and the same error whatever the
  *    chunking: every decision that looks ahead (CRLF, "" in a quoted field,
  *    the header's end) waits in a state for the next byte instead.
+ * 5. hi is set whenever buf[0..len) may hold a non-ASCII byte: a record
+ *    with hi clear is ASCII, valid UTF-8 without a look.
  *
  * States (what the next byte means), and who moves between them:
  *   ST_PRE   header not seen yet: bytes go to pre until its first line end
@@ -21,8 +23,8 @@
  *            chosen (detect) and pre parsed as any chunk  -> ST_REC
  *   ST_REC   start of a record (LF, CRLF: a blank line)   -> ST_FIELD, ST_CR
  *   ST_FIELD start of a field                             -> ST_UNQ, ST_QUO
- *   ST_UNQ   in an unquoted field (scan_copy)             -> ST_FIELD, ST_REC, ST_CR
- *   ST_QUO   in a quoted field (scan_copy)                -> ST_QQ
+ *   ST_UNQ   in an unquoted field (in_unquoted)           -> ST_FIELD, ST_REC, ST_CR
+ *   ST_QUO   in a quoted field (in_quoted)                -> ST_QQ
  *   ST_QQ    a quote inside a quoted field: "" or its end -> ST_QUO, ST_FIELD, ST_REC, ST_CR
  *   ST_CR    a CR outside quotes; LF must follow          -> ST_REC */
 #include <errno.h>
@@ -36,8 +38,8 @@
 
 enum { ST_PRE, ST_REC, ST_FIELD, ST_UNQ, ST_QUO, ST_QQ, ST_CR };
 
-/* Room for the record, its NULs and the 8-byte stores of scan_copy. */
-#define MAX_CAP (CSV_MAX_RECORD + 64)
+/* Room for the record, its NULs and the block stores (SLACK). */
+#define MAX_CAP (CSV_MAX_RECORD + 128)
 /* The prelude stops at this size even without a line end: the header is
  * then too long, which the parser reports. */
 #define PRE_MAX (CSV_MAX_RECORD + 16)
@@ -55,6 +57,7 @@ struct csv_reader {
 	uint64_t nrec;
 	size_t ncols; /* header's field count; 0 before the header */
 	size_t raw;
+	int hi; /* the record has a non-ASCII byte: its UTF-8 is checked */
 	char *buf;
 	size_t len, cap;
 	size_t *off;
@@ -72,42 +75,70 @@ struct csv_reader {
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 
-/* High bit set in each byte of v that is zero; exact for the lowest such
- * byte (a borrow can only mark bytes above a true zero). */
-static inline uint64_t zbytes(uint64_t v)
+/* Bytes of buf a block store may write past len: the scans store whole
+ * 64-byte blocks before they know where the record stops. */
+#define SLACK 72
+#define BLOCK 64
+
+/* Bit i (i < 64) set when p[i] is one of a, b, c, d or NUL; *hi gets bit i
+ * set when p[i] is not ASCII. p must have 64 readable bytes. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+static inline uint64_t block_mask(const char *p, char a, char b, char c, char d, uint64_t *hi)
 {
-	return (v - ONES) & ~v & HIGHS;
+	const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b), vc = _mm_set1_epi8(c),
+		      vd = _mm_set1_epi8(d), z = _mm_setzero_si128();
+	uint64_t m = 0, h = 0;
+	for (int i = 0; i < BLOCK; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		__m128i e = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, va), _mm_cmpeq_epi8(v, vb)),
+					 _mm_or_si128(_mm_cmpeq_epi8(v, vc), _mm_cmpeq_epi8(v, vd)));
+		e = _mm_or_si128(e, _mm_cmpeq_epi8(v, z));
+		m |= (uint64_t)(uint16_t)_mm_movemask_epi8(e) << i;
+		h |= (uint64_t)(uint16_t)_mm_movemask_epi8(v) << i;
+	}
+	*hi = h;
+	return m;
+}
+#else
+static inline uint64_t block_mask(const char *p, char a, char b, char c, char d, uint64_t *hi)
+{
+	uint64_t m = 0, h = 0;
+	for (int i = 0; i < BLOCK; i++) {
+		char x = p[i];
+		m |= (uint64_t)(x == a || x == b || x == c || x == d || x == '\0') << i;
+		h |= (uint64_t)((unsigned char)x >> 7) << i;
+	}
+	*hi = h;
+	return m;
+}
+#endif
+
+/* The bits of positions below k (k <= 64). */
+static inline uint64_t below(size_t k)
+{
+	return k >= 64 ? ~0ULL : (1ULL << k) - 1;
 }
 
-/* Copies p[0..n) to out until a byte equals one of the bytes repeated in
- * a..e; returns how many were copied (n when none). Eight bytes at a time:
- * out must have n + 8 bytes of room, since a whole word is stored before
- * it is known to hold a special byte. */
-static inline size_t scan_copy(const char *p, size_t n, char *out, uint64_t a, uint64_t b,
-			       uint64_t c, uint64_t d, uint64_t e)
+/* Copies the next block of input, min(n, 64) bytes, to out (64 bytes of
+ * room) and returns its special bytes' mask (see block_mask) limited to
+ * those bytes; *blk gets its length. The tail of an input chunk goes
+ * through a padded copy so that nothing past p + n is read. */
+static inline uint64_t load_block(const char *p, size_t n, char *out, char a, char b, char c,
+				  char d, size_t *blk, uint64_t *hi)
 {
-	size_t i = 0;
-	for (; i + 8 <= n; i += 8) {
-		uint64_t v;
-		memcpy(&v, p + i, 8);
-		memcpy(out + i, &v, 8);
-		uint64_t m = zbytes(v ^ a) | zbytes(v ^ b) | zbytes(v ^ c) | zbytes(v ^ d) |
-			     zbytes(v ^ e);
-		if (m) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-			return i + (size_t)(__builtin_ctzll(m) >> 3);
-#else
-			break;
-#endif
-		}
+	if (n >= BLOCK) {
+		memcpy(out, p, BLOCK);
+		*blk = BLOCK;
+		return block_mask(p, a, b, c, d, hi);
 	}
-	for (; i < n; i++) {
-		uint64_t ch = (unsigned char)p[i] * ONES;
-		if (ch == a || ch == b || ch == c || ch == d || ch == e)
-			break;
-		out[i] = p[i];
-	}
-	return i;
+	char tmp[BLOCK] = { 0 };
+	memcpy(tmp, p, n);
+	memcpy(out, tmp, BLOCK);
+	*blk = n;
+	uint64_t m = block_mask(tmp, a, b, c, d, hi) & below(n);
+	*hi &= below(n);
+	return m;
 }
 
 /* Offset of the first byte of s[0..n) that does not start a well-formed
@@ -205,18 +236,18 @@ const char *csv_error(const csv_reader *r, uint64_t *line, uint64_t *field)
 	return r->why;
 }
 
-/* Makes room for n more bytes (and the scan's 8-byte overrun) if the
+/* Makes room for n more bytes (and the block stores' overrun) if the
  * record bound allows it; returns the room there is. */
 static inline size_t room(csv_reader *r, size_t n)
 {
-	if (r->len + n + 9 > r->cap && r->cap < MAX_CAP) {
+	if (r->len + n + SLACK > r->cap && r->cap < MAX_CAP) {
 		size_t c = r->cap;
-		while (c < r->len + n + 9 && c < MAX_CAP)
+		while (c < r->len + n + SLACK && c < MAX_CAP)
 			c *= 2;
 		r->cap = c < MAX_CAP ? c : MAX_CAP;
 		r->buf = xrealloc(r->buf, r->cap);
 	}
-	return r->cap - r->len - 9;
+	return r->cap - r->len - SLACK;
 }
 
 /* Starts field nf at buf[len]. */
@@ -256,7 +287,7 @@ static int record_end(csv_reader *r)
 {
 	if (r->ncols && r->nf != r->ncols)
 		return fail(r, r->rline, 0, "%zu fields, the header has %zu", r->nf, r->ncols);
-	size_t bad = utf8_bad(r->buf, r->len);
+	size_t bad = r->hi ? utf8_bad(r->buf, r->len) : r->len;
 	if (bad < r->len) {
 		uint64_t line = r->rline;
 		for (size_t i = 0; i < bad; i++)
@@ -272,6 +303,7 @@ static int record_end(csv_reader *r)
 	r->nf = 0;
 	r->len = 0;
 	r->raw = 0;
+	r->hi = 0;
 	r->st = ST_REC;
 	if (rc)
 		r->rc = rc;
@@ -285,10 +317,14 @@ static int too_long(csv_reader *r)
 
 /* Reads unquoted fields up to a special byte other than a delimiter
  * followed by an unquoted field: short fields then stay in this loop
- * rather than going through parse's states one by one. */
+ * rather than going through parse's states one by one. Each 64-byte block
+ * is copied whole and its delimiters become the fields' NULs in place.
+ * The record length is checked where the byte-wise reader checked it (at
+ * each special byte, and at a block's end unless a delimiter ends the
+ * input), so the same input gives the same error. */
 static int in_unquoted(csv_reader *r, const char **pp, const char *end)
 {
-	const uint64_t d = (unsigned char)r->delim * ONES;
+	const char d = r->delim;
 	const char *p = *pp;
 	int rc = 0;
 	while (p < end) {
@@ -296,34 +332,47 @@ static int in_unquoted(csv_reader *r, const char **pp, const char *end)
 		n = n < avail ? n : avail;
 		if (!n)
 			return too_long(r);
-		size_t k = scan_copy(p, n, r->buf + r->len, d, '"' * ONES, '\n' * ONES,
-				     '\r' * ONES, 0);
-		p += k;
-		r->len += k;
-		r->raw += k;
+		size_t blk, base = r->len, rawbase = r->raw;
+		uint64_t hi, m = load_block(p, n, r->buf + base, d, '"', '\n', '\r', &blk, &hi);
+		for (; m; m &= m - 1) {
+			size_t k = (size_t)__builtin_ctzll(m);
+			r->len = base + k;
+			r->raw = rawbase + k;
+			r->hi |= hi & below(k);
+			if (r->raw > CSV_MAX_RECORD)
+				rc = too_long(r);
+			if (rc || p[k] != d) {
+				*pp = p + k;
+				return rc;
+			}
+			field_end(r); /* the copied delimiter becomes the NUL */
+			r->raw++;
+			if (p + k + 1 == end || p[k + 1] == '"') {
+				r->st = ST_FIELD;
+				*pp = p + k + 1;
+				return 0;
+			}
+			rc = field_begin(r);
+			if (rc) {
+				*pp = p + k + 1;
+				return rc;
+			}
+		}
+		r->len = base + blk;
+		r->raw = rawbase + blk;
+		r->hi |= hi;
+		p += blk;
 		if (r->raw > CSV_MAX_RECORD)
 			return too_long(r);
-		if (k == n)
-			continue;
-		if (*p != r->delim)
-			break;
-		field_end(r);
-		p++;
-		r->raw++;
-		if (p == end || *p == '"') {
-			r->st = ST_FIELD;
-			break;
-		}
-		rc = field_begin(r);
-		if (rc)
-			break;
 	}
 	*pp = p;
 	return rc;
 }
 
-/* Reads a quoted field's bytes up to its next quote; newlines are data
- * but still count as lines. */
+/* Reads a quoted field's bytes up to its next quote (or a NUL); newlines
+ * are data but still count as lines. The length check falls where the
+ * byte-wise reader had it: at each special byte, and at a block's end
+ * unless a newline ends the input. */
 static int in_quoted(csv_reader *r, const char **pp, const char *end)
 {
 	const char *p = *pp;
@@ -332,21 +381,29 @@ static int in_quoted(csv_reader *r, const char **pp, const char *end)
 		n = n < avail ? n : avail;
 		if (!n)
 			return too_long(r);
-		size_t k = scan_copy(p, n, r->buf + r->len, '"' * ONES, '\n' * ONES, 0,
-				     '"' * ONES, '"' * ONES);
-		p += k;
-		r->len += k;
-		r->raw += k;
-		if (r->raw > CSV_MAX_RECORD)
-			return too_long(r);
-		if (k < n && *p == '\n') {
-			r->buf[r->len++] = *p++;
-			r->raw++;
+		size_t blk, base = r->len, rawbase = r->raw;
+		uint64_t hi, m = load_block(p, n, r->buf + base, '"', '\n', '"', '"', &blk, &hi);
+		int nl_last = 0;
+		for (; m; m &= m - 1) {
+			size_t k = (size_t)__builtin_ctzll(m);
+			r->raw = rawbase + k;
+			if (r->raw > CSV_MAX_RECORD)
+				return too_long(r);
+			if (p[k] != '\n') {
+				r->len = base + k;
+				r->hi |= hi & below(k);
+				*pp = p + k;
+				return 0;
+			}
 			r->line++;
-			continue;
+			nl_last = k + 1 == blk;
 		}
-		if (k < n || p == end)
-			break;
+		r->len = base + blk;
+		r->raw = rawbase + blk;
+		r->hi |= hi;
+		p += blk;
+		if (!(nl_last && p == end) && r->raw > CSV_MAX_RECORD)
+			return too_long(r);
 	}
 	*pp = p;
 	return 0;

@@ -15,7 +15,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include "base/mem.h"
 #include "dataset/profile.h"
 
@@ -76,19 +75,56 @@ static inline uint64_t mum(uint64_t a, uint64_t b)
  * final multiply so that every output bit depends on every input bit (the
  * HyperLogLog uses the top 14 bits as a register index and the rest for
  * its rank). */
+static inline uint64_t rd8(const char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint64_t rd4(const char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/* The last n % 8 bytes of p[0..n) as one little-endian word, zero above
+ * them: what memcpy into a zeroed word gives, without a variable-length
+ * memcpy (a libc call per value). Overlapping in-bounds reads only. */
+static inline uint64_t tail_word(const char *p, size_t n)
+{
+	size_t r = n & 7;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const unsigned char *u = (const unsigned char *)p;
+	if (!r)
+		return 0;
+	if (n >= 8)
+		return rd8(p + n - 8) >> (8 * (8 - r));
+	if (n >= 4)
+		return rd4(p) | rd4(p + n - 4) << (8 * (n - 4));
+	return u[0] | (uint64_t)u[n >> 1] << (8 * (n >> 1)) | (uint64_t)u[n - 1] << (8 * (n - 1));
+#else
+	uint64_t w = 0;
+	if (r)
+		memcpy(&w, p + n - r, r);
+	return w;
+#endif
+}
+
+/* A wyhash-style hash: 64-bit words folded by 128-bit multiplies, then a
+ * final multiply so that every output bit depends on every input bit (the
+ * HyperLogLog uses the top 14 bits as a register index and the rest for
+ * its rank). Its values are part of stored profiles (HLL estimates): the
+ * fast tail load keeps them bit for bit (test_profile checks against the
+ * byte-wise definition). */
 uint64_t ds_hash(const char *p, size_t n)
 {
 	uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xa0761d6478bd642fULL);
 	size_t i = 0;
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w;
-		memcpy(&w, p + i, 8);
-		h = mum(h ^ 0xe7037ed1a0b428dbULL, w ^ 0x8ebc6af09c88c6e3ULL) ^ h;
-	}
-	uint64_t w = 0;
-	if (n > i)
-		memcpy(&w, p + i, n - i);
-	h = mum(h ^ 0x589965cc75374cc3ULL, w ^ 0x1d8e4e27c47d124fULL);
+	for (; i + 8 <= n; i += 8)
+		h = mum(h ^ 0xe7037ed1a0b428dbULL, rd8(p + i) ^ 0x8ebc6af09c88c6e3ULL) ^ h;
+	h = mum(h ^ 0x589965cc75374cc3ULL, tail_word(p, n) ^ 0x1d8e4e27c47d124fULL);
 	return mum(h ^ 0xa0761d6478bd642fULL, h ^ 0xe7037ed1a0b428dbULL);
 }
 
@@ -151,17 +187,25 @@ double ds_hll_estimate(const uint8_t *regs)
 
 /* ---- recognising values ---- */
 
-static int is_null(const csv_field *f)
+/* Length and first byte first: most values are no marker at all. */
+static inline int is_null(const csv_field *f)
 {
-	static const char *const tok[] = { "NA", "N/A", "null", "NULL", "NaN" };
+	const char *s = f->p;
 	if (f->quoted)
 		return 0;
-	if (f->n == 0)
+	switch (f->n) {
+	case 0:
 		return 1;
-	for (size_t i = 0; i < sizeof tok / sizeof tok[0]; i++)
-		if (f->n == strlen(tok[i]) && memcmp(f->p, tok[i], f->n) == 0)
-			return 1;
-	return 0;
+	case 2:
+		return s[0] == 'N' && s[1] == 'A';
+	case 3:
+		return s[0] == 'N' && (memcmp(s, "N/A", 3) == 0 || memcmp(s, "NaN", 3) == 0);
+	case 4:
+		return (s[0] == 'n' || s[0] == 'N') &&
+		       (memcmp(s, "null", 4) == 0 || memcmp(s, "NULL", 4) == 0);
+	default:
+		return 0;
+	}
 }
 
 static int parse_int(const char *s, size_t n, int64_t *out)
@@ -188,24 +232,33 @@ static int parse_int(const char *s, size_t n, int64_t *out)
 
 /* A finite decimal: [sign] digits [. digits] [e [sign] digits], a digit
  * before or after the point. strtod alone would also take "inf", "0x1p3"
- * and leading spaces. */
-static int parse_float(const char *s, size_t n, double *out)
+ * and leading spaces. Without an exponent, at most 19 digits whose value m
+ * is at most 2^53 and at most 22 after the point, m / 10^k is one IEEE
+ * division of two exact doubles, so correctly rounded: the very double
+ * strtod returns (Clinger's fast path). Everything else goes to strtod. */
+int ds_parse_float(const char *s, size_t n, double *out)
 {
-	size_t i = 0, dig = 0;
+	static const double p10[] = { 1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+				       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+				       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22 };
+	size_t i = 0, dig = 0, frac = 0;
+	uint64_t m = 0;
+	int neg = 0, slow = 0;
 	char tmp[128];
 	if (n >= sizeof tmp)
 		return -EINVAL;
 	if (i < n && (s[i] == '-' || s[i] == '+'))
-		i++;
-	for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-		dig++;
+		neg = s[i++] == '-';
+	for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, dig++)
+		m = m * 10 + (unsigned)(s[i] - '0'); /* wraps past 19 digits: unused then */
 	if (i < n && s[i] == '.')
-		for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-			dig++;
+		for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, dig++, frac++)
+			m = m * 10 + (unsigned)(s[i] - '0');
 	if (!dig)
 		return -EINVAL;
 	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
 		size_t e = 0;
+		slow = 1;
 		if (++i < n && (s[i] == '-' || s[i] == '+'))
 			i++;
 		for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
@@ -215,6 +268,11 @@ static int parse_float(const char *s, size_t n, double *out)
 	}
 	if (i != n)
 		return -EINVAL;
+	if (!slow && dig <= 19 && m <= (1ULL << 53) && frac <= 22) {
+		double v = (double)m / p10[frac];
+		*out = neg ? -v : v;
+		return 0;
+	}
 	memcpy(tmp, s, n);
 	tmp[n] = '\0';
 	double v = strtod(tmp, NULL);
@@ -311,10 +369,15 @@ static int parse_ts(const char *s, size_t n, struct instant *t)
 	return 0;
 }
 
-static int is_bool(const char *s, size_t n)
+/* Case-insensitive true/false: b | 0x20 is a given lowercase letter only
+ * when b is that letter or its capital. */
+static inline int is_bool(const char *s, size_t n)
 {
-	return (n == 4 && strncasecmp(s, "true", 4) == 0) ||
-	       (n == 5 && strncasecmp(s, "false", 5) == 0);
+	if (n == 4)
+		return (rd4(s) | 0x20202020u) == rd4("true");
+	if (n == 5)
+		return (rd4(s) | 0x20202020u) == rd4("fals") && (s[4] | 0x20) == 'e';
+	return 0;
 }
 
 /* ---- per column ---- */
@@ -344,24 +407,35 @@ static int instant_cmp(const struct instant *a, const struct instant *b)
 	return a->ns < b->ns ? -1 : a->ns > b->ns;
 }
 
-static void ts_add(struct col *c, struct instant *t, const char *s, size_t n)
+/* The text is copied only into a new bound: most values are neither. */
+static void ts_add(struct col *c, const struct instant *t, const char *s, size_t n)
 {
-	memcpy(t->text, s, n);
-	t->text[n] = '\0';
-	if (!c->count || instant_cmp(t, &c->tmin) < 0)
-		c->tmin = *t;
-	if (!c->count || instant_cmp(t, &c->tmax) > 0)
-		c->tmax = *t;
+	int lo = !c->count || instant_cmp(t, &c->tmin) < 0;
+	int hi = !c->count || instant_cmp(t, &c->tmax) > 0;
+	if (lo) {
+		c->tmin.s = t->s;
+		c->tmin.ns = t->ns;
+		memcpy(c->tmin.text, s, n);
+		c->tmin.text[n] = '\0';
+	}
+	if (hi) {
+		c->tmax.s = t->s;
+		c->tmax.ns = t->ns;
+		memcpy(c->tmax.text, s, n);
+		c->tmax.text[n] = '\0';
+	}
 }
 
 static void types_add(struct col *c, const char *s, size_t n)
 {
+	if (!c->types) /* a string column: no value can narrow it again */
+		return;
 	if (c->types & T_FLOAT) {
 		int64_t iv;
 		double x;
 		if ((c->types & T_INT) && parse_int(s, n, &iv) == 0) {
 			num_add(c, (double)iv, iv, 1);
-		} else if (parse_float(s, n, &x) == 0) {
+		} else if (ds_parse_float(s, n, &x) == 0) {
 			c->types &= ~(unsigned)T_INT;
 			num_add(c, x, 0, 0);
 		} else {
@@ -398,6 +472,22 @@ static void overflow(struct col *c, const char *why)
 	c->dropped = why;
 }
 
+/* a[0..n) == b[0..n), inline for the short values most columns hold. */
+static inline int same_bytes(const char *a, const char *b, size_t n)
+{
+	if (n >= 8 && n <= 16)
+		return rd8(a) == rd8(b) && rd8(a + n - 8) == rd8(b + n - 8);
+	if (n >= 4 && n < 8)
+		return rd4(a) == rd4(b) && rd4(a + n - 4) == rd4(b + n - 4);
+	if (n < 4) {
+		for (size_t i = 0; i < n; i++)
+			if (a[i] != b[i])
+				return 0;
+		return 1;
+	}
+	return memcmp(a, b, n) == 0;
+}
+
 static void distinct_add(struct col *c, const char *s, size_t n)
 {
 	uint64_t h = ds_hash(s, n);
@@ -410,8 +500,7 @@ static void distinct_add(struct col *c, const char *s, size_t n)
 	size_t i = h & (NSLOTS - 1);
 	for (; c->slots[i].count; i = (i + 1) & (NSLOTS - 1)) {
 		struct slot *sl = &c->slots[i];
-		if (sl->hash == h && sl->len == n &&
-		    (n == 0 || memcmp(c->arena + sl->off, s, n) == 0)) {
+		if (sl->hash == h && sl->len == n && same_bytes(c->arena + sl->off, s, n)) {
 			sl->count++;
 			return;
 		}

@@ -77,4 +77,8 @@ void ds_hll_add(uint8_t *regs, uint64_t hash);
 double ds_hll_estimate(const uint8_t *regs);
 /* The 64-bit hash the profile uses for values. */
 uint64_t ds_hash(const char *p, size_t n);
+/* The float type's parser: s[0..n) a finite decimal as above (no NUL
+ * needed after it), the double strtod gives for it. 0, -EINVAL (not such
+ * a decimal, or 128 bytes or more) or -ERANGE (not finite). */
+int ds_parse_float(const char *s, size_t n, double *out);
 #endif
