@@ -239,10 +239,12 @@ static void print_pushed(const cli *c, const struct kind *k, const char *name, j
 	char *sha = cli_field(ver, "sha256");
 	if (json_is_true(json_object_get(ver, "deduplicated")))
 		printf("%s %s@%lld: unchanged (identical to version %lld)\n", k->word, name, n, n);
-	else
-		printf("Pushed %s %s@%lld (%lld files, %lld bytes, sha256 %s)\n", k->word, name, n,
-		       json_integer_value(json_object_get(ver, "files")),
-		       json_integer_value(json_object_get(ver, "bytes")), sha);
+	else {
+		long long files = json_integer_value(json_object_get(ver, "files"));
+		printf("Pushed %s %s@%lld (%lld file%s, %lld bytes, sha256 %s)\n", k->word, name, n,
+		       files, files == 1 ? "" : "s", json_integer_value(json_object_get(ver, "bytes")),
+		       sha);
+	}
 	free(sha);
 }
 

@@ -44,7 +44,7 @@ printf 'id,name,score\n1,ann,1.5\n2,bob,2.5\n3,cid,3.5\n' >v1.csv
 printf 'id,name,score\n1,ann,1.5\n2,bob,9.5\n4,dee,4.5\n' >v2.csv
 out=$("$S" dataset push v1.csv --name iris -m first 2>&1); rc=$?
 is "$rc" 0 "push a CSV"
-like "$out" '^Pushed dataset iris@1 \(1 files, 43 bytes, sha256 [0-9a-f]{64}\)$' "... says what was stored"
+like "$out" '^Pushed dataset iris@1 \(1 file, 44 bytes, sha256 [0-9a-f]{64}\)$' "... says what was stored"
 out=$("$S" dataset push v1.csv --name iris 2>&1)
 like "$out" 'iris@1: unchanged' "the same content again: deduplicated, no new version"
 out=$("$S" dataset ls)
@@ -65,7 +65,7 @@ out=$("$S" dataset diff iris 1 2 --key id 2>&1); rc=$?
 is "$rc" 0 "diff --key id"
 like "$out" 'added 1, removed 1, changed 1, unchanged 1' "... the counts"
 like "$out" 'schema: unchanged' "... the schema"
-like "$out" '(^|\n)3 +3 +\{"id":"2"\} +score +"?2\.5"? +"?9\.5"?' "... the changed row, column, from and to"
+like "$out" '(^|\n)2 +2 +\{"id":"2"\} +score +"?2\.5"? +"?9\.5"?' "... the changed row, column, from and to"
 like "$out" 'added rows:' "... sample rows"
 js=$("$S" dataset diff iris 1 2 --key id --json)
 is "$(jq -r '.kind, .diff.counts.changed, .diff.key[0]' <<<"$js" | tr '\n' ' ')" "table 1 id " "diff --json: the server's JSON"
