@@ -76,6 +76,8 @@ cli_progress *cli_progress_new(const char *label, int64_t total, int64_t start);
 void cli_progress_update(cli_progress *p, int64_t done);
 /* Ends the line and frees; *p becomes NULL. */
 void cli_progress_free(cli_progress **p);
+/* Ends a bar's line, if one is on screen, before a message is printed. */
+void cli_progress_break(void);
 /* SIGINT and SIGTERM only set a flag from now on, which transfers poll
  * (cli_interrupted) to stop cleanly and say how to resume. */
 void cli_trap_interrupt(void);

@@ -144,6 +144,7 @@ static void print_error(const cli *c, const hc_resp *r)
 {
 	json_t *j = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
 	json_t *e = json_object_get(j, "error");
+	cli_progress_break();
 	if (json_is_string(json_object_get(e, "code"))) {
 		char *code = cli_field(e, "code"), *msg = cli_field(e, "message");
 		fprintf(stderr, "sentinel %s: %s: %s (HTTP %ld)\n", c->cmd, code, msg, r->status);
@@ -168,6 +169,8 @@ static int xfer(cli *c, const char *method, const char *path, hc_xfer *x, int qu
 	char *url = xasprintf("%s%s", c->server, path);
 	int rc = hc_transfer(method, url, &o, x, &r, err, sizeof err);
 	free(url);
+	if (rc && !quiet)
+		cli_progress_break();
 	if (rc) {
 		if (!quiet && rc == -ECANCELED)
 			fprintf(stderr, "sentinel %s: interrupted\n", c->cmd);

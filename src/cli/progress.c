@@ -17,6 +17,8 @@ struct cli_progress {
 };
 
 static volatile sig_atomic_t interrupted;
+/* A bar's line is on screen without its newline: a message must first end it. */
+static int on_screen;
 
 static void on_signal(int sig)
 {
@@ -78,6 +80,7 @@ static void draw(cli_progress *p, int64_t done, int64_t now)
 	fprintf(stderr, "\r%s [%.*s%*s] %3d%% %s/%s %s/s ETA %s\033[K", p->label, fill,
 		"########################", 24 - fill, "", pct, d, t, r, eta);
 	fflush(stderr);
+	on_screen = 1;
 }
 
 void cli_progress_update(cli_progress *p, int64_t done)
@@ -92,12 +95,19 @@ void cli_progress_update(cli_progress *p, int64_t done)
 	draw(p, done, now);
 }
 
+void cli_progress_break(void)
+{
+	if (on_screen)
+		fprintf(stderr, "\n");
+	on_screen = 0;
+}
+
 void cli_progress_free(cli_progress **pp)
 {
 	cli_progress *p = *pp;
 	if (!p)
 		return;
-	fprintf(stderr, "\n");
+	cli_progress_break();
 	free(p->label);
 	free(p);
 	*pp = NULL;

@@ -45,6 +45,11 @@ printf 'id,name,score\n1,ann,1.5\n2,bob,9.5\n4,dee,4.5\n' >v2.csv
 out=$("$S" dataset push v1.csv --name iris -m first 2>&1); rc=$?
 is "$rc" 0 "push a CSV"
 like "$out" '^Pushed dataset iris@1 \(1 file, 44 bytes, sha256 [0-9a-f]{64}\)$' "... says what was stored"
+# The progress bar: on a terminal only (script(1) gives the push a pty).
+out=$(script -qec "'$S' dataset push v1.csv --name tty" /dev/null 2>&1)
+like "$out" 'push \[#+\] 100% .*B/s ETA' "on a terminal, a push shows a progress bar with bytes/s and ETA"
+"$S" dataset push v2.csv --name tty >/dev/null 2>err.txt
+is "$(cat err.txt)" "" "... and nothing on stderr otherwise"
 out=$("$S" dataset push v1.csv --name iris 2>&1)
 like "$out" 'iris@1: unchanged' "the same content again: deduplicated, no new version"
 out=$("$S" dataset ls)
