@@ -494,8 +494,10 @@ static int session_open(cli *c, const char *sha, int64_t size, char **id)
 }
 
 /* One PATCH of bytes [off, off + n). 0 with *off advanced to the server's
- * count; 1 after a refusal (printed); -errno on transport. A 409 (another
- * request's offset, or one in flight) re-reads the offset instead. */
+ * count; 1 when the session is gone, 2 after another refusal (printed);
+ * -errno on transport. A 409 (another request's offset, or one in flight)
+ * re-reads the offset instead, after a pause that keeps two pushes of the
+ * same file from spinning against each other. */
 static int session_patch(cli *c, const char *id, int fd, int64_t size, int64_t *off,
 			 struct xfer_progress *p, int64_t rate)
 {
@@ -514,10 +516,12 @@ static int session_patch(cli *c, const char *id, int fd, int64_t size, int64_t *
 	int rc = xfer(c, "PATCH", path, &x, 1, &r, &s);
 	if (!rc && r.status == 200)
 		*off = json_integer_value(json_object_get(s, "received"));
-	else if (!rc && r.status == 409)
-		rc = session_get(c, id, off, &committed) > 0 ? 1 : 0;
+	else if (!rc && r.status == 409 && (usleep(200000), 1))
+		rc = (rc = session_get(c, id, off, &committed)) > 0 ? rc : 0;
+	else if (!rc && r.status == 404)
+		rc = 1;
 	else if (!rc)
-		print_error(c, &r), rc = 1;
+		print_error(c, &r), rc = 2;
 	if (!rc && committed)
 		*off = size;
 	json_decref(s);
