@@ -14,6 +14,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <strings.h>
+#include <unistd.h>
 #include "base/csv.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -452,9 +453,80 @@ static int on_chunk(http_req *r, const char *d, size_t n, void *ctx)
 	int rc = 0;
 	if (!p->profiles)
 		return -ENOMEM;
+	if (http_req_query(r, "upload")) {
+		p->started = 1; /* a body beside ?upload=: refused at the end */
+		return 0;
+	}
 	if (!p->started && (rc = push_start(x->api, r, p)))
 		return rc;
 	return p->multipart ? ds_mp_feed(p->mp, d, n) : file_data(p, d, n);
+}
+
+/* `?upload=ID`: the content is the caller's committed upload session (the
+ * CLI sends files over 64 MiB that way, resumably). The blob exists; it is
+ * read once here for the CSV check and profile, and recorded as the file. */
+static int push_session(ds_api *api, http_req *r, struct push *p, const char *id)
+{
+	const auth_user *u = auth_caller(r);
+	blob_upload up;
+	p->started = 1;
+	if (!ds_name_valid(http_req_param(r, "name")))
+		return fail(p, 400, "bad_request", "a name is 1 to %d of [A-Za-z0-9._-], not"
+			    " starting with a dot", DS_NAME_MAX);
+	int rc = precheck(api, r, p);
+	if (rc)
+		return rc;
+	/* Someone else's session is as absent as an unknown one: no oracle. */
+	if (blob_upload_get(api->bs, id, &up) ||
+	    (strcmp(up.owner, u->id) != 0 && u->role < ROLE_ADMIN))
+		return fail(p, 404, "not_found", "no upload session %s", id);
+	if (!up.committed)
+		return fail(p, 409, "conflict", "upload session %s is not committed yet", id);
+	if (http_req_streamed(r))
+		return fail(p, 400, "bad_request", "with ?upload= the body must be empty");
+	const char *fn = http_req_query(r, "filename");
+	struct cur *c = &p->cur;
+	if (ds_path_normalize(fn ? fn : "data", strlen(fn ? fn : "data"), c->path))
+		return fail(p, 422, "bad_path", "invalid file name '%s'", fn);
+	int fd = -1;
+	uint64_t size = 0;
+	if ((rc = blob_open(api->bs, up.sha256, &fd, &size)))
+		return fail(p, 500, "internal", "cannot read the uploaded blob: %s", strerror(-rc));
+	c->declared = ends_with(c->path, ".csv") || ends_with(c->path, ".tsv");
+	c->prof = ds_profile_new();
+	c->csv = csv_new(ends_with(c->path, ".tsv") ? '\t' : 0, on_record, c);
+	c->fd.csv = c->csv;
+	char *b = xmalloc(FEED_BLOCK);
+	for (;;) {
+		ssize_t k = read(fd, b, FEED_BLOCK);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			rc = k < 0 ? -errno : 0;
+			break;
+		}
+		if (c->csv && (rc = feeder_data(&c->fd, b, (size_t)k))) {
+			feeder_stop(&c->fd);
+			if ((rc = csv_refused(p, rc)))
+				break;
+		}
+	}
+	free(b);
+	close(fd);
+	if (rc)
+		return p->status ? rc : fail(p, 500, "internal", "cannot read the uploaded blob");
+	if (c->csv && (rc = feeder_end(&c->fd)) && (rc = csv_refused(p, rc)))
+		return rc;
+	if (c->csv && (c->declared || c->ncols >= 2)) {
+		json_t *prof = NULL;
+		if ((rc = ds_profile_json(c->prof, csv_delimiter(c->csv), &prof)))
+			return rc;
+		if (json_object_set_new(p->profiles, c->path, prof))
+			return -ENOMEM;
+	}
+	rc = ds_manifest_add(&p->set, c->path, up.sha256, size, 0644);
+	cur_release(c);
+	return rc ? fail(p, 422, "bad_path", "invalid file name '%s'", c->path) : 0;
 }
 
 /* Ends the body: every file closed into p->set. */
@@ -463,6 +535,10 @@ static int push_finish(ds_api *api, http_req *r, struct push *p)
 	int rc = 0;
 	if (!p->profiles)
 		return -ENOMEM;
+	const char *session = http_req_query(r, "upload");
+	if (session)
+		return p->started ? fail(p, 400, "bad_request", "with ?upload= the body must be empty")
+				  : push_session(api, r, p, session);
 	if (!p->started && (rc = push_start(api, r, p)))
 		return rc;
 	if (p->multipart && (rc = ds_mp_finish(p->mp)))

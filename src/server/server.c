@@ -71,10 +71,13 @@ static void h_status(http_req *r, void *ctx)
 		http_reply_errno(r, rc == STORE_EBUSY ? -ETIMEDOUT : rc, "cannot read the schema versions");
 		return;
 	}
-	http_reply_json(r, 200, json_pack("{s:s,s:I,s:o,s:s,s:o}", "version", SENTINEL_VERSION,
+	/* Capabilities a client may check before using them (the CLI does for
+	 * resumable dataset pushes). */
+	http_reply_json(r, 200, json_pack("{s:s,s:I,s:o,s:s,s:o,s:[s]}", "version", SENTINEL_VERSION,
 					   "uptime_s", (json_int_t)((sn_now_ms() - app->started_ms) / 1000),
 					   "started_at", http_json_time(app->started_ms), "store",
-					   store_backend(app->st), "schema_version", versions));
+					   store_backend(app->st), "schema_version", versions,
+					   "features", "dataset_upload"));
 }
 
 static void h_metrics(http_req *r, void *ctx)

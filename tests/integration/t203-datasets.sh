@@ -148,4 +148,19 @@ api DELETE "$D/iris" "" "$TOKEN"
 is "$STATUS $(jbody .deleted)" "200 iris" "an admin deletes a dataset"
 is "$(sqlite_db "SELECT COUNT(*) FROM blob_refs WHERE domain = 'dataset' AND ref NOT IN (SELECT id FROM ds_items)")" \
 	"0" "... with its references"
+
+# A version from an upload session (?upload=ID, empty body).
+api POST /api/v1/uploads '{"size":12}'
+UID_=$(jbody .id)
+call PATCH "/api/v1/uploads/$UID_" -H "Authorization: Bearer $TOKEN" -H 'Content-Range: bytes 0-11/12' \
+	--data-binary $'a,b\n1,2\n3,4\n'
+push fromup -X POST --url-query "upload=$UID_" --url-query filename=s.csv
+is_error 409 conflict "a session that is not committed yet cannot become a version"
+api POST "/api/v1/uploads/$UID_/commit"
+push fromup -X POST --url-query "upload=$UID_" --url-query filename=s.csv
+is "$STATUS $(jc '.profiles["s.csv"].rows')" "201 2" "a committed session becomes a version, CSV-checked and profiled"
+mkuser mona monapass12 member >/dev/null
+MONA=$(login mona monapass12)
+call POST "$D/monas/versions?upload=$UID_&filename=s.csv" -H "Authorization: Bearer $MONA"
+is_error 404 not_found "another user's session is as absent as an unknown one"
 done_testing
