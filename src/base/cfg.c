@@ -24,7 +24,8 @@ static const char *const roles[] = {
 };
 /* Commands that talk to a server's API: one [cli] section serves them all. */
 static const char *const cli_words[] = {
-	"login", "logout", "whoami", "passwd", "user", "group", "token", "audit", "status", NULL,
+	"login", "logout", "whoami", "passwd", "user", "group", "token", "audit", "status",
+	"dataset", "script", NULL,
 };
 
 static const cfg_opt common_opts[] = {
