@@ -338,7 +338,7 @@ static int in_unquoted(csv_reader *r, const char **pp, const char *end)
 			size_t k = (size_t)__builtin_ctzll(m);
 			r->len = base + k;
 			r->raw = rawbase + k;
-			r->hi |= hi & below(k);
+			r->hi |= (hi & below(k)) != 0;
 			if (r->raw > CSV_MAX_RECORD)
 				rc = too_long(r);
 			if (rc || p[k] != d) {
@@ -360,7 +360,7 @@ static int in_unquoted(csv_reader *r, const char **pp, const char *end)
 		}
 		r->len = base + blk;
 		r->raw = rawbase + blk;
-		r->hi |= hi;
+		r->hi |= hi != 0;
 		p += blk;
 		if (r->raw > CSV_MAX_RECORD)
 			return too_long(r);
@@ -391,7 +391,7 @@ static int in_quoted(csv_reader *r, const char **pp, const char *end)
 				return too_long(r);
 			if (p[k] != '\n') {
 				r->len = base + k;
-				r->hi |= hi & below(k);
+				r->hi |= (hi & below(k)) != 0;
 				*pp = p + k;
 				return 0;
 			}
@@ -400,7 +400,7 @@ static int in_quoted(csv_reader *r, const char **pp, const char *end)
 		}
 		r->len = base + blk;
 		r->raw = rawbase + blk;
-		r->hi |= hi;
+		r->hi |= hi != 0;
 		p += blk;
 		if (!(nl_last && p == end) && r->raw > CSV_MAX_RECORD)
 			return too_long(r);

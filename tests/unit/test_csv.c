@@ -299,6 +299,111 @@ static void test_chunks(void **state)
 	same_at_every_cut("a,b\n1,x\0y\n", 10);
 }
 
+/* The reader scans 64 bytes at a time and checks UTF-8 only in records
+ * with a non-ASCII byte: a bad byte (or a good sequence) at every offset
+ * of long fields, quoted and not, across block borders and at every
+ * chunk cut near it, is found in the right field (a bad byte past offset
+ * 31 of a block once went unseen). */
+static void test_utf8_every_offset(void **state)
+{
+	(void)state;
+	char s[400];
+	for (int q = 0; q < 2; q++) {
+		for (size_t at = 0; at < 200; at++) {
+			/* "h1,h2\n", 70 x, then the second field [q]y...y[q] of a
+			 * length that puts the bad byte 1..40 bytes before the
+			 * record's end, so at every bit of the last block */
+			size_t n = 0, l2 = at + 2 + at % 40;
+			memcpy(s, "h1,h2\n", 6);
+			n = 6;
+			memset(s + n, 'x', 70);
+			n += 70;
+			s[n++] = ',';
+			if (q)
+				s[n++] = '"';
+			size_t f2 = n;
+			memset(s + n, 'y', l2);
+			n += l2;
+			if (q)
+				s[n++] = '"';
+			s[n++] = '\n';
+			s[f2 + at] = '\xff';
+			struct result res = run_cuts(s, n, 0, NULL, 0);
+			if (res.rc != -EINVAL || !strstr(res.why, "invalid UTF-8") || res.line != 2 ||
+			    res.field != 2)
+				fail_msg("q %d at %zu: rc %d '%s' field %llu", q, at, res.rc, res.why,
+					 (unsigned long long)res.field);
+			free(res.recs);
+			for (size_t c = f2 + at - 1; c <= f2 + at + 1; c++) {
+				struct result part = run_cuts(s, n, 0, &c, 1);
+				assert_int_equal(part.rc, -EINVAL);
+				assert_string_equal(part.why, "invalid UTF-8");
+				assert_int_equal(part.field, 2);
+				free(part.recs);
+			}
+			/* the same place in the first field: field 1 */
+			s[f2 + at] = 'y';
+			s[6 + at % 70] = '\xff';
+			res = run_cuts(s, n, 0, NULL, 0);
+			assert_int_equal(res.rc, -EINVAL);
+			assert_int_equal(res.field, 1);
+			free(res.recs);
+			/* a valid two-byte sequence there passes */
+			s[6 + at % 70] = 'x';
+			s[f2 + at] = '\xc3';
+			s[f2 + at + 1] = '\xa9';
+			res = run_cuts(s, n, 0, NULL, 0);
+			if (res.rc)
+				fail_msg("q %d at %zu: %s", q, at, res.why);
+			free(res.recs);
+			s[f2 + at] = s[f2 + at + 1] = 'y';
+		}
+	}
+}
+
+/* Records at the length limit, with the input cut near their end and at
+ * block borders: the chunking never changes the answer (invariant 4),
+ * including where the record ends in a newline inside quotes or a
+ * delimiter right at the input's end. */
+static void test_limit_chunks(void **state)
+{
+	(void)state;
+	static const char *const tails[] = { "", "\n", ",", ",\n", "\"", "\"\n", "\n\"\n",
+					     "x\n", "\n\n" };
+	size_t cap = CSV_MAX_RECORD + 16;
+	char *s = xmalloc(cap);
+	for (int q = 0; q < 2; q++) {
+		for (size_t len = CSV_MAX_RECORD - 3; len <= CSV_MAX_RECORD + 1; len++) {
+			for (size_t t = 0; t < sizeof tails / sizeof tails[0]; t++) {
+				size_t n = 0;
+				memcpy(s, "h,i\n", 4);
+				n = 4;
+				if (q)
+					s[n++] = '"';
+				memset(s + n, 'x', len - (size_t)q);
+				n += len - (size_t)q;
+				/* a delimiter (unquoted) or newline (quoted) 100 bytes in */
+				s[4 + 100] = q ? '\n' : ',';
+				size_t tl = strlen(tails[t]);
+				memcpy(s + n, tails[t], tl);
+				n += tl;
+				struct result whole = run_cuts(s, n, 0, NULL, 0);
+				size_t cuts[] = { n - 3, n - 2, n - 1, n, 4 + 64, 4 + 100, 4 + 101 };
+				for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+					struct result part = run_cuts(s, n, 0, &cuts[c], 1);
+					if (part.rc != whole.rc || strcmp(part.why, whole.why) ||
+					    strcmp(part.recs, whole.recs))
+						fail_msg("q %d len %zu tail %zu cut %zu: '%s' vs '%s'", q,
+							 len, t, cuts[c], part.why, whole.why);
+					free(part.recs);
+				}
+				free(whole.recs);
+			}
+		}
+	}
+	free(s);
+}
+
 static uint64_t rnd(uint64_t *s)
 {
 	*s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -401,6 +506,8 @@ int main(void)
 		cmocka_unit_test(test_callback_stop),
 		cmocka_unit_test(test_chunks),
 		cmocka_unit_test(test_roundtrip_random),
+		cmocka_unit_test(test_utf8_every_offset),
+		cmocka_unit_test(test_limit_chunks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -387,6 +387,115 @@ static void test_bounds_and_errors(void **state)
 	free(wide);
 }
 
+/* ds_parse_float against strtod, bit for bit, on random decimals of every
+ * shape its fast path takes or declines (up to 20 digits, up to 24 after
+ * the point, signs, leading zeros, exponents), and ds_parse_float's
+ * refusals against the grammar. */
+static void test_parse_float(void **state)
+{
+	(void)state;
+	uint64_t seed = 99;
+	char s[80];
+	for (int it = 0; it < 400000; it++) {
+		size_t n = 0;
+		uint64_t r = rnd(&seed);
+		if (r % 4 == 0)
+			s[n++] = r % 8 == 0 ? '-' : '+';
+		size_t ip = rnd(&seed) % 12, fp = rnd(&seed) % 25;
+		if (rnd(&seed) % 3 == 0)
+			ip = rnd(&seed) % 21;
+		for (size_t i = 0; i < ip; i++)
+			s[n++] = (char)('0' + (i == 0 && rnd(&seed) % 4 ? 1 + rnd(&seed) % 9 : rnd(&seed) % 10));
+		int point = fp || rnd(&seed) % 2;
+		if (point) {
+			s[n++] = '.';
+			for (size_t i = 0; i < fp; i++)
+				s[n++] = (char)('0' + rnd(&seed) % 10);
+		}
+		if (rnd(&seed) % 16 == 0)
+			n += (size_t)snprintf(s + n, sizeof s - n, "e%d", (int)(rnd(&seed) % 80) - 40);
+		s[n] = '\0';
+		double got = 0, want = strtod(s, NULL);
+		int rc = ds_parse_float(s, n, &got);
+		int ok = ip + fp > 0;
+		if (!ok) {
+			assert_int_equal(rc, -EINVAL);
+			continue;
+		}
+		if (rc || memcmp(&got, &want, sizeof got))
+			fail_msg("%s: rc %d, %.17g, strtod %.17g", s, rc, got, want);
+	}
+	/* exact edges of the fast path: 2^53, 2^53 + 1, 22 and 23 places */
+	static const char *const edge[] = { "9007199254740992",     "9007199254740993",
+					    "-9007199254740993.0",  "0.0000000000000000000001",
+					    "0.00000000000000000000001", "1.7976931348623157",
+					    "-0",                   "-0.000",
+					    "123456789012345678901234567890" };
+	for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+		double got, want = strtod(edge[i], NULL);
+		assert_int_equal(ds_parse_float(edge[i], strlen(edge[i]), &got), 0);
+		if (memcmp(&got, &want, sizeof got))
+			fail_msg("%s: %.17g, strtod %.17g", edge[i], got, want);
+	}
+	static const char *const bad[] = { "", "-", ".", "+.", "1e", "1e+", "1x", "0x10", " 1",
+					   "1 ", "inf", "nan", "1..2", "--1", "1.2.3" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		double x;
+		if (ds_parse_float(bad[i], strlen(bad[i]), &x) != -EINVAL)
+			fail_msg("'%s' taken", bad[i]);
+	}
+	double x;
+	assert_int_equal(ds_parse_float("1e999", 5, &x), -ERANGE);
+	/* no NUL needed after the text: the bytes past n are not read as digits */
+	assert_int_equal(ds_parse_float("12.5x", 4, &x), 0);
+	assert_true(x == 12.5);
+}
+
+/* ds_hash's values are stored (HLL estimates): its word-wise tail must
+ * give what the byte-wise definition gives, at every length and offset. */
+static uint64_t mum_ref(uint64_t a, uint64_t b)
+{
+	unsigned __int128 r = (unsigned __int128)a * b;
+	return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+static uint64_t hash_ref(const char *p, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xa0761d6478bd642fULL);
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w = 0;
+		for (int k = 0; k < 8; k++)
+			w |= (uint64_t)(unsigned char)p[i + k] << (8 * k);
+		h = mum_ref(h ^ 0xe7037ed1a0b428dbULL, w ^ 0x8ebc6af09c88c6e3ULL) ^ h;
+	}
+	uint64_t w = 0;
+	for (size_t k = 0; i + k < n; k++)
+		w |= (uint64_t)(unsigned char)p[i + k] << (8 * k);
+	h = mum_ref(h ^ 0x589965cc75374cc3ULL, w ^ 0x1d8e4e27c47d124fULL);
+	return mum_ref(h ^ 0xa0761d6478bd642fULL, h ^ 0xe7037ed1a0b428dbULL);
+}
+
+static void test_hash_reference(void **state)
+{
+	(void)state;
+	uint64_t seed = 5;
+	char buf[96];
+	for (size_t i = 0; i < sizeof buf; i++)
+		buf[i] = (char)rnd(&seed);
+	for (size_t off = 0; off < 8; off++)
+		for (size_t n = 0; off + n <= 80; n++) {
+			/* a heap copy of exactly n bytes: ASan sees any read past it */
+			char *v = xmalloc(n ? n : 1);
+			memcpy(v, buf + off, n);
+			if (ds_hash(v, n) != hash_ref(v, n))
+				fail_msg("length %zu offset %zu", n, off);
+			free(v);
+		}
+	/* a known value pins the definition itself */
+	assert_true(ds_hash("", 0) == hash_ref("", 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -394,6 +503,8 @@ int main(void)
 		cmocka_unit_test(test_hll),
 		cmocka_unit_test(test_types),
 		cmocka_unit_test(test_bounds_and_errors),
+		cmocka_unit_test(test_parse_float),
+		cmocka_unit_test(test_hash_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
