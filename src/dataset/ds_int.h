@@ -19,12 +19,24 @@ typedef struct ds_rctx {
 	const ds_kind *k;
 } ds_rctx;
 
+/* An --import-allow entry: a host name, or an address range. */
+typedef struct ds_allow {
+	int family;             /* AF_INET, AF_INET6; 0: host names host */
+	unsigned char addr[16]; /* network byte order */
+	int prefix;             /* bits */
+	char host[256];
+	int port;               /* 0: any */
+} ds_allow;
+
 struct ds_api {
 	store *st;
 	blob_store *bs;
 	uint64_t max_size;
 	ds_rctx datasets, scripts;
 	http_stream push_stream; /* ctx: &datasets */
+	int import_enabled;
+	size_t nallow;
+	ds_allow allow[32]; /* DS_IMPORT_ALLOW_MAX */
 };
 
 enum ds_access { DS_NONE = 0, DS_READ = 1, DS_WRITE = 2, DS_OWNER = 3 };
@@ -84,6 +96,30 @@ int ds_parse_number(const char *s, int64_t *out);
 int ds_resolve(ds_rctx *x, http_req *r, const char *vstr, ds_item *it, ds_version *v);
 /* A whole blob of at most max bytes in a new NUL-terminated buffer. */
 int ds_blob_read_all(blob_store *bs, const char *sha, size_t max, char **out, size_t *len);
+
+/* ---- import (ds_import.c) ---- */
+
+/* Refused by default: loopback, private, link-local, CGNAT, unspecified,
+ * multicast, reserved, and the IPv6 forms that embed such an IPv4. */
+int ds_import_addr_blocked(int family, const unsigned char *addr);
+
+/* A refusal of the import itself (not of the content). */
+typedef struct ds_import_err {
+	int status;         /* 0: the error came from on_data */
+	const char *code;
+	char msg[400];
+} ds_import_err;
+
+/* Fetches url (the caller checked api->import_enabled; redirects followed up to 5 times, each target checked
+ * again) into on_data, bounded by the api's max size, 10 min in all and
+ * 30 s without progress. 0, or an error: e->status set for the import's
+ * own (403 refused address, 400 bad URL, 413, 502, 504), else
+ * on_data's rc as it returned it. */
+int ds_import_fetch(ds_api *api, const char *url, int (*on_data)(void *, const char *, size_t),
+		    void *ud, ds_import_err *e);
+/* The URL's last path segment, percent-decoded; "data" when empty;
+ * -EINVAL when it is no valid file name. */
+int ds_import_filename(const char *url, char out[DS_PATH_MAX]);
 
 /* Routes of the other files. */
 size_t ds_push_routes(ds_api *api, http_route *out, size_t max);

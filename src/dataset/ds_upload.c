@@ -453,8 +453,8 @@ static int on_chunk(http_req *r, const char *d, size_t n, void *ctx)
 	int rc = 0;
 	if (!p->profiles)
 		return -ENOMEM;
-	if (http_req_query(r, "upload")) {
-		p->started = 1; /* a body beside ?upload=: refused at the end */
+	if (http_req_query(r, "upload") || http_req_query(r, "import")) {
+		p->started = 1; /* a body beside ?upload= or ?import=: refused at the end */
 		return 0;
 	}
 	if (!p->started && (rc = push_start(x->api, r, p)))
@@ -529,6 +529,40 @@ static int push_session(ds_api *api, http_req *r, struct push *p, const char *id
 	return rc ? fail(p, 422, "bad_path", "invalid file name '%s'", c->path) : 0;
 }
 
+static int import_data(void *ud, const char *d, size_t n)
+{
+	return file_data(ud, d, n);
+}
+
+/* `?import=URL`: the server fetches the file itself (ds_import.c), and the
+ * bytes take the path of a raw push's body. Any member who may push may
+ * import once the admin has enabled it: the admin's allow-list, not the
+ * caller's role, bounds what the server may reach. */
+static int push_import(ds_api *api, http_req *r, struct push *p, const char *url)
+{
+	const char *fn = http_req_query(r, "filename");
+	char name[DS_PATH_MAX];
+	ds_import_err e;
+	p->started = 1;
+	if (!api->import_enabled)
+		return fail(p, 403, "import_disabled", "import from a URL is off on this server (an"
+			    " admin enables it with --import or --import-allow)");
+	if (!ds_name_valid(http_req_param(r, "name")))
+		return fail(p, 400, "bad_request", "a name is 1 to %d of [A-Za-z0-9._-], not"
+			    " starting with a dot", DS_NAME_MAX);
+	int rc = precheck(api, r, p);
+	if (rc)
+		return rc;
+	if (!fn && ds_import_filename(url, name))
+		return fail(p, 422, "bad_path", "the URL's last path segment is no valid file name:"
+			    " name the file with ?filename=");
+	if ((rc = file_open(api, p, fn ? fn : name, NULL)))
+		return rc;
+	if ((rc = ds_import_fetch(api, url, import_data, p, &e)))
+		return e.status ? fail(p, e.status, e.code, "%s", e.msg) : rc;
+	return file_close(p);
+}
+
 /* Ends the body: every file closed into p->set. */
 static int push_finish(ds_api *api, http_req *r, struct push *p)
 {
@@ -536,9 +570,13 @@ static int push_finish(ds_api *api, http_req *r, struct push *p)
 	if (!p->profiles)
 		return -ENOMEM;
 	const char *session = http_req_query(r, "upload");
+	const char *url = http_req_query(r, "import");
 	if (session)
 		return p->started ? fail(p, 400, "bad_request", "with ?upload= the body must be empty")
 				  : push_session(api, r, p, session);
+	if (url)
+		return p->started ? fail(p, 400, "bad_request", "with ?import= the body must be empty")
+				  : push_import(api, r, p, url);
 	if (!p->started && (rc = push_start(api, r, p)))
 		return rc;
 	if (p->multipart && (rc = ds_mp_finish(p->mp)))

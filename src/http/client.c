@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <curl/curl.h>
 #include "base/buf.h"
 #include "base/dl.h"
@@ -29,12 +31,18 @@ static struct {
 	CURLcode (*mime_filedata)(curl_mimepart *, const char *);
 	CURLcode (*mime_filename)(curl_mimepart *, const char *);
 	void (*mime_free)(curl_mime *);
+	CURLU *(*url)(void);
+	CURLUcode (*url_set)(CURLU *, CURLUPart, const char *, unsigned int);
+	CURLUcode (*url_get)(const CURLU *, CURLUPart, char **, unsigned int);
+	void (*url_cleanup)(CURLU *);
+	void (*free)(void *);
 } cu;
 static const char *const cu_names[] = {
 	"curl_global_init", "curl_easy_init", "curl_easy_setopt", "curl_easy_perform",
 	"curl_easy_getinfo", "curl_easy_cleanup", "curl_easy_strerror", "curl_slist_append",
 	"curl_slist_free_all", "curl_mime_init", "curl_mime_addpart", "curl_mime_name",
-	"curl_mime_filedata", "curl_mime_filename", "curl_mime_free",
+	"curl_mime_filedata", "curl_mime_filename", "curl_mime_free", "curl_url", "curl_url_set",
+	"curl_url_get", "curl_url_cleanup", "curl_free",
 };
 static sn_dl_lib cu_lib = SN_DL_LIB("libcurl.so.4", "libcurl4", cu_names, &cu);
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -314,5 +322,153 @@ out:
 		cu.mime_free(mime);
 	free(auth);
 	free(ctype);
+	return rc;
+}
+
+/* ---- hc_fetch ---- */
+
+int hc_url_parts(const char *url, char scheme[8], char host[256], int *port)
+{
+	if (sn_dl_use(&cu_lib, NULL, 0))
+		return -ENOSYS;
+	CURLU *u = cu.url();
+	char *sch = NULL, *h = NULL, *p = NULL;
+	int rc = -EINVAL;
+	if (!u)
+		return -ENOMEM;
+	if (cu.url_set(u, CURLUPART_URL, url, 0) ||
+	    cu.url_get(u, CURLUPART_SCHEME, &sch, 0) ||
+	    cu.url_get(u, CURLUPART_HOST, &h, 0) ||
+	    cu.url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT))
+		goto out;
+	if (strcasecmp(sch, "http") != 0 && strcasecmp(sch, "https") != 0)
+		goto out;
+	size_t n = strlen(h);
+	const char *hp = h;
+	if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
+		hp++;
+		n -= 2;
+	}
+	/* A zone id ("fe80::1%eth0") names an interface: never a public host. */
+	if (n == 0 || n >= 256 || memchr(hp, '%', n))
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		host[i] = (char)((hp[i] >= 'A' && hp[i] <= 'Z') ? hp[i] - 'A' + 'a' : hp[i]);
+	host[n] = '\0';
+	for (size_t i = 0; sch[i] && i < 7; i++)
+		scheme[i] = (char)((sch[i] >= 'A' && sch[i] <= 'Z') ? sch[i] - 'A' + 'a' : sch[i]);
+	scheme[strlen(sch) < 7 ? strlen(sch) : 7] = '\0';
+	*port = atoi(p);
+	rc = *port > 0 && *port < 65536 ? 0 : -EINVAL;
+out:
+	cu.free(sch);
+	cu.free(h);
+	cu.free(p);
+	cu.url_cleanup(u);
+	return rc;
+}
+
+struct fetch_ctx {
+	CURL *c;
+	const hc_fetch_opts *o;
+	uint64_t got;
+	int is_2xx;      /* -1 until the status is known */
+	int refused;     /* allow_addr said no */
+	int too_big;
+	int cb_rc;       /* on_data's error */
+};
+
+/* Every connection curl opens goes through here, after name resolution:
+ * the address checked is the one connected to. */
+static curl_socket_t fetch_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct fetch_ctx *t = ud;
+	(void)purpose;
+	if (t->o->allow_addr && t->o->allow_addr(t->o->addr_ud, &a->addr)) {
+		t->refused = 1;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+static size_t fetch_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct fetch_ctx *t = ud;
+	size_t len = size * n;
+	if (t->is_2xx < 0) {
+		long st = 0;
+		cu.easy_getinfo(t->c, CURLINFO_RESPONSE_CODE, &st);
+		t->is_2xx = st >= 200 && st < 300;
+	}
+	if (!t->is_2xx)
+		return len;
+	/* Counted here too: a body without Content-Length escapes MAXFILESIZE. */
+	if (t->got + len > t->o->max_bytes) {
+		t->too_big = 1;
+		return 0;
+	}
+	t->got += len;
+	int rc = t->o->on_data ? t->o->on_data(t->o->ud, p, len) : 0;
+	if (rc) {
+		t->cb_rc = rc;
+		return 0;
+	}
+	return len;
+}
+
+int hc_fetch(const char *url, const hc_fetch_opts *o, long *status, char **location, char *err,
+	     size_t errlen)
+{
+	if (sn_dl_use(&cu_lib, err, errlen))
+		return -ENOSYS;
+	pthread_once(&once, global_init);
+	CURL *c = cu.easy_init();
+	char cerr[CURL_ERROR_SIZE] = "";
+	struct fetch_ctx t = { .c = c, .o = o, .is_2xx = -1 };
+	int rc = 0;
+	*location = NULL;
+	if (!c) {
+		snprintf(err, errlen, "cannot initialise libcurl");
+		return -ENOMEM;
+	}
+	common_opts(c, "GET", url, NULL, cerr);
+	/* A proxy from the environment would be connected to instead of the
+	 * checked address. */
+	cu.easy_setopt(c, CURLOPT_PROXY, "");
+	cu.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	cu.easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, fetch_socket);
+	cu.easy_setopt(c, CURLOPT_OPENSOCKETDATA, &t);
+	cu.easy_setopt(c, CURLOPT_WRITEFUNCTION, fetch_body);
+	cu.easy_setopt(c, CURLOPT_WRITEDATA, &t);
+	cu.easy_setopt(c, CURLOPT_TIMEOUT, o->timeout_s > 0 ? o->timeout_s : 600L);
+	cu.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	cu.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, o->stall_s > 0 ? o->stall_s : 30L);
+	/* A declared Content-Length over the cap fails before any byte. */
+	cu.easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes);
+	CURLcode cc = cu.easy_perform(c);
+	if (t.refused) {
+		snprintf(err, errlen, "the address of the host is refused");
+		rc = -EPERM;
+	} else if (t.cb_rc) {
+		rc = t.cb_rc;
+	} else if (t.too_big || cc == CURLE_FILESIZE_EXCEEDED) {
+		snprintf(err, errlen, "the download exceeds %llu bytes", (unsigned long long)o->max_bytes);
+		rc = -EFBIG;
+	} else if (cc == CURLE_OPERATION_TIMEDOUT) {
+		snprintf(err, errlen, "%s", cerr[0] ? cerr : cu.easy_strerror(cc));
+		rc = -ETIMEDOUT;
+	} else if (cc != CURLE_OK) {
+		snprintf(err, errlen, "%s", cerr[0] ? cerr : cu.easy_strerror(cc));
+		rc = -EIO;
+	}
+	if (rc)
+		goto out;
+	cu.easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	char *loc = NULL;
+	if (*status >= 300 && *status < 400 &&
+	    cu.easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
+		*location = xstrdup(loc);
+out:
+	cu.easy_cleanup(c);
 	return rc;
 }

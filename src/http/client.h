@@ -65,4 +65,34 @@ typedef struct hc_xfer {
  * write) with a one-line message in err. */
 int hc_transfer(const char *method, const char *url, const hc_opts *o, const hc_xfer *x,
 		hc_resp *out, char *err, size_t errlen);
+/* ---- a capped fetch for the server (dataset import) ---- */
+struct sockaddr;
+
+/* The scheme (lower case), host (lower case, IPv6 without brackets) and
+ * port (the scheme's default when absent) of url, as libcurl itself parses
+ * it, so that a check of the host sees what the transfer will use. -EINVAL
+ * when url is not an absolute http(s) URL; -ENOSYS without libcurl. */
+int hc_url_parts(const char *url, char scheme[8], char host[256], int *port);
+
+/* One GET of url, no redirect followed (the caller re-checks each). */
+typedef struct hc_fetch_opts {
+	long timeout_s;    /* whole transfer */
+	long stall_s;      /* nothing received this long: fails */
+	uint64_t max_bytes; /* of a 2xx body: beyond, -EFBIG */
+	/* Called for every address the transfer is about to connect to
+	 * (DNS rebinding cannot slip past it): 0 allows, else refuses. */
+	int (*allow_addr)(void *addr_ud, const struct sockaddr *sa);
+	void *addr_ud;
+	/* A 2xx body, piece by piece; a nonzero return stops the transfer
+	 * and is hc_fetch's result. Other statuses' bodies are dropped. */
+	int (*on_data)(void *ud, const char *p, size_t n);
+	void *ud;
+} hc_fetch_opts;
+
+/* 0 with *status (and, for a 3xx, the absolute target in *location, the
+ * caller frees it; else NULL); -EPERM (allow_addr refused every address),
+ * -EFBIG, -ETIMEDOUT, -EIO (transport), or on_data's error, each with a
+ * one-line message in err. */
+int hc_fetch(const char *url, const hc_fetch_opts *o, long *status, char **location, char *err,
+	     size_t errlen);
 #endif

@@ -22,6 +22,7 @@
 #include "blob/blob_http.h"
 #include "cmd/commands.h"
 #include "dataset/ds.h"
+#include "dataset/ds_import.h"
 #include "server/server.h"
 #include "http/http.h"
 #include "runtime/rt.h"
@@ -149,6 +150,9 @@ static const cfg_opt server_opts[] = {
 	{ "upload-inflight-user", "SIZE", "16G", "upload bytes in flight per user (429 beyond)", 0 },
 	{ "upload-inflight-total", "SIZE", "64G", "upload bytes in flight in all (503 beyond)", 0 },
 	{ "dataset-max-size", "SIZE", "64G", "the most one dataset push may send (413 beyond)", 0 },
+	{ "import", NULL, NULL, "let dataset pushes fetch a URL (?import=), public addresses only", CFG_FLAG },
+	{ "import-allow", "LIST", NULL, "enable ?import= and let it reach these private addresses:"
+	  " host[:port], IP[:port] or CIDR, comma-separated", 0 },
 	{ "shutdown-grace", "DUR", "10s", "how long shutdown waits for in-flight requests", 0 },
 	{ "ready-file", "FILE", NULL, "write the server's URL to FILE once it listens", CFG_NOENV },
 	{ NULL, NULL, NULL, NULL, 0 },
@@ -171,6 +175,8 @@ struct settings {
 	int64_t grace_ms;
 	int64_t store_timeout_ms;
 	uint64_t dataset_max;
+	int import;
+	const char *import_allow;
 	char *db;
 };
 
@@ -250,6 +256,8 @@ static int read_settings(const cfg *c, struct settings *s, char *err, size_t err
 		snprintf(err, errlen, "--dataset-max-size must be above 0");
 		return -EINVAL;
 	}
+	s->import = cfg_get_bool(c, "import");
+	s->import_allow = cfg_get(c, "import-allow");
 	/* 0 means "default" to the HTTP layer: the smallest setting is 1 byte. */
 	if (!s->http.min_free_disk)
 		s->http.min_free_disk = 1;
@@ -396,6 +404,8 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start the dataset API: %s", strerror(-rc));
 		goto fail;
 	}
+	if ((rc = ds_import_configure(app->ds, sv->s.import, sv->s.import_allow, err, errlen)))
+		goto fail;
 	add_routes(app);
 	sv->spool = xasprintf("%s/tmp", cfg_get(c, "data"));
 	if ((rc = spool_prepare(sv->spool))) {

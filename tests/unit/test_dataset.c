@@ -9,7 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include "dataset/ds.h"
+#include "dataset/ds_import.h"
+#include "dataset/ds_int.h"
 
 static void test_names(void **s)
 {
@@ -189,6 +193,74 @@ static void test_line_diff(void **s)
 	free(d);
 }
 
+static int blocked(const char *a)
+{
+	unsigned char b[16];
+	int fam = strchr(a, ':') ? AF_INET6 : AF_INET;
+	assert_int_equal(inet_pton(fam, a, b), 1);
+	return ds_import_addr_blocked(fam, b);
+}
+
+static void test_import_addrs(void **s)
+{
+	(void)s;
+	static const char *const no[] = {
+		"127.0.0.1", "127.9.9.9", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",
+		"169.254.169.254", "100.64.0.1", "100.127.255.255", "0.0.0.0", "0.1.2.3",
+		"224.0.0.1", "255.255.255.255", "::", "::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
+		"::127.0.0.1", "64:ff9b::a9fe:a9fe", "2002:7f00:1::", "fc00::1", "fd12::1",
+		"fe80::1", "febf::1", "ff02::1",
+	};
+	static const char *const yes[] = {
+		"1.1.1.1", "8.8.8.8", "172.32.0.1", "100.128.0.1", "192.169.0.1", "11.0.0.1",
+		"2001:4860:4860::8888", "::ffff:8.8.8.8", "2606:4700::1",
+	};
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+		if (!blocked(no[i]))
+			fail_msg("%s should be refused", no[i]);
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+		if (blocked(yes[i]))
+			fail_msg("%s should be allowed", yes[i]);
+}
+
+static void test_import_names(void **s)
+{
+	(void)s;
+	char out[DS_PATH_MAX];
+	assert_int_equal(ds_import_filename("http://h/a/b/iris.csv?x=1#f", out), 0);
+	assert_string_equal(out, "iris.csv");
+	assert_int_equal(ds_import_filename("https://h:8080/my%20data.tsv", out), 0);
+	assert_string_equal(out, "my data.tsv");
+	assert_int_equal(ds_import_filename("http://h", out), 0);
+	assert_string_equal(out, "data");
+	assert_int_equal(ds_import_filename("http://h/dir/", out), 0);
+	assert_string_equal(out, "data");
+	assert_int_equal(ds_import_filename("http://h/a%2F..%2Fb", out), -EINVAL);
+	assert_int_equal(ds_import_filename("http://h/..", out), -EINVAL);
+	assert_int_equal(ds_import_filename("http://h/%00x", out), -EINVAL);
+
+	ds_api *api = calloc(1, sizeof *api);
+	char err[200];
+	assert_int_equal(ds_import_configure(api, 0, NULL, err, sizeof err), 0);
+	assert_int_equal(api->import_enabled, 0);
+	assert_int_equal(ds_import_configure(api, 0, "10.0.0.0/8, files.lan:8080,[::1]:80,"
+					     "127.0.0.1:9000,fd00::/8", err, sizeof err), 0);
+	assert_int_equal(api->import_enabled, 1);
+	assert_int_equal(api->nallow, 5);
+	assert_int_equal(api->allow[0].prefix, 8);
+	assert_string_equal(api->allow[1].host, "files.lan");
+	assert_int_equal(api->allow[1].port, 8080);
+	assert_int_equal(api->allow[2].family, AF_INET6);
+	assert_int_equal(api->allow[2].port, 80);
+	assert_int_equal(api->allow[3].port, 9000);
+	assert_int_equal(api->allow[3].prefix, 32);
+	static const char *const bad[] = { "10.0.0.0/33", "h:0", "h:99999", "a/b", "[::1", "x:1:2" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (ds_import_configure(api, 1, bad[i], err, sizeof err) != -EINVAL)
+			fail_msg("%s should be refused", bad[i]);
+	free(api);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -197,6 +269,8 @@ int main(void)
 		cmocka_unit_test(test_manifest),
 		cmocka_unit_test(test_multipart),
 		cmocka_unit_test(test_line_diff),
+		cmocka_unit_test(test_import_addrs),
+		cmocka_unit_test(test_import_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
