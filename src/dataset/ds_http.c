@@ -11,6 +11,7 @@
 #include "base/mem.h"
 #include "dataset/diff.h"
 #include "dataset/ds_int.h"
+#include "dataset/ds_tar.h"
 
 #define MANIFEST_MAX ((size_t)64 << 20) /* DS_SET_FILES_MAX entries fit well below */
 #define PREVIEW_MAX 1000
@@ -128,7 +129,128 @@ static void reply_file_rc(http_req *r, int rc)
 		ds_reply_rc(r, rc, "cannot read the version's files");
 }
 
-/* GET …/versions/{v}/content[?path=] */
+/* ---- a version as a tar, streamed ---- */
+
+/* One member at a time: its header, its blob read as it goes out, its
+ * padding; then the end-of-archive blocks. Only one blob is open and one
+ * header held at any time. */
+struct tar_dl {
+	blob_store *bs;
+	ds_manifest m;
+	size_t i;          /* the next file to start */
+	int fd;            /* the file being sent, or -1 */
+	uint64_t left, off;
+	char pend[DS_TAR_HDR_MAX + 1024]; /* header, padding or the end blocks */
+	size_t plen, poff;
+	int ended;
+};
+
+static void tar_dl_free(void *v)
+{
+	struct tar_dl *t = v;
+	if (t->fd >= 0)
+		close(t->fd);
+	ds_manifest_release(&t->m);
+	free(t);
+}
+
+/* Queues what comes next when nothing is pending: 0, 1 at the end. */
+static int tar_dl_next(struct tar_dl *t)
+{
+	t->plen = t->poff = 0;
+	if (t->fd >= 0) {
+		const ds_mfile *f = &t->m.files[t->i - 1];
+		close(t->fd);
+		t->fd = -1;
+		t->plen = ds_tar_pad(f->size);
+		memset(t->pend, 0, t->plen);
+		return 0;
+	}
+	if (t->i < t->m.n) {
+		const ds_mfile *f = &t->m.files[t->i++];
+		uint64_t size;
+		if (blob_open(t->bs, f->sha256, &t->fd, &size))
+			return -EIO;
+		/* The header promised f->size bytes: anything else would corrupt the stream. */
+		if (size != f->size)
+			return -EIO;
+		t->left = size;
+		t->off = 0;
+		return ds_tar_header(f->path, f->size, f->mode ? f->mode : 0644, t->pend, &t->plen);
+	}
+	if (t->ended)
+		return 1;
+	t->ended = 1;
+	t->plen = 1024;
+	memset(t->pend, 0, t->plen);
+	return 0;
+}
+
+static long tar_dl_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+	struct tar_dl *t = cls;
+	(void)pos;
+	for (;;) {
+		if (t->poff < t->plen) {
+			size_t k = t->plen - t->poff < max ? t->plen - t->poff : max;
+			memcpy(out, t->pend + t->poff, k);
+			t->poff += k;
+			return (long)k;
+		}
+		if (t->fd >= 0 && t->left) {
+			size_t want = t->left < max ? (size_t)t->left : max;
+			ssize_t n = pread(t->fd, out, want, (off_t)t->off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return -EIO;
+			t->left -= (uint64_t)n;
+			t->off += (uint64_t)n;
+			return (long)n;
+		}
+		int rc = tar_dl_next(t);
+		if (rc)
+			return rc > 0 ? 0 : rc;
+	}
+}
+
+/* The tar's exact length, for Content-Length. */
+static int tar_length(const ds_manifest *m, uint64_t *len)
+{
+	char hdr[DS_TAR_HDR_MAX];
+	size_t hl;
+	*len = 1024;
+	for (size_t i = 0; i < m->n; i++) {
+		int rc = ds_tar_header(m->files[i].path, m->files[i].size, 0644, hdr, &hl);
+		if (rc)
+			return rc;
+		*len += hl + m->files[i].size + ds_tar_pad(m->files[i].size);
+	}
+	return 0;
+}
+
+static void reply_tar(ds_rctx *x, http_req *r, const char *name, const ds_version *v)
+{
+	struct tar_dl *t = xcalloc(1, sizeof *t);
+	uint64_t len = 0;
+	char disp[DS_NAME_MAX + 64];
+	t->bs = x->api->bs;
+	t->fd = -1;
+	int rc = version_files(x->api->bs, v, &t->m);
+	if (rc == 0)
+		rc = tar_length(&t->m, &len);
+	if (rc) {
+		tar_dl_free(t);
+		reply_file_rc(r, rc);
+		return;
+	}
+	snprintf(disp, sizeof disp, "attachment; filename=\"%s-v%lld.tar\"", name,
+		 (long long)v->number);
+	http_reply_header(r, "Content-Disposition", disp);
+	http_reply_callback(r, 200, "application/x-tar", len, tar_dl_read, t, tar_dl_free);
+}
+
+/* GET …/versions/{v}/content[?path=][?format=tar] */
 static void h_content(http_req *r, void *ctx)
 {
 	ds_rctx *x = ctx;
@@ -138,8 +260,18 @@ static void h_content(http_req *r, void *ctx)
 	const char *path = http_req_query(r, "path"), *ct = "application/octet-stream";
 	int fd = -1;
 	uint64_t size;
+	const char *format = http_req_query(r, "format");
+	if (format && strcmp(format, "tar") != 0 && strcmp(format, "json") != 0) {
+		http_reply_error(r, 400, "bad_request", "format is json (the default) or tar");
+		return;
+	}
 	if (ds_resolve(x, r, http_req_param(r, "v"), &it, &v))
 		return;
+	if (format && strcmp(format, "tar") == 0 && !path && x->k == &ds_kind_dataset) {
+		reply_tar(x, r, it.name, &v);
+		ds_version_release(&v);
+		return;
+	}
 	int rc = version_file(x->api->bs, &v, path, sha, fpath);
 	if (rc == -EISDIR) {
 		rc = 0;

@@ -18,7 +18,9 @@
 #include "base/csv.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "dataset/ds_import.h"
 #include "dataset/ds_int.h"
+#include "dataset/ds_tar.h"
 #include "dataset/profile.h"
 
 /* The CSV check and profile of a file run on a thread of their own, beside
@@ -61,6 +63,7 @@ struct cur {
 struct push {
 	int started, multipart, failed;
 	ds_mp *mp;
+	ds_tar *tar;        /* an application/x-tar body */
 	struct cur cur;
 	ds_manifest set;    /* the files received, in order */
 	json_t *profiles;   /* path -> profile */
@@ -221,6 +224,7 @@ static void push_free(void *v)
 	struct push *p = v;
 	cur_release(&p->cur);
 	ds_mp_free(&p->mp);
+	ds_tar_free(&p->tar);
 	ds_manifest_release(&p->set);
 	json_decref(p->profiles);
 	free(p);
@@ -366,6 +370,26 @@ static int mp_end(void *ud)
 
 static const ds_mp_cb mp_cb = { mp_begin, mp_data, mp_end };
 
+/* ---- tar callbacks: a member is a file part ---- */
+
+static int tar_begin(void *ud, const char *path, uint64_t size)
+{
+	struct mp_ud *m = ud;
+	(void)size;
+	return file_open(m->api, m->p, path, NULL);
+}
+
+static const ds_tar_cb tar_cb = { tar_begin, mp_data, mp_end };
+
+/* The reader's own refusals name the member; the callbacks' are in p. */
+static int tar_refused(struct push *p, int rc)
+{
+	const char *why = ds_tar_error(p->tar);
+	if (p->status || !why)
+		return rc;
+	return fail(p, 422, rc == -EPERM ? "refused_member" : "bad_archive", "%s", why);
+}
+
 /* ---- the request ---- */
 
 /* A quick look before the body is read: a push the caller may not make
@@ -400,9 +424,10 @@ static int push_start(ds_api *api, http_req *r, struct push *p)
 	int rc = precheck(api, r, p);
 	if (rc)
 		return rc;
-	if (ct && strncasecmp(ct, "application/x-tar", 17) == 0)
-		return fail(p, 415, "unsupported_media_type", "tar bodies are not supported:"
-			    " send a file set as multipart/form-data");
+	if (ct && strncasecmp(ct, "application/x-tar", 17) == 0) {
+		p->tar = ds_tar_new(&tar_cb, mp_ud_of(r));
+		return 0;
+	}
 	if (ct && strncasecmp(ct, "multipart/", 10) == 0) {
 		p->multipart = 1;
 		if (ds_mp_new(ct, &mp_cb, mp_ud_of(r), &p->mp))
@@ -459,6 +484,8 @@ static int on_chunk(http_req *r, const char *d, size_t n, void *ctx)
 	}
 	if (!p->started && (rc = push_start(x->api, r, p)))
 		return rc;
+	if (p->tar)
+		return (rc = ds_tar_feed(p->tar, d, n)) ? tar_refused(p, rc) : 0;
 	return p->multipart ? ds_mp_feed(p->mp, d, n) : file_data(p, d, n);
 }
 
@@ -582,6 +609,13 @@ static int push_finish(ds_api *api, http_req *r, struct push *p)
 	if (p->multipart && (rc = ds_mp_finish(p->mp)))
 		return p->status ? rc : fail(p, 422, "bad_multipart", "the multipart body is cut short"
 					     " or malformed");
+	if (p->tar) {
+		if ((rc = ds_tar_finish(p->tar)))
+			return tar_refused(p, rc);
+		if (p->set.n == 0)
+			return fail(p, 400, "bad_request", "the archive holds no regular file");
+		return 0;
+	}
 	if (!p->multipart && (rc = file_close(p)))
 		return rc;
 	if (p->set.n == 0)

@@ -153,6 +153,15 @@ void http_reply_header(http_req *r, const char *name, const char *value);
  * HEAD gets the headers (Content-Length: len) and no body. */
 void http_reply_fd(http_req *r, int status, const char *content_type, int fd, uint64_t offset,
 		   uint64_t len);
+/* A body produced as it is sent: read fills out (max bytes) with what
+ * comes at pos and returns the count (> 0), 0 at the end, or a negative
+ * errno (the connection is then closed mid-body). len: the body's length
+ * (Content-Length), or HTTP_LEN_UNKNOWN. free_fn(cls) runs once the reply
+ * is done with, whatever happened. Runs on the connection's thread. */
+#define HTTP_LEN_UNKNOWN UINT64_MAX
+typedef long (*http_read_fn)(void *cls, uint64_t pos, char *out, size_t max);
+void http_reply_callback(http_req *r, int status, const char *content_type, uint64_t len,
+			 http_read_fn read, void *cls, void (*free_fn)(void *));
 /* The status and error code for a negative errno rc, the one mapping of
  * every module's errors to HTTP: -EINVAL 400 bad_request, -EACCES 403
  * forbidden, -ENOENT 404 not_found, -EEXIST 409 conflict, -EFBIG 413

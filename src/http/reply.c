@@ -70,6 +70,43 @@ void http_reply_fd(http_req *r, int status, const char *content_type, int fd, ui
 	set_response(r, status, resp, content_type);
 }
 
+struct cb_reply {
+	http_read_fn read;
+	void *cls;
+	void (*free_fn)(void *);
+};
+
+static ssize_t cb_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+	struct cb_reply *c = cls;
+	long n = c->read(c->cls, pos, out, max);
+	return n > 0 ? (ssize_t)n : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+					   : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void cb_free(void *cls)
+{
+	struct cb_reply *c = cls;
+	if (c->free_fn)
+		c->free_fn(c->cls);
+	free(c);
+}
+
+void http_reply_callback(http_req *r, int status, const char *content_type, uint64_t len,
+			 http_read_fn read, void *cls, void (*free_fn)(void *))
+{
+	struct cb_reply *c = xmalloc(sizeof *c);
+	*c = (struct cb_reply){ read, cls, free_fn };
+	struct MHD_Response *resp = MHD_create_response_from_callback(
+		len == HTTP_LEN_UNKNOWN ? MHD_SIZE_UNKNOWN : len, 65536, cb_read, c, cb_free);
+	if (!resp) {
+		cb_free(c);
+		http_reply_error(r, 500, "internal", "cannot stream the reply");
+		return;
+	}
+	set_response(r, status, resp, content_type);
+}
+
 /* Used when even the error envelope cannot be built or encoded (out of
  * jansson's reach: it only fails on invalid UTF-8 or memory), so that a
  * reply is always JSON and never NULL. */
