@@ -8,7 +8,7 @@
  *   build/profile_bench FILE.csv p          csv + profile
  *   build/profile_bench FILE.csv p json     the same, then the profile's JSON on stdout
  * FILE.csv: e.g. the upload section's file of bench/datasets.sh
- * (UPLOAD_MB=256 BENCH_SECTIONS=upload). Prints the seconds spent in
+ * (UPLOAD_MB=256 BENCH_SECTIONS=upload). Prints on stderr the seconds spent in
  * csv_feed/csv_finish (and the profile), reading included. */
 #include <fcntl.h>
 #include <stdio.h>
