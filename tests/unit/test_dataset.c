@@ -14,6 +14,7 @@
 #include "dataset/ds.h"
 #include "dataset/ds_import.h"
 #include "dataset/ds_int.h"
+#include "dataset/ds_tar.h"
 
 static void test_names(void **s)
 {
@@ -261,6 +262,215 @@ static void test_import_names(void **s)
 	free(api);
 }
 
+/* ---- tar ---- */
+
+struct tar_log {
+	char text[8192]; /* "path:size=content;" per member */
+	size_t len;
+};
+
+static int tl_begin(void *ud, const char *path, uint64_t size)
+{
+	struct tar_log *l = ud;
+	l->len += (size_t)snprintf(l->text + l->len, sizeof l->text - l->len, "%s:%llu=", path,
+				   (unsigned long long)size);
+	return 0;
+}
+
+static int tl_data(void *ud, const char *p, size_t n)
+{
+	struct tar_log *l = ud;
+	assert_true(l->len + n < sizeof l->text);
+	memcpy(l->text + l->len, p, n);
+	l->len += n;
+	l->text[l->len] = '\0';
+	return 0;
+}
+
+static int tl_end(void *ud)
+{
+	struct tar_log *l = ud;
+	l->len += (size_t)snprintf(l->text + l->len, sizeof l->text - l->len, ";");
+	return 0;
+}
+
+static const ds_tar_cb tl_cb = { tl_begin, tl_data, tl_end };
+
+/* A raw header block: name, size, type, with a valid checksum. */
+static void raw_hdr(char *b, const char *name, size_t size, char type, const char *magic)
+{
+	memset(b, 0, 512);
+	snprintf(b, 100, "%s", name);
+	snprintf(b + 100, 8, "%07o", 0644);
+	char num[32];
+	snprintf(num, sizeof num, "%011zo", size & 077777777777);
+	memcpy(b + 124, num, 12);
+	b[156] = type;
+	memcpy(b + 257, magic, 8);
+	memset(b + 148, ' ', 8);
+	unsigned sum = 0;
+	for (int i = 0; i < 512; i++)
+		sum += (unsigned char)b[i];
+	snprintf(b + 148, 8, "%06o", sum);
+}
+
+/* Appends a member with data (padded) to a tar being built. */
+static void add_member(char *t, size_t *n, const char *name, const char *data, size_t len,
+		       char type)
+{
+	raw_hdr(t + *n, name, len, type, "ustar\0" "00");
+	*n += 512;
+	memcpy(t + *n, data, len);
+	memset(t + *n + len, 0, ds_tar_pad(len));
+	*n += len + ds_tar_pad(len);
+}
+
+/* Feeds t[0..n) in chunks of chunk bytes; the log and both results. */
+static int tar_read(const char *t, size_t n, size_t chunk, struct tar_log *l, const char **why)
+{
+	ds_tar *r = ds_tar_new(&tl_cb, l);
+	int rc = 0;
+	memset(l, 0, sizeof *l);
+	for (size_t off = 0; rc == 0 && off < n; off += chunk)
+		rc = ds_tar_feed(r, t + off, n - off < chunk ? n - off : chunk);
+	if (rc == 0)
+		rc = ds_tar_finish(r);
+	static char err[2048];
+	snprintf(err, sizeof err, "%s", ds_tar_error(r) ? ds_tar_error(r) : "");
+	*why = err;
+	ds_tar_free(&r);
+	return rc;
+}
+
+static void test_tar_roundtrip(void **s)
+{
+	(void)s;
+	static char t[65536];
+	char longp[300];
+	size_t n = 0, hl;
+	struct tar_log l;
+	const char *why;
+	memset(longp, 'p', sizeof longp - 1);
+	longp[sizeof longp - 1] = '\0';
+	longp[100] = '/';
+	assert_int_equal(ds_tar_header("a.csv", 4, 0644, t + n, &hl), 0);
+	n += hl;
+	memcpy(t + n, "a,b\n", 4);
+	memset(t + n + 4, 0, ds_tar_pad(4));
+	n += 512;
+	assert_int_equal(ds_tar_header(longp, 3, 0644, t + n, &hl), 0);
+	assert_int_equal(hl, 3 * 512); /* a pax header block, its records, the header */
+	n += hl;
+	memcpy(t + n, "xyz", 3);
+	n += 512;
+	assert_int_equal(ds_tar_header("empty", 0, 0644, t + n, &hl), 0);
+	n += hl;
+	add_member(t, &n, "dir/", "", 0, '5');
+	add_member(t, &n, "g", "19 comment=ignored\n", 19, 'g');
+	add_member(t, &n, "././@LongLink", "gnu/long/name.txt", 18, 'L');
+	add_member(t, &n, "gnu/long/na", "hi", 2, '0');
+	add_member(t, &n, "x", "18 path=pax/p.bin\n10 size=5\n", 28, 'x');
+	add_member(t, &n, "ignored", "12345", 5, '0');
+	memset(t + n, 0, 1024);
+	n += 1024;
+	char want[1024];
+	snprintf(want, sizeof want, "a.csv:4=a,b\n;%s:3=xyz;empty:0=;gnu/long/name.txt:2=hi;"
+		 "pax/p.bin:5=12345;", longp);
+	/* Every chunk size gives the same members. */
+	for (size_t chunk = 1; chunk <= 1100; chunk += chunk < 20 ? 1 : 37) {
+		if (tar_read(t, n, chunk, &l, &why))
+			fail_msg("chunk %zu: %s", chunk, why);
+		assert_string_equal(l.text, want);
+	}
+	assert_int_equal(tar_read(t, n, n, &l, &why), 0);
+	assert_string_equal(l.text, want);
+	/* Cut anywhere before the end blocks: refused. */
+	for (size_t cut = 0; cut < n - 1024; cut += 97)
+		if (tar_read(t, cut, 512, &l, &why) != -EBADMSG)
+			fail_msg("a tar cut at %zu was taken", cut);
+	/* One zero block then nothing: taken, as GNU tar does. */
+	assert_int_equal(tar_read(t, n - 512, 4096, &l, &why), 0);
+}
+
+static void test_tar_refusals(void **s)
+{
+	(void)s;
+	static char t[8192];
+	struct tar_log l;
+	const char *why;
+	static const struct { char type; const char *word; } refused[] = {
+		{ '1', "hard link" }, { '2', "symbolic link" }, { '3', "character device" },
+		{ '4', "block device" }, { '6', "fifo" }, { 'S', "unsupported type" },
+	};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		size_t n = 0;
+		add_member(t, &n, "ok.txt", "ok", 2, '0');
+		add_member(t, &n, "evil", "", 0, refused[i].type);
+		memset(t + n, 0, 1024);
+		assert_int_equal(tar_read(t, n + 1024, 512, &l, &why), -EPERM);
+		assert_non_null(strstr(why, "'evil'"));
+		assert_non_null(strstr(why, refused[i].word));
+	}
+	size_t n = 0;
+	add_member(t, &n, "a", "x", 1, '0');
+	t[148] ^= 1; /* checksum */
+	memset(t + n, 0, 1024);
+	assert_int_equal(tar_read(t, n + 1024, 512, &l, &why), -EBADMSG);
+	assert_non_null(strstr(why, "checksum"));
+	n = 0;
+	raw_hdr(t, "a", 1, '0', "nottar\0\0");
+	assert_int_equal(tar_read(t, 1536, 512, &l, &why), -EBADMSG);
+	static const char *const bad_pax[] = {
+		"5 a=b\n", "99 path=x\n", "10 pathx\n", "x path=y\n", "13 size=-1\n", "11 size=\n",
+	};
+	for (size_t i = 0; i < sizeof bad_pax / sizeof bad_pax[0]; i++) {
+		n = 0;
+		add_member(t, &n, "x", bad_pax[i], strlen(bad_pax[i]), 'x');
+		add_member(t, &n, "a", "x", 1, '0');
+		memset(t + n, 0, 1024);
+		if (tar_read(t, n + 1024, 512, &l, &why) != -EBADMSG)
+			fail_msg("pax '%s' taken", bad_pax[i]);
+	}
+	/* A pax path with a NUL byte. */
+	n = 0;
+	add_member(t, &n, "x", "12 path=a\0b\n", 12, 'x');
+	add_member(t, &n, "a", "x", 1, '0');
+	memset(t + n, 0, 1024);
+	assert_int_equal(tar_read(t, n + 1024, 512, &l, &why), -EBADMSG);
+	/* A pax header over the bound is refused before being read. */
+	n = 0;
+	raw_hdr(t, "x", DS_TAR_META_MAX + 1, 'x', "ustar\0" "00");
+	assert_int_equal(tar_read(t, 512, 512, &l, &why), -EBADMSG);
+	/* A base-256 size is read; a negative one refused. */
+	n = 0;
+	raw_hdr(t, "b", 0, '0', "ustar\0" "00");
+	memset(t + 124, 0, 12);
+	t[124] = (char)0x80;
+	t[135] = 3;
+	memset(t + 148, ' ', 8);
+	unsigned sum = 0;
+	for (int i = 0; i < 512; i++)
+		sum += (unsigned char)t[i];
+	snprintf(t + 148, 8, "%06o", sum);
+	memcpy(t + 512, "abc", 3);
+	memset(t + 515, 0, 512 - 3 + 1024);
+	assert_int_equal(tar_read(t, 2048, 512, &l, &why), 0);
+	assert_string_equal(l.text, "b:3=abc;");
+	t[124] = (char)0xff;
+	assert_int_equal(tar_read(t, 2048, 512, &l, &why), -EBADMSG);
+	/* A path over the limit is refused, never cut. */
+	static char t2[16384];
+	char name[5001];
+	memset(name, 'a', 5000);
+	name[5000] = '\0';
+	n = 0;
+	add_member(t2, &n, "././@LongLink", name, 5000, 'L');
+	add_member(t2, &n, "short", "x", 1, '0');
+	memset(t2 + n, 0, 1024);
+	assert_int_equal(tar_read(t2, n + 1024, 512, &l, &why), -EBADMSG);
+	assert_non_null(strstr(why, "path over"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -271,6 +481,8 @@ int main(void)
 		cmocka_unit_test(test_line_diff),
 		cmocka_unit_test(test_import_addrs),
 		cmocka_unit_test(test_import_names),
+		cmocka_unit_test(test_tar_roundtrip),
+		cmocka_unit_test(test_tar_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
