@@ -126,7 +126,10 @@ static int gc_dir(blob_store *bs, const char *ab, int64_t cutoff_ms, int apply, 
 		struct stat st;
 		if (strlen(e->d_name) != 62)
 			continue;
-		snprintf(sha, sizeof sha, "%s%s", ab, e->d_name);
+		/* Lengths checked above: ab is 2, the name 62, sha holds 64 + NUL. */
+		memcpy(sha, ab, 2);
+		memcpy(sha + 2, e->d_name, 62);
+		sha[64] = '\0';
 		if (!blob_sha_valid(sha) || fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
 		    !S_ISREG(st.st_mode))
 			continue;
