@@ -21,7 +21,7 @@ endif
 # `make fuzz` builds every fuzz/fuzz_*.c as a libFuzzer binary with clang into
 # build-fuzz/ (clang's own warnings do not fail it); `make fuzz-run` runs each
 # for FUZZ_SECONDS from the committed seeds in fuzz/corpus/NAME/ (new inputs
-# go to build-fuzz/corpus/NAME/).
+# go to build-fuzz/corpus/NAME/); an UBSan report counts as a crash.
 ifeq ($(FUZZ),1)
 CC      := clang
 BUILD   := build-fuzz
@@ -130,7 +130,7 @@ build-fuzz/fuzz/%: fuzz/%.c $(BUILD)/libsentinel.a
 
 fuzz-run: fuzz
 	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p build-fuzz/corpus/$$n fuzz/corpus/$$n; \
-	  echo "# $$n"; $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus/$$n fuzz/corpus/$$n \
+	  echo "# $$n"; UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus/$$n fuzz/corpus/$$n \
 	    >/dev/null 2>build-fuzz/$$n.log || \
 	  { tail -40 build-fuzz/$$n.log; exit 1; }; done
 

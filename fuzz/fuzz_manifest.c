@@ -6,6 +6,15 @@
 #include <string.h>
 #include "dataset/ds.h"
 
+/* 1 when some component of p is exactly "..": a name like "..x" is fine. */
+static int has_dotdot(const char *p)
+{
+	for (const char *c = p; c; c = strchr(c, '/') ? strchr(c, '/') + 1 : NULL)
+		if (c[0] == '.' && c[1] == '.' && (c[2] == '/' || c[2] == '\0'))
+			return 1;
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char out[DS_PATH_MAX], again[DS_PATH_MAX];
@@ -14,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t l1, l2;
 	if (ds_path_normalize((const char *)data, size, out) == 0) {
 		if (ds_path_normalize(out, strlen(out), again) || strcmp(out, again) ||
-		    out[0] == '/' || strstr(out, "..") == out)
+		    out[0] == '/' || has_dotdot(out))
 			abort();
 	}
 	if (ds_manifest_parse((const char *)data, size, &m) == 0) {

@@ -109,7 +109,9 @@ int ds_manifest_dump(ds_manifest *m, char **out, size_t *len)
 	json_t *files = json_array(), *root = NULL;
 	char mode[8];
 	int rc = files ? 0 : -ENOMEM;
-	qsort(m->files, m->n, sizeof *m->files, by_path);
+	/* qsort's pointer must not be NULL, even for no element (an empty set). */
+	if (m->n > 1)
+		qsort(m->files, m->n, sizeof *m->files, by_path);
 	for (size_t i = 0; rc == 0 && i < m->n; i++) {
 		snprintf(mode, sizeof mode, "%04o", m->files[i].mode);
 		json_t *f = json_pack("{s:s,s:s,s:I,s:s}", "path", m->files[i].path, "sha256",
