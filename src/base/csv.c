@@ -543,11 +543,17 @@ static char detect(const char *p, size_t n)
 /* Ends the prelude: cuts a BOM, settles the delimiter, parses pre. */
 static int start(csv_reader *r)
 {
+	/* No input at all leaves pre NULL: arithmetic on it would be undefined. */
+	static char empty[1];
+	if (!r->pre)
+		r->pre = empty, r->plen = 0;
 	size_t skip = r->plen >= 3 && memcmp(r->pre, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
 	if (!r->delim)
 		r->delim = detect(r->pre + skip, r->plen - skip);
 	r->st = ST_REC;
 	int rc = parse(r, r->pre + skip, r->pre + r->plen);
+	if (r->pre == empty)
+		r->pre = NULL;
 	xfree(&r->pre);
 	r->plen = r->pcap = 0;
 	return rc;

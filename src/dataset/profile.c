@@ -500,7 +500,8 @@ static void distinct_add(struct col *c, const char *s, size_t n)
 	size_t i = h & (NSLOTS - 1);
 	for (; c->slots[i].count; i = (i + 1) & (NSLOTS - 1)) {
 		struct slot *sl = &c->slots[i];
-		if (sl->hash == h && sl->len == n && same_bytes(c->arena + sl->off, s, n)) {
+		/* An empty value may have no arena yet: no pointer arithmetic on NULL. */
+		if (sl->hash == h && sl->len == n && (n == 0 || same_bytes(c->arena + sl->off, s, n))) {
 			sl->count++;
 			return;
 		}

@@ -202,9 +202,8 @@ static int run_reshape_like(struct run *r, const struct ml_node *n)
 				return fail(r, n, "shape has a negative dimension");
 			}
 			dims[i] = d;
-			known *= d;
-			/* Checked per factor, so the product cannot overflow int64. */
-			if (known > (int64_t)ML_MAX_ELEMS)
+			/* One factor alone can be near 2^63: check the product itself. */
+			if (__builtin_mul_overflow(known, d, &known) || known > (int64_t)ML_MAX_ELEMS)
 				return fail(r, n, "shape too large");
 		}
 		if (infer >= 0) {
