@@ -30,67 +30,6 @@ static int run(const cfg_spec *spec, int nargs, int argc, char **argv, action_fn
 	return code;
 }
 
-/* GET a list, following cursors up to --limit items (all when 0). Each
- * page asks for no more than is still wanted, so the items are exactly the
- * server's and --json prints them in the server's list shape, all pages
- * merged, with the server's next_cursor for what was left (null: none). */
-static int list(cli *c, const char *path, const cfg *conf, const char *const *cols)
-{
-	long long want = 0;
-	char err[128];
-	const char *l = cfg_get(conf, "limit");
-	if (l && (cfg_get_int(conf, "limit", &want, err, sizeof err) || want < 0)) {
-		fprintf(stderr, "sentinel %s: --limit must be a number >= 0\n", c->cmd);
-		return 2;
-	}
-	json_t *all = json_array(), *page = NULL;
-	char *cursor = NULL;
-	int code = 0;
-	if (!all) {
-		fprintf(stderr, "sentinel %s: out of memory\n", c->cmd);
-		return 1;
-	}
-	do {
-		/* 1000 is the server's largest page (http_page): fewer round trips. */
-		long long left = want ? want - (long long)json_array_size(all) : 1000;
-		char *esc = cursor ? cli_escape(cursor) : NULL;
-		char *url = xasprintf("%s%slimit=%lld%s%s", path, strchr(path, '?') ? "&" : "?",
-				      left < 1000 ? left : 1000, esc ? "&cursor=" : "", esc ? esc : "");
-		free(esc);
-		code = cli_call(c, "GET", url, NULL, &page);
-		free(url);
-		xfree(&cursor);
-		if (code)
-			break;
-		/* Fails also when "items" is absent or not an array. */
-		if (json_array_extend(all, json_object_get(page, "items"))) {
-			fprintf(stderr, "sentinel %s: the server's answer has no item list\n", c->cmd);
-			code = 1;
-			break;
-		}
-		const char *next = json_string_value(json_object_get(page, "next_cursor"));
-		cursor = next ? xstrdup(next) : NULL;
-		json_decref(page);
-		page = NULL;
-	} while (cursor && (want == 0 || (long long)json_array_size(all) < want));
-	json_decref(page);
-	if (!code && c->json) {
-		/* s? packs a NULL cursor as null: the server's "no more pages". */
-		json_t *out = json_pack("{s:O,s:s?}", "items", all, "next_cursor", cursor);
-		if (out)
-			cli_print_json(out);
-		else
-			fprintf(stderr, "sentinel %s: cannot print the list (out of memory)\n", c->cmd);
-		code = out ? 0 : 1;
-		json_decref(out);
-	} else if (!code) {
-		cli_print_table(all, cols);
-	}
-	free(cursor);
-	json_decref(all);
-	return code;
-}
-
 /* Calls the API and prints either the JSON or a one-line confirmation. */
 static int call_print(cli *c, const char *method, const char *path, json_t *body, const char *done)
 {
@@ -143,7 +82,7 @@ static int user_ls_fn(cli *c, const cfg *conf, char *const *args)
 {
 	(void)args;
 	static const char *const cols[] = { "username", "role", "disabled", "id", "created_at", NULL };
-	return list(c, "/api/v1/users", conf, cols);
+	return cli_list(c, "/api/v1/users", conf, cols);
 }
 
 static int user_create_fn(cli *c, const cfg *conf, char *const *args)
@@ -275,7 +214,7 @@ static int group_ls_fn(cli *c, const cfg *conf, char *const *args)
 {
 	(void)args;
 	static const char *const cols[] = { "name", "members", "description", "id", NULL };
-	return list(c, "/api/v1/groups", conf, cols);
+	return cli_list(c, "/api/v1/groups", conf, cols);
 }
 
 static int group_create_fn(cli *c, const cfg *conf, char *const *args)
@@ -415,7 +354,7 @@ static int token_ls_fn(cli *c, const cfg *conf, char *const *args)
 	(void)args;
 	static const char *const cols[] = { "id", "name", "created_at", "expires_at", "revoked_at",
 					    "last_used_at", NULL };
-	return list(c, "/api/v1/tokens", conf, cols);
+	return cli_list(c, "/api/v1/tokens", conf, cols);
 }
 
 static int token_revoke_fn(cli *c, const cfg *conf, char *const *args)
@@ -484,7 +423,7 @@ static int audit_fn(cli *c, const cfg *conf, char *const *args)
 		free(path);
 		path = p;
 	}
-	int code = list(c, path, conf, cols);
+	int code = cli_list(c, path, conf, cols);
 	free(path);
 	return code;
 }

@@ -54,6 +54,10 @@ void cli_password_error(const char *cmd, const char *vars, int rc);
 /* Prints items as a table with the given columns (object keys); control
  * characters in values are printed escaped (\n, \xNN). */
 void cli_print_table(const json_t *items, const char *const *cols);
+/* GETs the list at path (which may hold a query), following cursors up to
+ * --limit items (all when 0), and prints a table of cols or, with --json,
+ * the server's list shape with all pages merged. Returns the exit code. */
+int cli_list(cli *c, const char *path, const cfg *conf, const char *const *cols);
 /* String field key of o, made safe to print on a terminal (control
  * characters escaped as in tables), or "-" when missing or not a string.
  * The caller frees it. */

@@ -207,6 +207,67 @@ static char *cell(const json_t *v)
 	return s ? s : xstrdup("?");
 }
 
+/* GET a list, following cursors up to --limit items (all when 0). Each
+ * page asks for no more than is still wanted, so the items are exactly the
+ * server's and --json prints them in the server's list shape, all pages
+ * merged, with the server's next_cursor for what was left (null: none). */
+int cli_list(cli *c, const char *path, const cfg *conf, const char *const *cols)
+{
+	long long want = 0;
+	char err[128];
+	const char *l = cfg_get(conf, "limit");
+	if (l && (cfg_get_int(conf, "limit", &want, err, sizeof err) || want < 0)) {
+		fprintf(stderr, "sentinel %s: --limit must be a number >= 0\n", c->cmd);
+		return 2;
+	}
+	json_t *all = json_array(), *page = NULL;
+	char *cursor = NULL;
+	int code = 0;
+	if (!all) {
+		fprintf(stderr, "sentinel %s: out of memory\n", c->cmd);
+		return 1;
+	}
+	do {
+		/* 1000 is the server's largest page (http_page): fewer round trips. */
+		long long left = want ? want - (long long)json_array_size(all) : 1000;
+		char *esc = cursor ? cli_escape(cursor) : NULL;
+		char *url = xasprintf("%s%slimit=%lld%s%s", path, strchr(path, '?') ? "&" : "?",
+				      left < 1000 ? left : 1000, esc ? "&cursor=" : "", esc ? esc : "");
+		free(esc);
+		code = cli_call(c, "GET", url, NULL, &page);
+		free(url);
+		xfree(&cursor);
+		if (code)
+			break;
+		/* Fails also when "items" is absent or not an array. */
+		if (json_array_extend(all, json_object_get(page, "items"))) {
+			fprintf(stderr, "sentinel %s: the server's answer has no item list\n", c->cmd);
+			code = 1;
+			break;
+		}
+		const char *next = json_string_value(json_object_get(page, "next_cursor"));
+		cursor = next ? xstrdup(next) : NULL;
+		json_decref(page);
+		page = NULL;
+	} while (cursor && (want == 0 || (long long)json_array_size(all) < want));
+	json_decref(page);
+	if (!code && c->json) {
+		/* s? packs a NULL cursor as null: the server's "no more pages". */
+		json_t *out = json_pack("{s:O,s:s?}", "items", all, "next_cursor", cursor);
+		if (out)
+			cli_print_json(out);
+		else
+			fprintf(stderr, "sentinel %s: cannot print the list (out of memory)\n", c->cmd);
+		code = out ? 0 : 1;
+		json_decref(out);
+	} else if (!code) {
+		cli_print_table(all, cols);
+	}
+	free(cursor);
+	json_decref(all);
+	return code;
+}
+
 void cli_print_table(const json_t *items, const char *const *cols)
 {
 	size_t ncol = 0, nrow = json_array_size(items);

@@ -733,55 +733,13 @@ static int ls_fn(cli *c, const struct kind *k, const cfg *conf, char *const *arg
 {
 	static const char *const cols[] = { "name", "owner", "latest_version", "public", "archived",
 					    "updated_at", NULL };
-	long long want = 0;
-	char err[128], *cursor = NULL, *base = xstrdup(k->base);
-	json_t *all = json_array(), *page = NULL;
-	int code = 0;
+	char *base = xstrdup(k->base);
 	(void)args;
-	if (cfg_get(conf, "limit") && (cfg_get_int(conf, "limit", &want, err, sizeof err) || want < 0)) {
-		fprintf(stderr, "sentinel %s: --limit must be a number >= 0\n", c->cmd);
-		code = 2;
-		goto out;
-	}
 	add_query(&base, "owner", cfg_get(conf, "owner"));
 	add_query(&base, "q", cfg_get(conf, "q"));
 	if (cfg_get_bool(conf, "archived"))
 		add_query(&base, "archived", "1");
-	do {
-		/* 1000: the server's largest page. */
-		long long left = want ? want - (long long)json_array_size(all) : 1000;
-		char *path = xasprintf("%s%climit=%lld", base, strchr(base, '?') ? '&' : '?',
-				       left < 1000 ? left : 1000);
-		add_query(&path, "cursor", cursor);
-		code = cli_call(c, "GET", path, NULL, &page);
-		free(path);
-		xfree(&cursor);
-		if (code)
-			break;
-		if (json_array_extend(all, json_object_get(page, "items"))) {
-			fprintf(stderr, "sentinel %s: the server's answer has no item list\n", c->cmd);
-			code = 1;
-			break;
-		}
-		const char *next = json_string_value(json_object_get(page, "next_cursor"));
-		cursor = next ? xstrdup(next) : NULL;
-		json_decref(page);
-		page = NULL;
-	} while (cursor && (want == 0 || (long long)json_array_size(all) < want));
-	if (!code && c->json) {
-		json_t *o = json_pack("{s:O,s:s?}", "items", all, "next_cursor", cursor);
-		if (o)
-			cli_print_json(o);
-		else
-			fprintf(stderr, "sentinel %s: out of memory\n", c->cmd), code = 1;
-		json_decref(o);
-	} else if (!code) {
-		cli_print_table(all, cols);
-	}
-out:
-	json_decref(page);
-	json_decref(all);
-	free(cursor);
+	int code = cli_list(c, base, conf, cols);
 	free(base);
 	return code;
 }
