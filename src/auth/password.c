@@ -13,6 +13,8 @@ int auth_password_hash(const char *password, char out[AUTH_HASH_MAX])
 {
 	/* The interactive limits: ~64 MiB and tens of ms per hash; the hash
 	 * gate (limits.c) bounds how many run at once. */
+	if (sn_crypto_init())
+		return -EIO;
 	if (crypto_pwhash_str_alg(out, password, strlen(password),
 				  crypto_pwhash_OPSLIMIT_INTERACTIVE,
 				  crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13))
@@ -25,6 +27,8 @@ int auth_password_verify(const char *hash, const char *password)
 	/* Anything else (plain text, a truncated value) never verifies. */
 	if (strncmp(hash, "$argon2id$", 10) != 0)
 		return -EINVAL;
+	if (sn_crypto_init())
+		return -EIO;
 	return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0 ? 0 : -EACCES;
 }
 

@@ -16,6 +16,12 @@
 
 int sn_base_init(void)
 {
+	return 0;
+}
+
+int sn_crypto_init(void)
+{
+	/* sodium_init takes its own lock and returns 1 once initialised. */
 	return sodium_init() < 0 ? -EIO : 0;
 }
 
@@ -120,6 +126,8 @@ int sn_time_parse(const char *s, int64_t *ms)
 
 void sn_random(void *p, size_t n)
 {
+	if (sn_crypto_init())
+		abort(); /* no randomness: no id, token or salt may be made */
 	randombytes_buf(p, n);
 }
 

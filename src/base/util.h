@@ -6,6 +6,10 @@
 
 /* Process-wide start-up (libsodium). Call once from main. */
 int sn_base_init(void);
+/* Initialises libsodium on first use (thread-safe, idempotent): its CPU
+ * probing costs every process ~1 ms of CPU, which only the commands that
+ * hash passwords, draw random bytes or sign need to pay. 0 or -EIO. */
+int sn_crypto_init(void);
 
 /* Wall-clock milliseconds since the Unix epoch. */
 int64_t sn_now_ms(void);

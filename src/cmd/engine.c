@@ -635,7 +635,9 @@ static int load_token(const char *path, struct engine *e, char *err, size_t errl
 		snprintf(err, errlen, "--token-file %s: the token holds a NUL byte", path);
 		rc = -EINVAL;
 	} else {
-		rc = crypto_generichash(e->token_hash, sizeof e->token_hash, (unsigned char *)data, line,
+		/* Before any worker runs: they hash AUTH lines with the same code. */
+		rc = sn_crypto_init() ||
+		     crypto_generichash(e->token_hash, sizeof e->token_hash, (unsigned char *)data, line,
 					NULL, 0) ? -EINVAL : 0;
 		e->has_token = 1;
 		e->token_len = line;
