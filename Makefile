@@ -4,7 +4,10 @@ CC      ?= cc
 # V=1 shows the compiler command lines.
 Q := $(if $(V),,@)
 # Each module that needs a library adds its pkg-config name here.
-PKGS    := jansson sqlite3 libsodium libseccomp libprotobuf-c
+PKGS    := jansson sqlite3 libsodium libprotobuf-c
+# Needed at build time only: the seccomp filter is compiled to BPF by
+# tools/gen_seccomp.c into build/gen/sbx_bpf.h.
+PKGS_BUILD := libseccomp
 CFLAGS_BASE := -std=gnu17 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE -Isrc -Ibuild/gen -pthread
 LDLIBS_EXTRA := -pthread -lm -ldl
 
@@ -66,8 +69,8 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 all: check-pkgs $(BIN)
 
 check-pkgs:
-	@pkg-config --exists $(PKGS) $(PKGS_LAZY) || { echo "missing libraries: run scripts/deps.sh (as root)" >&2; \
-	  for p in $(PKGS) $(PKGS_LAZY); do pkg-config --exists $$p || echo "  not found: $$p" >&2; done; exit 1; }
+	@pkg-config --exists $(PKGS) $(PKGS_LAZY) $(PKGS_BUILD) || { echo "missing libraries: run scripts/deps.sh (as root)" >&2; \
+	  for p in $(PKGS) $(PKGS_LAZY) $(PKGS_BUILD); do pkg-config --exists $$p || echo "  not found: $$p" >&2; done; exit 1; }
 
 $(BIN): $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -77,7 +80,12 @@ $(BUILD)/%.o: %.c
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # Every object may include generated headers: generate them first (order only).
-$(OBJS): | build/gen/onnx.pb-c.h
+$(OBJS): | build/gen/onnx.pb-c.h build/gen/sbx_bpf.h
+build/gen/sbx_bpf.h: tools/gen_seccomp.c src/sandbox/sbx_seccomp_rules.h
+	@mkdir -p build/gen
+	$(Q)cc -std=gnu17 -O2 -D_GNU_SOURCE -Isrc -o build/gen/gen_seccomp tools/gen_seccomp.c \
+	  $$(pkg-config --cflags --libs libseccomp)
+	$(Q)build/gen/gen_seccomp > build/gen/sbx_bpf.h.tmp && mv build/gen/sbx_bpf.h.tmp build/gen/sbx_bpf.h
 build/gen/onnx.pb-c.c build/gen/onnx.pb-c.h &:
 	@test -r $(ONNX_PROTO) || { echo "missing $(ONNX_PROTO): install Debian package libonnx-dev (scripts/deps.sh)" >&2; exit 1; }
 	@command -v protoc-c >/dev/null || { echo "missing protoc-c: install Debian package protobuf-c-compiler (scripts/deps.sh)" >&2; exit 1; }
