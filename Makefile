@@ -4,7 +4,7 @@ CC      ?= cc
 # V=1 shows the compiler command lines.
 Q := $(if $(V),,@)
 # Each module that needs a library adds its pkg-config name here.
-PKGS    := jansson sqlite3 libsodium libprotobuf-c
+PKGS    := jansson libsodium libprotobuf-c
 # Needed at build time only: the seccomp filter is compiled to BPF by
 # tools/gen_seccomp.c into build/gen/sbx_bpf.h.
 PKGS_BUILD := libseccomp
@@ -46,7 +46,7 @@ CFLAGS_BASE := $(filter-out -O2,$(CFLAGS_BASE)) -O0
 endif
 
 # Loaded with dlopen on first use (headers only at build time): see http/client.c.
-PKGS_LAZY := libmicrohttpd libcurl libarchive openblas libcrypto
+PKGS_LAZY := libmicrohttpd libcurl libarchive openblas libcrypto sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(PKGS_LAZY) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # Tests and fuzz targets may call the lazy libraries directly (to craft input).

@@ -6,8 +6,72 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sqlite3.h>
+#include "base/dl.h"
 #include "base/mem.h"
 #include "store/store_int.h"
+
+/* libsqlite3 is loaded on first use (base/dl.h): linked, its ~1,600 symbol
+ * relocations were 80 percent of the dynamic loader's work in every
+ * sentinel process, also those (sandbox run, engine) that never open a
+ * store. */
+#define SQ_FUNCS(X) \
+	X(sqlite3_bind_double) \
+	X(sqlite3_bind_int64) \
+	X(sqlite3_bind_null) \
+	X(sqlite3_bind_parameter_index) \
+	X(sqlite3_bind_text) \
+	X(sqlite3_busy_timeout) \
+	X(sqlite3_changes64) \
+	X(sqlite3_clear_bindings) \
+	X(sqlite3_close) \
+	X(sqlite3_close_v2) \
+	X(sqlite3_column_double) \
+	X(sqlite3_column_int64) \
+	X(sqlite3_column_text) \
+	X(sqlite3_column_type) \
+	X(sqlite3_errmsg) \
+	X(sqlite3_errstr) \
+	X(sqlite3_exec) \
+	X(sqlite3_extended_errcode) \
+	X(sqlite3_finalize) \
+	X(sqlite3_free) \
+	X(sqlite3_open_v2) \
+	X(sqlite3_prepare_v2) \
+	X(sqlite3_reset) \
+	X(sqlite3_step)
+#define SQ_FIELD(f) __typeof__(&f) f;
+static struct {
+	SQ_FUNCS(SQ_FIELD)
+} sq;
+#define SQ_NAME(f) #f,
+static const char *const sq_names[] = { SQ_FUNCS(SQ_NAME) };
+static sn_dl_lib sq_lib = SN_DL_LIB("libsqlite3.so.0", "libsqlite3-0", sq_names, &sq);
+_Static_assert(sizeof sq == sizeof sq_names / sizeof sq_names[0] * sizeof(void *),
+	       "one pointer per name");
+#define sqlite3_bind_double sq.sqlite3_bind_double
+#define sqlite3_bind_int64 sq.sqlite3_bind_int64
+#define sqlite3_bind_null sq.sqlite3_bind_null
+#define sqlite3_bind_parameter_index sq.sqlite3_bind_parameter_index
+#define sqlite3_bind_text sq.sqlite3_bind_text
+#define sqlite3_busy_timeout sq.sqlite3_busy_timeout
+#define sqlite3_changes64 sq.sqlite3_changes64
+#define sqlite3_clear_bindings sq.sqlite3_clear_bindings
+#define sqlite3_close sq.sqlite3_close
+#define sqlite3_close_v2 sq.sqlite3_close_v2
+#define sqlite3_column_double sq.sqlite3_column_double
+#define sqlite3_column_int64 sq.sqlite3_column_int64
+#define sqlite3_column_text sq.sqlite3_column_text
+#define sqlite3_column_type sq.sqlite3_column_type
+#define sqlite3_errmsg sq.sqlite3_errmsg
+#define sqlite3_errstr sq.sqlite3_errstr
+#define sqlite3_exec sq.sqlite3_exec
+#define sqlite3_extended_errcode sq.sqlite3_extended_errcode
+#define sqlite3_finalize sq.sqlite3_finalize
+#define sqlite3_free sq.sqlite3_free
+#define sqlite3_open_v2 sq.sqlite3_open_v2
+#define sqlite3_prepare_v2 sq.sqlite3_prepare_v2
+#define sqlite3_reset sq.sqlite3_reset
+#define sqlite3_step sq.sqlite3_step
 
 /* How long a statement waits for another connection's write lock (WAL has
  * one writer at a time); longer than any one transaction of ours runs. */
@@ -53,6 +117,8 @@ static int map_rc(int rc)
 static int sq_connect(const char *dsn, void **out, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
+	if (sn_dl_use(&sq_lib, err, errlen))
+		return -ENOENT;
 	int rc = sqlite3_open_v2(dsn, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				 SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
