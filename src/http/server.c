@@ -457,7 +457,9 @@ static int early_checks(http_req *r)
 				 "request body must be application/json");
 		return 1;
 	}
-	if ((r->route->flags & (HTTP_SPOOL_BODY | HTTP_STREAM_BODY)) && has_body && spool_admit(r, len))
+	/* Every raw body is an upload that ends on disk (spooled, streamed, or
+	 * stored by its handler): all count against the quotas and the reserve. */
+	if ((r->route->flags & HTTP_RAW_BODY) && has_body && spool_admit(r, len))
 		return refuse_now(r) + 1;
 	return 0;
 }
@@ -598,8 +600,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			}
 		} else if (r->spool_fd >= 0)
 			spool_write(r, upload, *upload_size);
-		else if (!r->too_large && buf_append(&r->body, upload, *upload_size))
-			r->too_large = 1;
+		/* A raw body kept in memory counts like a spooled one; a refusal's
+		 * reason is recorded for dispatch to answer. */
+		else if (!(r->route->flags & HTTP_RAW_BODY) || !body_account(r, *upload_size)) {
+			if (!r->too_large && buf_append(&r->body, upload, *upload_size))
+				r->too_large = 1;
+		}
 		*upload_size = 0;
 		return MHD_YES;
 	}

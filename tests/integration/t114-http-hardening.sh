@@ -75,6 +75,9 @@ TOKEN=$(login admin adminpass123)
 call POST '/api/v1/runtimes/upload?name=big' -H "Authorization: Bearer $TOKEN" \
 	-H 'Content-Type: application/octet-stream' --data-binary 'abc'
 is_error 507 insufficient_storage "an upload that would eat the free-disk reserve is 507"
+call POST '/api/v1/scripts/s1/versions' -H "Authorization: Bearer $TOKEN" \
+	-H 'Content-Type: text/plain' --data-binary 'echo hi'
+is_error 507 insufficient_storage "... a script push too (every raw body counts)"
 api GET /api/v1/me
 is "$STATUS" 200 "... and the API goes on"
 stop_server
