@@ -251,7 +251,9 @@ static int is_csv_type(const char *ct)
 		      strncasecmp(ct, "text/tab-separated-values", 25) == 0);
 }
 
-static int file_open(ds_api *api, struct push *p, const char *path, const char *ctype)
+/* Starts the next file of the push: its path, and the CSV check and
+ * profile its bytes go through (whether they arrive or are read back). */
+static int cur_open(struct push *p, const char *path, const char *ctype)
 {
 	struct cur *c = &p->cur;
 	if (ds_path_normalize(path, strlen(path), c->path))
@@ -259,14 +261,22 @@ static int file_open(ds_api *api, struct push *p, const char *path, const char *
 			    " backslash or control character", path);
 	if (ds_manifest_find(&p->set, c->path))
 		return fail(p, 422, "bad_path", "the path '%s' appears twice", c->path);
-	int rc = blob_writer_new(api->bs, &c->w);
-	if (rc)
-		return fail(p, 500, "internal", "cannot store the file: %s", strerror(-rc));
-	c->open = 1;
 	c->declared = is_csv_type(ctype) || ends_with(c->path, ".csv") || ends_with(c->path, ".tsv");
 	c->prof = ds_profile_new();
 	c->csv = csv_new(ends_with(c->path, ".tsv") ? '\t' : 0, on_record, c);
 	c->fd.csv = c->csv;
+	return 0;
+}
+
+static int file_open(ds_api *api, struct push *p, const char *path, const char *ctype)
+{
+	struct cur *c = &p->cur;
+	int rc = cur_open(p, path, ctype);
+	if (rc)
+		return rc;
+	if ((rc = blob_writer_new(api->bs, &c->w)))
+		return fail(p, 500, "internal", "cannot store the file: %s", strerror(-rc));
+	c->open = 1;
 	return 0;
 }
 
@@ -290,14 +300,11 @@ static int csv_refused(struct push *p, int rc)
 	return 0;
 }
 
-static int file_data(struct push *p, const char *d, size_t n)
+/* The CSV check and profile of n more bytes of the current file. */
+static int cur_check(struct push *p, const char *d, size_t n)
 {
 	struct cur *c = &p->cur;
-	if (c->skip)
-		return 0;
-	int rc = blob_write(c->w, d, n);
-	if (rc)
-		return rc; /* the HTTP layer's mapping: -ENOSPC 507, else 500 */
+	int rc;
 	if (c->csv && (rc = feeder_data(&c->fd, d, n))) {
 		/* csv_refused reads the reader's error: the thread must be done. */
 		feeder_stop(&c->fd);
@@ -306,17 +313,23 @@ static int file_data(struct push *p, const char *d, size_t n)
 	return 0;
 }
 
-static int file_close(struct push *p)
+static int file_data(struct push *p, const char *d, size_t n)
 {
 	struct cur *c = &p->cur;
-	char sha[65];
-	uint64_t bytes = 0;
+	if (c->skip)
+		return 0;
+	int rc = blob_write(c->w, d, n);
+	if (rc)
+		return rc; /* the HTTP layer's mapping: -ENOSPC 507, else 500 */
+	return cur_check(p, d, n);
+}
+
+/* Ends the current file's check; a table's profile goes into p->profiles. */
+static int cur_profile(struct push *p)
+{
+	struct cur *c = &p->cur;
 	json_t *prof = NULL;
 	int rc;
-	if (c->skip) {
-		memset(c, 0, sizeof *c);
-		return 0;
-	}
 	if (c->csv && (rc = feeder_end(&c->fd)) && (rc = csv_refused(p, rc)))
 		return rc;
 	/* A file not declared a table is one when it parsed whole with at
@@ -327,9 +340,14 @@ static int file_close(struct push *p)
 		if (json_object_set_new(p->profiles, c->path, prof))
 			return -ENOMEM;
 	}
-	if ((rc = blob_commit(&c->w, sha, &bytes, NULL)))
-		return rc;
-	rc = ds_manifest_add(&p->set, c->path, sha, bytes, 0644);
+	return 0;
+}
+
+/* Records the current file (its blob stored) in the set and releases it. */
+static int cur_add(struct push *p, const char *sha, uint64_t bytes)
+{
+	struct cur *c = &p->cur;
+	int rc = ds_manifest_add(&p->set, c->path, sha, bytes, 0644);
 	if (rc == -E2BIG)
 		rc = fail(p, 422, "bad_path", "a file set holds at most %d files", DS_SET_FILES_MAX);
 	else if (rc)
@@ -337,6 +355,21 @@ static int file_close(struct push *p)
 			  c->path);
 	cur_release(c);
 	return rc;
+}
+
+static int file_close(struct push *p)
+{
+	struct cur *c = &p->cur;
+	char sha[65];
+	uint64_t bytes = 0;
+	int rc;
+	if (c->skip) {
+		memset(c, 0, sizeof *c);
+		return 0;
+	}
+	if ((rc = cur_profile(p)) || (rc = blob_commit(&c->w, sha, &bytes, NULL)))
+		return rc;
+	return cur_add(p, sha, bytes);
 }
 
 /* ---- multipart callbacks ---- */
@@ -413,15 +446,21 @@ static int precheck(ds_api *api, http_req *r, struct push *p)
 
 static struct mp_ud *mp_ud_of(http_req *r);
 
-static int push_start(ds_api *api, http_req *r, struct push *p)
+/* What every kind of push checks first: the name, and write access. */
+static int push_begin(ds_api *api, http_req *r, struct push *p)
 {
-	const char *ct = http_req_header(r, "Content-Type");
-	const char *fn = http_req_query(r, "filename");
 	p->started = 1;
 	if (!ds_name_valid(http_req_param(r, "name")))
 		return fail(p, 400, "bad_request", "a name is 1 to %d of [A-Za-z0-9._-], not"
 			    " starting with a dot", DS_NAME_MAX);
-	int rc = precheck(api, r, p);
+	return precheck(api, r, p);
+}
+
+static int push_start(ds_api *api, http_req *r, struct push *p)
+{
+	const char *ct = http_req_header(r, "Content-Type");
+	const char *fn = http_req_query(r, "filename");
+	int rc = push_begin(api, r, p);
 	if (rc)
 		return rc;
 	if (ct && strncasecmp(ct, "application/x-tar", 17) == 0) {
@@ -496,11 +535,7 @@ static int push_session(ds_api *api, http_req *r, struct push *p, const char *id
 {
 	const auth_user *u = auth_caller(r);
 	blob_upload up;
-	p->started = 1;
-	if (!ds_name_valid(http_req_param(r, "name")))
-		return fail(p, 400, "bad_request", "a name is 1 to %d of [A-Za-z0-9._-], not"
-			    " starting with a dot", DS_NAME_MAX);
-	int rc = precheck(api, r, p);
+	int rc = push_begin(api, r, p);
 	if (rc)
 		return rc;
 	/* Someone else's session is as absent as an unknown one: no oracle. */
@@ -512,17 +547,12 @@ static int push_session(ds_api *api, http_req *r, struct push *p, const char *id
 	if (http_req_streamed(r))
 		return fail(p, 400, "bad_request", "with ?upload= the body must be empty");
 	const char *fn = http_req_query(r, "filename");
-	struct cur *c = &p->cur;
-	if (ds_path_normalize(fn ? fn : "data", strlen(fn ? fn : "data"), c->path))
-		return fail(p, 422, "bad_path", "invalid file name '%s'", fn);
+	if ((rc = cur_open(p, fn ? fn : "data", NULL)))
+		return rc;
 	int fd = -1;
 	uint64_t size = 0;
 	if ((rc = blob_open(api->bs, up.sha256, &fd, &size)))
 		return fail(p, 500, "internal", "cannot read the uploaded blob: %s", strerror(-rc));
-	c->declared = ends_with(c->path, ".csv") || ends_with(c->path, ".tsv");
-	c->prof = ds_profile_new();
-	c->csv = csv_new(ends_with(c->path, ".tsv") ? '\t' : 0, on_record, c);
-	c->fd.csv = c->csv;
 	char *b = xmalloc(FEED_BLOCK);
 	for (;;) {
 		ssize_t k = read(fd, b, FEED_BLOCK);
@@ -532,28 +562,16 @@ static int push_session(ds_api *api, http_req *r, struct push *p, const char *id
 			rc = k < 0 ? -errno : 0;
 			break;
 		}
-		if (c->csv && (rc = feeder_data(&c->fd, b, (size_t)k))) {
-			feeder_stop(&c->fd);
-			if ((rc = csv_refused(p, rc)))
-				break;
-		}
+		if ((rc = cur_check(p, b, (size_t)k)))
+			break;
 	}
 	free(b);
 	close(fd);
 	if (rc)
 		return p->status ? rc : fail(p, 500, "internal", "cannot read the uploaded blob");
-	if (c->csv && (rc = feeder_end(&c->fd)) && (rc = csv_refused(p, rc)))
+	if ((rc = cur_profile(p)))
 		return rc;
-	if (c->csv && (c->declared || c->ncols >= 2)) {
-		json_t *prof = NULL;
-		if ((rc = ds_profile_json(c->prof, csv_delimiter(c->csv), &prof)))
-			return rc;
-		if (json_object_set_new(p->profiles, c->path, prof))
-			return -ENOMEM;
-	}
-	rc = ds_manifest_add(&p->set, c->path, up.sha256, size, 0644);
-	cur_release(c);
-	return rc ? fail(p, 422, "bad_path", "invalid file name '%s'", c->path) : 0;
+	return cur_add(p, up.sha256, size);
 }
 
 static int import_data(void *ud, const char *d, size_t n)
@@ -574,10 +592,7 @@ static int push_import(ds_api *api, http_req *r, struct push *p, const char *url
 	if (!api->import_enabled)
 		return fail(p, 403, "import_disabled", "import from a URL is off on this server (an"
 			    " admin enables it with --import or --import-allow)");
-	if (!ds_name_valid(http_req_param(r, "name")))
-		return fail(p, 400, "bad_request", "a name is 1 to %d of [A-Za-z0-9._-], not"
-			    " starting with a dot", DS_NAME_MAX);
-	int rc = precheck(api, r, p);
+	int rc = push_begin(api, r, p);
 	if (rc)
 		return rc;
 	if (!fn && ds_import_filename(url, name))
