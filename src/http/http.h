@@ -28,6 +28,8 @@ enum {
 	HTTP_STREAM_BODY = 8, /* with RAW: the body goes piece by piece to the
 			       * route's on_chunk as it arrives (one pass: hash,
 			       * parse and store while receiving), never held */
+	HTTP_NODE = 16,       /* called by nodes: the auth hook checks a signed
+			       * request (node/node.h), not a user token */
 };
 
 /* HTTP_STREAM_BODY: called with each piece of the body in order, on the

@@ -25,6 +25,8 @@
 #include "dataset/ds_import.h"
 #include "server/server.h"
 #include "http/http.h"
+#include "node/node.h"
+#include "sched/sched.h"
 #include "runtime/rt.h"
 #include "store/store.h"
 #include "version.h"
@@ -33,7 +35,8 @@
 
 /* The domains whose schemas the store migrates at start, in this order. */
 static const store_domain *const domains[] = { &auth_store_domain, &blob_store_domain,
-						&ds_store_domain };
+						&ds_store_domain, &node_store_domain,
+						&sched_store_domain };
 #define NDOMAINS (sizeof domains / sizeof domains[0])
 
 struct app {
@@ -48,6 +51,8 @@ struct app {
 	blob_store *blobs;
 	blob_api *blob_api;
 	ds_api *ds;
+	node_reg *nodes;
+	sched *sched;
 };
 
 static void h_health(http_req *r, void *ctx)
@@ -96,6 +101,7 @@ static void h_metrics(http_req *r, void *ctx)
 		       "# TYPE sentinel_store_errors_total counter\nsentinel_store_errors_total %llu\n",
 		   (unsigned long long)store_error_count(app->st));
 	http_server_metrics(app->http, &b);
+	sched_metrics(app->sched, &b);
 	size_t n;
 	char *data = buf_detach(&b, &n);
 	http_reply_data(r, 200, "text/plain; version=0.0.4; charset=utf-8", data, n);
@@ -126,6 +132,23 @@ static void add_routes(struct app *app)
 	app->nroutes += rt_routes(app->data, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
 	app->nroutes += blob_routes(app->blob_api, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
 	app->nroutes += ds_routes(app->ds, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
+	app->nroutes += node_routes(app->nodes, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
+	app->nroutes += sched_routes(app->sched, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
+}
+
+/* Nodes sign their requests (HTTP_NODE routes); users send tokens. */
+static int app_auth_hook(http_req *r, const http_route *route, void *ctx)
+{
+	struct app *app = ctx;
+	if (route->flags & HTTP_NODE)
+		return node_auth_hook(app->nodes, r, route);
+	return auth_hook(r, route, app->auth);
+}
+
+static void app_audit_hook(http_req *r, const http_route *route, int status, void *ctx)
+{
+	struct app *app = ctx;
+	auth_audit_hook(r, route, status, app->auth);
 }
 
 static const cfg_opt server_opts[] = {
@@ -153,6 +176,8 @@ static const cfg_opt server_opts[] = {
 	{ "import", NULL, NULL, "let dataset pushes fetch a URL (?import=), public addresses only", CFG_FLAG },
 	{ "import-allow", "LIST", NULL, "enable ?import= and let it reach these private addresses:"
 	  " host[:port], IP[:port] or CIDR, comma-separated", 0 },
+	{ "node-timeout", "DUR", "30s", "a node is offline after this long without a heartbeat", 0 },
+	{ "heartbeat", "DUR", "5s", "how often nodes are told to send a heartbeat", 0 },
 	{ "shutdown-grace", "DUR", "10s", "how long shutdown waits for in-flight requests", 0 },
 	{ "ready-file", "FILE", NULL, "write the server's URL to FILE once it listens", CFG_NOENV },
 	{ NULL, NULL, NULL, NULL, 0 },
@@ -174,6 +199,8 @@ struct settings {
 	auth_config auth;
 	int64_t grace_ms;
 	int64_t store_timeout_ms;
+	node_config node;
+	sched_config sched;
 	uint64_t dataset_max;
 	int import;
 	const char *import_allow;
@@ -225,6 +252,19 @@ static int read_settings(const cfg *c, struct settings *s, char *err, size_t err
 	    dur_in(c, "store-timeout", 10, 600000, "from 10ms to 10m", &s->store_timeout_ms, err,
 		   errlen))
 		return -EINVAL;
+	if (dur_in(c, "node-timeout", 1000, 86400000, "from 1s to 24h", &s->node.node_timeout_ms, err,
+		   errlen) ||
+	    dur_in(c, "heartbeat", 100, 3600000, "from 100ms to 1h", &s->node.heartbeat_ms, err, errlen))
+		return -EINVAL;
+	if (s->node.heartbeat_ms * 2 > s->node.node_timeout_ms) {
+		snprintf(err, errlen, "--heartbeat must be at most half of --node-timeout");
+		return -EINVAL;
+	}
+	s->node.clock_window_ms = 60000;
+	s->node.pending_ttl_ms = 3600000;
+	s->node.offline_ttl_ms = 30LL * 86400000;
+	s->sched.lease_ms = 3 * s->node.node_timeout_ms;
+	s->sched.chunk_log_max = 16 << 20;
 	if (int_in(c, "login-max-failures", 1, 1000, &n, err, errlen))
 		return -EINVAL;
 	s->auth.login_max_failures = (int)n;
@@ -340,6 +380,8 @@ void server_stop(server **ps)
 	if (!sv)
 		return;
 	http_server_stop(&sv->app.http, 0);
+	sched_free(&sv->app.sched);
+	node_reg_free(&sv->app.nodes);
 	auth_free(&sv->app.auth);
 	ds_api_free(&sv->app.ds);
 	blob_api_free(&sv->app.blob_api);
@@ -406,6 +448,14 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 	}
 	if ((rc = ds_import_configure(app->ds, sv->s.import, sv->s.import_allow, err, errlen)))
 		goto fail;
+	if ((rc = node_reg_new(app->st, app->events, &sv->s.node, &app->nodes))) {
+		snprintf(err, errlen, "cannot start the node registry: %s", strerror(-rc));
+		goto fail;
+	}
+	if ((rc = sched_new(app->st, app->events, app->blobs, app->nodes, &sv->s.sched, &app->sched))) {
+		snprintf(err, errlen, "cannot start the scheduler: %s", strerror(-rc));
+		goto fail;
+	}
 	add_routes(app);
 	sv->spool = xasprintf("%s/tmp", cfg_get(c, "data"));
 	if ((rc = spool_prepare(sv->spool))) {
@@ -413,8 +463,8 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 		goto fail;
 	}
 	sv->s.http.spool_dir = sv->spool;
-	http_hooks hooks = { auth_hook, auth_audit_hook };
-	if ((rc = http_server_start(&sv->s.http, app->routes, app->nroutes, &hooks, app->auth,
+	http_hooks hooks = { app_auth_hook, app_audit_hook };
+	if ((rc = http_server_start(&sv->s.http, app->routes, app->nroutes, &hooks, app,
 				    app->events, &app->http, err, errlen)))
 		goto fail;
 	const char *host = sv->s.http.listen;
