@@ -25,6 +25,8 @@ static const struct command commands[] = {
 	{ "status", cli_status_cmd, "the server's version and uptime; --local: this machine's data directory" },
 	{ "dataset", cli_dataset_cmd, "versioned datasets: push, ls, show, diff, pull, rm" },
 	{ "script", cli_script_cmd, "versioned scripts: push, ls, show, diff, pull, rm" },
+	{ "node", node_cmd, "run the node agent (--server URL), or manage nodes: ls, show, claim, permit, drain, rm" },
+	{ "job", cli_job_cmd, "jobs: submit, ls, show, logs, cancel, retry, artifacts" },
 	{ "train", train_cmd, "fit an anomaly autoencoder to a CSV (writes model.onnx, config.json)" },
 	{ "engine", engine_cmd, "serve an anomaly model over TCP (line protocol, port 9000)" },
 	{ "produce", produce_cmd, "send sample vectors to an engine and summarise the replies" },

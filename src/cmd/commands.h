@@ -23,6 +23,8 @@ int runtime_cmd(int argc, char **argv);
 int admin_cmd(int argc, char **argv);
 int gc_cmd(int argc, char **argv);
 int dsdiff_cmd(int argc, char **argv);
+int node_cmd(int argc, char **argv);
+int cli_job_cmd(int argc, char **argv);
 /* For local commands that change a data directory (cmd/admin.c): records
  * the change in the audit of DATA/sentinel.db (created if absent) as actor
  * local:<unix user>; warns on stderr when it cannot. 0 or a negative errno. */
