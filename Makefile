@@ -64,6 +64,10 @@ OBJS    := $(SRCS:%.c=$(BUILD)/%.o) $(GEN_SRCS:%.c=$(BUILD)/%.o)
 LIBOBJS := $(filter-out $(BUILD)/src/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+# Small programs the integration tests drive (e.g. a node request signer),
+# linked with the library; tests find them in $$SENTINEL_HELPERS.
+HELPER_SRCS := $(wildcard tests/helpers/*.c)
+HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
 .PHONY: all run test deps check-pkgs unit unit-bins integration clean bench fuzz fuzz-bins fuzz-run coverage
 all: check-pkgs $(BIN)
@@ -108,13 +112,17 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	./sentinel up
 
+$(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libsentinel.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libsentinel.a $(LDFLAGS) $(LDLIBS) $(LAZY_LIBS)
+
 unit-bins: $(UNIT_BINS)
 
 unit: check-pkgs $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "# $$t"; $$t; done
 
-integration: check-pkgs $(BIN)
-	SENTINEL_BIN=$(abspath $(BIN)) prove -f --exec bash $(sort $(wildcard tests/integration/t*.sh))
+integration: check-pkgs $(BIN) $(HELPER_BINS)
+	SENTINEL_BIN=$(abspath $(BIN)) SENTINEL_HELPERS=$(abspath $(BUILD)/tests/helpers) prove -f --exec bash $(sort $(wildcard tests/integration/t*.sh))
 
 test: deps
 	@$(MAKE) --no-print-directory all
