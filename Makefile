@@ -69,7 +69,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRCS := $(wildcard tests/helpers/*.c)
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
-.PHONY: all run test deps check-pkgs unit unit-bins integration clean bench fuzz fuzz-bins fuzz-run coverage
+.PHONY: all run test install deps check-pkgs unit unit-bins integration clean bench fuzz fuzz-bins fuzz-run coverage
 all: check-pkgs $(BIN)
 
 check-pkgs:
@@ -165,6 +165,26 @@ coverage: deps
 	  GCOV_ERROR_FILE=/dev/null $$t >/dev/null 2>&1 || echo "# $$t failed under coverage"; done
 	-@GCOV_ERROR_FILE=/dev/null $(MAKE) --no-print-directory COVERAGE=1 integration
 	@bash scripts/coverage.sh build-cov $(FILES)
+
+# Installs the binary, the systemd units and the docs (PREFIX=/usr/local,
+# DESTDIR for packaging); creates the sentinel system user when run as root
+# on a live system. Enable with: systemctl enable --now sentinel-server
+# (and sentinel-node on each worker machine).
+PREFIX ?= /usr/local
+UNITDIR ?= /etc/systemd/system
+install: all
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/sentinel
+	install -D -m 0644 dist/systemd/sentinel-server.service $(DESTDIR)$(UNITDIR)/sentinel-server.service
+	install -D -m 0644 dist/systemd/sentinel-node.service $(DESTDIR)$(UNITDIR)/sentinel-node.service
+	sed -i 's|/usr/local/|$(PREFIX)/|g' $(DESTDIR)$(UNITDIR)/sentinel-server.service $(DESTDIR)$(UNITDIR)/sentinel-node.service
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/sentinel/README.md
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/doc/sentinel/docs
+	install -m 0644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/sentinel/docs/
+	install -d -m 0750 $(DESTDIR)/etc/sentinel
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && ! id sentinel >/dev/null 2>&1; then \
+	  useradd --system --home-dir /var/lib/sentinel --shell /usr/sbin/nologin sentinel; fi
+	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then \
+	  systemctl daemon-reload; fi
 
 clean:
 	rm -rf build build-asan build-fuzz build-cov sentinel
