@@ -200,7 +200,7 @@ static void print_result(const json_t *job)
 static void print_chunks(const json_t *job)
 {
 	json_t *ch = json_object_get(job, "chunks");
-	printf("  %-12s %lld total: %lld completed, %lld running, %lld pending, %lld failed, "
+	printf("  %-14s %lld total: %lld completed, %lld running, %lld pending, %lld failed, "
 	       "%lld cancelled\n", "chunks", jint(ch, "total"), jint(ch, "completed"),
 	       jint(ch, "running"), jint(ch, "pending"), jint(ch, "failed"), jint(ch, "cancelled"));
 }
@@ -215,21 +215,21 @@ static void print_job(const json_t *job)
 	free(name);
 	for (int i = 0; keys[i]; i++) {
 		char *v = cli_field(job, keys[i]);
-		printf("  %-12s %s\n", keys[i], v);
+		printf("  %-14s %s\n", keys[i], v);
 		free(v);
 	}
 	json_t *tot = json_object_get(job, "total_iterations");
 	long long done = jint(job, "completed_iterations");
 	if (json_is_integer(tot) && json_integer_value(tot) > 0)
-		printf("  %-12s %lld/%lld iterations (%lld%%)\n", "progress", done,
+		printf("  %-14s %lld/%lld iterations (%lld%%)\n", "progress", done,
 		       (long long)json_integer_value(tot), done * 100 / json_integer_value(tot));
 	else
-		printf("  %-12s %lld iterations\n", "progress", done);
+		printf("  %-14s %lld iterations\n", "progress", done);
 	print_chunks(job);
-	printf("  %-12s %lld\n", "priority", jint(job, "priority"));
+	printf("  %-14s %lld\n", "priority", jint(job, "priority"));
 	json_t *dep = json_object_get(job, "depends_on"), *d;
 	size_t i;
-	printf("  %-12s", "depends_on");
+	printf("  %-14s", "depends_on");
 	json_array_foreach(dep, i, d) {
 		json_t *o = json_pack("{s:O}", "v", d);
 		char *s = o ? cli_field(o, "v") : xstrdup("?");
@@ -731,6 +731,7 @@ out:
 static int submit_fn(cli *c, const cfg *conf, char *const *args)
 {
 	json_t *body = NULL, *job = NULL;
+	char *jid = NULL;
 	(void)args;
 	int code = submit_body(c, conf, &body);
 	if (code)
@@ -759,16 +760,15 @@ static int submit_fn(cli *c, const cfg *conf, char *const *args)
 	}
 	if (!cfg_get_bool(conf, "follow"))
 		goto out;
-	char *jid = xstrdup(id);
-	code = follow(c, jid, 1, &job);
-	free(jid);
-	if (code)
+	/* follow replaces job: id is kept apart. */
+	jid = xstrdup(id);
+	if ((code = follow(c, jid, 1, &job)) != 0)
 		goto out;
 	if (c->json) {
 		cli_print_json(job);
 	} else {
 		char *state = cli_field(job, "state"), *reason = cli_field(job, "reason");
-		printf("Job %s: %s%s%s\n", id, state, strcmp(reason, "-") ? ": " : "",
+		printf("Job %s: %s%s%s\n", jid, state, strcmp(reason, "-") ? ": " : "",
 		       strcmp(reason, "-") ? reason : "");
 		free(state);
 		free(reason);
@@ -776,6 +776,7 @@ static int submit_fn(cli *c, const cfg *conf, char *const *args)
 	}
 	code = strcmp(json_string_value(json_object_get(job, "state")) ?: "", "completed") ? 1 : 0;
 out:
+	free(jid);
 	json_decref(job);
 	return code;
 }

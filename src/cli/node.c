@@ -143,8 +143,8 @@ static void print_node(const json_t *n)
 		printf("  %-14s %lld\n", "running", (long long)json_integer_value(run));
 	json_t *acc = json_object_get(n, "access");
 	char *u = join(json_object_get(acc, "users")), *g = join(json_object_get(acc, "groups"));
-	printf("  %-14s %s; users: %s; groups: %s\n", "access",
-	       json_is_true(json_object_get(acc, "public")) ? "public" : "owner", u, g);
+	printf("  %-14s public: %s; users: %s; groups: %s\n", "access",
+	       json_is_true(json_object_get(acc, "public")) ? "yes" : "no", u, g);
 	free(u);
 	free(g);
 	json_t *ds = json_object_get(n, "datasets");
@@ -229,7 +229,7 @@ static int drain_fn(cli *c, const cfg *conf, char *const *args)
 	if (!body)
 		return 2;
 	char *path = node_path(args[0], "/drain");
-	int code = call_print(c, "POST", path, body, undo ? "Taking work again: node" : "Draining node");
+	int code = call_print(c, "POST", path, body, undo ? "Resumed node" : "Draining node");
 	free(path);
 	return code;
 }

@@ -118,7 +118,7 @@ like "$(head -1 <<<"$out")" '^ID +NAME +STATE +OWNER' "node ls: a table header"
 like "$out" "$NODE +n1 +online +" "... and the node"
 is "$("$S" node ls --json | jq -r '.items[0].id')" "$NODE" "node ls --json"
 out=$("$S" node show "$NODE")
-like "$out" 'access +owner; users: -; groups: -' "node show: the access"
+like "$out" 'access +public: no; users: -; groups: -' "node show: the access"
 
 # ---- a Monte-Carlo job, followed ----
 out=$("$S" job submit --program montecarlo-pi --iterations 20000 --chunk-size 1000 --name pi \
