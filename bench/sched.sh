@@ -98,7 +98,7 @@ st, j = api("POST", "/api/v1/auth/login", {"username": "admin", "password": "ben
 if st != 200:
     die("login: " + errtext(st, j))
 TOKEN = j["token"]
-CODE_RE = re.compile(r"\b([0-9A-HJKMNP-TV-Z]{6})\b")
+CODE_RE = re.compile(r"node claim ([0-9A-Z]{6})\b")
 
 def start_node(name, slots):
     """Starts an agent, claims it with the code it prints; returns its id."""

@@ -97,7 +97,7 @@ fi
 AGENT_PID=$!
 code=
 for _ in $(seq 1 200); do
-	code=$(grep -Eo '\b[A-Z0-9]{6}\b' "$TMP/agent.out" "$TMP/agent.log" 2>/dev/null | head -n 1 | sed 's/.*://')
+	code=$(cat "$TMP/agent.out" "$TMP/agent.log" 2>/dev/null | grep -Eo 'node claim [0-9A-Z]{6}' | head -n 1 | cut -d' ' -f3)
 	[ -n "$code" ] && break
 	sleep 0.05
 done
