@@ -74,6 +74,75 @@ else
 	NODE_CLI=1
 fi
 
+# ---- against a stand-in server: what a real one should never send ----
+# An artifact whose bytes do not match its sha256 is refused and not
+# written; the log stream's events are printed (a line split across
+# writes, a comment, a non-JSON event) and following ends with the job.
+cat >"$TMP/mock.py" <<'PY'
+import hashlib, json, sys
+from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
+GOOD = b"expected bytes\n"
+SHA = hashlib.sha256(GOOD).hexdigest()
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def reply(self, body, ctype="application/json"):
+        b = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+    def do_GET(self):
+        if self.path == "/api/v1/jobs/j1/artifacts":
+            return self.reply({"items": [{"path": "c0/out.txt", "sha256": SHA, "bytes": 15}],
+                               "next_cursor": None})
+        if self.path == "/api/v1/jobs/j2/artifacts":
+            return self.reply({"items": [{"path": "../escape", "sha256": SHA, "bytes": 15}],
+                               "next_cursor": None})
+        if self.path == "/api/v1/blobs/" + SHA:
+            return self.reply(b"tampered bytes\n", "application/octet-stream")
+        if self.path == "/api/v1/jobs/j1":
+            return self.reply({"id": "j1", "state": "completed", "chunks": {}})
+        if self.path == "/api/v1/jobs/j1/logs?follow=1":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for part in (b"retry: 3000\n: connected\n\n", b'event: log\ndata: {"chunk":0,"te',
+                         b'xt":"first line"}\n\n', b"event: log\ndata: not json\n\n",
+                         b'event: log\ndata: {"text":"bell\\u0007"}\n\n', b"event: end\ndata: {}\n\n"):
+                self.wfile.write(part)
+                self.wfile.flush()
+            return
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+PY
+python3 "$TMP/mock.py" >"$TMP/mock.port" 2>"$TMP/mock.log" &
+MOCK_PID=$!
+for _ in $(seq 1 100); do [ -s "$TMP/mock.port" ] && break; sleep 0.05; done
+M="--server http://127.0.0.1:$(cat "$TMP/mock.port") --token x"
+out=$("$S" job artifacts j1 -o "$TMP/arts" $M 2>&1); rc=$?
+is "$rc" 1 "artifacts: a blob that does not match its sha256: exit 1"
+like "$out" 'c0/out.txt: the download does not match its sha256' "... saying so"
+is "$(find "$TMP/arts" -type f 2>/dev/null | wc -l)" 0 "... and nothing is left on disk"
+out=$("$S" job artifacts j2 -o "$TMP/arts" $M 2>&1); rc=$?
+is "$rc" 1 "artifacts: a path with '..' is refused"
+like "$out" "refusing the artifact '../escape'" "... by name"
+out=$("$S" job logs j1 -f $M 2>&1); rc=$?
+is "$rc" 0 "logs -f: ends with the job"
+is "$out" "first line
+not json
+bell$(printf '\a')" "... every event's text, in order (raw off a terminal)"
+out=$(script -qec "'$S' job logs j1 -f $M" /dev/null 2>&1)
+like "$out" 'bell\\x07' "... control bytes escaped on a terminal"
+kill "$MOCK_PID" 2>/dev/null
+wait "$MOCK_PID" 2>/dev/null
+
 # ---- the server's errors ----
 if no_route GET /api/v1/jobs; then
 	skip "GET /api/v1/jobs: the job routes are missing (src/sched)"
