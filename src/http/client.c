@@ -204,7 +204,7 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 		       curl_off_t ulnow)
 {
 	struct xfer_ctx *t = ud;
-	int up = t->x->body_fd >= 0 || t->x->nparts;
+	int up = !t->x->body && (t->x->body_fd >= 0 || t->x->nparts);
 	if (t->x->progress(t->x->progress_ud, up ? ulnow : dlnow, up ? ultotal : dltotal)) {
 		t->cancelled = 1;
 		return 1;
@@ -257,7 +257,14 @@ int hc_transfer(const char *method, const char *url, const hc_opts *o, const hc_
 	for (size_t i = 0; x->headers && x->headers[i]; i++)
 		hdrs = cu.slist_append(hdrs, x->headers[i]);
 	common_opts(c, method, url, hdrs, cerr);
-	if (x->nparts) {
+	if (x->body) {
+		ctype = xasprintf("Content-Type: %s", x->content_type ? x->content_type
+								     : "application/json");
+		hdrs = cu.slist_append(hdrs, ctype);
+		cu.easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+		cu.easy_setopt(c, CURLOPT_POSTFIELDS, x->body);
+		cu.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body_size);
+	} else if (x->nparts) {
 		if (!(mime = make_mime(c, x, err, errlen))) {
 			rc = -ENOMEM;
 			goto out;

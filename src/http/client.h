@@ -56,6 +56,11 @@ typedef struct hc_xfer {
 	hc_progress_fn progress;
 	void *progress_ud;
 	int64_t max_rate; /* bytes/s each way; 0: no cap */
+	/* A request body held in memory (body_size bytes, borrowed; sent as
+	 * content_type, default application/json); when set, body_fd and
+	 * parts are ignored. Lets a caller send exactly the bytes it signed. */
+	const void *body;
+	size_t body_size;
 } hc_xfer;
 
 /* Like hc_request for streamed bodies. o->timeout_s 0 here means no limit
