@@ -4,13 +4,21 @@
  * 1. types holds the types every non-null value seen so far fits; T_INT
  *    implies T_FLOAT and T_DATE implies T_TS (a value that fits the narrow
  *    type fits the wide one), so the answer is the narrowest bit left.
- * 2. The numeric summary (Welford) has seen every value while T_FLOAT is
- *    set; the instant summary every value while T_TS is set. Once a bit is
- *    gone its summary is never printed, so it is not updated either.
+ * 2. While T_FLOAT is set the numeric summary has seen every value: min
+ *    and max directly; mean and m2 from the exact table (counts x values,
+ *    two passes at the end) while hll == NULL, else as Welford's running
+ *    summary, seeded at overflow from the table, of wn values. The instant
+ *    summary has seen every value while T_TS is set. Once a bit is gone
+ *    its summary is never printed, so it is not updated either.
  * 3. Either slots/arena count every distinct value exactly (hll == NULL),
  *    or hll has seen the hash of every value and slots/arena are freed;
  *    moving from the first to the second (overflow) feeds each distinct
- *    value's hash once, which is all a HyperLogLog needs. */
+ *    value's hash once, which is all a HyperLogLog needs.
+ * 4. While hll == NULL, a value already in the table changes nothing but
+ *    its count and c->count: every other figure (types, min, max, lengths)
+ *    is a function of the set of distinct values, already taken in when
+ *    the value was first seen. So repeated values of low-cardinality
+ *    columns skip parsing, which is most of the profile's work. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -43,6 +51,7 @@ struct col {
 	/* numbers */
 	int64_t imin, imax;
 	double dmin, dmax, mean, m2;
+	uint64_t wn; /* values in mean/m2 (Welford) once hll is set */
 	/* dates and timestamps */
 	struct instant tmin, tmax;
 	/* strings */
@@ -382,6 +391,8 @@ static inline int is_bool(const char *s, size_t n)
 
 /* ---- per column ---- */
 
+/* Min and max of every value; Welford's mean and m2 only once the exact
+ * table is gone (invariant 2): before that they come from the table. */
 static void num_add(struct col *c, double x, int64_t iv, int isint)
 {
 	uint64_t k = c->count; /* values before this one */
@@ -395,8 +406,11 @@ static void num_add(struct col *c, double x, int64_t iv, int isint)
 		c->dmin = x;
 	if (!k || x > c->dmax)
 		c->dmax = x;
+	if (!c->hll)
+		return;
 	double delta = x - c->mean;
-	c->mean += delta / (double)(k + 1);
+	c->wn++;
+	c->mean += delta / (double)c->wn;
 	c->m2 += delta * (x - c->mean);
 }
 
@@ -460,9 +474,53 @@ static void types_add(struct col *c, const char *s, size_t n)
 	}
 }
 
-/* Leaves exact counting: every distinct value's hash goes to the HLL. */
+/* An entry's value as the numeric summary took it: an int as (double) of
+ * the int, else the float parse (every entry parses while T_FLOAT is set). */
+static double slot_num(const struct col *c, const struct slot *sl)
+{
+	const char *s = c->arena + sl->off;
+	int64_t iv;
+	double x = 0;
+	if (parse_int(s, sl->len, &iv) == 0)
+		return (double)iv;
+	ds_parse_float(s, sl->len, &x);
+	return x;
+}
+
+/* Mean and m2 of the values the exact table counts, two passes (the sum
+ * compensated, Neumaier): no worse than Welford's one pass. */
+static void table_moments(const struct col *c, double *mean, double *m2)
+{
+	double sum = 0, comp = 0, n = 0, q = 0;
+	for (size_t i = 0; c->slots && i < NSLOTS; i++) {
+		const struct slot *sl = &c->slots[i];
+		if (!sl->count)
+			continue;
+		double t = (double)sl->count * slot_num(c, sl), u = sum + t;
+		comp += fabs(sum) >= fabs(t) ? (sum - u) + t : (t - u) + sum;
+		sum = u;
+		n += (double)sl->count;
+	}
+	double m = n ? (sum + comp) / n : 0;
+	for (size_t i = 0; c->slots && i < NSLOTS; i++) {
+		const struct slot *sl = &c->slots[i];
+		if (sl->count) {
+			double d = slot_num(c, sl) - m;
+			q += (double)sl->count * d * d;
+		}
+	}
+	*mean = m;
+	*m2 = q;
+}
+
+/* Leaves exact counting: every distinct value's hash goes to the HLL, and
+ * the table's moments seed Welford's summary (invariant 2). */
 static void overflow(struct col *c, const char *why)
 {
+	if (c->types & T_FLOAT) {
+		table_moments(c, &c->mean, &c->m2);
+		c->wn = c->count;
+	}
 	c->hll = xcalloc(HLL_M, 1);
 	for (size_t i = 0; i < NSLOTS; i++)
 		if (c->slots[i].count)
@@ -488,13 +546,10 @@ static inline int same_bytes(const char *a, const char *b, size_t n)
 	return memcmp(a, b, n) == 0;
 }
 
-static void distinct_add(struct col *c, const char *s, size_t n)
+/* The table's entry for s[0..n): counted once more (1), or absent (0,
+ * *empty the free slot it would take). */
+static inline int table_hit(struct col *c, uint64_t h, const char *s, size_t n, size_t *empty)
 {
-	uint64_t h = ds_hash(s, n);
-	if (c->hll) {
-		ds_hll_add(c->hll, h);
-		return;
-	}
 	if (!c->slots)
 		c->slots = xcalloc(NSLOTS, sizeof *c->slots);
 	size_t i = h & (NSLOTS - 1);
@@ -503,19 +558,15 @@ static void distinct_add(struct col *c, const char *s, size_t n)
 		/* An empty value may have no arena yet: no pointer arithmetic on NULL. */
 		if (sl->hash == h && sl->len == n && (n == 0 || same_bytes(c->arena + sl->off, s, n))) {
 			sl->count++;
-			return;
+			return 1;
 		}
 	}
-	if (c->ndist == DS_TOP_TRACK) {
-		overflow(c, "more than 1000 distinct values");
-		ds_hll_add(c->hll, h);
-		return;
-	}
-	if (c->alen + n > DS_TOP_BYTES) {
-		overflow(c, "distinct values longer than 32768 bytes in all");
-		ds_hll_add(c->hll, h);
-		return;
-	}
+	*empty = i;
+	return 0;
+}
+
+static void table_put(struct col *c, size_t i, uint64_t h, const char *s, size_t n)
+{
 	if (c->alen + n > c->acap) {
 		c->acap = c->acap ? c->acap : 1024;
 		while (c->alen + n > c->acap)
@@ -532,16 +583,33 @@ static void distinct_add(struct col *c, const char *s, size_t n)
 
 static void col_add(struct col *c, const csv_field *f)
 {
+	const char *s = f->p;
+	size_t n = f->n, i = 0;
 	if (is_null(f)) {
 		c->nulls++;
 		return;
 	}
-	types_add(c, f->p, f->n);
-	if (!c->count || f->n < c->minlen)
-		c->minlen = f->n;
-	if (!c->count || f->n > c->maxlen)
-		c->maxlen = f->n;
-	distinct_add(c, f->p, f->n);
+	uint64_t h = ds_hash(s, n);
+	if (!c->hll) {
+		if (table_hit(c, h, s, n, &i)) { /* invariant 4 */
+			c->count++;
+			return;
+		}
+		/* Before types_add: from here on the summary streams (invariant 2). */
+		if (c->ndist == DS_TOP_TRACK)
+			overflow(c, "more than 1000 distinct values");
+		else if (c->alen + n > DS_TOP_BYTES)
+			overflow(c, "distinct values longer than 32768 bytes in all");
+	}
+	types_add(c, s, n);
+	if (!c->count || n < c->minlen)
+		c->minlen = n;
+	if (!c->count || n > c->maxlen)
+		c->maxlen = n;
+	if (c->hll)
+		ds_hll_add(c->hll, h);
+	else
+		table_put(c, i, h, s, n);
 	c->count++;
 }
 
@@ -673,9 +741,12 @@ static int stats_json(const struct col *c, json_t *o)
 		int isint = t[0] == 'i';
 		rc = set(o, "min", isint ? json_integer(c->imin) : real_or_null(c->dmin));
 		rc = rc ? rc : set(o, "max", isint ? json_integer(c->imax) : real_or_null(c->dmax));
-		rc = rc ? rc : set(o, "mean", real_or_null(c->mean));
+		double mean = c->mean, m2 = c->m2;
+		if (!c->hll)
+			table_moments(c, &mean, &m2);
+		rc = rc ? rc : set(o, "mean", real_or_null(mean));
 		rc = rc ? rc : set(o, "std", c->count < 2 ? json_null() :
-					   real_or_null(sqrt(c->m2 / (double)(c->count - 1))));
+					   real_or_null(sqrt(m2 / (double)(c->count - 1))));
 	} else if (!strcmp(t, "date") || !strcmp(t, "timestamp")) {
 		rc = set(o, "min", json_string(c->tmin.text));
 		rc = rc ? rc : set(o, "max", json_string(c->tmax.text));
