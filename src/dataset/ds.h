@@ -104,4 +104,24 @@ void ds_mp_free(ds_mp **m);
  * frees); *added / *removed count the lines. */
 int ds_line_diff(const char *a, size_t na, const char *b, size_t nb, const char *label_a,
 		 const char *label_b, char **out, size_t *added, size_t *removed);
+
+/* ---- resolution for jobs (ds_resolve.c; used by src/sched) ---- */
+struct auth_user;
+
+typedef struct ds_ref {
+	char name[DS_NAME_MAX + 1];
+	int64_t version;
+	char sha256[65];            /* the file, or the manifest of a file set */
+	char kind[8];               /* "file" | "fileset" */
+	char filename[DS_PATH_MAX]; /* "" when none */
+	int64_t bytes, files;
+} ds_ref;
+
+/* Resolves spec, "name@version" or "name" (the latest version), of kind
+ * "dataset" or "script" for u under the read rule above. -EINVAL for a
+ * malformed spec or kind; -ENOENT when the item or version is missing or
+ * not readable by u (the same answer). */
+int ds_ref_resolve(store_conn *c, const char *kind, const char *spec, const struct auth_user *u,
+		   ds_ref *out);
+/* ---- end of resolution for jobs ---- */
 #endif

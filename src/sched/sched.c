@@ -1,46 +1,1078 @@
-/* Jobs, chunks and the scheduler. See sched.h. (Scaffolding: replaced by
- * the real scheduler.) */
+/* The scheduler core: jobs, chunks, leases and fair-share assignment, in
+ * memory, under the scheduler's one mutex (sched.mu). It decides; the
+ * writer (sched_store.c) makes its decisions durable from the ops it
+ * queues, in order, many per transaction.
+ *
+ * Chunk states and the function behind each transition:
+ *
+ *                 sc_add_job, sc_retry
+ *                        |
+ *                        v
+ *   +--------------> PENDING --- sc_cancel, job_close ---> CANCELLED
+ *   |                    |                                     ^
+ *   | lose()             | assign() (sc_dispatch)              |
+ *   | lost_node,         v                                     |
+ *   | lease_expired   RUNNING --- sc_cancel, job_close --------+
+ *   | (sc_reap)          |   \
+ *   +--------------------+    +-- sc_result(completed) ---> COMPLETED
+ *   |                    |
+ *   +-- sc_result(failed), failures < max_attempts
+ *                        |
+ *                        +-- sc_result(failed), failures == max ---> FAILED
+ *
+ * Leases: assign() gives the attempt a lease until now + lease_ms, renewed
+ * by each heartbeat that lists the chunk (sc_heartbeat); lose() ends it.
+ * The job: PENDING -> RUNNING (first assign) -> COMPLETED (last chunk,
+ * sc_result) | FAILED (a chunk out of attempts, or a parent failed:
+ * job_close) | CANCELLED (sc_cancel); sc_retry reopens a failed or
+ * cancelled job.
+ *
+ * Invariants (sc_check asserts them in debug builds):
+ *  1. A chunk is RUNNING iff its node >= 0, and then it is in exactly one
+ *     node's held list, that one; every held entry is a RUNNING chunk.
+ *  2. A job's queue holds exactly its PENDING chunks, each once.
+ *  3. job.count[s] is the number of its chunks in state s; the core's
+ *     count[] is the sum over the jobs in memory.
+ *  4. An attempt ends once: sc_result accepts a result only from the node
+ *     that holds the attempt's lease (RUNNING, same node, same attempt);
+ *     the same result again is a duplicate (answered, not applied); any
+ *     other is lease_lost. So a chunk is completed, and its iterations
+ *     and stats counted, exactly once.
+ *  5. A lost attempt (lost_node, lease_expired) never counts against
+ *     max_attempts; a failed one does.
+ *  6. A job is COMPLETED iff every chunk is; the op that completes its last
+ *     chunk completes the job, in the same transaction.
+ *  7. node.gpus_held is the sum of the GPUs of its held chunks; a node
+ *     never holds more than max_parallel chunks at assignment time.
+ *  8. Offline has one definition: core.online (node_online). */
+#include <assert.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "base/log.h"
 #include "base/mem.h"
-#include "sched/sched.h"
+#include "base/util.h"
+#include "sched/sched_int.h"
 
-static const store_migration sched_migrations[] = {
-	{ 1, "CREATE TABLE jobs (id TEXT PRIMARY KEY);", NULL },
-};
-const store_domain sched_store_domain = { "sched", sched_migrations, 1, 0 };
+const char *const sc_ck_state_names[CK_NSTATES] = { "pending", "running", "completed", "failed",
+						      "cancelled" };
+const char *const sc_job_state_names[5] = { "pending", "running", "completed", "failed",
+					    "cancelled" };
+const int64_t sc_lat_bounds_us[16] = { 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000,
+				       100000, 250000, 1000000, 5000000, 30000000, INT64_MAX };
 
-struct sched {
-	sched_config cfg;
-};
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int default_online(void *ctx, const node_info *n, int64_t now)
+{
+	(void)ctx;
+	(void)now;
+	return n->online;
+}
+
+void sc_core_init(sc_core *c, int64_t lease_ms, uint64_t log_max)
+{
+	memset(c, 0, sizeof *c);
+	c->lease_ms = lease_ms;
+	c->log_max = log_max;
+	c->online = default_online;
+	c->ops_tail = &c->ops;
+}
+
+void sc_job_free(sc_job *j)
+{
+	if (!j)
+		return;
+	char **lists[] = { j->users, j->groups, j->owner_groups, j->pins, j->blobs, j->inputs,
+			   j->parents };
+	size_t counts[] = { j->nusers, j->ngroups, j->nowner_groups, j->npins, j->nblobs,
+			    j->ninputs, j->nparents };
+	for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++) {
+		for (size_t i = 0; i < counts[l]; i++)
+			free(lists[l][i]);
+		free(lists[l]);
+	}
+	free(j->tmpl);
+	free(j->ck);
+	free(j->q);
+	sc_stats_release(&j->stats);
+	free(j);
+}
+
+void sc_op_free(sc_op *o)
+{
+	while (o) {
+		sc_op *next = o->next;
+		free(o->reason);
+		free(o->sandbox);
+		free(o->result);
+		free(o->artifacts);
+		sc_stats_release(&o->stats);
+		free(o);
+		o = next;
+	}
+}
+
+void sc_core_release(sc_core *c)
+{
+	for (size_t i = 0; i < c->njobs; i++)
+		sc_job_free(c->jobs[i]);
+	free(c->jobs);
+	for (size_t i = 0; i < c->nowners; i++)
+		free(c->owners[i].jobs);
+	free(c->owners);
+	for (size_t i = 0; i < c->nnodes; i++) {
+		sc_node *n = c->nodes[i];
+		pthread_cond_destroy(&n->cv);
+		free(n->held);
+		free(n->outbox);
+		free(n);
+	}
+	free(c->nodes);
+	sc_op_free(c->ops);
+	memset(c, 0, sizeof *c);
+}
+
+/* ---- ids ---- */
+
+void sc_chunk_id(const sc_job *j, uint32_t idx, char *out, size_t n)
+{
+	snprintf(out, n, "%s-%u", j->id, idx);
+}
+
+int sc_chunk_id_parse(const char *id, char job[24], uint32_t *idx)
+{
+	const char *dash = id ? strrchr(id, '-') : NULL;
+	char *end;
+	if (!dash || dash == id || (size_t)(dash - id) >= 24 || dash[1] < '0' || dash[1] > '9')
+		return -EINVAL;
+	unsigned long v = strtoul(dash + 1, &end, 10);
+	if (*end || v > UINT32_MAX || (dash[1] == '0' && dash[2]))
+		return -EINVAL;
+	memcpy(job, id, (size_t)(dash - id));
+	job[dash - id] = '\0';
+	*idx = (uint32_t)v;
+	return 0;
+}
+
+int64_t sc_chunk_iterations(const sc_job *j, uint32_t idx)
+{
+	if (j->total_iterations < 0)
+		return 0;
+	int64_t left = j->total_iterations - (int64_t)idx * j->chunk_size;
+	return left < j->chunk_size ? left : j->chunk_size;
+}
+
+int64_t sc_chunk_seed(const sc_job *j, uint32_t idx)
+{
+	return j->total_iterations < 0 ? 0 : (int64_t)idx * j->chunk_size;
+}
+
+/* ---- ops and events ---- */
+
+static sc_op *op_new(sc_core *c, enum sc_op_kind k, sc_job *j, uint32_t idx)
+{
+	sc_op *o = xcalloc(1, sizeof *o);
+	o->kind = k;
+	o->seq = ++c->seq;
+	sn_strlcpy(o->job, j->id, sizeof o->job);
+	o->idx = idx;
+	o->attempt = idx < j->nchunks ? j->ck[idx].attempt : 0;
+	*c->ops_tail = o;
+	c->ops_tail = &o->next;
+	j->last_seq = o->seq;
+	return o;
+}
+
+sc_op *sc_ops_take(sc_core *c)
+{
+	sc_op *o = c->ops;
+	c->ops = NULL;
+	c->ops_tail = &c->ops;
+	return o;
+}
+
+static void chunk_event(sc_core *c, sc_job *j, uint32_t idx, const char *reason)
+{
+	if (!c->event)
+		return;
+	char id[48], text[256];
+	sc_chunk_id(j, idx, id, sizeof id);
+	json_t *e = json_pack("{s:s,s:s,s:I,s:s,s:I}", "id", id, "job_id", j->id, "index",
+			      (json_int_t)idx, "state", sc_ck_state_names[j->ck[idx].state],
+			      "attempt", (json_int_t)j->ck[idx].attempt);
+	if (e && reason && json_object_set_new(e, "reason", json_string(reason)))
+		log_warn("sched: chunk event without its reason");
+	size_t len = e ? json_dumpb(e, text, sizeof text - 1, JSON_COMPACT) : 0;
+	if (len && len < sizeof text - 1) {
+		text[len] = '\0';
+		c->event(c->event_ctx, "chunk", j->owner, text);
+	}
+	json_decref(e);
+}
+
+static void job_event(sc_core *c, sc_job *j)
+{
+	if (!c->event)
+		return;
+	char *text = xasprintf("{\"id\":\"%s\",\"state\":\"%s\",\"completed_chunks\":%u,"
+			       "\"total_chunks\":%u}", j->id, sc_job_state_names[j->state],
+			       j->count[CK_COMPLETED], j->nchunks);
+	c->event(c->event_ctx, "job", j->owner, text);
+	free(text);
+}
+
+static void set_state(sc_core *c, sc_job *j, uint32_t idx, int st)
+{
+	sc_chunk *ck = &j->ck[idx];
+	j->count[ck->state]--;
+	c->count[ck->state]--;
+	ck->state = (uint8_t)st;
+	j->count[st]++;
+	c->count[st]++;
+}
+
+/* ---- queues ---- */
+
+static void q_push(sc_job *j, uint32_t idx)
+{
+	assert(j->qlen < j->nchunks);
+	j->q[(j->qhead + j->qlen++) % j->nchunks] = idx;
+}
+
+static uint32_t q_pop(sc_job *j)
+{
+	uint32_t idx = j->q[j->qhead];
+	j->qhead = (j->qhead + 1) % j->nchunks;
+	j->qlen--;
+	return idx;
+}
+
+static sc_owner *owner_get(sc_core *c, const char *id)
+{
+	for (size_t i = 0; i < c->nowners; i++)
+		if (strcmp(c->owners[i].id, id) == 0)
+			return &c->owners[i];
+	c->owners = xrealloc(c->owners, (c->nowners + 1) * sizeof *c->owners);
+	sc_owner *o = &c->owners[c->nowners++];
+	memset(o, 0, sizeof *o);
+	sn_strlcpy(o->id, id, sizeof o->id);
+	return o;
+}
+
+/* Higher priority first, then older. */
+static int job_before(const sc_job *a, const sc_job *b)
+{
+	if (a->priority != b->priority)
+		return a->priority > b->priority;
+	return a->created_at < b->created_at ||
+	       (a->created_at == b->created_at && strcmp(a->id, b->id) < 0);
+}
+
+static void owner_add_job(sc_core *c, sc_job *j)
+{
+	sc_owner *o = owner_get(c, j->owner);
+	size_t at = o->njobs;
+	o->jobs = xrealloc(o->jobs, (o->njobs + 1) * sizeof *o->jobs);
+	while (at > 0 && job_before(j, o->jobs[at - 1])) {
+		o->jobs[at] = o->jobs[at - 1];
+		at--;
+	}
+	o->jobs[at] = j;
+	o->njobs++;
+}
+
+static void owner_drop_job(sc_core *c, sc_job *j)
+{
+	for (size_t i = 0; i < c->nowners; i++) {
+		sc_owner *o = &c->owners[i];
+		for (size_t k = 0; k < o->njobs; k++) {
+			if (o->jobs[k] != j)
+				continue;
+			memmove(&o->jobs[k], &o->jobs[k + 1], (o->njobs - k - 1) * sizeof *o->jobs);
+			o->njobs--;
+			return;
+		}
+	}
+}
+
+/* ---- nodes ---- */
+
+sc_node *sc_node_get(sc_core *c, const char *id)
+{
+	for (size_t i = 0; i < c->nnodes; i++)
+		if (strcmp(c->nodes[i]->id, id) == 0)
+			return c->nodes[i];
+	if (c->nnodes == c->capnodes) {
+		c->capnodes = c->capnodes ? 2 * c->capnodes : 8;
+		c->nodes = xrealloc(c->nodes, c->capnodes * sizeof *c->nodes);
+	}
+	sc_node *n = xcalloc(1, sizeof *n);
+	sn_strlcpy(n->id, id, sizeof n->id);
+	pthread_cond_init(&n->cv, NULL);
+	for (size_t i = 0; i < c->nsnap; i++)
+		if (strcmp(c->snap[i].id, id) == 0)
+			n->info = &c->snap[i];
+	c->nodes[c->nnodes++] = n;
+	return n;
+}
+
+static int node_index(const sc_core *c, const sc_node *n)
+{
+	for (size_t i = 0; i < c->nnodes; i++)
+		if (c->nodes[i] == n)
+			return (int)i;
+	return -1;
+}
+
+void sc_set_nodes(sc_core *c, const node_info *v, size_t n)
+{
+	c->snap = v;
+	c->nsnap = n;
+	for (size_t i = 0; i < c->nnodes; i++)
+		c->nodes[i]->info = NULL;
+	for (size_t i = 0; i < n; i++)
+		sc_node_get(c, v[i].id)->info = &v[i];
+}
+
+static void held_push(sc_held **v, size_t *n, size_t *cap, sc_job *j, uint32_t idx)
+{
+	if (*n == *cap) {
+		*cap = *cap ? 2 * *cap : 8;
+		*v = xrealloc(*v, *cap * sizeof **v);
+	}
+	(*v)[(*n)++] = (sc_held){ j, idx };
+}
+
+static int held_del(sc_held *v, size_t *n, const sc_job *j, uint32_t idx)
+{
+	for (size_t i = 0; i < *n; i++) {
+		if (v[i].job == j && v[i].idx == idx) {
+			v[i] = v[--*n];
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int has_str(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int sc_eligible(const sc_job *j, const node_info *n)
+{
+	for (size_t i = 0; i < j->npins; i++)
+		if (!has_str(n->datasets, n->ndatasets, j->pins[i]))
+			return 0;
+	int own = strcmp(n->owner, j->owner) == 0;
+	if (!own && !node_may_use(n, j->owner, j->owner_groups, j->nowner_groups))
+		return 0;
+	switch (j->access) {
+	case SC_PRIVATE:
+		return own;
+	case SC_PUBLIC:
+		return 1;
+	default:
+		if (own || has_str(j->users, j->nusers, n->owner))
+			return 1;
+		for (size_t i = 0; i < j->ngroups; i++)
+			if (has_str(n->groups, n->ngroups, j->groups[i]))
+				return 1;
+		return 0;
+	}
+}
+
+/* Chunks n may take now: it must be polling, online, not draining. */
+static int node_room(sc_core *c, const sc_node *n, int64_t now)
+{
+	if (!n->polling || !n->info || n->info->draining || !c->online(c->online_ctx, n->info, now))
+		return 0;
+	int room = n->info->max_parallel - (int)n->nheld;
+	if (n->want - (int)n->nout < room)
+		room = n->want - (int)n->nout;
+	return room > 0 ? room : 0;
+}
+
+static int gpus_free(const sc_node *n)
+{
+	int a = n->info->gpus - n->gpus_held, b = n->want_gpus - n->gpus_out;
+	return a < b ? a : b;
+}
+
+static size_t locality(const sc_job *j, const node_info *n)
+{
+	size_t hits = 0;
+	for (size_t i = 0; i < j->ninputs; i++)
+		hits += n->nblobs && bsearch(&j->inputs[i], n->blobs, n->nblobs, sizeof *n->blobs,
+					     cmp_str) != NULL;
+	return hits;
+}
+
+/* Eligible nodes: those holding the most of the inputs first, then the
+ * most room. */
+static sc_node *best_node(sc_core *c, const sc_job *j, int64_t now)
+{
+	sc_node *best = NULL;
+	size_t best_loc = 0;
+	int best_room = 0;
+	for (size_t i = 0; i < c->nnodes; i++) {
+		sc_node *n = c->nodes[i];
+		int room = node_room(c, n, now);
+		if (!room || (j->gpus && gpus_free(n) < j->gpus) || !sc_eligible(j, n->info))
+			continue;
+		size_t loc = locality(j, n->info);
+		if (!best || loc > best_loc || (loc == best_loc && room > best_room)) {
+			best = n;
+			best_loc = loc;
+			best_room = room;
+		}
+	}
+	return best;
+}
+
+static void latency_add(sc_core *c, int64_t us)
+{
+	if (us < 0)
+		us = 0;
+	size_t b = 0;
+	while (us > sc_lat_bounds_us[b])
+		b++;
+	c->lat_bucket[b]++;
+	c->lat_n++;
+	c->lat_sum_us += (uint64_t)us;
+}
+
+static void job_set(sc_core *c, sc_job *j, int st, const char *reason, int flag, int64_t now)
+{
+	j->state = st;
+	sc_op *o = op_new(c, OP_JOB, j, UINT32_MAX);
+	o->state = st;
+	o->flag = flag;
+	o->at = now;
+	o->reason = xstrdup(reason);
+	job_event(c, j);
+}
+
+static void assign(sc_core *c, sc_job *j, sc_node *n, int64_t now)
+{
+	uint32_t idx = q_pop(j);
+	sc_chunk *ck = &j->ck[idx];
+	assert(ck->state == CK_PENDING && ck->node < 0);
+	set_state(c, j, idx, CK_RUNNING);
+	ck->attempt++;
+	ck->reported = 0;
+	ck->log_bytes = 0;
+	ck->log_capped = 0;
+	ck->node = node_index(c, n);
+	ck->lease_until = now + c->lease_ms;
+	held_push(&n->held, &n->nheld, &n->capheld, j, idx);
+	held_push(&n->outbox, &n->nout, &n->capout, j, idx);
+	n->gpus_held += j->gpus;
+	n->gpus_out += j->gpus;
+	latency_add(c, mono_us() - ck->pending_us);
+	if (j->state == JOB_PENDING)
+		job_set(c, j, JOB_RUNNING, NULL, 0, now);
+	sc_op *o = op_new(c, OP_ASSIGN, j, idx);
+	sn_strlcpy(o->node, n->id, sizeof o->node);
+	o->at = now;
+	o->lease_until = ck->lease_until;
+	pthread_cond_signal(&n->cv);
+	chunk_event(c, j, idx, NULL);
+}
+
+size_t sc_dispatch(sc_core *c, int64_t now)
+{
+	size_t total = 0;
+	for (int moved = 1; moved && c->nowners;) {
+		moved = 0;
+		for (size_t k = 0; k < c->nowners && !moved; k++) {
+			size_t oi = (c->rr + k) % c->nowners;
+			sc_owner *o = &c->owners[oi];
+			for (size_t i = 0; i < o->njobs && !moved; i++) {
+				sc_job *j = o->jobs[i];
+				if (!j->qlen || j->nparents || j->state > JOB_RUNNING)
+					continue;
+				sc_node *n = best_node(c, j, now);
+				if (!n)
+					continue;
+				assign(c, j, n, now);
+				c->rr = oi + 1;
+				moved = 1;
+				total++;
+			}
+		}
+	}
+	return total;
+}
+
+/* The chunk leaves its node (RUNNING ends). */
+static void release(sc_core *c, sc_job *j, uint32_t idx)
+{
+	sc_chunk *ck = &j->ck[idx];
+	assert(ck->state == CK_RUNNING && ck->node >= 0 && (size_t)ck->node < c->nnodes);
+	sc_node *n = c->nodes[ck->node];
+	int found = held_del(n->held, &n->nheld, j, idx);
+	assert(found);
+	(void)found;
+	n->gpus_held -= j->gpus;
+	if (held_del(n->outbox, &n->nout, j, idx))
+		n->gpus_out -= j->gpus;
+	ck->node = -1;
+}
+
+static void log_line(sc_core *c, sc_job *j, uint32_t idx, int stream, const char *text)
+{
+	sc_op *o = op_new(c, OP_LOG, j, idx);
+	o->state = stream;
+	o->iterations = (int64_t)++j->log_seq;
+	o->reason = xstrdup(text);
+}
+
+static void attempt_end(sc_core *c, sc_job *j, uint32_t idx, const char *state,
+			const char *reason, const char *sandbox, int64_t now)
+{
+	sc_op *o = op_new(c, OP_ATTEMPT, j, idx);
+	o->at = now;
+	o->reason = xasprintf("%s\t%s", state, reason ? reason : "");
+	o->sandbox = xstrdup(sandbox);
+}
+
+static void chunk_op(sc_core *c, sc_job *j, uint32_t idx)
+{
+	sc_op *o = op_new(c, OP_CHUNK, j, idx);
+	o->state = j->ck[idx].state;
+	o->failures = j->ck[idx].failures;
+}
+
+static void to_pending(sc_core *c, sc_job *j, uint32_t idx)
+{
+	set_state(c, j, idx, CK_PENDING);
+	j->ck[idx].pending_us = mono_us();
+	q_push(j, idx);
+	chunk_op(c, j, idx);
+}
+
+/* A lost attempt: back to pending, not counted against max_attempts. */
+static void lose(sc_core *c, sc_job *j, uint32_t idx, const char *reason, int64_t now)
+{
+	sc_chunk *ck = &j->ck[idx];
+	char line[160];
+	snprintf(line, sizeof line, "sentinel: attempt %u lost (%s, node %s); the chunk runs again",
+		 ck->attempt, reason, c->nodes[ck->node]->id);
+	release(c, j, idx);
+	attempt_end(c, j, idx, "lost", reason, NULL, now);
+	log_line(c, j, idx, 0, line);
+	to_pending(c, j, idx);
+	chunk_event(c, j, idx, reason);
+}
+
+static void job_close(sc_core *c, sc_job *j, int st, const char *reason, int64_t now);
+
+/* Dependents of a finished job: started when it completed, failed when not. */
+static void job_children(sc_core *c, sc_job *p, int64_t now)
+{
+	for (size_t i = 0; i < c->njobs; i++) {
+		sc_job *j = c->jobs[i];
+		for (size_t k = 0; k < j->nparents; k++) {
+			if (strcmp(j->parents[k], p->id) != 0)
+				continue;
+			free(j->parents[k]);
+			j->parents[k] = j->parents[--j->nparents];
+			if (p->state != JOB_COMPLETED && j->state <= JOB_RUNNING) {
+				char *why = xasprintf("dependency %s %s", p->id,
+						      sc_job_state_names[p->state]);
+				job_close(c, j, JOB_FAILED, why, now);
+				free(why);
+			}
+			break;
+		}
+	}
+}
+
+/* Ends a job that did not complete: open chunks are cancelled (running
+ * ones are told to stop through heartbeats: sc_heartbeat). */
+static void job_close(sc_core *c, sc_job *j, int st, const char *reason, int64_t now)
+{
+	for (uint32_t idx = 0; idx < j->nchunks; idx++) {
+		sc_chunk *ck = &j->ck[idx];
+		if (ck->state == CK_RUNNING) {
+			release(c, j, idx);
+			attempt_end(c, j, idx, "cancelled", reason, NULL, now);
+		}
+		if (ck->state == CK_RUNNING || ck->state == CK_PENDING)
+			set_state(c, j, idx, CK_CANCELLED);
+	}
+	j->qlen = 0;
+	j->finished_at = now;
+	owner_drop_job(c, j);
+	job_set(c, j, st, reason, 1, now);
+	job_children(c, j, now);
+}
+
+int sc_result(sc_core *c, const char *node, const char *job, uint32_t idx, uint32_t attempt,
+	      sc_report *rep, int64_t now, uint64_t *wait_seq)
+{
+	sc_job *j = sc_job_find(c, job);
+	if (!j || idx >= j->nchunks)
+		return SC_UNKNOWN;
+	sc_chunk *ck = &j->ck[idx];
+	if (ck->attempt == attempt && ck->reported && ck->state != CK_RUNNING) {
+		*wait_seq = ck->done_seq;
+		return SC_DUPLICATE;
+	}
+	if (ck->state != CK_RUNNING || ck->attempt != attempt ||
+	    strcmp(c->nodes[ck->node]->id, node) != 0)
+		return SC_LEASE_LOST;
+	release(c, j, idx);
+	ck->reported = 1;
+	if (rep->completed) {
+		set_state(c, j, idx, CK_COMPLETED);
+		sc_op *o = op_new(c, OP_COMPLETE, j, idx);
+		o->at = now;
+		o->iterations = sc_chunk_iterations(j, idx);
+		o->result = xstrdup(rep->result);
+		o->sandbox = xstrdup(rep->sandbox);
+		o->artifacts = xstrdup(rep->artifacts);
+		o->stats = rep->stats;
+		memset(&rep->stats, 0, sizeof rep->stats);
+		o->jobp = j;
+		o->job_done = j->count[CK_COMPLETED] == j->nchunks;
+		chunk_event(c, j, idx, NULL);
+		if (o->job_done) {
+			j->state = JOB_COMPLETED;
+			j->finished_at = now;
+			owner_drop_job(c, j);
+			job_event(c, j);
+			job_children(c, j, now);
+		}
+		*wait_seq = ck->done_seq = o->seq;
+		return SC_ACCEPTED;
+	}
+	ck->failures++;
+	const char *reason = rep->reason && *rep->reason ? rep->reason : "failed";
+	attempt_end(c, j, idx, "failed", reason, rep->sandbox, now);
+	if (rep->error && *rep->error) {
+		char *line = xasprintf("sentinel: attempt %u failed (%s): %s", attempt, reason,
+				       rep->error);
+		log_line(c, j, idx, 0, line);
+		free(line);
+	}
+	if (ck->failures >= j->max_attempts) {
+		set_state(c, j, idx, CK_FAILED);
+		chunk_op(c, j, idx);
+		chunk_event(c, j, idx, reason);
+		char *why = xasprintf("chunk %u failed after %u attempts: %s%s%s", idx, ck->failures,
+				      reason, rep->error ? ": " : "", rep->error ? rep->error : "");
+		job_close(c, j, JOB_FAILED, why, now);
+		free(why);
+	} else {
+		to_pending(c, j, idx);
+		chunk_event(c, j, idx, reason);
+	}
+	*wait_seq = ck->done_seq = c->seq;
+	return SC_ACCEPTED;
+}
+
+void sc_heartbeat(sc_core *c, const char *node, const char *const *running, size_t n,
+		  int64_t now, json_t *cancel, json_t *lost)
+{
+	sc_node *nd = sc_node_get(c, node);
+	for (size_t i = 0; i < n; i++) {
+		char job[24];
+		uint32_t idx;
+		sc_job *j = NULL;
+		if (sc_chunk_id_parse(running[i], job, &idx) == 0)
+			j = sc_job_find(c, job);
+		sc_chunk *ck = j && idx < j->nchunks ? &j->ck[idx] : NULL;
+		json_t *to = lost;
+		if (ck && ck->state == CK_RUNNING && c->nodes[ck->node] == nd) {
+			ck->lease_until = now + c->lease_ms;
+			continue;
+		}
+		if (ck && ck->state == CK_COMPLETED)
+			continue; /* its result is in; a heartbeat may cross it */
+		if (ck && (ck->state == CK_CANCELLED || j->state == JOB_CANCELLED ||
+			   j->state == JOB_FAILED))
+			to = cancel;
+		if (json_array_append_new(to, json_string(running[i])))
+			log_warn("sched: heartbeat reply list");
+	}
+}
+
+size_t sc_reap(sc_core *c, int64_t now)
+{
+	size_t lost = 0;
+	for (size_t i = 0; i < c->nnodes; i++) {
+		sc_node *n = c->nodes[i];
+		int alive = n->info && c->online(c->online_ctx, n->info, now);
+		for (size_t k = n->nheld; k-- > 0;) {
+			sc_held h = n->held[k];
+			if (alive && h.job->ck[h.idx].lease_until >= now)
+				continue;
+			/* lose() moves the last entry (already seen) into slot k. */
+			lose(c, h.job, h.idx, alive ? "lease_expired" : "lost_node", now);
+			lost++;
+		}
+	}
+	return lost;
+}
+
+sc_job *sc_job_find(sc_core *c, const char *id)
+{
+	for (size_t i = 0; i < c->njobs; i++)
+		if (strcmp(c->jobs[i]->id, id) == 0)
+			return c->jobs[i];
+	return NULL;
+}
+
+void sc_add_job(sc_core *c, sc_job *j, int64_t now)
+{
+	int64_t us = mono_us();
+	if (!j->q)
+		j->q = xcalloc(j->nchunks ? j->nchunks : 1, sizeof *j->q);
+	for (uint32_t i = 0; i < j->nchunks; i++) {
+		sc_chunk *ck = &j->ck[i];
+		j->count[ck->state]++;
+		c->count[ck->state]++;
+		if (ck->state == CK_PENDING) {
+			ck->pending_us = us;
+			ck->node = -1;
+			q_push(j, i);
+		} else if (ck->state != CK_RUNNING) {
+			ck->node = -1;
+		}
+	}
+	qsort(j->blobs, j->nblobs, sizeof *j->blobs, cmp_str);
+	if (c->njobs == c->capjobs) {
+		c->capjobs = c->capjobs ? 2 * c->capjobs : 16;
+		c->jobs = xrealloc(c->jobs, c->capjobs * sizeof *c->jobs);
+	}
+	c->jobs[c->njobs++] = j;
+	if (j->state <= JOB_RUNNING)
+		owner_add_job(c, j);
+	else if (!j->finished_at)
+		j->finished_at = now;
+	/* A parent already gone from memory has finished: the caller keeps
+	 * only unfinished ones (sched_store.c), so nothing waits forever. */
+}
+
+void sc_adopt_running(sc_core *c, sc_job *j, uint32_t idx, const char *node, int64_t lease_until)
+{
+	sc_node *n = sc_node_get(c, node);
+	sc_chunk *ck = &j->ck[idx];
+	ck->node = node_index(c, n);
+	ck->lease_until = lease_until;
+	held_push(&n->held, &n->nheld, &n->capheld, j, idx);
+	n->gpus_held += j->gpus;
+}
+
+int sc_cancel(sc_core *c, const char *id, int64_t now)
+{
+	sc_job *j = sc_job_find(c, id);
+	if (!j)
+		return -ENOENT;
+	if (j->state > JOB_RUNNING)
+		return -EALREADY;
+	job_close(c, j, JOB_CANCELLED, "cancelled", now);
+	return 0;
+}
+
+int sc_retry(sc_core *c, const char *id, int64_t now)
+{
+	sc_job *j = sc_job_find(c, id);
+	if (!j)
+		return -ENOENT;
+	if (j->state != JOB_FAILED && j->state != JOB_CANCELLED)
+		return -EALREADY;
+	if (j->nparents)
+		return -EPERM;
+	int64_t us = mono_us();
+	for (uint32_t idx = 0; idx < j->nchunks; idx++) {
+		sc_chunk *ck = &j->ck[idx];
+		if (ck->state != CK_FAILED && ck->state != CK_CANCELLED)
+			continue;
+		set_state(c, j, idx, CK_PENDING);
+		ck->failures = 0;
+		ck->pending_us = us;
+		q_push(j, idx);
+	}
+	j->finished_at = 0;
+	owner_add_job(c, j);
+	job_set(c, j, j->count[CK_COMPLETED] ? JOB_RUNNING : JOB_PENDING, NULL, 2, now);
+	return 0;
+}
+
+int sc_log(sc_core *c, const char *node, const char *job, uint32_t idx, uint32_t attempt,
+	   int stream, const char *text, size_t len, int64_t now)
+{
+	(void)now;
+	sc_job *j = sc_job_find(c, job);
+	sc_chunk *ck = j && idx < j->nchunks ? &j->ck[idx] : NULL;
+	if (!ck || ck->state != CK_RUNNING || ck->attempt != attempt ||
+	    strcmp(c->nodes[ck->node]->id, node) != 0)
+		return -ESTALE;
+	if (ck->log_capped)
+		return -EFBIG;
+	if ((uint64_t)ck->log_bytes + len > c->log_max) {
+		ck->log_capped = 1;
+		log_line(c, j, idx, 0, "sentinel: the log reached its cap; the rest is dropped");
+		return -EFBIG;
+	}
+	ck->log_bytes += (uint32_t)len;
+	char *t = xstrndup(text, len);
+	log_line(c, j, idx, stream, t);
+	free(t);
+	return 0;
+}
+
+void sc_gc_jobs(sc_core *c, uint64_t durable)
+{
+	for (size_t i = 0; i < c->njobs;) {
+		sc_job *j = c->jobs[i];
+		if (j->state <= JOB_RUNNING || j->last_seq > durable || j->count[CK_RUNNING]) {
+			i++;
+			continue;
+		}
+		for (int s = 0; s < CK_NSTATES; s++)
+			c->count[s] -= j->count[s];
+		c->jobs[i] = c->jobs[--c->njobs];
+		sc_job_free(j);
+	}
+}
+
+void sc_check(const sc_core *c)
+{
+#ifndef NDEBUG
+	uint64_t total[CK_NSTATES] = { 0 };
+	for (size_t i = 0; i < c->njobs; i++) {
+		const sc_job *j = c->jobs[i];
+		uint32_t cnt[CK_NSTATES] = { 0 };
+		for (uint32_t k = 0; k < j->nchunks; k++) {
+			const sc_chunk *ck = &j->ck[k];
+			cnt[ck->state]++;
+			assert((ck->state == CK_RUNNING) == (ck->node >= 0));
+			if (ck->state == CK_RUNNING) {
+				const sc_node *n = c->nodes[ck->node];
+				size_t seen = 0;
+				for (size_t h = 0; h < n->nheld; h++)
+					seen += n->held[h].job == j && n->held[h].idx == k;
+				assert(seen == 1);
+			}
+		}
+		uint32_t queued = 0;
+		for (uint32_t q = 0; q < j->qlen; q++) {
+			uint32_t idx = j->q[(j->qhead + q) % j->nchunks];
+			assert(j->ck[idx].state == CK_PENDING);
+			queued++;
+		}
+		assert(queued == cnt[CK_PENDING]);
+		for (int s = 0; s < CK_NSTATES; s++) {
+			assert(cnt[s] == j->count[s]);
+			total[s] += cnt[s];
+		}
+		assert((j->state == JOB_COMPLETED) == (cnt[CK_COMPLETED] == j->nchunks));
+	}
+	for (int s = 0; s < CK_NSTATES; s++)
+		assert(total[s] == c->count[s]);
+	for (size_t i = 0; i < c->nnodes; i++) {
+		const sc_node *n = c->nodes[i];
+		int gpus = 0;
+		for (size_t h = 0; h < n->nheld; h++) {
+			const sc_job *j = n->held[h].job;
+			assert(j->ck[n->held[h].idx].state == CK_RUNNING);
+			assert(j->ck[n->held[h].idx].node == (int32_t)i);
+			gpus += j->gpus;
+		}
+		assert(gpus == n->gpus_held);
+	}
+#else
+	(void)c;
+#endif
+}
+
+/* ---- the scheduler: threads, node facts, events, metrics ---- */
+
+static int online_fn(void *ctx, const node_info *n, int64_t now)
+{
+	return node_online(ctx, n->last_heartbeat_ms, now);
+}
+
+static void publish(void *ctx, const char *topic, const char *owner, const char *json)
+{
+	hub_publish_owned(ctx, topic, owner, json);
+}
+
+void sched_refresh_nodes(sched *s)
+{
+	node_info *v = NULL;
+	size_t n = 0;
+	if (!s->snap_dirty && s->snap)
+		return;
+	if (node_snapshot(s->nodes, &v, &n)) {
+		log_warn("sched: no node snapshot; keeping the last one");
+		return;
+	}
+	sc_set_nodes(&s->core, v, n);
+	node_snapshot_free(&s->snap, s->nsnap);
+	s->snap = v;
+	s->nsnap = n;
+	s->snap_dirty = 0;
+}
+
+/* The one reaper: takes back the chunks of offline nodes and expired
+ * leases, at least every second (leases and node_timeout are seconds). */
+static void *reaper_main(void *arg)
+{
+	sched *s = arg;
+	pthread_mutex_lock(&s->mu);
+	while (!s->stopping) {
+		s->snap_dirty = 1;
+		sched_refresh_nodes(s);
+		int64_t now = node_now_ms(s->nodes);
+		if (sc_reap(&s->core, now) || s->core.nowners)
+			sc_dispatch(&s->core, now);
+		if (s->core.ops)
+			pthread_cond_signal(&s->wcv);
+#ifndef NDEBUG
+		sc_check(&s->core);
+#endif
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 500000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->rcv, &s->mu, &ts);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
 
 int sched_new(store *st, hub *events, blob_store *blobs, node_reg *nodes,
 	      const sched_config *cfg, sched **out)
 {
-	(void)st;
-	(void)events;
-	(void)blobs;
-	(void)nodes;
 	sched *s = xcalloc(1, sizeof *s);
 	s->cfg = *cfg;
+	s->st = st;
+	s->events = events;
+	s->blobs = blobs;
+	s->nodes = nodes;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->wcv, NULL);
+	pthread_cond_init(&s->dcv, NULL);
+	pthread_cond_init(&s->rcv, NULL);
+	pthread_cond_init(&s->lcv, NULL);
+	sc_core_init(&s->core, cfg->lease_ms, cfg->chunk_log_max);
+	s->core.online = online_fn;
+	s->core.online_ctx = nodes;
+	int rc = 0;
+	if (events && ((rc = hub_declare(events, "job", HUB_OWNER)) ||
+		       (rc = hub_declare(events, "chunk", HUB_OWNER))))
+		goto fail;
+	if (events) {
+		s->core.event = publish;
+		s->core.event_ctx = events;
+	}
+	if ((rc = sched_load(s)))
+		goto fail;
+	const node_listener l = { sched_hb, sched_node_changed, s };
+	node_reg_listen(nodes, &l);
+	if ((rc = -pthread_create(&s->writer, NULL, sched_writer_main, s)))
+		goto fail;
+	s->writer_started = 1;
+	if ((rc = -pthread_create(&s->reaper, NULL, reaper_main, s)))
+		goto fail;
+	s->reaper_started = 1;
 	*out = s;
 	return 0;
+fail:
+	sched_free(&s);
+	return rc;
 }
 
-void sched_free(sched **s)
+void sched_free(sched **sp)
 {
-	xfree(s);
+	sched *s = *sp;
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->wcv);
+	pthread_cond_broadcast(&s->rcv);
+	pthread_cond_broadcast(&s->lcv);
+	pthread_cond_broadcast(&s->dcv);
+	for (size_t i = 0; i < s->core.nnodes; i++)
+		pthread_cond_broadcast(&s->core.nodes[i]->cv);
+	pthread_mutex_unlock(&s->mu);
+	if (s->reaper_started)
+		pthread_join(s->reaper, NULL);
+	if (s->writer_started)
+		pthread_join(s->writer, NULL);
+	sc_core_release(&s->core);
+	node_snapshot_free(&s->snap, s->nsnap);
+	pthread_cond_destroy(&s->wcv);
+	pthread_cond_destroy(&s->dcv);
+	pthread_cond_destroy(&s->rcv);
+	pthread_cond_destroy(&s->lcv);
+	pthread_mutex_destroy(&s->mu);
+	xfree(sp);
 }
 
 size_t sched_routes(sched *s, http_route *out, size_t max)
 {
-	(void)s;
-	(void)out;
-	(void)max;
-	return 0;
+	size_t n = sched_job_routes(s, out, max);
+	return n + sched_http_routes(s, out + n, max - n);
 }
 
 void sched_metrics(sched *s, buf *out)
 {
-	(void)s;
-	(void)out;
+	pthread_mutex_lock(&s->mu);
+	buf_printf(out, "# HELP sentinel_sched_chunks Chunks of the jobs in memory, by state.\n"
+			"# TYPE sentinel_sched_chunks gauge\n");
+	for (int k = 0; k < CK_NSTATES; k++)
+		buf_printf(out, "sentinel_sched_chunks{state=\"%s\"} %llu\n", sc_ck_state_names[k],
+			   (unsigned long long)s->core.count[k]);
+	buf_printf(out, "# HELP sentinel_sched_assign_latency_seconds From pending to assigned"
+			" to a node.\n# TYPE sentinel_sched_assign_latency_seconds histogram\n");
+	uint64_t cum = 0;
+	for (int b = 0; b < 16; b++) {
+		cum += s->core.lat_bucket[b];
+		if (sc_lat_bounds_us[b] == INT64_MAX)
+			buf_printf(out, "sentinel_sched_assign_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
+				   (unsigned long long)cum);
+		else
+			buf_printf(out, "sentinel_sched_assign_latency_seconds_bucket{le=\"%g\"} %llu\n",
+				   (double)sc_lat_bounds_us[b] / 1e6, (unsigned long long)cum);
+	}
+	buf_printf(out, "sentinel_sched_assign_latency_seconds_sum %.6f\n"
+			"sentinel_sched_assign_latency_seconds_count %llu\n",
+		   (double)s->core.lat_sum_us / 1e6, (unsigned long long)s->core.lat_n);
+	buf_printf(out, "# HELP sentinel_sched_write_batches_total Store transactions of the"
+			" scheduler's writer.\n# TYPE sentinel_sched_write_batches_total counter\n"
+			"sentinel_sched_write_batches_total %llu\n"
+			"# HELP sentinel_sched_write_ops_total Writes made durable by the writer.\n"
+			"# TYPE sentinel_sched_write_ops_total counter\nsentinel_sched_write_ops_total %llu\n"
+			"# HELP sentinel_sched_write_errors_total Writer batches that failed.\n"
+			"# TYPE sentinel_sched_write_errors_total counter\n"
+			"sentinel_sched_write_errors_total %llu\n",
+		   (unsigned long long)s->write_batches, (unsigned long long)s->write_ops,
+		   (unsigned long long)s->write_errors);
+	pthread_mutex_unlock(&s->mu);
 }

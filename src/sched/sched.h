@@ -14,6 +14,10 @@
 #include "store/store.h"
 
 typedef struct sched sched;
+struct auth_user;
+
+#define SCHED_CHUNKS_MAX 1000000               /* chunks of one job */
+#define SCHED_ARTIFACT_MAX ((size_t)64 << 30)  /* one artifact upload from a node */
 
 extern const store_domain sched_store_domain;
 
@@ -30,6 +34,10 @@ int sched_new(store *st, hub *events, blob_store *blobs, node_reg *nodes,
 void sched_free(sched **s);
 /* Job, config and node-facing routes. */
 size_t sched_routes(sched *s, http_route *out, size_t max);
+/* The blob API's may_read hook of the "job" references (artifacts,
+ * scripts and inputs of a job): the job's owner and admins may read them.
+ * Register it with blob_api_reader_add(api, "job", sched_blob_may_read, s). */
+int sched_blob_may_read(void *ctx, store_conn *c, const char *ref, const struct auth_user *u);
 /* Prometheus lines (assignment latency, chunks by state) for /metrics. */
 void sched_metrics(sched *s, buf *out);
 #endif

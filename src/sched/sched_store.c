@@ -1,0 +1,562 @@
+/* The scheduler's store: the schema, the writer that makes the core's ops
+ * durable (many per transaction: group commit, never a sync per chunk),
+ * the job insert, and the load of active jobs at start.
+ *
+ * Durability: a completion or failure is answered only once its op is
+ * committed (sched_wait_durable); an assignment is written lazily in the
+ * next batch and may be re-derived after a crash (the chunk is then
+ * pending again, and the node that held it is told lease_lost). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/util.h"
+#include "sched/sched_int.h"
+
+static const store_migration migrations[] = {
+	{ 1,
+	  "CREATE TABLE configs (sha256 TEXT PRIMARY KEY, body TEXT NOT NULL,"
+	  " created_at BIGINT NOT NULL);"
+	  "CREATE TABLE jobs ("
+	  " id TEXT PRIMARY KEY, name TEXT NOT NULL, owner_id TEXT NOT NULL,"
+	  " state TEXT NOT NULL, reason TEXT, priority BIGINT NOT NULL,"
+	  " access TEXT NOT NULL, tmpl TEXT NOT NULL, config_sha256 TEXT,"
+	  " total_iterations BIGINT, chunk_size BIGINT NOT NULL, nchunks BIGINT NOT NULL,"
+	  " max_attempts BIGINT NOT NULL, gpus BIGINT NOT NULL,"
+	  " completed_iterations BIGINT NOT NULL DEFAULT 0, stats TEXT,"
+	  " created_at BIGINT NOT NULL, started_at BIGINT, finished_at BIGINT);"
+	  "CREATE INDEX jobs_owner ON jobs(owner_id, created_at);"
+	  "CREATE INDEX jobs_state ON jobs(state);"
+	  "CREATE TABLE job_deps (job_id TEXT NOT NULL, parent_id TEXT NOT NULL,"
+	  " PRIMARY KEY (job_id, parent_id));"
+	  "CREATE INDEX job_deps_parent ON job_deps(parent_id);"
+	  /* role: blob (what its nodes may fetch), input (for locality) or
+	   * pin ("name\tmanifest" of node-local data, not a blob). */
+	  "CREATE TABLE job_blobs (job_id TEXT NOT NULL, sha256 TEXT NOT NULL,"
+	  " role TEXT NOT NULL, PRIMARY KEY (job_id, sha256, role));"
+	  "CREATE TABLE chunks (job_id TEXT NOT NULL, idx BIGINT NOT NULL,"
+	  " state TEXT NOT NULL, attempt BIGINT NOT NULL DEFAULT 0,"
+	  " failures BIGINT NOT NULL DEFAULT 0, node_id TEXT, lease_until BIGINT,"
+	  " result TEXT, finished_at BIGINT, PRIMARY KEY (job_id, idx));"
+	  "CREATE TABLE attempts (job_id TEXT NOT NULL, idx BIGINT NOT NULL,"
+	  " attempt BIGINT NOT NULL, node_id TEXT NOT NULL, state TEXT NOT NULL,"
+	  " reason TEXT, started_at BIGINT NOT NULL, finished_at BIGINT, sandbox TEXT,"
+	  " PRIMARY KEY (job_id, idx, attempt));"
+	  "CREATE TABLE chunk_logs (job_id TEXT NOT NULL, seq BIGINT NOT NULL,"
+	  " idx BIGINT NOT NULL, attempt BIGINT NOT NULL, stream BIGINT NOT NULL,"
+	  " text TEXT NOT NULL, PRIMARY KEY (job_id, seq));"
+	  "CREATE TABLE artifacts (job_id TEXT NOT NULL, idx BIGINT NOT NULL,"
+	  " path TEXT NOT NULL, sha256 TEXT NOT NULL, bytes BIGINT NOT NULL,"
+	  " PRIMARY KEY (job_id, idx, path));",
+	  NULL },
+};
+const store_domain sched_store_domain = {
+	"sched", migrations, (int)(sizeof migrations / sizeof migrations[0]), 0,
+};
+
+/* ---- the writer ---- */
+
+/* The job-level sums of one batch, installed in the job once committed. */
+struct jsum {
+	sc_job *j;
+	int64_t iterations;
+	sc_stats stats;
+	int done;
+	int64_t at;
+};
+
+struct batch {
+	struct jsum *v;
+	size_t n;
+};
+
+static struct jsum *jsum_of(struct batch *b, sc_job *j)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->v[i].j == j)
+			return &b->v[i];
+	b->v = xrealloc(b->v, (b->n + 1) * sizeof *b->v);
+	struct jsum *t = &b->v[b->n++];
+	memset(t, 0, sizeof *t);
+	t->j = j;
+	sc_stats_merge(&t->stats, &j->stats);
+	return t;
+}
+
+static void batch_release(struct batch *b, int install)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct jsum *t = &b->v[i];
+		if (install) {
+			sc_stats_release(&t->j->stats);
+			t->j->stats = t->stats;
+			t->j->completed_iterations += t->iterations;
+		} else {
+			sc_stats_release(&t->stats);
+		}
+	}
+	free(b->v);
+	b->v = NULL;
+	b->n = 0;
+}
+
+static int artifacts_write(sched *s, store_conn *c, const sc_op *o)
+{
+	json_t *a = o->artifacts ? json_loads(o->artifacts, 0, NULL) : NULL;
+	size_t i;
+	json_t *e;
+	int rc = 0;
+	json_array_foreach(a, i, e) {
+		const char *path = json_string_value(json_object_get(e, "path"));
+		const char *sha = json_string_value(json_object_get(e, "sha256"));
+		json_int_t bytes = json_integer_value(json_object_get(e, "bytes"));
+		if (!path || !sha)
+			continue;
+		rc = blob_ref_add(s->blobs, c, sha, "job", o->job);
+		if (rc == -ENOENT || rc == -EINVAL) {
+			/* Checked when the result came in; gone since (gc): the
+			 * row would name a missing blob. */
+			log_warn("sched: artifact %s of %s-%u is not stored", sha, o->job, o->idx);
+			rc = 0;
+			continue;
+		}
+		if (rc == 0)
+			rc = store_exec(c, "INSERT INTO artifacts (job_id, idx, path, sha256, bytes)"
+					" VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING", NULL,
+					SARGS(SA_TEXT(o->job), SA_INT(o->idx), SA_TEXT(path),
+					      SA_TEXT(sha), SA_INT(bytes)));
+		if (rc)
+			break;
+	}
+	json_decref(a);
+	return rc;
+}
+
+static int op_apply(sched *s, store_conn *c, const sc_op *o, struct batch *b)
+{
+	const char *st;
+	int rc = 0;
+	switch (o->kind) {
+	case OP_ASSIGN:
+		rc = store_exec(c, "UPDATE chunks SET state = 'running', attempt = $3, node_id = $4,"
+				" lease_until = $5 WHERE job_id = $1 AND idx = $2", NULL,
+				SARGS(SA_TEXT(o->job), SA_INT(o->idx), SA_INT(o->attempt),
+				      SA_TEXT(o->node), SA_INT(o->lease_until)));
+		if (rc == 0)
+			rc = store_exec(c, "INSERT INTO attempts (job_id, idx, attempt, node_id, state,"
+					" started_at) VALUES ($1, $2, $3, $4, 'running', $5)"
+					" ON CONFLICT (job_id, idx, attempt) DO UPDATE SET"
+					" node_id = $4, state = 'running', started_at = $5,"
+					" finished_at = NULL, reason = NULL, sandbox = NULL", NULL,
+					SARGS(SA_TEXT(o->job), SA_INT(o->idx), SA_INT(o->attempt),
+					      SA_TEXT(o->node), SA_INT(o->at)));
+		return rc;
+	case OP_COMPLETE: {
+		rc = store_exec(c, "UPDATE chunks SET state = 'completed', node_id = NULL,"
+				" result = $3, finished_at = $4 WHERE job_id = $1 AND idx = $2", NULL,
+				SARGS(SA_TEXT(o->job), SA_INT(o->idx), SA_TEXT(o->result),
+				      SA_INT(o->at)));
+		if (rc == 0)
+			rc = store_exec(c, "UPDATE attempts SET state = 'completed', finished_at = $4,"
+					" sandbox = $5 WHERE job_id = $1 AND idx = $2 AND attempt = $3",
+					NULL, SARGS(SA_TEXT(o->job), SA_INT(o->idx), SA_INT(o->attempt),
+						    SA_INT(o->at), SA_TEXT(o->sandbox)));
+		if (rc == 0)
+			rc = artifacts_write(s, c, o);
+		if (rc == 0) {
+			struct jsum *t = jsum_of(b, o->jobp);
+			t->iterations += o->iterations;
+			sc_stats_merge(&t->stats, &o->stats);
+			t->done |= o->job_done;
+			t->at = o->at;
+		}
+		return rc;
+	}
+	case OP_ATTEMPT: {
+		char state[16];
+		const char *tab = strchr(o->reason, '\t');
+		snprintf(state, sizeof state, "%.*s", (int)(tab - o->reason), o->reason);
+		return store_exec(c, "UPDATE attempts SET state = $4, reason = $5, finished_at = $6,"
+				  " sandbox = $7 WHERE job_id = $1 AND idx = $2 AND attempt = $3", NULL,
+				  SARGS(SA_TEXT(o->job), SA_INT(o->idx), SA_INT(o->attempt),
+					SA_TEXT(state), SA_TEXT(*(tab + 1) ? tab + 1 : NULL),
+					SA_INT(o->at), SA_TEXT(o->sandbox)));
+	}
+	case OP_CHUNK:
+		return store_exec(c, "UPDATE chunks SET state = $3, failures = $4, node_id = NULL"
+				  " WHERE job_id = $1 AND idx = $2", NULL,
+				  SARGS(SA_TEXT(o->job), SA_INT(o->idx),
+					SA_TEXT(sc_ck_state_names[o->state]), SA_INT(o->failures)));
+	case OP_JOB:
+		st = sc_job_state_names[o->state];
+		rc = store_exec(c, "UPDATE jobs SET state = $2, reason = $3,"
+				" started_at = CASE WHEN $2 = 'running' AND started_at IS NULL"
+				" THEN $4 ELSE started_at END,"
+				" finished_at = CASE WHEN $2 IN ('pending','running') THEN NULL ELSE $4 END"
+				" WHERE id = $1", NULL,
+				SARGS(SA_TEXT(o->job), SA_TEXT(st), SA_TEXT(o->reason), SA_INT(o->at)));
+		if (rc == 0 && o->flag == 1)
+			rc = store_exec(c, "UPDATE chunks SET state = 'cancelled', node_id = NULL"
+					" WHERE job_id = $1 AND state IN ('pending','running')", NULL,
+					SARGS(SA_TEXT(o->job)));
+		if (rc == 0 && o->flag == 2)
+			rc = store_exec(c, "UPDATE chunks SET state = 'pending', failures = 0"
+					" WHERE job_id = $1 AND state IN ('failed','cancelled')", NULL,
+					SARGS(SA_TEXT(o->job)));
+		return rc;
+	case OP_LOG:
+		return store_exec(c, "INSERT INTO chunk_logs (job_id, seq, idx, attempt, stream, text)"
+				  " VALUES ($1, $2, $3, $4, $5, $6)", NULL,
+				  SARGS(SA_TEXT(o->job), SA_INT(o->iterations), SA_INT(o->idx),
+					SA_INT(o->attempt), SA_INT(o->state), SA_TEXT(o->reason)));
+	}
+	return -EINVAL;
+}
+
+static int jsums_write(store_conn *c, struct batch *b)
+{
+	int rc = 0;
+	for (size_t i = 0; i < b->n && rc == 0; i++) {
+		struct jsum *t = &b->v[i];
+		json_t *js = sc_stats_json(&t->stats);
+		char *text = js ? json_dumps(js, JSON_COMPACT) : NULL;
+		json_decref(js);
+		if (!text)
+			return -ENOMEM;
+		rc = store_exec(c, "UPDATE jobs SET completed_iterations = completed_iterations + $2,"
+				" stats = $3, state = CASE WHEN $4 = 1 THEN 'completed' ELSE state END,"
+				" finished_at = CASE WHEN $4 = 1 THEN $5 ELSE finished_at END,"
+				" reason = CASE WHEN $4 = 1 THEN NULL ELSE reason END WHERE id = $1",
+				NULL, SARGS(SA_TEXT(t->j->id), SA_INT(t->iterations), SA_TEXT(text),
+					    SA_INT(t->done), SA_INT(t->at)));
+		free(text);
+	}
+	return rc;
+}
+
+/* Applies ops[from, to) in one transaction. */
+static int batch_run(sched *s, sc_op *from, sc_op *to)
+{
+	store_conn *c = NULL;
+	struct batch b = { 0 };
+	int rc = store_acquire(s->st, &c);
+	if (rc == 0)
+		rc = store_begin(c);
+	for (sc_op *o = from; rc == 0 && o != to; o = o->next)
+		if ((rc = op_apply(s, c, o, &b)))
+			log_error("sched: op %d of %s-%u: %s", o->kind, o->job, o->idx,
+				  store_errmsg(c));
+	if (rc == 0)
+		rc = jsums_write(c, &b);
+	if (rc == 0)
+		rc = store_commit(c);
+	store_release(&c);
+	batch_release(&b, rc == 0);
+	return rc;
+}
+
+/* A failed batch is retried (the store may have been busy); an op that
+ * fails alone, again and again, is logged and dropped so that it cannot
+ * stall every later one. */
+static void ops_write(sched *s, sc_op *ops)
+{
+	if (!ops || batch_run(s, ops, NULL) == 0)
+		return;
+	s->write_errors++;
+	for (sc_op *o = ops; o; o = o->next) {
+		int rc = 0;
+		for (int tries = 0; tries < 5; tries++) {
+			if ((rc = batch_run(s, o, o->next)) == 0)
+				break;
+			struct timespec ts = { 0, 20000000L << tries };
+			nanosleep(&ts, NULL);
+		}
+		if (rc)
+			log_error("sched: dropped a write (op %d of %s-%u): %s", o->kind, o->job,
+				  o->idx, strerror(rc < 0 && rc > -4096 ? -rc : EIO));
+	}
+}
+
+void *sched_writer_main(void *arg)
+{
+	sched *s = arg;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (!s->core.ops && !s->stopping)
+			pthread_cond_wait(&s->wcv, &s->mu);
+		if (!s->core.ops && s->stopping)
+			break;
+		uint64_t last = s->core.seq;
+		sc_op *ops = sc_ops_take(&s->core);
+		pthread_mutex_unlock(&s->mu);
+		ops_write(s, ops);
+		size_t n = 0;
+		for (sc_op *o = ops; o; o = o->next)
+			n++;
+		sc_op_free(ops);
+		pthread_mutex_lock(&s->mu);
+		s->durable = last;
+		s->write_batches++;
+		s->write_ops += n;
+		pthread_cond_broadcast(&s->dcv);
+		pthread_cond_broadcast(&s->lcv);
+		sc_gc_jobs(&s->core, s->durable);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+int sched_wait_durable(sched *s, uint64_t seq, int64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_signal(&s->wcv);
+	while (s->durable < seq)
+		if (pthread_cond_timedwait(&s->dcv, &s->mu, &ts))
+			return s->durable < seq ? -ETIMEDOUT : 0;
+	return 0;
+}
+
+/* ---- a new job ---- */
+
+static int blobs_insert(store_conn *c, const char *id, char *const *v, size_t n, const char *role)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = store_exec(c, "INSERT INTO job_blobs (job_id, sha256, role) VALUES ($1, $2, $3)"
+				" ON CONFLICT DO NOTHING", NULL,
+				SARGS(SA_TEXT(id), SA_TEXT(v[i]), SA_TEXT(role)));
+	return rc;
+}
+
+int sched_store_job(sched *s, sc_job *j, const char *config_sha, const char *access_json,
+		    const char *reason)
+{
+	store_conn *c = NULL;
+	int rc = store_acquire(s->st, &c);
+	if (rc == 0)
+		rc = store_begin(c);
+	if (rc == 0)
+		rc = store_exec(c, "INSERT INTO jobs (id, name, owner_id, state, reason, priority,"
+				" access, tmpl, config_sha256, total_iterations, chunk_size, nchunks,"
+				" max_attempts, gpus, created_at, finished_at) VALUES ($1, $2, $3, $4,"
+				" $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)", NULL,
+				SARGS(SA_TEXT(j->id), SA_TEXT(j->name), SA_TEXT(j->owner),
+				      SA_TEXT(sc_job_state_names[j->state]), SA_TEXT(reason),
+				      SA_INT(j->priority), SA_TEXT(access_json), SA_TEXT(j->tmpl),
+				      SA_TEXT(config_sha),
+				      j->total_iterations < 0 ? SA_NULL : SA_INT(j->total_iterations),
+				      SA_INT(j->chunk_size), SA_INT(j->nchunks), SA_INT(j->max_attempts),
+				      SA_INT(j->gpus), SA_INT(j->created_at),
+				      j->state > JOB_RUNNING ? SA_INT(j->created_at) : SA_NULL));
+	/* Every chunk in one statement: a 100,000-chunk job is one insert. */
+	if (rc == 0)
+		rc = store_exec(c, "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s"
+				" WHERE i + 1 < $2) INSERT INTO chunks (job_id, idx, state)"
+				" SELECT $1, i, $3 FROM s", NULL,
+				SARGS(SA_TEXT(j->id), SA_INT(j->nchunks),
+				      SA_TEXT(j->state > JOB_RUNNING ? "cancelled" : "pending")));
+	for (size_t i = 0; rc == 0 && i < j->nparents; i++)
+		rc = store_exec(c, "INSERT INTO job_deps (job_id, parent_id) VALUES ($1, $2)"
+				" ON CONFLICT DO NOTHING", NULL,
+				SARGS(SA_TEXT(j->id), SA_TEXT(j->parents[i])));
+	if (rc == 0)
+		rc = blobs_insert(c, j->id, j->blobs, j->nblobs, "blob");
+	if (rc == 0)
+		rc = blobs_insert(c, j->id, j->inputs, j->ninputs, "input");
+	if (rc == 0)
+		rc = blobs_insert(c, j->id, j->pins, j->npins, "pin");
+	for (size_t i = 0; rc == 0 && i < j->nblobs; i++)
+		if (strcmp(j->blobs[i], config_sha ? config_sha : "") != 0)
+			rc = blob_ref_add(s->blobs, c, j->blobs[i], "job", j->id);
+	if (rc == 0)
+		rc = store_commit(c);
+	store_release(&c);
+	return rc;
+}
+
+/* ---- load at start ---- */
+
+static char **strv_push(char **v, size_t *n, const char *s)
+{
+	v = xrealloc(v, (*n + 1) * sizeof *v);
+	v[(*n)++] = xstrdup(s);
+	return v;
+}
+
+static int load_lists(store_conn *c, sc_job *j)
+{
+	store_rows *rows = NULL;
+	int rc = store_query(c, "SELECT sha256, role FROM job_blobs WHERE job_id = $1", &rows,
+			     SARGS(SA_TEXT(j->id)));
+	while (rc == 0 && (rc = store_rows_next(rows)) == 1) {
+		const char *sha = store_rows_text(rows, 0), *role = store_rows_text(rows, 1);
+		if (strcmp(role, "pin") == 0)
+			j->pins = strv_push(j->pins, &j->npins, sha);
+		else if (strcmp(role, "input") == 0)
+			j->inputs = strv_push(j->inputs, &j->ninputs, sha);
+		else
+			j->blobs = strv_push(j->blobs, &j->nblobs, sha);
+		rc = 0;
+	}
+	store_rows_free(&rows);
+	if (rc == 0)
+		rc = store_query(c, "SELECT d.parent_id FROM job_deps d JOIN jobs p ON p.id ="
+				 " d.parent_id WHERE d.job_id = $1 AND p.state IN ('pending','running')",
+				 &rows, SARGS(SA_TEXT(j->id)));
+	while (rc == 0 && (rc = store_rows_next(rows)) == 1) {
+		j->parents = strv_push(j->parents, &j->nparents, store_rows_text(rows, 0));
+		rc = 0;
+	}
+	store_rows_free(&rows);
+	if (rc == 0)
+		rc = store_query(c, "SELECT group_id FROM group_members WHERE user_id = $1", &rows,
+				 SARGS(SA_TEXT(j->owner)));
+	while (rc == 0 && (rc = store_rows_next(rows)) == 1) {
+		j->owner_groups = strv_push(j->owner_groups, &j->nowner_groups,
+					    store_rows_text(rows, 0));
+		rc = 0;
+	}
+	store_rows_free(&rows);
+	if (rc == 0)
+		rc = store_query(c, "SELECT COALESCE(MAX(seq), 0) FROM chunk_logs WHERE job_id = $1",
+				 &rows, SARGS(SA_TEXT(j->id)));
+	if (rc == 0 && (rc = store_rows_next(rows)) == 1) {
+		j->log_seq = (uint64_t)store_rows_int(rows, 0);
+		rc = 0;
+	}
+	store_rows_free(&rows);
+	return rc;
+}
+
+static int state_index(const char *const *names, int n, const char *s)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(names[i], s) == 0)
+			return i;
+	return 0;
+}
+
+static int load_chunks(sched *s, store_conn *c, sc_job *j, int64_t now)
+{
+	store_rows *rows = NULL;
+	int rc = store_query(c, "SELECT idx, state, attempt, failures, node_id FROM chunks"
+			     " WHERE job_id = $1", &rows, SARGS(SA_TEXT(j->id)));
+	j->ck = xcalloc(j->nchunks, sizeof *j->ck);
+	j->q = xcalloc(j->nchunks, sizeof *j->q);
+	char **nodes = xcalloc(j->nchunks, sizeof *nodes);
+	while (rc == 0 && (rc = store_rows_next(rows)) == 1) {
+		int64_t idx = store_rows_int(rows, 0);
+		rc = 0;
+		if (idx < 0 || idx >= j->nchunks)
+			continue;
+		sc_chunk *ck = &j->ck[idx];
+		ck->state = (uint8_t)state_index(sc_ck_state_names, CK_NSTATES, store_rows_text(rows, 1));
+		ck->attempt = (uint32_t)store_rows_int(rows, 2);
+		ck->failures = (uint16_t)store_rows_int(rows, 3);
+		ck->node = -1;
+		if (ck->state == CK_RUNNING && !store_rows_isnull(rows, 4))
+			nodes[idx] = xstrdup(store_rows_text(rows, 4));
+		else if (ck->state == CK_RUNNING)
+			ck->state = CK_PENDING;
+	}
+	store_rows_free(&rows);
+	if (rc == 0) {
+		sc_add_job(&s->core, j, now);
+		/* A running chunk keeps a fresh lease: its node renews it with
+		 * its next heartbeat or loses it (sc_reap). */
+		for (uint32_t i = 0; i < j->nchunks; i++)
+			if (nodes[i])
+				sc_adopt_running(&s->core, j, i, nodes[i], now + s->cfg.lease_ms);
+	}
+	for (uint32_t i = 0; i < j->nchunks; i++)
+		free(nodes[i]);
+	free(nodes);
+	return rc;
+}
+
+static sc_job *job_from_row(store_rows *rows)
+{
+	sc_job *j = xcalloc(1, sizeof *j);
+	sn_strlcpy(j->id, store_rows_text(rows, 0), sizeof j->id);
+	sn_strlcpy(j->name, store_rows_text(rows, 1), sizeof j->name);
+	sn_strlcpy(j->owner, store_rows_text(rows, 2), sizeof j->owner);
+	j->state = state_index(sc_job_state_names, 5, store_rows_text(rows, 3));
+	j->priority = (int)store_rows_int(rows, 4);
+	j->tmpl = xstrdup(store_rows_text(rows, 6));
+	j->total_iterations = store_rows_isnull(rows, 7) ? -1 : store_rows_int(rows, 7);
+	j->chunk_size = store_rows_int(rows, 8);
+	j->nchunks = (uint32_t)store_rows_int(rows, 9);
+	j->max_attempts = (int)store_rows_int(rows, 10);
+	j->gpus = (int)store_rows_int(rows, 11);
+	j->completed_iterations = store_rows_int(rows, 12);
+	j->created_at = store_rows_int(rows, 14);
+	return j;
+}
+
+#define JOB_LOAD_COLS "id, name, owner_id, state, priority, access, tmpl, total_iterations," \
+	" chunk_size, nchunks, max_attempts, gpus, completed_iterations, stats, created_at"
+
+int sched_load_job(sched *s, store_conn *c, const char *id)
+{
+	store_rows *rows = NULL;
+	sc_job *j = NULL;
+	int rc = store_query(c, "SELECT " JOB_LOAD_COLS " FROM jobs WHERE id = $1", &rows,
+			     SARGS(SA_TEXT(id)));
+	if (rc == 0 && (rc = store_rows_next(rows)) == 1) {
+		j = job_from_row(rows);
+		rc = sched_access_parse(j, store_rows_text(rows, 5));
+		if (rc == 0)
+			rc = sc_stats_parse(store_rows_text(rows, 13), &j->stats);
+	} else if (rc == 0) {
+		rc = -ENOENT;
+	}
+	store_rows_free(&rows);
+	if (rc == 0 && j->nchunks == 0)
+		rc = -EBADMSG;
+	if (rc == 0)
+		rc = load_lists(c, j);
+	if (rc == 0) {
+		rc = load_chunks(s, c, j, node_now_ms(s->nodes));
+		if (rc == 0)
+			return 0; /* the core has it */
+	}
+	sc_job_free(j);
+	return rc;
+}
+
+int sched_load(sched *s)
+{
+	store_conn *c = NULL;
+	store_rows *rows = NULL;
+	char **ids = NULL;
+	size_t n = 0;
+	int rc = store_acquire(s->st, &c);
+	if (rc == 0)
+		rc = store_query(c, "SELECT id FROM jobs WHERE state IN ('pending','running')"
+				 " ORDER BY created_at", &rows, SNOARGS);
+	while (rc == 0 && (rc = store_rows_next(rows)) == 1) {
+		ids = strv_push(ids, &n, store_rows_text(rows, 0));
+		rc = 0;
+	}
+	store_rows_free(&rows);
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0 && (rc = sched_load_job(s, c, ids[i])))
+			log_error("sched: cannot load job %s: %s", ids[i], store_errmsg(c));
+		free(ids[i]);
+	}
+	pthread_mutex_unlock(&s->mu);
+	free(ids);
+	store_release(&c);
+	return rc;
+}
