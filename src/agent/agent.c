@@ -427,23 +427,25 @@ static void *control_main(void *arg)
 	pthread_mutex_lock(&a->mu);
 	while (!a->quit) {
 		enum ag_state st = a->st;
-		int64_t wait_ms = a->hb_ms;
 		pthread_mutex_unlock(&a->mu);
 		if (st == AG_UNREG || st == AG_PENDING) {
-			int rc = do_register(a, &warned);
-			/* Registered and claimed: a heartbeat at once, then the journal. */
-			if (rc == 0 && a->st == AG_ONLINE)
-				wait_ms = 0;
-			else if (rc && st == AG_UNREG && wait_ms > 2000)
-				wait_ms = 2000;
+			do_register(a, &warned);
 		} else if (st == AG_ONLINE) {
 			do_heartbeat(a, &warned);
+			/* While the server is unreachable, one try of the journal is enough. */
 			if (!warned || !replayed) {
 				ag_journal_replay(a);
 				replayed = 1;
 			}
 		}
 		pthread_mutex_lock(&a->mu);
+		int64_t wait_ms = a->hb_ms;
+		/* Just claimed: a heartbeat at once. Pending or unreachable: a claim
+		 * or a server back is noticed within 2 s. */
+		if (st != AG_ONLINE && a->st == AG_ONLINE)
+			wait_ms = 0;
+		else if (a->st != AG_ONLINE && wait_ms > 2000)
+			wait_ms = 2000;
 		if (wait_ms > 0 && !a->quit) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);

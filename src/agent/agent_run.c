@@ -592,14 +592,41 @@ static int walk(int dfd, const char *prefix, int depth, json_t *arts, char *err,
 
 /* ---- the sandboxed script ---- */
 
-static const char *interpreter(const char *file)
+/* How the script runs: by its extension (.py: python3, .sh: sh), else its
+ * language, else its "#!" line (split as the kernel does: the interpreter
+ * and at most one argument). Cached files are read-only and never
+ * executable, so the script is always an interpreter's argument. */
+static int interpreter(struct run *r, const char *file, char **argv, size_t *na)
 {
 	const char *dot = strrchr(file, '.');
-	if (dot && strcmp(dot, ".py") == 0)
-		return "python3";
-	if (dot && strcmp(dot, ".sh") == 0)
-		return "sh";
-	return NULL;
+	const char *lang = json_string_value(json_object_get(json_object_get(r->c->spec, "script"),
+							     "language"));
+	char *path = xasprintf("%s/job/%s", r->dir, file), line[256];
+	FILE *f = NULL;
+	int rc = 0;
+	if ((dot && strcmp(dot, ".py") == 0) || (lang && strcmp(lang, "python") == 0)) {
+		argv[(*na)++] = xstrdup("python3");
+	} else if ((dot && strcmp(dot, ".sh") == 0) || (lang && strcmp(lang, "shell") == 0)) {
+		argv[(*na)++] = xstrdup("sh");
+	} else if ((f = fopen(path, "re")) && fgets(line, sizeof line, f) &&
+		   strncmp(line, "#!", 2) == 0) {
+		char *save = NULL, *interp = strtok_r(line + 2, " \t\r\n", &save);
+		char *arg = interp ? strtok_r(NULL, "\r\n", &save) : NULL;
+		if (interp)
+			argv[(*na)++] = xstrdup(interp);
+		if (arg)
+			argv[(*na)++] = xstrdup(arg);
+		rc = interp ? 0 : -ENOEXEC;
+	} else {
+		rc = -ENOEXEC;
+	}
+	if (rc)
+		snprintf(r->err, sizeof r->err, "cannot tell how to run %s: name it .py or .sh, or "
+			 "start it with #!", file);
+	if (f)
+		fclose(f);
+	free(path);
+	return rc;
 }
 
 static char *arg_text(json_t *v)
@@ -754,9 +781,8 @@ static int run_script(struct run *r, json_t **result, json_t **sandbox, json_t *
 	if ((rc = prepare(r, &fn)) || (rc = build_env(r, env, &nenv)) ||
 	    (rc = limits(r, &o, gpus, sizeof gpus)))
 		goto out;
-	const char *interp = interpreter(fn);
-	if (interp)
-		argv[na++] = xstrdup(interp);
+	if ((rc = interpreter(r, fn, argv, &na)))
+		goto out;
 	argv[na++] = xasprintf("/job/%s", fn);
 	json_array_foreach(json_object_get(c->spec, "args"), i, v) {
 		if (na + 1 >= sizeof argv / sizeof argv[0]) {
