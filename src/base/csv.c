@@ -332,32 +332,55 @@ static int in_unquoted(csv_reader *r, const char **pp, const char *end)
 		n = n < avail ? n : avail;
 		if (!n)
 			return too_long(r);
-		size_t blk, base = r->len, rawbase = r->raw;
-		uint64_t hi, m = load_block(p, n, r->buf + base, d, '"', '\n', '\r', &blk, &hi);
+		/* The per-field state lives in locals until an exit: stores into buf
+		 * (char) may alias r's fields, which would make the compiler reload
+		 * them after every one. */
+		char *buf = r->buf;
+		size_t *off = r->off;
+		csv_field *fld = r->fld;
+		size_t nf = r->nf, blk, base = r->len, rawbase = r->raw;
+		uint64_t hi, m = load_block(p, n, buf + base, d, '"', '\n', '\r', &blk, &hi);
 		for (; m; m &= m - 1) {
 			size_t k = (size_t)__builtin_ctzll(m);
-			r->len = base + k;
-			r->raw = rawbase + k;
-			r->hi |= (hi & below(k)) != 0;
-			if (r->raw > CSV_MAX_RECORD)
-				rc = too_long(r);
-			if (rc || p[k] != d) {
+			if (rawbase + k > CSV_MAX_RECORD || p[k] != d) {
+				r->len = base + k;
+				r->raw = rawbase + k;
+				r->hi |= (hi & below(k)) != 0;
+				r->nf = nf;
 				*pp = p + k;
-				return rc;
+				return rawbase + k > CSV_MAX_RECORD ? too_long(r) : 0;
 			}
-			field_end(r); /* the copied delimiter becomes the NUL */
-			r->raw++;
+			/* field_end: the copied delimiter becomes the NUL */
+			fld[nf].n = base + k - off[nf];
+			buf[base + k] = '\0';
+			nf++;
 			if (p + k + 1 == end || p[k + 1] == '"') {
+				r->len = base + k + 1;
+				r->raw = rawbase + k + 1;
+				r->hi |= (hi & below(k)) != 0;
+				r->nf = nf;
 				r->st = ST_FIELD;
 				*pp = p + k + 1;
 				return 0;
 			}
-			rc = field_begin(r);
-			if (rc) {
-				*pp = p + k + 1;
-				return rc;
+			if ((r->ncols && nf >= r->ncols) || nf >= CSV_MAX_FIELDS || nf == r->fcap) {
+				/* the rare cases: field_begin's checks and growth */
+				r->len = base + k + 1;
+				r->raw = rawbase + k + 1;
+				r->nf = nf;
+				if ((rc = field_begin(r))) {
+					r->hi |= (hi & below(k)) != 0;
+					*pp = p + k + 1;
+					return rc;
+				}
+				off = r->off;
+				fld = r->fld;
+				continue;
 			}
+			off[nf] = base + k + 1;
+			fld[nf].quoted = 0;
 		}
+		r->nf = nf;
 		r->len = base + blk;
 		r->raw = rawbase + blk;
 		r->hi |= hi != 0;

@@ -299,6 +299,43 @@ static void test_chunks(void **state)
 	same_at_every_cut("a,b\n1,x\0y\n", 10);
 }
 
+/* Records wider than the reader's first field arrays (16) and than one
+ * 64-byte block, unquoted: every field in place, the arrays grown in the
+ * middle of a block, and one field too many refused at its own number,
+ * whatever the chunking. */
+static void test_wide_records(void **state)
+{
+	(void)state;
+	struct out text = { 0 }, want = { 0 };
+	char tmp[32];
+	put(&text, "", 0);
+	put(&want, "", 0);
+	for (int r = 0; r < 3; r++) {
+		int k = snprintf(tmp, sizeof tmp, "%d@%d:", r, r + 1);
+		put(&want, tmp, (size_t)k);
+		for (int c = 0; c < 40; c++) {
+			char f[16];
+			int fl = r ? snprintf(f, sizeof f, "%d", r * 1000 + c) : snprintf(f, sizeof f, "c%d", c);
+			put(&text, f, (size_t)fl);
+			put(&text, c < 39 ? "," : "\n", 1);
+			k = snprintf(tmp, sizeof tmp, "u%d=", fl);
+			put(&want, tmp, (size_t)k);
+			put(&want, f, (size_t)fl);
+			put(&want, "|", 1);
+		}
+		put(&want, "\n", 1);
+	}
+	expect_recs(text.s, 0, want.s);
+	same_at_every_cut(text.s, text.n);
+	static const char extra[] = "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,"
+				    "24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41\n";
+	put(&text, extra, sizeof extra - 1);
+	expect_refusal(text.s, text.n, "more fields than the header's 40", 4, 41);
+	same_at_every_cut(text.s, text.n);
+	free(text.s);
+	free(want.s);
+}
+
 /* The reader scans 64 bytes at a time and checks UTF-8 only in records
  * with a non-ASCII byte: a bad byte (or a good sequence) at every offset
  * of long fields, quoted and not, across block borders and at every
@@ -505,6 +542,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_callback_stop),
 		cmocka_unit_test(test_chunks),
+		cmocka_unit_test(test_wide_records),
 		cmocka_unit_test(test_roundtrip_random),
 		cmocka_unit_test(test_utf8_every_offset),
 		cmocka_unit_test(test_limit_chunks),
