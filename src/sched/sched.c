@@ -61,7 +61,7 @@ const char *const sc_ck_state_names[CK_NSTATES] = { "pending", "running", "compl
 const char *const sc_job_state_names[5] = { "pending", "running", "completed", "failed",
 					    "cancelled" };
 const int64_t sc_lat_bounds_us[16] = { 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000,
-				       100000, 250000, 1000000, 5000000, 30000000, INT64_MAX };
+				       100000, 250000, 1000000, 2500000, 10000000, INT64_MAX };
 
 static int64_t mono_us(void)
 {

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/util.h"
+#include "dataset/ds.h"
 #include "sched/sched_int.h"
 
 #define WORK_WAIT_MAX_S 25
@@ -127,10 +128,11 @@ static int artifacts_ok(sched *s, const json_t *a, struct outcome *o)
 		json_t *bytes = json_object_get(e, "bytes");
 		int fd = -1;
 		uint64_t size;
-		if (!path || !*path || strlen(path) > 1024 || !sha || !blob_sha_valid(sha) ||
-		    !json_is_integer(bytes))
-			return refuse(o, 400, "bad_request",
-				      "each artifact needs path, sha256 and bytes");
+		char norm[DS_PATH_MAX];
+		if (!path || ds_path_normalize(path, strlen(path), norm) || strcmp(norm, path) ||
+		    !sha || !blob_sha_valid(sha) || !json_is_integer(bytes))
+			return refuse(o, 400, "bad_request", "each artifact needs a relative path"
+				      " (no '..'), sha256 and bytes");
 		if (blob_open(s->blobs, sha, &fd, &size))
 			return refuse(o, 422, "artifact_missing",
 				      "an artifact was not uploaded (PUT /api/v1/node/blobs/{sha256})");
@@ -192,6 +194,8 @@ static void result_one(sched *s, const node_caller *nc, const char *chunk, const
 	rep.completed = !strcmp(status, "completed");
 	rep.error = json_string_value(json_object_get(body, "error"));
 	rep.reason = json_string_value(json_object_get(body, "reason"));
+	if (!rep.reason)
+		rep.reason = json_string_value(json_object_get(sb, "killed_by"));
 	if (rep.completed && sc_stats_from_result(res, &rep.stats, err, sizeof err)) {
 		refuse(o, 422, "bad_result", err);
 		return;
@@ -551,16 +555,25 @@ static int follow_page(struct follow *f, int *finished)
 	buf_init(&b, (size_t)16 << 20);
 	int rc = store_acquire(f->s->st, &c);
 	if (rc == 0)
-		rc = store_query(c, "SELECT seq, idx, attempt, text FROM chunk_logs WHERE job_id = $1"
+		rc = store_query(c, "SELECT seq, idx, attempt, stream, text FROM chunk_logs WHERE job_id = $1"
 				 " AND seq > $2 ORDER BY seq LIMIT 500", &rows,
 				 SARGS(SA_TEXT(f->job), SA_INT(f->after)));
 	while (rc == 0 && (rc = store_rows_next(rows)) == 1) {
 		f->after = store_rows_int(rows, 0);
-		buf_printf(&b, "%s[%" PRId64 "#%" PRId64 "] %s\n", f->sse ? "data: " : "",
-			   store_rows_int(rows, 1), store_rows_int(rows, 2), store_rows_text(rows, 3));
-		if (f->sse)
-			buf_printf(&b, "\n");
 		rc = 0;
+		if (!f->sse) {
+			buf_printf(&b, "[%" PRId64 "#%" PRId64 "] %s\n", store_rows_int(rows, 1),
+				   store_rows_int(rows, 2), store_rows_text(rows, 4));
+			continue;
+		}
+		json_t *e = json_pack("{s:I,s:I,s:I,s:s}", "chunk", (json_int_t)store_rows_int(rows, 1),
+				      "attempt", (json_int_t)store_rows_int(rows, 2), "stream",
+				      (json_int_t)store_rows_int(rows, 3), "text", store_rows_text(rows, 4));
+		char *t = e ? json_dumps(e, JSON_COMPACT) : NULL;
+		if (t)
+			buf_printf(&b, "event: log\ndata: %s\n\n", t);
+		free(t);
+		json_decref(e);
 	}
 	store_rows_free(&rows);
 	if (rc == 0 && finished) {
@@ -594,11 +607,18 @@ static long follow_read(void *cls, uint64_t pos, char *out, size_t max)
 		if (rc > 0)
 			continue;
 		if (!f->sse || finished) {
-			if (finished && (rc = follow_page(f, NULL)) > 0) {
-				f->done = 1;
+			if (finished && (rc = follow_page(f, NULL)) > 0)
 				continue;
-			}
-			return 0;
+			if (!f->sse || f->done)
+				return 0;
+			/* Every line is out: the end event, then the stream closes. */
+			static const char end[] = "event: end\ndata: {}\n\n";
+			free(f->pend);
+			f->pend = xstrdup(end);
+			f->npend = sizeof end - 1;
+			f->off = 0;
+			f->done = 1;
+			continue;
 		}
 		pthread_mutex_lock(&f->s->mu);
 		struct timespec until;
