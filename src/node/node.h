@@ -82,6 +82,9 @@ typedef struct node_info {
 	char **groups; size_t ngroups;  /* group ids whose members may use it */
 	char **blobs;  size_t nblobs;   /* sorted sha256 hex it holds */
 	char **datasets; size_t ndatasets; /* "name\tmanifest_sha256" node-local data */
+	char **runtimes; size_t nruntimes; /* runtimes the node holds (last heartbeat) */
+	int running;              /* chunks the node ran at its last heartbeat */
+	int gpus_free;            /* free GPUs it reported then */
 } node_info;
 
 /* Every claimed, not removed node, with online computed by node_online
