@@ -2,7 +2,7 @@
  * sn_write_file_atomic before anything of the result is sent, removed
  * once the server answered 200 or 409. An entry is
  *   {"chunk","attempt","workdir","body":{…the POST …/result body…}}
- * and its artifacts stay in workdir/out until then (PUT of a blob is
+ * and its artifacts stay in workdir/w/out until then (PUT of a blob is
  * idempotent, so a replay sends them again safely). Entries are replayed
  * at start and after every heartbeat; one being sent by a thread is
  * skipped by the others (agent.sending). */
@@ -93,7 +93,7 @@ static int put_artifact(agent *a, const char *dir, json_t *art, char *err, size_
 		snprintf(err, errlen, "malformed artifact entry");
 		return NEVER;
 	}
-	char *path = xasprintf("%s/out/%s", dir, rel);
+	char *path = xasprintf("%s/w/out/%s", dir, rel);
 	char *target = xasprintf("/api/v1/node/blobs/%s", sha);
 	hc_resp resp = { 0 };
 	int cls = NEVER, fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);

@@ -192,7 +192,7 @@ curl -s -o "$TMP/got.bin" -H "Authorization: Bearer $TOKEN" "$URL/api/v1/blobs/$
 cmp -s "$TMP/got.bin" "$TMP/want.bin"
 ok $? "the artifact downloads byte-identical"
 api GET "/api/v1/jobs/$SJ/logs"
-like "$BODY" "read 6 bytes from /data/nums/" "the script's output line reached the job log"
+like "$BODY" "read 12 bytes from /data/nums/" "the script's output line reached the job log"
 
 # kill -9 of the node running a chunk: it runs elsewhere after node_timeout.
 running_node() { # running_node JOB: the node id of the running attempt, if any
