@@ -331,8 +331,8 @@ static void *stream_main(void *ud)
 	return NULL;
 }
 
-/* One event: a JSON object's "text" (docs/jobs.md, CLI), else the data as
- * it came. */
+/* One event: a JSON object's "text" after "[chunk#attempt] " (docs/jobs.md,
+ * CLI), else the data as it came. */
 static void stream_event(struct stream *s)
 {
 	if (strcmp(s->event, "end") == 0)
@@ -348,6 +348,11 @@ static void stream_event(struct stream *s)
 	bar_clear();
 	if (json_is_string(json_object_get(j, "text"))) {
 		const char *t = json_string_value(json_object_get(j, "text"));
+		json_t *ck = json_object_get(j, "chunk"), *at = json_object_get(j, "attempt");
+		/* The same "[chunk#attempt] " as the whole log's lines. */
+		if (json_is_integer(ck) && json_is_integer(at))
+			fprintf(s->out, "[%lld#%lld] ", (long long)json_integer_value(ck),
+				(long long)json_integer_value(at));
 		put_text(s->out, t, strlen(t));
 		if (!*t || t[strlen(t) - 1] != '\n')
 			fputc('\n', s->out);

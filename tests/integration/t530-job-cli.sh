@@ -109,7 +109,7 @@ class H(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Connection", "close")
             self.end_headers()
-            for part in (b"retry: 3000\n: connected\n\n", b'event: log\ndata: {"chunk":0,"te',
+            for part in (b"retry: 3000\n: connected\n\n", b'event: log\ndata: {"chunk":0,"attempt":2,"te',
                          b'xt":"first line"}\n\n', b"event: log\ndata: not json\n\n",
                          b'event: log\ndata: {"text":"bell\\u0007"}\n\n', b"event: end\ndata: {}\n\n"):
                 self.wfile.write(part)
@@ -135,7 +135,7 @@ is "$rc" 1 "artifacts: a path with '..' is refused"
 like "$out" "refusing the artifact '../escape'" "... by name"
 out=$("$S" job logs j1 -f $M 2>&1); rc=$?
 is "$rc" 0 "logs -f: ends with the job"
-is "$out" "first line
+is "$out" "[0#2] first line
 not json
 bell$(printf '\a')" "... every event's text, in order (raw off a terminal)"
 out=$(script -qec "'$S' job logs j1 -f $M" /dev/null 2>&1)
@@ -193,11 +193,10 @@ like "$out" 'access +public: no; users: -; groups: -' "node show: the access"
 out=$("$S" job submit --program montecarlo-pi --iterations 20000 --chunk-size 1000 --name pi \
 	--follow 2>"$TMP/err"); rc=$?
 is "$rc" 0 "submit --follow of a montecarlo-pi job: exit 0 once completed"
-like "$out" 'Job job_[^ ]*: completed' "... says it completed"
+like "$out" '^Job [a-z]+_[0-9a-f]+: completed$' "... says it completed"
 like "$out" 'STAT +N +MEAN +STD +MIN +MAX' "... the result table's header"
-like "$out" '(^|
-)pi +20000 +3\.[0-9]+ +[0-9.]+ +0 +4' "... a row for pi with n = 20000"
-JOB=$(grep -Eo 'job_[A-Za-z0-9_]+' <<<"$out" | head -n 1)
+like "$out" '^pi +20000 +3\.[0-9]+ +1\.6[0-9]* +0 +4$' "... a row for pi with n = 20000"
+JOB=$(grep -Eo '\b(jb|job)_[0-9a-z]+' <<<"$out" | head -n 1)
 is "$(cat "$TMP/err")" "" "... and nothing on stderr off a terminal"
 out=$(script -qec "'$S' job submit --program montecarlo-pi --iterations 4000 --chunk-size 1000 --follow" /dev/null 2>&1)
 like "$out" '\[#+ *\] +100% 4000/4000 it' "on a terminal, a progress bar of iterations"
@@ -237,10 +236,13 @@ else
 	out=$("$S" job logs "$J2" -f 2>&1); rc=$?
 	is "$rc" 0 "job logs -f of a finished job returns"
 fi
-out=$("$S" job submit --program sleep --arg not-a-number --max-attempts 1 --follow 2>&1); rc=$?
+out=$("$S" job submit --program sleep --arg -1 --max-attempts 1 --follow 2>&1); rc=$?
 is "$rc" 1 "submit --follow of a job that fails: exit 1"
 like "$out" ': failed' "... says it failed"
-J3=$(grep -Eo 'job_[A-Za-z0-9_]+' <<<"$out" | head -n 1)
+like "$out" '\[0#1\] .*must be a number' "... after the attempt's log line, live"
+J3=$(grep -Eo '\b(jb|job)_[0-9a-z]+' <<<"$out" | head -n 1)
+out=$("$S" job logs "$J3"); rc=$?
+like "$rc $out" '^0 \[0#1\] .*must be a number' "job logs: the whole log, '[chunk#attempt] ' before each line"
 out=$("$S" job retry "$J3" 2>&1); rc=$?
 is "$rc" 0 "job retry of the failed job"
 like "$out" "^Retrying the failed chunks of job $J3" "... says so"
