@@ -590,6 +590,10 @@ static json_t *rec_json(node_reg *r, const struct node_rec *rec, int64_t now, co
 			      node_strv_json(rec->lists->groups, rec->lists->ngroups), "created_at",
 			      http_json_time(rec->created_at), "claimed_at",
 			      http_json_time(rec->claimed_at > 0 ? rec->claimed_at : -1));
+	if (o && json_object_set_new(o, "draining", json_boolean(rec->draining))) {
+		json_decref(o);
+		return NULL;
+	}
 	/* The code claims the node: only who may claim it already sees it. */
 	if (o && rec->state == NODE_PENDING && w->admin &&
 	    json_object_set_new(o, "claim_code", json_string(rec->claim))) {

@@ -11,7 +11,7 @@ if [ ! -x "$NODESIGN" ]; then
 	echo "1..0 # SKIP tests/helpers/nodesign is not built (make integration builds it)"
 	exit 0
 fi
-start_server --node-timeout 3s --heartbeat 1s
+start_server --node-timeout 4s --heartbeat 1s
 TOKEN=$(login admin adminpass123)
 mkuser alice alicepass123 member
 mkuser bob bobpass1234 member
@@ -51,7 +51,7 @@ CODE=$("$NODESIGN" code "$TMP/k1")
 nreq "$TMP/k1" POST /api/v1/node/register "$REG"
 is "$STATUS $(jbody .node_id) $(jbody .claim_code) $(jbody .state)" "200 $ID $CODE pending" \
 	"register: a new key is a pending node with its id and claim code"
-is "$(jbody .heartbeat_s) $(jbody .node_timeout_s)" "1 3" "... told the heartbeat and the timeout"
+is "$(jbody .heartbeat_s) $(jbody .node_timeout_s)" "1 4" "... told the heartbeat and the timeout"
 nreq "$TMP/k1" POST /api/v1/node/register "$REG"
 is "$STATUS $(jbody .node_id) $(jbody .state)" "200 $ID pending" "register again: the same node (idempotent)"
 nreq "$TMP/k1" POST /api/v1/node/heartbeat "$HB"
@@ -158,7 +158,8 @@ as "$BOB" GET "/api/v1/nodes/$ID"
 is "$STATUS $(jbody .access.public)" "200 true" "public: bob sees it"
 asj "$ALICE" PATCH "/api/v1/nodes/$ID" '{"access":{"public":false}}'
 
-# ---- drain ----
+# ---- drain (a heartbeat first: the states below need it online) ----
+nreq "$TMP/k1" POST /api/v1/node/heartbeat "$HB"
 asj "$ALICE" POST "/api/v1/nodes/$ID/drain" '{}'
 is "$STATUS $(jbody .state) $(jbody .free_slots)" "200 draining 0" "alice drains it"
 as "$ALICE" GET "/api/v1/nodes?state=draining"
@@ -183,13 +184,13 @@ ID3=$("$NODESIGN" id "$TMP/k3")
 nreq "$TMP/k3" POST /api/v1/node/register '{"name":"later"}'
 is "$STATUS $(jbody .state)" "200 pending" "a second node registers (left unclaimed)"
 stop_server
-start_server --node-timeout 3s --heartbeat 1s
+start_server --node-timeout 4s --heartbeat 1s
 as "$ALICE" GET "/api/v1/nodes/$ID"
-is "$STATUS $(jbody .name) $(jbody .state) $(jbody .owner) $(jbody .datasets[0].name)" "200 gpu box draining alice local" \
+is "$STATUS $(jbody .name) $(jbody .draining) $(jbody .owner) $(jbody .datasets[0].name)" "200 gpu box true alice local" \
 	"after a restart: name, owner, drain and datasets kept"
 nreq "$TMP/k1" POST /api/v1/node/heartbeat "$HB"
 is "$STATUS" 200 "its heartbeat is accepted"
-sleep 3.5
+sleep 4.5
 as "$ALICE" GET "/api/v1/nodes/$ID"
 is "$(jbody .state) $(jbody .free_slots)" "offline 0" "no heartbeat for longer than --node-timeout: offline"
 nreq "$TMP/k1" POST /api/v1/node/heartbeat "$HB"
@@ -215,7 +216,7 @@ is "$(jbody '[.items[] | select(.status == 200)][0] | "\(.actor) \(.target)"')" 
 
 # ---- retention: two hours later the unclaimed node is gone ----
 stop_server
-SENTINEL_TEST_CLOCK_SKEW_MS=7200000 start_server --node-timeout 3s --heartbeat 1s
+SENTINEL_TEST_CLOCK_SKEW_MS=7200000 start_server --node-timeout 4s --heartbeat 1s
 SKEW=7200000
 api GET "/api/v1/nodes/$ID3"
 is_error 404 not_found "an unclaimed node past pending_ttl is removed at start"
