@@ -841,11 +841,12 @@ int sc_log(sc_core *c, const char *node, const char *job, uint32_t idx, uint32_t
 	return 0;
 }
 
-void sc_gc_jobs(sc_core *c, uint64_t durable)
+void sc_gc_jobs(sc_core *c, uint64_t durable, int64_t now)
 {
 	for (size_t i = 0; i < c->njobs;) {
 		sc_job *j = c->jobs[i];
-		if (j->state <= JOB_RUNNING || j->last_seq > durable || j->count[CK_RUNNING]) {
+		if (j->state <= JOB_RUNNING || j->last_seq > durable || j->count[CK_RUNNING] ||
+		    j->finished_at + SC_GC_GRACE_MS > now) {
 			i++;
 			continue;
 		}
@@ -935,18 +936,41 @@ void sched_refresh_nodes(sched *s)
 	s->snap_dirty = 0;
 }
 
+/* The HTTP server closes the hub as it stops (http_server_stop): long
+ * polls and log followers must end then, or they would hold its grace
+ * period. hub_next on a closed hub answers -EPIPE at once. mu held. */
+static void quiesce_check(sched *s)
+{
+	uint64_t cur = hub_last_id(s->events);
+	char *t = NULL, *d = NULL;
+	pthread_mutex_unlock(&s->mu);
+	int rc = hub_next(s->events, "\x01", &cur, 0, &t, &d);
+	pthread_mutex_lock(&s->mu);
+	free(t);
+	free(d);
+	if (rc != -EPIPE)
+		return;
+	s->quiesce = 1;
+	for (size_t i = 0; i < s->core.nnodes; i++)
+		pthread_cond_broadcast(&s->core.nodes[i]->cv);
+	pthread_cond_broadcast(&s->lcv);
+}
+
 /* The one reaper: takes back the chunks of offline nodes and expired
- * leases, at least every second (leases and node_timeout are seconds). */
+ * leases, twice a second (leases and node_timeout are whole seconds). */
 static void *reaper_main(void *arg)
 {
 	sched *s = arg;
 	pthread_mutex_lock(&s->mu);
 	while (!s->stopping) {
+		if (s->events && !s->quiesce)
+			quiesce_check(s);
 		s->snap_dirty = 1;
 		sched_refresh_nodes(s);
 		int64_t now = node_now_ms(s->nodes);
 		if (sc_reap(&s->core, now) || s->core.nowners)
 			sc_dispatch(&s->core, now);
+		sc_gc_jobs(&s->core, s->durable, now);
 		if (s->core.ops)
 			pthread_cond_signal(&s->wcv);
 #ifndef NDEBUG

@@ -79,7 +79,7 @@ static void h_work(http_req *r, void *ctx)
 	n->want_gpus = (int)gpus;
 	sc_dispatch(&s->core, node_now_ms(s->nodes));
 	pthread_cond_signal(&s->wcv);
-	while (!n->nout && !s->stopping && slots > 0)
+	while (!n->nout && !s->stopping && !s->quiesce && slots > 0)
 		if (pthread_cond_timedwait(&n->cv, &s->mu, &until))
 			break;
 	for (size_t i = 0; i < n->nout; i++) {
@@ -534,7 +534,7 @@ struct follow {
 	sched *s;
 	char job[24];
 	int64_t after;
-	int sse, done;
+	int sse, done, idle;
 	char *pend;
 	size_t npend, off;
 };
@@ -620,18 +620,21 @@ static long follow_read(void *cls, uint64_t pos, char *out, size_t max)
 			f->done = 1;
 			continue;
 		}
+		/* Waits a second at a time (a stopping server is noticed soon),
+		 * with a keep-alive comment every 15 s. */
 		pthread_mutex_lock(&f->s->mu);
 		struct timespec until;
-		deadline_in(&until, 15000);
-		int waited = f->s->stopping ? 1
+		deadline_in(&until, 1000);
+		int waited = f->s->stopping || f->s->quiesce ? 0
 			     : pthread_cond_timedwait(&f->s->lcv, &f->s->mu, &until);
-		int stop = f->s->stopping;
+		int stop = f->s->stopping || f->s->quiesce;
 		pthread_mutex_unlock(&f->s->mu);
 		if (stop)
 			return 0;
-		if (waited) {
+		if (waited && ++f->idle >= 15) {
 			static const char ka[] = ": keep-alive\n\n";
 			size_t n = sizeof ka - 1 < max ? sizeof ka - 1 : max;
+			f->idle = 0;
 			memcpy(out, ka, n);
 			return (long)n;
 		}

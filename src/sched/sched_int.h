@@ -217,8 +217,11 @@ int sc_log(sc_core *c, const char *node, const char *job, uint32_t idx, uint32_t
 /* Takes every queued op (the caller frees them with sc_op_free). */
 sc_op *sc_ops_take(sc_core *c);
 void sc_op_free(sc_op *o);
-/* Drops finished jobs whose ops are all durable (seq <= durable). */
-void sc_gc_jobs(sc_core *c, uint64_t durable);
+/* Drops jobs finished more than SC_GC_GRACE_MS before now whose ops are
+ * all durable (seq <= durable): until then their nodes are told "cancel"
+ * rather than "lost", and duplicates are answered from memory. */
+#define SC_GC_GRACE_MS 60000
+void sc_gc_jobs(sc_core *c, uint64_t durable, int64_t now);
 /* Checks every invariant (debug builds assert them). */
 void sc_check(const sc_core *c);
 /* "jb_x-12" -> job "jb_x", index 12. -EINVAL when malformed. */
@@ -247,6 +250,7 @@ struct sched {
 	int snap_dirty;
 	uint64_t durable;       /* ops with seq <= durable are committed */
 	int stopping;
+	int quiesce;             /* the HTTP server is stopping: long polls end */
 	pthread_t writer, reaper;
 	int writer_started, reaper_started;
 	uint64_t write_batches, write_ops, write_errors;

@@ -303,7 +303,7 @@ void *sched_writer_main(void *arg)
 		s->write_ops += n;
 		pthread_cond_broadcast(&s->dcv);
 		pthread_cond_broadcast(&s->lcv);
-		sc_gc_jobs(&s->core, s->durable);
+		sc_gc_jobs(&s->core, s->durable, node_now_ms(s->nodes));
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;

@@ -530,6 +530,36 @@ static void test_logs_capped(void **state)
 	sc_core_release(&c);
 }
 
+/* A cancelled job stays in memory for a grace period: a node still
+ * reporting its chunk is told "cancel" (not "lost"). */
+static void test_gc_grace(void **state)
+{
+	(void)state;
+	sc_core c;
+	node_info n[1];
+	sc_core_init(&c, LEASE, 1 << 20);
+	node_set(&n[0], "nd_a", "u1", 1);
+	sc_set_nodes(&c, n, 1);
+	sc_add_job(&c, job_new("jb_1", "u1", 1, SC_PRIVATE), 0);
+	poll_node(&c, "nd_a", 1);
+	assert_int_equal(sc_dispatch(&c, 0), 1);
+	assert_int_equal(sc_cancel(&c, "jb_1", 1000), 0);
+	sc_gc_jobs(&c, UINT64_MAX, 1000 + SC_GC_GRACE_MS - 1);
+	json_t *cancel = json_array(), *lost = json_array();
+	sc_heartbeat(&c, "nd_a", (const char *[]){ "jb_1-0" }, 1, 2000, cancel, lost);
+	assert_int_equal(json_array_size(cancel), 1);
+	assert_int_equal(json_array_size(lost), 0);
+	sc_gc_jobs(&c, c.seq - 1, 1000 + SC_GC_GRACE_MS + 1); /* an op not yet durable */
+	assert_non_null(sc_job_find(&c, "jb_1"));
+	sc_gc_jobs(&c, UINT64_MAX, 1000 + SC_GC_GRACE_MS + 1);
+	assert_null(sc_job_find(&c, "jb_1"));
+	assert_int_equal(c.count[CK_CANCELLED], 0);
+	json_decref(cancel);
+	json_decref(lost);
+	sc_check(&c);
+	sc_core_release(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -544,6 +574,7 @@ int main(void)
 		cmocka_unit_test(test_access_rules),
 		cmocka_unit_test(test_pins_and_locality),
 		cmocka_unit_test(test_logs_capped),
+		cmocka_unit_test(test_gc_grace),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
