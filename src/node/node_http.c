@@ -291,8 +291,12 @@ static void h_register(http_req *req, void *ctx)
 	sn_strlcpy(nm, rec->name, sizeof nm);
 	pthread_mutex_unlock(&r->mu);
 	pthread_mutex_unlock(&r->wmu);
+	/* A pending agent registers again until it is claimed: only the first
+	 * registration and updates of claimed nodes are worth an audit row. */
 	if (*what)
 		node_announce(r, me->id, owner, nm, what);
+	else
+		http_req_set_audited(req);
 	http_reply_json(req, 200, reply);
 out:
 	json_decref(facts);

@@ -174,6 +174,8 @@ is "$(jbody '[.items[] | select(.status == 200)][0] | "\(.actor) \(.target)"')" 
 	"the claim is audited"
 api GET "/api/v1/audit?action=node.register"
 is "$(jbody '.items[0].actor')" "node:$ID" "a registration is audited with the node as actor"
+is "$(jbody "[.items[] | select(.actor == \"node:$ID\")] | length")" "1" \
+	"... once: a pending node registering again leaves no more rows"
 api GET "/api/v1/audit?actor=node:$ID&limit=100"
 is "$(jbody '[.items[] | select(.status == 200) | .action] | unique | join(",")')" "node.register" \
 	"heartbeats leave no audit rows"
