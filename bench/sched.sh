@@ -63,16 +63,24 @@ def api(method, path, body=None, token=None, raw=False, ctype="application/json"
         req.add_header("Content-Type", ctype)
     if token or TOKEN:
         req.add_header("Authorization", "Bearer " + (token or TOKEN))
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            out = r.read()
-            return r.status, (out.decode() if raw else (json.loads(out) if out else {}))
-    except urllib.error.HTTPError as e:
-        out = e.read()
+    for attempt in range(5):
         try:
-            return e.code, json.loads(out)
-        except ValueError:
-            return e.code, {"error": {"code": "http", "message": out.decode(errors="replace")}}
+            with urllib.request.urlopen(req, timeout=60) as r:
+                out = r.read()
+                return r.status, (out.decode() if raw else (json.loads(out) if out else {}))
+        except urllib.error.HTTPError as e:
+            out = e.read()
+            try:
+                return e.code, json.loads(out)
+            except ValueError:
+                return e.code, {"error": {"code": "http", "message": out.decode(errors="replace")}}
+        except (urllib.error.URLError, ConnectionError) as e:
+            # A refused or reset connection is retried; a dead server is not.
+            if procs and procs[0].poll() is not None:
+                die("the server exited (status %s) during %s %s" % (procs[0].returncode, method, path))
+            if attempt == 4:
+                die("%s %s: %s" % (method, path, e))
+            time.sleep(0.2 * (attempt + 1))
 
 def errtext(st, j):
     e = j.get("error", {}) if isinstance(j, dict) else {}
@@ -84,7 +92,9 @@ ready = os.path.join(TMP, "ready")
 env = dict(os.environ, SENTINEL_ADMIN_PASSWORD="benchpass12345")
 procs.append(subprocess.Popen([BIN, "server", "--listen", "127.0.0.1:0", "--data",
                                os.path.join(TMP, "data"), "--ready-file", ready,
-                               "--node-timeout", "30s", "--log-level", "warn"],
+                               "--node-timeout", "30s", "--log-level", "warn",
+                               # K agents with 64 slots each hold many connections.
+                               "--max-connections", "8192", "--max-connections-per-ip", "4096"],
                               stdout=subprocess.DEVNULL,
                               stderr=open(os.path.join(TMP, "server.log"), "w"), env=env))
 for _ in range(400):
