@@ -81,8 +81,8 @@ is_error 404 not_found "bob cannot claim a claimed node"
 
 # ---- heartbeat ----
 nreq "$TMP/k1" POST /api/v1/node/heartbeat "$HB"
-is "$STATUS $(jc '[.cancel, .lost]') $(jbody .heartbeat_s)" "200 [[],[]] 1" \
-	"heartbeat: 200 with cancel, lost and the interval"
+is "$STATUS $(jc '[.cancel, .lost] | map(type)') $(jbody .heartbeat_s)" '200 ["array","array"] 1' \
+	"heartbeat: 200 with cancel, lost (the scheduler's) and the interval"
 as "$ALICE" GET "/api/v1/nodes/$ID"
 is "$(jbody .state) $(jbody .running) $(jbody .free_slots) $(jbody .max_parallel) $(jbody .cores)" \
 	"online 1 3 4 8" "the node is online; running and free slots from the heartbeat"
