@@ -758,7 +758,8 @@ void sc_add_job(sc_core *c, sc_job *j, int64_t now)
 			ck->node = -1;
 		}
 	}
-	qsort(j->blobs, j->nblobs, sizeof *j->blobs, cmp_str);
+	if (j->nblobs > 1)
+		qsort(j->blobs, j->nblobs, sizeof *j->blobs, cmp_str);
 	if (c->njobs == c->capjobs) {
 		c->capjobs = c->capjobs ? 2 * c->capjobs : 16;
 		c->jobs = xrealloc(c->jobs, c->capjobs * sizeof *c->jobs);

@@ -290,8 +290,8 @@ static int local_input(sched *s, const char *spec, char manifest[65])
 	return -ENOENT;
 }
 
-static int v_inputs(sched *s, store_conn *c, const json_t *body, const auth_user *u, sc_job *j,
-		    json_t **out, verr *e)
+static int v_inputs_in(sched *s, store_conn *c, const json_t *body, const auth_user *u, sc_job *j,
+		       json_t *out, verr *e)
 {
 	const json_t *a = json_object_get(body, "inputs"), *x;
 	size_t i;
@@ -299,7 +299,6 @@ static int v_inputs(sched *s, store_conn *c, const json_t *body, const auth_user
 	if (a && !json_is_null(a) && (!json_is_array(a) || json_array_size(a) > JOB_INPUTS_MAX))
 		return bad(e, 400, "field 'inputs' must be an array of at most %d \"dataset@version\"",
 			   JOB_INPUTS_MAX);
-	*out = json_array();
 	json_array_foreach(a, i, x) {
 		const char *spec = json_string_value(x);
 		ds_ref ref;
@@ -339,11 +338,27 @@ static int v_inputs(sched *s, store_conn *c, const json_t *body, const auth_user
 				rc = -ENOMEM;
 			else if (!in)
 				json_decref(files);
+			if (rc) {
+				json_decref(in);
+				return rc;
+			}
 		}
-		if (rc || !in || json_array_append_new(*out, in))
-			return -ENOMEM;
+		if (rc || !in || json_array_append_new(out, in))
+			return rc ? rc : -ENOMEM;
 	}
 	return 0;
+}
+
+static int v_inputs(sched *s, store_conn *c, const json_t *body, const auth_user *u, sc_job *j,
+		    json_t **out, verr *e)
+{
+	json_t *a = json_array();
+	int rc = a ? v_inputs_in(s, c, body, u, j, a, e) : -ENOMEM;
+	if (rc)
+		json_decref(a);
+	else
+		*out = a;
+	return rc;
 }
 
 static int v_program(store_conn *c, const json_t *body, const auth_user *u, sc_job *j,
@@ -473,11 +488,12 @@ static int job_build(sched *s, store_conn *c, const json_t *body, const auth_use
 {
 	const char *name = json_string_value(json_object_get(body, "name"));
 	const char *runtime = json_string_value(json_object_get(body, "runtime"));
-	json_t *tmpl = json_object(), *v = NULL;
+	json_t *tmpl, *v = NULL;
 	if (!name || !*name || strlen(name) > JOB_NAME_MAX)
 		return bad(e, 400, "field 'name' must be a string of 1 to %d bytes", JOB_NAME_MAX);
 	if (json_object_get(body, "runtime") && (!runtime || !*runtime || strlen(runtime) > 128))
 		return bad(e, 400, "field 'runtime' must be a string (\"host\", an image…)");
+	tmpl = json_object();
 	sn_strlcpy(j->name, name, sizeof j->name);
 	sn_strlcpy(j->owner, u->id, sizeof j->owner);
 	int rc = tmpl ? 0 : -ENOMEM;
@@ -494,7 +510,8 @@ static int job_build(sched *s, store_conn *c, const json_t *body, const auth_use
 	if (rc == 0 && (rc = v_inputs(s, c, body, u, j, &v, e)) == 0)
 		rc = json_object_set_new(tmpl, "inputs", v) ? -ENOMEM : 0;
 	if (rc == 0)
-		rc = json_object_set_new(tmpl, "runtime", json_string(runtime ? runtime : "host"));
+		rc = json_object_set_new(tmpl, "runtime", json_string(runtime ? runtime : "host"))
+			? -ENOMEM : 0;
 	if (rc == 0)
 		rc = v_config(c, body, j, config, e);
 	if (rc == 0)
