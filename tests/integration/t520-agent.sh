@@ -244,4 +244,27 @@ is "$(agent_of "$(running_node "$NAP3")")" "$on" "the chunk runs on the one undr
 stop_agent "$on" TERM
 is "$ARC" 0 "SIGTERM with a chunk running: the agent finishes it and exits 0"
 is "$(job_state "$NAP3")" completed "... the chunk's result was delivered first"
+
+# A second SIGTERM hands the running chunk back: the agent stops it, sends
+# nothing and exits 0; the server sees the attempt lost.
+start_claimed 4
+ok $? "agent 4 claimed and online"
+api POST /api/v1/jobs '{"name":"long","program":"sleep","args":["60"]}'
+LONG=$(jbody .id)
+wait_for 20 has_running "$LONG"
+is "$(agent_of "$(running_node "$LONG")")" 4 "the long chunk runs on agent 4"
+kill -TERM "${AGENT[4]}"
+sleep 0.3
+t0=$(date +%s)
+stop_agent 4 TERM
+is "$ARC $(( $(date +%s) - t0 < 5 ))" "0 1" "a second SIGTERM: the agent exits 0 at once"
+grep -q 'chunk .* stopped (handed back); no result sent' "$TMP/n4.err"
+ok $? "... the chunk was stopped and no result sent"
+lost_attempt() {
+	api GET "/api/v1/jobs/$LONG/chunks"
+	[ "$(jbody '[.items[0].attempts[] | select(.state == "lost")] | length')" = 1 ]
+}
+wait_for 15 lost_attempt
+ok $? "... the server counts the attempt lost once the node times out"
+api POST "/api/v1/jobs/$LONG/cancel"
 finish
