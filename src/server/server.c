@@ -456,6 +456,11 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start the scheduler: %s", strerror(-rc));
 		goto fail;
 	}
+	/* Job artifacts, scripts and inputs: readable by who may see the job. */
+	if ((rc = blob_api_reader_add(app->blob_api, "job", sched_blob_may_read, app->sched))) {
+		snprintf(err, errlen, "cannot start the scheduler: %s", strerror(-rc));
+		goto fail;
+	}
 	add_routes(app);
 	sv->spool = xasprintf("%s/tmp", cfg_get(c, "data"));
 	if ((rc = spool_prepare(sv->spool))) {
