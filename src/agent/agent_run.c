@@ -729,8 +729,10 @@ static int prepare(struct run *r, const char **script)
 	if ((rc = ag_cache_get(c->a, sha, p, r->err, sizeof r->err)))
 		goto out;
 	json_t *cfg = json_object_get(c->spec, "config");
-	const char *csha = json_is_string(cfg) ? json_string_value(cfg)
-			   : json_string_value(json_object_get(cfg, "sha256"));
+	const char *csha = json_string_value(json_object_get(c->spec, "config_sha256"));
+	if (!csha)
+		csha = json_is_string(cfg) ? json_string_value(cfg)
+					   : json_string_value(json_object_get(cfg, "sha256"));
 	if (csha) {
 		char *cp = xasprintf("%s/config.json", job);
 		rc = ag_cache_get(c->a, csha, cp, r->err, sizeof r->err);
