@@ -19,7 +19,7 @@ skip() { T_N=$((T_N + 1)); echo "ok $T_N # SKIP $1"; }
 agent() {
 	local n=$1
 	shift
-	"$S" node --server "$URL" --state "$TMP/n$n" --name "n$n" --gpus 0 "$@" \
+	"$S" node ${PRE_SERVER:+--server "$PRE_SERVER"} --server "$URL" --state "$TMP/n$n" --name "n$n" --gpus 0 "$@" \
 		>>"$TMP/n$n.out" 2>>"$TMP/n$n.err" &
 	AGENT[$n]=$!
 }
@@ -88,10 +88,11 @@ is "$ARC" 0 "SIGTERM: the agent exits 0"
 for d in journal cache work; do
 	[ -d "$TMP/n1/$d" ]; ok $? "the state dir holds $d/"
 done
-agent 1 --max-parallel 2
+# The first --server refuses connections: the agent fails over to the next.
+PRE_SERVER=http://127.0.0.1:1 agent 1 --max-parallel 2
 NODE_OF[1]=$ID
 wait_for 15 is_online "$ID"
-ok $? "restarted with the same state dir: online again without a new claim"
+ok $? "restarted with the same state dir (first --server down): online again without a new claim"
 is "$(sha256sum <"$TMP/n1/node.key")" "$sum1" "... the key file is reused unchanged"
 is "$(grep -c 'sentinel node claim' "$TMP/n1.out")" 1 "... and no second claim code"
 api GET /api/v1/nodes
@@ -169,10 +170,11 @@ os.makedirs("/work/out/sub", exist_ok=True)
 open("/work/out/sub/copy.bin", "wb").write(data[::-1] + b"\x00\xff" + os.environ["SENTINEL_CHUNK"].encode())
 json.dump({"samples": {"x": [1, 2, 3, 4]}}, open("/work/out/result.json", "w"))
 print("read", len(data), "bytes from", files[0])
+print("config", json.load(open("/job/config.json"))["greet"], "job", os.environ["SENTINEL_JOB"])
 PY
 call POST /api/v1/scripts/copy.py/versions -H "Authorization: Bearer $TOKEN" --data-binary @"$TMP/copy.py"
 is "$STATUS" 201 "push the script 'copy.py'"
-api POST /api/v1/jobs '{"name":"copy","script":"copy.py@1","runtime":"host","inputs":["nums@1"],"limits":{"time_s":60,"memory_mb":512,"network":"none"}}'
+api POST /api/v1/jobs '{"name":"copy","script":"copy.py@1","runtime":"host","inputs":["nums@1"],"config":{"greet":"hello-config"},"limits":{"time_s":60,"memory_mb":512,"network":"none"}}'
 is "$STATUS" 201 "submit the script job"
 SJ=$(jbody .id)
 wait_for 60 job_done "$SJ"
@@ -193,6 +195,7 @@ cmp -s "$TMP/got.bin" "$TMP/want.bin"
 ok $? "the artifact downloads byte-identical"
 api GET "/api/v1/jobs/$SJ/logs"
 like "$BODY" "read 12 bytes from /data/nums/" "the script's output line reached the job log"
+like "$BODY" "config hello-config job $SJ" "... the config at /job/config.json and SENTINEL_JOB"
 
 # kill -9 of the node running a chunk: it runs elsewhere after node_timeout.
 running_node() { # running_node JOB: the node id of the running attempt, if any
