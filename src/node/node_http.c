@@ -235,6 +235,10 @@ static void h_register(http_req *req, void *ctx)
 	pthread_mutex_lock(&r->mu);
 	struct node_rec *rec = node_find(r, me->id);
 	int known = rec != NULL, full = r->npending >= NODE_PENDING_MAX;
+	/* A pending agent registers again and again until claimed: the same
+	 * facts cost no write. */
+	int same = known && json_equal(facts, rec->facts) && json_equal(datasets, rec->datasets) &&
+		   (!name || rec->state != NODE_PENDING || strcmp(name, rec->name) == 0);
 	pthread_mutex_unlock(&r->mu);
 	if (!known && full) {
 		pthread_mutex_unlock(&r->wmu);
@@ -242,13 +246,13 @@ static void h_register(http_req *req, void *ctx)
 		http_reply_error(req, 503, "busy", "too many unclaimed nodes: claim or remove some first");
 		goto out;
 	}
-	rc = store_acquire(r->st, &c);
+	rc = same ? 0 : store_acquire(r->st, &c);
 	if (rc == 0 && !known)
 		rc = store_exec(c, "INSERT INTO nodes (id, pubkey, name, state, facts, datasets,"
 				" created_at) VALUES ($1,$2,$3,'pending',$4,$5,$6)", NULL,
 				SARGS(SA_TEXT(me->id), SA_TEXT(hex), SA_TEXT(name ? name : me->id),
 				      SA_TEXT(facts_s), SA_TEXT(ds_s), SA_INT(now)));
-	else if (rc == 0)
+	else if (rc == 0 && !same)
 		rc = store_exec(c, "UPDATE nodes SET facts = $2, datasets = $3, name = CASE WHEN"
 				" state = 'pending' AND $4 <> '' THEN $4 ELSE name END WHERE id = $1",
 				NULL, SARGS(SA_TEXT(me->id), SA_TEXT(facts_s), SA_TEXT(ds_s),

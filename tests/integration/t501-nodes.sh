@@ -74,6 +74,7 @@ is_error 400 bad_request "a malformed code: 400"
 asj "$ALICE" POST /api/v1/nodes/claim "{\"code\":\"$TYPED\"}"
 is "$STATUS $(jbody .id) $(jbody .owner) $(jbody .state)" "200 $ID alice offline" \
 	"alice claims it with the code as typed ($TYPED); offline until its first heartbeat"
+ALICE_ID=$(jbody .owner_id)
 asj "$ALICE" POST /api/v1/nodes/claim "{\"code\":\"$CODE\"}"
 is "$STATUS $(jbody .id)" "200 $ID" "claiming one's own node again answers it"
 asj "$BOB" POST /api/v1/nodes/claim "{\"code\":\"$CODE\"}"
@@ -180,6 +181,14 @@ api GET "/api/v1/audit?actor=node:$ID&limit=100"
 is "$(jbody '[.items[] | select(.status == 200) | .action] | unique | join(",")')" "node.register" \
 	"heartbeats leave no audit rows"
 
+# ---- a claimed node registers again (an agent restart) ----
+nreq "$TMP/k1" POST /api/v1/node/register "${REG/\"cores\":8/\"cores\":16}"
+is "$STATUS $(jbody .node_id) $(jbody .owner)" "200 $ID $ALICE_ID" \
+	"a claimed node registers again: its id and owner id"
+as "$ALICE" GET "/api/v1/nodes/$ID"
+is "$(jbody .cores) $(jbody .name) $(jbody .owner) $(jbody .draining)" "16 gpu box alice true" \
+	"... its facts are replaced; name, owner and drain kept"
+
 # ---- restart: the registry is written through ----
 "$NODESIGN" keygen "$TMP/k3"
 ID3=$("$NODESIGN" id "$TMP/k3")
@@ -188,8 +197,8 @@ is "$STATUS $(jbody .state)" "200 pending" "a second node registers (left unclai
 stop_server
 start_server --node-timeout 4s --heartbeat 1s
 as "$ALICE" GET "/api/v1/nodes/$ID"
-is "$STATUS $(jbody .name) $(jbody .draining) $(jbody .owner) $(jbody .datasets[0].name)" "200 gpu box true alice local" \
-	"after a restart: name, owner, drain and datasets kept"
+is "$STATUS $(jbody .name) $(jbody .draining) $(jbody .owner) $(jbody .datasets[0].name) $(jbody .cores)" \
+	"200 gpu box true alice local 16" "after a restart: name, owner, drain, datasets and facts kept"
 nreq "$TMP/k1" POST /api/v1/node/heartbeat "$HB"
 is "$STATUS" 200 "its heartbeat is accepted"
 sleep 4.5
