@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "auth/auth.h"
+#include "base/hub.h"
 #include "base/mem.h"
 #include "base/util.h"
 #include "node/node.h"
@@ -300,6 +302,83 @@ static void test_retention_at_start(void **s)
 	fx_close(&f);
 }
 
+struct seen {
+	pthread_mutex_t mu;
+	int n;
+	char last[32];
+};
+
+static void on_changed(void *ctx, const char *node_id)
+{
+	struct seen *s = ctx;
+	pthread_mutex_lock(&s->mu);
+	s->n++;
+	snprintf(s->last, sizeof s->last, "%s", node_id);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* changed() calls so far, once the registry's thread (which may be
+ * announcing the same change) is past it: the event comes first. */
+static int seen_count(struct seen *s)
+{
+	pthread_mutex_lock(&s->mu);
+	int n = s->n;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+/* A node whose heartbeat is older than node_timeout_ms goes offline once:
+ * one "offline" event for its owner, one changed(). A snapshot sees it
+ * offline at once, whatever the registry's thread has announced. */
+static void test_transitions(void **s)
+{
+	struct fx f = { 0 };
+	struct seen seen = { PTHREAD_MUTEX_INITIALIZER, 0, "" };
+	node_info *v = NULL;
+	size_t n = 0;
+	char *topic = NULL, *data = NULL;
+	(void)s;
+	fx_store(&f);
+	hub *h = hub_new();
+	int64_t now = sn_now_ms();
+	add_node(&f, "nd_a", 1, "claimed", "u_alice", now - 1000, now - 1000);
+	assert_int_equal(node_reg_new(f.st, h, &cfg, &f.r), 0);
+	node_listener l = { NULL, on_changed, &seen };
+	node_reg_listen(f.r, &l);
+	uint64_t cur = hub_last_id(h);
+	pthread_mutex_lock(&f.r->mu);
+	struct node_rec *rec = node_find(f.r, "nd_a");
+	assert_true(rec->online);
+	rec->last_heartbeat = now - 31000;
+	pthread_mutex_unlock(&f.r->mu);
+	assert_int_equal(node_snapshot(f.r, &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_false(v[0].online);
+	node_snapshot_free(&v, n);
+	node_transitions(f.r);
+	node_transitions(f.r);
+	hub_viewer alice = { "u_alice", 0 }, bob = { "u_bob", 0 };
+	uint64_t c2 = cur;
+	assert_int_equal(hub_next_for(h, &alice, "node", &cur, 5000, &topic, &data), 0);
+	assert_string_equal(topic, "node");
+	assert_string_equal(data, "{\"event\":\"offline\",\"id\":\"nd_a\",\"name\":\"n-nd_a\"}");
+	free(topic);
+	free(data);
+	assert_int_equal(hub_next_for(h, &bob, "node", &c2, 10, &topic, &data), -ETIMEDOUT);
+	/* The registry's own thread may have announced it: once in all. */
+	for (int i = 0; i < 500 && seen_count(&seen) == 0; i++)
+		usleep(10000);
+	usleep(50000);
+	assert_int_equal(seen_count(&seen), 1);
+	pthread_mutex_lock(&seen.mu);
+	assert_string_equal(seen.last, "nd_a");
+	pthread_mutex_unlock(&seen.mu);
+	assert_int_equal(hub_next_for(h, &alice, "node", &cur, 10, &topic, &data), -ETIMEDOUT);
+	fx_close(&f);
+	hub_close(h);
+	hub_free(&h);
+}
+
 static void test_node_id(void **s)
 {
 	uint8_t pub[SN_SIG_PUB] = { 1, 2, 3 };
@@ -319,7 +398,7 @@ int main(void)
 		cmocka_unit_test(test_nonce_set_stream), cmocka_unit_test(test_online_boundary),
 		cmocka_unit_test(test_skew),            cmocka_unit_test(test_may_use),
 		cmocka_unit_test(test_load_snapshot),   cmocka_unit_test(test_retention_at_start),
-		cmocka_unit_test(test_node_id),
+		cmocka_unit_test(test_transitions),     cmocka_unit_test(test_node_id),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
