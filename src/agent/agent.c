@@ -239,13 +239,20 @@ static void set_hb(agent *a, json_t *reply)
 		a->hb_ms = (int64_t)(json_number_value(hb) * 1000);
 }
 
+static int stop_chunk(agent *a, const char *id, int why);
+
 static void set_state(agent *a, enum ag_state st)
 {
 	pthread_mutex_lock(&a->mu);
 	if (a->st != AG_REMOVED)
 		a->st = st;
-	if (st == AG_REMOVED)
+	/* Removed: the server already gave this node's chunks back. */
+	if (st == AG_REMOVED) {
 		a->quit = 1;
+		__atomic_store_n(&a->stop_poll, 1, __ATOMIC_RELAXED);
+		for (ag_chunk *c = a->chunks; c; c = c->next)
+			stop_chunk(a, c->id, AG_STOP_LOST);
+	}
 	pthread_cond_broadcast(&a->cv);
 	pthread_mutex_unlock(&a->mu);
 }
@@ -483,7 +490,8 @@ static void *signal_main(void *arg)
 			continue;
 		}
 		if (!a->draining) {
-			__atomic_store_n(&a->draining, 1, __ATOMIC_RELAXED);
+			a->draining = 1;
+			__atomic_store_n(&a->stop_poll, 1, __ATOMIC_RELAXED);
 			log_msg(LOG_INFO, "node: draining: no new work; running chunks finish "
 				"(signal again to hand them back)");
 		} else if (!a->handback) {
@@ -603,11 +611,11 @@ static void poll_work(agent *a, int free_slots, int free_gpus)
 	json_t *reply = NULL, *body = json_pack("{s:i, s:i, s:i}", "free_slots", free_slots,
 						 "free_gpus", free_gpus, "wait_s", WORK_WAIT_S);
 	int rc = body ? ag_call_json(a, "POST", "/api/v1/node/work", body, WORK_WAIT_S + 15,
-				     &a->draining, &status, &reply, err, sizeof err)
+				     &a->stop_poll, &status, &reply, err, sizeof err)
 		      : -ENOMEM;
 	pthread_mutex_lock(&a->mu);
 	if (rc == -ECANCELED) {
-		/* Drain began during the poll. */
+		/* Drain or removal began during the poll. */
 	} else if (rc) {
 		timed_wait(a, 1000);
 	} else if (status == 200) {

@@ -54,6 +54,7 @@ typedef struct agent {
 	pthread_cond_t cv;     /* state, drain, chunk completion */
 	enum ag_state st;
 	int draining, handback, quit;
+	int stop_poll;         /* set (atomically) with draining or quit: ends a long poll */
 	int64_t hb_ms;
 	ag_chunk *chunks;
 	int nchunks;

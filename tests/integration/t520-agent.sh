@@ -270,4 +270,16 @@ lost_attempt() {
 wait_for 15 lost_attempt
 ok $? "... the server counts the attempt lost once the node times out"
 api POST "/api/v1/jobs/$LONG/cancel"
+
+# Removed by an admin: the agent says so and exits 1.
+agent 4
+wait_for 15 is_online "${NODE_OF[4]}"
+ok $? "agent 4 restarted and online"
+api DELETE "/api/v1/nodes/${NODE_OF[4]}"
+is "$STATUS" 200 "an admin removes node 4"
+exited() { ! kill -0 "${AGENT[4]}" 2>/dev/null; }
+wait_for 15 exited
+stop_agent 4 KILL
+is "$ARC" 1 "the removed node's agent exits 1"
+like "$(cat "$TMP/n4.err")" 'was removed by an admin' "... saying why"
 finish
