@@ -427,11 +427,15 @@ static void h_heartbeat(http_req *req, void *ctx)
 		facts = NULL;
 	}
 	json_decref(facts);
+	/* Offline by node_online() though no tick has announced it yet: both
+	 * changes are announced, in order, so that no listener misses one. */
+	int was_online = node_online(r, rec->last_heartbeat, now);
+	int lapsed = rec->online && !was_online;
 	rec->last_heartbeat = now;
 	rec->running = b.running;
 	rec->gpus_free = b.gpus_free;
 	rec->load1 = b.load1;
-	if (!rec->online) {
+	if (!rec->online || !was_online) {
 		rec->online = 1;
 		became = "online";
 	} else if (b.draining != rec->node_draining) {
@@ -465,6 +469,8 @@ static void h_heartbeat(http_req *req, void *ctx)
 		if (rc)
 			log_warn("node: cannot store the heartbeat of %s: %d", me->id, rc);
 	}
+	if (lapsed)
+		node_announce(r, me->id, owner, nm, "offline");
 	if (became)
 		node_announce(r, me->id, owner, nm, became);
 	reply = json_pack("{s:[],s:[],s:I}", "cancel", "lost", "heartbeat_s",

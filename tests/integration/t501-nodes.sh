@@ -225,6 +225,17 @@ api GET "/api/v1/audit?action=node.remove"
 is "$(jbody '[.items[] | select(.status == 200)][0] | "\(.actor) \(.target)"')" "admin node:$ID" \
 	"the removal is audited"
 
+# ---- events: replayed from this server's start (topic node, owner only) ----
+events() { # TOKEN: the events of node $ID the caller may see, in order
+	curl -s -N --max-time 1 -H "Authorization: Bearer $1" -H 'Last-Event-ID: 0' \
+		"$URL/api/v1/events?topic=node" 2>/dev/null | sed -n 's/^data: //p' |
+		jq -r "select(.id == \"$ID\") | .event" | tr '\n' ' '
+}
+EV=$(events "$ALICE"); diag "alice saw: $EV"
+like "$EV" 'offline online removed $' \
+	"alice (the owner) saw it go offline, come back and be removed"
+is "$(events "$BOB")" "" "bob (not the owner) sees none of its events"
+
 # ---- retention: two hours later the unclaimed node is gone ----
 stop_server
 SENTINEL_TEST_CLOCK_SKEW_MS=7200000 start_server --node-timeout 4s --heartbeat 1s
