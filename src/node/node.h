@@ -30,8 +30,12 @@ typedef struct node_config {
 
 /* Called (without any registry lock held) after each accepted heartbeat,
  * with the node's id and the heartbeat body; it may add members to reply
- * ("cancel", "lost"). And on every change of a node's standing (claimed,
- * drained, permissions, removed, went offline as seen by node_snapshot). */
+ * ("cancel", "lost"); a negative errno answers the heartbeat with it. And
+ * changed() on every change of a node's standing (claimed, drained,
+ * permissions, facts on re-registration, removed, online, offline). An
+ * offline node is offline in every snapshot at once; changed() for it
+ * comes from the registry's thread (within a second), never from inside
+ * node_snapshot, so a caller may hold its own locks across node_snapshot. */
 typedef struct node_listener {
 	int (*heartbeat)(void *ctx, const char *node_id, const json_t *body, json_t *reply);
 	void (*changed)(void *ctx, const char *node_id);
