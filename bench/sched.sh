@@ -167,8 +167,8 @@ def quantile(b0, b1, q):
     rank, prev_le, prev_c = q * cum[-1], 0.0, 0.0
     for le, c in zip(les, cum):
         if c >= rank:
-            if le == float("inf"):
-                return prev_le * 1000
+            if le == float("inf"):     # past the last bound: a floor only
+                return (prev_le * 1000, ">")
             return (prev_le + (le - prev_le) * (rank - prev_c) / max(c - prev_c, 1e-12)) * 1000
         prev_le, prev_c = le, c
     return None
@@ -209,6 +209,8 @@ rate = done / secs if secs > 0 else 0.0
 p50, p99 = quantile(m0, m1, 0.50), quantile(m0, m1, 0.99)
 
 def ms(v):
+    if isinstance(v, tuple):
+        return "> %.0f" % v[0]
     return "n/a" if v is None else "%.3f" % v
 
 cores = os.cpu_count()
@@ -222,6 +224,9 @@ print("| ---: | ---: | ---: | ---: | ---: |")
 print("| %d | %.2f | %.0f | %s | %s |" % (done, secs, rate, ms(p50), ms(p99)))
 if p50 is None:
     print("\n(no %s histogram on /metrics: latency not measured)" % HIST)
+else:
+    print("\n(assignment latency: a chunk's pending -> handed to a node, as the scheduler measures"
+          " it; in a burst it includes the chunk's wait in the queue)")
 print()
 print("| reference | rate | Sentinel / reference |")
 print("| --- | ---: | ---: |")
@@ -230,8 +235,10 @@ for name, r, unit in ANCHORS:
 print("| goal: chunks/s end to end | %.0f chunks/s | %.2fx (%s) |" % (
     GOAL_RATE, rate / GOAL_RATE, "met" if rate >= GOAL_RATE else "missed"))
 if p50 is not None:
-    print("| goal: assignment p50 | < %.1f ms | %.2fx (%s) |" % (
-        GOAL_P50_MS, p50 / GOAL_P50_MS, "met" if p50 < GOAL_P50_MS else "missed"))
+    v = p50[0] if isinstance(p50, tuple) else p50
+    print("| goal: assignment p50 | < %.1f ms | %s%.2fx (%s) |" % (
+        GOAL_P50_MS, ">" if isinstance(p50, tuple) else "", v / GOAL_P50_MS,
+        "met" if v < GOAL_P50_MS and not isinstance(p50, tuple) else "missed"))
 
 # ---- a sandboxed /bin/true chunk against bubblewrap ----
 N = min(200, CHUNKS)
