@@ -21,7 +21,8 @@
  *   ST_PRE   header not seen yet: bytes go to pre until its first line end
  *            outside quotes (prelude), then the BOM is cut, the delimiter
  *            chosen (detect) and pre parsed as any chunk  -> ST_REC
- *   ST_REC   start of a record (LF, CRLF: a blank line)   -> ST_FIELD, ST_CR
+ *   ST_REC   start of a record (LF, CRLF: a blank line);
+ *            fast() first takes the whole plain records    -> ST_FIELD, ST_CR
  *   ST_FIELD start of a field                             -> ST_UNQ, ST_QUO
  *   ST_UNQ   in an unquoted field (in_unquoted)           -> ST_FIELD, ST_REC, ST_CR
  *   ST_QUO   in a quoted field (in_quoted)                -> ST_QQ
@@ -70,6 +71,14 @@ struct csv_reader {
 	/* error */
 	char why[160];
 	uint64_t eline, efield;
+	/* the whole-record fast path (see fast()) */
+	int infeed;      /* parse() is reading csv_feed's own input */
+	unsigned nofast; /* records left to the byte-wise reader before trying again */
+	char *scr;       /* the window, structural bytes made NULs (WIN + BLOCK) */
+	uint32_t *pos;   /* their offsets in the window (WIN + 64) */
+	const char *wp;  /* the window's input; NULL: none */
+	size_t wn, wnp, wk; /* its length, count of pos, next pos to read */
+	int whi;         /* the window has a non-ASCII byte */
 };
 
 #define ONES 0x0101010101010101ULL
@@ -211,6 +220,8 @@ void csv_free(csv_reader **rp)
 	free(r->off);
 	free(r->fld);
 	free(r->pre);
+	free(r->scr);
+	free(r->pos);
 	free(r);
 	*rp = NULL;
 }
@@ -300,6 +311,8 @@ static int record_end(csv_reader *r)
 		r->ncols = r->nf;
 	int rc = r->fn(r->ud, r->nrec, r->rline, r->fld, r->nf);
 	r->nrec++;
+	if (r->nofast)
+		r->nofast--;
 	r->nf = 0;
 	r->len = 0;
 	r->raw = 0;
@@ -448,6 +461,250 @@ static int after_field(csv_reader *r, char c)
 	return record_end(r);
 }
 
+/* ---- whole records ----
+ *
+ * Most records of a table hold no quote, no NUL and no CR but their line
+ * end's: such a record is its bytes cut at ncols - 1 delimiters. fast()
+ * reads those without the states above, a window (WIN bytes) at a time
+ * from a record's start: one SIMD pass copies the window to scr with each
+ * structural byte (the delimiter, LF, CR, quote, NUL) made a NUL and lists
+ * their offsets in pos; a record whose structural bytes are ncols - 1
+ * delimiters then LF or CRLF (and whose bytes are valid UTF-8) goes to the
+ * callback with its fields in scr. Any other record (quoted, ragged, a CR
+ * alone, invalid UTF-8, longer than a window, cut by the input's end) is
+ * left whole to the byte-wise reader, which gives the records and errors
+ * it always gave (invariant 4 holds: the fast path takes only records the
+ * byte-wise reader would deliver, unchanged); the window stays for the
+ * records after it.
+ * Invariants: fast() runs in ST_REC with nothing buffered and the header
+ * known, only on csv_feed's own input (infeed); wp is NULL outside
+ * csv_feed, as a later call's input may reuse the same addresses. */
+
+#define WIN 16384
+/* Records a window could not hold are followed by this many records of
+ * the byte-wise reader before a window is tried again: a table of such
+ * records then scans a wasted window once per 64 of them. */
+#define NOFAST 64
+
+/* Appends the offsets (base + bit) of m's set bits to pos[np..); writes up
+ * to 16 entries past the new count (pos has room). Unrolled: no branch per
+ * bit for the up to 16 structural bytes a block of a table usually has. */
+static inline size_t flatten(uint32_t *pos, size_t np, uint32_t base, uint64_t m)
+{
+	uint32_t *o = pos + np;
+	size_t cnt = (size_t)__builtin_popcountll(m);
+	for (int i = 0; i < 8; i++) {
+		o[i] = base + (uint32_t)(m ? __builtin_ctzll(m) : 0);
+		m &= m - 1;
+	}
+	if (cnt > 8) {
+		for (int i = 8; i < 16; i++) {
+			o[i] = base + (uint32_t)(m ? __builtin_ctzll(m) : 0);
+			m &= m - 1;
+		}
+		for (int i = 16; m; i++) {
+			o[i] = base + (uint32_t)__builtin_ctzll(m);
+			m &= m - 1;
+		}
+	}
+	return np + cnt;
+}
+
+/* The window pass: p[0..n) (n <= WIN) to out with the structural bytes
+ * NUL, their offsets to pos; returns their count, *hi whether a byte is
+ * not ASCII. The last block goes through a zeroed copy: nothing past p + n
+ * is read, and its padding's NULs are masked off. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx2,popcnt,bmi"))) static size_t
+scan_avx2(const char *p, size_t n, char *out, uint32_t *pos, char d, int *hi)
+{
+	const __m256i vd = _mm256_set1_epi8(d), vn = _mm256_set1_epi8('\n'),
+		      vr = _mm256_set1_epi8('\r'), vq = _mm256_set1_epi8('"'),
+		      z = _mm256_setzero_si256();
+	__m256i acc = z;
+	size_t np = 0;
+	for (size_t b = 0; b < n; b += BLOCK) {
+		char tmp[BLOCK];
+		const char *s = p + b;
+		if (n - b < BLOCK) {
+			memset(tmp, 0, BLOCK);
+			memcpy(tmp, s, n - b);
+			s = tmp;
+		}
+		__m256i v0 = _mm256_loadu_si256((const __m256i *)(const void *)s);
+		__m256i v1 = _mm256_loadu_si256((const __m256i *)(const void *)(s + 32));
+		__m256i e0 = _mm256_or_si256(
+			_mm256_or_si256(_mm256_cmpeq_epi8(v0, vd), _mm256_cmpeq_epi8(v0, vn)),
+			_mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v0, vr),
+							_mm256_cmpeq_epi8(v0, vq)),
+					_mm256_cmpeq_epi8(v0, z)));
+		__m256i e1 = _mm256_or_si256(
+			_mm256_or_si256(_mm256_cmpeq_epi8(v1, vd), _mm256_cmpeq_epi8(v1, vn)),
+			_mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v1, vr),
+							_mm256_cmpeq_epi8(v1, vq)),
+					_mm256_cmpeq_epi8(v1, z)));
+		_mm256_storeu_si256((__m256i *)(void *)(out + b), _mm256_andnot_si256(e0, v0));
+		_mm256_storeu_si256((__m256i *)(void *)(out + b + 32), _mm256_andnot_si256(e1, v1));
+		acc = _mm256_or_si256(acc, _mm256_or_si256(v0, v1));
+		uint64_t m = (uint64_t)(uint32_t)_mm256_movemask_epi8(e0) |
+			     (uint64_t)(uint32_t)_mm256_movemask_epi8(e1) << 32;
+		np = flatten(pos, np, (uint32_t)b, m & below(n - b));
+	}
+	*hi = _mm256_movemask_epi8(acc) != 0;
+	return np;
+}
+#endif
+
+static size_t scan_plain(const char *p, size_t n, char *out, uint32_t *pos, char d, int *hi)
+{
+	size_t np = 0;
+	uint64_t h = 0;
+	for (size_t b = 0; b < n; b += BLOCK) {
+		char tmp[BLOCK] = { 0 };
+		size_t k = n - b < BLOCK ? n - b : BLOCK;
+		memcpy(tmp, p + b, k);
+		uint64_t bh, m = block_mask(tmp, d, '\n', '\r', '"', &bh);
+		m &= below(k);
+		h |= bh;
+		for (size_t i = 0; i < BLOCK; i++)
+			out[b + i] = (m >> i) & 1 ? '\0' : tmp[i];
+		np = flatten(pos, np, (uint32_t)b, m);
+	}
+	*hi = h != 0;
+	return np;
+}
+
+static size_t scan(const char *p, size_t n, char *out, uint32_t *pos, char d, int *hi)
+{
+#if defined(__x86_64__)
+	static int avx2 = -1;
+	if (avx2 < 0)
+		avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") &&
+		       __builtin_cpu_supports("bmi");
+	if (avx2)
+		return scan_avx2(p, n, out, pos, d, hi);
+#endif
+	return scan_plain(p, n, out, pos, d, hi);
+}
+
+enum { W_CUT, W_SLOW };
+
+/* Delivers the window's whole records from offset *off on (see above);
+ * *off ends at the first byte not taken. W_CUT: the window ends inside the
+ * next record; W_SLOW: the next record is the byte-wise reader's; or the
+ * callback stopped (r->rc). */
+static int walk(csv_reader *r, size_t *offp)
+{
+	const char *p = r->wp, *scr = r->scr;
+	const uint32_t *pos = r->pos;
+	const size_t nc = r->ncols, np = r->wnp;
+	const unsigned char d = (unsigned char)r->delim;
+	csv_field *fld = r->fld;
+	size_t k = r->wk, off = *offp;
+	int why = W_CUT;
+	while (k < np) {
+		size_t e = pos[k];
+		if (e == off && p[e] == '\n') { /* a blank line, as ST_REC takes it */
+			r->line++;
+			off++;
+			k++;
+			continue;
+		}
+		if (e == off && p[e] == '\r') {
+			why = W_SLOW; /* a CRLF blank line or a CR alone: ST_CR's to tell */
+			break;
+		}
+		if (np - k < nc)
+			break;
+		unsigned bad = 0;
+		size_t prev = off;
+		for (size_t i = 0; i + 1 < nc; i++) {
+			e = pos[k + i];
+			bad |= (unsigned char)p[e] ^ d;
+			fld[i].p = scr + prev;
+			fld[i].n = e - prev;
+			fld[i].quoted = 0;
+			prev = e + 1;
+		}
+		e = pos[k + nc - 1];
+		size_t used = nc;
+		if (bad || (p[e] != '\n' && p[e] != '\r')) {
+			why = W_SLOW;
+			break;
+		}
+		if (p[e] == '\r') {
+			if (k + nc == np)
+				break; /* its LF may be in the next window */
+			if (pos[k + nc] != e + 1 || p[e + 1] != '\n') {
+				why = W_SLOW;
+				break;
+			}
+			used++;
+		}
+		if (r->whi && utf8_bad(p + off, e - off) < e - off) {
+			why = W_SLOW;
+			break;
+		}
+		fld[nc - 1].p = scr + prev;
+		fld[nc - 1].n = e - prev;
+		fld[nc - 1].quoted = 0;
+		int rc = r->fn(r->ud, r->nrec, r->line, fld, nc);
+		r->nrec++;
+		r->line++;
+		k += used;
+		off = pos[k - 1] + 1;
+		if (rc) {
+			r->rc = rc;
+			break;
+		}
+	}
+	r->wk = k;
+	*offp = off;
+	return why;
+}
+
+/* Takes the whole records at *pp on (see above); stops at the end, at a
+ * record for the byte-wise reader, or at the callback's refusal. */
+static int fast(csv_reader *r, const char **pp, const char *end)
+{
+	const char *p = *pp;
+	if (r->fcap < r->ncols) {
+		r->fcap = r->ncols;
+		r->off = xrealloc(r->off, r->fcap * sizeof *r->off);
+		r->fld = xrealloc(r->fld, r->fcap * sizeof *r->fld);
+	}
+	if (!r->scr) {
+		r->scr = xmalloc(WIN + BLOCK);
+		r->pos = xmalloc((WIN + 64) * sizeof *r->pos);
+	}
+	while (p < end) {
+		if (!r->wp || p < r->wp || p >= r->wp + r->wn) {
+			size_t n = (size_t)(end - p) < WIN ? (size_t)(end - p) : WIN;
+			r->wnp = scan(p, n, r->scr, r->pos, r->delim, &r->whi);
+			r->wp = p;
+			r->wn = n;
+			r->wk = 0;
+		}
+		size_t off = (size_t)(p - r->wp);
+		while (r->wk < r->wnp && r->pos[r->wk] < off)
+			r->wk++; /* what the byte-wise reader took */
+		int why = walk(r, &off);
+		p = r->wp + off;
+		if (r->rc)
+			break;
+		if (why == W_SLOW || r->wp + r->wn == end)
+			break; /* the record (or what of it came) is the byte-wise reader's */
+		if (!off) {
+			r->nofast = NOFAST; /* a record longer than a window */
+			break;
+		}
+		r->wp = NULL; /* the next window starts at the cut record */
+	}
+	*pp = p;
+	return r->rc;
+}
+
 static int parse(csv_reader *r, const char *p, const char *end)
 {
 	int rc = 0;
@@ -455,6 +712,12 @@ static int parse(csv_reader *r, const char *p, const char *end)
 		char c = *p;
 		switch (r->st) {
 		case ST_REC:
+			if (r->infeed && r->ncols && !r->nofast) {
+				/* back here only for a record fast() left: no loop */
+				if ((rc = fast(r, &p, end)) || p == end)
+					break;
+				c = *p;
+			}
 			p++;
 			if (c == '\n') {
 				r->line++;
@@ -625,7 +888,13 @@ int csv_feed(csv_reader *r, const char *p, size_t n)
 		p += used;
 		n -= used;
 	}
-	return n ? parse(r, p, p + n) : 0;
+	if (!n)
+		return 0;
+	r->infeed = 1;
+	int rc = parse(r, p, p + n);
+	r->infeed = 0;
+	r->wp = NULL;
+	return rc;
 }
 
 int csv_finish(csv_reader *r)

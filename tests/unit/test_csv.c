@@ -534,6 +534,112 @@ static void test_roundtrip_random(void **state)
 #undef RND
 }
 
+/* Tables of many windows of the reader's whole-record path (16 KiB):
+ * plain records among quoted ones, CRLF, blank lines, non-ASCII text, a
+ * record longer than a window, and now and then a fault (a ragged record,
+ * a CR alone, a stray quote, a NUL, invalid UTF-8). Fed whole, the input
+ * goes through that path; fed a byte at a time or cut at random places,
+ * through the byte-wise reader or both: the records and the error must be
+ * the same every way. */
+static void test_fast_path_same(void **state)
+{
+	(void)state;
+	static const char *const plain[] = { "1", "22", "-3.5", "abc", "", "user12345",
+					     "2024-01-02", "\xc3\xa9t\xc3\xa9", "x y", "NA" };
+	static const char *const odd[] = { "\"q,\"\"x\"\"\"", "\"multi\nline\"", "\"\"",
+					   "\"a\r\nb\"" };
+	static const char *const faults[] = { "x\"y", "a\rb", "\xff", "\xc3", "z\0z" };
+	uint64_t seed = 777;
+#define RND() rnd(&seed)
+	for (int iter = 0; iter < 24; iter++) {
+		size_t ncols = 1 + RND() % 9, nrows = 300 + RND() % 3000;
+		char delim = ",;\t|"[RND() % 4];
+		int fault_rate = iter % 3 == 0 ? 0 : 3000 + (int)(RND() % 30000);
+		struct out text = { 0 };
+		put(&text, "", 0);
+		for (size_t c = 0; c < ncols; c++) {
+			char h[16];
+			int k = snprintf(h, sizeof h, "h%zu", c);
+			put(&text, h, (size_t)k);
+			put(&text, c + 1 < ncols ? &delim : "\n", 1);
+		}
+		for (size_t r = 0; r < nrows; r++) {
+			if (RND() % 50 == 0) {
+				int crlf = RND() % 2;
+				put(&text, crlf ? "\r\n" : "\n", crlf ? 2 : 1);
+			}
+			size_t nc = ncols;
+			if (fault_rate && RND() % (uint64_t)fault_rate == 0)
+				nc = RND() % 2 ? ncols + 1 : ncols - 1;
+			for (size_t c = 0; c < nc; c++) {
+				unsigned pick = (unsigned)(RND() % 100);
+				const char *v = plain[RND() % 10];
+				size_t vl = strlen(v);
+				if (pick < 3) {
+					v = odd[RND() % 4];
+					vl = strlen(v);
+				} else if (fault_rate && RND() % (uint64_t)fault_rate == 0) {
+					size_t f = RND() % 5;
+					v = faults[f];
+					vl = f == 4 ? 3 : strlen(v);
+				} else if (iter % 4 == 1 && RND() % 2000 == 0) {
+					vl = 17000; /* longer than a window */
+					v = NULL;
+				}
+				if (v && ncols == 1 && vl == 0)
+					v = "\"\"", vl = 2; /* a blank line is no record */
+				if (v) {
+					put(&text, v, vl);
+				} else {
+					for (size_t i = 0; i < vl; i++)
+						put(&text, "w", 1);
+				}
+				if (c + 1 < nc)
+					put(&text, &delim, 1);
+			}
+			if (RND() % 4)
+				put(&text, "\n", 1);
+			else
+				put(&text, "\r\n", 2);
+		}
+		struct result whole = run_cuts(text.s, text.n, delim, NULL, 0);
+		size_t *cuts = xmalloc((text.n + 1) * sizeof *cuts);
+		for (size_t i = 0; i < text.n; i++)
+			cuts[i] = i + 1;
+		struct result bytes = run_cuts(text.s, text.n, delim, cuts, text.n ? text.n - 1 : 0);
+		for (int i = 0; i < 5; i++)
+			cuts[i] = text.n ? RND() % (text.n + 1) : 0;
+		for (int i = 0; i < 5; i++)
+			for (int j = i + 1; j < 5; j++)
+				if (cuts[j] < cuts[i]) {
+					size_t t = cuts[i];
+					cuts[i] = cuts[j];
+					cuts[j] = t;
+				}
+		struct result some = run_cuts(text.s, text.n, delim, cuts, 5);
+		const struct result *other[] = { &bytes, &some };
+		for (int i = 0; i < 2; i++) {
+			if (other[i]->rc != whole.rc || strcmp(other[i]->why, whole.why) ||
+			    other[i]->line != whole.line || other[i]->field != whole.field)
+				fail_msg("iter %d (%s): rc %d '%s' %llu:%llu, whole rc %d '%s' %llu:%llu",
+					 iter, i ? "cuts" : "bytes", other[i]->rc, other[i]->why,
+					 (unsigned long long)other[i]->line,
+					 (unsigned long long)other[i]->field, whole.rc, whole.why,
+					 (unsigned long long)whole.line, (unsigned long long)whole.field);
+			assert_string_equal(other[i]->recs, whole.recs);
+		}
+		if (!fault_rate && whole.rc)
+			fail_msg("iter %d: %s (line %llu)", iter, whole.why,
+				 (unsigned long long)whole.line);
+		free(whole.recs);
+		free(bytes.recs);
+		free(some.recs);
+		free(cuts);
+		free(text.s);
+	}
+#undef RND
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,6 +652,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_random),
 		cmocka_unit_test(test_utf8_every_offset),
 		cmocka_unit_test(test_limit_chunks),
+		cmocka_unit_test(test_fast_path_same),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
