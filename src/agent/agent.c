@@ -166,8 +166,8 @@ static int ds_walk(struct dswalk *w, const char *root, const char *rel, int dept
 			if (w->m.n >= DATASET_FILES_MAX)
 				rc = -E2BIG;
 			else if (!(rc = sn_sha256_file(p, sha)))
-				rc = ds_manifest_add(&w->m, r, sha, (uint64_t)st.st_size,
-						     st.st_mode & 0777);
+				/* 0644 as a push records: the same files hash the same. */
+				rc = ds_manifest_add(&w->m, r, sha, (uint64_t)st.st_size, 0644);
 			w->bytes += (uint64_t)st.st_size;
 		}
 		if (rc && !w->err[0])

@@ -58,7 +58,10 @@ node_id_of_key() { # the id the contract derives from STATE/node.key
 }
 # start_claimed N: starts agent N, claims it by its printed code, waits online.
 start_claimed() {
-	agent "$1" --max-parallel 2
+	local n=$1
+	shift
+	agent "$n" --max-parallel 2 "$@"
+	set -- "$n"
 	wait_for 15 has_claim "$1" || return 1
 	api POST /api/v1/nodes/claim "{\"code\":\"$(claim_line "$1")\"}"
 	NODE_OF[$1]=$(jbody .id)
@@ -103,8 +106,21 @@ if api POST /api/v1/jobs '{}'; [ "$STATUS" = 404 ] && [[ "$(errmsg)" == "no rout
 	skip "POST /api/v1/jobs is not there yet: the job checks wait for the scheduler"
 	finish
 fi
-start_claimed 2
+# Node-local data: a directory's manifest hash is that of the same files
+# pushed as a file set; a file's is its SHA-256.
+mkdir -p "$TMP/local/sub"
+printf 'x,y\n1,2\n' >"$TMP/local/sub/a.csv"
+head -c 3000 /dev/urandom >"$TMP/local/b.bin"
+chmod 600 "$TMP/local/b.bin"
+call POST /api/v1/datasets/localset/versions -H "Authorization: Bearer $TOKEN" \
+	-F "file=@$TMP/local/sub/a.csv;filename=sub/a.csv" -F "file=@$TMP/local/b.bin;filename=b.bin"
+SETSHA=$(jbody .sha256)
+start_claimed 2 --dataset "localset=$TMP/local" --dataset "one=$TMP/local/b.bin"
 ok $? "agent 2 claimed and online"
+api GET "/api/v1/nodes/${NODE_OF[2]}"
+is "$(jbody '[.datasets[] | "\(.name) \(.files) \(.bytes) \(.manifest_sha256)"] | join(",")')" \
+	"localset 2 3008 $SETSHA,one 1 3000 $(sha256sum <"$TMP/local/b.bin" | cut -c1-64)" \
+	"the node reports its --dataset directories and files with their manifest hashes"
 start_claimed 3
 ok $? "agent 3 claimed and online"
 
