@@ -141,6 +141,9 @@ int http_req_audited(const http_req *r);
 /* The audit target of a mutating request, e.g. "user:u_123" (copied). */
 void http_req_set_target(http_req *r, const char *target);
 const char *http_req_target(const http_req *r);
+/* The request target exactly as the client sent it (path and query, not
+ * decoded): what a signed request covers. */
+const char *http_req_raw_target(const http_req *r);
 
 /* Replies. json is stolen. */
 void http_reply_json(http_req *r, int status, json_t *json);

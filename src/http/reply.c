@@ -334,6 +334,11 @@ void http_req_set_state(http_req *r, void *state, void (*free_fn)(void *))
 void *http_req_user(const http_req *r) { return r->user; }
 const char *http_req_actor(const http_req *r) { return r->actor; }
 const char *http_req_target(const http_req *r) { return r->target; }
+
+const char *http_req_raw_target(const http_req *r)
+{
+	return r->hc && r->hc->raw_uri ? r->hc->raw_uri : r->path;
+}
 const http_route *http_req_route(const http_req *r) { return r->route; }
 void http_req_set_audited(http_req *r) { r->audited = 1; }
 int http_req_audited(const http_req *r) { return r->audited; }

@@ -10,7 +10,6 @@
 #include "base/mem.h"
 #include "base/sig.h"
 #include "base/util.h"
-#include "http/http_int.h"
 #include "node/node_int.h"
 
 /* ---- nonce sets ----
@@ -172,11 +171,6 @@ int node_body_ok(http_req *req)
  * percent-encoded): what the node signed. http.h has no accessor for it
  * (http_req_target is the audit target), so this reads the HTTP layer's
  * internals; the decoded path without the query is the fallback. */
-static const char *raw_target(const http_req *req)
-{
-	return req->hc && req->hc->raw_uri ? req->hc->raw_uri : http_req_path(req);
-}
-
 /* ---- the hook ---- */
 
 static int refuse(http_req *req, int status, const char *code, const char *msg)
@@ -200,7 +194,7 @@ int node_auth_hook(node_reg *r, http_req *req, const http_route *route)
 	if (!key || !ts || !nonce_hex || !body || !sig)
 		return refuse(req, 401, "unsigned", "this route takes a signed node request"
 			      " (X-Sentinel-Key, -Timestamp, -Nonce, -Body-SHA256, -Signature)");
-	if (sn_sig_verify(http_req_method(req), raw_target(req), key, ts, nonce_hex, body, sig, pub,
+	if (sn_sig_verify(http_req_method(req), http_req_raw_target(req), key, ts, nonce_hex, body, sig, pub,
 			  &ts_ms) || sn_unhex(nonce_hex, nonce, sizeof nonce))
 		return refuse(req, 401, "bad_signature", "the request signature does not verify");
 	int64_t now = node_now_ms(r), skew = ts_ms - now;
