@@ -25,7 +25,7 @@ static const char *const roles[] = {
 /* Commands that talk to a server's API: one [cli] section serves them all. */
 static const char *const cli_words[] = {
 	"login", "logout", "whoami", "passwd", "user", "group", "token", "audit", "status",
-	"dataset", "script", NULL,
+	"dataset", "script", "job", NULL,
 };
 
 static const cfg_opt common_opts[] = {
@@ -103,6 +103,9 @@ const char *cfg_role(const char *cmd)
 	if ((n == 2 && strncmp(cmd, "up", 2) == 0) || (n == 5 && strncmp(cmd, "admin", 5) == 0) ||
 	    (n == 2 && strncmp(cmd, "gc", 2) == 0))
 		return "server";
+	/* `node` alone is the agent; `node ls`, `node claim` ... are the CLI. */
+	if (n == 4 && strncmp(cmd, "node", 4) == 0 && cmd[4] == ' ')
+		return "cli";
 	for (int i = 0; cli_words[i]; i++)
 		if (strlen(cli_words[i]) == n && strncmp(cmd, cli_words[i], n) == 0)
 			return "cli";

@@ -219,6 +219,9 @@ static void test_sections(void **state)
 	assert_string_equal(cfg_role("up"), "server");
 	assert_string_equal(cfg_role("token create"), "cli");
 	assert_string_equal(cfg_role("runtime ls"), "runtime");
+	assert_string_equal(cfg_role("job submit"), "cli");
+	assert_string_equal(cfg_role("node ls"), "cli");
+	assert_string_equal(cfg_role("node"), "node");
 	assert_null(cfg_role("test"));
 }
 
