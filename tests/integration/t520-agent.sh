@@ -115,11 +115,11 @@ chmod 600 "$TMP/local/b.bin"
 call POST /api/v1/datasets/localset/versions -H "Authorization: Bearer $TOKEN" \
 	-F "file=@$TMP/local/sub/a.csv;filename=sub/a.csv" -F "file=@$TMP/local/b.bin;filename=b.bin"
 SETSHA=$(jbody .sha256)
-start_claimed 2 --dataset "localset=$TMP/local" --dataset "one=$TMP/local/b.bin"
+start_claimed 2 --dataset "ldir=$TMP/local" --dataset "one=$TMP/local/b.bin"
 ok $? "agent 2 claimed and online"
 api GET "/api/v1/nodes/${NODE_OF[2]}"
 is "$(jbody '[.datasets[] | "\(.name) \(.files) \(.bytes) \(.manifest_sha256)"] | join(",")')" \
-	"localset 2 3008 $SETSHA,one 1 3000 $(sha256sum <"$TMP/local/b.bin" | cut -c1-64)" \
+	"ldir 2 3008 $SETSHA,one 1 3000 $(sha256sum <"$TMP/local/b.bin" | cut -c1-64)" \
 	"the node reports its --dataset directories and files with their manifest hashes"
 start_claimed 3
 ok $? "agent 3 claimed and online"
@@ -212,6 +212,24 @@ ok $? "the artifact downloads byte-identical"
 api GET "/api/v1/jobs/$SJ/logs"
 like "$BODY" "read 12 bytes from /data/nums/" "the script's output line reached the job log"
 like "$BODY" "config hello-config job $SJ" "... the config at /job/config.json and SENTINEL_JOB"
+
+# Node-local inputs pin the job to agent 2 and are bound read-only at /data.
+printf 'cat /data/ldir/sub/a.csv\nsha256sum /data/one/b.bin\necho x >/data/one/b.bin || echo read-only\n' >"$TMP/local.sh"
+call POST /api/v1/scripts/local.sh/versions -H "Authorization: Bearer $TOKEN" --data-binary @"$TMP/local.sh"
+api POST /api/v1/jobs '{"name":"local","script":"local.sh@1","inputs":["ldir@local","one@local"]}'
+if [ "$STATUS" != 201 ]; then
+	skip "the server refuses a job on node-local inputs ($STATUS $(errmsg)): src/sched"
+else
+	LJ=$(jbody .id)
+	wait_for 60 job_done "$LJ"
+	is "$(job_state "$LJ")" completed "a job on node-local data completes"
+	api GET "/api/v1/jobs/$LJ/chunks"
+	is "$(jbody '.items[0].attempts[0].node_id')" "${NODE_OF[2]}" "... on the node holding the data"
+	api GET "/api/v1/jobs/$LJ/logs"
+	like "$BODY" "1,2" "the script read the directory's file"
+	like "$BODY" "$(sha256sum <"$TMP/local/b.bin" | cut -c1-64)  /data/one/b.bin" "... and the single file"
+	like "$BODY" "read-only" "... which it cannot write"
+fi
 
 # kill -9 of the node running a chunk: it runs elsewhere after node_timeout.
 running_node() { # running_node JOB: the node id of the running attempt, if any
