@@ -75,7 +75,6 @@ typedef struct ag_req {
 	const json_t *json;     /* body, or NULL */
 	int in_fd;              /* a file body (PUT blob), or -1 */
 	int64_t in_len;
-	const char *in_sha;     /* its SHA-256 hex (the signed body hash) */
 	int out_fd;             /* a 2xx body goes there, or -1 */
 	long timeout_s;         /* 0: no limit on the whole transfer */
 	const int *abort_flag;  /* non-zero (read under no lock): stop waiting */

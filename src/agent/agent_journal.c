@@ -101,8 +101,7 @@ static int put_artifact(agent *a, const char *dir, json_t *art, char *err, size_
 		snprintf(err, errlen, "artifact %s: %s", rel, strerror(errno));
 		goto out;
 	}
-	ag_req r = { .method = "PUT", .path = target, .in_fd = fd, .in_len = bytes, .in_sha = sha,
-		     .out_fd = -1 };
+	ag_req r = { .method = "PUT", .path = target, .in_fd = fd, .in_len = bytes, .out_fd = -1 };
 	if (ag_call(a, &r, &resp, err, errlen)) {
 		cls = RETRY;
 		goto out;
@@ -254,13 +253,24 @@ static char *chunk_of(const char *name)
 	return dash ? xstrndup(name, (size_t)(dash - name)) : NULL;
 }
 
+static int listed(json_t *arr, const char *id)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(arr, i, v)
+		if (strcmp(json_string_value(v), id) == 0)
+			return 1;
+	return 0;
+}
+
 void ag_journal_ids(agent *a, json_t *arr)
 {
 	char **v;
 	size_t n = entries(a, &v);
 	for (size_t i = 0; i < n; i++) {
 		char *c = chunk_of(v[i]);
-		if (c && json_array_append_new(arr, json_string(c)))
+		/* A chunk whose thread is still sending is listed already. */
+		if (c && !listed(arr, c) && json_array_append_new(arr, json_string(c)))
 			log_msg(LOG_WARN, "node: cannot list journalled chunk %s", c);
 		free(c);
 		free(v[i]);
