@@ -286,6 +286,20 @@ is "$(job_state "$NAP3")" completed "... the chunk's result was delivered first"
 # nothing and exits 0; the server sees the attempt lost.
 start_claimed 4
 ok $? "agent 4 claimed and online"
+
+# Cancel kills a running sandbox within a heartbeat; nothing is reported.
+printf 'echo started\nexec sleep 60\n' >"$TMP/nap.sh"
+call POST /api/v1/scripts/nap.sh/versions -H "Authorization: Bearer $TOKEN" --data-binary @"$TMP/nap.sh"
+api POST /api/v1/jobs '{"name":"cancelme","script":"nap.sh@1"}'
+CJ=$(jbody .id)
+wait_for 20 has_running "$CJ"
+is "$(agent_of "$(running_node "$CJ")")" 4 "the sandboxed sleep runs on agent 4"
+api POST "/api/v1/jobs/$CJ/cancel"
+# (Its first log batch may meet the cancel first: a 409 stops it as lost.)
+stopped_cancelled() { grep -Eq 'stopped \((cancelled|lost)\); no result sent' "$TMP/n4.err"; }
+wait_for 10 stopped_cancelled
+ok $? "cancelling the job kills its sandbox on the node (no result sent)"
+is "$(job_state "$CJ")" cancelled "... the job is cancelled"
 api POST /api/v1/jobs '{"name":"long","program":"sleep","args":["60"]}'
 LONG=$(jbody .id)
 wait_for 20 has_running "$LONG"
