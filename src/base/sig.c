@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
 #include "base/buf.h"
@@ -152,4 +153,44 @@ int sn_sig_claim_normalize(char *code)
 		code[i] = c;
 	}
 	return 0;
+}
+
+int sn_sig_key_file(const char *path, uint8_t sec[SN_SIG_SEC], int *created, char *err,
+		    size_t errlen)
+{
+	char *text = NULL, hex[2 * SN_SIG_SEC + 2];
+	size_t len;
+	uint8_t pub[SN_SIG_PUB];
+	*created = 0;
+	int rc = sn_read_file(path, 4096, &text, &len);
+	if (rc == -ENOENT) {
+		if ((rc = sn_sig_keygen(pub, sec))) {
+			snprintf(err, errlen, "cannot make a key pair");
+			goto out;
+		}
+		sn_hex(sec, SN_SIG_SEC, hex);
+		hex[2 * SN_SIG_SEC] = '\n';
+		hex[2 * SN_SIG_SEC + 1] = '\0';
+		if ((rc = sn_write_file_atomic(path, hex, strlen(hex), 0600)))
+			snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		else
+			*created = 1;
+		goto out;
+	}
+	if (rc) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		goto out;
+	}
+	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+		text[--len] = '\0';
+	if (len != 2 * SN_SIG_SEC || sn_unhex(text, sec, SN_SIG_SEC)) {
+		snprintf(err, errlen, "%s: not a node key (128 hex digits)", path);
+		rc = -EINVAL;
+	}
+out:
+	if (text)
+		sodium_memzero(text, len);
+	free(text);
+	sodium_memzero(hex, sizeof hex);
+	return rc;
 }

@@ -63,6 +63,12 @@ void sn_sig_claim_code(const uint8_t pub[SN_SIG_PUB], char code[7]);
  * -EINVAL when it is not 6 such characters. */
 int sn_sig_claim_normalize(char *code);
 
+/* The key file of a node (its state directory's node.key): the 64-byte
+ * secret key as 128 hex digits and a newline, mode 0600. Read, or made when
+ * absent (*created = 1). 0, or <0 with a message in err. */
+int sn_sig_key_file(const char *path, uint8_t sec[SN_SIG_SEC], int *created, char *err,
+		    size_t errlen);
+
 /* Decodes exactly 2n lower- or upper-case hex digits into out. 0 or -EINVAL. */
 int sn_unhex(const char *hex, void *out, size_t n);
 #endif

@@ -668,3 +668,50 @@ size_t node_routes(node_reg *r, http_route *out, size_t max)
 	size_t n = node_agent_routes(r, out, max);
 	return n + node_user_routes(r, out + n, max - n);
 }
+
+int node_preclaim(node_reg *r, const uint8_t pub[SN_SIG_PUB], const char *owner_id, const char *name)
+{
+	char id[32], hex[2 * SN_SIG_PUB + 1];
+	int64_t now = node_now_ms(r);
+	store_conn *c = NULL;
+	node_id_of(pub, id);
+	sn_hex(pub, SN_SIG_PUB, hex);
+	pthread_mutex_lock(&r->wmu);
+	pthread_mutex_lock(&r->mu);
+	struct node_rec *old = node_find(r, id);
+	/* A node claimed by someone (or removed by an admin) stays as it is:
+	 * `sentinel up` never takes a node back. */
+	int known = old && old->state != NODE_PENDING;
+	pthread_mutex_unlock(&r->mu);
+	int rc = known ? 0 : store_acquire(r->st, &c);
+	if (!known && rc == 0)
+		rc = store_exec(c, "INSERT INTO nodes (id, pubkey, name, owner_id, state, created_at,"
+				" claimed_at) VALUES ($1,$2,$3,$4,'claimed',$5,$5) ON CONFLICT (id) DO"
+				" UPDATE SET state = 'claimed', owner_id = $4, claimed_at = $5"
+				" WHERE nodes.state = 'pending'", NULL,
+				SARGS(SA_TEXT(id), SA_TEXT(hex), SA_TEXT(name), SA_TEXT(owner_id),
+				      SA_INT(now)));
+	store_release(&c);
+	if (!known && rc == 0) {
+		pthread_mutex_lock(&r->mu);
+		struct node_rec *rec = node_find(r, id);
+		if (!rec) {
+			rec = node_rec_new();
+			sn_strlcpy(rec->id, id, sizeof rec->id);
+			sn_strlcpy(rec->pubkey, hex, sizeof rec->pubkey);
+			sn_strlcpy(rec->name, name, sizeof rec->name);
+			sn_sig_claim_code(pub, rec->claim);
+			rec->created_at = now;
+			rec->state = NODE_CLAIMED;
+			node_insert(r, rec);
+		} else if (rec->state == NODE_PENDING) {
+			r->npending--;
+		}
+		rec->state = NODE_CLAIMED;
+		sn_strlcpy(rec->owner, owner_id, sizeof rec->owner);
+		rec->claimed_at = now;
+		pthread_mutex_unlock(&r->mu);
+	}
+	pthread_mutex_unlock(&r->wmu);
+	return rc;
+}

@@ -95,6 +95,10 @@ typedef struct node_info {
  * at node_now_ms. Free with node_snapshot_free. */
 int node_snapshot(node_reg *r, node_info **out, size_t *n);
 void node_snapshot_free(node_info **v, size_t n);
+/* `sentinel up`'s local node: the key pub is recorded as claimed by
+ * owner_id before its agent first registers (a pending record of it is
+ * claimed; a node already claimed or removed is left alone). 0 or <0. */
+int node_preclaim(node_reg *r, const uint8_t pub[32], const char *owner_id, const char *name);
 /* 1 when user (with the given group ids) may use the node. */
 int node_may_use(const node_info *n, const char *user_id, char *const *groups, size_t ngroups);
 #endif

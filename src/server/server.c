@@ -9,6 +9,10 @@
 #include <poll.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +21,7 @@
 #include "base/cfg.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/sig.h"
 #include "base/util.h"
 #include "blob/blob.h"
 #include "blob/blob_http.h"
@@ -179,6 +184,8 @@ static const cfg_opt server_opts[] = {
 	{ "node-timeout", "DUR", "30s", "a node is offline after this long without a heartbeat", 0 },
 	{ "heartbeat", "DUR", "5s", "how often nodes are told to send a heartbeat", 0 },
 	{ "shutdown-grace", "DUR", "10s", "how long shutdown waits for in-flight requests", 0 },
+	{ "no-local-node", NULL, NULL, "sentinel up: start no local node (by default one runs, claimed"
+	  " for the first admin, state in DIR/node)", CFG_FLAG },
 	{ "ready-file", "FILE", NULL, "write the server's URL to FILE once it listens", CFG_NOENV },
 	{ NULL, NULL, NULL, NULL, 0 },
 };
@@ -497,6 +504,95 @@ const char *server_url(const server *sv)
 	return sv->url;
 }
 
+/* `sentinel up`'s local node: its key is made (or read) in DATA/node and
+ * recorded as claimed by the first superadmin before the agent starts, so
+ * that a fresh install runs jobs at once. The agent is this binary's
+ * `sentinel node`, a child that dies with us (PR_SET_PDEATHSIG); its log
+ * is DATA/node/agent.log. Returns its pid, or -1 (logged: the server runs
+ * on without it). */
+static pid_t local_node_start(server *sv)
+{
+	const char *data = cfg_get(sv->c, "data");
+	char *dir = xasprintf("%s/node", data), *key = xasprintf("%s/node.key", dir);
+	char *logp = xasprintf("%s/agent.log", dir), err[300] = "", owner[64] = "";
+	uint8_t sec[SN_SIG_SEC];
+	pid_t pid = -1;
+	int created = 0, rc = sn_mkdir_p(dir, 0700);
+	store_conn *c = NULL;
+	store_rows *rows = NULL;
+	if (rc || (rc = sn_sig_key_file(key, sec, &created, err, sizeof err))) {
+		log_warn("local node: %s", *err ? err : strerror(-rc));
+		goto out;
+	}
+	if ((rc = store_acquire(sv->app.st, &c)) == 0 &&
+	    (rc = store_query(c, "SELECT id FROM users WHERE role = 'superadmin' AND disabled = 0"
+			      " ORDER BY created_at, id LIMIT 1", &rows, SNOARGS)) == 0 &&
+	    (rc = store_rows_next(rows)) == 1)
+		sn_strlcpy(owner, store_rows_text(rows, 0), sizeof owner);
+	store_rows_free(&rows);
+	store_release(&c);
+	if (!*owner) {
+		log_warn("local node: no superadmin to claim it for: not started");
+		goto out;
+	}
+	/* libsodium's secret key is the seed followed by the public key. */
+	if ((rc = node_preclaim(sv->app.nodes, sec + 32, owner, "local"))) {
+		log_warn("local node: cannot record it: %s", strerror(-rc));
+		goto out;
+	}
+	pid_t parent = getpid();
+	pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(1);
+		int fd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		signal(SIGPIPE, SIG_DFL);
+		execl("/proc/self/exe", "sentinel", "node", "--server", sv->url, "--state", dir,
+		      "--name", "local", (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0)
+		log_warn("local node: cannot start it: %s", strerror(errno));
+	else
+		log_info("local node started (pid %d, log %s)", (int)pid, logp);
+out:
+	explicit_bzero(sec, sizeof sec);
+	free(dir);
+	free(key);
+	free(logp);
+	return pid;
+}
+
+/* Drains the local node: SIGTERM (running chunks finish), a second one
+ * (they are handed back) after grace_ms, SIGKILL 5 s later. */
+static void local_node_stop(pid_t pid, int64_t grace_ms)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	int64_t start = sn_now_ms(), second = 0;
+	for (;;) {
+		if (waitpid(pid, NULL, WNOHANG) != 0)
+			return;
+		int64_t t = sn_now_ms() - start;
+		if (!second && t >= grace_ms) {
+			kill(pid, SIGTERM);
+			second = t;
+		} else if (second && t >= second + 5000) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			return;
+		}
+		struct timespec ts = { 0, 20 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 static int run(const cfg_spec *spec, int argc, char **argv, int quickstart)
 {
 	cfg *c = NULL;
@@ -532,11 +628,16 @@ static int run(const cfg_spec *spec, int argc, char **argv, int quickstart)
 		printf("  sentinel login --server %s --username admin\nPress Ctrl-C to stop.\n", url);
 		fflush(stdout);
 	}
+	pid_t node = quickstart && !cfg_get_bool(c, "no-local-node") ? local_node_start(sv) : -1;
+	if (node > 0)
+		printf("A local node runs jobs (claimed for the first admin; 'sentinel node ls').\n");
+	fflush(stdout);
 	const char *ready = cfg_get(c, "ready-file");
 	if (ready && (rc = sn_write_file_atomic(ready, url, strlen(url), 0644)))
 		log_warn("cannot write --ready-file %s: %s", ready, strerror(-rc));
 	int sig = wait_for_signal();
 	log_info("received %s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	local_node_stop(node, sv->s.grace_ms);
 	if (http_server_stop(&sv->app.http, (int)sv->s.grace_ms) == -EBUSY) {
 		/* Handlers still run and use the store: exit without closing it
 		 * (every write is a committed transaction or nothing). */
