@@ -9,6 +9,7 @@
  * over. blob_abort or any error unlinks the staging file. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,10 +61,21 @@ const store_domain blob_store_domain = {
  * A file smaller than WBUF never leaves the buffer before the commit and
  * is written plainly, as is the last piece of a large one; a file system
  * that refuses O_DIRECT (tmpfs) gets plain writes of the same pieces.
- * Invariant: while direct is set, every write so far was a whole WBUF
- * from buf, so the file offset and buf stay WALIGN-aligned. */
+ *
+ * A direct write returns only once the device has the data (~1 ms per
+ * WBUF here: a second per GiB the caller, an upload's connection thread,
+ * would not be receiving). So full buffers go to an I/O thread of the
+ * writer's own, started at the first one, which writes them in order
+ * while the caller fills the next; its first error is taken up by the
+ * next blob_write or the commit. The caller still hashes each piece as it
+ * comes, while it is in cache (the thread would read it back from memory,
+ * and take cache from an upload's CSV thread on the other core).
+ * Invariants: while direct is set, every write so far was a whole WBUF
+ * from an aligned buffer, so the file offset stays WALIGN-aligned; while
+ * the thread runs only it touches fd and direct. */
 #define WBUF ((size_t)1 << 20)
 #define WALIGN 4096
+#define NBUF 3 /* buffers of a large writer: one filling, two with the thread */
 
 struct blob_writer {
 	blob_store *bs;
@@ -72,9 +84,21 @@ struct blob_writer {
 	sn_sha256 *h;
 	uint64_t bytes;
 	int err; /* first failed write, sticky */
-	char *buf; /* WALIGN-aligned, WBUF bytes; NULL: writes go straight out */
+	char *buf; /* the one being filled, WALIGN-aligned, WBUF bytes; NULL: writes go straight out */
 	size_t blen;
 	int direct; /* 1 on, 0 not tried yet, -1 refused or ended */
+	char *bufs[NBUF]; /* every buffer allocated */
+	int nbufs;
+	/* the I/O thread; under mu: */
+	pthread_t tid;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *q[NBUF]; /* full buffers in order, from qhead */
+	int qhead, qn;
+	char *spare[NBUF]; /* written, free for the caller */
+	int nspare;
+	int done, cancel, terr; /* no more buffers; drop the queued ones; its first error */
 };
 
 int blob_sha_valid(const char *s)
@@ -232,15 +256,98 @@ static int put(blob_writer *w, const char *c, size_t n)
 	return 0;
 }
 
-/* Writes the full buffer, direct from the first one on when allowed. */
-static int flush_full(blob_writer *w)
+/* Writes a full buffer, direct from the first one on when allowed. */
+static int write_full(blob_writer *w, const char *b)
 {
 	if (w->direct == 0) {
 		int fl = fcntl(w->fd, F_GETFL);
 		w->direct = fl >= 0 && fcntl(w->fd, F_SETFL, fl | O_DIRECT) == 0 ? 1 : -1;
 	}
+	return put(w, b, WBUF);
+}
+
+static void *io_main(void *arg)
+{
+	blob_writer *w = arg;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->qn && !w->done)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (!w->qn)
+			break;
+		char *b = w->q[w->qhead];
+		int skip = w->terr || w->cancel;
+		pthread_mutex_unlock(&w->mu);
+		int rc = skip ? 0 : write_full(w, b);
+		pthread_mutex_lock(&w->mu);
+		if (rc && !w->terr)
+			w->terr = rc;
+		w->qhead = (w->qhead + 1) % NBUF;
+		w->qn--;
+		w->spare[w->nspare++] = b;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Ends the I/O thread once it has written what it holds (or dropped it:
+ * cancel); its error, if any, becomes the writer's. */
+static void io_stop(blob_writer *w, int cancel)
+{
+	if (!w->started)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->done = 1;
+	w->cancel |= cancel;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->tid, NULL);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	w->started = 0;
+	if (w->terr && !w->err)
+		w->err = w->terr;
+}
+
+/* The full buffer goes to the I/O thread (started at the first), and the
+ * caller gets an empty one: a spare, a new one while fewer than NBUF
+ * exist, else the next the thread frees. Without a thread the caller
+ * writes it itself. 0 or the first write error so far. */
+static int hand_off(blob_writer *w)
+{
+	if (!w->started) {
+		if (pthread_mutex_init(&w->mu, NULL))
+			goto sync;
+		if (pthread_cond_init(&w->cv, NULL)) {
+			pthread_mutex_destroy(&w->mu);
+			goto sync;
+		}
+		if (pthread_create(&w->tid, NULL, io_main, w)) {
+			pthread_cond_destroy(&w->cv);
+			pthread_mutex_destroy(&w->mu);
+			goto sync;
+		}
+		w->started = 1;
+	}
+	pthread_mutex_lock(&w->mu);
+	w->q[(w->qhead + w->qn) % NBUF] = w->buf;
+	w->qn++;
+	pthread_cond_broadcast(&w->cv);
+	w->buf = NULL;
+	if (!w->nspare && w->nbufs < NBUF && (w->buf = aligned_alloc(WALIGN, WBUF)))
+		w->bufs[w->nbufs++] = w->buf;
+	while (!w->buf && !w->nspare)
+		pthread_cond_wait(&w->cv, &w->mu);
+	if (!w->buf)
+		w->buf = w->spare[--w->nspare];
 	w->blen = 0;
-	return put(w, w->buf, WBUF);
+	int rc = w->terr;
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+sync:
+	w->blen = 0;
+	return write_full(w, w->buf);
 }
 
 int blob_write(blob_writer *w, const void *p, size_t n)
@@ -252,7 +359,9 @@ int blob_write(blob_writer *w, const void *p, size_t n)
 	w->bytes += n;
 	/* base/mem.h has no aligned allocator; without the buffer the writer
 	 * writes each piece as it comes, as it always could. */
-	if (!w->buf && !(w->buf = aligned_alloc(WALIGN, WBUF)))
+	if (!w->buf && !w->nbufs && (w->buf = aligned_alloc(WALIGN, WBUF)))
+		w->bufs[w->nbufs++] = w->buf;
+	if (!w->buf)
 		w->err = put(w, c, n);
 	while (w->buf && n > 0 && !w->err) {
 		size_t k = WBUF - w->blen < n ? WBUF - w->blen : n;
@@ -261,12 +370,13 @@ int blob_write(blob_writer *w, const void *p, size_t n)
 		c += k;
 		n -= k;
 		if (w->blen == WBUF)
-			w->err = flush_full(w);
+			w->err = hand_off(w);
 	}
 	return w->err;
 }
 
-/* The last piece, plainly (it is not WALIGN-sized). */
+/* The last piece, plainly (it is not WALIGN-sized), once the thread has
+ * written the rest. */
 static int flush_last(blob_writer *w)
 {
 	if (!w->blen)
@@ -282,6 +392,7 @@ static void writer_free(blob_writer **pw, int unlink_staging)
 	blob_writer *w = *pw;
 	if (!w)
 		return;
+	io_stop(w, 1);
 	if (unlink_staging)
 		unlink(w->path);
 	if (w->fd >= 0)
@@ -290,7 +401,8 @@ static void writer_free(blob_writer **pw, int unlink_staging)
 		char discard[65];
 		sn_sha256_final(&w->h, discard);
 	}
-	free(w->buf);
+	for (int i = 0; i < w->nbufs; i++)
+		free(w->bufs[i]);
 	free(w->path);
 	free(w);
 	*pw = NULL;
@@ -336,6 +448,7 @@ out:
 int blob_commit(blob_writer **pw, char sha_out[65], uint64_t *bytes, int *existed)
 {
 	blob_writer *w = *pw;
+	io_stop(w, 0);
 	int rc = w->err ? w->err : flush_last(w);
 	char sha[65];
 	sn_sha256_final(&w->h, sha);

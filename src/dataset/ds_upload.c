@@ -28,9 +28,11 @@
  * one pass take about as long, so a push goes near the speed of the slower.
  * The connection thread packs the body into FEED_BLOCK pieces and queues
  * them (at most FEED_QUEUE: back-pressure, bounded memory); a file smaller
- * than one block never starts the thread. Invariants: only the feeder
- * thread touches csv and prof between its start and its join; rc is its
- * first error, read by the connection thread under mu. */
+ * than one block never starts the thread. Blocks the thread is done with
+ * wait in spare for the connection thread to fill again (a fresh 1 MiB
+ * malloc is a fresh mapping: ~256 page faults). Invariants: only the
+ * feeder thread touches csv and prof between its start and its join; rc
+ * and spare are under mu. */
 #define FEED_BLOCK ((size_t)1 << 20)
 #define FEED_QUEUE 4
 
@@ -42,6 +44,8 @@ struct feeder {
 	char *q[FEED_QUEUE];
 	size_t qlen[FEED_QUEUE];
 	int head, count, done;
+	char *spare[FEED_QUEUE + 1];
+	int nspare;
 	int rc;
 	csv_reader *csv;
 	char *blk;          /* the block being filled by the connection thread */
@@ -102,8 +106,11 @@ static void *feeder_main(void *arg)
 		pthread_mutex_unlock(&f->mu);
 		/* After an error the rest is drained unread: the sender waits on us. */
 		int rc = failed ? 0 : csv_feed(f->csv, b, n);
-		free(b);
 		pthread_mutex_lock(&f->mu);
+		if (f->nspare < FEED_QUEUE + 1)
+			f->spare[f->nspare++] = b;
+		else
+			free(b);
 		if (rc && !f->rc)
 			f->rc = rc;
 		f->head = (f->head + 1) % FEED_QUEUE;
@@ -145,11 +152,31 @@ static int feeder_push(struct feeder *f)
 	return rc;
 }
 
+/* An empty block: a spare one when the thread has given one back. */
+static char *feeder_block(struct feeder *f)
+{
+	char *b = NULL;
+	if (f->started) {
+		pthread_mutex_lock(&f->mu);
+		if (f->nspare)
+			b = f->spare[--f->nspare];
+		pthread_mutex_unlock(&f->mu);
+	}
+	return b ? b : xmalloc(FEED_BLOCK);
+}
+
+/* After the join: the spare blocks go. */
+static void feeder_free_spares(struct feeder *f)
+{
+	while (f->nspare)
+		free(f->spare[--f->nspare]);
+}
+
 static int feeder_data(struct feeder *f, const char *d, size_t n)
 {
 	while (n) {
 		if (!f->blk)
-			f->blk = xmalloc(FEED_BLOCK);
+			f->blk = feeder_block(f);
 		size_t k = FEED_BLOCK - f->blen < n ? FEED_BLOCK - f->blen : n;
 		memcpy(f->blk + f->blen, d, k);
 		f->blen += k;
@@ -180,6 +207,7 @@ static int feeder_end(struct feeder *f)
 		pthread_cond_destroy(&f->cv);
 		pthread_mutex_destroy(&f->mu);
 		f->started = 0;
+		feeder_free_spares(f);
 		rc = f->rc;
 	} else if (f->blen) {
 		rc = csv_feed(f->csv, f->blk, f->blen);
@@ -204,6 +232,7 @@ static void feeder_stop(struct feeder *f)
 		pthread_cond_destroy(&f->cv);
 		pthread_mutex_destroy(&f->mu);
 		f->started = 0;
+		feeder_free_spares(f);
 	}
 	free(f->blk);
 	f->blk = NULL;

@@ -29,11 +29,17 @@
 enum { T_INT = 1, T_FLOAT = 2, T_BOOL = 4, T_DATE = 8, T_TS = 16 };
 
 #define NSLOTS 2048 /* power of 2, twice DS_TOP_TRACK: probes stay short */
+#define SLOT_BITS 11 /* log2(NSLOTS) */
+#define GROUP 8 /* control bytes looked at at once */
+#define EMPTY 0x80 /* a free slot's control byte; a full one's is its tag, < 0x80 */
 #define HLL_M (1u << DS_HLL_P)
 #define TEXT_MAX 48 /* longest date or timestamp text we accept */
 
+/* An exact table entry. key: a value of at most 8 bytes itself (zero
+ * above them), so equal keys and lengths are equal values; a longer
+ * value's table hash, confirmed against arena. */
 struct slot {
-	uint64_t hash;
+	uint64_t key;
 	uint64_t count; /* 0: empty slot */
 	uint32_t off, len; /* the value in arena */
 };
@@ -56,7 +62,10 @@ struct col {
 	struct instant tmin, tmax;
 	/* strings */
 	size_t minlen, maxlen;
-	/* distinct values */
+	/* distinct values: an open-addressed table probed GROUP slots at a
+	 * time through ctrl (a tag per slot, EMPTY when free; its first GROUP
+	 * bytes repeated at its end, so a group never wraps) */
+	uint8_t *ctrl;
 	struct slot *slots;
 	char *arena;
 	size_t alen, acap, ndist;
@@ -522,10 +531,14 @@ static void overflow(struct col *c, const char *why)
 		c->wn = c->count;
 	}
 	c->hll = xcalloc(HLL_M, 1);
-	for (size_t i = 0; i < NSLOTS; i++)
-		if (c->slots[i].count)
-			ds_hll_add(c->hll, c->slots[i].hash);
+	for (size_t i = 0; i < NSLOTS; i++) {
+		const struct slot *sl = &c->slots[i];
+		/* an empty value may have no arena yet */
+		if (sl->count)
+			ds_hll_add(c->hll, ds_hash(sl->len ? c->arena + sl->off : "", sl->len));
+	}
 	xfree(&c->slots);
+	xfree(&c->ctrl);
 	xfree(&c->arena);
 	c->dropped = why;
 }
@@ -546,26 +559,72 @@ static inline int same_bytes(const char *a, const char *b, size_t n)
 	return memcmp(a, b, n) == 0;
 }
 
-/* The table's entry for s[0..n): counted once more (1), or absent (0,
- * *empty the free slot it would take). */
-static inline int table_hit(struct col *c, uint64_t h, const char *s, size_t n, size_t *empty)
+/* The exact table's hash of s[0..n) and its key (struct slot). Only the
+ * table sees it (the HyperLogLog's is ds_hash): short values, most of a
+ * low-cardinality column's, cost one multiply. */
+static inline uint64_t table_hash(const char *s, size_t n, uint64_t *key)
 {
-	if (!c->slots)
-		c->slots = xcalloc(NSLOTS, sizeof *c->slots);
-	size_t i = h & (NSLOTS - 1);
-	for (; c->slots[i].count; i = (i + 1) & (NSLOTS - 1)) {
-		struct slot *sl = &c->slots[i];
-		/* An empty value may have no arena yet: no pointer arithmetic on NULL. */
-		if (sl->hash == h && sl->len == n && (n == 0 || same_bytes(c->arena + sl->off, s, n))) {
-			sl->count++;
-			return 1;
-		}
+	uint64_t h;
+	if (n <= 8) {
+		*key = n == 8 ? rd8(s) : tail_word(s, n);
+		return mum(*key ^ 0xe7037ed1a0b428dbULL, n ^ 0x8ebc6af09c88c6e3ULL);
 	}
-	*empty = i;
-	return 0;
+	if (n <= 16)
+		h = mum(rd8(s) ^ 0x589965cc75374cc3ULL, rd8(s + n - 8) ^ n ^ 0x1d8e4e27c47d124fULL);
+	else
+		h = ds_hash(s, n);
+	*key = h;
+	return h;
 }
 
-static void table_put(struct col *c, size_t i, uint64_t h, const char *s, size_t n)
+/* ctrl[i..i+GROUP) as a word whose byte k is slot i + k's. */
+static inline uint64_t ctrl_group(const uint8_t *ctrl, size_t i)
+{
+	uint64_t g;
+	memcpy(&g, ctrl + i, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	g = __builtin_bswap64(g);
+#endif
+	return g;
+}
+
+/* The table's entry for s[0..n): counted once more (1), or absent (0,
+ * *empty the free slot it would take). The slots whose tag matches come
+ * from one word test (a byte may match falsely, never miss), so a hit
+ * takes one group and one key compare, without a branch per slot. No
+ * entry is ever removed: an absent value's first free slot in its probe
+ * order is where a later lookup finds it. */
+static inline int table_hit(struct col *c, uint64_t h, uint64_t key, const char *s, size_t n,
+			    size_t *empty)
+{
+	if (!c->slots) {
+		c->slots = xcalloc(NSLOTS, sizeof *c->slots);
+		c->ctrl = xmalloc(NSLOTS + GROUP);
+		memset(c->ctrl, EMPTY, NSLOTS + GROUP);
+	}
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	const uint64_t tag = (h & 0x7f) * ones;
+	size_t i = (size_t)(h >> (64 - SLOT_BITS));
+	for (;;) {
+		uint64_t g = ctrl_group(c->ctrl, i), x = g ^ tag;
+		for (uint64_t m = (x - ones) & ~x & highs; m; m &= m - 1) {
+			struct slot *sl = &c->slots[(i + (size_t)(__builtin_ctzll(m) >> 3)) & (NSLOTS - 1)];
+			if (sl->key == key && sl->len == n &&
+			    (n <= 8 || same_bytes(c->arena + sl->off, s, n))) {
+				sl->count++;
+				return 1;
+			}
+		}
+		uint64_t e = g & highs;
+		if (e) {
+			*empty = (i + (size_t)(__builtin_ctzll(e) >> 3)) & (NSLOTS - 1);
+			return 0;
+		}
+		i = (i + GROUP) & (NSLOTS - 1);
+	}
+}
+
+static void table_put(struct col *c, size_t i, uint64_t h, uint64_t key, const char *s, size_t n)
 {
 	if (c->alen + n > c->acap) {
 		c->acap = c->acap ? c->acap : 1024;
@@ -575,8 +634,11 @@ static void table_put(struct col *c, size_t i, uint64_t h, const char *s, size_t
 	}
 	if (n)
 		memcpy(c->arena + c->alen, s, n);
-	c->slots[i] = (struct slot){ .hash = h, .count = 1, .off = (uint32_t)c->alen,
+	c->slots[i] = (struct slot){ .key = key, .count = 1, .off = (uint32_t)c->alen,
 				     .len = (uint32_t)n };
+	c->ctrl[i] = (uint8_t)(h & 0x7f);
+	if (i < GROUP)
+		c->ctrl[NSLOTS + i] = c->ctrl[i];
 	c->alen += n;
 	c->ndist++;
 }
@@ -589,9 +651,10 @@ static void col_add(struct col *c, const csv_field *f)
 		c->nulls++;
 		return;
 	}
-	uint64_t h = ds_hash(s, n);
+	uint64_t h = 0, key = 0;
 	if (!c->hll) {
-		if (table_hit(c, h, s, n, &i)) { /* invariant 4 */
+		h = table_hash(s, n, &key);
+		if (table_hit(c, h, key, s, n, &i)) { /* invariant 4 */
 			c->count++;
 			return;
 		}
@@ -607,9 +670,9 @@ static void col_add(struct col *c, const csv_field *f)
 	if (!c->count || n > c->maxlen)
 		c->maxlen = n;
 	if (c->hll)
-		ds_hll_add(c->hll, h);
+		ds_hll_add(c->hll, ds_hash(s, n));
 	else
-		table_put(c, i, h, s, n);
+		table_put(c, i, h, key, s, n);
 	c->count++;
 }
 
@@ -628,6 +691,7 @@ void ds_profile_free(ds_profile **pp)
 	for (size_t i = 0; i < p->ncols; i++) {
 		free(p->cols[i].name);
 		free(p->cols[i].slots);
+		free(p->cols[i].ctrl);
 		free(p->cols[i].arena);
 		free(p->cols[i].hll);
 	}

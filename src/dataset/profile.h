@@ -27,7 +27,7 @@
  *   the exact table holds; once it overflows the list is dropped (null)
  *   and "top_dropped" says why.
  * Columns past DS_PROFILE_MAX_COLS are counted but not profiled, so memory
- * is bounded: at most 1024 x (16 KiB + 32 KiB of values + 48 KiB table).
+ * is bounded: at most 1024 x (16 KiB + 32 KiB of values + 50 KiB table).
  *
  * JSON (ds_profile_json):
  * {"rows": N data rows, "delimiter": ",", "column_count": N,

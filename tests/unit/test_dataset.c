@@ -10,6 +10,9 @@
 #include <string.h>
 #include <cmocka.h>
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "base/util.h"
@@ -475,9 +478,10 @@ static void test_tar_refusals(void **s)
 }
 
 /* A pushed file's blob, written the way an upload writes it (pieces of
- * any size, several MiB in all: the writer's direct pieces and its plain
- * tail), reads back byte for byte under its SHA-256; in a directory on
- * tmpfs, which refuses O_DIRECT, the same. */
+ * any size, several MiB in all: the writer's direct pieces, handed round
+ * its I/O thread's buffers several times, and its plain tail), reads back
+ * byte for byte under its SHA-256; in a directory on tmpfs, which refuses
+ * O_DIRECT, the same. */
 static void blob_large_in(const char *base)
 {
 	char dir[128], url[160], err[256], sha[65], want[65];
@@ -491,7 +495,7 @@ static void blob_large_in(const char *base)
 	snprintf(url, sizeof url, "sqlite:%s/s.db", dir);
 	assert_int_equal(store_open(url, &so, &st, err, sizeof err), 0);
 	assert_int_equal(blob_store_open(dir, st, BLOB_RECOVER, &bs, err, sizeof err), 0);
-	size_t n = (3u << 20) + 777, at = 0, step = 1;
+	size_t n = (9u << 20) + 777, at = 0, step = 1;
 	char *data = malloc(n);
 	uint64_t seed = 3, bytes = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -535,6 +539,57 @@ static void test_blob_large(void **s)
 	blob_large_in("/dev/shm");
 }
 
+/* A write that fails in the writer's I/O thread (here past RLIMIT_FSIZE:
+ * EFBIG) fails a later blob_write or the commit with that error, and
+ * nothing is kept: no blob, no staging file. */
+static void test_blob_write_error(void **s)
+{
+	(void)s;
+	char dir[128], url[160], err[256], sha[65];
+	snprintf(dir, sizeof dir, "/tmp/sentinel-ds-blobe.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	const store_domain *const d[] = { &blob_store_domain };
+	store_opts so = { .domains = d, .ndomains = 1 };
+	store *st = NULL;
+	blob_store *bs = NULL;
+	snprintf(url, sizeof url, "sqlite:%s/s.db", dir);
+	assert_int_equal(store_open(url, &so, &st, err, sizeof err), 0);
+	assert_int_equal(blob_store_open(dir, st, BLOB_RECOVER, &bs, err, sizeof err), 0);
+	size_t piece = 65536, n = 8u << 20;
+	char *data = calloc(1, piece);
+	struct rlimit old, lim;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (5u << 19); /* 2.5 MiB */
+	void (*was)(int) = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	blob_writer *w = NULL;
+	assert_int_equal(blob_writer_new(bs, &w), 0);
+	int rc = 0;
+	for (size_t at = 0; at < n && !rc; at += piece)
+		rc = blob_write(w, data, piece);
+	int crc = blob_commit(&w, sha, NULL, NULL);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, was);
+	assert_true(rc == 0 || rc == -EFBIG);
+	assert_int_equal(crc, -EFBIG);
+	assert_null(w);
+	char tmp[160];
+	snprintf(tmp, sizeof tmp, "%s/tmp", dir);
+	DIR *dp = opendir(tmp);
+	assert_non_null(dp);
+	struct dirent *e;
+	while ((e = readdir(dp)))
+		if (e->d_name[0] != '.' || strncmp(e->d_name, ".blob-", 6) == 0)
+			fail_msg("left in DATA/tmp: %s", e->d_name);
+	closedir(dp);
+	free(data);
+	blob_store_free(&bs);
+	store_free(&st);
+	snprintf(url, sizeof url, "rm -rf %s", dir);
+	assert_int_equal(system(url), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -548,6 +603,7 @@ int main(void)
 		cmocka_unit_test(test_tar_roundtrip),
 		cmocka_unit_test(test_tar_refusals),
 		cmocka_unit_test(test_blob_large),
+		cmocka_unit_test(test_blob_write_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -593,6 +593,86 @@ static void test_hash_reference(void **state)
 	assert_true(ds_hash("", 0) == hash_ref("", 0));
 }
 
+struct tv {
+	char *s;
+	uint64_t count;
+};
+
+static int tv_cmp(const void *a, const void *b)
+{
+	const struct tv *x = a, *y = b;
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	size_t nx = strlen(x->s), ny = strlen(y->s), n = nx < ny ? nx : ny;
+	int r = memcmp(x->s, y->s, n);
+	return r ? r : (nx > ny) - (nx < ny);
+}
+
+/* The exact table (a tag per slot, probed a group at a time; values of up
+ * to 8 bytes compared as words, longer ones by hash and bytes): up to
+ * DS_TOP_TRACK distinct values of every length class, long ones alike but
+ * for their middle bytes, each seen a random number of times in a random
+ * order, count exactly, with the top values and counts of a brute-force
+ * reference; one more distinct value drops the table. */
+static void test_exact_table(void **state)
+{
+	(void)state;
+	uint64_t seed = 99;
+	static const size_t kinds[] = { 1, 7, 300, DS_TOP_TRACK, DS_TOP_TRACK + 1 };
+	for (size_t r = 0; r < 10; r++) {
+		size_t k = kinds[r % 5], total = 0;
+		struct tv *v = xcalloc(k, sizeof *v);
+		for (size_t i = 0; i < k; i++) {
+			char b[64];
+			size_t cls = (i + r) % 4;
+			if (cls == 0)
+				snprintf(b, sizeof b, "%zu", i); /* 1 to 4 bytes */
+			else if (cls == 1)
+				snprintf(b, sizeof b, "v%07zu", i); /* 8 */
+			else if (cls == 2)
+				snprintf(b, sizeof b, "2024-%05zu", i); /* 10 */
+			else
+				snprintf(b, sizeof b, "prefix--%06zu--suffix--", i); /* 24: same ends */
+			v[i].s = xstrdup(b);
+			v[i].count = 1 + rnd(&seed) % 5;
+			total += v[i].count;
+		}
+		char **col = xcalloc(total, sizeof *col);
+		size_t n = 0;
+		for (size_t i = 0; i < k; i++)
+			for (uint64_t c = 0; c < v[i].count; c++)
+				col[n++] = v[i].s;
+		for (size_t i = n; i > 1; i--) {
+			size_t j = rnd(&seed) % i;
+			char *t = col[i - 1];
+			col[i - 1] = col[j];
+			col[j] = t;
+		}
+		json_t *c = column_of(col, n);
+		assert_int_equal(json_integer_value(json_object_get(c, "count")), n);
+		json_t *top = json_object_get(c, "top");
+		if (k > DS_TOP_TRACK) {
+			assert_true(json_is_null(top));
+			assert_false(json_is_true(json_object_get(c, "distinct_exact")));
+		} else {
+			assert_true(json_is_true(json_object_get(c, "distinct_exact")));
+			assert_int_equal(json_integer_value(json_object_get(c, "distinct")), k);
+			qsort(v, k, sizeof *v, tv_cmp);
+			assert_int_equal(json_array_size(top), k < DS_TOP_SHOW ? k : DS_TOP_SHOW);
+			for (size_t i = 0; i < json_array_size(top); i++) {
+				json_t *e = json_array_get(top, i);
+				assert_string_equal(json_string_value(json_object_get(e, "value")), v[i].s);
+				assert_int_equal(json_integer_value(json_object_get(e, "count")), v[i].count);
+			}
+		}
+		json_decref(c);
+		for (size_t i = 0; i < k; i++)
+			free(v[i].s);
+		free(v);
+		free(col);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -603,6 +683,7 @@ int main(void)
 		cmocka_unit_test(test_bounds_and_errors),
 		cmocka_unit_test(test_parse_float),
 		cmocka_unit_test(test_hash_reference),
+		cmocka_unit_test(test_exact_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
