@@ -264,30 +264,35 @@ static int manifest_files(sched *s, const char *sha, sc_job *j, json_t **out)
 }
 
 /* A node-local dataset: "name", "name@local" or "name@<manifest sha256>"
- * held by a node of the snapshot. mu held. */
-static int local_input(sched *s, const char *spec, char manifest[65])
+ * held by a node this job may run on (sc_eligible: its access, the node's
+ * permissions and the pins of its earlier inputs, so that every local
+ * input of a job is on one node). -ENOENT when none holds it; -EEXIST when
+ * the bare name stands for several manifests there (the caller must name
+ * one). mu held. */
+static int local_input(sched *s, const sc_job *j, const char *spec, char manifest[65])
 {
-	char name[DS_NAME_MAX + 1];
 	const char *at = strchr(spec, '@');
 	size_t len = at ? (size_t)(at - spec) : strlen(spec);
 	const char *want = at && strcmp(at + 1, "local") ? at + 1 : NULL;
 	if (len == 0 || len > DS_NAME_MAX || (want && !blob_sha_valid(want)))
 		return -ENOENT;
-	memcpy(name, spec, len);
-	name[len] = '\0';
+	manifest[0] = '\0';
 	sched_refresh_nodes(s);
 	for (size_t i = 0; i < s->nsnap; i++) {
 		const node_info *n = &s->snap[i];
+		if (!sc_eligible(j, n))
+			continue;
 		for (size_t k = 0; k < n->ndatasets; k++) {
 			const char *tab = strchr(n->datasets[k], '\t');
 			if (!tab || (size_t)(tab - n->datasets[k]) != len ||
-			    memcmp(n->datasets[k], name, len) || (want && strcmp(tab + 1, want)))
+			    memcmp(n->datasets[k], spec, len) || (want && strcmp(tab + 1, want)))
 				continue;
+			if (manifest[0] && strcmp(manifest, tab + 1))
+				return -EEXIST;
 			sn_strlcpy(manifest, tab + 1, 65);
-			return 0;
 		}
 	}
-	return -ENOENT;
+	return manifest[0] ? 0 : -ENOENT;
 }
 
 static int v_inputs_in(sched *s, store_conn *c, const json_t *body, const auth_user *u, sc_job *j,
@@ -308,11 +313,16 @@ static int v_inputs_in(sched *s, store_conn *c, const json_t *body, const auth_u
 			return bad(e, 400, "inputs[%zu] must be a string \"dataset@version\"", i);
 		rc = ds_ref_resolve(c, "dataset", spec, u, &ref);
 		if (rc == -ENOENT || rc == -EINVAL) {
+			/* Not an uploaded dataset this user may read: node-local data. */
 			pthread_mutex_lock(&s->mu);
-			int lrc = local_input(s, spec, manifest);
+			rc = local_input(s, j, spec, manifest);
 			pthread_mutex_unlock(&s->mu);
-			if (lrc)
-				return bad(e, 422, "inputs[%zu]: no dataset %s that you may read", i, spec);
+			if (rc == -EEXIST)
+				return bad(e, 422, "inputs[%zu]: %s names different data on different"
+					   " nodes; name one as NAME@<manifest sha256>", i, spec);
+			if (rc)
+				return bad(e, 422, "inputs[%zu]: no dataset %s that you may read, uploaded"
+					   " or on a node this job may use", i, spec);
 			char pin[DS_NAME_MAX + 70];
 			const char *at = strchr(spec, '@');
 			snprintf(pin, sizeof pin, "%.*s\t%s", (int)(at ? at - spec : (long)strlen(spec)),
@@ -507,8 +517,6 @@ static int job_build(sched *s, store_conn *c, const json_t *body, const auth_use
 		rc = json_object_set_new(tmpl, "env", v) ? -ENOMEM : 0;
 	if (rc == 0 && (rc = v_limits(json_object_get(body, "limits"), j, &v, e)) == 0)
 		rc = json_object_set_new(tmpl, "limits", v) ? -ENOMEM : 0;
-	if (rc == 0 && (rc = v_inputs(s, c, body, u, j, &v, e)) == 0)
-		rc = json_object_set_new(tmpl, "inputs", v) ? -ENOMEM : 0;
 	if (rc == 0)
 		rc = json_object_set_new(tmpl, "runtime", json_string(runtime ? runtime : "host"))
 			? -ENOMEM : 0;
@@ -517,12 +525,16 @@ static int job_build(sched *s, store_conn *c, const json_t *body, const auth_use
 	if (rc == 0)
 		rc = json_object_set_new(tmpl, "config_sha256",
 					 config[0] ? json_string(config) : json_null()) ? -ENOMEM : 0;
+	/* Access and the owner's groups first: node-local inputs are looked
+	 * for on the nodes the job may use. */
 	if (rc == 0)
 		rc = v_access(c, json_object_get(body, "access"), j, access, e);
 	if (rc == 0)
-		rc = v_deps(c, body, u, j, why, e);
-	if (rc == 0)
 		rc = user_groups(c, u->id, j);
+	if (rc == 0 && (rc = v_inputs(s, c, body, u, j, &v, e)) == 0)
+		rc = json_object_set_new(tmpl, "inputs", v) ? -ENOMEM : 0;
+	if (rc == 0)
+		rc = v_deps(c, body, u, j, why, e);
 	if (rc == 0 && !(j->tmpl = json_dumps(tmpl, JSON_COMPACT)))
 		rc = -ENOMEM;
 	json_decref(tmpl);

@@ -153,6 +153,34 @@ is "$(jbody '.cancel | join(",")')" "$CL" "cancel: the heartbeat tells the node 
 api GET "$J/$LONG/chunks"
 is "$(jbody '.items[0].state') $(jbody '.items[0].attempts[0].state')" "cancelled cancelled" \
 	"the chunk and its attempt are cancelled"
+# Node-local data: "NAME@local", "NAME@<manifest sha256>" or a bare NAME that no
+# uploaded dataset answers pins the job to a node holding that manifest, which
+# gets the input as kind "local" with the hash (a server refused it with 400).
+LSHA=$(printf 'local manifest' | sha256sum | cut -c1-64)
+LDS='"datasets":[{"name":"ldata","manifest_sha256":"'$LSHA'","bytes":3,"files":1,"path":"/srv/ldata"}]'
+"$NODESIGN" keygen "$TMP/k3"
+nreq "$TMP/k3" POST /api/v1/node/register '{"name":"k3","max_parallel":2,'"$LDS"'}'
+api POST /api/v1/nodes/claim "{\"code\":\"$("$NODESIGN" code "$TMP/k3")\"}"
+hb "$TMP/k3"
+api POST $J '{"name":"local","program":"noop","inputs":["ldata@local"]}'
+is "$STATUS" 201 "a job on a node-local dataset (NAME@local) is accepted"
+LJ=$(jbody .id)
+work "$TMP/k1" 2 1
+is "$(jbody '.chunks | length')" 0 "... a node without that data gets none of it"
+work "$TMP/k3" 2 1
+is "$(jbody '.chunks[0] | "\(.job_id) \(.inputs[0].kind) \(.inputs[0].name) \(.inputs[0].sha256) \(.inputs[0].version)"')" \
+	"$LJ local ldata $LSHA null" "... the node holding it gets the chunk, the input as kind local with its manifest"
+api POST $J '{"name":"local2","program":"noop","inputs":["ldata@'$LSHA'"]}'
+is "$STATUS $(jbody '.inputs[0].kind')" "201 local" "NAME@<manifest sha256> names it too"
+api POST $J '{"name":"local3","program":"noop","inputs":["ldata"]}'
+is "$STATUS $(jbody '.inputs[0].sha256')" "201 $LSHA" "... and a bare NAME no uploaded dataset answers"
+api POST $J '{"name":"local4","program":"noop","inputs":["ldata@'$(printf %064d 1)'"]}'
+is_error 422 invalid "another manifest of that name: 422"
+nreq "$TMP/k2" POST /api/v1/node/register '{"name":"k2","max_parallel":2,"datasets":[{"name":"bobdata","manifest_sha256":"'$LSHA'"}]}'
+api POST $J '{"name":"local5","program":"noop","inputs":["bobdata@local"]}'
+is_error 422 invalid "data on a node the (private) job may not use: 422"
+api POST $J '{"name":"local6","program":"noop","inputs":["bobdata@local"],"access":"public"}'
+is_error 422 invalid "... nor a public one, while the node's owner does not permit it"
 # Routine node traffic (work, logs, results, blobs) writes no audit rows;
 # registration does.
 api GET "/api/v1/audit?limit=1000"
