@@ -1,9 +1,12 @@
 /* The agent's threads: the main thread runs the work loop (long polls for
- * chunks while slots are free, starts a thread per chunk, joins finished
- * ones); a control thread registers (again while pending) and sends
- * heartbeats, handling "cancel" and "lost", and replays the journal after
- * each; a signal thread turns SIGTERM/SIGINT into a drain, then a
- * hand-back. State transitions (under agent.mu):
+ * chunks while slots are free, for all of them at once; runs noop chunks
+ * inline and queues the others to a pool of at most max_parallel worker
+ * threads; frees finished ones); the journal's sender thread commits
+ * finished results in groups and sends them in batches, so the work loop
+ * never waits on an upload; a control thread registers (again while
+ * pending) and sends heartbeats, handling "cancel" and "lost", and wakes
+ * the sender after each; a signal thread turns SIGTERM/SIGINT into a
+ * drain, then a hand-back. State transitions (under agent.mu):
  *   UNREG --register 200 pending--> PENDING --register 200 online--> ONLINE
  *   ONLINE --heartbeat 401 unknown_node--> UNREG, --403 node_unclaimed--> PENDING
  *   any --403 node_removed--> REMOVED (the agent exits 1). */
@@ -231,12 +234,29 @@ out:
 
 /* ---- registration and heartbeats ---- */
 
+int64_t ag_hb_from_reply(const json_t *reply)
+{
+	/* heartbeat_ms first: heartbeat_s is rounded up to whole seconds. */
+	json_t *ms = json_object_get(reply, "heartbeat_ms"), *s = json_object_get(reply, "heartbeat_s");
+	if (json_is_integer(ms) && json_integer_value(ms) >= 100 &&
+	    json_integer_value(ms) <= 3600000)
+		return json_integer_value(ms);
+	if (json_is_number(s) && json_number_value(s) > 0 && json_number_value(s) <= 3600)
+		return (int64_t)(json_number_value(s) * 1000);
+	return 0;
+}
+
 static void set_hb(agent *a, json_t *reply)
 {
-	json_t *hb = json_object_get(reply, "heartbeat_s");
-	if (a->cfg.heartbeat_ms == 0 && json_is_number(hb) && json_number_value(hb) > 0 &&
-	    json_number_value(hb) <= 3600)
-		a->hb_ms = (int64_t)(json_number_value(hb) * 1000);
+	int64_t ms = ag_hb_from_reply(reply);
+	if (a->cfg.heartbeat_ms || !ms)
+		return;
+	pthread_mutex_lock(&a->mu);
+	int changed = a->hb_ms != ms;
+	a->hb_ms = ms;
+	pthread_mutex_unlock(&a->mu);
+	if (changed)
+		log_msg(LOG_INFO, "node: heartbeat every %lld ms (the server's)", (long long)ms);
 }
 
 static int stop_chunk(agent *a, const char *id, int why);
@@ -343,7 +363,7 @@ static int stop_chunk(agent *a, const char *id, int why)
 		if (!c->finished && strcmp(c->id, id) == 0) {
 			if (c->stop == AG_RUN) {
 				__atomic_store_n(&c->stop, why, __ATOMIC_RELAXED);
-				if (write(c->cancel_pipe[1], "x", 1) < 0)
+				if (c->cancel_pipe[1] >= 0 && write(c->cancel_pipe[1], "x", 1) < 0)
 					log_msg(LOG_WARN, "node: cannot stop chunk %s", id);
 			}
 			return 1;
@@ -420,6 +440,7 @@ static void do_heartbeat(agent *a, int *warned)
 		set_hb(a, reply);
 		on_stop_list(a, json_object_get(reply, "cancel"), AG_STOP_CANCEL);
 		on_stop_list(a, json_object_get(reply, "lost"), AG_STOP_LOST);
+		ag_journal_kick(a);
 	} else if (!key_refused(a, status, reply)) {
 		log_msg(LOG_WARN, "node: heartbeat refused (%ld %s)", status, ag_err_code(reply));
 	}
@@ -430,7 +451,7 @@ static void do_heartbeat(agent *a, int *warned)
 static void *control_main(void *arg)
 {
 	agent *a = arg;
-	int warned = 0, replayed = 0;
+	int warned = 0;
 	pthread_mutex_lock(&a->mu);
 	while (!a->quit) {
 		enum ag_state st = a->st;
@@ -439,11 +460,6 @@ static void *control_main(void *arg)
 			do_register(a, &warned);
 		} else if (st == AG_ONLINE) {
 			do_heartbeat(a, &warned);
-			/* While the server is unreachable, one try of the journal is enough. */
-			if (!warned || !replayed) {
-				ag_journal_replay(a);
-				replayed = 1;
-			}
 		}
 		pthread_mutex_lock(&a->mu);
 		int64_t wait_ms = a->hb_ms;
@@ -522,19 +538,71 @@ static int id_ok(const char *s)
 
 static void chunk_free(ag_chunk *c)
 {
-	close(c->cancel_pipe[0]);
-	close(c->cancel_pipe[1]);
+	if (c->cancel_pipe[0] >= 0) {
+		close(c->cancel_pipe[0]);
+		close(c->cancel_pipe[1]);
+	}
 	json_decref(c->spec);
 	free(c->id);
 	free(c->job_id);
 	free(c);
 }
 
-/* Starts a thread for a chunk the server assigned. Called with a->mu held. */
+static void *worker_main(void *arg)
+{
+	agent *a = arg;
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		while (!a->runq && !a->workers_quit)
+			pthread_cond_wait(&a->wcv, &a->mu);
+		if (!a->runq)
+			break;
+		ag_chunk *c = a->runq;
+		if (!(a->runq = c->qnext))
+			a->runq_tail = &a->runq;
+		a->nrunq--;
+		a->nidle--;
+		pthread_mutex_unlock(&a->mu);
+		ag_chunk_run(c);
+		pthread_mutex_lock(&a->mu);
+		c->finished = 1;
+		a->nidle++;
+		pthread_cond_broadcast(&a->cv);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+/* Queues c for the pool, adding a worker when none is idle for it.
+ * Called with a->mu held. */
+static int queue_chunk(agent *a, ag_chunk *c)
+{
+	if (a->nidle <= a->nrunq && a->nworkers < a->cfg.max_parallel) {
+		if (pthread_create(&a->workers[a->nworkers], NULL, worker_main, a)) {
+			if (a->nworkers == 0)
+				return -EAGAIN;
+		} else {
+			a->nworkers++;
+			a->nidle++;
+		}
+	}
+	c->qnext = NULL;
+	*a->runq_tail = c;
+	a->runq_tail = &c->qnext;
+	a->nrunq++;
+	pthread_cond_signal(&a->wcv);
+	return 0;
+}
+
+/* Takes a chunk the server assigned: noop completes at once (its result
+ * straight to the journal: no thread, no directory, no pipe); the others
+ * go to the pool. Called with a->mu held. */
 static void start_chunk(agent *a, json_t *spec)
 {
 	const char *id = json_string_value(json_object_get(spec, "id"));
 	const char *job = json_string_value(json_object_get(spec, "job_id"));
+	const char *program = json_string_value(json_object_get(spec, "program"));
+	json_int_t attempt = json_integer_value(json_object_get(spec, "attempt"));
 	json_int_t gpus = json_integer_value(json_object_get(json_object_get(spec, "limits"),
 							     "gpus"));
 	if (!id_ok(id) || !id_ok(job)) {
@@ -544,13 +612,26 @@ static void start_chunk(agent *a, json_t *spec)
 	for (ag_chunk *c = a->chunks; c; c = c->next)
 		if (strcmp(c->id, id) == 0 && !c->finished)
 			return; /* a duplicate delivery: it runs already */
+	if (program && strcmp(program, "noop") == 0 && gpus <= 0) {
+		json_t *body = ag_noop_result(attempt);
+		if (!body)
+			abort(); /* out of memory, as xmalloc would */
+		ag_journal_put(a, id, attempt, NULL, body);
+		json_decref(body);
+		log_msg(LOG_DEBUG, "node: chunk %s (job %s, attempt %lld) completed", id, job,
+			(long long)attempt);
+		return;
+	}
 	ag_chunk *c = xcalloc(1, sizeof *c);
 	c->a = a;
 	c->id = xstrdup(id);
 	c->job_id = xstrdup(job);
-	c->attempt = json_integer_value(json_object_get(spec, "attempt"));
+	c->attempt = attempt;
 	c->spec = json_incref(spec);
-	if (pipe2(c->cancel_pipe, O_CLOEXEC | O_NONBLOCK))
+	c->cancel_pipe[0] = c->cancel_pipe[1] = -1;
+	/* Scripts and sleep wait on the pipe; the others only read stop. */
+	if ((!program || strcmp(program, "sleep") == 0) &&
+	    pipe2(c->cancel_pipe, O_CLOEXEC | O_NONBLOCK))
 		abort(); /* out of descriptors: nothing sensible to do but die */
 	for (int i = 0; i < a->ngpus && c->ngpu < gpus; i++)
 		if (!a->gpu_busy[i]) {
@@ -560,7 +641,7 @@ static void start_chunk(agent *a, json_t *spec)
 	if (c->ngpu < gpus)
 		log_msg(LOG_WARN, "node: chunk %s wants %lld GPUs, %d are free", id,
 			(long long)gpus, c->ngpu);
-	if (pthread_create(&c->th, NULL, ag_chunk_main, c)) {
+	if (queue_chunk(a, c)) {
 		for (int i = 0; i < c->ngpu; i++)
 			a->gpu_busy[c->gpu[i]] = 0;
 		log_msg(LOG_ERROR, "node: cannot start a thread for chunk %s", id);
@@ -570,11 +651,11 @@ static void start_chunk(agent *a, json_t *spec)
 	c->next = a->chunks;
 	a->chunks = c;
 	a->nchunks++;
-	log_msg(LOG_INFO, "node: chunk %s (job %s, attempt %lld) started", id, job,
-		(long long)c->attempt);
+	log_msg(program ? LOG_DEBUG : LOG_INFO, "node: chunk %s (job %s, attempt %lld) started",
+		id, job, (long long)c->attempt);
 }
 
-/* Joins finished chunks. Called with a->mu held. */
+/* Frees finished chunks. Called with a->mu held. */
 static void reap(agent *a)
 {
 	for (ag_chunk **pp = &a->chunks; *pp;) {
@@ -587,10 +668,7 @@ static void reap(agent *a)
 		a->nchunks--;
 		for (int i = 0; i < c->ngpu; i++)
 			a->gpu_busy[c->gpu[i]] = 0;
-		pthread_mutex_unlock(&a->mu);
-		pthread_join(c->th, NULL);
 		chunk_free(c);
-		pthread_mutex_lock(&a->mu);
 	}
 }
 
@@ -686,9 +764,7 @@ static void agent_release(agent *a)
 		free(a->locals[i].name);
 		free(a->locals[i].path);
 	}
-	for (size_t i = 0; i < a->nsending; i++)
-		free(a->sending[i]);
-	free(a->sending);
+	free(a->workers);
 	free(a->locals);
 	json_decref(a->datasets);
 	free(a->state);
@@ -700,6 +776,7 @@ static void agent_release(agent *a)
 	pthread_mutex_destroy(&a->mu);
 	pthread_mutex_destroy(&a->cache_mu);
 	pthread_cond_destroy(&a->cv);
+	pthread_cond_destroy(&a->wcv);
 }
 
 static int agent_init(agent *a, const agent_config *cfg, char *err, size_t errlen)
@@ -711,6 +788,10 @@ static int agent_init(agent *a, const agent_config *cfg, char *err, size_t errle
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_mutex_init(&a->cache_mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
+	pthread_cond_init(&a->wcv, NULL);
+	a->runq_tail = &a->runq;
+	a->workers = xcalloc((size_t)cfg->max_parallel, sizeof *a->workers);
+	a->jr.fd = -1;
 	a->servers = xcalloc(cfg->nservers, sizeof *a->servers);
 	for (size_t i = 0; i < cfg->nservers; i++) {
 		char *s = xstrdup(cfg->servers[i]);
@@ -731,7 +812,8 @@ static int agent_init(agent *a, const agent_config *cfg, char *err, size_t errle
 	a->datasets = json_array();
 	if (!a->datasets)
 		return -ENOMEM;
-	if ((rc = make_dirs(a, err, errlen)) || (rc = load_key(a, err, errlen)))
+	if ((rc = make_dirs(a, err, errlen)) || (rc = load_key(a, err, errlen)) ||
+	    (rc = ag_journal_open(a, err, errlen)))
 		return rc;
 	for (size_t i = 0; i < cfg->ndatasets; i++)
 		if ((rc = add_dataset(a, cfg->datasets[i], err, errlen)))
@@ -749,13 +831,10 @@ static void clean_work(agent *a)
 	while (d && (e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		char *j = xasprintf("%s/%s.json", a->journal_dir, e->d_name);
-		if (access(j, F_OK) != 0) {
-			char *w = xasprintf("%s/%s", a->work_dir, e->d_name);
+		char *w = xasprintf("%s/%s", a->work_dir, e->d_name);
+		if (!ag_journal_holds_dir(a, w))
 			ag_remove_rf(w);
-			free(w);
-		}
-		free(j);
+		free(w);
 	}
 	if (d)
 		closedir(d);
@@ -785,7 +864,8 @@ int agent_run(const agent_config *cfg)
 		a.name, a.state, cfg->max_parallel, a.ngpus, a.servers[0],
 		a.nservers > 1 ? " (and fail-over servers)" : "");
 	if (pthread_create(&sig, NULL, signal_main, &a) ||
-	    !(sig_started = 1) || pthread_create(&ctl, NULL, control_main, &a)) {
+	    !(sig_started = 1) || ag_journal_start(&a) ||
+	    pthread_create(&ctl, NULL, control_main, &a)) {
 		fprintf(stderr, "sentinel node: cannot start its threads\n");
 		goto stop;
 	}
@@ -795,19 +875,24 @@ int agent_run(const agent_config *cfg)
 stop:
 	pthread_mutex_lock(&a.mu);
 	a.quit = 1;
+	a.workers_quit = 1;
 	pthread_cond_broadcast(&a.cv);
+	pthread_cond_broadcast(&a.wcv);
 	pthread_mutex_unlock(&a.mu);
+	for (int i = 0; i < a.nworkers; i++)
+		pthread_join(a.workers[i], NULL);
 	if (ctl_started)
 		pthread_join(ctl, NULL);
 	if (sig_started) {
 		pthread_kill(sig, SIGUSR1);
 		pthread_join(sig, NULL);
 	}
-	if (rc == 0 && a.st == AG_ONLINE)
-		ag_journal_replay(&a);
+	ag_journal_stop(&a, rc == 0 && a.st == AG_ONLINE);
 	log_msg(LOG_INFO, "node: stopped");
 out:
 	/* The signals stay blocked: one arriving now must not kill the exit. */
+	if (a.jr.marks) /* the journal was opened */
+		ag_journal_close(&a);
 	agent_release(&a);
 	return rc;
 }

@@ -1,6 +1,8 @@
 /* Internals shared by the agent's files. Locking: agent.mu guards every
- * mutable field of struct agent and of the chunks on its list; a chunk's
- * own thread alone touches its run state (ag_run). */
+ * mutable field of struct agent and of the chunks on its list; the worker
+ * running a chunk alone touches its run state (ag_run). agent.jr.mu guards
+ * the journal; it is never held while taking agent.mu (the order is mu,
+ * then jr.mu). */
 #ifndef SN_AGENT_INT_H
 #define SN_AGENT_INT_H
 #include <pthread.h>
@@ -25,15 +27,48 @@ typedef struct ag_chunk {
 	char *id, *job_id;
 	int64_t attempt;
 	json_t *spec;         /* the chunk as received */
-	int cancel_pipe[2];   /* a byte in [1] stops the run (sbx_opts.cancel_fd) */
+	int cancel_pipe[2];   /* a byte in [1] stops the run (sbx_opts.cancel_fd);
+			       * -1 for built-ins that only read stop */
 	int stop;             /* enum ag_stop, read atomically by the run */
 	int gpu[AG_MAX_GPUS]; /* indices held */
 	int ngpu;
-	int finished;         /* its thread is done; the work loop joins it */
-	pthread_t th;
+	int finished;         /* its run is done (result journalled); the work loop frees it */
 	struct agent *a;
-	struct ag_chunk *next;
+	struct ag_chunk *next;  /* agent.chunks */
+	struct ag_chunk *qnext; /* agent.runq */
 } ag_chunk;
+
+/* A result in the journal (agent_journal.c). */
+enum ag_rec_state {
+	REC_QUEUED,     /* in memory only */
+	REC_COMMITTING, /* being appended by a commit */
+	REC_READY,      /* durable, to send */
+	REC_INFLIGHT,   /* durable, being sent */
+};
+typedef struct ag_rec {
+	char *chunk;
+	int64_t attempt;
+	char *workdir;        /* the attempt directory (artifacts), or NULL */
+	json_t *body;         /* the POST …/result body; the sender alone touches it */
+	size_t len;           /* bytes of its journal line: bounds a batch */
+	int state;            /* enum ag_rec_state */
+	int dropped;          /* lost while committing or in flight: forget it after */
+	struct ag_rec *next;
+} ag_rec;
+
+typedef struct ag_journal {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int fd;               /* journal/results.log, O_APPEND */
+	uint64_t size, dead;  /* bytes in the log; of them, those of done results and marks */
+	ag_rec *head, **tailp;
+	size_t nqueued, nready;
+	json_t *marks;        /* done marks not yet appended: [["chunk",attempt]…] */
+	int64_t retry_at_ms, backoff_ms;
+	int quit, started;
+	uint64_t commits;     /* appends made durable (one fdatasync each) */
+	pthread_t th;
+} ag_journal;
 
 typedef struct ag_local {
 	char *name, *path;
@@ -60,8 +95,13 @@ typedef struct agent {
 	int nchunks;
 	int ngpus, gpu_busy[AG_MAX_GPUS];
 	int claim_printed;
-	char **sending;        /* journal names a chunk thread is sending now */
-	size_t nsending;
+	/* The worker pool: built-in and script chunks run on up to
+	 * max_parallel long-lived threads (noop runs inline, on no thread). */
+	ag_chunk *runq, **runq_tail;
+	int nrunq, nidle, nworkers, workers_quit;
+	pthread_t *workers;
+	pthread_cond_t wcv;
+	ag_journal jr;
 
 	json_t *datasets;      /* what register and heartbeat report */
 	ag_local *locals;
@@ -101,25 +141,45 @@ void ag_cache_init(agent *a);
 json_t *ag_cache_list(agent *a);
 
 /* ---- agent_journal.c ---- */
-/* Writes the result of (chunk, attempt) durably; *name gets the entry's
- * file name (caller frees). */
-int ag_journal_put(agent *a, const char *chunk_id, int64_t attempt, const char *workdir,
-		   json_t *result, char **name);
-/* Sends one entry (artifacts, then the result). 0 once it left the journal
- * (200 or 409), -EAGAIN when it stays for a later try, -EBUSY when another
- * thread is sending it. */
-int ag_journal_send(agent *a, const char *name);
-/* Sends every entry not being sent by a chunk thread. */
-void ag_journal_replay(agent *a);
+/* Opens (creates) journal/results.log and takes back every result it
+ * holds without a done mark, and those of the older one-file-per-result
+ * journal (made durable in the log, then their files removed). */
+int ag_journal_open(agent *a, char *err, size_t errlen);
+/* Queues the result of (chunk, attempt) for the next group commit; body
+ * is the POST …/result body (a reference is taken). workdir: the attempt
+ * directory holding its artifacts, removed once the result is done. */
+void ag_journal_put(agent *a, const char *chunk_id, int64_t attempt, const char *workdir,
+		    json_t *body);
+/* Appends every queued result and pending done mark in one write, then
+ * one fdatasync. 0, or a negative errno (the results stay queued). */
+int ag_journal_commit(agent *a);
+/* The result of (chunk, attempt) is done (taken, refused for good, lost):
+ * forgotten, with a done mark for the log and its attempt dir removed. */
+void ag_journal_done(agent *a, const char *chunk_id, int64_t attempt);
+/* Starts the sender thread: commits, then sends in batches. */
+int ag_journal_start(agent *a);
+/* The server answers again: a result waiting for a retry goes now. */
+void ag_journal_kick(agent *a);
+/* Stops the sender, commits what is queued and, with send, tries once more
+ * to send everything. */
+void ag_journal_stop(agent *a, int send);
+void ag_journal_close(agent *a);
 /* Adds the chunk ids of journalled results to arr (their leases must be
  * kept alive until the results are taken). */
 void ag_journal_ids(agent *a, json_t *arr);
-/* Drops the entry of a chunk the server says is lost. */
+/* 1 when a result in the journal keeps its artifacts in dir. */
+int ag_journal_holds_dir(agent *a, const char *dir);
+/* Drops the results of a chunk the server says is lost. */
 void ag_journal_drop_chunk(agent *a, const char *chunk_id);
+/* Results not done yet (queued or durable). */
+size_t ag_journal_pending(agent *a);
 
 /* ---- agent_run.c ---- */
-/* The chunk's thread. */
-void *ag_chunk_main(void *arg);
+/* Runs a chunk (on a worker) and journals its result, unless stopped. */
+void ag_chunk_run(ag_chunk *c);
+/* The result body of a noop chunk (new reference). */
+json_t *ag_noop_result(int64_t attempt);
+
 /* Welford summary of samples as {"n","mean","m2","min","max"} (new ref). */
 json_t *ag_stats_of(const double *v, size_t n);
 /* The montecarlo-pi stat over iterations samples from seed (docs/jobs.md);
@@ -127,5 +187,8 @@ json_t *ag_stats_of(const double *v, size_t n);
 int ag_montecarlo_pi(uint64_t iterations, uint64_t seed, const int *stop, json_t **stat);
 
 /* ---- agent.c ---- */
+/* The heartbeat interval a register or heartbeat reply gives, in ms
+ * (heartbeat_ms, else heartbeat_s), or 0 when it gives none in range. */
+int64_t ag_hb_from_reply(const json_t *reply);
 void ag_remove_rf(const char *path);
 #endif

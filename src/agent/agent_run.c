@@ -1,9 +1,10 @@
-/* One chunk on its own thread: built-in programs in-process, scripts in
- * the sandbox; output lines streamed to the server in batches; the result
- * (with result.json summarised and the output files as artifacts)
- * journalled, then sent.
+/* One chunk on a worker of the pool: built-in programs in-process (no
+ * directory, no files), scripts in the sandbox; output lines streamed to
+ * the server in batches; the result (with result.json summarised and the
+ * output files as artifacts) queued to the journal, whose sender commits
+ * and sends it.
  *
- * An attempt's directory, STATE/work/<chunk>-<attempt>/:
+ * A script attempt's directory, STATE/work/<chunk>-<attempt>/:
  *   job/     the script (and config.json), bound read-only at /job
  *   data/    the inputs (hard links into the cache), bound read-only at /data
  *   w/       bound read-write at /work, the job's cwd and home
@@ -149,7 +150,7 @@ static void send_lines(struct logq *q, json_t *lines, uint64_t dropped)
 		pthread_mutex_lock(&c->a->mu);
 		if (c->stop == AG_RUN) {
 			__atomic_store_n(&c->stop, AG_STOP_LOST, __ATOMIC_RELAXED);
-			if (write(c->cancel_pipe[1], "x", 1) < 0)
+			if (c->cancel_pipe[1] >= 0 && write(c->cancel_pipe[1], "x", 1) < 0)
 				log_msg(LOG_WARN, "node: chunk %s: cannot signal its stop", c->id);
 		}
 		pthread_mutex_unlock(&c->a->mu);
@@ -858,64 +859,67 @@ static void run_free(struct run *r)
 	free(r->dir);
 }
 
-/* Journals, then sends the result (the replay retries what fails). */
-static void report(struct run *r, const char *status, json_t *result, json_t *sandbox,
-		   json_t *arts, const char *error)
+static json_t *result_body(int64_t attempt, const char *status, json_t *result,
+			   json_t *sandbox, json_t *arts, const char *error)
 {
-	ag_chunk *c = r->c;
-	char *name = NULL;
-	json_t *body = json_pack("{s:I, s:s, s:O?, s:O?, s:O, s:s*}", "attempt",
-				 (json_int_t)c->attempt, "status", status, "result", result,
-				 "sandbox", sandbox, "artifacts", arts, "error", error);
-	int rc = body ? ag_journal_put(c->a, c->id, c->attempt, r->dir, body, &name) : -ENOMEM;
-	if (rc)
-		log_msg(LOG_ERROR, "node: chunk %s: cannot journal its result: %s; it will run "
-			"again elsewhere", c->id, strerror(-rc));
-	else
-		ag_journal_send(c->a, name);
-	json_decref(body);
-	free(name);
+	return json_pack("{s:I, s:s, s:O?, s:O?, s:O, s:s*}", "attempt", (json_int_t)attempt,
+			 "status", status, "result", result, "sandbox", sandbox, "artifacts", arts,
+			 "error", error);
 }
 
-void *ag_chunk_main(void *arg)
+json_t *ag_noop_result(int64_t attempt)
 {
-	ag_chunk *c = arg;
+	json_t *arts = json_array(), *res = json_pack("{s:{}}", "stats");
+	json_t *body = arts && res ? result_body(attempt, "completed", res, NULL, arts, NULL) : NULL;
+	json_decref(arts);
+	json_decref(res);
+	return body;
+}
+
+void ag_chunk_run(ag_chunk *c)
+{
 	agent *a = c->a;
 	struct run r = { .c = c };
-	json_t *result = NULL, *sandbox = NULL, *arts = json_array();
+	json_t *result = NULL, *sandbox = NULL, *arts = json_array(), *body;
 	char *error = NULL;
 	const char *program = json_string_value(json_object_get(c->spec, "program"));
 	int rc;
-	r.dir = xasprintf("%s/%s-%lld", a->work_dir, c->id, (long long)c->attempt);
-	r.w = xasprintf("%s/w", r.dir);
-	ag_remove_rf(r.dir); /* a leftover of an earlier run of this agent */
 	if (!arts)
 		abort();
-	if ((rc = sn_mkdir_p(r.dir, 0700)) == 0)
-		rc = program ? run_builtin(c, program, &result, &error)
-			     : run_script(&r, &result, &sandbox, arts, &error);
-	else
-		error = xasprintf("%s: %s", r.dir, strerror(-rc));
+	if (program) {
+		rc = run_builtin(c, program, &result, &error);
+	} else {
+		r.dir = xasprintf("%s/%s-%lld", a->work_dir, c->id, (long long)c->attempt);
+		r.w = xasprintf("%s/w", r.dir);
+		ag_remove_rf(r.dir); /* a leftover of an earlier run of this agent */
+		if ((rc = sn_mkdir_p(r.dir, 0700)) == 0)
+			rc = run_script(&r, &result, &sandbox, arts, &error);
+		else
+			error = xasprintf("%s: %s", r.dir, strerror(-rc));
+	}
 	if (stopped(c)) {
 		log_msg(LOG_INFO, "node: chunk %s stopped (%s); no result sent", c->id,
 			c->stop == AG_STOP_CANCEL ? "cancelled" : c->stop == AG_STOP_LOST ? "lost"
 			: "handed back");
-		ag_remove_rf(r.dir);
+		if (r.dir)
+			ag_remove_rf(r.dir);
 	} else {
-		report(&r, error ? "failed" : "completed", error ? NULL : result, sandbox, arts,
-		       error);
-		log_msg(LOG_INFO, "node: chunk %s attempt %lld %s%s%s", c->id,
-			(long long)c->attempt, error ? "failed: " : "completed", error ? error : "",
-			"");
+		if (rc && !error)
+			error = xstrdup(strerror(-rc));
+		body = result_body(c->attempt, error ? "failed" : "completed", error ? NULL : result,
+				   sandbox, arts, error);
+		if (!body)
+			abort(); /* out of memory, as xmalloc would */
+		/* The attempt dir goes with the result, once the server took it. */
+		ag_journal_put(a, c->id, c->attempt, r.dir, body);
+		json_decref(body);
+		log_msg(program && !error ? LOG_DEBUG : LOG_INFO, "node: chunk %s attempt %lld %s%s",
+			c->id, (long long)c->attempt, error ? "failed: " : "completed",
+			error ? error : "");
 	}
 	json_decref(result);
 	json_decref(sandbox);
 	json_decref(arts);
 	free(error);
 	run_free(&r);
-	pthread_mutex_lock(&a->mu);
-	c->finished = 1;
-	pthread_cond_broadcast(&a->cv);
-	pthread_mutex_unlock(&a->mu);
-	return NULL;
 }

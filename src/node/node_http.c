@@ -186,10 +186,12 @@ static int cmp_str(const void *a, const void *b)
 
 static json_t *reg_json(node_reg *r, const struct node_rec *rec, int64_t now)
 {
-	return json_pack("{s:s,s:s,s:s,s:s?,s:I,s:I}", "node_id", rec->id, "claim_code", rec->claim,
-			 "state", node_public_state(r, rec, now), "owner",
+	/* heartbeat_s is rounded up (older agents read it); heartbeat_ms is exact. */
+	return json_pack("{s:s,s:s,s:s,s:s?,s:I,s:I,s:I}", "node_id", rec->id, "claim_code",
+			 rec->claim, "state", node_public_state(r, rec, now), "owner",
 			 *rec->owner ? rec->owner : NULL, "heartbeat_s",
-			 (json_int_t)((r->cfg.heartbeat_ms + 999) / 1000), "node_timeout_s",
+			 (json_int_t)((r->cfg.heartbeat_ms + 999) / 1000), "heartbeat_ms",
+			 (json_int_t)r->cfg.heartbeat_ms, "node_timeout_s",
 			 (json_int_t)(r->cfg.node_timeout_ms / 1000));
 }
 
@@ -473,8 +475,9 @@ static void h_heartbeat(http_req *req, void *ctx)
 		node_announce(r, me->id, owner, nm, "offline");
 	if (became)
 		node_announce(r, me->id, owner, nm, became);
-	reply = json_pack("{s:[],s:[],s:I}", "cancel", "lost", "heartbeat_s",
-			  (json_int_t)((r->cfg.heartbeat_ms + 999) / 1000));
+	reply = json_pack("{s:[],s:[],s:I,s:I}", "cancel", "lost", "heartbeat_s",
+			  (json_int_t)((r->cfg.heartbeat_ms + 999) / 1000), "heartbeat_ms",
+			  (json_int_t)r->cfg.heartbeat_ms);
 	int rc = reply ? 0 : -ENOMEM;
 	if (rc == 0 && l.heartbeat)
 		rc = l.heartbeat(l.ctx, me->id, http_req_json(req), reply);
