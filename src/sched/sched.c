@@ -60,8 +60,9 @@ const char *const sc_ck_state_names[CK_NSTATES] = { "pending", "running", "compl
 						      "cancelled" };
 const char *const sc_job_state_names[5] = { "pending", "running", "completed", "failed",
 					    "cancelled" };
-const int64_t sc_lat_bounds_us[16] = { 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000,
-				       100000, 250000, 1000000, 2500000, 10000000, INT64_MAX };
+const int64_t sc_lat_bounds_us[SC_LAT_NB] = { 10, 25, 50, 100, 250, 500, 1000, 2500, 5000,
+					      10000, 25000, 50000, 100000, 250000, 1000000,
+					      2500000, 10000000, INT64_MAX };
 
 static int64_t mono_us(void)
 {
@@ -101,7 +102,7 @@ void sc_job_free(sc_job *j)
 	}
 	free(j->tmpl);
 	free(j->ck);
-	free(j->q);
+	free(j->rq);
 	sc_stats_release(&j->stats);
 	free(j);
 }
@@ -125,6 +126,8 @@ void sc_core_release(sc_core *c)
 	for (size_t i = 0; i < c->njobs; i++)
 		sc_job_free(c->jobs[i]);
 	free(c->jobs);
+	free(c->jidx);
+	free(c->cand);
 	for (size_t i = 0; i < c->nowners; i++)
 		free(c->owners[i].jobs);
 	free(c->owners);
@@ -218,15 +221,46 @@ static void chunk_event(sc_core *c, sc_job *j, uint32_t idx, const char *reason)
 	json_decref(e);
 }
 
+/* The job's state and chunk counts; a state change is announced at once,
+ * progress through job_progress. */
 static void job_event(sc_core *c, sc_job *j)
 {
+	if (j->ev_dirty) {
+		j->ev_dirty = 0;
+		c->ev_dirty--;
+	}
+	j->ev_us = mono_us();
 	if (!c->event)
 		return;
-	char *text = xasprintf("{\"id\":\"%s\",\"state\":\"%s\",\"completed_chunks\":%u,"
-			       "\"total_chunks\":%u}", j->id, sc_job_state_names[j->state],
-			       j->count[CK_COMPLETED], j->nchunks);
+	char text[320];
+	snprintf(text, sizeof text, "{\"id\":\"%s\",\"state\":\"%s\",\"completed_chunks\":%u,"
+		 "\"total_chunks\":%u,\"chunks\":{\"pending\":%u,\"running\":%u,\"completed\":%u,"
+		 "\"failed\":%u,\"cancelled\":%u}}", j->id, sc_job_state_names[j->state],
+		 j->count[CK_COMPLETED], j->nchunks, j->count[CK_PENDING], j->count[CK_RUNNING],
+		 j->count[CK_COMPLETED], j->count[CK_FAILED], j->count[CK_CANCELLED]);
 	c->event(c->event_ctx, "job", j->owner, text);
-	free(text);
+}
+
+/* A chunk of j moved: its progress event, coalesced to one per
+ * SC_EVENT_US (the reaper flushes what is left: sc_events_flush). */
+static void job_progress(sc_core *c, sc_job *j, int64_t now_us)
+{
+	if (now_us - j->ev_us >= SC_EVENT_US) {
+		job_event(c, j);
+	} else if (!j->ev_dirty) {
+		j->ev_dirty = 1;
+		c->ev_dirty++;
+	}
+}
+
+size_t sc_events_flush(sc_core *c, int64_t now_us)
+{
+	for (size_t i = 0; c->ev_dirty && i < c->njobs; i++) {
+		sc_job *j = c->jobs[i];
+		if (j->ev_dirty && now_us - j->ev_us >= SC_EVENT_US)
+			job_event(c, j);
+	}
+	return c->ev_dirty;
 }
 
 static void set_state(sc_core *c, sc_job *j, uint32_t idx, int st)
@@ -241,18 +275,77 @@ static void set_state(sc_core *c, sc_job *j, uint32_t idx, int st)
 
 /* ---- queues ---- */
 
-static void q_push(sc_job *j, uint32_t idx)
+uint32_t sc_queued(const sc_job *j)
 {
-	assert(j->qlen < j->nchunks);
-	j->q[(j->qhead + j->qlen++) % j->nchunks] = idx;
+	return j->nchunks - j->fresh + j->rqlen;
 }
 
+/* A chunk pending again joins the ring (grown by doubling). */
+static void q_push(sc_job *j, uint32_t idx)
+{
+	if (j->rqlen == j->rqcap) {
+		uint32_t cap = j->rqcap ? 2 * j->rqcap : 8;
+		uint32_t *v = xmalloc(cap * sizeof *v);
+		for (uint32_t i = 0; i < j->rqlen; i++)
+			v[i] = j->rq[(j->rqhead + i) % j->rqcap];
+		free(j->rq);
+		j->rq = v;
+		j->rqcap = cap;
+		j->rqhead = 0;
+	}
+	j->rq[(j->rqhead + j->rqlen++) % j->rqcap] = idx;
+}
+
+/* Chunks pending again first (they waited longest), then the range. */
 static uint32_t q_pop(sc_job *j)
 {
-	uint32_t idx = j->q[j->qhead];
-	j->qhead = (j->qhead + 1) % j->nchunks;
-	j->qlen--;
-	return idx;
+	if (j->rqlen) {
+		uint32_t idx = j->rq[j->rqhead];
+		j->rqhead = (j->rqhead + 1) % j->rqcap;
+		j->rqlen--;
+		return idx;
+	}
+	assert(j->fresh < j->nchunks);
+	return j->fresh++;
+}
+
+static void q_clear(sc_job *j)
+{
+	j->fresh = j->nchunks;
+	j->rqlen = 0;
+	j->rqhead = 0;
+}
+
+/* ---- the job index (by id) ---- */
+
+static size_t id_hash(const char *id)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (; *id; id++)
+		h = (h ^ (uint8_t)*id) * 0x100000001b3ULL;
+	return (size_t)(h ^ (h >> 29));
+}
+
+static void jidx_put(sc_job **tab, size_t cap, sc_job *j)
+{
+	size_t i = id_hash(j->id) & (cap - 1);
+	while (tab[i])
+		i = (i + 1) & (cap - 1);
+	tab[i] = j;
+}
+
+/* Rebuilt whole on growth and after jobs leave memory (sc_gc_jobs): both
+ * are per job, never per chunk. The table is kept at most half full. */
+static void jidx_rebuild(sc_core *c)
+{
+	size_t cap = 64;
+	while (cap < 2 * (c->njobs + 1))
+		cap *= 2;
+	free(c->jidx);
+	c->jidx = xcalloc(cap, sizeof *c->jidx);
+	c->jcap = cap;
+	for (size_t i = 0; i < c->njobs; i++)
+		jidx_put(c->jidx, cap, c->jobs[i]);
 }
 
 static sc_owner *owner_get(sc_core *c, const char *id)
@@ -313,6 +406,7 @@ sc_node *sc_node_get(sc_core *c, const char *id)
 	if (c->nnodes == c->capnodes) {
 		c->capnodes = c->capnodes ? 2 * c->capnodes : 8;
 		c->nodes = xrealloc(c->nodes, c->capnodes * sizeof *c->nodes);
+		c->cand = xrealloc(c->cand, c->capnodes * sizeof *c->cand);
 	}
 	sc_node *n = xcalloc(1, sizeof *n);
 	sn_strlcpy(n->id, id, sizeof n->id);
@@ -342,15 +436,32 @@ void sc_set_nodes(sc_core *c, const node_info *v, size_t n)
 		sc_node_get(c, v[i].id)->info = &v[i];
 }
 
-static void held_push(sc_held **v, size_t *n, size_t *cap, sc_job *j, uint32_t idx)
+static size_t held_push(sc_held **v, size_t *n, size_t *cap, sc_job *j, uint32_t idx)
 {
 	if (*n == *cap) {
 		*cap = *cap ? 2 * *cap : 8;
 		*v = xrealloc(*v, *cap * sizeof **v);
 	}
-	(*v)[(*n)++] = (sc_held){ j, idx };
+	(*v)[*n] = (sc_held){ j, idx, 0 };
+	return (*n)++;
 }
 
+/* The held list: a chunk knows its slot (hpos), so leaving is O(1). */
+static void hold(sc_node *n, sc_job *j, uint32_t idx)
+{
+	j->ck[idx].hpos = (uint32_t)held_push(&n->held, &n->nheld, &n->capheld, j, idx);
+}
+
+static void unhold(sc_node *n, sc_job *j, uint32_t idx)
+{
+	uint32_t at = j->ck[idx].hpos;
+	assert(at < n->nheld && n->held[at].job == j && n->held[at].idx == idx);
+	n->held[at] = n->held[--n->nheld];
+	if (at < n->nheld)
+		n->held[at].job->ck[n->held[at].idx].hpos = at;
+}
+
+/* The outbox is handed over whole at each poll: a search is short. */
 static int held_del(sc_held *v, size_t *n, const sc_job *j, uint32_t idx)
 {
 	for (size_t i = 0; i < *n; i++) {
@@ -424,19 +535,19 @@ static size_t locality(const sc_job *j, const node_info *n)
 	return hits;
 }
 
-/* Eligible nodes: those holding the most of the inputs first, then the
- * most room. */
-static sc_node *best_node(sc_core *c, const sc_job *j, int64_t now)
+/* Among the nodes with room (c->cand, filled by sc_dispatch), the eligible
+ * ones holding the most of the inputs first, then the most room. */
+static sc_node *best_node(sc_core *c, size_t ncand, const sc_job *j, int64_t now)
 {
 	sc_node *best = NULL;
 	size_t best_loc = 0;
 	int best_room = 0;
-	for (size_t i = 0; i < c->nnodes; i++) {
-		sc_node *n = c->nodes[i];
+	for (size_t i = 0; i < ncand; i++) {
+		sc_node *n = c->cand[i];
 		int room = node_room(c, n, now);
 		if (!room || (j->gpus && gpus_free(n) < j->gpus) || !sc_eligible(j, n->info))
 			continue;
-		size_t loc = locality(j, n->info);
+		size_t loc = j->ninputs ? locality(j, n->info) : 0;
 		if (!best || loc > best_loc || (loc == best_loc && room > best_room)) {
 			best = n;
 			best_loc = loc;
@@ -446,16 +557,16 @@ static sc_node *best_node(sc_core *c, const sc_job *j, int64_t now)
 	return best;
 }
 
-static void latency_add(sc_core *c, int64_t us)
+static void hist_add(sc_hist *h, int64_t us)
 {
 	if (us < 0)
 		us = 0;
 	size_t b = 0;
 	while (us > sc_lat_bounds_us[b])
 		b++;
-	c->lat_bucket[b]++;
-	c->lat_n++;
-	c->lat_sum_us += (uint64_t)us;
+	h->bucket[b]++;
+	h->n++;
+	h->sum_us += (uint64_t)us;
 }
 
 static void job_set(sc_core *c, sc_job *j, int st, const char *reason, int flag, int64_t now)
@@ -469,7 +580,7 @@ static void job_set(sc_core *c, sc_job *j, int st, const char *reason, int flag,
 	job_event(c, j);
 }
 
-static void assign(sc_core *c, sc_job *j, sc_node *n, int64_t now)
+static void assign(sc_core *c, sc_job *j, sc_node *n, int64_t now, int64_t now_us)
 {
 	uint32_t idx = q_pop(j);
 	sc_chunk *ck = &j->ck[idx];
@@ -481,44 +592,91 @@ static void assign(sc_core *c, sc_job *j, sc_node *n, int64_t now)
 	ck->log_capped = 0;
 	ck->node = node_index(c, n);
 	ck->lease_until = now + c->lease_ms;
-	held_push(&n->held, &n->nheld, &n->capheld, j, idx);
-	held_push(&n->outbox, &n->nout, &n->capout, j, idx);
+	hold(n, j, idx);
+	size_t at = held_push(&n->outbox, &n->nout, &n->capout, j, idx);
+	/* Assignable from when it was pending and this node could take it. */
+	int64_t ready = ck->pending_us;
+	if (n->wait_us > ready)
+		ready = n->wait_us;
+	if (n->room_us > ready)
+		ready = n->room_us;
+	n->outbox[at].ready_us = ready;
 	n->gpus_held += j->gpus;
 	n->gpus_out += j->gpus;
-	latency_add(c, mono_us() - ck->pending_us);
+	hist_add(&c->qwait, now_us - ck->pending_us);
 	if (j->state == JOB_PENDING)
 		job_set(c, j, JOB_RUNNING, NULL, 0, now);
 	sc_op *o = op_new(c, OP_ASSIGN, j, idx);
 	sn_strlcpy(o->node, n->id, sizeof o->node);
 	o->at = now;
 	o->lease_until = ck->lease_until;
-	pthread_cond_signal(&n->cv);
-	chunk_event(c, j, idx, NULL);
+	if (n->nout == 1)
+		pthread_cond_signal(&n->cv);
+	job_progress(c, j, now_us);
 }
 
+/* Fair share: owners take turns, one chunk each (round-robin from c->rr);
+ * within an owner, its jobs by priority then age. Only the nodes with room
+ * are looked at, and nothing is scanned when none has any. */
 size_t sc_dispatch(sc_core *c, int64_t now)
 {
-	size_t total = 0;
-	for (int moved = 1; moved && c->nowners;) {
+	size_t total = 0, ncand = 0;
+	if (!c->nowners)
+		return 0;
+	for (size_t i = 0; i < c->nnodes; i++)
+		if (node_room(c, c->nodes[i], now))
+			c->cand[ncand++] = c->nodes[i];
+	int64_t now_us = ncand ? mono_us() : 0;
+	for (int moved = 1; moved && ncand;) {
 		moved = 0;
 		for (size_t k = 0; k < c->nowners && !moved; k++) {
 			size_t oi = (c->rr + k) % c->nowners;
 			sc_owner *o = &c->owners[oi];
 			for (size_t i = 0; i < o->njobs && !moved; i++) {
 				sc_job *j = o->jobs[i];
-				if (!j->qlen || j->nparents || j->state > JOB_RUNNING)
+				if (!sc_queued(j) || j->nparents || j->state > JOB_RUNNING)
 					continue;
-				sc_node *n = best_node(c, j, now);
+				sc_node *n = best_node(c, ncand, j, now);
 				if (!n)
 					continue;
-				assign(c, j, n, now);
+				assign(c, j, n, now, now_us);
 				c->rr = oi + 1;
 				moved = 1;
 				total++;
+				if (!node_room(c, n, now)) {
+					for (size_t q = 0; q < ncand; q++)
+						if (c->cand[q] == n)
+							c->cand[q] = c->cand[--ncand];
+				}
 			}
 		}
 	}
 	return total;
+}
+
+void sc_poll_begin(sc_core *c, sc_node *n, int want, int gpus)
+{
+	(void)c;
+	if (n->polling++ == 0)
+		n->wait_us = mono_us();
+	n->want = want;
+	n->want_gpus = gpus;
+}
+
+void sc_poll_end(sc_core *c, sc_node *n)
+{
+	(void)c;
+	if (--n->polling == 0)
+		n->want = n->want_gpus = 0;
+}
+
+void sc_handed(sc_core *c, sc_node *n)
+{
+	int64_t now_us = n->nout ? mono_us() : 0;
+	for (size_t i = 0; i < n->nout; i++)
+		hist_add(&c->lat, now_us - n->outbox[i].ready_us);
+	n->nout = 0;
+	n->gpus_out = 0;
 }
 
 /* The chunk leaves its node (RUNNING ends). */
@@ -527,11 +685,12 @@ static void release(sc_core *c, sc_job *j, uint32_t idx)
 	sc_chunk *ck = &j->ck[idx];
 	assert(ck->state == CK_RUNNING && ck->node >= 0 && (size_t)ck->node < c->nnodes);
 	sc_node *n = c->nodes[ck->node];
-	int found = held_del(n->held, &n->nheld, j, idx);
-	assert(found);
-	(void)found;
+	/* A full node gains room now: what waits for it is assignable from here. */
+	if (n->info && (int)n->nheld >= n->info->max_parallel)
+		n->room_us = mono_us();
+	unhold(n, j, idx);
 	n->gpus_held -= j->gpus;
-	if (held_del(n->outbox, &n->nout, j, idx))
+	if (n->nout && held_del(n->outbox, &n->nout, j, idx))
 		n->gpus_out -= j->gpus;
 	ck->node = -1;
 }
@@ -580,6 +739,7 @@ static void lose(sc_core *c, sc_job *j, uint32_t idx, const char *reason, int64_
 	log_line(c, j, idx, 0, line);
 	to_pending(c, j, idx);
 	chunk_event(c, j, idx, reason);
+	job_progress(c, j, mono_us());
 }
 
 static void job_close(sc_core *c, sc_job *j, int st, const char *reason, int64_t now);
@@ -599,6 +759,12 @@ static void job_children(sc_core *c, sc_job *p, int64_t now)
 						      sc_job_state_names[p->state]);
 				job_close(c, j, JOB_FAILED, why, now);
 				free(why);
+			} else if (!j->nparents) {
+				/* Runnable from now: its queue wait starts here (once per job). */
+				int64_t us = mono_us();
+				for (uint32_t x = 0; x < j->nchunks; x++)
+					if (j->ck[x].state == CK_PENDING)
+						j->ck[x].pending_us = us;
 			}
 			break;
 		}
@@ -618,7 +784,7 @@ static void job_close(sc_core *c, sc_job *j, int st, const char *reason, int64_t
 		if (ck->state == CK_RUNNING || ck->state == CK_PENDING)
 			set_state(c, j, idx, CK_CANCELLED);
 	}
-	j->qlen = 0;
+	q_clear(j);
 	j->finished_at = now;
 	owner_drop_job(c, j);
 	job_set(c, j, st, reason, 1, now);
@@ -653,7 +819,8 @@ int sc_result(sc_core *c, const char *node, const char *job, uint32_t idx, uint3
 		memset(&rep->stats, 0, sizeof rep->stats);
 		o->jobp = j;
 		o->job_done = j->count[CK_COMPLETED] == j->nchunks;
-		chunk_event(c, j, idx, NULL);
+		if (!o->job_done)
+			job_progress(c, j, mono_us());
 		if (o->job_done) {
 			j->state = JOB_COMPLETED;
 			j->finished_at = now;
@@ -684,6 +851,7 @@ int sc_result(sc_core *c, const char *node, const char *job, uint32_t idx, uint3
 	} else {
 		to_pending(c, j, idx);
 		chunk_event(c, j, idx, reason);
+		job_progress(c, j, mono_us());
 	}
 	*wait_seq = ck->done_seq = c->seq;
 	return SC_ACCEPTED;
@@ -735,17 +903,23 @@ size_t sc_reap(sc_core *c, int64_t now)
 
 sc_job *sc_job_find(sc_core *c, const char *id)
 {
-	for (size_t i = 0; i < c->njobs; i++)
-		if (strcmp(c->jobs[i]->id, id) == 0)
-			return c->jobs[i];
+	if (!c->jcap)
+		return NULL;
+	for (size_t i = id_hash(id) & (c->jcap - 1); c->jidx[i]; i = (i + 1) & (c->jcap - 1))
+		if (strcmp(c->jidx[i]->id, id) == 0)
+			return c->jidx[i];
 	return NULL;
 }
 
 void sc_add_job(sc_core *c, sc_job *j, int64_t now)
 {
 	int64_t us = mono_us();
-	if (!j->q)
-		j->q = xcalloc(j->nchunks ? j->nchunks : 1, sizeof *j->q);
+	/* The pending tail is the range; pending chunks before it (after a
+	 * restart: lost, failed, retried ones) go to the ring. */
+	j->fresh = j->nchunks;
+	while (j->fresh > 0 && j->ck[j->fresh - 1].state == CK_PENDING)
+		j->fresh--;
+	j->rqlen = j->rqhead = 0;
 	for (uint32_t i = 0; i < j->nchunks; i++) {
 		sc_chunk *ck = &j->ck[i];
 		j->count[ck->state]++;
@@ -753,7 +927,8 @@ void sc_add_job(sc_core *c, sc_job *j, int64_t now)
 		if (ck->state == CK_PENDING) {
 			ck->pending_us = us;
 			ck->node = -1;
-			q_push(j, i);
+			if (i < j->fresh)
+				q_push(j, i);
 		} else if (ck->state != CK_RUNNING) {
 			ck->node = -1;
 		}
@@ -765,6 +940,10 @@ void sc_add_job(sc_core *c, sc_job *j, int64_t now)
 		c->jobs = xrealloc(c->jobs, c->capjobs * sizeof *c->jobs);
 	}
 	c->jobs[c->njobs++] = j;
+	if (2 * (c->njobs + 1) > c->jcap)
+		jidx_rebuild(c);
+	else
+		jidx_put(c->jidx, c->jcap, j);
 	if (j->state <= JOB_RUNNING)
 		owner_add_job(c, j);
 	else if (!j->finished_at)
@@ -779,7 +958,7 @@ void sc_adopt_running(sc_core *c, sc_job *j, uint32_t idx, const char *node, int
 	sc_chunk *ck = &j->ck[idx];
 	ck->node = node_index(c, n);
 	ck->lease_until = lease_until;
-	held_push(&n->held, &n->nheld, &n->capheld, j, idx);
+	hold(n, j, idx);
 	n->gpus_held += j->gpus;
 }
 
@@ -844,6 +1023,7 @@ int sc_log(sc_core *c, const char *node, const char *job, uint32_t idx, uint32_t
 
 void sc_gc_jobs(sc_core *c, uint64_t durable, int64_t now)
 {
+	size_t before = c->njobs;
 	for (size_t i = 0; i < c->njobs;) {
 		sc_job *j = c->jobs[i];
 		if (j->state <= JOB_RUNNING || j->last_seq > durable || j->count[CK_RUNNING] ||
@@ -853,9 +1033,13 @@ void sc_gc_jobs(sc_core *c, uint64_t durable, int64_t now)
 		}
 		for (int s = 0; s < CK_NSTATES; s++)
 			c->count[s] -= j->count[s];
+		if (j->ev_dirty)
+			c->ev_dirty--;
 		c->jobs[i] = c->jobs[--c->njobs];
 		sc_job_free(j);
 	}
+	if (c->njobs != before)
+		jidx_rebuild(c);
 }
 
 void sc_check(const sc_core *c)
@@ -870,20 +1054,26 @@ void sc_check(const sc_core *c)
 			cnt[ck->state]++;
 			assert((ck->state == CK_RUNNING) == (ck->node >= 0));
 			if (ck->state == CK_RUNNING) {
+				/* Its slot names it; a slot names one chunk, so once. */
 				const sc_node *n = c->nodes[ck->node];
-				size_t seen = 0;
-				for (size_t h = 0; h < n->nheld; h++)
-					seen += n->held[h].job == j && n->held[h].idx == k;
-				assert(seen == 1);
+				assert(ck->hpos < n->nheld && n->held[ck->hpos].job == j &&
+				       n->held[ck->hpos].idx == k);
 			}
 		}
-		uint32_t queued = 0;
-		for (uint32_t q = 0; q < j->qlen; q++) {
-			uint32_t idx = j->q[(j->qhead + q) % j->nchunks];
-			assert(j->ck[idx].state == CK_PENDING);
-			queued++;
+		/* The range and the ring: pending chunks only, each once. */
+		uint8_t *seen = xcalloc(j->nchunks ? j->nchunks : 1, 1);
+		for (uint32_t k = j->fresh; k < j->nchunks; k++) {
+			assert(j->ck[k].state == CK_PENDING);
+			seen[k] = 1;
 		}
-		assert(queued == cnt[CK_PENDING]);
+		for (uint32_t q = 0; q < j->rqlen; q++) {
+			uint32_t idx = j->rq[(j->rqhead + q) % j->rqcap];
+			assert(idx < j->nchunks && j->ck[idx].state == CK_PENDING && !seen[idx]);
+			seen[idx] = 1;
+		}
+		free(seen);
+		assert(sc_queued(j) == cnt[CK_PENDING]);
+		assert(sc_job_find((sc_core *)c, j->id) == j);
 		for (int s = 0; s < CK_NSTATES; s++) {
 			assert(cnt[s] == j->count[s]);
 			total[s] += cnt[s];
@@ -899,6 +1089,7 @@ void sc_check(const sc_core *c)
 			const sc_job *j = n->held[h].job;
 			assert(j->ck[n->held[h].idx].state == CK_RUNNING);
 			assert(j->ck[n->held[h].idx].node == (int32_t)i);
+			assert(j->ck[n->held[h].idx].hpos == h);
 			gpus += j->gpus;
 		}
 		assert(gpus == n->gpus_held);
@@ -957,34 +1148,52 @@ static void quiesce_check(sched *s)
 	pthread_cond_broadcast(&s->lcv);
 }
 
+static void deadline_after_us(struct timespec *ts, int64_t us)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += us / 1000000;
+	ts->tv_nsec += (us % 1000000) * 1000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
 /* The one reaper: takes back the chunks of offline nodes and expired
- * leases, twice a second (leases and node_timeout are whole seconds). */
+ * leases twice a second (leases and node_timeout are whole seconds), and
+ * at once when a node changed (s->kick). Between, it wakes every
+ * SC_EVENT_US only while a job's progress waits to be announced. */
 static void *reaper_main(void *arg)
 {
 	sched *s = arg;
+	int64_t next = 0;
 	pthread_mutex_lock(&s->mu);
 	while (!s->stopping) {
-		if (s->events && !s->quiesce)
-			quiesce_check(s);
-		s->snap_dirty = 1;
-		sched_refresh_nodes(s);
-		int64_t now = node_now_ms(s->nodes);
-		if (sc_reap(&s->core, now) || s->core.nowners)
-			sc_dispatch(&s->core, now);
-		sc_gc_jobs(&s->core, s->durable, now);
-		if (s->core.ops)
-			pthread_cond_signal(&s->wcv);
+		int64_t now_us = mono_us();
+		if (now_us >= next || s->kick) {
+			s->kick = 0;
+			next = now_us + 500000;
+			if (s->events && !s->quiesce)
+				quiesce_check(s);
+			s->snap_dirty = 1;
+			sched_refresh_nodes(s);
+			int64_t now = node_now_ms(s->nodes);
+			if (sc_reap(&s->core, now) || s->core.nowners)
+				sc_dispatch(&s->core, now);
+			sc_gc_jobs(&s->core, s->durable, now);
+			if (s->core.ops)
+				pthread_cond_signal(&s->wcv);
 #ifndef NDEBUG
-		sc_check(&s->core);
+			sc_check(&s->core);
 #endif
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 500000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
 		}
-		pthread_cond_timedwait(&s->rcv, &s->mu, &ts);
+		int64_t wait = next - mono_us();
+		if (sc_events_flush(&s->core, mono_us()) && wait > SC_EVENT_US / 2)
+			wait = SC_EVENT_US / 2;
+		struct timespec ts;
+		deadline_after_us(&ts, wait > 0 ? wait : 0);
+		if (!s->kick && !s->stopping)
+			pthread_cond_timedwait(&s->rcv, &s->mu, &ts);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -1066,6 +1275,22 @@ size_t sched_routes(sched *s, http_route *out, size_t max)
 	return n + sched_http_routes(s, out + n, max - n);
 }
 
+static void hist_print(buf *out, const char *name, const char *help, const sc_hist *h)
+{
+	uint64_t cum = 0;
+	buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (int b = 0; b < SC_LAT_NB; b++) {
+		cum += h->bucket[b];
+		if (sc_lat_bounds_us[b] == INT64_MAX)
+			buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+		else
+			buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name,
+				   (double)sc_lat_bounds_us[b] / 1e6, (unsigned long long)cum);
+	}
+	buf_printf(out, "%s_sum %.6f\n%s_count %llu\n", name, (double)h->sum_us / 1e6, name,
+		   (unsigned long long)h->n);
+}
+
 void sched_metrics(sched *s, buf *out)
 {
 	pthread_mutex_lock(&s->mu);
@@ -1074,21 +1299,12 @@ void sched_metrics(sched *s, buf *out)
 	for (int k = 0; k < CK_NSTATES; k++)
 		buf_printf(out, "sentinel_sched_chunks{state=\"%s\"} %llu\n", sc_ck_state_names[k],
 			   (unsigned long long)s->core.count[k]);
-	buf_printf(out, "# HELP sentinel_sched_assign_latency_seconds From pending to assigned"
-			" to a node.\n# TYPE sentinel_sched_assign_latency_seconds histogram\n");
-	uint64_t cum = 0;
-	for (int b = 0; b < 16; b++) {
-		cum += s->core.lat_bucket[b];
-		if (sc_lat_bounds_us[b] == INT64_MAX)
-			buf_printf(out, "sentinel_sched_assign_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
-				   (unsigned long long)cum);
-		else
-			buf_printf(out, "sentinel_sched_assign_latency_seconds_bucket{le=\"%g\"} %llu\n",
-				   (double)sc_lat_bounds_us[b] / 1e6, (unsigned long long)cum);
-	}
-	buf_printf(out, "sentinel_sched_assign_latency_seconds_sum %.6f\n"
-			"sentinel_sched_assign_latency_seconds_count %llu\n",
-		   (double)s->core.lat_sum_us / 1e6, (unsigned long long)s->core.lat_n);
+	hist_print(out, "sentinel_sched_assign_latency_seconds",
+		   "From assignable (pending, and an eligible node with a free slot polling) to in"
+		   " the node's hands (its work reply).", &s->core.lat);
+	hist_print(out, "sentinel_sched_queue_wait_seconds",
+		   "From pending to assigned to a node (in a burst, mostly the wait for a free"
+		   " slot).", &s->core.qwait);
 	buf_printf(out, "# HELP sentinel_sched_write_batches_total Store transactions of the"
 			" scheduler's writer.\n# TYPE sentinel_sched_write_batches_total counter\n"
 			"sentinel_sched_write_batches_total %llu\n"

@@ -74,11 +74,9 @@ static void h_work(http_req *r, void *ctx)
 	pthread_mutex_lock(&s->mu);
 	sched_refresh_nodes(s);
 	sc_node *n = sc_node_get(&s->core, nc->id);
-	n->polling++;
-	n->want = (int)slots;
-	n->want_gpus = (int)gpus;
-	sc_dispatch(&s->core, node_now_ms(s->nodes));
-	pthread_cond_signal(&s->wcv);
+	sc_poll_begin(&s->core, n, (int)slots, (int)gpus);
+	if (sc_dispatch(&s->core, node_now_ms(s->nodes)))
+		pthread_cond_signal(&s->wcv);
 	while (!n->nout && !s->stopping && !s->quiesce && slots > 0)
 		if (pthread_cond_timedwait(&n->cv, &s->mu, &until))
 			break;
@@ -87,10 +85,8 @@ static void h_work(http_req *r, void *ctx)
 			buf_printf(&b, ",");
 		chunk_text(&b, n->outbox[i].job, n->outbox[i].idx, s->cfg.lease_ms / 1000);
 	}
-	n->nout = 0;
-	n->gpus_out = 0;
-	if (--n->polling == 0)
-		n->want = n->want_gpus = 0;
+	sc_handed(&s->core, n);
+	sc_poll_end(&s->core, n);
 	pthread_mutex_unlock(&s->mu);
 	buf_printf(&b, "]}");
 	size_t len;
@@ -167,70 +163,91 @@ static void stored_outcome(sched *s, const char *job, uint32_t idx, uint32_t att
 		refuse(o, 409, "lease_lost", "this node no longer holds the chunk's lease");
 }
 
-/* One result (the body of /chunks/{id}/result, or an item of /results). */
-static void result_one(sched *s, const node_caller *nc, const char *chunk, const json_t *body,
+/* One result (the body of /chunks/{id}/result, or an item of /results),
+ * read and checked outside the scheduler's lock. */
+struct res {
+	char job[24];
+	uint32_t idx, attempt;
+	int out;             /* sc_result's outcome; 0 while not applied */
+	sc_report rep;
+	char *res_text, *sb_text, *arts_text;
+};
+
+static void res_release(struct res *x)
+{
+	sc_stats_release(&x->rep.stats);
+	free(x->res_text);
+	free(x->sb_text);
+	free(x->arts_text);
+	memset(x, 0, sizeof *x);
+}
+
+/* 0 when x is ready for sc_result; else o holds the refusal. */
+static int res_prepare(sched *s, const char *chunk, const json_t *body, struct res *x,
 		       struct outcome *o)
 {
-	char job[24], err[200];
-	uint32_t idx;
-	sc_report rep = { 0 };
+	char err[200];
 	const char *status = json_string_value(json_object_get(body, "status"));
 	const json_t *att = json_object_get(body, "attempt"), *res = json_object_get(body, "result");
 	const json_t *sb = json_object_get(body, "sandbox"), *arts = json_object_get(body, "artifacts");
-	char *res_text = NULL, *sb_text = NULL, *arts_text = NULL;
 	memset(o, 0, sizeof *o);
+	memset(x, 0, sizeof *x);
 	o->status = 200;
-	if (sc_chunk_id_parse(chunk, job, &idx)) {
-		refuse(o, 404, "not_found", "no such chunk");
-		return;
-	}
+	if (sc_chunk_id_parse(chunk, x->job, &x->idx))
+		return refuse(o, 404, "not_found", "no such chunk");
 	if (!json_is_integer(att) || json_integer_value(att) < 1 ||
 	    json_integer_value(att) > UINT32_MAX || !status ||
-	    (strcmp(status, "completed") && strcmp(status, "failed"))) {
-		refuse(o, 400, "bad_request", "fields 'attempt' (>= 1) and 'status' (\"completed\" or"
-		       " \"failed\") are required");
-		return;
-	}
-	rep.completed = !strcmp(status, "completed");
-	rep.error = json_string_value(json_object_get(body, "error"));
-	rep.reason = json_string_value(json_object_get(body, "reason"));
-	if (!rep.reason)
-		rep.reason = json_string_value(json_object_get(sb, "killed_by"));
-	if (rep.completed && sc_stats_from_result(res, &rep.stats, err, sizeof err)) {
-		refuse(o, 422, "bad_result", err);
-		return;
-	}
+	    (strcmp(status, "completed") && strcmp(status, "failed")))
+		return refuse(o, 400, "bad_request", "fields 'attempt' (>= 1) and 'status'"
+			      " (\"completed\" or \"failed\") are required");
+	x->attempt = (uint32_t)json_integer_value(att);
+	x->rep.completed = !strcmp(status, "completed");
+	x->rep.error = json_string_value(json_object_get(body, "error"));
+	x->rep.reason = json_string_value(json_object_get(body, "reason"));
+	if (!x->rep.reason)
+		x->rep.reason = json_string_value(json_object_get(sb, "killed_by"));
+	if (x->rep.completed && sc_stats_from_result(res, &x->rep.stats, err, sizeof err))
+		return refuse(o, 422, "bad_result", err);
 	if ((sb && !json_is_null(sb) && !json_is_object(sb)) || artifacts_ok(s, arts, o)) {
 		if (o->status == 200)
 			refuse(o, 400, "bad_request", "sandbox must be an object");
-		sc_stats_release(&rep.stats);
-		return;
+		res_release(x);
+		return -EINVAL;
 	}
 	if (res && json_is_object(res))
-		res_text = json_dumps(res, JSON_COMPACT);
+		x->res_text = json_dumps(res, JSON_COMPACT);
 	if (sb && json_is_object(sb))
-		sb_text = json_dumps(sb, JSON_COMPACT);
+		x->sb_text = json_dumps(sb, JSON_COMPACT);
 	if (json_array_size(arts))
-		arts_text = json_dumps(arts, JSON_COMPACT);
-	rep.result = res_text;
-	rep.sandbox = sb_text;
-	rep.artifacts = arts_text;
-	pthread_mutex_lock(&s->mu);
-	int out = sc_result(&s->core, nc->id, job, idx, (uint32_t)json_integer_value(att), &rep,
-			    node_now_ms(s->nodes), &o->seq);
-	if (out == SC_ACCEPTED)
-		sc_dispatch(&s->core, node_now_ms(s->nodes));
-	pthread_mutex_unlock(&s->mu);
-	sc_stats_release(&rep.stats);
-	free(res_text);
-	free(sb_text);
-	free(arts_text);
-	if (out == SC_DUPLICATE)
+		x->arts_text = json_dumps(arts, JSON_COMPACT);
+	if ((res && json_is_object(res) && !x->res_text) || (sb && json_is_object(sb) && !x->sb_text) ||
+	    (json_array_size(arts) && !x->arts_text)) {
+		res_release(x);
+		return refuse(o, 500, "internal", "out of memory");
+	}
+	x->rep.result = x->res_text;
+	x->rep.sandbox = x->sb_text;
+	x->rep.artifacts = x->arts_text;
+	return 0;
+}
+
+/* mu held. */
+static void res_apply(sched *s, const node_caller *nc, struct res *x, struct outcome *o,
+		      int64_t now)
+{
+	x->out = sc_result(&s->core, nc->id, x->job, x->idx, x->attempt, &x->rep, now, &o->seq);
+}
+
+/* After the lock: the outcome, the store asked where the core knew nothing. */
+static void res_finish(sched *s, struct res *x, struct outcome *o)
+{
+	if (x->out == SC_DUPLICATE)
 		o->duplicate = 1;
-	else if (out == SC_LEASE_LOST)
+	else if (x->out == SC_LEASE_LOST)
 		refuse(o, 409, "lease_lost", "this node no longer holds the chunk's lease");
-	else if (out == SC_UNKNOWN)
-		stored_outcome(s, job, idx, (uint32_t)json_integer_value(att), o);
+	else if (x->out == SC_UNKNOWN)
+		stored_outcome(s, x->job, x->idx, x->attempt, o);
+	res_release(x);
 }
 
 /* Waits for the commit of everything answered as accepted. */
@@ -247,9 +264,18 @@ static void h_result(http_req *r, void *ctx)
 	sched *s = ctx;
 	const node_caller *nc = caller(r);
 	struct outcome o;
+	struct res x;
 	if (!nc)
 		return;
-	result_one(s, nc, http_req_param(r, "id"), http_req_json(r), &o);
+	if (res_prepare(s, http_req_param(r, "id"), http_req_json(r), &x, &o) == 0) {
+		pthread_mutex_lock(&s->mu);
+		int64_t now = node_now_ms(s->nodes);
+		res_apply(s, nc, &x, &o, now);
+		if (x.out == SC_ACCEPTED)
+			sc_dispatch(&s->core, now);
+		pthread_mutex_unlock(&s->mu);
+		res_finish(s, &x, &o);
+	}
 	if (o.status == 200 && durable(s, o.seq))
 		refuse(&o, 503, "busy", "the result is not committed yet; send it again");
 	if (o.status != 200) {
@@ -263,7 +289,9 @@ static void h_result(http_req *r, void *ctx)
 		http_reply_errno(r, -ENOMEM, NULL);
 }
 
-/* Many results in one request and one commit. */
+/* Many results: read outside the lock, applied under one lock with one
+ * dispatch after them, so that they are committed in one transaction, and
+ * answered once that commit is durable. */
 static void h_results(http_req *r, void *ctx)
 {
 	sched *s = ctx;
@@ -277,29 +305,48 @@ static void h_results(http_req *r, void *ctx)
 				 RESULTS_MAX);
 		return;
 	}
-	size_t n = json_array_size(list);
+	size_t n = json_array_size(list), applied = 0;
 	struct outcome *o = xcalloc(n ? n : 1, sizeof *o);
+	struct res *x = xcalloc(n ? n : 1, sizeof *x);
+	int *ready = xcalloc(n ? n : 1, sizeof *ready);
 	uint64_t seq = 0;
 	json_array_foreach(list, i, e) {
 		const char *id = json_string_value(json_object_get(e, "chunk"));
 		if (!json_is_object(e) || !id)
 			refuse(&o[i], 400, "bad_request", "each result needs 'chunk' (its id)");
 		else
-			result_one(s, nc, id, e, &o[i]);
+			ready[i] = res_prepare(s, id, e, &x[i], &o[i]) == 0;
+	}
+	pthread_mutex_lock(&s->mu);
+	int64_t now = node_now_ms(s->nodes);
+	for (i = 0; i < n; i++) {
+		if (!ready[i])
+			continue;
+		res_apply(s, nc, &x[i], &o[i], now);
+		applied += x[i].out == SC_ACCEPTED;
+	}
+	if (applied)
+		sc_dispatch(&s->core, now);
+	pthread_mutex_unlock(&s->mu);
+	for (i = 0; i < n; i++) {
+		if (ready[i])
+			res_finish(s, &x[i], &o[i]);
 		if (o[i].status == 200 && o[i].seq > seq)
 			seq = o[i].seq;
 	}
+	free(ready);
+	free(x);
 	int late = seq && durable(s, seq);
 	json_t *out = json_array();
 	for (i = 0; out && i < n; i++) {
 		const char *id = json_string_value(json_object_get(json_array_get(list, i), "chunk"));
-		json_t *x = o[i].status == 200 && !late
+		json_t *y = o[i].status == 200 && !late
 			    ? json_pack("{s:s?,s:b,s:b}", "chunk", id, "accepted", 1, "duplicate",
 					o[i].duplicate)
 			    : json_pack("{s:s?,s:{s:s,s:s,s:i}}", "chunk", id, "error", "code",
 					late ? "busy" : o[i].code, "message", late ? "not committed yet"
 					: o[i].msg, "status", late ? 503 : o[i].status);
-		if (!x || json_array_append_new(out, x)) {
+		if (!y || json_array_append_new(out, y)) {
 			json_decref(out);
 			out = NULL;
 		}
@@ -524,6 +571,7 @@ void sched_node_changed(void *ctx, const char *node_id)
 	(void)node_id;
 	pthread_mutex_lock(&s->mu);
 	s->snap_dirty = 1;
+	s->kick = 1;
 	pthread_cond_signal(&s->rcv);
 	pthread_mutex_unlock(&s->mu);
 }

@@ -54,8 +54,9 @@ typedef struct sc_chunk {
 	uint32_t attempt;   /* the current (running) or last attempt; 0: none yet */
 	int32_t node;       /* index in the core's node table while RUNNING, else -1 */
 	uint32_t log_bytes; /* of the current attempt (saturating) */
+	uint32_t hpos;      /* its index in its node's held list while RUNNING */
 	int64_t lease_until;
-	int64_t pending_us; /* monotonic µs: assignment latency is measured from here */
+	int64_t pending_us; /* monotonic µs it became pending (runnable): queue wait from here */
 	uint64_t done_seq;  /* the op that ended the attempt; durable once written */
 } sc_chunk;
 
@@ -81,20 +82,27 @@ typedef struct sc_job {
 	char **parents; size_t nparents; /* unfinished dependencies */
 	char *tmpl;           /* the chunk JSON's fixed members, "{…}" */
 	sc_chunk *ck;
-	uint32_t *q;          /* ring of pending chunk indices (capacity nchunks) */
-	uint32_t qhead, qlen;
+	/* Its PENDING chunks: [fresh, nchunks), all pending (a new job is one
+	 * range, not a list of its chunks), then the ring rq of those pending
+	 * again (lost, failed with attempts left, retried; taken first). */
+	uint32_t fresh;
+	uint32_t *rq;
+	uint32_t rqhead, rqlen, rqcap;
 	uint32_t count[CK_NSTATES];
 	uint64_t log_seq;     /* last chunk_logs seq used */
 	int64_t completed_iterations; /* writer-owned: mirrors the store */
 	sc_stats stats;       /* writer-owned: the merged stats as committed */
 	uint64_t last_seq;    /* its latest op */
 	int64_t finished_at;  /* ms, 0 while active */
+	int64_t ev_us;        /* monotonic µs of its last job event */
+	int ev_dirty;         /* progress not yet announced (coalesced: SC_EVENT_US) */
 } sc_job;
 
 /* A node as the core tracks it: its facts come from the latest snapshot. */
 typedef struct sc_held {
 	sc_job *job;
 	uint32_t idx;
+	int64_t ready_us;      /* outbox: when it became assignable to this node */
 } sc_held;
 
 typedef struct sc_node {
@@ -102,6 +110,8 @@ typedef struct sc_node {
 	const node_info *info; /* in the current snapshot, or NULL */
 	int polling;           /* /work requests waiting */
 	int want, want_gpus;   /* what the waiting poll asked for */
+	int64_t wait_us;       /* monotonic µs its current poll began */
+	int64_t room_us;       /* monotonic µs it last had a slot freed while full */
 	sc_held *held;  size_t nheld, capheld;   /* RUNNING chunks it holds */
 	sc_held *outbox; size_t nout, capout;    /* assigned, not yet handed over (also held) */
 	int gpus_held, gpus_out;
@@ -146,21 +156,38 @@ typedef struct sc_op {
 
 typedef int (*sc_online_fn)(void *ctx, const node_info *n, int64_t now);
 
+/* A latency histogram (µs buckets, sc_lat_bounds_us; the last is +Inf). */
+#define SC_LAT_NB 18
+typedef struct sc_hist {
+	uint64_t n, sum_us, bucket[SC_LAT_NB];
+} sc_hist;
+extern const int64_t sc_lat_bounds_us[SC_LAT_NB];
+
+/* A job's progress (chunk counts) is announced at most once per this
+ * many µs; state changes at once. 100,000 chunk events would flush the
+ * hub's ring (4,096 events) and cost a publish per chunk. */
+#define SC_EVENT_US 100000
+
 typedef struct sc_core {
 	int64_t lease_ms;
 	uint64_t log_max;
 	sc_online_fn online;  /* the one definition (node_online) */
 	void *online_ctx;
 	sc_job **jobs; size_t njobs, capjobs;  /* active and recently finished */
+	sc_job **jidx; size_t jcap;           /* open-addressed index of jobs by id */
 	sc_owner *owners; size_t nowners;
 	size_t rr;            /* round-robin cursor over owners */
 	sc_node **nodes; size_t nnodes, capnodes; /* never freed before the core */
+	sc_node **cand;       /* sc_dispatch's scratch: nodes with room (capnodes) */
 	const node_info *snap; size_t nsnap;
 	sc_op *ops, **ops_tail; /* to write, in order */
 	uint64_t seq;         /* last op seq given */
 	uint64_t count[CK_NSTATES];
-	/* assignment latency histogram (µs buckets) */
-	uint64_t lat_n, lat_sum_us, lat_bucket[16];
+	/* assignment latency: assignable (pending, and an eligible node with
+	 * room waiting) -> in the node's hands (the /work reply); queue wait:
+	 * pending -> assigned (in a burst, mostly the wait for a free slot) */
+	sc_hist lat, qwait;
+	size_t ev_dirty;      /* jobs with progress not yet announced */
 	void (*event)(void *ctx, const char *topic, const char *owner, const char *json);
 	void *event_ctx;
 } sc_core;
@@ -178,8 +205,6 @@ typedef struct sc_report {
 	sc_stats stats;       /* completed: taken by the core */
 } sc_report;
 
-extern const int64_t sc_lat_bounds_us[16];
-
 void sc_core_init(sc_core *c, int64_t lease_ms, uint64_t log_max);
 void sc_core_release(sc_core *c);
 /* Replaces the node facts (the array must stay valid until the next call);
@@ -196,6 +221,17 @@ void sc_adopt_running(sc_core *c, sc_job *j, uint32_t idx, const char *node, int
 void sc_job_free(sc_job *j);
 /* Assigns pending chunks to polling nodes; returns how many. */
 size_t sc_dispatch(sc_core *c, int64_t now);
+/* A /work long poll of n begins (asking for want chunks and gpus) or
+ * ends; sc_handed records the assignment latency of its outbox and empties
+ * it (the chunks are in the node's hands). */
+void sc_poll_begin(sc_core *c, sc_node *n, int want, int gpus);
+void sc_poll_end(sc_core *c, sc_node *n);
+void sc_handed(sc_core *c, sc_node *n);
+/* Announces the coalesced progress of jobs whose SC_EVENT_US window has
+ * passed at now_us (monotonic); returns how many jobs still wait. */
+size_t sc_events_flush(sc_core *c, int64_t now_us);
+/* Pending chunks of j not yet assigned. */
+uint32_t sc_queued(const sc_job *j);
 /* A result of chunk (job, idx, attempt) from node. On SC_ACCEPTED or
  * SC_DUPLICATE, *wait_seq is the op the caller waits for before replying. */
 int sc_result(sc_core *c, const char *node, const char *job, uint32_t idx, uint32_t attempt,
@@ -250,6 +286,7 @@ struct sched {
 	int snap_dirty;
 	uint64_t durable;       /* ops with seq <= durable are committed */
 	int stopping;
+	int kick;                /* a node changed: the reaper runs its pass now */
 	int quiesce;             /* the HTTP server is stopping: long polls end */
 	pthread_t writer, reaper;
 	int writer_started, reaper_started;

@@ -452,7 +452,6 @@ static int load_chunks(sched *s, store_conn *c, sc_job *j, int64_t now)
 	int rc = store_query(c, "SELECT idx, state, attempt, failures, node_id FROM chunks"
 			     " WHERE job_id = $1", &rows, SARGS(SA_TEXT(j->id)));
 	j->ck = xcalloc(j->nchunks, sizeof *j->ck);
-	j->q = xcalloc(j->nchunks, sizeof *j->q);
 	char **nodes = xcalloc(j->nchunks, sizeof *nodes);
 	while (rc == 0 && (rc = store_rows_next(rows)) == 1) {
 		int64_t idx = store_rows_int(rows, 0);

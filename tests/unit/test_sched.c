@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 #include "base/mem.h"
 #include "sched/sched_int.h"
@@ -340,11 +341,13 @@ static void test_max_attempts(void **state)
 	child->parents = strv("jb_1", NULL);
 	child->nparents = 1;
 	sc_add_job(&c, child, 0);
-	/* Chunks 0, 1, 0 fail in turn: chunk 0 is out of attempts. */
-	for (uint32_t a = 1; a <= 3; a++) {
+	/* Chunk 0 fails, is pending again and taken before chunk 1 (a chunk
+	 * pending again goes first), fails again: it is out of attempts. */
+	for (uint32_t a = 1; a <= 2; a++) {
 		poll_node(&c, "nd_a", 1);
 		assert_int_equal(sc_dispatch(&c, a), 1);
 		uint32_t idx = c.nodes[0]->outbox[0].idx;
+		assert_int_equal(idx, 0);
 		assert_string_equal(c.nodes[0]->outbox[0].job->id, "jb_1"); /* the child waits */
 		take(c.nodes[0]);
 		sc_report r = { .completed = 0, .reason = "memory", .error = "killed" };
@@ -353,9 +356,11 @@ static void test_max_attempts(void **state)
 		if (a == 1)
 			assert_int_equal(j->ck[idx].state, CK_PENDING);
 	}
+	poll_node(&c, "nd_a", 1);
+	assert_int_equal(sc_dispatch(&c, 3), 0);
 	assert_int_equal(j->state, JOB_FAILED);
 	assert_int_equal(j->count[CK_FAILED], 1);
-	assert_int_equal(count_ops(&c, OP_ATTEMPT, "failed\tmemory"), 3);
+	assert_int_equal(count_ops(&c, OP_ATTEMPT, "failed\tmemory"), 2);
 	assert_int_equal(j->ck[1].state, CK_CANCELLED);
 	const sc_op *last = NULL;
 	for (sc_op *o = c.ops; o; o = o->next)
@@ -560,6 +565,200 @@ static void test_gc_grace(void **state)
 	sc_core_release(&c);
 }
 
+static int64_t test_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+struct evlog {
+	size_t job, chunk;
+	char last[512];
+};
+
+static void ev_count(void *ctx, const char *topic, const char *owner, const char *json)
+{
+	struct evlog *e = ctx;
+	(void)owner;
+	if (strcmp(topic, "job") == 0) {
+		e->job++;
+		snprintf(e->last, sizeof e->last, "%s", json);
+	} else {
+		e->chunk++;
+	}
+}
+
+/* Job progress is announced coalesced (one event per SC_EVENT_US at most,
+ * plus state changes), never one per chunk: 2,000 chunks assigned and
+ * completed publish no chunk event and a handful of job events. */
+static void test_events_coalesced(void **state)
+{
+	(void)state;
+	sc_core c;
+	node_info n[1];
+	struct evlog ev = { 0 };
+	uint64_t seq;
+	sc_core_init(&c, LEASE, 1 << 20);
+	c.event = ev_count;
+	c.event_ctx = &ev;
+	node_set(&n[0], "nd_a", "u1", 64);
+	sc_set_nodes(&c, n, 1);
+	sc_job *j = job_new("jb_1", "u1", 2000, SC_PRIVATE);
+	int64_t t0 = test_mono_us();
+	sc_add_job(&c, j, 0);
+	while (j->state != JOB_COMPLETED) {
+		sc_node *nd = poll_node(&c, "nd_a", 64);
+		assert_true(sc_dispatch(&c, 1) > 0);
+		size_t k = nd->nout;
+		sc_held got[64];
+		memcpy(got, nd->outbox, k * sizeof *got);
+		take(nd);
+		for (size_t i = 0; i < k; i++) {
+			sc_report r = completed();
+			assert_int_equal(sc_result(&c, "nd_a", "jb_1", got[i].idx, 1, &r, 2, &seq),
+					 SC_ACCEPTED);
+		}
+		sc_op_free(sc_ops_take(&c));
+	}
+	int64_t ms = (test_mono_us() - t0) / 1000;
+	assert_int_equal(ev.chunk, 0);
+	/* running, completed, and at most one progress event per 100 ms. */
+	assert_true(ev.job >= 2);
+	assert_true(ev.job <= 2 + (size_t)(ms / (SC_EVENT_US / 1000)) + 1);
+	assert_non_null(strstr(ev.last, "\"state\":\"completed\",\"completed_chunks\":2000"));
+	assert_int_equal(c.ev_dirty, 0);
+	/* A burst inside one window is announced by the flush. */
+	sc_job *k = job_new("jb_2", "u1", 10, SC_PRIVATE);
+	sc_add_job(&c, k, 0);
+	poll_node(&c, "nd_a", 64);
+	assert_int_equal(sc_dispatch(&c, 3), 10);
+	size_t before = ev.job;
+	k->ev_us = test_mono_us(); /* as if just announced */
+	sc_report r = completed();
+	assert_int_equal(sc_result(&c, "nd_a", "jb_2", 0, 1, &r, 4, &seq), SC_ACCEPTED);
+	assert_int_equal(ev.job, before);
+	assert_int_equal(c.ev_dirty, 1);
+	assert_int_equal(sc_events_flush(&c, k->ev_us + 1), 1); /* too soon */
+	assert_int_equal(sc_events_flush(&c, k->ev_us + SC_EVENT_US), 0);
+	assert_int_equal(ev.job, before + 1);
+	assert_non_null(strstr(ev.last, "\"running\":9,\"completed\":1"));
+	sc_check(&c);
+	sc_core_release(&c);
+}
+
+/* A job's pending chunks are a range plus a ring of chunks pending again:
+ * a 1,000,000-chunk job allocates no queue; a lost chunk runs first. */
+static void test_range_queue(void **state)
+{
+	(void)state;
+	sc_core c;
+	node_info n[1];
+	sc_core_init(&c, LEASE, 1 << 20);
+	node_set(&n[0], "nd_a", "u1", 4);
+	sc_set_nodes(&c, n, 1);
+	sc_job *j = job_new("jb_big", "u1", SCHED_CHUNKS_MAX, SC_PRIVATE);
+	sc_add_job(&c, j, 0);
+	assert_int_equal(j->rqcap, 0);
+	assert_int_equal(sc_queued(j), SCHED_CHUNKS_MAX);
+	poll_node(&c, "nd_a", 4);
+	assert_int_equal(sc_dispatch(&c, 0), 4);
+	take(c.nodes[0]);
+	n[0].online = 0;
+	assert_int_equal(sc_reap(&c, 1), 4);
+	n[0].online = 1;
+	assert_int_equal(sc_queued(j), SCHED_CHUNKS_MAX);
+	poll_node(&c, "nd_a", 1);
+	assert_int_equal(sc_dispatch(&c, 2), 1);
+	assert_true(c.nodes[0]->outbox[0].idx < 4);
+	assert_int_equal(j->ck[c.nodes[0]->outbox[0].idx].attempt, 2);
+	take(c.nodes[0]);
+	sc_check(&c);
+	assert_int_equal(sc_cancel(&c, "jb_big", 3), 0);
+	assert_int_equal(sc_queued(j), 0);
+	sc_check(&c);
+	sc_core_release(&c);
+}
+
+/* Assignment latency runs from when the chunk could be assigned (pending,
+ * and an eligible node with a slot polling) to the handover, not from
+ * when it became pending: a chunk that waited 5 s for a slot counts its
+ * wait in the queue-wait histogram only. */
+static void test_latency_measure(void **state)
+{
+	(void)state;
+	sc_core c;
+	node_info n[1];
+	uint64_t seq;
+	sc_core_init(&c, LEASE, 1 << 20);
+	node_set(&n[0], "nd_a", "u1", 1);
+	sc_set_nodes(&c, n, 1);
+	sc_job *j = job_new("jb_1", "u1", 3, SC_PRIVATE);
+	sc_add_job(&c, j, 0);
+	int64_t old = test_mono_us() - 5000000;
+	for (uint32_t i = 0; i < 3; i++)
+		j->ck[i].pending_us = old;
+	/* A node that starts polling now. */
+	sc_node *nd = sc_node_get(&c, "nd_a");
+	sc_poll_begin(&c, nd, 1, 0);
+	assert_int_equal(sc_dispatch(&c, 0), 1);
+	sc_handed(&c, nd);
+	sc_poll_end(&c, nd);
+	assert_int_equal(c.lat.n, 1);
+	assert_true(c.lat.sum_us < 1000000);
+	assert_int_equal(c.qwait.n, 1);
+	assert_true(c.qwait.sum_us >= 5000000);
+	/* A node polling for 5 s while full: chunk 1 is assignable once chunk
+	 * 0's result frees the slot. */
+	sc_poll_begin(&c, nd, 1, 0);
+	nd->wait_us = old;
+	assert_int_equal(sc_dispatch(&c, 0), 0);
+	sc_report r = completed();
+	assert_int_equal(sc_result(&c, "nd_a", "jb_1", 0, 1, &r, 1, &seq), SC_ACCEPTED);
+	assert_int_equal(sc_dispatch(&c, 1), 1);
+	sc_handed(&c, nd);
+	sc_poll_end(&c, nd);
+	assert_int_equal(c.lat.n, 2);
+	assert_true(c.lat.sum_us < 2000000);
+	assert_int_equal(nd->polling, 0);
+	sc_check(&c);
+	sc_core_release(&c);
+}
+
+/* Jobs are found by id through an index; it follows adds and removals. */
+static void test_job_index(void **state)
+{
+	(void)state;
+	sc_core c;
+	sc_core_init(&c, LEASE, 1 << 20);
+	char id[24];
+	for (int i = 0; i < 300; i++) {
+		snprintf(id, sizeof id, "jb_%d", i);
+		sc_job *j = job_new(id, i % 2 ? "u1" : "u2", 1, SC_PRIVATE);
+		sc_add_job(&c, j, 0);
+		if (i % 3 == 0)
+			assert_int_equal(sc_cancel(&c, id, 10), 0);
+	}
+	for (int i = 0; i < 300; i++) {
+		snprintf(id, sizeof id, "jb_%d", i);
+		sc_job *j = sc_job_find(&c, id);
+		assert_non_null(j);
+		assert_string_equal(j->id, id);
+	}
+	assert_null(sc_job_find(&c, "jb_300"));
+	sc_gc_jobs(&c, UINT64_MAX, 10 + SC_GC_GRACE_MS + 1);
+	assert_int_equal(c.njobs, 200);
+	for (int i = 0; i < 300; i++) {
+		snprintf(id, sizeof id, "jb_%d", i);
+		if (i % 3 == 0)
+			assert_null(sc_job_find(&c, id));
+		else
+			assert_non_null(sc_job_find(&c, id));
+	}
+	sc_check(&c);
+	sc_core_release(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -575,6 +774,10 @@ int main(void)
 		cmocka_unit_test(test_pins_and_locality),
 		cmocka_unit_test(test_logs_capped),
 		cmocka_unit_test(test_gc_grace),
+		cmocka_unit_test(test_events_coalesced),
+		cmocka_unit_test(test_range_queue),
+		cmocka_unit_test(test_latency_measure),
+		cmocka_unit_test(test_job_index),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
