@@ -7,28 +7,6 @@
 #include "cli/cli.h"
 #include "cmd/commands.h"
 
-typedef int (*action_fn)(cli *c, const cfg *conf, char *const *args);
-
-/* Parses argv with spec, checks the positional count, logs in and runs fn. */
-static int run(const cfg_spec *spec, int nargs, int argc, char **argv, action_fn fn)
-{
-	cfg *conf = NULL;
-	cli c = { 0 };
-	int code, n;
-	if (cfg_cmd_init(spec, argc, argv, &conf, &code))
-		return code;
-	char *const *args = cfg_args(conf, &n);
-	if (n != nargs) {
-		fprintf(stderr, "sentinel %s: expected %d argument%s: %s\n", spec->cmd, nargs,
-			nargs == 1 ? "" : "s", spec->synopsis);
-		code = 2;
-	} else if ((code = cli_open(&c, conf, spec->cmd, 1)) == 0) {
-		code = fn(&c, conf, args);
-	}
-	cli_release(&c);
-	cfg_free(&conf);
-	return code;
-}
 
 /* Calls the API and prints either the JSON or a one-line confirmation. */
 static int call_print(cli *c, const char *method, const char *path, json_t *body, const char *done)
@@ -172,13 +150,13 @@ SPEC(user_passwd_spec, "user passwd", "NAME", "Set a user's password (SENTINEL_N
      user_create_opts + 1);
 SPEC(user_rm_spec, "user rm", "NAME", "Remove a user.", plain_opts);
 
-static int user_ls(int argc, char **argv) { return run(&user_ls_spec, 0, argc, argv, user_ls_fn); }
-static int user_create(int argc, char **argv) { return run(&user_create_spec, 1, argc, argv, user_create_fn); }
-static int user_disable(int argc, char **argv) { return run(&user_disable_spec, 1, argc, argv, user_disable_fn); }
-static int user_enable(int argc, char **argv) { return run(&user_enable_spec, 1, argc, argv, user_enable_fn); }
-static int user_role(int argc, char **argv) { return run(&user_role_spec, 2, argc, argv, user_role_fn); }
-static int user_passwd(int argc, char **argv) { return run(&user_passwd_spec, 1, argc, argv, user_passwd_fn); }
-static int user_rm(int argc, char **argv) { return run(&user_rm_spec, 1, argc, argv, user_rm_fn); }
+static int user_ls(int argc, char **argv) { return cli_run(&user_ls_spec, 0, argc, argv, user_ls_fn); }
+static int user_create(int argc, char **argv) { return cli_run(&user_create_spec, 1, argc, argv, user_create_fn); }
+static int user_disable(int argc, char **argv) { return cli_run(&user_disable_spec, 1, argc, argv, user_disable_fn); }
+static int user_enable(int argc, char **argv) { return cli_run(&user_enable_spec, 1, argc, argv, user_enable_fn); }
+static int user_role(int argc, char **argv) { return cli_run(&user_role_spec, 2, argc, argv, user_role_fn); }
+static int user_passwd(int argc, char **argv) { return cli_run(&user_passwd_spec, 1, argc, argv, user_passwd_fn); }
+static int user_rm(int argc, char **argv) { return cli_run(&user_rm_spec, 1, argc, argv, user_rm_fn); }
 
 int cli_user_cmd(int argc, char **argv)
 {
@@ -291,12 +269,12 @@ SPEC(group_add_spec, "group add", "GROUP USER", "Add a user to a group (admin)."
 SPEC(group_remove_spec, "group remove", "GROUP USER", "Remove a user from a group (admin).", plain_opts);
 SPEC(group_rm_spec, "group rm", "NAME", "Remove a group (admin).", plain_opts);
 
-static int group_ls(int argc, char **argv) { return run(&group_ls_spec, 0, argc, argv, group_ls_fn); }
-static int group_create(int argc, char **argv) { return run(&group_create_spec, 1, argc, argv, group_create_fn); }
-static int group_show(int argc, char **argv) { return run(&group_show_spec, 1, argc, argv, group_show_fn); }
-static int group_add(int argc, char **argv) { return run(&group_add_spec, 2, argc, argv, group_add_fn); }
-static int group_remove(int argc, char **argv) { return run(&group_remove_spec, 2, argc, argv, group_remove_fn); }
-static int group_rm(int argc, char **argv) { return run(&group_rm_spec, 1, argc, argv, group_rm_fn); }
+static int group_ls(int argc, char **argv) { return cli_run(&group_ls_spec, 0, argc, argv, group_ls_fn); }
+static int group_create(int argc, char **argv) { return cli_run(&group_create_spec, 1, argc, argv, group_create_fn); }
+static int group_show(int argc, char **argv) { return cli_run(&group_show_spec, 1, argc, argv, group_show_fn); }
+static int group_add(int argc, char **argv) { return cli_run(&group_add_spec, 2, argc, argv, group_add_fn); }
+static int group_remove(int argc, char **argv) { return cli_run(&group_remove_spec, 2, argc, argv, group_remove_fn); }
+static int group_rm(int argc, char **argv) { return cli_run(&group_rm_spec, 1, argc, argv, group_rm_fn); }
 
 int cli_group_cmd(int argc, char **argv)
 {
@@ -375,9 +353,9 @@ SPEC(token_create_spec, "token create", "NAME [--expires-in-days N]",
 SPEC(token_ls_spec, "token ls", "[options]", "List your API tokens.", list_opts);
 SPEC(token_revoke_spec, "token revoke", "ID", "Revoke an API token.", plain_opts);
 
-static int token_create(int argc, char **argv) { return run(&token_create_spec, 1, argc, argv, token_create_fn); }
-static int token_ls(int argc, char **argv) { return run(&token_ls_spec, 0, argc, argv, token_ls_fn); }
-static int token_revoke(int argc, char **argv) { return run(&token_revoke_spec, 1, argc, argv, token_revoke_fn); }
+static int token_create(int argc, char **argv) { return cli_run(&token_create_spec, 1, argc, argv, token_create_fn); }
+static int token_ls(int argc, char **argv) { return cli_run(&token_ls_spec, 0, argc, argv, token_ls_fn); }
+static int token_revoke(int argc, char **argv) { return cli_run(&token_revoke_spec, 1, argc, argv, token_revoke_fn); }
 
 int cli_token_cmd(int argc, char **argv)
 {
@@ -430,5 +408,5 @@ static int audit_fn(cli *c, const cfg *conf, char *const *args)
 
 int cli_audit_cmd(int argc, char **argv)
 {
-	return run(&audit_spec, 0, argc, argv, audit_fn);
+	return cli_run(&audit_spec, 0, argc, argv, audit_fn);
 }

@@ -71,6 +71,16 @@ struct cli_sub {
 	const char *help;
 };
 int cli_dispatch(const char *cmd, const struct cli_sub *subs, int argc, char **argv);
+
+/* A subcommand's work once the flags are parsed and the session is open. */
+typedef int (*cli_action_fn)(cli *c, const cfg *conf, char *const *args);
+/* Parses argv with spec, checks that there are exactly nargs positional
+ * arguments (exit 2 with the synopsis otherwise), opens the session and
+ * runs fn. Returns the exit code. */
+int cli_run(const cfg_spec *spec, int nargs, int argc, char **argv, cli_action_fn fn);
+/* 1 when a path that came from the network may be written under a
+ * directory of ours: relative, no empty, "." or ".." component. */
+int cli_safe_rel(const char *p);
 /* Progress of an upload or download on stderr: a bar with bytes, bytes/s
  * and ETA, redrawn in place at most 10 times a second. new returns NULL
  * (and every call does nothing) when stderr is not a terminal. start: the

@@ -341,3 +341,38 @@ int cli_dispatch(const char *cmd, const struct cli_sub *subs, int argc, char **a
 	fprintf(f, "\nRun 'sentinel %s SUBCOMMAND --help' for its options.\n", cmd);
 	return f == stdout ? 0 : 2;
 }
+
+int cli_run(const cfg_spec *spec, int nargs, int argc, char **argv, cli_action_fn fn)
+{
+	cfg *conf = NULL;
+	cli c = { 0 };
+	int code, n;
+	if (cfg_cmd_init(spec, argc, argv, &conf, &code))
+		return code;
+	char *const *args = cfg_args(conf, &n);
+	if (n != nargs) {
+		fprintf(stderr, "sentinel %s: expected %d argument%s: %s\n", spec->cmd, nargs,
+			nargs == 1 ? "" : "s", spec->synopsis);
+		code = 2;
+	} else if ((code = cli_open(&c, conf, spec->cmd, 1)) == 0) {
+		code = fn(&c, conf, args);
+	}
+	cli_release(&c);
+	cfg_free(&conf);
+	return code;
+}
+
+int cli_safe_rel(const char *p)
+{
+	if (!*p || *p == '/')
+		return 0;
+	for (const char *s = p; *s;) {
+		size_t n = strcspn(s, "/");
+		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+			return 0;
+		s += n + (s[n] == '/');
+		if (s[-1] == '/' && !*s)
+			return 0;
+	}
+	return 1;
+}

@@ -875,23 +875,6 @@ static int download(cli *c, const char *path, const char *target, const char *sh
 	return code;
 }
 
-/* A manifest path is written under the target directory only when it is
- * relative and has no empty, "." or ".." component: the server checks this
- * too, but a file name from the network must not pick where we write. */
-static int safe_rel(const char *p)
-{
-	if (!*p || *p == '/')
-		return 0;
-	for (const char *s = p; *s;) {
-		size_t n = strcspn(s, "/");
-		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-			return 0;
-		s += n + (s[n] == '/');
-		if (s[-1] == '/' && !*s)
-			return 0;
-	}
-	return 1;
-}
 
 /* A file set into the directory out: its manifest, then each file. */
 static int pull_set(cli *c, const struct kind *k, const char *name, long long v, const char *out,
@@ -906,7 +889,7 @@ static int pull_set(cli *c, const struct kind *k, const char *name, long long v,
 		const char *sha = json_string_value(json_object_get(f, "sha256"));
 		if (code)
 			break;
-		if (!rel || !sha || !safe_rel(rel)) {
+		if (!rel || !sha || !cli_safe_rel(rel)) {
 			char *s = esc(rel);
 			fprintf(stderr, "sentinel %s: refusing the manifest's path '%s'\n", c->cmd, s);
 			free(s);
@@ -970,7 +953,7 @@ static int pull_fn(cli *c, const struct kind *k, const cfg *conf, char *const *a
 	const char *fn = json_string_value(json_object_get(ver, "filename"));
 	/* Into an existing directory: under the version's own file name. */
 	if (stat(out, &st) == 0 && S_ISDIR(st.st_mode))
-		target = fn && safe_rel(fn) && !strchr(fn, '/') ? xasprintf("%s/%s", out, fn) : NULL;
+		target = fn && cli_safe_rel(fn) && !strchr(fn, '/') ? xasprintf("%s/%s", out, fn) : NULL;
 	else
 		target = xstrdup(out);
 	if (!target) {

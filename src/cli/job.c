@@ -31,7 +31,6 @@
 #define LINE_MAX_BYTES (1 << 20) /* one SSE line; the server caps a log batch at 1 MiB */
 #define EXIT_INTERRUPTED 130
 
-typedef int (*action_fn)(cli *c, const cfg *conf, char *const *args);
 
 /* ---- options ---- */
 
@@ -97,26 +96,11 @@ static char **expand_short(int argc, char **argv)
 	return v;
 }
 
-static int run(const cfg_spec *spec, int nargs, int argc, char **argv, action_fn fn)
+/* cli_run, with the short options this command takes spelled out. */
+static int run(const cfg_spec *spec, int nargs, int argc, char **argv, cli_action_fn fn)
 {
-	cfg *conf = NULL;
-	cli c = { 0 };
-	int code, n;
 	char **av = expand_short(argc, argv);
-	if (cfg_cmd_init(spec, argc, av, &conf, &code)) {
-		free(av);
-		return code;
-	}
-	char *const *args = cfg_args(conf, &n);
-	if (n != nargs) {
-		fprintf(stderr, "sentinel %s: expected %d argument%s: %s\n", spec->cmd, nargs,
-			nargs == 1 ? "" : "s", spec->synopsis);
-		code = 2;
-	} else if ((code = cli_open(&c, conf, spec->cmd, 1)) == 0) {
-		code = fn(&c, conf, args);
-	}
-	cli_release(&c);
-	cfg_free(&conf);
+	int code = cli_run(spec, nargs, argc, av, fn);
 	free(av);
 	return code;
 }
@@ -928,22 +912,6 @@ static int logs_fn(cli *c, const cfg *conf, char *const *args)
 
 /* ---- artifacts ---- */
 
-/* The same rule as dataset pull: a path from the network is written under
- * DIR only when relative, without empty, "." or ".." components. */
-static int safe_rel(const char *p)
-{
-	if (!*p || *p == '/')
-		return 0;
-	for (const char *s = p; *s;) {
-		size_t n = strcspn(s, "/");
-		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-			return 0;
-		s += n + (s[n] == '/');
-		if (s[-1] == '/' && !*s)
-			return 0;
-	}
-	return 1;
-}
 
 static int is_sha256(const char *s)
 {
@@ -1028,7 +996,7 @@ static int artifacts_fn(cli *c, const cfg *conf, char *const *args)
 	json_array_foreach(items, i, a) {
 		const char *rel = json_string_value(json_object_get(a, "path"));
 		const char *sha = json_string_value(json_object_get(a, "sha256"));
-		if (!rel || !safe_rel(rel) || !is_sha256(sha)) {
+		if (!rel || !cli_safe_rel(rel) || !is_sha256(sha)) {
 			char *s = cli_field(a, "path");
 			fprintf(stderr, "sentinel %s: refusing the artifact '%s'\n", c->cmd, s);
 			free(s);

@@ -8,7 +8,6 @@
 #include "cli/cli.h"
 #include "cmd/commands.h"
 
-typedef int (*action_fn)(cli *c, const cfg *conf, char *const *args);
 
 #define END_OPTS { NULL, NULL, NULL, NULL, 0 }
 static const cfg_opt plain_opts[] = { CLI_COMMON_OPTS, END_OPTS };
@@ -30,26 +29,6 @@ static const cfg_opt drain_opts[] = {
 	{ "undo", NULL, NULL, "take work again", CFG_FLAG | CFG_NOENV },
 	CLI_COMMON_OPTS, END_OPTS,
 };
-
-static int run(const cfg_spec *spec, int nargs, int argc, char **argv, action_fn fn)
-{
-	cfg *conf = NULL;
-	cli c = { 0 };
-	int code, n;
-	if (cfg_cmd_init(spec, argc, argv, &conf, &code))
-		return code;
-	char *const *args = cfg_args(conf, &n);
-	if (n != nargs) {
-		fprintf(stderr, "sentinel %s: expected %d argument%s: %s\n", spec->cmd, nargs,
-			nargs == 1 ? "" : "s", spec->synopsis);
-		code = 2;
-	} else if ((code = cli_open(&c, conf, spec->cmd, 1)) == 0) {
-		code = fn(&c, conf, args);
-	}
-	cli_release(&c);
-	cfg_free(&conf);
-	return code;
-}
 
 static char *node_path(const char *id, const char *suffix)
 {
@@ -264,12 +243,12 @@ SPEC(rm_spec, "node rm", "ID",
      "Remove a node (admin): its key is refused; its running chunks run elsewhere.",
      plain_opts);
 
-static int node_ls(int argc, char **argv) { return run(&ls_spec, 0, argc, argv, ls_fn); }
-static int node_show(int argc, char **argv) { return run(&show_spec, 1, argc, argv, show_fn); }
-static int node_claim(int argc, char **argv) { return run(&claim_spec, 1, argc, argv, claim_fn); }
-static int node_permit(int argc, char **argv) { return run(&permit_spec, 1, argc, argv, permit_fn); }
-static int node_drain(int argc, char **argv) { return run(&drain_spec, 1, argc, argv, drain_fn); }
-static int node_rm(int argc, char **argv) { return run(&rm_spec, 1, argc, argv, rm_fn); }
+static int node_ls(int argc, char **argv) { return cli_run(&ls_spec, 0, argc, argv, ls_fn); }
+static int node_show(int argc, char **argv) { return cli_run(&show_spec, 1, argc, argv, show_fn); }
+static int node_claim(int argc, char **argv) { return cli_run(&claim_spec, 1, argc, argv, claim_fn); }
+static int node_permit(int argc, char **argv) { return cli_run(&permit_spec, 1, argc, argv, permit_fn); }
+static int node_drain(int argc, char **argv) { return cli_run(&drain_spec, 1, argc, argv, drain_fn); }
+static int node_rm(int argc, char **argv) { return cli_run(&rm_spec, 1, argc, argv, rm_fn); }
 
 /* argv[0] is "node", argv[1] the subcommand word. */
 int cli_node_cmd(int argc, char **argv)
