@@ -97,9 +97,12 @@ struct logq {
 	size_t bytes;
 	uint64_t dropped;
 	int done;
+	int started;    /* its sender thread: started by the first line only */
 	ag_chunk *c;
 	pthread_t th;
 };
+
+static void *log_main(void *arg);
 
 static void on_line(void *ud, int stream, const char *line, size_t len)
 {
@@ -110,7 +113,10 @@ static void on_line(void *ud, int stream, const char *line, size_t len)
 	char *text = sn_utf8_sanitize(raw);
 	json_t *l = json_pack("{s:i, s:s}", "stream", stream, "text", text);
 	pthread_mutex_lock(&q->mu);
-	if (!l || q->bytes + len > LOG_QUEUE_MAX || json_array_append(q->lines, l)) {
+	/* A chunk that prints nothing costs no thread. */
+	if (!q->started && pthread_create(&q->th, NULL, log_main, q) == 0)
+		q->started = 1;
+	if (!l || !q->started || q->bytes + len > LOG_QUEUE_MAX || json_array_append(q->lines, l)) {
 		q->dropped++;
 	} else {
 		q->bytes += len + 24;
@@ -205,9 +211,7 @@ static int logq_start(struct logq *q, ag_chunk *c)
 	pthread_cond_init(&q->cv, NULL);
 	q->c = c;
 	q->lines = json_array();
-	if (!q->lines)
-		return -ENOMEM;
-	return -pthread_create(&q->th, NULL, log_main, q);
+	return q->lines ? 0 : -ENOMEM;
 }
 
 static void logq_finish(struct logq *q)
@@ -215,8 +219,10 @@ static void logq_finish(struct logq *q)
 	pthread_mutex_lock(&q->mu);
 	q->done = 1;
 	pthread_cond_signal(&q->cv);
+	int started = q->started;
 	pthread_mutex_unlock(&q->mu);
-	pthread_join(q->th, NULL);
+	if (started)
+		pthread_join(q->th, NULL);
 	json_decref(q->lines);
 	pthread_cond_destroy(&q->cv);
 	pthread_mutex_destroy(&q->mu);
@@ -715,8 +721,9 @@ static int prepare(struct run *r, const char **script)
 	}
 	char *job = xasprintf("%s/job", r->dir), *data = xasprintf("%s/data", r->dir);
 	char *out = xasprintf("%s/out", r->w), *p = xasprintf("%s/%s", job, fn);
-	if ((rc = sn_mkdir_p(job, 0755)) || (rc = sn_mkdir_p(data, 0755)) ||
-	    (rc = sn_mkdir_p(out, 0755))) {
+	/* r->dir is new (made by the caller): its subdirectories one mkdir each. */
+	if (mkdir(job, 0755) || mkdir(data, 0755) || mkdir(r->w, 0755) || mkdir(out, 0755)) {
+		rc = -errno;
 		snprintf(r->err, sizeof r->err, "%s: %s", r->dir, strerror(-rc));
 		goto out;
 	}
@@ -891,8 +898,13 @@ void ag_chunk_run(ag_chunk *c)
 	} else {
 		r.dir = xasprintf("%s/%s-%lld", a->work_dir, c->id, (long long)c->attempt);
 		r.w = xasprintf("%s/w", r.dir);
-		ag_remove_rf(r.dir); /* a leftover of an earlier run of this agent */
-		if ((rc = sn_mkdir_p(r.dir, 0700)) == 0)
+		/* a leftover of an earlier run of this agent (work/ exists: agent_init) */
+		rc = mkdir(r.dir, 0700) ? -errno : 0;
+		if (rc == -EEXIST) {
+			ag_remove_rf(r.dir);
+			rc = mkdir(r.dir, 0700) ? -errno : 0;
+		}
+		if (rc == 0)
 			rc = run_script(&r, &result, &sandbox, arts, &error);
 		else
 			error = xasprintf("%s: %s", r.dir, strerror(-rc));

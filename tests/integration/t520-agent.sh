@@ -85,6 +85,8 @@ ok $? "the claimed node turns online"
 api GET /api/v1/nodes
 is "$(jbody "[.items[] | select(.id == \"$ID\") | .state] | join(\",\")")" online \
 	"GET /api/v1/nodes lists it online"
+wait_for 5 grep -q 'heartbeat every 500 ms' "$TMP/n1.err"
+ok $? "the agent beats every 500 ms as the server's --heartbeat 500ms says (heartbeat_ms, not 1 s)"
 sum1=$(sha256sum <"$TMP/n1/node.key")
 stop_agent 1
 is "$ARC" 0 "SIGTERM: the agent exits 0"
@@ -243,6 +245,7 @@ NAP=$(jbody .id)
 wait_for 20 has_running "$NAP"
 victim=$(agent_of "$(running_node "$NAP")")
 like "$victim" '^[123]$' "the sleep chunk runs on agent $victim"
+is "$(ls -A "$TMP/n$victim/work" | wc -l)" 0 "a built-in chunk runs without an attempt directory"
 stop_agent "$victim" KILL
 wait_for 40 job_done "$NAP"
 is "$(job_state "$NAP")" completed "after kill -9 of its node the chunk completes elsewhere"
