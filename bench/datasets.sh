@@ -17,7 +17,8 @@
 # physical limits measured on the same file in the same run: SHA-256 speed
 # (openssl dgst -sha256) and durable write speed (dd bs=1M conv=fsync).
 # The upload hashes, checks the CSV, profiles every column and fsyncs in
-# one pass; goal: at least 80% of the lower of the two limits.
+# one pass; goal: at least 80% of the lower of the two limits. Each figure
+# is the best of UPLOAD_ROUNDS (3) rounds measured in turn.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -200,38 +201,53 @@ PY
 	fi
 	local bytes
 	bytes=$(stat -c %s "$f")
-	rm -rf "$dir"
-	mkdir -p "$dir"
 	cat "$f" >/dev/null # the page cache holds the file for every measurement alike
-	local t0 t1 sha_s dd_s up_s
-	t0=$(date +%s.%N)
-	openssl dgst -sha256 "$f" >/dev/null
-	t1=$(date +%s.%N)
-	sha_s=$(echo "$t1 - $t0" | bc)
-	t0=$(date +%s.%N)
-	dd if="$f" of="$dir/dd.out" bs=1M conv=fsync status=none
-	t1=$(date +%s.%N)
-	dd_s=$(echo "$t1 - $t0" | bc)
-	rm -f "$dir/dd.out"
-	SENTINEL_ADMIN_PASSWORD=benchpass123 "$BIN" server --listen 127.0.0.1:0 --data "$dir" \
-		--ready-file "$dir/ready" --log-level warn 2>"$dir/server.log" &
-	local pid=$!
-	for _ in $(seq 1 200); do [ -s "$dir/ready" ] && break; sleep 0.05; done
-	local url tok
-	url=$(cat "$dir/ready")
-	tok=$(curl -s -X POST -H 'Content-Type: application/json' \
-		--data '{"username":"admin","password":"benchpass123"}' "$url/api/v1/auth/login" | jq -r .token)
-	t0=$(date +%s.%N)
-	curl -s -o "$dir/reply.json" -X POST -T "$f" -H "Authorization: Bearer $tok" \
-		-H 'Content-Type: text/csv' "$url/api/v1/datasets/bench/versions?filename=bench.csv"
-	t1=$(date +%s.%N)
-	up_s=$(echo "$t1 - $t0" | bc)
-	kill "$pid"
-	wait "$pid" 2>/dev/null || true
+	# Each figure is the best of UPLOAD_ROUNDS rounds, the three measured in
+	# turn within each round, so that a burst of other work on the machine
+	# does not land on one of them only.
+	local t0 t1 sha_s= dd_s= up_s= s round
+	best() { if [ -z "$1" ] || [ "$(echo "$2 < $1" | bc)" = 1 ]; then echo "$2"; else echo "$1"; fi; }
+	for round in $(seq 1 "${UPLOAD_ROUNDS:-3}"); do
+		rm -rf "$dir"
+		mkdir -p "$dir"
+		t0=$(date +%s.%N)
+		openssl dgst -sha256 "$f" >/dev/null
+		t1=$(date +%s.%N)
+		sha_s=$(best "$sha_s" "$(echo "$t1 - $t0" | bc)")
+		t0=$(date +%s.%N)
+		dd if="$f" of="$dir/dd.out" bs=1M conv=fsync status=none
+		t1=$(date +%s.%N)
+		dd_s=$(best "$dd_s" "$(echo "$t1 - $t0" | bc)")
+		rm -f "$dir/dd.out"
+		SENTINEL_ADMIN_PASSWORD=benchpass123 "$BIN" server --listen 127.0.0.1:0 --data "$dir" \
+			--ready-file "$dir/ready" --log-level warn 2>"$dir/server.log" &
+		local pid=$!
+		for _ in $(seq 1 200); do [ -s "$dir/ready" ] && break; sleep 0.05; done
+		local url tok
+		url=$(cat "$dir/ready")
+		tok=$(curl -s -X POST -H 'Content-Type: application/json' \
+			--data '{"username":"admin","password":"benchpass123"}' "$url/api/v1/auth/login" | jq -r .token)
+		t0=$(date +%s.%N)
+		curl -s -o "$dir/reply.json" -X POST -T "$f" -H "Authorization: Bearer $tok" \
+			-H 'Content-Type: text/csv' "$url/api/v1/datasets/bench/versions?filename=bench.csv"
+		t1=$(date +%s.%N)
+		s=$(echo "$t1 - $t0" | bc)
+		# A refused upload would look fast: only a profiled version counts.
+		if [ "$(jq -r '[.. | objects | select(has("rows")) | .rows][0] // "none"' "$dir/reply.json")" = none ]; then
+			echo "bench/datasets.sh: the upload failed: $(head -c 300 "$dir/reply.json")" >&2
+			kill "$pid"
+			exit 1
+		fi
+		up_s=$(best "$up_s" "$s")
+		kill "$pid"
+		wait "$pid" 2>/dev/null || true
+		cp "$dir/reply.json" "$DATA/upload-reply.json"
+	done
+	cp "$DATA/upload-reply.json" "$dir/reply.json"
 	local rows
 	rows=$(jq -r '[.. | objects | select(has("rows")) | .rows][0] // "?"' "$dir/reply.json")
 	echo
-	echo "== upload: $((bytes >> 20)) MiB CSV over loopback ($rows rows profiled), $(getconf _NPROCESSORS_ONLN) CPUs"
+	echo "== upload: $((bytes >> 20)) MiB CSV over loopback ($rows rows profiled), $(getconf _NPROCESSORS_ONLN) CPUs, best of ${UPLOAD_ROUNDS:-3} rounds"
 	/usr/bin/python3 - "$bytes" "$sha_s" "$dd_s" "$up_s" <<'PY'
 import sys
 b, sha, dd, up = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
