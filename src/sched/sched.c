@@ -815,6 +815,7 @@ int sc_result(sc_core *c, const char *node, const char *job, uint32_t idx, uint3
 		o->result = xstrdup(rep->result);
 		o->sandbox = xstrdup(rep->sandbox);
 		o->artifacts = xstrdup(rep->artifacts);
+		o->has_output = rep->has_output;
 		o->stats = rep->stats;
 		memset(&rep->stats, 0, sizeof rep->stats);
 		o->jobp = j;

@@ -216,6 +216,7 @@ static int res_prepare(sched *s, const char *chunk, const json_t *body, struct r
 	}
 	if (res && json_is_object(res))
 		x->res_text = json_dumps(res, JSON_COMPACT);
+	x->rep.has_output = json_object_get(res, "output") != NULL;
 	if (sb && json_is_object(sb))
 		x->sb_text = json_dumps(sb, JSON_COMPACT);
 	if (json_array_size(arts))

@@ -150,6 +150,7 @@ typedef struct sc_op {
 	char *result;         /* OP_COMPLETE: the chunk's result JSON text */
 	char *artifacts;      /* OP_COMPLETE: JSON array text or NULL */
 	sc_stats stats;       /* OP_COMPLETE: the chunk's stats */
+	int has_output;       /* OP_COMPLETE: the result has an "output" */
 	sc_job *jobp;         /* OP_COMPLETE: for the writer-owned job fields */
 	int job_done;         /* OP_COMPLETE: the job completes with it */
 } sc_op;
@@ -202,6 +203,7 @@ typedef struct sc_report {
 	const char *result;   /* completed: the result JSON text */
 	const char *sandbox;  /* JSON text or NULL */
 	const char *artifacts; /* JSON array text or NULL */
+	int has_output;       /* completed: the result has an "output" */
 	sc_stats stats;       /* completed: taken by the core */
 } sc_report;
 

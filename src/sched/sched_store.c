@@ -52,6 +52,14 @@ static const store_migration migrations[] = {
 	  " path TEXT NOT NULL, sha256 TEXT NOT NULL, bytes BIGINT NOT NULL,"
 	  " PRIMARY KEY (job_id, idx, path));",
 	  NULL },
+	/* The completed chunks whose result has an "output": a job's outputs
+	 * are read from here (at most 1,000), not by scanning its chunks. */
+	{ 2,
+	  "CREATE TABLE job_outputs (job_id TEXT NOT NULL, idx BIGINT NOT NULL,"
+	  " PRIMARY KEY (job_id, idx));"
+	  "INSERT INTO job_outputs (job_id, idx) SELECT job_id, idx FROM chunks"
+	  " WHERE state = 'completed' AND result LIKE '%\"output\"%';",
+	  NULL },
 };
 const store_domain sched_store_domain = {
 	"sched", migrations, (int)(sizeof migrations / sizeof migrations[0]), 0,
@@ -166,6 +174,10 @@ static int op_apply(sched *s, store_conn *c, const sc_op *o, struct batch *b)
 						    SA_INT(o->at), SA_TEXT(o->sandbox)));
 		if (rc == 0)
 			rc = artifacts_write(s, c, o);
+		if (rc == 0 && o->has_output)
+			rc = store_exec(c, "INSERT INTO job_outputs (job_id, idx) VALUES ($1, $2)"
+					" ON CONFLICT DO NOTHING", NULL,
+					SARGS(SA_TEXT(o->job), SA_INT(o->idx)));
 		if (rc == 0) {
 			struct jsum *t = jsum_of(b, o->jobp);
 			t->iterations += o->iterations;
