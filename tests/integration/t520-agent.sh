@@ -11,61 +11,9 @@
 . "$(dirname "$0")/lib.sh"
 start_server --node-timeout 2s --heartbeat 500ms
 TOKEN=$(login admin adminpass123)
-S=$SENTINEL_BIN
-declare -A AGENT NODE_OF
-skip() { T_N=$((T_N + 1)); echo "ok $T_N # SKIP $1"; }
-
-# agent N [flags...]: starts agent N with state $TMP/nN; output in $TMP/nN.out/.err.
-agent() {
-	local n=$1
-	shift
-	"$S" node ${PRE_SERVER:+--server "$PRE_SERVER"} --server "$URL" --state "$TMP/n$n" --name "n$n" --gpus 0 "$@" \
-		>>"$TMP/n$n.out" 2>>"$TMP/n$n.err" &
-	AGENT[$n]=$!
-}
-# stop_agent N [SIGNAL]: signals agent N, waits (10 s at most); sets ARC.
-stop_agent() {
-	local pid=${AGENT[$1]}
-	kill -"${2:-TERM}" "$pid" 2>/dev/null
-	for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-	kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-	wait "$pid" 2>/dev/null
-	ARC=$?
-	unset "AGENT[$1]"
-}
-finish() {
-	for n in "${!AGENT[@]}"; do stop_agent "$n" KILL; done
-	for f in "$TMP"/n*.err; do
-		[ -f "$f" ] && grep -Eq -- "$SANITIZER_RE" "$f" && {
-			diag "sanitizer report in $f"; grep -E -A12 -- "$SANITIZER_RE" "$f" | head -40 | sed 's/^/#   /'
-			T_FAIL=$((T_FAIL + 1)); }
-	done
-	done_testing
-}
-# wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds.
-wait_for() {
-	local t=$1
-	shift
-	for _ in $(seq 1 $((t * 10))); do "$@" && return 0; sleep 0.1; done
-	return 1
-}
-claim_line() { grep -m1 -o 'sentinel node claim [0-9A-Z]*' "$TMP/n$1.out" 2>/dev/null | awk '{print $4}'; }
-has_claim() { [ -n "$(claim_line "$1")" ]; }
-node_state() { api GET "/api/v1/nodes/$1"; jbody .state; }
-is_online() { [ "$(node_state "$1")" = online ]; }
+. "$(dirname "$0")/lib_nodes.sh"
 node_id_of_key() { # the id the contract derives from STATE/node.key
 	tail -c 65 "$1" | head -c 64 | xxd -r -p | sha256sum | cut -c1-20 | sed 's/^/nd_/'
-}
-# start_claimed N: starts agent N, claims it by its printed code, waits online.
-start_claimed() {
-	local n=$1
-	shift
-	agent "$n" --max-parallel 2 "$@"
-	set -- "$n"
-	wait_for 15 has_claim "$1" || return 1
-	api POST /api/v1/nodes/claim "{\"code\":\"$(claim_line "$1")\"}"
-	NODE_OF[$1]=$(jbody .id)
-	wait_for 15 is_online "${NODE_OF[$1]}"
 }
 
 # ---- registration, claim, SIGTERM, key reuse ----
@@ -126,8 +74,6 @@ is "$(jbody '[.datasets[] | "\(.name) \(.files) \(.bytes) \(.manifest_sha256)"] 
 start_claimed 3
 ok $? "agent 3 claimed and online"
 
-job_state() { api GET "/api/v1/jobs/$1"; jbody .state; }
-job_done() { local s; s=$(job_state "$1"); [ "$s" = completed ] || [ "$s" = failed ] || [ "$s" = cancelled ]; }
 
 # montecarlo-pi: 20 chunks of 5000 over 3 agents.
 api POST /api/v1/jobs '{"name":"pi","program":"montecarlo-pi","total_iterations":100000,"chunk_size":5000,"access":"private"}'
