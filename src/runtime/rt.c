@@ -302,6 +302,29 @@ int rt_lookup(const char *data, const char *name, rt_info *out, char *err, size_
 	return rc;
 }
 
+int rt_archive_open(const char *data, const char *sha, int *fd, uint64_t *size)
+{
+	struct stat st;
+	if (!sha_valid(sha))
+		return -EINVAL;
+	char *path = xasprintf("%s/runtimes/%s/" RT_ARCHIVE, data, sha);
+	int rc = 0, f = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	free(path);
+	if (f < 0)
+		return errno == ENOTDIR || errno == ELOOP ? -ENOENT : -errno;
+	if (fstat(f, &st))
+		rc = -errno;
+	else if (!S_ISREG(st.st_mode))
+		rc = -ENOENT;
+	if (rc) {
+		close(f);
+		return rc;
+	}
+	*fd = f;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
 /* ---- the registry lock and staging directories (invariants 1, 2) ---- */
 
 static int ensure_dir(const char *data, char *err, size_t errlen);
@@ -578,14 +601,61 @@ static int read_meta(const char *data, const char *sha, rt_info *r)
 	return rc == -ENOENT ? rc : 0;
 }
 
-/* Unpacks the tarball into a new staging dir (without the registry lock;
- * the lock is taken briefly to make the dir); r gets the tree's size and
- * image config, also written to the tree's image.json. */
-static int unpack_stage(const char *data, int fd, uint64_t max, struct stage *s, rt_info *r,
+/* Copies the tarball open on fd (from offset 0) to name under dirfd,
+ * hashing what it copies: the copy is the archive kept and the one
+ * unpacked, so tree and archive are the content of hash sha even when the
+ * source file changes meanwhile (-EBUSY then). *out: the copy, open. */
+static int copy_archive(int fd, int dirfd, const char *name, const char *sha, int *out,
 			char *err, size_t errlen)
 {
+	char got[65], *buf = xmalloc(1 << 20);
+	sn_sha256 *h = sn_sha256_new();
+	int rc = 0, dst = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+				 0644);
+	off_t off = 0;
+	ssize_t n;
+	*out = -1;
+	if (dst < 0)
+		rc = -errno;
+	while (!rc && ((n = pread(fd, buf, 1 << 20, off)) > 0 || (n < 0 && errno == EINTR))) {
+		if (n < 0)
+			continue;
+		sn_sha256_update(h, buf, (size_t)n);
+		off += n;
+		for (ssize_t w = 0; !rc && w < n;) {
+			ssize_t k = write(dst, buf + w, (size_t)(n - w));
+			if (k > 0)
+				w += k;
+			else if (k < 0 && errno != EINTR)
+				rc = -errno;
+		}
+	}
+	if (!rc && n < 0)
+		rc = -errno;
+	sn_sha256_final(&h, got);
+	free(buf);
+	if (rc)
+		snprintf(err, errlen, "keeping the archive: %s", strerror(-rc));
+	else if (strcmp(got, sha) != 0) {
+		snprintf(err, errlen, "the tarball changed while it was ingested; try again");
+		rc = -EBUSY;
+	}
+	if (rc && dst >= 0)
+		close(dst);
+	else
+		*out = dst;
+	return rc;
+}
+
+/* Unpacks the tarball into a new staging dir (without the registry lock;
+ * the lock is taken briefly to make the dir); r gets the tree's size and
+ * image config, also written to the tree's image.json. keep: the tarball
+ * is copied to the dir's archive first and unpacked from that copy. */
+static int unpack_stage(const char *data, int fd, uint64_t max, int keep, struct stage *s,
+			rt_info *r, char *err, size_t errlen)
+{
 	json_t *config = NULL;
-	int lk, rc = lock_take(data, &lk, err, errlen);
+	int copy = -1, lk, rc = lock_take(data, &lk, err, errlen);
 	if (rc)
 		return rc;
 	rc = stage_new(data, s, err, errlen);
@@ -596,9 +666,13 @@ static int unpack_stage(const char *data, int fd, uint64_t max, struct stage *s,
 	if (mkdirat(s->fd, "rootfs", 0755)) {
 		rc = -errno;
 		snprintf(err, errlen, "cannot create %s: %s", rootfs, strerror(errno));
-	} else {
-		rc = rt_unpack_fd(fd, rootfs, max, &r->bytes, &config, err, errlen);
+	} else if (!keep || !(rc = copy_archive(fd, s->fd, RT_ARCHIVE, r->sha256, &copy, err,
+						 errlen))) {
+		rc = rt_unpack_fd(copy >= 0 ? copy : fd, rootfs, max, &r->bytes, &config, err,
+				  errlen);
 	}
+	if (copy >= 0)
+		close(copy);
 	if (!rc) {
 		config_release(&r->config);
 		config_load(config, &r->config);
@@ -650,9 +724,39 @@ out:
 	return rc;
 }
 
+/* A tree published before archives were kept (or ingested with
+ * RT_NO_ARCHIVE) gets one when a name shares it: best effort, renamed into
+ * place whole, so rt_archive_open sees all of it or nothing. Without the
+ * lock: a removal racing this moves the tree, and the copy with it. */
+static void backfill_archive(const char *data, const char *sha, int fd)
+{
+	char err[256], *dir = xasprintf("%s/runtimes/%s", data, sha), *tmp = sn_id_new(".archive-");
+	int copy = -1, dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd >= 0 && faccessat(dfd, RT_ARCHIVE, F_OK, AT_SYMLINK_NOFOLLOW) != 0) {
+		if (copy_archive(fd, dfd, tmp, sha, &copy, err, sizeof err) == 0 &&
+		    renameat(dfd, tmp, dfd, RT_ARCHIVE) == 0)
+			tmp[0] = '\0';
+		if (tmp[0])
+			unlinkat(dfd, tmp, 0);
+	}
+	if (copy >= 0)
+		close(copy);
+	if (dfd >= 0)
+		close(dfd);
+	free(tmp);
+	free(dir);
+}
+
 int rt_ingest(const char *data, const char *tar_path, const char *name, const char *source,
 	      uint64_t max_bytes, rt_info *out, char *err, size_t errlen)
 {
+	return rt_ingest_flags(data, tar_path, name, source, max_bytes, 0, out, err, errlen);
+}
+
+int rt_ingest_flags(const char *data, const char *tar_path, const char *name, const char *source,
+		    uint64_t max_bytes, unsigned flags, rt_info *out, char *err, size_t errlen)
+{
+	int keep = !(flags & RT_NO_ARCHIVE), unpacked = 0;
 	char sha[65], *abs = NULL;
 	struct stage s = { -1, -1, NULL };
 	rt_info r = { 0 };
@@ -687,9 +791,10 @@ int rt_ingest(const char *data, const char *tar_path, const char *name, const ch
 	 * commit_image says -EAGAIN and this unpacks after all. */
 	for (int tries = 0; tries < 3; tries++) {
 		if (!s.name && (!tree_exists(data, sha) || read_meta(data, sha, &r) == -ENOENT)) {
-			rc = unpack_stage(data, fd, max_bytes, &s, &r, err, errlen);
+			rc = unpack_stage(data, fd, max_bytes, keep, &s, &r, err, errlen);
 			if (rc)
 				goto out;
+			unpacked = 1;
 		}
 		rc = commit_image(data, sha, &s, &r, out, err, errlen);
 		if (rc != -EAGAIN)
@@ -697,6 +802,8 @@ int rt_ingest(const char *data, const char *tar_path, const char *name, const ch
 	}
 	if (rc == -EAGAIN)
 		snprintf(err, errlen, "the tree of %s was removed while ingesting; try again", sha);
+	if (!rc && keep && !unpacked)
+		backfill_archive(data, sha, fd);
 out:
 	stage_drop(&s); /* a duplicate or failed tree; nothing after a rename */
 	if (fd >= 0)

@@ -10,6 +10,10 @@
  *   <sha256>/rootfs/   an unpacked image (shared by all names that use it)
  *   <sha256>/image.json  its unpacked size and image config (written before
  *                      the tree is published; absent in trees of old versions)
+ *   <sha256>/archive   the tarball itself, byte for byte (what a server hands
+ *                      its nodes, which unpack their own copy: rt_archive_open);
+ *                      absent with RT_NO_ARCHIVE and in trees of old versions
+ *                      until a name sharing the tree is ingested
  *   names/<name>.json  one record per registered runtime
  *   scan-cache.json    (size, mtime, ctime, inode) -> sha256 of drop-folder
  *                      files, so rt_scan hashes only what changed
@@ -101,6 +105,22 @@ int rt_lookup(const char *data, const char *name, rt_info *out, char *err, size_
  * another name is shared, not unpacked again. */
 int rt_ingest(const char *data, const char *tar_path, const char *name, const char *source,
 	      uint64_t max_bytes, rt_info *out, char *err, size_t errlen);
+/* rt_ingest's flags for rt_ingest_flags. RT_NO_ARCHIVE: keep no copy of
+ * the tarball beside the tree (a node, which never serves one). */
+#define RT_NO_ARCHIVE 1u
+#define RT_ARCHIVE "archive" /* its file name in DATA/runtimes/<sha256>/ */
+/* rt_ingest with flags; rt_ingest is rt_ingest_flags(..., 0, ...). Unless
+ * RT_NO_ARCHIVE, the tarball is copied into the staging dir (hashed as it
+ * is copied) and the tree unpacked from that copy: the archive kept is
+ * exactly the content of the tree's hash (-EBUSY when the file changed
+ * between the two reads). The server's disk holds each image twice. */
+int rt_ingest_flags(const char *data, const char *tar_path, const char *name, const char *source,
+		    uint64_t max_bytes, unsigned flags, rt_info *out, char *err, size_t errlen);
+/* Opens the kept tarball of the image tree sha (the SHA-256 of that
+ * tarball): *fd (read-only; the caller closes it) and *size. -EINVAL for
+ * a sha that is not 64 lowercase hex digits, -ENOENT when no tree or no
+ * archive of it is kept, another -errno on I/O errors. */
+int rt_archive_open(const char *data, const char *sha, int *fd, uint64_t *size);
 /* Registers the virtual environment dir as name. -EINVAL when dir has no
  * pyvenv.cfg or when its interpreter (bin/python3 resolved, and the
  * pyvenv.cfg `home`) lies outside what the sandbox shows a venv job: the
