@@ -53,8 +53,10 @@ static void chunk_text(buf *b, const sc_job *j, uint32_t idx, int64_t lease_s)
 	sc_chunk_id(j, idx, id, sizeof id);
 	buf_printf(b, "{\"id\":\"%s\",\"job_id\":\"%s\",\"attempt\":%u,\"index\":%u,"
 		      "\"iterations\":%" PRId64 ",\"seed_offset\":%" PRId64 ",\"lease_s\":%" PRId64
-		      ",%s", id, j->id, j->ck[idx].attempt, idx, sc_chunk_iterations(j, idx),
-		   sc_chunk_seed(j, idx), lease_s, j->tmpl + 1);
+		      ",", id, j->id, j->ck[idx].attempt, idx, sc_chunk_iterations(j, idx),
+		   sc_chunk_seed(j, idx), lease_s);
+	/* The job's fixed members, serialised once when it was created. */
+	buf_puts(b, j->tmpl + 1);
 }
 
 static void h_work(http_req *r, void *ctx)
