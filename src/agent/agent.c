@@ -394,6 +394,7 @@ static json_t *heartbeat_body(agent *a)
 {
 	double load[3] = { 0 };
 	json_t *b = json_object(), *running = json_array(), *blobs = ag_cache_list(a);
+	json_t *runtimes = ag_rt_list(a);
 	int busy = 0, draining;
 	if (getloadavg(load, 3) < 1)
 		load[0] = 0;
@@ -407,16 +408,21 @@ static json_t *heartbeat_body(agent *a)
 	pthread_mutex_unlock(&a->mu);
 	if (running)
 		ag_journal_ids(a, running);
-	if (!b || !running || !blobs || add_facts(a, b) ||
+	if (!b || !running || !blobs || !runtimes || ag_rt_add_images(a, blobs) || add_facts(a, b) ||
 	    json_object_set_new(b, "load1", json_real(load[0])) ||
 	    json_object_set_new(b, "gpus_free", json_integer(a->ngpus - busy)) ||
-	    json_object_set_new(b, "running", running) ||
-	    json_object_set_new(b, "runtimes", json_pack("[s]", "host")) ||
-	    json_object_set_new(b, "blobs", blobs) ||
+	    json_object_set_new(b, "running", json_incref(running)) ||
+	    json_object_set_new(b, "runtimes", json_incref(runtimes)) ||
+	    json_object_set_new(b, "blobs", json_incref(blobs)) ||
 	    json_object_set_new(b, "draining", json_boolean(draining))) {
 		json_decref(b);
-		return NULL;
+		b = NULL;
 	}
+	/* Each list was given to b with a reference of its own: none leaks
+	 * when one of them could not be made. */
+	json_decref(running);
+	json_decref(runtimes);
+	json_decref(blobs);
 	return b;
 }
 
@@ -775,6 +781,9 @@ static void agent_release(agent *a)
 	explicit_bzero(a->sec, sizeof a->sec);
 	pthread_mutex_destroy(&a->mu);
 	pthread_mutex_destroy(&a->cache_mu);
+	pthread_mutex_destroy(&a->rt_mu);
+	json_decref(a->rt_names);
+	json_decref(a->rt_shas);
 	pthread_cond_destroy(&a->cv);
 	pthread_cond_destroy(&a->wcv);
 }
@@ -787,6 +796,7 @@ static int agent_init(agent *a, const agent_config *cfg, char *err, size_t errle
 	a->cfg = *cfg;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_mutex_init(&a->cache_mu, NULL);
+	pthread_mutex_init(&a->rt_mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
 	pthread_cond_init(&a->wcv, NULL);
 	a->runq_tail = &a->runq;
@@ -819,6 +829,9 @@ static int agent_init(agent *a, const agent_config *cfg, char *err, size_t errle
 		if ((rc = add_dataset(a, cfg->datasets[i], err, errlen)))
 			return rc;
 	ag_cache_init(a);
+	/* What a crash left of an image being unpacked goes. */
+	if ((rc = rt_init(a->state, err, errlen)))
+		return rc;
 	return 0;
 }
 

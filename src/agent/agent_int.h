@@ -12,11 +12,14 @@
 #include "agent/agent.h"
 #include "base/sig.h"
 #include "http/client.h"
+#include "runtime/rt.h"
 
 #define AG_MAX_GPUS 64
 /* Each JSON reply of the server is small; one of a long poll for work may
  * hold up to max_parallel chunks. */
 #define AG_CALL_TIMEOUT_S 30L
+/* Runtimes a heartbeat reports: the server takes at most 256. */
+#define AG_RUNTIMES_MAX 256
 
 enum ag_state { AG_UNREG, AG_PENDING, AG_ONLINE, AG_REMOVED };
 /* Why a running chunk is being stopped. Cancel and lost drop the result;
@@ -107,6 +110,12 @@ typedef struct agent {
 	ag_local *locals;
 	size_t nlocals;
 	pthread_mutex_t cache_mu;
+	/* Runtimes (agent_rt.c): rt_mu serialises image fetches; the lists are
+	 * the heartbeat thread's alone. */
+	pthread_mutex_t rt_mu;
+	unsigned long rt_fetches;  /* images fetched and unpacked (atomic) */
+	json_t *rt_names, *rt_shas; /* heartbeat "runtimes"; images' sha256 */
+	int64_t rt_key;            /* mtime (ns) of runtimes/names/ they were read at */
 } agent;
 
 /* ---- agent_http.c: signed requests, fail-over between servers ---- */
@@ -139,6 +148,21 @@ int ag_cache_get(agent *a, const char *sha, const char *dst, char *err, size_t e
 void ag_cache_init(agent *a);
 /* The hashes held, as a JSON array (new reference, NULL out of memory). */
 json_t *ag_cache_list(agent *a);
+
+/* ---- agent_rt.c: runtimes (STATE/runtimes, a registry as rt.h's) ---- */
+/* The runtime a chunk runs in (its "runtime_spec", else its "runtime"
+ * name), into *out (release it with rt_info_release): host; an image by
+ * its tarball's SHA-256, fetched, verified and unpacked when not here yet;
+ * a venv or image registered here under that name. -ENOENT when this node
+ * does not have it, other -errno; err says why. */
+int ag_rt_resolve(agent *a, const json_t *chunk, rt_info *out, char *err, size_t errlen);
+/* The heartbeat's "runtimes": "host", "venv:NAME", "image:SHA256" (new
+ * reference; NULL when out of memory). Heartbeat thread only. */
+json_t *ag_rt_list(agent *a);
+/* Appends the SHA-256 of every image held to blobs (the heartbeat's
+ * "blobs": a scheduler that counts a job's image among its inputs then
+ * prefers nodes holding it). Heartbeat thread only. */
+int ag_rt_add_images(agent *a, json_t *blobs);
 
 /* ---- agent_journal.c ---- */
 /* Opens (creates) journal/results.log and takes back every result it

@@ -302,9 +302,10 @@ static int mkdir_parent(const char *path)
 struct run {
 	ag_chunk *c;
 	char *dir, *w;
+	rt_info rt;           /* the chunk's runtime (zeroed until resolved) */
 	sbx_bind binds[SBX_MAX_BINDS];
 	size_t nbinds;
-	char *owned[2 * SBX_MAX_BINDS];
+	char *owned[2 * SBX_MAX_BINDS + 72]; /* binds' paths, env entries */
 	size_t nowned;
 	char err[512];
 };
@@ -647,12 +648,22 @@ static char *arg_text(json_t *v)
 	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
+/* The image's Env first (as docker run: the job's entries win), then
+ * SENTINEL_* and the job's env. env holds SBX_MAX_ENV entries. */
 static int build_env(struct run *r, const char **env, size_t *nenv)
 {
 	ag_chunk *c = r->c;
 	json_t *spec = c->spec, *v;
 	const char *k;
 	size_t n = 0;
+	for (char **e = r->rt.config.env; e && *e; e++) {
+		if (n >= SBX_MAX_ENV - 70) {
+			snprintf(r->err, sizeof r->err, "the runtime image sets more than %d "
+				 "variables", SBX_MAX_ENV - 70);
+			return -E2BIG;
+		}
+		env[n++] = *e;
+	}
 	env[n++] = own(r, xasprintf("SENTINEL_ITERATIONS=%lld",
 				 (long long)json_integer_value(json_object_get(spec, "iterations"))));
 	env[n++] = own(r, xasprintf("SENTINEL_SEED_OFFSET=%lld",
@@ -661,8 +672,9 @@ static int build_env(struct run *r, const char **env, size_t *nenv)
 	env[n++] = own(r, xasprintf("SENTINEL_JOB=%s", c->job_id));
 	env[n++] = own(r, xasprintf("SENTINEL_ATTEMPT=%lld", (long long)c->attempt));
 	env[n++] = "SENTINEL_OUTPUT=/work/out";
+	size_t base = n;
 	json_object_foreach(json_object_get(spec, "env"), k, v) {
-		if (!*k || strchr(k, '=') || !json_is_string(v) || n >= 64) {
+		if (!*k || strchr(k, '=') || !json_is_string(v) || n - base >= 58) {
 			snprintf(r->err, sizeof r->err, "env: '%s' is not a NAME with a string value "
 				 "(at most 58)", k);
 			return -EINVAL;
@@ -708,13 +720,10 @@ static int prepare(struct run *r, const char **script)
 	json_t *sc = json_object_get(c->spec, "script");
 	const char *fn = json_string_value(json_object_get(sc, "filename"));
 	const char *sha = json_string_value(json_object_get(sc, "sha256"));
-	const char *rt = json_string_value(json_object_get(c->spec, "runtime"));
 	int rc;
 	*script = fn;
-	if (rt && strcmp(rt, "host") != 0) {
-		snprintf(r->err, sizeof r->err, "runtime '%s' is not available on this node", rt);
-		return -ENOENT;
-	}
+	if ((rc = ag_rt_resolve(c->a, c->spec, &r->rt, r->err, sizeof r->err)))
+		return rc;
 	if (!component_ok(fn)) {
 		snprintf(r->err, sizeof r->err, "the chunk names no valid script file");
 		return -EINVAL;
@@ -779,7 +788,7 @@ static int run_script(struct run *r, json_t **result, json_t **sandbox, json_t *
 		      char **error)
 {
 	ag_chunk *c = r->c;
-	const char *fn, *env[72];
+	const char *fn, *env[SBX_MAX_ENV];
 	char *argv[260] = { NULL }, gpus[256];
 	size_t nenv = 0, na = 0, i;
 	sbx_opts o;
@@ -809,6 +818,12 @@ static int run_script(struct run *r, json_t **result, json_t **sandbox, json_t *
 	o.nbinds = r->nbinds;
 	o.workdir = r->w;
 	o.cancel_fd = c->cancel_pipe[0];
+	/* The image's WorkingDir is not used: a chunk starts in /work, as
+	 * `sandbox run --workdir` does. */
+	if (strcmp(r->rt.kind, "image") == 0)
+		o.rootfs = r->rt.path;
+	else if (strcmp(r->rt.kind, "venv") == 0)
+		o.venv = r->rt.path;
 	if ((rc = logq_start(&q, c)))
 		goto out;
 	logging = 1;
@@ -860,6 +875,7 @@ out:
 
 static void run_free(struct run *r)
 {
+	rt_info_release(&r->rt);
 	for (size_t i = 0; i < r->nowned; i++)
 		free(r->owned[i]);
 	free(r->w);

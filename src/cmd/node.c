@@ -15,8 +15,8 @@ extern int cli_node_cmd(int argc, char **argv);
 static const cfg_opt node_opts[] = {
 	{ "server", "URL", NULL, "the server (repeat for fail-over servers, tried in order)",
 	  CFG_MULTI },
-	{ "state", "DIR", NULL, "state directory: node.key, journal/, cache/, work/ (default: "
-	  "/var/lib/sentinel-node as root, else $XDG_STATE_HOME/sentinel-node)", 0 },
+	{ "state", "DIR", NULL, "state directory: node.key, journal/, cache/, work/, runtimes/ "
+	  "(default: /var/lib/sentinel-node as root, else $XDG_STATE_HOME/sentinel-node)", 0 },
 	{ "name", "NAME", NULL, "the name the server shows (default: the host name)", 0 },
 	{ "max-parallel", "N", "1", "chunks run at once", 0 },
 	{ "gpus", "N", NULL, "GPUs to offer (default: as nvidia-smi lists them)", 0 },
