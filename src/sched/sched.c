@@ -670,13 +670,17 @@ void sc_poll_end(sc_core *c, sc_node *n)
 		n->want = n->want_gpus = 0;
 }
 
-void sc_handed(sc_core *c, sc_node *n)
+void sc_handed(sc_core *c, sc_node *n, size_t k)
 {
-	int64_t now_us = n->nout ? mono_us() : 0;
-	for (size_t i = 0; i < n->nout; i++)
+	int64_t now_us = k ? mono_us() : 0;
+	if (k > n->nout)
+		k = n->nout;
+	for (size_t i = 0; i < k; i++) {
 		hist_add(&c->lat, now_us - n->outbox[i].ready_us);
-	n->nout = 0;
-	n->gpus_out = 0;
+		n->gpus_out -= n->outbox[i].job->gpus;
+	}
+	memmove(n->outbox, n->outbox + k, (n->nout - k) * sizeof *n->outbox);
+	n->nout -= k;
 }
 
 /* The chunk leaves its node (RUNNING ends). */

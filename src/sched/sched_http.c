@@ -22,6 +22,11 @@
 #define DURABLE_WAIT_MS 20000     /* a result waits this long for its commit */
 #define HB_RUNNING_MAX 100000     /* chunk ids in one heartbeat */
 #define LOG_LINES_MAX 10000       /* lines in one log post */
+/* A work reply stops taking chunks past this size (chunks of a job whose
+ * inputs list large file sets are big); the rest wait in the outbox for the
+ * node's next poll. One chunk always goes, within the reply's hard cap. */
+#define WORK_REPLY_SOFT ((size_t)8 << 20)
+#define WORK_REPLY_MAX ((size_t)512 << 20)
 
 static void deadline_in(struct timespec *ts, int64_t ms)
 {
@@ -47,16 +52,16 @@ static const node_caller *caller(http_req *r)
 
 /* ---- work ---- */
 
-static void chunk_text(buf *b, const sc_job *j, uint32_t idx, int64_t lease_s)
+static int chunk_text(buf *b, const sc_job *j, uint32_t idx, int64_t lease_s)
 {
 	char id[48];
 	sc_chunk_id(j, idx, id, sizeof id);
-	buf_printf(b, "{\"id\":\"%s\",\"job_id\":\"%s\",\"attempt\":%u,\"index\":%u,"
+	return buf_printf(b, "{\"id\":\"%s\",\"job_id\":\"%s\",\"attempt\":%u,\"index\":%u,"
 		      "\"iterations\":%" PRId64 ",\"seed_offset\":%" PRId64 ",\"lease_s\":%" PRId64
 		      ",", id, j->id, j->ck[idx].attempt, idx, sc_chunk_iterations(j, idx),
-		   sc_chunk_seed(j, idx), lease_s);
-	/* The job's fixed members, serialised once when it was created. */
-	buf_puts(b, j->tmpl + 1);
+		   sc_chunk_seed(j, idx), lease_s) ||
+	       /* The job's fixed members, serialised once when it was created. */
+	       buf_puts(b, j->tmpl + 1);
 }
 
 static void h_work(http_req *r, void *ctx)
@@ -69,7 +74,7 @@ static void h_work(http_req *r, void *ctx)
 	    http_body_int(r, "wait_s", 0, 0, WORK_WAIT_MAX_S, &wait_s))
 		return;
 	buf b;
-	buf_init(&b, (size_t)64 << 20);
+	buf_init(&b, WORK_REPLY_MAX);
 	buf_printf(&b, "{\"chunks\":[");
 	struct timespec until;
 	deadline_in(&until, wait_s * 1000);
@@ -82,12 +87,18 @@ static void h_work(http_req *r, void *ctx)
 	while (!n->nout && !s->stopping && !s->quiesce && slots > 0)
 		if (pthread_cond_timedwait(&n->cv, &s->mu, &until))
 			break;
-	for (size_t i = 0; i < n->nout; i++) {
-		if (i)
-			buf_printf(&b, ",");
-		chunk_text(&b, n->outbox[i].job, n->outbox[i].idx, s->cfg.lease_ms / 1000);
+	size_t k = 0;
+	for (; k < n->nout && (k == 0 || b.len < WORK_REPLY_SOFT); k++) {
+		size_t mark = b.len;
+		if ((k && buf_puts(&b, ",")) ||
+		    chunk_text(&b, n->outbox[k].job, n->outbox[k].idx, s->cfg.lease_ms / 1000)) {
+			/* Cut back to whole chunks; this one waits for the next poll. */
+			b.len = mark;
+			b.data[mark] = '\0';
+			break;
+		}
 	}
-	sc_handed(&s->core, n);
+	sc_handed(&s->core, n, k);
 	sc_poll_end(&s->core, n);
 	pthread_mutex_unlock(&s->mu);
 	buf_printf(&b, "]}");

@@ -224,11 +224,12 @@ void sc_job_free(sc_job *j);
 /* Assigns pending chunks to polling nodes; returns how many. */
 size_t sc_dispatch(sc_core *c, int64_t now);
 /* A /work long poll of n begins (asking for want chunks and gpus) or
- * ends; sc_handed records the assignment latency of its outbox and empties
- * it (the chunks are in the node's hands). */
+ * ends; sc_handed records the assignment latency of the first k chunks of
+ * its outbox and takes them out (they are in the node's hands); the rest
+ * stay for its next poll. */
 void sc_poll_begin(sc_core *c, sc_node *n, int want, int gpus);
 void sc_poll_end(sc_core *c, sc_node *n);
-void sc_handed(sc_core *c, sc_node *n);
+void sc_handed(sc_core *c, sc_node *n, size_t k);
 /* Announces the coalesced progress of jobs whose SC_EVENT_US window has
  * passed at now_us (monotonic); returns how many jobs still wait. */
 size_t sc_events_flush(sc_core *c, int64_t now_us);

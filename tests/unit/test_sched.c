@@ -702,7 +702,7 @@ static void test_latency_measure(void **state)
 	sc_node *nd = sc_node_get(&c, "nd_a");
 	sc_poll_begin(&c, nd, 1, 0);
 	assert_int_equal(sc_dispatch(&c, 0), 1);
-	sc_handed(&c, nd);
+	sc_handed(&c, nd, 1);
 	sc_poll_end(&c, nd);
 	assert_int_equal(c.lat.n, 1);
 	assert_true(c.lat.sum_us < 1000000);
@@ -716,11 +716,46 @@ static void test_latency_measure(void **state)
 	sc_report r = completed();
 	assert_int_equal(sc_result(&c, "nd_a", "jb_1", 0, 1, &r, 1, &seq), SC_ACCEPTED);
 	assert_int_equal(sc_dispatch(&c, 1), 1);
-	sc_handed(&c, nd);
+	sc_handed(&c, nd, 1);
 	sc_poll_end(&c, nd);
 	assert_int_equal(c.lat.n, 2);
 	assert_true(c.lat.sum_us < 2000000);
 	assert_int_equal(nd->polling, 0);
+	sc_check(&c);
+	sc_core_release(&c);
+}
+
+/* A work reply too big for all its chunks hands over the first ones; the
+ * others stay in the outbox for the node's next poll. */
+static void test_partial_handover(void **state)
+{
+	(void)state;
+	sc_core c;
+	node_info n[1];
+	sc_core_init(&c, LEASE, 1 << 20);
+	node_set(&n[0], "nd_a", "u1", 4);
+	n[0].gpus = 4;
+	sc_set_nodes(&c, n, 1);
+	sc_job *j = job_new("jb_1", "u1", 3, SC_PRIVATE);
+	j->gpus = 1;
+	sc_add_job(&c, j, 0);
+	sc_node *nd = sc_node_get(&c, "nd_a");
+	sc_poll_begin(&c, nd, 4, 4);
+	assert_int_equal(sc_dispatch(&c, 0), 3);
+	uint32_t third = nd->outbox[2].idx;
+	sc_handed(&c, nd, 2);
+	sc_poll_end(&c, nd);
+	assert_int_equal(nd->nout, 1);
+	assert_int_equal(nd->outbox[0].idx, third);
+	assert_int_equal(nd->gpus_out, 1);
+	assert_int_equal(c.lat.n, 2);
+	/* The next poll gets it at once, and nothing more is assigned. */
+	sc_poll_begin(&c, nd, 4, 4);
+	assert_int_equal(sc_dispatch(&c, 1), 0);
+	sc_handed(&c, nd, nd->nout);
+	sc_poll_end(&c, nd);
+	assert_int_equal(nd->nout + (size_t)nd->gpus_out, 0);
+	assert_int_equal(nd->nheld, 3);
 	sc_check(&c);
 	sc_core_release(&c);
 }
@@ -778,6 +813,7 @@ int main(void)
 		cmocka_unit_test(test_range_queue),
 		cmocka_unit_test(test_latency_measure),
 		cmocka_unit_test(test_job_index),
+		cmocka_unit_test(test_partial_handover),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
