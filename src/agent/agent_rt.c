@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "agent/agent_int.h"
 #include "base/log.h"
@@ -133,15 +134,20 @@ static int add_str(json_t *arr, const char *s)
 
 /* Rebuilds the lists from the registry when its names/ directory changed
  * (each registration or removal renames or unlinks a record there).
+ * File times are coarse (a clock tick): two changes within one tick give
+ * one mtime, so a directory changed in the last 2 s is read again anyway.
  * Heartbeat thread only. */
 static void refresh(agent *a)
 {
 	char err[256] = "", *dir = xasprintf("%s/runtimes/names", a->state);
 	struct stat st;
+	struct timespec now;
 	int64_t key = stat(dir, &st) ? -1 : (int64_t)st.st_mtim.tv_sec * 1000000000 +
 						 st.st_mtim.tv_nsec;
 	free(dir);
-	if (a->rt_names && key == a->rt_key && key != -1)
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (a->rt_names && key == a->rt_key &&
+	    (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - key > 2000000000LL)
 		return;
 	json_t *all = NULL, *names = json_array(), *shas = json_array(), *r;
 	size_t i;

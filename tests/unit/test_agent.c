@@ -284,6 +284,243 @@ static void test_noop_result(void **state)
 	json_decref(b);
 }
 
+/* ---- runtimes ---- */
+
+/* A plain rootfs tarball (ustar) holding one file etc/marker. */
+static void write_tar(const char *path, const char *content)
+{
+	char h[512] = { 0 }, pad[2048] = { 0 }; /* to the block, then two zero blocks */
+	size_t n = strlen(content);
+	unsigned sum = 0;
+	memcpy(h, "etc/marker", 10);
+	snprintf(h + 100, 8, "%07o", 0644);
+	snprintf(h + 108, 8, "%07o", 0);
+	snprintf(h + 116, 8, "%07o", 0);
+	snprintf(h + 124, 12, "%011o", (unsigned)n); /* n is tiny */
+	snprintf(h + 136, 12, "%011o", 0);
+	memset(h + 148, ' ', 8);
+	h[156] = '0';
+	memcpy(h + 257, "ustar", 6);
+	memcpy(h + 263, "00", 2);
+	for (int i = 0; i < 512; i++)
+		sum += (unsigned char)h[i];
+	snprintf(h + 148, 8, "%06o", sum);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(h, 1, 512, f), 512);
+	assert_int_equal(fwrite(content, 1, n, f), n);
+	assert_int_equal(fwrite(pad, 1, (512 - n % 512) % 512 + 1024, f), (512 - n % 512) % 512 + 1024);
+	fclose(f);
+}
+
+static void sha_of(const char *path, char sha[65])
+{
+	assert_int_equal(sn_sha256_file(path, sha), 0);
+}
+
+/* The server keeps an image's tarball beside its tree (nodes fetch it by
+ * hash); a node's own ingest does not; a tree from before gets one when a
+ * name sharing it is ingested. */
+static void test_rt_archive(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/test-agent-rt-XXXXXX", err[512], sha[65], bad[65];
+	rt_info r;
+	uint64_t size;
+	int fd;
+	struct stat st;
+	assert_non_null(mkdtemp(dir));
+	char *tar = xasprintf("%s/img.tar", dir), *data = xasprintf("%s/data", dir);
+	char *arch = NULL;
+	write_tar(tar, "one\n");
+	sha_of(tar, sha);
+	assert_int_equal(rt_ingest_flags(data, tar, "a", NULL, RT_DEFAULT_MAX_BYTES, RT_NO_ARCHIVE,
+					 &r, err, sizeof err), 0);
+	rt_info_release(&r);
+	arch = xasprintf("%s/runtimes/%s/archive", data, sha);
+	assert_int_equal(stat(arch, &st), -1);
+	assert_int_equal(rt_archive_open(data, sha, &fd, &size), -ENOENT);
+	/* A second name on the same content (an ingest that keeps archives). */
+	assert_int_equal(rt_ingest(data, tar, "b", NULL, RT_DEFAULT_MAX_BYTES, &r, err, sizeof err), 0);
+	rt_info_release(&r);
+	assert_int_equal(rt_archive_open(data, sha, &fd, &size), 0);
+	assert_int_equal(size, 2048);
+	char got[65];
+	sha_of(arch, got);
+	assert_string_equal(got, sha);
+	close(fd);
+	/* New content: the archive is there from the start. */
+	write_tar(tar, "two\n");
+	sha_of(tar, bad);
+	assert_int_equal(rt_ingest(data, tar, "c", NULL, RT_DEFAULT_MAX_BYTES, &r, err, sizeof err), 0);
+	rt_info_release(&r);
+	assert_int_equal(rt_archive_open(data, bad, &fd, &size), 0);
+	close(fd);
+	assert_int_equal(rt_archive_open(data, "../x", &fd, &size), -EINVAL);
+	memset(bad, 'f', 64);
+	assert_int_equal(rt_archive_open(data, bad, &fd, &size), -ENOENT);
+	/* Removing the last name removes the archive with the tree. */
+	assert_int_equal(rt_remove(data, "c", err, sizeof err), 0);
+	sha_of(tar, bad);
+	assert_int_equal(rt_archive_open(data, bad, &fd, &size), -ENOENT);
+	ag_remove_rf(dir);
+	free(arch);
+	free(tar);
+	free(data);
+}
+
+/* An agent with a state dir and no server. */
+static void rt_agent(agent *a, char *dir)
+{
+	char err[256];
+	assert_non_null(mkdtemp(dir));
+	memset(a, 0, sizeof *a);
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_mutex_init(&a->cache_mu, NULL);
+	pthread_mutex_init(&a->rt_mu, NULL);
+	a->state = xstrdup(dir);
+	a->cache_dir = xasprintf("%s/cache", dir);
+	a->work_dir = xasprintf("%s/work", dir);
+	assert_int_equal(sn_mkdir_p(a->cache_dir, 0700), 0);
+	assert_int_equal(sn_mkdir_p(a->work_dir, 0700), 0);
+	assert_int_equal(rt_init(a->state, err, sizeof err), 0);
+}
+
+static void rt_agent_free(agent *a)
+{
+	ag_remove_rf(a->state);
+	json_decref(a->rt_names);
+	json_decref(a->rt_shas);
+	free(a->state);
+	free(a->cache_dir);
+	free(a->work_dir);
+	pthread_mutex_destroy(&a->mu);
+	pthread_mutex_destroy(&a->cache_mu);
+	pthread_mutex_destroy(&a->rt_mu);
+}
+
+/* ag_rt_resolve of the chunk given as JSON text: its rc, and the kind and
+ * path of what it found. */
+static int resolve(agent *a, const char *chunk, char *kind, size_t n, char *path, size_t pn)
+{
+	char err[512];
+	rt_info r;
+	json_t *c = json_loads(chunk, 0, NULL);
+	assert_non_null(c);
+	int rc = ag_rt_resolve(a, c, &r, err, sizeof err);
+	json_decref(c);
+	kind[0] = path[0] = '\0';
+	if (rc == 0) {
+		snprintf(kind, n, "%s", r.kind);
+		snprintf(path, pn, "%s", r.path ? r.path : "");
+		rt_info_release(&r);
+	}
+	return rc;
+}
+
+static int has(json_t *arr, const char *s)
+{
+	json_t *x;
+	size_t i;
+	json_array_foreach(arr, i, x)
+		if (strcmp(json_string_value(x), s) == 0)
+			return 1;
+	return 0;
+}
+
+/* A chunk's runtime on the node: host; an image by the hash its spec gives
+ * (here already: nothing fetched); a venv by name (one registered on the
+ * node); refused: a runtime this node lacks, a bad spec. The heartbeat
+ * lists host, venv:NAME and image:SHA, and follows registrations. Before,
+ * every runtime but host failed the chunk. */
+static void test_rt_resolve(void **state)
+{
+	(void)state;
+	agent a;
+	char dir[] = "/tmp/test-agent-rtr-XXXXXX", err[512], sha[65], kind[16], path[4096];
+	char chunk[512];
+	rt_info r;
+	rt_agent(&a, dir);
+	assert_int_equal(resolve(&a, "{}", kind, sizeof kind, path, sizeof path), 0);
+	assert_string_equal(kind, "host");
+	assert_int_equal(resolve(&a, "{\"runtime\":\"host\"}", kind, sizeof kind, path,
+				 sizeof path), 0);
+	assert_string_equal(kind, "host");
+	assert_int_equal(resolve(&a, "{\"runtime\":\"pyv\"}", kind, sizeof kind, path,
+				 sizeof path), -ENOENT);
+	assert_int_equal(resolve(&a, "{\"runtime\":\"x\",\"runtime_spec\":{\"name\":\"x\","
+				 "\"kind\":\"image\",\"sha256\":\"nope\"}}", kind, sizeof kind, path,
+				 sizeof path), -EINVAL);
+	assert_int_equal(resolve(&a, "{\"runtime_spec\":{\"name\":\"x\",\"kind\":\"zip\"}}",
+				 kind, sizeof kind, path, sizeof path), -EINVAL);
+
+	/* An image fetched earlier: registered under its hash. */
+	char *tar = xasprintf("%s/work/img.tar", dir);
+	write_tar(tar, "img\n");
+	sha_of(tar, sha);
+	assert_int_equal(rt_ingest_flags(a.state, tar, sha, "server", RT_DEFAULT_MAX_BYTES,
+					 RT_NO_ARCHIVE, &r, err, sizeof err), 0);
+	rt_info_release(&r);
+	snprintf(chunk, sizeof chunk, "{\"runtime\":\"img\",\"runtime_spec\":{\"name\":\"img\","
+		 "\"kind\":\"image\",\"sha256\":\"%s\"}}", sha);
+	assert_int_equal(resolve(&a, chunk, kind, sizeof kind, path, sizeof path), 0);
+	assert_string_equal(kind, "image");
+	char *want = xasprintf("%s/runtimes/%s/rootfs", a.state, sha);
+	assert_string_equal(path, want);
+	free(want);
+	assert_int_equal(a.rt_fetches, 0);
+	/* The old form (a name only) finds an image registered here by name. */
+	assert_int_equal(rt_ingest_flags(a.state, tar, "img", NULL, RT_DEFAULT_MAX_BYTES,
+					 RT_NO_ARCHIVE, &r, err, sizeof err), 0);
+	rt_info_release(&r);
+	assert_int_equal(resolve(&a, "{\"runtime\":\"img\"}", kind, sizeof kind, path,
+				 sizeof path), 0);
+	assert_string_equal(kind, "image");
+
+	json_t *l = ag_rt_list(&a), *blobs = json_array();
+	char *img = xasprintf("image:%s", sha);
+	assert_true(has(l, "host"));
+	assert_true(has(l, img));
+	assert_int_equal(json_array_size(l), 2); /* one tree under two names */
+	json_decref(l);
+	assert_int_equal(ag_rt_add_images(&a, blobs), 0);
+	assert_int_equal(json_array_size(blobs), 1);
+	assert_string_equal(json_string_value(json_array_get(blobs, 0)), sha);
+	json_decref(blobs);
+
+	/* A venv of the Python under /usr, registered while the agent runs. */
+	char *venv = xasprintf("%s/venv", dir), *bin = xasprintf("%s/venv/bin", dir);
+	char *py = xasprintf("%s/python3", bin), *cfgp = xasprintf("%s/pyvenv.cfg", venv);
+	struct stat st;
+	if (stat("/usr/bin/python3", &st) == 0) {
+		assert_int_equal(sn_mkdir_p(bin, 0755), 0);
+		assert_int_equal(symlink("/usr/bin/python3", py), 0);
+		assert_int_equal(sn_write_file_atomic(cfgp, "home = /usr/bin\n", 15, 0644), 0);
+		assert_int_equal(rt_register_venv(a.state, "pyv", venv, &r, err, sizeof err), 0);
+		rt_info_release(&r);
+		assert_int_equal(resolve(&a, "{\"runtime\":\"pyv\"}", kind, sizeof kind, path,
+					 sizeof path), 0);
+		assert_string_equal(kind, "venv");
+		assert_int_equal(resolve(&a, "{\"runtime\":\"pyv\",\"runtime_spec\":{\"name\":"
+					 "\"pyv\",\"kind\":\"venv\"}}", kind, sizeof kind, path,
+					 sizeof path), 0);
+		assert_string_equal(kind, "venv");
+		/* A name that is an image here is no venv. */
+		assert_int_equal(resolve(&a, "{\"runtime_spec\":{\"name\":\"img\",\"kind\":"
+					 "\"venv\"}}", kind, sizeof kind, path, sizeof path), -ENOENT);
+		l = ag_rt_list(&a);
+		assert_true(has(l, "venv:pyv"));
+		json_decref(l);
+	}
+	free(venv);
+	free(bin);
+	free(py);
+	free(cfgp);
+	free(img);
+	free(tar);
+	rt_agent_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -295,6 +532,8 @@ int main(void)
 		cmocka_unit_test(test_journal_old_entries),
 		cmocka_unit_test(test_heartbeat_interval),
 		cmocka_unit_test(test_noop_result),
+		cmocka_unit_test(test_rt_archive),
+		cmocka_unit_test(test_rt_resolve),
 	};
 	return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
 }
