@@ -165,19 +165,17 @@ like "$BODY" "config hello-config job $SJ" "... the config at /job/config.json a
 printf 'cat /data/ldir/sub/a.csv\nsha256sum /data/one/b.bin\necho x >/data/one/b.bin || echo read-only\n' >"$TMP/local.sh"
 call POST /api/v1/scripts/local.sh/versions -H "Authorization: Bearer $TOKEN" --data-binary @"$TMP/local.sh"
 api POST /api/v1/jobs '{"name":"local","script":"local.sh@1","inputs":["ldir@local","one@local"]}'
-if [ "$STATUS" != 201 ]; then
-	skip "the server refuses a job on node-local inputs ($STATUS $(errmsg)): src/sched"
-else
-	LJ=$(jbody .id)
-	wait_for 60 job_done "$LJ"
-	is "$(job_state "$LJ")" completed "a job on node-local data completes"
-	api GET "/api/v1/jobs/$LJ/chunks"
-	is "$(jbody '.items[0].attempts[0].node_id')" "${NODE_OF[2]}" "... on the node holding the data"
-	api GET "/api/v1/jobs/$LJ/logs"
-	like "$BODY" "1,2" "the script read the directory's file"
-	like "$BODY" "$(sha256sum <"$TMP/local/b.bin" | cut -c1-64)  /data/one/b.bin" "... and the single file"
-	like "$BODY" "read-only" "... which it cannot write"
-fi
+is "$STATUS $(jbody '[.inputs[].kind] | join(",")')" "201 local,local" \
+	"a job on node-local inputs (NAME@local) is accepted, its inputs of kind local"
+LJ=$(jbody .id)
+wait_for 60 job_done "$LJ"
+is "$(job_state "$LJ")" completed "a job on node-local data completes"
+api GET "/api/v1/jobs/$LJ/chunks"
+is "$(jbody '.items[0].attempts[0].node_id')" "${NODE_OF[2]}" "... on the node holding the data"
+api GET "/api/v1/jobs/$LJ/logs"
+like "$BODY" "1,2" "the script read the directory's file"
+like "$BODY" "$(sha256sum <"$TMP/local/b.bin" | cut -c1-64)  /data/one/b.bin" "... and the single file"
+like "$BODY" "read-only" "... which it cannot write"
 
 # kill -9 of the node running a chunk: it runs elsewhere after node_timeout.
 running_node() { # running_node JOB: the node id of the running attempt, if any
