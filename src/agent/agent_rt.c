@@ -90,7 +90,7 @@ int ag_rt_resolve(agent *a, const json_t *chunk, rt_info *out, char *err, size_t
 	const char *sha = json_string_value(json_object_get(spec, "sha256"));
 	int rc;
 	memset(out, 0, sizeof *out);
-	if ((!name || strcmp(name, "host") == 0) && (!kind || strcmp(kind, "host") == 0))
+	if (kind ? strcmp(kind, "host") == 0 : !name || strcmp(name, "host") == 0)
 		return rt_lookup(a->state, "host", out, err, errlen);
 	if (kind && strcmp(kind, "image") == 0) {
 		if (!hex64(sha)) {
