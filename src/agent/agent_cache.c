@@ -188,6 +188,84 @@ out:
 	return rc;
 }
 
+/* Copies src into the cache as sha (read-only), hashing what it copies. */
+static int copy_in(agent *a, const char *src, const char *sha, const char *path, char *err,
+		   size_t errlen)
+{
+	char rnd[17], got[65], *buf = xmalloc(1 << 16);
+	uint8_t r[8];
+	sn_random(r, sizeof r);
+	sn_hex(r, sizeof r, rnd);
+	char *tmp = xasprintf("%s/.part-%s", a->cache_dir, rnd);
+	sn_sha256 *h = sn_sha256_new();
+	int rc = 0, in = open(src, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ssize_t n = 0;
+	if (in < 0 || out < 0)
+		rc = -errno;
+	while (!rc && ((n = read(in, buf, 1 << 16)) > 0 || (n < 0 && errno == EINTR))) {
+		if (n < 0)
+			continue;
+		sn_sha256_update(h, buf, (size_t)n);
+		for (ssize_t w = 0; !rc && w < n;) {
+			ssize_t k = write(out, buf + w, (size_t)(n - w));
+			if (k > 0)
+				w += k;
+			else if (k < 0 && errno != EINTR)
+				rc = -errno;
+		}
+	}
+	if (!rc && n < 0)
+		rc = -errno;
+	sn_sha256_final(&h, got);
+	if (!rc && strcmp(got, sha) != 0)
+		rc = -ESTALE;
+	if (!rc && (fsync(out) || fchmod(out, 0444) || rename(tmp, path)))
+		rc = -errno;
+	if (rc == -ESTALE)
+		snprintf(err, errlen, "%s changed since the node started (hashes to %.12s, not "
+			 "%.12s): restart the node", src, got, sha);
+	else if (rc)
+		snprintf(err, errlen, "copying %s into the cache: %s", src, strerror(-rc));
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	if (rc)
+		unlink(tmp);
+	free(tmp);
+	free(buf);
+	return rc;
+}
+
+int ag_cache_put_local(agent *a, const char *src, const char *sha, const char *dst, char *err,
+		       size_t errlen)
+{
+	int rc = 0;
+	if (!sha || !sha_valid(sha)) {
+		snprintf(err, errlen, "invalid hash for %s", src);
+		return -EINVAL;
+	}
+	char *p = xasprintf("%s/%s", a->cache_dir, sha);
+	pthread_mutex_lock(&a->cache_mu);
+	int hit = link_cached(p, dst, &rc);
+	pthread_mutex_unlock(&a->cache_mu);
+	if (!hit) {
+		if ((rc = copy_in(a, src, sha, p, err, errlen)))
+			goto out;
+		pthread_mutex_lock(&a->cache_mu);
+		if (!link_cached(p, dst, &rc))
+			rc = -ENOSPC;
+		evict(a, sha);
+		pthread_mutex_unlock(&a->cache_mu);
+	}
+	if (rc)
+		snprintf(err, errlen, "%s: %s", dst, strerror(-rc));
+out:
+	free(p);
+	return rc;
+}
+
 json_t *ag_cache_list(agent *a)
 {
 	struct entry *v;

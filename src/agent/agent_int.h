@@ -144,6 +144,11 @@ const char *ag_err_code(const json_t *reply);
  * the cache first when absent; evicts least recently used blobs past
  * cache_max. */
 int ag_cache_get(agent *a, const char *sha, const char *dst, char *err, size_t errlen);
+/* Hard-links at dst a read-only copy in the cache of the local file src,
+ * which must hash to sha (-ESTALE when it changed); copied only when not
+ * cached yet. */
+int ag_cache_put_local(agent *a, const char *src, const char *sha, const char *dst, char *err,
+		       size_t errlen);
 /* Removes partial downloads a crash left behind. */
 void ag_cache_init(agent *a);
 /* The hashes held, as a JSON array (new reference, NULL out of memory). */

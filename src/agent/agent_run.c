@@ -396,8 +396,11 @@ static int input_local(struct run *r, json_t *in, const char *name, const char *
 	}
 	size_t i;
 	json_t *d;
+	const char *have_sha = NULL;
 	json_array_foreach(a->datasets, i, d) {
 		const char *have = json_string_value(json_object_get(d, "manifest_sha256"));
+		if (have && strcmp(json_string_value(json_object_get(d, "name")), name) == 0)
+			have_sha = have;
 		if (want && have && strcmp(json_string_value(json_object_get(d, "name")), name) == 0 &&
 		    strcmp(have, want) != 0) {
 			snprintf(r->err, sizeof r->err, "node-local dataset '%s' is not the version "
@@ -406,12 +409,22 @@ static int input_local(struct run *r, json_t *in, const char *name, const char *
 		}
 	}
 	const char *base = strrchr(l->path, '/');
+	struct stat st;
 	base = base ? base + 1 : l->path;
 	if (sn_mkdir_p(dst, 0755))
 		return -errno;
 	if (!l->is_file)
 		return bind_add(r, xstrdup(l->path), xasprintf("/data/%s", name));
 	char *mp = xasprintf("%s/%s", dst, base);
+	/* A file only its owner may read (0600) stays unreadable to the job's
+	 * uid through a bind: the job gets a read-only copy from the cache,
+	 * checked against the hash it was scheduled for (a file's manifest
+	 * hash is its SHA-256). */
+	if (stat(l->path, &st) == 0 && st.st_uid != SBX_NOBODY && !(st.st_mode & S_IROTH)) {
+		int rc = ag_cache_put_local(a, l->path, have_sha, mp, r->err, sizeof r->err);
+		free(mp);
+		return rc;
+	}
 	int fd = open(mp, O_WRONLY | O_CREAT | O_CLOEXEC, 0444);
 	free(mp);
 	if (fd < 0)
