@@ -488,8 +488,10 @@ static int cmp_str(const void *a, const void *b)
 
 int sc_eligible(const sc_job *j, const node_info *n)
 {
+	/* A pin is node-local data ("name\tmanifest") or a venv ("venv:NAME"). */
 	for (size_t i = 0; i < j->npins; i++)
-		if (!has_str(n->datasets, n->ndatasets, j->pins[i]))
+		if (!has_str(n->datasets, n->ndatasets, j->pins[i]) &&
+		    !has_str(n->runtimes, n->nruntimes, j->pins[i]))
 			return 0;
 	int own = strcmp(n->owner, j->owner) == 0;
 	if (!own && !node_may_use(n, j->owner, j->owner_groups, j->nowner_groups))

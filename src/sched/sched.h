@@ -24,6 +24,7 @@ extern const store_domain sched_store_domain;
 typedef struct sched_config {
 	int64_t lease_ms;          /* a chunk's lease, renewed by heartbeats: 3x node timeout */
 	uint64_t chunk_log_max;    /* log bytes kept per chunk attempt: 16 MiB */
+	const char *data;          /* the data directory (runtimes, rt.h); NULL: host only */
 } sched_config;
 
 /* Registers itself as nodes' listener and starts its threads (scheduler,

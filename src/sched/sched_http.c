@@ -14,6 +14,7 @@
 #include "base/mem.h"
 #include "base/util.h"
 #include "dataset/ds.h"
+#include "runtime/rt.h"
 #include "sched/sched_int.h"
 
 #define WORK_WAIT_MAX_S 25
@@ -418,7 +419,8 @@ static void h_log(http_req *r, void *ctx)
 
 /* ---- blobs ---- */
 
-/* 1 when a chunk that nc holds names sha (script, config, inputs). mu held. */
+/* 1 when a chunk that nc holds names sha (script, config, inputs, its
+ * runtime image: an input that is no blob). mu held. */
 static int node_may_fetch(sched *s, const char *node, const char *sha)
 {
 	sc_node *n = sc_node_get(&s->core, node);
@@ -426,6 +428,9 @@ static int node_may_fetch(sched *s, const char *node, const char *sha)
 		const sc_job *j = n->held[i].job;
 		for (size_t k = 0; k < j->nblobs; k++)
 			if (strcmp(j->blobs[k], sha) == 0)
+				return 1;
+		for (size_t k = 0; k < j->ninputs; k++)
+			if (strcmp(j->inputs[k], sha) == 0)
 				return 1;
 	}
 	return 0;
@@ -448,6 +453,9 @@ static void h_blob_get(http_req *r, void *ctx)
 	int fd = -1;
 	uint64_t size = 0;
 	int rc = blob_open(s->blobs, sha, &fd, &size);
+	/* A runtime image's tarball is kept by the runtime registry. */
+	if (rc == -ENOENT && s->cfg.data)
+		rc = rt_archive_open(s->cfg.data, sha, &fd, &size);
 	if (rc == 0) {
 		http_reply_fd(r, 200, "application/octet-stream", fd, 0, size);
 		return;

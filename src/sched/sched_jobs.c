@@ -14,6 +14,7 @@
 #include "base/mem.h"
 #include "base/util.h"
 #include "dataset/ds.h"
+#include "runtime/rt.h"
 #include "sched/sched_int.h"
 
 #define JOB_NAME_MAX 128
@@ -492,6 +493,52 @@ static int v_chunks(const json_t *body, sc_job *j, verr *e)
 	return 0;
 }
 
+/* A script job's runtime, resolved here (rt.h) into the chunk's
+ * "runtime_spec" {"name","kind","sha256"?} (docs/jobs.md, Runtimes). An
+ * image is fetched by nodes by its tarball's hash (GET /node/blobs serves
+ * the kept archive) and counts as an input, so nodes holding it are
+ * preferred; a venv lives on each node's disk: the pin "venv:NAME" keeps
+ * the job on nodes whose heartbeat reports it (sc_eligible). */
+static int v_runtime(sched *s, const char *name, sc_job *j, json_t *tmpl, verr *e)
+{
+	char err[256] = "";
+	rt_info ri;
+	json_t *spec;
+	uint64_t size;
+	int fd, rc;
+	if (!json_is_object(json_object_get(tmpl, "script")))
+		return 0; /* a built-in runs in the agent */
+	if (strcmp(name, "host") == 0) {
+		spec = json_pack("{s:s,s:s}", "name", "host", "kind", "host");
+		return json_object_set_new(tmpl, "runtime_spec", spec) ? -ENOMEM : 0;
+	}
+	rc = s->cfg.data ? rt_lookup(s->cfg.data, name, &ri, err, sizeof err) : -ENOENT;
+	if (rc == -ENOENT || rc == -EINVAL)
+		return bad(e, 422, "runtime: %s", err[0] ? err : "no such runtime");
+	if (rc)
+		return rc;
+	if (strcmp(ri.kind, "image") == 0) {
+		if ((rc = rt_archive_open(s->cfg.data, ri.sha256, &fd, &size)) == 0)
+			close(fd);
+		spec = rc ? NULL : json_pack("{s:s,s:s,s:s}", "name", name, "kind", "image",
+					     "sha256", ri.sha256);
+		if (spec)
+			j->inputs = strv_add(j->inputs, &j->ninputs, ri.sha256);
+	} else {
+		char *pin = xasprintf("venv:%s", name);
+		spec = json_pack("{s:s,s:s}", "name", name, "kind", "venv");
+		j->pins = strv_add(j->pins, &j->npins, pin);
+		free(pin);
+	}
+	rt_info_release(&ri);
+	if (rc == -ENOENT)
+		return bad(e, 422, "runtime '%s': its tarball is not kept on this server (an image"
+			   " ingested by an older version): ingest it again", name);
+	if (rc)
+		return rc;
+	return json_object_set_new(tmpl, "runtime_spec", spec) ? -ENOMEM : 0;
+}
+
 /* Everything of a new job but its insert. */
 static int job_build(sched *s, store_conn *c, const json_t *body, const auth_user *u, sc_job *j,
 		     char config[65], json_t **access, char **why, verr *e)
@@ -531,6 +578,9 @@ static int job_build(sched *s, store_conn *c, const json_t *body, const auth_use
 		rc = v_access(c, json_object_get(body, "access"), j, access, e);
 	if (rc == 0)
 		rc = user_groups(c, u->id, j);
+	/* Before the inputs: a venv's pin narrows where local inputs are looked for. */
+	if (rc == 0)
+		rc = v_runtime(s, runtime ? runtime : "host", j, tmpl, e);
 	if (rc == 0 && (rc = v_inputs(s, c, body, u, j, &v, e)) == 0)
 		rc = json_object_set_new(tmpl, "inputs", v) ? -ENOMEM : 0;
 	if (rc == 0)
