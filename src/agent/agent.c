@@ -65,46 +65,21 @@ void ag_remove_rf(const char *path)
 
 static int load_key(agent *a, char *err, size_t errlen)
 {
-	char *path = xasprintf("%s/node.key", a->state), *text = NULL, hex[2 * SN_SIG_SEC + 2];
-	size_t len;
-	int rc = sn_read_file(path, 4096, &text, &len);
-	if (rc == -ENOENT) {
-		uint8_t pub[SN_SIG_PUB];
-		if ((rc = sn_sig_keygen(pub, a->sec))) {
-			snprintf(err, errlen, "cannot make a key pair");
-			goto out;
-		}
-		sn_hex(a->sec, SN_SIG_SEC, hex);
-		hex[2 * SN_SIG_SEC] = '\n';
-		hex[2 * SN_SIG_SEC + 1] = '\0';
-		if ((rc = sn_write_file_atomic(path, hex, strlen(hex), 0600))) {
-			snprintf(err, errlen, "%s: %s", path, strerror(-rc));
-			goto out;
-		}
-		log_msg(LOG_INFO, "node: new key pair in %s", path);
-	} else if (rc) {
-		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+	char *path = xasprintf("%s/node.key", a->state), sha[65];
+	struct stat st;
+	int created = 0, rc = sn_sig_key_file(path, a->sec, &created, err, errlen);
+	if (rc)
 		goto out;
-	} else {
-		struct stat st;
-		while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-			text[--len] = '\0';
-		if (len != 2 * SN_SIG_SEC || sn_unhex(text, a->sec, SN_SIG_SEC)) {
-			snprintf(err, errlen, "%s: not a node key (128 hex digits)", path);
-			rc = -EINVAL;
-			goto out;
-		}
-		if (stat(path, &st) == 0 && (st.st_mode & 077))
-			log_msg(LOG_WARN, "node: %s is readable by others (mode %04o); chmod 600 it",
-				path, (unsigned)(st.st_mode & 07777));
-	}
+	if (created)
+		log_msg(LOG_INFO, "node: new key pair in %s", path);
+	else if (stat(path, &st) == 0 && (st.st_mode & 077))
+		log_msg(LOG_WARN, "node: %s is readable by others (mode %04o); chmod 600 it", path,
+			(unsigned)(st.st_mode & 07777));
 	/* libsodium's secret key is the seed followed by the public key. */
 	memcpy(a->pub, a->sec + 32, SN_SIG_PUB);
-	char sha[65];
 	sn_sha256_hex(a->pub, SN_SIG_PUB, sha);
 	snprintf(a->node_id, sizeof a->node_id, "nd_%.20s", sha);
 out:
-	free(text);
 	free(path);
 	return rc;
 }

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "base/sig.h"
 #include "base/util.h"
@@ -255,6 +257,35 @@ static void test_claim_normalize(void **s)
 	assert_int_equal(sn_sig_claim_normalize(NULL), -EINVAL);
 }
 
+/* The key file: made 0600 when absent, the same key read back, anything
+ * but 128 hex digits refused. */
+static void test_key_file(void **s)
+{
+	(void)s;
+	char dir[] = "/tmp/test_sig.XXXXXX", path[64], err[200];
+	uint8_t a[SN_SIG_SEC], b[SN_SIG_SEC];
+	struct stat st;
+	int created = 0;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/node.key", dir);
+	assert_int_equal(sn_sig_key_file(path, a, &created, err, sizeof err), 0);
+	assert_int_equal(created, 1);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_size, 2 * SN_SIG_SEC + 1);
+	assert_int_equal(sn_sig_key_file(path, b, &created, err, sizeof err), 0);
+	assert_int_equal(created, 0);
+	assert_memory_equal(a, b, sizeof a);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("not a key\n", f);
+	fclose(f);
+	assert_int_equal(sn_sig_key_file(path, b, &created, err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, "not a node key"));
+	unlink(path);
+	rmdir(dir);
+}
+
 static void test_unhex(void **s)
 {
 	uint8_t b[2];
@@ -275,7 +306,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_tampering),
 		cmocka_unit_test(test_malformed),      cmocka_unit_test(test_body_hash),
 		cmocka_unit_test(test_claim_code),     cmocka_unit_test(test_claim_normalize),
-		cmocka_unit_test(test_unhex),
+		cmocka_unit_test(test_unhex),          cmocka_unit_test(test_key_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
