@@ -208,9 +208,14 @@ static int prepare(struct conn *c, const char *sql, sqlite3_stmt **out, struct c
 	if (rc)
 		return rc;
 	for (int i = 0; i < nargs; i++) {
-		char name[16];
-		snprintf(name, sizeof name, "$%d", i + 1);
-		int idx = sqlite3_bind_parameter_index(st, name);
+		/* "$N" by hand: a printf per bound argument was ~4% of the
+		 * scheduler's CPU under load. */
+		char name[16], *e = name + sizeof name - 1;
+		*e = '\0';
+		for (int v = i + 1; v; v /= 10)
+			*--e = (char)('0' + v % 10);
+		*--e = '$';
+		int idx = sqlite3_bind_parameter_index(st, e);
 		if (idx == 0)
 			continue; /* an argument the statement does not use */
 		const store_arg *a = &args[i];
