@@ -17,6 +17,20 @@ const ds_kind ds_kind_script = { "script", "scripts" };
 
 #define SHARES_MAX 64 /* groups one item is shared with */
 
+/* The api as ds_api_new allocates it: struct ds_api (ds_int.h) first, so
+ * every ds_api pointer is one of these, and the node-local provider that
+ * only the list route reads. */
+struct ds_api_full {
+	struct ds_api api;
+	ds_local_fn local_fn;
+	void *local_ctx;
+};
+
+static struct ds_api_full *api_full(ds_api *api)
+{
+	return (struct ds_api_full *)api;
+}
+
 void ds_reply_rc(http_req *r, int rc, const char *what)
 {
 	if (rc == STORE_EBUSY)
@@ -355,13 +369,72 @@ static void set_target(http_req *r, const ds_kind *k, const char *name)
 	http_req_set_target(r, t);
 }
 
+/* 1 when the local item (name, sha) comes after cursor "NAME:SHA" in the
+ * provider's order (name, then manifest). */
+static int local_after(const char *name, const char *sha, const char *cursor)
+{
+	const char *colon = strrchr(cursor, ':');
+	size_t n = colon ? (size_t)(colon - cursor) : strlen(cursor);
+	int c = strncmp(name, cursor, n);
+	if (c == 0 && strlen(name) != n)
+		c = 1;
+	if (c == 0)
+		c = strcmp(sha, colon ? colon + 1 : "");
+	return c > 0;
+}
+
+/* GET /api/v1/datasets?kind=local: the provider's items after cursor,
+ * filtered by q; the cursor is the last item's "NAME:SHA" (a node's
+ * dataset name may hold ':', a SHA-256 never does: split at the last). */
+static void list_local(http_req *r, ds_api *api, int limit, const char *cursor, const char *q)
+{
+	struct ds_api_full *f = api_full(api);
+	json_t *all = NULL, *items = json_array(), *it;
+	char last[DS_NAME_MAX + 72] = "";
+	size_t i;
+	int more = 0;
+	int rc = items ? 0 : -ENOMEM;
+	if (rc == 0 && f->local_fn)
+		rc = f->local_fn(f->local_ctx, auth_caller(r), &all);
+	json_array_foreach(all, i, it) {
+		const char *name = json_string_value(json_object_get(it, "name"));
+		const char *sha = json_string_value(json_object_get(it, "manifest_sha256"));
+		if (rc)
+			break;
+		if (!name || !sha) {
+			rc = -EINVAL;
+			break;
+		}
+		if (cursor && !local_after(name, sha, cursor))
+			continue;
+		if (q && *q && !strstr(name, q))
+			continue;
+		if ((int)json_array_size(items) == limit) {
+			more = 1;
+			break;
+		}
+		if (json_array_append(items, it)) {
+			rc = -ENOMEM;
+			break;
+		}
+		snprintf(last, sizeof last, "%s:%s", name, sha);
+	}
+	json_decref(all);
+	if (rc) {
+		json_decref(items);
+		ds_reply_rc(r, rc, "cannot list the node-local datasets");
+		return;
+	}
+	http_reply_list(r, items, more ? last : NULL);
+}
+
 /* GET /api/v1/{datasets,scripts} */
 static void h_list(http_req *r, void *ctx)
 {
 	ds_rctx *x = ctx;
 	const auth_user *u = auth_caller(r);
 	const char *cursor = NULL, *owner = http_req_query(r, "owner"), *q = http_req_query(r, "q");
-	const char *arch = http_req_query(r, "archived");
+	const char *arch = http_req_query(r, "archived"), *kind = http_req_query(r, "kind");
 	int limit, n = 0, rc;
 	store_conn *c = NULL;
 	store_rows *rows = NULL;
@@ -369,6 +442,16 @@ static void h_list(http_req *r, void *ctx)
 	char last[DS_NAME_MAX + 1] = "";
 	if (http_page(r, &limit, &cursor))
 		goto out;
+	/* Uploaded items unless asked: a client that pages the default list
+	 * never meets the other cursor form. */
+	if (kind && strcmp(kind, x->k->name) != 0) {
+		if (x->k == &ds_kind_dataset && strcmp(kind, "local") == 0)
+			list_local(r, x->api, limit, cursor, q);
+		else
+			http_reply_error(r, 400, "bad_request", "query parameter 'kind' is %s",
+					 x->k == &ds_kind_dataset ? "dataset or local" : "script");
+		goto out;
+	}
 	rc = items ? store_acquire(x->api->st, &c) : -ENOMEM;
 	if (rc == 0)
 		rc = store_query(c, "SELECT " ITEM_COLS " FROM ds_items i LEFT JOIN users u"
@@ -642,9 +725,15 @@ static void h_version(http_req *r, void *ctx)
 
 /* ---- setup ---- */
 
+void ds_api_set_local_provider(ds_api *api, ds_local_fn fn, void *ctx)
+{
+	api_full(api)->local_fn = fn;
+	api_full(api)->local_ctx = ctx;
+}
+
 int ds_api_new(store *st, blob_store *bs, blob_api *blobs, uint64_t max_size, ds_api **out)
 {
-	ds_api *api = xcalloc(1, sizeof *api);
+	ds_api *api = &((struct ds_api_full *)xcalloc(1, sizeof(struct ds_api_full)))->api;
 	api->st = st;
 	api->bs = bs;
 	api->max_size = max_size ? max_size : DS_MAX_SIZE_DEFAULT;

@@ -18,6 +18,7 @@
 #define SN_DS_H
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include "blob/blob.h"
 #include "blob/blob_http.h"
 #include "http/http.h"
@@ -39,6 +40,17 @@ typedef struct ds_api ds_api;
  * hook of the "dataset" references on blobs. */
 int ds_api_new(store *st, blob_store *bs, blob_api *blobs, uint64_t max_size, ds_api **out);
 void ds_api_free(ds_api **api);
+/* Node-local datasets (data on a node's own disks, never uploaded): the
+ * dataset module knows no nodes, so the server gives it a provider. fn
+ * fills *out with a new JSON array of the local items u may see (those on
+ * nodes u may use; admins: all), each {"name", "kind": "local",
+ * "manifest_sha256", "bytes", "files", "location": [{"node_id",
+ * "node_name", "node_state", "path"?}]}, sorted by name then
+ * manifest_sha256; 0 or a negative errno. GET /api/v1/datasets?kind=local
+ * lists them; without a provider that list is empty. */
+struct auth_user;
+typedef int (*ds_local_fn)(void *ctx, const struct auth_user *u, json_t **out);
+void ds_api_set_local_provider(ds_api *api, ds_local_fn fn, void *ctx);
 /* Appends the routes to out (at most max); returns how many. */
 size_t ds_routes(ds_api *api, http_route *out, size_t max);
 

@@ -101,4 +101,10 @@ void node_snapshot_free(node_info **v, size_t n);
 int node_preclaim(node_reg *r, const uint8_t pub[32], const char *owner_id, const char *name);
 /* 1 when user (with the given group ids) may use the node. */
 int node_may_use(const node_info *n, const char *user_id, char *const *groups, size_t ngroups);
+/* The dataset module's node-local provider (ds_local_fn, dataset/ds.h;
+ * ctx: the node_reg): in *out a new array of the datasets on the claimed
+ * nodes u may use (admins: all), one item per (name, manifest) with a
+ * location per node, sorted by name then manifest. 0 or <0. */
+struct auth_user;
+int node_local_datasets(void *ctx, const struct auth_user *u, json_t **out);
 #endif

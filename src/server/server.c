@@ -459,6 +459,8 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start the node registry: %s", strerror(-rc));
 		goto fail;
 	}
+	/* GET /api/v1/datasets?kind=local: data on the nodes' own disks. */
+	ds_api_set_local_provider(app->ds, node_local_datasets, app->nodes);
 	sv->s.sched.data = app->data;
 	if ((rc = sched_new(app->st, app->events, app->blobs, app->nodes, &sv->s.sched, &app->sched))) {
 		snprintf(err, errlen, "cannot start the scheduler: %s", strerror(-rc));
