@@ -1169,14 +1169,34 @@ static void deadline_after_us(struct timespec *ts, int64_t us)
 /* The one reaper: takes back the chunks of offline nodes and expired
  * leases twice a second (leases and node_timeout are whole seconds), and
  * at once when a node changed (s->kick). Between, it wakes every
- * SC_EVENT_US only while a job's progress waits to be announced. */
+ * SC_EVENT_US only while a job's progress waits to be announced. Hourly it
+ * removes old unreferenced configs. */
+/* Retention of configs, on the node clock (SENTINEL_TEST_CLOCK_SKEW_MS
+ * ages them in tests). Without s->mu: it is a store write. */
+static void configs_gc(sched *s)
+{
+	int64_t n = 0;
+	int rc = sched_configs_gc(s->st, node_now_ms(s->nodes) - SCHED_CONFIG_TTL_MS, &n);
+	if (rc)
+		log_warn("sched: cannot remove old configs (%d); next try in an hour", rc);
+	else if (n)
+		log_info("sched: removed %lld configs no job references", (long long)n);
+}
+
 static void *reaper_main(void *arg)
 {
 	sched *s = arg;
-	int64_t next = 0;
+	int64_t next = 0, next_gc = mono_us() + SCHED_CONFIG_GC_US;
 	pthread_mutex_lock(&s->mu);
 	while (!s->stopping) {
 		int64_t now_us = mono_us();
+		if (now_us >= next_gc) {
+			next_gc = now_us + SCHED_CONFIG_GC_US;
+			pthread_mutex_unlock(&s->mu);
+			configs_gc(s);
+			pthread_mutex_lock(&s->mu);
+			continue;
+		}
 		if (now_us >= next || s->kick) {
 			s->kick = 0;
 			next = now_us + 500000;
@@ -1233,6 +1253,7 @@ int sched_new(store *st, hub *events, blob_store *blobs, node_reg *nodes,
 	}
 	if ((rc = sched_load(s)))
 		goto fail;
+	configs_gc(s); /* at start; then hourly on the reaper */
 	const node_listener l = { sched_hb, sched_node_changed, s };
 	node_reg_listen(nodes, &l);
 	if ((rc = -pthread_create(&s->writer, NULL, sched_writer_main, s)))

@@ -304,6 +304,14 @@ int sched_load(sched *s);
 void *sched_writer_main(void *arg);
 /* Waits (mu held) until seq is durable; -ETIMEDOUT after ms. */
 int sched_wait_durable(sched *s, uint64_t seq, int64_t ms);
+/* Configs no job references are kept this long after their last upsert
+ * or submit by hash (seed 002's cleanup). */
+#define SCHED_CONFIG_TTL_MS ((int64_t)7 * 24 * 3600 * 1000)
+/* How often the reaper runs sched_configs_gc (also once at start). */
+#define SCHED_CONFIG_GC_US ((int64_t)3600 * 1000000)
+/* Deletes the configs stored before cutoff_ms that no job references;
+ * *removed (may be NULL) counts them. */
+int sched_configs_gc(store *st, int64_t cutoff_ms, int64_t *removed);
 /* Inserts a job and its chunks, deps, blobs in one transaction. */
 int sched_store_job(sched *s, sc_job *j, const char *config_sha, const char *access_json,
 		    const char *reason);

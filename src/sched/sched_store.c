@@ -340,6 +340,23 @@ int sched_wait_durable(sched *s, uint64_t seq, int64_t ms)
 
 /* ---- a new job ---- */
 
+int sched_configs_gc(store *st, int64_t cutoff_ms, int64_t *removed)
+{
+	store_conn *c = NULL;
+	int64_t n = 0;
+	/* NOT IN over one subquery: both backends hash it once (jobs has no
+	 * index on config_sha256); NULLs are excluded, or NOT IN keeps all. */
+	int rc = store_acquire(st, &c);
+	if (rc == 0)
+		rc = store_exec(c, "DELETE FROM configs WHERE created_at < $1 AND sha256 NOT IN"
+				" (SELECT config_sha256 FROM jobs WHERE config_sha256 IS NOT NULL)",
+				&n, SARGS(SA_INT(cutoff_ms)));
+	store_release(&c);
+	if (rc == 0 && removed)
+		*removed = n;
+	return rc;
+}
+
 static int blobs_insert(store_conn *c, const char *id, char *const *v, size_t n, const char *role)
 {
 	int rc = 0;

@@ -2,7 +2,8 @@
 # Jobs through a real server, without nodes: create (chunks in the same
 # transaction), validation errors naming the field, list/show/chunks,
 # cancel and retry, configs stored once, dependencies, another member's
-# job answered 404, and the jobs kept across a restart.
+# job answered 404, the jobs kept across a restart, and the retention of
+# configs no job references (SENTINEL_TEST_CLOCK_SKEW_MS).
 . "$(dirname "$0")/lib.sh"
 start_server
 TOKEN=$(login admin adminpass123)
@@ -121,4 +122,17 @@ api GET "$J/$JOB"
 is "$(jbody .state) $(jbody .chunks.pending)" "pending 3" "after a restart: the job and its chunks"
 api POST "$J/$JOB/cancel"
 is "$STATUS $(jbody .state)" "200 cancelled" "... and it can still be cancelled"
+
+# Retention: 8 days on (the registry's clock), a config no job references
+# is removed at start; one a job names stays.
+api POST /api/v1/configs '{"unused":true}'
+C2=$(jbody .sha256)
+is "$(sqlite_db "SELECT COUNT(*) FROM configs")" "2" "an unreferenced config is stored"
+stop_server
+SENTINEL_TEST_CLOCK_SKEW_MS=691200000 start_server
+is "$(sqlite_db "SELECT sha256 FROM configs")" "$C1" \
+	"8 days later: the unreferenced config is gone, the one jobs name is kept"
+api POST /api/v1/configs '{"unused":true}'
+is "$STATUS $(jbody .sha256) $(sqlite_db "SELECT COUNT(*) FROM configs")" "200 $C2 2" \
+	"... and may be stored again"
 done_testing

@@ -794,6 +794,59 @@ static void test_job_index(void **state)
 	sc_core_release(&c);
 }
 
+/* ---- retention of configs (sched_store.c) ---- */
+
+static int64_t count_rows(store *st, const char *sql)
+{
+	store_conn *c = NULL;
+	store_rows *rows = NULL;
+	int64_t n = -1;
+	assert_int_equal(store_acquire(st, &c), 0);
+	assert_int_equal(store_query(c, sql, &rows, SNOARGS), 0);
+	if (store_rows_next(rows) == 1)
+		n = store_rows_int(rows, 0);
+	store_rows_free(&rows);
+	store_release(&c);
+	return n;
+}
+
+static void test_configs_gc(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/sentinel-sched-test.XXXXXX", url[128], err[256], cmd[160];
+	const store_domain *const d[] = { &sched_store_domain };
+	store_opts so = { .domains = d, .ndomains = 1 };
+	store *st = NULL;
+	store_conn *c = NULL;
+	int64_t removed = -1;
+	assert_non_null(mkdtemp(dir));
+	snprintf(url, sizeof url, "sqlite:%s/s.db", dir);
+	assert_int_equal(store_open(url, &so, &st, err, sizeof err), 0);
+	assert_int_equal(store_acquire(st, &c), 0);
+	/* old and unused, old and used by a job, recent and unused; a job without config. */
+	assert_int_equal(store_exec(c, "INSERT INTO configs (sha256, body, created_at) VALUES"
+				    " ('old', '{}', 100), ('used', '{}', 100), ('new', '{}', 5000)",
+				    NULL, SNOARGS), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO jobs (id, name, owner_id, state, priority,"
+				    " access, tmpl, config_sha256, chunk_size, nchunks, max_attempts,"
+				    " gpus, created_at) VALUES ('j1', 'a', 'u', 'completed', 0, '{}', '{}',"
+				    " 'used', 1, 1, 3, 0, 1), ('j2', 'b', 'u', 'completed', 0, '{}', '{}',"
+				    " NULL, 1, 1, 3, 0, 1)", NULL, SNOARGS), 0);
+	store_release(&c);
+	assert_int_equal(sched_configs_gc(st, 1000, &removed), 0);
+	assert_int_equal(removed, 1);
+	assert_int_equal(count_rows(st, "SELECT COUNT(*) FROM configs WHERE sha256 = 'old'"), 0);
+	assert_int_equal(count_rows(st, "SELECT COUNT(*) FROM configs"), 2);
+	/* Past every cutoff, a referenced config stays. */
+	assert_int_equal(sched_configs_gc(st, INT64_MAX, &removed), 0);
+	assert_int_equal(removed, 1);
+	assert_int_equal(count_rows(st, "SELECT COUNT(*) FROM configs WHERE sha256 = 'used'"), 1);
+	assert_int_equal(count_rows(st, "SELECT COUNT(*) FROM configs"), 1);
+	store_free(&st);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -814,6 +867,7 @@ int main(void)
 		cmocka_unit_test(test_latency_measure),
 		cmocka_unit_test(test_job_index),
 		cmocka_unit_test(test_partial_handover),
+		cmocka_unit_test(test_configs_gc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
