@@ -17,20 +17,6 @@ const ds_kind ds_kind_script = { "script", "scripts" };
 
 #define SHARES_MAX 64 /* groups one item is shared with */
 
-/* The api as ds_api_new allocates it: struct ds_api (ds_int.h) first, so
- * every ds_api pointer is one of these, and the node-local provider that
- * only the list route reads. */
-struct ds_api_full {
-	struct ds_api api;
-	ds_local_fn local_fn;
-	void *local_ctx;
-};
-
-static struct ds_api_full *api_full(ds_api *api)
-{
-	return (struct ds_api_full *)api;
-}
-
 void ds_reply_rc(http_req *r, int rc, const char *what)
 {
 	if (rc == STORE_EBUSY)
@@ -388,14 +374,13 @@ static int local_after(const char *name, const char *sha, const char *cursor)
  * dataset name may hold ':', a SHA-256 never does: split at the last). */
 static void list_local(http_req *r, ds_api *api, int limit, const char *cursor, const char *q)
 {
-	struct ds_api_full *f = api_full(api);
 	json_t *all = NULL, *items = json_array(), *it;
 	char last[DS_NAME_MAX + 72] = "";
 	size_t i;
 	int more = 0;
 	int rc = items ? 0 : -ENOMEM;
-	if (rc == 0 && f->local_fn)
-		rc = f->local_fn(f->local_ctx, auth_caller(r), &all);
+	if (rc == 0 && api->local_fn)
+		rc = api->local_fn(api->local_ctx, auth_caller(r), &all);
 	json_array_foreach(all, i, it) {
 		const char *name = json_string_value(json_object_get(it, "name"));
 		const char *sha = json_string_value(json_object_get(it, "manifest_sha256"));
@@ -727,13 +712,13 @@ static void h_version(http_req *r, void *ctx)
 
 void ds_api_set_local_provider(ds_api *api, ds_local_fn fn, void *ctx)
 {
-	api_full(api)->local_fn = fn;
-	api_full(api)->local_ctx = ctx;
+	api->local_fn = fn;
+	api->local_ctx = ctx;
 }
 
 int ds_api_new(store *st, blob_store *bs, blob_api *blobs, uint64_t max_size, ds_api **out)
 {
-	ds_api *api = &((struct ds_api_full *)xcalloc(1, sizeof(struct ds_api_full)))->api;
+	ds_api *api = xcalloc(1, sizeof *api);
 	api->st = st;
 	api->bs = bs;
 	api->max_size = max_size ? max_size : DS_MAX_SIZE_DEFAULT;

@@ -37,6 +37,8 @@ struct ds_api {
 	int import_enabled;
 	size_t nallow;
 	ds_allow allow[32]; /* DS_IMPORT_ALLOW_MAX */
+	ds_local_fn local_fn; /* node-local datasets for ?kind=local, or NULL */
+	void *local_ctx;
 };
 
 enum ds_access { DS_NONE = 0, DS_READ = 1, DS_WRITE = 2, DS_OWNER = 3 };
