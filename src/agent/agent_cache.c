@@ -192,32 +192,17 @@ out:
 static int copy_in(agent *a, const char *src, const char *sha, const char *path, char *err,
 		   size_t errlen)
 {
-	char rnd[17], got[65], *buf = xmalloc(1 << 16);
+	char rnd[17], got[65] = "";
 	uint8_t r[8];
 	sn_random(r, sizeof r);
 	sn_hex(r, sizeof r, rnd);
 	char *tmp = xasprintf("%s/.part-%s", a->cache_dir, rnd);
-	sn_sha256 *h = sn_sha256_new();
 	int rc = 0, in = open(src, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	ssize_t n = 0;
 	if (in < 0 || out < 0)
 		rc = -errno;
-	while (!rc && ((n = read(in, buf, 1 << 16)) > 0 || (n < 0 && errno == EINTR))) {
-		if (n < 0)
-			continue;
-		sn_sha256_update(h, buf, (size_t)n);
-		for (ssize_t w = 0; !rc && w < n;) {
-			ssize_t k = write(out, buf + w, (size_t)(n - w));
-			if (k > 0)
-				w += k;
-			else if (k < 0 && errno != EINTR)
-				rc = -errno;
-		}
-	}
-	if (!rc && n < 0)
-		rc = -errno;
-	sn_sha256_final(&h, got);
+	else
+		rc = sn_copy_hashed(in, out, got);
 	if (!rc && strcmp(got, sha) != 0)
 		rc = -ESTALE;
 	if (!rc && (fsync(out) || fchmod(out, 0444) || rename(tmp, path)))
@@ -234,7 +219,6 @@ static int copy_in(agent *a, const char *src, const char *sha, const char *path,
 	if (rc)
 		unlink(tmp);
 	free(tmp);
-	free(buf);
 	return rc;
 }
 

@@ -418,3 +418,30 @@ int sn_parse_duration_ms(const char *s, int64_t *out)
 	*out = (int64_t)(v * mul);
 	return 0;
 }
+
+int sn_copy_hashed(int in, int out, char sha[65])
+{
+	char *buf = xmalloc(1 << 20);
+	sn_sha256 *h = sn_sha256_new();
+	off_t off = 0;
+	ssize_t n;
+	int rc = 0;
+	while (!rc && ((n = pread(in, buf, 1 << 20, off)) > 0 || (n < 0 && errno == EINTR))) {
+		if (n < 0)
+			continue;
+		sn_sha256_update(h, buf, (size_t)n);
+		off += n;
+		for (ssize_t w = 0; !rc && w < n;) {
+			ssize_t k = write(out, buf + w, (size_t)(n - w));
+			if (k > 0)
+				w += k;
+			else if (k < 0 && errno != EINTR)
+				rc = -errno;
+		}
+	}
+	if (!rc && n < 0)
+		rc = -errno;
+	sn_sha256_final(&h, sha);
+	free(buf);
+	return rc;
+}

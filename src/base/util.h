@@ -37,6 +37,10 @@ void sn_sha256_update(sn_sha256 *h, const void *p, size_t n);
 void sn_sha256_final(sn_sha256 **h, char out[65]);
 /* SHA-256 of a file's content. 0 or -errno. */
 int sn_sha256_file(const char *path, char out[65]);
+/* Copies in (from offset 0, with pread: in's position is left alone) to
+ * out's position, hashing what it copies: sha gets the SHA-256 of the copy
+ * itself, whatever the source does meanwhile. 0 or -errno. */
+int sn_copy_hashed(int in, int out, char sha[65]);
 
 /* mkdir -p with the given mode. 0 or -errno. */
 int sn_mkdir_p(const char *path, unsigned mode);

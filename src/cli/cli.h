@@ -81,6 +81,10 @@ int cli_run(const cfg_spec *spec, int nargs, int argc, char **argv, cli_action_f
 /* 1 when a path that came from the network may be written under a
  * directory of ours: relative, no empty, "." or ".." component. */
 int cli_safe_rel(const char *p);
+/* argv with the short options in map ({"-o", "--output", ..., NULL}) spelled
+ * out, up to a "--" (argv[0] is kept). The caller frees the array, not the
+ * strings (borrowed from argv and map). */
+char **cli_expand_short(int argc, char **argv, const char *const *map);
 /* Progress of an upload or download on stderr: a bar with bytes, bytes/s
  * and ETA, redrawn in place at most 10 times a second. new returns NULL
  * (and every call does nothing) when stderr is not a terminal. start: the

@@ -376,3 +376,17 @@ int cli_safe_rel(const char *p)
 	}
 	return 1;
 }
+
+char **cli_expand_short(int argc, char **argv, const char *const *map)
+{
+	char **v = xcalloc((size_t)argc + 1, sizeof *v);
+	int dashdash = 0;
+	for (int i = 0; i < argc; i++) {
+		dashdash |= strcmp(argv[i], "--") == 0;
+		v[i] = argv[i];
+		for (size_t k = 0; !dashdash && i > 0 && map[k]; k += 2)
+			if (strcmp(argv[i], map[k]) == 0)
+				v[i] = (char *)map[k + 1];
+	}
+	return v;
+}

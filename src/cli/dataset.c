@@ -1198,17 +1198,8 @@ static int rm_fn(cli *c, const struct kind *k, const cfg *conf, char *const *arg
  * flags only, so they are rewritten before parsing. */
 static char **expand_short(int argc, char **argv)
 {
-	char **v = xcalloc((size_t)argc + 1, sizeof *v);
-	int dashdash = 0;
-	for (int i = 0; i < argc; i++) {
-		dashdash |= strcmp(argv[i], "--") == 0;
-		v[i] = argv[i];
-		if (!dashdash && i > 0 && strcmp(argv[i], "-m") == 0)
-			v[i] = "--message";
-		else if (!dashdash && i > 0 && strcmp(argv[i], "-o") == 0)
-			v[i] = "--output";
-	}
-	return v;
+	static const char *const map[] = { "-m", "--message", "-o", "--output", NULL };
+	return cli_expand_short(argc, argv, map);
 }
 
 static int run(const cfg_spec *spec, const struct kind *k, int nargs, int argc, char **argv,

@@ -83,17 +83,8 @@ static const cfg_opt artifacts_opts[] = {
  * flags only, so they are rewritten before parsing. */
 static char **expand_short(int argc, char **argv)
 {
-	char **v = xcalloc((size_t)argc + 1, sizeof *v);
-	int dashdash = 0;
-	for (int i = 0; i < argc; i++) {
-		dashdash |= strcmp(argv[i], "--") == 0;
-		v[i] = argv[i];
-		if (!dashdash && i > 0 && strcmp(argv[i], "-f") == 0)
-			v[i] = "--follow";
-		else if (!dashdash && i > 0 && strcmp(argv[i], "-o") == 0)
-			v[i] = "--output";
-	}
-	return v;
+	static const char *const map[] = { "-f", "--follow", "-o", "--output", NULL };
+	return cli_expand_short(argc, argv, map);
 }
 
 /* cli_run, with the short options this command takes spelled out. */

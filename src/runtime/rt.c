@@ -608,32 +608,14 @@ static int read_meta(const char *data, const char *sha, rt_info *r)
 static int copy_archive(int fd, int dirfd, const char *name, const char *sha, int *out,
 			char *err, size_t errlen)
 {
-	char got[65], *buf = xmalloc(1 << 20);
-	sn_sha256 *h = sn_sha256_new();
+	char got[65];
 	int rc = 0, dst = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 				 0644);
-	off_t off = 0;
-	ssize_t n;
 	*out = -1;
 	if (dst < 0)
 		rc = -errno;
-	while (!rc && ((n = pread(fd, buf, 1 << 20, off)) > 0 || (n < 0 && errno == EINTR))) {
-		if (n < 0)
-			continue;
-		sn_sha256_update(h, buf, (size_t)n);
-		off += n;
-		for (ssize_t w = 0; !rc && w < n;) {
-			ssize_t k = write(dst, buf + w, (size_t)(n - w));
-			if (k > 0)
-				w += k;
-			else if (k < 0 && errno != EINTR)
-				rc = -errno;
-		}
-	}
-	if (!rc && n < 0)
-		rc = -errno;
-	sn_sha256_final(&h, got);
-	free(buf);
+	else
+		rc = sn_copy_hashed(fd, dst, got);
 	if (rc)
 		snprintf(err, errlen, "keeping the archive: %s", strerror(-rc));
 	else if (strcmp(got, sha) != 0) {
