@@ -681,7 +681,9 @@ void sc_handed(sc_core *c, sc_node *n, size_t k)
 		hist_add(&c->lat, now_us - n->outbox[i].ready_us);
 		n->gpus_out -= n->outbox[i].job->gpus;
 	}
-	memmove(n->outbox, n->outbox + k, (n->nout - k) * sizeof *n->outbox);
+	/* An empty outbox may be NULL: memmove is not called with it. */
+	if (k && n->nout > k)
+		memmove(n->outbox, n->outbox + k, (n->nout - k) * sizeof *n->outbox);
 	n->nout -= k;
 }
 
