@@ -160,33 +160,6 @@ static int link_cached(const char *p, const char *dst, int *rc)
 	return 1;
 }
 
-int ag_cache_get(agent *a, const char *sha, const char *dst, char *err, size_t errlen)
-{
-	int rc = 0, hit;
-	if (!sha || !sha_valid(sha)) {
-		snprintf(err, errlen, "invalid blob hash '%s'", sha ? sha : "(none)");
-		return -EINVAL;
-	}
-	char *p = xasprintf("%s/%s", a->cache_dir, sha);
-	pthread_mutex_lock(&a->cache_mu);
-	hit = link_cached(p, dst, &rc);
-	pthread_mutex_unlock(&a->cache_mu);
-	if (!hit) {
-		if ((rc = fetch(a, sha, p, err, errlen)))
-			goto out;
-		pthread_mutex_lock(&a->cache_mu);
-		/* Gone already: other fetches evicted it, the cap is below one chunk's need. */
-		if (!link_cached(p, dst, &rc))
-			rc = -ENOSPC;
-		evict(a, sha);
-		pthread_mutex_unlock(&a->cache_mu);
-	}
-	if (rc)
-		snprintf(err, errlen, "%s: %s", dst, strerror(-rc));
-out:
-	free(p);
-	return rc;
-}
 
 /* Copies src into the cache as sha (read-only), hashing what it copies. */
 static int copy_in(agent *a, const char *src, const char *sha, const char *path, char *err,
@@ -222,22 +195,23 @@ static int copy_in(agent *a, const char *src, const char *sha, const char *path,
 	return rc;
 }
 
-int ag_cache_put_local(agent *a, const char *src, const char *sha, const char *dst, char *err,
-		       size_t errlen)
+/* Links the cached blob sha at dst, filling the cache first when it lacks
+ * it: from local file src when given (checked against sha), else fetched
+ * from the server. */
+static int cache_link(agent *a, const char *sha, const char *src, const char *dst, char *err,
+		      size_t errlen)
 {
-	int rc = 0;
-	if (!sha || !sha_valid(sha)) {
-		snprintf(err, errlen, "invalid hash for %s", src);
-		return -EINVAL;
-	}
 	char *p = xasprintf("%s/%s", a->cache_dir, sha);
+	int rc = 0;
 	pthread_mutex_lock(&a->cache_mu);
 	int hit = link_cached(p, dst, &rc);
 	pthread_mutex_unlock(&a->cache_mu);
 	if (!hit) {
-		if ((rc = copy_in(a, src, sha, p, err, errlen)))
+		rc = src ? copy_in(a, src, sha, p, err, errlen) : fetch(a, sha, p, err, errlen);
+		if (rc)
 			goto out;
 		pthread_mutex_lock(&a->cache_mu);
+		/* Gone already: other fetches evicted it, the cap is below one chunk's need. */
 		if (!link_cached(p, dst, &rc))
 			rc = -ENOSPC;
 		evict(a, sha);
@@ -248,6 +222,25 @@ int ag_cache_put_local(agent *a, const char *src, const char *sha, const char *d
 out:
 	free(p);
 	return rc;
+}
+
+int ag_cache_get(agent *a, const char *sha, const char *dst, char *err, size_t errlen)
+{
+	if (!sha || !sha_valid(sha)) {
+		snprintf(err, errlen, "invalid blob hash '%s'", sha ? sha : "(none)");
+		return -EINVAL;
+	}
+	return cache_link(a, sha, NULL, dst, err, errlen);
+}
+
+int ag_cache_put_local(agent *a, const char *src, const char *sha, const char *dst, char *err,
+		       size_t errlen)
+{
+	if (!sha || !sha_valid(sha)) {
+		snprintf(err, errlen, "invalid hash for %s", src);
+		return -EINVAL;
+	}
+	return cache_link(a, sha, src, dst, err, errlen);
 }
 
 json_t *ag_cache_list(agent *a)
