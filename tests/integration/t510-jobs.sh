@@ -115,6 +115,13 @@ like "$BODY" 'sentinel_sched_chunks\{state="pending"\} [1-9]' "metrics: chunks b
 like "$BODY" 'sentinel_sched_assign_latency_seconds_count' "metrics: assignment latency"
 
 # A restart keeps them: the active job is loaded again.
+# Job events (topic job) reach the job's owner and admins only.
+job_events() { # TOKEN: the job ids in the events the caller may see, replayed from the start
+	curl -s -N --max-time 1 -H "Authorization: Bearer $1" -H 'Last-Event-ID: 0' \
+		"$URL/api/v1/events?topic=job" 2>/dev/null | sed -n 's/^data: //p' | jq -r '.id // .job_id // empty'
+}
+like "$(job_events "$TOKEN" | tr '\n' ' ')" "$JOB" "the owner sees the job's events"
+unlike "$(job_events "$BOB" | tr '\n' ' ')" "$JOB" "another member sees none of them"
 stop_server
 is "$STOP_RC" "0" "clean stop"
 start_server
