@@ -30,6 +30,8 @@ enum {
 			       * parse and store while receiving), never held */
 	HTTP_NODE = 16,       /* called by nodes: the auth hook checks a signed
 			       * request (node/node.h), not a user token */
+	HTTP_INGEST = 32,     /* metrics ingest: the one kind of route an API token
+			       * of scope metrics:write may call (docs/metrics.md) */
 };
 
 /* HTTP_STREAM_BODY: called with each piece of the body in order, on the

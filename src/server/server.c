@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "alert/alert.h"
 #include "auth/auth.h"
 #include "base/cfg.h"
 #include "base/log.h"
@@ -30,6 +31,8 @@
 #include "dataset/ds_import.h"
 #include "server/server.h"
 #include "http/http.h"
+#include "metrics/mx_api.h"
+#include "model/model.h"
 #include "node/node.h"
 #include "sched/sched.h"
 #include "runtime/rt.h"
@@ -41,7 +44,8 @@
 /* The domains whose schemas the store migrates at start, in this order. */
 static const store_domain *const domains[] = { &auth_store_domain, &blob_store_domain,
 						&ds_store_domain, &node_store_domain,
-						&sched_store_domain };
+						&sched_store_domain, &mx_store_domain,
+						&alert_store_domain, &model_store_domain };
 #define NDOMAINS (sizeof domains / sizeof domains[0])
 
 struct app {
@@ -58,6 +62,9 @@ struct app {
 	ds_api *ds;
 	node_reg *nodes;
 	sched *sched;
+	mx_api *mx;
+	alert_mgr *alerts;
+	model_api *models;
 };
 
 static void h_health(http_req *r, void *ctx)
@@ -139,6 +146,9 @@ static void add_routes(struct app *app)
 	app->nroutes += ds_routes(app->ds, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
 	app->nroutes += node_routes(app->nodes, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
 	app->nroutes += sched_routes(app->sched, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
+	app->nroutes += mx_api_routes(app->mx, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
+	app->nroutes += alert_routes(app->alerts, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
+	app->nroutes += model_routes(app->models, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
 }
 
 /* Nodes sign their requests (HTTP_NODE routes); users send tokens. */
@@ -183,6 +193,11 @@ static const cfg_opt server_opts[] = {
 	  " host[:port], IP[:port] or CIDR, comma-separated", 0 },
 	{ "node-timeout", "DUR", "30s", "a node is offline after this long without a heartbeat", 0 },
 	{ "heartbeat", "DUR", "5s", "how often nodes are told to send a heartbeat", 0 },
+	{ "metrics-retention", "DUR", "30d", "drop metrics samples older than this (whole partitions;"
+	  " at least 1d)", 0 },
+	{ "metrics-max-series", "N", "100000", "distinct metric series kept (429 beyond)", 0 },
+	{ "agent-timeout", "DUR", "60s", "an agent is offline after this long without a sample", 0 },
+	{ "alert-interval", "DUR", "10s", "how often alert rules are evaluated", 0 },
 	{ "shutdown-grace", "DUR", "10s", "how long shutdown waits for in-flight requests", 0 },
 	{ "no-local-node", NULL, NULL, "sentinel up: start no local node (by default one runs, claimed"
 	  " for the first admin, state in DIR/node)", CFG_FLAG },
@@ -208,6 +223,8 @@ struct settings {
 	int64_t store_timeout_ms;
 	node_config node;
 	sched_config sched;
+	mx_api_config mx;
+	alert_config alert;
 	uint64_t dataset_max;
 	int import;
 	const char *import_allow;
@@ -272,6 +289,15 @@ static int read_settings(const cfg *c, struct settings *s, char *err, size_t err
 	s->node.offline_ttl_ms = 30LL * 86400000;
 	s->sched.lease_ms = 3 * s->node.node_timeout_ms;
 	s->sched.chunk_log_max = 16 << 20;
+	if (dur_in(c, "metrics-retention", 86400000LL, -1, "at least 1d", &s->mx.retention_ms, err,
+		   errlen) ||
+	    dur_in(c, "agent-timeout", 1000, 86400000, "from 1s to 24h", &s->mx.agent_timeout_ms,
+		   err, errlen) ||
+	    dur_in(c, "alert-interval", 100, 3600000, "from 100ms to 1h", &s->alert.interval_ms,
+		   err, errlen) ||
+	    int_in(c, "metrics-max-series", 1, 100000000, &n, err, errlen))
+		return -EINVAL;
+	s->mx.max_series = (uint64_t)n;
 	if (int_in(c, "login-max-failures", 1, 1000, &n, err, errlen))
 		return -EINVAL;
 	s->auth.login_max_failures = (int)n;
@@ -387,6 +413,9 @@ void server_stop(server **ps)
 	if (!sv)
 		return;
 	http_server_stop(&sv->app.http, 0);
+	model_api_free(&sv->app.models);
+	alert_free(&sv->app.alerts);
+	mx_api_free(&sv->app.mx);
 	sched_free(&sv->app.sched);
 	node_reg_free(&sv->app.nodes);
 	auth_free(&sv->app.auth);
@@ -469,6 +498,18 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 	/* Job artifacts, scripts and inputs: readable by who may see the job. */
 	if ((rc = blob_api_reader_add(app->blob_api, "job", sched_blob_may_read, app->sched))) {
 		snprintf(err, errlen, "cannot start the scheduler: %s", strerror(-rc));
+		goto fail;
+	}
+	sv->s.mx.data = app->data;
+	if ((rc = mx_api_new(app->st, app->events, app->nodes, &sv->s.mx, &app->mx, err, errlen)))
+		goto fail;
+	if ((rc = alert_new(app->st, app->events, app->mx, &sv->s.alert, &app->alerts))) {
+		snprintf(err, errlen, "cannot start alerts: %s", strerror(-rc));
+		goto fail;
+	}
+	if ((rc = model_api_new(app->st, app->events, app->blobs, app->blob_api, app->mx,
+				app->sched, &app->models))) {
+		snprintf(err, errlen, "cannot start the model registry: %s", strerror(-rc));
 		goto fail;
 	}
 	add_routes(app);
