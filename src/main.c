@@ -33,6 +33,13 @@ static const struct command commands[] = {
 	{ "sandbox", sandbox_cmd, "run: run a command in the sandbox (namespaces, cgroups, seccomp)" },
 	{ "runtime", runtime_cmd, "runtimes: ingest, scan, register, ls, rm" },
 	{ "admin", admin_cmd, "offline recovery on the server's store (reset-password)" },
+	{ "metrics", cli_metrics_cmd, "agent metrics: push, query, export" },
+	{ "agents", cli_agents_cmd, "monitored agents: ls, show" },
+	{ "alert", cli_alert_cmd, "alert rules: ls, create, rm, events" },
+	{ "model", cli_model_cmd, "model registry: ls, push, pull, train, score, rm" },
+	{ "detector", cli_detector_cmd, "anomaly detectors on agent metrics: ls, create, rm" },
+	{ "collect", collect_cmd, "run a command and push its CPU, memory and GPU figures" },
+	{ "detect", detect_cmd, "score a (timestamp,value) stream with the streaming detector" },
 	{ "gc", gc_cmd, "collect unreferenced blobs and expired uploads (dry run; --apply deletes)" },
 	/* hidden (no help line): the dataset diff on local files, for bench/datasets.sh */
 	{ "dataset-diff", dsdiff_cmd, NULL },

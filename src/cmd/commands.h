@@ -25,6 +25,13 @@ int gc_cmd(int argc, char **argv);
 int dsdiff_cmd(int argc, char **argv);
 int node_cmd(int argc, char **argv);
 int cli_job_cmd(int argc, char **argv);
+int cli_metrics_cmd(int argc, char **argv);
+int cli_agents_cmd(int argc, char **argv);
+int cli_alert_cmd(int argc, char **argv);
+int cli_model_cmd(int argc, char **argv);
+int cli_detector_cmd(int argc, char **argv);
+int collect_cmd(int argc, char **argv);
+int detect_cmd(int argc, char **argv);
 /* For local commands that change a data directory (cmd/admin.c): records
  * the change in the audit of DATA/sentinel.db (created if absent) as actor
  * local:<unix user>; warns on stderr when it cannot. 0 or a negative errno. */
