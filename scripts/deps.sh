@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential pkg-config
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev sqlite3
-  libssl-dev libsodium-dev libpq-dev
+  libssl-dev libsodium-dev libpq-dev zlib1g-dev
   libseccomp-dev libarchive-dev
   libopenblas-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
   libcmocka-dev python3-onnx python3-torch python3-numpy libonnx-testdata
@@ -14,7 +14,7 @@ PKGS=(
   passt iproute2
 )
 # Benches only: peers and load generators. Installed with `deps.sh --bench`.
-BENCH_PKGS=(wrk nginx-light bubblewrap)
+BENCH_PKGS=(wrk nginx-light bubblewrap victoria-metrics)
 
 # Coverage only (`make coverage`): gcovr. Installed with `deps.sh --coverage`.
 COV_PKGS=(gcovr)
