@@ -15,6 +15,7 @@
  * sentinel process, also those (sandbox run, engine) that never open a
  * store. */
 #define SQ_FUNCS(X) \
+	X(sqlite3_bind_blob) \
 	X(sqlite3_bind_double) \
 	X(sqlite3_bind_int64) \
 	X(sqlite3_bind_null) \
@@ -25,6 +26,8 @@
 	X(sqlite3_clear_bindings) \
 	X(sqlite3_close) \
 	X(sqlite3_close_v2) \
+	X(sqlite3_column_blob) \
+	X(sqlite3_column_bytes) \
 	X(sqlite3_column_double) \
 	X(sqlite3_column_int64) \
 	X(sqlite3_column_text) \
@@ -48,6 +51,7 @@ static const char *const sq_names[] = { SQ_FUNCS(SQ_NAME) };
 static sn_dl_lib sq_lib = SN_DL_LIB("libsqlite3.so.0", "libsqlite3-0", sq_names, &sq);
 _Static_assert(sizeof sq == sizeof sq_names / sizeof sq_names[0] * sizeof(void *),
 	       "one pointer per name");
+#define sqlite3_bind_blob sq.sqlite3_bind_blob
 #define sqlite3_bind_double sq.sqlite3_bind_double
 #define sqlite3_bind_int64 sq.sqlite3_bind_int64
 #define sqlite3_bind_null sq.sqlite3_bind_null
@@ -58,6 +62,8 @@ _Static_assert(sizeof sq == sizeof sq_names / sizeof sq_names[0] * sizeof(void *
 #define sqlite3_clear_bindings sq.sqlite3_clear_bindings
 #define sqlite3_close sq.sqlite3_close
 #define sqlite3_close_v2 sq.sqlite3_close_v2
+#define sqlite3_column_blob sq.sqlite3_column_blob
+#define sqlite3_column_bytes sq.sqlite3_column_bytes
 #define sqlite3_column_double sq.sqlite3_column_double
 #define sqlite3_column_int64 sq.sqlite3_column_int64
 #define sqlite3_column_text sq.sqlite3_column_text
@@ -224,6 +230,9 @@ static int prepare(struct conn *c, const char *sql, sqlite3_stmt **out, struct c
 		case STORE_INT: rc = sqlite3_bind_int64(st, idx, a->i); break;
 		case STORE_DOUBLE: rc = sqlite3_bind_double(st, idx, a->d); break;
 		case STORE_TEXT: rc = sqlite3_bind_text(st, idx, a->s, -1, SQLITE_TRANSIENT); break;
+		/* A zero-length blob with a NULL pointer would bind SQL NULL. */
+		case STORE_BLOB: rc = sqlite3_bind_blob(st, idx, a->s ? a->s : "", (int)a->i,
+						       SQLITE_TRANSIENT); break;
 		}
 		if (rc != SQLITE_OK) {
 			stmt_put(st, *slot);
@@ -315,6 +324,16 @@ static double sq_dbl(void *p, int col)
 	return sqlite3_column_double(((struct rows *)p)->st, col);
 }
 
+static const void *sq_blob(void *p, int col, size_t *len)
+{
+	sqlite3_stmt *st = ((struct rows *)p)->st;
+	/* column_blob before column_bytes, as SQLite documents. */
+	const void *b = sqlite3_column_blob(st, col);
+	int n = sqlite3_column_bytes(st, col);
+	*len = b && n > 0 ? (size_t)n : 0;
+	return *len ? b : NULL;
+}
+
 static void sq_rows_free(void *p)
 {
 	struct rows *r = p;
@@ -338,6 +357,7 @@ const struct store_backend store_sqlite_backend = {
 	.text = sq_text,
 	.integer = sq_int,
 	.dbl = sq_dbl,
+	.blob = sq_blob,
 	.rows_free = sq_rows_free,
 	.errmsg = sq_errmsg,
 	.begin_sql = "BEGIN IMMEDIATE",

@@ -251,6 +251,11 @@ double store_rows_double(store_rows *r, int col)
 	return r->c->owner->be->dbl(r->rows, col);
 }
 
+const void *store_rows_blob(store_rows *r, int col, size_t *len)
+{
+	return r->c->owner->be->blob(r->rows, col, len);
+}
+
 void store_rows_free(store_rows **pr)
 {
 	store_rows *r = *pr;

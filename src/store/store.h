@@ -15,8 +15,9 @@ typedef struct store store;
 typedef struct store_conn store_conn;
 typedef struct store_rows store_rows;
 
-enum store_type { STORE_NULL, STORE_INT, STORE_DOUBLE, STORE_TEXT };
+enum store_type { STORE_NULL, STORE_INT, STORE_DOUBLE, STORE_TEXT, STORE_BLOB };
 
+/* STORE_BLOB: s points at i bytes (BYTEA / BLOB columns). */
 typedef struct store_arg {
 	enum store_type type;
 	int64_t i;
@@ -33,6 +34,8 @@ static inline store_arg store_arg_text(const char *s)
 /* A NULL string binds SQL NULL. */
 #define SA_TEXT(v) store_arg_text(v)
 #define SA_NULL    ((store_arg){ .type = STORE_NULL })
+/* n bytes at p (p may be NULL when n is 0: an empty blob). */
+#define SA_BLOB(p, n) ((store_arg){ .type = STORE_BLOB, .i = (int64_t)(n), .s = (const char *)(p) })
 /* Expands to "count, array" for the query functions. */
 #define SARGS(...) (int)(sizeof((store_arg[]){ __VA_ARGS__ }) / sizeof(store_arg)), \
 	(store_arg[]){ __VA_ARGS__ }
@@ -117,6 +120,9 @@ int store_rows_isnull(store_rows *r, int col);
 const char *store_rows_text(store_rows *r, int col);
 int64_t store_rows_int(store_rows *r, int col);
 double store_rows_double(store_rows *r, int col);
+/* Bytes of a blob column and their count in *len, valid until the next
+ * store_rows_next; NULL with *len 0 for NULL or an empty blob. */
+const void *store_rows_blob(store_rows *r, int col, size_t *len);
 void store_rows_free(store_rows **r);
 
 /* Last error message of this connection (for logs, never for clients). */

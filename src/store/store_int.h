@@ -15,6 +15,7 @@ struct store_backend {
 	const char *(*text)(void *rows, int col);
 	int64_t (*integer)(void *rows, int col);
 	double (*dbl)(void *rows, int col);
+	const void *(*blob)(void *rows, int col, size_t *len);
 	void (*rows_free)(void *rows);
 	const char *(*errmsg)(void *conn);
 	/* SQL that starts a write transaction (SQLite: BEGIN IMMEDIATE). */

@@ -254,6 +254,47 @@ static void *release_later(void *arg)
 /* With every connection held, store_acquire gives up after the timeout
  * (before, it waited for ever); a connection given back meanwhile is
  * handed to the waiter. */
+/* Blobs keep every byte (zeros included), an empty blob reads back as
+ * empty, and NULL as NULL. */
+static void test_blob(void **state)
+{
+	(void)state;
+	store *s = NULL;
+	store_conn *c = NULL;
+	store_rows *r = NULL;
+	char err[256];
+	unsigned char b[3000];
+	for (size_t i = 0; i < sizeof b; i++)
+		b[i] = (unsigned char)(i * 7);
+	b[10] = 0;
+	assert_int_equal(store_open(url, NULL, &s, err, sizeof err), 0);
+	assert_int_equal(store_acquire(s, &c), 0);
+	assert_int_equal(store_exec(c, "CREATE TABLE bl (id BIGINT, b BLOB)", NULL, SNOARGS), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO bl (id, b) VALUES ($1, $2)", NULL,
+				    SARGS(SA_INT(1), SA_BLOB(b, sizeof b))), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO bl (id, b) VALUES ($1, $2)", NULL,
+				    SARGS(SA_INT(2), SA_BLOB(NULL, 0))), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO bl (id, b) VALUES ($1, $2)", NULL,
+				    SARGS(SA_INT(3), SA_NULL)), 0);
+	assert_int_equal(store_query(c, "SELECT b FROM bl ORDER BY id", &r, SNOARGS), 0);
+	size_t len = 99;
+	assert_int_equal(store_rows_next(r), 1);
+	const void *p = store_rows_blob(r, 0, &len);
+	assert_int_equal(len, sizeof b);
+	assert_memory_equal(p, b, sizeof b);
+	assert_int_equal(store_rows_next(r), 1);
+	assert_null(store_rows_blob(r, 0, &len));
+	assert_int_equal(len, 0);
+	assert_false(store_rows_isnull(r, 0));
+	assert_int_equal(store_rows_next(r), 1);
+	assert_null(store_rows_blob(r, 0, &len));
+	assert_true(store_rows_isnull(r, 0));
+	assert_int_equal(store_rows_next(r), 0);
+	store_rows_free(&r);
+	store_release(&c);
+	store_free(&s);
+}
+
 static void test_acquire_timeout(void **state)
 {
 	(void)state;
@@ -295,6 +336,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unsupported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acquire_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blob, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
