@@ -23,6 +23,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 #include "agent/agent_int.h"
+#include "agent/agent_metrics.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/util.h"
@@ -433,6 +434,9 @@ static void *control_main(void *arg)
 {
 	agent *a = arg;
 	int warned = 0;
+	/* The node's own figures ride on this thread: one small push every
+	 * AGM_NODE_PERIOD_MS, after a heartbeat, never more than one at once. */
+	ag_metrics *figures = ag_metrics_new();
 	pthread_mutex_lock(&a->mu);
 	while (!a->quit) {
 		enum ag_state st = a->st;
@@ -441,6 +445,8 @@ static void *control_main(void *arg)
 			do_register(a, &warned);
 		} else if (st == AG_ONLINE) {
 			do_heartbeat(a, &warned);
+			if (!warned)
+				ag_metrics_tick(a, figures);
 		}
 		pthread_mutex_lock(&a->mu);
 		int64_t wait_ms = a->hb_ms;
@@ -460,6 +466,7 @@ static void *control_main(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&a->mu);
+	ag_metrics_free(&figures);
 	return NULL;
 }
 
