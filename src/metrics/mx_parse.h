@@ -43,4 +43,19 @@ int mx_parse_otlp_metrics(const char *p, size_t n, int64_t now_ms, mx_batch *b, 
  * (as mx_parse_calls); *calls gets how many. */
 int mx_parse_otlp_traces(const char *p, size_t n, int64_t now_ms, mx_price_fn price,
 			 void *price_ctx, mx_batch *b, size_t *calls, char *err, size_t errlen);
+
+/* ---- Shared by the parsers (mx_parse_json.c) ------------------------- */
+
+/* One LLM call → the six llm.* samples for agent, tagged model and status
+ * plus tags (which may not set model, status or price). cost_usd < 0: not
+ * given, priced by price (NULL: none) at ts_ms; an unpriced model costs 0
+ * and its llm.cost_usd sample gets the tag price=unknown. *cost gets the
+ * call's cost. err as mx_batch_add's (the caller prefixes the index). */
+int mx_call_add(mx_batch *b, const char *agent, const char *model, const char *status,
+		int64_t ts_ms, double latency_ms, double tokens_in, double tokens_out,
+		double cost_usd, const mx_tag *tags, unsigned ntags, mx_price_fn price,
+		void *price_ctx, double *cost, char *err, size_t errlen);
+/* Outside text for an error message (which ends up in JSON): printable
+ * ASCII as is, other bytes as \xHH, at most 40 input bytes. Returns out. */
+const char *mx_quote(const char *s, size_t n, char *out, size_t outlen);
 #endif
