@@ -26,25 +26,93 @@ int auth_role_parse(const char *name, enum auth_role *out)
 	return -EINVAL;
 }
 
-#define DAY_MS (86400 * 1000LL)
+static const char *const scope_names[] = { "all", "metrics:write" };
 
-static void *retention_main(void *arg)
+const char *auth_scope_name(enum auth_scope scope)
+{
+	return scope == AUTH_SCOPE_METRICS_WRITE ? scope_names[1] : scope_names[0];
+}
+
+int auth_scope_parse(const char *name, enum auth_scope *out)
+{
+	for (int i = AUTH_SCOPE_ALL; i <= AUTH_SCOPE_METRICS_WRITE; i++)
+		if (strcmp(name, scope_names[i]) == 0) {
+			*out = (enum auth_scope)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/* An ingest token can push but not read: not even /me. */
+int auth_scope_allows(enum auth_scope scope, unsigned route_flags)
+{
+	return scope == AUTH_SCOPE_ALL || (route_flags & HTTP_INGEST);
+}
+
+#define DAY_MS (86400 * 1000LL)
+#define MAINT_TICK_S 10
+
+static int64_t mono_ms(void)
+{
+	return sn_mono_ns() / 1000000;
+}
+
+/* The maintenance thread: cached last uses every MAINT_TICK_S, the audit
+ * retention daily; a last pass of last uses at stop. */
+static void *maint_main(void *arg)
 {
 	auth *a = arg;
+	int64_t next_purge = mono_ms() + DAY_MS;
 	pthread_mutex_lock(&a->retention_mu);
 	while (!a->stopping) {
 		struct timespec until;
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 86400;
-		if (pthread_cond_timedwait(&a->retention_cv, &a->retention_mu, &until) == ETIMEDOUT &&
-		    !a->stopping) {
-			pthread_mutex_unlock(&a->retention_mu);
+		until.tv_sec += MAINT_TICK_S;
+		pthread_cond_timedwait(&a->retention_cv, &a->retention_mu, &until);
+		if (a->stopping)
+			break;
+		pthread_mutex_unlock(&a->retention_mu);
+		auth_flush_last_used(a);
+		if (mono_ms() >= next_purge) {
 			auth_audit_purge(a, sn_now_ms());
-			pthread_mutex_lock(&a->retention_mu);
+			next_purge = mono_ms() + DAY_MS;
 		}
+		pthread_mutex_lock(&a->retention_mu);
 	}
 	pthread_mutex_unlock(&a->retention_mu);
+	auth_flush_last_used(a);
 	return NULL;
+}
+
+/* A batch of last uses per transaction: the flusher holds one store
+ * connection for a few milliseconds at most. */
+#define FLUSH_BATCH 512
+
+int auth_flush_last_used(auth *a)
+{
+	struct auth_tc_use *due = xmalloc(FLUSH_BATCH * sizeof *due);
+	store_conn *c = NULL;
+	size_t n;
+	int rc = 0;
+	while (rc == 0 && (n = auth_tcache_due(a->tcache, AUTH_LAST_USED_GAP_MS, due, FLUSH_BATCH))) {
+		if ((rc = store_acquire(a->st, &c)) == 0 && (rc = store_begin(c)) == 0) {
+			/* Several servers may share the store: never move it back. */
+			for (size_t i = 0; rc == 0 && i < n; i++)
+				rc = store_exec(c, "UPDATE tokens SET last_used_at = $1 WHERE id = $2 AND"
+						   " (last_used_at IS NULL OR last_used_at < $1)", NULL,
+						SARGS(SA_INT(due[i].used), SA_TEXT(due[i].token_id)));
+			if (rc == 0)
+				rc = store_commit(c);
+		}
+		store_release(&c);
+		if (n < FLUSH_BATCH)
+			break;
+	}
+	/* A failure loses these uses until the token's next one. */
+	if (rc)
+		log_warn("auth: cannot record tokens' last use (store error %d)", rc);
+	free(due);
+	return rc;
 }
 
 int auth_new(store *st, hub *events, const auth_config *cfg, auth **out)
@@ -55,6 +123,7 @@ int auth_new(store *st, hub *events, const auth_config *cfg, auth **out)
 	a->cfg = *cfg;
 	a->pw.hash = auth_password_hash;
 	a->pw.verify = auth_password_verify;
+	a->mono_ms = mono_ms;
 	if (a->cfg.session_ttl_ms <= 0)
 		a->cfg.session_ttl_ms = 24 * 3600 * 1000LL;
 	if (a->cfg.login_max_failures <= 0)
@@ -64,14 +133,16 @@ int auth_new(store *st, hub *events, const auth_config *cfg, auth **out)
 	if (a->cfg.audit_retention_ms <= 0)
 		a->cfg.audit_retention_ms = 365 * DAY_MS;
 	pthread_mutex_init(&a->mu, NULL);
+	auth_tcache_new(cfg->token_cache_max > 0 ? (size_t)cfg->token_cache_max : 0, &a->tcache);
 	auth_gate_init(a, a->cfg.hash_slots, a->cfg.hash_queue);
 	pthread_mutex_init(&a->retention_mu, NULL);
 	pthread_cond_init(&a->retention_cv, NULL);
 	auth_audit_purge(a, sn_now_ms());
-	if (pthread_create(&a->retention_thread, NULL, retention_main, a) == 0)
+	if (pthread_create(&a->retention_thread, NULL, maint_main, a) == 0)
 		a->retention_started = 1;
 	else
-		log_warn("auth: cannot start the daily audit retention; old rows go at the next start");
+		log_warn("auth: cannot start the maintenance thread; old audit rows go at the next"
+			 " start, tokens' last use is not recorded");
 	*out = a;
 	return 0;
 }
@@ -93,6 +164,7 @@ void auth_free(auth **pa)
 	pthread_cond_destroy(&a->hash_cv);
 	pthread_mutex_destroy(&a->hash_mu);
 	pthread_mutex_destroy(&a->mu);
+	auth_tcache_free(&a->tcache);
 	free(a);
 	*pa = NULL;
 }
@@ -186,67 +258,110 @@ const auth_user *auth_caller(const http_req *r)
 	return http_req_user(r);
 }
 
-/* Validates the bearer token; records last use at most once a minute so
- * that reads do not turn into writes. */
-int auth_hook(http_req *r, const http_route *route, void *ctx)
+/* The store's word on a token: -EACCES unknown, revoked or expired at
+ * now; -EPERM for a disabled user. */
+static int load_token(auth *a, const char *hash, int64_t now, struct auth_tc_val *v)
 {
-	auth *a = ctx;
-	const char *h = http_req_header(r, "Authorization");
 	store_conn *c = NULL;
 	store_rows *rows = NULL;
-	int rc = 1;
-	if (!h || strncasecmp(h, "Bearer ", 7) != 0 || strlen(h + 7) > 200) {
-		http_reply_header(r, "WWW-Authenticate", "Bearer");
-		http_reply_error(r, 401, "unauthorized", "missing or malformed Authorization: Bearer token");
-		return 1;
-	}
-	char hash[65];
-	const char *tok = h + 7;
-	sn_sha256_hex(tok, strlen(tok), hash);
-	int q = store_acquire(a->st, &c);
-	if (q == 0)
-		q = store_query(c,
-			    "SELECT t.id, t.expires_at, t.revoked_at, t.last_used_at, u.id, u.username,"
-			    " u.role, u.disabled FROM tokens t JOIN users u ON u.id = t.user_id"
-			    " WHERE t.hash = $1", &rows, SARGS(SA_TEXT(hash)));
-	if (q || (q = store_rows_next(rows)) < 0) {
-		auth_store_fail(r, q);
+	int rc = store_acquire(a->st, &c);
+	if (rc == 0)
+		rc = store_query(c, "SELECT t.id, t.expires_at, t.revoked_at, t.last_used_at, t.scope,"
+				 " u.id, u.username, u.role, u.disabled FROM tokens t JOIN users u"
+				 " ON u.id = t.user_id WHERE t.hash = $1", &rows, SARGS(SA_TEXT(hash)));
+	if (rc || (rc = store_rows_next(rows)) < 0)
+		goto out;
+	memset(v, 0, sizeof *v);
+	v->expires = rc == 1 && !store_rows_isnull(rows, 1) ? store_rows_int(rows, 1) : -1;
+	if (rc == 0 || !store_rows_isnull(rows, 2) || auth_token_expired(v->expires, now)) {
+		rc = -EACCES;
 		goto out;
 	}
-	int64_t now = sn_now_ms();
-	if (q == 0 || !store_rows_isnull(rows, 2) ||
-	    auth_token_expired(store_rows_isnull(rows, 1) ? -1 : store_rows_int(rows, 1), now)) {
-		http_reply_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
-		http_reply_error(r, 401, "unauthorized", "the token is invalid, expired or revoked");
+	if (store_rows_int(rows, 8)) {
+		rc = -EPERM;
 		goto out;
 	}
-	if (store_rows_int(rows, 7)) {
-		http_reply_error(r, 401, "unauthorized", "the account is disabled");
-		goto out;
-	}
-	auth_user *u = xcalloc(1, sizeof *u);
-	sn_strlcpy(u->token_id, store_rows_text(rows, 0), sizeof u->token_id);
-	sn_strlcpy(u->id, store_rows_text(rows, 4), sizeof u->id);
-	sn_strlcpy(u->username, store_rows_text(rows, 5), sizeof u->username);
-	if (auth_role_parse(store_rows_text(rows, 6), &u->role))
-		u->role = ROLE_NONE;
-	int64_t last = store_rows_isnull(rows, 3) ? 0 : store_rows_int(rows, 3);
-	store_rows_free(&rows);
-	http_req_set_auth(r, u, user_free, u->username);
-	/* Best effort: a failed update only delays the record to the next use. */
-	if (now - last > 60000)
-		store_exec(c, "UPDATE tokens SET last_used_at = $1 WHERE id = $2", NULL,
-			   SARGS(SA_INT(now), SA_TEXT(u->token_id)));
-	if ((int)u->role < route->min_role) {
-		http_reply_error(r, 403, "forbidden", "this needs the %s role",
-				 auth_role_name((enum auth_role)route->min_role));
-		goto out;
-	}
+	sn_strlcpy(v->u.token_id, store_rows_text(rows, 0), sizeof v->u.token_id);
+	v->last_used = store_rows_isnull(rows, 3) ? 0 : store_rows_int(rows, 3);
+	/* A scope this server does not know grants nothing beyond ingest. */
+	if (auth_scope_parse(store_rows_text(rows, 4), &v->u.scope))
+		v->u.scope = AUTH_SCOPE_METRICS_WRITE;
+	sn_strlcpy(v->u.id, store_rows_text(rows, 5), sizeof v->u.id);
+	sn_strlcpy(v->u.username, store_rows_text(rows, 6), sizeof v->u.username);
+	if (auth_role_parse(store_rows_text(rows, 7), &v->u.role))
+		v->u.role = ROLE_NONE;
 	rc = 0;
 out:
 	store_rows_free(&rows);
 	store_release(&c);
 	return rc;
+}
+
+int auth_token_check(auth *a, const char *hash, auth_user *u)
+{
+	int64_t mono = a->mono_ms(), now = sn_now_ms();
+	int hit = auth_tcache_get(a->tcache, hash, mono, now, u);
+	if (hit == TC_HIT)
+		return 0;
+	uint64_t gen = auth_tcache_gen(a->tcache);
+	struct auth_tc_val v;
+	int rc = load_token(a, hash, now, &v);
+	if (rc == 0) {
+		auth_tcache_put(a->tcache, hash, &v, mono, now, gen);
+		*u = v.u;
+	} else if (rc == -EACCES || rc == -EPERM) {
+		auth_tcache_remove(a->tcache, hash);
+	} else if (hit == TC_REFRESH) {
+		/* The entry is still within its trust (*u filled by the get): a
+		 * store hiccup fails no request before the trust runs out. */
+		rc = 0;
+	}
+	return rc;
+}
+
+/* Validates the bearer token (from the cache: no store query on a hit),
+ * then the token's scope and the route's role. */
+int auth_hook(http_req *r, const http_route *route, void *ctx)
+{
+	auth *a = ctx;
+	const char *h = http_req_header(r, "Authorization");
+	auth_user u;
+	char hash[65];
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0 || strlen(h + 7) > 200) {
+		http_reply_header(r, "WWW-Authenticate", "Bearer");
+		http_reply_error(r, 401, "unauthorized", "missing or malformed Authorization: Bearer token");
+		return 1;
+	}
+	sn_sha256_hex(h + 7, strlen(h + 7), hash);
+	int rc = auth_token_check(a, hash, &u);
+	if (rc == -EACCES) {
+		http_reply_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+		http_reply_error(r, 401, "unauthorized", "the token is invalid, expired or revoked");
+		return 1;
+	}
+	if (rc == -EPERM) {
+		http_reply_error(r, 401, "unauthorized", "the account is disabled");
+		return 1;
+	}
+	if (rc) {
+		auth_store_fail(r, rc);
+		return 1;
+	}
+	auth_user *caller = xmalloc(sizeof *caller);
+	*caller = u;
+	http_req_set_auth(r, caller, user_free, caller->username);
+	if (!auth_scope_allows(u.scope, route->flags)) {
+		http_reply_header(r, "WWW-Authenticate", "Bearer error=\"insufficient_scope\"");
+		http_reply_error(r, 403, "insufficient_scope", "a token of scope %s may only push"
+				 " metrics", auth_scope_name(u.scope));
+		return 1;
+	}
+	if ((int)u.role < route->min_role) {
+		http_reply_error(r, 403, "forbidden", "this needs the %s role",
+				 auth_role_name((enum auth_role)route->min_role));
+		return 1;
+	}
+	return 0;
 }
 
 int auth_collect(store_rows *rows, int limit, json_t *(*fn)(store_rows *), const char *key,

@@ -11,12 +11,18 @@
 
 enum auth_role { ROLE_NONE = 0, ROLE_MEMBER = 1, ROLE_ADMIN = 2, ROLE_SUPERADMIN = 3 };
 
-/* The caller of a request, as the auth hook found it. */
+/* What a token may call: everything its user may (login sessions always),
+ * or only the routes flagged HTTP_INGEST (docs/metrics.md, Tokens). */
+enum auth_scope { AUTH_SCOPE_ALL = 0, AUTH_SCOPE_METRICS_WRITE = 1 };
+
+/* The caller of a request, as the auth hook found it. A zeroed one has
+ * scope all (what the node hook leaves). */
 typedef struct auth_user {
 	char id[48];
 	char username[72];
 	enum auth_role role;
 	char token_id[48];
+	enum auth_scope scope;
 } auth_user;
 
 typedef struct auth_config {
@@ -26,6 +32,7 @@ typedef struct auth_config {
 	int64_t audit_retention_ms; /* audit rows older than this are deleted (0: 365 days) */
 	int hash_slots;             /* concurrent Argon2id runs (0: the cores online) */
 	int hash_queue;             /* runs that may wait for a slot (0: 8 per slot) */
+	int token_cache_max;        /* verified tokens kept in memory (0: 65,536) */
 } auth_config;
 
 typedef struct auth auth;
@@ -66,6 +73,12 @@ const auth_user *auth_caller(const http_req *r);
 const char *auth_role_name(enum auth_role role);
 /* -EINVAL for an unknown name. */
 int auth_role_parse(const char *name, enum auth_role *out);
+
+/* "all", "metrics:write"; parse: -EINVAL for anything else. */
+const char *auth_scope_name(enum auth_scope scope);
+int auth_scope_parse(const char *name, enum auth_scope *out);
+/* Whether a token of this scope may call a route with these flags. */
+int auth_scope_allows(enum auth_scope scope, unsigned route_flags);
 
 /* Argon2id (libsodium); out must hold AUTH_HASH_MAX bytes. */
 #define AUTH_HASH_MAX 128

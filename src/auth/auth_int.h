@@ -21,6 +21,50 @@ struct auth_pw_ops {
 	int (*verify)(const char *hash, const char *password);
 };
 
+/* The verified-token cache (tcache.c; its invariants are there). */
+#define AUTH_TC_DEFAULT_MAX 65536
+#define AUTH_TC_TRUST_MS 1000   /* an entry is never used past this age */
+#define AUTH_TC_REFRESH_MS 750  /* from this age one request re-verifies it */
+#define AUTH_LAST_USED_GAP_MS 60000 /* last_used_at is written at most this often */
+typedef struct auth_tcache auth_tcache;
+enum { TC_MISS = 0, TC_HIT = 1, TC_REFRESH = 2 };
+/* What a store read found about a token. */
+struct auth_tc_val {
+	auth_user u;
+	int64_t expires;   /* wall ms, <0: never */
+	int64_t last_used; /* wall ms in the store, 0: never */
+};
+/* A last use to write to the store. */
+struct auth_tc_use {
+	char token_id[48];
+	int64_t used;
+};
+/* max 0: AUTH_TC_DEFAULT_MAX; the capacity is the largest 64 × 2^k <= max
+ * (at least 64). */
+int auth_tcache_new(size_t max, auth_tcache **out);
+void auth_tcache_free(auth_tcache **tc);
+/* Looks hash (64 hex digits) up at monotonic mono and wall now. TC_HIT:
+ * *u is trusted. TC_REFRESH: *u is still trusted, and this caller has
+ * claimed the entry's re-verification. TC_MISS: verify from the store. A
+ * hit records now as the token's last use. Thread-safe, as is all below. */
+int auth_tcache_get(auth_tcache *tc, const char *hash, int64_t mono, int64_t now, auth_user *u);
+/* Read before a store read whose result goes to auth_tcache_put. */
+uint64_t auth_tcache_gen(auth_tcache *tc);
+/* Stores v as verified at mono (taken before the store read began, as gen
+ * was); does nothing when a drop ran since gen was read. */
+void auth_tcache_put(auth_tcache *tc, const char *hash, const struct auth_tc_val *v, int64_t mono,
+		     int64_t now, uint64_t gen);
+/* Drops the entries of a token and/or of a user (either may be NULL), at
+ * once for every thread; returns how many. */
+size_t auth_tcache_drop(auth_tcache *tc, const char *token_id, const char *user_id);
+/* Drops hash's entry (a failed re-verification). */
+void auth_tcache_remove(auth_tcache *tc, const char *hash);
+size_t auth_tcache_size(auth_tcache *tc);
+size_t auth_tcache_capacity(const auth_tcache *tc);
+/* Fills out (at most max) with the last uses at least gap_ms newer than
+ * what the store holds, and counts them as written. */
+size_t auth_tcache_due(auth_tcache *tc, int64_t gap_ms, struct auth_tc_use *out, size_t max);
+
 struct auth {
 	store *st;
 	hub *events;
@@ -33,6 +77,8 @@ struct auth {
 	pthread_mutex_t hash_mu;            /* guards hash_* */
 	pthread_cond_t hash_cv;
 	int hash_slots, hash_queue, hash_running, hash_waiting;
+	auth_tcache *tcache;
+	int64_t (*mono_ms)(void);           /* the cache's clock, replaceable by tests */
 	pthread_mutex_t retention_mu;       /* guards stopping */
 	pthread_cond_t retention_cv;
 	pthread_t retention_thread;
@@ -89,6 +135,14 @@ int auth_login_check(auth *a, const char *username, const char *password, const 
 		     char uid[48], int64_t *retry_ms);
 /* Whether s has the shape of an internal id: prefix then hex digits. */
 int auth_id_shaped(const char *s, const char *prefix);
+/* Checks a bearer token by its hash (64 hex digits): from the cache, else
+ * the store, whose answer is then cached. 0 with *u filled; -EACCES when
+ * the token is unknown, expired or revoked; -EPERM when its user is
+ * disabled; or a store error. */
+int auth_token_check(auth *a, const char *hash, auth_user *u);
+/* Writes the cached last uses that are due to tokens.last_used_at (the
+ * maintenance thread does every 10 s). 0 or the store error. */
+int auth_flush_last_used(auth *a);
 /* Deletes audit rows older than the retention (at start and daily). */
 int auth_audit_purge(auth *a, int64_t now);
 

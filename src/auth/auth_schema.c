@@ -88,6 +88,12 @@ static const store_migration migrations[] = {
 	  " BEGIN SELECT RAISE(ABORT, 'audit_purge has one row'); END;"
 	  "CREATE TRIGGER audit_purge_no_insert BEFORE INSERT ON audit_purge"
 	  " BEGIN SELECT RAISE(ABORT, 'audit_purge has one row'); END;" },
+	/* What a token may call (auth_scope): 'all', or 'metrics:write' for
+	 * ingest only. Existing tokens keep all they had. */
+	{ 3,
+	  "ALTER TABLE tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'all'"
+	  " CHECK (scope IN ('all','metrics:write'));",
+	  NULL },
 };
 
 const store_domain auth_store_domain = {

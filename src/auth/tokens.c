@@ -81,16 +81,17 @@ int auth_login_check(auth *a, const char *username, const char *password, const 
 }
 
 static int insert_token(store_conn *c, const char *user_id, const char *kind, const char *name,
-			int64_t expires, char **token, char **id)
+			int64_t expires, enum auth_scope scope, char **token, char **id)
 {
 	char hash[65];
 	*token = auth_token_new(hash);
 	*id = sn_id_new("tok_");
-	int rc = store_exec(c, "INSERT INTO tokens (id, user_id, hash, kind, name, created_at, expires_at)"
-			       " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+	int rc = store_exec(c, "INSERT INTO tokens (id, user_id, hash, kind, name, created_at, expires_at,"
+			       " scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 			    NULL, SARGS(SA_TEXT(*id), SA_TEXT(user_id), SA_TEXT(hash), SA_TEXT(kind),
 					SA_TEXT(name), SA_INT(sn_now_ms()),
-					expires < 0 ? SA_NULL : SA_INT(expires)));
+					expires < 0 ? SA_NULL : SA_INT(expires),
+					SA_TEXT(auth_scope_name(scope))));
 	if (rc) {
 		xfree(token);
 		xfree(id);
@@ -139,7 +140,8 @@ static void h_login(http_req *r, void *ctx)
 	}
 	int64_t exp = sn_now_ms() + a->cfg.session_ttl_ms;
 	if ((rc = store_acquire(a->st, &c)) == 0 && (rc = store_begin(c)) == 0 &&
-	    (rc = insert_token(c, uid, "session", "login", exp, &token, &tid)) == 0) {
+	    (rc = insert_token(c, uid, "session", "login", exp, AUTH_SCOPE_ALL, &token,
+				       &tid)) == 0) {
 		http_req_set_target(r, tid);
 		rc = auth_commit_audited(a, c, r, 200);
 	}
@@ -178,6 +180,10 @@ static int revoke(auth *a, http_req *r, const char *tid)
 	if (rc == 0 && n)
 		rc = auth_commit_audited(a, c, r, 200);
 	store_release(&c);
+	/* After the commit: a request that reads the store from now on sees the
+	 * revocation, and none can put the token back in the cache. */
+	if (rc == 0 && n)
+		auth_tcache_drop(a->tcache, tid, NULL);
 	if (rc)
 		return auth_store_fail(r, rc);
 	return n ? 0 : -ENOENT;
@@ -193,7 +199,8 @@ static void h_logout(http_req *r, void *ctx)
 
 static json_t *token_json(store_rows *rows)
 {
-	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o}", "id", store_rows_text(rows, 0), "name",
+	return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o}", "id", store_rows_text(rows, 0),
+			 "scope", store_rows_text(rows, 7), "name",
 			 store_rows_text(rows, 1), "kind", store_rows_text(rows, 2), "created_at",
 			 http_json_time(store_rows_int(rows, 3)), "expires_at",
 			 http_json_time(store_rows_isnull(rows, 4) ? -1 : store_rows_int(rows, 4)),
@@ -207,22 +214,28 @@ static void h_token_create(http_req *r, void *ctx)
 {
 	auth *a = ctx;
 	const auth_user *u = auth_caller(r);
-	const char *name = NULL;
+	const char *name = NULL, *scope_s = "all";
+	enum auth_scope scope;
 	int64_t days = 0;
 	store_conn *c = NULL;
 	char *token = NULL, *tid = NULL;
 	if (http_body_str(r, "name", 1, 128, &name) ||
-	    http_body_int(r, "expires_in_days", 0, 0, 3650, &days))
+	    http_body_int(r, "expires_in_days", 0, 0, 3650, &days) ||
+	    http_body_str(r, "scope", 0, 32, &scope_s))
 		return;
 	if (!*name) {
 		http_reply_error(r, 400, "bad_request", "field 'name' must not be empty");
+		return;
+	}
+	if (auth_scope_parse(scope_s, &scope)) {
+		http_reply_error(r, 400, "bad_request", "field 'scope' must be all or metrics:write");
 		return;
 	}
 	int64_t now = sn_now_ms(), exp = days > 0 ? now + days * 86400000LL : -1;
 	int rc = store_acquire(a->st, &c);
 	if (rc == 0)
 		rc = store_begin(c);
-	if (rc == 0 && (rc = insert_token(c, u->id, "api", name, exp, &token, &tid)) == 0) {
+	if (rc == 0 && (rc = insert_token(c, u->id, "api", name, exp, scope, &token, &tid)) == 0) {
 		http_req_set_target(r, tid);
 		rc = auth_commit_audited(a, c, r, 201);
 	}
@@ -233,9 +246,10 @@ static void h_token_create(http_req *r, void *ctx)
 		free(tid);
 		return;
 	}
-	http_reply_json(r, 201, json_pack("{s:s,s:s,s:s,s:s,s:o,s:o}", "id", tid, "token", token,
-					   "name", name, "kind", "api", "created_at",
-					   http_json_time(now), "expires_at", http_json_time(exp)));
+	http_reply_json(r, 201, json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o}", "id", tid, "token", token,
+					   "name", name, "kind", "api", "scope", auth_scope_name(scope),
+					   "created_at", http_json_time(now), "expires_at",
+					   http_json_time(exp)));
 	free(token);
 	free(tid);
 }
@@ -246,7 +260,7 @@ static void h_token_list(http_req *r, void *ctx)
 	const char *cursor;
 	if (http_page(r, &limit, &cursor) == 0)
 		auth_reply_page(r, ctx, "SELECT id, name, kind, created_at, expires_at, revoked_at,"
-				" last_used_at FROM tokens WHERE user_id = $1 AND kind = 'api' AND id > $2"
+				" last_used_at, scope FROM tokens WHERE user_id = $1 AND kind = 'api' AND id > $2"
 				" ORDER BY id LIMIT $3",
 				SARGS(SA_TEXT(auth_caller(r)->id), SA_TEXT(cursor ? cursor : ""),
 				      SA_INT(limit + 1)), limit, token_json, "id");

@@ -216,6 +216,8 @@ static void h_me_password(http_req *r, void *ctx)
 			     SARGS(SA_INT(now), SA_TEXT(me->id), SA_TEXT(me->token_id)))) ||
 	    (rc = auth_commit_audited(a, c, r, 200)))
 		goto fail;
+	/* The session in use is re-read, and stays: it was not revoked. */
+	auth_tcache_drop(a->tcache, NULL, me->id);
 	http_reply_json(r, 200, json_pack("{s:b}", "changed", 1));
 	goto out;
 fail:
@@ -419,6 +421,10 @@ static void h_patch(http_req *r, void *ctx)
 		auth_store_fail(r, rc);
 		goto out;
 	}
+	/* The cache holds the role and the tokens' validity; re-enabling
+	 * changes neither (no refusal is cached). */
+	if (role_s || disabled == 1 || password)
+		auth_tcache_drop(a->tcache, NULL, u.id);
 	http_reply_json(r, 200, auth_user_json(c, u.id));
 out:
 	store_release(&c);
@@ -447,6 +453,7 @@ static void h_delete(http_req *r, void *ctx)
 		auth_store_fail(r, rc);
 		goto out;
 	}
+	auth_tcache_drop(a->tcache, NULL, u.id);
 	http_reply_json(r, 200, json_pack("{s:s,s:b}", "id", u.id, "deleted", 1));
 out:
 	store_release(&c);

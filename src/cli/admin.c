@@ -295,6 +295,7 @@ int cli_group_cmd(int argc, char **argv)
 static const cfg_opt token_create_opts[] = {
 	{ "expires-in-days", "N", NULL, "expire after N days (default: never)", CFG_NOENV },
 	{ "expires-days", "N", NULL, "the old name of --expires-in-days", CFG_NOENV },
+	{ "scope", "SCOPE", NULL, "all (default) or metrics:write (may only push metrics)", CFG_NOENV },
 	CLI_COMMON_OPTS, END_OPTS,
 };
 
@@ -307,6 +308,13 @@ static int token_create_fn(cli *c, const cfg *conf, char *const *args)
 	const char *flag = cfg_get(conf, "expires-in-days") ? "expires-in-days" : "expires-days";
 	if (!body)
 		return 2;
+	/* The server checks the value (400 naming the field). */
+	const char *scope = cfg_get(conf, "scope");
+	if (scope && json_object_set_new(body, "scope", json_string(scope))) {
+		fprintf(stderr, "sentinel token create: --scope must be all or metrics:write\n");
+		json_decref(body);
+		return 2;
+	}
 	if (cfg_get(conf, flag)) {
 		if (cfg_get_int(conf, flag, &days, err, sizeof err) || days < 1 ||
 		    json_object_set_new(body, "expires_in_days", json_integer(days))) {
@@ -330,8 +338,8 @@ static int token_create_fn(cli *c, const cfg *conf, char *const *args)
 static int token_ls_fn(cli *c, const cfg *conf, char *const *args)
 {
 	(void)args;
-	static const char *const cols[] = { "id", "name", "created_at", "expires_at", "revoked_at",
-					    "last_used_at", NULL };
+	static const char *const cols[] = { "id", "name", "scope", "created_at", "expires_at",
+					    "revoked_at", "last_used_at", NULL };
 	return cli_list(c, "/api/v1/tokens", conf, cols);
 }
 
@@ -348,7 +356,7 @@ static int token_revoke_fn(cli *c, const cfg *conf, char *const *args)
 	return code;
 }
 
-SPEC(token_create_spec, "token create", "NAME [--expires-in-days N]",
+SPEC(token_create_spec, "token create", "NAME [--expires-in-days N] [--scope metrics:write]",
      "Create a long-lived API token for scripts; it is printed once.", token_create_opts);
 SPEC(token_ls_spec, "token ls", "[options]", "List your API tokens.", list_opts);
 SPEC(token_revoke_spec, "token revoke", "ID", "Revoke an API token.", plain_opts);

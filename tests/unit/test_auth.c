@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,6 +391,358 @@ static void test_reset_password(void **state)
 	fixture_close(&f);
 }
 
+/* ---- the token cache and scopes ---- */
+
+/* An ingest token reaches HTTP_INGEST routes only; scope all reaches all. */
+static void test_scope(void **state)
+{
+	(void)state;
+	enum auth_scope sc;
+	assert_int_equal(auth_scope_parse("all", &sc), 0);
+	assert_int_equal(sc, AUTH_SCOPE_ALL);
+	assert_int_equal(auth_scope_parse("metrics:write", &sc), 0);
+	assert_int_equal(sc, AUTH_SCOPE_METRICS_WRITE);
+	assert_int_equal(auth_scope_parse("metrics:read", &sc), -EINVAL);
+	assert_int_equal(auth_scope_parse("", &sc), -EINVAL);
+	assert_string_equal(auth_scope_name(AUTH_SCOPE_METRICS_WRITE), "metrics:write");
+	assert_string_equal(auth_scope_name(AUTH_SCOPE_ALL), "all");
+	assert_true(auth_scope_allows(AUTH_SCOPE_ALL, 0));
+	assert_true(auth_scope_allows(AUTH_SCOPE_ALL, HTTP_INGEST));
+	assert_true(auth_scope_allows(AUTH_SCOPE_METRICS_WRITE, HTTP_INGEST));
+	assert_true(auth_scope_allows(AUTH_SCOPE_METRICS_WRITE, HTTP_INGEST | HTTP_RAW_BODY));
+	assert_false(auth_scope_allows(AUTH_SCOPE_METRICS_WRITE, 0));
+	assert_false(auth_scope_allows(AUTH_SCOPE_METRICS_WRITE, HTTP_RAW_BODY | HTTP_STREAM_BODY));
+	/* A zeroed caller (the node hook's) has scope all. */
+	auth_user z;
+	memset(&z, 0, sizeof z);
+	assert_int_equal(z.scope, AUTH_SCOPE_ALL);
+}
+
+static void tc_val(struct auth_tc_val *v, const char *uid, const char *tid, int64_t expires)
+{
+	memset(v, 0, sizeof *v);
+	snprintf(v->u.id, sizeof v->u.id, "%s", uid);
+	snprintf(v->u.token_id, sizeof v->u.token_id, "%s", tid);
+	snprintf(v->u.username, sizeof v->u.username, "user-%s", uid);
+	v->u.role = ROLE_MEMBER;
+	v->expires = expires;
+}
+
+static void tc_hash(int i, char out[65])
+{
+	char in[32];
+	snprintf(in, sizeof in, "token-%d", i);
+	sn_sha256_hex(in, strlen(in), out);
+}
+
+/* Trust: an entry serves until 750 ms of age; from then on one caller
+ * (the first) is told to re-verify while the others go on, and at 1 s it
+ * serves no one. Expiry is exact. */
+static void test_tcache_trust(void **state)
+{
+	(void)state;
+	auth_tcache *tc = NULL;
+	struct auth_tc_val v;
+	auth_user u;
+	char h[65], h2[65];
+	const int64_t now = sn_now_ms(), t0 = 5000;
+	assert_int_equal(auth_tcache_new(0, &tc), 0);
+	assert_int_equal(auth_tcache_capacity(tc), 65536);
+	tc_hash(1, h);
+	tc_hash(2, h2);
+	assert_int_equal(auth_tcache_get(tc, h, t0, now, &u), TC_MISS);
+	tc_val(&v, "u_1", "tok_1", -1);
+	auth_tcache_put(tc, h, &v, t0, now, auth_tcache_gen(tc));
+	assert_int_equal(auth_tcache_get(tc, h, t0 + 1, now, &u), TC_HIT);
+	assert_string_equal(u.token_id, "tok_1");
+	assert_string_equal(u.username, "user-u_1");
+	assert_int_equal(auth_tcache_get(tc, h2, t0 + 1, now, &u), TC_MISS);
+	assert_int_equal(auth_tcache_get(tc, h, t0 + AUTH_TC_REFRESH_MS - 1, now, &u), TC_HIT);
+	assert_int_equal(auth_tcache_get(tc, h, t0 + AUTH_TC_REFRESH_MS, now, &u), TC_REFRESH);
+	assert_int_equal(auth_tcache_get(tc, h, t0 + AUTH_TC_REFRESH_MS + 5, now, &u), TC_HIT);
+	assert_int_equal(auth_tcache_get(tc, h, t0 + AUTH_TC_TRUST_MS - 1, now, &u), TC_HIT);
+	assert_int_equal(auth_tcache_get(tc, h, t0 + AUTH_TC_TRUST_MS, now, &u), TC_MISS);
+	/* The refresh lands: trusted anew, claimable again later. */
+	auth_tcache_put(tc, h, &v, t0 + 800, now, auth_tcache_gen(tc));
+	assert_int_equal(auth_tcache_get(tc, h, t0 + AUTH_TC_TRUST_MS, now, &u), TC_HIT);
+	assert_int_equal(auth_tcache_get(tc, h, t0 + 800 + AUTH_TC_REFRESH_MS, now, &u), TC_REFRESH);
+	/* A late read older than what is cached changes nothing. */
+	tc_val(&v, "u_1", "tok_old", -1);
+	auth_tcache_put(tc, h, &v, t0 + 10, now, auth_tcache_gen(tc));
+	assert_int_equal(auth_tcache_get(tc, h, t0 + 801, now, &u), TC_HIT);
+	assert_string_equal(u.token_id, "tok_1");
+	/* Expiry: valid up to the instant, not at it, cache or no cache. */
+	tc_val(&v, "u_2", "tok_2", now + 10);
+	auth_tcache_put(tc, h2, &v, t0, now, auth_tcache_gen(tc));
+	assert_int_equal(auth_tcache_get(tc, h2, t0 + 1, now + 9, &u), TC_HIT);
+	assert_int_equal(auth_tcache_get(tc, h2, t0 + 2, now + 9, &u), TC_HIT); /* per-thread copy */
+	assert_int_equal(auth_tcache_get(tc, h2, t0 + 3, now + 10, &u), TC_MISS);
+	auth_tcache_free(&tc);
+	assert_null(tc);
+}
+
+/* A drop ends the entries of a token or of a user at once, the per-thread
+ * copy included, and a store read that began before the drop cannot put
+ * its (stale) answer back. */
+static void test_tcache_drop(void **state)
+{
+	(void)state;
+	auth_tcache *tc = NULL;
+	struct auth_tc_val v;
+	auth_user u;
+	char h[4][65];
+	const int64_t now = sn_now_ms();
+	assert_int_equal(auth_tcache_new(1024, &tc), 0);
+	for (int i = 0; i < 4; i++) {
+		char tid[16];
+		tc_hash(i, h[i]);
+		snprintf(tid, sizeof tid, "tok_%d", i);
+		tc_val(&v, i < 2 ? "u_a" : "u_b", tid, -1);
+		auth_tcache_put(tc, h[i], &v, 100, now, auth_tcache_gen(tc));
+	}
+	assert_int_equal(auth_tcache_size(tc), 4);
+	/* Fill this thread's copy with h[0], then drop its token. */
+	assert_int_equal(auth_tcache_get(tc, h[0], 101, now, &u), TC_HIT);
+	assert_int_equal(auth_tcache_get(tc, h[0], 102, now, &u), TC_HIT);
+	assert_int_equal(auth_tcache_drop(tc, "tok_0", NULL), 1);
+	assert_int_equal(auth_tcache_get(tc, h[0], 103, now, &u), TC_MISS);
+	assert_int_equal(auth_tcache_get(tc, h[1], 103, now, &u), TC_HIT);
+	assert_int_equal(auth_tcache_drop(tc, NULL, "u_b"), 2);
+	assert_int_equal(auth_tcache_get(tc, h[2], 104, now, &u), TC_MISS);
+	assert_int_equal(auth_tcache_get(tc, h[3], 104, now, &u), TC_MISS);
+	assert_int_equal(auth_tcache_get(tc, h[1], 104, now, &u), TC_HIT);
+	assert_int_equal(auth_tcache_drop(tc, NULL, NULL), 0);
+	/* A read that raced a drop. */
+	uint64_t gen = auth_tcache_gen(tc);
+	assert_int_equal(auth_tcache_drop(tc, "tok_2", NULL), 0);
+	tc_val(&v, "u_b", "tok_2", -1);
+	auth_tcache_put(tc, h[2], &v, 105, now, gen);
+	assert_int_equal(auth_tcache_get(tc, h[2], 106, now, &u), TC_MISS);
+	auth_tcache_put(tc, h[2], &v, 107, now, auth_tcache_gen(tc));
+	assert_int_equal(auth_tcache_get(tc, h[2], 108, now, &u), TC_HIT);
+	/* remove: a failed re-verification. */
+	auth_tcache_remove(tc, h[2]);
+	assert_int_equal(auth_tcache_get(tc, h[2], 109, now, &u), TC_MISS);
+	assert_int_equal(auth_tcache_size(tc), 1);
+	auth_tcache_free(&tc);
+}
+
+/* Bounded: 20,000 tokens through a cache of 512 leave at most 512; the
+ * latest is there, and a token in steady use survives the churn (the
+ * window evicts its least recently used entry). */
+static void test_tcache_bound(void **state)
+{
+	(void)state;
+	auth_tcache *tc = NULL;
+	struct auth_tc_val v;
+	auth_user u;
+	char h[65], hot[65];
+	const int64_t now = sn_now_ms();
+	assert_int_equal(auth_tcache_new(1000, &tc), 0);
+	assert_int_equal(auth_tcache_capacity(tc), 512);
+	tc_hash(-1, hot);
+	tc_val(&v, "u_hot", "tok_hot", -1);
+	auth_tcache_put(tc, hot, &v, 1, now, auth_tcache_gen(tc));
+	for (int i = 0; i < 20000; i++) {
+		tc_hash(i, h);
+		tc_val(&v, "u_x", "tok_x", -1);
+		auth_tcache_put(tc, h, &v, 2 + i / 100, now, auth_tcache_gen(tc));
+		assert_true(auth_tcache_size(tc) <= 512);
+		assert_int_equal(auth_tcache_get(tc, h, 2 + i / 100, now, &u), TC_HIT);
+		if (i % 4 == 0)
+			assert_int_equal(auth_tcache_get(tc, hot, 2 + i / 100, now, &u), TC_HIT);
+	}
+	assert_true(auth_tcache_size(tc) >= 256);
+	auth_tcache_free(&tc);
+	/* The smallest cache still holds one per shard. */
+	assert_int_equal(auth_tcache_new(1, &tc), 0);
+	assert_int_equal(auth_tcache_capacity(tc), 64);
+	auth_tcache_free(&tc);
+}
+
+static int64_t fake_mono;
+static int64_t fake_clock(void)
+{
+	return fake_mono;
+}
+
+/* Inserts an API token of admin's (scope given) and returns its hash. */
+static void add_token(store *st, const char *tid, const char *scope, int64_t expires, char hash[65])
+{
+	store_conn *c = NULL;
+	free(auth_token_new(hash));
+	assert_int_equal(store_acquire(st, &c), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO tokens (id, user_id, hash, kind, name, created_at,"
+				       " expires_at, scope) SELECT $1, id, $2, 'api', 'n', 1, $3, $4"
+				       " FROM users WHERE username = 'admin'", NULL,
+				    SARGS(SA_TEXT(tid), SA_TEXT(hash),
+					  expires < 0 ? SA_NULL : SA_INT(expires), SA_TEXT(scope))), 0);
+	store_release(&c);
+}
+
+static void sql(store *st, const char *q)
+{
+	store_conn *c = NULL;
+	assert_int_equal(store_acquire(st, &c), 0);
+	assert_int_equal(store_exec(c, q, NULL, SNOARGS), 0);
+	store_release(&c);
+}
+
+/* auth_token_check: a hit needs no store connection (the only one is
+ * held); a change another process makes in the store shows once the entry
+ * is 1 s old (revocation, disabled user, expiry moved); the scope is read. */
+static void test_token_check(void **state)
+{
+	(void)state;
+	struct fixture f;
+	auth_config cfg = { 0 };
+	store_conn *held = NULL;
+	auth_user u;
+	char h1[65], h2[65], h3[65];
+	fixture_open_pool(&f, &cfg, 1, 50);
+	f.a->mono_ms = fake_clock;
+	fake_mono = 1000000;
+	add_token(f.st, "tok_a", "all", -1, h1);
+	add_token(f.st, "tok_m", "metrics:write", -1, h2);
+	add_token(f.st, "tok_e", "all", sn_now_ms() + 3600000, h3);
+	assert_int_equal(auth_token_check(f.a, h1, &u), 0);
+	assert_string_equal(u.token_id, "tok_a");
+	assert_string_equal(u.username, "admin");
+	assert_int_equal(u.role, ROLE_SUPERADMIN);
+	assert_int_equal(u.scope, AUTH_SCOPE_ALL);
+	assert_int_equal(auth_token_check(f.a, h2, &u), 0);
+	assert_int_equal(u.scope, AUTH_SCOPE_METRICS_WRITE);
+	assert_int_equal(auth_token_check(f.a, h3, &u), 0);
+	/* Cached: served with the store's one connection held. */
+	assert_int_equal(store_acquire(f.st, &held), 0);
+	fake_mono += 500;
+	assert_int_equal(auth_token_check(f.a, h1, &u), 0);
+	assert_int_equal(auth_token_check(f.a, h2, &u), 0);
+	char unknown[65];
+	tc_hash(7, unknown);
+	assert_int_equal(auth_token_check(f.a, unknown, &u), -ETIMEDOUT);
+	/* Due for refresh, store busy: still within its trust, still served. */
+	fake_mono += AUTH_TC_REFRESH_MS - 500;
+	assert_int_equal(auth_token_check(f.a, h1, &u), 0);
+	store_release(&held);
+	assert_int_equal(auth_token_check(f.a, unknown, &u), -EACCES);
+	/* Another process revokes tok_a, disables nobody yet, moves tok_e's
+	 * expiry to the past: nothing shows before the entries are 1 s old. */
+	fake_mono += AUTH_TC_TRUST_MS; /* every entry re-read once */
+	assert_int_equal(auth_token_check(f.a, h1, &u), 0);
+	assert_int_equal(auth_token_check(f.a, h2, &u), 0);
+	assert_int_equal(auth_token_check(f.a, h3, &u), 0);
+	sql(f.st, "UPDATE tokens SET revoked_at = 1 WHERE id = 'tok_a'");
+	sql(f.st, "UPDATE tokens SET expires_at = 1 WHERE id = 'tok_e'");
+	fake_mono += AUTH_TC_REFRESH_MS - 1;
+	assert_int_equal(auth_token_check(f.a, h1, &u), 0);
+	assert_int_equal(auth_token_check(f.a, h3, &u), 0);
+	fake_mono += AUTH_TC_TRUST_MS - AUTH_TC_REFRESH_MS + 1;
+	assert_int_equal(auth_token_check(f.a, h1, &u), -EACCES);
+	assert_int_equal(auth_token_check(f.a, h3, &u), -EACCES);
+	assert_int_equal(auth_token_check(f.a, h2, &u), 0);
+	sql(f.st, "UPDATE users SET disabled = 1 WHERE username = 'admin'");
+	fake_mono += AUTH_TC_TRUST_MS;
+	assert_int_equal(auth_token_check(f.a, h2, &u), -EPERM);
+	sql(f.st, "UPDATE users SET disabled = 0 WHERE username = 'admin'");
+	assert_int_equal(auth_token_check(f.a, h2, &u), 0);
+	/* A local drop needs no clock at all. */
+	assert_true(auth_tcache_drop(f.a->tcache, NULL, u.id) >= 1);
+	sql(f.st, "UPDATE tokens SET revoked_at = 1 WHERE id = 'tok_m'");
+	assert_int_equal(auth_token_check(f.a, h2, &u), -EACCES);
+	fixture_close(&f);
+}
+
+/* Last use: recorded by a hit, written by the flusher, not rewritten
+ * within the minute. */
+static void test_last_used(void **state)
+{
+	(void)state;
+	struct fixture f;
+	auth_config cfg = { 0 };
+	auth_user u;
+	char h[65];
+	fixture_open(&f, &cfg);
+	add_token(f.st, "tok_l", "all", -1, h);
+	assert_int_equal(count(f.st, "SELECT COUNT(*) FROM tokens WHERE id = $1 AND"
+				     " last_used_at IS NULL", "tok_l"), 1);
+	int64_t before = sn_now_ms();
+	assert_int_equal(auth_token_check(f.a, h, &u), 0);
+	assert_int_equal(auth_flush_last_used(f.a), 0);
+	int64_t t1 = count(f.st, "SELECT last_used_at FROM tokens WHERE id = $1", "tok_l");
+	assert_true(t1 >= before && t1 <= sn_now_ms());
+	usleep(5000);
+	assert_int_equal(auth_token_check(f.a, h, &u), 0);
+	assert_int_equal(auth_flush_last_used(f.a), 0);
+	assert_int_equal(count(f.st, "SELECT last_used_at FROM tokens WHERE id = $1", "tok_l"), t1);
+	/* The store already holds a use newer than a minute ago: a cached
+	 * token does not write it again (what another server wrote counts). */
+	add_token(f.st, "tok_n", "all", -1, h);
+	sql(f.st, "UPDATE tokens SET last_used_at = 4102444800000 WHERE id = 'tok_n'");
+	assert_int_equal(auth_token_check(f.a, h, &u), 0);
+	assert_int_equal(auth_flush_last_used(f.a), 0);
+	assert_int_equal(count(f.st, "SELECT last_used_at FROM tokens WHERE id = $1", "tok_n"),
+			 4102444800000LL);
+	fixture_close(&f);
+}
+
+/* Eight threads check tokens while the main thread drops and revokes:
+ * nothing breaks (under the sanitizers), and after the revocation and its
+ * drop no check lets the revoked token in. */
+struct hammer {
+	auth *a;
+	char (*h)[65];
+	int n;
+	_Atomic int stop;
+	_Atomic int bad; /* the revoked token accepted after its drop */
+	_Atomic int revoked;
+};
+
+static void *hammer_main(void *arg)
+{
+	struct hammer *hm = arg;
+	auth_user u;
+	for (unsigned i = 0; !hm->stop; i++) {
+		int rev = hm->revoked;
+		int rc = auth_token_check(hm->a, hm->h[i % (unsigned)hm->n], &u);
+		if (i % (unsigned)hm->n == 0 && rev && rc == 0)
+			hm->bad++;
+	}
+	return NULL;
+}
+
+static void test_tcache_threads(void **state)
+{
+	(void)state;
+	struct fixture f;
+	auth_config cfg = { 0 };
+	char h[8][65];
+	pthread_t th[8];
+	struct hammer hm = { .h = h, .n = 8 };
+	fixture_open(&f, &cfg);
+	hm.a = f.a;
+	for (int i = 0; i < 8; i++) {
+		char tid[16];
+		snprintf(tid, sizeof tid, "tok_%d", i);
+		add_token(f.st, tid, "all", -1, h[i]);
+	}
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, hammer_main, &hm), 0);
+	for (int i = 0; i < 50; i++) {
+		auth_tcache_drop(f.a->tcache, i % 2 ? "tok_3" : NULL, i % 2 ? NULL : "u_none");
+		usleep(1000);
+	}
+	sql(f.st, "UPDATE tokens SET revoked_at = 1 WHERE id = 'tok_0'");
+	auth_tcache_drop(f.a->tcache, "tok_0", NULL);
+	hm.revoked = 1;
+	usleep(100000);
+	hm.stop = 1;
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	assert_int_equal(hm.bad, 0);
+	fixture_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -404,6 +757,13 @@ int main(void)
 		cmocka_unit_test(test_schema),
 		cmocka_unit_test(test_store_busy),
 		cmocka_unit_test(test_reset_password),
+		cmocka_unit_test(test_scope),
+		cmocka_unit_test(test_tcache_trust),
+		cmocka_unit_test(test_tcache_drop),
+		cmocka_unit_test(test_tcache_bound),
+		cmocka_unit_test(test_token_check),
+		cmocka_unit_test(test_last_used),
+		cmocka_unit_test(test_tcache_threads),
 	};
 	return cmocka_run_group_tests_name("auth", tests, NULL, NULL);
 }
