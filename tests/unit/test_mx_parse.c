@@ -408,6 +408,400 @@ static void test_lp_speed(void **state)
 	free(text);
 }
 
+/* ---- JSON samples and calls ------------------------------------------- */
+
+static json_t *js(const char *text)
+{
+	json_error_t je;
+	json_t *j = json_loads(text, 0, &je);
+	if (!j)
+		fail_msg("bad test JSON %s: %s", text, je.text);
+	return j;
+}
+
+/* Parses text as samples (calls when calls is set) and returns the dump or
+ * the error as "ERR rc: message". */
+static double test_cost;
+
+static int price(void *ctx, const char *model, int64_t ts, double *in, double *out)
+{
+	(void)ctx;
+	if (!strcmp(model, "gpt-4o")) {
+		/* A later price version: the call's time picks the one in force. */
+		*in = ts >= 1718000002000 ? 5 : 2.5;
+		*out = 10;
+		return 0;
+	}
+	if (!strcmp(model, "text-embedding-3-small")) {
+		*in = 0.02, *out = 0;
+		return 0;
+	}
+	if (!strcmp(model, "broken"))
+		return -EIO;
+	return -ENOENT;
+}
+
+static char *parse_json(const char *text, int calls, const char *agent)
+{
+	char err[512];
+	json_t *j = js(text);
+	mx_batch *b = mx_batch_new();
+	int rc = calls ? mx_parse_calls(j, agent, 777, price, NULL, b, &test_cost, err, sizeof err)
+		       : mx_parse_samples(j, agent, 777, b, err, sizeof err);
+	char *d = rc ? xasprintf("ERR %d: %s", rc, err) : dump(b);
+	mx_batch_free(&b);
+	json_decref(j);
+	return d;
+}
+
+#define assert_json(text, calls, agent, want)                           \
+	do {                                                            \
+		char *d_ = parse_json(text, calls, agent);              \
+		assert_string_equal(d_, want);                          \
+		free(d_);                                               \
+	} while (0)
+
+static void test_json_samples(void **state)
+{
+	(void)state;
+	assert_json("{\"agent\":\"a\",\"metric\":\"m\",\"value\":1.5}", 0, NULL, "a m 777 1.5\n");
+	assert_json("{\"samples\":[{\"agent\":\"a\",\"metric\":\"m\",\"value\":2,\"ts\":1000,"
+		    "\"tags\":{\"z\":\"1\",\"b\":\"\"}},"
+		    "{\"agent\":\"b\",\"metric\":\"m.x\",\"value\":-3e2,\"ts\":\"2024-01-01T00:00:00.25Z\"},"
+		    "{\"agent\":\"b\",\"metric\":\"m.x\",\"value\":0,\"ts\":\"2024-01-01T01:00:00+01:00\"},"
+		    "{\"agent\":\"b\",\"metric\":\"m.x\",\"value\":1,\"ts\":1500.9,\"tags\":null},"
+		    "{\"agent\":\"b\",\"metric\":\"m.x\",\"value\":1,\"ts\":null,\"extra\":[1]}]}",
+		    0, NULL,
+		    "a m 1000 2 b=,z=1\n"
+		    "b m.x 1704067200250 -300\n"
+		    "b m.x 1704067200000 0\n"
+		    "b m.x 1500 1\n"
+		    "b m.x 777 1\n");
+	assert_json("{\"samples\":[]}", 0, NULL, "");
+	/* Node pushes: the agent is the node's; naming it again is fine. */
+	assert_json("{\"samples\":[{\"metric\":\"cpu\",\"value\":1},"
+		    "{\"agent\":\"n1\",\"metric\":\"cpu\",\"value\":2}]}",
+		    0, "n1", "n1 cpu 777 1\nn1 cpu 777 2\n");
+	static const char *const bad[][2] = {
+		{ "[1]", "ERR -22: body: not a JSON object" },
+		{ "{\"samples\":{}}", "ERR -22: samples: not an array" },
+		{ "{\"samples\":[1]}", "ERR -22: samples[0].sample: not an object" },
+		{ "{\"metric\":\"m\",\"value\":1}", "ERR -22: agent: missing or not a string" },
+		{ "{\"samples\":[{\"agent\":\"a\",\"metric\":\"m\",\"value\":1},"
+		  "{\"agent\":\"a\",\"value\":1}]}",
+		  "ERR -22: samples[1].metric: missing or not a string" },
+		{ "{\"samples\":[{\"agent\":\"a\",\"metric\":\"m\",\"value\":\"1\"}]}",
+		  "ERR -22: samples[0].value: missing or not a number" },
+		{ "{\"samples\":[{\"agent\":\"a\",\"metric\":\"m\",\"value\":true}]}",
+		  "ERR -22: samples[0].value: missing or not a number" },
+		{ "{\"samples\":[{\"agent\":\"a\",\"metric\":\"m\",\"value\":1},"
+		  "{\"agent\":\"a\",\"metric\":\"m\",\"value\":1,\"ts\":\"yesterday\"}]}",
+		  "ERR -22: samples[1].ts: not unix milliseconds or RFC 3339" },
+		{ "{\"samples\":[{\"agent\":\"a\",\"metric\":\"m\",\"value\":1,\"ts\":[1]}]}",
+		  "ERR -22: samples[0].ts: not unix milliseconds or RFC 3339" },
+		{ "{\"samples\":[{\"agent\":\"a\",\"metric\":\"m\",\"value\":1,\"ts\":1e300}]}",
+		  "ERR -22: samples[0].ts: not unix milliseconds or RFC 3339" },
+		{ "{\"samples\":[{\"agent\":\"a\",\"metric\":\"m\",\"value\":1,\"tags\":[]}]}",
+		  "ERR -22: samples[0].tags: not an object" },
+		{ "{\"samples\":[{\"agent\":\"a\",\"metric\":\"m\",\"value\":1,\"tags\":{\"k\":1}}]}",
+		  "ERR -22: samples[0].tags.k: not a string" },
+		{ "{\"samples\":[{\"agent\":\"a\",\"metric\":\"m\",\"value\":1,\"tags\":{\"a b\":\"1\"}}]}",
+		  "ERR -22: samples[0].tags: key \"a b\" is not 1-64 bytes of [A-Za-z0-9_.-]" },
+		{ "{\"samples\":[{\"agent\":\"a\",\"metric\":\"m\",\"value\":1,\"tags\":{\"agent\":\"x\"}}]}",
+		  "ERR -22: samples[0].tags: key \"agent\" is reserved" },
+		{ "{\"agent\":\"a b\",\"metric\":\"m\",\"value\":1}",
+		  "ERR -22: agent: \"a b\" is not 1-128 bytes of [A-Za-z0-9_.:-]" },
+		{ "{\"agent\":\"a\",\"metric\":\"\\u00e9\",\"value\":1}",
+		  "ERR -22: metric: \"\\xc3\\xa9\" is not 1-128 bytes of [A-Za-z0-9_.:-]" },
+		{ "{\"samples\":[{\"agent\":\"a\",\"metric\":\"m\",\"value\":1,\"tags\":"
+		  "{\"a\":\"1\",\"b\":\"1\",\"c\":\"1\",\"d\":\"1\",\"e\":\"1\",\"f\":\"1\",\"g\":\"1\","
+		  "\"h\":\"1\",\"i\":\"1\",\"j\":\"1\",\"k\":\"1\",\"l\":\"1\",\"m\":\"1\",\"n\":\"1\","
+		  "\"o\":\"1\",\"p\":\"1\",\"q\":\"1\"}}]}",
+		  "ERR -22: samples[0].tags: more than 16" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_json(bad[i][0], 0, NULL, bad[i][1]);
+	assert_json("{\"samples\":[{\"agent\":\"n2\",\"metric\":\"cpu\",\"value\":1}]}", 0, "n1",
+		    "ERR -22: samples[0].agent: must be absent or this node's name");
+	/* Past MX_BATCH_MAX samples: refused before any is read. */
+	json_t *many = json_pack("{s:[]}", "samples");
+	json_t *arr = json_object_get(many, "samples");
+	for (int i = 0; i <= MX_BATCH_MAX; i++)
+		json_array_append_new(arr, json_integer(i));
+	char err[256];
+	mx_batch *b = mx_batch_new();
+	assert_int_equal(mx_parse_samples(many, NULL, 0, b, err, sizeof err), -E2BIG);
+	assert_string_equal(err, "samples: more than 100000");
+	mx_batch_free(&b);
+	json_decref(many);
+}
+
+/* The six samples of a call, as dump prints them; tags sort as
+ * PRE(keys before "model") model price status POST. */
+static char *call_lines(const char *agent, int64_t ts, const char *pre, const char *model,
+			const char *status, double lat, double tin, double tout, double cost,
+			int unknown)
+{
+	char tags[300], ptags[300];
+	snprintf(tags, sizeof tags, "%smodel=%s,status=%s", pre, model, status);
+	snprintf(ptags, sizeof ptags, "%smodel=%s%s,status=%s", pre, model,
+		 unknown ? ",price=unknown" : "", status);
+	return xasprintf("%s llm.calls %lld 1 %s\n%s llm.errors %lld %d %s\n"
+			 "%s llm.latency_ms %lld %.17g %s\n%s llm.tokens_in %lld %.17g %s\n"
+			 "%s llm.tokens_out %lld %.17g %s\n%s llm.cost_usd %lld %.17g %s\n",
+			 agent, (long long)ts, tags, agent, (long long)ts, strcmp(status, "ok") != 0,
+			 tags, agent, (long long)ts, lat, tags, agent, (long long)ts, tin, tags,
+			 agent, (long long)ts, tout, tags, agent, (long long)ts, cost, ptags);
+}
+
+static void test_json_calls(void **state)
+{
+	(void)state;
+	char *a = call_lines("bot", 1718000000000, "", "gpt-4o", "ok", 812.5, 100, 20,
+			     100 * 2.5 / 1e6 + 20 * 10 / 1e6, 0);
+	char *b2 = call_lines("bot", 1718000003000, "", "gpt-4o", "ok", 10, 1000, 0,
+			      1000 * 5.0 / 1e6, 0);
+	char *c = call_lines("bot", 777, "app=x,", "mystery", "timeout", 5, 1, 2, 0, 1);
+	char *d = call_lines("bot", 5, "", "gpt-4o", "error", 0, 0, 0, 0.5, 0);
+	char *want = xasprintf("%s%s%s%s", a, b2, c, d);
+	assert_json("{\"calls\":["
+		    "{\"model\":\"gpt-4o\",\"latency_ms\":812.5,\"tokens_in\":100,\"tokens_out\":20,"
+		    "\"status\":\"ok\",\"ts\":\"2024-06-10T06:13:20Z\"},"
+		    "{\"model\":\"gpt-4o\",\"latency_ms\":10,\"tokens_in\":1000,\"tokens_out\":0,"
+		    "\"status\":\"ok\",\"ts\":1718000003000},"
+		    "{\"model\":\"mystery\",\"latency_ms\":5,\"tokens_in\":1,\"tokens_out\":2,"
+		    "\"status\":\"timeout\",\"tags\":{\"app\":\"x\"}},"
+		    "{\"model\":\"gpt-4o\",\"latency_ms\":0,\"tokens_in\":0,\"tokens_out\":0,"
+		    "\"cost_usd\":0.5,\"status\":\"error\",\"ts\":5}]}",
+		    1, "bot", want);
+	double total = (100 * 2.5 / 1e6 + 20 * 10 / 1e6) + 1000 * 5.0 / 1e6 + 0 + 0.5;
+	assert_true(fabs(test_cost - total) < 1e-15);
+	free(a), free(b2), free(c), free(d), free(want);
+	/* One call alone. */
+	a = call_lines("bot", 777, "", "gpt-4o", "ok", 1, 2, 3, 7, 0);
+	assert_json("{\"model\":\"gpt-4o\",\"latency_ms\":1,\"tokens_in\":2,\"tokens_out\":3,"
+		    "\"status\":\"ok\",\"cost_usd\":7}",
+		    1, "bot", a);
+	assert_true(test_cost == 7);
+	free(a);
+	static const char *const bad[][2] = {
+		{ "{\"calls\":[{\"model\":\"m\",\"latency_ms\":1,\"tokens_in\":1,\"tokens_out\":1,"
+		  "\"status\":\"ok\"},{\"latency_ms\":1}]}",
+		  "ERR -22: calls[1].model: missing or not a string" },
+		{ "{\"model\":\"m\",\"latency_ms\":1,\"tokens_in\":1,\"tokens_out\":1}",
+		  "ERR -22: status: missing or not a string" },
+		{ "{\"calls\":[{\"model\":\"m\",\"latency_ms\":-1,\"tokens_in\":1,\"tokens_out\":1,"
+		  "\"status\":\"ok\"}]}",
+		  "ERR -22: calls[0].latency_ms: not a finite number >= 0" },
+		{ "{\"calls\":[{\"model\":\"m\",\"latency_ms\":1,\"tokens_out\":1,\"status\":\"ok\"}]}",
+		  "ERR -22: calls[0].tokens_in: missing or not a number" },
+		{ "{\"calls\":[{\"model\":\"m\",\"latency_ms\":1,\"tokens_in\":1,\"tokens_out\":1,"
+		  "\"cost_usd\":\"1\",\"status\":\"ok\"}]}",
+		  "ERR -22: calls[0].cost_usd: missing or not a number" },
+		{ "{\"calls\":[{\"model\":\"m\",\"latency_ms\":1,\"tokens_in\":1,\"tokens_out\":1,"
+		  "\"status\":\"ok\",\"tags\":{\"model\":\"x\"}}]}",
+		  "ERR -22: calls[0].tags: key \"model\" is set by the call" },
+		{ "{\"calls\":[{\"model\":\"m\\n\",\"latency_ms\":1,\"tokens_in\":1,\"tokens_out\":1,"
+		  "\"status\":\"ok\"}]}",
+		  "ERR -22: calls[0].tags: value of \"model\" is not UTF-8 without control bytes" },
+		{ "{\"calls\":[{\"model\":\"broken\",\"latency_ms\":1,\"tokens_in\":1,"
+		  "\"tokens_out\":1,\"status\":\"ok\"}]}",
+		  "ERR -5: calls[0].cost_usd: pricing failed (Input/output error)" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_json(bad[i][0], 1, "bot", bad[i][1]);
+	json_t *many = json_pack("{s:[]}", "calls");
+	for (int i = 0; i <= 10000; i++)
+		json_array_append_new(json_object_get(many, "calls"), json_object());
+	char err[256];
+	mx_batch *b = mx_batch_new();
+	double cost;
+	assert_int_equal(mx_parse_calls(many, "bot", 0, NULL, NULL, b, &cost, err, sizeof err),
+			 -E2BIG);
+	assert_string_equal(err, "calls: more than 10000");
+	mx_batch_free(&b);
+	json_decref(many);
+}
+
+/* ---- OTLP ------------------------------------------------------------- */
+
+static char *fixture(const char *name, size_t *n)
+{
+	char path[512], *p = NULL;
+	/* From the repository root, or next to this file when run elsewhere. */
+	snprintf(path, sizeof path, "tests/fixtures/otlp/%s", name);
+	if (sn_read_file(path, 1 << 20, &p, n)) {
+		const char *f = __FILE__, *slash = strrchr(f, '/');
+		snprintf(path, sizeof path, "%.*s/../fixtures/otlp/%s", (int)(slash - f), f, name);
+		if (sn_read_file(path, 1 << 20, &p, n))
+			fail_msg("cannot read fixture %s", name);
+	}
+	return p;
+}
+
+static char *otlp(const char *text, size_t n, int traces, size_t *calls)
+{
+	char err[512];
+	mx_batch *b = mx_batch_new();
+	int rc = traces ? mx_parse_otlp_traces(text, n, 777, price, NULL, b, calls, err, sizeof err)
+			: mx_parse_otlp_metrics(text, n, 777, b, err, sizeof err);
+	char *d = rc ? xasprintf("ERR %d: %s", rc, err) : dump(b);
+	mx_batch_free(&b);
+	return d;
+}
+
+#define RES "service.version=1.4.2,telemetry.sdk.language=python," \
+	    "telemetry.sdk.name=opentelemetry,telemetry.sdk.version=1.27.0"
+
+static void test_otlp_metrics_fixture(void **state)
+{
+	(void)state;
+	size_t n;
+	char *text = fixture("metrics.json", &n);
+	char *got = otlp(text, n, 0, NULL);
+	char *want = xasprintf(
+		"chat-agent queue.depth 1718000000123 17 queue=inbox," RES "\n"
+		"chat-agent agent.requests 1718000000500 42 http.response.status_code=200,"
+		"route=/chat," RES "\n"
+		"chat-agent gen_ai.client.operation.duration.count 1718000000999 3 "
+		"gen_ai.operation.name=chat,gen_ai.request.model=gpt-4o," RES "\n"
+		"chat-agent gen_ai.client.operation.duration.sum 1718000000999 2.75 "
+		"gen_ai.operation.name=chat,gen_ai.request.model=gpt-4o," RES "\n"
+		"chat-agent gen_ai.client.token.usage.count 1718000001000 0 "
+		"gen_ai.request.model=gpt-4o,gen_ai.token.type=input," RES "\n"
+		"chat-agent worker.healthy 1718000002000 %.17g load=0.1,ok=true," RES
+		",zones=[\"a\",2]\n"
+		"embedder process.cpu.utilization 1718000003000 0.25 process.pid=4242\n",
+		-1.5e-3);
+	assert_string_equal(got, want);
+	free(got), free(want), free(text);
+}
+
+static void test_otlp_traces_fixture(void **state)
+{
+	(void)state;
+	size_t n, calls = 99;
+	char *text = fixture("traces.json", &n);
+	char *got = otlp(text, n, 1, &calls);
+	char *a = call_lines("chat-agent", 1718000001000,
+			     "gen_ai.operation.name=chat,gen_ai.system=openai,", "gpt-4o", "ok", 1250,
+			     120, 48, 120 * 2.5 / 1e6 + 48 * 10 / 1e6, 0);
+	char *b = call_lines("chat-agent", 1718000002500,
+			     "gen_ai.operation.name=embeddings,gen_ai.provider.name=openai,",
+			     "text-embedding-3-small", "ok", 80.5, 512, 0, 512 * 0.02 / 1e6, 0);
+	char *c = call_lines("chat-agent", 1718000003000,
+			     "gen_ai.operation.name=chat,gen_ai.provider.name=anthropic,",
+			     "claude-3-5-sonnet", "error", 300, 10, 0, 0, 1);
+	char *want = xasprintf("%s%s%s", a, b, c);
+	assert_string_equal(got, want);
+	assert_int_equal(calls, 3);
+	free(a), free(b), free(c), free(got), free(want), free(text);
+}
+
+#define assert_otlp(text, traces, want)                                 \
+	do {                                                            \
+		size_t c_;                                              \
+		char *d_ = otlp(text, strlen(text), traces, &c_);       \
+		assert_string_equal(d_, want);                          \
+		free(d_);                                               \
+	} while (0)
+
+#define SVC(x) "{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":" \
+	       "{\"stringValue\":\"" x "\"}}]},"
+
+static void test_otlp_edges(void **state)
+{
+	(void)state;
+	/* snake_case names, numbers for int64, the pre-1.0 scope name, an
+	 * exponential histogram and a summary, a kvlist and an empty value. */
+	assert_otlp("{\"resource_metrics\":[" SVC("s") "\"scope_metrics\":[{\"metrics\":["
+		    "{\"name\":\"g\",\"gauge\":{\"data_points\":[{\"time_unix_nano\":2000000,"
+		    "\"as_int\":-5,\"attributes\":[{\"key\":\"kv\",\"value\":{\"kvlist_value\":"
+		    "{\"values\":[{\"key\":\"x\",\"value\":{\"boolValue\":false}}]}}},"
+		    "{\"key\":\"e\",\"value\":{}}]}]}},"
+		    "{\"name\":\"eh\",\"exponential_histogram\":{\"data_points\":[{\"timeUnixNano\":"
+		    "\"3999999\",\"count\":4,\"sum\":1}]}},"
+		    "{\"name\":\"su\",\"summary\":{\"dataPoints\":[{\"count\":\"2\",\"sum\":\"0.5\"}]}},"
+		    "{\"name\":\"ignored\"}]}]},"
+		    SVC("t") "\"instrumentationLibraryMetrics\":[{\"metrics\":[{\"name\":\"h\","
+		    "\"gauge\":{\"dataPoints\":[{\"timeUnixNano\":\"0\",\"asDouble\":\"1.25\"}]}}]}]}]}",
+		    0,
+		    "s g 2 -5 e=,kv={\"x\":false}\n"
+		    "s eh.count 3 4\ns eh.sum 3 1\n"
+		    "s su.count 777 2\ns su.sum 777 0.5\n"
+		    "t h 777 1.25\n");
+	/* An empty request is fine. */
+	assert_otlp("{}", 0, "");
+	assert_otlp("{\"resourceSpans\":[]}", 1, "");
+	static const char *const bad[][2] = {
+		{ "not json", "ERR -22: body: line 1: " },
+		{ "[]", "ERR -22: body: not a JSON object" },
+		{ "{\"resourceMetrics\":{}}", "ERR -22: body.resourceMetrics: not an array" },
+		{ "{\"resourceMetrics\":[{\"scopeMetrics\":[]}]}",
+		  "ERR -22: resourceMetrics[0].resource: no service.name attribute" },
+		{ "{\"resourceMetrics\":[" SVC("s") "\"scopeMetrics\":[{\"metrics\":[{\"name\":\"g\","
+		  "\"gauge\":{\"dataPoints\":[{\"asDouble\":1},{\"timeUnixNano\":\"1\"}]}}]}]}]}",
+		  "ERR -22: resourceMetrics[0].scopeMetrics[0].metrics[0].gauge.dataPoints[1]: "
+		  "no asDouble or asInt" },
+		{ "{\"resourceMetrics\":[" SVC("s") "\"scopeMetrics\":[{\"metrics\":[{\"name\":\"g\","
+		  "\"gauge\":{\"dataPoints\":[{\"asDouble\":\"NaN\"}]}}]}]}]}",
+		  "ERR -22: resourceMetrics[0].scopeMetrics[0].metrics[0].gauge.dataPoints[0]: "
+		  "value: not a finite number" },
+		{ "{\"resourceMetrics\":[" SVC("s") "\"scopeMetrics\":[{\"metrics\":[{\"name\":\"g\","
+		  "\"gauge\":{\"dataPoints\":[{\"asInt\":\"1.5\"}]}}]}]}]}",
+		  "ERR -22: resourceMetrics[0].scopeMetrics[0].metrics[0].gauge.dataPoints[0]: "
+		  "asInt: not an int64" },
+		{ "{\"resourceMetrics\":[" SVC("s") "\"scopeMetrics\":[{\"metrics\":[{\"name\":\"g\","
+		  "\"gauge\":{\"dataPoints\":[{\"asInt\":1,\"timeUnixNano\":\"-1\"}]}}]}]}]}",
+		  "ERR -22: resourceMetrics[0].scopeMetrics[0].metrics[0].gauge.dataPoints[0]: "
+		  "timeUnixNano: not unix nanoseconds" },
+		{ "{\"resourceMetrics\":[" SVC("s") "\"scopeMetrics\":[{\"metrics\":[{\"name\":\"g\","
+		  "\"gauge\":{\"dataPoints\":[{\"asInt\":1,\"attributes\":[{\"key\":\"a b\","
+		  "\"value\":{\"stringValue\":\"x\"}}]}]}}]}]}]}",
+		  "ERR -22: resourceMetrics[0].scopeMetrics[0].metrics[0].gauge.dataPoints[0]: "
+		  "tags: key \"a b\"" },
+		{ "{\"resourceMetrics\":[" SVC("s") "\"scopeMetrics\":[{\"metrics\":[{\"name\":\"g\","
+		  "\"gauge\":{\"dataPoints\":[{\"asInt\":1,\"attributes\":[{\"key\":\"k\"}]}]}}]}]}]}",
+		  "ERR -22: resourceMetrics[0].scopeMetrics[0].metrics[0].gauge.dataPoints[0]"
+		  ".attributes[0]: not {key, value}" },
+		{ "{\"resourceMetrics\":[" SVC("s") "\"scopeMetrics\":[{\"metrics\":[{\"name\":\"g/x\","
+		  "\"gauge\":{\"dataPoints\":[{\"asInt\":1}]}}]}]}]}",
+		  "ERR -22: resourceMetrics[0].scopeMetrics[0].metrics[0].gauge.dataPoints[0]: "
+		  "metric: \"g/x\"" },
+		{ "{\"resourceMetrics\":[" SVC("a b") "\"scopeMetrics\":[{\"metrics\":[{\"name\":\"g\","
+		  "\"gauge\":{\"dataPoints\":[{\"asInt\":1}]}}]}]}]}",
+		  "ERR -22: resourceMetrics[0].scopeMetrics[0].metrics[0].gauge.dataPoints[0]: "
+		  "agent: \"a b\"" },
+		{ "{\"resourceSpans\":[" SVC("s") "\"scopeSpans\":[{\"spans\":[{\"attributes\":["
+		  "{\"key\":\"gen_ai.request.model\",\"value\":{\"stringValue\":\"m\"}}],"
+		  "\"startTimeUnixNano\":\"5\",\"endTimeUnixNano\":\"4\"}]}]}]}",
+		  "ERR -22: resourceSpans[0].scopeSpans[0].spans[0]: startTimeUnixNano/endTimeUnixNano" },
+		{ "{\"resourceSpans\":[" SVC("s") "\"scopeSpans\":[{\"spans\":[{\"attributes\":["
+		  "{\"key\":\"gen_ai.request.model\",\"value\":{\"stringValue\":\"m\"}},"
+		  "{\"key\":\"gen_ai.usage.input_tokens\",\"value\":{\"stringValue\":\"many\"}}]}]}]}]}",
+		  "ERR -22: resourceSpans[0].scopeSpans[0].spans[0].attributes[gen_ai.usage.input_tokens]: "
+		  "not a number of tokens" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		size_t c;
+		char *d = otlp(bad[i][0], strlen(bad[i][0]), strstr(bad[i][0], "Spans") != NULL, &c);
+		if (strncmp(d, bad[i][1], strlen(bad[i][1])))
+			fail_msg("case %zu: \"%s\", want \"%s\"", i, d, bad[i][1]);
+		free(d);
+	}
+	/* A span status given as the enum's name; a span with only the older
+	 * token names. */
+	char *want = call_lines("s", 0, "", "m", "error", 0.001, 3, 4, 0, 1);
+	assert_otlp("{\"resourceSpans\":[" SVC("s") "\"scopeSpans\":[{\"spans\":[{\"attributes\":["
+		    "{\"key\":\"gen_ai.request.model\",\"value\":{\"stringValue\":\"m\"}},"
+		    "{\"key\":\"gen_ai.usage.prompt_tokens\",\"value\":{\"intValue\":3}},"
+		    "{\"key\":\"gen_ai.usage.completion_tokens\",\"value\":{\"doubleValue\":4}}],"
+		    "\"status\":{\"code\":\"STATUS_CODE_ERROR\"},"
+		    "\"startTimeUnixNano\":\"1000\",\"endTimeUnixNano\":2000}]}]}]}",
+		    1, want);
+	free(want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -419,6 +813,11 @@ int main(void)
 		cmocka_unit_test(test_lp_refusals),
 		cmocka_unit_test(test_lp_floats),
 		cmocka_unit_test(test_lp_speed),
+		cmocka_unit_test(test_json_samples),
+		cmocka_unit_test(test_json_calls),
+		cmocka_unit_test(test_otlp_metrics_fixture),
+		cmocka_unit_test(test_otlp_traces_fixture),
+		cmocka_unit_test(test_otlp_edges),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
