@@ -53,8 +53,10 @@ int agm_parse_cpu_line(const char *text, uint64_t *busy, uint64_t *total)
 	 * guest time is already inside user and nice; idle and iowait are
 	 * not busy. */
 	uint64_t all = 0;
+	/* A sum past 2^64 is no counter of this machine. */
 	for (int i = 0; i < n && i < 8; i++)
-		all += v[i];
+		if (__builtin_add_overflow(all, v[i], &all))
+			return -EINVAL;
 	*total = all;
 	*busy = all - v[3] - (n > 4 ? v[4] : 0);
 	return 0;
