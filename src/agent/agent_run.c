@@ -26,6 +26,7 @@
 #include "base/utf8.h"
 #include "base/util.h"
 #include "dataset/ds.h"
+#include "model/model_train.h"
 #include "sandbox/sbx.h"
 
 /* A batch is sent every 200 ms or at 64 KiB; at most 1 MiB of lines waits
@@ -884,6 +885,64 @@ out:
 	return rc;
 }
 
+/* ---- the built-in program train ---- */
+
+/* Trains on the chunk's one file input with the options of the job's
+ * config (model/model_train.h), in-process as `sentinel train` would, and
+ * leaves model.onnx and config.json in w/out as the chunk's artifacts. The
+ * attempt directory is laid out as a script's, so inputs are fetched and
+ * artifacts sent the same way. */
+static int run_train(struct run *r, json_t **result, json_t *arts, char **error)
+{
+	ag_chunk *c = r->c;
+	json_t *params = NULL, *summary = NULL, *in = json_array_get(json_object_get(c->spec,
+									       "inputs"), 0);
+	const char *csha = json_string_value(json_object_get(c->spec, "config_sha256"));
+	const char *name = json_string_value(json_object_get(in, "name"));
+	const char *fn = json_string_value(json_object_get(json_array_get(json_object_get(in,
+				"files"), 0), "path")) ?: json_string_value(json_object_get(in, "filename"));
+	char *data = xasprintf("%s/data", r->dir), *out = xasprintf("%s/out", r->w);
+	char *cpath = xasprintf("%s/config.json", r->dir), *csv = NULL, *text = NULL;
+	size_t len = 0;
+	int rc = 0;
+	if (!csha || !name || json_array_size(json_object_get(c->spec, "inputs")) != 1 ||
+	    strcmp(json_string_value(json_object_get(in, "kind")) ?: "", "file") != 0) {
+		*error = xstrdup("train: needs a config of options and one dataset input that is a"
+				 " file (a CSV)");
+		rc = -EINVAL;
+		goto out;
+	}
+	if (mkdir(data, 0755) || mkdir(r->w, 0755) || mkdir(out, 0755)) {
+		rc = -errno;
+		goto out;
+	}
+	if ((rc = ag_cache_get(c->a, csha, cpath, r->err, sizeof r->err)) ||
+	    (rc = sn_read_file(cpath, (size_t)1 << 20, &text, &len)) || (rc = inputs(r)))
+		goto out;
+	params = json_loadb(text, len, 0, NULL);
+	csv = xasprintf("%s/%s/%s", data, name, fn ? fn : name);
+	if ((rc = model_train_run(params, csv, out, &summary, r->err, sizeof r->err))) {
+		*error = xasprintf("train: %s", r->err);
+		goto out;
+	}
+	if ((rc = walk(open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "", 0, arts, r->err,
+		       sizeof r->err)))
+		goto out;
+	*result = json_pack("{s:{},s:O}", "stats", "output", summary);
+	rc = *result ? 0 : -ENOMEM;
+out:
+	if (rc && !*error)
+		*error = xasprintf("train: %s", r->err[0] ? r->err : strerror(-rc));
+	json_decref(params);
+	json_decref(summary);
+	free(data);
+	free(out);
+	free(cpath);
+	free(csv);
+	free(text);
+	return rc;
+}
+
 /* ---- the chunk's thread ---- */
 
 static void run_free(struct run *r)
@@ -922,7 +981,7 @@ void ag_chunk_run(ag_chunk *c)
 	int rc;
 	if (!arts)
 		abort();
-	if (program) {
+	if (program && strcmp(program, "train") != 0) {
 		rc = run_builtin(c, program, &result, &error);
 	} else {
 		r.dir = xasprintf("%s/%s-%lld", a->work_dir, c->id, (long long)c->attempt);
@@ -933,7 +992,9 @@ void ag_chunk_run(ag_chunk *c)
 			ag_remove_rf(r.dir);
 			rc = mkdir(r.dir, 0700) ? -errno : 0;
 		}
-		if (rc == 0)
+		if (rc == 0 && program)
+			rc = run_train(&r, &result, arts, &error);
+		else if (rc == 0)
 			rc = run_script(&r, &result, &sandbox, arts, &error);
 		else
 			error = xasprintf("%s: %s", r.dir, strerror(-rc));

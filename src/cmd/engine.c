@@ -39,10 +39,12 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/util.h"
+#include "cli/cli.h"
 #include "cmd/commands.h"
 #include "ml/ml.h"
 #include "ml/ml_csv.h"
 #include "ml/ml_net.h"
+#include "model/model_client.h"
 
 /* Invariant 3 in numbers: a read adds at most READ_CHUNK bytes of lines and
  * the costliest is "\n" (a 17-byte error reply), so one read's replies stay
@@ -53,7 +55,10 @@
 #define TOKEN_MAX 4096 /* longest --token-file accepted */
 
 static const cfg_opt engine_opts[] = {
-	{ "model", "DIR", NULL, "model directory with model.onnx and config.json (required)", 0 },
+	{ "model", "DIR", NULL, "model directory with model.onnx and config.json, or NAME@V with --server (required)", 0 },
+	{ "server", "URL", NULL, "pull --model NAME@V from this server's registry", CFG_NOENV },
+	{ "token", "TOKEN", NULL, "API token for --server (default: from 'sentinel login')", 0 },
+	{ "insecure", NULL, NULL, "accept a self-signed TLS certificate of --server", CFG_FLAG },
 	{ "listen", "ADDR", "0.0.0.0:9000", "address to listen on (HOST:PORT, [V6]:PORT)", 0 },
 	{ "threads", "N", "0", "worker threads (0: one per CPU, at most 64)", 0 },
 	{ "max-connections", "N", "1024", "connections served at once; more are refused", 0 },
@@ -66,7 +71,7 @@ static const cfg_opt engine_opts[] = {
 
 static const cfg_spec engine_spec = {
 	.cmd = "engine",
-	.synopsis = "--model DIR [--listen 0.0.0.0:9000] [options]",
+	.synopsis = "--model DIR | --server URL --model NAME@V [--listen 0.0.0.0:9000] [options]",
 	.summary = "Serve an anomaly model: one line of comma-separated features in, one line\n"
 		   "'score,is_anomaly' out (docs/engine.md).",
 	.opts = engine_opts,
@@ -647,6 +652,36 @@ static int load_token(const char *path, struct engine *e, char *err, size_t errl
 	return rc;
 }
 
+/* --server URL --model NAME@V: the registered version, pulled into a
+ * private temporary directory, loaded, and the directory removed. */
+static int load_remote(const cfg *c, unsigned flags, ml_model **out, char *err, size_t errlen)
+{
+	cli cl;
+	char dir[] = "/tmp/sentinel-model-XXXXXX";
+	int rc = cli_open(&cl, c, "engine", 1) ? -EACCES : 0;
+	if (rc) {
+		snprintf(err, errlen, "no token for --server");
+		return rc;
+	}
+	if (!mkdtemp(dir)) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		goto out;
+	}
+	model_conn mc = { cl.server, cl.token, cl.insecure };
+	if ((rc = model_pull(&mc, cfg_get(c, "model"), dir, NULL, err, errlen)) == 0)
+		rc = ml_model_load(dir, flags, out, err, errlen);
+	char *f1 = xasprintf("%s/" ML_MODEL_FILE, dir), *f2 = xasprintf("%s/" ML_CONFIG_FILE, dir);
+	unlink(f1);
+	unlink(f2);
+	rmdir(dir);
+	free(f1);
+	free(f2);
+out:
+	cli_release(&cl);
+	return rc;
+}
+
 int engine_cmd(int argc, char **argv)
 {
 	cfg *c = NULL;
@@ -674,8 +709,9 @@ int engine_cmd(int argc, char **argv)
 	/* The workers are the parallelism: BLAS threads per call would
 	 * oversubscribe the CPUs. */
 	openblas_set_num_threads(1);
-	if (ml_model_load(cfg_get(c, "model"), cfg_get_bool(c, "interpret") ? ML_LOAD_INTERPRET : 0,
-			  &e.model, err, sizeof err)) {
+	unsigned lflags = cfg_get_bool(c, "interpret") ? ML_LOAD_INTERPRET : 0;
+	if (cfg_get(c, "server") ? load_remote(c, lflags, &e.model, err, sizeof err)
+				 : ml_model_load(cfg_get(c, "model"), lflags, &e.model, err, sizeof err)) {
 		fprintf(stderr, "sentinel engine: cannot load model from %s: %s\n", cfg_get(c, "model"),
 			err);
 		goto out;

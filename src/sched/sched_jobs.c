@@ -376,7 +376,7 @@ static int v_program(store_conn *c, const json_t *body, const auth_user *u, sc_j
 		     json_t *tmpl, verr *e)
 {
 	const json_t *p = json_object_get(body, "program"), *sc = json_object_get(body, "script");
-	static const char *const progs[] = { "noop", "sleep", "montecarlo-pi" };
+	static const char *const progs[] = { "noop", "sleep", "montecarlo-pi", "train" };
 	int has_p = p && !json_is_null(p), has_s = sc && !json_is_null(sc);
 	if (has_p == has_s)
 		return bad(e, 422, "give exactly one of 'script' (\"name@version\") and 'program'");
@@ -386,7 +386,7 @@ static int v_program(store_conn *c, const json_t *body, const auth_user *u, sc_j
 			if (strcmp(name, progs[i]) == 0)
 				return json_object_set_new(tmpl, "program", json_string(name)) ||
 				       json_object_set_new(tmpl, "script", json_null()) ? -ENOMEM : 0;
-		return bad(e, 422, "field 'program' must be one of noop, sleep, montecarlo-pi");
+		return bad(e, 422, "field 'program' must be one of noop, sleep, montecarlo-pi, train");
 	}
 	ds_ref ref;
 	const char *spec = json_string_value(sc);
