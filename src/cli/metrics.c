@@ -704,11 +704,22 @@ static void print_summary(const json_t *s)
 		       json_number_value(json_object_get(lat, "p99")));
 	json_t *by = json_object_get(s, "by_model"), *m, *rows = json_array();
 	size_t i;
-	/* The latency percentiles lifted to columns of their own. */
+	/* One row per model, the latency percentiles lifted to columns of
+	 * their own, numbers printed short (a table cell would print a real
+	 * 1 as 1.0 and a percentile with 17 digits). */
 	json_array_foreach(by, i, m) {
-		json_t *row = json_deep_copy(m), *l = json_object_get(m, "latency_ms");
-		if (!row || !rows || json_object_update(row, json_is_object(l) ? l : json_object()) ||
-		    json_array_append_new(rows, row)) {
+		json_t *row = json_object(), *l = json_object_get(m, "latency_ms");
+		int bad = !row || !rows || json_object_set(row, "model", json_object_get(m, "model") ?: json_null());
+		for (int k = 1; !bad && cols[k]; k++) {
+			json_t *v = json_object_get(m, cols[k]);
+			if (!v && json_is_object(l))
+				v = json_object_get(l, cols[k]);
+			char num[40] = "-";
+			if (json_is_number(v))
+				snprintf(num, sizeof num, "%.6g", json_number_value(v));
+			bad = json_object_set_new(row, cols[k], json_string(num));
+		}
+		if (bad || json_array_append_new(rows, row)) {
 			json_decref(row);
 			break;
 		}
