@@ -253,12 +253,18 @@ static int64_t floordiv(int64_t a, int64_t d)
 static int timestamp(struct lp *l, const char *s, const char *e, enum mx_precision prec,
 		     int64_t *ms)
 {
-	double unused;
-	int64_t t = 0;
-	size_t n = (size_t)(e - s);
-	if (num_int(s, n, 1, &unused))
-		return fail(l, "timestamp \"%.40s\" is not an integer", n < 40 ? s : "(long)");
-	t = strtoll(s, NULL, 10); /* num_int checked the digits and the range */
+	size_t i = 0, n = (size_t)(e - s);
+	int neg = n && s[0] == '-';
+	uint64_t u = 0;
+	char q[200];
+	for (i = (size_t)neg; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+		if (u > (UINT64_MAX - 9) / 10)
+			break;
+		u = u * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (i != n || n == (size_t)neg || u > (uint64_t)INT64_MAX)
+		return fail(l, "timestamp \"%s\" is not an integer", mx_quote(s, n, q, sizeof q));
+	int64_t t = neg ? -(int64_t)u : (int64_t)u;
 	switch (prec) {
 	case MX_NS:
 		*ms = floordiv(t, 1000000);

@@ -319,6 +319,11 @@ int mx_parse_calls(const json_t *body, const char *agent, int64_t now_ms, mx_pri
 		rc = one_call(o, pre, agent, now_ms, price, price_ctx, b, &c, err, errlen);
 		total += c;
 	}
+	/* The total goes into the JSON reply, which has no infinities. */
+	if (!rc && !isfinite(total)) {
+		snprintf(err, errlen, "calls: the total cost is not a finite number");
+		rc = -EINVAL;
+	}
 	*cost_usd = total;
 	return rc;
 }
