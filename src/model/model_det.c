@@ -31,6 +31,8 @@
 #define DET_STEP_MAX_MS (24 * 3600 * 1000LL)
 #define DET_TICK_MS 1000
 #define ANOMALIES_MAX 10000
+#define DET_PER_USER 100  /* each costs a query per feature every step */
+#define DET_MAX 2000
 
 struct feature {
 	char metric[MX_NAME_MAX + 1];
@@ -431,6 +433,19 @@ static int range_args(http_req *r, int64_t *from, int64_t *to)
 	return 0;
 }
 
+/* -EPERM when u may create no more detectors. */
+static int det_quota(store_conn *c, const auth_user *u)
+{
+	store_rows *rows = NULL;
+	int rc = store_query(c, "SELECT COUNT(*), SUM(CASE WHEN owner_id = $1 THEN 1 ELSE 0 END)"
+			     " FROM detectors", &rows, SARGS(SA_TEXT(u->id)));
+	if (rc == 0 && (rc = store_rows_next(rows)) == 1)
+		rc = store_rows_int(rows, 0) >= DET_MAX || store_rows_int(rows, 1) >= DET_PER_USER
+			? -EPERM : 0;
+	store_rows_free(&rows);
+	return rc;
+}
+
 /* POST /api/v1/detectors */
 static void h_create(http_req *r, void *ctx)
 {
@@ -474,6 +489,14 @@ static void h_create(http_req *r, void *ctx)
 	if (v.dim != d.nf) {
 		http_reply_error(r, 422, "invalid", "the model takes %" PRId64 " features, not %d",
 				 v.dim, d.nf);
+		goto out;
+	}
+	if ((rc = det_quota(c, u)) == -EPERM) {
+		http_reply_error(r, 422, "refused", "at most %d detectors per member and %d in all",
+				 DET_PER_USER, DET_MAX);
+		goto out;
+	} else if (rc) {
+		md_reply_rc(r, rc, "cannot count the detectors");
 		goto out;
 	}
 	char *id = sn_id_new("det_"), *feat = json_dumps(json_object_get(http_req_json(r),

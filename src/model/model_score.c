@@ -61,12 +61,13 @@ static int score_all(ml_model *m, const float *x, size_t n, float *scores)
 	return rc;
 }
 
-static json_t *reply_json(const char *name, const md_version *v, const float *scores, size_t n)
+static json_t *reply_json(const char *name, const md_version *v, double thr, const float *scores,
+			  size_t n)
 {
 	json_t *sc = json_array(), *fl = json_array();
 	for (size_t i = 0; sc && fl && i < n; i++)
 		if (json_array_append_new(sc, json_real(scores[i])) ||
-		    json_array_append_new(fl, json_boolean(scores[i] > v->threshold)))
+		    json_array_append_new(fl, json_boolean((double)scores[i] > thr)))
 			break;
 	if (!sc || !fl || json_array_size(fl) != n) {
 		json_decref(sc);
@@ -74,7 +75,7 @@ static json_t *reply_json(const char *name, const md_version *v, const float *sc
 		return NULL;
 	}
 	return json_pack("{s:s,s:I,s:f,s:o,s:o}", "model", name, "version", (json_int_t)v->number,
-			 "threshold", v->threshold, "scores", sc, "flags", fl);
+			 "threshold", thr, "scores", sc, "flags", fl);
 }
 
 static void h_score(http_req *r, void *ctx)
@@ -101,7 +102,7 @@ static void h_score(http_req *r, void *ctx)
 		http_reply_errno(r, rc, "cannot score");
 		goto out;
 	}
-	if (!(j = reply_json(it.name, &v, scores, n)))
+	if (!(j = reply_json(it.name, &v, ml_model_threshold(m), scores, n)))
 		http_reply_errno(r, -ENOMEM, NULL);
 	else
 		http_reply_json(r, 200, j);
