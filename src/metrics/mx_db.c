@@ -1,0 +1,697 @@
+/* The metrics store: samples in, aggregates and raw samples out.
+ *
+ * Design
+ *   Appends go to a write-ahead log (DIR/wal.<gen>), one record a batch,
+ *   written and fdatasync'ed by one writer thread in group commits: every
+ *   batch queued while the previous group was being synced forms the next
+ *   group (at most MX_GROUP_MAX samples), so concurrent appenders share one
+ *   fdatasync and none waits longer than one sync for its group to start.
+ *   After the sync the writer applies the group to memory and wakes the
+ *   appenders (mx_db_wal.c).
+ *
+ *   In memory each series has a head (the open block: points in time
+ *   order), an out-of-order buffer (points older than the series' latest
+ *   time, in arrival order) and pending blocks (heads that filled up or
+ *   crossed a day, out-of-order points sorted), until their rows are
+ *   written. A background thread writes pending blocks as they pile up
+ *   and checkpoints every MX_CKPT_MS or MX_WAL_MAX bytes of log: the log
+ *   rotates, every series changed since its last write is written (its
+ *   pending blocks, its buffer as a new block, its head as a partial
+ *   block that later writes replace) and the old log files are removed
+ *   (mx_db_flush.c).
+ *
+ *   Blocks are rows of a table per day (mx_b_<day since epoch>), keyed by
+ *   (sid, seq): Gorilla-compressed points (mx_gorilla.c), the block's
+ *   count, sum, min, max and time range, and per-minute rollups with
+ *   DDSketch bins (mx_sketch.c). Retention drops whole day tables. The
+ *   series table maps sid to agent, metric and tags and keeps what replay
+ *   needs (lsn, next_seq) and the latest sample.
+ *
+ *   Queries aligned to the minute with a step of whole minutes read the
+ *   rollups; others decode points. Memory is read under a shared lock and
+ *   copied, then rows are read without it (mx_db_query.c).
+ *
+ * Invariants
+ *   1. A sample acknowledged by mx_db_append is in a synced log record,
+ *      or in a committed row together with its series' lsn >= that
+ *      record's lsn; the log files are removed only after a checkpoint
+ *      committed every series applied before the rotation.
+ *   2. Records are applied in lsn order (one writer; replay in file order),
+ *      and a series' row lsn is the last record applied to it when its
+ *      memory was copied for writing: replay skips records at or below it,
+ *      so nothing is applied twice.
+ *   3. A record holds the definition of every series it uses whose
+ *      definition is not yet durable (def_durable), so replay knows every
+ *      sid it meets.
+ *   4. Points leave memory only after the row holding them committed; a
+ *      reader skips the rows whose seq is still in memory (a pending
+ *      block, the head) or newer than its copy (seq >= next_seq), so it
+ *      sees every point once.
+ *   5. seq grows per series across restarts (next_seq is written with the
+ *      series); for equal times, in-order blocks come before out-of-order
+ *      ones, and lower seqs first: that is arrival order.
+ *
+ * Locks, in the order taken: flushmu, parts, walmu, reg, hl, qmu. No lock
+ * that readers take is held across an fdatasync. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <dirent.h>
+#include <unistd.h>
+#include "base/mem.h"
+#include "base/util.h"
+#include "metrics/mx_db_int.h"
+
+static const char *const agg_names[] = { "avg", "min", "max", "sum", "count",
+					 "rate", "p50", "p90", "p95", "p99" };
+
+int mx_agg_parse(const char *s, enum mx_agg *out)
+{
+	for (size_t i = 0; s && i < sizeof agg_names / sizeof *agg_names; i++)
+		if (strcmp(s, agg_names[i]) == 0) {
+			*out = (enum mx_agg)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+const char *mx_agg_name(enum mx_agg a)
+{
+	return (unsigned)a < sizeof agg_names / sizeof *agg_names ? agg_names[a] : "?";
+}
+
+/* ---- Points --------------------------------------------------------- */
+
+void mx_pts_push(mx_pts *p, int64_t ts, double v)
+{
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 16;
+		p->ts = xrealloc(p->ts, p->cap * sizeof *p->ts);
+		p->v = xrealloc(p->v, p->cap * sizeof *p->v);
+	}
+	p->ts[p->n] = ts;
+	p->v[p->n++] = v;
+}
+
+void mx_pts_release(mx_pts *p)
+{
+	free(p->ts);
+	free(p->v);
+	*p = (mx_pts){ 0 };
+}
+
+typedef struct tsi {
+	int64_t ts;
+	size_t i;
+} tsi;
+
+static int cmp_tsi(const void *a, const void *b)
+{
+	const tsi *x = a, *y = b;
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	return (x->i > y->i) - (x->i < y->i);
+}
+
+void mx_pts_sort(mx_pts *p)
+{
+	size_t i;
+	for (i = 1; i < p->n && p->ts[i - 1] <= p->ts[i]; i++)
+		;
+	if (i >= p->n)
+		return;
+	tsi *k = xmalloc(p->n * sizeof *k);
+	for (i = 0; i < p->n; i++)
+		k[i] = (tsi){ p->ts[i], i };
+	qsort(k, p->n, sizeof *k, cmp_tsi);
+	double *v = xmalloc(p->cap * sizeof *v);
+	for (i = 0; i < p->n; i++) {
+		p->ts[i] = k[i].ts;
+		v[i] = p->v[k[i].i];
+	}
+	free(p->v);
+	p->v = v;
+	free(k);
+}
+
+/* ---- Series identity ------------------------------------------------ */
+
+char *mx_db_tags_text(const mx_tag *tags, unsigned n)
+{
+	size_t len = 1;
+	for (unsigned i = 0; i < n; i++)
+		len += strlen(tags[i].k) + strlen(tags[i].v) + 2;
+	char *t = xmalloc(len), *o = t;
+	for (unsigned i = 0; i < n; i++) {
+		if (i)
+			*o++ = '\x1e';
+		size_t kl = strlen(tags[i].k), vl = strlen(tags[i].v);
+		memcpy(o, tags[i].k, kl);
+		o += kl;
+		*o++ = '=';
+		memcpy(o, tags[i].v, vl);
+		o += vl;
+	}
+	*o = '\0';
+	return t;
+}
+
+int mx_db_tags_parse(const char *text, mx_tag **tags, unsigned *n, char **buf)
+{
+	*tags = NULL;
+	*n = 0;
+	*buf = xstrdup(text);
+	if (!**buf)
+		return 0;
+	unsigned cnt = 1;
+	for (const char *c = text; *c; c++)
+		cnt += *c == '\x1e';
+	if (cnt > MX_TAGS_MAX)
+		goto bad;
+	*tags = xcalloc(cnt, sizeof **tags);
+	char *p = *buf;
+	for (unsigned i = 0; i < cnt; i++) {
+		char *e = strchr(p, '\x1e');
+		if (e)
+			*e = '\0';
+		char *eq = strchr(p, '=');
+		if (!eq)
+			goto bad;
+		*eq = '\0';
+		(*tags)[i] = (mx_tag){ p, eq + 1 };
+		p = e ? e + 1 : p + strlen(p);
+	}
+	*n = cnt;
+	return 0;
+bad:
+	xfree(tags);
+	xfree(buf);
+	return -EINVAL;
+}
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+	return (h ^ 0xff) * 0x100000001b3ULL;
+}
+
+static uint64_t ident_hash(const char *agent, const char *metric, const mx_tag *t, unsigned n)
+{
+	uint64_t h = fnv(fnv(0xcbf29ce484222325ULL, agent), metric);
+	for (unsigned i = 0; i < n; i++)
+		h = fnv(fnv(h, t[i].k), t[i].v);
+	return h ? h : 1;
+}
+
+static int ident_eq(const mx_series *s, const char *agent, const char *metric,
+		    const mx_tag *t, unsigned n)
+{
+	if (s->ntags != n || strcmp(s->metric, metric) || strcmp(s->agent, agent))
+		return 0;
+	for (unsigned i = 0; i < n; i++)
+		if (strcmp(s->tags[i].k, t[i].k) || strcmp(s->tags[i].v, t[i].v))
+			return 0;
+	return 1;
+}
+
+/* reg held (either way). */
+static uint32_t reg_find(mx_db *db, uint64_t h, const char *agent, const char *metric,
+			 const mx_tag *t, unsigned n)
+{
+	if (!db->hcap)
+		return 0;
+	for (size_t i = h & (db->hcap - 1);; i = (i + 1) & (db->hcap - 1)) {
+		uint32_t sid = db->hash[i];
+		if (!sid)
+			return 0;
+		mx_series *s = mx_db_series(db, sid);
+		if (s->hash == h && ident_eq(s, agent, metric, t, n))
+			return sid;
+	}
+}
+
+/* reg held for writing. */
+static void reg_insert(mx_db *db, mx_series *s)
+{
+	if ((size_t)(db->nseries + 1) * 2 > db->hcap) {
+		size_t cap = db->hcap ? db->hcap * 2 : 1024;
+		uint32_t *h = xcalloc(cap, sizeof *h);
+		for (size_t i = 0; i < db->hcap; i++) {
+			uint32_t sid = db->hash[i];
+			if (!sid)
+				continue;
+			size_t j = mx_db_series(db, sid)->hash & (cap - 1);
+			while (h[j])
+				j = (j + 1) & (cap - 1);
+			h[j] = sid;
+		}
+		free(db->hash);
+		db->hash = h;
+		db->hcap = cap;
+	}
+	size_t j = s->hash & (db->hcap - 1);
+	while (db->hash[j])
+		j = (j + 1) & (db->hcap - 1);
+	db->hash[j] = s->sid;
+	size_t c = s->sid >> MX_CHUNK_BITS;
+	if (!db->chunks[c])
+		db->chunks[c] = xcalloc(MX_CHUNK, sizeof **db->chunks);
+	db->chunks[c][s->sid & (MX_CHUNK - 1)] = s;
+	if (s->sid > db->nseries)
+		atomic_store(&db->nseries, s->sid);
+}
+
+static mx_series *series_new(uint32_t sid, const char *agent, const char *metric,
+			     const mx_tag *tags, unsigned ntags)
+{
+	mx_series *s = xcalloc(1, sizeof *s);
+	s->sid = sid;
+	s->agent = xstrdup(agent);
+	s->metric = xstrdup(metric);
+	/* The tags live in key, their text split in place. */
+	char *tt = mx_db_tags_text(tags, ntags);
+	mx_db_tags_parse(tt, &s->tags, &s->ntags, &s->key);
+	free(tt);
+	s->hash = ident_hash(agent, metric, s->tags, s->ntags);
+	s->last_ts = INT64_MIN;
+	s->next_seq = 1;
+	s->head_seq = 0;
+	return s;
+}
+
+static void series_free(mx_series *s)
+{
+	mx_pts_release(&s->head);
+	mx_pts_release(&s->ooo);
+	for (size_t i = 0; i < s->npend; i++)
+		mx_pts_release(&s->pend[i].p);
+	free(s->pend);
+	free(s->agent);
+	free(s->metric);
+	free(s->tags);
+	free(s->key);
+	free(s);
+}
+
+int mx_db_series_add(mx_db *db, uint32_t sid, const char *agent, const char *metric,
+		     const char *tags_text, mx_series **out)
+{
+	mx_tag *tags = NULL;
+	unsigned n = 0;
+	char *buf = NULL;
+	int rc = 0;
+	if (sid == 0 || sid >> MX_CHUNK_BITS >= db->nchunks)
+		return -ERANGE;
+	if ((rc = mx_db_tags_parse(tags_text, &tags, &n, &buf)))
+		return rc;
+	pthread_rwlock_wrlock(&db->reg);
+	if (mx_db_series(db, sid)) {
+		rc = -EEXIST;
+		*out = mx_db_series(db, sid);
+	} else {
+		mx_series *s = series_new(sid, agent, metric, tags, n);
+		atomic_store(&s->def_durable, 1);
+		reg_insert(db, s);
+		*out = s;
+	}
+	pthread_rwlock_unlock(&db->reg);
+	free(tags);
+	free(buf);
+	return rc;
+}
+
+/* ---- Applying samples ----------------------------------------------- */
+
+static void seal(mx_db *db, mx_series *s, mx_pts *p, int ooo)
+{
+	s->pend = xrealloc(s->pend, (s->npend + 1) * sizeof *s->pend);
+	mx_pend *e = &s->pend[s->npend++];
+	e->ooo = ooo;
+	e->p = *p;
+	*p = (mx_pts){ 0 };
+	if (ooo) {
+		e->seq = s->next_seq++;
+		mx_pts_sort(&e->p);
+	} else {
+		e->seq = s->head_seq;
+		s->head_seq = 0;
+	}
+	atomic_fetch_add(&db->pend_points, e->p.n);
+}
+
+void mx_db_seal_ooo(mx_db *db, mx_series *s)
+{
+	seal(db, s, &s->ooo, 1);
+}
+
+void mx_db_apply(mx_db *db, mx_series *s, int64_t ts, double v, uint64_t lsn)
+{
+	int64_t day = mx_floor_div(ts, MX_DAY_MS);
+	if (s->has_last && ts < s->last_ts) {
+		mx_pts_push(&s->ooo, ts, v);
+		if (s->ooo.n >= MX_BLOCK_MAX)
+			seal(db, s, &s->ooo, 1);
+	} else {
+		if (s->head.n && (s->head.n >= MX_BLOCK_MAX || day != s->head_day))
+			seal(db, s, &s->head, 0);
+		if (!s->head.n) {
+			s->head_seq = s->next_seq++;
+			s->head_day = day;
+		}
+		mx_pts_push(&s->head, ts, v);
+		s->last_ts = ts;
+		s->last_v = v;
+		s->has_last = 1;
+	}
+	s->last_lsn = lsn;
+	s->ver++;
+}
+
+/* ---- Appending ------------------------------------------------------ */
+
+struct mx_req {
+	struct mx_req *next;
+	mx_bytes rec;            /* the record's payload */
+	const mx_batch *b;
+	uint32_t *sids;
+	uint32_t *defs;          /* sids whose definition the record carries */
+	size_t ndefs;
+	int done, rc;
+};
+
+/* Resolves every sample's series (reg held). Creates missing ones when
+ * create is set, after checking that they fit. 0, -EAGAIN (missing, not
+ * created), -EUSERS. */
+static int resolve(mx_db *db, const mx_batch *b, uint32_t *sids, int create)
+{
+	size_t n = mx_batch_len(b);
+	const mx_sample *prev = NULL;
+	size_t fresh = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		prev = NULL;
+		for (size_t i = 0; i < n; i++) {
+			const mx_sample *x = mx_batch_get(b, i);
+			/* The batch shares repeated names and tag sets (mx_batch.c
+			 * invariant 3): equal pointers mean the same series. */
+			if (prev && x->agent == prev->agent && x->metric == prev->metric &&
+			    x->tags == prev->tags && x->ntags == prev->ntags) {
+				sids[i] = sids[i - 1];
+				prev = x;
+				continue;
+			}
+			prev = x;
+			uint64_t h = ident_hash(x->agent, x->metric, x->tags, x->ntags);
+			sids[i] = reg_find(db, h, x->agent, x->metric, x->tags, x->ntags);
+			if (sids[i] || pass == 0)
+				continue;
+			/* pass 1: create (the count was checked in pass 0). */
+			uint32_t sid = (uint32_t)db->nseries + 1;
+			mx_series *s = series_new(sid, x->agent, x->metric, x->tags, x->ntags);
+			reg_insert(db, s);
+			sids[i] = sid;
+		}
+		if (pass == 0) {
+			for (size_t i = 0; i < n; i++)
+				fresh += sids[i] == 0;
+			if (!fresh)
+				return 0;
+			if (!create)
+				return -EAGAIN;
+			/* An upper bound (a new series may repeat in the batch):
+			 * count exactly only when it matters. */
+			if (db->nseries + fresh > db->max_series) {
+				size_t exact = 0;
+				for (size_t i = 0; i < n; i++) {
+					if (sids[i])
+						continue;
+					const mx_sample *x = mx_batch_get(b, i);
+					int seen = 0;
+					for (size_t j = 0; j < i && !seen; j++)
+						seen = !sids[j] && ident_eq(&(mx_series){ .agent = (char *)
+							mx_batch_get(b, j)->agent, .metric = (char *)
+							mx_batch_get(b, j)->metric, .tags = (mx_tag *)
+							mx_batch_get(b, j)->tags, .ntags = mx_batch_get(b, j)->ntags },
+							x->agent, x->metric, x->tags, x->ntags);
+					exact += !seen;
+				}
+				if (db->nseries + exact > db->max_series)
+					return -EUSERS;
+			}
+			if ((db->nseries + fresh) >> MX_CHUNK_BITS >= db->nchunks)
+				return -EUSERS;
+		}
+	}
+	return 0;
+}
+
+static void build_record(mx_db *db, struct mx_req *r)
+{
+	size_t n = mx_batch_len(r->b);
+	mx_bytes *o = &r->rec;
+	mx_bytes_reserve(o, n * 14 + 16);
+	/* Definitions first (invariant 3), each sid once. */
+	r->defs = xmalloc(n * sizeof *r->defs);
+	for (size_t i = 0; i < n; i++) {
+		if (i && r->sids[i] == r->sids[i - 1])
+			continue;
+		mx_series *s = mx_db_series(db, r->sids[i]);
+		if (atomic_load(&s->def_durable))
+			continue;
+		int seen = 0;
+		for (size_t j = 0; j < r->ndefs && !seen; j++)
+			seen = r->defs[j] == r->sids[i];
+		if (!seen)
+			r->defs[r->ndefs++] = r->sids[i];
+	}
+	mx_put_uvar(o, r->ndefs);
+	for (size_t j = 0; j < r->ndefs; j++) {
+		mx_series *s = mx_db_series(db, r->defs[j]);
+		char *tt = mx_db_tags_text(s->tags, s->ntags);
+		char *key = xasprintf("%s\x1f%s\x1f%s", s->agent, s->metric, tt);
+		size_t kl = strlen(key);
+		mx_put_uvar(o, s->sid);
+		mx_put_uvar(o, kl);
+		mx_bytes_put(o, key, kl);
+		free(key);
+		free(tt);
+	}
+	mx_put_uvar(o, n);
+	int64_t pts = 0;
+	for (size_t i = 0; i < n; i++) {
+		const mx_sample *x = mx_batch_get(r->b, i);
+		mx_bytes_reserve(o, 30);
+		mx_put_uvar(o, r->sids[i]);
+		mx_put_svar(o, x->ts_ms - pts);
+		pts = x->ts_ms;
+		mx_put_f64(o, x->value);
+	}
+}
+
+int mx_db_append(mx_db *db, const mx_batch *b)
+{
+	size_t n = mx_batch_len(b);
+	if (n == 0)
+		return 0;
+	struct mx_req r = { .b = b };
+	r.sids = xmalloc(n * sizeof *r.sids);
+	pthread_rwlock_rdlock(&db->reg);
+	int rc = resolve(db, b, r.sids, 0);
+	pthread_rwlock_unlock(&db->reg);
+	if (rc == -EAGAIN) {
+		pthread_rwlock_wrlock(&db->reg);
+		rc = resolve(db, b, r.sids, 1);
+		pthread_rwlock_unlock(&db->reg);
+	}
+	if (rc)
+		goto out;
+	build_record(db, &r);
+	pthread_mutex_lock(&db->qmu);
+	if (db->stop || db->broken) {
+		pthread_mutex_unlock(&db->qmu);
+		rc = -EIO;
+		goto out;
+	}
+	if (db->qtail)
+		db->qtail->next = &r;
+	else
+		db->qhead = &r;
+	db->qtail = &r;
+	pthread_cond_signal(&db->qcv);
+	while (!r.done)
+		pthread_cond_wait(&db->donecv, &db->qmu);
+	pthread_mutex_unlock(&db->qmu);
+	rc = r.rc;
+out:
+	mx_bytes_release(&r.rec);
+	free(r.defs);
+	free(r.sids);
+	return rc;
+}
+
+/* The writer thread (mx_db_wal.c) calls this after the group synced. */
+void mx_db_apply_req(mx_db *db, struct mx_req *r, uint64_t lsn);
+void mx_db_apply_req(mx_db *db, struct mx_req *r, uint64_t lsn)
+{
+	size_t n = mx_batch_len(r->b);
+	for (size_t i = 0; i < n; i++) {
+		const mx_sample *x = mx_batch_get(r->b, i);
+		mx_db_apply(db, mx_db_series(db, r->sids[i]), x->ts_ms, x->value, lsn);
+	}
+	for (size_t j = 0; j < r->ndefs; j++)
+		atomic_store(&mx_db_series(db, r->defs[j])->def_durable, 1);
+	atomic_fetch_add(&db->nsamples, n);
+}
+
+/* Accessors the writer thread needs (struct mx_req is private here). */
+struct mx_req *mx_req_next(struct mx_req *r);
+void mx_req_payload(struct mx_req *r, const uint8_t **p, size_t *len, size_t *nsamples);
+void mx_req_finish(struct mx_req *r, int rc);
+struct mx_req *mx_req_next(struct mx_req *r) { return r->next; }
+void mx_req_payload(struct mx_req *r, const uint8_t **p, size_t *len, size_t *nsamples)
+{
+	*p = r->rec.p;
+	*len = r->rec.len;
+	*nsamples = mx_batch_len(r->b);
+}
+void mx_req_finish(struct mx_req *r, int rc)
+{
+	r->rc = rc;
+	r->done = 1;
+	r->next = NULL;
+}
+
+/* ---- Open, free, stats ---------------------------------------------- */
+
+int mx_db_open(const mx_db_config *cfg, store *st, mx_db **out, char *err, size_t errlen)
+{
+	int rc;
+	*out = NULL;
+	if (!cfg || !cfg->dir || !*cfg->dir) {
+		snprintf(err, errlen, "metrics: no directory");
+		return -EINVAL;
+	}
+	mx_db *db = xcalloc(1, sizeof *db);
+	db->dir = xstrdup(cfg->dir);
+	db->retention_ms = cfg->retention_ms > 0 ? cfg->retention_ms : 30 * MX_DAY_MS;
+	db->max_series = cfg->max_series ? cfg->max_series : 100000;
+	db->group_ms = cfg->group_commit_ms > 0 ? cfg->group_commit_ms : 10;
+	db->walfd = -1;
+	/* sid 0 is never used; room for max_series sids. */
+	db->nchunks = (size_t)((db->max_series + 1) >> MX_CHUNK_BITS) + 1;
+	db->chunks = xcalloc(db->nchunks, sizeof *db->chunks);
+	pthread_rwlock_init(&db->reg, NULL);
+	pthread_rwlock_init(&db->hl, NULL);
+	pthread_rwlock_init(&db->parts, NULL);
+	pthread_mutex_init(&db->qmu, NULL);
+	pthread_mutex_init(&db->walmu, NULL);
+	pthread_mutex_init(&db->flushmu, NULL);
+	pthread_mutex_init(&db->daymu, NULL);
+	pthread_mutex_init(&db->bgmu, NULL);
+	pthread_cond_init(&db->qcv, NULL);
+	pthread_cond_init(&db->donecv, NULL);
+	pthread_cond_init(&db->bgcv, NULL);
+	if ((rc = sn_mkdir_p(db->dir, 0750))) {
+		snprintf(err, errlen, "metrics: cannot create %s: %s", db->dir, strerror(-rc));
+		goto fail;
+	}
+	db->st = st;
+	if (!st) {
+		char *url = xasprintf("sqlite:%s/blocks.db", db->dir);
+		const store_domain *d[] = { &mx_db_domain };
+		store_opts so = { .domains = d, .ndomains = 1, .pool_size = 4 };
+		rc = store_open(url, &so, &db->st, err, errlen);
+		free(url);
+		if (rc)
+			goto fail;
+		db->own_st = 1;
+	}
+	uint64_t gen = 0;
+	if ((rc = mx_db_schema(db, err, errlen)) || (rc = mx_db_load(db, err, errlen)) ||
+	    (rc = mx_wal_replay(db, &gen, err, errlen)))
+		goto fail;
+	if ((rc = mx_wal_start(db, gen + 1))) {
+		snprintf(err, errlen, "metrics: cannot start the log in %s: %s", db->dir,
+			 strerror(-rc));
+		goto fail;
+	}
+	/* What was replayed goes to blocks now; the old log files go. */
+	if ((rc = mx_db_write(db, 1))) {
+		snprintf(err, errlen, "metrics: cannot write recovered samples: %d", rc);
+		goto fail;
+	}
+	mx_wal_remove_below(db, gen + 1);
+	db->last_ckpt_ms = sn_mono_ns() / 1000000;
+	if ((rc = mx_wal_writer_start(db)) || (rc = mx_db_bg_start(db))) {
+		snprintf(err, errlen, "metrics: cannot start threads");
+		goto fail;
+	}
+	*out = db;
+	return 0;
+fail:
+	mx_db_free(&db);
+	return rc;
+}
+
+void mx_db_free(mx_db **pdb)
+{
+	mx_db *db = *pdb;
+	if (!db)
+		return;
+	mx_db_bg_stop(db);
+	mx_wal_writer_stop(db);
+	if (db->st && db->walfd >= 0 && !db->broken)
+		mx_db_checkpoint(db);
+	if (db->walfd >= 0)
+		close(db->walfd);
+	if (db->own_st)
+		store_free(&db->st);
+	for (size_t c = 0; c < db->nchunks; c++) {
+		if (!db->chunks[c])
+			continue;
+		for (size_t i = 0; i < MX_CHUNK; i++)
+			if (db->chunks[c][i])
+				series_free(db->chunks[c][i]);
+		free(db->chunks[c]);
+	}
+	free(db->chunks);
+	free(db->hash);
+	free(db->days);
+	pthread_rwlock_destroy(&db->reg);
+	pthread_rwlock_destroy(&db->hl);
+	pthread_rwlock_destroy(&db->parts);
+	pthread_mutex_destroy(&db->qmu);
+	pthread_mutex_destroy(&db->walmu);
+	pthread_mutex_destroy(&db->flushmu);
+	pthread_mutex_destroy(&db->daymu);
+	pthread_mutex_destroy(&db->bgmu);
+	pthread_cond_destroy(&db->qcv);
+	pthread_cond_destroy(&db->donecv);
+	pthread_cond_destroy(&db->bgcv);
+	free(db->dir);
+	free(db);
+	*pdb = NULL;
+}
+
+int mx_db_flush(mx_db *db)
+{
+	return mx_db_checkpoint(db);
+}
+
+void mx_db_stats_get(mx_db *db, mx_db_stats *out)
+{
+	*out = (mx_db_stats){ .series = db->nseries, .samples = atomic_load(&db->nsamples),
+			      .wal_bytes = atomic_load(&db->wal_bytes) };
+	DIR *d = opendir(db->dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		struct stat sb;
+		if (e->d_name[0] != '.' && fstatat(dirfd(d), e->d_name, &sb, 0) == 0 &&
+		    S_ISREG(sb.st_mode))
+			out->bytes_on_disk += (uint64_t)sb.st_size;
+	}
+	if (d)
+		closedir(d);
+}

@@ -1,0 +1,508 @@
+/* Blocks in the database: the schema, loading at open, writing series
+ * (pending blocks, buffers, heads), checkpoints, retention and the
+ * background thread that drives them. Invariants 1, 2 and 4 of mx_db.c
+ * are kept here: a series' memory is copied under hl, its rows and its
+ * lsn are committed in one transaction, and only then is memory freed. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/util.h"
+#include "metrics/mx_db_int.h"
+
+/* A checkpoint at least this often, or once the log holds MX_WAL_MAX. */
+#define MX_CKPT_MS 60000
+#define MX_WAL_MAX (64u << 20)
+/* Pending points that make the background thread write them out early. */
+#define MX_PEND_MAX (1u << 18)
+#define MX_BG_TICK_MS 250
+
+#define SCHEMA_SERIES "CREATE TABLE IF NOT EXISTS mx_series (sid BIGINT PRIMARY KEY," \
+	" agent TEXT NOT NULL, metric TEXT NOT NULL, tags TEXT NOT NULL, lsn BIGINT NOT NULL," \
+	" next_seq BIGINT NOT NULL, last_ts BIGINT, last_v DOUBLE PRECISION)"
+#define SCHEMA_PARTS "CREATE TABLE IF NOT EXISTS mx_parts (day BIGINT PRIMARY KEY)"
+#define SCHEMA_META "CREATE TABLE IF NOT EXISTS mx_meta (k TEXT PRIMARY KEY, v BIGINT NOT NULL)"
+
+static const store_migration mx_migs[] = {
+	{ 1, SCHEMA_SERIES "; " SCHEMA_PARTS "; " SCHEMA_META ";", NULL },
+};
+const store_domain mx_db_domain = { "metrics", mx_migs, 1, 0 };
+
+void mx_db_part_name(int64_t day, char *out, size_t outlen)
+{
+	if (day < 0)
+		snprintf(out, outlen, "mx_b_n%lld", (long long)-day);
+	else
+		snprintf(out, outlen, "mx_b_%lld", (long long)day);
+}
+
+int mx_db_schema(mx_db *db, char *err, size_t errlen)
+{
+	store_conn *c = NULL;
+	int rc = 0;
+	if (db->own_st)
+		return 0; /* opened with mx_db_domain */
+	static const char *const sql[] = { SCHEMA_SERIES, SCHEMA_PARTS, SCHEMA_META };
+	if ((rc = store_acquire(db->st, &c)))
+		goto out;
+	for (size_t i = 0; i < 3 && !rc; i++)
+		rc = store_exec(c, sql[i], NULL, SNOARGS);
+out:
+	if (rc)
+		snprintf(err, errlen, "metrics: cannot create tables: %d", rc);
+	store_release(&c);
+	return rc;
+}
+
+static int load_series(mx_db *db, store_conn *c)
+{
+	store_rows *r = NULL;
+	int rc = store_query(c, "SELECT sid, agent, metric, tags, lsn, next_seq, last_ts, last_v"
+			     " FROM mx_series", &r, SNOARGS);
+	int more = 0;
+	while (!rc && (more = store_rows_next(r)) == 1) {
+		mx_series *s = NULL;
+		int64_t sid = store_rows_int(r, 0);
+		if (sid <= 0 || (uint64_t)sid > db->max_series) {
+			/* A lower --metrics-max-series than before: such series
+			 * are not loaded (their rows stay). */
+			continue;
+		}
+		rc = mx_db_series_add(db, (uint32_t)sid, store_rows_text(r, 1),
+				      store_rows_text(r, 2), store_rows_text(r, 3), &s);
+		if (rc)
+			break;
+		s->last_lsn = s->lsn_loaded = (uint64_t)store_rows_int(r, 4);
+		s->next_seq = store_rows_int(r, 5);
+		s->in_db = 1;
+		if (!store_rows_isnull(r, 6)) {
+			s->last_ts = store_rows_int(r, 6);
+			s->last_v = store_rows_double(r, 7);
+			s->has_last = 1;
+		}
+	}
+	store_rows_free(&r);
+	return rc ? rc : more < 0 ? more : 0;
+}
+
+static void days_add(mx_db *db, int64_t day)
+{
+	size_t i = 0;
+	while (i < db->ndays && db->days[i] < day)
+		i++;
+	if (i < db->ndays && db->days[i] == day)
+		return;
+	if (db->ndays == db->capdays) {
+		db->capdays = db->capdays ? db->capdays * 2 : 16;
+		db->days = xrealloc(db->days, db->capdays * sizeof *db->days);
+	}
+	memmove(db->days + i + 1, db->days + i, (db->ndays - i) * sizeof *db->days);
+	db->days[i] = day;
+	db->ndays++;
+}
+
+static int64_t query_int(store_conn *c, const char *sql, int nargs, const store_arg *args,
+			 int64_t dflt)
+{
+	store_rows *r = NULL;
+	int64_t v = dflt;
+	if (store_query(c, sql, &r, nargs, args) == 0 && store_rows_next(r) == 1 &&
+	    !store_rows_isnull(r, 0))
+		v = store_rows_int(r, 0);
+	store_rows_free(&r);
+	return v;
+}
+
+int mx_db_load(mx_db *db, char *err, size_t errlen)
+{
+	store_conn *c = NULL;
+	store_rows *r = NULL;
+	int rc = store_acquire(db->st, &c);
+	if (rc)
+		goto out;
+	rc = store_query(c, "SELECT day FROM mx_parts", &r, SNOARGS);
+	int more = 0;
+	while (!rc && (more = store_rows_next(r)) == 1)
+		days_add(db, store_rows_int(r, 0));
+	store_rows_free(&r);
+	if (!rc && more < 0)
+		rc = more;
+	if (rc || (rc = load_series(db, c)))
+		goto out;
+	db->lsn = (uint64_t)query_int(c, "SELECT v FROM mx_meta WHERE k = 'lsn'", SNOARGS, 0);
+	for (size_t i = 0; i < db->ndays; i++) {
+		char t[32], sql[96];
+		mx_db_part_name(db->days[i], t, sizeof t);
+		snprintf(sql, sizeof sql, "SELECT SUM(n) FROM %s", t);
+		atomic_fetch_add(&db->nsamples, (uint64_t)query_int(c, sql, SNOARGS, 0));
+	}
+out:
+	if (rc)
+		snprintf(err, errlen, "metrics: cannot load the series: %d", rc);
+	store_release(&c);
+	return rc;
+}
+
+/* ---- Writing series ------------------------------------------------- */
+
+typedef struct wblk {
+	int64_t seq;
+	int ooo, owned; /* owned: a copy of the head, freed here */
+	mx_pts p;
+} wblk;
+
+typedef struct wjob {
+	mx_series *s;
+	uint64_t ver, lsn;
+	int64_t next_seq, last_ts;
+	double last_v;
+	int has_last, in_db;
+	wblk *b;
+	size_t nb;
+} wjob;
+
+/* Copies what a series must write (hl held for writing). */
+static void job_take(mx_db *db, mx_series *s, wjob *j)
+{
+	if (s->ooo.n)
+		mx_db_seal_ooo(db, s);
+	*j = (wjob){ .s = s, .ver = s->ver, .lsn = s->last_lsn, .next_seq = s->next_seq,
+		     .last_ts = s->last_ts, .last_v = s->last_v, .has_last = s->has_last,
+		     .in_db = s->in_db };
+	j->b = xmalloc((s->npend + 1) * sizeof *j->b);
+	for (size_t i = 0; i < s->npend; i++)
+		j->b[j->nb++] = (wblk){ s->pend[i].seq, s->pend[i].ooo, 0, s->pend[i].p };
+	if (s->head.n && s->ver != s->ver_db) {
+		wblk *w = &j->b[j->nb++];
+		*w = (wblk){ s->head_seq, 0, 1, { 0 } };
+		w->p.n = w->p.cap = s->head.n;
+		w->p.ts = xmalloc(s->head.n * sizeof *w->p.ts);
+		w->p.v = xmalloc(s->head.n * sizeof *w->p.v);
+		memcpy(w->p.ts, s->head.ts, s->head.n * sizeof *w->p.ts);
+		memcpy(w->p.v, s->head.v, s->head.n * sizeof *w->p.v);
+	}
+}
+
+static int ensure_part(mx_db *db, store_conn *c, int64_t day, int64_t **fresh, size_t *nfresh)
+{
+	for (size_t i = 0; i < db->ndays; i++)
+		if (db->days[i] == day)
+			return 0;
+	for (size_t i = 0; i < *nfresh; i++)
+		if ((*fresh)[i] == day)
+			return 0;
+	char t[32], sql[512];
+	mx_db_part_name(day, t, sizeof t);
+	/* Small columns first: a reader of roll does not page through raw. */
+	snprintf(sql, sizeof sql, "CREATE TABLE IF NOT EXISTS %s (sid BIGINT NOT NULL,"
+		 " seq BIGINT NOT NULL, kind INTEGER NOT NULL, n INTEGER NOT NULL,"
+		 " first_ts BIGINT NOT NULL, last_ts BIGINT NOT NULL, sum DOUBLE PRECISION,"
+		 " min DOUBLE PRECISION, max DOUBLE PRECISION, roll BYTEA, sk BYTEA, raw BYTEA,"
+		 " PRIMARY KEY (sid, seq))", t);
+	int rc = store_exec(c, sql, NULL, SNOARGS);
+	if (!rc)
+		rc = store_exec(c, "DELETE FROM mx_parts WHERE day = $1", NULL, SARGS(SA_INT(day)));
+	if (!rc)
+		rc = store_exec(c, "INSERT INTO mx_parts (day) VALUES ($1)", NULL, SARGS(SA_INT(day)));
+	if (rc)
+		return rc;
+	*fresh = xrealloc(*fresh, (*nfresh + 1) * sizeof **fresh);
+	(*fresh)[(*nfresh)++] = day;
+	return 0;
+}
+
+static int put_run(store_conn *c, const char *t, uint32_t sid, const wblk *w, size_t i0, size_t n,
+		   mx_bytes *raw, mx_bytes *roll, mx_bytes *sk)
+{
+	const int64_t *ts = w->p.ts + i0;
+	const double *v = w->p.v + i0;
+	raw->len = roll->len = sk->len = 0;
+	mx_block_encode(ts, v, n, raw);
+	mx_roll_encode(ts, v, n, roll, sk);
+	double sum = 0, mn = v[0], mx = v[0];
+	for (size_t i = 0; i < n; i++) {
+		sum += v[i];
+		mn = v[i] < mn ? v[i] : mn;
+		mx = v[i] > mx ? v[i] : mx;
+	}
+	char sql[320];
+	int rc = 0;
+	if (!w->ooo) {
+		snprintf(sql, sizeof sql, "DELETE FROM %s WHERE sid = $1 AND seq = $2", t);
+		rc = store_exec(c, sql, NULL, SARGS(SA_INT(sid), SA_INT(w->seq)));
+	}
+	snprintf(sql, sizeof sql, "INSERT INTO %s (sid, seq, kind, n, first_ts, last_ts, sum, min,"
+		 " max, roll, sk, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", t);
+	if (!rc)
+		rc = store_exec(c, sql, NULL, SARGS(SA_INT(sid), SA_INT(w->seq), SA_INT(w->ooo),
+						    SA_INT(n), SA_INT(ts[0]), SA_INT(ts[n - 1]),
+						    SA_DBL(sum), SA_DBL(mn), SA_DBL(mx),
+						    SA_BLOB(roll->p, roll->len), SA_BLOB(sk->p, sk->len),
+						    SA_BLOB(raw->p, raw->len)));
+	return rc;
+}
+
+static int put_job(mx_db *db, store_conn *c, const wjob *j, int64_t **fresh, size_t *nfresh,
+		   mx_bytes bufs[3])
+{
+	mx_series *s = j->s;
+	int rc = 0;
+	for (size_t b = 0; b < j->nb && !rc; b++) {
+		const wblk *w = &j->b[b];
+		/* One row per day the block's points fall in. */
+		for (size_t i = 0; i < w->p.n && !rc;) {
+			int64_t day = mx_floor_div(w->p.ts[i], MX_DAY_MS);
+			size_t e = i;
+			while (e < w->p.n && mx_floor_div(w->p.ts[e], MX_DAY_MS) == day)
+				e++;
+			char t[32];
+			mx_db_part_name(day, t, sizeof t);
+			rc = ensure_part(db, c, day, fresh, nfresh);
+			if (!rc)
+				rc = put_run(c, t, s->sid, w, i, e - i, &bufs[0], &bufs[1], &bufs[2]);
+			i = e;
+		}
+	}
+	store_arg last_ts = j->has_last ? SA_INT(j->last_ts) : SA_NULL;
+	store_arg last_v = j->has_last ? SA_DBL(j->last_v) : SA_NULL;
+	if (rc)
+		return rc;
+	if (!j->in_db) {
+		char *tt = mx_db_tags_text(s->tags, s->ntags);
+		rc = store_exec(c, "INSERT INTO mx_series (sid, agent, metric, tags, lsn, next_seq,"
+				" last_ts, last_v) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", NULL,
+				SARGS(SA_INT(s->sid), SA_TEXT(s->agent), SA_TEXT(s->metric),
+				      SA_TEXT(tt), SA_INT(j->lsn), SA_INT(j->next_seq), last_ts, last_v));
+		free(tt);
+	} else {
+		rc = store_exec(c, "UPDATE mx_series SET lsn = $2, next_seq = $3, last_ts = $4,"
+				" last_v = $5 WHERE sid = $1", NULL,
+				SARGS(SA_INT(s->sid), SA_INT(j->lsn), SA_INT(j->next_seq), last_ts,
+				      last_v));
+	}
+	return rc;
+}
+
+/* After the commit: the written pending blocks leave memory (hl held). */
+static void job_done(mx_db *db, wjob *j)
+{
+	mx_series *s = j->s;
+	s->ver_db = j->ver;
+	s->in_db = 1;
+	size_t k = 0;
+	for (size_t i = 0; i < s->npend; i++) {
+		int written = 0;
+		for (size_t b = 0; b < j->nb && !written; b++)
+			written = !j->b[b].owned && j->b[b].seq == s->pend[i].seq;
+		if (written) {
+			atomic_fetch_sub(&db->pend_points, s->pend[i].p.n);
+			mx_pts_release(&s->pend[i].p);
+		} else {
+			s->pend[k++] = s->pend[i];
+		}
+	}
+	s->npend = k;
+}
+
+static void job_release(wjob *j)
+{
+	for (size_t b = 0; b < j->nb; b++)
+		if (j->b[b].owned)
+			mx_pts_release(&j->b[b].p);
+	free(j->b);
+}
+
+static int sync_full(mx_db *db, store_conn *c, int on)
+{
+	if (strcmp(store_backend(db->st), "sqlite") != 0)
+		return 0;
+	/* NORMAL does not sync commits; the log may go once they are. */
+	return store_exec(c, on ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+			  NULL, SNOARGS);
+}
+
+/* flushmu held. */
+static int write_locked(mx_db *db, int all)
+{
+	wjob *jobs = NULL;
+	size_t nj = 0, capj = 0, nfresh = 0;
+	int64_t *fresh = NULL;
+	store_conn *c = NULL;
+	mx_bytes bufs[3] = { { 0 } };
+	int rc = 0;
+	pthread_rwlock_wrlock(&db->hl);
+	uint64_t lsn = atomic_load(&db->applied_lsn);
+	uint32_t ns = (uint32_t)atomic_load(&db->nseries);
+	for (uint32_t sid = 1; sid <= ns; sid++) {
+		mx_series *s = mx_db_series(db, sid);
+		if (!s || (s->ver == s->ver_db && !s->npend) || (!all && !s->npend))
+			continue;
+		if (nj == capj) {
+			capj = capj ? capj * 2 : 64;
+			jobs = xrealloc(jobs, capj * sizeof *jobs);
+		}
+		job_take(db, s, &jobs[nj++]);
+	}
+	pthread_rwlock_unlock(&db->hl);
+	if (!nj)
+		goto out;
+	if ((rc = store_acquire(db->st, &c)) || (rc = sync_full(db, c, 1)) ||
+	    (rc = store_begin(c)))
+		goto out;
+	for (size_t i = 0; i < nj && !rc; i++)
+		rc = put_job(db, c, &jobs[i], &fresh, &nfresh, bufs);
+	if (!rc)
+		rc = store_exec(c, "DELETE FROM mx_meta WHERE k = 'lsn'", NULL, SNOARGS);
+	if (!rc)
+		rc = store_exec(c, "INSERT INTO mx_meta (k, v) VALUES ('lsn', $1)", NULL,
+				SARGS(SA_INT(lsn)));
+	if (!rc)
+		rc = store_commit(c);
+	if (rc) {
+		store_rollback(c);
+		log_error("metrics: writing blocks failed: %d", rc);
+		goto out;
+	}
+	pthread_mutex_lock(&db->daymu);
+	for (size_t i = 0; i < nfresh; i++)
+		days_add(db, fresh[i]);
+	pthread_mutex_unlock(&db->daymu);
+	pthread_rwlock_wrlock(&db->hl);
+	for (size_t i = 0; i < nj; i++)
+		job_done(db, &jobs[i]);
+	pthread_rwlock_unlock(&db->hl);
+out:
+	if (c) {
+		sync_full(db, c, 0);
+		store_release(&c);
+	}
+	for (size_t i = 0; i < nj; i++)
+		job_release(&jobs[i]);
+	free(jobs);
+	free(fresh);
+	for (int i = 0; i < 3; i++)
+		mx_bytes_release(&bufs[i]);
+	return rc;
+}
+
+int mx_db_write(mx_db *db, int all)
+{
+	pthread_mutex_lock(&db->flushmu);
+	int rc = write_locked(db, all);
+	pthread_mutex_unlock(&db->flushmu);
+	return rc;
+}
+
+int mx_db_checkpoint(mx_db *db)
+{
+	pthread_mutex_lock(&db->flushmu);
+	/* Rotation under walmu: every record of the old files is applied. */
+	pthread_mutex_lock(&db->walmu);
+	uint64_t gen = db->walgen + 1;
+	int rc = db->broken ? -EIO : mx_wal_start(db, gen);
+	pthread_mutex_unlock(&db->walmu);
+	if (!rc)
+		rc = write_locked(db, 1);
+	if (!rc) {
+		mx_wal_remove_below(db, gen);
+		if (db->own_st) {
+			store_conn *c = NULL;
+			/* The SQLite log would otherwise keep its largest size. */
+			if (store_acquire(db->st, &c) == 0) {
+				store_exec(c, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, SNOARGS);
+				store_release(&c);
+			}
+		}
+	}
+	db->last_ckpt_ms = sn_mono_ns() / 1000000;
+	pthread_mutex_unlock(&db->flushmu);
+	return rc;
+}
+
+int mx_db_retain(mx_db *db, int64_t now_ms)
+{
+	int64_t cutoff = now_ms - db->retention_ms;
+	store_conn *c = NULL;
+	int rc = 0;
+	pthread_mutex_lock(&db->flushmu);
+	pthread_rwlock_wrlock(&db->parts);
+	if ((rc = store_acquire(db->st, &c)))
+		goto out;
+	while (db->ndays && (db->days[0] + 1) * MX_DAY_MS <= cutoff) {
+		char t[32], sql[96];
+		mx_db_part_name(db->days[0], t, sizeof t);
+		snprintf(sql, sizeof sql, "SELECT SUM(n) FROM %s", t);
+		int64_t n = query_int(c, sql, SNOARGS, 0);
+		snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", t);
+		if ((rc = store_begin(c)) || (rc = store_exec(c, sql, NULL, SNOARGS)) ||
+		    (rc = store_exec(c, "DELETE FROM mx_parts WHERE day = $1", NULL,
+				     SARGS(SA_INT(db->days[0])))) ||
+		    (rc = store_commit(c)))
+			break;
+		atomic_fetch_sub(&db->nsamples, (uint64_t)n);
+		pthread_mutex_lock(&db->daymu);
+		memmove(db->days, db->days + 1, (db->ndays - 1) * sizeof *db->days);
+		db->ndays--;
+		pthread_mutex_unlock(&db->daymu);
+	}
+out:
+	store_release(&c);
+	pthread_rwlock_unlock(&db->parts);
+	pthread_mutex_unlock(&db->flushmu);
+	return rc;
+}
+
+/* ---- The background thread ------------------------------------------ */
+
+static void *bg_main(void *arg)
+{
+	mx_db *db = arg;
+	pthread_mutex_lock(&db->bgmu);
+	while (db->bg_on == 1) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += MX_BG_TICK_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&db->bgcv, &db->bgmu, &until);
+		if (db->bg_on != 1)
+			break;
+		pthread_mutex_unlock(&db->bgmu);
+		int64_t now = sn_mono_ns() / 1000000;
+		uint64_t wal = atomic_load(&db->wal_bytes);
+		if (wal >= MX_WAL_MAX || (wal && now - db->last_ckpt_ms >= MX_CKPT_MS))
+			mx_db_checkpoint(db);
+		else if (atomic_load(&db->pend_points) >= MX_PEND_MAX)
+			mx_db_write(db, 0);
+		pthread_mutex_lock(&db->bgmu);
+	}
+	pthread_mutex_unlock(&db->bgmu);
+	return NULL;
+}
+
+int mx_db_bg_start(mx_db *db)
+{
+	db->bg_on = 1;
+	if (pthread_create(&db->bg, NULL, bg_main, db)) {
+		db->bg_on = 0;
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+void mx_db_bg_stop(mx_db *db)
+{
+	if (!db->bg_on)
+		return;
+	pthread_mutex_lock(&db->bgmu);
+	db->bg_on = 2;
+	pthread_cond_broadcast(&db->bgcv);
+	pthread_mutex_unlock(&db->bgmu);
+	pthread_join(db->bg, NULL);
+	db->bg_on = 0;
+}

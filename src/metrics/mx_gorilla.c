@@ -1,0 +1,467 @@
+/* The block codec of the metrics store: points sorted by time, compressed
+ * as in Gorilla (Pelkonen et al., VLDB 2015) with one change for decimals.
+ *
+ * Layout of a block:
+ *   varint n, zigzag varint first ts, byte value mode
+ *   mode 0 (XOR): nothing more; mode 1/2 (decimal delta / delta of delta):
+ *   byte k (decimals), byte w (bit width), zigzag varint first mantissa
+ *   then one bit stream: n - 1 timestamps, then the values.
+ *
+ * Timestamps: the first difference, then differences of differences, each
+ * in a prefix class ('0' zero, '10' 7 bits, '110' 9, '1110' 12, '11110' 32,
+ * '11111' 64) of its zigzag form. Regular spacing costs 1 bit a point.
+ *
+ * Values: XOR with the previous double ('0' same, '10' inside the previous
+ * window of meaningful bits, '11' + 5 bits leading zeros + 6 bits length).
+ * Values typed as decimals ("23.47", counters) XOR badly (the mantissas of
+ * 23.47 and 23.51 differ in ~45 bits), so when every value of the block is
+ * exactly m / 10^k for integers m (checked bit for bit, so decoding gives
+ * the same doubles), the integer differences (or differences of
+ * differences, whichever is smaller) are stored instead, each as '0' + w
+ * bits when it fits the block's width w, else '1' + 6 bits length + bits.
+ * Either way decoding gives back every double bit for bit. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/mem.h"
+#include "metrics/mx_db_int.h"
+
+const double mx_p10[MX_DEC_MAX + 1] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9 };
+
+void mx_bytes_reserve(mx_bytes *b, size_t more)
+{
+	if (b->len + more <= b->cap)
+		return;
+	size_t cap = b->cap ? b->cap * 2 : 256;
+	while (cap < b->len + more)
+		cap *= 2;
+	b->p = xrealloc(b->p, cap);
+	b->cap = cap;
+}
+
+void mx_bytes_put(mx_bytes *b, const void *p, size_t n)
+{
+	mx_bytes_reserve(b, n);
+	if (n)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+void mx_bytes_release(mx_bytes *b)
+{
+	free(b->p);
+	*b = (mx_bytes){ 0 };
+}
+
+void mx_put_uvar(mx_bytes *b, uint64_t v)
+{
+	mx_bytes_reserve(b, 10);
+	while (v >= 0x80) {
+		b->p[b->len++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	b->p[b->len++] = (uint8_t)v;
+}
+
+void mx_put_f64(mx_bytes *b, double v)
+{
+	uint64_t u;
+	memcpy(&u, &v, 8);
+	uint8_t x[8];
+	for (int i = 0; i < 8; i++)
+		x[i] = (uint8_t)(u >> (8 * i));
+	mx_bytes_put(b, x, 8);
+}
+
+uint64_t mx_get_uvar(mx_rd *r)
+{
+	uint64_t v = 0;
+	for (int shift = 0; shift < 64; shift += 7) {
+		if (r->err || r->p >= r->end) {
+			r->err = 1;
+			return 0;
+		}
+		uint8_t c = *r->p++;
+		v |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80))
+			return v;
+	}
+	r->err = 1;
+	return 0;
+}
+
+uint8_t mx_get_u8(mx_rd *r)
+{
+	if (r->err || r->p >= r->end) {
+		r->err = 1;
+		return 0;
+	}
+	return *r->p++;
+}
+
+double mx_get_f64(mx_rd *r)
+{
+	if (r->err || r->end - r->p < 8) {
+		r->err = 1;
+		return 0;
+	}
+	uint64_t u = 0;
+	for (int i = 0; i < 8; i++)
+		u |= (uint64_t)r->p[i] << (8 * i);
+	r->p += 8;
+	double v;
+	memcpy(&v, &u, 8);
+	return v;
+}
+
+/* ---- Bit streams ---------------------------------------------------- */
+
+typedef struct bw {
+	mx_bytes *b;
+	uint64_t acc; /* pending bits, the oldest highest */
+	int n;        /* how many (< 8 between calls) */
+} bw;
+
+static inline void bw_put(bw *w, uint64_t v, int nbits)
+{
+	if (nbits > 32) {
+		bw_put(w, v >> 32, nbits - 32);
+		nbits = 32;
+	}
+	if (nbits < 64)
+		v &= (1ULL << nbits) - 1;
+	w->acc = (w->acc << nbits) | v;
+	w->n += nbits;
+	while (w->n >= 8) {
+		w->n -= 8;
+		w->b->p[w->b->len++] = (uint8_t)(w->acc >> w->n);
+	}
+}
+
+static void bw_flush(bw *w)
+{
+	if (w->n)
+		w->b->p[w->b->len++] = (uint8_t)(w->acc << (8 - w->n));
+	w->n = 0;
+}
+
+typedef struct br {
+	const uint8_t *p, *end;
+	uint64_t acc; /* the next bits, highest first */
+	int n;
+	int err;
+	uint64_t avail, used; /* bits in the range, bits taken (zeros past the end) */
+} br;
+
+static inline void br_fill(br *r)
+{
+	while (r->n <= 56) {
+		uint64_t c = r->p < r->end ? *r->p++ : 0;
+		r->acc |= c << (56 - r->n);
+		r->n += 8;
+	}
+}
+
+static inline uint64_t br_get(br *r, int nbits)
+{
+	if (nbits == 0)
+		return 0;
+	if (nbits > 32)
+		return (br_get(r, nbits - 32) << 32) | br_get(r, 32);
+	if (r->n < nbits)
+		br_fill(r);
+	uint64_t v = r->acc >> (64 - nbits);
+	r->acc <<= nbits;
+	r->n -= nbits;
+	r->used += (uint64_t)nbits;
+	return v;
+}
+
+/* How many leading 1 bits (at most max) followed by a 0 (unless max). */
+static inline int br_prefix(br *r, int max)
+{
+	int k = 0;
+	while (k < max && br_get(r, 1))
+		k++;
+	return k;
+}
+
+static inline int bitlen(uint64_t z)
+{
+	return z ? 64 - __builtin_clzll(z) : 0;
+}
+
+/* ---- Timestamps ----------------------------------------------------- */
+
+static const int ts_bits[6] = { 0, 7, 9, 12, 32, 64 };
+
+static void ts_put(bw *w, int64_t d)
+{
+	uint64_t z = mx_zz(d);
+	int c = 0;
+	while (c < 5 && bitlen(z) > ts_bits[c])
+		c++;
+	/* c ones then a zero (none after five ones). */
+	if (c < 5)
+		bw_put(w, ((1ULL << c) - 1) << 1, c + 1);
+	else
+		bw_put(w, 0x1f, 5);
+	bw_put(w, z, ts_bits[c]);
+}
+
+static int64_t ts_get(br *r)
+{
+	int c = br_prefix(r, 5);
+	return mx_unzz(br_get(r, ts_bits[c]));
+}
+
+/* ---- Decimal mantissas ---------------------------------------------- */
+
+static int dec_of(double v)
+{
+	for (int k = 0; k <= MX_DEC_MAX; k++) {
+		double x = v * mx_p10[k];
+		if (!(fabs(x) < 9007199254740992.0))
+			return -1;
+		double m = nearbyint(x);
+		double back = m / mx_p10[k];
+		if (memcmp(&back, &v, sizeof v) == 0)
+			return k;
+	}
+	return -1;
+}
+
+int mx_decimals(const double *v, size_t n)
+{
+	int k = 0;
+	for (size_t i = 0; i < n; i++) {
+		/* Most values repeat the block's decimals: check that first. */
+		double x = v[i] * mx_p10[k];
+		if (fabs(x) < 9007199254740992.0) {
+			double back = nearbyint(x) / mx_p10[k];
+			if (memcmp(&back, &v[i], sizeof back) == 0)
+				continue;
+		}
+		int ki = dec_of(v[i]);
+		if (ki < 0)
+			return -1;
+		if (ki > k)
+			k = ki;
+	}
+	/* A larger k must still hold for the earlier values (it does for
+	 * exact decimals, but the check is cheap and makes it certain). */
+	for (size_t i = 0; i < n; i++) {
+		double x = v[i] * mx_p10[k];
+		if (!(fabs(x) < 9007199254740992.0))
+			return -1;
+		double back = nearbyint(x) / mx_p10[k];
+		if (memcmp(&back, &v[i], sizeof back) != 0)
+			return -1;
+	}
+	return k;
+}
+
+/* Bits for the zigzag forms z[0..n) at width w. */
+static uint64_t width_cost(const int *hist, int w)
+{
+	uint64_t c = 0;
+	for (int l = 0; l <= 64; l++)
+		c += (uint64_t)hist[l] * (l <= w ? 1 + (uint64_t)w : 7 + (uint64_t)l);
+	return c;
+}
+
+static int best_width(const int *hist, uint64_t *cost)
+{
+	int best = 0;
+	*cost = width_cost(hist, 0);
+	for (int w = 1; w <= 64; w++) {
+		uint64_t c = width_cost(hist, w);
+		if (c < *cost) {
+			*cost = c;
+			best = w;
+		}
+	}
+	return best;
+}
+
+static void int_put(bw *w, uint64_t z, int width)
+{
+	int l = bitlen(z);
+	if (l <= width) {
+		bw_put(w, 0, 1);
+		bw_put(w, z, width);
+	} else {
+		bw_put(w, 1, 1);
+		bw_put(w, (uint64_t)(l - 1), 6);
+		bw_put(w, z, l);
+	}
+}
+
+static uint64_t int_get(br *r, int width)
+{
+	if (!br_get(r, 1))
+		return br_get(r, width);
+	int l = (int)br_get(r, 6) + 1;
+	return br_get(r, l);
+}
+
+/* ---- XOR ------------------------------------------------------------ */
+
+static void xor_put(bw *w, const double *v, size_t n)
+{
+	uint64_t prev;
+	memcpy(&prev, &v[0], 8);
+	bw_put(w, prev, 64);
+	int lead = -1, trail = 0;
+	for (size_t i = 1; i < n; i++) {
+		uint64_t cur;
+		memcpy(&cur, &v[i], 8);
+		uint64_t x = cur ^ prev;
+		prev = cur;
+		if (!x) {
+			bw_put(w, 0, 1);
+			continue;
+		}
+		int l = __builtin_clzll(x), t = __builtin_ctzll(x);
+		if (l > 31)
+			l = 31;
+		if (lead >= 0 && l >= lead && t >= trail) {
+			bw_put(w, 2, 2);
+			bw_put(w, x >> trail, 64 - lead - trail);
+			continue;
+		}
+		lead = l;
+		trail = t;
+		int len = 64 - l - t;
+		bw_put(w, 3, 2);
+		bw_put(w, (uint64_t)l, 5);
+		bw_put(w, (uint64_t)(len & 63), 6); /* 64 is written as 0 */
+		bw_put(w, x >> t, len);
+	}
+}
+
+static void xor_get(br *r, double *v, size_t n)
+{
+	uint64_t prev = br_get(r, 64);
+	memcpy(&v[0], &prev, 8);
+	int lead = 0, trail = 0;
+	for (size_t i = 1; i < n; i++) {
+		if (br_get(r, 1)) {
+			if (br_get(r, 1)) {
+				lead = (int)br_get(r, 5);
+				int len = (int)br_get(r, 6);
+				if (len == 0)
+					len = 64;
+				trail = 64 - lead - len;
+				if (trail < 0) {
+					r->err = 1;
+					trail = 0;
+				}
+			}
+			prev ^= br_get(r, 64 - lead - trail) << trail;
+		}
+		memcpy(&v[i], &prev, 8);
+	}
+}
+
+/* ---- Blocks --------------------------------------------------------- */
+
+enum { VM_XOR, VM_DELTA, VM_DOD };
+
+void mx_block_encode(const int64_t *ts, const double *v, size_t n, mx_bytes *out)
+{
+	int k = mx_decimals(v, n);
+	int mode = VM_XOR, width = 0;
+	int64_t *m = NULL;
+	mx_put_uvar(out, n);
+	mx_put_svar(out, ts[0]);
+	if (k >= 0 && n > 1) {
+		m = xmalloc(n * sizeof *m);
+		for (size_t i = 0; i < n; i++)
+			m[i] = (int64_t)nearbyint(v[i] * mx_p10[k]);
+		int hd[65] = { 0 }, hdd[65] = { 0 };
+		for (size_t i = 1; i < n; i++) {
+			int64_t d = m[i] - m[i - 1];
+			hd[bitlen(mx_zz(d))]++;
+			hdd[bitlen(mx_zz(i > 1 ? d - (m[i - 1] - m[i - 2]) : d))]++;
+		}
+		uint64_t cd, cdd;
+		int wd = best_width(hd, &cd), wdd = best_width(hdd, &cdd);
+		mode = cdd < cd ? VM_DOD : VM_DELTA;
+		width = mode == VM_DOD ? wdd : wd;
+	}
+	mx_bytes_put(out, &(uint8_t){ (uint8_t)mode }, 1);
+	if (mode != VM_XOR) {
+		mx_bytes_put(out, (uint8_t[]){ (uint8_t)k, (uint8_t)width }, 2);
+		mx_put_svar(out, m[0]);
+	}
+	/* Worst case: 69 bits a timestamp, 77 a value. */
+	mx_bytes_reserve(out, n * 19 + 16);
+	bw w = { .b = out };
+	for (size_t i = 1; i < n; i++)
+		ts_put(&w, i == 1 ? ts[1] - ts[0] : (ts[i] - ts[i - 1]) - (ts[i - 1] - ts[i - 2]));
+	if (mode == VM_XOR) {
+		xor_put(&w, v, n);
+	} else {
+		for (size_t i = 1; i < n; i++) {
+			int64_t d = m[i] - m[i - 1];
+			if (mode == VM_DOD && i > 1)
+				d -= m[i - 1] - m[i - 2];
+			int_put(&w, mx_zz(d), width);
+		}
+	}
+	bw_flush(&w);
+	free(m);
+}
+
+int mx_block_count(const uint8_t *p, size_t len, size_t *n)
+{
+	mx_rd r = { p, p + len, 0 };
+	uint64_t c = mx_get_uvar(&r);
+	if (r.err || c == 0 || c > (1u << 24))
+		return -EINVAL;
+	*n = (size_t)c;
+	return 0;
+}
+
+int mx_block_decode(const uint8_t *p, size_t len, int64_t *ts, double *v, size_t cap,
+		    size_t *nout)
+{
+	mx_rd r = { p, p + len, 0 };
+	uint64_t n = mx_get_uvar(&r);
+	int64_t t0 = mx_get_svar(&r);
+	int mode = mx_get_u8(&r), k = 0, width = 0;
+	int64_t m0 = 0;
+	if (mode != VM_XOR) {
+		k = mx_get_u8(&r);
+		width = mx_get_u8(&r);
+		m0 = mx_get_svar(&r);
+	}
+	if (r.err || n == 0 || n > cap || mode > VM_DOD || k > MX_DEC_MAX || width > 64)
+		return -EINVAL;
+	br b = { .p = r.p, .end = r.end, .avail = (uint64_t)(r.end - r.p) * 8 };
+	ts[0] = t0;
+	int64_t d = 0;
+	for (size_t i = 1; i < n; i++) {
+		d = i == 1 ? ts_get(&b) : d + ts_get(&b);
+		ts[i] = ts[i - 1] + d;
+	}
+	if (mode == VM_XOR) {
+		xor_get(&b, v, n);
+	} else {
+		int64_t m = m0, dm = 0;
+		double scale = mx_p10[k];
+		v[0] = (double)m / scale;
+		for (size_t i = 1; i < n; i++) {
+			int64_t z = mx_unzz(int_get(&b, width));
+			dm = (mode == VM_DOD && i > 1) ? dm + z : z;
+			m += dm;
+			v[i] = (double)m / scale;
+		}
+	}
+	if (b.err || b.used > b.avail)
+		return -EINVAL;
+	*nout = (size_t)n;
+	return 0;
+}
