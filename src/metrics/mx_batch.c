@@ -115,23 +115,34 @@ static const char *quote(const char *s, char *out, size_t outlen)
 	return out;
 }
 
+/* Bytes allowed in names: 1 in tag keys and names, 2 in names only. */
+static const unsigned char name_chars[256] = {
+	['-'] = 1, ['.'] = 1, ['_'] = 1, [':'] = 2,
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+	['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
+	['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+	['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
+	['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+	['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+	['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+	['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
+/* colon: 2 when ':' is allowed (names), 1 when not (tag keys). */
 static int name_len(const char *s, size_t max, int colon)
 {
 	size_t i = 0;
-	for (; s[i]; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (i >= max)
+	for (; s[i]; i++)
+		if (i >= max || !(name_chars[(unsigned char)s[i]] & (colon | 1)))
 			return -1;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.' || c == '-' || (colon && c == ':')))
-			return -1;
-	}
 	return i ? (int)i : -1;
 }
 
 int mx_name_ok(const char *name)
 {
-	return name && name_len(name, MX_NAME_MAX, 1) > 0;
+	return name && name_len(name, MX_NAME_MAX, 2) > 0;
 }
 
 static int bad(char *err, size_t errlen, const char *fmt, const char *what, const char *s)
@@ -141,8 +152,8 @@ static int bad(char *err, size_t errlen, const char *fmt, const char *what, cons
 	return -EINVAL;
 }
 
-/* Sorts the (at most MX_TAGS_MAX) tags into out and checks them. */
-static int tags_check(const mx_tag *in, unsigned n, mx_tag *out, char *err, size_t errlen)
+/* Sorts the (at most MX_TAGS_MAX) tags into out; keys unique. */
+static int tags_sort(const mx_tag *in, unsigned n, mx_tag *out, char *err, size_t errlen)
 {
 	if (n > MX_TAGS_MAX) {
 		snprintf(err, errlen, "tags: more than %d", MX_TAGS_MAX);
@@ -150,25 +161,36 @@ static int tags_check(const mx_tag *in, unsigned n, mx_tag *out, char *err, size
 	}
 	for (unsigned i = 0; i < n; i++) {
 		const mx_tag t = in[i];
-		if (!t.k || name_len(t.k, MX_TAG_KEY_MAX, 0) < 0)
-			return bad(err, errlen, "%s: key \"%s\" is not 1-64 bytes of [A-Za-z0-9_.-]",
+		if (!t.k || !t.v)
+			return bad(err, errlen, t.k ? "%s: value of \"%s\" is missing"
+						    : "%s: a key is missing%s",
 				   "tags", t.k);
-		if (!strcmp(t.k, "agent"))
-			return bad(err, errlen, "%s: key \"%s\" is reserved", "tags", t.k);
-		size_t vl = t.v ? strlen(t.v) : 0;
-		if (!t.v || vl > MX_TAG_VAL_MAX)
-			return bad(err, errlen, "%s: value of \"%s\" is longer than 256 bytes", "tags",
-				   t.k);
-		if (!sn_utf8_valid(t.v, vl, 1))
-			return bad(err, errlen,
-				   "%s: value of \"%s\" is not UTF-8 without control bytes", "tags",
-				   t.k);
 		unsigned j = i;
 		for (; j > 0 && strcmp(out[j - 1].k, t.k) > 0; j--)
 			out[j] = out[j - 1];
 		out[j] = t;
 		if (j > 0 && !strcmp(out[j - 1].k, t.k))
 			return bad(err, errlen, "%s: key \"%s\" appears twice", "tags", t.k);
+	}
+	return 0;
+}
+
+static int tags_check(const mx_tag *t, unsigned n, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (name_len(t[i].k, MX_TAG_KEY_MAX, 1) < 0)
+			return bad(err, errlen, "%s: key \"%s\" is not 1-64 bytes of [A-Za-z0-9_.-]",
+				   "tags", t[i].k);
+		if (!strcmp(t[i].k, "agent"))
+			return bad(err, errlen, "%s: key \"%s\" is reserved", "tags", t[i].k);
+		size_t vl = strlen(t[i].v);
+		if (vl > MX_TAG_VAL_MAX)
+			return bad(err, errlen, "%s: value of \"%s\" is longer than 256 bytes", "tags",
+				   t[i].k);
+		if (!sn_utf8_valid(t[i].v, vl, 1))
+			return bad(err, errlen,
+				   "%s: value of \"%s\" is not UTF-8 without control bytes", "tags",
+				   t[i].k);
 	}
 	return 0;
 }
@@ -183,8 +205,6 @@ static int tags_same(const mx_tag *a, const mx_tag *b, unsigned n)
 
 static const mx_tag *tags_copy(mx_batch *b, const mx_tag *t, unsigned n)
 {
-	if (n == b->last_ntags && b->last_tags && tags_same(t, b->last_tags, n))
-		return b->last_tags;
 	mx_tag *c = arena_alloc(b, n * sizeof *c + 1, _Alignof(mx_tag));
 	for (unsigned i = 0; i < n; i++) {
 		c[i].k = arena_str(b, t[i].k, strlen(t[i].k));
@@ -195,13 +215,6 @@ static const mx_tag *tags_copy(mx_batch *b, const mx_tag *t, unsigned n)
 	return c;
 }
 
-static const char *name_copy(mx_batch *b, const char *s, const char **last)
-{
-	if (!*last || strcmp(*last, s))
-		*last = arena_str(b, s, strlen(s));
-	return *last;
-}
-
 int mx_batch_add(mx_batch *b, const char *agent, const char *metric, int64_t ts_ms,
 		 double value, const mx_tag *tags, unsigned ntags, char *err, size_t errlen)
 {
@@ -210,29 +223,40 @@ int mx_batch_add(mx_batch *b, const char *agent, const char *metric, int64_t ts_
 		snprintf(err, errlen, "more than %d samples", MX_BATCH_MAX);
 		return -E2BIG;
 	}
-	if (!mx_name_ok(agent))
+	/* What equals the previous sample's was validated then (invariant 3). */
+	int same_agent = agent && b->last_agent && !strcmp(agent, b->last_agent);
+	if (!same_agent && !mx_name_ok(agent))
 		return bad(err, errlen, "%s: \"%s\" is not 1-128 bytes of [A-Za-z0-9_.:-]", "agent",
 			   agent);
-	if (!mx_name_ok(metric))
+	int same_metric = metric && b->last_metric && !strcmp(metric, b->last_metric);
+	if (!same_metric && !mx_name_ok(metric))
 		return bad(err, errlen, "%s: \"%s\" is not 1-128 bytes of [A-Za-z0-9_.:-]",
 			   "metric", metric);
 	if (!isfinite(value)) {
 		snprintf(err, errlen, "value: not a finite number");
 		return -EINVAL;
 	}
-	int rc = tags_check(tags, ntags, sorted, err, errlen);
+	int rc = tags_sort(tags, ntags, sorted, err, errlen);
 	if (rc)
+		return rc;
+	int same_tags = b->last_tags && ntags == b->last_ntags &&
+			tags_same(sorted, b->last_tags, ntags);
+	if (!same_tags && (rc = tags_check(sorted, ntags, err, errlen)))
 		return rc;
 	if (b->n == b->cap) {
 		b->cap = b->cap ? b->cap * 2 : 64;
 		b->s = xrealloc(b->s, b->cap * sizeof *b->s);
 	}
+	if (!same_agent)
+		b->last_agent = arena_str(b, agent, strlen(agent));
+	if (!same_metric)
+		b->last_metric = arena_str(b, metric, strlen(metric));
 	mx_sample *s = &b->s[b->n++];
-	s->agent = name_copy(b, agent, &b->last_agent);
-	s->metric = name_copy(b, metric, &b->last_metric);
+	s->agent = b->last_agent;
+	s->metric = b->last_metric;
 	s->ts_ms = ts_ms;
 	s->value = value;
-	s->tags = tags_copy(b, sorted, ntags);
+	s->tags = same_tags ? b->last_tags : tags_copy(b, sorted, ntags);
 	s->ntags = ntags;
 	return 0;
 }

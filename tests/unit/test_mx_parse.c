@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 #include "base/mem.h"
 #include "base/util.h"
@@ -395,15 +396,18 @@ static void test_lp_speed(void **state)
 	double best = 0;
 	for (int r = 0; r < 5; r++) {
 		mx_batch *b = mx_batch_new();
-		int64_t t0 = sn_mono_ns();
+		/* CPU time of this thread: the machine may be busy with others. */
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
 		assert_int_equal(mx_parse_lp(text, n, MX_NS, "dflt", 0, b, err, sizeof err), 0);
-		int64_t dt = sn_mono_ns() - t0;
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+		int64_t dt = (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
 		assert_int_equal(mx_batch_len(b), 4 * lines);
 		double rate = 4.0 * (double)lines / ((double)dt / 1e9);
 		best = rate > best ? rate : best;
 		mx_batch_free(&b);
 	}
-	print_message("line protocol: %.2fM fields/s (best of 5, %zu lines of 4 fields)\n",
+	print_message("line protocol: %.2fM fields/s of CPU time (best of 5, %zu lines of 4 fields)\n",
 		      best / 1e6, lines);
 	free(text);
 }
