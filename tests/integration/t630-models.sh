@@ -152,11 +152,12 @@ ok $? "sentinel engine --server URL --model det@1 scores as the local model"
 stop_engine
 "$S" engine --server "$URL" --token "$CAROL" --model nosuch@1 --listen 127.0.0.1:0 >/dev/null 2>"$TMP/e2.err"
 is "$?" 1 "an unknown model: the engine exits 1"
+san_clean "$TMP/engine.log" "no sanitizer report from the engines"
+san_clean "$TMP/e2.err" "... nor from the refused one"
 
 # Training as a job on a local node.
 printf '%s\n' "$(head -n 1 "$D/train.csv" | cut -d, -f3-)" >"$TMP/t.csv"
 awk -F, 'NR > 1 && NR <= 1001' "$D/train.csv" | cut -d, -f3- >>"$TMP/t.csv"
-api POST "/api/v1/datasets/tdata/versions?filename=t.csv" "" "$BOB"
 call POST "/api/v1/datasets/tdata/versions?filename=t.csv" -H "Authorization: Bearer $BOB" \
 	-H 'Content-Type: text/csv' --data-binary "@$TMP/t.csv"
 is "$STATUS" 201 "a dataset to train on"
