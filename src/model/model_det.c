@@ -318,11 +318,14 @@ static void det_tick(model_api *a, det *d, int64_t now)
 	if ((last_closed - from) / d->step_ms >= 10)
 		from = last_closed - 9 * d->step_ms;
 	int rc = det_score_range(a, d, from, (size_t)((last_closed - from) / d->step_ms + 1), &n);
-	if (rc) {
+	/* A model version deleted under the detector fails every step: said
+	 * once an hour, and the buckets are passed over. */
+	if (rc && (d->last_ts == INT64_MIN || last_closed % 3600000 < d->step_ms))
 		log_warn("models: detector %s: cannot score: %s", d->id,
-			 rc == -EBADMSG ? "its model changed dimension" : strerror(rc < -1000 ? EIO : -rc));
+			 rc == -ENOENT ? "its model version is gone" : rc == -EBADMSG
+			 ? "its model changed dimension" : strerror(rc < -1000 ? EIO : -rc));
+	if (rc && rc != -ENOENT && rc != -EBADMSG)
 		return;
-	}
 	store_conn *c = NULL;
 	if (store_acquire(a->st, &c) == 0)
 		store_exec(c, "UPDATE detectors SET last_ts = $2 WHERE id = $1 AND (last_ts IS NULL OR"
