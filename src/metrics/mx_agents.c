@@ -455,7 +455,8 @@ static void info_of(const struct agent *a, mx_agent_info *out)
 	out->first_seen = a->first_seen;
 	out->last_seen = atomic_load(&a->last_seen);
 	out->nshares = a->nshares;
-	memcpy(out->shares, a->shares, a->nshares * sizeof *a->shares);
+	if (a->nshares)
+		memcpy(out->shares, a->shares, a->nshares * sizeof *a->shares);
 }
 
 int mx_agents_get(mx_agents *ag, mx_viewer *v, const char *name, mx_agent_info *out,
