@@ -50,7 +50,6 @@ is "$(printf '%s\n' "$BODY" | grep -v '^$' | jq -r '.value' | sort -n | uniq -d 
 as "$ALICE" GET /api/v1/agents/dur
 is "$STATUS $(jbody .owner)" "200 alice" "the agent and its owner survived"
 
-N=$(printf '%s\n' "$BODY" | grep -vc '^$')
 as "$ALICE" GET "/api/v1/metrics/export?format=ndjson&agent=dur&from=$T&to=$((T + 3000))"
 N=$(printf '%s\n' "$BODY" | grep -vc '^$')
 stop_server TERM
