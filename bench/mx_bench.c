@@ -9,7 +9,8 @@
  *   cc -O2 -std=gnu17 -D_GNU_SOURCE -Isrc -Ibuild/gen -pthread -o build/mx_bench \
  *      bench/mx_bench.c build/libsentinel.a $(pkg-config --libs jansson libsodium \
  *      libprotobuf-c) -lm -ldl
- *   build/mx_bench [DIR] [MSAMPLES]      (DIR: scratch space, default /tmp) */
+ *   build/mx_bench [DIR] [MSAMPLES] [disk]  (DIR: scratch space, default /tmp;
+ *                                           disk: batch and disk only) */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -167,6 +168,8 @@ int main(int argc, char **argv)
 	       (double)st.bytes_on_disk / (double)st.samples, (unsigned long long)st.bytes_on_disk,
 	       (unsigned long long)st.samples);
 	mx_db_free(&db);
+	if (argc > 3 && strcmp(argv[3], "disk") == 0)
+		return 0;
 
 	/* single */
 	db = open_in(base, "single", path, sizeof path);

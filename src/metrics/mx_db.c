@@ -600,9 +600,11 @@ int mx_db_open(const mx_db_config *cfg, store *st, mx_db **out, char *err, size_
 	db->st = st;
 	if (!st) {
 		char *url = xasprintf("sqlite:%s/blocks.db", db->dir);
+		rc = mx_db_page_size(url, err, errlen);
 		const store_domain *d[] = { &mx_db_domain };
 		store_opts so = { .domains = d, .ndomains = 1, .pool_size = 4 };
-		rc = store_open(url, &so, &db->st, err, errlen);
+		if (!rc)
+			rc = store_open(url, &so, &db->st, err, errlen);
 		free(url);
 		if (rc)
 			goto fail;

@@ -254,6 +254,8 @@ void mx_db_seal_ooo(mx_db *db, mx_series *s);
 /* ---- Blocks in the database (mx_db_flush.c) -------------------------- */
 extern const store_domain mx_db_domain;
 int mx_db_schema(mx_db *db, char *err, size_t errlen);
+/* Gives a new SQLite file of ours MX_PAGE_SIZE pages (once, while empty). */
+int mx_db_page_size(const char *url, char *err, size_t errlen);
 int mx_db_load(mx_db *db, char *err, size_t errlen);
 /* Writes every dirty series (all = 0: only those with pending blocks). */
 int mx_db_write(mx_db *db, int all);

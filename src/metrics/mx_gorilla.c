@@ -271,22 +271,38 @@ static uint64_t width_cost(const int *hist, int w)
 	return c;
 }
 
+/* The cheapest width; WIDTH_PLAIN set: every value fits, no flag bits. */
+#define WIDTH_PLAIN 0x80
+
 static int best_width(const int *hist, uint64_t *cost)
 {
-	int best = 0;
+	int best = 0, maxl = 0;
+	uint64_t n = 0;
 	*cost = width_cost(hist, 0);
-	for (int w = 1; w <= 64; w++) {
+	for (int w = 0; w <= 64; w++) {
 		uint64_t c = width_cost(hist, w);
 		if (c < *cost) {
 			*cost = c;
 			best = w;
 		}
+		if (hist[w]) {
+			maxl = w;
+			n += (uint64_t)hist[w];
+		}
+	}
+	if (n * (uint64_t)maxl <= *cost) {
+		*cost = n * (uint64_t)maxl;
+		best = maxl | WIDTH_PLAIN;
 	}
 	return best;
 }
 
 static void int_put(bw *w, uint64_t z, int width)
 {
+	if (width & WIDTH_PLAIN) {
+		bw_put(w, z, width & ~WIDTH_PLAIN);
+		return;
+	}
 	int l = bitlen(z);
 	if (l <= width) {
 		bw_put(w, 0, 1);
@@ -300,6 +316,8 @@ static void int_put(bw *w, uint64_t z, int width)
 
 static uint64_t int_get(br *r, int width)
 {
+	if (width & WIDTH_PLAIN)
+		return br_get(r, width & ~WIDTH_PLAIN);
 	if (!br_get(r, 1))
 		return br_get(r, width);
 	int l = (int)br_get(r, 6) + 1;
@@ -438,7 +456,7 @@ int mx_block_decode(const uint8_t *p, size_t len, int64_t *ts, double *v, size_t
 		width = mx_get_u8(&r);
 		m0 = mx_get_svar(&r);
 	}
-	if (r.err || n == 0 || n > cap || mode > VM_DOD || k > MX_DEC_MAX || width > 64)
+	if (r.err || n == 0 || n > cap || mode > VM_DOD || k > MX_DEC_MAX || (width & ~WIDTH_PLAIN) > 64)
 		return -EINVAL;
 	br b = { .p = r.p, .end = r.end, .avail = (uint64_t)(r.end - r.p) * 8 };
 	ts[0] = t0;
