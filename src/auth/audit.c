@@ -209,10 +209,10 @@ void auth_audit_hook(http_req *r, const http_route *route, int status, void *ctx
 	 * refused; anything else from one is not worth a row. */
 	if (!auth_caller(r) && !(route->flags & HTTP_PUBLIC) && !coalesces(status))
 		return;
-	/* Nodes' routine traffic (work, logs, results) would be a row per
-	 * request; their refusals still count, and routes with an action
-	 * (register) are recorded. */
-	if ((route->flags & HTTP_NODE) && !route->action && !coalesces(status))
+	/* Nodes' routine traffic (work, logs, results) and metrics ingest
+	 * would be a row per request; their refusals still count, and routes
+	 * with an action (register) are recorded. */
+	if ((route->flags & (HTTP_NODE | HTTP_INGEST)) && !route->action && !coalesces(status))
 		return;
 	int64_t now = sn_now_ms();
 	char *id = audit_id(now);

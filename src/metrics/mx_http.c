@@ -23,15 +23,6 @@ static void reply_text(http_req *r, int status, char *s)
 	http_reply_data(r, status, "application/json", s, strlen(s));
 }
 
-/* Ingest writes no audit row (one per push would cost more than the
- * push, and the audit hook records every non-GET request it is not told
- * about). A refusal by the auth hook, before the handler, is still
- * recorded. */
-static void no_audit(http_req *r)
-{
-	http_req_set_audited(r);
-}
-
 /* Parses with parse (which fills b), then pushes as u. The reply is set. */
 typedef int (*parse_fn)(http_req *r, void *ctx, mx_batch *b, char *err, size_t errlen);
 
@@ -71,7 +62,6 @@ static int parse_samples(http_req *r, void *ctx, mx_batch *b, char *err, size_t 
 static void h_samples(http_req *r, void *ctx)
 {
 	size_t n = 0;
-	no_audit(r);
 	if (ingest(r, ctx, auth_caller(r), parse_samples, NULL, &n) == 0)
 		reply_text(r, 200, xasprintf("{\"accepted\":%zu}\n", n));
 }
@@ -95,7 +85,6 @@ static int parse_calls(http_req *r, void *ctx, mx_batch *b, char *err, size_t er
 static void h_calls(http_req *r, void *ctx)
 {
 	struct calls_ctx x = { ctx, http_req_param(r, "agent"), 0 };
-	no_audit(r);
 	if (!mx_name_ok(x.agent)) {
 		http_reply_error(r, 400, "bad_request", "an agent name is 1 to %d characters of"
 				 " [A-Za-z0-9_.:-]", MX_NAME_MAX);
@@ -129,7 +118,6 @@ static int parse_lp(http_req *r, void *ctx, mx_batch *b, char *err, size_t errle
 static void h_write(http_req *r, void *ctx)
 {
 	struct lp_ctx x = { MX_NS, http_req_query(r, "agent") };
-	no_audit(r);
 	if (mx_precision_parse(http_req_query(r, "precision"), &x.prec)) {
 		http_reply_error(r, 400, "bad_request", "query parameter 'precision' is ns, us, ms or s");
 		return;
@@ -176,14 +164,12 @@ static int parse_otlp_traces(http_req *r, void *ctx, mx_batch *b, char *err, siz
 
 static void h_otlp_metrics(http_req *r, void *ctx)
 {
-	no_audit(r);
 	if (otlp_json(r) && ingest(r, ctx, auth_caller(r), parse_otlp_metrics, NULL, NULL) == 0)
 		reply_text(r, 200, xstrdup("{\"partialSuccess\":{}}\n"));
 }
 
 static void h_otlp_traces(http_req *r, void *ctx)
 {
-	no_audit(r);
 	if (otlp_json(r) && ingest(r, ctx, auth_caller(r), parse_otlp_traces, ctx, NULL) == 0)
 		reply_text(r, 200, xstrdup("{\"partialSuccess\":{}}\n"));
 }

@@ -60,7 +60,7 @@ like "$(jbody .version)" '^[0-9]+\.[0-9]+\.[0-9]+' "status has the version"
 is "$("$SENTINEL_BIN" --version | awk '{print $2}')" "$(jbody .version)" "status version matches sentinel --version"
 is "$(jbody .store)" sqlite "status names the store backend"
 is "$(jbody '.uptime_s | type')" number "status has the uptime"
-is "$(printf '%s' "$BODY" | jq -c '.schema_version | [.auth, .blob, .dataset]')" '[2,1,1]' "status has each domain's schema version"
+is "$(printf '%s' "$BODY" | jq -c '.schema_version | [.auth, .blob, .dataset]')" '[3,1,1]' "status has each domain's schema version"
 is "$(printf '%s' "$BODY" | jq '[.schema_version[] | select(type != "number" or . < 1)] | length')" 0 "... every one a positive number"
 like "$(jbody .started_at)" 'Z$' "status has the start time"
 
