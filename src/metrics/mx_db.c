@@ -55,6 +55,7 @@
  * that readers take is held across an fdatasync. */
 #include <errno.h>
 #include <fcntl.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -379,7 +380,10 @@ struct mx_req {
 	uint32_t *sids;
 	uint32_t *defs;          /* sids whose definition the record carries */
 	size_t ndefs;
-	int done, rc;
+	int rc;
+	/* Posted by the writer once rc is set: one wake-up per appender, no
+	 * broadcast to every waiter and no lock to take again. */
+	sem_t done;
 };
 
 /* Resolves every sample's series (reg held). Creates missing ones when
@@ -508,9 +512,11 @@ int mx_db_append(mx_db *db, const mx_batch *b)
 	if (rc)
 		goto out;
 	build_record(db, &r);
+	sem_init(&r.done, 0, 0);
 	pthread_mutex_lock(&db->qmu);
 	if (db->stop || db->broken) {
 		pthread_mutex_unlock(&db->qmu);
+		sem_destroy(&r.done);
 		rc = -EIO;
 		goto out;
 	}
@@ -520,9 +526,10 @@ int mx_db_append(mx_db *db, const mx_batch *b)
 		db->qhead = &r;
 	db->qtail = &r;
 	pthread_cond_signal(&db->qcv);
-	while (!r.done)
-		pthread_cond_wait(&db->donecv, &db->qmu);
 	pthread_mutex_unlock(&db->qmu);
+	while (sem_wait(&r.done) && errno == EINTR)
+		;
+	sem_destroy(&r.done);
 	rc = r.rc;
 out:
 	mx_bytes_release(&r.rec);
@@ -559,8 +566,8 @@ void mx_req_payload(struct mx_req *r, const uint8_t **p, size_t *len, size_t *ns
 void mx_req_finish(struct mx_req *r, int rc)
 {
 	r->rc = rc;
-	r->done = 1;
 	r->next = NULL;
+	sem_post(&r->done); /* r may be gone after this */
 }
 
 /* ---- Open, free, stats ---------------------------------------------- */
@@ -591,7 +598,6 @@ int mx_db_open(const mx_db_config *cfg, store *st, mx_db **out, char *err, size_
 	pthread_mutex_init(&db->daymu, NULL);
 	pthread_mutex_init(&db->bgmu, NULL);
 	pthread_cond_init(&db->qcv, NULL);
-	pthread_cond_init(&db->donecv, NULL);
 	pthread_cond_init(&db->bgcv, NULL);
 	if ((rc = sn_mkdir_p(db->dir, 0750))) {
 		snprintf(err, errlen, "metrics: cannot create %s: %s", db->dir, strerror(-rc));
@@ -670,7 +676,6 @@ void mx_db_free(mx_db **pdb)
 	pthread_mutex_destroy(&db->daymu);
 	pthread_mutex_destroy(&db->bgmu);
 	pthread_cond_destroy(&db->qcv);
-	pthread_cond_destroy(&db->donecv);
 	pthread_cond_destroy(&db->bgcv);
 	free(db->dir);
 	free(db);

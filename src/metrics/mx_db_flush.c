@@ -25,15 +25,26 @@
 	" next_seq BIGINT NOT NULL, last_ts BIGINT, last_v DOUBLE PRECISION)"
 #define SCHEMA_PARTS "CREATE TABLE IF NOT EXISTS mx_parts (day BIGINT PRIMARY KEY)"
 #define SCHEMA_META "CREATE TABLE IF NOT EXISTS mx_meta (k TEXT PRIMARY KEY, v BIGINT NOT NULL)"
+/* The columns of a block row; small ones first, so that a reader of roll
+ * does not page through raw. */
+#define BLOCK_COLS "seq BIGINT NOT NULL, kind INTEGER NOT NULL, n INTEGER NOT NULL," \
+	" first_ts BIGINT NOT NULL, last_ts BIGINT NOT NULL, sum DOUBLE PRECISION," \
+	" min DOUBLE PRECISION, max DOUBLE PRECISION, roll BYTEA, sk BYTEA, raw BYTEA"
+/* Heads written at checkpoints, one row a series, replaced in place (the
+ * key is SQLite's row id): rewriting them in the day tables left holes. */
+#define SCHEMA_HEADS "CREATE TABLE IF NOT EXISTS mx_heads (sid INTEGER PRIMARY KEY, " \
+	BLOCK_COLS ", day BIGINT NOT NULL)"
 
 static const store_migration mx_migs[] = {
-	{ 1, SCHEMA_SERIES "; " SCHEMA_PARTS "; " SCHEMA_META ";", NULL },
+	{ 1, SCHEMA_SERIES "; " SCHEMA_PARTS "; " SCHEMA_META "; " SCHEMA_HEADS ";", NULL },
 };
 const store_domain mx_db_domain = { "metrics", mx_migs, 1, 0 };
 
 void mx_db_part_name(int64_t day, char *out, size_t outlen)
 {
-	if (day < 0)
+	if (day == MX_HEADS_DAY)
+		snprintf(out, outlen, "mx_heads");
+	else if (day < 0)
 		snprintf(out, outlen, "mx_b_n%lld", (long long)-day);
 	else
 		snprintf(out, outlen, "mx_b_%lld", (long long)day);
@@ -82,10 +93,11 @@ int mx_db_schema(mx_db *db, char *err, size_t errlen)
 	int rc = 0;
 	if (db->own_st)
 		return 0; /* opened with mx_db_domain */
-	static const char *const sql[] = { SCHEMA_SERIES, SCHEMA_PARTS, SCHEMA_META };
+	static const char *const sql[] = { SCHEMA_SERIES, SCHEMA_PARTS, SCHEMA_META,
+					   SCHEMA_HEADS };
 	if ((rc = store_acquire(db->st, &c)))
 		goto out;
-	for (size_t i = 0; i < 3 && !rc; i++)
+	for (size_t i = 0; i < 4 && !rc; i++)
 		rc = store_exec(c, sql[i], NULL, SNOARGS);
 out:
 	if (rc)
@@ -153,6 +165,49 @@ static int64_t query_int(store_conn *c, const char *sql, int nargs, const store_
 	return v;
 }
 
+static int ensure_part(mx_db *db, store_conn *c, int64_t day, int64_t **fresh, size_t *nfresh);
+
+/* The heads written before a restart become blocks of their days (new
+ * heads start with new seqs and would replace their rows). */
+static int heads_to_days(mx_db *db, store_conn *c)
+{
+	store_rows *r = NULL;
+	int64_t *days = NULL, *fresh = NULL;
+	size_t n = 0, nfresh = 0;
+	int rc = store_query(c, "SELECT DISTINCT day FROM mx_heads", &r, SNOARGS), more = 0;
+	while (!rc && (more = store_rows_next(r)) == 1) {
+		days = xrealloc(days, (n + 1) * sizeof *days);
+		days[n++] = store_rows_int(r, 0);
+	}
+	store_rows_free(&r);
+	if (rc || more < 0 || !n)
+		goto out;
+	if ((rc = store_begin(c)))
+		goto out;
+	for (size_t i = 0; i < n && !rc; i++) {
+		char t[32], sql[300];
+		mx_db_part_name(days[i], t, sizeof t);
+		rc = ensure_part(db, c, days[i], &fresh, &nfresh);
+		snprintf(sql, sizeof sql, "INSERT INTO %s (sid, seq, kind, n, first_ts, last_ts, sum,"
+			 " min, max, roll, sk, raw) SELECT sid, seq, kind, n, first_ts, last_ts, sum,"
+			 " min, max, roll, sk, raw FROM mx_heads WHERE day = $1", t);
+		if (!rc)
+			rc = store_exec(c, sql, NULL, SARGS(SA_INT(days[i])));
+	}
+	if (!rc)
+		rc = store_exec(c, "DELETE FROM mx_heads", NULL, SNOARGS);
+	if (!rc)
+		rc = store_commit(c);
+	if (!rc)
+		for (size_t i = 0; i < nfresh; i++)
+			days_add(db, fresh[i]);
+out:
+	store_rollback(c);
+	free(days);
+	free(fresh);
+	return rc ? rc : more < 0 ? more : 0;
+}
+
 int mx_db_load(mx_db *db, char *err, size_t errlen)
 {
 	store_conn *c = NULL;
@@ -170,6 +225,8 @@ int mx_db_load(mx_db *db, char *err, size_t errlen)
 	if (rc || (rc = load_series(db, c)))
 		goto out;
 	db->lsn = (uint64_t)query_int(c, "SELECT v FROM mx_meta WHERE k = 'lsn'", SNOARGS, 0);
+	if ((rc = heads_to_days(db, c)))
+		goto out;
 	for (size_t i = 0; i < db->ndays; i++) {
 		char t[32], sql[96];
 		mx_db_part_name(db->days[i], t, sizeof t);
@@ -233,12 +290,8 @@ static int ensure_part(mx_db *db, store_conn *c, int64_t day, int64_t **fresh, s
 			return 0;
 	char t[32], sql[512];
 	mx_db_part_name(day, t, sizeof t);
-	/* Small columns first: a reader of roll does not page through raw. */
-	snprintf(sql, sizeof sql, "CREATE TABLE IF NOT EXISTS %s (sid BIGINT NOT NULL,"
-		 " seq BIGINT NOT NULL, kind INTEGER NOT NULL, n INTEGER NOT NULL,"
-		 " first_ts BIGINT NOT NULL, last_ts BIGINT NOT NULL, sum DOUBLE PRECISION,"
-		 " min DOUBLE PRECISION, max DOUBLE PRECISION, roll BYTEA, sk BYTEA, raw BYTEA,"
-		 " PRIMARY KEY (sid, seq))", t);
+	snprintf(sql, sizeof sql, "CREATE TABLE IF NOT EXISTS %s (sid BIGINT NOT NULL, "
+		 BLOCK_COLS ", PRIMARY KEY (sid, seq))", t);
 	int rc = store_exec(c, sql, NULL, SNOARGS);
 	if (!rc)
 		rc = store_exec(c, "DELETE FROM mx_parts WHERE day = $1", NULL, SARGS(SA_INT(day)));
@@ -267,18 +320,25 @@ static int put_run(store_conn *c, const char *t, uint32_t sid, const wblk *w, si
 	}
 	char sql[320];
 	int rc = 0;
-	if (!w->ooo) {
-		snprintf(sql, sizeof sql, "DELETE FROM %s WHERE sid = $1 AND seq = $2", t);
-		rc = store_exec(c, sql, NULL, SARGS(SA_INT(sid), SA_INT(w->seq)));
+	int64_t day = mx_floor_div(ts[0], MX_DAY_MS);
+	if (w->owned) {
+		/* A head: its row replaced in place (same row id). */
+		rc = store_exec(c, "DELETE FROM mx_heads WHERE sid = $1", NULL, SARGS(SA_INT(sid)));
+		t = "mx_heads";
+	} else if (!w->ooo) {
+		/* A sealed head: its last partial version goes. */
+		rc = store_exec(c, "DELETE FROM mx_heads WHERE sid = $1 AND seq = $2", NULL,
+				SARGS(SA_INT(sid), SA_INT(w->seq)));
 	}
 	snprintf(sql, sizeof sql, "INSERT INTO %s (sid, seq, kind, n, first_ts, last_ts, sum, min,"
-		 " max, roll, sk, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", t);
+		 " max, roll, sk, raw%s) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12%s)",
+		 t, w->owned ? ", day" : "", w->owned ? ", $13" : "");
+	store_arg args[] = { SA_INT(sid), SA_INT(w->seq), SA_INT(w->ooo), SA_INT(n), SA_INT(ts[0]),
+			     SA_INT(ts[n - 1]), SA_DBL(sum), SA_DBL(mn), SA_DBL(mx),
+			     SA_BLOB(roll->p, roll->len), SA_BLOB(sk->p, sk->len),
+			     SA_BLOB(raw->p, raw->len), SA_INT(day) };
 	if (!rc)
-		rc = store_exec(c, sql, NULL, SARGS(SA_INT(sid), SA_INT(w->seq), SA_INT(w->ooo),
-						    SA_INT(n), SA_INT(ts[0]), SA_INT(ts[n - 1]),
-						    SA_DBL(sum), SA_DBL(mn), SA_DBL(mx),
-						    SA_BLOB(roll->p, roll->len), SA_BLOB(sk->p, sk->len),
-						    SA_BLOB(raw->p, raw->len)));
+		rc = store_exec(c, sql, NULL, w->owned ? 13 : 12, args);
 	return rc;
 }
 
@@ -297,7 +357,7 @@ static int put_job(mx_db *db, store_conn *c, const wjob *j, int64_t **fresh, siz
 				e++;
 			char t[32];
 			mx_db_part_name(day, t, sizeof t);
-			rc = ensure_part(db, c, day, fresh, nfresh);
+			rc = w->owned ? 0 : ensure_part(db, c, day, fresh, nfresh);
 			if (!rc)
 				rc = put_run(c, t, s->sid, w, i, e - i, &bufs[0], &bufs[1], &bufs[2]);
 			i = e;

@@ -188,7 +188,7 @@ struct mx_db {
 	atomic_uint_fast64_t pend_points;
 	/* Append queue and the writer thread. */
 	pthread_mutex_t qmu;
-	pthread_cond_t qcv, donecv;
+	pthread_cond_t qcv;
 	struct mx_req *qhead, *qtail;
 	int stop;
 	pthread_t writer;
@@ -263,6 +263,8 @@ int mx_db_write(mx_db *db, int all);
 int mx_db_checkpoint(mx_db *db);
 int mx_db_bg_start(mx_db *db);
 void mx_db_bg_stop(mx_db *db);
-/* The partition table of a day, e.g. "mx_b_19876". */
+/* The partition table of a day, e.g. "mx_b_19876"; MX_HEADS_DAY: the
+ * table of heads written at checkpoints. */
+#define MX_HEADS_DAY INT64_MIN
 void mx_db_part_name(int64_t day, char *out, size_t outlen);
 #endif

@@ -179,6 +179,7 @@ static size_t days_in(mx_db *db, int64_t from, int64_t to, int64_t **out)
 	size_t n = 0;
 	pthread_mutex_lock(&db->daymu);
 	*out = xmalloc((db->ndays + 1) * sizeof **out);
+	(*out)[n++] = MX_HEADS_DAY;
 	for (size_t i = 0; i < db->ndays; i++)
 		if (db->days[i] >= d0 && db->days[i] <= d1)
 			(*out)[n++] = db->days[i];

@@ -412,14 +412,13 @@ static void *writer_main(void *arg)
 		int rc = db->broken ? -EIO : write_group(db, first, nreq);
 		pthread_mutex_unlock(&db->walmu);
 
-		pthread_mutex_lock(&db->qmu);
 		struct mx_req *r = first;
 		for (size_t i = 0; i < nreq; i++) {
 			struct mx_req *next = mx_req_next(r);
 			mx_req_finish(r, rc);
 			r = next;
 		}
-		pthread_cond_broadcast(&db->donecv);
+		pthread_mutex_lock(&db->qmu);
 	}
 	pthread_mutex_unlock(&db->qmu);
 	return NULL;
