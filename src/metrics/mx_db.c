@@ -17,15 +17,17 @@
  *   and checkpoints every MX_CKPT_MS or MX_WAL_MAX bytes of log: the log
  *   rotates, every series changed since its last write is written (its
  *   pending blocks, its buffer as a new block, its head as a partial
- *   block that later writes replace) and the old log files are removed
- *   (mx_db_flush.c).
+ *   block) and the old log files are removed (mx_db_flush.c).
  *
  *   Blocks are rows of a table per day (mx_b_<day since epoch>), keyed by
- *   (sid, seq): Gorilla-compressed points (mx_gorilla.c), the block's
- *   count, sum, min, max and time range, and per-minute rollups with
- *   DDSketch bins (mx_sketch.c). Retention drops whole day tables. The
- *   series table maps sid to agent, metric and tags and keeps what replay
- *   needs (lsn, next_seq) and the latest sample.
+ *   (sid, seq) and only ever inserted: Gorilla-compressed points
+ *   (mx_gorilla.c), the block's count, sum, min, max and time range, and
+ *   per-minute rollups with DDSketch bins (mx_sketch.c). Partial heads go
+ *   to mx_heads, one row a series replaced in place, until the head seals
+ *   (at open, leftover heads move to their days). Retention drops whole
+ *   day tables. The series table maps sid to agent, metric and tags and
+ *   keeps what replay needs (lsn, next_seq) and the latest sample. A store
+ *   of our own (st NULL) is DIR/blocks.db with 16 KiB pages.
  *
  *   Queries aligned to the minute with a step of whole minutes read the
  *   rollups; others decode points. Memory is read under a shared lock and
