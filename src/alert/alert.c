@@ -625,6 +625,59 @@ int alert_rule_delete(alert_mgr *a, const auth_user *u, const char *id)
 	return 0;
 }
 
+int alert_rule_replace(alert_mgr *a, const auth_user *u, const char *id, const json_t *body,
+		       char *err, size_t errlen)
+{
+	struct rule *r = xcalloc(1, sizeof *r);
+	store_conn *c = NULL;
+	char *spec = NULL;
+	json_t *sj = NULL;
+	int rc = alert_spec_parse(body, &r->spec, err, errlen);
+	if (rc == 0) {
+		pthread_mutex_lock(&a->mu);
+		struct rule *old = rule_find(a, id);
+		rc = old && may_see(u, old->owner) ? 0 : -ENOENT;
+		pthread_mutex_unlock(&a->mu);
+	}
+	if (rc == 0 && (!(sj = alert_spec_json(&r->spec)) || !(spec = json_dumps(sj, JSON_COMPACT))))
+		rc = -ENOMEM;
+	if (rc == 0 && (rc = store_acquire(a->st, &c)) == 0)
+		rc = store_exec(c, "UPDATE alert_rules SET name = $2, spec = $3 WHERE id = $1", NULL,
+				SARGS(SA_TEXT(id), SA_TEXT(r->spec.name), SA_TEXT(spec)));
+	store_release(&c);
+	json_decref(sj);
+	free(spec);
+	if (rc == 0) {
+		/* The new spec takes over the old one's state (a firing rule
+		 * resolves at the next round if the new condition does not hold);
+		 * the old one is dropped as a deleted rule would be (invariant 1). */
+		pthread_mutex_lock(&a->mu);
+		for (size_t i = 0; i < a->nrules; i++) {
+			struct rule *old = a->rules[i];
+			if (strcmp(old->id, id))
+				continue;
+			sn_strlcpy(r->id, old->id, sizeof r->id);
+			sn_strlcpy(r->owner, old->owner, sizeof r->owner);
+			r->state = old->state;
+			r->since = old->since;
+			r->refs = 1;
+			old->deleted = 1;
+			a->rules[i] = r;
+			r = old;
+			break;
+		}
+		pthread_mutex_unlock(&a->mu);
+		if (r->deleted) {
+			rule_unref(a, r);
+			return 0;
+		}
+		rc = -ENOENT; /* deleted meanwhile */
+	}
+	alert_spec_release(&r->spec);
+	free(r);
+	return rc;
+}
+
 void alert_rule_live(alert_mgr *a, const char *id, json_t *o)
 {
 	pthread_mutex_lock(&a->mu);

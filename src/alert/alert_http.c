@@ -102,6 +102,21 @@ static void h_show(http_req *r, void *ctx)
 	reply_rule(r, ctx, http_req_param(r, "id"), 200);
 }
 
+static void h_replace(http_req *r, void *ctx)
+{
+	alert_mgr *a = ctx;
+	const char *id = http_req_param(r, "id");
+	char err[300];
+	target(r, "alert", id);
+	int rc = alert_rule_replace(a, auth_caller(r), id, http_req_json(r), err, sizeof err);
+	if (rc == -EINVAL)
+		http_reply_error(r, 400, "bad_request", "%s", err);
+	else if (rc)
+		http_reply_errno(r, rc, rc == -ENOENT ? "no such alert rule" : NULL);
+	else
+		reply_rule(r, a, id, 200);
+}
+
 static void h_delete(http_req *r, void *ctx)
 {
 	const char *id = http_req_param(r, "id");
@@ -280,6 +295,7 @@ size_t alert_http_routes(alert_mgr *a, http_route *out, size_t max)
 		{ "GET", "/api/v1/alerts", h_list, 0, ROLE_MEMBER, NULL, 0, a },
 		{ "GET", "/api/v1/alerts/events", h_events_all, 0, ROLE_MEMBER, NULL, 0, a },
 		{ "GET", "/api/v1/alerts/{id}", h_show, 0, ROLE_MEMBER, NULL, 0, a },
+		{ "PUT", "/api/v1/alerts/{id}", h_replace, 0, ROLE_MEMBER, "alert.update", 0, a },
 		{ "DELETE", "/api/v1/alerts/{id}", h_delete, 0, ROLE_MEMBER, "alert.delete", 0, a },
 		{ "GET", "/api/v1/alerts/{id}/events", h_events, 0, ROLE_MEMBER, NULL, 0, a },
 		{ "GET", "/api/v1/settings/webhooks", h_webhooks_get, 0, ROLE_ADMIN, NULL, 0, a },

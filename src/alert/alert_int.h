@@ -92,6 +92,11 @@ int alert_eval_round(alert_mgr *a, int64_t now_ms);
  * store error. */
 int alert_rule_create(alert_mgr *a, const auth_user *u, const json_t *body,
 		      char id[ALERT_ID_MAX], char *err, size_t errlen);
+/* Replaces rule id's spec with body's (validated as for create); the rule
+ * keeps its id, owner and state. -EINVAL (err says why), -ENOENT, or a
+ * store error. */
+int alert_rule_replace(alert_mgr *a, const auth_user *u, const char *id, const json_t *body,
+		       char *err, size_t errlen);
 /* -ENOENT when the rule does not exist or u may not see it. */
 int alert_rule_delete(alert_mgr *a, const auth_user *u, const char *id);
 /* The rule as the API shows it (u must see it): 0, -ENOENT, store error. */

@@ -61,6 +61,12 @@ api GET $A "" "$ALICE"
 is "$STATUS $(jbody '.items | length')" "200 0" "alice lists no rule"
 api GET $A "" "$TOKEN"
 is "$(jbody '[.items[].name] | sort | join(",")')" "odd,quiet" "an admin lists every rule"
+api PUT "$A/$QUIET" '{"name":"quieter","metric":"m","window":"2m","op":">","threshold":1e10}' "$ALICE"
+is_error 404 not_found "alice cannot replace bob's rule"
+api PUT "$A/$QUIET" '{"name":"quieter","metric":"m","window":"2m","op":">"}' "$BOB"
+is_error 400 bad_request "a replacement is validated as a new rule"
+api PUT "$A/$QUIET" '{"name":"quieter","metric":"m","window":"2m","op":">","threshold":1e10}' "$BOB"
+is "$STATUS $(jbody .id) $(jbody .name) $(jbody .window)" "200 $QUIET quieter 2m" "bob replaces his rule: same id"
 api GET "$A/nosuch" "" "$BOB"
 is_error 404 not_found "an unknown rule: 404"
 
@@ -135,8 +141,24 @@ alert_events() { # TOKEN: rule ids of the alert events the caller may see, repla
 is "$(alert_events "$BOB" | grep -c "$SLOW")" "2" "bob's SSE stream has the firing and resolved events"
 is "$(alert_events "$ALICE" | grep -c "$SLOW")" "0" "alice's has none of them"
 
+# ---- the CLI ----
+cli() { SENTINEL_SERVER=$URL SENTINEL_TOKEN=$BOB "$SENTINEL_BIN" "$@"; }
+OUT=$(cli alert create cli-rule --metric latency_ms --agent bot --tag model=x --agg p99 --window 2m \
+	--op '>=' --threshold 1.5 --for 30s --json)
+is "$(printf '%s' "$OUT" | jq -r '[.name, .agg, .window, .op, .threshold, .for, .tags.model] | join(" ")')" \
+	"cli-rule p99 2m >= 1.5 30s x" "alert create builds the rule from its flags"
+CLI_ID=$(printf '%s' "$OUT" | jq -r .id)
+like "$(cli alert ls)" "cli-rule +bob +bot +latency_ms +p99" "alert ls shows it in a table"
+like "$(cli alert events --rule "$SLOW")" "resolved.*$SLOW" "alert events --rule lists the rule's events"
+cli alert create bad --metric m --window 1m --op '>' --threshold abc >/dev/null 2>"$TMP/cli.err"
+is "$?" "2" "a threshold that is not a number: exit 2"
+cli alert create bad --metric m --window 1m --op '!' --threshold 1 >/dev/null 2>"$TMP/cli.err"
+is "$?" "1" "the server's refusal: exit 1"
+like "$(cat "$TMP/cli.err")" "op" "... with its message"
+like "$(cli alert rm "$CLI_ID")" "Deleted alert rule $CLI_ID" "alert rm"
+
 # ---- audit ----
-for action in alert.create settings.webhooks; do
+for action in alert.create alert.update settings.webhooks; do
 	api GET "/api/v1/audit?action=$action" "" "$TOKEN"
 	ok "$([ "$(jbody '.items | length')" -ge 1 ]; echo $?)" "$action is audited"
 done

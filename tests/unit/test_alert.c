@@ -547,6 +547,30 @@ static void test_eval(void **state)
 	assert_int_equal(nalice, 0);
 	assert_int_equal(nroot, 9);
 
+	/* A replaced rule keeps its id and state; under the new condition the
+	 * firing rule resolves at the next round. Alice may not replace it. */
+	auth_user ua0 = { .id = "u_alice", .role = ROLE_MEMBER };
+	auth_user ub0 = { .id = "u_bob", .role = ROLE_MEMBER };
+	char err[256];
+	json_t *nb = J("{\"name\":\"silent2\",\"metric\":\"nothing\",\"agg\":\"count\","
+		       "\"window\":\"1m\",\"op\":\"==\",\"threshold\":1}");
+	assert_int_equal(alert_rule_replace(f.a, &ua0, cnt, nb, err, sizeof err), -ENOENT);
+	assert_int_equal(alert_rule_replace(f.a, &ub0, cnt, nb, err, sizeof err), 0);
+	json_decref(nb);
+	nb = J("{\"name\":\"x\"}");
+	assert_int_equal(alert_rule_replace(f.a, &ub0, cnt, nb, err, sizeof err), -EINVAL);
+	json_decref(nb);
+	assert_string_equal(state_of(&f, cnt, NULL), "firing");
+	assert_int_equal(alert_eval_round(f.a, T + 63000), 0);
+	assert_string_equal(state_of(&f, cnt, NULL), "ok");
+	e = events_of(&f, cnt);
+	assert_string_equal(e, "firing,resolved");
+	free(e);
+	json_t *shown = NULL;
+	assert_int_equal(alert_rule_get(f.a, &ub0, cnt, &shown), 0);
+	assert_string_equal(json_string_value(json_object_get(shown, "name")), "silent2");
+	json_decref(shown);
+
 	/* A member cannot delete another's rule; the owner can, with its events. */
 	auth_user ua = { .id = "u_alice", .role = ROLE_MEMBER };
 	auth_user ub = { .id = "u_bob", .role = ROLE_MEMBER };
