@@ -111,7 +111,7 @@ VURL="http://127.0.0.1:$VPORT"
 	>"$DIR/vm.log" 2>&1 &
 VM_PID=$!
 wait_http "$VURL/health"
-say "$("$SENTINEL_BIN" --version); VictoriaMetrics $("$VM_BIN" -version 2>&1 | head -n 1); $(nproc) CPUs"
+say "$("$SENTINEL_BIN" --version); VictoriaMetrics $(dpkg-query -W -f '${Version}' victoria-metrics 2>/dev/null); $(nproc) CPUs"
 
 # ---- (c) and (d): the query data set ----
 END_MS=$((($(date +%s) - 120) * 1000))
