@@ -164,7 +164,8 @@ int alert_hooks_run_due(alert_hooks *h, int64_t now_ms)
 	int64_t wait;
 	int n = 0;
 	pthread_mutex_lock(&h->mu);
-	/* Each delivery at most once per call: a failed one is due later. */
+	/* A failed delivery is due again only after its backoff from the real
+	 * clock, so a now_ms far ahead runs it through its tries at once. */
 	while (send_one(h, now_ms, &wait))
 		n++;
 	pthread_mutex_unlock(&h->mu);
