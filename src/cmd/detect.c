@@ -17,15 +17,17 @@ static const cfg_opt detect_opts[] = {
 	{ "probation", "N", "750", "samples only collected before the first fit (NAB: min(0.15 n, 750))", CFG_NOENV },
 	{ "window", "W", "8", "values per feature vector (2..256)", CFG_NOENV },
 	{ "hidden", "H", "0", "autoencoder bottleneck width (0: about a third of the inputs)", CFG_NOENV },
-	{ "history", "N", "4000", "values kept for refits", CFG_NOENV },
-	{ "refit", "N", "2000", "samples between refits (0: fit once)", CFG_NOENV },
+	{ "history", "N", "2000", "values kept for refits", CFG_NOENV },
+	{ "refit", "N", "250", "samples between refits (0: fit once)", CFG_NOENV },
 	{ "epochs", "N", "40", "training epochs per fit at most", CFG_NOENV },
-	{ "lik-long", "N", "2000", "short-term means the likelihood's Gaussian is fitted on", CFG_NOENV },
-	{ "lik-short", "N", "10", "raw scores per short-term mean", CFG_NOENV },
+	{ "lik-long", "N", "500", "short-term means the likelihood's Gaussian is fitted on", CFG_NOENV },
+	{ "lik-short", "N", "7", "raw scores per short-term mean", CFG_NOENV },
 	{ "time-features", "0|1", "1", "time of day and week as features (sub-daily series)", CFG_NOENV },
-	{ "spatial", "F", "0.05", "flag values beyond the seen range by this share of it (< 0: off)", CFG_NOENV },
-	{ "threshold", "F", "0.5", "flag when the score reaches it", CFG_NOENV },
-	{ "suppress", "N", "0", "samples after a flag with no new flag", CFG_NOENV },
+	{ "spatial", "F", "0.01", "flag values beyond the seen range by this share of it (< 0: off)", CFG_NOENV },
+	{ "threshold", "F", "1", "flag when the score reaches it", CFG_NOENV },
+	{ "suppress", "N", "30", "samples after a flag with no new flag", CFG_NOENV },
+	{ "raw", "0|1|2", "1", "raw error: the window's mean, the newest value's, the larger", CFG_NOENV },
+	{ "digits", "D", "10", "the score reaches 1 at a tail probability of 10^-D", CFG_NOENV },
 	{ "seed", "N", "1", "seed of the fits", CFG_NOENV },
 	{ "verbose", NULL, NULL, "also print raw, likelihood and flag columns", CFG_FLAG | CFG_NOENV },
 	{ NULL, NULL, NULL, NULL, 0 },
@@ -106,6 +108,7 @@ static int get_opts(const cfg *c, det_opts *o, char *err, size_t errlen)
 		{ "history", &o->history },     { "refit", &o->refit },   { "epochs", &o->epochs },
 		{ "lik-long", &o->lik_long },   { "lik-short", &o->lik_short },
 		{ "time-features", &tf },       { "suppress", &o->suppress },
+		{ "raw", &o->raw_mode },
 	};
 	for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
 		long long v;
@@ -121,9 +124,9 @@ static int get_opts(const cfg *c, det_opts *o, char *err, size_t errlen)
 	if (cfg_get_int(c, "seed", &seed, err, errlen))
 		return -EINVAL;
 	o->seed = (uint64_t)seed;
-	const char *dbl[] = { "spatial", "threshold" };
-	double *dst[] = { &o->spatial, &o->threshold };
-	for (int i = 0; i < 2; i++) {
+	const char *dbl[] = { "spatial", "threshold", "digits" };
+	double *dst[] = { &o->spatial, &o->threshold, &o->digits };
+	for (int i = 0; i < 3; i++) {
 		char *end;
 		const char *s = cfg_get(c, dbl[i]);
 		*dst[i] = strtod(s, &end);

@@ -37,6 +37,9 @@ struct det {
 	ml_fwd fwd;
 	float mean[DET_MAX_WINDOW + NTIME], std[DET_MAX_WINDOW + NTIME];
 	double thr;       /* validation-error quantile of the fit */
+	double thr_new;   /* the same of the newest value's error alone */
+	double enew;      /* the newest value's squared error, of the last sq_error */
+	float *errs;      /* [history] scratch for the quantile */
 	float x[DET_MAX_WINDOW + NTIME], z[DET_MAX_WINDOW + NTIME], y[DET_MAX_WINDOW + NTIME];
 	ml_table t;       /* training rows, [history][dim] */
 	double vmin, vmax;
@@ -52,15 +55,17 @@ void det_opts_default(det_opts *o)
 		.probation = 750,
 		.window = 8,
 		.hidden = 0,
-		.history = 4000,
-		.refit = 2000,
+		.history = 2000,
+		.refit = 250,
 		.epochs = 40,
-		.lik_long = 2000,
-		.lik_short = 10,
+		.lik_long = 500,
+		.lik_short = 7,
 		.time_features = 1,
-		.spatial = 0.05,
-		.threshold = 0.5,
-		.suppress = 0,
+		.spatial = 0.01,
+		.threshold = 1,
+		.suppress = 30,
+		.raw_mode = 1,
+		.digits = 10,
 		.seed = 1,
 	};
 }
@@ -91,6 +96,10 @@ static int check(const det_opts *o, char *err, size_t errlen)
 		bad = "threshold: in (0, 1]";
 	else if (!isfinite(o->spatial) || o->suppress < 0)
 		bad = "spatial must be finite, suppress >= 0";
+	else if (!(o->digits >= 1 && o->digits <= 300))
+		bad = "digits: 1 to 300";
+	else if (o->raw_mode < 0 || o->raw_mode > 2)
+		bad = "raw: 0, 1 or 2";
 	if (!bad)
 		return 0;
 	snprintf(err, errlen, "%s", bad);
@@ -112,6 +121,7 @@ int det_new(const det_opts *o, det **out, char *err, size_t errlen)
 		d->t.names[j] = j < o->window ? xasprintf("v%d", j) : xasprintf("t%d", j - o->window);
 	d->t.x = xmalloc((size_t)o->history * (size_t)maxdim * sizeof(float));
 	det_lik_init(&d->lik, o->lik_long, o->lik_short);
+	d->errs = xmalloc((size_t)o->history * sizeof(float));
 	d->recent = xcalloc((size_t)(o->suppress ? o->suppress : 1), sizeof(float));
 	*out = d;
 	return 0;
@@ -140,6 +150,7 @@ void det_free(det **dp)
 	free(d->hts);
 	det_lik_release(&d->lik);
 	free(d->recent);
+	free(d->errs);
 	free(d);
 	*dp = NULL;
 }
@@ -152,7 +163,8 @@ size_t det_memory(const det *d)
 	size_t model = 4 * (maxdim * h + maxdim + h) * sizeof(float) + 64 * maxdim;
 	return sizeof *d + (size_t)d->o.history * (sizeof(double) + sizeof(int64_t)) +
 	       (size_t)d->o.history * maxdim * sizeof(float) + det_lik_memory(&d->lik) + model +
-	       (size_t)(d->o.suppress ? d->o.suppress : 1) * sizeof(float);
+	       (size_t)(d->o.suppress ? d->o.suppress : 1) * sizeof(float) +
+	       (size_t)d->o.history * sizeof(float);
 }
 
 int det_fits(const det *d)
@@ -204,12 +216,21 @@ static double sq_error(det *d, const float *x)
 		double e = (double)d->y[j] - d->z[j];
 		s += e * e;
 	}
+	double e = (double)d->y[d->o.window - 1] - d->z[d->o.window - 1];
+	d->enew = e * e;
 	return s / d->dim;
 }
 
 static double raw_of(const det *d, double err)
 {
-	return 1 - exp(-err / d->thr);
+	switch (d->o.raw_mode) {
+	case 1:
+		return 1 - exp(-d->enew / d->thr_new);
+	case 2:
+		return 1 - exp(-fmax(err / d->thr, d->enew / d->thr_new));
+	default:
+		return 1 - exp(-err / d->thr);
+	}
 }
 
 /* Fits on every full window in the history. A tiny seeded dither keeps a
@@ -269,12 +290,19 @@ static int fit(det *d)
 	return 0;
 }
 
-/* After the first fit, the training windows' raw scores seed the
- * likelihood, so it is calibrated from the first scored sample. */
-static void prime(det *d)
+/* The scale of the newest value's error; after the first fit, the
+ * training windows' raw scores also seed the likelihood, so it is
+ * calibrated from the first scored sample. */
+static void calibrate(det *d, int prime)
 {
 	int rows = d->hlen - d->o.window + 1;
-	for (int r = rows - 1; r >= 0; r--) {
+	for (int r = 0; r < rows; r++) {
+		features(d, r, d->x);
+		sq_error(d, d->x);
+		d->errs[r] = (float)d->enew;
+	}
+	d->thr_new = fmax(ml_quantile(d->errs, (size_t)rows, 0.99), 1e-12);
+	for (int r = rows - 1; prime && r >= 0; r--) {
 		features(d, r, d->x);
 		det_lik_push(&d->lik, raw_of(d, sq_error(d, d->x)));
 	}
@@ -328,15 +356,15 @@ int det_feed(det *d, int64_t ts_ms, double value, det_out *out)
 	if (d->seen == (uint64_t)d->o.probation) {
 		/* The last probation sample completes the training data. */
 		if (fit(d) == 0)
-			prime(d);
+			calibrate(d, 1);
 		d->since_fit = 0;
 		return 0;
 	}
 	if (d->o.refit && ++d->since_fit >= (uint64_t)d->o.refit) {
 		int was = d->fitted;
 		d->since_fit = 0;
-		if (fit(d) == 0 && !was)
-			prime(d);
+		if (fit(d) == 0)
+			calibrate(d, !was);
 	}
 	out->scored = 1;
 	double tail = 0.5;
@@ -346,7 +374,7 @@ int det_feed(det *d, int64_t ts_ms, double value, det_out *out)
 		tail = det_lik_push(&d->lik, out->raw);
 	}
 	out->likelihood = 1 - tail;
-	out->score = suppress(d, sp ? 1.0 : det_lik_score(tail));
+	out->score = suppress(d, sp ? 1.0 : det_lik_score(tail, d->o.digits));
 	if (out->score >= d->o.threshold) {
 		out->flag = 1;
 		d->last_flag = d->seen;

@@ -8,21 +8,26 @@
  *    never flagged). At its end the detector fits an autoencoder on the
  *    sliding windows of the values seen so far, then every `refit` samples
  *    refits on the last `history` values. It never sees labels or the future.
- *  - Raw score: the reconstruction error of the newest window (the last
+ *  - Raw score: the autoencoder reconstructs the newest window (the last
  *    `window` values, plus the time of day and week when the series has
- *    sub-daily timestamps), relative to the fit's validation-error quantile,
- *    mapped into [0, 1).
+ *    sub-daily timestamps); the squared error of the newest value (or of
+ *    the whole window: raw_mode), over its 0.99 quantile on the training
+ *    windows, e, gives raw = 1 - exp(-e) in [0, 1).
  *  - Likelihood (as HTM's "anomaly likelihood"): a Gaussian fitted to the
  *    short-term means of the last `lik_long` raw scores; the likelihood is
  *    1 - the tail probability of the current short-term mean. The score is
  *    that tail on a log scale, 1 - log(tail)/log(1e-10) inverted to [0, 1],
  *    and 1 for a value beyond the range seen so far by more than `spatial`
  *    of that range.
- *  - Flags: score >= threshold, at most one per `suppress` samples.
+ *  - Suppression: a score no higher than the highest of the `suppress`
+ *    before it is reported as 0, so a run of high scores is one detection
+ *    at any threshold. Flags: reported score >= threshold.
  *
  * Deterministic: the same options, seed and input give the same outputs.
- * Memory is fixed at det_new (history, window and likelihood rings); the
- * model's weights are reused across refits. One thread at a time. */
+ * Memory is fixed at det_new (history, training table, likelihood and
+ * suppression rings); each refit replaces the model by one of the same
+ * size. The defaults are the best found on NAB (bench/nab.sh). One thread
+ * at a time. */
 #ifndef SN_DET_H
 #define SN_DET_H
 #include <stddef.h>
@@ -45,7 +50,9 @@ typedef struct det_opts {
 	int time_features; /* 1: time of day and week (when steps are < 1 day) */
 	double spatial;    /* range tolerance of the spatial check; < 0: off */
 	double threshold;  /* flag when score >= threshold, in (0, 1] */
-	int suppress;      /* samples after a flag with no new flag */
+	int suppress;      /* samples a score must top to be reported (0: off) */
+	double digits;     /* the score is 1 at a tail of 10^-digits (HTM: 10) */
+	int raw_mode;      /* raw error: 0 the window's mean, 1 the newest value's, 2 the larger */
 	uint64_t seed;
 } det_opts;
 

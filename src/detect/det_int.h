@@ -24,6 +24,7 @@ size_t det_lik_memory(const det_lik *l);
  * under the Gaussian of the previous ones (0.5 while fewer than
  * DET_LIK_MIN are known). */
 double det_lik_push(det_lik *l, double raw);
-/* The log-scaled score in [0, 1] of a tail probability: 0.5 at 1e-5. */
-double det_lik_score(double tail);
+/* The log-scaled score in [0, 1] of a tail probability: 1 at
+ * 10^-digits, 0.5 at its square root. */
+double det_lik_score(double tail, double digits);
 #endif

@@ -70,9 +70,10 @@ double det_lik_push(det_lik *l, double raw)
 	return tail;
 }
 
-double det_lik_score(double tail)
+double det_lik_score(double tail, double digits)
 {
-	/* HTM's log likelihood: log(1 - likelihood + 1e-10) / log(1e-10). */
-	double s = log(tail + 1e-10) / log(1e-10);
+	/* HTM's log likelihood, log(1 - likelihood + 1e-10) / log(1e-10), with
+	 * the floor 10^-digits rather than 1e-10. */
+	double s = log10(tail + pow(10, -digits)) / -digits;
 	return s < 0 ? 0 : s > 1 ? 1 : s;
 }
