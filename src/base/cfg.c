@@ -25,7 +25,8 @@ static const char *const roles[] = {
 /* Commands that talk to a server's API: one [cli] section serves them all. */
 static const char *const cli_words[] = {
 	"login", "logout", "whoami", "passwd", "user", "group", "token", "audit", "status",
-	"dataset", "script", "job", NULL,
+	"dataset", "script", "job", "metrics", "agents", "alert", "model", "detector",
+	"collect", NULL,
 };
 
 static const cfg_opt common_opts[] = {
