@@ -18,7 +18,7 @@ static const cfg_opt ls_opts[] = {
 static const cfg_opt create_opts[] = {
 	NOENV("metric", "M", "the metric the rule watches"),
 	NOENV("agent", "A", "only this agent (default: every agent you may read)"),
-	{ "tag", "K=V", NULL, "only samples with this tag (repeatable)", CFG_MULTI | CFG_NOENV },
+	{ "tag", "K=V", NULL, "only samples with this tag", CFG_MULTI | CFG_NOENV },
 	NOENV("agg", "AGG", "avg (default), min, max, sum, count, rate, p50, p90, p95, p99"),
 	NOENV("window", "DUR", "what each evaluation aggregates, e.g. 5m"),
 	NOENV("op", "OP", "the comparison: >, >=, <, <=, =="),

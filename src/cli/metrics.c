@@ -36,7 +36,7 @@ static const cfg_opt push_opts[] = {
 	{ "agent", "NAME", NULL, "the agent (with --file: for samples that name none)", CFG_NOENV },
 	{ "metric", "NAME", NULL, "the metric of one sample", CFG_NOENV },
 	{ "value", "V", NULL, "its value (a finite number)", CFG_NOENV },
-	{ "tag", "K=V", NULL, "a tag of the sample (repeatable)", CFG_MULTI | CFG_NOENV },
+	{ "tag", "K=V", NULL, "a tag of the sample", CFG_MULTI | CFG_NOENV },
 	{ "ts", "T", NULL, "its time: unix ms, RFC 3339 or 30s/15m/1h before now (default: now)",
 	  CFG_NOENV },
 	{ "file", "FILE", NULL, "push the samples of FILE ('-': standard input) instead",
@@ -48,7 +48,7 @@ static const cfg_opt push_opts[] = {
 };
 #define FILTER_OPTS \
 	{ "agent", "NAME", NULL, "only this agent", CFG_NOENV }, \
-	{ "tag", "K=V", NULL, "only series with this tag (repeatable)", CFG_MULTI | CFG_NOENV }, \
+	{ "tag", "K=V", NULL, "only series with this tag", CFG_MULTI | CFG_NOENV }, \
 	{ "from", "T", NULL, "start: RFC 3339, unix ms, -1h or 1h (before now); default: an hour ago", \
 	  CFG_NOENV }, \
 	{ "to", "T", NULL, "end (excluded): as --from, or now (default)", CFG_NOENV }

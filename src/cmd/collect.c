@@ -57,7 +57,7 @@ static const cfg_opt collect_opts[] = {
 	{ "agent", "NAME", NULL, "the agent the figures belong to (required)", CFG_NOENV },
 	{ "interval", "DUR", "1s", "how often to sample and push (at least 100ms)", 0 },
 	{ "gpu-interval", "DUR", "5s", "how often to ask nvidia-smi (when on PATH)", 0 },
-	{ "tag", "K=V", NULL, "a tag on every sample (repeatable)", CFG_MULTI | CFG_NOENV },
+	{ "tag", "K=V", NULL, "a tag on every sample", CFG_MULTI | CFG_NOENV },
 	{ "server", "URL", NULL, "server URL (default: from 'sentinel login')", 0 },
 	{ "token", "TOKEN", NULL, "API token, e.g. one of scope metrics:write (default: from "
 	  "'sentinel login')", 0 },
