@@ -29,8 +29,9 @@
  *   keeps what replay needs (lsn, next_seq) and the latest sample. A store
  *   of our own (st NULL) is DIR/blocks.db with 16 KiB pages.
  *
- *   Queries aligned to the minute with a step of whole minutes read the
- *   rollups; others decode points. Memory is read under a shared lock and
+ *   Queries with a step of whole minutes read the rollups, decoding only
+ *   the blocks that reach into a minute the range cuts (from or to off the
+ *   minute); other steps decode points. Memory is read under a shared lock and
  *   copied, then rows are read without it (mx_db_query.c).
  *
  * Invariants

@@ -4,10 +4,11 @@
  * aggregated buckets, raw export and latest values.
  *
  * A reader skips the rows whose seq is in its copy of memory or newer than
- * it (invariant 4 of mx_db.c). Aligned queries (from, to and step whole
- * minutes) add up the rows' per-minute rollups; others decode points. A
- * row lying inside one bucket adds its block aggregates directly (not for
- * percentiles, which need bins). */
+ * it (invariant 4 of mx_db.c). With a step of whole minutes a query adds
+ * up the rows' per-minute rollups, and decodes only the rows that reach
+ * into a minute the range cuts (from or to off the minute); other steps
+ * decode points. A row lying inside one bucket adds its block aggregates
+ * directly (not for percentiles, which need bins). */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -191,6 +192,9 @@ static size_t days_in(mx_db *db, int64_t from, int64_t to, int64_t **out)
 
 typedef struct acc {
 	int64_t step, from, to, b0;
+	/* With rolls: [from_cut, from_min) and [to_min, to_cut) are the
+	 * minutes the range cuts (empty when from or to is on a minute). */
+	int64_t from_cut, from_min, to_min, to_cut;
 	size_t nb;
 	int pct, rolls;
 	uint64_t *cnt;
@@ -211,12 +215,21 @@ static inline void acc_add(acc *a, size_t i, uint64_t c, double sum, double mn, 
 	a->sum[i] += sum;
 }
 
+/* Points sorted by time (a decoded block, a copy of memory): the bucket
+ * is found again only when a point leaves the current one. */
 static void acc_points(acc *a, const int64_t *ts, const double *v, size_t n)
 {
+	int64_t lo = 0, hi = 0; /* the current bucket's range, empty at first */
+	size_t i = 0;
 	for (size_t k = 0; k < n; k++) {
 		if (ts[k] < a->from || ts[k] >= a->to)
 			continue;
-		size_t i = (size_t)(mx_floor_div(ts[k], a->step) - a->b0);
+		if (ts[k] < lo || ts[k] >= hi) {
+			int64_t b = mx_floor_div(ts[k], a->step);
+			i = (size_t)(b - a->b0);
+			lo = b * a->step;
+			hi = lo + a->step;
+		}
 		acc_add(a, i, 1, v[k], v[k], v[k]);
 		if (a->pct)
 			mx_sk_add(&a->sk[i], v[k]);
@@ -234,7 +247,12 @@ static int acc_row(acc *a, store_rows *r)
 		return 0;
 	}
 	size_t len, slen = 0;
-	if (a->rolls) {
+	/* Rollups serve the minutes wholly inside the range; a row with points
+	 * in a minute that the range cuts (from or to not on a minute) is
+	 * decoded instead. */
+	int cut_lo = a->from_cut < a->from_min && first < a->from_min && last >= a->from_cut;
+	int cut_hi = a->to_min < a->to_cut && last >= a->to_min && first < a->to_cut;
+	if (a->rolls && !cut_lo && !cut_hi) {
 		const uint8_t *p = store_rows_blob(r, 8, &len), *sk = NULL;
 		if (a->pct)
 			sk = store_rows_blob(r, 9, &slen);
@@ -244,7 +262,7 @@ static int acc_row(acc *a, store_rows *r)
 				      slen);
 		int more = 0;
 		while (!rc && (more = mx_roll_next(&it, &m)) == 1) {
-			if (m.ts < a->from || m.ts >= a->to)
+			if (m.ts < a->from || m.ts + MX_ROLL_MS > a->to)
 				continue;
 			size_t i = (size_t)(mx_floor_div(m.ts, a->step) - a->b0);
 			acc_add(a, i, m.count, m.sum, m.min, m.max);
@@ -382,8 +400,12 @@ int mx_db_query(mx_db *db, const mx_filter *f, int64_t step_ms, enum mx_agg agg,
 		return -EINVAL;
 	acc a = { .step = step_ms, .from = f->from_ms, .to = f->to_ms, .b0 = b0,
 		  .nb = (size_t)(b1 - b0 + 1), .pct = agg >= MX_P50 };
-	a.rolls = step_ms % MX_ROLL_MS == 0 && f->from_ms % MX_ROLL_MS == 0 &&
-		  f->to_ms % MX_ROLL_MS == 0;
+	/* A minute lies in one bucket when the step is whole minutes. */
+	a.rolls = step_ms % MX_ROLL_MS == 0;
+	a.from_min = (mx_floor_div(f->from_ms - 1, MX_ROLL_MS) + 1) * MX_ROLL_MS;
+	a.from_cut = a.from_min == f->from_ms ? a.from_min : a.from_min - MX_ROLL_MS;
+	a.to_min = mx_floor_div(f->to_ms, MX_ROLL_MS) * MX_ROLL_MS;
+	a.to_cut = a.to_min == f->to_ms ? a.to_min : a.to_min + MX_ROLL_MS;
 	sel *v = NULL;
 	store_conn *c = NULL;
 	int64_t *days = NULL;

@@ -263,12 +263,154 @@ void mx_json_str(buf *b, const char *s)
 	buf_append(b, "\"", 1);
 }
 
+/* q × 10^-s rounds to M × 2^E (the double of M, E) under round-half-even:
+ * exact, in 128-bit integers (callers keep every product below 2^128). */
+static int fmt_reads_back(uint64_t q, int s, uint64_t M, int E)
+{
+	unsigned __int128 p10 = 1;
+	for (int i = 0; i < s; i++)
+		p10 *= 10;
+	unsigned __int128 a = (unsigned __int128)q << -E, b = (unsigned __int128)M * p10;
+	unsigned __int128 d = a > b ? a - b : b - a;
+	/* Below a power of two the gap to the next smaller double is half. */
+	unsigned __int128 lim = (a < b && M == 1ULL << 52) ? p10 / 2 : p10;
+	if (2 * d < lim)
+		return 1;
+	/* A tie goes to the even mantissa (below a power of two, v's). */
+	return 2 * d == lim && !(M & 1);
+}
+
+/* M × 2^E >= 10^e, for -E in 1..69 and e in -7..14. */
+static int fmt_ge_pow10(uint64_t M, int E, int e)
+{
+	unsigned __int128 p10 = 1;
+	for (int i = 0; i < (e < 0 ? -e : e); i++)
+		p10 *= 10;
+	if (e < 0)
+		return (unsigned __int128)M * p10 >= (unsigned __int128)1 << -E;
+	return (unsigned __int128)M >= p10 << -E;
+}
+
+/* The p significant digits of %.{p}g of |v| = M × 2^E, given the exact
+ * decimal exponent *e of |v|: the digits as an integer in [10^(p-1),
+ * 10^p), *e raised when they round up to the next power of ten. */
+static uint64_t fmt_digits(uint64_t M, int E, int p, int *e, int *s_out)
+{
+	for (int tries = 0; tries < 2; tries++) {
+		int s = p - 1 - *e;
+		if (s < 0 || s > 22)
+			return 0;
+		unsigned __int128 p10 = 1;
+		for (int i = 0; i < s; i++)
+			p10 *= 10;
+		unsigned __int128 n = (unsigned __int128)M * p10, one = (unsigned __int128)1 << -E;
+		uint64_t q = (uint64_t)(n >> -E);
+		unsigned __int128 rem = n & (one - 1), half = one >> 1;
+		if (rem > half || (rem == half && (q & 1)))
+			q++;
+		uint64_t lo = 1, hi;
+		for (int i = 1; i < p; i++)
+			lo *= 10;
+		hi = lo * 10;
+		if (q >= hi)
+			++*e;
+		else if (q < lo)
+			return 0;
+		else {
+			*s_out = s;
+			return q;
+		}
+	}
+	return 0;
+}
+
+/* %.{p}g's text of digits q (p of them) with exponent e. */
+static void fmt_text(int neg, uint64_t q, int p, int e, char *out)
+{
+	char d[24];
+	int nd = p;
+	for (int i = p - 1; i >= 0; i--, q /= 10)
+		d[i] = (char)('0' + q % 10);
+	while (nd > 1 && d[nd - 1] == '0')
+		nd--;
+	char *o = out;
+	if (neg)
+		*o++ = '-';
+	if (e < -4 || e >= p) {
+		*o++ = d[0];
+		if (nd > 1) {
+			*o++ = '.';
+			memcpy(o, d + 1, (size_t)nd - 1);
+			o += nd - 1;
+		}
+		int x = e < 0 ? -e : e; /* below 100 here */
+		*o++ = 'e';
+		*o++ = e < 0 ? '-' : '+';
+		*o++ = (char)('0' + x / 10);
+		*o++ = (char)('0' + x % 10);
+		*o = '\0';
+		return;
+	}
+	if (e < 0) {
+		*o++ = '0';
+		*o++ = '.';
+		for (int i = 0; i < -e - 1; i++)
+			*o++ = '0';
+		memcpy(o, d, (size_t)nd);
+		o += nd;
+	} else {
+		for (int i = 0; i <= e; i++)
+			*o++ = i < nd ? d[i] : '0';
+		if (nd > e + 1) {
+			*o++ = '.';
+			memcpy(o, d + e + 1, (size_t)(nd - e - 1));
+			o += nd - e - 1;
+		}
+	}
+	*o = '\0';
+}
+
+/* The integer way for 2^-17 <= |v| < 1e14 (what metrics hold): 0, or -1
+ * to leave it to snprintf. */
+static int fmt_fast(double v, char out[32])
+{
+	uint64_t u;
+	memcpy(&u, &v, sizeof u);
+	int bexp = (int)((u >> 52) & 0x7ff);
+	double av = fabs(v);
+	if (bexp == 0 || bexp == 0x7ff || !(av < 1e14))
+		return -1;
+	uint64_t M = (u & ((1ULL << 52) - 1)) | 1ULL << 52;
+	int E = bexp - 1075; /* |v| = M × 2^E */
+	if (E >= 0 || E < -69)
+		return -1;
+	/* log10 is a guess near powers of ten: the exponent is made exact. */
+	int e0 = (int)floor(log10(av));
+	if (!fmt_ge_pow10(M, E, e0))
+		e0--;
+	else if (fmt_ge_pow10(M, E, e0 + 1))
+		e0++;
+	for (int p = 15; p <= 17; p++) {
+		int e = e0, s = 0;
+		uint64_t q = fmt_digits(M, E, p, &e, &s);
+		if (!q)
+			return -1;
+		if (p == 17 || fmt_reads_back(q, s, M, E)) {
+			fmt_text((int)(u >> 63), q, p, e, out);
+			return 0;
+		}
+	}
+	return -1;
+}
+
 void mx_fmt_double(double v, char out[32])
 {
 	if (!isfinite(v)) {
 		snprintf(out, 32, "null");
 		return;
 	}
+	if (fmt_fast(v, out) == 0)
+		return;
 	/* The shortest of %.15g..%.17g that reads back as v. */
 	for (int prec = 15; prec <= 17; prec++) {
 		snprintf(out, 32, "%.*g", prec, v);

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 #include "metrics/mx.h"
 #include "metrics/mx_db_int.h"
+#include "metrics/mx_api_int.h"
 
 static char dir[64];
 
@@ -375,12 +376,14 @@ static void all_queries(mx_db *db, const ref *r, size_t n, int64_t t0)
 	const char *by_model[] = { "model" }, *by_agent_host[] = { "agent", "host" };
 	mx_tag host1[] = { { "host", "h1" } };
 	int64_t end = t0 + (int64_t)n * 977 + 1000;
-	/* Aligned to the minute (rollups) and not (points). */
+	/* Aligned to the minute (rollups), cut at either end or both (rollups
+	 * inside, points in the cut minutes) and steps off the minute (points). */
 	int64_t from_al = (t0 / 60000) * 60000 + 60000 * 3, to_al = (end / 60000) * 60000 - 60000 * 2;
 	struct {
 		int64_t from, to, step;
 	} rg[] = { { from_al, to_al, 60000 }, { from_al, to_al, 300000 },
-		   { from_al + 1234, to_al - 777, 60000 }, { from_al, to_al, 45000 },
+		   { from_al + 1234, to_al - 777, 60000 }, { from_al + 59999, to_al, 120000 },
+		   { from_al, to_al + 1, 180000 }, { from_al, to_al, 45000 },
 		   { t0 - 3600000, end + 3600000, 3600000 } };
 	for (size_t g = 0; g < sizeof rg / sizeof *rg; g++) {
 		for (int agg = MX_AVG; agg <= MX_P99; agg++) {
@@ -774,6 +777,61 @@ static void test_concurrent(void **state)
 	mx_db_free(&db);
 }
 
+/* mx_fmt_double (the query and export answers' numbers) against the
+ * shortest of %.15g..%.17g that reads back, its definition. */
+static void fmt_ref(double v, char out[32])
+{
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(out, 32, "%.*g", prec, v);
+		if (prec == 17 || strtod(out, NULL) == v)
+			return;
+	}
+}
+
+static void test_fmt_double(void **state)
+{
+	(void)state;
+	uint64_t x = 0x243f6a8885a308d3ULL;
+	static const double fixed[] = { 1, -1, 0.1, 0.2, 0.3, 100, 98.56, 1e-5, 9.99999e-5, 1e-4,
+					0.0001234, 123456789012345.0, 99999999999999.98,
+					9999999999999.999, 0.5, 4503599627370496.0, 7.62939453125e-06,
+					1e13, 1e14, 0, -0.0, 1e300, 5e-324, 2.2250738585072014e-308 };
+	char got[32], want[32];
+	for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+		mx_fmt_double(fixed[i], got);
+		fmt_ref(fixed[i], want);
+		assert_string_equal(got, want);
+	}
+	for (int i = 0; i < 300000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		double v;
+		switch (i % 4) {
+		case 0: /* any bits */
+			memcpy(&v, &x, sizeof v);
+			break;
+		case 1: /* decimals, as pushed */
+			v = (double)(int64_t)(x % 2000000000) / mx_p10[x >> 60 & 7] - 1e6;
+			break;
+		case 2: /* quotients, as averages */
+			v = (double)(x % 100000007) / (double)(1 + (x >> 40) % 997);
+			break;
+		default: /* every magnitude the integer way serves, and its edges */
+			v = ldexp((double)(x >> 11) / 9007199254740992.0 + 0.5, (int)(x % 70) - 20);
+			if (x >> 63)
+				v = -v;
+			break;
+		}
+		if (!isfinite(v))
+			continue;
+		mx_fmt_double(v, got);
+		fmt_ref(v, want);
+		if (strcmp(got, want))
+			fail_msg("%.17g: got %s, want %s", v, got, want);
+	}
+}
+
 static void test_agg_names(void **state)
 {
 	(void)state;
@@ -792,6 +850,7 @@ int main(void)
 		cmocka_unit_test(test_gorilla),
 		cmocka_unit_test(test_sketch),
 		cmocka_unit_test(test_agg_names),
+		cmocka_unit_test(test_fmt_double),
 		cmocka_unit_test_setup_teardown(test_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_heads, setup, teardown),
