@@ -260,11 +260,20 @@ int sn_mkdir_p(const char *path, unsigned mode)
 	return 0;
 }
 
+int sn_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = fsync(fd) ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
 static int fsync_dir_of(const char *path)
 {
 	char *d = xstrdup(path);
 	char *slash = strrchr(d, '/');
-	int rc = 0;
 	if (slash == d)
 		slash[1] = '\0';
 	else if (slash)
@@ -273,15 +282,7 @@ static int fsync_dir_of(const char *path)
 		free(d);
 		d = xstrdup(".");
 	}
-	int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if (fsync(fd))
-		rc = -errno;
-	close(fd);
-out:
+	int rc = sn_fsync_dir(d);
 	free(d);
 	return rc;
 }

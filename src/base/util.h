@@ -44,6 +44,9 @@ int sn_copy_hashed(int in, int out, char sha[65]);
 
 /* mkdir -p with the given mode. 0 or -errno. */
 int sn_mkdir_p(const char *path, unsigned mode);
+/* fsync of a directory, so that the entries made in it are durable. 0 or
+ * -errno. */
+int sn_fsync_dir(const char *dir);
 /* Writes data to path atomically: temp file in the same directory, fsync,
  * rename, fsync of the directory. 0 or -errno. */
 int sn_write_file_atomic(const char *path, const void *data, size_t n, unsigned mode);

@@ -139,12 +139,7 @@ void blob_unlock(int fd)
 
 int blob_fsync_dir(const char *dir)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = fsync(fd) ? -errno : 0;
-	close(fd);
-	return rc;
+	return sn_fsync_dir(dir);
 }
 
 store *blob_store_db(const blob_store *bs)

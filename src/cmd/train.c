@@ -65,83 +65,43 @@ static void on_batch(void *ctx, int epoch, size_t done, size_t total)
 		w - k, "", done, total);
 }
 
-static int parse_widths(const char *s, int **out, int *n, char *err, size_t errlen)
-{
-	*out = NULL;
-	*n = 0;
-	const char *p = s;
-	while (*p) {
-		char *end;
-		long v = strtol(p, &end, 10);
-		/* Hidden widths plus the output layer must fit ML_MAX_LAYERS. */
-		/* A trailing comma ("16,") is a typo, not a shorter list. */
-		if (end == p || v < 1 || v > ML_MAX_WIDTH || (*end && *end != ',') ||
-		    (*end == ',' && !end[1]) || *n >= ML_MAX_LAYERS - 1) {
-			snprintf(err, errlen, "--hidden: '%s' is not a list of widths (1..%d)", s,
-				 ML_MAX_WIDTH);
-			free(*out);
-			*out = NULL;
-			return -EINVAL;
-		}
-		*out = xrealloc(*out, (size_t)(*n + 1) * sizeof(int));
-		(*out)[(*n)++] = (int)v;
-		p = *end ? end + 1 : end;
-	}
-	if (!*n) {
-		snprintf(err, errlen, "--hidden: at least one width is needed");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int parse_double(const cfg *c, const char *name, double *out, char *err, size_t errlen)
-{
-	const char *s = cfg_get(c, name);
-	char *end;
-	*out = strtod(s, &end);
-	if (end == s || *end) {
-		snprintf(err, errlen, "--%s: '%s' is not a number", name, s);
-		return -EINVAL;
-	}
-	return 0;
-}
-
+/* The options of the command line, by the names, ranges and defaults of
+ * ml_trainer.h (the training job's too); *hidden is the caller's to
+ * free. */
 static int get_opts(const cfg *c, ml_fit_opts *o, int **hidden, char *err, size_t errlen)
 {
-	long long epochs, batch, seed, patience;
-	double lr;
+	const char *name;
+	ml_fit_opts_default(o);
 	if (!cfg_get(c, "data") || !cfg_get(c, "out")) {
 		snprintf(err, errlen, "--data and --out are required");
 		return -EINVAL;
 	}
-	if (parse_widths(cfg_get(c, "hidden"), hidden, &o->nhidden, err, errlen))
+	if (ml_widths_parse(cfg_get(c, "hidden"), hidden, &o->nhidden)) {
+		snprintf(err, errlen, "--hidden: '%s' is not a list of 1 to %d widths (1..%d)",
+			 cfg_get(c, "hidden"), ML_MAX_LAYERS - 1, ML_MAX_WIDTH);
 		return -EINVAL;
+	}
 	o->hidden = *hidden;
 	if (ml_act_parse(cfg_get(c, "activation"), &o->act)) {
 		snprintf(err, errlen, "--activation: unknown activation '%s'", cfg_get(c, "activation"));
 		return -EINVAL;
 	}
-	if (cfg_get_int(c, "epochs", &epochs, err, errlen) ||
-	    cfg_get_int(c, "batch", &batch, err, errlen) ||
-	    cfg_get_int(c, "seed", &seed, err, errlen) ||
-	    cfg_get_int(c, "patience", &patience, err, errlen) ||
-	    parse_double(c, "lr", &lr, err, errlen) ||
-	    parse_double(c, "quantile", &o->quantile, err, errlen) ||
-	    parse_double(c, "val-fraction", &o->val_frac, err, errlen))
-		return -EINVAL;
-	/* seed >= 0: config.json keeps it as a JSON integer, which is signed.
-	 * batch <= 65536 bounds the trainer's batch x width buffers. */
-	if (epochs < 1 || epochs > 1000000 || batch < 1 || batch > 65536 || patience < 1 ||
-	    !(lr > 0 && lr < 10) || !(o->quantile > 0 && o->quantile <= 1) ||
-	    !(o->val_frac > 0 && o->val_frac < 1) || seed < 0) {
-		snprintf(err, errlen, "out of range: need epochs >= 1, 1 <= batch <= 65536, patience >= 1, 0 < lr < 10, 0 < quantile <= 1, 0 < val-fraction < 1, seed >= 0");
-		return -EINVAL;
+	for (size_t i = 0; (name = ml_fit_opt_name(i)); i++) {
+		char flag[32], *end, e[200];
+		sn_strlcpy(flag, name, sizeof flag);
+		for (char *q = flag; *q; q++)
+			*q = *q == '_' ? '-' : *q;
+		const char *s = cfg_get(c, flag);
+		double v = strtod(s, &end);
+		if (end == s || *end) {
+			snprintf(err, errlen, "--%s: '%s' is not a number", flag, s);
+			return -EINVAL;
+		}
+		if (ml_fit_opt_set(o, flag, v, e, sizeof e)) {
+			snprintf(err, errlen, "--%s", e);
+			return -EINVAL;
+		}
 	}
-	o->epochs = (int)epochs;
-	o->batch = (int)batch;
-	o->patience = (int)patience;
-	o->lr = (float)lr;
-	o->seed = (uint64_t)seed;
 	return 0;
 }
 

@@ -9,13 +9,14 @@
 #include <string.h>
 #include "base/log.h"
 #include "base/mem.h"
+#include "auth/share.h"
 #include "base/util.h"
 #include "dataset/ds_int.h"
 
 const ds_kind ds_kind_dataset = { "dataset", "datasets" };
 const ds_kind ds_kind_script = { "script", "scripts" };
 
-#define SHARES_MAX 64 /* groups one item is shared with */
+const share_table ds_shares = { "ds_shares", "item_id", "ds_items" };
 
 void ds_reply_rc(http_req *r, int rc, const char *what)
 {
@@ -45,30 +46,6 @@ int ds_parse_number(const char *s, int64_t *out)
 
 /* ---- access ---- */
 
-int ds_item_access(store_conn *c, const char *id, const char *owner_id, int public_,
-		   const auth_user *u, enum ds_access *out)
-{
-	store_rows *rows = NULL;
-	if (u->role >= ROLE_ADMIN || strcmp(owner_id, u->id) == 0) {
-		*out = DS_OWNER;
-		return 0;
-	}
-	int rc = store_query(c, "SELECT MAX(CASE WHEN s.access = 'write' THEN 2 ELSE 1 END)"
-			     " FROM ds_shares s JOIN group_members m ON m.group_id = s.group_id"
-			     " WHERE s.item_id = $1 AND m.user_id = $2",
-			     &rows, SARGS(SA_TEXT(id), SA_TEXT(u->id)));
-	int64_t best = 0;
-	if (rc == 0 && (rc = store_rows_next(rows)) == 1) {
-		best = store_rows_isnull(rows, 0) ? 0 : store_rows_int(rows, 0);
-		rc = 0;
-	}
-	store_rows_free(&rows);
-	if (rc)
-		return rc;
-	*out = best == 2 ? DS_WRITE : best == 1 || public_ ? DS_READ : DS_NONE;
-	return 0;
-}
-
 int ds_item_get(store_conn *c, const ds_kind *k, const char *name, const auth_user *u,
 		ds_item *out)
 {
@@ -90,8 +67,8 @@ int ds_item_get(store_conn *c, const ds_kind *k, const char *name, const auth_us
 		rc = -ENOENT;
 	}
 	store_rows_free(&rows);
-	if (rc == 0 && (rc = ds_item_access(c, out->id, out->owner_id, out->public_, u,
-					    &out->access)) == 0 && out->access == DS_NONE)
+	if (rc == 0 && (rc = share_store_access(c, &ds_shares, out->id, out->owner_id, out->public_,
+						u, &out->access)) == 0 && out->access == SHARE_NONE)
 		rc = -ENOENT;
 	return rc;
 }
@@ -99,26 +76,8 @@ int ds_item_get(store_conn *c, const ds_kind *k, const char *name, const auth_us
 /* The blob API's hook: ref is an item id. */
 static int item_may_read(void *ctx, store_conn *c, const char *ref, const auth_user *u)
 {
-	store_rows *rows = NULL;
-	char owner[48] = "";
-	int public_ = 0;
-	enum ds_access a = DS_NONE;
 	(void)ctx;
-	int rc = store_query(c, "SELECT owner_id, public FROM ds_items WHERE id = $1", &rows,
-			     SARGS(SA_TEXT(ref)));
-	if (rc == 0 && (rc = store_rows_next(rows)) == 1) {
-		sn_strlcpy(owner, store_rows_text(rows, 0), sizeof owner);
-		public_ = (int)store_rows_int(rows, 1);
-		rc = 0;
-	} else if (rc == 0) {
-		rc = -ENOENT;
-	}
-	store_rows_free(&rows);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc == 0)
-		rc = ds_item_access(c, ref, owner, public_, u, &a);
-	return rc ? rc : a != DS_NONE;
+	return share_store_may_read(c, &ds_shares, ref, u);
 }
 
 /* ---- versions ---- */
@@ -271,7 +230,7 @@ int ds_version_add(ds_api *api, const ds_kind *k, const char *name, const auth_u
 		if ((rc = item_create(c, k, name, u)) == 0)
 			rc = ds_item_get(c, k, name, u, &it);
 	}
-	if (rc == 0 && it.access < DS_WRITE)
+	if (rc == 0 && it.access < SHARE_WRITE)
 		rc = -EACCES;
 	if (rc == 0)
 		rc = version_lookup(c, it.id, nv->sha256, &same, &next);
@@ -288,27 +247,6 @@ int ds_version_add(ds_api *api, const ds_kind *k, const char *name, const auth_u
 
 /* ---- item JSON ---- */
 
-static int shares_json(store_conn *c, const char *id, json_t **out)
-{
-	store_rows *rows = NULL;
-	json_t *a = json_array();
-	int rc = a ? store_query(c, "SELECT g.name, s.access FROM ds_shares s JOIN user_groups g"
-				 " ON g.id = s.group_id WHERE s.item_id = $1 ORDER BY g.name",
-				 &rows, SARGS(SA_TEXT(id))) : -ENOMEM;
-	while (rc == 0 && (rc = store_rows_next(rows)) == 1) {
-		json_t *s = json_pack("{s:s,s:s}", "group", store_rows_text(rows, 0), "access",
-				      store_rows_text(rows, 1));
-		rc = !s || json_array_append_new(a, s) ? -ENOMEM : 0;
-	}
-	store_rows_free(&rows);
-	if (rc < 0) {
-		json_decref(a);
-		return rc;
-	}
-	*out = a;
-	return 0;
-}
-
 #define ITEM_COLS "i.id, i.name, u.username, i.public, i.archived, i.created_at, i.updated_at," \
 	" (SELECT COUNT(*) FROM ds_versions v WHERE v.item_id = i.id)," \
 	" (SELECT MAX(number) FROM ds_versions v WHERE v.item_id = i.id)"
@@ -317,7 +255,7 @@ static int shares_json(store_conn *c, const char *id, json_t **out)
 static int item_json(store_conn *c, const ds_kind *k, store_rows *rows, json_t **out)
 {
 	json_t *shares = NULL;
-	int rc = shares_json(c, store_rows_text(rows, 0), &shares);
+	int rc = share_store_json(c, &ds_shares, store_rows_text(rows, 0), &shares);
 	if (rc)
 		return rc;
 	*out = json_pack("{s:s,s:s,s:o,s:b,s:b,s:o,s:o,s:o,s:I,s:o}", "name",
@@ -441,10 +379,8 @@ static void h_list(http_req *r, void *ctx)
 	if (rc == 0)
 		rc = store_query(c, "SELECT " ITEM_COLS " FROM ds_items i LEFT JOIN users u"
 				 " ON u.id = i.owner_id WHERE i.kind = $1 AND i.name > $2"
-				 " AND i.archived = $3 AND ($4 = '' OR u.username = $4) AND ($5 = 1"
-				 " OR i.owner_id = $6 OR i.public = 1 OR EXISTS (SELECT 1 FROM"
-				 " ds_shares s JOIN group_members m ON m.group_id = s.group_id"
-				 " WHERE s.item_id = i.id AND m.user_id = $6)) ORDER BY i.name",
+				 " AND i.archived = $3 AND ($4 = '' OR u.username = $4) AND "
+				 SHARE_VISIBLE_SQL("ds_shares", "$5", "$6") " ORDER BY i.name",
 				 &rows, SARGS(SA_TEXT(x->k->name), SA_TEXT(cursor ? cursor : ""),
 					      SA_INT(arch && strcmp(arch, "1") == 0),
 					      SA_TEXT(owner ? owner : ""),
@@ -492,46 +428,6 @@ static void h_get(http_req *r, void *ctx)
 		http_reply_json(r, 200, j);
 }
 
-/* Replaces the item's shares with the list of the body; replies 400 for
- * a bad one. */
-static int set_shares(http_req *r, store_conn *c, const char *id, json_t *list)
-{
-	size_t i;
-	json_t *s;
-	int rc = 0;
-	if (!json_is_array(list) || json_array_size(list) > SHARES_MAX) {
-		http_reply_error(r, 400, "bad_request", "field 'shares' must be a list of at most %d"
-				 " {\"group\",\"access\"}", SHARES_MAX);
-		return -EINVAL;
-	}
-	if ((rc = store_exec(c, "DELETE FROM ds_shares WHERE item_id = $1", NULL, SARGS(SA_TEXT(id)))))
-		goto fail;
-	json_array_foreach(list, i, s) {
-		const char *g = json_string_value(json_object_get(s, "group"));
-		const char *a = json_string_value(json_object_get(s, "access"));
-		int64_t n = 0;
-		if (!g || !a || (strcmp(a, "read") && strcmp(a, "write"))) {
-			http_reply_error(r, 400, "bad_request", "a share is {\"group\": NAME, \"access\":"
-					 " \"read\"|\"write\"}");
-			return -EINVAL;
-		}
-		rc = store_exec(c, "INSERT INTO ds_shares (item_id, group_id, access) SELECT $1, id, $3"
-				" FROM user_groups WHERE name = $2 ON CONFLICT (item_id, group_id)"
-				" DO UPDATE SET access = excluded.access", &n,
-				SARGS(SA_TEXT(id), SA_TEXT(g), SA_TEXT(a)));
-		if (rc)
-			goto fail;
-		if (n == 0) {
-			http_reply_error(r, 400, "bad_request", "no such group: %s", g);
-			return -EINVAL;
-		}
-	}
-	return 0;
-fail:
-	ds_reply_rc(r, rc, "cannot change the shares");
-	return rc;
-}
-
 /* PATCH /api/v1/{datasets,scripts}/{name} */
 static void h_patch(http_req *r, void *ctx)
 {
@@ -540,7 +436,8 @@ static void h_patch(http_req *r, void *ctx)
 	int pub = -1, arch = -1, rc;
 	store_conn *c = NULL;
 	ds_item it;
-	json_t *j = NULL, *shares = http_req_json(r) ? json_object_get(http_req_json(r), "shares") : NULL;
+	char err[512];
+	json_t *j = NULL, *shares = json_object_get(http_req_json(r), "shares");
 	set_target(r, x->k, name);
 	if (http_body_bool(r, "public", 0, &pub) || http_body_bool(r, "archived", 0, &arch))
 		return;
@@ -548,17 +445,16 @@ static void h_patch(http_req *r, void *ctx)
 	if (rc == 0)
 		rc = store_begin(c);
 	if (rc == 0 && (rc = ds_item_get(c, x->k, name, auth_caller(r), &it)) == 0 &&
-	    it.access < DS_OWNER)
+	    it.access < SHARE_OWNER)
 		rc = -EACCES;
-	if (rc == 0 && pub >= 0)
-		rc = store_exec(c, "UPDATE ds_items SET public = $2 WHERE id = $1", NULL,
-				SARGS(SA_TEXT(it.id), SA_INT(pub)));
 	if (rc == 0 && arch >= 0)
 		rc = store_exec(c, "UPDATE ds_items SET archived = $2 WHERE id = $1", NULL,
 				SARGS(SA_TEXT(it.id), SA_INT(arch)));
-	if (rc == 0 && shares && set_shares(r, c, it.id, shares)) {
+	if (rc == 0 && (rc = share_store_patch(c, &ds_shares, it.id, pub, shares, err,
+					       sizeof err)) == -EINVAL) {
 		store_release(&c);
-		return; /* replied */
+		http_reply_error(r, 400, "bad_request", "%s", err);
+		return;
 	}
 	if (rc == 0)
 		rc = store_exec(c, "UPDATE ds_items SET updated_at = $2 WHERE id = $1", NULL,
@@ -612,7 +508,7 @@ static void h_delete(http_req *r, void *ctx)
 	if (rc == 0)
 		rc = store_exec(c, "DELETE FROM ds_versions WHERE item_id = $1", NULL, SARGS(SA_TEXT(it.id)));
 	if (rc == 0)
-		rc = store_exec(c, "DELETE FROM ds_shares WHERE item_id = $1", NULL, SARGS(SA_TEXT(it.id)));
+		rc = share_store_replace(c, &ds_shares, it.id, NULL, 0);
 	if (rc == 0)
 		rc = store_exec(c, "DELETE FROM ds_items WHERE id = $1", NULL, SARGS(SA_TEXT(it.id)));
 	if (rc == 0)

@@ -4,6 +4,7 @@
 #define SN_DS_INT_H
 #include <jansson.h>
 #include "auth/auth.h"
+#include "auth/share.h"
 #include "dataset/ds.h"
 
 /* What a route names: "dataset" or "script". */
@@ -41,23 +42,21 @@ struct ds_api {
 	void *local_ctx;
 };
 
-enum ds_access { DS_NONE = 0, DS_READ = 1, DS_WRITE = 2, DS_OWNER = 3 };
+/* The items' shares (auth/share.h: the access rule). */
+extern const share_table ds_shares;
 
 typedef struct ds_item {
 	char id[48];
 	char name[DS_NAME_MAX + 1];
 	char owner_id[48];
 	int public_, archived;
-	enum ds_access access; /* the caller's */
+	enum share_access access; /* the caller's */
 } ds_item;
 
 /* Looks up the item kind/name for u: -ENOENT when missing or not readable
  * by u (the same answer). */
 int ds_item_get(store_conn *c, const ds_kind *k, const char *name, const auth_user *u,
 		ds_item *out);
-/* The caller's access to item id (admins: DS_OWNER). */
-int ds_item_access(store_conn *c, const char *id, const char *owner_id, int public_,
-		   const auth_user *u, enum ds_access *out);
 
 /* A version as stored. */
 typedef struct ds_version {

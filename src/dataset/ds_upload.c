@@ -468,7 +468,7 @@ static int precheck(ds_api *api, http_req *r, struct push *p)
 		return 0; /* created on push, or refused then as not found */
 	if (rc)
 		return fail(p, 503, "store_busy", "cannot read the dataset");
-	if (it.access < DS_WRITE)
+	if (it.access < SHARE_WRITE)
 		return fail(p, 403, "forbidden", "you may read this dataset but not push to it");
 	return 0;
 }

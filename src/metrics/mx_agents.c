@@ -13,10 +13,11 @@
  *  3. An agent's struct lives until it is deleted (write lock): readers hold
  *     the read lock while they look at it. last_seen is atomic so that
  *     ingest updates it under the read lock.
- *  4. Who may do what (the rules of datasets, dataset/ds.h): admins and the
- *     owner everything; a group share gives read or write to the group's
- *     members; public gives read to every user. The server (u NULL) may do
- *     everything; agents it registers have no owner (admins only).
+ *  4. Who may do what is the rule of auth/share.h, as for datasets: admins
+ *     and the owner everything; a group share gives read or write to the
+ *     group's members; public gives read to every user. The server (u
+ *     NULL) may do everything; agents it registers have no owner (admins
+ *     only). Here the shares and the viewer's groups are in memory.
  *  5. Group memberships come from a cache of at most GCACHE entries, each
  *     at most GCACHE_TTL_MS old: a membership change takes effect within
  *     that time, as a token revocation does. */
@@ -41,15 +42,18 @@ struct agent {
 	_Atomic int64_t last_seen;
 	int64_t saved_seen; /* guarded by reg_mu */
 	size_t nshares;
-	struct mx_share *shares;
+	share_grant *shares;
 };
 
 struct gcache_entry {
 	char user[48];
 	int64_t at;
 	size_t n;
-	char (*groups)[48];
+	char (*groups)[SHARE_GROUP_ID];
 };
+
+/* The agents' shares (auth/share.h); they have no items table there. */
+static const share_table agent_shares = { "mx_agent_shares", "agent", NULL };
 
 struct mx_agents {
 	store *st;
@@ -156,10 +160,10 @@ static int load(mx_agents *ag)
 	while (rc == 0 && (rc = store_rows_next(rows)) == 1) {
 		struct agent *a = find(ag, store_rows_text(rows, 0));
 		rc = 0;
-		if (!a || a->nshares == MX_SHARES_MAX)
+		if (!a || a->nshares == SHARE_MAX)
 			continue;
 		a->shares = xrealloc(a->shares, (a->nshares + 1) * sizeof *a->shares);
-		sn_strlcpy(a->shares[a->nshares].group, store_rows_text(rows, 1), 48);
+		sn_strlcpy(a->shares[a->nshares].group, store_rows_text(rows, 1), SHARE_GROUP_ID);
 		a->shares[a->nshares++].write = strcmp(store_rows_text(rows, 2), "write") == 0;
 	}
 	store_rows_free(&rows);
@@ -211,20 +215,12 @@ void mx_agents_free(mx_agents **agp)
 static int groups_fetch(mx_agents *ag, const char *user, mx_viewer *v)
 {
 	store_conn *c = NULL;
-	store_rows *rows = NULL;
 	v->ngroups = 0;
 	int rc = store_acquire(ag->st, &c);
 	if (rc == 0)
-		rc = store_query(c, "SELECT group_id FROM group_members WHERE user_id = $1", &rows,
-				 SARGS(SA_TEXT(user)));
-	while (rc == 0 && (rc = store_rows_next(rows)) == 1) {
-		rc = 0;
-		if (v->ngroups < MX_GROUPS_MAX)
-			sn_strlcpy(v->groups[v->ngroups++], store_rows_text(rows, 0), 48);
-	}
-	store_rows_free(&rows);
+		rc = share_user_groups(c, user, v->groups, MX_GROUPS_MAX, &v->ngroups);
 	store_release(&c);
-	return rc < 0 ? rc : 0;
+	return rc;
 }
 
 /* Fills v's groups once: from the cache when fresh, else from the store. A
@@ -258,14 +254,6 @@ static void viewer_groups(mx_agents *ag, mx_viewer *v)
 	pthread_mutex_unlock(&ag->gmu);
 }
 
-static int in_groups(const mx_viewer *v, const char *group)
-{
-	for (size_t i = 0; i < v->ngroups; i++)
-		if (strcmp(v->groups[i], group) == 0)
-			return 1;
-	return 0;
-}
-
 /* ---- access (invariant 4) ---- */
 
 /* v's access to a, under the read lock. Returns -1 when the answer needs
@@ -273,15 +261,10 @@ static int in_groups(const mx_viewer *v, const char *group)
  * the lock and asks again). */
 static int access_locked(const struct agent *a, const mx_viewer *v)
 {
-	if (!v->u || v->u->role >= ROLE_ADMIN || (a->owner[0] && strcmp(a->owner, v->u->id) == 0))
-		return MX_OWNER;
-	int best = a->public_ ? MX_READ : MX_NONE;
-	if (a->nshares && !v->loaded)
+	if (a->nshares && !v->loaded && !share_owns(v->u, a->owner))
 		return -1;
-	for (size_t i = 0; i < a->nshares && best < MX_WRITE; i++)
-		if (in_groups(v, a->shares[i].group) && (a->shares[i].write ? MX_WRITE : MX_READ) > best)
-			best = a->shares[i].write ? MX_WRITE : MX_READ;
-	return best;
+	return share_access(v->u, a->owner, a->public_,
+			    share_grant_of(a->shares, a->nshares, v->groups, v->ngroups));
 }
 
 /* v's access to name: MX_NONE..MX_OWNER, or -ENOENT for an unknown agent. */
@@ -515,11 +498,11 @@ int mx_agents_list(mx_agents *ag, mx_viewer *v, const char *cursor, char (**out)
 
 /* ---- changes ---- */
 
-int mx_agents_update(mx_agents *ag, const char *name, int public_,
-		     const struct mx_share *shares, size_t nshares, int set_shares)
+int mx_agents_update(mx_agents *ag, const char *name, int public_, const share_grant *shares,
+		     size_t nshares, int set_shares)
 {
 	store_conn *c = NULL;
-	if (nshares > MX_SHARES_MAX)
+	if (nshares > SHARE_MAX)
 		return -EINVAL;
 	pthread_mutex_lock(&ag->reg_mu);
 	int rc = store_acquire(ag->st, &c);
@@ -529,14 +512,7 @@ int mx_agents_update(mx_agents *ag, const char *name, int public_,
 		rc = store_exec(c, "UPDATE mx_agents SET public = $2 WHERE name = $1", NULL,
 				SARGS(SA_TEXT(name), SA_INT(public_)));
 	if (rc == 0 && set_shares)
-		rc = store_exec(c, "DELETE FROM mx_agent_shares WHERE agent = $1", NULL,
-				SARGS(SA_TEXT(name)));
-	for (size_t i = 0; rc == 0 && set_shares && i < nshares; i++)
-		rc = store_exec(c, "INSERT INTO mx_agent_shares (agent, group_id, access) VALUES"
-				" ($1, $2, $3) ON CONFLICT (agent, group_id) DO UPDATE SET"
-				" access = excluded.access", NULL,
-				SARGS(SA_TEXT(name), SA_TEXT(shares[i].group),
-				      SA_TEXT(shares[i].write ? "write" : "read")));
+		rc = share_store_replace(c, &agent_shares, name, shares, nshares);
 	if (rc == 0)
 		rc = store_commit(c);
 	store_release(&c);
@@ -547,7 +523,7 @@ int mx_agents_update(mx_agents *ag, const char *name, int public_,
 			a->public_ = public_;
 		if (a && set_shares) {
 			/* One group named twice keeps its last access, as in the store. */
-			struct mx_share *s = xmalloc((nshares ? nshares : 1) * sizeof *s);
+			share_grant *s = xmalloc((nshares ? nshares : 1) * sizeof *s);
 			size_t k = 0;
 			for (size_t i = 0; i < nshares; i++) {
 				size_t j = 0;
@@ -574,8 +550,7 @@ int mx_agents_delete(mx_agents *ag, const char *name)
 	if (rc == 0)
 		rc = store_begin(c);
 	if (rc == 0)
-		rc = store_exec(c, "DELETE FROM mx_agent_shares WHERE agent = $1", NULL,
-				SARGS(SA_TEXT(name)));
+		rc = share_store_replace(c, &agent_shares, name, NULL, 0);
 	if (rc == 0)
 		rc = store_exec(c, "DELETE FROM mx_agents WHERE name = $1", NULL, SARGS(SA_TEXT(name)));
 	if (rc == 0)

@@ -5,10 +5,10 @@
 #define SN_MX_API_INT_H
 #include <pthread.h>
 #include <stdint.h>
+#include "auth/share.h"
 #include "metrics/mx_api.h"
 
 #define MX_BODY_MAX ((size_t)16 << 20) /* an ingest request's body */
-#define MX_SHARES_MAX 64                 /* groups one agent is shared with */
 #define MX_GROUPS_MAX 256                /* groups of one user taken into account */
 #define MX_MODEL_MAX 256                 /* bytes of a model name (prices) */
 #define MX_SEEN_SAVE_MS 10000            /* last_seen reaches the store at most this often */
@@ -17,7 +17,13 @@
 
 typedef struct mx_agents mx_agents;
 
-enum mx_access { MX_NONE = 0, MX_READ = 1, MX_WRITE = 2, MX_OWNER = 3 };
+/* The access rule is auth/share.h's; these are its levels. */
+enum mx_access {
+	MX_NONE = SHARE_NONE,
+	MX_READ = SHARE_READ,
+	MX_WRITE = SHARE_WRITE,
+	MX_OWNER = SHARE_OWNER
+};
 
 /* Who is asking, with their groups fetched at most once (lazily, and only
  * when an agent they do not own is shared with groups). u NULL is the
@@ -26,7 +32,7 @@ typedef struct mx_viewer {
 	const auth_user *u;
 	int loaded;
 	size_t ngroups;
-	char groups[MX_GROUPS_MAX][48];
+	char groups[MX_GROUPS_MAX][SHARE_GROUP_ID];
 } mx_viewer;
 
 /* An agent as a route shows it: copies. */
@@ -36,7 +42,7 @@ typedef struct mx_agent_info {
 	int public_;
 	int64_t first_seen, last_seen;
 	size_t nshares;
-	struct mx_share { char group[48]; int write; } shares[MX_SHARES_MAX];
+	share_grant shares[SHARE_MAX];
 } mx_agent_info;
 
 /* Loads every agent from the store into memory. */
@@ -63,10 +69,10 @@ int mx_agents_get(mx_agents *ag, mx_viewer *v, const char *name, mx_agent_info *
  * start), in order: *out (caller frees; NULL when *n is 0). */
 int mx_agents_list(mx_agents *ag, mx_viewer *v, const char *cursor, char (**out)[MX_NAME_MAX + 1],
 		   size_t *n);
-/* Sets public (when >= 0) and the shares (when shares is non-NULL:
- * MX_SHARES_MAX at most, group ids) in the store, then in memory. */
-int mx_agents_update(mx_agents *ag, const char *name, int public_,
-		     const struct mx_share *shares, size_t nshares, int set_shares);
+/* Sets public (when >= 0) and, with set_shares, the shares (SHARE_MAX at
+ * most, group ids) in the store, then in memory. */
+int mx_agents_update(mx_agents *ag, const char *name, int public_, const share_grant *shares,
+		     size_t nshares, int set_shares);
 /* Forgets the agent (store and memory); its samples stay. */
 int mx_agents_delete(mx_agents *ag, const char *name);
 

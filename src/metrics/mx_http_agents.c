@@ -232,45 +232,18 @@ static void set_target(http_req *r)
 
 /* The shares of the body, group names resolved to ids: 0, or replies 400
  * (or the store's error) and returns nonzero. */
-static int read_shares(http_req *r, mx_api *a, const json_t *list, struct mx_share *out,
-		       size_t *n)
+static int read_shares(http_req *r, mx_api *a, const json_t *list, share_grant *out, size_t *n)
 {
 	store_conn *c = NULL;
-	size_t i;
-	json_t *s;
-	int rc = 0;
-	*n = 0;
-	if (!json_is_array(list) || json_array_size(list) > MX_SHARES_MAX) {
-		http_reply_error(r, 400, "bad_request", "field 'shares' must be a list of at most %d"
-				 " {\"group\",\"access\"}", MX_SHARES_MAX);
-		return -EINVAL;
-	}
-	if ((rc = store_acquire(a->st, &c))) {
-		reply_rc(r, rc, "cannot read the groups");
-		return rc;
-	}
-	json_array_foreach(list, i, s) {
-		const char *g = json_string_value(json_object_get(s, "group"));
-		const char *acc = json_string_value(json_object_get(s, "access"));
-		if (!g || !acc || (strcmp(acc, "read") && strcmp(acc, "write"))) {
-			http_reply_error(r, 400, "bad_request", "a share is {\"group\": NAME, \"access\":"
-					 " \"read\"|\"write\"}");
-			rc = -EINVAL;
-			break;
-		}
-		rc = one_text(c, "SELECT id FROM user_groups WHERE name = $1", g, out[*n].group,
-			      sizeof out[*n].group);
-		if (rc == -ENOENT) {
-			http_reply_error(r, 400, "bad_request", "no such group: %s", g);
-			break;
-		}
-		if (rc) {
-			reply_rc(r, rc, "cannot read the groups");
-			break;
-		}
-		out[(*n)++].write = strcmp(acc, "write") == 0;
-	}
+	char err[512];
+	int rc = store_acquire(a->st, &c);
+	if (rc == 0)
+		rc = share_list_read(c, list, out, n, err, sizeof err);
 	store_release(&c);
+	if (rc == -EINVAL)
+		http_reply_error(r, 400, "bad_request", "%s", err);
+	else if (rc)
+		reply_rc(r, rc, "cannot read the groups");
 	return rc;
 }
 
@@ -282,7 +255,7 @@ static void h_patch(http_req *r, void *ctx)
 	mx_agent_info info;
 	enum mx_access acc;
 	int pub = -1;
-	struct mx_share *shares = xcalloc(MX_SHARES_MAX, sizeof *shares);
+	share_grant *shares = xcalloc(SHARE_MAX, sizeof *shares);
 	size_t nshares = 0;
 	const json_t *list = http_req_json(r) ? json_object_get(http_req_json(r), "shares") : NULL;
 	set_target(r);

@@ -17,6 +17,111 @@ static int cmp_float(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* ---- the user's options ---- */
+
+/* Ranges: batch <= 65536 bounds the trainer's batch x width buffers;
+ * seed <= 2^53 keeps it exact in a JSON number (config.json keeps it as
+ * an integer, and a job's config reads it as a double). */
+enum fit_field { F_EPOCHS, F_BATCH, F_LR, F_SEED, F_PATIENCE, F_QUANTILE, F_VAL_FRAC };
+
+#define OPEN_LO 1u /* lo itself is out of range */
+#define OPEN_HI 2u /* hi is */
+
+static const struct fit_opt {
+	const char *name;
+	enum fit_field field;
+	double lo, hi;
+	unsigned open;
+	int whole;
+} fit_opts[] = {
+	{ "epochs", F_EPOCHS, 1, 1000000, 0, 1 },
+	{ "batch", F_BATCH, 1, 65536, 0, 1 },
+	{ "lr", F_LR, 0, 10, OPEN_LO | OPEN_HI, 0 },
+	{ "seed", F_SEED, 0, 9007199254740992.0, 0, 1 },
+	{ "patience", F_PATIENCE, 1, 1000000, 0, 1 },
+	{ "quantile", F_QUANTILE, 0, 1, OPEN_LO, 0 },
+	{ "val_fraction", F_VAL_FRAC, 0, 1, OPEN_LO | OPEN_HI, 0 },
+};
+
+const char *ml_fit_opt_name(size_t i)
+{
+	return i < sizeof fit_opts / sizeof fit_opts[0] ? fit_opts[i].name : NULL;
+}
+
+void ml_fit_opts_default(ml_fit_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->act = ML_ACT_RELU;
+	o->epochs = 50;
+	o->batch = 256;
+	o->lr = 1e-3f;
+	o->seed = 1;
+	o->patience = 10;
+	o->quantile = 0.99;
+	o->val_frac = 0.2;
+}
+
+static int name_is(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++)
+		if (*a != *b && !(*a == '-' && *b == '_'))
+			return 0;
+	return *a == *b;
+}
+
+int ml_fit_opt_set(ml_fit_opts *o, const char *name, double v, char *err, size_t errlen)
+{
+	const struct fit_opt *d = NULL;
+	for (size_t i = 0; ml_fit_opt_name(i) && !d; i++)
+		if (name_is(name, fit_opts[i].name))
+			d = &fit_opts[i];
+	if (!d) {
+		snprintf(err, errlen, "%s: no such option", name);
+		return -ENOENT;
+	}
+	int in = (d->open & OPEN_LO ? v > d->lo : v >= d->lo) &&
+		 (d->open & OPEN_HI ? v < d->hi : v <= d->hi);
+	if (!in || (d->whole && v != floor(v))) {
+		snprintf(err, errlen, "%s: must be a %snumber in %c%.16g, %.16g%c", name,
+			 d->whole ? "whole " : "", d->open & OPEN_LO ? '(' : '[', d->lo, d->hi,
+			 d->open & OPEN_HI ? ')' : ']');
+		return -EINVAL;
+	}
+	switch (d->field) {
+	case F_EPOCHS: o->epochs = (int)v; break;
+	case F_BATCH: o->batch = (int)v; break;
+	case F_LR: o->lr = (float)v; break;
+	case F_SEED: o->seed = (uint64_t)v; break;
+	case F_PATIENCE: o->patience = (int)v; break;
+	case F_QUANTILE: o->quantile = v; break;
+	case F_VAL_FRAC: o->val_frac = v; break;
+	}
+	return 0;
+}
+
+int ml_widths_parse(const char *s, int **out, int *n)
+{
+	*out = NULL;
+	*n = 0;
+	while (*s) {
+		char *end;
+		long w = strtol(s, &end, 10);
+		/* Hidden widths plus the output layer must fit ML_MAX_LAYERS; a
+		 * trailing comma ("16,") is a typo, not a shorter list. */
+		if (end == s || w < 1 || w > ML_MAX_WIDTH || (*end && *end != ',') ||
+		    (*end == ',' && !end[1]) || *n >= ML_MAX_LAYERS - 1) {
+			free(*out);
+			*out = NULL;
+			*n = 0;
+			return -EINVAL;
+		}
+		*out = xrealloc(*out, (size_t)(*n + 1) * sizeof(int));
+		(*out)[(*n)++] = (int)w;
+		s = *end ? end + 1 : end;
+	}
+	return *n ? 0 : -EINVAL;
+}
+
 double ml_quantile(float *v, size_t n, double q)
 {
 	if (n == 0)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "base/log.h"
 #include "base/mem.h"
+#include "auth/share.h"
 #include "base/util.h"
 #include "dataset/ds.h"
 #include "dataset/ds_tar.h"
@@ -52,7 +53,7 @@ static const store_migration migs[] = {
 };
 const store_domain model_store_domain = { "model", migs, 1, 0 };
 
-#define SHARES_MAX 64
+static const share_table md_shares = { "model_shares", "item_id", "model_items" };
 
 /* ---- small parts ---- */
 
@@ -127,30 +128,6 @@ int md_user_get(store_conn *c, const char *user_id, auth_user *out)
 
 /* ---- access ---- */
 
-int md_item_access(store_conn *c, const char *id, const char *owner_id, int public_,
-		   const auth_user *u, enum md_access *out)
-{
-	store_rows *rows = NULL;
-	if (u->role >= ROLE_ADMIN || strcmp(owner_id, u->id) == 0) {
-		*out = MD_OWNER;
-		return 0;
-	}
-	int rc = store_query(c, "SELECT MAX(CASE WHEN s.access = 'write' THEN 2 ELSE 1 END)"
-			     " FROM model_shares s JOIN group_members m ON m.group_id = s.group_id"
-			     " WHERE s.item_id = $1 AND m.user_id = $2",
-			     &rows, SARGS(SA_TEXT(id), SA_TEXT(u->id)));
-	int64_t best = 0;
-	if (rc == 0 && (rc = store_rows_next(rows)) == 1) {
-		best = store_rows_isnull(rows, 0) ? 0 : store_rows_int(rows, 0);
-		rc = 0;
-	}
-	store_rows_free(&rows);
-	if (rc)
-		return rc;
-	*out = best == 2 ? MD_WRITE : best == 1 || public_ ? MD_READ : MD_NONE;
-	return 0;
-}
-
 int md_item_get(store_conn *c, const char *name, const auth_user *u, md_item *out)
 {
 	store_rows *rows = NULL;
@@ -169,8 +146,8 @@ int md_item_get(store_conn *c, const char *name, const auth_user *u, md_item *ou
 		rc = -ENOENT;
 	}
 	store_rows_free(&rows);
-	if (rc == 0 && (rc = md_item_access(c, out->id, out->owner_id, out->public_, u,
-					    &out->access)) == 0 && out->access == MD_NONE)
+	if (rc == 0 && (rc = share_store_access(c, &md_shares, out->id, out->owner_id, out->public_,
+						u, &out->access)) == 0 && out->access == SHARE_NONE)
 		rc = -ENOENT;
 	return rc;
 }
@@ -178,26 +155,8 @@ int md_item_get(store_conn *c, const char *name, const auth_user *u, md_item *ou
 /* The blob API's hook: ref is a model's id. */
 static int item_may_read(void *ctx, store_conn *c, const char *ref, const auth_user *u)
 {
-	store_rows *rows = NULL;
-	char owner[48] = "";
-	int public_ = 0;
-	enum md_access acc = MD_NONE;
 	(void)ctx;
-	int rc = store_query(c, "SELECT owner_id, public FROM model_items WHERE id = $1", &rows,
-			     SARGS(SA_TEXT(ref)));
-	if (rc == 0 && (rc = store_rows_next(rows)) == 1) {
-		sn_strlcpy(owner, store_rows_text(rows, 0), sizeof owner);
-		public_ = (int)store_rows_int(rows, 1);
-		rc = 0;
-	} else if (rc == 0) {
-		rc = -ENOENT;
-	}
-	store_rows_free(&rows);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc == 0)
-		rc = md_item_access(c, ref, owner, public_, u, &acc);
-	return rc ? rc : acc != MD_NONE;
+	return share_store_may_read(c, &md_shares, ref, u);
 }
 
 /* ---- versions ---- */
@@ -347,7 +306,7 @@ int md_version_add(model_api *a, const char *name, const auth_user *u, const md_
 		if ((rc = item_create(c, name, u)) == 0)
 			rc = md_item_get(c, name, u, &it);
 	}
-	if (rc == 0 && it.access < MD_WRITE)
+	if (rc == 0 && it.access < SHARE_WRITE)
 		rc = -EACCES;
 	if (rc == 0)
 		rc = version_lookup(c, it.id, nv, &same, &next);
@@ -468,27 +427,6 @@ int md_resolve(model_api *a, http_req *r, const char *vstr, md_item *it, md_vers
 
 /* ---- item JSON ---- */
 
-static int shares_json(store_conn *c, const char *id, json_t **out)
-{
-	store_rows *rows = NULL;
-	json_t *arr = json_array();
-	int rc = arr ? store_query(c, "SELECT g.name, s.access FROM model_shares s JOIN user_groups g"
-				   " ON g.id = s.group_id WHERE s.item_id = $1 ORDER BY g.name",
-				   &rows, SARGS(SA_TEXT(id))) : -ENOMEM;
-	while (rc == 0 && (rc = store_rows_next(rows)) == 1) {
-		json_t *s = json_pack("{s:s,s:s}", "group", store_rows_text(rows, 0), "access",
-				      store_rows_text(rows, 1));
-		rc = !s || json_array_append_new(arr, s) ? -ENOMEM : 0;
-	}
-	store_rows_free(&rows);
-	if (rc < 0) {
-		json_decref(arr);
-		return rc;
-	}
-	*out = arr;
-	return 0;
-}
-
 #define ITEM_COLS "i.id, i.name, u.username, i.public, i.created_at, i.updated_at," \
 	" (SELECT COUNT(*) FROM model_versions v WHERE v.item_id = i.id)," \
 	" (SELECT MAX(number) FROM model_versions v WHERE v.item_id = i.id)"
@@ -496,7 +434,7 @@ static int shares_json(store_conn *c, const char *id, json_t **out)
 static int item_json(store_conn *c, store_rows *rows, json_t **out)
 {
 	json_t *shares = NULL;
-	int rc = shares_json(c, store_rows_text(rows, 0), &shares);
+	int rc = share_store_json(c, &md_shares, store_rows_text(rows, 0), &shares);
 	if (rc)
 		return rc;
 	*out = json_pack("{s:s,s:o,s:b,s:o,s:o,s:o,s:I,s:o}", "name", store_rows_text(rows, 1),
@@ -549,9 +487,7 @@ static void h_list(http_req *r, void *ctx)
 	if (rc == 0)
 		rc = store_query(c, "SELECT " ITEM_COLS " FROM model_items i LEFT JOIN users u"
 				 " ON u.id = i.owner_id WHERE i.name > $1 AND ($2 = '' OR"
-				 " u.username = $2) AND ($3 = 1 OR i.owner_id = $4 OR i.public = 1"
-				 " OR EXISTS (SELECT 1 FROM model_shares s JOIN group_members m ON"
-				 " m.group_id = s.group_id WHERE s.item_id = i.id AND m.user_id = $4))"
+				 " u.username = $2) AND " SHARE_VISIBLE_SQL("model_shares", "$3", "$4")
 				 " ORDER BY i.name", &rows,
 				 SARGS(SA_TEXT(cursor ? cursor : ""), SA_TEXT(owner ? owner : ""),
 				       SA_INT(u->role >= ROLE_ADMIN), SA_TEXT(u->id)));
@@ -597,46 +533,6 @@ static void h_get(http_req *r, void *ctx)
 		http_reply_json(r, 200, j);
 }
 
-/* Replaces the item's shares with list; replies 400 for a bad one. */
-static int set_shares(http_req *r, store_conn *c, const char *id, json_t *list)
-{
-	size_t i;
-	json_t *s;
-	int rc;
-	if (!json_is_array(list) || json_array_size(list) > SHARES_MAX) {
-		http_reply_error(r, 400, "bad_request", "field 'shares' must be a list of at most %d"
-				 " {\"group\",\"access\"}", SHARES_MAX);
-		return -EINVAL;
-	}
-	if ((rc = store_exec(c, "DELETE FROM model_shares WHERE item_id = $1", NULL,
-			     SARGS(SA_TEXT(id)))))
-		goto fail;
-	json_array_foreach(list, i, s) {
-		const char *g = json_string_value(json_object_get(s, "group"));
-		const char *acc = json_string_value(json_object_get(s, "access"));
-		int64_t n = 0;
-		if (!g || !acc || (strcmp(acc, "read") && strcmp(acc, "write"))) {
-			http_reply_error(r, 400, "bad_request", "a share is {\"group\": NAME, \"access\":"
-					 " \"read\"|\"write\"}");
-			return -EINVAL;
-		}
-		rc = store_exec(c, "INSERT INTO model_shares (item_id, group_id, access) SELECT $1, id,"
-				" $3 FROM user_groups WHERE name = $2 ON CONFLICT (item_id, group_id)"
-				" DO UPDATE SET access = excluded.access", &n,
-				SARGS(SA_TEXT(id), SA_TEXT(g), SA_TEXT(acc)));
-		if (rc)
-			goto fail;
-		if (n == 0) {
-			http_reply_error(r, 400, "bad_request", "no such group: %s", g);
-			return -EINVAL;
-		}
-	}
-	return 0;
-fail:
-	md_reply_rc(r, rc, "cannot change the shares");
-	return rc;
-}
-
 /* PATCH /api/v1/models/{name} {"public"?, "shares"?} (owner or admin) */
 static void h_patch(http_req *r, void *ctx)
 {
@@ -645,6 +541,7 @@ static void h_patch(http_req *r, void *ctx)
 	int pub = -1, rc;
 	store_conn *c = NULL;
 	md_item it;
+	char err[512];
 	json_t *j = NULL, *shares = json_object_get(http_req_json(r), "shares");
 	set_target(r, name);
 	if (http_body_bool(r, "public", 0, &pub))
@@ -653,14 +550,13 @@ static void h_patch(http_req *r, void *ctx)
 	if (rc == 0)
 		rc = store_begin(c);
 	if (rc == 0 && (rc = md_item_get(c, name, auth_caller(r), &it)) == 0 &&
-	    it.access < MD_OWNER)
+	    it.access < SHARE_OWNER)
 		rc = -EACCES;
-	if (rc == 0 && pub >= 0)
-		rc = store_exec(c, "UPDATE model_items SET public = $2 WHERE id = $1", NULL,
-				SARGS(SA_TEXT(it.id), SA_INT(pub)));
-	if (rc == 0 && shares && set_shares(r, c, it.id, shares)) {
+	if (rc == 0 && (rc = share_store_patch(c, &md_shares, it.id, pub, shares, err,
+					       sizeof err)) == -EINVAL) {
 		store_release(&c);
-		return; /* replied */
+		http_reply_error(r, 400, "bad_request", "%s", err);
+		return;
 	}
 	if (rc == 0)
 		rc = store_exec(c, "UPDATE model_items SET updated_at = $2 WHERE id = $1", NULL,
@@ -733,7 +629,8 @@ static void h_delete(http_req *r, void *ctx)
 		rc = store_acquire(a->st, &c);
 	if (rc == 0)
 		rc = store_begin(c);
-	if (rc == 0 && (rc = md_item_get(c, name, auth_caller(r), &it)) == 0 && it.access < MD_OWNER)
+	if (rc == 0 && (rc = md_item_get(c, name, auth_caller(r), &it)) == 0 &&
+	    it.access < SHARE_OWNER)
 		rc = -EACCES;
 	if (rc == 0 && num)
 		rc = md_version_get(c, it.id, num, &v);
@@ -741,8 +638,7 @@ static void h_delete(http_req *r, void *ctx)
 	if (rc == 0)
 		rc = versions_delete(c, it.id, num);
 	if (rc == 0 && !num)
-		rc = store_exec(c, "DELETE FROM model_shares WHERE item_id = $1", NULL,
-				SARGS(SA_TEXT(it.id)));
+		rc = share_store_replace(c, &md_shares, it.id, NULL, 0);
 	if (rc == 0 && !num)
 		rc = store_exec(c, "DELETE FROM model_items WHERE id = $1", NULL, SARGS(SA_TEXT(it.id)));
 	if (rc == 0)

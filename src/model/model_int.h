@@ -1,7 +1,7 @@
 /* Internals shared by the model files: the api's state, items (models)
  * with their access rule, version records, the cache of loaded models.
  *
- * Access to a model is the dataset rule (src/dataset/ds.h): admins and the
+ * Access to a model is the rule of auth/share.h, as for datasets: admins and the
  * owner have all rights; a group share gives "read" or "write"; public
  * gives read to every member; anyone else is answered as for a missing
  * model (404). Push: write. PATCH and DELETE: owner or admin. */
@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <jansson.h>
 #include "auth/auth.h"
+#include "auth/share.h"
 #include "ml/ml.h"
 #include "model/model.h"
 
@@ -21,14 +22,12 @@
 #define MD_SCORE_BODY ((size_t)64 << 20)
 #define MD_CACHE 16                      /* loaded models kept */
 
-enum md_access { MD_NONE = 0, MD_READ = 1, MD_WRITE = 2, MD_OWNER = 3 };
-
 typedef struct md_item {
 	char id[48];
 	char name[MD_NAME_MAX + 1];
 	char owner_id[48];
 	int public_;
-	enum md_access access; /* the caller's */
+	enum share_access access; /* the caller's (auth/share.h) */
 } md_item;
 
 typedef struct md_version {
@@ -79,9 +78,6 @@ int md_parse_number(const char *s, int64_t *out);
 
 /* The item name for u (-ENOENT when missing or not readable: the same). */
 int md_item_get(store_conn *c, const char *name, const auth_user *u, md_item *out);
-/* u's access to item id (admins and owner: MD_OWNER). */
-int md_item_access(store_conn *c, const char *id, const char *owner_id, int public_,
-		   const auth_user *u, enum md_access *out);
 /* The version number of item (0: the latest); -ENOENT. */
 int md_version_get(store_conn *c, const char *item_id, int64_t number, md_version *out);
 void md_version_release(md_version *v);

@@ -144,7 +144,7 @@ static int precheck(struct push *p, http_req *r)
 		return 0;
 	if (rc)
 		return fail(p, 503, "store_busy", "cannot read the model");
-	if (it.access < MD_WRITE)
+	if (it.access < SHARE_WRITE)
 		return fail(p, 403, "forbidden", "you may read this model but not push to it");
 	return 0;
 }

@@ -31,20 +31,6 @@
 
 /* ---- options, as `sentinel train` takes them ---- */
 
-static int get_num(const json_t *p, const char *key, double lo, double hi, double *v, char *err,
-		   size_t errlen)
-{
-	const json_t *x = json_object_get(p, key);
-	if (!x)
-		return 0;
-	if (!json_is_number(x) || !(json_number_value(x) >= lo && json_number_value(x) <= hi)) {
-		snprintf(err, errlen, "%s: must be a number in [%g, %g]", key, lo, hi);
-		return -EINVAL;
-	}
-	*v = json_number_value(x);
-	return 0;
-}
-
 /* "a,b" or ["a","b"] into a comma list (caller frees), NULL when absent. */
 static int get_columns(const json_t *p, char **out, char *err, size_t errlen)
 {
@@ -78,12 +64,12 @@ bad:
 static int get_hidden(const json_t *p, int **out, int *n, char *err, size_t errlen)
 {
 	const json_t *h = json_object_get(p, "hidden"), *x;
-	const char *s = json_string_value(h);
 	size_t i;
 	*out = NULL;
 	*n = 0;
-	if (!h) {
-		s = "16,8,16";
+	if (!h || json_is_string(h)) {
+		if (ml_widths_parse(h ? json_string_value(h) : "16,8,16", out, n) == 0)
+			return 0;
 	} else if (json_is_array(h)) {
 		json_array_foreach(h, i, x) {
 			json_int_t w = json_integer_value(x);
@@ -92,22 +78,9 @@ static int get_hidden(const json_t *p, int **out, int *n, char *err, size_t errl
 			*out = xrealloc(*out, (size_t)(*n + 1) * sizeof(int));
 			(*out)[(*n)++] = (int)w;
 		}
-		s = NULL;
-	} else if (!s) {
-		goto bad;
+		if (*n)
+			return 0;
 	}
-	while (s && *s) {
-		char *end;
-		long w = strtol(s, &end, 10);
-		if (end == s || w < 1 || w > ML_MAX_WIDTH || (*end && *end != ',') ||
-		    (*end == ',' && !end[1]) || *n >= ML_MAX_LAYERS - 1)
-			goto bad;
-		*out = xrealloc(*out, (size_t)(*n + 1) * sizeof(int));
-		(*out)[(*n)++] = (int)w;
-		s = *end ? end + 1 : end;
-	}
-	if (*n)
-		return 0;
 bad:
 	free(*out);
 	*out = NULL;
@@ -116,15 +89,14 @@ bad:
 	return -EINVAL;
 }
 
-/* The fit options of params; *hidden is the caller's to free. Ranges as
- * `sentinel train` checks them. */
+/* The fit options of params, by the names, ranges and defaults of
+ * ml_trainer.h (those of `sentinel train`); *hidden is the caller's to
+ * free. */
 static int get_opts(const json_t *p, ml_fit_opts *o, int **hidden, char *err, size_t errlen)
 {
-	double epochs = 50, batch = 256, lr = 1e-3, seed = 1, patience = 10;
-	const char *act = json_string_value(json_object_get(p, "activation"));
+	const char *act = json_string_value(json_object_get(p, "activation")), *name;
 	int rc;
-	o->quantile = 0.99;
-	o->val_frac = 0.2;
+	ml_fit_opts_default(o);
 	if ((rc = get_hidden(p, hidden, &o->nhidden, err, errlen)))
 		return rc;
 	o->hidden = *hidden;
@@ -132,28 +104,21 @@ static int get_opts(const json_t *p, ml_fit_opts *o, int **hidden, char *err, si
 		snprintf(err, errlen, "activation: must be a string");
 		return -EINVAL;
 	}
-	if (ml_act_parse(act ? act : "relu", &o->act)) {
+	if (act && ml_act_parse(act, &o->act)) {
 		snprintf(err, errlen, "activation: unknown activation '%s'", act);
 		return -EINVAL;
 	}
-	if ((rc = get_num(p, "epochs", 1, 1000000, &epochs, err, errlen)) ||
-	    (rc = get_num(p, "batch", 1, 65536, &batch, err, errlen)) ||
-	    (rc = get_num(p, "lr", 1e-12, 9.999999, &lr, err, errlen)) ||
-	    (rc = get_num(p, "seed", 0, 9007199254740992.0, &seed, err, errlen)) ||
-	    (rc = get_num(p, "patience", 1, 1000000, &patience, err, errlen)) ||
-	    (rc = get_num(p, "quantile", 1e-12, 1, &o->quantile, err, errlen)) ||
-	    (rc = get_num(p, "val_fraction", 1e-12, 0.999999, &o->val_frac, err, errlen)))
-		return rc;
-	if (epochs != floor(epochs) || batch != floor(batch) || seed != floor(seed) ||
-	    patience != floor(patience)) {
-		snprintf(err, errlen, "epochs, batch, seed and patience must be whole numbers");
-		return -EINVAL;
+	for (size_t i = 0; (name = ml_fit_opt_name(i)); i++) {
+		const json_t *x = json_object_get(p, name);
+		if (!x)
+			continue;
+		if (!json_is_number(x)) {
+			snprintf(err, errlen, "%s: must be a number", name);
+			return -EINVAL;
+		}
+		if ((rc = ml_fit_opt_set(o, name, json_number_value(x), err, errlen)))
+			return rc;
 	}
-	o->epochs = (int)epochs;
-	o->batch = (int)batch;
-	o->patience = (int)patience;
-	o->lr = (float)lr;
-	o->seed = (uint64_t)seed;
 	return 0;
 }
 
