@@ -2,14 +2,18 @@
  * as in Gorilla (Pelkonen et al., VLDB 2015) with one change for decimals.
  *
  * Layout of a block:
- *   varint n, zigzag varint first ts, byte value mode
- *   mode 0 (XOR): nothing more; mode 1/2 (decimal delta / delta of delta):
- *   byte k (decimals), byte w (bit width), zigzag varint first mantissa
- *   then one bit stream: n - 1 timestamps, then the values.
+ *   varint n, zigzag varint first ts, byte mode (value mode | MODE_REGULAR)
+ *   with MODE_REGULAR: zigzag varint the one difference of times
+ *   value mode 0 (XOR): nothing more; 1/2 (decimal delta / delta of delta,
+ *   fixed width) and 3/4 (the same, Rice codes): byte k (decimals), byte
+ *   w (bit width or Rice parameter), zigzag varint first mantissa
+ *   then one bit stream: n - 1 timestamps (none when regular), the values.
  *
- * Timestamps: the first difference, then differences of differences, each
- * in a prefix class ('0' zero, '10' 7 bits, '110' 9, '1110' 12, '11110' 32,
- * '11111' 64) of its zigzag form. Regular spacing costs 1 bit a point.
+ * Timestamps: when every difference is the same (a scraper, a collector)
+ * the header holds it and the stream nothing. Otherwise the first
+ * difference, then differences of differences, each in a prefix class
+ * ('0' zero, '10' 7 bits, '110' 9, '1110' 12, '11110' 32, '11111' 64) of
+ * its zigzag form.
  *
  * Values: XOR with the previous double ('0' same, '10' inside the previous
  * window of meaningful bits, '11' + 5 bits leading zeros + 6 bits length).
@@ -18,7 +22,11 @@
  * exactly m / 10^k for integers m (checked bit for bit, so decoding gives
  * the same doubles), the integer differences (or differences of
  * differences, whichever is smaller) are stored instead, each as '0' + w
- * bits when it fits the block's width w, else '1' + 6 bits length + bits.
+ * bits when it fits the block's width w, else '1' + 6 bits length + bits;
+ * or as Rice codes of parameter w (zigzag z: z >> w in unary, ones ended
+ * by a '0', then the low w bits; past RICE_ESC ones: 6 bits length, bits),
+ * which follow bell-shaped noise (a gauge's jitter) within a fraction of a
+ * bit where one width pays for the largest value. The cheapest is kept.
  * Either way decoding gives back every double bit for bit. */
 #include <errno.h>
 #include <math.h>
@@ -324,6 +332,68 @@ static uint64_t int_get(br *r, int width)
 	return br_get(r, l);
 }
 
+/* ---- Rice codes ----------------------------------------------------- */
+
+#define RICE_ESC 20
+
+static inline uint64_t rice_cost1(uint64_t z, int k)
+{
+	uint64_t q = z >> k;
+	return q < RICE_ESC ? q + 1 + (uint64_t)k : RICE_ESC + 6 + (uint64_t)bitlen(z);
+}
+
+/* The cheapest parameter for z[0..n), near the log of their mean. */
+static int rice_best(const uint64_t *z, size_t n, uint64_t *cost)
+{
+	long double sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += (long double)z[i];
+	int k0 = n && sum >= (long double)n ? bitlen((uint64_t)(sum / (long double)n)) - 1 : 0;
+	int best = -1;
+	for (int k = k0 > 2 ? k0 - 2 : 0; k <= k0 + 2 && k <= 63; k++) {
+		uint64_t c = 0;
+		for (size_t i = 0; i < n; i++)
+			c += rice_cost1(z[i], k);
+		if (best < 0 || c < *cost) {
+			*cost = c;
+			best = k;
+		}
+	}
+	return best;
+}
+
+static inline void rice_put(bw *w, uint64_t z, int k)
+{
+	uint64_t q = z >> k;
+	if (q < RICE_ESC) {
+		/* q ones and a zero: at most 21 bits. */
+		bw_put(w, ((1ULL << q) - 1) << 1, (int)q + 1);
+		bw_put(w, z, k);
+	} else {
+		bw_put(w, (1ULL << RICE_ESC) - 1, RICE_ESC);
+		int l = bitlen(z);
+		bw_put(w, (uint64_t)(l - 1), 6);
+		bw_put(w, z, l);
+	}
+}
+
+static inline uint64_t rice_get(br *r, int k)
+{
+	if (r->n < RICE_ESC + 1)
+		br_fill(r);
+	/* Past the n valid bits acc holds zeros: the count stops there. */
+	int q = __builtin_clzll(~r->acc | 1);
+	if (q >= RICE_ESC) {
+		br_get(r, RICE_ESC);
+		int l = (int)br_get(r, 6) + 1;
+		return br_get(r, l);
+	}
+	r->acc <<= q + 1;
+	r->n -= q + 1;
+	r->used += (uint64_t)q + 1;
+	return ((uint64_t)q << k) | br_get(r, k);
+}
+
 /* ---- XOR ------------------------------------------------------------ */
 
 static void xor_put(bw *w, const double *v, size_t n)
@@ -385,31 +455,46 @@ static void xor_get(br *r, double *v, size_t n)
 
 /* ---- Blocks --------------------------------------------------------- */
 
-enum { VM_XOR, VM_DELTA, VM_DOD };
+enum { VM_XOR, VM_DELTA, VM_DOD, VM_RICE_DELTA, VM_RICE_DOD };
+#define MODE_REGULAR 0x10
 
 void mx_block_encode(const int64_t *ts, const double *v, size_t n, mx_bytes *out)
 {
 	int k = mx_decimals(v, n);
-	int mode = VM_XOR, width = 0;
+	int mode = VM_XOR, width = 0, regular = n > 1;
 	int64_t *m = NULL;
+	uint64_t *zd = NULL, *zdd = NULL;
+	for (size_t i = 2; i < n && regular; i++)
+		regular = ts[i] - ts[i - 1] == ts[1] - ts[0];
 	mx_put_uvar(out, n);
 	mx_put_svar(out, ts[0]);
 	if (k >= 0 && n > 1) {
 		m = xmalloc(n * sizeof *m);
+		zd = xmalloc(n * sizeof *zd);
+		zdd = xmalloc(n * sizeof *zdd);
 		for (size_t i = 0; i < n; i++)
 			m[i] = (int64_t)nearbyint(v[i] * mx_p10[k]);
 		int hd[65] = { 0 }, hdd[65] = { 0 };
 		for (size_t i = 1; i < n; i++) {
 			int64_t d = m[i] - m[i - 1];
-			hd[bitlen(mx_zz(d))]++;
-			hdd[bitlen(mx_zz(i > 1 ? d - (m[i - 1] - m[i - 2]) : d))]++;
+			zd[i - 1] = mx_zz(d);
+			zdd[i - 1] = mx_zz(i > 1 ? d - (m[i - 1] - m[i - 2]) : d);
+			hd[bitlen(zd[i - 1])]++;
+			hdd[bitlen(zdd[i - 1])]++;
 		}
-		uint64_t cd, cdd;
-		int wd = best_width(hd, &cd), wdd = best_width(hdd, &cdd);
-		mode = cdd < cd ? VM_DOD : VM_DELTA;
-		width = mode == VM_DOD ? wdd : wd;
+		uint64_t c[4];
+		int w[4] = { best_width(hd, &c[0]), best_width(hdd, &c[1]),
+			     rice_best(zd, n - 1, &c[2]), rice_best(zdd, n - 1, &c[3]) };
+		int best = 0;
+		for (int i = 1; i < 4; i++)
+			if (c[i] < c[best])
+				best = i;
+		mode = VM_DELTA + best;
+		width = w[best];
 	}
-	mx_bytes_put(out, &(uint8_t){ (uint8_t)mode }, 1);
+	mx_bytes_put(out, &(uint8_t){ (uint8_t)(mode | (regular ? MODE_REGULAR : 0)) }, 1);
+	if (regular)
+		mx_put_svar(out, ts[1] - ts[0]);
 	if (mode != VM_XOR) {
 		mx_bytes_put(out, (uint8_t[]){ (uint8_t)k, (uint8_t)width }, 2);
 		mx_put_svar(out, m[0]);
@@ -417,20 +502,22 @@ void mx_block_encode(const int64_t *ts, const double *v, size_t n, mx_bytes *out
 	/* Worst case: 69 bits a timestamp, 77 a value. */
 	mx_bytes_reserve(out, n * 19 + 16);
 	bw w = { .b = out };
-	for (size_t i = 1; i < n; i++)
+	for (size_t i = 1; i < n && !regular; i++)
 		ts_put(&w, i == 1 ? ts[1] - ts[0] : (ts[i] - ts[i - 1]) - (ts[i - 1] - ts[i - 2]));
 	if (mode == VM_XOR) {
 		xor_put(&w, v, n);
 	} else {
-		for (size_t i = 1; i < n; i++) {
-			int64_t d = m[i] - m[i - 1];
-			if (mode == VM_DOD && i > 1)
-				d -= m[i - 1] - m[i - 2];
-			int_put(&w, mx_zz(d), width);
-		}
+		const uint64_t *z = mode == VM_DELTA || mode == VM_RICE_DELTA ? zd : zdd;
+		for (size_t i = 1; i < n; i++)
+			if (mode >= VM_RICE_DELTA)
+				rice_put(&w, z[i - 1], width);
+			else
+				int_put(&w, z[i - 1], width);
 	}
 	bw_flush(&w);
 	free(m);
+	free(zd);
+	free(zdd);
 }
 
 int mx_block_count(const uint8_t *p, size_t len, size_t *n)
@@ -448,32 +535,42 @@ int mx_block_decode(const uint8_t *p, size_t len, int64_t *ts, double *v, size_t
 {
 	mx_rd r = { p, p + len, 0 };
 	uint64_t n = mx_get_uvar(&r);
-	int64_t t0 = mx_get_svar(&r);
-	int mode = mx_get_u8(&r), k = 0, width = 0;
+	int64_t t0 = mx_get_svar(&r), step = 0;
+	int mode = mx_get_u8(&r), k = 0, width = 0, regular = mode & MODE_REGULAR;
 	int64_t m0 = 0;
+	mode &= ~MODE_REGULAR;
+	if (regular)
+		step = mx_get_svar(&r);
 	if (mode != VM_XOR) {
 		k = mx_get_u8(&r);
 		width = mx_get_u8(&r);
 		m0 = mx_get_svar(&r);
 	}
-	if (r.err || n == 0 || n > cap || mode > VM_DOD || k > MX_DEC_MAX || (width & ~WIDTH_PLAIN) > 64)
+	if (r.err || n == 0 || n > cap || mode > VM_RICE_DOD || k > MX_DEC_MAX ||
+	    (width & ~WIDTH_PLAIN) > 64 || (mode >= VM_RICE_DELTA && width > 63))
 		return -EINVAL;
 	br b = { .p = r.p, .end = r.end, .avail = (uint64_t)(r.end - r.p) * 8 };
 	ts[0] = t0;
-	int64_t d = 0;
-	for (size_t i = 1; i < n; i++) {
-		d = i == 1 ? ts_get(&b) : d + ts_get(&b);
-		ts[i] = ts[i - 1] + d;
+	if (regular) {
+		for (size_t i = 1; i < n; i++)
+			ts[i] = ts[i - 1] + step;
+	} else {
+		int64_t d = 0;
+		for (size_t i = 1; i < n; i++) {
+			d = i == 1 ? ts_get(&b) : d + ts_get(&b);
+			ts[i] = ts[i - 1] + d;
+		}
 	}
 	if (mode == VM_XOR) {
 		xor_get(&b, v, n);
 	} else {
 		int64_t m = m0, dm = 0;
+		int dod = mode == VM_DOD || mode == VM_RICE_DOD, rice = mode >= VM_RICE_DELTA;
 		double scale = mx_p10[k];
 		v[0] = (double)m / scale;
 		for (size_t i = 1; i < n; i++) {
-			int64_t z = mx_unzz(int_get(&b, width));
-			dm = (mode == VM_DOD && i > 1) ? dm + z : z;
+			int64_t z = mx_unzz(rice ? rice_get(&b, width) : int_get(&b, width));
+			dm = (dod && i > 1) ? dm + z : z;
 			m += dm;
 			v[i] = (double)m / scale;
 		}

@@ -127,6 +127,26 @@ static void test_gorilla(void **state)
 	for (int i = 0; i < N; i++)
 		v[i] = 42;
 	roundtrip(ts, v, N);
+	/* A gauge's random walk of 2 decimals (Gaussian steps, sigma 1) at a
+	 * regular 1 s: Rice codes and no timestamp bits, near the entropy of
+	 * the steps (8.7 bits); then rare jumps past the Rice codes' escape,
+	 * and the same with one irregular time. */
+	double g = 100;
+	for (int i = 0; i < N; i++) {
+		double u1 = rndu() + 1e-12, u2 = rndu();
+		g += sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
+		v[i] = round(g * 100) / 100;
+	}
+	roundtrip(ts, v, N);
+	mx_block_encode(ts, v, N, &b);
+	assert_true(b.len < N * 115 / 100); /* < 9.2 bits a point */
+	mx_bytes_release(&b);
+	for (int i = 0; i < N; i += 97)
+		v[i] = (double)(rnd() % 100000000) / 100;
+	roundtrip(ts, v, N);
+	ts[N / 2] += 1;
+	roundtrip(ts, v, N);
+	ts[N / 2] -= 1;
 	/* Mixed: decimals with one value that is not. */
 	v[17] = 1.0 / 3;
 	roundtrip(ts, v, N);
