@@ -140,34 +140,29 @@ static int cursor_parse(http_req *r, const char *cursor, int64_t *ts, char id[40
 	return 0;
 }
 
-static void h_list(http_req *r, void *ctx)
+/* Replies a page of a list, newest first: sql's rows (at most limit + 1,
+ * its last parameter, ordered by time then id descending; the id in
+ * column 0, the time in column ts_col) made items by item_json, and the
+ * cursor "ts.id" of the last item when a row is left over. */
+static void reply_page(http_req *r, alert_mgr *a, int limit, int ts_col,
+		       int (*item_json)(alert_mgr *a, store_rows *rows, json_t **out),
+		       const char *sql, int nargs, const store_arg *args)
 {
-	alert_mgr *a = ctx;
-	const auth_user *u = auth_caller(r);
-	const char *cursor;
-	char cid[40], next[64] = "";
-	int64_t cts;
-	int limit, n = 0;
-	if (http_page(r, &limit, &cursor) || cursor_parse(r, cursor, &cts, cid))
-		return;
 	store_conn *c = NULL;
 	store_rows *rows = NULL;
+	char next[64] = "";
+	int n = 0;
 	json_t *items = json_array(), *j;
 	int rc = items ? store_acquire(alert_store(a), &c) : -ENOMEM;
 	if (rc == 0)
-		rc = store_query(c, "SELECT " RULE_COLS " FROM alert_rules r LEFT JOIN users u ON"
-				 " u.id = r.owner_id WHERE ($1 = 1 OR r.owner_id = $2) AND"
-				 " (r.created_at < $3 OR (r.created_at = $3 AND r.id < $4))"
-				 " ORDER BY r.created_at DESC, r.id DESC LIMIT $5", &rows,
-				 SARGS(SA_INT(u->role >= ROLE_ADMIN), SA_TEXT(u->id), SA_INT(cts),
-				       SA_TEXT(cid), SA_INT(limit + 1)));
+		rc = store_query(c, sql, &rows, nargs, args);
 	while (rc == 0 && (rc = store_rows_next(rows)) == 1) {
 		rc = 0;
 		if (++n > limit)
 			break;
-		snprintf(next, sizeof next, "%" PRId64 ".%.40s", store_rows_int(rows, 4),
+		snprintf(next, sizeof next, "%" PRId64 ".%.40s", store_rows_int(rows, ts_col),
 			 store_rows_text(rows, 0));
-		if ((rc = rule_json(a, rows, &j)) == 0 && json_array_append_new(items, j))
+		if ((rc = item_json(a, rows, &j)) == 0 && json_array_append_new(items, j))
 			rc = -ENOMEM;
 	}
 	store_rows_free(&rows);
@@ -180,15 +175,41 @@ static void h_list(http_req *r, void *ctx)
 	http_reply_list(r, items, n > limit ? next : NULL);
 }
 
+static void h_list(http_req *r, void *ctx)
+{
+	const auth_user *u = auth_caller(r);
+	const char *cursor;
+	char cid[40];
+	int64_t cts;
+	int limit;
+	if (http_page(r, &limit, &cursor) || cursor_parse(r, cursor, &cts, cid))
+		return;
+	reply_page(r, ctx, limit, 4, rule_json,
+		   "SELECT " RULE_COLS " FROM alert_rules r LEFT JOIN users u ON u.id = r.owner_id"
+		   " WHERE ($1 = 1 OR r.owner_id = $2) AND (r.created_at < $3 OR (r.created_at = $3"
+		   " AND r.id < $4)) ORDER BY r.created_at DESC, r.id DESC LIMIT $5",
+		   SARGS(SA_INT(u->role >= ROLE_ADMIN), SA_TEXT(u->id), SA_INT(cts), SA_TEXT(cid),
+			 SA_INT(limit + 1)));
+}
+
+/* An event row (id, ts, body): the stored body is the event as it was
+ * published. */
+static int event_json(alert_mgr *a, store_rows *rows, json_t **out)
+{
+	(void)a;
+	*out = json_loads(store_rows_text(rows, 2), 0, NULL);
+	return *out ? 0 : -ENOMEM;
+}
+
 /* Events of one rule (rule_id) or of every rule the caller sees, newest
- * first. The stored body is the event as it was published. */
+ * first. */
 static void events(http_req *r, alert_mgr *a, const char *rule_id)
 {
 	const auth_user *u = auth_caller(r);
 	const char *cursor;
-	char cid[40], next[64] = "";
+	char cid[40];
 	int64_t cts;
-	int limit, n = 0;
+	int limit;
 	json_t *rule = NULL;
 	if (http_page(r, &limit, &cursor) || cursor_parse(r, cursor, &cts, cid))
 		return;
@@ -198,33 +219,12 @@ static void events(http_req *r, alert_mgr *a, const char *rule_id)
 		http_reply_errno(r, rc, rc == -ENOENT ? "no such alert rule" : NULL);
 		return;
 	}
-	store_conn *c = NULL;
-	store_rows *rows = NULL;
-	json_t *items = json_array(), *j;
-	rc = items ? store_acquire(alert_store(a), &c) : -ENOMEM;
-	if (rc == 0)
-		rc = store_query(c, "SELECT id, ts, body FROM alert_events WHERE ($1 = 1 OR owner_id = $2)"
-				 " AND ($3 IS NULL OR rule_id = $3) AND (ts < $4 OR (ts = $4 AND id < $5))"
-				 " ORDER BY ts DESC, id DESC LIMIT $6", &rows,
-				 SARGS(SA_INT(u->role >= ROLE_ADMIN), SA_TEXT(u->id), SA_TEXT(rule_id),
-				       SA_INT(cts), SA_TEXT(cid), SA_INT(limit + 1)));
-	while (rc == 0 && (rc = store_rows_next(rows)) == 1) {
-		rc = 0;
-		if (++n > limit)
-			break;
-		snprintf(next, sizeof next, "%" PRId64 ".%.40s", store_rows_int(rows, 1),
-			 store_rows_text(rows, 0));
-		if (!(j = json_loads(store_rows_text(rows, 2), 0, NULL)) || json_array_append_new(items, j))
-			rc = -ENOMEM;
-	}
-	store_rows_free(&rows);
-	store_release(&c);
-	if (rc) {
-		json_decref(items);
-		http_reply_errno(r, rc, NULL);
-		return;
-	}
-	http_reply_list(r, items, n > limit ? next : NULL);
+	reply_page(r, a, limit, 1, event_json,
+		   "SELECT id, ts, body FROM alert_events WHERE ($1 = 1 OR owner_id = $2) AND"
+		   " ($3 IS NULL OR rule_id = $3) AND (ts < $4 OR (ts = $4 AND id < $5))"
+		   " ORDER BY ts DESC, id DESC LIMIT $6",
+		   SARGS(SA_INT(u->role >= ROLE_ADMIN), SA_TEXT(u->id), SA_TEXT(rule_id), SA_INT(cts),
+			 SA_TEXT(cid), SA_INT(limit + 1)));
 }
 
 static void h_events(http_req *r, void *ctx)

@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,22 @@ int sn_time_parse(const char *s, int64_t *ms)
 	time_t t = timegm(&tm);
 	*ms = ((int64_t)t - (int64_t)off * 60) * 1000 + frac;
 	return 0;
+}
+
+int sn_time_arg(const char *s, int64_t now_ms, int64_t *ms)
+{
+	int64_t d;
+	if (strcmp(s, "now") == 0) {
+		*ms = now_ms;
+		return 0;
+	}
+	if (s[0] == '-') {
+		if (sn_parse_duration_ms(s + 1, &d) || d < 0)
+			return -EINVAL;
+		*ms = now_ms - d;
+		return 0;
+	}
+	return sn_time_parse(s, ms);
 }
 
 void sn_random(void *p, size_t n)
@@ -359,6 +376,19 @@ int sn_read_file(const char *path, size_t max, char **out, size_t *len)
 out:
 	free(data);
 	close(fd);
+	return rc;
+}
+
+int sn_refuse(sn_refusal *f, int rc, int status, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	if (!f->status) {
+		f->status = status;
+		f->code = code;
+		va_start(ap, fmt);
+		vsnprintf(f->msg, sizeof f->msg, fmt, ap);
+		va_end(ap);
+	}
 	return rc;
 }
 

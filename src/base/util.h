@@ -21,6 +21,10 @@ void sn_time_format(int64_t ms, char *out, size_t outlen);
  * milliseconds. Returns 0 or -EINVAL. */
 int sn_time_parse(const char *s, int64_t *ms);
 
+/* A time argument of a query: what sn_time_parse takes, "now" (now_ms)
+ * or "-DUR" (sn_parse_duration_ms) before now_ms. 0 or -EINVAL. */
+int sn_time_arg(const char *s, int64_t now_ms, int64_t *ms);
+
 /* Cryptographically random bytes (libsodium). */
 void sn_random(void *p, size_t n);
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
@@ -53,6 +57,18 @@ int sn_write_file_atomic(const char *path, const void *data, size_t n, unsigned 
 /* Reads a whole file up to max bytes into a new NUL-terminated buffer that
  * the caller frees. -E2BIG when larger than max, -errno otherwise. */
 int sn_read_file(const char *path, size_t max, char **out, size_t *len);
+
+/* The first refusal of a request read in pieces, kept until its handler
+ * replies: an HTTP status, an error code and a message. Later ones are
+ * dropped, since the first names the cause. */
+typedef struct sn_refusal {
+	int status; /* 0: none yet */
+	const char *code;
+	char msg[600];
+} sn_refusal;
+/* Records a refusal in f unless one is there; returns rc. */
+int sn_refuse(sn_refusal *f, int rc, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
 /* Parses a size like 1048576, 64K, 1M, 2G. 0 or -EINVAL. */
 int sn_parse_size(const char *s, uint64_t *out);

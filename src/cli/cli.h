@@ -2,6 +2,7 @@
  * the API and printing its answers. */
 #ifndef SN_CLI_H
 #define SN_CLI_H
+#include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
 #include "base/cfg.h"
@@ -31,6 +32,11 @@ void cli_release(cli *c);
  * parsed JSON (caller decrefs) and 0 is returned. Otherwise prints one line
  * ("sentinel CMD: CODE: MESSAGE (HTTP n)") and returns 1 (the exit code). */
 int cli_call(cli *c, const char *method, const char *path, json_t *body, json_t **out);
+/* Prints the error of a non-2xx answer whose body is the server's error
+ * envelope, as cli_call does: "sentinel CMD: CODE: MESSAGE (HTTP n)",
+ * escaped, or "the server answered HTTP n" when it holds none. A progress
+ * bar's line is ended first. */
+void cli_print_error(const cli *c, long status, const char *body, size_t len);
 /* A request body from what the user typed (json_pack's format). NULL, after
  * printing "sentinel CMD: cannot encode the request: ..." (a text that is
  * not valid UTF-8), when jansson cannot build it; the caller exits with 2. */
@@ -78,6 +84,9 @@ typedef int (*cli_action_fn)(cli *c, const cfg *conf, char *const *args);
  * arguments (exit 2 with the synopsis otherwise), opens the session and
  * runs fn. Returns the exit code. */
 int cli_run(const cfg_spec *spec, int nargs, int argc, char **argv, cli_action_fn fn);
+/* cli_run with the short options of map (cli_expand_short) spelled out. */
+int cli_run_short(const cfg_spec *spec, const char *const *map, int nargs, int argc,
+		  char **argv, cli_action_fn fn);
 /* 1 when a path that came from the network may be written under a
  * directory of ours: relative, no empty, "." or ".." component. */
 int cli_safe_rel(const char *p);

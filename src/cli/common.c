@@ -128,21 +128,30 @@ int cli_call(cli *c, const char *method, const char *path, json_t *body, json_t 
 		hc_resp_release(&resp);
 		return 0;
 	}
-	/* The server's text is escaped before printing: it must not drive
-	 * the user's terminal. */
+	json_decref(j);
+	cli_print_error(c, resp.status, resp.body, resp.len);
+	hc_resp_release(&resp);
+	return 1;
+}
+
+void cli_print_error(const cli *c, long status, const char *body, size_t len)
+{
+	json_t *j = json_loadb(body ? body : "", len, 0, NULL);
 	json_t *e = json_object_get(j, "error");
 	const char *code = json_string_value(json_object_get(e, "code"));
 	const char *msg = json_string_value(json_object_get(e, "message"));
+	cli_progress_break();
+	/* The server's text is escaped before printing: it must not drive
+	 * the user's terminal. */
 	if (code && msg) {
 		char *pc = printable(code), *pm = printable(msg);
-		fprintf(stderr, "sentinel %s: %s: %s (HTTP %ld)\n", c->cmd, pc, pm, resp.status);
+		fprintf(stderr, "sentinel %s: %s: %s (HTTP %ld)\n", c->cmd, pc, pm, status);
 		free(pc);
 		free(pm);
-	} else
-		fprintf(stderr, "sentinel %s: the server answered HTTP %ld\n", c->cmd, resp.status);
+	} else {
+		fprintf(stderr, "sentinel %s: the server answered HTTP %ld\n", c->cmd, status);
+	}
 	json_decref(j);
-	hc_resp_release(&resp);
-	return 1;
 }
 
 void cli_print_json(const json_t *j)
@@ -340,6 +349,15 @@ int cli_dispatch(const char *cmd, const struct cli_sub *subs, int argc, char **a
 		fprintf(f, "  %-8s %s\n", s->name, s->help);
 	fprintf(f, "\nRun 'sentinel %s SUBCOMMAND --help' for its options.\n", cmd);
 	return f == stdout ? 0 : 2;
+}
+
+int cli_run_short(const cfg_spec *spec, const char *const *map, int nargs, int argc,
+		  char **argv, cli_action_fn fn)
+{
+	char **av = cli_expand_short(argc, argv, map);
+	int code = cli_run(spec, nargs, argc, av, fn);
+	free(av);
+	return code;
 }
 
 int cli_run(const cfg_spec *spec, int nargs, int argc, char **argv, cli_action_fn fn)

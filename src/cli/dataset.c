@@ -139,22 +139,6 @@ static int on_progress(void *ud, int64_t done, int64_t total)
 	return cli_interrupted();
 }
 
-/* Prints the error of a non-2xx answer as cli_call does. */
-static void print_error(const cli *c, const hc_resp *r)
-{
-	json_t *j = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
-	json_t *e = json_object_get(j, "error");
-	cli_progress_break();
-	if (json_is_string(json_object_get(e, "code"))) {
-		char *code = cli_field(e, "code"), *msg = cli_field(e, "message");
-		fprintf(stderr, "sentinel %s: %s: %s (HTTP %ld)\n", c->cmd, code, msg, r->status);
-		free(code);
-		free(msg);
-	} else {
-		fprintf(stderr, "sentinel %s: the server answered HTTP %ld\n", c->cmd, r->status);
-	}
-	json_decref(j);
-}
 
 /* One streamed request. rc: 0, or the transport's -errno (message printed
  * unless quiet, which retry loops use). A 2xx JSON answer goes to *out
@@ -325,7 +309,8 @@ static int push_dir(cli *c, const char *dir, const char *path, int64_t rate, jso
 		hc_resp r = { 0 };
 		int rc = xfer(c, "POST", path, &x, 0, &r, out);
 		cli_progress_free(&p.bar);
-		code = rc ? rc_code(rc) : (r.status >= 200 && r.status < 300) ? 0 : (print_error(c, &r), 1);
+		code = rc ? rc_code(rc) : (r.status >= 200 && r.status < 300)
+			? 0 : (cli_print_error(c, r.status, r.body, r.len), 1);
 		hc_resp_release(&r);
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -348,7 +333,8 @@ static int push_raw(cli *c, int fd, int64_t size, const char *ctype, const char 
 	hc_resp r = { 0 };
 	int rc = xfer(c, "POST", path, &x, 0, &r, out);
 	cli_progress_free(&p.bar);
-	int code = rc ? rc_code(rc) : (r.status >= 200 && r.status < 300) ? 0 : (print_error(c, &r), 1);
+	int code = rc ? rc_code(rc) : (r.status >= 200 && r.status < 300)
+		? 0 : (cli_print_error(c, r.status, r.body, r.len), 1);
 	hc_resp_release(&r);
 	return code;
 }
@@ -462,7 +448,7 @@ static int session_get(cli *c, const char *id, int64_t *off, int *committed)
 	if (!rc && r.status == 404) {
 		rc = 1;
 	} else if (!rc && r.status != 200) {
-		print_error(c, &r);
+		cli_print_error(c, r.status, r.body, r.len);
 		rc = 2;
 	} else if (!rc) {
 		*off = json_integer_value(json_object_get(s, "received"));
@@ -521,7 +507,7 @@ static int session_patch(cli *c, const char *id, int fd, int64_t size, int64_t *
 	else if (!rc && r.status == 404)
 		rc = 1;
 	else if (!rc)
-		print_error(c, &r), rc = 2;
+		cli_print_error(c, r.status, r.body, r.len), rc = 2;
 	if (!rc && committed)
 		*off = size;
 	json_decref(s);
@@ -857,7 +843,7 @@ static int download(cli *c, const char *path, const char *target, const char *sh
 	if (rc)
 		code = rc_code(rc);
 	else if (r.status != 200)
-		print_error(c, &r);
+		cli_print_error(c, r.status, r.body, r.len);
 	else if (fsync(fd) || (sha && sn_sha256_file(tmp, got)))
 		fprintf(stderr, "sentinel %s: %s: %s\n", c->cmd, tmp, strerror(errno));
 	else if (sha && strcmp(got, sha) != 0)

@@ -81,19 +81,10 @@ static const cfg_opt artifacts_opts[] = {
 
 /* -f and -o are the short forms of --follow and --output; cfg knows long
  * flags only, so they are rewritten before parsing. */
-static char **expand_short(int argc, char **argv)
-{
-	static const char *const map[] = { "-f", "--follow", "-o", "--output", NULL };
-	return cli_expand_short(argc, argv, map);
-}
-
-/* cli_run, with the short options this command takes spelled out. */
 static int run(const cfg_spec *spec, int nargs, int argc, char **argv, cli_action_fn fn)
 {
-	char **av = expand_short(argc, argv);
-	int code = cli_run(spec, nargs, argc, av, fn);
-	free(av);
-	return code;
+	static const char *const map[] = { "-f", "--follow", "-o", "--output", NULL };
+	return cli_run_short(spec, map, nargs, argc, argv, fn);
 }
 
 static char *job_path(const char *id, const char *suffix)
@@ -863,14 +854,7 @@ static int logs_whole(cli *c, const char *id)
 		goto out;
 	}
 	if (r.status != 200) {
-		/* The error envelope, printed as every refusal is. */
-		json_t *j = json_loadb(r.body ? r.body : "", r.len, 0, NULL);
-		json_t *e = json_object_get(j, "error");
-		char *ec = cli_field(e, "code"), *em = cli_field(e, "message");
-		fprintf(stderr, "sentinel %s: %s: %s (HTTP %ld)\n", c->cmd, ec, em, r.status);
-		free(ec);
-		free(em);
-		json_decref(j);
+		cli_print_error(c, r.status, r.body, r.len);
 		goto out;
 	}
 	char b[65536];

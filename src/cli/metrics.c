@@ -119,20 +119,6 @@ static int q_filters(const cli *c, const cfg *conf, char **q)
 	return 0;
 }
 
-/* The server's error envelope of r, printed as cli_call does. */
-static void print_resp_error(const cli *c, const hc_resp *r)
-{
-	json_t *j = json_loadb(r->body, r->len, 0, NULL);
-	json_t *e = json_object_get(j, "error");
-	char *code = cli_field(e, "code"), *msg = cli_field(e, "message");
-	if (json_is_object(e))
-		fprintf(stderr, "sentinel %s: %s: %s (HTTP %ld)\n", c->cmd, code, msg, r->status);
-	else
-		fprintf(stderr, "sentinel %s: the server answered HTTP %ld\n", c->cmd, r->status);
-	free(code);
-	free(msg);
-	json_decref(j);
-}
 
 /* A JSON object of --tag pairs (NULL after printing why). */
 static json_t *tags_object(const cli *c, const cfg *conf)
@@ -402,7 +388,7 @@ static int push_lp(pusher *p, FILE *f, const cfg *conf)
 				fprintf(stderr, "sentinel %s: cannot reach the server: %s\n", p->c->cmd, err);
 				rc = -EIO;
 			} else if (r.status < 200 || r.status >= 300) {
-				print_resp_error(p->c, &r);
+				cli_print_error(p->c, r.status, r.body, r.len);
 				fprintf(stderr, "sentinel %s: the request held lines %llu-%llu of the file"
 					" (its line 1 is line %llu)\n", p->c->cmd,
 					(unsigned long long)first, (unsigned long long)(no - !eof),
@@ -651,7 +637,7 @@ static int export_fn(cli *c, const cfg *conf, char *const *args)
 	if (hc_transfer("GET", url, &o, &x, &r, err, sizeof err))
 		fprintf(stderr, "sentinel %s: cannot reach the server: %s\n", c->cmd, err);
 	else if (r.status != 200)
-		print_resp_error(c, &r);
+		cli_print_error(c, r.status, r.body, r.len);
 	else if (tmp && (fsync(fd) || rename(tmp, target)))
 		fprintf(stderr, "sentinel %s: %s: %s\n", c->cmd, target, strerror(errno));
 	else
@@ -826,10 +812,7 @@ static int m_query(int argc, char **argv) { return cli_run(&query_spec, 0, argc,
 static int m_export(int argc, char **argv)
 {
 	static const char *const map[] = { "-o", "--output", NULL };
-	char **v = cli_expand_short(argc, argv, map);
-	int code = cli_run(&export_spec, 0, argc, v, export_fn);
-	free(v);
-	return code;
+	return cli_run_short(&export_spec, map, 0, argc, argv, export_fn);
 }
 static int a_ls(int argc, char **argv) { return cli_run(&ls_spec, 0, argc, argv, ls_fn); }
 static int a_show(int argc, char **argv) { return cli_run(&show_spec, 1, argc, argv, show_fn); }

@@ -66,18 +66,11 @@ static const cfg_opt range_opts[] = {
 	CLI_COMMON_OPTS, END_OPTS,
 };
 
-static char **expand_short(int argc, char **argv)
-{
-	static const char *const map[] = { "-o", "--output", NULL };
-	return cli_expand_short(argc, argv, map);
-}
-
+/* -o is the short form of --output. */
 static int run(const cfg_spec *spec, int nargs, int argc, char **argv, cli_action_fn fn)
 {
-	char **av = expand_short(argc, argv);
-	int code = cli_run(spec, nargs, argc, av, fn);
-	free(av);
-	return code;
+	static const char *const map[] = { "-o", "--output", NULL };
+	return cli_run_short(spec, map, nargs, argc, argv, fn);
 }
 
 /* "M@v" or "M" into an escaped name and a version path segment. */
@@ -172,7 +165,6 @@ static int m_push(cli *c, const cfg *conf, char *const *args)
 		fprintf(stderr, "sentinel %s: cannot reach the server: %s\n", c->cmd, err);
 	} else {
 		json_t *j = json_loadb(r.body ? r.body : "", r.len, 0, NULL);
-		json_t *e = json_object_get(j, "error");
 		if (r.status / 100 == 2 && c->json) {
 			cli_print_json(j);
 			code = 0;
@@ -182,10 +174,7 @@ static int m_push(cli *c, const cfg *conf, char *const *args)
 			       (long long)json_integer_value(json_object_get(j, "version")));
 			code = 0;
 		} else {
-			char *ec = cli_field(e, "code"), *em = cli_field(e, "message");
-			fprintf(stderr, "sentinel %s: %s: %s (HTTP %ld)\n", c->cmd, ec, em, r.status);
-			free(ec);
-			free(em);
+			cli_print_error(c, r.status, r.body, r.len);
 		}
 		json_decref(j);
 	}

@@ -8,7 +8,6 @@
  * failure have no reference and go at the next gc. A crash mid-body leaves
  * only a staging file, removed at the next start (blob.h, invariant 1). */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "base/csv.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/util.h"
 #include "dataset/ds_import.h"
 #include "dataset/ds_int.h"
 #include "dataset/ds_tar.h"
@@ -71,25 +71,11 @@ struct push {
 	struct cur cur;
 	ds_manifest set;    /* the files received, in order */
 	json_t *profiles;   /* path -> profile */
-	int status;         /* a refusal: its status, code and message */
-	const char *code;
-	char msg[600];
+	sn_refusal ref;
 };
 
-static int fail(struct push *p, int status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(struct push *p, int status, const char *code, const char *fmt, ...)
-{
-	va_list ap;
-	if (!p->status) {
-		p->status = status;
-		p->code = code;
-		va_start(ap, fmt);
-		vsnprintf(p->msg, sizeof p->msg, fmt, ap);
-		va_end(ap);
-	}
-	return -EBADMSG;
-}
+/* Records p's refusal (the first one wins) and returns -EBADMSG. */
+#define fail(p, ...) sn_refuse(&(p)->ref, -EBADMSG, __VA_ARGS__)
 
 static void *feeder_main(void *arg)
 {
@@ -447,7 +433,7 @@ static const ds_tar_cb tar_cb = { tar_begin, mp_data, mp_end };
 static int tar_refused(struct push *p, int rc)
 {
 	const char *why = ds_tar_error(p->tar);
-	if (p->status || !why)
+	if (p->ref.status || !why)
 		return rc;
 	return fail(p, 422, rc == -EPERM ? "refused_member" : "bad_archive", "%s", why);
 }
@@ -597,7 +583,7 @@ static int push_session(ds_api *api, http_req *r, struct push *p, const char *id
 	free(b);
 	close(fd);
 	if (rc)
-		return p->status ? rc : fail(p, 500, "internal", "cannot read the uploaded blob");
+		return p->ref.status ? rc : fail(p, 500, "internal", "cannot read the uploaded blob");
 	if ((rc = cur_profile(p)))
 		return rc;
 	return cur_add(p, up.sha256, size);
@@ -651,7 +637,7 @@ static int push_finish(ds_api *api, http_req *r, struct push *p)
 	if (!p->started && (rc = push_start(api, r, p)))
 		return rc;
 	if (p->multipart && (rc = ds_mp_finish(p->mp)))
-		return p->status ? rc : fail(p, 422, "bad_multipart", "the multipart body is cut short"
+		return p->ref.status ? rc : fail(p, 422, "bad_multipart", "the multipart body is cut short"
 					     " or malformed");
 	if (p->tar) {
 		if ((rc = ds_tar_finish(p->tar)))
@@ -717,8 +703,8 @@ static void h_push(http_req *r, void *ctx)
 	http_req_set_target(r, t);
 	if (rc == 0)
 		rc = push_finish(x->api, r, p);
-	if (p->status) {
-		http_reply_error(r, p->status, p->code, "%s", p->msg);
+	if (p->ref.status) {
+		http_reply_error(r, p->ref.status, p->ref.code, "%s", p->ref.msg);
 		return;
 	}
 	if (rc) {

@@ -403,32 +403,14 @@ void md_det_stop(model_api *a)
 
 /* ---- routes ---- */
 
-/* A time of a query: unix ms, RFC 3339, "now" or "-DUR" before now. */
-static int time_arg(const char *s, int64_t dflt, int64_t *out)
-{
-	int64_t d;
-	if (!s || !*s) {
-		*out = dflt;
-		return 0;
-	}
-	if (strcmp(s, "now") == 0) {
-		*out = sn_now_ms();
-		return 0;
-	}
-	if (s[0] == '-') {
-		if (sn_parse_duration_ms(s + 1, &d) || d < 0)
-			return -EINVAL;
-		*out = sn_now_ms() - d;
-		return 0;
-	}
-	return sn_time_parse(s, out);
-}
-
 static int range_args(http_req *r, int64_t *from, int64_t *to)
 {
 	int64_t now = sn_now_ms();
-	if (time_arg(http_req_query(r, "from"), now - 3600000, from) ||
-	    time_arg(http_req_query(r, "to"), now, to) || *to <= *from) {
+	const char *f = http_req_query(r, "from"), *t = http_req_query(r, "to");
+	*from = now - 3600000;
+	*to = now;
+	if ((f && *f && sn_time_arg(f, now, from)) || (t && *t && sn_time_arg(t, now, to)) ||
+	    *to <= *from) {
 		http_reply_error(r, 400, "bad_request", "from and to: RFC 3339, unix ms, now or -1h,"
 				 " with from < to");
 		return -EINVAL;

@@ -8,12 +8,12 @@
  * the loader refuses is 422 with its message and no version is recorded
  * (its blobs, referenced by nothing, go at the next gc). */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include "base/mem.h"
+#include "base/util.h"
 #include "dataset/ds.h"
 #include "dataset/ds_tar.h"
 #include "model/model_int.h"
@@ -31,25 +31,11 @@ struct push {
 	int have[F_N];
 	char sha[F_N][65];
 	uint64_t bytes[F_N];
-	int status;            /* a refusal: status, code, message */
-	const char *code;
-	char msg[600];
+	sn_refusal ref;
 };
 
-static int fail(struct push *p, int status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(struct push *p, int status, const char *code, const char *fmt, ...)
-{
-	va_list ap;
-	if (!p->status) {
-		p->status = status;
-		p->code = code;
-		va_start(ap, fmt);
-		vsnprintf(p->msg, sizeof p->msg, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
+/* Records p's refusal (the first one wins) and returns -EINVAL. */
+#define fail(p, ...) sn_refuse(&(p)->ref, -EINVAL, __VA_ARGS__)
 
 static void push_free(void *v)
 {
@@ -187,7 +173,7 @@ static struct push *state_of(model_api *a, http_req *r)
 static int tar_refused(struct push *p, int rc)
 {
 	const char *why = ds_tar_error(p->tar);
-	if (p->status || !why)
+	if (p->ref.status || !why)
 		return rc;
 	return fail(p, 422, rc == -EPERM ? "refused_member" : "bad_archive", "%s", why);
 }
@@ -211,7 +197,7 @@ static int push_finish(struct push *p, http_req *r)
 	if (p->tar && (rc = ds_tar_finish(p->tar)))
 		return tar_refused(p, rc);
 	if (p->mp && (rc = ds_mp_finish(p->mp)))
-		return p->status ? rc : fail(p, 422, "bad_multipart", "the multipart body is cut short"
+		return p->ref.status ? rc : fail(p, 422, "bad_multipart", "the multipart body is cut short"
 					     " or malformed");
 	if (!p->have[F_ONNX] || !p->have[F_CONFIG])
 		return fail(p, 400, "bad_request", "the body must hold both %s and %s",
@@ -233,8 +219,8 @@ static void h_push(http_req *r, void *ctx)
 	http_req_set_target(r, t);
 	if (rc == 0)
 		rc = push_finish(p, r);
-	if (p->status) {
-		http_reply_error(r, p->status, p->code, "%s", p->msg);
+	if (p->ref.status) {
+		http_reply_error(r, p->ref.status, p->ref.code, "%s", p->ref.msg);
 		return;
 	}
 	if (rc) {
