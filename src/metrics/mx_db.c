@@ -1,13 +1,15 @@
 /* The metrics store: samples in, aggregates and raw samples out.
  *
  * Design
- *   Appends go to a write-ahead log (DIR/wal.<gen>), one record a batch,
- *   written and fdatasync'ed by one writer thread in group commits: every
- *   batch queued while the previous group was being synced forms the next
- *   group (at most MX_GROUP_MAX samples), so concurrent appenders share one
- *   fdatasync and none waits longer than one sync for its group to start.
- *   After the sync the writer applies the group to memory and wakes the
- *   appenders (mx_db_wal.c).
+ *   Appends go to a write-ahead log, one record a batch, in group commits
+ *   by MX_LANES lanes (DIR/wal.<gen>.<lane>, each file written and
+ *   fdatasync'ed by its own thread): lanes take turns, the one whose turn
+ *   it is takes every batch queued (at most MX_GROUP_MAX samples) as its
+ *   group while the other is still syncing, so concurrent appenders share
+ *   one fdatasync and a batch waits about one sync, not the rest of the
+ *   running one first. Groups get lsns in the order taken and are applied
+ *   to memory in that order, each after its sync; then its appenders are
+ *   woken (mx_db_wal.c). Replay merges the files by lsn.
  *
  *   In memory each series has a head (the open block: points in time
  *   order), an out-of-order buffer (points older than the series' latest
@@ -37,9 +39,12 @@
  * Invariants
  *   1. A sample acknowledged by mx_db_append is in a synced log record,
  *      or in a committed row together with its series' lsn >= that
- *      record's lsn; the log files are removed only after a checkpoint
- *      committed every series applied before the rotation.
- *   2. Records are applied in lsn order (one writer; replay in file order),
+ *      record's lsn; log files are removed only after a checkpoint
+ *      committed every series applied before it copied them, and the
+ *      rotation before that waited until every record of the older
+ *      files was applied.
+ *   2. Records are applied in lsn order (lanes wait for the previous
+ *      group's apply; replay sorts the records of all files by lsn),
  *      and a series' row lsn is the last record applied to it when its
  *      memory was copied for writing: replay skips records at or below it,
  *      so nothing is applied twice.
@@ -54,8 +59,9 @@
  *      series); for equal times, in-order blocks come before out-of-order
  *      ones, and lower seqs first: that is arrival order.
  *
- * Locks, in the order taken: flushmu, parts, walmu, reg, hl, qmu. No lock
- * that readers take is held across an fdatasync. */
+ * Locks, in the order taken: flushmu, parts, the lanes' mu (by index),
+ * reg, hl, qmu; applymu is taken alone. No lock that readers take is held
+ * across an fdatasync. */
 #include <errno.h>
 #include <fcntl.h>
 #include <semaphore.h>
@@ -528,7 +534,8 @@ int mx_db_append(mx_db *db, const mx_batch *b)
 	else
 		db->qhead = &r;
 	db->qtail = &r;
-	pthread_cond_signal(&db->qcv);
+	/* Only the lane whose turn it is takes it. */
+	pthread_cond_signal(&db->lanes[db->next_lane].cv);
 	pthread_mutex_unlock(&db->qmu);
 	while (sem_wait(&r.done) && errno == EINTR)
 		;
@@ -588,7 +595,11 @@ int mx_db_open(const mx_db_config *cfg, store *st, mx_db **out, char *err, size_
 	db->retention_ms = cfg->retention_ms > 0 ? cfg->retention_ms : 30 * MX_DAY_MS;
 	db->max_series = cfg->max_series ? cfg->max_series : 100000;
 	db->group_ms = cfg->group_commit_ms > 0 ? cfg->group_commit_ms : 10;
-	db->walfd = -1;
+	for (unsigned i = 0; i < MX_LANES; i++) {
+		db->lanes[i] = (mx_lane){ .fd = -1, .idx = i, .db = db };
+		pthread_mutex_init(&db->lanes[i].mu, NULL);
+		pthread_cond_init(&db->lanes[i].cv, NULL);
+	}
 	/* sid 0 is never used; room for max_series sids. */
 	db->nchunks = (size_t)((db->max_series + 1) >> MX_CHUNK_BITS) + 1;
 	db->chunks = xcalloc(db->nchunks, sizeof *db->chunks);
@@ -596,11 +607,11 @@ int mx_db_open(const mx_db_config *cfg, store *st, mx_db **out, char *err, size_
 	pthread_rwlock_init(&db->hl, NULL);
 	pthread_rwlock_init(&db->parts, NULL);
 	pthread_mutex_init(&db->qmu, NULL);
-	pthread_mutex_init(&db->walmu, NULL);
+	pthread_mutex_init(&db->applymu, NULL);
 	pthread_mutex_init(&db->flushmu, NULL);
 	pthread_mutex_init(&db->daymu, NULL);
 	pthread_mutex_init(&db->bgmu, NULL);
-	pthread_cond_init(&db->qcv, NULL);
+	pthread_cond_init(&db->applycv, NULL);
 	pthread_cond_init(&db->bgcv, NULL);
 	if ((rc = sn_mkdir_p(db->dir, 0750))) {
 		snprintf(err, errlen, "metrics: cannot create %s: %s", db->dir, strerror(-rc));
@@ -653,10 +664,9 @@ void mx_db_free(mx_db **pdb)
 		return;
 	mx_db_bg_stop(db);
 	mx_wal_writer_stop(db);
-	if (db->st && db->walfd >= 0 && !db->broken)
+	if (db->st && db->lanes[0].fd >= 0 && !db->broken)
 		mx_db_checkpoint(db);
-	if (db->walfd >= 0)
-		close(db->walfd);
+	mx_wal_close(db);
 	if (db->own_st)
 		store_free(&db->st);
 	for (size_t c = 0; c < db->nchunks; c++) {
@@ -674,11 +684,15 @@ void mx_db_free(mx_db **pdb)
 	pthread_rwlock_destroy(&db->hl);
 	pthread_rwlock_destroy(&db->parts);
 	pthread_mutex_destroy(&db->qmu);
-	pthread_mutex_destroy(&db->walmu);
+	pthread_mutex_destroy(&db->applymu);
+	for (unsigned i = 0; i < MX_LANES; i++) {
+		pthread_mutex_destroy(&db->lanes[i].mu);
+		pthread_cond_destroy(&db->lanes[i].cv);
+	}
 	pthread_mutex_destroy(&db->flushmu);
 	pthread_mutex_destroy(&db->daymu);
 	pthread_mutex_destroy(&db->bgmu);
-	pthread_cond_destroy(&db->qcv);
+	pthread_cond_destroy(&db->applycv);
 	pthread_cond_destroy(&db->bgcv);
 	free(db->dir);
 	free(db);

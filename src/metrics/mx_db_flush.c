@@ -496,11 +496,9 @@ int mx_db_write(mx_db *db, int all)
 int mx_db_checkpoint(mx_db *db)
 {
 	pthread_mutex_lock(&db->flushmu);
-	/* Rotation under walmu: every record of the old files is applied. */
-	pthread_mutex_lock(&db->walmu);
-	uint64_t gen = db->walgen + 1;
-	int rc = db->broken ? -EIO : mx_wal_start(db, gen);
-	pthread_mutex_unlock(&db->walmu);
+	/* Once rotated, every record of the old files is applied. */
+	uint64_t gen;
+	int rc = mx_wal_rotate(db, &gen);
 	if (!rc)
 		rc = write_locked(db, 1);
 	if (!rc) {

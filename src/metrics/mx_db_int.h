@@ -162,6 +162,21 @@ typedef struct mx_series {
 	int in_db;         /* its row exists */
 } mx_series;
 
+/* A log lane: one file and the thread writing it. mu is held from taking
+ * a group off the queue until its sync ended, so holding every lane's mu
+ * means every group with an lsn is in its file. */
+#define MX_LANES 2
+typedef struct mx_lane {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;     /* with qmu: its turn came, or stop */
+	int fd;
+	uint64_t size;         /* bytes in fd (mu) */
+	unsigned idx;
+	pthread_t thread;
+	int on;
+	struct mx_db *db;
+} mx_lane;
+
 #define MX_CHUNK_BITS 12
 #define MX_CHUNK (1u << MX_CHUNK_BITS)
 
@@ -186,21 +201,26 @@ struct mx_db {
 	pthread_rwlock_t hl;
 	atomic_uint_fast64_t nsamples;
 	atomic_uint_fast64_t pend_points;
-	/* Append queue and the writer thread. */
+	/* Append queue (qmu): lanes take groups from it in turn (next_lane),
+	 * and db->lsn, the last lsn given to a group, is kept with it. */
 	pthread_mutex_t qmu;
-	pthread_cond_t qcv;
 	struct mx_req *qhead, *qtail;
+	unsigned next_lane;
 	int stop;
-	pthread_t writer;
-	int writer_on;
-	/* The log (walmu): the file being written and its generation. */
-	pthread_mutex_t walmu;
-	int walfd;
-	uint64_t walgen;
+	uint64_t lsn;
+	/* The log: lanes, each a file of the current generation written and
+	 * synced by its own thread (mx_db_wal.c). */
+	mx_lane lanes[MX_LANES];
+	uint64_t walgen;       /* all lanes' mu held to change it */
 	atomic_uint_fast64_t wal_bytes;
-	uint64_t lsn;          /* the last record written (walmu) */
+	/* Groups leave the log in lsn order (applymu): done_lsn is the last
+	 * lsn applied or given up (a failed write), applied_lsn the last one
+	 * applied. */
+	pthread_mutex_t applymu;
+	pthread_cond_t applycv;
+	uint64_t done_lsn;
 	atomic_uint_fast64_t applied_lsn;
-	int broken;            /* a failed write could not be undone: refuse appends */
+	atomic_int broken;     /* a failed write could not be undone: refuse appends */
 	/* Partitions: parts is held shared while tables are read and
 	 * exclusively to drop one; daymu guards the sorted list of days that
 	 * have a table. */
@@ -238,11 +258,16 @@ void mx_db_apply(mx_db *db, mx_series *s, int64_t ts, double v, uint64_t lsn);
 
 /* ---- The log (mx_db_wal.c) ------------------------------------------ */
 uint32_t mx_crc32c(uint32_t crc, const void *p, size_t n);
-/* Replays every log file of dir in order (torn tails cut off); sets
- * *maxgen and raises db->lsn to the last record seen. */
+/* Replays the records of every log file of dir in lsn order (each file's
+ * torn tail cut off); sets *maxgen and raises db->lsn to the last record
+ * seen. */
 int mx_wal_replay(mx_db *db, uint64_t *maxgen, char *err, size_t errlen);
-/* Starts log generation gen (walmu held or no writer yet). */
+/* Starts log generation gen: every lane's file (no writer yet). */
 int mx_wal_start(mx_db *db, uint64_t gen);
+/* Moves the lanes to generation walgen + 1 and returns once every record
+ * of the older files is applied; *gen: the new generation. */
+int mx_wal_rotate(mx_db *db, uint64_t *gen);
+void mx_wal_close(mx_db *db);
 /* Removes log files of generations below gen. */
 void mx_wal_remove_below(mx_db *db, uint64_t gen);
 int mx_wal_writer_start(mx_db *db);

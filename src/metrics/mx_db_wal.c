@@ -1,17 +1,28 @@
-/* The metrics store's write-ahead log: group commits and replay.
+/* The metrics store's write-ahead log: group commits in lanes, and replay.
  *
- * A log file DIR/wal.<gen> is a sequence of records:
+ * A generation of the log is one file per lane, DIR/wal.<gen>.<lane>
+ * (DIR/wal.<gen> from a single-lane log is read as lane 0), a sequence
+ * of records:
  *   u32 payload length, u32 CRC32C of (lsn, payload), u64 lsn, payload
  * (little endian). Payload: varint ndefs, ndefs × (varint sid, varint
  * length, agent \x1f metric \x1f tags), varint n, n × (varint sid, zigzag
  * varint ts - previous ts, 8 bytes value). A record is a whole batch, so
- * replay applies a batch entirely or not at all: the first record that is
- * short or fails its CRC ends the file (a torn tail) and is cut off.
+ * replay applies a batch entirely or not at all: in each file the first
+ * record that is short or fails its CRC ends the file (a torn tail) and is
+ * cut off; then the records of all files are applied in lsn order.
  *
- * The writer thread takes every queued batch (up to MX_GROUP_MAX
- * samples), writes them with one writev, fdatasyncs, applies them to
- * memory (hl, never held across the sync) and wakes their appenders. A
- * failed write is truncated away so later records stay readable. */
+ * Lanes: a synced write costs a disk round trip, and syncs of separate
+ * files overlap, so MX_LANES threads take turns: the lane whose turn it
+ * is takes every queued batch (up to MX_GROUP_MAX samples) as its group,
+ * gives it the next lsns, passes the turn on, writes the group with one
+ * writev and fdatasyncs, while the next lane already takes what queued
+ * meanwhile. Groups are applied to memory (hl, never held across a sync)
+ * in lsn order, each after its own sync and the previous group's apply;
+ * then only that group's appenders are woken. A failed write is
+ * truncated away so later records stay readable, and its lsns are passed
+ * over. A record that lost its tail was never acknowledged, and a later
+ * record of another lane does not depend on it (invariant 3 of mx_db.c:
+ * definitions are repeated until a record holding them is applied). */
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
@@ -118,36 +129,58 @@ static uint64_t get_le(const uint8_t *p, int n)
 
 /* ---- Files ---------------------------------------------------------- */
 
-static int cmp_u64(const void *a, const void *b)
+typedef struct walf {
+	uint64_t gen;
+	unsigned lane;
+	int legacy; /* wal.<gen>: a single-lane log */
+} walf;
+
+static int cmp_walf(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return (x > y) - (x < y);
+	const walf *x = a, *y = b;
+	if (x->gen != y->gen)
+		return x->gen < y->gen ? -1 : 1;
+	return (x->lane > y->lane) - (x->lane < y->lane);
 }
 
-/* The generations of the log files in dir, sorted. */
-static size_t wal_gens(const char *dir, uint64_t **out)
+static char *walf_path(const char *dir, const walf *f)
+{
+	if (f->legacy)
+		return xasprintf("%s/wal.%llu", dir, (unsigned long long)f->gen);
+	return xasprintf("%s/wal.%llu.%u", dir, (unsigned long long)f->gen, f->lane);
+}
+
+/* The log files in dir, sorted by generation and lane. */
+static size_t wal_files(const char *dir, walf **out)
 {
 	DIR *d = opendir(dir);
 	size_t n = 0, cap = 0;
-	uint64_t *g = NULL;
+	walf *g = NULL;
 	struct dirent *e;
 	while (d && (e = readdir(d))) {
 		char *end;
-		if (strncmp(e->d_name, "wal.", 4) != 0 || !e->d_name[4])
+		if (strncmp(e->d_name, "wal.", 4) != 0 || !e->d_name[4] || e->d_name[4] == '.')
 			continue;
-		unsigned long long v = strtoull(e->d_name + 4, &end, 10);
+		walf f = { strtoull(e->d_name + 4, &end, 10), 0, 1 };
+		if (*end == '.' && end[1]) {
+			unsigned long l = strtoul(end + 1, &end, 10);
+			if (l >= 1000)
+				continue;
+			f.lane = (unsigned)l;
+			f.legacy = 0;
+		}
 		if (*end)
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 8;
 			g = xrealloc(g, cap * sizeof *g);
 		}
-		g[n++] = v;
+		g[n++] = f;
 	}
 	if (d)
 		closedir(d);
 	if (n)
-		qsort(g, n, sizeof *g, cmp_u64);
+		qsort(g, n, sizeof *g, cmp_walf);
 	*out = g;
 	return n;
 }
@@ -162,32 +195,94 @@ static int sync_dir(const char *dir)
 	return rc;
 }
 
-int mx_wal_start(mx_db *db, uint64_t gen)
+/* Opens every lane's file of gen into fds (all or none). */
+static int open_gen(mx_db *db, uint64_t gen, int fds[MX_LANES])
 {
-	char *path = xasprintf("%s/wal.%llu", db->dir, (unsigned long long)gen);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
-	free(path);
-	if (fd < 0)
-		return -errno;
-	int rc = sync_dir(db->dir);
-	if (rc) {
-		close(fd);
-		return rc;
+	int rc = 0;
+	unsigned i;
+	for (i = 0; i < MX_LANES; i++) {
+		char *path = walf_path(db->dir, &(walf){ gen, i, 0 });
+		fds[i] = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
+		free(path);
+		if (fds[i] < 0) {
+			rc = -errno;
+			break;
+		}
 	}
-	if (db->walfd >= 0)
-		close(db->walfd);
-	db->walfd = fd;
+	if (!rc)
+		rc = sync_dir(db->dir);
+	if (rc)
+		for (unsigned j = 0; j < i + (i < MX_LANES && fds[i] >= 0); j++) {
+			close(fds[j]);
+			char *path = walf_path(db->dir, &(walf){ gen, j, 0 });
+			unlink(path);
+			free(path);
+		}
+	return rc;
+}
+
+/* Lanes' mu held, or no writer yet. */
+static void use_gen(mx_db *db, uint64_t gen, const int fds[MX_LANES])
+{
+	for (unsigned i = 0; i < MX_LANES; i++) {
+		if (db->lanes[i].fd >= 0)
+			close(db->lanes[i].fd);
+		db->lanes[i].fd = fds[i];
+		db->lanes[i].size = 0;
+	}
 	db->walgen = gen;
 	atomic_store(&db->wal_bytes, 0);
+}
+
+int mx_wal_start(mx_db *db, uint64_t gen)
+{
+	int fds[MX_LANES];
+	int rc = open_gen(db, gen, fds);
+	if (!rc)
+		use_gen(db, gen, fds);
+	return rc;
+}
+
+int mx_wal_rotate(mx_db *db, uint64_t *gen)
+{
+	for (unsigned i = 0; i < MX_LANES; i++)
+		pthread_mutex_lock(&db->lanes[i].mu);
+	int fds[MX_LANES];
+	*gen = db->walgen + 1;
+	int rc = atomic_load(&db->broken) ? -EIO : open_gen(db, *gen, fds);
+	if (!rc)
+		use_gen(db, *gen, fds);
+	/* Every group up to last is in an older file; later ones go to the
+	 * new files. */
+	pthread_mutex_lock(&db->qmu);
+	uint64_t last = db->lsn;
+	pthread_mutex_unlock(&db->qmu);
+	for (unsigned i = MX_LANES; i-- > 0;)
+		pthread_mutex_unlock(&db->lanes[i].mu);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&db->applymu);
+	while (db->done_lsn < last)
+		pthread_cond_wait(&db->applycv, &db->applymu);
+	pthread_mutex_unlock(&db->applymu);
 	return 0;
+}
+
+void mx_wal_close(mx_db *db)
+{
+	for (unsigned i = 0; i < MX_LANES; i++)
+		if (db->lanes[i].fd >= 0) {
+			close(db->lanes[i].fd);
+			db->lanes[i].fd = -1;
+		}
 }
 
 void mx_wal_remove_below(mx_db *db, uint64_t gen)
 {
-	uint64_t *g = NULL;
-	size_t n = wal_gens(db->dir, &g);
-	for (size_t i = 0; i < n && g[i] < gen; i++) {
-		char *path = xasprintf("%s/wal.%llu", db->dir, (unsigned long long)g[i]);
+	walf *g = NULL;
+	size_t n = wal_files(db->dir, &g);
+	for (size_t i = 0; i < n && g[i].gen < gen; i++) {
+		char *path = walf_path(db->dir, &g[i]);
 		unlink(path);
 		free(path);
 	}
@@ -237,72 +332,120 @@ static int replay_payload(mx_db *db, const uint8_t *p, size_t len, uint64_t lsn)
 	return r.err ? -EINVAL : 0;
 }
 
-static int replay_file(mx_db *db, uint64_t gen)
+/* One file's records, read whole. */
+typedef struct wfile {
+	char *path;
+	int fd;
+	uint8_t *data;
+	size_t size, end; /* end: after the last good record */
+} wfile;
+
+typedef struct wrec {
+	uint64_t lsn;
+	uint32_t file;
+	uint32_t len;
+	size_t off;
+} wrec;
+
+static int cmp_wrec(const void *a, const void *b)
 {
-	char *path = xasprintf("%s/wal.%llu", db->dir, (unsigned long long)gen);
-	int rc = 0;
-	uint8_t *data = NULL;
-	int fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
-	}
+	const wrec *x = a, *y = b;
+	if (x->lsn != y->lsn)
+		return x->lsn < y->lsn ? -1 : 1;
+	return (x->file > y->file) - (x->file < y->file);
+}
+
+/* Reads f and appends its good records to *recs. */
+static int scan_file(wfile *f, uint32_t idx, wrec **recs, size_t *n, size_t *cap)
+{
+	f->fd = open(f->path, O_RDWR | O_CLOEXEC);
+	if (f->fd < 0)
+		return -errno;
 	struct stat sb;
-	if (fstat(fd, &sb)) {
-		rc = -errno;
-		goto out;
-	}
-	size_t size = (size_t)sb.st_size, off = 0;
-	data = xmalloc(size ? size : 1);
-	for (size_t got = 0; got < size;) {
-		ssize_t k = pread(fd, data + got, size - got, (off_t)got);
-		if (k <= 0) {
-			rc = k < 0 ? -errno : -EIO;
-			goto out;
-		}
+	if (fstat(f->fd, &sb))
+		return -errno;
+	f->size = (size_t)sb.st_size;
+	f->data = xmalloc(f->size ? f->size : 1);
+	for (size_t got = 0; got < f->size;) {
+		ssize_t k = pread(f->fd, f->data + got, f->size - got, (off_t)got);
+		if (k <= 0)
+			return k < 0 ? -errno : -EIO;
 		got += (size_t)k;
 	}
-	while (off + REC_HDR <= size) {
-		uint32_t len = (uint32_t)get_le(data + off, 4), crc = (uint32_t)get_le(data + off + 4, 4);
-		uint64_t lsn = get_le(data + off + 8, 8);
-		if (len > REC_MAX || off + REC_HDR + len > size ||
-		    mx_crc32c(0, data + off + 8, 8 + (size_t)len) != crc)
+	size_t off = 0;
+	while (off + REC_HDR <= f->size) {
+		const uint8_t *h = f->data + off;
+		uint32_t len = (uint32_t)get_le(h, 4), crc = (uint32_t)get_le(h + 4, 4);
+		if (len > REC_MAX || off + REC_HDR + len > f->size ||
+		    mx_crc32c(0, h + 8, 8 + (size_t)len) != crc)
 			break;
-		if (replay_payload(db, data + off + REC_HDR, len, lsn))
-			break;
-		if (lsn > db->lsn)
-			db->lsn = lsn;
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 256;
+			*recs = xrealloc(*recs, *cap * sizeof **recs);
+		}
+		(*recs)[(*n)++] = (wrec){ get_le(h + 8, 8), idx, len, off };
 		off += REC_HDR + len;
 	}
-	if (off < size) {
-		log_warn("metrics: %s: cut off %zu bytes of a torn or damaged tail", path, size - off);
-		if (ftruncate(fd, (off_t)off) || fdatasync(fd))
-			rc = -errno;
-	}
-out:
-	if (fd >= 0)
-		close(fd);
-	free(data);
-	free(path);
-	return rc;
+	f->end = off;
+	return 0;
 }
 
 int mx_wal_replay(mx_db *db, uint64_t *maxgen, char *err, size_t errlen)
 {
-	uint64_t *g = NULL;
-	size_t n = wal_gens(db->dir, &g);
+	walf *g = NULL;
+	size_t n = wal_files(db->dir, &g), nrec = 0, caprec = 0;
+	wfile *f = xcalloc(n ? n : 1, sizeof *f);
+	wrec *recs = NULL;
 	int rc = 0;
 	*maxgen = 0;
-	pthread_rwlock_wrlock(&db->hl);
+	for (size_t i = 0; i < n; i++)
+		f[i].fd = -1;
 	for (size_t i = 0; i < n && !rc; i++) {
-		rc = replay_file(db, g[i]);
+		f[i].path = walf_path(db->dir, &g[i]);
+		rc = scan_file(&f[i], (uint32_t)i, &recs, &nrec, &caprec);
 		if (rc)
-			snprintf(err, errlen, "metrics: cannot replay %s/wal.%llu: %s", db->dir,
-				 (unsigned long long)g[i], strerror(-rc));
-		*maxgen = g[i];
+			snprintf(err, errlen, "metrics: cannot read %s: %s", f[i].path, strerror(-rc));
+		*maxgen = g[i].gen;
+	}
+	if (rc)
+		goto out;
+	if (nrec)
+		qsort(recs, nrec, sizeof *recs, cmp_wrec);
+	pthread_rwlock_wrlock(&db->hl);
+	for (size_t i = 0; i < nrec; i++) {
+		wfile *w = &f[recs[i].file];
+		if (recs[i].off >= w->end)
+			continue; /* past a damaged record of its file */
+		if (replay_payload(db, w->data + recs[i].off + REC_HDR, recs[i].len, recs[i].lsn)) {
+			/* A good CRC over a bad payload: the file ends here. */
+			w->end = recs[i].off;
+			continue;
+		}
+		if (recs[i].lsn > db->lsn)
+			db->lsn = recs[i].lsn;
 	}
 	pthread_rwlock_unlock(&db->hl);
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (f[i].end >= f[i].size)
+			continue;
+		log_warn("metrics: %s: cut off %zu bytes of a torn or damaged tail", f[i].path,
+			 f[i].size - f[i].end);
+		if (ftruncate(f[i].fd, (off_t)f[i].end) || fdatasync(f[i].fd)) {
+			rc = -errno;
+			snprintf(err, errlen, "metrics: cannot cut %s: %s", f[i].path, strerror(-rc));
+		}
+	}
+	db->done_lsn = db->lsn;
 	atomic_store(&db->applied_lsn, db->lsn);
+out:
+	for (size_t i = 0; i < n; i++) {
+		if (f[i].fd >= 0)
+			close(f[i].fd);
+		free(f[i].data);
+		free(f[i].path);
+	}
+	free(f);
+	free(recs);
 	free(g);
 	return rc;
 }
@@ -333,20 +476,19 @@ static int write_all(int fd, struct iovec *iov, int n)
 	return 0;
 }
 
-/* Writes, syncs and applies one group (walmu held). */
-static int write_group(mx_db *db, struct mx_req *first, size_t nreq)
+/* Writes and syncs one group with lsns lsn0 + 1.. (l->mu held). */
+static int write_group(mx_db *db, mx_lane *l, struct mx_req *first, size_t nreq, uint64_t lsn0)
 {
 	uint8_t (*hdr)[REC_HDR] = xmalloc(nreq * REC_HDR);
 	struct iovec *iov = xmalloc(2 * nreq * sizeof *iov);
-	uint64_t lsn0 = db->lsn, size0 = atomic_load(&db->wal_bytes), total = 0;
+	uint64_t total = 0;
 	size_t i = 0;
 	int rc = 0;
 	for (struct mx_req *r = first; i < nreq; r = mx_req_next(r), i++) {
 		const uint8_t *p;
 		size_t len, ns;
 		mx_req_payload(r, &p, &len, &ns);
-		uint64_t lsn = lsn0 + 1 + i;
-		put64(hdr[i] + 8, lsn);
+		put64(hdr[i] + 8, lsn0 + 1 + i);
 		put32(hdr[i], (uint32_t)len);
 		/* The CRC covers lsn and payload as one run (chained). */
 		put32(hdr[i] + 4, mx_crc32c(mx_crc32c(0, hdr[i] + 8, 8), p, len));
@@ -354,40 +496,61 @@ static int write_group(mx_db *db, struct mx_req *first, size_t nreq)
 		iov[2 * i + 1] = (struct iovec){ (void *)p, len };
 		total += REC_HDR + len;
 	}
-	rc = write_all(db->walfd, iov, (int)(2 * nreq));
-	if (!rc && fdatasync(db->walfd))
+	rc = atomic_load(&db->broken) ? -EIO : write_all(l->fd, iov, (int)(2 * nreq));
+	if (!rc && fdatasync(l->fd))
 		rc = -errno;
-	if (rc) {
+	if (rc && !atomic_load(&db->broken)) {
 		/* Nothing of the group is acknowledged; cut it off so that
 		 * later records are not hidden behind a damaged one. */
 		log_error("metrics: writing the log failed: %s", strerror(-rc));
-		if (ftruncate(db->walfd, (off_t)size0) || fdatasync(db->walfd))
-			db->broken = 1;
-		goto out;
+		if (ftruncate(l->fd, (off_t)l->size) || fdatasync(l->fd))
+			atomic_store(&db->broken, 1);
 	}
-	db->lsn = lsn0 + nreq;
-	atomic_fetch_add(&db->wal_bytes, total);
-	pthread_rwlock_wrlock(&db->hl);
-	i = 0;
-	for (struct mx_req *r = first; i < nreq; r = mx_req_next(r), i++)
-		mx_db_apply_req(db, r, lsn0 + 1 + i);
-	pthread_rwlock_unlock(&db->hl);
-	atomic_store(&db->applied_lsn, db->lsn);
-out:
+	if (!rc) {
+		l->size += total;
+		atomic_fetch_add(&db->wal_bytes, total);
+	}
 	free(iov);
 	free(hdr);
 	return rc;
 }
 
-static void *writer_main(void *arg)
+/* Applies a written group (rc 0) or passes its lsns over, in lsn order. */
+static void apply_group(mx_db *db, struct mx_req *first, size_t nreq, uint64_t lsn0, int rc)
 {
-	mx_db *db = arg;
+	pthread_mutex_lock(&db->applymu);
+	while (db->done_lsn != lsn0)
+		pthread_cond_wait(&db->applycv, &db->applymu);
+	pthread_mutex_unlock(&db->applymu);
+	if (!rc) {
+		pthread_rwlock_wrlock(&db->hl);
+		size_t i = 0;
+		for (struct mx_req *r = first; i < nreq; r = mx_req_next(r), i++)
+			mx_db_apply_req(db, r, lsn0 + 1 + i);
+		pthread_rwlock_unlock(&db->hl);
+		atomic_store(&db->applied_lsn, lsn0 + nreq);
+	}
+	pthread_mutex_lock(&db->applymu);
+	db->done_lsn = lsn0 + nreq;
+	pthread_cond_broadcast(&db->applycv);
+	pthread_mutex_unlock(&db->applymu);
+}
+
+static void *lane_main(void *arg)
+{
+	mx_lane *l = arg;
+	mx_db *db = l->db;
 	pthread_mutex_lock(&db->qmu);
 	for (;;) {
-		while (!db->qhead && !db->stop)
-			pthread_cond_wait(&db->qcv, &db->qmu);
+		/* Only this lane passes its own turn on: once it has the turn
+		 * and a queued batch, both stay until it takes them. */
+		while (!(db->qhead && db->next_lane == l->idx) && !(db->stop && !db->qhead))
+			pthread_cond_wait(&l->cv, &db->qmu);
 		if (!db->qhead)
 			break;
+		pthread_mutex_unlock(&db->qmu);
+		pthread_mutex_lock(&l->mu);
+		pthread_mutex_lock(&db->qmu);
 		/* The group: every queued batch up to MX_GROUP_MAX samples (at
 		 * least one batch). */
 		struct mx_req *first = db->qhead, *last = first;
@@ -406,11 +569,16 @@ static void *writer_main(void *arg)
 		db->qhead = mx_req_next(last);
 		if (!db->qhead)
 			db->qtail = NULL;
+		uint64_t lsn0 = db->lsn;
+		db->lsn += nreq;
+		db->next_lane = (l->idx + 1) % MX_LANES;
+		/* The next lane takes what queues while this one syncs. */
+		pthread_cond_signal(&db->lanes[db->next_lane].cv);
 		pthread_mutex_unlock(&db->qmu);
 
-		pthread_mutex_lock(&db->walmu);
-		int rc = db->broken ? -EIO : write_group(db, first, nreq);
-		pthread_mutex_unlock(&db->walmu);
+		int rc = write_group(db, l, first, nreq, lsn0);
+		pthread_mutex_unlock(&l->mu);
+		apply_group(db, first, nreq, lsn0, rc);
 
 		struct mx_req *r = first;
 		for (size_t i = 0; i < nreq; i++) {
@@ -426,20 +594,27 @@ static void *writer_main(void *arg)
 
 int mx_wal_writer_start(mx_db *db)
 {
-	if (pthread_create(&db->writer, NULL, writer_main, db))
-		return -EAGAIN;
-	db->writer_on = 1;
+	for (unsigned i = 0; i < MX_LANES; i++) {
+		mx_lane *l = &db->lanes[i];
+		if (pthread_create(&l->thread, NULL, lane_main, l)) {
+			mx_wal_writer_stop(db);
+			return -EAGAIN;
+		}
+		l->on = 1;
+	}
 	return 0;
 }
 
 void mx_wal_writer_stop(mx_db *db)
 {
-	if (!db->writer_on)
-		return;
 	pthread_mutex_lock(&db->qmu);
 	db->stop = 1;
-	pthread_cond_broadcast(&db->qcv);
+	for (unsigned i = 0; i < MX_LANES; i++)
+		pthread_cond_signal(&db->lanes[i].cv);
 	pthread_mutex_unlock(&db->qmu);
-	pthread_join(db->writer, NULL);
-	db->writer_on = 0;
+	for (unsigned i = 0; i < MX_LANES; i++)
+		if (db->lanes[i].on) {
+			pthread_join(db->lanes[i].thread, NULL);
+			db->lanes[i].on = 0;
+		}
 }
