@@ -392,6 +392,18 @@ int sn_refuse(sn_refusal *f, int rc, int status, const char *code, const char *f
 	return rc;
 }
 
+int sn_parse_number(const char *s, int64_t *out)
+{
+	char *end = NULL;
+	if (!s || *s < '1' || *s > '9' || strlen(s) > 18)
+		return -EINVAL;
+	long long v = strtoll(s, &end, 10);
+	if (*end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
 int sn_parse_size(const char *s, uint64_t *out)
 {
 	char *end;

@@ -70,6 +70,9 @@ typedef struct sn_refusal {
 int sn_refuse(sn_refusal *f, int rc, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
+/* A positive whole number as a path or query names a version: 1 to 18
+ * digits, no leading zero, nothing else. 0 or -EINVAL. */
+int sn_parse_number(const char *s, int64_t *out);
 /* Parses a size like 1048576, 64K, 1M, 2G. 0 or -EINVAL. */
 int sn_parse_size(const char *s, uint64_t *out);
 /* Parses a duration like 500ms, 10s, 5m, 2h, 7d, or bare seconds. */

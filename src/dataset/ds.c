@@ -34,14 +34,7 @@ void ds_reply_rc(http_req *r, int rc, const char *what)
 
 int ds_parse_number(const char *s, int64_t *out)
 {
-	char *end = NULL;
-	if (!s || *s < '1' || *s > '9' || strlen(s) > 18)
-		return -EINVAL;
-	long long v = strtoll(s, &end, 10);
-	if (*end)
-		return -EINVAL;
-	*out = v;
-	return 0;
+	return sn_parse_number(s, out);
 }
 
 /* ---- access ---- */

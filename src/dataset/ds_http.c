@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "base/csv.h"
 #include "base/mem.h"
+#include "base/util.h"
 #include "dataset/diff.h"
 #include "dataset/ds_int.h"
 #include "dataset/ds_tar.h"
@@ -27,7 +28,7 @@ int ds_resolve(ds_rctx *x, http_req *r, const char *vstr, ds_item *it, ds_versio
 	if (rc == 0)
 		rc = ds_item_get(c, x->k, http_req_param(r, "name"), auth_caller(r), it);
 	if (rc == 0)
-		rc = ds_parse_number(vstr, &num) ? -ENOENT : ds_version_get(c, it->id, num, v);
+		rc = sn_parse_number(vstr, &num) ? -ENOENT : ds_version_get(c, it->id, num, v);
 	store_release(&c);
 	if (rc)
 		ds_reply_rc(r, rc, rc == -ENOENT ? "no such item or version" : "cannot read the version");
@@ -402,7 +403,7 @@ static void h_preview(http_req *r, void *ctx)
 	uint64_t size;
 	json_t *prof = NULL;
 	struct preview pv = { 0 };
-	if (ls && (ds_parse_number(ls, &limit) || limit > PREVIEW_MAX)) {
+	if (ls && (sn_parse_number(ls, &limit) || limit > PREVIEW_MAX)) {
 		http_reply_error(r, 400, "bad_request", "limit must be from 1 to %d", PREVIEW_MAX);
 		return;
 	}
@@ -500,7 +501,7 @@ static int diff_file(ds_rctx *x, http_req *r, ds_version *a, ds_version *b, cons
 		rc = version_file(x->api->bs, b, path, sb, pb);
 	if (rc)
 		return rc;
-	if (ls && (ds_parse_number(ls, &limit) || limit > DS_DIFF_LIMIT_MAX)) {
+	if (ls && (sn_parse_number(ls, &limit) || limit > DS_DIFF_LIMIT_MAX)) {
 		snprintf(err, errlen, "limit must be from 1 to %d", DS_DIFF_LIMIT_MAX);
 		return -EINVAL;
 	}
@@ -594,7 +595,7 @@ static void h_diff(http_req *r, void *ctx)
 	json_t *j = NULL;
 	char err[512] = "";
 	int rc;
-	if (ds_parse_number(from, &fa) || ds_parse_number(to, &fb)) {
+	if (sn_parse_number(from, &fa) || sn_parse_number(to, &fb)) {
 		http_reply_error(r, 400, "bad_request", "from and to must be version numbers");
 		return;
 	}

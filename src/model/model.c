@@ -62,18 +62,6 @@ int md_name_valid(const char *s)
 	return ds_name_valid(s);
 }
 
-int md_parse_number(const char *s, int64_t *out)
-{
-	char *end = NULL;
-	if (!s || *s < '1' || *s > '9' || strlen(s) > 18)
-		return -EINVAL;
-	long long v = strtoll(s, &end, 10);
-	if (*end)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 int md_spec_parse(const char *spec, char name[MD_NAME_MAX + 1], int64_t *version)
 {
 	const char *at = spec ? strchr(spec, '@') : NULL;
@@ -85,7 +73,7 @@ int md_spec_parse(const char *spec, char name[MD_NAME_MAX + 1], int64_t *version
 	name[n] = '\0';
 	if (!md_name_valid(name))
 		return -EINVAL;
-	if (at && strcmp(at + 1, "latest") != 0 && md_parse_number(at + 1, version))
+	if (at && strcmp(at + 1, "latest") != 0 && sn_parse_number(at + 1, version))
 		return -EINVAL;
 	return 0;
 }
@@ -412,7 +400,7 @@ int md_resolve(model_api *a, http_req *r, const char *vstr, md_item *it, md_vers
 {
 	store_conn *c = NULL;
 	int64_t num = 0;
-	int rc = vstr && strcmp(vstr, "latest") != 0 && md_parse_number(vstr, &num) ? -ENOENT : 0;
+	int rc = vstr && strcmp(vstr, "latest") != 0 && sn_parse_number(vstr, &num) ? -ENOENT : 0;
 	if (rc == 0)
 		rc = store_acquire(a->st, &c);
 	if (rc == 0)
@@ -533,6 +521,20 @@ static void h_get(http_req *r, void *ctx)
 		http_reply_json(r, 200, j);
 }
 
+/* Begins a transaction on *c with the model name, which the caller must
+ * own or be an admin for: 0, -ENOENT, -EACCES or a store error. */
+static int owned_begin(model_api *a, http_req *r, const char *name, store_conn **c,
+		       md_item *it)
+{
+	int rc = store_acquire(a->st, c);
+	if (rc == 0)
+		rc = store_begin(*c);
+	if (rc == 0 && (rc = md_item_get(*c, name, auth_caller(r), it)) == 0 &&
+	    it->access < SHARE_OWNER)
+		rc = -EACCES;
+	return rc;
+}
+
 /* PATCH /api/v1/models/{name} {"public"?, "shares"?} (owner or admin) */
 static void h_patch(http_req *r, void *ctx)
 {
@@ -546,12 +548,7 @@ static void h_patch(http_req *r, void *ctx)
 	set_target(r, name);
 	if (http_body_bool(r, "public", 0, &pub))
 		return;
-	rc = store_acquire(a->st, &c);
-	if (rc == 0)
-		rc = store_begin(c);
-	if (rc == 0 && (rc = md_item_get(c, name, auth_caller(r), &it)) == 0 &&
-	    it.access < SHARE_OWNER)
-		rc = -EACCES;
+	rc = owned_begin(a, r, name, &c, &it);
 	if (rc == 0 && (rc = share_store_patch(c, &md_shares, it.id, pub, shares, err,
 					       sizeof err)) == -EINVAL) {
 		store_release(&c);
@@ -624,14 +621,9 @@ static void h_delete(http_req *r, void *ctx)
 	md_version v = { 0 };
 	int64_t num = 0;
 	set_target(r, name);
-	int rc = vs && md_parse_number(vs, &num) ? -ENOENT : 0;
+	int rc = vs && sn_parse_number(vs, &num) ? -ENOENT : 0;
 	if (rc == 0)
-		rc = store_acquire(a->st, &c);
-	if (rc == 0)
-		rc = store_begin(c);
-	if (rc == 0 && (rc = md_item_get(c, name, auth_caller(r), &it)) == 0 &&
-	    it.access < SHARE_OWNER)
-		rc = -EACCES;
+		rc = owned_begin(a, r, name, &c, &it);
 	if (rc == 0 && num)
 		rc = md_version_get(c, it.id, num, &v);
 	md_version_release(&v);
@@ -668,7 +660,7 @@ static void h_versions(http_req *r, void *ctx)
 	json_t *items = NULL;
 	if (http_page(r, &limit, &cursor))
 		return;
-	if (cursor && md_parse_number(cursor, &before)) {
+	if (cursor && sn_parse_number(cursor, &before)) {
 		http_reply_error(r, 400, "bad_request", "invalid cursor");
 		return;
 	}

@@ -73,8 +73,6 @@ struct model_api {
 
 /* 1 when s is a valid model name (as a dataset name). */
 int md_name_valid(const char *s);
-/* A positive version number from a path or query; -EINVAL. */
-int md_parse_number(const char *s, int64_t *out);
 
 /* The item name for u (-ENOENT when missing or not readable: the same). */
 int md_item_get(store_conn *c, const char *name, const auth_user *u, md_item *out);
