@@ -595,6 +595,7 @@ int mx_db_open(const mx_db_config *cfg, store *st, mx_db **out, char *err, size_
 	db->retention_ms = cfg->retention_ms > 0 ? cfg->retention_ms : 30 * MX_DAY_MS;
 	db->max_series = cfg->max_series ? cfg->max_series : 100000;
 	db->group_ms = cfg->group_commit_ms > 0 ? cfg->group_commit_ms : 10;
+	db->lane_min_us = MX_LANE_MIN_US;
 	for (unsigned i = 0; i < MX_LANES; i++) {
 		db->lanes[i] = (mx_lane){ .fd = -1, .idx = i, .db = db };
 		pthread_mutex_init(&db->lanes[i].mu, NULL);

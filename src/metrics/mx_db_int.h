@@ -166,6 +166,10 @@ typedef struct mx_series {
  * a group off the queue until its sync ended, so holding every lane's mu
  * means every group with an lsn is in its file. */
 #define MX_LANES 2
+/* Lanes take turns while syncs average at least this (bench/metrics.sh:
+ * with 0.1-0.5 ms syncs on 2 loaded cores, two lanes lost a fifth of the
+ * single-sample requests/s to the extra groups and wake-ups). */
+#define MX_LANE_MIN_US 1000
 typedef struct mx_lane {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;     /* with qmu: its turn came, or stop */
@@ -206,6 +210,11 @@ struct mx_db {
 	pthread_mutex_t qmu;
 	struct mx_req *qhead, *qtail;
 	unsigned next_lane;
+	/* The turn passes to the next lane only while syncs take at least
+	 * lane_min_us on average (sync_us, a moving average): on a disk that
+	 * syncs faster, one lane makes larger groups for less CPU. */
+	int64_t lane_min_us;
+	atomic_int_fast64_t sync_us;
 	int stop;
 	uint64_t lsn;
 	/* The log: lanes, each a file of the current generation written and

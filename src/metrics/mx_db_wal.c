@@ -16,7 +16,9 @@
  * is takes every queued batch (up to MX_GROUP_MAX samples) as its group,
  * gives it the next lsns, passes the turn on, writes the group with one
  * writev and fdatasyncs, while the next lane already takes what queued
- * meanwhile. Groups are applied to memory (hl, never held across a sync)
+ * meanwhile. On a disk whose syncs average under lane_min_us the lane
+ * keeps the turn: the next group forms during the sync and is larger,
+ * and no second thread is woken (CPU, not the disk, bounds ingest there). Groups are applied to memory (hl, never held across a sync)
  * in lsn order, each after its own sync and the previous group's apply;
  * then only that group's appenders are woken. A failed write is
  * truncated away so later records stay readable, and its lsns are passed
@@ -34,6 +36,7 @@
 #include <unistd.h>
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/util.h"
 #include "metrics/mx_db_int.h"
 
 #define MX_GROUP_MAX 65536
@@ -496,9 +499,15 @@ static int write_group(mx_db *db, mx_lane *l, struct mx_req *first, size_t nreq,
 		iov[2 * i + 1] = (struct iovec){ (void *)p, len };
 		total += REC_HDR + len;
 	}
+	int64_t t0 = sn_mono_ns();
 	rc = atomic_load(&db->broken) ? -EIO : write_all(l->fd, iov, (int)(2 * nreq));
 	if (!rc && fdatasync(l->fd))
 		rc = -errno;
+	if (!rc) {
+		/* sync_us moves an eighth of the way to this group's time. */
+		int64_t us = (sn_mono_ns() - t0) / 1000, avg = atomic_load(&db->sync_us);
+		atomic_store(&db->sync_us, avg + (us - avg) / 8);
+	}
 	if (rc && !atomic_load(&db->broken)) {
 		/* Nothing of the group is acknowledged; cut it off so that
 		 * later records are not hidden behind a damaged one. */
@@ -571,9 +580,12 @@ static void *lane_main(void *arg)
 			db->qtail = NULL;
 		uint64_t lsn0 = db->lsn;
 		db->lsn += nreq;
-		db->next_lane = (l->idx + 1) % MX_LANES;
-		/* The next lane takes what queues while this one syncs. */
-		pthread_cond_signal(&db->lanes[db->next_lane].cv);
+		if (atomic_load(&db->sync_us) >= db->lane_min_us) {
+			/* The next lane takes what queues while this one syncs. */
+			db->next_lane = (l->idx + 1) % MX_LANES;
+			if (db->qhead)
+				pthread_cond_signal(&db->lanes[db->next_lane].cv);
+		}
 		pthread_mutex_unlock(&db->qmu);
 
 		int rc = write_group(db, l, first, nreq, lsn0);
