@@ -47,6 +47,7 @@ enum { ST_PRE, ST_REC, ST_FIELD, ST_UNQ, ST_QUO, ST_QQ, ST_CR };
 
 struct csv_reader {
 	csv_record_fn fn;
+	csv_batch_fn bfn; /* NULL: every record goes to fn */
 	void *ud;
 	char delim;
 	int st;
@@ -79,6 +80,8 @@ struct csv_reader {
 	const char *wp;  /* the window's input; NULL: none */
 	size_t wn, wnp, wk; /* its length, count of pos, next pos to read */
 	int whi;         /* the window has a non-ASCII byte */
+	csv_field *bf;   /* a batch's fields, record after record (bcap records) */
+	size_t bcap;
 };
 
 #define ONES 0x0101010101010101ULL
@@ -222,8 +225,14 @@ void csv_free(csv_reader **rp)
 	free(r->pre);
 	free(r->scr);
 	free(r->pos);
+	free(r->bf);
 	free(r);
 	*rp = NULL;
+}
+
+void csv_set_batch(csv_reader *r, csv_batch_fn fn)
+{
+	r->bfn = fn;
 }
 
 char csv_delimiter(const csv_reader *r)
@@ -481,6 +490,9 @@ static int after_field(csv_reader *r, char c)
  * csv_feed, as a later call's input may reuse the same addresses. */
 
 #define WIN 16384
+/* Fields of one batch (csv_set_batch): their array stays in L1 beside the
+ * window while the callback reads it column by column. */
+#define BATCH_FIELDS 512
 /* Records a window could not hold are followed by this many records of
  * the byte-wise reader before a window is tried again: a table of such
  * records then scans a wasted window once per 64 of them. */
@@ -590,6 +602,19 @@ static size_t scan(const char *p, size_t n, char *out, uint32_t *pos, char d, in
 
 enum { W_CUT, W_SLOW };
 
+/* Hands the nb records gathered in bf to the batch callback. */
+static int batch_flush(csv_reader *r, size_t *nb)
+{
+	if (!*nb)
+		return 0;
+	int rc = r->bfn(r->ud, r->nrec, r->bf, *nb, r->ncols);
+	r->nrec += *nb;
+	*nb = 0;
+	if (rc)
+		r->rc = rc;
+	return rc;
+}
+
 /* Delivers the window's whole records from offset *off on (see above);
  * *off ends at the first byte not taken. W_CUT: the window ends inside the
  * next record; W_SLOW: the next record is the byte-wise reader's; or the
@@ -601,7 +626,7 @@ static int walk(csv_reader *r, size_t *offp)
 	const size_t nc = r->ncols, np = r->wnp;
 	const unsigned char d = (unsigned char)r->delim;
 	csv_field *fld = r->fld;
-	size_t k = r->wk, off = *offp;
+	size_t k = r->wk, off = *offp, nb = 0;
 	int why = W_CUT;
 	while (k < np) {
 		size_t e = pos[k];
@@ -617,6 +642,8 @@ static int walk(csv_reader *r, size_t *offp)
 		}
 		if (np - k < nc)
 			break;
+		if (r->bfn)
+			fld = r->bf + nb * nc; /* the next record of the batch */
 		unsigned bad = 0;
 		size_t prev = off;
 		for (size_t i = 0; i + 1 < nc; i++) {
@@ -649,16 +676,24 @@ static int walk(csv_reader *r, size_t *offp)
 		fld[nc - 1].p = scr + prev;
 		fld[nc - 1].n = e - prev;
 		fld[nc - 1].quoted = 0;
+		k += used;
+		off = pos[k - 1] + 1;
+		if (r->bfn) {
+			r->line++;
+			if (++nb == r->bcap && batch_flush(r, &nb))
+				break;
+			continue;
+		}
 		int rc = r->fn(r->ud, r->nrec, r->line, fld, nc);
 		r->nrec++;
 		r->line++;
-		k += used;
-		off = pos[k - 1] + 1;
 		if (rc) {
 			r->rc = rc;
 			break;
 		}
 	}
+	if (nb)
+		batch_flush(r, &nb); /* the batch's fields live in scr: handed on before it changes */
 	r->wk = k;
 	*offp = off;
 	return why;
@@ -677,6 +712,10 @@ static int fast(csv_reader *r, const char **pp, const char *end)
 	if (!r->scr) {
 		r->scr = xmalloc(WIN + BLOCK);
 		r->pos = xmalloc((WIN + 64) * sizeof *r->pos);
+	}
+	if (r->bfn && !r->bf) {
+		r->bcap = r->ncols < BATCH_FIELDS ? BATCH_FIELDS / r->ncols : 1;
+		r->bf = xmalloc(r->bcap * r->ncols * sizeof *r->bf);
 	}
 	while (p < end) {
 		if (!r->wp || p < r->wp || p >= r->wp + r->wn) {

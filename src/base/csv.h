@@ -59,10 +59,22 @@ typedef struct csv_field {
 typedef int (*csv_record_fn)(void *ud, uint64_t row, uint64_t line, const csv_field *f,
 			     size_t nf);
 
+/* Called, when set (csv_set_batch), with nrec >= 1 data records at once
+ * instead of fn for each: f[i * nf + j] is field j of record row + i. The
+ * reader gathers them where it takes plain records whole (most of a
+ * table), so a consumer that goes column by column over many records pays
+ * its per-column setup once per batch; every other record (the header, a
+ * quoted or otherwise irregular one) still goes to fn, in order. Same
+ * fields, same return contract, as fn. */
+typedef int (*csv_batch_fn)(void *ud, uint64_t row, const csv_field *f, size_t nrec, size_t nf);
+
 /* delim: one of ',' ';' '\t' '|', or 0 to detect it from the first record
  * (the candidate that splits the header into the most fields; ',' on a tie).
  * Returns a reader; the caller frees it with csv_free. */
 csv_reader *csv_new(char delim, csv_record_fn fn, void *ud);
+/* Sets (or with NULL clears) the batch callback; any time before or
+ * between feeds. */
+void csv_set_batch(csv_reader *r, csv_batch_fn fn);
 /* Feeds the next n bytes. 0, -EINVAL (malformed; see csv_error) or what the
  * callback returned. After an error every later call returns it again. */
 int csv_feed(csv_reader *r, const char *p, size_t n);

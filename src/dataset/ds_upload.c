@@ -254,6 +254,14 @@ static int on_record(void *ud, uint64_t row, uint64_t line, const csv_field *f, 
 	return ds_profile_add(c->prof, row, f, nf);
 }
 
+/* The reader's batches of plain records: the profile takes each column's
+ * cells of a batch in one run (profile.h). */
+static int on_batch(void *ud, uint64_t row, const csv_field *f, size_t nrec, size_t nf)
+{
+	struct cur *c = ud;
+	return ds_profile_add_batch(c->prof, row, f, nrec, nf);
+}
+
 static int ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
@@ -279,6 +287,7 @@ static int cur_open(struct push *p, const char *path, const char *ctype)
 	c->declared = is_csv_type(ctype) || ends_with(c->path, ".csv") || ends_with(c->path, ".tsv");
 	c->prof = ds_profile_new();
 	c->csv = csv_new(ends_with(c->path, ".tsv") ? '\t' : 0, on_record, c);
+	csv_set_batch(c->csv, on_batch);
 	c->fd.csv = c->csv;
 	return 0;
 }

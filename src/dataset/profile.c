@@ -30,19 +30,31 @@ enum { T_INT = 1, T_FLOAT = 2, T_BOOL = 4, T_DATE = 8, T_TS = 16 };
 
 #define NSLOTS 2048 /* power of 2, twice DS_TOP_TRACK: probes stay short */
 #define SLOT_BITS 11 /* log2(NSLOTS) */
-#define GROUP 8 /* control bytes looked at at once */
-#define EMPTY 0x80 /* a free slot's control byte; a full one's is its tag, < 0x80 */
 #define HLL_M (1u << DS_HLL_P)
 #define TEXT_MAX 48 /* longest date or timestamp text we accept */
 
-/* An exact table entry. key: a value of at most 8 bytes itself (zero
- * above them), so equal keys and lengths are equal values; a longer
- * value's table hash, confirmed against arena. */
+/* An exact table entry, 16 bytes: four to a cache line. key: a value of
+ * at most 8 bytes itself (zero above them), so equal keys and lengths are
+ * equal values; a longer value's table hash, confirmed against arena.
+ * lc: the count above bit 16 and the length + 1 below (a value in the
+ * table has at most DS_TOP_BYTES bytes); 0 for a free slot. The value's
+ * place in arena is in the column's soff, at the same index. */
 struct slot {
 	uint64_t key;
-	uint64_t count; /* 0: empty slot */
-	uint32_t off, len; /* the value in arena */
+	uint64_t lc;
 };
+
+#define LC_ONE ((uint64_t)1 << 16)
+
+static inline uint64_t slot_count(const struct slot *sl)
+{
+	return sl->lc >> 16;
+}
+
+static inline size_t slot_len(const struct slot *sl)
+{
+	return (size_t)(sl->lc & 0xffff) - 1;
+}
 
 struct instant {
 	int64_t s;
@@ -50,27 +62,33 @@ struct instant {
 	char text[TEXT_MAX + 1];
 };
 
+/* The column's way through col_add (col_mode): which fast path its values
+ * try first. Every value a fast path does not take goes the general way. */
+enum { M_TABLE, M_INT, M_FLOAT, M_STRING, M_OTHER };
+
+/* What every value touches comes first (one or two cache lines). */
 struct col {
-	char *name;
+	unsigned mode;
 	unsigned types;
 	uint64_t count, nulls;
-	/* numbers */
+	/* distinct values: an open-addressed table, linear probing */
+	struct slot *slots;
+	uint16_t *soff; /* each slot's value in arena */
+	uint8_t *hll;
+	/* strings; and numbers: no bound until a value is seen (SIZE_MAX, 0,
+	 * INT64_MAX, INT64_MIN, +inf, -inf), so no first-value test. While
+	 * T_INT is set only imin/imax are kept up to date by the fast path;
+	 * dmin/dmax take them in when the column turns float (types_add). */
+	size_t minlen, maxlen;
 	int64_t imin, imax;
 	double dmin, dmax, mean, m2;
 	uint64_t wn; /* values in mean/m2 (Welford) once hll is set */
+	char *name;
 	/* dates and timestamps */
 	struct instant tmin, tmax;
-	/* strings */
-	size_t minlen, maxlen;
-	/* distinct values: an open-addressed table probed GROUP slots at a
-	 * time through ctrl (a tag per slot, EMPTY when free; its first GROUP
-	 * bytes repeated at its end, so a group never wraps) */
-	uint8_t *ctrl;
-	struct slot *slots;
 	char *arena;
 	size_t alen, acap, ndist;
 	const char *dropped;
-	uint8_t *hll;
 };
 
 struct ds_profile {
@@ -136,26 +154,73 @@ static inline uint64_t tail_word(const char *p, size_t n)
  * its rank). Its values are part of stored profiles (HLL estimates): the
  * fast tail load keeps them bit for bit (test_profile checks against the
  * byte-wise definition). */
-uint64_t ds_hash(const char *p, size_t n)
+/* s[0..k) (k <= 8) as a little-endian word, zero above: in-bounds reads
+ * only, no libc call. */
+static inline uint64_t load_le(const char *s, size_t k)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xa0761d6478bd642fULL);
+	const unsigned char *u = (const unsigned char *)s;
+	if (k >= 8)
+		return rd8(s);
+	if (k >= 4)
+		return rd4(s) | rd4(s + k - 4) << (8 * (k - 4));
+	if (!k)
+		return 0;
+	return u[0] | (uint64_t)u[k >> 1] << (8 * (k >> 1)) | (uint64_t)u[k - 1] << (8 * (k - 1));
+}
+
+#define H0 0x9e3779b97f4a7c15ULL
+#define H1 0xa0761d6478bd642fULL
+#define H2 0xe7037ed1a0b428dbULL
+#define H3 0x8ebc6af09c88c6e3ULL
+#define H4 0x589965cc75374cc3ULL
+#define H5 0x1d8e4e27c47d124fULL
+
+/* ds_hash of a value of n <= 8 bytes given as load_le's word: the loop
+ * below without its tests (n == 8: one whole word and an empty tail). */
+static inline uint64_t hash_word(uint64_t w, size_t n)
+{
+	uint64_t h = H0 ^ (n * H1);
+	if (n == 8) {
+		h = mum(h ^ H2, w ^ H3) ^ h;
+		w = 0;
+	}
+	h = mum(h ^ H4, w ^ H5);
+	return mum(h ^ H1, h ^ H2);
+}
+
+static inline uint64_t hash_bytes(const char *p, size_t n)
+{
+	if (n <= 8)
+		return hash_word(load_le(p, n), n);
+	uint64_t h = H0 ^ (n * H1);
 	size_t i = 0;
 	for (; i + 8 <= n; i += 8)
-		h = mum(h ^ 0xe7037ed1a0b428dbULL, rd8(p + i) ^ 0x8ebc6af09c88c6e3ULL) ^ h;
-	h = mum(h ^ 0x589965cc75374cc3ULL, tail_word(p, n) ^ 0x1d8e4e27c47d124fULL);
-	return mum(h ^ 0xa0761d6478bd642fULL, h ^ 0xe7037ed1a0b428dbULL);
+		h = mum(h ^ H2, rd8(p + i) ^ H3) ^ h;
+	h = mum(h ^ H4, tail_word(p, n) ^ H5);
+	return mum(h ^ H1, h ^ H2);
+}
+
+uint64_t ds_hash(const char *p, size_t n)
+{
+	return hash_bytes(p, n);
+}
+
+/* The rank is 1 + the leading zeros of the hash's low 64 - P bits, at
+ * most 64 - P + 1: the bit set just below them caps it without a branch
+ * (w's low P bits are zero, so that bit is the first one when they are). */
+static inline void hll_put(uint8_t *regs, uint64_t hash)
+{
+	const int q = 64 - DS_HLL_P;
+	uint64_t w = hash << DS_HLL_P | (uint64_t)1 << (DS_HLL_P - 1);
+	uint8_t rank = (uint8_t)(__builtin_clzll(w) + 1);
+	uint8_t *r = &regs[hash >> q];
+	if (*r < rank)
+		*r = rank;
 }
 
 void ds_hll_add(uint8_t *regs, uint64_t hash)
 {
-	const int q = 64 - DS_HLL_P;
-	uint64_t w = hash << DS_HLL_P;
-	int rank = w ? __builtin_clzll(w) + 1 : q + 1;
-	if (rank > q + 1)
-		rank = q + 1;
-	uint8_t *r = &regs[hash >> q];
-	if (*r < rank)
-		*r = (uint8_t)rank;
+	hll_put(regs, hash);
 }
 
 /* Ertl, "New cardinality estimation algorithms for HyperLogLog sketches"
@@ -205,13 +270,11 @@ double ds_hll_estimate(const uint8_t *regs)
 
 /* ---- recognising values ---- */
 
-/* Length and first byte first: most values are no marker at all. */
-static inline int is_null(const csv_field *f)
+/* An unquoted s[0..n) that is a null marker: n <= 4 first, most values
+ * are longer. */
+static inline int null_text(const char *s, size_t n)
 {
-	const char *s = f->p;
-	if (f->quoted)
-		return 0;
-	switch (f->n) {
+	switch (n) {
 	case 0:
 		return 1;
 	case 2:
@@ -224,6 +287,113 @@ static inline int is_null(const csv_field *f)
 	default:
 		return 0;
 	}
+}
+
+static inline int is_null(const csv_field *f)
+{
+	return !f->quoted && f->n <= 4 && null_text(f->p, f->n);
+}
+
+/* ---- the fast paths' number parsers ----
+ * Each takes the common short forms only and says 0 for anything else,
+ * which then goes to the general parser: when they take a value, they
+ * give exactly what parse_int and ds_parse_float give for it. */
+
+/* The value of the 1 <= k <= 8 ASCII digits in w's low k bytes (the
+ * first, most significant, lowest; w zero above them): 1 and *v, or 0
+ * when one is no digit. A byte is a digit when b ^ '0' is at most 9: then
+ * neither it nor it + 0x76 has its high bit set (and no carry leaves a
+ * byte unless one already failed). The digits are moved to the word's
+ * top, zeros below standing for leading zeros, and summed pairwise by
+ * three multiplies. */
+static inline int digits8(uint64_t w, size_t k, uint64_t *v)
+{
+	unsigned sh = 64 - 8 * (unsigned)k;
+	uint64_t d = w ^ (0x3030303030303030ULL >> sh);
+	if ((d | (d + 0x7676767676767676ULL)) & 0x8080808080808080ULL)
+		return 0;
+	d <<= sh;
+	d = (d * 2561) >> 8 & 0x00FF00FF00FF00FFULL;
+	d = (d * 6553601) >> 16 & 0x0000FFFF0000FFFFULL;
+	*v = (d * 42949672960001ULL) >> 32;
+	return 1;
+}
+
+/* v < 2^52 as a double, exactly: v in the mantissa of 2^52, less 2^52. A
+ * plain conversion (cvtsi2sd) writes only the low half of its register and
+ * so waits for the register's last writer: in a run, the previous value's
+ * division or conversion, a chain through every cell of the column. */
+static inline double u52_double(uint64_t v)
+{
+	uint64_t b = v | 0x4330000000000000ULL;
+	double d;
+	memcpy(&d, &b, sizeof d);
+	return d - 4503599627370496.0;
+}
+
+static inline double i64_double(int64_t v)
+{
+	uint64_t a = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	if (a >= (uint64_t)1 << 52)
+		return (double)v;
+	return v < 0 ? -u52_double(a) : u52_double(a);
+}
+
+/* [-] 1 to 16 digits. *w gets load_le(s, n) when n <= 8 (for hash_word). */
+static inline int int_fast(const char *s, size_t n, int64_t *out, uint64_t *w)
+{
+	int neg = n && s[0] == '-';
+	uint64_t v, hi;
+	if (n <= 8) {
+		*w = load_le(s, n);
+		if (n - (size_t)neg < 1 || !digits8(*w >> (8 * neg), n - (size_t)neg, &v))
+			return 0;
+	} else {
+		s += neg;
+		n -= (size_t)neg;
+		if (n > 16)
+			return 0;
+		if (n == 8) {
+			if (!digits8(rd8(s), 8, &v))
+				return 0;
+		} else {
+			if (!digits8(load_le(s, n - 8), n - 8, &hi) || !digits8(rd8(s + n - 8), 8, &v))
+				return 0;
+			v += hi * 100000000;
+		}
+	}
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	return 1;
+}
+
+/* [-] up to 8 bytes of digits and at most one '.', a digit at least:
+ * ds_parse_float's exact fast path (at most 8 digits: m <= 2^53), the
+ * same one division. The point is found and cut out of the word, so the
+ * digits go through digits8 at once. *w gets load_le(s, n). */
+static inline int float_fast(const char *s, size_t n, double *out, uint64_t *w)
+{
+	static const double p10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7 };
+	int neg = n && s[0] == '-';
+	if (n > 8)
+		return 0;
+	*w = load_le(s, n);
+	n -= (size_t)neg;
+	uint64_t d = *w >> (8 * neg), x = d ^ 0x2e2e2e2e2e2e2e2eULL, v;
+	/* bytes of x that are zero, limited to the n bytes of the value */
+	uint64_t z = (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL;
+	size_t fl = 0;
+	z &= n >= 8 ? ~0ULL : ((uint64_t)1 << (8 * n)) - 1;
+	if (z) {
+		unsigned at = (unsigned)__builtin_ctzll(z) & ~7u;
+		uint64_t lo = ((uint64_t)1 << at) - 1;
+		d = (d & lo) | (d >> 8 & ~lo);
+		fl = --n - at / 8;
+	}
+	if (!n || !digits8(d, n, &v))
+		return 0;
+	double r = u52_double(v) / p10[fl];
+	*out = neg ? -r : r;
+	return 1;
 }
 
 static int parse_int(const char *s, size_t n, int64_t *out)
@@ -402,25 +572,66 @@ static inline int is_bool(const char *s, size_t n)
 
 /* Min and max of every value; Welford's mean and m2 only once the exact
  * table is gone (invariant 2): before that they come from the table. */
-static void num_add(struct col *c, double x, int64_t iv, int isint)
+static inline void welford(struct col *c, double x)
 {
-	uint64_t k = c->count; /* values before this one */
-	if (isint) {
-		if (!k || iv < c->imin)
-			c->imin = iv;
-		if (!k || iv > c->imax)
-			c->imax = iv;
-	}
-	if (!k || x < c->dmin)
-		c->dmin = x;
-	if (!k || x > c->dmax)
-		c->dmax = x;
-	if (!c->hll)
-		return;
 	double delta = x - c->mean;
 	c->wn++;
 	c->mean += delta / (double)c->wn;
 	c->m2 += delta * (x - c->mean);
+}
+
+/* Merges the k values x[0..k) into a summary of *n values, their mean and
+ * m2 (the sum of squared deviations): the block's own mean and m2 in two
+ * passes (the second corrected by the residue of the first's rounding),
+ * then the pairwise update of Chan, Golub and LeVeque. As accurate as
+ * Welford's update per value, without its division per value, whose
+ * latency chain would bound a run (four partial sums keep the additions'
+ * off it too). */
+static void moments_merge(uint64_t *n, double *mean, double *m2, const double *x, size_t k)
+{
+	double s[4] = { 0 }, q[4] = { 0 }, r[4] = { 0 };
+	size_t i;
+	if (!k)
+		return;
+	for (i = 0; i + 4 <= k; i += 4)
+		for (int j = 0; j < 4; j++)
+			s[j] += x[i + j];
+	for (; i < k; i++)
+		s[0] += x[i];
+	double nb = (double)k, mb = ((s[0] + s[1]) + (s[2] + s[3])) / nb;
+	for (i = 0; i + 4 <= k; i += 4)
+		for (int j = 0; j < 4; j++) {
+			double d = x[i + j] - mb;
+			r[j] += d;
+			q[j] += d * d;
+		}
+	for (; i < k; i++) {
+		double d = x[i] - mb;
+		r[0] += d;
+		q[0] += d * d;
+	}
+	double res = (r[0] + r[1]) + (r[2] + r[3]);
+	double qb = (q[0] + q[1]) + (q[2] + q[3]) - res * res / nb;
+	double na = (double)*n, nt = na + nb, delta = mb - *mean;
+	*mean += delta * (nb / nt);
+	*m2 += qb + delta * delta * (na * nb / nt);
+	*n += k;
+}
+
+static void num_add(struct col *c, double x, int64_t iv, int isint)
+{
+	if (isint) {
+		if (iv < c->imin)
+			c->imin = iv;
+		if (iv > c->imax)
+			c->imax = iv;
+	}
+	if (x < c->dmin)
+		c->dmin = x;
+	if (x > c->dmax)
+		c->dmax = x;
+	if (c->hll)
+		welford(c, x);
 }
 
 static int instant_cmp(const struct instant *a, const struct instant *b)
@@ -459,6 +670,11 @@ static void types_add(struct col *c, const char *s, size_t n)
 		if ((c->types & T_INT) && parse_int(s, n, &iv) == 0) {
 			num_add(c, (double)iv, iv, 1);
 		} else if (ds_parse_float(s, n, &x) == 0) {
+			if ((c->types & T_INT) && c->imin <= c->imax) {
+				/* the ints' bounds as the fast path kept them (struct col) */
+				c->dmin = fmin(c->dmin, (double)c->imin);
+				c->dmax = fmax(c->dmax, (double)c->imax);
+			}
 			c->types &= ~(unsigned)T_INT;
 			num_add(c, x, 0, 0);
 		} else {
@@ -485,14 +701,15 @@ static void types_add(struct col *c, const char *s, size_t n)
 
 /* An entry's value as the numeric summary took it: an int as (double) of
  * the int, else the float parse (every entry parses while T_FLOAT is set). */
-static double slot_num(const struct col *c, const struct slot *sl)
+static double slot_num(const struct col *c, size_t i)
 {
-	const char *s = c->arena + sl->off;
+	const char *s = c->arena + c->soff[i];
+	size_t n = slot_len(&c->slots[i]);
 	int64_t iv;
 	double x = 0;
-	if (parse_int(s, sl->len, &iv) == 0)
+	if (parse_int(s, n, &iv) == 0)
 		return (double)iv;
-	ds_parse_float(s, sl->len, &x);
+	ds_parse_float(s, n, &x);
 	return x;
 }
 
@@ -503,19 +720,19 @@ static void table_moments(const struct col *c, double *mean, double *m2)
 	double sum = 0, comp = 0, n = 0, q = 0;
 	for (size_t i = 0; c->slots && i < NSLOTS; i++) {
 		const struct slot *sl = &c->slots[i];
-		if (!sl->count)
+		if (!sl->lc)
 			continue;
-		double t = (double)sl->count * slot_num(c, sl), u = sum + t;
+		double t = (double)slot_count(sl) * slot_num(c, i), u = sum + t;
 		comp += fabs(sum) >= fabs(t) ? (sum - u) + t : (t - u) + sum;
 		sum = u;
-		n += (double)sl->count;
+		n += (double)slot_count(sl);
 	}
 	double m = n ? (sum + comp) / n : 0;
 	for (size_t i = 0; c->slots && i < NSLOTS; i++) {
 		const struct slot *sl = &c->slots[i];
-		if (sl->count) {
-			double d = slot_num(c, sl) - m;
-			q += (double)sl->count * d * d;
+		if (sl->lc) {
+			double d = slot_num(c, i) - m;
+			q += (double)slot_count(sl) * d * d;
 		}
 	}
 	*mean = m;
@@ -534,11 +751,12 @@ static void overflow(struct col *c, const char *why)
 	for (size_t i = 0; i < NSLOTS; i++) {
 		const struct slot *sl = &c->slots[i];
 		/* an empty value may have no arena yet */
-		if (sl->count)
-			ds_hll_add(c->hll, ds_hash(sl->len ? c->arena + sl->off : "", sl->len));
+		if (sl->lc)
+			ds_hll_add(c->hll, ds_hash(slot_len(sl) ? c->arena + c->soff[i] : "",
+						   slot_len(sl)));
 	}
 	xfree(&c->slots);
-	xfree(&c->ctrl);
+	xfree(&c->soff);
 	xfree(&c->arena);
 	c->dropped = why;
 }
@@ -577,54 +795,33 @@ static inline uint64_t table_hash(const char *s, size_t n, uint64_t *key)
 	return h;
 }
 
-/* ctrl[i..i+GROUP) as a word whose byte k is slot i + k's. */
-static inline uint64_t ctrl_group(const uint8_t *ctrl, size_t i)
-{
-	uint64_t g;
-	memcpy(&g, ctrl + i, 8);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	g = __builtin_bswap64(g);
-#endif
-	return g;
-}
-
 /* The table's entry for s[0..n): counted once more (1), or absent (0,
- * *empty the free slot it would take). The slots whose tag matches come
- * from one word test (a byte may match falsely, never miss), so a hit
- * takes one group and one key compare, without a branch per slot. No
- * entry is ever removed: an absent value's first free slot in its probe
- * order is where a later lookup finds it. */
-static inline int table_hit(struct col *c, uint64_t h, uint64_t key, const char *s, size_t n,
-			    size_t *empty)
+ * *empty the free slot it would take). Linear probing at a load of at
+ * most DS_TOP_TRACK / NSLOTS < 1/2; a hit compares one key and one length
+ * (and a long value's bytes). No entry is ever removed: an absent value's
+ * first free slot in its probe order is where a later lookup finds it. */
+static inline __attribute__((always_inline)) int table_hit(struct col *c, uint64_t h, uint64_t key,
+							    const char *s, size_t n, size_t *empty)
 {
-	if (!c->slots) {
-		c->slots = xcalloc(NSLOTS, sizeof *c->slots);
-		c->ctrl = xmalloc(NSLOTS + GROUP);
-		memset(c->ctrl, EMPTY, NSLOTS + GROUP);
-	}
-	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-	const uint64_t tag = (h & 0x7f) * ones;
 	size_t i = (size_t)(h >> (64 - SLOT_BITS));
+	const uint64_t want = n + 1;
 	for (;;) {
-		uint64_t g = ctrl_group(c->ctrl, i), x = g ^ tag;
-		for (uint64_t m = (x - ones) & ~x & highs; m; m &= m - 1) {
-			struct slot *sl = &c->slots[(i + (size_t)(__builtin_ctzll(m) >> 3)) & (NSLOTS - 1)];
-			if (sl->key == key && sl->len == n &&
-			    (n <= 8 || same_bytes(c->arena + sl->off, s, n))) {
-				sl->count++;
-				return 1;
-			}
+		struct slot *sl = &c->slots[i];
+		uint64_t lc = sl->lc;
+		if (sl->key == key && (lc & 0xffff) == want &&
+		    (n <= 8 || same_bytes(c->arena + c->soff[i], s, n))) {
+			sl->lc = lc + LC_ONE;
+			return 1;
 		}
-		uint64_t e = g & highs;
-		if (e) {
-			*empty = (i + (size_t)(__builtin_ctzll(e) >> 3)) & (NSLOTS - 1);
+		if (!lc) {
+			*empty = i;
 			return 0;
 		}
-		i = (i + GROUP) & (NSLOTS - 1);
+		i = (i + 1) & (NSLOTS - 1);
 	}
 }
 
-static void table_put(struct col *c, size_t i, uint64_t h, uint64_t key, const char *s, size_t n)
+static void table_put(struct col *c, size_t i, uint64_t key, const char *s, size_t n)
 {
 	if (c->alen + n > c->acap) {
 		c->acap = c->acap ? c->acap : 1024;
@@ -634,16 +831,29 @@ static void table_put(struct col *c, size_t i, uint64_t h, uint64_t key, const c
 	}
 	if (n)
 		memcpy(c->arena + c->alen, s, n);
-	c->slots[i] = (struct slot){ .key = key, .count = 1, .off = (uint32_t)c->alen,
-				     .len = (uint32_t)n };
-	c->ctrl[i] = (uint8_t)(h & 0x7f);
-	if (i < GROUP)
-		c->ctrl[NSLOTS + i] = c->ctrl[i];
+	c->slots[i] = (struct slot){ .key = key, .lc = LC_ONE | (n + 1) };
+	c->soff[i] = (uint16_t)c->alen;
 	c->alen += n;
 	c->ndist++;
 }
 
-static void col_add(struct col *c, const csv_field *f)
+static void col_mode(struct col *c)
+{
+	if (!c->hll)
+		c->mode = M_TABLE;
+	else if (c->types == (T_INT | T_FLOAT))
+		c->mode = M_INT;
+	else if (c->types == T_FLOAT)
+		c->mode = M_FLOAT;
+	else if (!c->types)
+		c->mode = M_STRING;
+	else
+		c->mode = M_OTHER;
+}
+
+/* Every value's general way: a null, a value new to the exact table (or
+ * the overflow), or a value a fast path did not take. */
+static __attribute__((noinline)) void col_add_slow(struct col *c, const csv_field *f)
 {
 	const char *s = f->p;
 	size_t n = f->n, i = 0;
@@ -653,6 +863,10 @@ static void col_add(struct col *c, const csv_field *f)
 	}
 	uint64_t h = 0, key = 0;
 	if (!c->hll) {
+		if (!c->slots) {
+			c->slots = xcalloc(NSLOTS, sizeof *c->slots);
+			c->soff = xmalloc(NSLOTS * sizeof *c->soff);
+		}
 		h = table_hash(s, n, &key);
 		if (table_hit(c, h, key, s, n, &i)) { /* invariant 4 */
 			c->count++;
@@ -665,15 +879,139 @@ static void col_add(struct col *c, const csv_field *f)
 			overflow(c, "distinct values longer than 32768 bytes in all");
 	}
 	types_add(c, s, n);
-	if (!c->count || n < c->minlen)
+	if (n < c->minlen)
 		c->minlen = n;
-	if (!c->count || n > c->maxlen)
+	if (n > c->maxlen)
 		c->maxlen = n;
 	if (c->hll)
-		ds_hll_add(c->hll, ds_hash(s, n));
+		hll_put(c->hll, hash_bytes(s, n));
 	else
-		table_put(c, i, h, key, s, n);
+		table_put(c, i, key, s, n);
 	c->count++;
+	col_mode(c);
+}
+
+/* ---- runs: one column's cells of a batch of records ----
+ *
+ * A run takes the cells f[i * stride], i from its argument on, while its
+ * column's fast path holds: a value already in the exact table (invariant
+ * 4), and past the table a settled column's int, float or string (col_mode)
+ * or a null. It keeps the column's figures in locals meanwhile, and does
+ * for each cell exactly what col_add_slow would do for it, but for mean
+ * and m2, which take RUN values at a time (moments_merge). It returns the
+ * index of the first cell it did not take: col_add_slow's (or k). A number
+ * a fast path parsed is no null marker (none is a number). */
+
+#define RUN 256
+
+static size_t run_table(struct col *c, const csv_field *f, size_t i, size_t k, size_t stride)
+{
+	uint64_t count = c->count, nulls = c->nulls;
+	for (; i < k; i++) {
+		const csv_field *x = &f[i * stride];
+		const char *s = x->p;
+		size_t n = x->n, e;
+		uint64_t key, h;
+		if (n <= 4 && !x->quoted && null_text(s, n)) {
+			nulls++;
+			continue;
+		}
+		h = table_hash(s, n, &key);
+		if (!table_hit(c, h, key, s, n, &e))
+			break;
+		count++;
+	}
+	c->count = count;
+	c->nulls = nulls;
+	return i;
+}
+
+static inline __attribute__((always_inline)) size_t
+run_stream(struct col *c, const csv_field *f, size_t i, size_t k, size_t stride, int mode)
+{
+	double xb[RUN];
+	uint8_t *hll = c->hll;
+	while (i < k) {
+		size_t end = k - i > RUN ? i + RUN : k, nx = 0, nv = 0;
+		size_t minlen = c->minlen, maxlen = c->maxlen;
+		int64_t ilo = c->imin, ihi = c->imax;
+		double dlo = c->dmin, dhi = c->dmax;
+		uint64_t nulls = c->nulls;
+		for (; i < end; i++) {
+			const csv_field *x = &f[i * stride];
+			const char *s = x->p;
+			size_t n = x->n;
+			uint64_t w = 0;
+			if (mode == M_INT) {
+				int64_t v;
+				if (!int_fast(s, n, &v, &w))
+					goto other;
+				ilo = v < ilo ? v : ilo;
+				ihi = v > ihi ? v : ihi;
+				xb[nx++] = i64_double(v);
+			} else if (mode == M_FLOAT) {
+				double v;
+				if (!float_fast(s, n, &v, &w))
+					goto other;
+				dlo = v < dlo ? v : dlo;
+				dhi = v > dhi ? v : dhi;
+				xb[nx++] = v;
+			} else if (n <= 4 && !x->quoted && null_text(s, n)) {
+				nulls++;
+				continue;
+			} else if (n <= 8) {
+				w = load_le(s, n);
+			}
+			minlen = n < minlen ? n : minlen;
+			maxlen = n > maxlen ? n : maxlen;
+			hll_put(hll, n <= 8 ? hash_word(w, n) : hash_bytes(s, n));
+			nv++;
+			continue;
+other:
+			if (n > 4 || x->quoted || !null_text(s, n))
+				break;
+			nulls++;
+		}
+		c->minlen = minlen;
+		c->maxlen = maxlen;
+		c->imin = ilo;
+		c->imax = ihi;
+		c->dmin = dlo;
+		c->dmax = dhi;
+		c->nulls = nulls;
+		c->count += nv;
+		moments_merge(&c->wn, &c->mean, &c->m2, xb, nx);
+		if (i < end)
+			break;
+	}
+	return i;
+}
+
+/* k cells of one column, f[i * stride] for i < k. */
+static void col_run(struct col *c, const csv_field *f, size_t k, size_t stride)
+{
+	size_t i = 0;
+	while (i < k) {
+		switch (c->mode) {
+		case M_TABLE:
+			if (c->slots) /* else the first value allocates it */
+				i = run_table(c, f, i, k, stride);
+			break;
+		case M_INT:
+			i = run_stream(c, f, i, k, stride, M_INT);
+			break;
+		case M_FLOAT:
+			i = run_stream(c, f, i, k, stride, M_FLOAT);
+			break;
+		case M_STRING:
+			i = run_stream(c, f, i, k, stride, M_STRING);
+			break;
+		default:
+			break;
+		}
+		if (i < k)
+			col_add_slow(c, &f[i++ * stride]);
+	}
 }
 
 /* ---- the profile ---- */
@@ -691,7 +1029,7 @@ void ds_profile_free(ds_profile **pp)
 	for (size_t i = 0; i < p->ncols; i++) {
 		free(p->cols[i].name);
 		free(p->cols[i].slots);
-		free(p->cols[i].ctrl);
+		free(p->cols[i].soff);
 		free(p->cols[i].arena);
 		free(p->cols[i].hll);
 	}
@@ -702,6 +1040,13 @@ void ds_profile_free(ds_profile **pp)
 
 int ds_profile_add(ds_profile *p, uint64_t row, const csv_field *f, size_t nf)
 {
+	return ds_profile_add_batch(p, row, f, 1, nf);
+}
+
+int ds_profile_add_batch(ds_profile *p, uint64_t row, const csv_field *f, size_t nrec, size_t nf)
+{
+	if (!nrec)
+		return 0;
 	if ((row == 0) == p->have_header)
 		return -EINVAL;
 	if (row == 0) {
@@ -710,16 +1055,26 @@ int ds_profile_add(ds_profile *p, uint64_t row, const csv_field *f, size_t nf)
 		p->ncols = nf < DS_PROFILE_MAX_COLS ? nf : DS_PROFILE_MAX_COLS;
 		p->cols = xcalloc(p->ncols ? p->ncols : 1, sizeof *p->cols);
 		for (size_t i = 0; i < p->ncols; i++) {
-			p->cols[i].name = xstrndup(f[i].p, f[i].n);
-			p->cols[i].types = T_INT | T_FLOAT | T_BOOL | T_DATE | T_TS;
+			struct col *c = &p->cols[i];
+			c->name = xstrndup(f[i].p, f[i].n);
+			c->types = T_INT | T_FLOAT | T_BOOL | T_DATE | T_TS;
+			c->mode = M_TABLE;
+			c->minlen = SIZE_MAX;
+			c->imin = INT64_MAX;
+			c->imax = INT64_MIN;
+			c->dmin = INFINITY;
+			c->dmax = -INFINITY;
 		}
-		return 0;
+		if (nrec == 1)
+			return 0;
+		f += nf;
+		nrec--;
 	}
 	if (nf != p->nhdr)
 		return -EINVAL;
 	for (size_t i = 0; i < p->ncols; i++)
-		col_add(&p->cols[i], &f[i]);
-	p->rows++;
+		col_run(&p->cols[i], &f[i], nrec, nf);
+	p->rows += nrec;
 	return 0;
 }
 
@@ -749,13 +1104,20 @@ static int set(json_t *o, const char *k, json_t *v)
 	return v && json_object_set_new(o, k, v) == 0 ? 0 : -ENOMEM;
 }
 
-static int cmp_slot(const void *a, const void *b, void *arena)
+/* A table entry as top_json sorts them. */
+struct entry {
+	uint64_t count;
+	const char *val;
+	size_t len;
+};
+
+static int cmp_entry(const void *a, const void *b)
 {
-	const struct slot *x = *(struct slot *const *)a, *y = *(struct slot *const *)b;
+	const struct entry *x = a, *y = b;
 	if (x->count != y->count)
 		return x->count > y->count ? -1 : 1;
 	size_t n = x->len < y->len ? x->len : y->len;
-	int r = n ? memcmp((char *)arena + x->off, (char *)arena + y->off, n) : 0;
+	int r = n ? memcmp(x->val, y->val, n) : 0;
 	return r ? r : (x->len > y->len) - (x->len < y->len);
 }
 
@@ -765,20 +1127,21 @@ static int top_json(const struct col *c, json_t *o)
 		int rc = set(o, "top", json_null());
 		return rc ? rc : set(o, "top_dropped", json_string(c->dropped));
 	}
-	struct slot **v = xmalloc((c->ndist ? c->ndist : 1) * sizeof *v);
+	struct entry *v = xmalloc((c->ndist ? c->ndist : 1) * sizeof *v);
 	size_t n = 0;
 	int rc = 0;
 	for (size_t i = 0; c->slots && i < NSLOTS; i++)
-		if (c->slots[i].count)
-			v[n++] = &c->slots[i];
-	qsort_r(v, n, sizeof *v, cmp_slot, c->arena);
+		if (c->slots[i].lc)
+			/* arena is NULL when every value so far was empty */
+			v[n++] = (struct entry){ slot_count(&c->slots[i]),
+						 c->arena ? c->arena + c->soff[i] : "",
+						 slot_len(&c->slots[i]) };
+	qsort(v, n, sizeof *v, cmp_entry);
 	json_t *arr = json_array();
 	for (size_t i = 0; arr && i < n && i < DS_TOP_SHOW && !rc; i++) {
-		/* arena is NULL when every value so far was empty */
-		const char *val = c->arena ? c->arena + v[i]->off : "";
 		json_t *e = json_object();
-		rc = set(e, "value", json_stringn(val, v[i]->len));
-		rc = rc ? rc : set(e, "count", json_integer((json_int_t)v[i]->count));
+		rc = set(e, "value", json_stringn(v[i].val, v[i].len));
+		rc = rc ? rc : set(e, "count", json_integer((json_int_t)v[i].count));
 		if (!rc && json_array_append_new(arr, e))
 			rc = -ENOMEM;
 		else if (rc)
