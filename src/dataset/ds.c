@@ -32,11 +32,6 @@ void ds_reply_rc(http_req *r, int rc, const char *what)
 		http_reply_errno(r, rc, "%s", what);
 }
 
-int ds_parse_number(const char *s, int64_t *out)
-{
-	return sn_parse_number(s, out);
-}
-
 /* ---- access ---- */
 
 int ds_item_get(store_conn *c, const ds_kind *k, const char *name, const auth_user *u,
@@ -527,7 +522,7 @@ static void h_versions(http_req *r, void *ctx)
 	json_t *items = NULL;
 	if (http_page(r, &limit, &cursor))
 		return;
-	if (cursor && ds_parse_number(cursor, &before)) {
+	if (cursor && sn_parse_number(cursor, &before)) {
 		http_reply_error(r, 400, "bad_request", "invalid cursor");
 		return;
 	}
@@ -575,7 +570,7 @@ static void h_version(http_req *r, void *ctx)
 	ds_item it;
 	ds_version v = { 0 };
 	int64_t num;
-	if (ds_parse_number(http_req_param(r, "v"), &num)) {
+	if (sn_parse_number(http_req_param(r, "v"), &num)) {
 		http_reply_error(r, 404, "not_found", "no such version");
 		return;
 	}

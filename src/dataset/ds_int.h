@@ -89,9 +89,6 @@ int ds_version_add(ds_api *api, const ds_kind *k, const char *name, const auth_u
 
 /* Replies for a store or domain error. */
 void ds_reply_rc(http_req *r, int rc, const char *what);
-/* A version number query or path value; -EINVAL when not one
- * (sn_parse_number: ds_resolve.c and ds_script.c call it so). */
-int ds_parse_number(const char *s, int64_t *out);
 
 /* Item and version vstr of the request's {name}, read rule applied: 0,
  * or replies and returns nonzero. */

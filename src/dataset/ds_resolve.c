@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/mem.h"
+#include "base/util.h"
 #include "dataset/ds_int.h"
 
 static int latest(store_conn *c, const char *item_id, int64_t *out)
@@ -33,7 +34,7 @@ int ds_ref_resolve(store_conn *c, const char *kind, const char *spec, const stru
 	int64_t number = 0;
 	ds_item it;
 	ds_version v = { 0 };
-	if (!k || len == 0 || len > DS_NAME_MAX || (at && ds_parse_number(at + 1, &number)))
+	if (!k || len == 0 || len > DS_NAME_MAX || (at && sn_parse_number(at + 1, &number)))
 		return -EINVAL;
 	memcpy(name, spec, len);
 	name[len] = '\0';

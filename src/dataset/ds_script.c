@@ -8,6 +8,7 @@
 #include "base/buf.h"
 #include "base/mem.h"
 #include "base/utf8.h"
+#include "base/util.h"
 #include "dataset/ds_int.h"
 
 #define CONTEXT 3
@@ -266,7 +267,7 @@ static void h_diff(http_req *r, void *ctx)
 	size_t na = 0, nb = 0, added = 0, removed = 0;
 	int64_t fa, fb;
 	int rc;
-	if (ds_parse_number(from, &fa) || ds_parse_number(to, &fb)) {
+	if (sn_parse_number(from, &fa) || sn_parse_number(to, &fb)) {
 		http_reply_error(r, 400, "bad_request", "from and to must be version numbers");
 		return;
 	}
