@@ -50,10 +50,15 @@ void mx_db_part_name(int64_t day, char *out, size_t outlen)
 		snprintf(out, outlen, "mx_b_%lld", (long long)day);
 }
 
-/* Rows of 3-5 KiB in 4 KiB pages left a quarter of the file empty (one
- * cell a page; bench/mx_bench.c: 1.75 bytes a sample); 64 KiB pages pack
- * them but every table and index costs a page (1.58); 16 KiB: 1.41. */
-#define MX_PAGE_SIZE 16384
+/* A row that does not fit a page's cell room spills into overflow pages
+ * that are filled whole, so rows larger than a page pack well and rows of
+ * a third to a whole page pack worst (2 rows of 5.8 KiB in 16 KiB: 71 %).
+ * Blocks of 4,096 points are 4-7 KiB for gauges (bench/metrics.sh's query
+ * set: 2.04 bytes a sample in 16 KiB pages, 1.63 in 4 KiB, rows 5.8 KiB)
+ * and much smaller for counters (several to a page either way); small
+ * pages also cost less for every table and index (bench/mx_bench.c disk:
+ * 1.29). */
+#define MX_PAGE_SIZE 4096
 
 int mx_db_page_size(const char *url, char *err, size_t errlen)
 {
@@ -75,9 +80,9 @@ int mx_db_page_size(const char *url, char *err, size_t errlen)
 	store_rows_free(&r);
 	/* Only a new file: VACUUM rewrites everything. The page size cannot
 	 * change in WAL mode, and this is the only connection. */
-	_Static_assert(MX_PAGE_SIZE == 16384, "the PRAGMA below says 16384");
+	_Static_assert(MX_PAGE_SIZE == 4096, "the PRAGMA below says 4096");
 	if (size != MX_PAGE_SIZE && pages < 16)
-		rc = store_exec(c, "PRAGMA journal_mode=DELETE; PRAGMA page_size=16384; VACUUM;"
+		rc = store_exec(c, "PRAGMA journal_mode=DELETE; PRAGMA page_size=4096; VACUUM;"
 				" PRAGMA journal_mode=WAL;", NULL, SNOARGS);
 	if (rc)
 		snprintf(err, errlen, "metrics: cannot set the page size of %s", url);
