@@ -29,7 +29,7 @@
  *   (at open, leftover heads move to their days). Retention drops whole
  *   day tables. The series table maps sid to agent, metric and tags and
  *   keeps what replay needs (lsn, next_seq) and the latest sample. A store
- *   of our own (st NULL) is DIR/blocks.db with 16 KiB pages.
+ *   of our own (st NULL) is DIR/blocks.db with 4 KiB pages.
  *
  *   Queries with a step of whole minutes read the rollups, decoding only
  *   the blocks that reach into a minute the range cuts (from or to off the
