@@ -41,6 +41,7 @@
 
 #define CSV_MAX_RECORD ((size_t)1 << 20) /* bytes of one record, quotes included */
 #define CSV_MAX_FIELDS 65536
+#define CSV_BATCH_PAD 16 /* bytes readable past a batch's field (csv_batch_fn) */
 
 typedef struct csv_reader csv_reader;
 
@@ -65,7 +66,9 @@ typedef int (*csv_record_fn)(void *ud, uint64_t row, uint64_t line, const csv_fi
  * table), so a consumer that goes column by column over many records pays
  * its per-column setup once per batch; every other record (the header, a
  * quoted or otherwise irregular one) still goes to fn, in order. Same
- * fields, same return contract, as fn. */
+ * fields, same return contract, as fn; and at least CSV_BATCH_PAD bytes
+ * past each field's end may be read (they are the reader's; what they
+ * hold is unspecified), so a consumer may load whole words. */
 typedef int (*csv_batch_fn)(void *ud, uint64_t row, const csv_field *f, size_t nrec, size_t nf);
 
 /* delim: one of ',' ';' '\t' '|', or 0 to detect it from the first record

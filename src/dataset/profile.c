@@ -168,6 +168,18 @@ static inline uint64_t load_le(const char *s, size_t k)
 	return u[0] | (uint64_t)u[k >> 1] << (8 * (k >> 1)) | (uint64_t)u[k - 1] << (8 * (k - 1));
 }
 
+/* load_le, where pad says at least 8 bytes may be read at s whatever k is
+ * (a batch's fields: CSV_BATCH_PAD): one load and a mask, no branch on k. */
+static const uint64_t lowmask[9] = {
+	0, 0xff, 0xffff, 0xffffff, 0xffffffff, 0xffffffffffULL, 0xffffffffffffULL,
+	0xffffffffffffffULL, ~0ULL,
+};
+
+static inline uint64_t load_pad(const char *s, size_t k, int pad)
+{
+	return pad ? rd8(s) & lowmask[k] : load_le(s, k);
+}
+
 #define H0 0x9e3779b97f4a7c15ULL
 #define H1 0xa0761d6478bd642fULL
 #define H2 0xe7037ed1a0b428dbULL
@@ -289,6 +301,23 @@ static inline int null_text(const char *s, size_t n)
 	}
 }
 
+/* null_text by the value's load_le word (n <= 4: no NUL in a value, so
+ * the word and n name the text); NOKEY where a length has fewer markers:
+ * no word of at most 4 bytes is it. */
+#define NOKEY UINT64_MAX
+static const uint64_t null_keys[5][2] = {
+	{ 0, 0 },                           /* "" */
+	{ NOKEY, NOKEY },
+	{ 0x414e, NOKEY },                  /* NA */
+	{ 0x412f4e, 0x4e614e },             /* N/A NaN */
+	{ 0x6c6c756e, 0x4c4c554e },         /* null NULL */
+};
+
+static inline int null_key(uint64_t key, size_t n)
+{
+	return n <= 4 && (key == null_keys[n][0] || key == null_keys[n][1]);
+}
+
 static inline int is_null(const csv_field *f)
 {
 	return !f->quoted && f->n <= 4 && null_text(f->p, f->n);
@@ -340,12 +369,12 @@ static inline double i64_double(int64_t v)
 }
 
 /* [-] 1 to 16 digits. *w gets load_le(s, n) when n <= 8 (for hash_word). */
-static inline int int_fast(const char *s, size_t n, int64_t *out, uint64_t *w)
+static inline int int_fast(const char *s, size_t n, int64_t *out, uint64_t *w, int pad)
 {
 	int neg = n && s[0] == '-';
 	uint64_t v, hi;
 	if (n <= 8) {
-		*w = load_le(s, n);
+		*w = load_pad(s, n, pad);
 		if (n - (size_t)neg < 1 || !digits8(*w >> (8 * neg), n - (size_t)neg, &v))
 			return 0;
 	} else {
@@ -357,7 +386,8 @@ static inline int int_fast(const char *s, size_t n, int64_t *out, uint64_t *w)
 			if (!digits8(rd8(s), 8, &v))
 				return 0;
 		} else {
-			if (!digits8(load_le(s, n - 8), n - 8, &hi) || !digits8(rd8(s + n - 8), 8, &v))
+			if (!digits8(load_pad(s, n - 8, pad), n - 8, &hi) ||
+			    !digits8(rd8(s + n - 8), 8, &v))
 				return 0;
 			v += hi * 100000000;
 		}
@@ -370,13 +400,13 @@ static inline int int_fast(const char *s, size_t n, int64_t *out, uint64_t *w)
  * ds_parse_float's exact fast path (at most 8 digits: m <= 2^53), the
  * same one division. The point is found and cut out of the word, so the
  * digits go through digits8 at once. *w gets load_le(s, n). */
-static inline int float_fast(const char *s, size_t n, double *out, uint64_t *w)
+static inline int float_fast(const char *s, size_t n, double *out, uint64_t *w, int pad)
 {
 	static const double p10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7 };
 	int neg = n && s[0] == '-';
 	if (n > 8)
 		return 0;
-	*w = load_le(s, n);
+	*w = load_pad(s, n, pad);
 	n -= (size_t)neg;
 	uint64_t d = *w >> (8 * neg), x = d ^ 0x2e2e2e2e2e2e2e2eULL, v;
 	/* bytes of x that are zero, limited to the n bytes of the value */
@@ -780,12 +810,15 @@ static inline int same_bytes(const char *a, const char *b, size_t n)
 /* The exact table's hash of s[0..n) and its key (struct slot). Only the
  * table sees it (the HyperLogLog's is ds_hash): short values, most of a
  * low-cardinality column's, cost one multiply. */
+#define FIB 0x9e3779b97f4a7c15ULL /* 2^64 / the golden ratio, odd */
+
 static inline uint64_t table_hash(const char *s, size_t n, uint64_t *key)
 {
 	uint64_t h;
 	if (n <= 8) {
-		*key = n == 8 ? rd8(s) : tail_word(s, n);
-		return mum(*key ^ 0xe7037ed1a0b428dbULL, n ^ 0x8ebc6af09c88c6e3ULL);
+		/* the value itself: one multiply spreads it to the top bits */
+		*key = load_le(s, n);
+		return *key * FIB;
 	}
 	if (n <= 16)
 		h = mum(rd8(s) ^ 0x589965cc75374cc3ULL, rd8(s + n - 8) ^ n ^ 0x1d8e4e27c47d124fULL);
@@ -904,19 +937,34 @@ static __attribute__((noinline)) void col_add_slow(struct col *c, const csv_fiel
 
 #define RUN 256
 
-static size_t run_table(struct col *c, const csv_field *f, size_t i, size_t k, size_t stride)
+/* A value of up to 8 bytes found in its home slot is the common case of
+ * a low-cardinality column: its word is its key and its null test. */
+static inline __attribute__((always_inline)) size_t
+run_table(struct col *c, const csv_field *f, size_t i, size_t k, size_t stride, int pad)
 {
+	struct slot *const slots = c->slots;
 	uint64_t count = c->count, nulls = c->nulls;
 	for (; i < k; i++) {
 		const csv_field *x = &f[i * stride];
 		const char *s = x->p;
 		size_t n = x->n, e;
 		uint64_t key, h;
-		if (n <= 4 && !x->quoted && null_text(s, n)) {
-			nulls++;
-			continue;
+		if (n <= 8) {
+			key = load_pad(s, n, pad);
+			if (null_key(key, n) && !x->quoted) {
+				nulls++;
+				continue;
+			}
+			h = key * FIB;
+			struct slot *sl = &slots[h >> (64 - SLOT_BITS)];
+			if (sl->key == key && (sl->lc & 0xffff) == n + 1) {
+				sl->lc += LC_ONE;
+				count++;
+				continue;
+			}
+		} else {
+			h = table_hash(s, n, &key);
 		}
-		h = table_hash(s, n, &key);
 		if (!table_hit(c, h, key, s, n, &e))
 			break;
 		count++;
@@ -927,7 +975,8 @@ static size_t run_table(struct col *c, const csv_field *f, size_t i, size_t k, s
 }
 
 static inline __attribute__((always_inline)) size_t
-run_stream(struct col *c, const csv_field *f, size_t i, size_t k, size_t stride, int mode)
+run_stream(struct col *c, const csv_field *f, size_t i, size_t k, size_t stride, int mode,
+	   int pad)
 {
 	double xb[RUN];
 	uint8_t *hll = c->hll;
@@ -944,23 +993,24 @@ run_stream(struct col *c, const csv_field *f, size_t i, size_t k, size_t stride,
 			uint64_t w = 0;
 			if (mode == M_INT) {
 				int64_t v;
-				if (!int_fast(s, n, &v, &w))
+				if (!int_fast(s, n, &v, &w, pad))
 					goto other;
 				ilo = v < ilo ? v : ilo;
 				ihi = v > ihi ? v : ihi;
 				xb[nx++] = i64_double(v);
 			} else if (mode == M_FLOAT) {
 				double v;
-				if (!float_fast(s, n, &v, &w))
+				if (!float_fast(s, n, &v, &w, pad))
 					goto other;
 				dlo = v < dlo ? v : dlo;
 				dhi = v > dhi ? v : dhi;
 				xb[nx++] = v;
-			} else if (n <= 4 && !x->quoted && null_text(s, n)) {
-				nulls++;
-				continue;
 			} else if (n <= 8) {
-				w = load_le(s, n);
+				w = load_pad(s, n, pad);
+				if (null_key(w, n) && !x->quoted) {
+					nulls++;
+					continue;
+				}
 			}
 			minlen = n < minlen ? n : minlen;
 			maxlen = n > maxlen ? n : maxlen;
@@ -987,24 +1037,25 @@ other:
 	return i;
 }
 
-/* k cells of one column, f[i * stride] for i < k. */
-static void col_run(struct col *c, const csv_field *f, size_t k, size_t stride)
+/* k cells of one column, f[i * stride] for i < k; pad: see load_pad. */
+static inline __attribute__((always_inline)) void col_run(struct col *c, const csv_field *f,
+							   size_t k, size_t stride, int pad)
 {
 	size_t i = 0;
 	while (i < k) {
 		switch (c->mode) {
 		case M_TABLE:
 			if (c->slots) /* else the first value allocates it */
-				i = run_table(c, f, i, k, stride);
+				i = run_table(c, f, i, k, stride, pad);
 			break;
 		case M_INT:
-			i = run_stream(c, f, i, k, stride, M_INT);
+			i = run_stream(c, f, i, k, stride, M_INT, pad);
 			break;
 		case M_FLOAT:
-			i = run_stream(c, f, i, k, stride, M_FLOAT);
+			i = run_stream(c, f, i, k, stride, M_FLOAT, pad);
 			break;
 		case M_STRING:
-			i = run_stream(c, f, i, k, stride, M_STRING);
+			i = run_stream(c, f, i, k, stride, M_STRING, pad);
 			break;
 		default:
 			break;
@@ -1038,12 +1089,9 @@ void ds_profile_free(ds_profile **pp)
 	*pp = NULL;
 }
 
-int ds_profile_add(ds_profile *p, uint64_t row, const csv_field *f, size_t nf)
-{
-	return ds_profile_add_batch(p, row, f, 1, nf);
-}
-
-int ds_profile_add_batch(ds_profile *p, uint64_t row, const csv_field *f, size_t nrec, size_t nf)
+static inline __attribute__((always_inline)) int add(ds_profile *p, uint64_t row,
+						      const csv_field *f, size_t nrec, size_t nf,
+						      int pad)
 {
 	if (!nrec)
 		return 0;
@@ -1073,9 +1121,19 @@ int ds_profile_add_batch(ds_profile *p, uint64_t row, const csv_field *f, size_t
 	if (nf != p->nhdr)
 		return -EINVAL;
 	for (size_t i = 0; i < p->ncols; i++)
-		col_run(&p->cols[i], &f[i], nrec, nf);
+		col_run(&p->cols[i], &f[i], nrec, nf, pad);
 	p->rows += nrec;
 	return 0;
+}
+
+int ds_profile_add(ds_profile *p, uint64_t row, const csv_field *f, size_t nf)
+{
+	return add(p, row, f, 1, nf, 0);
+}
+
+int ds_profile_add_batch(ds_profile *p, uint64_t row, const csv_field *f, size_t nrec, size_t nf)
+{
+	return add(p, row, f, nrec, nf, 1);
 }
 
 /* ---- JSON ---- */

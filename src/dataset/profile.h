@@ -66,10 +66,10 @@ ds_profile *ds_profile_new(void);
  * second header, a field count that differs from the header's). */
 int ds_profile_add(ds_profile *p, uint64_t row, const csv_field *f, size_t nf);
 /* nrec records at once, rows row..row + nrec - 1, as base/csv's batch
- * callback hands them (f[i * nf + j]: field j of record i); the same
- * profile as adding them one by one (mean and std to rounding), at a
- * fraction of the cost: each column's cells are taken in one run. Same
- * returns; a refusal changes nothing. */
+ * callback hands them (f[i * nf + j]: field j of record i; CSV_BATCH_PAD
+ * bytes readable past each field); the same profile as adding them one by
+ * one (mean and std to rounding), at a fraction of the cost: each column's
+ * cells are taken in one run. Same returns; a refusal changes nothing. */
 int ds_profile_add_batch(ds_profile *p, uint64_t row, const csv_field *f, size_t nrec,
 			 size_t nf);
 /* The profile so far as a new JSON object (shape above); delim is the

@@ -1,5 +1,8 @@
 /* dataset/profile: figures against a reference computed here on random
- * data, the HyperLogLog's error, type inference edge cases, bounds. */
+ * data, the HyperLogLog's error, type inference edge cases, bounds. The
+ * reference tests run twice: record by record (ds_profile_add), and in
+ * batches of random sizes (ds_profile_add_batch, the reader's batches),
+ * whose runs parse, count and hash by other code. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -21,10 +24,34 @@ static uint64_t rnd(uint64_t *s)
 	return *s >> 33;
 }
 
+/* Set by the batch tests' setup: profile_text and column_of go through
+ * the batch path. */
+static int g_batch;
+static uint64_t g_seed = 3;
+
 static int feed(void *ud, uint64_t row, uint64_t line, const csv_field *f, size_t nf)
 {
 	(void)line;
 	return ds_profile_add(ud, row, f, nf);
+}
+
+static int feed_batch(void *ud, uint64_t row, const csv_field *f, size_t nrec, size_t nf)
+{
+	return ds_profile_add_batch(ud, row, f, nrec, nf);
+}
+
+static int batch_on(void **state)
+{
+	(void)state;
+	g_batch = 1;
+	return 0;
+}
+
+static int batch_off(void **state)
+{
+	(void)state;
+	g_batch = 0;
+	return 0;
 }
 
 /* Profiles a whole CSV text through the reader, as an upload would. */
@@ -33,6 +60,8 @@ static json_t *profile_text(const char *s, size_t n)
 	ds_profile *p = ds_profile_new();
 	char err[200] = "";
 	csv_reader *r = csv_new(0, feed, p);
+	if (g_batch)
+		csv_set_batch(r, feed_batch);
 	int rc = csv_feed(r, s, n);
 	if (!rc)
 		rc = csv_finish(r);
@@ -346,7 +375,28 @@ static json_t *column_of(char **vals, size_t n)
 	ds_profile *p = ds_profile_new();
 	csv_field f = { .p = "c", .n = 1 };
 	assert_int_equal(ds_profile_add(p, 0, &f, 1), 0);
-	for (size_t i = 0; i < n; i++) {
+	if (g_batch) {
+		/* each value in a heap block of its own with exactly CSV_BATCH_PAD
+		 * bytes after it, as the reader's batches promise: ASan sees any
+		 * read past them */
+		csv_field *fs = xcalloc(n ? n : 1, sizeof *fs);
+		for (size_t i = 0; i < n; i++) {
+			size_t l = vals[i] ? strlen(vals[i]) : 0;
+			char *c = xcalloc(l + CSV_BATCH_PAD, 1);
+			memcpy(c, vals[i] ? vals[i] : "", l);
+			fs[i] = (csv_field){ .p = c, .n = l };
+		}
+		for (size_t i = 0; i < n;) {
+			size_t k = 1 + rnd(&g_seed) % 300;
+			k = k < n - i ? k : n - i;
+			assert_int_equal(ds_profile_add_batch(p, i + 1, fs + i, k, 1), 0);
+			i += k;
+		}
+		for (size_t i = 0; i < n; i++)
+			free((char *)fs[i].p);
+		free(fs);
+	}
+	for (size_t i = 0; !g_batch && i < n; i++) {
 		f = (csv_field){ .p = vals[i] ? vals[i] : "", .n = vals[i] ? strlen(vals[i]) : 0 };
 		assert_int_equal(ds_profile_add(p, i + 1, &f, 1), 0);
 	}
@@ -673,6 +723,141 @@ static void test_exact_table(void **state)
 	}
 }
 
+static void fmt_decimal(char *b, size_t cap, uint64_t *seed)
+{
+	static const char *const odd[] = { "+1.5", "1e3", "-2.5E-3", "12345678.9", ".5", "5.",
+					   "-0.0", "-.25", "0", "-0", "00012.50",
+					   "123456789012345678", "-9007199254740993", "1234567.8",
+					   "99999999", "-99999999" };
+	uint64_t r = rnd(seed);
+	int fl = (int)(r % 8), neg = (int)(r >> 3) % 3 == 0;
+	uint64_t ip = rnd(seed) % 100000000, fp = rnd(seed) % 10000000;
+	if (r % 29 == 0) {
+		snprintf(b, cap, "%s", odd[(r >> 5) % (sizeof odd / sizeof odd[0])]);
+		return;
+	}
+	ip %= (uint64_t)pow(10, 8 - fl - neg > 0 ? 8 - fl - neg : 1); /* most fit 8 bytes */
+	if (!fl)
+		snprintf(b, cap, "%s%llu", neg ? "-" : "", (unsigned long long)ip);
+	else
+		snprintf(b, cap, "%s%llu.%0*llu", neg ? "-" : "", (unsigned long long)ip, fl,
+			 (unsigned long long)(fp % (uint64_t)pow(10, fl)));
+}
+
+/* The runs' number parsers (eight digits at a time, the point cut out of
+ * the word) against strtod: past the exact table every value of a float or
+ * int column is parsed by them or, for the forms they leave, by the general
+ * parser; min and max must be strtod's doubles bit for bit, the mean that
+ * of the long double sum. Ints of 9 to 16 digits take the two-word path. */
+static void test_fast_numbers(void **state)
+{
+	(void)state;
+	for (int round = 0; round < 8; round++) {
+		uint64_t seed = 100 + (uint64_t)round;
+		size_t n = 20000;
+		char **v = xcalloc(n, sizeof *v);
+		double lo = INFINITY, hi = -INFINITY;
+		long double sum = 0;
+		int ints = round % 2;
+		for (size_t i = 0; i < n; i++) {
+			char b[64];
+			if (ints) {
+				uint64_t r = rnd(&seed);
+				int digits = 1 + (int)(r % 16);
+				long long x = (long long)(rnd(&seed) * 65537 + rnd(&seed)) %
+					      (long long)pow(10, digits);
+				snprintf(b, sizeof b, "%lld", r % 3 ? x : -x);
+			} else {
+				fmt_decimal(b, sizeof b, &seed);
+			}
+			v[i] = xstrdup(b);
+			double x = strtod(b, NULL);
+			lo = x < lo ? x : lo;
+			hi = x > hi ? x : hi;
+			sum += x;
+		}
+		for (int batch = 0; batch < 2; batch++) {
+			g_batch = batch;
+			json_t *c = column_of(v, n);
+			g_batch = 0;
+			assert_string_equal(json_string_value(json_object_get(c, "type")),
+					    ints ? "int" : "float");
+			assert_int_equal(json_integer_value(json_object_get(c, "count")), n);
+			if (num(c, "min") != lo || num(c, "max") != hi)
+				fail_msg("round %d batch %d: min %.17g max %.17g, strtod %.17g %.17g",
+					 round, batch, num(c, "min"), num(c, "max"), lo, hi);
+			double mean = (double)(sum / n);
+			if (fabs(num(c, "mean") - mean) > 1e-12 * (fabs(mean) + num(c, "std")))
+				fail_msg("round %d batch %d: mean %.17g, reference %.17g", round, batch,
+					 num(c, "mean"), mean);
+			json_decref(c);
+		}
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+	}
+}
+
+/* A batch whose records are all of one kind but for a null or an odd value
+ * here and there, a column that turns from int to float to string, and
+ * one that turns from table to stream: the same figures as record by
+ * record (the moments to rounding). */
+static void test_batch_same(void **state)
+{
+	(void)state;
+	uint64_t seed = 42;
+	for (int round = 0; round < 6; round++) {
+		struct text t = { 0 };
+		size_t rows = 3000 + rnd(&seed) % 5000;
+		add(&t, "a,b,c,d,e\n");
+		for (size_t r = 0; r < rows; r++) {
+			uint64_t x = rnd(&seed);
+			char dec[64];
+			fmt_decimal(dec, sizeof dec, &seed);
+			add(&t, "%llu,", (unsigned long long)(x % (round % 2 ? 500 : 5000)));
+			if (r == rows / 2 && round % 3 == 0)
+				add(&t, "2.5,"); /* the int column turns float */
+			else if (r == rows * 3 / 4 && round % 3 == 1)
+				add(&t, "word,"); /* or string */
+			else
+				add(&t, "%lld,", (long long)(x % 100000) - 50000);
+			add(&t, "%s,", x % 97 == 0 ? "NA" : x % 89 == 0 ? "\"NA\"" : dec);
+			add(&t, "%s,", x % 83 == 0 ? "" : x % 2 ? "user" : "u");
+			add(&t, "name%llu\n", (unsigned long long)(x % 3000));
+		}
+		g_batch = 0;
+		json_t *a = profile_text(t.s, t.n);
+		g_batch = 1;
+		json_t *b = profile_text(t.s, t.n);
+		g_batch = 0;
+		size_t i;
+		json_t *ca;
+		json_array_foreach(json_object_get(a, "columns"), i, ca) {
+			json_t *cb = json_array_get(json_object_get(b, "columns"), i);
+			const char *k;
+			json_t *va;
+			json_object_foreach(ca, k, va) {
+				json_t *vb = json_object_get(cb, k);
+				if ((!strcmp(k, "mean") || !strcmp(k, "std")) && json_is_real(va)) {
+					double x = json_real_value(va), y = json_number_value(vb);
+					if (fabs(x - y) > 1e-12 * (fabs(x) + 1))
+						fail_msg("round %d column %zu %s: %.17g vs %.17g", round, i,
+							 k, x, y);
+				} else if (!json_equal(va, vb)) {
+					char *sa = json_dumps(va, JSON_ENCODE_ANY),
+					     *sb = json_dumps(vb, JSON_ENCODE_ANY);
+					fail_msg("round %d column %zu %s: %s vs %s", round, i, k, sa, sb);
+				}
+			}
+		}
+		assert_int_equal(json_object_size(json_array_get(json_object_get(a, "columns"), 0)),
+				 json_object_size(json_array_get(json_object_get(b, "columns"), 0)));
+		json_decref(a);
+		json_decref(b);
+		free(t.s);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -684,6 +869,13 @@ int main(void)
 		cmocka_unit_test(test_parse_float),
 		cmocka_unit_test(test_hash_reference),
 		cmocka_unit_test(test_exact_table),
+		cmocka_unit_test(test_fast_numbers),
+		cmocka_unit_test(test_batch_same),
+		/* the reference tests again, through the batch path */
+		cmocka_unit_test_setup_teardown(test_against_reference, batch_on, batch_off),
+		cmocka_unit_test_setup_teardown(test_hll, batch_on, batch_off),
+		cmocka_unit_test_setup_teardown(test_moments_random, batch_on, batch_off),
+		cmocka_unit_test_setup_teardown(test_exact_table, batch_on, batch_off),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
