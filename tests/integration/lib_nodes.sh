@@ -23,10 +23,31 @@ stop_agent() {
 	ARC=$?
 	unset "AGENT[$1]"
 }
+# stop_all_agents: stops every agent gracefully, all at once: SIGTERM
+# (drain), after 3 s a second SIGTERM (hand running chunks back), after 5 s
+# more SIGKILL. A graceful exit is what lets LeakSanitizer report and gcov
+# write the agent's coverage data (both run only at a normal exit).
+stop_all_agents() {
+	local n pid left
+	for pid in "${AGENT[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+	for i in $(seq 1 160); do
+		left=0
+		for pid in "${AGENT[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
+		[ "$left" = 0 ] && break
+		[ "$i" = 60 ] && for pid in "${AGENT[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+		sleep 0.05
+	done
+	for n in "${!AGENT[@]}"; do
+		pid=${AGENT[$n]}
+		kill -0 "$pid" 2>/dev/null && { diag "agent $n did not stop on SIGTERM: killed"; kill -9 "$pid"; }
+		wait "$pid" 2>/dev/null
+		unset "AGENT[$n]"
+	done
+}
 # finish: stops every agent, fails on a sanitizer report in their logs,
 # then done_testing.
 finish() {
-	for n in "${!AGENT[@]}"; do stop_agent "$n" KILL; done
+	stop_all_agents
 	for f in "$TMP"/n*.err; do
 		[ -f "$f" ] && grep -Eq -- "$SANITIZER_RE" "$f" && {
 			diag "sanitizer report in $f"; grep -E -A12 -- "$SANITIZER_RE" "$f" | head -40 | sed 's/^/#   /'
