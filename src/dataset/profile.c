@@ -205,6 +205,13 @@ static inline uint64_t hash_bytes(const char *p, size_t n)
 	if (n <= 8)
 		return hash_word(load_le(p, n), n);
 	uint64_t h = H0 ^ (n * H1);
+	if (n < 16) {
+		/* the loop below for one word, then the tail (tail_word: the last
+		 * n - 8 bytes, read as the top of the last eight) */
+		h = mum(h ^ H2, rd8(p) ^ H3) ^ h;
+		h = mum(h ^ H4, (rd8(p + n - 8) >> (8 * (16 - n))) ^ H5);
+		return mum(h ^ H1, h ^ H2);
+	}
 	size_t i = 0;
 	for (; i + 8 <= n; i += 8)
 		h = mum(h ^ H2, rd8(p + i) ^ H3) ^ h;
