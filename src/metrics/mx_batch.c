@@ -7,10 +7,15 @@
  *     never move, so a sample's pointers stay valid until mx_batch_free; only
  *     the array of samples itself is reallocated (mx_batch_get's pointer is
  *     valid until the next add).
- *  3. Consecutive samples that repeat the agent, the metric or the whole tag
- *     set share the previous copy (line protocol lines give several fields of
- *     one series prefix; JSON batches repeat the agent): the hot path copies
- *     a name once per change, not once per sample. */
+ *  3. Names and tag sets are interned per batch: every agent or metric
+ *     string equal to one seen earlier in the batch is the same pointer, and
+ *     every sorted tag set equal to an earlier one is the same tags pointer.
+ *     So two samples are of the same series exactly when their agent, metric
+ *     and tags pointers are equal (mx_db_append resolves a series once per
+ *     batch by them), and a name is copied and validated once per batch.
+ *     The previous sample's copies are checked first (line protocol lines
+ *     give several fields of one series prefix; JSON batches repeat the
+ *     agent), the batch's table of interned copies next. */
 #include <errno.h>
 #include <stddef.h>
 #include <math.h>
@@ -29,10 +34,22 @@ struct chunk {
 	_Alignas(max_align_t) char data[];
 };
 
+/* A table of interned copies (invariant 3), open addressing; p NULL: empty. */
+struct ient {
+	uint64_t h;
+	const void *p; /* a name (char) or a tag set (mx_tag) */
+	unsigned ntags;
+};
+struct itab {
+	struct ient *e;
+	size_t n, cap; /* cap a power of two, n <= cap / 2 */
+};
+
 struct mx_batch {
 	mx_sample *s;
 	size_t n, cap;
 	struct chunk *arena; /* head: the chunk being filled */
+	struct itab names, tagsets;
 	/* The previous sample's copies (invariant 3); NULL before the first. */
 	const char *last_agent, *last_metric;
 	const mx_tag *last_tags;
@@ -54,6 +71,8 @@ void mx_batch_free(mx_batch **bp)
 		free(c);
 	}
 	free(b->s);
+	free(b->names.e);
+	free(b->tagsets.e);
 	xfree(bp);
 }
 
@@ -203,33 +222,119 @@ static int tags_same(const mx_tag *a, const mx_tag *b, unsigned n)
 	return 1;
 }
 
-static const mx_tag *tags_copy(mx_batch *b, const mx_tag *t, unsigned n)
+static uint64_t str_hash(uint64_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+	return (h ^ 0xff) * 0x100000001b3ULL;
+}
+
+static uint64_t tags_hash(const mx_tag *t, unsigned n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ n;
+	for (unsigned i = 0; i < n; i++)
+		h = str_hash(str_hash(h, t[i].k), t[i].v);
+	return h;
+}
+
+/* The interned copy equal to name (hash h), or NULL. */
+static const char *name_find(const struct itab *t, uint64_t h, const char *name)
+{
+	if (!t->cap)
+		return NULL;
+	for (size_t i = h & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+		const struct ient *e = &t->e[i];
+		if (!e->p)
+			return NULL;
+		if (e->h == h && !strcmp(e->p, name))
+			return e->p;
+	}
+}
+
+static const mx_tag *tagset_find(const struct itab *t, uint64_t h, const mx_tag *tags,
+				 unsigned n)
+{
+	if (!t->cap)
+		return NULL;
+	for (size_t i = h & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+		const struct ient *e = &t->e[i];
+		if (!e->p)
+			return NULL;
+		if (e->h == h && e->ntags == n && tags_same(e->p, tags, n))
+			return e->p;
+	}
+}
+
+static void itab_put(struct itab *t, uint64_t h, const void *p, unsigned ntags)
+{
+	if ((t->n + 1) * 2 > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		struct ient *e = xcalloc(cap, sizeof *e);
+		for (size_t i = 0; i < t->cap; i++) {
+			if (!t->e[i].p)
+				continue;
+			size_t j = t->e[i].h & (cap - 1);
+			while (e[j].p)
+				j = (j + 1) & (cap - 1);
+			e[j] = t->e[i];
+		}
+		free(t->e);
+		t->e = e;
+		t->cap = cap;
+	}
+	size_t j = h & (t->cap - 1);
+	while (t->e[j].p)
+		j = (j + 1) & (t->cap - 1);
+	t->e[j] = (struct ient){ h, p, ntags };
+	t->n++;
+}
+
+static const char *name_intern(mx_batch *b, uint64_t h, const char *name)
+{
+	const char *c = name_find(&b->names, h, name);
+	if (!c) {
+		c = arena_str(b, name, strlen(name));
+		itab_put(&b->names, h, c, 0);
+	}
+	return c;
+}
+
+static const mx_tag *tags_copy(mx_batch *b, uint64_t h, const mx_tag *t, unsigned n)
 {
 	mx_tag *c = arena_alloc(b, n * sizeof *c + 1, _Alignof(mx_tag));
 	for (unsigned i = 0; i < n; i++) {
 		c[i].k = arena_str(b, t[i].k, strlen(t[i].k));
 		c[i].v = arena_str(b, t[i].v, strlen(t[i].v));
 	}
-	b->last_tags = c;
-	b->last_ntags = n;
+	itab_put(&b->tagsets, h, c, n);
 	return c;
 }
 
 int mx_batch_add(mx_batch *b, const char *agent, const char *metric, int64_t ts_ms,
 		 double value, const mx_tag *tags, unsigned ntags, char *err, size_t errlen)
 {
-	mx_tag sorted[MX_TAGS_MAX];
+	mx_tag sorted[MX_TAGS_MAX] = { { 0 } }; /* gcc cannot see that ntags bounds the reads */
 	if (b->n >= MX_BATCH_MAX) {
 		snprintf(err, errlen, "more than %d samples", MX_BATCH_MAX);
 		return -E2BIG;
 	}
-	/* What equals the previous sample's was validated then (invariant 3). */
-	int same_agent = agent && b->last_agent && !strcmp(agent, b->last_agent);
-	if (!same_agent && !mx_name_ok(agent))
+	/* Interned copies were validated when first added (invariant 3). */
+	const char *ia = NULL, *im = NULL;
+	uint64_t ha = 0, hm = 0;
+	if (agent && b->last_agent && !strcmp(agent, b->last_agent))
+		ia = b->last_agent;
+	else if (agent && (ha = str_hash(0xcbf29ce484222325ULL, agent),
+			   ia = name_find(&b->names, ha, agent)))
+		;
+	else if (!mx_name_ok(agent))
 		return bad(err, errlen, "%s: \"%s\" is not 1-128 bytes of [A-Za-z0-9_.:-]", "agent",
 			   agent);
-	int same_metric = metric && b->last_metric && !strcmp(metric, b->last_metric);
-	if (!same_metric && !mx_name_ok(metric))
+	if (metric && b->last_metric && !strcmp(metric, b->last_metric))
+		im = b->last_metric;
+	else if (metric && (hm = str_hash(0xcbf29ce484222325ULL, metric),
+			    im = name_find(&b->names, hm, metric)))
+		;
+	else if (!mx_name_ok(metric))
 		return bad(err, errlen, "%s: \"%s\" is not 1-128 bytes of [A-Za-z0-9_.:-]",
 			   "metric", metric);
 	if (!isfinite(value)) {
@@ -239,24 +344,36 @@ int mx_batch_add(mx_batch *b, const char *agent, const char *metric, int64_t ts_
 	int rc = tags_sort(tags, ntags, sorted, err, errlen);
 	if (rc)
 		return rc;
-	int same_tags = b->last_tags && ntags == b->last_ntags &&
-			tags_same(sorted, b->last_tags, ntags);
-	if (!same_tags && (rc = tags_check(sorted, ntags, err, errlen)))
+	const mx_tag *it = NULL;
+	uint64_t ht = 0;
+	if (b->last_tags && ntags == b->last_ntags && tags_same(sorted, b->last_tags, ntags))
+		it = b->last_tags;
+	else if ((ht = tags_hash(sorted, ntags), it = tagset_find(&b->tagsets, ht, sorted, ntags)))
+		;
+	else if ((rc = tags_check(sorted, ntags, err, errlen)))
 		return rc;
 	if (b->n == b->cap) {
 		b->cap = b->cap ? b->cap * 2 : 64;
 		b->s = xrealloc(b->s, b->cap * sizeof *b->s);
 	}
-	if (!same_agent)
-		b->last_agent = arena_str(b, agent, strlen(agent));
-	if (!same_metric)
-		b->last_metric = arena_str(b, metric, strlen(metric));
+	/* Interned only now that the whole sample is valid; the agent's new
+	 * copy may be the metric's too. */
+	if (!ia)
+		ia = name_intern(b, ha, agent);
+	if (!im)
+		im = name_intern(b, hm, metric);
+	if (!it)
+		it = tags_copy(b, ht, sorted, ntags);
+	b->last_agent = ia;
+	b->last_metric = im;
+	b->last_tags = it;
+	b->last_ntags = ntags;
 	mx_sample *s = &b->s[b->n++];
-	s->agent = b->last_agent;
-	s->metric = b->last_metric;
+	s->agent = ia;
+	s->metric = im;
 	s->ts_ms = ts_ms;
 	s->value = value;
-	s->tags = same_tags ? b->last_tags : tags_copy(b, sorted, ntags);
+	s->tags = it;
 	s->ntags = ntags;
 	return 0;
 }

@@ -395,6 +395,61 @@ struct mx_req {
 	sem_t done;
 };
 
+/* A per-append cache of resolved series keyed by a sample's agent, metric
+ * and tags pointers (open addressing; agent NULL: empty). The batch
+ * interns names and tag sets (mx_batch.c invariant 3), so a series met
+ * earlier in the batch costs a pointer hash and compare, no string work;
+ * equal pointers always mean the same series, so the cache is right even
+ * for samples it misses. */
+struct rc_ent {
+	const char *agent, *metric;
+	const mx_tag *tags;
+	unsigned ntags;
+	uint32_t sid;
+};
+struct rcache {
+	struct rc_ent *e;
+	size_t n, cap; /* cap a power of two, n <= cap / 2 */
+};
+
+static size_t rc_slot(const struct rcache *c, const mx_sample *x)
+{
+	uint64_t h = (uint64_t)(uintptr_t)x->agent * 0x9e3779b97f4a7c15ULL ^
+		     (uint64_t)(uintptr_t)x->metric * 0xc2b2ae3d27d4eb4fULL ^
+		     (uint64_t)(uintptr_t)x->tags * 0x165667b19e3779f9ULL;
+	return (size_t)(h >> 32) & (c->cap - 1);
+}
+
+/* The entry of x's pointers, or the empty slot where it goes. */
+static struct rc_ent *rc_find(struct rcache *c, const mx_sample *x)
+{
+	for (size_t i = rc_slot(c, x);; i = (i + 1) & (c->cap - 1)) {
+		struct rc_ent *e = &c->e[i];
+		if (!e->agent || (e->agent == x->agent && e->metric == x->metric &&
+				  e->tags == x->tags && e->ntags == x->ntags))
+			return e;
+	}
+}
+
+static void rc_put(struct rcache *c, const mx_sample *x, uint32_t sid)
+{
+	if ((c->n + 1) * 2 > c->cap) {
+		struct rcache g = { .cap = c->cap ? c->cap * 2 : 256 };
+		g.e = xcalloc(g.cap, sizeof *g.e);
+		for (size_t i = 0; i < c->cap; i++)
+			if (c->e[i].agent)
+				*rc_find(&g, &(mx_sample){ .agent = c->e[i].agent,
+							   .metric = c->e[i].metric,
+							   .tags = c->e[i].tags,
+							   .ntags = c->e[i].ntags }) = c->e[i];
+		g.n = c->n;
+		free(c->e);
+		*c = g;
+	}
+	*rc_find(c, x) = (struct rc_ent){ x->agent, x->metric, x->tags, x->ntags, sid };
+	c->n++;
+}
+
 /* Resolves every sample's series (reg held). Creates missing ones when
  * create is set, after checking that they fit. 0, -EAGAIN (missing, not
  * created), -EUSERS. */
@@ -403,12 +458,15 @@ static int resolve(mx_db *db, const mx_batch *b, uint32_t *sids, int create)
 	size_t n = mx_batch_len(b);
 	const mx_sample *prev = NULL;
 	size_t fresh = 0;
+	struct rcache c = { 0 };
+	int rc = 0;
 	for (int pass = 0; pass < 2; pass++) {
 		prev = NULL;
+		c.n = 0;
+		if (c.cap)
+			memset(c.e, 0, c.cap * sizeof *c.e);
 		for (size_t i = 0; i < n; i++) {
 			const mx_sample *x = mx_batch_get(b, i);
-			/* The batch shares repeated names and tag sets (mx_batch.c
-			 * invariant 3): equal pointers mean the same series. */
 			if (prev && x->agent == prev->agent && x->metric == prev->metric &&
 			    x->tags == prev->tags && x->ntags == prev->ntags) {
 				sids[i] = sids[i - 1];
@@ -416,23 +474,34 @@ static int resolve(mx_db *db, const mx_batch *b, uint32_t *sids, int create)
 				continue;
 			}
 			prev = x;
+			struct rc_ent *e = c.cap ? rc_find(&c, x) : NULL;
+			if (e && e->agent) {
+				sids[i] = e->sid;
+				continue;
+			}
 			uint64_t h = ident_hash(x->agent, x->metric, x->tags, x->ntags);
 			sids[i] = reg_find(db, h, x->agent, x->metric, x->tags, x->ntags);
-			if (sids[i] || pass == 0)
-				continue;
-			/* pass 1: create (the count was checked in pass 0). */
-			uint32_t sid = (uint32_t)db->nseries + 1;
-			mx_series *s = series_new(sid, x->agent, x->metric, x->tags, x->ntags);
-			reg_insert(db, s);
-			sids[i] = sid;
+			if (!sids[i] && pass == 1) {
+				/* Create (the count was checked in pass 0). */
+				uint32_t sid = (uint32_t)db->nseries + 1;
+				mx_series *s = series_new(sid, x->agent, x->metric, x->tags,
+							  x->ntags);
+				reg_insert(db, s);
+				sids[i] = sid;
+			}
+			/* Pass 0 caches misses too: the count below is an upper
+			 * bound anyway. */
+			rc_put(&c, x, sids[i]);
 		}
 		if (pass == 0) {
 			for (size_t i = 0; i < n; i++)
 				fresh += sids[i] == 0;
 			if (!fresh)
-				return 0;
-			if (!create)
-				return -EAGAIN;
+				goto out;
+			if (!create) {
+				rc = -EAGAIN;
+				goto out;
+			}
 			/* An upper bound (a new series may repeat in the batch):
 			 * count exactly only when it matters. */
 			if (db->nseries + fresh > db->max_series) {
@@ -450,14 +519,20 @@ static int resolve(mx_db *db, const mx_batch *b, uint32_t *sids, int create)
 							x->agent, x->metric, x->tags, x->ntags);
 					exact += !seen;
 				}
-				if (db->nseries + exact > db->max_series)
-					return -EUSERS;
+				if (db->nseries + exact > db->max_series) {
+					rc = -EUSERS;
+					goto out;
+				}
 			}
-			if ((db->nseries + fresh) >> MX_CHUNK_BITS >= db->nchunks)
-				return -EUSERS;
+			if ((db->nseries + fresh) >> MX_CHUNK_BITS >= db->nchunks) {
+				rc = -EUSERS;
+				goto out;
+			}
 		}
 	}
-	return 0;
+out:
+	free(c.e);
+	return rc;
 }
 
 static void build_record(mx_db *db, struct mx_req *r)

@@ -793,6 +793,35 @@ static void test_max_series(void **state)
 	mx_db_free(&db);
 }
 
+/* Series interleaved within batches (a series met again later in the
+ * batch is resolved by the append's cache of the batch's pointers), new
+ * series among known ones, the same series in several batches: every
+ * sample lands in its own series. */
+static void test_interleaved(void **state)
+{
+	(void)state;
+	mx_db *db = open_db(0);
+	enum { N = 3 * 18 * 7 };
+	ref r[N];
+	for (int i = 0; i < N; i++) {
+		int k = i % 18, round = i / 18;
+		/* Batch 2 adds the series of agent a3 (k >= 12). */
+		if (round < 7 && k >= 12) {
+			k -= 6;
+		}
+		r[i] = (ref){ k / 6, k % 2, k / 2 % 3, 1700000000000LL + round * 1000 + k,
+			      (double)i };
+	}
+	push(db, r, N / 3);
+	push(db, r + N / 3, N / 3);
+	push(db, r + 2 * N / 3, N / 3);
+	check_export(db, r, N);
+	mx_db_free(&db);
+	db = open_db(0);
+	check_export(db, r, N);
+	mx_db_free(&db);
+}
+
 static void test_retention(void **state)
 {
 	(void)state;
@@ -956,6 +985,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_series, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_interleaved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
 	};

@@ -164,6 +164,57 @@ static void test_batch_max(void **state)
 	mx_batch_free(&b);
 }
 
+/* Names and tag sets are interned across the whole batch (mx_batch.c
+ * invariant 3): equal strings and equal tag sets (in any input order) get
+ * one copy, so equal pointers mean the same series and different ones a
+ * different series; a refused sample interns nothing. */
+static void test_batch_intern(void **state)
+{
+	(void)state;
+	char err[256];
+	mx_batch *b = mx_batch_new();
+	char a1[8], a2[8], m[8];
+	mx_tag t1[] = { { "model", "gpt" }, { "host", "h1" } };
+	mx_tag t2[] = { { "host", "h1" }, { "model", "gpt" } }; /* the same set */
+	mx_tag t3[] = { { "host", "h2" }, { "model", "gpt" } };
+	mx_tag bad_t[] = { { "host", "h9" }, { "agent", "x" } };
+	for (int i = 0; i < 30; i++) {
+		/* Fresh buffers each time: the batch never keeps the caller's. */
+		snprintf(a1, sizeof a1, "ag%d", i % 3);
+		snprintf(m, sizeof m, "m%d", i % 2);
+		const mx_tag *t = i % 3 == 0 ? t1 : i % 3 == 1 ? t2 : t3;
+		assert_int_equal(mx_batch_add(b, a1, m, i, i, t, 2, err, sizeof err), 0);
+		/* Refused: a new agent with a reserved key; nothing interned. */
+		snprintf(a2, sizeof a2, "new%d", i);
+		assert_int_equal(mx_batch_add(b, a2, "m0", i, i, bad_t, 2, err, sizeof err),
+				 -EINVAL);
+	}
+	assert_int_equal(mx_batch_len(b), 30);
+	/* The agent's name equal to a metric's: one copy serves both. */
+	assert_int_equal(mx_batch_add(b, "m1", "ag2", 0, 0, NULL, 0, err, sizeof err), 0);
+	assert_int_equal(mx_batch_add(b, "m1", "m1", 0, 0, NULL, 0, err, sizeof err), 0);
+	for (size_t i = 0; i < 30; i++) {
+		const mx_sample *x = mx_batch_get(b, i);
+		for (size_t j = 0; j < i; j++) {
+			const mx_sample *y = mx_batch_get(b, j);
+			assert_int_equal(x->agent == y->agent, !strcmp(x->agent, y->agent));
+			assert_int_equal(x->metric == y->metric, !strcmp(x->metric, y->metric));
+			int same_tags = (i % 3 == 2) == (j % 3 == 2);
+			assert_int_equal(x->tags == y->tags, same_tags);
+		}
+		assert_string_equal(x->tags[0].k, "host");
+		assert_string_equal(x->tags[0].v, i % 3 == 2 ? "h2" : "h1");
+		assert_string_equal(x->tags[1].v, "gpt");
+	}
+	const mx_sample *u = mx_batch_get(b, 30), *v = mx_batch_get(b, 31);
+	assert_ptr_equal(u->agent, mx_batch_get(b, 1)->metric);
+	assert_ptr_equal(u->metric, mx_batch_get(b, 2)->agent);
+	assert_ptr_equal(v->agent, u->agent);
+	assert_ptr_equal(v->metric, u->agent);
+	assert_ptr_equal(v->tags, u->tags);
+	mx_batch_free(&b);
+}
+
 /* ---- Line protocol ---------------------------------------------------- */
 
 static char *lp(const char *text, enum mx_precision prec, const char *agent, int *rc,
@@ -812,6 +863,7 @@ int main(void)
 		cmocka_unit_test(test_batch_valid),
 		cmocka_unit_test(test_batch_refusals),
 		cmocka_unit_test(test_batch_max),
+		cmocka_unit_test(test_batch_intern),
 		cmocka_unit_test(test_lp_basic),
 		cmocka_unit_test(test_lp_escapes),
 		cmocka_unit_test(test_lp_refusals),
