@@ -9,7 +9,10 @@
  *   one fdatasync and a batch waits about one sync, not the rest of the
  *   running one first. Groups get lsns in the order taken and are applied
  *   to memory in that order, each after its sync; then its appenders are
- *   woken (mx_db_wal.c). Replay merges the files by lsn.
+ *   woken (mx_db_wal.c). Replay merges the files by lsn. Before queueing
+ *   its record, an append resolves each distinct series of its batch
+ *   once: the batch interns names and tag sets (mx_batch.c), so a cache
+ *   keyed by a sample's pointers serves the series' later samples.
  *
  *   In memory each series has a head (the open block: points in time
  *   order), an out-of-order buffer (points older than the series' latest
