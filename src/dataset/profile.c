@@ -200,7 +200,7 @@ static inline uint64_t hash_word(uint64_t w, size_t n)
 	return mum(h ^ H1, h ^ H2);
 }
 
-static inline uint64_t hash_bytes(const char *p, size_t n)
+static inline __attribute__((always_inline)) uint64_t hash_bytes(const char *p, size_t n)
 {
 	if (n <= 8)
 		return hash_word(load_le(p, n), n);
@@ -965,6 +965,18 @@ run_table(struct col *c, const csv_field *f, size_t i, size_t k, size_t stride, 
 			h = key * FIB;
 			struct slot *sl = &slots[h >> (64 - SLOT_BITS)];
 			if (sl->key == key && (sl->lc & 0xffff) == n + 1) {
+				sl->lc += LC_ONE;
+				count++;
+				continue;
+			}
+		} else if (n <= 16) {
+			/* table_hash's two words, kept for the compare with arena */
+			uint64_t a = rd8(s), b = rd8(s + n - 8);
+			key = h = mum(a ^ 0x589965cc75374cc3ULL, b ^ n ^ 0x1d8e4e27c47d124fULL);
+			size_t at = (size_t)(h >> (64 - SLOT_BITS));
+			struct slot *sl = &slots[at];
+			if (sl->key == key && (sl->lc & 0xffff) == n + 1 &&
+			    rd8(c->arena + c->soff[at]) == a && rd8(c->arena + c->soff[at] + n - 8) == b) {
 				sl->lc += LC_ONE;
 				count++;
 				continue;
