@@ -201,7 +201,9 @@ static int m_pull(cli *c, const cfg *conf, char *const *args)
 		fprintf(stderr, "sentinel %s: %s\n", c->cmd, err);
 		return rc == -EINVAL ? 2 : 1;
 	}
-	printf("wrote %s/model.onnx and config.json (%s@%lld)\n", out, args[0],
+	const char *at = strchr(args[0], '@');
+	printf("wrote %s/model.onnx and config.json (%.*s@%lld)\n", out,
+	       at ? (int)(at - args[0]) : (int)strlen(args[0]), args[0],
 	       (long long)json_integer_value(json_object_get(v, "version")));
 	json_decref(v);
 	return 0;

@@ -77,8 +77,8 @@ is "$?" 1 "carol cannot show bob's private model"
 # ---- pull ----
 out=$(sn model pull det@1 2>&1)
 is "$? $out" "2 sentinel model pull: -o DIR is required" "pull without -o: exit 2"
-sn model pull det@1 -o "$TMP/p1" >/dev/null
-ok $? "pull det@1 -o DIR"
+out=$(sn model pull det@1 -o "$TMP/p1")
+is "$? $out" "0 wrote $TMP/p1/model.onnx and config.json (det@1)" "pull det@1 -o DIR: the name once, with its version"
 cmp -s "$TMP/p1/model.onnx" "$TMP/m/model.onnx" && cmp -s "$TMP/p1/config.json" "$TMP/m/config.json"
 ok $? "... both files byte for byte"
 out=$(sn model pull det --output "$TMP/p2")
