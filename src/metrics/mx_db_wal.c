@@ -188,16 +188,6 @@ static size_t wal_files(const char *dir, walf **out)
 	return n;
 }
 
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = fsync(fd) ? -errno : 0;
-	close(fd);
-	return rc;
-}
-
 /* Opens every lane's file of gen into fds (all or none). */
 static int open_gen(mx_db *db, uint64_t gen, int fds[MX_LANES])
 {
@@ -213,7 +203,7 @@ static int open_gen(mx_db *db, uint64_t gen, int fds[MX_LANES])
 		}
 	}
 	if (!rc)
-		rc = sync_dir(db->dir);
+		rc = sn_fsync_dir(db->dir);
 	if (rc)
 		for (unsigned j = 0; j < i + (i < MX_LANES && fds[i] >= 0); j++) {
 			close(fds[j]);
