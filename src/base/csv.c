@@ -485,6 +485,9 @@ static int after_field(csv_reader *r, char c)
  * it always gave (invariant 4 holds: the fast path takes only records the
  * byte-wise reader would deliver, unchanged); the window stays for the
  * records after it.
+ * With a batch callback, walk gathers a window's plain records in bf (at
+ * most BATCH_FIELDS fields) and hands them on before it returns, as their
+ * fields point into scr.
  * Invariants: fast() runs in ST_REC with nothing buffered and the header
  * known, only on csv_feed's own input (infeed); wp is NULL outside
  * csv_feed, as a later call's input may reuse the same addresses. */

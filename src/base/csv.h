@@ -68,7 +68,8 @@ typedef int (*csv_record_fn)(void *ud, uint64_t row, uint64_t line, const csv_fi
  * quoted or otherwise irregular one) still goes to fn, in order. Same
  * fields, same return contract, as fn; and at least CSV_BATCH_PAD bytes
  * past each field's end may be read (they are the reader's; what they
- * hold is unspecified), so a consumer may load whole words. */
+ * hold is unspecified), so a consumer may load whole words. When it stops
+ * the reader, csv_records counts the whole batch. */
 typedef int (*csv_batch_fn)(void *ud, uint64_t row, const csv_field *f, size_t nrec, size_t nf);
 
 /* delim: one of ',' ';' '\t' '|', or 0 to detect it from the first record

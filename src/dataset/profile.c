@@ -5,9 +5,11 @@
  *    implies T_FLOAT and T_DATE implies T_TS (a value that fits the narrow
  *    type fits the wide one), so the answer is the narrowest bit left.
  * 2. While T_FLOAT is set the numeric summary has seen every value: min
- *    and max directly; mean and m2 from the exact table (counts x values,
- *    two passes at the end) while hll == NULL, else as Welford's running
- *    summary, seeded at overflow from the table, of wn values. The instant
+ *    and max directly (imin/imax alone while T_INT is set, see struct
+ *    col); mean and m2 from the exact table (counts x values, two passes
+ *    at the end) while hll == NULL, else a running summary of wn values,
+ *    seeded at overflow from the table and fed by Welford's update (one
+ *    value, col_add_slow) or Chan's merge (a run's block). The instant
  *    summary has seen every value while T_TS is set. Once a bit is gone
  *    its summary is never printed, so it is not updated either.
  * 3. Either slots/arena count every distinct value exactly (hll == NULL),
@@ -18,7 +20,14 @@
  *    its count and c->count: every other figure (types, min, max, lengths)
  *    is a function of the set of distinct values, already taken in when
  *    the value was first seen. So repeated values of low-cardinality
- *    columns skip parsing, which is most of the profile's work. */
+ *    columns skip parsing, which is most of the profile's work.
+ *
+ * Speed (an upload profiles every cell beside the hash and the write):
+ * records come in batches (ds_profile_add_batch) and each column's cells
+ * of a batch go through one run of its fast path (col_run), chosen by its
+ * state (col_mode): a value found in the exact table, or a settled int,
+ * float or string column past it. Whatever a fast path does not take goes
+ * through col_add_slow, one value at a time, which does everything. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -82,7 +91,7 @@ struct col {
 	size_t minlen, maxlen;
 	int64_t imin, imax;
 	double dmin, dmax, mean, m2;
-	uint64_t wn; /* values in mean/m2 (Welford) once hll is set */
+	uint64_t wn; /* values in mean/m2 once hll is set */
 	char *name;
 	/* dates and timestamps */
 	struct instant tmin, tmax;

@@ -13,8 +13,8 @@
  * - null: an UNQUOTED field that is empty or exactly NA, N/A, null, NULL
  *   or NaN. A quoted field is always a value ("" is an empty string).
  * - count of values and of nulls; for int and float min, max, mean and the
- *   sample standard deviation (n - 1; Welford's update, so one pass and
- *   no cancellation); for date and timestamp min and max (compared as
+ *   sample standard deviation (n - 1; one pass without cancellation:
+ *   Welford's update, or blocks of values merged by Chan's formula); for date and timestamp min and max (compared as
  *   instants, printed as written); for string the shortest and longest
  *   value in bytes.
  * - distinct values: exact while the column has at most DS_TOP_TRACK of
@@ -27,7 +27,7 @@
  *   the exact table holds; once it overflows the list is dropped (null)
  *   and "top_dropped" says why.
  * Columns past DS_PROFILE_MAX_COLS are counted but not profiled, so memory
- * is bounded: at most 1024 x (16 KiB + 32 KiB of values + 50 KiB table).
+ * is bounded: at most 1024 x (16 KiB + 32 KiB of values + 36 KiB table).
  *
  * JSON (ds_profile_json):
  * {"rows": N data rows, "delimiter": ",", "column_count": N,
