@@ -52,4 +52,14 @@ is "$STATUS $(jbody .cost_usd)" "200 11" "... and a call priced by the loaded ta
 api POST /api/v1/agents/pa/calls "{\"model\":\"p1\",\"latency_ms\":10,\"tokens_in\":1000000,\"tokens_out\":0,\"status\":\"ok\",\"ts\":1590000000000}"
 is "$STATUS $(jbody .cost_usd)" "200 3" "... a call of 2020 by version 1"
 
+# ---- ingest and summary edges ----
+api POST /api/v1/metrics '{"samples":[]}'
+is "$STATUS" 200 "an empty batch is accepted"
+api GET "/api/v1/metrics/export?format=ndjson&agent=pa&metric=llm.cost_usd&from=0&to=4102444800000"
+is "$(printf '%s\n' "$BODY" | grep -c .)" 2 "... and changes nothing (pa's two calls' costs only)"
+api GET "/api/v1/agents/pa/summary?from=-1000&to=1000"
+is_error 400 bad_request "a summary from before 1970 is refused"
+api GET "/api/v1/agents/pa/summary?from=0&to=4102444800000"
+is "$STATUS $(jbody .calls)" "200 2" "pa's summary counts its two calls"
+
 done_testing
