@@ -85,6 +85,16 @@ ok $? "precision >= 0.9"
 awk -v tp="$TP" -v p="$PLANTED" 'BEGIN { exit !(tp / p >= 0.9) }'
 ok $? "recall >= 0.9"
 
+# ---- SSE: the topic anomaly reaches the detector's owner, not another member ----
+anomaly_events() { # TOKEN: the ts of this detector's anomaly events the caller may see, replayed
+	curl -s -N --max-time 1 -H "Authorization: Bearer $1" -H 'Last-Event-ID: 0' \
+		"$URL/api/v1/events?topic=anomaly" 2>/dev/null | sed -n 's/^data: //p' |
+		jq -r --arg d "$DET" 'select(.detector == $d) | .ts'
+}
+is "$(anomaly_events "$BOB" | sort -n | uniq | wc -l)" "$FLAGGED" "bob's SSE stream has an anomaly event per flagged bucket"
+is "$(anomaly_events "$CAROL" | wc -l)" 0 "carol's has none of them"
+is "$(anomaly_events "$TOKEN" | sort -n | uniq | wc -l)" "$FLAGGED" "an admin's has them"
+
 api GET "/api/v1/metrics/query?agent=bot&metric=anomaly.flag&tag.detector=$DET&from=$FROM&to=$TO&step=1m&agg=sum" "" "$BOB"
 is "$(jbody '[.series[].points[][1]] | add')" "$FLAGGED" "anomaly.flag samples: 1 for each flagged bucket"
 api GET "/api/v1/metrics/query?agent=bot&metric=anomaly.score&tag.detector=$DET&from=$FROM&to=$TO&step=1m&agg=count" "" "$BOB"
