@@ -11,7 +11,8 @@
  *      bench/mx_bench.c build/libsentinel.a $(pkg-config --libs jansson libsodium \
  *      libprotobuf-c) -lm -ldl
  *   build/mx_bench [DIR] [MSAMPLES] [disk]  (DIR: scratch space, default /tmp;
- *                                           disk: batch and disk only) */
+ *                                           disk: batch and disk only)
+ *   MX_BENCH_OLD_ROWS=1: rows as before sketches per 10 minutes (a baseline) */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 #include "metrics/mx.h"
+#include "metrics/mx_db_int.h"
 
 static double now_s(void)
 {
@@ -154,6 +156,8 @@ static int cmp_d(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	const char *base = argc > 1 ? argv[1] : "/tmp";
+	const char *old = getenv("MX_BENCH_OLD_ROWS");
+	mx_db_old_rows = old && strcmp(old, "1") == 0;
 	size_t total = (size_t)((argc > 2 ? atof(argv[2]) : 4) * 1e6);
 	char path[512];
 	int64_t t0 = 1700000000000LL / 3600000 * 3600000;

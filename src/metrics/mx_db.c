@@ -26,8 +26,10 @@
  *
  *   Blocks are rows of a table per day (mx_b_<day since epoch>), keyed by
  *   (sid, seq) and only ever inserted: Gorilla-compressed points
- *   (mx_gorilla.c), the block's count, sum, min, max and time range, and
- *   per-minute rollups with DDSketch bins (mx_sketch.c). Partial heads go
+ *   (mx_gorilla.c), the block's count, sum, min, max and time range,
+ *   per-minute rollups (count, sum, min, max) and DDSketch bins per 10
+ *   minutes (mx_sketch.c; rows whose kind lacks MX_KIND_SPANS, written
+ *   before, have bins per minute and are read as such). Partial heads go
  *   to mx_heads, one row a series replaced in place, until the head seals
  *   (at open, leftover heads move to their days). Retention drops whole
  *   day tables. The series table maps sid to agent, metric and tags and
@@ -36,7 +38,10 @@
  *
  *   Queries with a step of whole minutes read the rollups, decoding only
  *   the blocks that reach into a minute the range cuts (from or to off the
- *   minute); other steps decode points. Memory is read under a shared lock and
+ *   minute); other steps decode points. Percentiles read a row's 10-minute
+ *   bins only with a step of whole 10 minutes and a row that reaches into
+ *   no 10 minutes the range cuts; otherwise its points (exact), so a sketch
+ *   always covers points of one bucket. Memory is read under a shared lock and
  *   copied, then rows are read without it (mx_db_query.c).
  *
  * Invariants

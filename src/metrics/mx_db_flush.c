@@ -309,6 +309,8 @@ static int ensure_part(mx_db *db, store_conn *c, int64_t day, int64_t **fresh, s
 	return 0;
 }
 
+int mx_db_old_rows;
+
 static int put_run(store_conn *c, const char *t, uint32_t sid, const wblk *w, size_t i0, size_t n,
 		   mx_bytes *raw, mx_bytes *roll, mx_bytes *sk)
 {
@@ -316,7 +318,14 @@ static int put_run(store_conn *c, const char *t, uint32_t sid, const wblk *w, si
 	const double *v = w->p.v + i0;
 	raw->len = roll->len = sk->len = 0;
 	mx_block_encode(ts, v, n, raw);
-	mx_roll_encode(ts, v, n, roll, sk);
+	int kind = w->ooo ? MX_KIND_OOO : 0;
+	if (mx_db_old_rows) {
+		mx_roll_encode(ts, v, n, roll, sk);
+	} else {
+		mx_roll_encode(ts, v, n, roll, NULL);
+		mx_span_encode(ts, v, n, sk);
+		kind |= MX_KIND_SPANS;
+	}
 	double sum = 0, mn = v[0], mx = v[0];
 	for (size_t i = 0; i < n; i++) {
 		sum += v[i];
@@ -338,7 +347,7 @@ static int put_run(store_conn *c, const char *t, uint32_t sid, const wblk *w, si
 	snprintf(sql, sizeof sql, "INSERT INTO %s (sid, seq, kind, n, first_ts, last_ts, sum, min,"
 		 " max, roll, sk, raw%s) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12%s)",
 		 t, w->owned ? ", day" : "", w->owned ? ", $13" : "");
-	store_arg args[] = { SA_INT(sid), SA_INT(w->seq), SA_INT(w->ooo), SA_INT(n), SA_INT(ts[0]),
+	store_arg args[] = { SA_INT(sid), SA_INT(w->seq), SA_INT(kind), SA_INT(n), SA_INT(ts[0]),
 			     SA_INT(ts[n - 1]), SA_DBL(sum), SA_DBL(mn), SA_DBL(mx),
 			     SA_BLOB(roll->p, roll->len), SA_BLOB(sk->p, sk->len),
 			     SA_BLOB(raw->p, raw->len), SA_INT(day) };

@@ -102,8 +102,25 @@ typedef struct mx_roll {
 } mx_roll;
 
 /* Rollups of n sorted points per minute: roll gets count, sum, min, max;
- * sk gets each minute's sketch bins, in the same order. */
+ * sk (unless NULL) gets each minute's sketch bins, in the same order: the
+ * format of rows without MX_KIND_SPANS. */
 void mx_roll_encode(const int64_t *ts, const double *v, size_t n, mx_bytes *roll, mx_bytes *sk);
+/* Sketches of n sorted points per span of MX_SPAN_MS (the sk of rows with
+ * MX_KIND_SPANS): a minute's bins cost about as much as its count, sum,
+ * min and max, ten minutes' bins little more. */
+#define MX_SPAN_MS 600000LL
+void mx_span_encode(const int64_t *ts, const double *v, size_t n, mx_bytes *sk);
+typedef struct mx_span_rd {
+	mx_rd s;
+	int64_t span;
+	int32_t key_prev[2];
+	size_t left;
+} mx_span_rd;
+int mx_span_open(mx_span_rd *it, const uint8_t *sk, size_t slen);
+/* 1 with the next span's start in *ts, 0 at the end, -EINVAL; each span
+ * must then be read by mx_span_sketch (dst NULL: skipped). */
+int mx_span_next(mx_span_rd *it, int64_t *ts);
+int mx_span_sketch(mx_span_rd *it, mx_sk *dst);
 /* Iterates a rollup blob (and its sketch blob when sk is not NULL). */
 typedef struct mx_roll_rd {
 	mx_rd r, s;
@@ -296,6 +313,12 @@ int mx_db_write(mx_db *db, int all);
 /* Rotates the log, writes every dirty series, removes the old log. */
 int mx_db_checkpoint(mx_db *db);
 int mx_db_bg_start(mx_db *db);
+/* A block row's kind: bit 0 out-of-order points, bit 1 sketches per span
+ * (mx_span_encode) instead of per minute (rows written before it). */
+#define MX_KIND_OOO 1
+#define MX_KIND_SPANS 2
+/* Tests set it to write rows as before MX_KIND_SPANS (per-minute sketches). */
+extern int mx_db_old_rows;
 void mx_db_bg_stop(mx_db *db);
 /* The partition table of a day, e.g. "mx_b_19876"; MX_HEADS_DAY: the
  * table of heads written at checkpoints. */

@@ -7,8 +7,10 @@
  * it (invariant 4 of mx_db.c). With a step of whole minutes a query adds
  * up the rows' per-minute rollups, and decodes only the rows that reach
  * into a minute the range cuts (from or to off the minute); other steps
- * decode points. A row lying inside one bucket adds its block aggregates
- * directly (not for percentiles, which need bins). */
+ * decode points. Percentiles of rows with bins per 10 minutes
+ * (MX_KIND_SPANS) take the same rule with 10 minutes for a minute. A row
+ * lying inside one bucket adds its block aggregates directly (not for
+ * percentiles, which need bins). */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -195,8 +197,11 @@ typedef struct acc {
 	/* With rolls: [from_cut, from_min) and [to_min, to_cut) are the
 	 * minutes the range cuts (empty when from or to is on a minute). */
 	int64_t from_cut, from_min, to_min, to_cut;
+	/* The same for spans (MX_SPAN_MS), whose sketches serve percentiles
+	 * when the step is whole spans (spans). */
+	int64_t from_scut, from_span, to_span, to_scut;
 	size_t nb;
-	int pct, rolls;
+	int pct, rolls, spans;
 	uint64_t *cnt;
 	double *sum, *min, *max;
 	mx_sk *sk;
@@ -250,9 +255,38 @@ static int acc_row(acc *a, store_rows *r)
 	/* Rollups serve the minutes wholly inside the range; a row with points
 	 * in a minute that the range cuts (from or to not on a minute) is
 	 * decoded instead. */
-	int cut_lo = a->from_cut < a->from_min && first < a->from_min && last >= a->from_cut;
-	int cut_hi = a->to_min < a->to_cut && last >= a->to_min && first < a->to_cut;
-	if (a->rolls && !cut_lo && !cut_hi) {
+	int cut = !a->rolls ||
+		  (a->from_cut < a->from_min && first < a->from_min && last >= a->from_cut) ||
+		  (a->to_min < a->to_cut && last >= a->to_min && first < a->to_cut);
+	/* Percentiles from a row with bins per span: the same with spans for
+	 * minutes, so that each span lies in one bucket and the range whole. */
+	int by_span = a->pct && (store_rows_int(r, 1) & MX_KIND_SPANS);
+	if (by_span && (!a->spans ||
+			(a->from_scut < a->from_span && first < a->from_span && last >= a->from_scut) ||
+			(a->to_span < a->to_scut && last >= a->to_span && first < a->to_scut)))
+		cut = 1;
+	if (!cut && by_span) {
+		const uint8_t *p = store_rows_blob(r, 8, &len), *sk = store_rows_blob(r, 9, &slen);
+		mx_roll_rd it;
+		mx_span_rd sit;
+		mx_roll m;
+		int64_t ts;
+		int rc = mx_roll_open(&it, p, len, NULL, 0), more = 0;
+		while (!rc && (more = mx_roll_next(&it, &m)) == 1)
+			if (m.ts >= a->from && m.ts + MX_ROLL_MS <= a->to)
+				acc_add(a, (size_t)(mx_floor_div(m.ts, a->step) - a->b0), m.count,
+					m.sum, m.min, m.max);
+		if (!rc && more == 0)
+			rc = mx_span_open(&sit, sk ? sk : (const uint8_t *)"", slen);
+		while (!rc && more == 0 && (rc = mx_span_next(&sit, &ts)) == 1) {
+			/* Not cut, a span lies in the range whole or not at all. */
+			mx_sk *dst = ts >= a->from && ts + MX_SPAN_MS <= a->to
+				? &a->sk[mx_floor_div(ts, a->step) - a->b0] : NULL;
+			rc = mx_span_sketch(&sit, dst);
+		}
+		return rc ? rc : more < 0 ? more : 0;
+	}
+	if (!cut) {
 		const uint8_t *p = store_rows_blob(r, 8, &len), *sk = NULL;
 		if (a->pct)
 			sk = store_rows_blob(r, 9, &slen);
@@ -406,6 +440,11 @@ int mx_db_query(mx_db *db, const mx_filter *f, int64_t step_ms, enum mx_agg agg,
 	a.from_cut = a.from_min == f->from_ms ? a.from_min : a.from_min - MX_ROLL_MS;
 	a.to_min = mx_floor_div(f->to_ms, MX_ROLL_MS) * MX_ROLL_MS;
 	a.to_cut = a.to_min == f->to_ms ? a.to_min : a.to_min + MX_ROLL_MS;
+	a.spans = step_ms % MX_SPAN_MS == 0;
+	a.from_span = (mx_floor_div(f->from_ms - 1, MX_SPAN_MS) + 1) * MX_SPAN_MS;
+	a.from_scut = a.from_span == f->from_ms ? a.from_span : a.from_span - MX_SPAN_MS;
+	a.to_span = mx_floor_div(f->to_ms, MX_SPAN_MS) * MX_SPAN_MS;
+	a.to_scut = a.to_span == f->to_ms ? a.to_span : a.to_span + MX_SPAN_MS;
 	sel *v = NULL;
 	store_conn *c = NULL;
 	int64_t *days = NULL;
@@ -597,7 +636,7 @@ static int export_series(mx_db *db, xctx *x, mx_series *s, const int64_t *days, 
 				b = xrealloc(b, cap * sizeof *b);
 			}
 			b[nb++] = (xblk){ seq, store_rows_int(r, 2), store_rows_int(r, 3), days[d],
-					  (int)store_rows_int(r, 1), NULL };
+					  (int)(store_rows_int(r, 1) & MX_KIND_OOO), NULL };
 		}
 		store_rows_free(&r);
 		rc = rc ? rc : more < 0 ? more : 0;

@@ -302,7 +302,8 @@ void mx_roll_encode(const int64_t *ts, const double *v, size_t n, mx_bytes *roll
 			mx_put_f64(roll, e[i].max);
 			mx_put_f64(roll, e[i].sum);
 		}
-		sk_put_minute(sk, v + e[i].i, e[i].n, kbuf, kprev);
+		if (sk)
+			sk_put_minute(sk, v + e[i].i, e[i].n, kbuf, kprev);
 	}
 	free(kbuf);
 	free(e);
@@ -321,13 +322,12 @@ int mx_roll_open(mx_roll_rd *it, const uint8_t *roll, size_t rlen, const uint8_t
 	return 0;
 }
 
-static void sk_get_store(mx_roll_rd *it, int sign, mx_sk *dst)
+static void sk_get_store(mx_rd *s, int32_t prev[2], int sign, mx_sk *dst)
 {
-	mx_rd *s = &it->s;
 	uint64_t nb = mx_get_uvar(s);
-	int32_t *prev = &it->key_prev[sign > 0];
-	int64_t key = *prev + mx_get_svar(s);
-	*prev = (int32_t)key;
+	int32_t *p = &prev[sign > 0];
+	int64_t key = *p + mx_get_svar(s);
+	*p = (int32_t)key;
 	uint64_t cnt = mx_get_uvar(s);
 	if (dst && !s->err)
 		mx_sk_add_key(dst, sign, (int32_t)key, cnt);
@@ -349,22 +349,73 @@ static void sk_get_store(mx_roll_rd *it, int sign, mx_sk *dst)
 	}
 }
 
+/* One sketch as sk_put_minute wrote it. */
+static int sk_get(mx_rd *s, int32_t prev[2], mx_sk *dst)
+{
+	uint8_t flags = mx_get_u8(s);
+	if (flags & 1) {
+		uint64_t z = mx_get_uvar(s);
+		if (dst && !s->err)
+			mx_sk_add_key(dst, 0, 0, z);
+	}
+	if (flags & 2)
+		sk_get_store(s, prev, -1, dst);
+	if (flags & 4)
+		sk_get_store(s, prev, 1, dst);
+	return s->err ? -EINVAL : 0;
+}
+
 int mx_roll_sketch(mx_roll_rd *it, mx_sk *dst)
 {
 	if (!it->has_sk || !it->sk_due)
 		return it->has_sk ? 0 : -EINVAL;
 	it->sk_due = 0;
-	uint8_t flags = mx_get_u8(&it->s);
-	if (flags & 1) {
-		uint64_t z = mx_get_uvar(&it->s);
-		if (dst && !it->s.err)
-			mx_sk_add_key(dst, 0, 0, z);
+	return sk_get(&it->s, it->key_prev, dst);
+}
+
+void mx_span_encode(const int64_t *ts, const double *v, size_t n, mx_bytes *sk)
+{
+	size_t ns = 0;
+	for (size_t i = 0; i < n; i++)
+		ns += i == 0 || mx_floor_div(ts[i], MX_SPAN_MS) != mx_floor_div(ts[i - 1], MX_SPAN_MS);
+	mx_put_uvar(sk, ns);
+	int64_t *kbuf = xmalloc(n * sizeof *kbuf), prev = 0;
+	int32_t kprev[2] = { 0, 0 };
+	for (size_t i = 0; i < n;) {
+		int64_t sp = mx_floor_div(ts[i], MX_SPAN_MS);
+		size_t j = i;
+		while (j < n && mx_floor_div(ts[j], MX_SPAN_MS) == sp)
+			j++;
+		mx_put_svar(sk, sp - prev);
+		prev = sp;
+		sk_put_minute(sk, v + i, j - i, kbuf, kprev);
+		i = j;
 	}
-	if (flags & 2)
-		sk_get_store(it, -1, dst);
-	if (flags & 4)
-		sk_get_store(it, 1, dst);
+	free(kbuf);
+}
+
+int mx_span_open(mx_span_rd *it, const uint8_t *sk, size_t slen)
+{
+	*it = (mx_span_rd){ .s = { sk, sk + slen, 0 } };
+	it->left = (size_t)mx_get_uvar(&it->s);
 	return it->s.err ? -EINVAL : 0;
+}
+
+int mx_span_next(mx_span_rd *it, int64_t *ts)
+{
+	if (it->left == 0)
+		return 0;
+	it->left--;
+	it->span = (int64_t)((uint64_t)it->span + (uint64_t)mx_get_svar(&it->s));
+	if (it->s.err || it->span >= INT64_MAX / MX_SPAN_MS || it->span < INT64_MIN / MX_SPAN_MS)
+		return -EINVAL;
+	*ts = it->span * MX_SPAN_MS;
+	return 1;
+}
+
+int mx_span_sketch(mx_span_rd *it, mx_sk *dst)
+{
+	return sk_get(&it->s, it->key_prev, dst);
 }
 
 int mx_roll_next(mx_roll_rd *it, mx_roll *out)

@@ -191,6 +191,55 @@ static void test_sketch(void **state)
 	}
 }
 
+/* Bins per 10 minutes give each span's points' sketch exactly; a cut
+ * blob is refused. */
+static void test_spans(void **state)
+{
+	(void)state;
+	enum { N = 5000 };
+	static int64_t ts[N];
+	static double v[N];
+	int64_t t = -3 * MX_SPAN_MS - 7000;
+	for (int i = 0; i < N; i++) {
+		t += (int64_t)(rnd() % 2000) + (i % 997 == 0 ? 2 * MX_SPAN_MS : 0);
+		ts[i] = t;
+		v[i] = i % 5 == 0 ? 0 : (rndu() - 0.2) * 1000;
+	}
+	mx_bytes b = { 0 };
+	mx_span_encode(ts, v, N, &b);
+	mx_span_rd it;
+	int64_t sp;
+	int i = 0, got, nspans = 0;
+	assert_int_equal(mx_span_open(&it, b.p, b.len), 0);
+	while ((got = mx_span_next(&it, &sp)) == 1) {
+		mx_sk have = { 0 }, want = { 0 };
+		assert_int_equal(mx_span_sketch(&it, &have), 0);
+		assert_int_equal(sp, mx_floor_div(ts[i], MX_SPAN_MS) * MX_SPAN_MS);
+		for (; i < N && ts[i] < sp + MX_SPAN_MS; i++)
+			mx_sk_add(&want, v[i]);
+		assert_int_equal(have.n, want.n);
+		for (double q = 0; q <= 1; q += 0.05) {
+			double x = mx_sk_quantile(&have, q), y = mx_sk_quantile(&want, q);
+			assert_memory_equal(&x, &y, sizeof x);
+		}
+		mx_sk_release(&have);
+		mx_sk_release(&want);
+		nspans++;
+	}
+	assert_int_equal(got, 0);
+	assert_int_equal(i, N);
+	assert_true(nspans > 10);
+	for (size_t cut = 0; cut < b.len; cut += 1 + cut / 8) {
+		mx_sk s = { 0 };
+		int rc = mx_span_open(&it, b.p, cut);
+		while (rc == 0 && (rc = mx_span_next(&it, &sp)) == 1)
+			rc = mx_span_sketch(&it, &s);
+		assert_int_equal(rc, -EINVAL);
+		mx_sk_release(&s);
+	}
+	mx_bytes_release(&b);
+}
+
 /* ---- Store helpers -------------------------------------------------- */
 
 typedef struct ref {
@@ -399,12 +448,16 @@ static void all_queries(mx_db *db, const ref *r, size_t n, int64_t t0)
 	/* Aligned to the minute (rollups), cut at either end or both (rollups
 	 * inside, points in the cut minutes) and steps off the minute (points). */
 	int64_t from_al = (t0 / 60000) * 60000 + 60000 * 3, to_al = (end / 60000) * 60000 - 60000 * 2;
+	int64_t from10 = (t0 / 600000 + 1) * 600000, to10 = (end / 600000) * 600000;
 	struct {
 		int64_t from, to, step;
 	} rg[] = { { from_al, to_al, 60000 }, { from_al, to_al, 300000 },
 		   { from_al + 1234, to_al - 777, 60000 }, { from_al + 59999, to_al, 120000 },
 		   { from_al, to_al + 1, 180000 }, { from_al, to_al, 45000 },
-		   { t0 - 3600000, end + 3600000, 3600000 } };
+		   { t0 - 3600000, end + 3600000, 3600000 },
+		   /* Whole spans (span sketches), spans cut (points). */
+		   { from10, to10, 600000 }, { from10, to10, 1200000 },
+		   { from10 + 60000, to10, 600000 }, { from10, to10 - 1, 1800000 } };
 	for (size_t g = 0; g < sizeof rg / sizeof *rg; g++) {
 		for (int agg = MX_AVG; agg <= MX_P99; agg++) {
 			mx_filter f = { .metric = "lat", .from_ms = rg[g].from, .to_ms = rg[g].to };
@@ -453,6 +506,68 @@ static void test_query(void **state)
 	f.to_ms = 10000;
 	assert_int_equal(mx_db_query(db, &f, 1, MX_AVG, NULL, 0, collect, &o), 0);
 	assert_int_equal(mx_db_query(db, &f, 0, MX_AVG, NULL, 0, collect, &o), -EINVAL);
+	mx_db_free(&db);
+	free(all);
+	free(r2);
+	free(r);
+}
+
+/* Rows written as before sketches per span (kind without MX_KIND_SPANS,
+ * per-minute sketches) answer as they did, next to rows of the new
+ * format. */
+typedef struct qset {
+	qout o[4];
+} qset;
+
+static void old_queries(mx_db *db, int64_t from, int64_t to, qset *q)
+{
+	static const enum mx_agg aggs[] = { MX_AVG, MX_P50, MX_P99, MX_P90 };
+	static const int64_t steps[] = { 60000, 600000, 300000, 1800000 };
+	for (int i = 0; i < 4; i++) {
+		mx_filter f = { .metric = "lat", .from_ms = from, .to_ms = to };
+		q->o[i] = (qout){ 0 };
+		assert_int_equal(mx_db_query(db, &f, steps[i], aggs[i], NULL, 0, collect, &q->o[i]),
+				 0);
+		qsort(q->o[i].r, q->o[i].n, sizeof *q->o[i].r, cmp_qres);
+	}
+}
+
+static void test_old_rows(void **state)
+{
+	(void)state;
+	size_t n = 8000;
+	int64_t t0 = 1700000000000LL / MX_DAY_MS * MX_DAY_MS + MX_DAY_MS - 3600000;
+	ref *r = make_samples(n, t0);
+	mx_db_old_rows = 1;
+	mx_db *db = open_db(0);
+	push(db, r, n);
+	assert_int_equal(mx_db_flush(db), 0);
+	int64_t from = (t0 / 600000 + 1) * 600000, to = ((t0 + (int64_t)n * 977) / 600000) * 600000;
+	qset before, after;
+	old_queries(db, from, to, &before);
+	mx_db_free(&db);
+	mx_db_old_rows = 0;
+	db = open_db(0);
+	old_queries(db, from, to, &after);
+	for (int i = 0; i < 4; i++) {
+		assert_true(before.o[i].n > 0);
+		assert_int_equal(after.o[i].n, before.o[i].n);
+		for (size_t k = 0; k < before.o[i].n; k++) {
+			assert_string_equal(after.o[i].r[k].label, before.o[i].r[k].label);
+			assert_int_equal(after.o[i].r[k].ts, before.o[i].r[k].ts);
+			assert_memory_equal(&after.o[i].r[k].v, &before.o[i].r[k].v, sizeof(double));
+		}
+		free(before.o[i].r);
+		free(after.o[i].r);
+	}
+	/* New rows beside the old ones; every query against the reference. */
+	ref *r2 = make_samples(3000, t0 + 3600000);
+	push(db, r2, 3000);
+	assert_int_equal(mx_db_flush(db), 0);
+	ref *all = malloc((n + 3000) * sizeof *all);
+	memcpy(all, r, n * sizeof *r);
+	memcpy(all + n, r2, 3000 * sizeof *r2);
+	all_queries(db, all, n + 3000, t0);
 	mx_db_free(&db);
 	free(all);
 	free(r2);
@@ -977,9 +1092,11 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_gorilla),
 		cmocka_unit_test(test_sketch),
+		cmocka_unit_test(test_spans),
 		cmocka_unit_test(test_agg_names),
 		cmocka_unit_test(test_fmt_double),
 		cmocka_unit_test_setup_teardown(test_query, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_old_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_heads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recovery, setup, teardown),
