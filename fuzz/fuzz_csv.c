@@ -1,6 +1,9 @@
 /* libFuzzer target: base/csv (the whole input at once, and in two chunks
  * cut at a place taken from the first byte: both must give the same
- * records and the same answer), the column profiler on what parses, the
+ * records and the same answer; and in batches (csv_set_batch), which must
+ * give the same records, rows and answer as one by one, and whose padding
+ * ASan checks), the column profiler on what parses (one by one and by
+ * batches: ds_profile_add_batch), the
  * trainer's table reader over it, the float parser it shares with the
  * engine's line protocol, and config.json. The first byte picks the cut
  * and the trainer's column selection. */
@@ -15,6 +18,7 @@
 
 struct run {
 	uint64_t digest; /* of every record's row, line and fields */
+	uint64_t nolines; /* of every record's row and fields (batches have no lines) */
 	ds_profile *prof;
 };
 
@@ -26,9 +30,39 @@ static uint64_t mix(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
+static uint64_t mix_record(uint64_t h, uint64_t row, const csv_field *f, size_t nf)
+{
+	h = mix(h, &row, sizeof row);
+	for (size_t i = 0; i < nf; i++) {
+		h = mix(h, &f[i].n, sizeof f[i].n);
+		h = mix(h, f[i].p, f[i].n);
+	}
+	return h;
+}
+
+/* Batches: the same fields as one by one; the padding past each field is
+ * read (ASan and the reader's promise). */
+static int on_batch(void *ud, uint64_t row, const csv_field *f, size_t nrec, size_t nf)
+{
+	struct run *r = ud;
+	volatile unsigned char sink = 0;
+	for (size_t i = 0; i < nrec; i++) {
+		const csv_field *rec = f + i * nf;
+		for (size_t j = 0; j < nf; j++)
+			for (size_t k = 0; k < CSV_BATCH_PAD; k++)
+				sink ^= (unsigned char)rec[j].p[rec[j].n + k];
+		r->nolines = mix_record(r->nolines, row + i, rec, nf);
+	}
+	(void)sink;
+	if (r->prof && ds_profile_add_batch(r->prof, row, f, nrec, nf))
+		abort();
+	return 0;
+}
+
 static int on_record(void *ud, uint64_t row, uint64_t line, const csv_field *f, size_t nf)
 {
 	struct run *r = ud;
+	r->nolines = mix_record(r->nolines, row, f, nf);
 	r->digest = mix(r->digest, &row, sizeof row);
 	r->digest = mix(r->digest, &line, sizeof line);
 	for (size_t i = 0; i < nf; i++) {
@@ -45,16 +79,19 @@ static int on_record(void *ud, uint64_t row, uint64_t line, const csv_field *f, 
 
 struct answer {
 	int rc;
-	uint64_t digest, line, field, records;
+	uint64_t digest, nolines, line, field, records;
 	char why[200];
 	char delim;
 };
 
-static struct answer read_csv(const char *p, size_t n, size_t cut, ds_profile *prof)
+static struct answer read_csv(const char *p, size_t n, size_t cut, ds_profile *prof, int batch)
 {
-	struct run run = { .digest = 0xcbf29ce484222325ULL, .prof = prof };
+	struct run run = { .digest = 0xcbf29ce484222325ULL, .nolines = 0xcbf29ce484222325ULL,
+			   .prof = prof };
 	struct answer a = { 0 };
 	csv_reader *r = csv_new(0, on_record, &run);
+	if (batch)
+		csv_set_batch(r, on_batch);
 	a.rc = csv_feed(r, p, cut);
 	if (!a.rc)
 		a.rc = csv_feed(r, p + cut, n - cut);
@@ -66,6 +103,7 @@ static struct answer read_csv(const char *p, size_t n, size_t cut, ds_profile *p
 	if (!!why != (a.rc != 0))
 		abort(); /* the callback never fails here: an error has a reason */
 	a.digest = run.digest;
+	a.nolines = run.nolines;
 	a.records = csv_records(r);
 	a.delim = csv_delimiter(r);
 	csv_free(&r);
@@ -74,9 +112,13 @@ static struct answer read_csv(const char *p, size_t n, size_t cut, ds_profile *p
 
 static void check_csv(const char *text, size_t len, unsigned pick)
 {
-	ds_profile *prof = ds_profile_new();
-	struct answer whole = read_csv(text, len, len, prof);
-	struct answer two = read_csv(text, len, len * pick / 255, NULL);
+	ds_profile *prof = ds_profile_new(), *bprof = ds_profile_new();
+	struct answer whole = read_csv(text, len, len, prof, 0);
+	struct answer two = read_csv(text, len, len * pick / 255, NULL, 0);
+	struct answer b = read_csv(text, len, len * pick / 255, bprof, 1);
+	if (whole.rc != b.rc || whole.nolines != b.nolines || whole.line != b.line ||
+	    whole.field != b.field || whole.records != b.records || strcmp(whole.why, b.why))
+		abort();
 	if (whole.rc != two.rc || whole.digest != two.digest || whole.line != two.line ||
 	    whole.field != two.field || whole.records != two.records ||
 	    strcmp(whole.why, two.why) || (!whole.rc && whole.delim != two.delim))
@@ -90,8 +132,15 @@ static void check_csv(const char *text, size_t len, unsigned pick)
 			abort();
 		free(s);
 		json_decref(j);
+		if (ds_profile_json(bprof, b.delim, &j))
+			abort();
+		if (!(s = json_dumps(j, JSON_COMPACT)))
+			abort();
+		free(s);
+		json_decref(j);
 	}
 	ds_profile_free(&prof);
+	ds_profile_free(&bprof);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
