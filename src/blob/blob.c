@@ -137,11 +137,6 @@ void blob_unlock(int fd)
 		close(fd); /* closing the only descriptor releases the flock */
 }
 
-int blob_fsync_dir(const char *dir)
-{
-	return sn_fsync_dir(dir);
-}
-
 store *blob_store_db(const blob_store *bs)
 {
 	return bs->st;
@@ -414,14 +409,14 @@ int blob_link(blob_store *bs, const char *staging, const char *sha, int *existed
 	char *dir = xasprintf("%s/%.2s", bs->root, sha);
 	int lk = -1, rc = 0, ex = 0;
 	if (mkdir(dir, 0700) == 0)
-		rc = blob_fsync_dir(bs->root); /* the new directory's entry is durable too */
+		rc = sn_fsync_dir(bs->root); /* the new directory's entry is durable too */
 	else if (errno != EEXIST)
 		rc = -errno;
 	if (rc || (rc = lk = blob_lock(bs, LOCK_SH)) < 0)
 		goto out;
 	rc = 0;
 	if (link(staging, path) == 0) {
-		rc = blob_fsync_dir(dir);
+		rc = sn_fsync_dir(dir);
 	} else if (errno == EEXIST) {
 		/* Same name, same content. The fresh mtime keeps gc's hands off
 		 * it until the caller's record holds a reference. */

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "base/mem.h"
+#include "base/util.h"
 #include "blob/blob_int.h"
 
 static int64_t mtime_ms(const struct stat *st)
@@ -155,7 +156,7 @@ static int gc_dir(blob_store *bs, const char *ab, int64_t cutoff_ms, int apply, 
 	}
 	closedir(d);
 	if (deleted)
-		blob_fsync_dir(path);
+		sn_fsync_dir(path);
 	free(path);
 	return rc;
 }

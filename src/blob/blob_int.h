@@ -23,8 +23,6 @@ char *blob_path(const blob_store *bs, const char *sha);
  * so threads of one process do not share (and release) each other's lock. */
 int blob_lock(const blob_store *bs, int how);
 void blob_unlock(int fd);
-/* fsyncs a directory. */
-int blob_fsync_dir(const char *dir);
 /* Links the fsynced file at staging into place as sha under the shared
  * lock; an existing blob gets its mtime refreshed (*existed = 1). The
  * staging path is left to the caller. */

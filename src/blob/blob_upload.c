@@ -116,7 +116,7 @@ int blob_upload_create(blob_store *bs, const char *owner, int64_t size, const ch
 	}
 	/* The file first (invariant 1), its name durable before the record. */
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || (rc = blob_fsync_dir(bs->tmp))) {
+	if (fd < 0 || (rc = sn_fsync_dir(bs->tmp))) {
 		rc = fd < 0 ? -errno : rc;
 		goto out;
 	}
