@@ -148,8 +148,6 @@ int mx_sel_parse(http_req *r, mx_sel *p, int need_metric);
 /* The store filter of p for u (visibility included); f borrows from p. */
 void mx_sel_filter(mx_sel *p, mx_api *a, const auth_user *u, mx_filter *f);
 void mx_sel_release(mx_sel *p);
-/* A time parameter: RFC 3339, unix ms, "now" or "-DUR" before now_ms. */
-int mx_time_param(const char *s, int64_t now_ms, int64_t *out);
 
 /* JSON text by hand: a string (escaped), a tag object, a double (the
  * shortest text that reads back as the same double; null when not

@@ -120,22 +120,6 @@ const char *mx_qs_get(const mx_qs *q, const char *name)
 
 /* ---- parameters ---- */
 
-int mx_time_param(const char *s, int64_t now_ms, int64_t *out)
-{
-	int64_t d;
-	if (strcmp(s, "now") == 0) {
-		*out = now_ms;
-		return 0;
-	}
-	if (s[0] == '-') {
-		if (sn_parse_duration_ms(s + 1, &d) || d < 0)
-			return -EINVAL;
-		*out = now_ms - d;
-		return 0;
-	}
-	return sn_time_parse(s, out);
-}
-
 static int tag_key_ok(const char *k)
 {
 	size_t n = strlen(k);
@@ -180,10 +164,10 @@ int mx_sel_parse(http_req *r, mx_sel *p, int need_metric)
 			   " [A-Za-z0-9_.:-]");
 	p->to = now;
 	p->from = now - DEFAULT_RANGE_MS;
-	if ((v = mx_qs_get(&p->qs, "to")) && mx_time_param(v, now, &p->to))
+	if ((v = mx_qs_get(&p->qs, "to")) && sn_time_arg(v, now, &p->to))
 		return bad(r, "query parameter 'to' is an RFC 3339 time, unix milliseconds, 'now'"
 			   " or a duration before now such as -1h");
-	if ((v = mx_qs_get(&p->qs, "from")) && mx_time_param(v, now, &p->from))
+	if ((v = mx_qs_get(&p->qs, "from")) && sn_time_arg(v, now, &p->from))
 		return bad(r, "query parameter 'from' is an RFC 3339 time, unix milliseconds, 'now'"
 			   " or a duration before now such as -1h");
 	if (p->from >= p->to)
