@@ -9,6 +9,8 @@
  * agents' last_seen is updated in memory. No audit row, no store query for
  * known agents, and no lock held across I/O but the group commit wait. */
 #include <errno.h>
+#include <stdatomic.h>
+#include <sys/statvfs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +89,7 @@ int mx_api_new(store *st, hub *events, node_reg *nodes, const mx_api_config *cfg
 	       mx_api **out, char *err, size_t errlen)
 {
 	mx_api *a = xcalloc(1, sizeof *a);
-	char *dir = xasprintf("%s/metrics", cfg->data ? cfg->data : ".");
+	char *dir = a->dir = xasprintf("%s/metrics", cfg->data ? cfg->data : ".");
 	mx_db_config dc = { dir, cfg->retention_ms, cfg->max_series, 0 };
 	int rc;
 	a->st = st;
@@ -120,11 +122,9 @@ int mx_api_new(store *st, hub *events, node_reg *nodes, const mx_api_config *cfg
 		goto fail;
 	}
 	a->thread_on = 1;
-	free(dir);
 	*out = a;
 	return 0;
 fail:
-	free(dir);
 	mx_api_free(&a);
 	return rc;
 }
@@ -145,6 +145,7 @@ void mx_api_free(mx_api **ap)
 	mx_agents_free(&a->agents);
 	mx_prices_free(&a->prices);
 	free(a->node_names);
+	free(a->dir);
 	pthread_mutex_destroy(&a->mu);
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->nodes_mu);
@@ -172,10 +173,31 @@ int mx_api_may_read(mx_api *a, const auth_user *u, const char *agent)
 	return mx_agents_access(a->agents, &v, agent) >= MX_READ;
 }
 
+/* Free bytes in the metrics directory, read at most once a second: a
+ * statvfs per push would cost more than the push at ingest rates, and a
+ * second of samples is far below the reserve. */
+static uint64_t room_left(mx_api *a)
+{
+	int64_t now = sn_now_ms();
+	if (now - atomic_load(&a->room_at) >= 1000) {
+		struct statvfs v;
+		atomic_store(&a->room, statvfs(a->dir, &v) ? UINT64_MAX
+			     : (uint64_t)v.f_bavail * v.f_frsize);
+		atomic_store(&a->room_at, now);
+	}
+	return atomic_load(&a->room);
+}
+
 int mx_api_push(mx_api *a, const auth_user *u, const mx_batch *b, char *err, size_t errlen)
 {
 	if (mx_batch_len(b) == 0)
 		return 0;
+	/* Samples are data kept like uploads: the same reserve holds for them. */
+	if (room_left(a) < a->cfg.min_free_disk) {
+		snprintf(err, errlen, "less than --min-free-disk (%llu bytes) is free for metrics:"
+			 " nothing of the request was stored", (unsigned long long)a->cfg.min_free_disk);
+		return -ENOSPC;
+	}
 	int rc = mx_agents_claim(a->agents, u, b, err, errlen);
 	if (rc)
 		return rc < -1000 ? -EIO : rc;

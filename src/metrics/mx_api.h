@@ -19,6 +19,7 @@ typedef struct mx_api_config {
 	int64_t retention_ms;      /* --metrics-retention (30d) */
 	uint64_t max_series;       /* --metrics-max-series (100000) */
 	int64_t agent_timeout_ms;  /* --agent-timeout (60s) */
+	uint64_t min_free_disk;    /* --min-free-disk: pushes are refused (507) below it */
 } mx_api_config;
 
 /* The agent registry and prices of this domain, for store_open. */
@@ -38,6 +39,7 @@ int mx_api_may_read(mx_api *a, const auth_user *u, const char *agent);
 /* Stores b as the routes do: u must be allowed to write to every agent of
  * b (new agents become u's); u NULL is the server itself (detector scores:
  * no check, new agents owned by nobody but admins). Durable on 0;
- * -EACCES (err names the agent), -EUSERS, or an I/O error. */
+ * -EACCES (err names the agent), -EUSERS, -ENOSPC (the free-disk reserve
+ * of the metrics directory), or an I/O error. */
 int mx_api_push(mx_api *a, const auth_user *u, const mx_batch *b, char *err, size_t errlen);
 #endif

@@ -3,6 +3,7 @@
  * (mx_http*.c) and the helpers they share. */
 #ifndef SN_MX_API_INT_H
 #define SN_MX_API_INT_H
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdint.h>
 #include "auth/share.h"
@@ -96,6 +97,9 @@ struct mx_api {
 	mx_db *db;
 	mx_agents *agents;
 	mx_prices *prices;
+	char *dir;                   /* DATA/metrics, for the free-disk reserve */
+	_Atomic int64_t room_at;     /* when room was last read (ms; 0: never) */
+	_Atomic uint64_t room;       /* bytes free there, read at most once a second */
 	/* The housekeeping thread: retention hourly, last_seen every 10 s. */
 	pthread_t thread;
 	int thread_on;

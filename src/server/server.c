@@ -501,6 +501,7 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 		goto fail;
 	}
 	sv->s.mx.data = app->data;
+	sv->s.mx.min_free_disk = sv->s.http.min_free_disk;
 	if ((rc = mx_api_new(app->st, app->events, app->nodes, &sv->s.mx, &app->mx, err, errlen)))
 		goto fail;
 	if ((rc = alert_new(app->st, app->events, app->mx, &sv->s.alert, &app->alerts))) {

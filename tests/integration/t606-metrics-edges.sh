@@ -2,7 +2,8 @@
 # Prices' edges: a model name too long, a body that is not JSON or none, valid_from
 # that is not a time (each 400, nothing stored), valid_from as an RFC 3339
 # time; and the price table loaded back after a restart (every version,
-# the one in force still pricing calls).
+# the one in force still pricing calls); a push below --min-free-disk is
+# refused (507) and stores nothing.
 . "$(dirname "$0")/lib.sh"
 start_server
 TOKEN=$(login admin adminpass123)
@@ -61,5 +62,22 @@ api GET "/api/v1/agents/pa/summary?from=-1000&to=1000"
 is_error 400 bad_request "a summary from before 1970 is refused"
 api GET "/api/v1/agents/pa/summary?from=0&to=4102444800000"
 is "$STATUS $(jbody .calls)" "200 2" "pa's summary counts its two calls"
+
+# ---- the free-disk reserve holds for samples as for uploads ----
+stop_server TERM
+start_server --min-free-disk 1000000G
+TOKEN=$(login admin adminpass123)
+api POST /api/v1/metrics '{"agent":"full","metric":"m","value":1}'
+is_error 507 insufficient_storage "a push below --min-free-disk is refused"
+like "$(errmsg)" 'min-free-disk' "... naming the setting"
+call POST /api/v1/metrics/write -H "Authorization: Bearer $TOKEN" --data-binary 'm,agent=full v=1'
+is "$STATUS" 507 "... line protocol too"
+stop_server TERM
+start_server
+TOKEN=$(login admin adminpass123)
+api GET /api/v1/agents/full
+is "$STATUS" 404 "nothing of the refused pushes was stored (no agent full)"
+api POST /api/v1/metrics '{"agent":"full","metric":"m","value":1}'
+is "$STATUS" 200 "with the reserve back at its default, the push is taken"
 
 done_testing
