@@ -69,8 +69,21 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRCS := $(wildcard tests/helpers/*.c)
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
-.PHONY: all run test install deps check-pkgs unit unit-bins integration clean bench fuzz fuzz-bins fuzz-run coverage
-all: check-pkgs $(BIN)
+.PHONY: all run test install deps check-pkgs unit unit-bins integration clean bench fuzz fuzz-bins fuzz-run coverage web web-test
+# WEB=0 skips the console (builds into other BUILD dirs that share web/dist).
+WEB ?= 1
+all: check-pkgs $(BIN) $(if $(filter 1,$(WEB)),web)
+
+# The web console (web/): built into web/dist when Node.js is present
+# (scripts/web.sh); rebuilt when its sources or lock file change.
+WEB_SRCS := $(shell find web/src web/public web/index.html web/vite.config.ts web/package-lock.json web/scripts -type f 2>/dev/null)
+web: web/dist/index.html
+web/dist/index.html: $(WEB_SRCS)
+	@bash scripts/web.sh build
+
+# tsc, ESLint, Vitest and the browser suite against the real binary.
+web-test: $(BIN) web
+	SENTINEL_BIN=$(abspath $(BIN)) bash scripts/web.sh test
 
 check-pkgs:
 	@pkg-config --exists $(PKGS) $(PKGS_LAZY) $(PKGS_BUILD) || { echo "missing libraries: run scripts/deps.sh (as root)" >&2; \
@@ -128,6 +141,7 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory web-test
 
 bench: deps all
 	bash scripts/deps.sh --bench

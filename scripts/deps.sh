@@ -12,6 +12,7 @@ PKGS=(
   libcmocka-dev python3-onnx python3-torch python3-numpy libonnx-testdata
   perl curl jq openssl procps psmisc
   passt iproute2
+  chromium fonts-dejavu-core
 )
 # Benches only: peers and load generators. Installed with `deps.sh --bench`.
 BENCH_PKGS=(wrk nginx-light bubblewrap victoria-metrics)
@@ -23,6 +24,9 @@ COV_PKGS=(gcovr)
 FUZZ_PKGS=(clang libclang-rt-14-dev)
 
 want=("${PKGS[@]}")
+# The console's build and tests need Node.js and npm: Debian's, unless the
+# machine has them already (from another source).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then want+=(nodejs npm); fi
 for a in "$@"; do
   case "$a" in
     --bench) want+=("${BENCH_PKGS[@]}") ;;
