@@ -192,6 +192,8 @@ install: all
 	install -D -m 0644 dist/systemd/sentinel-node.service $(DESTDIR)$(UNITDIR)/sentinel-node.service
 	sed -i 's|/usr/local/|$(PREFIX)/|g' $(DESTDIR)$(UNITDIR)/sentinel-server.service $(DESTDIR)$(UNITDIR)/sentinel-node.service
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/sentinel/README.md
+	@if [ -f web/dist/index.html ]; then install -d -m 0755 $(DESTDIR)$(PREFIX)/share/sentinel/web && \
+	  cp -R web/dist/. $(DESTDIR)$(PREFIX)/share/sentinel/web/; fi
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/doc/sentinel/docs
 	install -m 0644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/sentinel/docs/
 	install -d -m 0750 $(DESTDIR)/etc/sentinel
