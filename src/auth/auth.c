@@ -132,6 +132,7 @@ int auth_new(store *st, hub *events, const auth_config *cfg, auth **out)
 		a->cfg.login_lockout_ms = 60 * 1000;
 	if (a->cfg.audit_retention_ms <= 0)
 		a->cfg.audit_retention_ms = 365 * DAY_MS;
+	sn_random(a->csrf_key, sizeof a->csrf_key);
 	pthread_mutex_init(&a->mu, NULL);
 	auth_tcache_new(cfg->token_cache_max > 0 ? (size_t)cfg->token_cache_max : 0, &a->tcache);
 	auth_gate_init(a, a->cfg.hash_slots, a->cfg.hash_queue);
@@ -319,24 +320,46 @@ int auth_token_check(auth *a, const char *hash, auth_user *u)
 	return rc;
 }
 
-/* Validates the bearer token (from the cache: no store query on a hit),
- * then the token's scope and the route's role. */
+#define TOKEN_MAX 200
+
+/* The request's token: the Authorization header's bearer token, or without
+ * that header the browser session cookie (*cookie set). 0, or -EINVAL when
+ * neither holds one (or it is longer than TOKEN_MAX). */
+static int request_token(http_req *r, char tok[TOKEN_MAX + 1], int *cookie)
+{
+	const char *h = http_req_header(r, "Authorization");
+	*cookie = 0;
+	if (h) {
+		if (strncasecmp(h, "Bearer ", 7) != 0 || strlen(h + 7) > TOKEN_MAX || !h[7])
+			return -EINVAL;
+		memcpy(tok, h + 7, strlen(h + 7) + 1);
+		return 0;
+	}
+	*cookie = 1;
+	return http_req_cookie(r, AUTH_SESSION_COOKIE, tok, TOKEN_MAX + 1) > 0 ? 0 : -EINVAL;
+}
+
+/* Validates the bearer token or session cookie (from the cache: no store
+ * query on a hit), then for a cookie the CSRF token and origin of a
+ * mutation, then the token's scope and the route's role. */
 int auth_hook(http_req *r, const http_route *route, void *ctx)
 {
 	auth *a = ctx;
-	const char *h = http_req_header(r, "Authorization");
 	auth_user u;
-	char hash[65];
-	if (!h || strncasecmp(h, "Bearer ", 7) != 0 || strlen(h + 7) > 200) {
+	char hash[65], tok[TOKEN_MAX + 1];
+	int cookie;
+	if (request_token(r, tok, &cookie)) {
 		http_reply_header(r, "WWW-Authenticate", "Bearer");
-		http_reply_error(r, 401, "unauthorized", "missing or malformed Authorization: Bearer token");
+		http_reply_error(r, 401, "unauthorized", "missing or malformed Authorization: Bearer token"
+				 " (or session cookie)");
 		return 1;
 	}
-	sn_sha256_hex(h + 7, strlen(h + 7), hash);
+	sn_sha256_hex(tok, strlen(tok), hash);
 	int rc = auth_token_check(a, hash, &u);
 	if (rc == -EACCES) {
 		http_reply_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
-		http_reply_error(r, 401, "unauthorized", "the token is invalid, expired or revoked");
+		http_reply_error(r, 401, "unauthorized", cookie ? "the session is invalid, expired or"
+				 " revoked: log in again" : "the token is invalid, expired or revoked");
 		return 1;
 	}
 	if (rc == -EPERM) {
@@ -349,7 +372,10 @@ int auth_hook(http_req *r, const http_route *route, void *ctx)
 	}
 	auth_user *caller = xmalloc(sizeof *caller);
 	*caller = u;
+	caller->via_cookie = cookie;
 	http_req_set_auth(r, caller, user_free, caller->username);
+	if (cookie && auth_session_check(a, r, tok))
+		return 1;
 	if (!auth_scope_allows(u.scope, route->flags)) {
 		http_reply_header(r, "WWW-Authenticate", "Bearer error=\"insufficient_scope\"");
 		http_reply_error(r, 403, "insufficient_scope", "a token of scope %s may only push"

@@ -23,7 +23,14 @@ typedef struct auth_user {
 	enum auth_role role;
 	char token_id[48];
 	enum auth_scope scope;
+	int via_cookie;  /* the token came in the browser session cookie */
 } auth_user;
+
+/* Browser sessions (docs/web.md): the token in an HttpOnly cookie, and a
+ * script-readable CSRF cookie whose value the client echoes in X-CSRF-Token. */
+#define AUTH_SESSION_COOKIE "sentinel_session"
+#define AUTH_CSRF_COOKIE "sentinel_csrf"
+#define AUTH_CSRF_HEADER "X-CSRF-Token"
 
 typedef struct auth_config {
 	int64_t session_ttl_ms;     /* login tokens */

@@ -99,10 +99,14 @@ static int insert_token(store_conn *c, const char *user_id, const char *kind, co
 	return rc;
 }
 
-static json_t *login_json(store_conn *c, const char *token, int64_t exp, const char *uid)
+/* A browser session (csrf set) gets its CSRF token instead of the token,
+ * which only the HttpOnly cookie holds. */
+static json_t *login_json(store_conn *c, const char *token, const char *csrf, int64_t exp,
+			  const char *uid)
 {
 	json_t *o = json_object();
-	if (o && json_object_set_new(o, "token", json_string(token)) == 0 &&
+	if (o && json_object_set_new(o, csrf ? "csrf_token" : "token",
+				     json_string(csrf ? csrf : token)) == 0 &&
 	    json_object_set_new(o, "expires_at", http_json_time(exp)) == 0 &&
 	    json_object_set_new(o, "user", auth_user_json(c, uid)) == 0)
 		return o;
@@ -113,13 +117,19 @@ static json_t *login_json(store_conn *c, const char *token, int64_t exp, const c
 static void h_login(http_req *r, void *ctx)
 {
 	auth *a = ctx;
-	const char *username, *password;
+	const char *username, *password, *session = "token";
 	store_conn *c = NULL;
-	char *token = NULL, *tid = NULL, uid[48];
+	char *token = NULL, *tid = NULL, uid[48], csrf[65];
 	int64_t retry = 0;
 	if (http_body_str(r, "username", 1, 64, &username) ||
-	    http_body_str(r, "password", 1, 1024, &password))
+	    http_body_str(r, "password", 1, 1024, &password) ||
+	    http_body_str(r, "session", 0, 16, &session))
 		return;
+	int cookie = strcmp(session, "cookie") == 0;
+	if (!cookie && strcmp(session, "token") != 0) {
+		http_reply_error(r, 400, "bad_request", "field 'session' must be token or cookie");
+		return;
+	}
 	http_req_set_auth(r, NULL, NULL, username);
 	int rc = auth_login_check(a, username, password, http_req_addr(r), uid, &retry);
 	if (rc == -EAGAIN) {
@@ -153,7 +163,11 @@ static void h_login(http_req *r, void *ctx)
 	 * (which keeps its own rows): drop them here, where they are made. */
 	store_exec(c, "DELETE FROM tokens WHERE kind = 'session' AND expires_at < $1", NULL,
 		   SARGS(SA_INT(sn_now_ms() - 7 * 86400000LL)));
-	http_reply_json(r, 200, login_json(c, token, exp, uid));
+	if (cookie) {
+		auth_csrf_token(a, token, csrf);
+		auth_session_cookies(r, token, csrf, a->cfg.session_ttl_ms);
+	}
+	http_reply_json(r, 200, login_json(c, token, cookie ? csrf : NULL, exp, uid));
 out:
 	free(token);
 	free(tid);
@@ -193,8 +207,11 @@ static void h_logout(http_req *r, void *ctx)
 {
 	const auth_user *u = auth_caller(r);
 	http_req_set_target(r, u->token_id);
-	if (revoke(ctx, r, u->token_id) == 0)
-		http_reply_json(r, 200, json_pack("{s:b}", "revoked", 1));
+	if (revoke(ctx, r, u->token_id) != 0)
+		return;
+	if (u->via_cookie)
+		auth_session_cookies(r, NULL, NULL, 0);
+	http_reply_json(r, 200, json_pack("{s:b}", "revoked", 1));
 }
 
 static json_t *token_json(store_rows *rows)

@@ -89,6 +89,12 @@ typedef struct http_config {
 				     * on the spool's file system: 1 GiB */
 	uint64_t upload_user_max;   /* spooled bytes in flight per user: 16 GiB */
 	uint64_t upload_total_max;  /* and in all: 64 GiB */
+	const char *web_dir;   /* the console's files (docs/web.md), served for
+				* GET/HEAD that no route matches outside /api/,
+				* /v1/ and /metrics; NULL or missing: a page that
+				* says how to build the console */
+	const char *allowed_origins; /* comma-separated scheme://host[:port] that
+				      * may call the API cross-origin; NULL: none */
 } http_config;
 
 /* Starts listening. Routes must outlive the server. err gets a message. */
@@ -146,6 +152,24 @@ const char *http_req_target(const http_req *r);
 /* The request target exactly as the client sent it (path and query, not
  * decoded): what a signed request covers. */
 const char *http_req_raw_target(const http_req *r);
+
+/* Whether the server speaks TLS (cookies get Secure). */
+int http_req_tls(const http_req *r);
+/* 1 when r carries no Origin header, or one that is the server's own
+ * (scheme and Host header) or listed in allowed_origins; 0 otherwise. */
+int http_req_origin_ok(const http_req *r);
+
+/* Cookies. HTTP_COOKIE_SCAN_MAX: the most of a Cookie header that is read
+ * (cookies of other sites on the same host count against it too). */
+#define HTTP_COOKIE_SCAN_MAX 16384
+/* Finds cookie name in the value of a Cookie header ("a=1; b=2": spaces or
+ * tabs around names and values, ';' between; a value in double quotes is
+ * taken without them; the first of several of one name wins). Copies the
+ * value into out (outlen bytes, NUL included). Returns its length, -ENOENT
+ * when absent, -E2BIG when it does not fit. Pure: no allocation. */
+int http_cookie_find(const char *header, const char *name, char *out, size_t outlen);
+/* The same on r's Cookie header. */
+int http_req_cookie(const http_req *r, const char *name, char *out, size_t outlen);
 
 /* Replies. json is stolen. */
 void http_reply_json(http_req *r, int status, json_t *json);

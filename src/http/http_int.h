@@ -12,7 +12,7 @@
 #define HTTP_MAX_PARAMS 8
 
 #define MAX_PARAMS HTTP_MAX_PARAMS
-#define MAX_HEADERS 8
+#define MAX_HEADERS 16
 #define NSTATUS 500 /* status codes 100..599 */
 /* The most of a refused body that is read (and dropped) before answering. */
 #define DISCARD_MAX ((uint64_t)64 << 20)
@@ -59,6 +59,9 @@ struct http_server {
 	struct route_stats *stats; /* nroutes + 1: the last is "unmatched" */
 	char *tls_cert, *tls_key;
 	char *spool_dir;
+	char *web_dir;      /* NULL: no console configured */
+	char **origins;     /* allowed_origins, lower case, norigins of them */
+	size_t norigins;
 };
 
 struct http_req {
@@ -111,4 +114,36 @@ json_t *http_error_json(const char *code, const char *message, const char *reque
 /* How long an SSE stream waits for an event before it sends a keep-alive
  * comment (reply.c; SENTINEL_SSE_KEEPALIVE_MS changes it for tests). */
 extern int http_sse_keepalive_ms;
+
+/* ---- the console (static.c) and browser requests (browser.c) ---- */
+
+/* 1 when path (decoded, starting with '/') may name a file of the web
+ * directory: at most HTTP_STATIC_PATH_MAX bytes, segments non-empty (one
+ * trailing '/' aside) and none starting with '.' (so no "." or ".." and no
+ * hidden files), no backslash. */
+#define HTTP_STATIC_PATH_MAX 1024
+int http_static_path_ok(const char *path);
+/* 1 for paths the console never serves: /api, /v1, /metrics and below. */
+int http_static_excluded(const char *path);
+/* Whether an Accept-Encoding value accepts coding (q-values: q=0 refuses;
+ * "*" stands for codings not named). */
+int http_accepts_encoding(const char *accept, const char *coding);
+/* Serves r (GET or HEAD, no route matched) from the web directory: the
+ * file, index.html for extension-less paths, a 404 for missing assets, or
+ * the "console not built" page. Always replies. */
+void http_static_serve(http_req *r);
+/* Adds the console's security headers (CSP, nosniff, Referrer-Policy). */
+void http_static_security_headers(http_req *r);
+/* Parses allowed_origins into srv->origins: 0, or -EINVAL with err. */
+int http_origins_init(http_server *srv, const char *list, char *err, size_t errlen);
+void http_origins_release(http_server *srv);
+/* 1 when origin is listed (exactly, ignoring case). */
+int http_origin_listed(const http_server *srv, const char *origin);
+/* A CORS preflight (OPTIONS with Origin and Access-Control-Request-Method):
+ * answers it (204 for a listed origin, 403 otherwise) and returns 1; 0 when
+ * r is no preflight. */
+int http_cors_preflight(http_req *r);
+/* Adds Access-Control-Allow-Origin/-Credentials and Vary: Origin to resp
+ * when r's Origin is listed. */
+void http_cors_headers(http_req *r, struct MHD_Response *resp);
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include "base/log.h"
 #include "base/mem.h"
@@ -26,9 +27,16 @@ static void set_response(http_req *r, int status, struct MHD_Response *resp, con
 	if (ctype)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	MHD_add_response_header(resp, "X-Request-Id", r->id);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	for (int i = 0; i < r->nhdrs; i++)
+	/* API replies are never cached, unless the handler says otherwise
+	 * (the console's files, SSE). */
+	int cache_set = 0;
+	for (int i = 0; i < r->nhdrs; i++) {
 		MHD_add_response_header(resp, r->hdr_name[i], r->hdr_val[i]);
+		cache_set |= strcasecmp(r->hdr_name[i], MHD_HTTP_HEADER_CACHE_CONTROL) == 0;
+	}
+	if (!cache_set)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	http_cors_headers(r, resp);
 }
 
 void http_reply_header(http_req *r, const char *name, const char *value)
@@ -301,7 +309,11 @@ void http_reply_sse(http_req *r, const char *prefix, const hub_viewer *viewer)
 	s->viewer.admin = viewer ? viewer->admin : 0;
 	s->keepalive_ms = http_sse_keepalive_ms;
 	buf_init(&s->pending, 1 << 20);
+	/* ?last_event_id= is for a browser that reopens a stream itself
+	 * (EventSource sets no header then); the header wins. */
 	const char *last = http_req_header(r, "Last-Event-ID");
+	if (!last)
+		last = http_req_query(r, "last_event_id");
 	char *end = NULL;
 	unsigned long long v = last ? strtoull(last, &end, 10) : 0;
 	/* Without a valid Last-Event-ID the stream starts now, not from the ring's start. */

@@ -423,10 +423,16 @@ static int early_checks(http_req *r)
 				 "the request path or query is not valid UTF-8 or holds control characters");
 		return refuse_now(r) + 1;
 	}
+	if (http_cors_preflight(r))
+		return 1;
 	buf allow;
 	buf_init(&allow, 256);
 	int st = route(r, &allow);
-	if (st == 404) {
+	int get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+	if (st == 404 && get && !http_static_excluded(r->path)) {
+		/* The console: a fallback, not a route per file. */
+		http_static_serve(r);
+	} else if (st == 404) {
 		http_reply_error(r, 404, "not_found", "no route for %s %s", r->method, r->path);
 	} else if (st == 405) {
 		http_reply_header(r, "Allow", allow.data);
@@ -852,6 +858,10 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 	s->events = events;
 	s->stats = xcalloc(nroutes + 1, sizeof *s->stats);
 	s->spool_dir = cfg->spool_dir ? xstrdup(cfg->spool_dir) : NULL;
+	s->web_dir = cfg->web_dir ? xstrdup(cfg->web_dir) : NULL;
+	s->cfg.web_dir = s->cfg.allowed_origins = NULL;
+	if ((rc = http_origins_init(s, cfg->allowed_origins, err, errlen)))
+		goto fail;
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
@@ -909,6 +919,8 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 	return 0;
 fail:
 	pthread_mutex_destroy(&s->conns_mu);
+	http_origins_release(s);
+	free(s->web_dir);
 	free(s->tls_cert);
 	free(s->tls_key);
 	free(s->spool_dir);
@@ -952,6 +964,8 @@ int http_server_stop(http_server **ps, int grace_ms)
 		pthread_join(s->watchdog, NULL);
 	MHD_stop_daemon(s->d);
 	pthread_mutex_destroy(&s->conns_mu);
+	http_origins_release(s);
+	free(s->web_dir);
 	free(s->spool_dir);
 	free(s->tls_cert);
 	free(s->tls_key);

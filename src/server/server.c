@@ -30,6 +30,7 @@
 #include "dataset/ds.h"
 #include "dataset/ds_import.h"
 #include "server/server.h"
+#include "server/openapi.h"
 #include "http/http.h"
 #include "metrics/mx_api.h"
 #include "model/model.h"
@@ -40,6 +41,11 @@
 #include "version.h"
 
 #define MAX_ROUTES 256
+
+/* Where `make install` puts the console (PREFIX/share/sentinel/web). */
+#ifndef SN_WEB_SHARE_DIR
+#define SN_WEB_SHARE_DIR "/usr/local/share/sentinel/web"
+#endif
 
 /* The domains whose schemas the store migrates at start, in this order. */
 static const store_domain *const domains[] = { &auth_store_domain, &blob_store_domain,
@@ -149,6 +155,7 @@ static void add_routes(struct app *app)
 	app->nroutes += mx_api_routes(app->mx, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
 	app->nroutes += alert_routes(app->alerts, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
 	app->nroutes += model_routes(app->models, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
+	app->nroutes += openapi_routes(app->routes, app->nroutes, MAX_ROUTES); /* last: checks them all */
 }
 
 /* Nodes sign their requests (HTTP_NODE routes); users send tokens. */
@@ -198,6 +205,10 @@ static const cfg_opt server_opts[] = {
 	{ "metrics-max-series", "N", "100000", "distinct metric series kept (429 beyond)", 0 },
 	{ "agent-timeout", "DUR", "60s", "an agent is offline after this long without a sample", 0 },
 	{ "alert-interval", "DUR", "10s", "how often alert rules are evaluated", 0 },
+	{ "web-dir", "DIR", NULL, "the web console's files (default: web/dist beside the binary, then"
+	  " " SN_WEB_SHARE_DIR ")", 0 },
+	{ "allowed-origins", "LIST", NULL, "origins (scheme://host[:port], comma-separated) that may"
+	  " call the API from a browser on another site (default: none)", 0 },
 	{ "shutdown-grace", "DUR", "10s", "how long shutdown waits for in-flight requests", 0 },
 	{ "no-local-node", NULL, NULL, "sentinel up: start no local node (by default one runs, claimed"
 	  " for the first admin, state in DIR/node)", CFG_FLAG },
@@ -229,7 +240,38 @@ struct settings {
 	int import;
 	const char *import_allow;
 	char *db;
+	char *web_dir;
 };
+
+/* The console's directory: --web-dir as given (a missing one is said at
+ * start and / explains it), else web/dist beside this binary (a build
+ * tree), else the installed one. NULL when none of them exists. */
+static char *web_dir_pick(const char *given)
+{
+	struct stat st;
+	if (given && *given) {
+		if (stat(given, &st) || !S_ISDIR(st.st_mode))
+			log_warn("--web-dir %s is not a directory: / will say the console is not built",
+				 given);
+		return xstrdup(given);
+	}
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			char *d = xasprintf("%s/web/dist", exe);
+			if (stat(d, &st) == 0 && S_ISDIR(st.st_mode))
+				return d;
+			free(d);
+		}
+	}
+	if (stat(SN_WEB_SHARE_DIR, &st) == 0 && S_ISDIR(st.st_mode))
+		return xstrdup(SN_WEB_SHARE_DIR);
+	return NULL;
+}
 
 /* An integer setting within [min, max]; the message names the range. */
 static int int_in(const cfg *c, const char *name, long long min, long long max, long long *out,
@@ -338,6 +380,9 @@ static int read_settings(const cfg *c, struct settings *s, char *err, size_t err
 		snprintf(err, errlen, "--upload-inflight-user and --upload-inflight-total must be above 0");
 		return -EINVAL;
 	}
+	s->http.allowed_origins = cfg_get(c, "allowed-origins");
+	if ((s->web_dir = web_dir_pick(cfg_get(c, "web-dir"))))
+		s->http.web_dir = s->web_dir;
 	const char *db = cfg_get(c, "db");
 	s->db = db ? xstrdup(db) : xasprintf("sqlite:%s/sentinel.db", cfg_get(c, "data"));
 	return 0;
@@ -427,6 +472,7 @@ void server_stop(server **ps)
 	free(sv->generated);
 	free(sv->spool);
 	free(sv->s.db);
+	free(sv->s.web_dir);
 	cfg_free(&sv->c);
 	free(sv);
 	*ps = NULL;
