@@ -30,6 +30,7 @@
 #include "dataset/ds.h"
 #include "dataset/ds_import.h"
 #include "server/server.h"
+#include "server/openapi.h"
 #include "http/http.h"
 #include "metrics/mx_api.h"
 #include "model/model.h"
@@ -154,6 +155,7 @@ static void add_routes(struct app *app)
 	app->nroutes += mx_api_routes(app->mx, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
 	app->nroutes += alert_routes(app->alerts, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
 	app->nroutes += model_routes(app->models, app->routes + app->nroutes, MAX_ROUTES - app->nroutes);
+	app->nroutes += openapi_routes(app->routes, app->nroutes, MAX_ROUTES); /* last: checks them all */
 }
 
 /* Nodes sign their requests (HTTP_NODE routes); users send tokens. */
