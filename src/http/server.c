@@ -1,8 +1,10 @@
 /* HTTP server on libmicrohttpd, one thread per connection.
  *
  * Life of a request (on_request is called several times per request):
- *   1. first call: allocate http_req, match the route, check the declared
- *      length; errors found here (404, 405, 413, 415) are answered at once,
+ *   1. first call: allocate http_req, answer a CORS preflight (browser.c),
+ *      match the route (a GET or HEAD that matches none, outside the API,
+ *      is the console's: static.c), check the declared length; errors
+ *      found here (404, 405, 413, 415) are answered at once,
  *      or after a bounded body has been read and dropped (so that the client,
  *      still sending, sees the answer rather than a reset);
  *   2. calls with upload data: append to the body up to the route's limit,
@@ -429,7 +431,11 @@ static int early_checks(http_req *r)
 	buf_init(&allow, 256);
 	int st = route(r, &allow);
 	int get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
-	if (st == 404 && get && !http_static_excluded(r->path)) {
+	if (st == 404 && get && !http_static_excluded(r->path) && r->hc && r->hc->reserve) {
+		/* Reserved slots are for authenticated API calls, as for public routes. */
+		http_reply_header(r, "Retry-After", "5");
+		http_reply_error(r, 503, "busy", "the server is at its connection limit");
+	} else if (st == 404 && get && !http_static_excluded(r->path)) {
 		/* The console: a fallback, not a route per file. */
 		http_static_serve(r);
 	} else if (st == 404) {

@@ -705,6 +705,8 @@ static int run(const cfg_spec *spec, int argc, char **argv, int quickstart)
 	const char *url = sv->url;
 	log_info("sentinel %s listening on %s (store %s, data %s)", SENTINEL_VERSION, url,
 		 store_backend(sv->app.st), cfg_get(c, "data"));
+	log_info("web console from %s", sv->s.web_dir ? sv->s.web_dir
+			: "nowhere (no web/dist beside the binary, no " SN_WEB_SHARE_DIR "): / says how to build it");
 	if (sv->generated)
 		fprintf(stderr, "\nFirst start: created superadmin 'admin' with password: %s\n"
 			"(shown once; change it with 'sentinel passwd' after 'sentinel login')\n\n",
