@@ -123,6 +123,10 @@ size_t openapi_routes(http_route *routes, size_t n, size_t max)
 		routes[n] = (http_route){ "GET", "/api/v1/openapi.json", h_openapi, HTTP_PUBLIC, 0, NULL, 0, NULL };
 		added = 1;
 	}
-	openapi_check(routes, n + added, doc.data, doc.len);
+	int diff = openapi_check(routes, n + added, doc.data, doc.len);
+	if (diff == 0)
+		log_info("openapi: the API description matches the %zu routes", n + added);
+	else if (diff > 0)
+		log_warn("openapi: the API description differs from the routes in %d place(s)", diff);
 	return added;
 }

@@ -2515,7 +2515,7 @@ export interface components {
             step: string;
             step_ms: number;
             owner_id: string;
-            last_ts: number | null;
+            last_ts: components["schemas"]["Time"] | null;
             created_at: components["schemas"]["Time"];
         };
         Anomaly: {
@@ -5379,8 +5379,8 @@ export interface operations {
             };
         };
         responses: {
-            /** @description OK */
-            200: {
+            /** @description Created */
+            201: {
                 headers: {
                     [name: string]: unknown;
                 };
