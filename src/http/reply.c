@@ -317,7 +317,7 @@ void http_reply_sse(http_req *r, const char *prefix, const hub_viewer *viewer)
 	char *end = NULL;
 	unsigned long long v = last ? strtoull(last, &end, 10) : 0;
 	/* Without a valid Last-Event-ID the stream starts now, not from the ring's start. */
-	s->cursor = (last && end && *end == '\0') ? v : hub_last_id(s->h);
+	s->cursor = (last && *last >= '0' && *last <= '9' && end && *end == '\0') ? v : hub_last_id(s->h);
 	buf_puts(&s->pending, "retry: 3000\n: connected\n\n");
 	struct MHD_Response *resp =
 		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, s, sse_free);

@@ -191,6 +191,10 @@ like "$out" '"action":"token.create"' "... the audit rows of the mutations above
 out=$(sse '')
 unlike "$out" 'event: audit' "without it the stream starts now (no replay)"
 like "$out" ': connected' "... but is open"
+out=$(sse '&last_event_id=')
+unlike "$out" 'event: audit' "an empty ?last_event_id= also starts now"
+out=$(sse '&last_event_id=-1')
+unlike "$out" 'event: audit' "... and so does a malformed one"
 LAST=$(sse '&last_event_id=0' | awk '/^id: /{v=$2} END{print v}')
 out=$(sse "&last_event_id=$LAST")
 unlike "$out" 'event: audit' "?last_event_id=<the last id> replays nothing"
