@@ -42,7 +42,7 @@ function lastValues(a: Agent) {
           {m} = {compact(v.value, 4)}
         </div>
       ))}
-      {entries.length > shown.length && <Typography.Text type="secondary">+{entries.length - shown.length} more</Typography.Text>}
+      {entries.length > shown.length && <Typography.Text className="muted">+{entries.length - shown.length} more</Typography.Text>}
     </span>
   );
 }
@@ -78,7 +78,7 @@ function AgentsTable({ agents, loading, selected, onSelect }: { agents: Agent[];
       dataIndex: 'tags',
       responsive: ['lg'],
       render: (t: Agent['tags']) =>
-        Object.keys(t).length ? Object.entries(t).map(([k, v]) => <Tag key={k}>{`${k}=${v}`}</Tag>) : <Typography.Text type="secondary">none</Typography.Text>,
+        Object.keys(t).length ? Object.entries(t).map(([k, v]) => <Tag key={k}>{`${k}=${v}`}</Tag>) : <Typography.Text className="muted">none</Typography.Text>,
     },
     { title: 'Owner', dataIndex: 'owner', sorter: (a, b) => a.owner.localeCompare(b.owner), responsive: ['lg'] },
   ];
@@ -90,7 +90,7 @@ function AgentsTable({ agents, loading, selected, onSelect }: { agents: Agent[];
       columns={columns}
       dataSource={agents}
       pagination={{ pageSize: 10, hideOnSinglePage: true }}
-      rowClassName={(a) => (a.name === selected ? 'ant-table-row-selected' : '')}
+      rowClassName={(a) => (a.name === selected ? 'mon-row-selected' : '')}
       aria-label="Agents"
     />
   );
@@ -130,7 +130,7 @@ function SummaryView({ agent, from, to, tick }: { agent: string; from: number; t
   return (
     <Card title={`LLM calls of ${agent}`} size="small" loading={s.loading && !d}>
       {d.calls === 0 ? (
-        <Typography.Text type="secondary">No LLM calls in this range.</Typography.Text>
+        <Typography.Text className="muted">No LLM calls in this range.</Typography.Text>
       ) : (
         <>
           <Row gutter={[12, 12]} aria-label="Summary">
@@ -261,10 +261,10 @@ export default function MonitoringPage() {
   const title = `${agg}(${metric ?? '—'})${by.length ? ` by ${by.join(', ')}` : ''}${agent ? ` of ${agent}` : ''}`;
 
   return (
-    <>
+    <div className="mon-page">
       <PageHeader
         title="Monitoring"
-        sub="Agents, their metrics, LLM costs and the anomalies the detectors found"
+        sub={<span className="muted">Agents, their metrics, LLM costs and the anomalies the detectors found</span>}
         extra={
           <>
             <Button icon={<ReloadOutlined />} onClick={() => setTick((x) => x + 1)}>
@@ -374,7 +374,7 @@ export default function MonitoringPage() {
           {seriesQ.error ? (
             <ErrorView error={seriesQ.error} retry={seriesQ.reload} />
           ) : !metric ? (
-            <Typography.Text type="secondary">No metrics yet: push samples to POST /api/v1/metrics.</Typography.Text>
+            <Typography.Text className="muted">No metrics yet: push samples to POST /api/v1/metrics.</Typography.Text>
           ) : seriesQ.data === undefined ? (
             <Card loading size="small" />
           ) : (
@@ -382,7 +382,7 @@ export default function MonitoringPage() {
               <Typography.Title level={2} style={{ fontSize: 16 }}>
                 {title}
               </Typography.Title>
-              <Typography.Paragraph type="secondary" style={{ marginBottom: 8 }}>
+              <Typography.Paragraph className="muted" style={{ marginBottom: 8 }}>
                 {chartSeries.length} series, {points} points, step {formatDuration(win.step * 1000)}
                 {watching.length > 0 && `, ${watching.length} detector${watching.length === 1 ? '' : 's'} watching`}
                 {anomaliesQ.error ? ' (the anomalies could not be loaded)' : ''}
@@ -394,6 +394,6 @@ export default function MonitoringPage() {
 
         {agent && <SummaryView agent={agent} from={win.from} to={win.to} tick={tick} />}
       </div>
-    </>
+    </div>
   );
 }
