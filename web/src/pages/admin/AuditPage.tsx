@@ -14,6 +14,7 @@ import { useEvents, type SseEvent } from '../../api/sse';
 import { ErrorView, PageHeader, useApi, when } from '../../components/common';
 import { LiveIndicator } from '../overview/LiveIndicator';
 import './admin.css';
+import { Contrast } from '../overview/Contrast';
 
 const PAGE = 50;
 
@@ -40,7 +41,7 @@ export function filtersOf(p: URLSearchParams): Filters {
   return f;
 }
 
-export default function AuditPage() {
+function AuditPageInner() {
   const [params, setParams] = useSearchParams();
   const filters = useMemo(() => filtersOf(params), [params]);
   const key = params.toString();
@@ -193,7 +194,13 @@ export default function AuditPage() {
             pagination={false}
             scroll={{ x: 'max-content' }}
             rowClassName={(r) => (fresh.some((f) => f.id === r.id) ? 'adm-fresh' : '')}
-            locale={{ emptyText: target && page.data?.items.length ? 'No entry on this page matches the target' : 'No audit entries match' }}
+            locale={{
+              emptyText: (
+                <Typography.Text type="secondary">
+                  {target && page.data?.items.length ? 'No entry on this page matches the target' : 'No audit entries match'}
+                </Typography.Text>
+              ),
+            }}
           />
           <div className="adm-pager" role="navigation" aria-label="Audit pages">
             <Button disabled={pageNo === 0 || page.loading} onClick={() => setPageNo((p) => Math.max(0, p - 1))}>
@@ -213,5 +220,13 @@ export default function AuditPage() {
         </>
       )}
     </>
+  );
+}
+
+export default function AuditPage() {
+  return (
+    <Contrast>
+      <AuditPageInner />
+    </Contrast>
   );
 }

@@ -7,6 +7,7 @@ import { useMemo, useState } from 'react';
 import { adminApi, type GroupInfo } from '../../api/admin';
 import { ErrorView, PageHeader, useApi, useNotify, when } from '../../components/common';
 import './admin.css';
+import { Contrast } from '../overview/Contrast';
 
 interface CreateForm {
   name: string;
@@ -107,7 +108,7 @@ function Members({ group, onChanged }: { group: GroupInfo; onChanged: () => void
   );
 }
 
-export default function GroupsPage() {
+function GroupsPageInner() {
   const notify = useNotify();
   const screens = Grid.useBreakpoint();
   const list = useApi(() => adminApi.groups(), []);
@@ -214,7 +215,7 @@ export default function GroupsPage() {
             loading={list.loading}
             pagination={{ pageSize: 25, hideOnSinglePage: true, showSizeChanger: false }}
             scroll={{ x: 'max-content' }}
-            locale={{ emptyText: q ? 'No group matches' : 'No groups yet' }}
+            locale={{ emptyText: <Typography.Text type="secondary">{q ? 'No group matches' : 'No groups yet'}</Typography.Text> }}
           />
         </>
       )}
@@ -255,5 +256,13 @@ export default function GroupsPage() {
         {open && <Members group={open} onChanged={list.reload} />}
       </Drawer>
     </>
+  );
+}
+
+export default function GroupsPage() {
+  return (
+    <Contrast>
+      <GroupsPageInner />
+    </Contrast>
   );
 }

@@ -3,13 +3,14 @@
 // (admins and superadmins are made by a superadmin; the last superadmin
 // stays); its refusals are shown in words.
 import { DeleteOutlined, KeyOutlined, PlusOutlined, SearchOutlined, StopOutlined, CheckCircleOutlined } from '@ant-design/icons';
-import { Alert, Button, Form, Input, Modal, Popconfirm, Select, Space, Table, Tag, Tooltip, type TableColumnsType } from 'antd';
+import { Alert, Button, Form, Input, Modal, Popconfirm, Select, Space, Table, Tag, Tooltip, Typography, type TableColumnsType } from 'antd';
 import { useMemo, useState } from 'react';
 import { adminApi, ROLES, type AdminUser } from '../../api/admin';
 import type { Role } from '../../api/types';
 import { useUser } from '../../auth/AuthContext';
 import { ErrorView, PageHeader, useApi, useNotify, when } from '../../components/common';
 import './admin.css';
+import { Contrast } from '../overview/Contrast';
 
 interface CreateForm {
   username: string;
@@ -24,7 +25,7 @@ export function grantable(me: Role): Role[] {
   return me === 'superadmin' ? ROLES : ['member'];
 }
 
-export default function UsersPage() {
+function UsersPageInner() {
   const me = useUser();
   const notify = useNotify();
   const list = useApi(() => adminApi.users(), []);
@@ -176,7 +177,7 @@ export default function UsersPage() {
                 </Tooltip>
               </Popconfirm>
             )}
-            <Button size="small" icon={<KeyOutlined />} onClick={() => setResetting(u)} aria-label={`Reset the password of ${u.username}`}>
+            <Button size="small" icon={<KeyOutlined />} onClick={() => setResetting(u)} aria-label={`Reset password of ${u.username}`}>
               Reset password
             </Button>
             <Popconfirm
@@ -228,7 +229,7 @@ export default function UsersPage() {
             loading={list.loading}
             pagination={{ pageSize: 25, hideOnSinglePage: true, showSizeChanger: false }}
             scroll={{ x: 'max-content' }}
-            locale={{ emptyText: q ? 'No user matches' : 'No users' }}
+            locale={{ emptyText: <Typography.Text type="secondary">{q ? 'No user matches' : 'No users'}</Typography.Text> }}
           />
         </>
       )}
@@ -300,5 +301,13 @@ export default function UsersPage() {
         </Form>
       </Modal>
     </>
+  );
+}
+
+export default function UsersPage() {
+  return (
+    <Contrast>
+      <UsersPageInner />
+    </Contrast>
   );
 }

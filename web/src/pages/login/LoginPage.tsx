@@ -4,13 +4,14 @@ import { useState } from 'react';
 import { Navigate, useNavigate, useSearchParams } from 'react-router-dom';
 import { describeError } from '../../api/client';
 import { useAuth } from '../../auth/AuthContext';
+import { Contrast } from '../overview/Contrast';
 
 /** Only same-site paths are followed after login (no open redirect). */
 export function safeNext(next: string | null): string {
   return next && next.startsWith('/') && !next.startsWith('//') ? next : '/';
 }
 
-export default function LoginPage() {
+function LoginPageInner() {
   const { user, login } = useAuth();
   const nav = useNavigate();
   const [params] = useSearchParams();
@@ -67,5 +68,13 @@ export default function LoginPage() {
         </Form>
       </Card>
     </main>
+  );
+}
+
+export default function LoginPage() {
+  return (
+    <Contrast>
+      <LoginPageInner />
+    </Contrast>
   );
 }

@@ -30,6 +30,7 @@ import { useEvents, type SseEvent } from '../../api/sse';
 import { ErrorView, PageHeader, useApi, when } from '../../components/common';
 import { LiveIndicator } from './LiveIndicator';
 import './overview.css';
+import { Contrast } from './Contrast';
 
 /** The mark the web benchmark reads: the Overview's data is on screen. */
 export const READY_MARK = 'sentinel:overview-data';
@@ -84,7 +85,7 @@ export function Sparkline({ values, now }: { values: number[]; now: number }) {
 
 const countText = (n: number, more: boolean) => (more ? `${n}+` : String(n));
 
-export default function OverviewPage() {
+function OverviewPageInner() {
   const base = useApi((s) => loadOverview(s), []);
   const [nodes, setNodes] = useState<NodeInfo[]>();
   const [running, setRunning] = useState<Set<string>>(new Set());
@@ -325,4 +326,12 @@ function toggle(s: Set<string>, id: string, on: boolean): Set<string> {
   if (on) n.add(id);
   else n.delete(id);
   return n;
+}
+
+export default function OverviewPage() {
+  return (
+    <Contrast>
+      <OverviewPageInner />
+    </Contrast>
+  );
 }

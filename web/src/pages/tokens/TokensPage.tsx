@@ -7,6 +7,7 @@ import { useMemo, useState } from 'react';
 import { adminApi, tokenState, type ApiToken, type NewToken, type TokenScope } from '../../api/admin';
 import { ErrorView, PageHeader, useApi, useNotify, when } from '../../components/common';
 import './tokens.css';
+import { Contrast } from '../overview/Contrast';
 
 interface CreateForm {
   name: string;
@@ -16,7 +17,7 @@ interface CreateForm {
 
 const stateColor = { active: 'green', expired: 'default', revoked: 'red' } as const;
 
-export default function TokensPage() {
+function TokensPageInner() {
   const notify = useNotify();
   const list = useApi(() => adminApi.tokens(), []);
   const [creating, setCreating] = useState(false);
@@ -83,7 +84,7 @@ export default function TokensPage() {
         { text: 'metrics:write', value: 'metrics:write' },
       ],
       onFilter: (v, t) => t.scope === v,
-      render: (s: TokenScope) => <Tag color={s === 'all' ? 'cyan' : 'purple'}>{s}</Tag>,
+      render: (s: TokenScope) => <Tag color={s === 'all' ? 'cyan' : 'gold'}>{s}</Tag>,
     },
     {
       title: 'State',
@@ -115,7 +116,7 @@ export default function TokensPage() {
             okButtonProps={{ danger: true }}
             onConfirm={() => revoke(t)}
           >
-            <Button danger size="small" icon={<DeleteOutlined />} aria-label={`Revoke token ${t.name}`}>
+            <Button danger size="small" icon={<DeleteOutlined />} aria-label={`Revoke ${t.name}`}>
               Revoke
             </Button>
           </Popconfirm>
@@ -158,7 +159,7 @@ export default function TokensPage() {
             loading={list.loading}
             pagination={{ pageSize: 20, hideOnSinglePage: true }}
             scroll={{ x: 'max-content' }}
-            locale={{ emptyText: 'No API tokens yet' }}
+            locale={{ emptyText: <Typography.Text type="secondary">No API tokens yet</Typography.Text> }}
           />
         </>
       )}
@@ -233,7 +234,7 @@ export default function TokensPage() {
               <code className="mono" data-testid="new-token">
                 {created.token}
               </code>
-              <Button icon={<CopyOutlined />} onClick={() => copy(created.token)} aria-label="Copy the token">
+              <Button icon={<CopyOutlined />} onClick={() => copy(created.token)}>
                 {copied ? 'Copied' : 'Copy'}
               </Button>
             </div>
@@ -241,5 +242,13 @@ export default function TokensPage() {
         )}
       </Modal>
     </>
+  );
+}
+
+export default function TokensPage() {
+  return (
+    <Contrast>
+      <TokensPageInner />
+    </Contrast>
   );
 }
