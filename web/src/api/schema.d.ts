@@ -1760,8 +1760,8 @@ export interface components {
             scope: components["schemas"]["TokenScope"];
             created_at: components["schemas"]["Time"];
             expires_at: components["schemas"]["Time"] | null;
-            revoked_at?: components["schemas"]["Time"] | null;
-            last_used_at?: components["schemas"]["Time"] | null;
+            revoked_at: components["schemas"]["Time"] | null;
+            last_used_at: components["schemas"]["Time"] | null;
         };
         TokenCreated: {
             id: string;
@@ -1782,6 +1782,12 @@ export interface components {
             members: number;
             /** @description GET of one group only */
             member_list?: {
+                id: string;
+                username: string;
+            }[];
+        };
+        GroupDetail: components["schemas"]["Group"] & {
+            member_list: {
                 id: string;
                 username: string;
             }[];
@@ -1892,13 +1898,13 @@ export interface components {
             nulls: number;
             distinct: number;
             distinct_exact: boolean;
-            min?: number | string;
-            max?: number | string;
-            mean?: number;
+            min?: number | string | null;
+            max?: number | string | null;
+            mean?: number | null;
             std?: number | null;
             min_length?: number;
             max_length?: number;
-            top?: {
+            top: {
                 value: string;
                 count: number;
             }[] | null;
@@ -2122,12 +2128,42 @@ export interface components {
             node_timeout_s: number;
         };
         Limits: {
-            time_s?: number;
-            memory_mb?: number;
-            cpus?: number;
-            gpus?: number;
+            time_s: number;
+            memory_mb: number;
+            cpus: number;
+            gpus: number;
             /** @enum {string} */
-            network?: "none" | "egress";
+            network: "none" | "egress";
+        };
+        LimitsInput: {
+            /** @default 3600 */
+            time_s: number;
+            /** @default 2048 */
+            memory_mb: number;
+            /** @default 1 */
+            cpus: number;
+            /** @default 0 */
+            gpus: number;
+            /**
+             * @default none
+             * @enum {string}
+             */
+            network: "none" | "egress";
+        };
+        /** @description What the sandbox measured of an attempt (src/sandbox/sbx.h) */
+        SandboxResult: {
+            exit_code: number | null;
+            signal: number | null;
+            /** @enum {string} */
+            killed_by: "none" | "memory" | "time" | "pids" | "output" | "cancel";
+            wall_ms: number;
+            cpu_ms: number;
+            peak_memory_bytes: number;
+            degraded: ("memory" | "pids" | "cpu")[];
+            truncated: boolean;
+            error?: string;
+            /** @enum {string} */
+            kill_signal?: "SIGTERM" | "SIGKILL";
         };
         /** @enum {string} */
         JobState: "pending" | "running" | "completed" | "failed" | "cancelled";
@@ -2135,7 +2171,7 @@ export interface components {
             n: number;
             mean: number;
             m2: number;
-            std?: number | null;
+            std: number | null;
             min: number;
             max: number;
         };
@@ -2213,7 +2249,7 @@ export interface components {
             env?: {
                 [key: string]: string;
             };
-            limits?: components["schemas"]["Limits"];
+            limits?: components["schemas"]["LimitsInput"];
             total_iterations?: number | null;
             /** @default 1000 */
             chunk_size: number;
@@ -2223,7 +2259,9 @@ export interface components {
             /** @default 0 */
             priority: number;
             depends_on?: string[];
-            config?: components["schemas"]["Sha256"] | Record<string, never> | null;
+            config?: components["schemas"]["Sha256"] | {
+                [key: string]: unknown;
+            } | null;
         };
         Attempt: {
             attempt: number;
@@ -2234,7 +2272,7 @@ export interface components {
             reason: string | null;
             started_at: components["schemas"]["Time"] | null;
             finished_at: components["schemas"]["Time"] | null;
-            sandbox: Record<string, never> | null;
+            sandbox: components["schemas"]["SandboxResult"] | null;
         };
         Chunk: {
             /** @description JOBID-INDEX */
@@ -2287,8 +2325,10 @@ export interface components {
             attempt: number;
             /** @enum {string} */
             status: "completed" | "failed";
-            result?: Record<string, never> | null;
-            sandbox?: Record<string, never>;
+            result?: {
+                [key: string]: unknown;
+            } | null;
+            sandbox?: components["schemas"]["SandboxResult"];
             artifacts?: {
                 path: string;
                 sha256: components["schemas"]["Sha256"];
@@ -2376,7 +2416,7 @@ export interface components {
             to: components["schemas"]["Time"];
             by_model: (components["schemas"]["CallStats"] & {
                 model: string;
-            })[] | null;
+            })[];
         };
         Price: {
             model: string;
@@ -2397,8 +2437,7 @@ export interface components {
             agg?: components["schemas"]["Agg"];
             /** @description duration 1s..7d */
             window: string;
-            /** @enum {string} */
-            op: ">" | ">=" | "<" | "<=" | "==";
+            op: components["schemas"]["Op"];
             threshold: number;
             /** @description duration 0s..7d */
             for?: string;
@@ -2411,17 +2450,20 @@ export interface components {
         };
         /** @enum {string} */
         Agg: "avg" | "min" | "max" | "sum" | "count" | "rate" | "p50" | "p90" | "p95" | "p99";
+        /** @enum {string} */
+        Op: ">" | ">=" | "<" | "<=" | "==";
         AlertRule: {
             id: string;
             name: string;
-            agent?: string | null;
+            /** @description metric rules that name one */
+            agent?: string;
             metric: string;
             tags: {
                 [key: string]: string;
             };
             agg: components["schemas"]["Agg"];
             window: string;
-            op: string;
+            op: components["schemas"]["Op"];
             threshold: number;
             for: string;
             /** @description detector rules only */
@@ -2444,12 +2486,12 @@ export interface components {
             /** @enum {string} */
             state: "firing" | "resolved";
             value: number | null;
-            op: string;
+            op: components["schemas"]["Op"];
             threshold: number;
-            agg: string;
-            agent?: string | null;
+            agg: components["schemas"]["Agg"];
+            agent: string | null;
             metric: string;
-            detector?: string | null;
+            detector: string | null;
             ts: components["schemas"]["Time"];
         };
         Webhooks: {
@@ -2660,7 +2702,9 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
             /** @description Not modified (If-None-Match matched the ETag) */
@@ -2709,7 +2753,9 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": {
+                    [key: string]: unknown;
+                };
             };
         };
         responses: {
@@ -3108,7 +3154,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Group"];
+                    "application/json": components["schemas"]["GroupDetail"];
                 };
             };
             "4XX": components["responses"]["Error"];
@@ -4373,7 +4419,9 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": {
+                    [key: string]: unknown;
+                };
             };
         };
         responses: {
@@ -4583,7 +4631,9 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": {
+                    [key: string]: unknown;
+                };
             };
         };
         responses: {
@@ -4612,7 +4662,9 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": {
+                    [key: string]: unknown;
+                };
             };
         };
         responses: {
@@ -4690,7 +4742,9 @@ export interface operations {
                     runtimes?: string[];
                     blobs?: components["schemas"]["Sha256"][];
                     draining?: boolean;
-                    datasets?: Record<string, never>[];
+                    datasets?: {
+                        [key: string]: unknown;
+                    }[];
                 };
             };
         };
@@ -5050,7 +5104,9 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": {
+                    [key: string]: unknown;
+                };
             };
         };
         responses: {
@@ -5061,7 +5117,9 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        partialSuccess: Record<string, never>;
+                        partialSuccess: {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -5078,7 +5136,9 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": {
+                    [key: string]: unknown;
+                };
             };
         };
         responses: {
@@ -5089,7 +5149,9 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        partialSuccess: Record<string, never>;
+                        partialSuccess: {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -6122,7 +6184,9 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": {
+                    [key: string]: unknown;
+                };
             };
         };
         responses: {
