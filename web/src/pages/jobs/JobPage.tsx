@@ -13,6 +13,7 @@ import { ChunkMap } from './ChunkMap';
 import { JobStateTag } from './JobStateTag';
 import { LogTerminal } from './LogTerminal';
 import { applyJobEvent, isFinished, progressPercent } from './logic';
+import { Contrast } from './Contrast';
 import './jobs.css';
 
 const fmt = (v: number | null | undefined) =>
@@ -39,7 +40,7 @@ function StatsTable({ stats }: { stats: Record<string, Stat> }) {
   );
 }
 
-export default function JobPage() {
+function JobPageInner() {
   const { id = '' } = useParams();
   const notify = useNotify();
   const loaded = useApi((s) => jobsApi.get(id, s), [id]);
@@ -287,11 +288,19 @@ export default function JobPage() {
               dataSource={artifacts ?? []}
               columns={artifactColumns}
               pagination={{ pageSize: 20, hideOnSinglePage: true }}
-              locale={{ emptyText: 'No artifacts' }}
+              locale={{ emptyText: <Typography.Text type="secondary">No artifacts</Typography.Text> }}
             />
           </section>
         </Card>
       </div>
     </>
+  );
+}
+
+export default function JobPage() {
+  return (
+    <Contrast>
+      <JobPageInner />
+    </Contrast>
   );
 }

@@ -26,6 +26,7 @@ import { isAdmin } from '../../api/types';
 import { useAuth } from '../../auth/AuthContext';
 import { PageHeader, useApi, useNotify } from '../../components/common';
 import { buildSubmit, chunkCount, MAX_CHUNKS, parseConfig, parseEnv, STEP_FIELDS, WIZARD_DEFAULTS, type WizardValues } from './logic';
+import { Contrast } from './Contrast';
 import './jobs.css';
 
 const PROGRAMS = [
@@ -34,6 +35,14 @@ const PROGRAMS = [
   { value: 'noop', label: 'noop: does nothing' },
   { value: 'train', label: 'train: fits an autoencoder (needs a config and a CSV input)' },
 ];
+
+// Selects are checked by a validator, not `required` (which puts
+// aria-required on antd's select wrapper, a div with no role: axe refuses it).
+const need = (message: string) => ({
+  validator: async (_: unknown, v: unknown) => {
+    if (v === undefined || v === null || v === '') throw new Error(message);
+  },
+});
 
 const STEPS = ['Script & runtime', 'Inputs', 'Resources', 'Access', 'Review'];
 
@@ -51,7 +60,7 @@ function InputRow({ form, name, remove, datasets }: { form: FormInstance<WizardV
   }, [local, form, name]);
   return (
     <Space align="start" wrap>
-      <Form.Item name={[name, 'dataset']} label={`Dataset ${name + 1}`} rules={[{ required: true, message: 'Pick a dataset or remove this row' }]}>
+      <Form.Item name={[name, 'dataset']} label={`Dataset ${name + 1}`} rules={[need('Pick a dataset or remove this row')]}>
         <Select showSearch options={datasets} placeholder="Dataset" style={{ width: 240 }} optionFilterProp="label" />
       </Form.Item>
       <Form.Item name={[name, 'version']} label="Version" initialValue="latest">
@@ -110,7 +119,7 @@ function Review({ values }: { values: WizardValues }) {
   );
 }
 
-export default function JobWizard() {
+function JobWizardInner() {
   const [params] = useSearchParams();
   const nav = useNavigate();
   const notify = useNotify();
@@ -158,7 +167,6 @@ export default function JobWizard() {
       setStep(to);
     } catch {
       setBad(step);
-      notify.info('Some fields of this step need a fix: see the messages in red');
     }
   };
   const back = () => setStep((s) => Math.max(0, s - 1));
@@ -217,7 +225,7 @@ export default function JobWizard() {
         {lookupError !== undefined && (
           <Alert type="error" showIcon style={{ marginBottom: 12 }} message="Some lists could not be read" description={describeError(lookupError)} />
         )}
-        <Form<WizardValues> form={form} layout="vertical" initialValues={initial} requiredMark="optional" scrollToFirstError>
+        <Form<WizardValues> form={form} layout="vertical" initialValues={initial} requiredMark={false} scrollToFirstError>
           <div {...pane(0)}>
             <Typography.Title level={2} style={{ fontSize: 16 }}>
               What runs
@@ -233,7 +241,7 @@ export default function JobWizard() {
             </Form.Item>
             {kind === 'script' ? (
               <Space wrap align="start">
-                <Form.Item name="script" label="Script" rules={[{ required: true, message: 'Pick a script (the Script Lab makes them)' }]}>
+                <Form.Item name="script" label="Script" rules={[need('Pick a script (the Script Lab makes them)')]}>
                   <Select
                     showSearch
                     placeholder="Script"
@@ -257,7 +265,7 @@ export default function JobWizard() {
                     ]}
                   />
                 </Form.Item>
-                <Form.Item name="runtime" label="Runtime" rules={[{ required: true, message: 'Pick a runtime' }]}>
+                <Form.Item name="runtime" label="Runtime" rules={[need('Pick a runtime')]}>
                   <Select
                     style={{ width: 200 }}
                     loading={runtimes.loading}
@@ -266,7 +274,7 @@ export default function JobWizard() {
                 </Form.Item>
               </Space>
             ) : (
-              <Form.Item name="program" label="Program" rules={[{ required: true, message: 'Pick a program' }]}>
+              <Form.Item name="program" label="Program" rules={[need('Pick a program')]}>
                 <Select options={PROGRAMS} placeholder="Program" style={{ maxWidth: 480 }} />
               </Form.Item>
             )}
@@ -280,12 +288,12 @@ export default function JobWizard() {
             >
               <Input placeholder="e.g. pi estimate" style={{ maxWidth: 480 }} />
             </Form.Item>
-            <Form.Item name="args" label="Arguments" extra="Type each argument and press Enter.">
+            <Form.Item name="args" label="Arguments (optional)" extra="Type each argument and press Enter.">
               <Select mode="tags" open={false} suffixIcon={null} placeholder="Arguments" style={{ maxWidth: 480 }} />
             </Form.Item>
             <Form.Item
               name="env"
-              label="Environment"
+              label="Environment (optional)"
               extra="One NAME=value a line."
               rules={[
                 {
@@ -475,5 +483,13 @@ export default function JobWizard() {
         </div>
       </Card>
     </>
+  );
+}
+
+export default function JobWizard() {
+  return (
+    <Contrast>
+      <JobWizardInner />
+    </Contrast>
   );
 }

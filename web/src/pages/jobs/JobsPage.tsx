@@ -10,6 +10,7 @@ import { useEvents } from '../../api/sse';
 import { ErrorView, PageHeader, useApi, when } from '../../components/common';
 import { JobStateTag } from './JobStateTag';
 import { applyJobEvent, progressPercent } from './logic';
+import { Contrast } from './Contrast';
 import './jobs.css';
 
 export const jobWhat = (j: Job) => (j.script ? `${j.script.name}@${j.script.version}` : (j.program ?? '—'));
@@ -22,7 +23,7 @@ export function filterJobs(jobs: Job[], script: string, q: string): Job[] {
   );
 }
 
-export default function JobsPage() {
+function JobsPageInner() {
   const [params, setParams] = useSearchParams();
   const nav = useNavigate();
   const state = params.get('state') ?? '';
@@ -198,9 +199,17 @@ export default function JobsPage() {
           dataSource={shown}
           columns={columns}
           pagination={{ defaultPageSize: 20, showSizeChanger: true, pageSizeOptions: [10, 20, 50, 100], showTotal: (t) => `${t} jobs` }}
-          locale={{ emptyText: jobs.length ? 'No job matches the filters' : 'No jobs yet: launch one with New job' }}
+          locale={{ emptyText: <Typography.Text type="secondary">{jobs.length ? 'No job matches the filters' : 'No jobs yet: launch one with New job'}</Typography.Text> }}
         />
       )}
     </>
+  );
+}
+
+export default function JobsPage() {
+  return (
+    <Contrast>
+      <JobsPageInner />
+    </Contrast>
   );
 }

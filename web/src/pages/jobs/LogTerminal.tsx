@@ -39,7 +39,8 @@ export function LogTerminal({ jobId, follow }: { jobId: string; follow: boolean 
           scrollback: 150_000,
           fontSize: 13,
           fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, monospace',
-          theme: { background: '#020617', foreground: '#e2e8f0' },
+          // Colours with at least 4.5:1 on the background (axe checks the rows).
+          theme: { background: '#020617', foreground: '#e2e8f0', brightBlack: '#94a3b8', red: '#f87171', yellow: '#fbbf24' },
         });
         const fit = new FitAddon();
         t.loadAddon(fit);

@@ -28,6 +28,7 @@ import { useAuth } from '../../auth/AuthContext';
 import { ErrorView, PageHeader, useApi, useNotify, when } from '../../components/common';
 import { memPercent } from './spark';
 import { Sparkline } from './Sparkline';
+import { Contrast } from '../jobs/Contrast';
 import './nodes.css';
 
 const STATE_COLORS: Record<string, string> = { online: 'success', offline: 'default', draining: 'warning', pending: 'processing' };
@@ -162,7 +163,7 @@ function AccessEditor({ node, onClose, onSaved }: { node: SentinelNode | undefin
   );
 }
 
-export default function NodesPage() {
+function NodesPageInner() {
   const { user } = useAuth();
   const notify = useNotify();
   const loaded = useApi(() => nodesApi.list(), []);
@@ -394,7 +395,7 @@ export default function NodesPage() {
           dataSource={shown}
           columns={columns}
           pagination={{ defaultPageSize: 20, showSizeChanger: true, hideOnSinglePage: false, showTotal: (t) => `${t} nodes` }}
-          locale={{ emptyText: nodes.length ? 'No node matches' : 'No nodes yet: start one with sentinel node --server URL, then claim it above' }}
+          locale={{ emptyText: <Typography.Text type="secondary">{nodes.length ? 'No node matches' : 'No nodes yet: start one with sentinel node --server URL, then claim it above'}</Typography.Text> }}
         />
       )}
       <AccessEditor
@@ -406,5 +407,13 @@ export default function NodesPage() {
         }}
       />
     </>
+  );
+}
+
+export default function NodesPage() {
+  return (
+    <Contrast>
+      <NodesPageInner />
+    </Contrast>
   );
 }
