@@ -51,7 +51,10 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(PKGS_LAZY) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # Tests and fuzz targets may call the lazy libraries directly (to craft input).
 LAZY_LIBS  := $(shell pkg-config --libs $(PKGS_LAZY) 2>/dev/null)
-CFLAGS  := $(CFLAGS_BASE) $(SANFLAGS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+# Where `make install` puts the console; the server looks there when no
+# web/dist lies beside its binary.
+PREFIX ?= /usr/local
+CFLAGS  := $(CFLAGS_BASE) $(SANFLAGS) $(PKG_CFLAGS) -DSN_WEB_SHARE_DIR='"$(PREFIX)/share/sentinel/web"' $(EXTRA_CFLAGS)
 LDFLAGS := $(SANFLAGS)
 LDLIBS  := $(PKG_LIBS) $(LDLIBS_EXTRA)
 

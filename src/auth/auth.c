@@ -132,7 +132,6 @@ int auth_new(store *st, hub *events, const auth_config *cfg, auth **out)
 		a->cfg.login_lockout_ms = 60 * 1000;
 	if (a->cfg.audit_retention_ms <= 0)
 		a->cfg.audit_retention_ms = 365 * DAY_MS;
-	sn_random(a->csrf_key, sizeof a->csrf_key);
 	pthread_mutex_init(&a->mu, NULL);
 	auth_tcache_new(cfg->token_cache_max > 0 ? (size_t)cfg->token_cache_max : 0, &a->tcache);
 	auth_gate_init(a, a->cfg.hash_slots, a->cfg.hash_queue);
@@ -374,7 +373,7 @@ int auth_hook(http_req *r, const http_route *route, void *ctx)
 	*caller = u;
 	caller->via_cookie = cookie;
 	http_req_set_auth(r, caller, user_free, caller->username);
-	if (cookie && auth_session_check(a, r, tok))
+	if (cookie && auth_session_check(r, tok))
 		return 1;
 	if (!auth_scope_allows(u.scope, route->flags)) {
 		http_reply_header(r, "WWW-Authenticate", "Bearer error=\"insufficient_scope\"");

@@ -83,13 +83,12 @@ struct auth {
 	pthread_cond_t retention_cv;
 	pthread_t retention_thread;
 	int retention_started, stopping;
-	unsigned char csrf_key[32];         /* random per server start (session.c) */
 };
 
 /* ---- browser sessions (session.c) ---- */
 
-/* The CSRF token of a session token: hex HMAC-SHA256 under a->csrf_key. */
-void auth_csrf_token(const auth *a, const char *token, char out[65]);
+/* The CSRF token of a session token: hex SHA-256 of a label and the token. */
+void auth_csrf_token(const char *token, char out[65]);
 /* Adds the Set-Cookie headers of a new browser session (token, its CSRF
  * token, life in ms) to r's reply; with token NULL, the ones that clear
  * both cookies. */
@@ -98,7 +97,7 @@ void auth_session_cookies(http_req *r, const char *token, const char *csrf, int6
  * OPTIONS: X-CSRF-Token must be the session's CSRF token (403 csrf_failed)
  * and Origin, when sent, the server's own or an allowed one (403
  * origin_refused). 0, or replies and returns 1. */
-int auth_session_check(auth *a, http_req *r, const char *token);
+int auth_session_check(http_req *r, const char *token);
 
 /* Records r's audit row (outcome from status) in c's open transaction and
  * commits both; on 0 the done hook will not record r again. */

@@ -164,7 +164,7 @@ static void h_login(http_req *r, void *ctx)
 	store_exec(c, "DELETE FROM tokens WHERE kind = 'session' AND expires_at < $1", NULL,
 		   SARGS(SA_INT(sn_now_ms() - 7 * 86400000LL)));
 	if (cookie) {
-		auth_csrf_token(a, token, csrf);
+		auth_csrf_token(token, csrf);
 		auth_session_cookies(r, token, csrf, a->cfg.session_ttl_ms);
 	}
 	http_reply_json(r, 200, login_json(c, token, cookie ? csrf : NULL, exp, uid));

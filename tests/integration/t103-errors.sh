@@ -114,11 +114,11 @@ is "$STATUS" 200 "the server is still fine"
 api GET /api/v1/no-such-thing
 is_error 404 not_found "an unknown API route is 404 JSON"
 like "$(errmsg)" '/api/v1/no-such-thing' "... the message names the path"
-api GET /nope "" ""
-is_error 404 not_found "an unknown route without a token is 404 JSON"
+api GET /api/nope "" ""
+is_error 404 not_found "an unknown API route without a token is 404 JSON"
 like "$(header Content-Type)" '^application/json' "... served as application/json"
-api GET /
-is_error 404 not_found "/ is 404 JSON"
+api GET /v1/nope
+is_error 404 not_found "an unknown /v1/ route is 404 JSON (not the console's)"
 api GET /api/v1/users/bob/extra
 is_error 404 not_found "an extra path segment is 404"
 api GET /api/v1/users/nobody
@@ -139,7 +139,7 @@ like "$STATUS" '^(405|501)$' "an unknown method is refused"
 if [ "$STATUS" = 405 ]; then is_error 405 method_not_allowed "... as JSON"; else ok 0 "... by libmicrohttpd (501)"; fi
 
 # ---- every error is the same envelope, never HTML ----
-for req in "GET /x" "POST /api/v1/health" "GET /api/v1/me" "GET /api/v1/users?limit=zero"; do
+for req in "GET /x.js" "POST /api/v1/health" "GET /api/v1/me" "GET /api/v1/users?limit=zero"; do
 	set -- $req
 	call "$1" "$2" -H "Authorization: Bearer $([ "$2" = /api/v1/me ] && echo bogus || echo "$TOKEN")"
 	like "$(header Content-Type)" '^application/json' "$req: the error is application/json"
