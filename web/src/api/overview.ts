@@ -126,6 +126,8 @@ export async function loadOverview(signal?: AbortSignal): Promise<OverviewData> 
   return { nodes: nodes.items, running: running.c, queued: queued.c, failed: failed.items, runningJobs: running.items, queuedJobs: queued.items };
 }
 
+export const loadJob = (id: string, signal?: AbortSignal) => api.get<JobInfo>(`/api/v1/jobs/${seg(id)}`, undefined, signal);
+
 export function nodeCounts(nodes: NodeInfo[]): Record<NodeInfo['state'], number> {
   const c = { pending: 0, online: 0, offline: 0, draining: 0 };
   for (const n of nodes) if (n.state in c) c[n.state]++;

@@ -12,6 +12,7 @@ import {
   applyNodeEvent,
   bins,
   loadAnomalies,
+  loadJob,
   loadOverview,
   loadThroughput,
   mergeAnomalies,
@@ -167,10 +168,13 @@ function OverviewPageInner() {
         setRunning((s) => toggle(s, j.id, j.state === 'running'));
         setQueued((s) => toggle(s, j.id, j.state === 'pending'));
         if (j.state === 'failed') {
-          setFailures((f) => [
-            { key: `job:${j.id}`, kind: 'job', jobId: j.id, title: `Job ${j.id}`, reason: null, at: Date.now() },
-            ...f.filter((x) => x.key !== `job:${j.id}`),
-          ]);
+          const put = (x: Failure) => setFailures((f) => [x, ...f.filter((y) => y.key !== x.key)]);
+          put({ key: `job:${j.id}`, kind: 'job', jobId: j.id, title: j.id, reason: null, at: Date.now() });
+          // the event has no name nor reason: the job has them
+          loadJob(j.id).then(
+            (full) => put(jobFailure(full)),
+            () => {},
+          );
         }
       } else if (e.topic === 'chunk') {
         const c = e.data as ChunkEvent;
@@ -181,7 +185,7 @@ function OverviewPageInner() {
               kind: 'chunk',
               jobId: c.job_id,
               title: `Chunk ${c.index} of ${c.job_id} (attempt ${c.attempt}) ${c.state}`,
-              reason: c.reason,
+              reason: c.reason && c.reason !== 'none' ? c.reason : null,
               at: Date.now(),
             },
             ...f,
@@ -216,7 +220,8 @@ function OverviewPageInner() {
   if (base.error && !base.data) return <ErrorView error={base.error} retry={base.reload} />;
   const nc = nodes ? nodeCounts(nodes) : undefined;
   const lastMinute = values ? values[values.length - 1]! : undefined;
-  const perMinute = values ? values.reduce((a, b) => a + b, 0) / MINUTES : undefined;
+  const total = values ? values.reduce((a, b) => a + b, 0) : 0;
+  const perMinute = values ? total / MINUTES : undefined;
   return (
     <>
       <PageHeader title="Overview" extra={<LiveIndicator status={status} />} />
@@ -238,7 +243,7 @@ function OverviewPageInner() {
               id="stat-chunks-minute"
               label="Chunks this minute"
               value={lastMinute === undefined ? '…' : String(lastMinute)}
-              sub={perMinute === undefined ? 'counting the last hour…' : `${perMinute.toFixed(1)} per minute over the hour`}
+              sub={perMinute === undefined ? 'counting the last hour…' : `${total} in the last hour (${perMinute < 10 ? perMinute.toFixed(2) : Math.round(perMinute)}/min)`}
             />
           </section>
           <Card
