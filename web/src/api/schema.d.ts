@@ -2122,7 +2122,7 @@ export interface components {
             /** @enum {string} */
             state: "pending" | "online" | "offline" | "draining";
             /** @description owner's user id once claimed */
-            owner?: string;
+            owner: string | null;
             heartbeat_s: number;
             heartbeat_ms: number;
             node_timeout_s: number;
