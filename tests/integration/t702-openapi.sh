@@ -163,6 +163,34 @@ v /api/v1/detectors/{id}/replay POST "/api/v1/detectors/$det/replay?from=-10m&to
 v /api/v1/detectors/{id}/anomalies GET "/api/v1/detectors/$det/anomalies?from=-1h"
 v /api/v1/detectors/{id} DELETE "/api/v1/detectors/$det"
 v /api/v1/models/{name}/versions/{v} DELETE /api/v1/models/mdl/versions/1
+# The node protocol, signed by a key of our own (tests/helpers/nodesign).
+NODESIGN=${SENTINEL_HELPERS:-$(dirname "$SENTINEL_BIN")/tests/helpers}/nodesign
+if [ -x "$NODESIGN" ]; then
+	"$NODESIGN" keygen "$TMP/node.key" >/dev/null
+	# nv TEMPLATE METHOD PATH BODY: a signed request, its reply listed.
+	nv() {
+		printf '%s' "$4" >"$TMP/nbody"
+		local sig=() h
+		while IFS= read -r h; do sig+=(-H "$h"); done < <("$NODESIGN" sign "$TMP/node.key" "$2" "$3" "$TMP/nbody")
+		call "$2" "$3" "${sig[@]}" -H 'Content-Type: application/json' --data-binary @"$TMP/nbody"
+		NREP=$((NREP + 1))
+		cp "$TMP/resp" "$TMP/reply.$NREP"
+		echo "$2 $1 $STATUS $TMP/reply.$NREP" >>"$TMP/replies"
+	}
+	nv /api/v1/node/register POST /api/v1/node/register '{"name":"probe","version":"x","platform":"linux","cores":2,"memory_mb":512,"max_parallel":1}'
+	v /api/v1/nodes/claim POST /api/v1/nodes/claim "${J[@]}" "{\"code\":\"$("$NODESIGN" code "$TMP/node.key")\"}"
+	nv /api/v1/node/register POST /api/v1/node/register '{"name":"probe","max_parallel":1}'
+	nv /api/v1/node/heartbeat POST /api/v1/node/heartbeat '{"cores":2,"load1":0.5,"running":[],"runtimes":["host"],"blobs":[]}'
+	nv /api/v1/node/work POST /api/v1/node/work '{"free_slots":1,"free_gpus":0,"wait_s":0}'
+	nv /api/v1/node/metrics POST /api/v1/node/metrics '{"samples":[{"metric":"node.load1","value":0.5}]}'
+	nv /api/v1/node/results POST /api/v1/node/results '{"results":[{"chunk":"jb_none-0","attempt":1,"status":"completed","result":null}]}'
+	v /api/v1/nodes/{id} GET "/api/v1/nodes/$("$NODESIGN" id "$TMP/node.key")"
+	v /api/v1/nodes/{id} DELETE "/api/v1/nodes/$("$NODESIGN" id "$TMP/node.key")"
+	is "$(grep -E ' /api/v1/node(s/claim|s/\{id\}|/[a-z]+) ' "$TMP/replies" | awk '{print $3}' | sort | uniq -c | awk '{print $2 "x" $1}' | xargs)" \
+		"200x9" "the signed node requests (register, heartbeat, work, metrics, results) and the claim succeed"
+else
+	diag "tests/helpers/nodesign is not built: the node protocol's replies are not validated"
+fi
 v /api/v1/users/{id} GET /api/v1/users/nobody
 v /api/v1/tokens POST /api/v1/tokens "${J[@]}" '{"nam":"typo"}'
 # Every GET without a path parameter, with its required query parameters,
