@@ -16,7 +16,8 @@ export interface User {
   disabled: boolean;
   created_at: string;
   updated_at: string;
-  groups?: Group[];
+  /** names of the groups the user belongs to */
+  groups?: string[];
 }
 
 export interface LoginReply {
