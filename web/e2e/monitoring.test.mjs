@@ -156,7 +156,7 @@ test('an alert rule made in the editor fires on the pushed data, then is deleted
   assert.equal(stored.items.filter((e) => e.name === 'latency high' && e.state === 'firing').length, 1);
   // Focus went back to "New rule" when the dialog closed: the theme's hover and
   // focus shade of a primary button is not what axe should judge here.
-  await page.mouse.move(0, 0);
+  await page.mouse.move(1439, 899);
   await page.evaluate(() => document.activeElement?.blur());
   await shoot(page, 'alerts');
   await audit(page, 'alerts');
