@@ -71,7 +71,10 @@ test('the Overview shows the local node, and jobs and failures as they happen', 
   // A fresh load finds the same from the lists alone.
   await page.reload();
   await waitText(page, 'stat-nodes-online', '1');
-  await page.getByRole('list', { name: 'Recent failures' }).getByRole('link', { name: 'e2e-fails' }).waitFor();
+  const listed = page.getByRole('list', { name: 'Recent failures' });
+  await listed.getByRole('link', { name: 'e2e-fails' }).waitFor();
+  // the failed chunk is found in the job's chunk list, named by its job
+  await listed.getByText('Chunk 0 of e2e-fails (attempt 1) failed').waitFor();
   await page.getByRole('img', { name: /over the last hour: 1 in all/ }).waitFor();
   w.check();
   await page.close();

@@ -3,6 +3,7 @@ import {
   addAt,
   applyNodeEvent,
   bins,
+  chunkFailures,
   completionTimes,
   loadOverview,
   loadThroughput,
@@ -59,6 +60,28 @@ describe('completionTimes', () => {
     expect(completionTimes(chunks, Date.parse('2026-11-26T11:30:30Z'))).toEqual([
       Date.parse('2026-11-26T12:30:00Z'),
       Date.parse('2026-11-26T12:29:30Z'),
+    ]);
+  });
+});
+
+describe('chunkFailures', () => {
+  it('lists failed and lost attempts of the hour with the job, chunk and reason', () => {
+    const chunks = [
+      {
+        index: 4,
+        state: 'completed',
+        attempts: [
+          { attempt: 1, state: 'lost', reason: 'lost_node', finished_at: '2026-11-26T12:20:00Z' },
+          { attempt: 2, state: 'failed', reason: 'memory', finished_at: '2026-11-26T12:25:00Z' },
+          { attempt: 3, state: 'completed', reason: null, finished_at: '2026-11-26T12:26:00Z' },
+        ],
+      },
+      { index: 5, state: 'failed', attempts: [{ attempt: 1, state: 'failed', reason: 'time', finished_at: '2026-11-26T09:00:00Z' }] },
+    ];
+    const f = chunkFailures({ id: 'j1', name: 'train' }, chunks, Date.parse('2026-11-26T11:30:00Z'));
+    expect(f.map((x) => [x.jobName, x.index, x.attempt, x.state, x.reason])).toEqual([
+      ['train', 4, 1, 'lost', 'lost_node'],
+      ['train', 4, 2, 'failed', 'memory'],
     ]);
   });
 });

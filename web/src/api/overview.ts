@@ -83,6 +83,7 @@ interface Detector {
 interface ChunkAttempt {
   attempt: number;
   state: string;
+  reason?: string | null;
   finished_at: string | null;
 }
 
@@ -191,11 +192,38 @@ export function completionTimes(chunks: Chunk[], from: number): number[] {
   return out;
 }
 
+/** A chunk attempt that ended without completing (failed or lost). */
+export interface ChunkFailure {
+  jobId: string;
+  jobName: string;
+  index: number;
+  attempt: number;
+  state: string;
+  reason: string | null;
+  at: number;
+}
+
+/** The failed and lost attempts of a job's chunks that ended at or after `from`. */
+export function chunkFailures(job: { id: string; name: string }, chunks: Chunk[], from: number): ChunkFailure[] {
+  const out: ChunkFailure[] = [];
+  for (const c of chunks) {
+    for (const a of c.attempts) {
+      if ((a.state !== 'failed' && a.state !== 'lost') || !a.finished_at) continue;
+      const at = Date.parse(a.finished_at);
+      if (at >= from)
+        out.push({ jobId: job.id, jobName: job.name, index: c.index, attempt: a.attempt, state: a.state, reason: a.reason ?? null, at });
+    }
+  }
+  return out;
+}
+
 export interface Throughput {
   /** completions per unix minute */
   perMinute: Map<number, number>;
   /** each job's completed chunks when its list was read (live deltas start there) */
   baseline: Map<string, number>;
+  /** chunk attempts that failed or were lost in the hour (of the jobs read), newest first */
+  failures: ChunkFailure[];
   /** the bounds cut the count short (too many jobs or chunks) */
   partial: boolean;
   jobs: number;
@@ -224,11 +252,12 @@ export async function loadThroughput(
     if (seen.has(j.id)) continue;
     seen.add(j.id);
     const active = j.state === 'running' || (j.finished_at && Date.parse(j.finished_at) >= from);
-    if (active && j.chunks.completed > 0) jobs.push(j);
+    if (active && (j.chunks.completed > 0 || j.chunks.failed > 0)) jobs.push(j);
   }
   if (jobs.length > maxJobs) partial = true;
   const perMinute = new Map<number, number>();
   const baseline = new Map<string, number>();
+  const failures: ChunkFailure[] = [];
   for (const j of [...running.items, ...recent.items]) baseline.set(j.id, j.chunks.completed);
   for (const j of jobs.slice(0, maxJobs)) {
     let cursor: string | null = null;
@@ -244,12 +273,14 @@ export async function loadThroughput(
         opts.signal,
       );
       for (const t of completionTimes(p.items, from)) addAt(perMinute, t);
+      failures.push(...chunkFailures(j, p.items, from));
       done += p.items.filter((c) => c.state === 'completed').length;
       cursor = p.next_cursor;
     } while (cursor);
     if (!cursor) baseline.set(j.id, done);
   }
-  return { perMinute, baseline, partial, jobs: Math.min(jobs.length, maxJobs) };
+  failures.sort((a, b) => b.at - a.at);
+  return { perMinute, baseline, failures, partial, jobs: Math.min(jobs.length, maxJobs) };
 }
 
 export function applyNodeEvent(list: NodeInfo[], e: NodeEvent): NodeInfo[] {

@@ -21,6 +21,7 @@ import {
   tsOf,
   type Anomaly,
   type ChunkEvent,
+  type ChunkFailure,
   type JobEvent,
   type JobInfo,
   type NodeEvent,
@@ -126,7 +127,7 @@ function OverviewPageInner() {
     setQueued(new Set(d.queuedJobs.map((j) => j.id)));
     setMore({ running: d.running.more, queued: d.queued.more });
     for (const j of d.runningJobs) if (!seenDone.current.has(j.id)) seenDone.current.set(j.id, j.chunks.completed);
-    setFailures(d.failed.map(jobFailure));
+    setFailures((f) => mergeFailures(f, d.failed.map(jobFailure)));
   }, [base.data]);
 
   useEffect(() => {
@@ -146,6 +147,7 @@ function OverviewPageInner() {
           for (const [id, n] of r.baseline) seenDone.current.set(id, Math.max(n, seenDone.current.get(id) ?? 0));
           live.current.clear();
           setTp(r);
+          setFailures((f) => mergeFailures(f, r.failures.map(chunkFailure)));
         },
         (e: unknown) => !ac.signal.aborted && setTpError(e),
       );
@@ -181,7 +183,7 @@ function OverviewPageInner() {
         setRunning((s) => toggle(s, j.id, j.state === 'running'));
         setQueued((s) => toggle(s, j.id, j.state === 'pending'));
         if (j.state === 'failed') {
-          const put = (x: Failure) => setFailures((f) => [x, ...f.filter((y) => y.key !== x.key)]);
+          const put = (x: Failure) => setFailures((f) => mergeFailures(f, [x]));
           put({ key: `job:${j.id}`, kind: 'job', jobId: j.id, title: j.id, reason: null, at: Date.now() });
           // the event has no name nor reason: the job has them
           loadJob(j.id).then(
@@ -192,17 +194,8 @@ function OverviewPageInner() {
       } else if (e.topic === 'chunk') {
         const c = e.data as ChunkEvent;
         if (c.state === 'failed' || c.state === 'lost') {
-          setFailures((f) => [
-            {
-              key: `chunk:${c.id}:${c.attempt}`,
-              kind: 'chunk',
-              jobId: c.job_id,
-              title: `Chunk ${c.index} of ${c.job_id} (attempt ${c.attempt}) ${c.state}`,
-              reason: c.reason && c.reason !== 'none' ? c.reason : null,
-              at: Date.now(),
-            },
-            ...f,
-          ]);
+          const x = chunkFailure({ jobId: c.job_id, jobName: c.job_id, index: c.index, attempt: c.attempt, state: c.state, reason: c.reason, at: Date.now() });
+          setFailures((f) => mergeFailures(f, [x]));
         }
       } else if (e.topic === 'node') {
         const n = e.data as NodeEvent;
@@ -336,6 +329,24 @@ function jobFailure(j: JobInfo): Failure {
     reason: j.reason,
     at: Date.parse(j.finished_at ?? j.created_at),
   };
+}
+
+function chunkFailure(c: ChunkFailure): Failure {
+  return {
+    key: `chunk:${c.jobId}:${c.index}:${c.attempt}`,
+    kind: 'chunk',
+    jobId: c.jobId,
+    title: `Chunk ${c.index} of ${c.jobName} (attempt ${c.attempt}) ${c.state}`,
+    reason: c.reason && c.reason !== 'none' ? c.reason : null,
+    at: c.at,
+  };
+}
+
+/** Failures by key (a later copy wins), newest first. */
+function mergeFailures(cur: Failure[], add: Failure[]): Failure[] {
+  const m = new Map(cur.map((f) => [f.key, f]));
+  for (const f of add) m.set(f.key, { ...m.get(f.key), ...f, at: m.get(f.key)?.at ?? f.at });
+  return [...m.values()].sort((a, b) => b.at - a.at).slice(0, 50);
 }
 
 function toggle(s: Set<string>, id: string, on: boolean): Set<string> {
