@@ -180,7 +180,7 @@ function JobPageInner() {
                 okText="Cancel job"
                 cancelText="Keep running"
                 okButtonProps={{ danger: true }}
-                onConfirm={() => act('cancel')}
+                onConfirm={() => void act('cancel')}
               >
                 <Button danger icon={<StopOutlined />} loading={busy === 'cancel'}>
                   Cancel
@@ -193,7 +193,7 @@ function JobPageInner() {
                 description={`${job.chunks.failed + job.chunks.cancelled} failed or cancelled chunks run again.`}
                 okText="Retry"
                 cancelText="Not now"
-                onConfirm={() => act('retry')}
+                onConfirm={() => void act('retry')}
               >
                 <Button icon={<RedoOutlined />} loading={busy === 'retry'}>
                   Retry

@@ -78,7 +78,7 @@ function ClaimForm({ onClaimed }: { onClaimed: (n: SentinelNode) => void }) {
       <Typography.Paragraph type="secondary">
         A new node prints <span className="mono">Claim this node with: sentinel node claim CODE</span>. Type that code here to make the node yours.
       </Typography.Paragraph>
-      <Form form={form} layout="inline" onFinish={(v) => void submit(v)} requiredMark={false}>
+      <Form form={form} layout="inline" onFinish={(v) => void submit(v)} requiredMark={false} aria-label="Claim a node">
         <Form.Item
           name="code"
           label="Claim code"
@@ -209,7 +209,8 @@ function NodesPageInner() {
       const r = await nodesApi.drain(n.id, on);
       if (r && typeof r === 'object' && 'id' in r) replace(r);
       notify.ok(on ? `Node ${n.name} drains: it takes no new chunks` : `Node ${n.name} takes chunks again`);
-      reloadSoon();
+      // At once: a read started before the change (the 10 s poll) is dropped.
+      reloadNodes();
     } catch (e) {
       notify.fail(e, on ? 'The node was not drained' : 'The node was not resumed');
     } finally {
@@ -222,6 +223,7 @@ function NodesPageInner() {
     try {
       const r = await nodesApi.claim(n.claim_code);
       replace(r);
+      reloadNodes();
       notify.ok(`Node ${r.name} claimed: it is yours now`);
     } catch (e) {
       notify.fail(e, 'The node was not claimed');
@@ -322,8 +324,8 @@ function NodesPageInner() {
       render: (_, n) => {
         if (n.state === 'pending')
           return n.claim_code ? (
-            <Popconfirm title={`Claim ${n.name}?`} description="The node becomes yours." okText="Claim" onConfirm={() => claim(n)}>
-              <Button size="small" loading={busy === n.id}>
+            <Popconfirm title={`Claim ${n.name}?`} description="The node becomes yours." okText="Claim" onConfirm={() => void claim(n)}>
+              <Button size="small" loading={busy === n.id} aria-label={`Claim ${n.name}`}>
                 Claim
               </Button>
             </Popconfirm>
@@ -335,7 +337,7 @@ function NodesPageInner() {
               Permissions
             </Button>
             {n.draining ? (
-              <Popconfirm title={`Resume ${n.name}?`} description="It takes new chunks again." okText="Resume" onConfirm={() => drain(n, false)}>
+              <Popconfirm title={`Resume ${n.name}?`} description="It takes new chunks again." okText="Resume" onConfirm={() => void drain(n, false)}>
                 <Button size="small" icon={<PlayCircleOutlined />} loading={busy === n.id} aria-label={`Resume ${n.name}`}>
                   Resume
                 </Button>
@@ -346,7 +348,7 @@ function NodesPageInner() {
                 description="It finishes its running chunks and takes no new ones."
                 okText="Drain"
                 okButtonProps={{ danger: true }}
-                onConfirm={() => drain(n, true)}
+                onConfirm={() => void drain(n, true)}
               >
                 <Button size="small" danger icon={<PauseCircleOutlined />} loading={busy === n.id} aria-label={`Drain ${n.name}`}>
                   Drain
@@ -379,7 +381,7 @@ function NodesPageInner() {
       <ClaimForm
         onClaimed={(n) => {
           replace(n);
-          reloadSoon();
+          reloadNodes();
         }}
       />
       <Space style={{ marginBottom: 12 }} wrap>
@@ -403,6 +405,7 @@ function NodesPageInner() {
         onClose={() => setEditing(undefined)}
         onSaved={(n) => {
           replace(n);
+          reloadNodes();
           setEditing(undefined);
         }}
       />
