@@ -152,6 +152,9 @@ test('train a model in the console, score vectors, watch an agent and see the an
   const an = await rest.get(`/api/v1/detectors/${det.id}/anomalies?from=-15m`);
   assert.equal(an.items.length, 1);
   assert.equal(await mark.getAttribute('data-ts'), String(an.items[0].ts));
+  const listed = page.getByRole('table', { name: 'Anomalies' }).getByRole('row').filter({ hasText: det.id });
+  await listed.waitFor();
+  assert.match(await listed.textContent(), /temp-ae@1/);
   await settle(page);
   await shoot(page, 'monitoring-anomaly');
   await settle(page);

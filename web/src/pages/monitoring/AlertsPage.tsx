@@ -4,7 +4,7 @@
 import { DeleteOutlined, EditOutlined, PlusOutlined } from '@ant-design/icons';
 import { AutoComplete, Button, Card, Col, Form, Input, InputNumber, Modal, Popconfirm, Radio, Row, Select, Table, Tag, Tooltip, Typography } from 'antd';
 import type { ColumnsType } from 'antd/es/table';
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import {
   OPS,
   alertsApi,
@@ -165,6 +165,13 @@ export default function AlertsPage() {
   const events = useApi(() => alertsApi.events(), []);
   const [liveEvents, setLiveEvents] = useState<AlertEvent[]>([]);
   const [editing, setEditing] = useState<AlertRule | null | 'new'>(null);
+
+  // States change without events too (ok → pending, values): re-read the rules every 10 s.
+  const reloadRules = rules.reload;
+  useEffect(() => {
+    const t = setInterval(reloadRules, 10_000);
+    return () => clearInterval(t);
+  }, [reloadRules]);
 
   useEvents<AlertEvent>('alert', (e) => {
     const ev = e.data;

@@ -32,6 +32,22 @@ import './monitoring.css';
 type RangeKey = (typeof PRESETS)[number]['key'] | 'custom';
 const GROUP_KEYS = ['model', 'status', 'agent', 'gpu', 'detector'];
 
+interface AnomalyRow {
+  ts: number;
+  detector: string;
+  model: string;
+  score: number;
+  threshold: number;
+}
+
+const anomalyColumns: ColumnsType<AnomalyRow> = [
+  { title: 'Time', dataIndex: 'ts', render: (t: number) => when(t), sorter: (a, b) => a.ts - b.ts, defaultSortOrder: 'descend' },
+  { title: 'Detector', dataIndex: 'detector', render: (d: string) => <span className="mono">{d}</span>, responsive: ['md'] },
+  { title: 'Model', dataIndex: 'model', responsive: ['sm'] },
+  { title: 'Score', dataIndex: 'score', render: (v: number) => compact(v, 4), sorter: (a, b) => a.score - b.score },
+  { title: 'Threshold', dataIndex: 'threshold', render: (v: number) => compact(v, 4), responsive: ['sm'] },
+];
+
 function lastValues(a: Agent) {
   const entries = Object.entries(a.metrics).sort(([x], [y]) => x.localeCompare(y));
   const shown = entries.slice(0, 4);
@@ -170,7 +186,7 @@ export default function MonitoringPage() {
   const [by, setBy] = useState<string[]>([]);
   const [live, setLive] = useState(true);
   const [tick, setTick] = useState(0);
-  const [liveMarks, setLiveMarks] = useState<Mark[]>([]);
+  const [liveRows, setLiveRows] = useState<AnomalyRow[]>([]);
 
   // Several keys at once: two setParams calls in one event would keep only the last.
   const set = useCallback(
@@ -233,9 +249,12 @@ export default function MonitoringPage() {
     async (signal) => {
       const lists = await Promise.all(
         watching.map(async (d) =>
-          (await metricsApi.anomalies(d.id, win.from, win.to + win.step * 1000, signal)).map<Mark>((a) => ({
+          (await metricsApi.anomalies(d.id, win.from, win.to + win.step * 1000, signal)).map<AnomalyRow>((a) => ({
             ts: a.ts,
-            title: `Anomaly at ${when(a.ts)}: score ${compact(a.score, 4)} > threshold ${compact(a.threshold, 4)} (detector ${d.id}, model ${d.model}@${d.version})`,
+            detector: d.id,
+            model: `${d.model}@${d.version}`,
+            score: a.score,
+            threshold: a.threshold,
           })),
         ),
       );
@@ -245,16 +264,28 @@ export default function MonitoringPage() {
   );
   useEvents<AnomalyEvent>('anomaly', (e) => {
     const a = e.data;
-    if (agent && a.agent !== agent) return;
-    setLiveMarks((m) => [
-      ...m.slice(-500),
-      { ts: a.ts, title: `Anomaly at ${when(a.ts)}: score ${compact(a.score, 4)} > threshold ${compact(a.threshold, 4)} (detector ${a.detector}, model ${a.model})` },
-    ]);
+    if (!a || (agent && a.agent !== agent)) return;
+    setLiveRows((m) => [...m.slice(-500), { ts: a.ts, detector: a.detector, model: a.model, score: a.score, threshold: a.threshold }]);
     if (live && rangeKey !== 'custom') setTick((x) => x + 1);
   });
+  const anomalyRows = useMemo(() => {
+    const seen = new Set<string>();
+    return [...(anomaliesQ.data ?? []), ...liveRows]
+      .filter((r) => r.ts >= win.from && r.ts < win.to + win.step * 1000)
+      .filter((r) => (seen.has(`${r.detector}@${r.ts}`) ? false : (seen.add(`${r.detector}@${r.ts}`), true)))
+      .sort((x, y) => y.ts - x.ts);
+  }, [anomaliesQ.data, liveRows, win]);
   const marks = useMemo(
-    () => marksInRange([...(anomaliesQ.data ?? []), ...liveMarks], win.from, win.to + win.step * 1000),
-    [anomaliesQ.data, liveMarks, win],
+    () =>
+      marksInRange(
+        anomalyRows.map<Mark>((r) => ({
+          ts: r.ts,
+          title: `Anomaly at ${when(r.ts)}: score ${compact(r.score, 4)} > threshold ${compact(r.threshold, 4)} (detector ${r.detector}, model ${r.model})`,
+        })),
+        win.from,
+        win.to + win.step * 1000,
+      ),
+    [anomalyRows, win],
   );
 
   const exportQuery = { metric, agent, from: win.from, to: win.to };
@@ -291,7 +322,7 @@ export default function MonitoringPage() {
         <Card title="Metrics" size="small">
           <Form layout="vertical" component="div">
             <Row gutter={12}>
-              <Col xs={24} sm={12} lg={6}>
+              <Col xs={12} lg={6}>
                 <Form.Item label="Agent" htmlFor="mon-agent">
                   <Select
                     id="mon-agent"
@@ -302,7 +333,7 @@ export default function MonitoringPage() {
                   />
                 </Form.Item>
               </Col>
-              <Col xs={24} sm={12} lg={6}>
+              <Col xs={12} lg={6}>
                 <Form.Item label="Metric" htmlFor="mon-metric">
                   <Select
                     id="mon-metric"
@@ -314,7 +345,7 @@ export default function MonitoringPage() {
                   />
                 </Form.Item>
               </Col>
-              <Col xs={24} sm={12} lg={6}>
+              <Col xs={12} lg={6}>
                 <Form.Item label="Time range" htmlFor="mon-range">
                   <Select
                     id="mon-range"
@@ -324,7 +355,7 @@ export default function MonitoringPage() {
                   />
                 </Form.Item>
               </Col>
-              <Col xs={24} sm={12} lg={6}>
+              <Col xs={12} lg={6}>
                 <Form.Item label="Aggregation" htmlFor="mon-agg">
                   <Select id="mon-agg" value={agg} onChange={(v: Agg) => (setAgg(v), set({ agg: v }))} options={AGGREGATIONS.map((a) => ({ value: a, label: a }))} />
                 </Form.Item>
@@ -342,7 +373,7 @@ export default function MonitoringPage() {
                   </Form.Item>
                 </Col>
               )}
-              <Col xs={24} sm={12} lg={6}>
+              <Col xs={12} lg={6}>
                 <Form.Item label="Step" htmlFor="mon-step">
                   <Select
                     id="mon-step"
@@ -352,7 +383,7 @@ export default function MonitoringPage() {
                   />
                 </Form.Item>
               </Col>
-              <Col xs={24} sm={12} lg={6}>
+              <Col xs={12} lg={6}>
                 <Form.Item label="Group by tag" htmlFor="mon-by">
                   <Select
                     id="mon-by"
@@ -364,7 +395,7 @@ export default function MonitoringPage() {
                   />
                 </Form.Item>
               </Col>
-              <Col xs={24} sm={12} lg={6}>
+              <Col xs={12} lg={6}>
                 <Form.Item label="Follow now (every 15 s)" htmlFor="mon-live">
                   <Switch id="mon-live" checked={live} onChange={setLive} disabled={rangeKey === 'custom'} />
                 </Form.Item>
@@ -388,6 +419,17 @@ export default function MonitoringPage() {
                 {anomaliesQ.error ? ' (the anomalies could not be loaded)' : ''}
               </Typography.Paragraph>
               <TimeChart title={title} yLabel={`${agg}(${metric})`} series={chartSeries} marks={marks} range={win} />
+              {anomalyRows.length > 0 && (
+                <Table<AnomalyRow>
+                  style={{ marginTop: 12 }}
+                  rowKey={(r) => `${r.detector}@${r.ts}`}
+                  size="small"
+                  columns={anomalyColumns}
+                  dataSource={anomalyRows}
+                  pagination={{ pageSize: 5, hideOnSinglePage: true }}
+                  aria-label="Anomalies"
+                />
+              )}
             </>
           )}
         </Card>
