@@ -11,7 +11,7 @@ import { contentUrl, deleteDataset, getDataset, getVersion, listVersions, patchD
 import { isAdmin } from '../../api/types';
 import { useAuth } from '../../auth/AuthContext';
 import { bytes, ErrorView, PageHeader, useApi, useNotify, when } from '../../components/common';
-import { ItemNotFound, VisibilityTag } from './common';
+import { Contrast, ItemNotFound, VisibilityTag } from './common';
 import { DiffView, type DiffParams } from './DiffView';
 import { ProfileView } from './ProfileView';
 import { SharingModal } from './SharingModal';
@@ -21,6 +21,14 @@ import './datasets.css';
 const intOf = (s: string | null) => (s && /^\d+$/.test(s) ? Number(s) : undefined);
 
 export default function DatasetPage() {
+  return (
+    <Contrast>
+      <DatasetPageInner />
+    </Contrast>
+  );
+}
+
+function DatasetPageInner() {
   const { name = '' } = useParams();
   const nav = useNavigate();
   const notify = useNotify();
@@ -31,7 +39,8 @@ export default function DatasetPage() {
   const [picked, setPicked] = useState<number[]>([]);
 
   const ds = useApi((s) => getDataset(name, s), [name]);
-  const versions = useApi(() => listVersions(name), [name, ds.data?.latest_version]);
+  // after the dataset: a name the user may not read answers one 404, not two
+  const versions = useApi(() => (ds.data ? listVersions(name) : Promise.resolve(undefined)), [name, ds.data?.latest_version, !!ds.data]);
   const tab = sp.get('tab') ?? 'versions';
   const vs = useMemo(() => versions.data ?? [], [versions.data]);
   const vnum = intOf(sp.get('v')) ?? vs[0]?.number;
@@ -205,6 +214,8 @@ export default function DatasetPage() {
                     columns={vcols}
                     dataSource={vs}
                     rowSelection={{
+                      // two at most; a select-all box would also sit in the table's aria-hidden measure row
+                      hideSelectAll: true,
                       selectedRowKeys: picked,
                       onChange: (keys) => setPicked((keys as number[]).slice(-2)),
                       // rc-checkbox passes other props to its <input>: a label for screen readers

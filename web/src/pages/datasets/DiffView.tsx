@@ -218,9 +218,11 @@ export function DiffView({ dataset, versions, params, onChange }: Props) {
   const from = params.from ?? (to !== undefined ? byNumber.get(to)?.parent ?? undefined : undefined);
   const vf = from !== undefined ? byNumber.get(from) : undefined;
   const vt = to !== undefined ? byNumber.get(to) : undefined;
-  const path = params.path ?? (vt?.kind === 'file' ? vt.filename ?? undefined : undefined);
-  const pa = path ? vf?.profiles[path] : undefined;
-  const pb = path ? vt?.profiles[path] : undefined;
+  // Two single files compare whatever their names; a file of a set by its path.
+  const singles = vf?.kind === 'file' && vt?.kind === 'file';
+  const path = params.path ?? (singles ? (vt.filename ?? undefined) : undefined);
+  const pa = params.path ? vf?.profiles[params.path] : singles ? Object.values(vf.profiles)[0] : undefined;
+  const pb = params.path ? vt?.profiles[params.path] : singles ? Object.values(vt.profiles)[0] : undefined;
   const key = params.key ?? guessKey(pa, pb);
   const options = versions.map((v) => ({ value: v.number, label: `v${v.number}${v.message ? ` — ${v.message}` : ''}` }));
   const ready = from !== undefined && to !== undefined && from !== to;

@@ -37,14 +37,19 @@ function Failed({ error }: { error: unknown }) {
   return <Alert type="error" showIcon message="The editor could not load" description={error instanceof Error ? error.message : String(error)} />;
 }
 
+/**
+ * The editor owns its text while the user types (onChange reports it); the
+ * page replaces it only by passing a new doc (another key), e.g. a version
+ * just loaded. Pushing every keystroke's value back would race the typing.
+ */
 export function CodeEditor({
-  value,
+  doc,
   onChange,
   language,
   label,
   onSave,
 }: {
-  value: string;
+  doc: { key: number; text: string };
   onChange: (v: string) => void;
   language: string;
   label: string;
@@ -56,10 +61,12 @@ export function CodeEditor({
   const ed = useRef<Editor>();
   const cb = useRef({ onChange, onSave });
   cb.current = { onChange, onSave };
+  const docRef = useRef(doc);
+  docRef.current = doc;
 
   useEffect(() => {
     if (!monaco || !box.current) return;
-    const e = monaco.editor.create(box.current, { ...common, value, language, ariaLabel: label });
+    const e = monaco.editor.create(box.current, { ...common, value: docRef.current.text, language, ariaLabel: label });
     ed.current = e;
     const sub = e.onDidChangeModelContent(() => cb.current.onChange(e.getValue()));
     e.addCommand(monaco.KeyMod.CtrlCmd | monaco.KeyCode.KeyS, () => cb.current.onSave?.());
@@ -75,8 +82,8 @@ export function CodeEditor({
 
   useEffect(() => {
     const e = ed.current;
-    if (e && e.getValue() !== value) e.setValue(value);
-  }, [value]);
+    if (e && e.getValue() !== docRef.current.text) e.setValue(docRef.current.text);
+  }, [doc.key]);
   useEffect(() => {
     const m = ed.current?.getModel();
     if (monaco && m) monaco.editor.setModelLanguage(m, language);
@@ -89,6 +96,27 @@ export function CodeEditor({
       <div ref={box} style={{ height: '100%', display: monaco ? 'block' : 'none' }} />
     </div>
   );
+}
+
+/**
+ * Keeps each side of a diff editor labelled for screen readers: Monaco
+ * rebuilds the sides' options whenever the diff editor's change (a layout
+ * switching to inline included) and leaves their labels empty.
+ */
+function labelSides(monaco: Monaco, d: DiffEditor, label: string): () => void {
+  const subs = (
+    [
+      [d.getOriginalEditor(), `${label}: before`],
+      [d.getModifiedEditor(), `${label}: after`],
+    ] as const
+  ).map(([e, text]) => {
+    const fix = () => {
+      if (e.getOption(monaco.editor.EditorOption.ariaLabel) !== text) e.updateOptions({ ariaLabel: text });
+    };
+    fix();
+    return e.onDidChangeConfiguration(fix);
+  });
+  return () => subs.forEach((x) => x.dispose());
 }
 
 export function CodeDiff({ original, modified, language, label }: { original: string; modified: string; language: string; label: string }) {
@@ -105,9 +133,19 @@ export function CodeDiff({ original, modified, language, label }: { original: st
 
   useEffect(() => {
     if (!monaco || !box.current) return;
-    const d = monaco.editor.createDiffEditor(box.current, { ...common, readOnly: true, originalEditable: false, ariaLabel: label, renderSideBySide: !inline });
+    const d = monaco.editor.createDiffEditor(box.current, {
+      ...common,
+      readOnly: true,
+      originalEditable: false,
+      ariaLabel: label,
+      originalAriaLabel: `${label}: before`,
+      modifiedAriaLabel: `${label}: after`,
+      renderSideBySide: !inline,
+    });
     ed.current = d;
+    const unlabel = labelSides(monaco, d, label);
     return () => {
+      unlabel();
       const m = d.getModel();
       d.dispose();
       m?.original.dispose();
@@ -127,7 +165,9 @@ export function CodeDiff({ original, modified, language, label }: { original: st
   }, [monaco, original, modified, language]);
 
   useEffect(() => {
-    ed.current?.updateOptions({ renderSideBySide: !inline });
+    const d = ed.current;
+    if (!d) return;
+    d.updateOptions({ renderSideBySide: !inline });
   }, [inline]);
 
   if (error !== undefined) return <Failed error={error} />;

@@ -13,7 +13,7 @@ import { getScript, getScriptDiff, getScriptText, listScriptVersions, patchScrip
 import { isAdmin } from '../../api/types';
 import { useAuth } from '../../auth/AuthContext';
 import { bytes, ErrorView, PageHeader, useApi, useNotify, when } from '../../components/common';
-import { ItemNotFound, VisibilityTag } from '../datasets/common';
+import { Contrast, ItemNotFound, VisibilityTag } from '../datasets/common';
 import { SharingModal } from '../datasets/SharingModal';
 import { CodeDiff, CodeEditor } from './Editors';
 import '../datasets/datasets.css';
@@ -119,6 +119,14 @@ function History({ name, versions, language, from, to, onPick, onOpen }: {
 }
 
 export default function ScriptPage() {
+  return (
+    <Contrast>
+      <ScriptPageInner />
+    </Contrast>
+  );
+}
+
+function ScriptPageInner() {
   const { name = '' } = useParams();
   const nav = useNavigate();
   const notify = useNotify();
@@ -147,14 +155,19 @@ export default function ScriptPage() {
   const tab = sp.get('tab') ?? 'editor';
 
   // A loaded version replaces the draft; a new script starts from a template.
+  const [doc, setDoc] = useState({ key: 0, text: '' });
+  const replace = (text: string) => {
+    setDraft(text);
+    setDoc((d) => ({ key: d.key + 1, text }));
+  };
   useEffect(() => {
-    if (loaded.data !== undefined) setDraft(loaded.data);
+    if (loaded.data !== undefined) replace(loaded.data);
   }, [loaded.data]);
   useEffect(() => {
     if (current?.language) setLanguage(langOf(current.language));
   }, [current?.language]);
   useEffect(() => {
-    if (script.data === null && draft === undefined) setDraft(TEMPLATE[langOf(sp.get('language'))]);
+    if (script.data === null && draft === undefined) replace(TEMPLATE[langOf(sp.get('language'))]);
   }, [script.data, draft, sp]);
 
   const base = loaded.data ?? (script.data === null ? TEMPLATE[langOf(sp.get('language'))] : undefined);
@@ -319,7 +332,7 @@ export default function ScriptPage() {
                 ) : draft === undefined ? (
                   <Spin />
                 ) : (
-                  <CodeEditor value={draft} onChange={setDraft} language={language === 'shell' ? 'plaintext' : 'python'} label={`Code of ${name}`} onSave={() => void save()} />
+                  <CodeEditor doc={doc} onChange={setDraft} language={language === 'shell' ? 'plaintext' : 'python'} label={`Code of ${name}`} onSave={() => void save()} />
                 )}
                 <Typography.Paragraph type="secondary" style={{ marginTop: 8 }}>
                   Ctrl+S (⌘S) saves. Run uses a saved version; the job wizard asks for inputs and resources.
