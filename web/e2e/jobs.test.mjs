@@ -226,3 +226,59 @@ test('cancel and retry ask first and answer with toasts', async () => {
   w.check();
   await page.close();
 });
+
+test('a log of 100,000 lines reaches the terminal while the page stays responsive', async (t) => {
+  const big = `import sys, time
+for b in range(100):
+    sys.stdout.write("".join("line %d of the big log\\n" % (b * 1000 + i) for i in range(1000)))
+    sys.stdout.flush()
+    time.sleep(0.03)
+`;
+  await rest.call('POST', '/api/v1/scripts/big-log.py/versions', big, { headers: { 'Content-Type': 'text/plain' } });
+  const job = await rest.post('/api/v1/jobs', { name: 'big log', script: 'big-log.py' });
+  let state = job.state;
+  for (let i = 0; i < 240 && !['completed', 'failed', 'cancelled'].includes(state); i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    state = (await rest.get(`/api/v1/jobs/${job.id}`)).state;
+  }
+  assert.equal(state, 'completed');
+  const text = await (await rest.call('GET', `/api/v1/jobs/${job.id}/logs`, undefined, { raw: true })).text();
+  const total = text.split('\n').filter(Boolean).length;
+  assert.ok(total >= 100_000, `the server kept ${total} lines`);
+
+  const page = await br.context.newPage();
+  const w = watch(page);
+  w.allow(/HTTP 401: GET .*\/api\/v1\/me/);
+  w.allow(/status of 401/);
+  await ensureLogin(page);
+  // The longest gap between animation frames while the log loads: a page
+  // that writes line by line (or in one piece) freezes for seconds.
+  await page.goto(`${sv.url}/jobs/${job.id}`);
+  await page.getByRole('heading', { level: 1, name: 'big log' }).waitFor();
+  await page.evaluate(() => {
+    const w = window;
+    w.__gap = 0;
+    let last = performance.now();
+    const tick = (t) => {
+      w.__gap = Math.max(w.__gap, t - last);
+      last = t;
+      if (!w.__stop) requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+  await page.getByTestId('log-lines').filter({ hasText: new RegExp(`^${total.toLocaleString('en-US')} lines$`) }).waitFor({ timeout: 60_000 });
+  const gap = await page.evaluate(() => {
+    window.__stop = true;
+    return window.__gap;
+  });
+  t.diagnostic(`${total} lines; the longest gap between frames was ${Math.round(gap)} ms`);
+  assert.ok(gap < 1500, `the page froze for ${Math.round(gap)} ms`);
+  // The end of the log is on screen, and the page still answers a click.
+  await page.locator('.xterm-rows').filter({ hasText: 'line 99999 of the big log' }).waitFor({ timeout: 15_000 });
+  const t0 = Date.now();
+  await page.getByRole('button', { name: 'Retry' }).or(page.getByRole('link', { name: 'big-log.py v1' })).first().hover();
+  assert.ok(Date.now() - t0 < 2000);
+  await shoot(page, 'job-big-log');
+  w.check();
+  await page.close();
+});

@@ -277,6 +277,7 @@ function NodesPageInner() {
     {
       title: 'Capacity',
       key: 'cap',
+      responsive: ['sm'],
       sorter: (a, b) => a.max_parallel - b.max_parallel,
       render: (_, n) => (
         <Typography.Text style={{ fontSize: 13 }}>
