@@ -100,6 +100,13 @@ test('the agent is online, its metric is charted and its summary counts the push
   await page.locator('.ant-select-item-option[title="max"]').click();
   await page.getByRole('figure', { name: /max\(latency_ms\)/ }).locator('canvas').first().waitFor();
 
+  // A custom range (the last hour by default) shows the same data.
+  await page.locator('.ant-select', { has: page.getByLabel('Time range') }).click();
+  await page.locator('.ant-select-item-option[title="Custom…"]').click();
+  await page.locator('.ant-picker-range').waitFor();
+  await page.getByText(/2 series, \d+ points/).waitFor();
+  await page.getByRole('figure', { name: /max\(latency_ms\)/ }).locator('canvas').first().waitFor();
+
   // The export link carries the filters and gives back every pushed sample.
   const href = await page.getByRole('link', { name: /Export CSV/ }).getAttribute('href');
   assert.match(href, /format=csv/);
@@ -166,6 +173,54 @@ test('an alert rule made in the editor fires on the pushed data, then is deleted
   await page.getByText('Rule "latency high" deleted').waitFor();
   await rules.getByText('No rules yet').waitFor();
   assert.equal((await rest.get('/api/v1/alerts')).items.length, 0);
+  w.check();
+  await page.close();
+});
+
+test('a chart of 100,000 points draws and answers the cursor without stalling', async () => {
+  // 28 series (tag model) × 3,600 seconds of the last hour = 100,800 points at a 1 s step.
+  const now = Math.floor(Date.now() / 1000) * 1000;
+  const all = [];
+  for (let m = 0; m < 28; m++) {
+    for (let s = 1; s <= 3600; s++) all.push({ agent: 'e2e-big', metric: 'load', value: m * 10 + Math.sin(s / 60) * 5, ts: now - s * 1000 + 1, tags: { model: `m${m}` } });
+  }
+  for (let i = 0; i < all.length; i += 50000) await rest.post('/api/v1/metrics', { samples: all.slice(i, i + 50000) });
+
+  const page = await br.context.newPage();
+  const w = watch(page);
+  w.allow(/401.*\/api\/v1\/me/);
+  w.allow(/status of 401/);
+  await ensureLogin(page);
+  const t0 = Date.now();
+  await page.goto(`${sv.url}/monitoring?agent=e2e-big&metric=load&range=1h&step=1`);
+  const info = page.getByText(/28 series, \d+ points, step 1s/);
+  await info.waitFor({ timeout: 30000 });
+  const chart = page.getByRole('figure', { name: /avg\(load\) of e2e-big/ });
+  await chart.locator('canvas').first().waitFor();
+  const points = Number(/28 series, (\d+) points/.exec(await info.textContent())[1]);
+  assert.ok(points >= 100000, `points: ${points}`);
+  const loaded = Date.now() - t0;
+
+  // Moving the cursor updates the legend's values; each move must answer quickly.
+  const over = chart.locator('.u-over');
+  const box = await over.boundingBox();
+  const legendValue = chart.locator('.u-legend .u-series').nth(1).locator('.u-value');
+  const times = [];
+  for (let i = 1; i <= 10; i++) {
+    const before = await legendValue.textContent();
+    const t = Date.now();
+    await page.mouse.move(box.x + (box.width * i) / 11, box.y + box.height / 2);
+    await page.waitForFunction(
+      ([sel, b]) => document.querySelectorAll(sel)[1]?.querySelector('.u-value')?.textContent !== b,
+      ['.time-chart .u-legend .u-series', before],
+      { timeout: 5000 },
+    );
+    times.push(Date.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  const median = times[5];
+  assert.ok(median < 500, `median cursor answer ${median} ms (all: ${times.join(', ')})`);
+  console.log(`100,800 points: page ready in ${loaded} ms; cursor answers in ${times.join(', ')} ms`);
   w.check();
   await page.close();
 });

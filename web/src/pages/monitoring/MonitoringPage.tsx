@@ -182,8 +182,11 @@ export default function MonitoringPage() {
   const [rangeKey, setRangeKey] = useState<RangeKey>((params.get('range') as RangeKey) || '1h');
   const [custom, setCustom] = useState<[Dayjs, Dayjs]>(() => [dayjs().subtract(1, 'hour'), dayjs()]);
   const [agg, setAgg] = useState<Agg>((params.get('agg') as Agg) || 'avg');
-  const [step, setStep] = useState<number | 'auto'>('auto');
-  const [by, setBy] = useState<string[]>([]);
+  const [step, setStep] = useState<number | 'auto'>(() => {
+    const n = Number(params.get('step'));
+    return Number.isFinite(n) && n >= 1 ? n : 'auto';
+  });
+  const [by, setBy] = useState<string[]>(() => (params.get('by') ?? '').split(',').filter(Boolean));
   const [live, setLive] = useState(true);
   const [tick, setTick] = useState(0);
   const [liveRows, setLiveRows] = useState<AnomalyRow[]>([]);
@@ -378,7 +381,7 @@ export default function MonitoringPage() {
                   <Select
                     id="mon-step"
                     value={step}
-                    onChange={(v: number | 'auto') => setStep(v)}
+                    onChange={(v: number | 'auto') => (setStep(v), set({ step: v === 'auto' ? undefined : String(v) }))}
                     options={[{ value: 'auto', label: `Automatic (${formatDuration(win.step * 1000)})` }, ...STEPS.map((s) => ({ value: s, label: formatDuration(s * 1000) }))]}
                   />
                 </Form.Item>
@@ -389,7 +392,7 @@ export default function MonitoringPage() {
                     id="mon-by"
                     mode="tags"
                     value={by}
-                    onChange={(v: string[]) => setBy(v)}
+                    onChange={(v: string[]) => (setBy(v), set({ by: v.join(',') || undefined }))}
                     placeholder="One series per stored series"
                     options={GROUP_KEYS.map((k) => ({ value: k, label: k }))}
                   />
