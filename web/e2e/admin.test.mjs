@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { ADMIN, audit, launch, login, restClient, shoot, startSentinel, visit, watch } from './harness.mjs';
 
 const MEMBER = { username: 'alice', password: 'alice-password-1' };
+const NEW_PASSWORD = 'alice-password-2';
 
 let sv, br, rest;
 before(async () => {
@@ -60,6 +61,45 @@ test('an admin creates a user, finds user.create in the audit log, and groups th
   assert.match(await r.innerText(), /enabled/);
   const users = await rest.get('/api/v1/users');
   assert.ok(users.items.some((u) => u.username === MEMBER.username && u.role === 'member'), 'the server has the user');
+
+  // Role: admin, then member again.
+  const pickRole = async (role) => {
+    await r.locator('.ant-select-selector').click();
+    await page.locator(`.ant-select-dropdown:visible .ant-select-item-option[title="${role}"]`).click();
+    await page.getByText(`${MEMBER.username} is now ${role}`).waitFor();
+    const u = await rest.get(`/api/v1/users/${MEMBER.username}`);
+    assert.equal(u.role, role);
+  };
+  await pickRole('admin');
+  await pickRole('member');
+
+  // Disable (confirmed): the user cannot log in; enable again.
+  const canLogin = async (password) =>
+    (await fetch(sv.url + '/api/v1/auth/login', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: MEMBER.username, password }),
+    })).status;
+  await r.getByRole('button', { name: 'Disable' }).click();
+  await page.getByRole('tooltip').getByRole('button', { name: 'Disable' }).click();
+  await page.getByText(`${MEMBER.username} disabled`).waitFor();
+  await r.getByText('disabled', { exact: true }).waitFor();
+  assert.equal(await canLogin(MEMBER.password), 401, 'a disabled user cannot log in');
+  await r.getByRole('button', { name: 'Enable' }).click();
+  await page.getByText(`${MEMBER.username} enabled`).waitFor();
+  await r.getByText('enabled', { exact: true }).waitFor();
+  assert.equal(await canLogin(MEMBER.password), 200);
+
+  // Reset the password: the old one stops working, the new one works.
+  await page.getByRole('button', { name: `Reset password of ${MEMBER.username}` }).click();
+  const rd = page.getByRole('dialog', { name: `Reset the password of ${MEMBER.username}` });
+  await rd.getByText('All their sessions and API tokens are revoked.').waitFor();
+  await rd.getByLabel('New password').fill(NEW_PASSWORD);
+  await rd.getByRole('button', { name: 'Reset password' }).click();
+  await page.getByText(`Password of ${MEMBER.username} reset`).waitFor();
+  assert.equal(await canLogin(MEMBER.password), 401, 'the old password is refused');
+  assert.equal(await canLogin(NEW_PASSWORD), 200, 'the new password works');
+  MEMBER.password = NEW_PASSWORD;
 
   // The same name again: refused in words (409).
   w.allow(/HTTP 409: POST .*\/api\/v1\/users/);
