@@ -168,6 +168,18 @@ test('an alert rule made in the editor fires on the pushed data, then is deleted
   await shoot(page, 'alerts');
   await audit(page, 'alerts');
 
+  // Edit: a threshold the data does not cross resolves the rule.
+  await ruleRow.getByRole('button', { name: 'Edit rule latency high' }).click();
+  const ed = page.getByRole('dialog', { name: 'Edit rule latency high' });
+  assert.equal(await ed.getByLabel('Metric', { exact: true }).inputValue(), 'latency_ms');
+  await ed.getByLabel('Threshold', { exact: true }).fill('100000');
+  await ed.getByRole('button', { name: 'Save rule' }).click();
+  await page.getByText('Rule "latency high" saved').waitFor();
+  await ruleRow.getByText('avg(latency_ms) over 15m > 100000').waitFor();
+  await page.getByText(/Alert "latency high" resolved/).first().waitFor({ timeout: 15000 });
+  await events.getByRole('row').filter({ hasText: 'latency high' }).getByText('resolved', { exact: true }).waitFor();
+  await ruleRow.getByText('ok', { exact: true }).waitFor();
+
   await ruleRow.getByRole('button', { name: 'Delete rule latency high' }).click();
   await page.getByRole('button', { name: 'Delete', exact: true }).click();
   await page.getByText('Rule "latency high" deleted').waitFor();
