@@ -19,6 +19,17 @@ import './jobs.css';
 const fmt = (v: number | null | undefined) =>
   v === null || v === undefined ? '—' : Math.abs(v) >= 1e6 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(4) : Number(v.toFixed(6)).toString();
 
+/** A job's inputs as they were resolved at submit ({name, version, kind}). */
+export function inputsText(inputs: unknown[]): string {
+  return inputs
+    .map((i) => {
+      if (typeof i === 'string') return i;
+      const x = i as { name?: string; version?: number | null; kind?: string };
+      return x.kind === 'local' || x.version === null || x.version === undefined ? `${x.name} (${x.kind ?? 'local'})` : `${x.name}@${x.version}`;
+    })
+    .join(', ');
+}
+
 function StatsTable({ stats }: { stats: Record<string, Stat> }) {
   const rows = Object.entries(stats).map(([name, s]) => ({ name, ...s }));
   return (
@@ -85,9 +96,13 @@ function JobPageInner() {
   // Chunk refreshes are throttled: at most one read per 1.5 s while events come.
   const timer = useRef<ReturnType<typeof setTimeout>>();
   const lastRead = useRef(0);
+  const jobSize = useRef(0);
+  jobSize.current = job?.chunks.total ?? 0;
   const refreshChunks = useCallback(() => {
     if (timer.current) return;
-    const wait = Math.max(0, 1500 - (Date.now() - lastRead.current));
+    // A big job's chunk list is many pages: read it less often (up to every 15 s).
+    const every = Math.min(15_000, 1500 + (jobSize.current / 1000) * 500);
+    const wait = Math.max(0, every - (Date.now() - lastRead.current));
     timer.current = setTimeout(() => {
       timer.current = undefined;
       lastRead.current = Date.now();
@@ -235,6 +250,10 @@ function JobPageInner() {
                 ),
               },
               { key: 'runtime', label: 'Runtime', children: job.runtime },
+              ...(job.inputs?.length
+                ? [{ key: 'inputs', label: 'Inputs', children: inputsText(job.inputs) }]
+                : []),
+              ...(job.args?.length ? [{ key: 'args', label: 'Arguments', children: <span className="mono">{job.args.join(' ')}</span> }] : []),
               { key: 'owner', label: 'Owner', children: job.owner },
               { key: 'created', label: 'Created', children: when(job.created_at) },
               { key: 'started', label: 'Started', children: when(job.started_at) },
