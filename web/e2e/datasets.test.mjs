@@ -133,6 +133,100 @@ test('upload a CSV, a second version, its profile and the diff', async () => {
   await page.close();
 });
 
+test('a file set: several files in one version, and the diff as a file tree', async () => {
+  const page = await br.context.newPage();
+  const w = watch(page);
+  await page.goto(sv.url + '/datasets');
+  await page.getByRole('heading', { level: 1, name: 'Datasets' }).waitFor();
+  const dir = mkdtempSync(join(tmp, 'set-'));
+  const put = (name, text) => {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  };
+  await page.getByRole('button', { name: 'New dataset' }).click();
+  const dlg = page.getByRole('dialog', { name: 'New dataset' });
+  await dlg.getByLabel('Name').fill('images');
+  await dlg.locator('input[type=file]').setInputFiles([put('a.txt', 'alpha\n'), put('b.txt', 'beta\n'), put('c.csv', 'k,v\n1,x\n2,y\n')]);
+  await dlg.getByText('3 files (a file set)').waitFor();
+  await dlg.getByRole('button', { name: 'Upload' }).click();
+  await page.getByText('images: version 1 uploaded').waitFor();
+  await page.getByRole('heading', { level: 1, name: 'images' }).waitFor();
+  // v2: a.txt gone, b.txt changed, c.csv changed (a row changed), d.txt new
+  await page.getByRole('button', { name: 'Upload a version' }).click();
+  const dlg2 = page.getByRole('dialog', { name: 'Upload a new version of images' });
+  await dlg2.locator('input[type=file]').setInputFiles([put('b.txt', 'beta 2\n'), put('c.csv', 'k,v\n1,x\n2,z\n'), put('d.txt', 'delta\n')]);
+  await dlg2.getByRole('button', { name: 'Upload' }).click();
+  await page.getByText('images: version 2 uploaded').waitFor();
+  await page.getByText('owned by admin · 2 versions').waitFor();
+  await page.getByRole('row').filter({ hasText: '3 files' }).first().waitFor();
+
+  await page.getByRole('button', { name: 'Diff with v1' }).click();
+  await page.getByRole('heading', { name: 'v1 → v2: files' }).waitFor();
+  assert.equal(await page.getByTestId('count-added').locator('.n').textContent(), '1');
+  assert.equal(await page.getByTestId('count-removed').locator('.n').textContent(), '1');
+  assert.equal(await page.getByTestId('count-changed').locator('.n').textContent(), '2');
+  const tree = page.locator('.ant-tree');
+  await tree.locator('.file-added').filter({ hasText: 'd.txt' }).waitFor();
+  await tree.locator('.file-removed').filter({ hasText: 'a.txt' }).waitFor();
+  await tree.locator('.file-changed').filter({ hasText: 'b.txt' }).waitFor();
+  await page.waitForLoadState('networkidle');
+  await shoot(page, 'dataset-fileset-diff');
+  await audit(page, 'dataset-fileset-diff');
+  // a changed table of the set opens its own row diff
+  await tree.locator('.file-changed').filter({ hasText: 'c.csv' }).getByRole('button', { name: 'compare rows' }).click();
+  await page.getByRole('heading', { name: 'v1 → v2: 0 added, 0 removed, 1 changed, 1 unchanged' }).waitFor();
+  await page.locator('.diff-table tr.diff-changed td.diff-cell-changed').filter({ hasText: 'yz' }).waitFor();
+  w.check();
+  await page.close();
+});
+
+test('a file over 64 MiB goes through a resumable upload session, and resumes after a cut-off chunk', async () => {
+  const page = await br.context.newPage();
+  const w = watch(page);
+  // the test cuts the second chunk off once: the page asks the server where it stands and goes on
+  w.allow(/request failed: PATCH .*\/api\/v1\/uploads\/up_/);
+  w.allow(/ERR_CONNECTION_RESET \(http:.*\/api\/v1\/uploads\/up_[0-9a-f]+\)/);
+  const big = join(tmp, 'big.csv');
+  const line = (i) => `${i},name-${i},${(i * 0.5).toFixed(1)},${'x'.repeat(40)}\n`;
+  const parts = ['id,name,value,pad\n'];
+  let size = parts[0].length;
+  for (let i = 0; size < 66 * 1024 * 1024; i++) {
+    const l = line(i);
+    parts.push(l);
+    size += l.length;
+  }
+  writeFileSync(big, parts.join(''));
+  const rowsInFile = parts.length - 1;
+  const seen = [];
+  page.on('request', (r) => {
+    if (r.url().includes('/api/v1/uploads')) seen.push(`${r.method()} ${new URL(r.url()).pathname.replace(/up_[0-9a-f]+/, 'ID')}`);
+  });
+  let patches = 0;
+  await page.route('**/api/v1/uploads/*', (route) => {
+    if (route.request().method() === 'PATCH' && ++patches === 2) return route.abort('connectionreset');
+    return route.continue();
+  });
+  await page.goto(sv.url + '/datasets/people');
+  await page.getByRole('heading', { level: 1, name: 'people' }).waitFor();
+  await page.getByRole('button', { name: 'Upload a version' }).click();
+  const dlg = page.getByRole('dialog', { name: 'Upload a new version of people' });
+  await dlg.locator('input[type=file]').setInputFiles(big);
+  await dlg.getByText('sent in resumable chunks').waitFor();
+  await dlg.getByRole('button', { name: 'Upload' }).click();
+  await dlg.getByRole('progressbar').waitFor();
+  await page.getByText('people: version 3 uploaded').waitFor({ timeout: 120000 });
+  await page.getByText('owned by admin · 3 versions').waitFor();
+  const v3 = await rest.get('/api/v1/datasets/people/versions/3');
+  assert.equal(v3.bytes, size);
+  assert.equal(v3.profiles['big.csv'].rows, rowsInFile);
+  assert.equal(seen[0], 'POST /api/v1/uploads');
+  assert.ok(seen.includes('GET /api/v1/uploads/ID'), `the page asked where the upload stood: ${seen.join(', ')}`);
+  assert.equal(seen.at(-1), 'POST /api/v1/uploads/ID/commit');
+  assert.ok(seen.filter((s) => s.startsWith('PATCH')).length >= 10, `chunks: ${seen.join(', ')}`);
+  w.check();
+  await page.close();
+});
+
 test("another member sees neither the admin's private dataset nor its page", async () => {
   // a browser of their own (the first one holds the admin's session cookie)
   const br2 = await launch();

@@ -3,7 +3,7 @@
 // and changed rows highlighted (changed cells show old → new); for file
 // sets, a tree of added, removed and changed files (a changed table opens
 // its own row diff). The logic lives in diffModel.ts.
-import { SwapOutlined } from '@ant-design/icons';
+import { KeyOutlined, SwapOutlined } from '@ant-design/icons';
 import { Alert, Button, Empty, Form, Select, Space, Spin, Table, Tag, Tree, Typography, type TableColumnsType, type TreeDataNode } from 'antd';
 import { useMemo } from 'react';
 import { getDiff, getManifest, getPreview, type DiffReply, type Manifest, type Preview, type TableDiff, type Version } from '../../api/datasets';
@@ -94,7 +94,11 @@ function TableDiffView({ d, preview }: { d: TableDiff; preview?: Preview }) {
       key: `c:${c.name}`,
       title: (
         <span className={c.status === 'added' ? 'col-added' : c.status === 'removed' ? 'col-removed' : undefined}>
-          {c.key ? '🔑 ' : ''}
+          {c.key && (
+            <>
+              <KeyOutlined aria-label="key column" />{' '}
+            </>
+          )}
           {c.name}
           {c.status === 'added' ? ' (new)' : c.status === 'removed' ? ' (removed)' : c.status === 'retyped' ? ` (${c.from} → ${c.to})` : ''}
         </span>
@@ -245,11 +249,11 @@ export function DiffView({ dataset, versions, params, onChange }: Props) {
     <>
       <Form layout="inline" style={{ rowGap: 8, marginBottom: 12 }}>
         <Form.Item label="From" htmlFor="diff-from">
-          <Select id="diff-from" style={{ minWidth: 160 }} value={from} options={options} onChange={(v: number) => onChange({ ...params, from: v, to, key: undefined })} />
+          <Select id="diff-from" style={{ minWidth: 160, maxWidth: '100%' }} value={from} options={options} onChange={(v: number) => onChange({ ...params, from: v, to, key: undefined })} />
         </Form.Item>
         <Button aria-label="Swap the versions" icon={<SwapOutlined />} onClick={() => onChange({ ...params, from: to, to: from, key: undefined })} />
         <Form.Item label="To" htmlFor="diff-to" style={{ marginLeft: 8 }}>
-          <Select id="diff-to" style={{ minWidth: 160 }} value={to} options={options} onChange={(v: number) => onChange({ ...params, to: v, from, key: undefined })} />
+          <Select id="diff-to" style={{ minWidth: 160, maxWidth: '100%' }} value={to} options={options} onChange={(v: number) => onChange({ ...params, to: v, from, key: undefined })} />
         </Form.Item>
         {path && (pa || pb) && (
           <Form.Item label="Key" htmlFor="diff-key" tooltip="Rows with the same key are compared cell by cell; without a key, whole rows are added or removed.">

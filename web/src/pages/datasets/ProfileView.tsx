@@ -76,7 +76,7 @@ function ColumnsTable({ profile }: { profile: Profile }) {
       sorter: (a, b) => a.distinct - b.distinct,
       render: (n: number, c) => (c.distinct_exact ? n.toLocaleString() : `≈ ${n.toLocaleString()}`),
     },
-    { title: 'Top values', key: 'top', render: (_, c) => <TopBars col={c} rows={profile.rows} /> },
+    { title: 'Top values', key: 'top', width: 260, render: (_, c) => <TopBars col={c} rows={profile.rows} /> },
   ];
   return (
     <Table<ColumnProfile>
@@ -85,7 +85,7 @@ function ColumnsTable({ profile }: { profile: Profile }) {
       columns={columns}
       dataSource={profile.columns}
       pagination={profile.columns.length > 25 ? { defaultPageSize: 25 } : false}
-      scroll={{ x: 900 }}
+      scroll={{ x: 1000 }}
     />
   );
 }
