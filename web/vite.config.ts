@@ -15,6 +15,9 @@ export default defineConfig({
     rollupOptions: {
       output: {
         manualChunks(id: string) {
+          // Vite's preload helper must not land in a lazy chunk: index.html
+          // would then preload that whole chunk (Monaco) on every page.
+          if (id.includes('vite/preload-helper') || id.includes('commonjsHelpers')) return 'helpers';
           if (id.includes('node_modules/monaco-editor')) return 'monaco';
           if (id.includes('node_modules/@xterm')) return 'xterm';
           if (id.includes('node_modules/uplot')) return 'uplot';

@@ -25,7 +25,7 @@ export const sentinelTheme: ThemeConfig = {
     colorPrimary: '#06b6d4',
     colorSuccess: '#10b981',
     colorWarning: '#f59e0b',
-    colorError: '#ef4444',
+    colorError: '#f87171',
     colorInfo: '#06b6d4',
     colorLink: colors.cyan,
     colorBgBase: colors.bg,
@@ -35,6 +35,13 @@ export const sentinelTheme: ThemeConfig = {
     colorBorder: colors.border,
     colorTextBase: colors.text,
     colorTextSecondary: colors.muted,
+    // Derived colours the dark algorithm makes too faint on slate (axe:
+    // 2.0-3.9:1); these reach WCAG AA (4.5:1) on the surfaces used.
+    colorTextDescription: colors.muted,
+    colorTextTertiary: colors.muted,
+    colorTextPlaceholder: '#8b96a8',
+    // Dark text on the bright cyan (and other solid) buttons and badges.
+    colorTextLightSolid: '#0b1120',
     borderRadius: 6,
     fontFamily:
       'Inter, system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif',
