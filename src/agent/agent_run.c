@@ -30,10 +30,15 @@
 #include "sandbox/sbx.h"
 
 /* A batch is sent every 200 ms or at 64 KiB; at most 1 MiB of lines waits
- * (the server's cap on one log request), more is dropped and counted. */
+ * (the server's cap on one log request). A chunk that prints faster than
+ * the server takes its lines is held back (its output pipe fills and its
+ * writes block) rather than losing lines; only when the queue stays full
+ * for LOG_STALL_MS (the server is away) are lines dropped, and counted. */
 #define LOG_FLUSH_MS 200
 #define LOG_FLUSH_BYTES ((size_t)64 << 10)
-#define LOG_QUEUE_MAX ((size_t)1 << 20)
+#define LOG_QUEUE_MAX (((size_t)1 << 20) - ((size_t)4 << 10))
+#define LOG_QUEUE_LINES 10000 /* the server's cap on lines in one log request */
+#define LOG_STALL_MS 5000
 #define RESULT_MAX ((size_t)16 << 20)
 #define ARTIFACTS_MAX 1000
 #define ARTIFACT_DEPTH_MAX 16
@@ -94,6 +99,7 @@ int ag_montecarlo_pi(uint64_t iterations, uint64_t seed, const int *stop, json_t
 struct logq {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	pthread_cond_t space; /* the sender took the queue: room again */
 	json_t *lines;
 	size_t bytes;
 	uint64_t dropped;
@@ -105,6 +111,23 @@ struct logq {
 
 static void *log_main(void *arg);
 
+/* Whether a line of this cost fits in the queue (leaving room for the
+ * note that counts dropped lines). q->mu held. */
+static int fits(const struct logq *q, size_t cost)
+{
+	return q->bytes + cost <= LOG_QUEUE_MAX && json_array_size(q->lines) + 1 < LOG_QUEUE_LINES;
+}
+
+/* What a line adds to the JSON body of a log request: its escaped text and
+ * {"stream":N,"text":""}, (so that a full queue fits the server's 1 MiB). */
+static size_t json_cost(const char *text)
+{
+	size_t n = 24;
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+		n += *p == '"' || *p == '\\' ? 2 : *p < 0x20 ? 6 : 1;
+	return n;
+}
+
 static void on_line(void *ud, int stream, const char *line, size_t len)
 {
 	struct logq *q = ud;
@@ -113,14 +136,24 @@ static void on_line(void *ud, int stream, const char *line, size_t len)
 	char *raw = xstrndup(line, len);
 	char *text = sn_utf8_sanitize(raw);
 	json_t *l = json_pack("{s:i, s:s}", "stream", stream, "text", text);
+	size_t cost = json_cost(text);
 	pthread_mutex_lock(&q->mu);
 	/* A chunk that prints nothing costs no thread. */
 	if (!q->started && pthread_create(&q->th, NULL, log_main, q) == 0)
 		q->started = 1;
-	if (!l || !q->started || q->bytes + len > LOG_QUEUE_MAX || json_array_append(q->lines, l)) {
+	if (q->started && !fits(q, cost)) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += LOG_STALL_MS / 1000;
+		pthread_cond_signal(&q->cv);
+		while (!fits(q, cost) && q->bytes && !stopped(q->c) &&
+		       pthread_cond_timedwait(&q->space, &q->mu, &until) == 0)
+			;
+	}
+	if (!l || !q->started || !fits(q, cost) || json_array_append(q->lines, l)) {
 		q->dropped++;
 	} else {
-		q->bytes += len + 24;
+		q->bytes += cost;
 		if (q->bytes >= LOG_FLUSH_BYTES)
 			pthread_cond_signal(&q->cv);
 	}
@@ -191,6 +224,7 @@ static void *log_main(void *arg)
 			q->lines = json_array();
 			q->bytes = 0;
 			q->dropped = 0;
+			pthread_cond_broadcast(&q->space);
 			pthread_mutex_unlock(&q->mu);
 			if (!q->lines)
 				abort(); /* out of memory, as xmalloc would */
@@ -210,6 +244,7 @@ static int logq_start(struct logq *q, ag_chunk *c)
 	memset(q, 0, sizeof *q);
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
+	pthread_cond_init(&q->space, NULL);
 	q->c = c;
 	q->lines = json_array();
 	return q->lines ? 0 : -ENOMEM;
@@ -226,6 +261,7 @@ static void logq_finish(struct logq *q)
 		pthread_join(q->th, NULL);
 	json_decref(q->lines);
 	pthread_cond_destroy(&q->cv);
+	pthread_cond_destroy(&q->space);
 	pthread_mutex_destroy(&q->mu);
 }
 

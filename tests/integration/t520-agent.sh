@@ -157,6 +157,24 @@ is "$ASHA" "$(sha256sum <"$TMP/want.bin" | cut -c1-64)" "the artifact sub/copy.b
 curl -s -o "$TMP/got.bin" -H "Authorization: Bearer $TOKEN" "$URL/api/v1/blobs/$ASHA"
 cmp -s "$TMP/got.bin" "$TMP/want.bin"
 ok $? "the artifact downloads byte-identical"
+# A chunk that prints much faster than the node sends its lines: it is
+# held back while the node's queue is full, and no line is lost.
+printf 'seq 1 200000\n' >"$TMP/loud.sh"
+call POST /api/v1/scripts/loud.sh/versions -H "Authorization: Bearer $TOKEN" --data-binary @"$TMP/loud.sh"
+is "$STATUS" 201 "push the script 'loud.sh'"
+api POST /api/v1/jobs '{"name":"loud","script":"loud.sh@1","runtime":"host","limits":{"time_s":120,"memory_mb":256,"network":"none"}}'
+LJ=$(jbody .id)
+wait_for 120 job_done "$LJ"
+is "$(job_state "$LJ")" completed "the loud job completes"
+api GET "/api/v1/jobs/$LJ/logs"
+printf '%s\n' "$BODY" | grep -E '[0-9]+$' | sed -E 's/.* ([0-9]+)$/\1/' >"$TMP/loud.got"
+seq 1 200000 >"$TMP/loud.want"
+cmp -s "$TMP/loud.got" "$TMP/loud.want"
+ok $? "all 200,000 lines of a fast printer are in the log, in order ($(wc -l <"$TMP/loud.got") kept)"
+unlike "$BODY" 'lines dropped' "... and no 'lines dropped' note"
+cmp -s "$TMP/loud.got" "$TMP/loud.want" ||
+	diag "$(grep -h 'output\|lines' "$TMP"/n*.err | tail -5; grep "chunks/$LJ-0/log" "$TMP/server.log" | awk '{print $6}' | sort | uniq -c)"
+
 api GET "/api/v1/jobs/$SJ/logs"
 like "$BODY" "read 12 bytes from /data/nums/" "the script's output line reached the job log"
 like "$BODY" "config hello-config job $SJ" "... the config at /job/config.json and SENTINEL_JOB"
