@@ -47,11 +47,18 @@ function placeMarks(u: uPlot, marks: readonly Mark[]) {
   over.appendChild(frag);
 }
 
+function showRange(u: uPlot, r: { from: number; to: number } | undefined) {
+  if (r) u.setScale('x', { min: r.from / 1000, max: r.to / 1000 });
+}
+
 export function TimeChart({ title, yLabel, series, marks = [], height = 300, range }: TimeChartProps) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const marksRef = useRef(marks);
   marksRef.current = marks;
+  // Applied after each setData (not as a scale range function, which would undo a drag zoom).
+  const rangeRef = useRef(range);
+  rangeRef.current = range;
   const [ctor, setCtor] = useState<UPlotCtor | null>(null);
   const [loadError, setLoadError] = useState<string>();
   const data = useMemo(() => alignSeries(series), [series]);
@@ -75,7 +82,7 @@ export function TimeChart({ title, yLabel, series, marks = [], height = 300, ran
     const opts: uPlot.Options = {
       width: Math.max(200, el.clientWidth),
       height,
-      scales: { x: { time: true, ...(range ? { range: () => [range.from / 1000, range.to / 1000] as uPlot.Range.MinMax } : {}) } },
+      scales: { x: { time: true } },
       axes: [
         { label: 'Time', stroke: colors.muted, grid: { stroke: colors.border, width: 1 }, ticks: { stroke: colors.border } },
         {
@@ -104,6 +111,7 @@ export function TimeChart({ title, yLabel, series, marks = [], height = 300, ran
     };
     const u = new ctor(opts, data as uPlot.AlignedData, el);
     plot.current = u;
+    showRange(u, rangeRef.current);
     const ro = new ResizeObserver(() => {
       const w = Math.max(200, el.clientWidth);
       if (Math.abs(w - u.width) > 1) u.setSize({ width: w, height });
@@ -114,12 +122,15 @@ export function TimeChart({ title, yLabel, series, marks = [], height = 300, ran
       u.destroy();
       plot.current = null;
     };
-    // data is applied by the next effect; range and labels are part of shape
+    // data is applied by the next effect, the range through rangeRef; labels are part of shape
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [ctor, shape, height, yLabel, range?.from, range?.to]);
+  }, [ctor, shape, height, yLabel]);
 
   useEffect(() => {
-    plot.current?.setData(data as uPlot.AlignedData);
+    const u = plot.current;
+    if (!u) return;
+    u.setData(data as uPlot.AlignedData);
+    showRange(u, rangeRef.current);
   }, [data]);
 
   useEffect(() => {

@@ -66,8 +66,9 @@ function ScoreCard({ name, versions }: { name: string; versions: ModelVersion[] 
             </Col>
           ))}
         </Row>
-        <Button type="primary" htmlType="submit" loading={busy}>
-          Score
+        {/* disabled rather than loading: antd's loading icon can stay in the button's name after its leave motion */}
+        <Button type="primary" htmlType="submit" disabled={busy}>
+          {busy ? 'Scoring…' : 'Score'}
         </Button>
       </Form>
       {reply && (
