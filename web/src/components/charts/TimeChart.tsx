@@ -28,7 +28,8 @@ function loadUPlot(): Promise<UPlotCtor> {
   return loading;
 }
 
-function placeMarks(u: uPlot, marks: readonly Mark[]) {
+/** Puts one marker element per mark inside the x range into the plot's overlay (replacing the previous ones). */
+export function placeMarks(u: Pick<uPlot, 'over' | 'scales' | 'valToPos'>, marks: readonly Mark[]) {
   const over = u.over;
   over.querySelectorAll('.chart-mark').forEach((e) => e.remove());
   const min = u.scales.x?.min ?? -Infinity;
