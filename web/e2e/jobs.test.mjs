@@ -12,6 +12,9 @@ import { audit, launch, login, restClient, shoot, startSentinel, watch } from '.
 const SCRIPT = `import json, os, random, time
 chunk = os.environ["SENTINEL_CHUNK"]
 n = int(os.environ["SENTINEL_ITERATIONS"])
+# (the agent names the one file of a single-file input after the dataset)
+with open("/data/nums/" + os.listdir("/data/nums")[0]) as f:
+    print("input rows", len(f.read().splitlines()) - 1, flush=True)
 for i in range(3):
     print("pi-demo", chunk, "step", i, flush=True)
     time.sleep(0.3)
@@ -37,6 +40,8 @@ before(async () => {
   rest = restClient(sv.url);
   await rest.login();
   await rest.call('POST', '/api/v1/scripts/pi-demo.py/versions?message=e2e', SCRIPT, { headers: { 'Content-Type': 'text/plain' } });
+  await rest.call('POST', '/api/v1/datasets/nums/versions?message=first', 'a,b\n1,2\n3,4\n', { headers: { 'Content-Type': 'text/csv' } });
+  await rest.call('POST', '/api/v1/datasets/nums/versions?message=second', 'a,b\n1,2\n3,4\n5,6\n', { headers: { 'Content-Type': 'text/csv' } });
 });
 after(async () => {
   await br?.close();
@@ -77,7 +82,15 @@ test('the wizard launches a script job, the job page follows it to its result', 
   await page.getByLabel('Environment').fill('MODE=e2e');
   await page.getByRole('button', { name: 'Next' }).click();
 
-  await page.getByRole('group', { name: 'Inputs' }).getByRole('button', { name: 'Add an input' }).waitFor();
+  // Version 1 of the dataset (two rows), not the latest (three).
+  const inputs = page.getByRole('group', { name: 'Inputs' });
+  await inputs.getByRole('button', { name: 'Add an input' }).click();
+  await page.getByRole('button', { name: 'Next' }).click();
+  await page.getByText('Pick a dataset or remove this row').waitFor();
+  await inputs.getByLabel('Dataset 1').click();
+  await page.locator('.ant-select-item-option').filter({ hasText: /^nums$/ }).click();
+  await inputs.locator('.ant-select:has(#inputs_0_version)').click();
+  await page.locator('.ant-select-item-option').filter({ hasText: 'v1 · first' }).click();
   await page.getByLabel('Config (JSON object, optional)').fill('[1, 2]');
   await page.getByRole('button', { name: 'Next' }).click();
   await page.getByText('the config must be a JSON object').waitFor();
@@ -113,6 +126,7 @@ test('the wizard launches a script job, the job page follows it to its result', 
   await review.getByText('pi-demo.py@1', { exact: true }).waitFor();
   await review.getByText('4 (40 iterations, 10 each), 3 attempts each', { exact: true }).waitFor();
   await review.getByText('MODE=e2e', { exact: true }).waitFor();
+  await review.getByText('nums@1', { exact: true }).waitFor();
   await shoot(page, 'wizard-5-review');
   await audit(page, 'wizard-5-review');
   await page.getByRole('button', { name: 'Launch' }).click();
@@ -136,10 +150,11 @@ test('the wizard launches a script job, the job page follows it to its result', 
   const legend = page.getByRole('list', { name: 'Chunk states' });
   assert.match(await legend.locator('li[data-state="completed"]').innerText(), /completed\s*4/i);
   assert.match(await legend.locator('li[data-state="failed"]').innerText(), /failed\s*0/i);
-  // Every chunk's three lines were shown (12 lines in all), none twice.
-  await page.getByTestId('log-lines').filter({ hasText: /^12 lines$/ }).waitFor({ timeout: 15_000 });
+  // Every chunk's four lines were shown (16 lines in all), none twice.
+  await page.getByTestId('log-lines').filter({ hasText: /^16 lines$/ }).waitFor({ timeout: 15_000 });
   const text = await term.innerText();
   assert.match(text, /\[\d#1\] pi-demo/);
+  assert.match(text, /\[0#1\] input rows 2/);
   // The merged statistics: 4 chunks of 0..9 → n 40, mean 4.5, min 0, max 9.
   const stats = page.getByRole('table').filter({ hasText: 'Statistic' });
   const row = stats.getByRole('row').filter({ hasText: /^x/ });
@@ -180,7 +195,10 @@ test('the wizard launches a script job, the job page follows it to its result', 
   await rest.post('/api/v1/jobs', { name: 'live noop', program: 'sleep', args: ['1'], total_iterations: 2, chunk_size: 1 });
   const liveRow = page.getByRole('row').filter({ hasText: 'live noop' });
   await liveRow.waitFor({ timeout: 15_000 });
-  await liveRow.getByText('completed').waitFor({ timeout: 30_000 });
+  await liveRow.getByText('completed').waitFor({ timeout: 30_000 }).catch(async (e) => {
+    const jobs = (await rest.get('/api/v1/jobs')).items.map((j) => `${j.name}: ${j.state}`);
+    throw new Error(`${e.message}\nthe server says: ${jobs.join('; ')}\nthe row says: ${await liveRow.innerText()}`);
+  });
   await liveRow.getByText('2/2 chunks').waitFor();
   assert.ok(id);
   w.check();
@@ -234,6 +252,10 @@ for b in range(100):
     sys.stdout.flush()
     time.sleep(0.03)
 `;
+  // The node has one slot: jobs an earlier test left running are cancelled first.
+  for (const j of (await rest.get('/api/v1/jobs')).items) {
+    if (!['completed', 'failed', 'cancelled'].includes(j.state)) await rest.post(`/api/v1/jobs/${j.id}/cancel`).catch(() => {});
+  }
   await rest.call('POST', '/api/v1/scripts/big-log.py/versions', big, { headers: { 'Content-Type': 'text/plain' } });
   const job = await rest.post('/api/v1/jobs', { name: 'big log', script: 'big-log.py' });
   let state = job.state;

@@ -127,6 +127,18 @@ function JobPageInner() {
     }
   });
 
+  // Events sent before the stream opened are not replayed: read the job
+  // and its chunks again once it is open (and after a reconnect).
+  const wasOpen = useRef(false);
+  const reloadJob = loaded.reload;
+  useEffect(() => {
+    if (live === 'open' && !wasOpen.current) {
+      reloadJob();
+      refreshChunks();
+    }
+    wasOpen.current = live === 'open';
+  }, [live, reloadJob, refreshChunks]);
+
   const act = async (what: 'cancel' | 'retry') => {
     setBusy(what);
     try {

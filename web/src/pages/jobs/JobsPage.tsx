@@ -9,7 +9,7 @@ import { JOB_STATES, jobsApi, type Job, type JobEvent } from '../../api/jobs';
 import { useEvents } from '../../api/sse';
 import { ErrorView, PageHeader, useApi, when } from '../../components/common';
 import { JobStateTag } from './JobStateTag';
-import { applyJobEvent, progressPercent } from './logic';
+import { applyJobEvent, isFinished, progressPercent } from './logic';
 import { Contrast } from './Contrast';
 import './jobs.css';
 
@@ -72,6 +72,22 @@ function JobsPageInner() {
       return next;
     });
   });
+
+  // Events sent before the stream opened are not replayed: read the list
+  // again once it is open (and after a reconnect), and every 10 s while a
+  // listed job is unfinished, in case an event was lost.
+  const wasOpen = useRef(false);
+  const reload = loaded.reload;
+  useEffect(() => {
+    if (live === 'open' && !wasOpen.current) reload();
+    wasOpen.current = live === 'open';
+  }, [live, reload]);
+  const unfinished = jobs.some((j) => !isFinished(j.state));
+  useEffect(() => {
+    if (!unfinished) return undefined;
+    const t = setInterval(reload, 10_000);
+    return () => clearInterval(t);
+  }, [unfinished, reload]);
 
   const scripts = useMemo(() => {
     const m = new Map<string, string>();
