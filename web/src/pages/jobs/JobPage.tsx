@@ -275,7 +275,7 @@ function JobPageInner() {
                 label: 'Limits',
                 children: `${job.limits.time_s} s · ${job.limits.memory_mb} MB · ${job.limits.cpus} CPU · ${job.limits.gpus} GPU · network ${job.limits.network}`,
               },
-              { key: 'chunking', label: 'Chunking', children: `${job.chunk_size} iterations a chunk · ${job.max_attempts} attempts` },
+              { key: 'chunking', label: 'Chunking', children: `${job.chunk_size} iteration${job.chunk_size === 1 ? '' : 's'} a chunk · ${job.max_attempts} attempt${job.max_attempts === 1 ? '' : 's'}` },
               {
                 key: 'access',
                 label: 'Access',

@@ -151,7 +151,7 @@ function JobsPageInner() {
     <>
       <PageHeader
         title="Jobs"
-        sub={`${shown.length} of ${jobs.length} jobs · live: ${live}`}
+        sub={`${shown.length} of ${jobs.length} job${jobs.length === 1 ? '' : 's'} · live: ${live}`}
         extra={
           <>
             <Button icon={<ReloadOutlined />} onClick={loaded.reload} aria-label="Reload the jobs">
@@ -214,7 +214,7 @@ function JobsPageInner() {
           loading={loaded.loading && !loaded.data}
           dataSource={shown}
           columns={columns}
-          pagination={{ defaultPageSize: 20, showSizeChanger: true, pageSizeOptions: [10, 20, 50, 100], showTotal: (t) => `${t} jobs` }}
+          pagination={{ defaultPageSize: 20, showSizeChanger: true, pageSizeOptions: [10, 20, 50, 100], showTotal: (t) => `${t} job${t === 1 ? '' : 's'}` }}
           locale={{ emptyText: <Typography.Text type="secondary">{jobs.length ? 'No job matches the filters' : 'No jobs yet: launch one with New job'}</Typography.Text> }}
         />
       )}

@@ -397,7 +397,7 @@ function NodesPageInner() {
           loading={loaded.loading && !loaded.data}
           dataSource={shown}
           columns={columns}
-          pagination={{ defaultPageSize: 20, showSizeChanger: true, hideOnSinglePage: false, showTotal: (t) => `${t} nodes` }}
+          pagination={{ defaultPageSize: 20, showSizeChanger: true, hideOnSinglePage: false, showTotal: (t) => `${t} node${t === 1 ? '' : 's'}` }}
           locale={{ emptyText: <Typography.Text type="secondary">{nodes.length ? 'No node matches' : 'No nodes yet: start one with sentinel node --server URL, then claim it above'}</Typography.Text> }}
         />
       )}
