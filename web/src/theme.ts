@@ -48,6 +48,15 @@ export const sentinelTheme: ThemeConfig = {
   },
   components: {
     Layout: { siderBg: colors.surface, headerBg: colors.surface, bodyBg: colors.bg },
-    Menu: { darkItemBg: colors.surface, darkSubMenuItemBg: colors.surface, darkItemSelectedBg: '#155e75' },
+    Menu: {
+      darkItemBg: colors.surface,
+      darkSubMenuItemBg: colors.surface,
+      darkItemSelectedBg: '#155e75',
+      // Set explicitly: the dark text given to solid buttons above must not
+      // reach the menu on its dark background.
+      darkItemColor: colors.muted,
+      darkItemHoverColor: colors.text,
+      darkItemSelectedColor: '#ffffff',
+    },
   },
 };
