@@ -159,6 +159,23 @@ test('train a model in the console, score vectors, watch an agent and see the an
   await shoot(page, 'monitoring-anomaly');
   await settle(page);
   await audit(page, 'monitoring-anomaly');
+
+  // A detector rule made in the Alerts editor fires: the anomaly is within its 1-minute window.
+  await visit(page, sv.url, '/alerts', 'Alerts');
+  await page.getByRole('button', { name: 'New rule' }).click();
+  const rd = page.getByRole('dialog', { name: 'New alert rule' });
+  await rd.getByText('Detector anomalies').click();
+  await rd.getByLabel('Name', { exact: true }).fill('sensor anomaly');
+  await rd.getByRole('button', { name: 'Create rule' }).click();
+  await rd.locator('.ant-form-item-explain-error', { hasText: 'Pick a detector' }).waitFor();
+  await rd.locator('.ant-select', { has: page.getByLabel('Detector', { exact: true }) }).click();
+  await page.locator(`.ant-select-item-option[title^="${det.id}"]`).click();
+  await rd.getByRole('button', { name: 'Create rule' }).click();
+  await page.getByText('Rule "sensor anomaly" created').waitFor();
+  const row = page.getByRole('table', { name: 'Alert rules' }).getByRole('row').filter({ hasText: 'sensor anomaly' });
+  await row.getByText(`detector ${det.id} flags an anomaly within 1m`).waitFor();
+  await row.getByText('firing', { exact: true }).waitFor({ timeout: 15000 });
+  await page.getByRole('table', { name: 'Alert events' }).getByRole('row').filter({ hasText: 'sensor anomaly' }).getByText('firing', { exact: true }).waitFor();
   w.check();
   await page.close();
 });

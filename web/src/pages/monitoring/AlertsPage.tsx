@@ -80,6 +80,10 @@ function RuleEditor({ rule, onClose, onSaved }: { rule: AlertRule | null; onClos
         <Form.Item name="kind" label="Kind">
           <Radio.Group
             optionType="button"
+            onChange={(e) => {
+              // An untouched window follows the kind's default (metric 5m; detector: the server's 1m).
+              if (!rule && !form.isFieldTouched('window')) form.setFieldsValue({ window: e.target.value === 'detector' ? '1m' : '5m' });
+            }}
             options={[
               { value: 'metric', label: 'Threshold on a metric' },
               { value: 'detector', label: 'Detector anomalies' },
