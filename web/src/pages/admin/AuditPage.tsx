@@ -14,7 +14,6 @@ import { useEvents, type SseEvent } from '../../api/sse';
 import { ErrorView, PageHeader, useApi, when } from '../../components/common';
 import { LiveIndicator } from '../overview/LiveIndicator';
 import './admin.css';
-import { Contrast } from '../overview/Contrast';
 
 const PAGE = 50;
 
@@ -225,8 +224,8 @@ function AuditPageInner() {
 
 export default function AuditPage() {
   return (
-    <Contrast>
+    <>
       <AuditPageInner />
-    </Contrast>
+    </>
   );
 }

@@ -7,7 +7,6 @@ import { useMemo, useState } from 'react';
 import { adminApi, type GroupInfo } from '../../api/admin';
 import { ErrorView, PageHeader, useApi, useNotify, when } from '../../components/common';
 import './admin.css';
-import { Contrast } from '../overview/Contrast';
 
 interface CreateForm {
   name: string;
@@ -261,8 +260,8 @@ function GroupsPageInner() {
 
 export default function GroupsPage() {
   return (
-    <Contrast>
+    <>
       <GroupsPageInner />
-    </Contrast>
+    </>
   );
 }

@@ -10,7 +10,6 @@ import type { Role } from '../../api/types';
 import { useUser } from '../../auth/AuthContext';
 import { ErrorView, PageHeader, useApi, useNotify, when } from '../../components/common';
 import './admin.css';
-import { Contrast } from '../overview/Contrast';
 
 interface CreateForm {
   username: string;
@@ -306,8 +305,8 @@ function UsersPageInner() {
 
 export default function UsersPage() {
   return (
-    <Contrast>
+    <>
       <UsersPageInner />
-    </Contrast>
+    </>
   );
 }

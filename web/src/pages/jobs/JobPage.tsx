@@ -13,7 +13,6 @@ import { ChunkMap } from './ChunkMap';
 import { JobStateTag } from './JobStateTag';
 import { LogTerminal } from './LogTerminal';
 import { applyJobEvent, isFinished, progressPercent } from './logic';
-import { Contrast } from './Contrast';
 import './jobs.css';
 
 const fmt = (v: number | null | undefined) =>
@@ -330,8 +329,8 @@ function JobPageInner() {
 
 export default function JobPage() {
   return (
-    <Contrast>
+    <>
       <JobPageInner />
-    </Contrast>
+    </>
   );
 }

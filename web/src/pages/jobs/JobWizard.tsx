@@ -26,7 +26,6 @@ import { isAdmin } from '../../api/types';
 import { useAuth } from '../../auth/AuthContext';
 import { PageHeader, useApi, useNotify } from '../../components/common';
 import { buildSubmit, chunkCount, MAX_CHUNKS, parseConfig, parseEnv, STEP_FIELDS, WIZARD_DEFAULTS, type WizardValues } from './logic';
-import { Contrast } from './Contrast';
 import './jobs.css';
 
 const PROGRAMS = [
@@ -488,8 +487,8 @@ function JobWizardInner() {
 
 export default function JobWizard() {
   return (
-    <Contrast>
+    <>
       <JobWizardInner />
-    </Contrast>
+    </>
   );
 }

@@ -10,7 +10,6 @@ import { useEvents } from '../../api/sse';
 import { ErrorView, PageHeader, useApi, when } from '../../components/common';
 import { JobStateTag } from './JobStateTag';
 import { applyJobEvent, isFinished, progressPercent } from './logic';
-import { Contrast } from './Contrast';
 import './jobs.css';
 
 export const jobWhat = (j: Job) => (j.script ? `${j.script.name}@${j.script.version}` : (j.program ?? '—'));
@@ -224,8 +223,8 @@ function JobsPageInner() {
 
 export default function JobsPage() {
   return (
-    <Contrast>
+    <>
       <JobsPageInner />
-    </Contrast>
+    </>
   );
 }

@@ -4,7 +4,6 @@ import { useState } from 'react';
 import { Navigate, useNavigate, useSearchParams } from 'react-router-dom';
 import { describeError } from '../../api/client';
 import { useAuth } from '../../auth/AuthContext';
-import { Contrast } from '../overview/Contrast';
 
 /** Only same-site paths are followed after login (no open redirect). */
 export function safeNext(next: string | null): string {
@@ -73,8 +72,8 @@ function LoginPageInner() {
 
 export default function LoginPage() {
   return (
-    <Contrast>
+    <>
       <LoginPageInner />
-    </Contrast>
+    </>
   );
 }

@@ -28,7 +28,6 @@ import { useAuth } from '../../auth/AuthContext';
 import { ErrorView, PageHeader, useApi, useNotify, when } from '../../components/common';
 import { memPercent } from './spark';
 import { Sparkline } from './Sparkline';
-import { Contrast } from '../jobs/Contrast';
 import './nodes.css';
 
 const STATE_COLORS: Record<string, string> = { online: 'success', offline: 'default', draining: 'warning', pending: 'processing' };
@@ -416,8 +415,8 @@ function NodesPageInner() {
 
 export default function NodesPage() {
   return (
-    <Contrast>
+    <>
       <NodesPageInner />
-    </Contrast>
+    </>
   );
 }

@@ -33,7 +33,6 @@ import { useEvents, type SseEvent } from '../../api/sse';
 import { ErrorView, PageHeader, useApi, when } from '../../components/common';
 import { LiveIndicator } from './LiveIndicator';
 import './overview.css';
-import { Contrast } from './Contrast';
 
 /** The mark the web benchmark reads: the Overview's data is on screen. */
 const READY_MARK = 'sentinel:overview-data';
@@ -359,8 +358,8 @@ function toggle(s: Set<string>, id: string, on: boolean): Set<string> {
 
 export default function OverviewPage() {
   return (
-    <Contrast>
+    <>
       <OverviewPageInner />
-    </Contrast>
+    </>
   );
 }

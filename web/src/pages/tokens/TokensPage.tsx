@@ -7,7 +7,6 @@ import { useMemo, useState } from 'react';
 import { adminApi, tokenState, type ApiToken, type NewToken, type TokenScope } from '../../api/admin';
 import { ErrorView, PageHeader, useApi, useNotify, when } from '../../components/common';
 import './tokens.css';
-import { Contrast } from '../overview/Contrast';
 
 interface CreateForm {
   name: string;
@@ -247,8 +246,8 @@ function TokensPageInner() {
 
 export default function TokensPage() {
   return (
-    <Contrast>
+    <>
       <TokensPageInner />
-    </Contrast>
+    </>
   );
 }
