@@ -11,7 +11,7 @@ import { contentUrl, deleteDataset, getDataset, getVersion, listVersions, patchD
 import { isAdmin } from '../../api/types';
 import { useAuth } from '../../auth/AuthContext';
 import { bytes, ErrorView, PageHeader, useApi, useNotify, when } from '../../components/common';
-import { Contrast, ItemNotFound, VisibilityTag } from './common';
+import { ItemNotFound, VisibilityTag } from './common';
 import { DiffView, type DiffParams } from './DiffView';
 import { ProfileView } from './ProfileView';
 import { SharingModal } from './SharingModal';
@@ -21,14 +21,6 @@ import './datasets.css';
 const intOf = (s: string | null) => (s && /^\d+$/.test(s) ? Number(s) : undefined);
 
 export default function DatasetPage() {
-  return (
-    <Contrast>
-      <DatasetPageInner />
-    </Contrast>
-  );
-}
-
-function DatasetPageInner() {
   const { name = '' } = useParams();
   const nav = useNavigate();
   const notify = useNotify();

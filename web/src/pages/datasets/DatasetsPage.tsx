@@ -6,7 +6,7 @@ import { useEffect, useMemo, useState } from 'react';
 import { Link, useNavigate } from 'react-router-dom';
 import { latestVersions, listDatasets, type Dataset } from '../../api/datasets';
 import { bytes, ErrorView, PageHeader, useApi, when } from '../../components/common';
-import { Contrast, mapLimit, visibilityOf, VisibilityTag, type Visibility } from './common';
+import { mapLimit, visibilityOf, VisibilityTag, type Visibility } from './common';
 import { UploadModal } from './UploadModal';
 import './datasets.css';
 
@@ -17,14 +17,6 @@ interface Sized {
 }
 
 export default function DatasetsPage() {
-  return (
-    <Contrast>
-      <DatasetsPageInner />
-    </Contrast>
-  );
-}
-
-function DatasetsPageInner() {
   const nav = useNavigate();
   const [archived, setArchived] = useState(false);
   const [search, setSearch] = useState('');

@@ -161,7 +161,7 @@ function TableDiffView({ d, preview }: { d: TableDiff; preview?: Preview }) {
   );
 }
 
-function FileTreeView({ nodes, onOpen }: { nodes: FileNode[]; onOpen: (path: string) => void }) {
+function FileTreeView({ nodes, onOpen, tables }: { nodes: FileNode[]; onOpen: (path: string) => void; tables: Set<string> }) {
   const toData = (ns: FileNode[]): TreeDataNode[] =>
     ns.map((n) => ({
       key: n.key,
@@ -172,7 +172,7 @@ function FileTreeView({ nodes, onOpen }: { nodes: FileNode[]; onOpen: (path: str
           {n.dir ? '/' : ''}{' '}
           {n.status !== 'unchanged' && <Tag color={n.status === 'added' ? 'green' : n.status === 'removed' ? 'red' : 'gold'}>{n.status}</Tag>}
           {!n.dir && n.size !== undefined && <Typography.Text type="secondary">{bytes(n.size)}</Typography.Text>}
-          {!n.dir && n.status === 'changed' && (
+          {!n.dir && n.status === 'changed' && tables.has(n.key) && (
             <Button size="small" type="link" onClick={() => onOpen(n.key)}>
               compare rows
             </Button>
@@ -184,7 +184,7 @@ function FileTreeView({ nodes, onOpen }: { nodes: FileNode[]; onOpen: (path: str
   return <Tree treeData={toData(nodes)} defaultExpandedKeys={changedDirs(nodes)} selectable={false} showLine />;
 }
 
-function FilesetDiffView({ dataset, d, onOpen }: { dataset: string; d: Extract<DiffReply, { kind: 'fileset' }>; onOpen: (p: string) => void }) {
+function FilesetDiffView({ dataset, d, onOpen, tables }: { dataset: string; d: Extract<DiffReply, { kind: 'fileset' }>; onOpen: (p: string) => void; tables: Set<string> }) {
   const manifests = useApi(
     async (s) => {
       const get = (v: number) => getManifest(dataset, v, s).catch((): Manifest | undefined => undefined);
@@ -210,7 +210,7 @@ function FilesetDiffView({ dataset, d, onOpen }: { dataset: string; d: Extract<D
           </div>
         ))}
       </div>
-      {manifests.loading ? <Spin /> : <FileTreeView nodes={nodes} onOpen={onOpen} />}
+      {manifests.loading ? <Spin /> : <FileTreeView nodes={nodes} onOpen={onOpen} tables={tables} />}
     </>
   );
 }
@@ -308,7 +308,13 @@ export function DiffView({ dataset, versions, params, onChange }: Props) {
           <Typography.Title level={2} style={{ fontSize: 16 }}>
             v{from} → v{to}: files
           </Typography.Title>
-          <FilesetDiffView dataset={dataset} d={diff.data.d} onOpen={(p) => onChange({ from, to, path: p })} />
+          <FilesetDiffView
+            dataset={dataset}
+            d={diff.data.d}
+            onOpen={(p) => onChange({ from, to, path: p })}
+            // a changed file that is a table in both versions has a row diff
+            tables={new Set(Object.keys(vf?.profiles ?? {}).filter((p) => vt?.profiles[p]))}
+          />
         </>
       )}
     </>

@@ -1,8 +1,7 @@
 // Pieces the dataset and script pages share: who may see an item, a
 // not-found view in words, and a bounded-concurrency map.
 import { GlobalOutlined, LockOutlined, TeamOutlined } from '@ant-design/icons';
-import { Button, ConfigProvider, Result, Tag, Tooltip } from 'antd';
-import type { ReactNode } from 'react';
+import { Button, Result, Tag, Tooltip } from 'antd';
 import { Link } from 'react-router-dom';
 import type { Item } from '../../api/datasets';
 
@@ -58,21 +57,3 @@ export async function mapLimit<T, R>(items: T[], width: number, fn: (t: T) => Pr
   return out;
 }
 
-/**
- * WCAG AA contrast for these pages: the shared theme's derived colours
- * (secondary text, placeholders, text on primary buttons, danger text)
- * measure 2.0–3.9:1 on its slate background, which axe reports as serious.
- * Until src/theme.ts takes these tokens, a nested ConfigProvider sets them
- * here (the rest of the theme is inherited; modals opened inside inherit it too).
- */
-export const CONTRAST_TOKENS = {
-  colorTextDescription: '#94a3b8',
-  colorTextTertiary: '#94a3b8',
-  colorTextPlaceholder: '#8b96a8',
-  colorTextLightSolid: '#0b1120',
-  colorError: '#f87171',
-};
-
-export function Contrast({ children }: { children: ReactNode }) {
-  return <ConfigProvider theme={{ token: CONTRAST_TOKENS }}>{children}</ConfigProvider>;
-}

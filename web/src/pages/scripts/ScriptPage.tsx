@@ -13,7 +13,7 @@ import { getScript, getScriptDiff, getScriptText, listScriptVersions, patchScrip
 import { isAdmin } from '../../api/types';
 import { useAuth } from '../../auth/AuthContext';
 import { bytes, ErrorView, PageHeader, useApi, useNotify, when } from '../../components/common';
-import { Contrast, ItemNotFound, VisibilityTag } from '../datasets/common';
+import { ItemNotFound, VisibilityTag } from '../datasets/common';
 import { SharingModal } from '../datasets/SharingModal';
 import { CodeDiff, CodeEditor } from './Editors';
 import '../datasets/datasets.css';
@@ -119,14 +119,6 @@ function History({ name, versions, language, from, to, onPick, onOpen }: {
 }
 
 export default function ScriptPage() {
-  return (
-    <Contrast>
-      <ScriptPageInner />
-    </Contrast>
-  );
-}
-
-function ScriptPageInner() {
   const { name = '' } = useParams();
   const nav = useNavigate();
   const notify = useNotify();

@@ -7,7 +7,7 @@ import { Link, useNavigate } from 'react-router-dom';
 import { NAME_RE } from '../../api/datasets';
 import { listScripts, type Language, type Script } from '../../api/scripts';
 import { ErrorView, PageHeader, useApi, when } from '../../components/common';
-import { Contrast, visibilityOf, VisibilityTag, type Visibility } from '../datasets/common';
+import { visibilityOf, VisibilityTag, type Visibility } from '../datasets/common';
 import '../datasets/datasets.css';
 
 function NewScript({ open, onClose, taken }: { open: boolean; onClose: () => void; taken: Set<string> }) {
@@ -44,14 +44,6 @@ function NewScript({ open, onClose, taken }: { open: boolean; onClose: () => voi
 }
 
 export default function ScriptsPage() {
-  return (
-    <Contrast>
-      <ScriptsPageInner />
-    </Contrast>
-  );
-}
-
-function ScriptsPageInner() {
   const [archived, setArchived] = useState(false);
   const [search, setSearch] = useState('');
   const [creating, setCreating] = useState(false);
