@@ -4,23 +4,9 @@
 // anomalous sample marked on the Monitoring chart as it arrives.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { audit, launch, login, restClient, shoot, startSentinel, visit, watch } from './harness.mjs';
 
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
 /** axe-core on a dialog only (the page behind a modal's mask is dimmed on purpose). */
-async function auditWithin(page, selector, name) {
-  await page.evaluate(`${axeSource};0`);
-  const res = await page.evaluate(async (sel) => {
-    // eslint-disable-next-line no-undef
-    const r = await axe.run({ include: [[sel]] }, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-  }, selector);
-  assert.deepEqual(res.filter((v) => v.impact === 'serious' || v.impact === 'critical'), [], `axe on ${name}: serious violations`);
-}
-
 /** Lets toasts and the layout's transitions end before screenshots and axe. */
 async function settle(page) {
   await page.mouse.move(1439, 899);
@@ -76,7 +62,7 @@ test('train a model in the console, score vectors, watch an agent and see the an
   await dlg.locator('.ant-select-selection-item[title="v"]').waitFor();
   await dlg.getByLabel('Hidden layers', { exact: true }).fill('8,4,8');
   await dlg.getByLabel('Epochs', { exact: true }).fill('60');
-  await auditWithin(page, '.ant-modal', 'models-train');
+  await audit(page, 'models-train', '.ant-modal');
   await dlg.getByRole('button', { name: 'Start training' }).click();
   await page.getByText(/Training job jb_\w+ started/).waitFor();
   const jobLink = page.getByRole('link', { name: /^jb_/ });
@@ -119,7 +105,7 @@ test('train a model in the console, score vectors, watch an agent and see the an
   await feats.fill('temp');
   await feats.press('Enter');
   await dd.locator('.ant-select-selection-item[title="temp"]').waitFor();
-  await auditWithin(page, '.ant-modal', 'models-detector');
+  await audit(page, 'models-detector', '.ant-modal');
   await dd.getByRole('button', { name: 'Create detector' }).click();
   await page.getByText(/Detector det_\w+ created: temp-ae@1 watches e2e-sensor/).waitFor();
   const dets = await rest.get('/api/v1/detectors');

@@ -5,25 +5,7 @@
 // data, is listed as firing, and is deleted again.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { audit, launch, login, restClient, shoot, startSentinel, visit, watch } from './harness.mjs';
-
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-/**
- * axe-core on one part of the page (a dialog): the page behind a modal's
- * mask is dimmed on purpose, so its contrast is not the dialog's.
- */
-async function auditWithin(page, selector, name) {
-  await page.evaluate(`${axeSource};0`);
-  const res = await page.evaluate(async (sel) => {
-    // eslint-disable-next-line no-undef
-    const r = await axe.run({ include: [[sel]] }, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
-  }, selector);
-  assert.deepEqual(res.filter((v) => v.impact === 'serious' || v.impact === 'critical'), [], `axe on ${name}: serious violations`);
-}
 
 let sv, br, rest;
 const AGENT = 'e2e-bot';
@@ -146,7 +128,7 @@ test('an alert rule made in the editor fires on the pushed data, then is deleted
   await dlg.getByText(/Window: a duration/).waitFor();
   await dlg.getByLabel('Window', { exact: true }).fill('15m');
   await shoot(page, 'alerts-editor');
-  await auditWithin(page, '.ant-modal', 'alerts-editor');
+  await audit(page, 'alerts-editor', '.ant-modal');
   await dlg.getByRole('button', { name: 'Create rule' }).click();
   await page.getByText('Rule "latency high" created').waitFor();
   await dlg.waitFor({ state: 'detached' });
