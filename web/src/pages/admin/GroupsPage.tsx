@@ -1,11 +1,12 @@
 // Groups (admins): list with member counts, create, delete, and a drawer
 // per group to add and remove members. Groups are what datasets, models,
 // agents and nodes are shared with.
-import { DeleteOutlined, PlusOutlined, SearchOutlined, TeamOutlined, UserAddOutlined } from '@ant-design/icons';
+import { DeleteOutlined, TeamOutlined, UserAddOutlined } from '@ant-design/icons';
 import { Button, Drawer, Empty, Form, Grid, Input, Modal, Popconfirm, Select, Space, Table, Typography, type TableColumnsType } from 'antd';
 import { useMemo, useState } from 'react';
 import { adminApi, type GroupInfo } from '../../api/admin';
-import { ErrorView, PageHeader, useApi, useNotify, when } from '../../components/common';
+import { ErrorView, useApi, useNotify, when } from '../../components/common';
+import { AdminList } from './AdminList';
 import './admin.css';
 
 interface CreateForm {
@@ -183,41 +184,18 @@ function GroupsPageInner() {
 
   return (
     <>
-      <PageHeader
+      <AdminList<GroupInfo>
+        noun="group"
         title="Groups"
         sub="Teams that datasets, models, agents and nodes are shared with."
-        extra={
-          <Button type="primary" icon={<PlusOutlined />} onClick={() => setCreating(true)}>
-            New group
-          </Button>
-        }
+        list={list}
+        rows={rows}
+        columns={columns}
+        q={q}
+        setQ={setQ}
+        onNew={() => setCreating(true)}
+        none="No groups yet"
       />
-      {list.error ? (
-        <ErrorView error={list.error} retry={list.reload} />
-      ) : (
-        <>
-          <div className="adm-toolbar">
-            <Input
-              allowClear
-              prefix={<SearchOutlined />}
-              placeholder="Find a group"
-              aria-label="Find a group by name"
-              value={q}
-              onChange={(e) => setQ(e.target.value)}
-              className="adm-search"
-            />
-          </div>
-          <Table<GroupInfo>
-            rowKey="id"
-            columns={columns}
-            dataSource={rows}
-            loading={list.loading}
-            pagination={{ pageSize: 25, hideOnSinglePage: true, showSizeChanger: false }}
-            scroll={{ x: 'max-content' }}
-            locale={{ emptyText: <Typography.Text type="secondary">{q ? 'No group matches' : 'No groups yet'}</Typography.Text> }}
-          />
-        </>
-      )}
 
       <Modal
         title="New group"

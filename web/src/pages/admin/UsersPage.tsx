@@ -2,13 +2,14 @@
 // enable, reset a password, delete. The server enforces who may do what
 // (admins and superadmins are made by a superadmin; the last superadmin
 // stays); its refusals are shown in words.
-import { DeleteOutlined, KeyOutlined, PlusOutlined, SearchOutlined, StopOutlined, CheckCircleOutlined } from '@ant-design/icons';
-import { Alert, Button, Form, Input, Modal, Popconfirm, Select, Space, Table, Tag, Tooltip, Typography, type TableColumnsType } from 'antd';
+import { DeleteOutlined, KeyOutlined, StopOutlined, CheckCircleOutlined } from '@ant-design/icons';
+import { Alert, Button, Form, Input, Modal, Popconfirm, Select, Space, Tag, Tooltip, type TableColumnsType } from 'antd';
 import { useMemo, useState } from 'react';
 import { adminApi, ROLES, type AdminUser } from '../../api/admin';
 import type { Role } from '../../api/types';
 import { useUser } from '../../auth/AuthContext';
-import { ErrorView, PageHeader, useApi, useNotify, when } from '../../components/common';
+import { useApi, useNotify, when } from '../../components/common';
+import { AdminList } from './AdminList';
 import './admin.css';
 
 interface CreateForm {
@@ -197,41 +198,18 @@ function UsersPageInner() {
 
   return (
     <>
-      <PageHeader
+      <AdminList<AdminUser>
+        noun="user"
         title="Users"
         sub="Who may log in, and with which role."
-        extra={
-          <Button type="primary" icon={<PlusOutlined />} onClick={() => setCreating(true)}>
-            New user
-          </Button>
-        }
+        list={list}
+        rows={rows}
+        columns={columns}
+        q={q}
+        setQ={setQ}
+        onNew={() => setCreating(true)}
+        none="No users"
       />
-      {list.error ? (
-        <ErrorView error={list.error} retry={list.reload} />
-      ) : (
-        <>
-          <div className="adm-toolbar">
-            <Input
-              allowClear
-              prefix={<SearchOutlined />}
-              placeholder="Find a user"
-              aria-label="Find a user by name"
-              value={q}
-              onChange={(e) => setQ(e.target.value)}
-              className="adm-search"
-            />
-          </div>
-          <Table<AdminUser>
-            rowKey="id"
-            columns={columns}
-            dataSource={rows}
-            loading={list.loading}
-            pagination={{ pageSize: 25, hideOnSinglePage: true, showSizeChanger: false }}
-            scroll={{ x: 'max-content' }}
-            locale={{ emptyText: <Typography.Text type="secondary">{q ? 'No user matches' : 'No users'}</Typography.Text> }}
-          />
-        </>
-      )}
 
       <Modal
         title="New user"

@@ -1,12 +1,12 @@
 // The datasets the user may read: a table to sort, filter and page, a
 // search, archived ones on request, and "New dataset" (a first upload).
-import { PlusOutlined, ReloadOutlined } from '@ant-design/icons';
-import { Button, Input, Segmented, Table, Typography, type TableColumnsType } from 'antd';
+import { type TableColumnsType } from 'antd';
 import { useEffect, useMemo, useState } from 'react';
 import { Link, useNavigate } from 'react-router-dom';
 import { latestVersions, listDatasets, type Dataset } from '../../api/datasets';
-import { bytes, ErrorView, PageHeader, useApi, when } from '../../components/common';
+import { bytes, useApi, when } from '../../components/common';
 import { mapLimit, visibilityOf, VisibilityTag, type Visibility } from './common';
+import { ItemList } from './ItemList';
 import { UploadModal } from './UploadModal';
 import './datasets.css';
 
@@ -91,57 +91,21 @@ export default function DatasetsPage() {
 
   return (
     <>
-      <PageHeader
+      <ItemList<Dataset>
+        noun="dataset"
         title="Datasets"
         sub="Versioned tables and file sets, profiled on upload"
-        extra={
-          <>
-            <Button icon={<ReloadOutlined />} onClick={list.reload} aria-label="Refresh the list" />
-            <Button type="primary" icon={<PlusOutlined />} onClick={() => setCreating(true)}>
-              New dataset
-            </Button>
-          </>
-        }
+        list={list}
+        rows={rows}
+        columns={columns}
+        search={search}
+        setSearch={setSearch}
+        archived={archived}
+        setArchived={setArchived}
+        onNew={() => setCreating(true)}
+        emptyHint="No datasets yet: upload a CSV file or a set of files to make one."
+        scrollX={720}
       />
-      <div className="toolbar">
-        <Input.Search
-          className="grow"
-          allowClear
-          placeholder="Search by name or owner"
-          aria-label="Search datasets"
-          value={search}
-          onChange={(e) => setSearch(e.target.value)}
-        />
-        <Segmented
-          aria-label="Which datasets"
-          value={archived ? 'archived' : 'active'}
-          onChange={(v) => setArchived(v === 'archived')}
-          options={[
-            { value: 'active', label: 'Active' },
-            { value: 'archived', label: 'Archived' },
-          ]}
-        />
-      </div>
-      {list.error !== undefined ? (
-        <ErrorView error={list.error} retry={list.reload} />
-      ) : (
-        <Table<Dataset>
-          rowKey="name"
-          size="middle"
-          loading={list.loading}
-          columns={columns}
-          dataSource={rows}
-          pagination={{ defaultPageSize: 20, showSizeChanger: true, hideOnSinglePage: false, showTotal: (n) => `${n} datasets` }}
-          locale={{
-            emptyText: (
-              <Typography.Text type="secondary">
-                {search ? 'No dataset matches the search.' : archived ? 'No archived datasets.' : 'No datasets yet: upload a CSV file or a set of files to make one.'}
-              </Typography.Text>
-            ),
-          }}
-          scroll={{ x: 720 }}
-        />
-      )}
       <UploadModal
         open={creating}
         onClose={() => setCreating(false)}

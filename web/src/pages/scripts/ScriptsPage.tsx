@@ -1,13 +1,13 @@
 // The Script Lab's list: the scripts the user may read (sort, filter,
 // page, search) and "New script", which opens an empty editor.
-import { PlusOutlined, ReloadOutlined } from '@ant-design/icons';
-import { Button, Form, Input, Modal, Segmented, Select, Table, Typography, type TableColumnsType } from 'antd';
+import { Form, Input, Modal, Select, Typography, type TableColumnsType } from 'antd';
 import { useMemo, useState } from 'react';
 import { Link, useNavigate } from 'react-router-dom';
 import { NAME_RE } from '../../api/datasets';
 import { listScripts, type Language, type Script } from '../../api/scripts';
-import { ErrorView, PageHeader, useApi, when } from '../../components/common';
+import { useApi, when } from '../../components/common';
 import { visibilityOf, VisibilityTag, type Visibility } from '../datasets/common';
+import { ItemList } from '../datasets/ItemList';
 import '../datasets/datasets.css';
 
 function NewScript({ open, onClose, taken }: { open: boolean; onClose: () => void; taken: Set<string> }) {
@@ -86,57 +86,21 @@ export default function ScriptsPage() {
 
   return (
     <>
-      <PageHeader
+      <ItemList<Script>
+        noun="script"
         title="Script Lab"
         sub="Versioned Python and shell scripts to run as jobs"
-        extra={
-          <>
-            <Button icon={<ReloadOutlined />} onClick={list.reload} aria-label="Refresh the list" />
-            <Button type="primary" icon={<PlusOutlined />} onClick={() => setCreating(true)}>
-              New script
-            </Button>
-          </>
-        }
+        list={list}
+        rows={rows}
+        columns={columns}
+        search={search}
+        setSearch={setSearch}
+        archived={archived}
+        setArchived={setArchived}
+        onNew={() => setCreating(true)}
+        emptyHint='No scripts yet: write one with "New script".'
+        scrollX={640}
       />
-      <div className="toolbar">
-        <Input.Search
-          className="grow"
-          allowClear
-          placeholder="Search by name or owner"
-          aria-label="Search scripts"
-          value={search}
-          onChange={(e) => setSearch(e.target.value)}
-        />
-        <Segmented
-          aria-label="Which scripts"
-          value={archived ? 'archived' : 'active'}
-          onChange={(v) => setArchived(v === 'archived')}
-          options={[
-            { value: 'active', label: 'Active' },
-            { value: 'archived', label: 'Archived' },
-          ]}
-        />
-      </div>
-      {list.error !== undefined ? (
-        <ErrorView error={list.error} retry={list.reload} />
-      ) : (
-        <Table<Script>
-          rowKey="name"
-          size="middle"
-          loading={list.loading}
-          columns={columns}
-          dataSource={rows}
-          pagination={{ defaultPageSize: 20, showSizeChanger: true, showTotal: (n) => `${n} scripts` }}
-          locale={{
-            emptyText: (
-              <Typography.Text type="secondary">
-                {search ? 'No script matches the search.' : archived ? 'No archived scripts.' : 'No scripts yet: write one with "New script".'}
-              </Typography.Text>
-            ),
-          }}
-          scroll={{ x: 640 }}
-        />
-      )}
       <NewScript open={creating} onClose={() => setCreating(false)} taken={new Set((list.data ?? []).map((s) => s.name))} />
     </>
   );
