@@ -1,5 +1,5 @@
 import { App as AntApp, ConfigProvider } from 'antd';
-import { StrictMode } from 'react';
+import { StrictMode, startTransition } from 'react';
 import { createRoot } from 'react-dom/client';
 import { BrowserRouter } from 'react-router-dom';
 import { App } from './App';
@@ -7,16 +7,21 @@ import { AuthProvider } from './auth/AuthContext';
 import './styles.css';
 import { sentinelTheme } from './theme';
 
-createRoot(document.getElementById('root')!).render(
-  <StrictMode>
-    <ConfigProvider theme={sentinelTheme}>
-      <AntApp>
-        <BrowserRouter>
-          <AuthProvider>
-            <App />
-          </AuthProvider>
-        </BrowserRouter>
-      </AntApp>
-    </ConfigProvider>
-  </StrictMode>,
+// The first render as a transition: React renders it in slices, yielding to
+// the browser between them, so no single task carries the whole shell.
+const root = createRoot(document.getElementById('root')!);
+startTransition(() =>
+  root.render(
+    <StrictMode>
+      <ConfigProvider theme={sentinelTheme}>
+        <AntApp>
+          <BrowserRouter>
+            <AuthProvider>
+              <App />
+            </AuthProvider>
+          </BrowserRouter>
+        </AntApp>
+      </ConfigProvider>
+    </StrictMode>,
+  ),
 );
