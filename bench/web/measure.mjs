@@ -133,11 +133,13 @@ async function freshContext(viewport = { width: 1440, height: 900 }) {
   await ctx.addInitScript(() => {
     window.__longest = 0;
     window.__tasks = 0;
+    window.__all = [];
     try {
       new PerformanceObserver((l) => {
         for (const e of l.getEntries()) {
           window.__tasks++;
           window.__longest = Math.max(window.__longest, e.duration);
+          window.__all.push(`${Math.round(e.startTime)}+${Math.round(e.duration)}`);
         }
       }).observe({ type: 'longtask', buffered: true });
     } catch {
@@ -187,6 +189,8 @@ try {
       return el && Number(el.textContent.replace(/[^0-9]/g, '')) >= n;
     }, logLines, { timeout: 120_000 }).catch(() => log('the log did not reach its full length in 120 s'));
     const shown = Date.now() - t0;
+    const before = await page.evaluate(() => [performance.now(), window.__all.join(' ')]);
+    log(`job log: long tasks before scrolling (at ${Math.round(before[0])} ms): ${before[1]}`);
     const box = await page.locator('.xterm-viewport, .xterm, [role="log"]').first().boundingBox();
     if (box) {
       await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
