@@ -214,3 +214,23 @@ describe('file tree', () => {
     expect(t[0]).toMatchObject({ name: 'gone', status: 'removed', counts: { removed: 2, added: 0, changed: 0, unchanged: 0 } });
   });
 });
+
+describe('a diff of identical versions', () => {
+  // What the server answers when both versions have the same SHA-256
+  // (src/dataset/diff.c: no rows and no schema details).
+  const same = {
+    identical: true,
+    key: null,
+    schema: { changed: false },
+    counts: { added: 0, removed: 0, changed: 0, unchanged: 0 },
+    limit: 50,
+    samples: { added: [], removed: [], changed: [] },
+  } as TableDiff;
+  it('gives no columns, rows or schema changes, and says identical', () => {
+    expect(diffColumns(same)).toEqual([]);
+    expect(schemaChanges(same)).toEqual([]);
+    expect(tableModel(same).rows).toEqual([]);
+    expect(tableModel(same).truncated).toEqual([]);
+    expect(countsText(same)).toBe('identical');
+  });
+});

@@ -100,15 +100,16 @@ export type Cell = string | null;
 export interface TableDiff {
   identical: boolean;
   key: string[] | null;
-  rows: { a: number; b: number };
+  /** absent when the versions are identical (as are the schema's details) */
+  rows?: { a: number; b: number };
   schema: {
     changed: boolean;
-    columns_a: string[];
-    columns_b: string[];
-    added: string[];
-    removed: string[];
-    reordered: boolean;
-    retyped: { column: string; from: string; to: string }[];
+    columns_a?: string[];
+    columns_b?: string[];
+    added?: string[];
+    removed?: string[];
+    reordered?: boolean;
+    retyped?: { column: string; from: string; to: string }[];
   };
   counts: { added: number; removed: number; changed: number; unchanged: number };
   limit?: number;

@@ -68,7 +68,8 @@ export interface Detector {
   step: string;
   step_ms: number;
   owner_id: string;
-  last_ts: number | null;
+  /** RFC 3339, or null before the first bucket */
+  last_ts: string | null;
   created_at: string;
 }
 

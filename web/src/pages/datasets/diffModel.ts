@@ -48,9 +48,9 @@ export interface TableModel {
 /** Columns to show: the new version's in order, then those removed (at their old place's end). */
 export function diffColumns(d: TableDiff): DiffColumn[] {
   const key = new Set(d.key ?? []);
-  const retyped = new Map(d.schema.retyped.map((r) => [r.column, r]));
+  const retyped = new Map((d.schema.retyped ?? []).map((r) => [r.column, r]));
   const added = new Set(d.schema.added);
-  const out: DiffColumn[] = d.schema.columns_b.map((name) => {
+  const out: DiffColumn[] = (d.schema.columns_b ?? []).map((name) => {
     const r = retyped.get(name);
     return {
       name,
@@ -59,7 +59,7 @@ export function diffColumns(d: TableDiff): DiffColumn[] {
       key: key.has(name),
     };
   });
-  for (const name of d.schema.removed) out.push({ name, status: 'removed', key: key.has(name) });
+  for (const name of d.schema.removed ?? []) out.push({ name, status: 'removed', key: key.has(name) });
   return out;
 }
 
@@ -116,9 +116,9 @@ export function tableModel(d: TableDiff, toPreview?: Preview): TableModel {
 /** The schema changes, one line each, in words. */
 export function schemaChanges(d: TableDiff): string[] {
   const out: string[] = [];
-  for (const c of d.schema.added) out.push(`column ${c} added`);
-  for (const c of d.schema.removed) out.push(`column ${c} removed`);
-  for (const r of d.schema.retyped) out.push(`column ${r.column} changed type from ${r.from} to ${r.to}`);
+  for (const c of d.schema.added ?? []) out.push(`column ${c} added`);
+  for (const c of d.schema.removed ?? []) out.push(`column ${c} removed`);
+  for (const r of d.schema.retyped ?? []) out.push(`column ${r.column} changed type from ${r.from} to ${r.to}`);
   if (d.schema.reordered) out.push('columns reordered');
   return out;
 }

@@ -135,7 +135,7 @@ export function DetectorsPanel({ model }: { model?: string }) {
     },
     { title: 'Features', dataIndex: 'features', render: (f: string[]) => f.map((x) => <Tag key={x}>{x}</Tag>), responsive: ['md'] },
     { title: 'Step', dataIndex: 'step', responsive: ['sm'] },
-    { title: 'Last bucket', dataIndex: 'last_ts', render: (t: number | null) => when(t), responsive: ['lg'] },
+    { title: 'Last bucket', dataIndex: 'last_ts', render: (t: string | null) => when(t), responsive: ['lg'] },
     {
       title: 'Actions',
       key: 'act',
