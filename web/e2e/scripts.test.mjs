@@ -1,6 +1,7 @@
 // The Script Lab: a new script written in Monaco, saved, changed and saved
 // again; both versions in the history, their diff in Monaco's diff editor;
-// "Run" opens the job wizard with the script and version chosen. What was
+// "Run" opens the job wizard with the script and version chosen, and the
+// job launched from it shows the script's output and completes. What was
 // typed is what the server stored (read back through the API).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ const ADDED = 'print("added line")\n';
 
 let sv, br, rest;
 before(async () => {
-  sv = await startSentinel({ localNode: false });
+  sv = await startSentinel();
   br = await launch();
   rest = restClient(sv.url);
   await rest.login();
@@ -106,6 +107,21 @@ test('write a script in Monaco, save two versions, diff them, run it', async () 
   await page.getByRole('button', { name: 'Run v2' }).click();
   await page.waitForURL((u) => u.pathname === '/jobs/new' && u.searchParams.get('script') === 'clean.py' && u.searchParams.get('version') === '2');
   await page.getByRole('heading', { level: 1, name: 'New job' }).waitFor();
+
+  // Through the wizard on its defaults, to the job's page: the script's
+  // output in the terminal, then the job completed.
+  await page.getByRole('group', { name: 'Script & runtime' }).getByText('clean.py').first().waitFor();
+  for (const step of ['Inputs', 'Resources', 'Access', 'Review']) {
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.getByRole('group', { name: step }).waitFor();
+  }
+  await page.getByRole('group', { name: 'Review' }).getByText('clean.py@2', { exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Launch' }).click();
+  await page.waitForURL(/\/jobs\/jb_[0-9a-f]+$/);
+  const term = page.locator('.xterm-rows');
+  await term.filter({ hasText: 'added line' }).waitFor({ timeout: 60_000 });
+  assert.match(await term.innerText(), /v1 \[/);
+  await page.locator('.ant-tag[data-state="completed"]').first().waitFor({ timeout: 60_000 });
   w.check();
   await page.close();
 });
