@@ -246,6 +246,17 @@ struct settings {
 /* The console's directory: --web-dir as given (a missing one is said at
  * start and / explains it), else web/dist beside this binary (a build
  * tree), else the installed one. NULL when none of them exists. */
+/* Whether dir holds a built console (its index.html). */
+static int console_built(const char *dir)
+{
+	if (!dir)
+		return 0;
+	char *index = xasprintf("%s/index.html", dir);
+	int ok = access(index, R_OK) == 0;
+	free(index);
+	return ok;
+}
+
 static char *web_dir_pick(const char *given)
 {
 	struct stat st;
@@ -713,6 +724,11 @@ static int run(const cfg_spec *spec, int argc, char **argv, int quickstart)
 			sv->generated);
 	if (quickstart) {
 		printf("Sentinel is running at %s\n", url);
+		if (console_built(sv->s.web_dir))
+			printf("Open it in a browser for the web console.\n");
+		else
+			printf("No web console is built (make web: it needs Node.js); the API and the CLI"
+			       " work without it.\n");
 		if (sv->generated)
 			printf("Log in as admin with password %s\n", sv->generated);
 		else

@@ -19,8 +19,11 @@ up_start() { # DATA [FLAGS...]: starts `sentinel up`, sets URL, UP and TOKEN
 nodes() { curl -s -H "Authorization: Bearer $TOKEN" "$URL/api/v1/nodes"; }
 agent_pids() { pgrep -f -- "--state $1/node " || true; }
 
-up_start "$TMP/d1"
+mkdir -p "$TMP/noweb" "$TMP/web"
+echo '<!doctype html><title>Sentinel</title>' >"$TMP/web/index.html"
+up_start "$TMP/d1" --web-dir "$TMP/web"
 like "$(cat "$TMP/up.out")" "A local node runs jobs" "up says a local node runs jobs"
+like "$(cat "$TMP/up.out")" "Open it in a browser for the web console" "... and where the web console is"
 for _ in $(seq 1 100); do
 	[ "$(nodes | jq -r '.items[0].state')" = online ] && break
 	sleep 0.1
@@ -57,8 +60,9 @@ is "$(nodes | jq -r '[.items[] | .id] | join(",")')" "$ID" "a restart keeps the 
 kill -TERM "$UP"
 wait "$UP"
 
-up_start "$TMP/d2" --no-local-node
+up_start "$TMP/d2" --no-local-node --web-dir "$TMP/noweb"
 is "$(nodes | jq -r '.items | length')" 0 "--no-local-node: no node"
+like "$(cat "$TMP/up.out")" "No web console is built \\(make web" "up says when no console is built, and how to build it"
 is "$(agent_pids "$TMP/d2")" "" "... and no agent process"
 unlike "$(cat "$TMP/up.out")" "A local node" "... nor the line about it"
 kill -TERM "$UP"
