@@ -356,6 +356,9 @@ int auth_hook(http_req *r, const http_route *route, void *ctx)
 	sn_sha256_hex(tok, strlen(tok), hash);
 	int rc = auth_token_check(a, hash, &u);
 	if (rc == -EACCES) {
+		/* A dead session's cookies go too, so the browser stops sending them. */
+		if (cookie)
+			auth_session_cookies(r, NULL, NULL, 0);
 		http_reply_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
 		http_reply_error(r, 401, "unauthorized", cookie ? "the session is invalid, expired or"
 				 " revoked: log in again" : "the token is invalid, expired or revoked");

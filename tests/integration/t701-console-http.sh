@@ -208,6 +208,7 @@ like "$(grep -i '^Set-Cookie: sentinel_session=;' "$TMP/hdrs")" 'Max-Age=0' "...
 like "$(grep -i '^Set-Cookie: sentinel_csrf=;' "$TMP/hdrs")" 'Max-Age=0' "... and sentinel_csrf"
 call GET /api/v1/me -H "Cookie: $COOKIE"
 is_error 401 unauthorized "the old cookie is refused at once (revoked, out of the cache)"
+like "$(grep -i '^Set-Cookie: sentinel_session=;' "$TMP/hdrs")" 'Max-Age=0' "... and the refusal clears the dead cookie"
 api POST /api/v1/auth/logout "" "$BEARER"
 is "$STATUS $(grep -ci '^Set-Cookie:' "$TMP/hdrs")" "200 0" "a Bearer logout sets no cookies"
 
