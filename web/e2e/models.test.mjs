@@ -73,7 +73,7 @@ test('train a model in the console, score vectors, watch an agent and see the an
   const reg = await rest.get(`/api/v1/trainings/${jobId}`);
   assert.equal(reg.state, 'registered');
   assert.equal(reg.version, 1);
-  await page.getByRole('table', { name: 'Models' }).getByRole('link', { name: 'temp-ae' }).waitFor();
+  await page.getByRole('table', { name: 'Models' }).getByRole('link', { name: 'temp-ae', exact: true }).waitFor();
   await settle(page);
   await shoot(page, 'models');
   await settle(page);

@@ -62,7 +62,7 @@ test('the Overview shows the local node, and jobs and failures as they happen', 
   await rest.call('POST', '/api/v1/scripts/e2e-fail/versions', '#!/bin/sh\necho boom\nexit 3\n', { headers: { 'Content-Type': 'text/plain' } });
   await rest.post('/api/v1/jobs', { name: 'e2e-fails', script: 'e2e-fail@1', max_attempts: 1 });
   const failures = page.getByRole('list', { name: 'Recent failures' });
-  await failures.getByRole('link', { name: 'e2e-fails' }).waitFor({ timeout: 30000 });
+  await failures.getByRole('link', { name: 'e2e-fails', exact: true }).waitFor({ timeout: 30000 });
   assert.match(await failures.innerText(), /exit status 3/);
   await failures.getByText(/Chunk 0 of jb_\w+ \(attempt 1\) failed/).waitFor();
   await shoot(page, 'overview-live');
@@ -72,7 +72,7 @@ test('the Overview shows the local node, and jobs and failures as they happen', 
   await page.reload();
   await waitText(page, 'stat-nodes-online', '1');
   const listed = page.getByRole('list', { name: 'Recent failures' });
-  await listed.getByRole('link', { name: 'e2e-fails' }).waitFor();
+  await listed.getByRole('link', { name: 'e2e-fails', exact: true }).waitFor();
   // the failed chunk is found in the job's chunk list, named by its job
   await listed.getByText('Chunk 0 of e2e-fails (attempt 1) failed').waitFor();
   await page.getByRole('img', { name: /over the last hour: 1 in all/ }).waitFor();
