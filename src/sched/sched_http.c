@@ -265,6 +265,15 @@ static void res_finish(sched *s, struct res *x, struct outcome *o)
 	res_release(x);
 }
 
+void sched_job_settle(sched *s, const char *job)
+{
+	pthread_mutex_lock(&s->mu);
+	sc_job *j = sc_job_find(&s->core, job);
+	if (j)
+		(void)sched_wait_durable(s, j->last_seq, DURABLE_WAIT_MS);
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* Waits for the commit of everything answered as accepted. */
 static int durable(sched *s, uint64_t seq)
 {
@@ -735,14 +744,9 @@ static void h_logs(http_req *r, void *ctx)
 		http_reply_errno(r, rc, rc == -ENOENT ? "no such job" : NULL);
 		return;
 	}
-	/* The lines are read from the store, which the writer fills behind
-	 * the scheduler: wait until every line taken so far is there, so that
-	 * a job seen finished shows its whole log. */
-	pthread_mutex_lock(&s->mu);
-	sc_job *j = sc_job_find(&s->core, id);
-	if (j)
-		(void)sched_wait_durable(s, j->last_seq, DURABLE_WAIT_MS);
-	pthread_mutex_unlock(&s->mu);
+	/* The lines are read from the store: a job seen finished shows its
+	 * whole log. */
+	sched_job_settle(s, id);
 	struct follow *f = xcalloc(1, sizeof *f);
 	f->s = s;
 	sn_strlcpy(f->job, id, sizeof f->job);

@@ -304,6 +304,10 @@ int sched_load(sched *s);
 void *sched_writer_main(void *arg);
 /* Waits (mu held) until seq is durable; -ETIMEDOUT after ms. */
 int sched_wait_durable(sched *s, uint64_t seq, int64_t ms);
+/* Waits (mu not held) until every op of job taken so far is in the store,
+ * so that a reply mixing the in-memory state with store rows (chunk
+ * attempts, log lines) is consistent. Bounded; gives up silently. */
+void sched_job_settle(sched *s, const char *job);
 /* Configs no job references are kept this long after their last upsert
  * or submit by hash (seed 002's cleanup). */
 #define SCHED_CONFIG_TTL_MS ((int64_t)7 * 24 * 3600 * 1000)

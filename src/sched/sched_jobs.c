@@ -985,6 +985,8 @@ static void h_chunks(http_req *r, void *ctx)
 	if (http_page(r, &limit, &cursor))
 		return;
 	int64_t from = cursor ? strtoll(cursor, NULL, 10) : 0;
+	/* States come from memory, attempts and failures from the store. */
+	sched_job_settle(s, id);
 	store_conn *c = NULL;
 	store_rows *rows = NULL;
 	json_t *items = json_array(), *by_idx = json_object();
@@ -1013,11 +1015,17 @@ static void h_chunks(http_req *r, void *ctx)
 				      (json_int_t)idx, "state", st, "iterations",
 				      (json_int_t)(j ? sc_chunk_iterations(j, (uint32_t)idx) : 0),
 				      "seed_offset", (json_int_t)(j ? sc_chunk_seed(j, (uint32_t)idx) : 0),
-				      "failures", (json_int_t)store_rows_int(rows, 3), "attempts", atts);
+				      "failures", (json_int_t)(j && idx < j->nchunks ? j->ck[idx].failures
+							       : store_rows_int(rows, 3)),
+				      "attempts", atts);
 		if (!o || !atts || json_object_set_new(by_idx, k, atts) || json_array_append_new(items, o))
 			rc = -ENOMEM;
 		last = idx;
 	}
+	/* The attempts are read from the store: wait until it holds every op
+	 * behind the states just read from memory (bounded). */
+	if (j)
+		(void)sched_wait_durable(s, j->last_seq, 5000);
 	pthread_mutex_unlock(&s->mu);
 	store_rows_free(&rows);
 	if (rc == 0 && n)
