@@ -985,8 +985,6 @@ static void h_chunks(http_req *r, void *ctx)
 	if (http_page(r, &limit, &cursor))
 		return;
 	int64_t from = cursor ? strtoll(cursor, NULL, 10) : 0;
-	/* States come from memory, attempts and failures from the store. */
-	sched_job_settle(s, id);
 	store_conn *c = NULL;
 	store_rows *rows = NULL;
 	json_t *items = json_array(), *by_idx = json_object();
