@@ -46,7 +46,7 @@ CFLAGS_BASE := $(filter-out -O2,$(CFLAGS_BASE)) -O0
 endif
 
 # Loaded with dlopen on first use (headers only at build time): see http/client.c.
-PKGS_LAZY := libmicrohttpd libcurl libarchive openblas libcrypto sqlite3 zlib
+PKGS_LAZY := libmicrohttpd libcurl libarchive openblas libcrypto sqlite3 zlib libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(PKGS_LAZY) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # Tests and fuzz targets may call the lazy libraries directly (to craft input).

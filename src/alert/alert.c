@@ -67,7 +67,7 @@ static const store_migration migs[] = {
 	  "CREATE INDEX alert_events_owner ON alert_events (owner_id, ts);"
 	  "CREATE INDEX alert_events_ts ON alert_events (ts);"
 	  "CREATE TABLE alert_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
-	  NULL },
+	  NULL, NULL },
 };
 const store_domain alert_store_domain = { "alert", migs, 1, 0 };
 

@@ -56,7 +56,14 @@ static const store_migration migrations[] = {
 	  "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
 	  " BEGIN SELECT RAISE(ABORT, 'audit is insert-only'); END;"
 	  "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
-	  " BEGIN SELECT RAISE(ABORT, 'audit is insert-only'); END;" },
+	  " BEGIN SELECT RAISE(ABORT, 'audit is insert-only'); END;",
+	  /* PostgreSQL: the same refusal, as a constraint error as on SQLite. */
+	  "CREATE FUNCTION audit_insert_only() RETURNS trigger LANGUAGE plpgsql AS $$"
+	  " BEGIN RAISE EXCEPTION 'audit is insert-only' USING ERRCODE = '23000'; END $$;"
+	  "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	  " FOR EACH ROW EXECUTE FUNCTION audit_insert_only();"
+	  "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	  " FOR EACH ROW EXECUTE FUNCTION audit_insert_only();" },
 	/* Refusals coalesce: one row per coalesce_key (status, action, actor,
 	 * address, minute) with a count. Retention: rows older than
 	 * audit_purge.cutoff may be deleted, nothing else; the cutoff is kept
@@ -87,13 +94,47 @@ static const store_migration migrations[] = {
 	  "CREATE TRIGGER audit_purge_no_delete BEFORE DELETE ON audit_purge"
 	  " BEGIN SELECT RAISE(ABORT, 'audit_purge has one row'); END;"
 	  "CREATE TRIGGER audit_purge_no_insert BEFORE INSERT ON audit_purge"
-	  " BEGIN SELECT RAISE(ABORT, 'audit_purge has one row'); END;" },
+	  " BEGIN SELECT RAISE(ABORT, 'audit_purge has one row'); END;",
+	  "DROP TRIGGER audit_no_update ON audit;"
+	  "CREATE FUNCTION audit_coalesce_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+	  " IF OLD.coalesce_key IS NULL OR NEW.coalesce_key IS DISTINCT FROM OLD.coalesce_key"
+	  " OR NEW.id IS DISTINCT FROM OLD.id OR NEW.ts IS DISTINCT FROM OLD.ts"
+	  " OR NEW.actor_id IS DISTINCT FROM OLD.actor_id OR NEW.actor IS DISTINCT FROM OLD.actor"
+	  " OR NEW.action IS DISTINCT FROM OLD.action OR NEW.target IS DISTINCT FROM OLD.target"
+	  " OR NEW.outcome IS DISTINCT FROM OLD.outcome OR NEW.status IS DISTINCT FROM OLD.status"
+	  " OR NEW.address IS DISTINCT FROM OLD.address"
+	  " OR NEW.request_id IS DISTINCT FROM OLD.request_id"
+	  " OR NEW.count IS DISTINCT FROM OLD.count + 1 THEN"
+	  "  RAISE EXCEPTION 'audit is insert-only' USING ERRCODE = '23000';"
+	  " END IF; RETURN NEW; END $$;"
+	  "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	  " FOR EACH ROW EXECUTE FUNCTION audit_coalesce_only();"
+	  "DROP TRIGGER audit_no_delete ON audit;"
+	  "CREATE FUNCTION audit_purged_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+	  " IF OLD.ts >= COALESCE((SELECT cutoff FROM audit_purge WHERE id = 1), 0) THEN"
+	  "  RAISE EXCEPTION 'audit is insert-only' USING ERRCODE = '23000';"
+	  " END IF; RETURN OLD; END $$;"
+	  "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	  " FOR EACH ROW EXECUTE FUNCTION audit_purged_only();"
+	  "CREATE FUNCTION audit_purge_bounded() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+	  " IF NEW.id IS DISTINCT FROM OLD.id"
+	  " OR NEW.cutoff > CAST(extract(epoch FROM now()) AS BIGINT) * 1000 - 86400000 THEN"
+	  "  RAISE EXCEPTION 'the audit keeps at least its last day' USING ERRCODE = '23000';"
+	  " END IF; RETURN NEW; END $$;"
+	  "CREATE TRIGGER audit_purge_bounded BEFORE UPDATE ON audit_purge"
+	  " FOR EACH ROW EXECUTE FUNCTION audit_purge_bounded();"
+	  "CREATE FUNCTION audit_purge_one_row() RETURNS trigger LANGUAGE plpgsql AS $$"
+	  " BEGIN RAISE EXCEPTION 'audit_purge has one row' USING ERRCODE = '23000'; END $$;"
+	  "CREATE TRIGGER audit_purge_no_delete BEFORE DELETE ON audit_purge"
+	  " FOR EACH ROW EXECUTE FUNCTION audit_purge_one_row();"
+	  "CREATE TRIGGER audit_purge_no_insert BEFORE INSERT ON audit_purge"
+	  " FOR EACH ROW EXECUTE FUNCTION audit_purge_one_row();" },
 	/* What a token may call (auth_scope): 'all', or 'metrics:write' for
 	 * ingest only. Existing tokens keep all they had. */
 	{ 3,
 	  "ALTER TABLE tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'all'"
 	  " CHECK (scope IN ('all','metrics:write'));",
-	  NULL },
+	  NULL, NULL },
 };
 
 const store_domain auth_store_domain = {

@@ -44,7 +44,7 @@ static const store_migration migrations[] = {
 	  " expires_at BIGINT NOT NULL);"
 	  "CREATE INDEX blob_uploads_owner ON blob_uploads(owner_id, state);"
 	  "CREATE INDEX blob_uploads_state ON blob_uploads(state, created_at);",
-	  NULL },
+	  NULL, NULL },
 };
 
 const store_domain blob_store_domain = {

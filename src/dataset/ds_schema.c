@@ -42,7 +42,7 @@ static const store_migration migrations[] = {
 	  " item_id TEXT NOT NULL REFERENCES ds_items(id) ON DELETE CASCADE,"
 	  " sha256 TEXT NOT NULL,"
 	  " PRIMARY KEY (item_id, sha256));",
-	  NULL },
+	  NULL, NULL },
 };
 
 const store_domain ds_store_domain = {

@@ -47,7 +47,7 @@ static const store_migration migs[] = {
 	  " created_by TEXT NOT NULL,"
 	  " created_at BIGINT NOT NULL,"
 	  " PRIMARY KEY (model, version));",
-	  NULL },
+	  NULL, NULL },
 };
 const store_domain mx_store_domain = { "agents", migs, (int)(sizeof migs / sizeof migs[0]), 0 };
 

@@ -43,7 +43,7 @@
 	BLOCK_COLS ", day BIGINT NOT NULL)"
 
 static const store_migration mx_migs[] = {
-	{ 1, SCHEMA_SERIES "; " SCHEMA_PARTS "; " SCHEMA_META "; " SCHEMA_HEADS ";", NULL },
+	{ 1, SCHEMA_SERIES "; " SCHEMA_PARTS "; " SCHEMA_META "; " SCHEMA_HEADS ";", NULL, NULL },
 };
 const store_domain mx_db_domain = { "metrics", mx_migs, 1, 0 };
 

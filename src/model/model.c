@@ -49,7 +49,7 @@ static const store_migration migs[] = {
 	  "CREATE TABLE anomalies (detector_id TEXT NOT NULL, ts BIGINT NOT NULL,"
 	  " score DOUBLE PRECISION NOT NULL, threshold DOUBLE PRECISION NOT NULL,"
 	  " PRIMARY KEY (detector_id, ts));",
-	  NULL },
+	  NULL, NULL },
 };
 const store_domain model_store_domain = { "model", migs, 1, 0 };
 

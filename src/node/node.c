@@ -23,7 +23,7 @@
 
 static const store_migration node_migrations[] = {
 	/* Version 1 was the scaffolding's table, which nothing ever wrote. */
-	{ 1, "CREATE TABLE nodes (id TEXT PRIMARY KEY, pubkey TEXT NOT NULL UNIQUE);", NULL },
+	{ 1, "CREATE TABLE nodes (id TEXT PRIMARY KEY, pubkey TEXT NOT NULL UNIQUE);", NULL, NULL },
 	{ 2,
 	  "DROP TABLE nodes;"
 	  "CREATE TABLE nodes ("
@@ -46,7 +46,7 @@ static const store_migration node_migrations[] = {
 	  " kind TEXT NOT NULL CHECK (kind IN ('user','group')),"
 	  " principal TEXT NOT NULL,"
 	  " PRIMARY KEY (node_id, kind, principal));",
-	  NULL },
+	  NULL, NULL },
 };
 const store_domain node_store_domain = { "node", node_migrations,
 					 (int)(sizeof node_migrations / sizeof node_migrations[0]), 0 };

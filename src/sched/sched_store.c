@@ -51,7 +51,7 @@ static const store_migration migrations[] = {
 	  "CREATE TABLE artifacts (job_id TEXT NOT NULL, idx BIGINT NOT NULL,"
 	  " path TEXT NOT NULL, sha256 TEXT NOT NULL, bytes BIGINT NOT NULL,"
 	  " PRIMARY KEY (job_id, idx, path));",
-	  NULL },
+	  NULL, NULL },
 	/* The completed chunks whose result has an "output": a job's outputs
 	 * are read from here (at most 1,000), not by scanning its chunks. */
 	{ 2,
@@ -59,7 +59,7 @@ static const store_migration migrations[] = {
 	  " PRIMARY KEY (job_id, idx));"
 	  "INSERT INTO job_outputs (job_id, idx) SELECT job_id, idx FROM chunks"
 	  " WHERE state = 'completed' AND result LIKE '%\"output\"%';",
-	  NULL },
+	  NULL, NULL },
 };
 const store_domain sched_store_domain = {
 	"sched", migrations, (int)(sizeof migrations / sizeof migrations[0]), 0,

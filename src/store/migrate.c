@@ -9,6 +9,7 @@
  *     exactly as it was. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "base/util.h"
 #include "store/store_int.h"
@@ -136,10 +137,13 @@ static int apply(store *s, store_conn *c, const store_domain *d, char *err, size
 			store_rollback(c);
 			continue;
 		}
-		if ((rc = store_exec(c, m->sql, NULL, SNOARGS)))
+		char *sql = store_be(s)->ddl ? store_be(s)->ddl(m->sql) : NULL;
+		rc = store_exec(c, sql ? sql : m->sql, NULL, SNOARGS);
+		free(sql);
+		if (rc)
 			goto fail;
-		if (m->sql_sqlite && strcmp(store_backend(s), "sqlite") == 0 &&
-		    (rc = store_exec(c, m->sql_sqlite, NULL, SNOARGS)))
+		const char *extra = store_be(s) == &store_pg_backend ? m->sql_pg : m->sql_sqlite;
+		if (extra && (rc = store_exec(c, extra, NULL, SNOARGS)))
 			goto fail;
 		if ((rc = store_exec(c, "INSERT INTO schema_migrations (domain, version, applied_at)"
 				        " VALUES ($1, $2, $3)", NULL,

@@ -63,8 +63,7 @@ int store_open(const char *url, const store_opts *opts, store **out, char *err, 
 	if (strncmp(url, "sqlite:", 7) == 0) {
 		dsn = url + 7;
 	} else if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
-		snprintf(err, errlen, "the PostgreSQL backend is not available in this build");
-		return -ENOTSUP;
+		be = &store_pg_backend; /* libpq takes the URL whole (TLS: ?sslmode=...) */
 	}
 	if (opts->pool_size < 0 || opts->pool_size > POOL_MAX || opts->acquire_timeout_ms < 0) {
 		snprintf(err, errlen, "store: pool size must be 1-%d and the timeout positive", POOL_MAX);
@@ -117,6 +116,11 @@ void store_free(store **ps)
 	free(s->dsn);
 	free(s);
 	*ps = NULL;
+}
+
+const struct store_backend *store_be(const store *s)
+{
+	return s->be;
 }
 
 const char *store_backend(const store *s)

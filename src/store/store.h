@@ -65,6 +65,7 @@ typedef struct store_migration {
 	int version;
 	const char *sql;        /* portable SQL for every backend */
 	const char *sql_sqlite; /* SQLite-only additions (triggers), or NULL */
+	const char *sql_pg;     /* PostgreSQL's equivalent of sql_sqlite, or NULL */
 } store_migration;
 
 typedef struct store_domain {
@@ -88,8 +89,9 @@ typedef struct store_opts {
 	int pool_size;              /* 0: STORE_POOL_SIZE */
 } store_opts;
 
-/* url: "sqlite:PATH", a plain path (SQLite), or "postgres://..." once that
- * backend exists. opts may be NULL (no domains, defaults). Applies pending
+/* url: "sqlite:PATH", a plain path (SQLite), or "postgres://..." /
+ * "postgresql://..." (libpq's URL: TLS with ?sslmode=require or
+ * verify-full). opts may be NULL (no domains, defaults). Applies pending
  * migrations. On error, err holds a one-line message. The caller frees the
  * store with store_free. */
 int store_open(const char *url, const store_opts *opts, store **out, char *err, size_t errlen);

@@ -18,11 +18,18 @@ struct store_backend {
 	const void *(*blob)(void *rows, int col, size_t *len);
 	void (*rows_free)(void *rows);
 	const char *(*errmsg)(void *conn);
+	/* Migration DDL in this backend's dialect (malloc'd, the caller
+	 * frees), or NULL for a backend that runs the portable text as is. */
+	char *(*ddl)(const char *sql);
 	/* SQL that starts a write transaction (SQLite: BEGIN IMMEDIATE). */
 	const char *begin_sql;
 };
 
 extern const struct store_backend store_sqlite_backend;
+extern const struct store_backend store_pg_backend;
+
+/* The backend chosen at open. */
+const struct store_backend *store_be(const store *s);
 
 /* Applies the pending migrations of the given domains (migrate.c). */
 int store_migrate(store *s, const store_domain *const *domains, size_t n, char *err,

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster for tests and benches (Debian's postgresql).
+#   scripts/pg.sh start DIR   initdb in DIR, start on a free loopback port,
+#                             print the server's URL (postgres://...@127.0.0.1:PORT/)
+#   scripts/pg.sh stop DIR    stop it and remove DIR
+#   scripts/pg.sh createdb URL NAME   a fresh database; prints its URL
+# Runs the server as the postgres user when started as root (initdb refuses
+# root). Data, socket and log stay in DIR; nothing touches the system cluster.
+set -euo pipefail
+bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+[ -x "$bin/initdb" ] || { echo "pg.sh: PostgreSQL is not installed (apt-get install postgresql)" >&2; exit 1; }
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$(( 20000 + RANDOM % 20000 ))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+  echo "pg.sh: no free port" >&2; exit 1
+}
+cmd=${1:-}; dir=${2:-}
+case "$cmd" in
+start)
+  [ -n "$dir" ] || { echo "usage: pg.sh start DIR" >&2; exit 2; }
+  mkdir -p "$dir"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$dir" && chmod 700 "$dir"
+  as_pg "$bin/initdb" -D "$dir/data" -U sentinel -A trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
+    { cat "$dir/initdb.log" >&2; exit 1; }
+  port=$(free_port)
+  # Tests open many short-lived servers, each with a pool: room for them.
+  as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=on -c shared_buffers=128MB" \
+    start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+  echo "$port" >"$dir/port"
+  echo "postgres://sentinel@127.0.0.1:$port/postgres"
+  ;;
+stop)
+  [ -n "$dir" ] || { echo "usage: pg.sh stop DIR" >&2; exit 2; }
+  [ -d "$dir/data" ] && as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+  rm -rf "$dir"
+  ;;
+createdb)
+  url=${2:-}; name=${3:-}
+  [[ "$name" =~ ^[a-z_][a-z0-9_]*$ ]] || { echo "pg.sh: bad database name" >&2; exit 2; }
+  PGOPTIONS="-c client_min_messages=warning" psql -q -v ON_ERROR_STOP=1 "$url" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
+  echo "${url%/*}/$name"
+  ;;
+*) echo "usage: pg.sh start DIR | stop DIR | createdb URL NAME" >&2; exit 2 ;;
+esac

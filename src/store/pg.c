@@ -1,0 +1,541 @@
+/* PostgreSQL backend (libpq, loaded on first use like SQLite's).
+ *
+ * What makes the portable SQL of store.h behave as on SQLite:
+ *  - Parameters go as text, typed by what the caller bound: SA_INT int8,
+ *    SA_DBL float8, SA_BLOB bytea (binary), SA_TEXT and SA_NULL unknown
+ *    (PostgreSQL infers them from where they stand, as SQLite's affinity
+ *    would convert them).
+ *  - Results come as text; integers parse as numbers (a boolean reads 1 or
+ *    0, a numeric such as SUM's is truncated as SQLite's CAST would).
+ *  - A write transaction takes one advisory lock first: writers take turns
+ *    as under SQLite's BEGIN IMMEDIATE, so code that reads, decides and
+ *    writes inside a transaction keeps the guarantees it was written for,
+ *    also across several servers on one database.
+ *  - Migration DDL is translated word by word (INTEGER is BIGINT, as
+ *    SQLite's integers are 64-bit; BLOB is BYTEA; REAL is DOUBLE PRECISION).
+ *
+ * A connection that breaks (server restart, failover) is reset on its next
+ * use, no sooner than a backoff after the last failed try; meanwhile every
+ * call fails with STORE_EBUSY, which HTTP answers 503 with Retry-After.
+ * Nothing is retried behind the caller's back: a statement that may or may
+ * not have run is the caller's to judge, as with a crash. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <libpq-fe.h>
+#include "base/dl.h"
+#include "base/mem.h"
+#include "store/store_int.h"
+
+#define PG_FUNCS(X) \
+	X(PQclear) \
+	X(PQcmdStatus) \
+	X(PQcmdTuples) \
+	X(PQconnectdb) \
+	X(PQerrorMessage) \
+	X(PQexec) \
+	X(PQexecPrepared) \
+	X(PQfinish) \
+	X(PQfreemem) \
+	X(PQgetisnull) \
+	X(PQgetlength) \
+	X(PQgetvalue) \
+	X(PQntuples) \
+	X(PQprepare) \
+	X(PQreset) \
+	X(PQresultErrorField) \
+	X(PQresultStatus) \
+	X(PQsetNoticeProcessor) \
+	X(PQstatus) \
+	X(PQtransactionStatus) \
+	X(PQunescapeBytea)
+#define PG_FIELD(f) __typeof__(&f) f;
+static struct {
+	PG_FUNCS(PG_FIELD)
+} pq;
+#define PG_NAME(f) #f,
+static const char *const pq_names[] = { PG_FUNCS(PG_NAME) };
+static sn_dl_lib pq_lib = SN_DL_LIB("libpq.so.5", "libpq5", pq_names, &pq);
+_Static_assert(sizeof pq == sizeof pq_names / sizeof pq_names[0] * sizeof(void *),
+	       "one pointer per name");
+
+/* Type OIDs of the built-in types we bind (pg_type.h, stable forever). */
+enum { OID_BYTEA = 17, OID_INT8 = 20, OID_FLOAT8 = 701 };
+
+/* The lock every write transaction takes (any constant: ours alone). */
+#define PG_WRITE_LOCK "7309147261"
+/* Reconnection backoff after a failed try: doubles up to the maximum. */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+/* Prepared statements a connection keeps (by SQL text and argument types). */
+#define STMT_CACHE 128
+#define ARGS_MAX 64
+
+struct stmt {
+	char *sql;
+	char types[ARGS_MAX + 1]; /* one letter per argument: the binding's type */
+	int id;
+};
+
+struct conn {
+	PGconn *pg;
+	char *dsn;
+	struct stmt cache[STMT_CACHE];
+	int next_slot; /* round robin eviction */
+	int next_id;
+	int64_t retry_at_ms; /* broken: no reset before this */
+	int64_t backoff_ms;
+	char err[512];
+};
+
+struct rows {
+	PGresult *res;
+	int n, at;
+	unsigned char *bytes; /* the last unescaped bytea, freed on the next read */
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void quiet(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg; /* NOTICEs ("relation exists, skipping") are not errors */
+}
+
+static void set_err(struct conn *c, const char *what)
+{
+	snprintf(c->err, sizeof c->err, "%s", what ? what : "?");
+	size_t n = strlen(c->err);
+	while (n && (c->err[n - 1] == '\n' || c->err[n - 1] == ' '))
+		c->err[--n] = '\0';
+}
+
+static void forget_statements(struct conn *c)
+{
+	for (int i = 0; i < STMT_CACHE; i++) {
+		free(c->cache[i].sql);
+		c->cache[i].sql = NULL;
+	}
+}
+
+/* SQLSTATE classes to store codes; a lost connection is busy (503): the
+ * database is away, not our request wrong. */
+static int map_state(struct conn *c, PGresult *res)
+{
+	const char *st = res ? pq.PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (pq.PQstatus(c->pg) != CONNECTION_OK || !st)
+		return STORE_EBUSY;
+	if (strncmp(st, "23", 2) == 0)
+		return STORE_ECONSTRAINT;
+	if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0 || strcmp(st, "55P03") == 0 ||
+	    strncmp(st, "57P", 3) == 0 || strncmp(st, "08", 2) == 0 || strcmp(st, "53300") == 0)
+		return STORE_EBUSY;
+	if (strcmp(st, "53100") == 0)
+		return -ENOSPC;
+	if (strcmp(st, "53200") == 0)
+		return -ENOMEM;
+	return -EIO;
+}
+
+/* Makes sure the connection is up: resets a broken one when its backoff
+ * is over. 0, or STORE_EBUSY while the database is unreachable. */
+static int ensure(struct conn *c)
+{
+	if (pq.PQstatus(c->pg) == CONNECTION_OK)
+		return 0;
+	int64_t now = mono_ms();
+	if (now < c->retry_at_ms)
+		return STORE_EBUSY;
+	forget_statements(c);
+	pq.PQreset(c->pg);
+	if (pq.PQstatus(c->pg) == CONNECTION_OK) {
+		c->backoff_ms = 0;
+		pq.PQsetNoticeProcessor(c->pg, quiet, NULL);
+		return 0;
+	}
+	set_err(c, pq.PQerrorMessage(c->pg));
+	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (c->backoff_ms > BACKOFF_MAX_MS)
+		c->backoff_ms = BACKOFF_MAX_MS;
+	c->retry_at_ms = now + c->backoff_ms;
+	return STORE_EBUSY;
+}
+
+static int pg_connect(const char *dsn, void **out, char *err, size_t errlen)
+{
+	if (sn_dl_use(&pq_lib, err, errlen))
+		return -ENOENT;
+	PGconn *pg = pq.PQconnectdb(dsn);
+	if (!pg) {
+		snprintf(err, errlen, "cannot connect to PostgreSQL: out of memory");
+		return -ENOMEM;
+	}
+	if (pq.PQstatus(pg) != CONNECTION_OK) {
+		/* libpq's message names host and port, never the password. */
+		snprintf(err, errlen, "cannot connect to PostgreSQL: %s", pq.PQerrorMessage(pg));
+		size_t n = strlen(err);
+		while (n && err[n - 1] == '\n')
+			err[--n] = '\0';
+		pq.PQfinish(pg);
+		return STORE_EBUSY;
+	}
+	pq.PQsetNoticeProcessor(pg, quiet, NULL);
+	struct conn *c = xcalloc(1, sizeof *c);
+	c->pg = pg;
+	c->dsn = xstrdup(dsn);
+	/* Times and text compare as on SQLite whatever the server's defaults. */
+	PGresult *res = pq.PQexec(pg, "SET TIME ZONE 'UTC'; SET client_encoding = 'UTF8'");
+	int ok = pq.PQresultStatus(res) == PGRES_COMMAND_OK;
+	pq.PQclear(res);
+	if (!ok) {
+		snprintf(err, errlen, "cannot configure the PostgreSQL session: %s",
+			 pq.PQerrorMessage(pg));
+		pq.PQfinish(pg);
+		free(c->dsn);
+		free(c);
+		return -EIO;
+	}
+	*out = c;
+	return 0;
+}
+
+static void pg_disconnect(void *p)
+{
+	struct conn *c = p;
+	forget_statements(c);
+	pq.PQfinish(c->pg);
+	free(c->dsn);
+	free(c);
+}
+
+static char type_letter(enum store_type t)
+{
+	switch (t) {
+	case STORE_INT: return 'i';
+	case STORE_DOUBLE: return 'd';
+	case STORE_BLOB: return 'b';
+	case STORE_TEXT: return 't';
+	case STORE_NULL: break;
+	}
+	return 'n';
+}
+
+static unsigned oid_of(char letter)
+{
+	switch (letter) {
+	case 'i': return OID_INT8;
+	case 'd': return OID_FLOAT8;
+	case 'b': return OID_BYTEA;
+	default: return 0;
+	}
+}
+
+/* The name of a prepared statement for sql with these argument types,
+ * preparing it on a miss. */
+static int stmt_name(struct conn *c, const char *sql, const char *types, int nargs,
+		     char name[24])
+{
+	for (int i = 0; i < STMT_CACHE; i++) {
+		struct stmt *s = &c->cache[i];
+		if (s->sql && strcmp(s->types, types) == 0 && strcmp(s->sql, sql) == 0) {
+			snprintf(name, 24, "sn%d", s->id);
+			return 0;
+		}
+	}
+	unsigned oids[ARGS_MAX];
+	for (int i = 0; i < nargs; i++)
+		oids[i] = oid_of(types[i]);
+	int id = ++c->next_id;
+	snprintf(name, 24, "sn%d", id);
+	PGresult *res = pq.PQprepare(c->pg, name, sql, nargs, oids);
+	int rc = 0;
+	if (pq.PQresultStatus(res) != PGRES_COMMAND_OK) {
+		set_err(c, pq.PQerrorMessage(c->pg));
+		rc = map_state(c, res);
+	}
+	pq.PQclear(res);
+	if (rc)
+		return rc;
+	struct stmt *s = &c->cache[c->next_slot];
+	c->next_slot = (c->next_slot + 1) % STMT_CACHE;
+	if (s->sql) {
+		/* Evicted: deallocated on the server too, or it would pile up. */
+		char sqlx[48];
+		snprintf(sqlx, sizeof sqlx, "DEALLOCATE sn%d", s->id);
+		pq.PQclear(pq.PQexec(c->pg, sqlx));
+		free(s->sql);
+	}
+	s->sql = xstrdup(sql);
+	snprintf(s->types, sizeof s->types, "%s", types);
+	s->id = id;
+	return 0;
+}
+
+static void format_double(double d, char *buf, size_t n)
+{
+	if (isnan(d))
+		snprintf(buf, n, "NaN");
+	else if (isinf(d))
+		snprintf(buf, n, d > 0 ? "Infinity" : "-Infinity");
+	else
+		snprintf(buf, n, "%.17g", d);
+}
+
+/* Runs sql with args; *out gets the result (PGRES_COMMAND_OK or
+ * PGRES_TUPLES_OK), which the caller clears. */
+static int run(struct conn *c, const char *sql, int nargs, const store_arg *args, PGresult **out)
+{
+	*out = NULL;
+	int rc = ensure(c);
+	if (rc) {
+		if (!c->err[0])
+			set_err(c, "the database is unreachable");
+		return rc;
+	}
+	if (nargs > ARGS_MAX) {
+		set_err(c, "too many arguments");
+		return -EINVAL;
+	}
+	char types[ARGS_MAX + 1];
+	const char *vals[ARGS_MAX];
+	int lens[ARGS_MAX], fmts[ARGS_MAX];
+	char nums[ARGS_MAX][32];
+	for (int i = 0; i < nargs; i++) {
+		const store_arg *a = &args[i];
+		types[i] = type_letter(a->type);
+		lens[i] = 0;
+		fmts[i] = 0;
+		switch (a->type) {
+		case STORE_NULL: vals[i] = NULL; break;
+		case STORE_INT:
+			snprintf(nums[i], sizeof nums[i], "%lld", (long long)a->i);
+			vals[i] = nums[i];
+			break;
+		case STORE_DOUBLE:
+			format_double(a->d, nums[i], sizeof nums[i]);
+			vals[i] = nums[i];
+			break;
+		case STORE_TEXT: vals[i] = a->s; break;
+		case STORE_BLOB:
+			vals[i] = a->s ? a->s : "";
+			lens[i] = (int)a->i;
+			fmts[i] = 1;
+			break;
+		}
+	}
+	types[nargs] = '\0';
+	char name[24];
+	PGresult *res = NULL;
+	if (nargs == 0 && strchr(sql, ';')) {
+		/* Several statements (migrations, BEGIN with its lock): no parameters. */
+		res = pq.PQexec(c->pg, sql);
+	} else {
+		if ((rc = stmt_name(c, sql, types, nargs, name)))
+			goto lost;
+		res = pq.PQexecPrepared(c->pg, name, nargs, vals, lens, fmts, 0);
+	}
+	ExecStatusType st = pq.PQresultStatus(res);
+	/* COMMIT of a transaction an error aborted answers ROLLBACK, not an
+	 * error: the caller must hear that nothing was kept. */
+	if (st == PGRES_COMMAND_OK && strcmp(pq.PQcmdStatus(res), "ROLLBACK") == 0 &&
+	    strcmp(sql, "COMMIT") == 0) {
+		set_err(c, "the transaction was rolled back by an earlier error");
+		pq.PQclear(res);
+		return -EIO;
+	}
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		*out = res;
+		return 0;
+	}
+	set_err(c, pq.PQerrorMessage(c->pg));
+	rc = map_state(c, res);
+	pq.PQclear(res);
+lost:
+	if (pq.PQstatus(c->pg) != CONNECTION_OK) {
+		/* Broken mid-call: the first reset may be tried at once. */
+		forget_statements(c);
+		c->retry_at_ms = 0;
+	}
+	return rc;
+}
+
+static int pg_exec(void *p, const char *sql, int64_t *changes, int nargs, const store_arg *args)
+{
+	PGresult *res = NULL;
+	int rc = run(p, sql, nargs, args, &res);
+	if (rc == 0 && changes) {
+		const char *n = pq.PQcmdTuples(res);
+		*changes = n && *n ? strtoll(n, NULL, 10) : 0;
+	}
+	pq.PQclear(res);
+	return rc;
+}
+
+static int pg_query(void *p, const char *sql, void **out, int nargs, const store_arg *args)
+{
+	PGresult *res = NULL;
+	int rc = run(p, sql, nargs, args, &res);
+	if (rc)
+		return rc;
+	struct rows *r = xcalloc(1, sizeof *r);
+	r->res = res;
+	r->n = pq.PQntuples(res);
+	r->at = -1;
+	*out = r;
+	return 0;
+}
+
+static int pg_next(void *p)
+{
+	struct rows *r = p;
+	if (r->at < r->n)
+		r->at++;
+	return r->at < r->n;
+}
+
+static int pg_isnull(void *p, int col)
+{
+	struct rows *r = p;
+	return pq.PQgetisnull(r->res, r->at, col);
+}
+
+static const char *pg_text(void *p, int col)
+{
+	struct rows *r = p;
+	return pq.PQgetisnull(r->res, r->at, col) ? NULL : pq.PQgetvalue(r->res, r->at, col);
+}
+
+static int64_t pg_int(void *p, int col)
+{
+	const char *t = pg_text(p, col);
+	if (!t || !*t)
+		return 0;
+	if (t[0] == 't' && !t[1])
+		return 1;
+	if (t[0] == 'f' && !t[1])
+		return 0;
+	char *end;
+	long long v = strtoll(t, &end, 10);
+	if (*end == '.' || *end == 'e' || *end == 'E') {
+		double d = strtod(t, NULL);
+		return isfinite(d) ? (int64_t)d : 0;
+	}
+	return v;
+}
+
+static double pg_dbl(void *p, int col)
+{
+	const char *t = pg_text(p, col);
+	return t ? strtod(t, NULL) : 0.0;
+}
+
+static const void *pg_blob(void *p, int col, size_t *len)
+{
+	struct rows *r = p;
+	*len = 0;
+	if (r->bytes) {
+		pq.PQfreemem(r->bytes);
+		r->bytes = NULL;
+	}
+	const char *t = pg_text(p, col);
+	if (!t)
+		return NULL;
+	size_t n = 0;
+	r->bytes = pq.PQunescapeBytea((const unsigned char *)t, &n);
+	*len = r->bytes ? n : 0;
+	return *len ? r->bytes : NULL;
+}
+
+static void pg_rows_free(void *p)
+{
+	struct rows *r = p;
+	if (r->bytes)
+		pq.PQfreemem(r->bytes);
+	pq.PQclear(r->res);
+	free(r);
+}
+
+static const char *pg_errmsg(void *p)
+{
+	return ((struct conn *)p)->err;
+}
+
+/* Word-by-word DDL translation outside quotes; the caller frees. */
+static char *pg_ddl(const char *sql)
+{
+	static const struct {
+		const char *from, *to;
+	} words[] = {
+		{ "INTEGER", "BIGINT" },
+		{ "BLOB", "BYTEA" },
+		{ "REAL", "DOUBLE PRECISION" },
+	};
+	size_t cap = strlen(sql) * 2 + 64, n = 0;
+	char *out = xmalloc(cap);
+	char quote = 0;
+	for (const char *s = sql; *s;) {
+		if (quote) {
+			if (*s == quote)
+				quote = 0;
+			out[n++] = *s++;
+			continue;
+		}
+		if (*s == '\'' || *s == '"') {
+			quote = *s;
+			out[n++] = *s++;
+			continue;
+		}
+		if (isalpha((unsigned char)*s) || *s == '_') {
+			const char *w = s;
+			while (isalnum((unsigned char)*s) || *s == '_')
+				s++;
+			size_t wl = (size_t)(s - w);
+			const char *rep = NULL;
+			for (size_t k = 0; k < sizeof words / sizeof words[0]; k++)
+				if (strlen(words[k].from) == wl && strncasecmp(w, words[k].from, wl) == 0)
+					rep = words[k].to;
+			size_t rl = rep ? strlen(rep) : wl;
+			if (n + rl + 1 >= cap) {
+				cap = (cap + rl) * 2;
+				out = xrealloc(out, cap);
+			}
+			memcpy(out + n, rep ? rep : w, rl);
+			n += rl;
+			continue;
+		}
+		if (n + 2 >= cap) {
+			cap *= 2;
+			out = xrealloc(out, cap);
+		}
+		out[n++] = *s++;
+	}
+	out[n] = '\0';
+	return out;
+}
+
+const struct store_backend store_pg_backend = {
+	.name = "postgres",
+	.connect = pg_connect,
+	.disconnect = pg_disconnect,
+	.exec = pg_exec,
+	.query = pg_query,
+	.next = pg_next,
+	.isnull = pg_isnull,
+	.text = pg_text,
+	.integer = pg_int,
+	.dbl = pg_dbl,
+	.blob = pg_blob,
+	.rows_free = pg_rows_free,
+	.errmsg = pg_errmsg,
+	.ddl = pg_ddl,
+	.begin_sql = "BEGIN; SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK ")",
+};
