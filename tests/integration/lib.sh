@@ -79,12 +79,41 @@ trap on_timeout ALRM
 # Detached (not a child of this shell, so that `wait` never waits for it).
 ( ( echo "$BASHPID" >"$TMP/watchdog.pid"; sleep "$T_TIMEOUT"; kill -ALRM $$ ) >/dev/null 2>&1 & )
 
+# Under SENTINEL_TEST_PG (a PostgreSQL server's URL, as scripts/pg.sh start
+# prints), each data directory gets a database of its own on that server,
+# made on its first start: SENTINEL_DB points there for the server and for
+# every other command the test runs afterwards (admin, gc, migrate...).
+pg_db_for_data() {
+	[ -n "${SENTINEL_TEST_PG:-}" ] || return 0
+	local name
+	name=t_$(printf '%s' "$SERVER_DATA" | sha256sum | cut -c1-20)
+	if ! grep -qx "$name" "$TMP/pg_dbs" 2>/dev/null; then
+		"$(dirname "${BASH_SOURCE[0]}")/../../scripts/pg.sh" createdb "$SENTINEL_TEST_PG" "$name" >/dev/null ||
+			{ echo "Bail out! cannot create database $name"; exit 1; }
+		echo "$name" >>"$TMP/pg_dbs"
+	fi
+	export SENTINEL_DB="${SENTINEL_TEST_PG%/*}/$name"
+}
+
+# dbq SQL: runs SQL on the server's database, SQLite file or PostgreSQL
+# (after the first start_server), printing rows as a|b.
+dbq() {
+	if [ -n "${SENTINEL_TEST_PG:-}" ]; then
+		psql -X -A -t -q -v ON_ERROR_STOP=1 "$SENTINEL_DB" -c "$1"
+	else
+		sqlite3 "$SERVER_DATA/sentinel.db" "$1"
+	fi
+}
+# on_pg: true when the tests run on PostgreSQL.
+on_pg() { [ -n "${SENTINEL_TEST_PG:-}" ]; }
+
 # try_start_server [extra flags...]: starts `sentinel server` on a free port
 # with data in $SERVER_DATA; sets URL and SERVER_PID; its log is
 # $TMP/server.log (stderr) and $TMP/server.out (stdout). Returns 1, with the
 # server reaped and STOP_RC set, when it did not start.
 try_start_server() {
 	rm -f "$TMP/ready"
+	pg_db_for_data
 	local listen=()
 	[ -n "$SERVER_LISTEN" ] && listen=(--listen "$SERVER_LISTEN")
 	SENTINEL_ADMIN_PASSWORD=${ADMIN_PW:-adminpass123} "$SENTINEL_BIN" server \
