@@ -270,12 +270,24 @@ static int batch_run(sched *s, sc_op *from, sc_op *to)
 	return rc;
 }
 
-/* A failed batch is retried (the store may have been busy); an op that
- * fails alone, again and again, is logged and dropped so that it cannot
- * stall every later one. */
+/* A batch that fails because the database is away (STORE_EBUSY: locked
+ * past the timeout, or a PostgreSQL server restarting or failing over) is
+ * retried until it is back: those ops were acknowledged and must not be
+ * lost. Otherwise each op is retried alone; one that fails again and again
+ * is logged and dropped so that it cannot stall every later one. */
 static void ops_write(sched *s, sc_op *ops)
 {
-	if (!ops || batch_run(s, ops, NULL) == 0)
+	if (!ops)
+		return;
+	int rc = batch_run(s, ops, NULL);
+	for (long wait_ms = 20; rc == STORE_EBUSY || rc == -ETIMEDOUT; rc = batch_run(s, ops, NULL)) {
+		if (wait_ms == 20)
+			log_warn("sched: the store is unavailable; holding the writes until it is back");
+		struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+		wait_ms = wait_ms < 1000 ? wait_ms * 2 : 1000;
+	}
+	if (rc == 0)
 		return;
 	s->write_errors++;
 	for (sc_op *o = ops; o; o = o->next) {
