@@ -64,7 +64,7 @@ _Static_assert(sizeof pq == sizeof pq_names / sizeof pq_names[0] * sizeof(void *
 	       "one pointer per name");
 
 /* Type OIDs of the built-in types we bind (pg_type.h, stable forever). */
-enum { OID_BYTEA = 17, OID_INT8 = 20, OID_FLOAT8 = 701 };
+enum { OID_BYTEA = 17, OID_INT8 = 20, OID_TEXT = 25, OID_FLOAT8 = 701 };
 
 /* The lock every write transaction takes (any constant: ours alone). */
 #define PG_WRITE_LOCK "7309147261"
@@ -256,13 +256,30 @@ static int stmt_name(struct conn *c, const char *sql, const char *types, int nar
 		oids[i] = oid_of(types[i]);
 	int id = ++c->next_id;
 	snprintf(name, 24, "sn%d", id);
-	PGresult *res = pq.PQprepare(c->pg, name, sql, nargs, oids);
 	int rc = 0;
-	if (pq.PQresultStatus(res) != PGRES_COMMAND_OK) {
+	/* A text or NULL argument whose type the server cannot infer from where
+	 * it first stands ("$1 IS NULL OR col = $1", or one the SQL does not
+	 * use) is typed text, one at a time: SQLite took any. Once per
+	 * statement and connection. */
+	for (int tries = 0; tries <= nargs; tries++) {
+		PGresult *res = pq.PQprepare(c->pg, name, sql, nargs, oids);
+		if (pq.PQresultStatus(res) == PGRES_COMMAND_OK) {
+			pq.PQclear(res);
+			rc = 0;
+			break;
+		}
 		set_err(c, pq.PQerrorMessage(c->pg));
 		rc = map_state(c, res);
+		const char *st = pq.PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		const char *msg = pq.PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		const char *dollar = msg ? strchr(msg, '$') : NULL;
+		int k = dollar ? atoi(dollar + 1) : 0;
+		int retry = st && strcmp(st, "42P18") == 0 && k >= 1 && k <= nargs && oids[k - 1] == 0;
+		pq.PQclear(res);
+		if (!retry)
+			break;
+		oids[k - 1] = OID_TEXT;
 	}
-	pq.PQclear(res);
 	if (rc)
 		return rc;
 	struct stmt *s = &c->cache[c->next_slot];
