@@ -261,7 +261,14 @@ static int stmt_name(struct conn *c, const char *sql, const char *types, int nar
 	 * it first stands ("$1 IS NULL OR col = $1", or one the SQL does not
 	 * use) is typed text, one at a time: SQLite took any. Once per
 	 * statement and connection. */
+	/* In a transaction a failed PREPARE would abort it: a savepoint keeps
+	 * the retries (and a statement that cannot be prepared) from doing so. */
+	int in_tx = pq.PQtransactionStatus(c->pg) == PQTRANS_INTRANS;
+	if (in_tx)
+		pq.PQclear(pq.PQexec(c->pg, "SAVEPOINT sn_prepare"));
 	for (int tries = 0; tries <= nargs; tries++) {
+		if (tries && in_tx)
+			pq.PQclear(pq.PQexec(c->pg, "ROLLBACK TO SAVEPOINT sn_prepare"));
 		PGresult *res = pq.PQprepare(c->pg, name, sql, nargs, oids);
 		if (pq.PQresultStatus(res) == PGRES_COMMAND_OK) {
 			pq.PQclear(res);
@@ -280,6 +287,9 @@ static int stmt_name(struct conn *c, const char *sql, const char *types, int nar
 			break;
 		oids[k - 1] = OID_TEXT;
 	}
+	if (in_tx)
+		pq.PQclear(pq.PQexec(c->pg, rc ? "ROLLBACK TO SAVEPOINT sn_prepare; RELEASE SAVEPOINT sn_prepare"
+					    : "RELEASE SAVEPOINT sn_prepare"));
 	if (rc)
 		return rc;
 	struct stmt *s = &c->cache[c->next_slot];
