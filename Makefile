@@ -72,7 +72,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRCS := $(wildcard tests/helpers/*.c)
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
-.PHONY: all run test install deps check-pkgs unit unit-bins integration clean bench fuzz fuzz-bins fuzz-run coverage web web-test
+.PHONY: all run test test-pg install deps check-pkgs unit unit-bins integration clean bench fuzz fuzz-bins fuzz-run coverage web web-test
 # WEB=0 skips the console (builds into other BUILD dirs that share web/dist).
 WEB ?= 1
 all: check-pkgs $(BIN) $(if $(filter 1,$(WEB)),web)
@@ -154,6 +154,12 @@ test: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory web-test
+
+# The unit and integration suites again, on a throwaway PostgreSQL cluster
+# (scripts/pg.sh run: started in a temporary directory, stopped afterwards).
+test-pg: deps
+	@$(MAKE) --no-print-directory all
+	@bash scripts/pg.sh run $(MAKE) --no-print-directory unit integration
 
 bench: deps all
 	bash scripts/deps.sh --bench

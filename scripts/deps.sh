@@ -13,6 +13,7 @@ PKGS=(
   perl curl jq openssl procps psmisc
   passt iproute2
   chromium fonts-dejavu-core
+  postgresql
 )
 # Benches only: peers and load generators. Installed with `deps.sh --bench`.
 BENCH_PKGS=(wrk nginx-light bubblewrap victoria-metrics)

@@ -4,6 +4,9 @@
 #                             print the server's URL (postgres://...@127.0.0.1:PORT/)
 #   scripts/pg.sh stop DIR    stop it and remove DIR
 #   scripts/pg.sh createdb URL NAME   a fresh database; prints its URL
+#   scripts/pg.sh run CMD...  starts one in a temporary directory, runs CMD with
+#                             SENTINEL_TEST_PG set to its URL, stops it (also on
+#                             failure or interrupt) and exits with CMD's status
 # Runs the server as the postgres user when started as root (initdb refuses
 # root). Data, socket and log stay in DIR; nothing touches the system cluster.
 set -euo pipefail
@@ -47,5 +50,19 @@ createdb)
   PGOPTIONS="-c client_min_messages=warning" psql -q -v ON_ERROR_STOP=1 "$url" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
   echo "${url%/*}/$name"
   ;;
-*) echo "usage: pg.sh start DIR | stop DIR | createdb URL NAME" >&2; exit 2 ;;
+run)
+  shift
+  [ $# -gt 0 ] || { echo "usage: pg.sh run CMD..." >&2; exit 2; }
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/sentinel-pg.XXXXXX")
+  trap '"$0" stop "$tmp/c"; rm -rf "$tmp"' EXIT
+  trap 'exit 130' INT TERM
+  SENTINEL_TEST_PG=$("$0" start "$tmp/c")
+  export SENTINEL_TEST_PG
+  echo "# PostgreSQL for the tests: $SENTINEL_TEST_PG" >&2
+  set +e
+  "$@"
+  rc=$?
+  exit $rc
+  ;;
+*) echo "usage: pg.sh start DIR | stop DIR | createdb URL NAME | run CMD..." >&2; exit 2 ;;
 esac
