@@ -219,9 +219,10 @@ static void events(http_req *r, alert_mgr *a, const char *rule_id)
 		http_reply_errno(r, rc, rc == -ENOENT ? "no such alert rule" : NULL);
 		return;
 	}
+	/* CAST: PostgreSQL cannot type a parameter it first meets in IS NULL. */
 	reply_page(r, a, limit, 1, event_json,
 		   "SELECT id, ts, body FROM alert_events WHERE ($1 = 1 OR owner_id = $2) AND"
-		   " ($3 IS NULL OR rule_id = $3) AND (ts < $4 OR (ts = $4 AND id < $5))"
+		   " (CAST($3 AS TEXT) IS NULL OR rule_id = $3) AND (ts < $4 OR (ts = $4 AND id < $5))"
 		   " ORDER BY ts DESC, id DESC LIMIT $6",
 		   SARGS(SA_INT(u->role >= ROLE_ADMIN), SA_TEXT(u->id), SA_TEXT(rule_id), SA_INT(cts),
 			 SA_TEXT(cid), SA_INT(limit + 1)));

@@ -923,11 +923,13 @@ static void h_list(http_req *r, void *ctx)
 	char next[64] = "";
 	int n = 0;
 	int rc = items ? store_acquire(s->st, &c) : -ENOMEM;
+	/* CAST: PostgreSQL cannot type a parameter it first meets in IS NULL. */
 	if (rc == 0)
 		rc = store_query(c, "SELECT " JOB_COLS " FROM jobs j LEFT JOIN users u ON"
 				 " u.id = j.owner_id WHERE ($1 = 1 OR j.owner_id = $2)"
-				 " AND ($3 IS NULL OR j.state = $3) AND ($4 IS NULL OR u.username = $4"
-				 " OR j.owner_id = $4) AND ($5 IS NULL OR j.name = $5) AND"
+				 " AND (CAST($3 AS TEXT) IS NULL OR j.state = $3)"
+				 " AND (CAST($4 AS TEXT) IS NULL OR u.username = $4 OR j.owner_id = $4)"
+				 " AND (CAST($5 AS TEXT) IS NULL OR j.name = $5) AND"
 				 " (j.created_at < $6 OR (j.created_at = $6 AND j.id < $7))"
 				 " ORDER BY j.created_at DESC, j.id DESC LIMIT $8", &rows,
 				 SARGS(SA_INT(u->role >= ROLE_ADMIN), SA_TEXT(u->id), SA_TEXT(state),
