@@ -87,6 +87,7 @@ struct conn {
 	struct stmt cache[STMT_CACHE];
 	int next_slot; /* round robin eviction */
 	int next_id;
+	int ready;           /* connected and set up (setup_session) */
 	int64_t retry_at_ms; /* broken: no reset before this */
 	int64_t backoff_ms;
 	char err[512];
@@ -95,8 +96,19 @@ struct conn {
 struct rows {
 	PGresult *res;
 	int n, at;
-	unsigned char *bytes; /* the last unescaped bytea, freed on the next read */
+	/* Unescaped byteas of the current row, freed on the next row: each
+	 * stays valid until then, as store.h promises (a row's blobs are read
+	 * side by side). */
+	unsigned char **bytes;
+	int nbytes, capbytes;
 };
+
+static void rows_drop_bytes(struct rows *r)
+{
+	for (int i = 0; i < r->nbytes; i++)
+		pq.PQfreemem(r->bytes[i]);
+	r->nbytes = 0;
+}
 
 static int64_t mono_ms(void)
 {
@@ -146,23 +158,38 @@ static int map_state(struct conn *c, PGresult *res)
 	return -EIO;
 }
 
+/* What every session needs: times and text compare as on SQLite whatever
+ * the server's or the database's defaults. Run on each new connection,
+ * resets included (a reset is a new session). 0, or -1 with c->err set. */
+static int setup_session(struct conn *c)
+{
+	pq.PQsetNoticeProcessor(c->pg, quiet, NULL);
+	PGresult *res = pq.PQexec(c->pg, "SET TIME ZONE 'UTC'; SET client_encoding = 'UTF8'");
+	int ok = pq.PQresultStatus(res) == PGRES_COMMAND_OK;
+	pq.PQclear(res);
+	if (!ok)
+		set_err(c, pq.PQerrorMessage(c->pg));
+	return ok ? 0 : -1;
+}
+
 /* Makes sure the connection is up: resets a broken one when its backoff
  * is over. 0, or STORE_EBUSY while the database is unreachable. */
 static int ensure(struct conn *c)
 {
-	if (pq.PQstatus(c->pg) == CONNECTION_OK)
+	if (c->ready && pq.PQstatus(c->pg) == CONNECTION_OK)
 		return 0;
 	int64_t now = mono_ms();
 	if (now < c->retry_at_ms)
 		return STORE_EBUSY;
 	forget_statements(c);
 	pq.PQreset(c->pg);
-	if (pq.PQstatus(c->pg) == CONNECTION_OK) {
+	c->ready = pq.PQstatus(c->pg) == CONNECTION_OK && setup_session(c) == 0;
+	if (c->ready) {
 		c->backoff_ms = 0;
-		pq.PQsetNoticeProcessor(c->pg, quiet, NULL);
 		return 0;
 	}
-	set_err(c, pq.PQerrorMessage(c->pg));
+	if (pq.PQstatus(c->pg) != CONNECTION_OK)
+		set_err(c, pq.PQerrorMessage(c->pg));
 	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (c->backoff_ms > BACKOFF_MAX_MS)
 		c->backoff_ms = BACKOFF_MAX_MS;
@@ -188,22 +215,17 @@ static int pg_connect(const char *dsn, void **out, char *err, size_t errlen)
 		pq.PQfinish(pg);
 		return STORE_EBUSY;
 	}
-	pq.PQsetNoticeProcessor(pg, quiet, NULL);
 	struct conn *c = xcalloc(1, sizeof *c);
 	c->pg = pg;
 	c->dsn = xstrdup(dsn);
-	/* Times and text compare as on SQLite whatever the server's defaults. */
-	PGresult *res = pq.PQexec(pg, "SET TIME ZONE 'UTC'; SET client_encoding = 'UTF8'");
-	int ok = pq.PQresultStatus(res) == PGRES_COMMAND_OK;
-	pq.PQclear(res);
-	if (!ok) {
-		snprintf(err, errlen, "cannot configure the PostgreSQL session: %s",
-			 pq.PQerrorMessage(pg));
+	if (setup_session(c)) {
+		snprintf(err, errlen, "cannot configure the PostgreSQL session: %s", c->err);
 		pq.PQfinish(pg);
 		free(c->dsn);
 		free(c);
 		return -EIO;
 	}
+	c->ready = 1;
 	*out = c;
 	return 0;
 }
@@ -424,6 +446,7 @@ static int pg_query(void *p, const char *sql, void **out, int nargs, const store
 static int pg_next(void *p)
 {
 	struct rows *r = p;
+	rows_drop_bytes(r);
 	if (r->at < r->n)
 		r->at++;
 	return r->at < r->n;
@@ -469,24 +492,27 @@ static const void *pg_blob(void *p, int col, size_t *len)
 {
 	struct rows *r = p;
 	*len = 0;
-	if (r->bytes) {
-		pq.PQfreemem(r->bytes);
-		r->bytes = NULL;
-	}
 	const char *t = pg_text(p, col);
 	if (!t)
 		return NULL;
 	size_t n = 0;
-	r->bytes = pq.PQunescapeBytea((const unsigned char *)t, &n);
-	*len = r->bytes ? n : 0;
-	return *len ? r->bytes : NULL;
+	unsigned char *b = pq.PQunescapeBytea((const unsigned char *)t, &n);
+	if (!b)
+		return NULL;
+	if (r->nbytes == r->capbytes) {
+		r->capbytes = r->capbytes ? r->capbytes * 2 : 4;
+		r->bytes = xrealloc(r->bytes, (size_t)r->capbytes * sizeof *r->bytes);
+	}
+	r->bytes[r->nbytes++] = b;
+	*len = n;
+	return n ? b : NULL;
 }
 
 static void pg_rows_free(void *p)
 {
 	struct rows *r = p;
-	if (r->bytes)
-		pq.PQfreemem(r->bytes);
+	rows_drop_bytes(r);
+	free(r->bytes);
 	pq.PQclear(r->res);
 	free(r);
 }
