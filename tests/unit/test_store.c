@@ -1,7 +1,11 @@
-/* The store on SQLite: the migration runner (per-domain versions, the
- * upgrade of a store-wide database, refusal of newer ones), placeholders,
- * transactions, errors, the acquire timeout. */
+/* The store: the migration runner (per-domain versions, the upgrade of a
+ * store-wide database, refusal of newer ones), placeholders, transactions,
+ * errors, types, the acquire timeout. On SQLite, or on PostgreSQL when
+ * SENTINEL_TEST_PG names a server (test_db.h); what only one backend has
+ * (the legacy format and file paths: SQLite; reconnection, an aborted
+ * transaction's COMMIT: PostgreSQL) is tested on that one. */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,10 +18,20 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "store/store.h"
+#include "test_db.h"
 
-static char dir[64], url[128];
+static char dir[64], url[256];
 
 static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof dir, "/tmp/sentinel-store-test.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	return test_db_url(dir, "s.db", url, sizeof url);
+}
+
+/* For the tests about SQLite itself: its file, whatever the run's backend. */
+static int setup_sqlite(void **state)
 {
 	(void)state;
 	snprintf(dir, sizeof dir, "/tmp/sentinel-store-test.XXXXXX");
@@ -30,6 +44,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	char cmd[128];
+	test_db_drop(url);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	return system(cmd);
 }
@@ -38,17 +53,21 @@ static int teardown(void **state)
  * TABLE), so a re-run shows as an error. */
 static const store_migration shelf_m[] = {
 	{ 1, "CREATE TABLE shelf (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
-	     " description TEXT NOT NULL, created_at BIGINT NOT NULL);", NULL },
+	     " description TEXT NOT NULL, created_at BIGINT NOT NULL);", NULL, NULL },
 	{ 2, "CREATE TABLE shelf_log (id TEXT PRIMARY KEY);",
 	  "CREATE TRIGGER shelf_log_no_delete BEFORE DELETE ON shelf_log"
-	  " BEGIN SELECT RAISE(ABORT, 'insert-only'); END;" },
-	{ 3, "ALTER TABLE shelf ADD COLUMN size BIGINT NOT NULL DEFAULT 0;", NULL },
+	  " BEGIN SELECT RAISE(ABORT, 'insert-only'); END;",
+	  "CREATE FUNCTION shelf_log_no_delete() RETURNS trigger LANGUAGE plpgsql AS"
+	  " $$ BEGIN RAISE EXCEPTION 'insert-only'; END $$;"
+	  " CREATE TRIGGER shelf_log_no_delete BEFORE DELETE ON shelf_log"
+	  " FOR EACH ROW EXECUTE FUNCTION shelf_log_no_delete();" },
+	{ 3, "ALTER TABLE shelf ADD COLUMN size BIGINT NOT NULL DEFAULT 0;", NULL, NULL },
 };
 static const store_domain shelf = { "shelf", shelf_m, 3, 0 };
 static const store_domain shelf_v2 = { "shelf", shelf_m, 2, 0 };
 static const store_domain shelf_legacy = { "shelf", shelf_m, 3, 1 };
 static const store_migration box_m[] = {
-	{ 1, "CREATE TABLE box (id TEXT PRIMARY KEY);", NULL },
+	{ 1, "CREATE TABLE box (id TEXT PRIMARY KEY);", NULL, NULL },
 };
 static const store_domain box = { "box", box_m, 1, 0 };
 
@@ -82,7 +101,7 @@ static void test_migrate_and_query(void **state)
 	char err[256];
 	assert_int_equal(open_with(&shelf, NULL, &s, err, sizeof err), 0);
 	assert_int_equal(store_schema_version(s, "shelf"), 3);
-	assert_string_equal(store_backend(s), "sqlite");
+	assert_string_equal(store_backend(s), test_db_pg() ? "postgres" : "sqlite");
 	store_acquire(s, &c);
 	/* $2 before $1 in the text: arguments bind by number, not position. */
 	assert_int_equal(store_exec(c, "INSERT INTO shelf (id, name, description, created_at)"
@@ -121,7 +140,7 @@ static void test_migrate_and_query(void **state)
 	assert_int_equal(store_rows_next(r), 1);
 	assert_int_equal(store_rows_int(r, 0), 1);
 	store_rows_free(&r);
-	/* The SQLite-only part of a migration ran. */
+	/* The backend's own part of a migration ran. */
 	assert_int_equal(store_exec(c, "INSERT INTO shelf_log (id) VALUES ('l1')", NULL, SNOARGS), 0);
 	assert_int_not_equal(store_exec(c, "DELETE FROM shelf_log", NULL, SNOARGS), 0);
 	/* Bad SQL is an error, not a crash. */
@@ -159,7 +178,7 @@ static void test_domains(void **state)
 	assert_int_equal(query1(s, "SELECT COUNT(*) FROM schema_migrations WHERE domain = 'shelf'"), 3);
 	store_free(&s);
 	/* A list the runner cannot apply in order is refused up front. */
-	static const store_migration bad_m[] = { { 2, "SELECT 1;", NULL } };
+	static const store_migration bad_m[] = { { 2, "SELECT 1;", NULL, NULL } };
 	static const store_domain bad = { "bad", bad_m, 1, 0 };
 	assert_int_equal(open_with(&bad, NULL, &s, err, sizeof err), -EINVAL);
 	assert_null(s);
@@ -251,14 +270,16 @@ static void *release_later(void *arg)
 	return NULL;
 }
 
-/* With every connection held, store_acquire gives up after the timeout
- * (before, it waited for ever); a connection given back meanwhile is
- * handed to the waiter. */
 /* Blobs keep every byte (zeros included), an empty blob reads back as
- * empty, and NULL as NULL. */
+ * empty, and NULL as NULL. The table comes from a migration: BLOB is
+ * translated for PostgreSQL (BYTEA) there. */
 static void test_blob(void **state)
 {
 	(void)state;
+	static const store_migration bl_m[] = {
+		{ 1, "CREATE TABLE bl (id INTEGER PRIMARY KEY, b BLOB);", NULL, NULL },
+	};
+	static const store_domain bl = { "bl", bl_m, 1, 0 };
 	store *s = NULL;
 	store_conn *c = NULL;
 	store_rows *r = NULL;
@@ -267,15 +288,23 @@ static void test_blob(void **state)
 	for (size_t i = 0; i < sizeof b; i++)
 		b[i] = (unsigned char)(i * 7);
 	b[10] = 0;
-	assert_int_equal(store_open(url, NULL, &s, err, sizeof err), 0);
+	b[sizeof b - 1] = 0;
+	assert_int_equal(open_with(&bl, NULL, &s, err, sizeof err), 0);
 	assert_int_equal(store_acquire(s, &c), 0);
-	assert_int_equal(store_exec(c, "CREATE TABLE bl (id BIGINT, b BLOB)", NULL, SNOARGS), 0);
 	assert_int_equal(store_exec(c, "INSERT INTO bl (id, b) VALUES ($1, $2)", NULL,
 				    SARGS(SA_INT(1), SA_BLOB(b, sizeof b))), 0);
 	assert_int_equal(store_exec(c, "INSERT INTO bl (id, b) VALUES ($1, $2)", NULL,
 				    SARGS(SA_INT(2), SA_BLOB(NULL, 0))), 0);
 	assert_int_equal(store_exec(c, "INSERT INTO bl (id, b) VALUES ($1, $2)", NULL,
 				    SARGS(SA_INT(3), SA_NULL)), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO bl (id, b) VALUES ($1, $2)", NULL,
+				    SARGS(SA_INT(4), SA_BLOB("\0\0", 2))), 0);
+	/* A blob compares as bytes in WHERE too. */
+	assert_int_equal(store_query(c, "SELECT id FROM bl WHERE b = $1", &r,
+				     SARGS(SA_BLOB(b, sizeof b))), 0);
+	assert_int_equal(store_rows_next(r), 1);
+	assert_int_equal(store_rows_int(r, 0), 1);
+	store_rows_free(&r);
 	assert_int_equal(store_query(c, "SELECT b FROM bl ORDER BY id", &r, SNOARGS), 0);
 	size_t len = 99;
 	assert_int_equal(store_rows_next(r), 1);
@@ -289,10 +318,341 @@ static void test_blob(void **state)
 	assert_int_equal(store_rows_next(r), 1);
 	assert_null(store_rows_blob(r, 0, &len));
 	assert_true(store_rows_isnull(r, 0));
+	assert_int_equal(store_rows_next(r), 1);
+	p = store_rows_blob(r, 0, &len);
+	assert_int_equal(len, 2);
+	assert_memory_equal(p, "\0\0", 2);
 	assert_int_equal(store_rows_next(r), 0);
 	store_rows_free(&r);
 	store_release(&c);
 	store_free(&s);
+}
+
+static const store_migration num_m[] = {
+	{ 1, "CREATE TABLE num (id INTEGER PRIMARY KEY, i BIGINT, d DOUBLE PRECISION);", NULL, NULL },
+};
+static const store_domain num = { "num", num_m, 1, 0 };
+
+static double dbl_back(store_conn *c, int64_t id)
+{
+	store_rows *r = NULL;
+	double d = -1;
+	assert_int_equal(store_query(c, "SELECT d FROM num WHERE id = $1", &r, SARGS(SA_INT(id))), 0);
+	assert_int_equal(store_rows_next(r), 1);
+	d = store_rows_double(r, 0);
+	store_rows_free(&r);
+	return d;
+}
+
+/* Numbers come back exactly: int64 extremes, doubles to the last bit
+ * (17 significant digits), infinities, and NaN where the backend keeps it;
+ * a comparison reads as 1 or 0 on both backends (PostgreSQL: a boolean). */
+static void test_numbers(void **state)
+{
+	(void)state;
+	static const double ds[] = { 0.1, 1.0 / 3.0, -2.5e-300, 1.7976931348623157e308,
+				     4.9406564584124654e-324, 2.2250738585072014e-308,
+				     123456789.12345679 };
+	store *s = NULL;
+	store_conn *c = NULL;
+	store_rows *r = NULL;
+	char err[256];
+	assert_int_equal(open_with(&num, NULL, &s, err, sizeof err), 0);
+	assert_int_equal(store_acquire(s, &c), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO num (id, i) VALUES (1, $1)", NULL,
+				    SARGS(SA_INT(INT64_MAX))), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO num (id, i) VALUES (2, $1)", NULL,
+				    SARGS(SA_INT(INT64_MIN))), 0);
+	assert_int_equal(store_query(c, "SELECT i FROM num WHERE i = $1 OR i = $2 ORDER BY i", &r,
+				     SARGS(SA_INT(INT64_MIN), SA_INT(INT64_MAX))), 0);
+	assert_int_equal(store_rows_next(r), 1);
+	assert_true(store_rows_int(r, 0) == INT64_MIN);
+	assert_int_equal(store_rows_next(r), 1);
+	assert_true(store_rows_int(r, 0) == INT64_MAX);
+	assert_string_equal(store_rows_text(r, 0), "9223372036854775807");
+	assert_int_equal(store_rows_next(r), 0);
+	store_rows_free(&r);
+	for (size_t k = 0; k < sizeof ds / sizeof ds[0]; k++) {
+		int64_t id = 10 + (int64_t)k;
+		assert_int_equal(store_exec(c, "INSERT INTO num (id, d) VALUES ($1, $2)", NULL,
+					    SARGS(SA_INT(id), SA_DBL(ds[k]))), 0);
+		double back = dbl_back(c, id);
+		assert_memory_equal(&back, &ds[k], sizeof back); /* bit for bit */
+	}
+	assert_int_equal(store_exec(c, "INSERT INTO num (id, d) VALUES (30, $1), (31, $2)", NULL,
+				    SARGS(SA_DBL(INFINITY), SA_DBL(-INFINITY))), 0);
+	assert_true(isinf(dbl_back(c, 30)) && dbl_back(c, 30) > 0);
+	assert_true(isinf(dbl_back(c, 31)) && dbl_back(c, 31) < 0);
+	/* A double bound in a comparison. */
+	assert_int_equal(store_query(c, "SELECT COUNT(*) FROM num WHERE d > $1", &r,
+				     SARGS(SA_DBL(1e308))), 0);
+	assert_int_equal(store_rows_next(r), 1);
+	assert_int_equal(store_rows_int(r, 0), 2); /* DBL_MAX and +inf */
+	store_rows_free(&r);
+	if (test_db_pg()) {
+		/* SQLite stores a NaN as NULL and -0.0 as the integer 0;
+		 * PostgreSQL keeps both (and sorts a NaN above every number,
+		 * hence after the count above). */
+		assert_int_equal(store_exec(c, "INSERT INTO num (id, d) VALUES (32, $1), (33, $2)",
+					    NULL, SARGS(SA_DBL(NAN), SA_DBL(-0.0))), 0);
+		assert_true(isnan(dbl_back(c, 32)));
+		assert_true(signbit(dbl_back(c, 33)));
+	}
+	/* Booleans as ints. */
+	assert_int_equal(store_query(c, "SELECT 1 = 1, 1 = 0, EXISTS (SELECT 1 FROM num),"
+					" $1 < $2", &r, SARGS(SA_INT(1), SA_INT(2))), 0);
+	assert_int_equal(store_rows_next(r), 1);
+	assert_int_equal(store_rows_int(r, 0), 1);
+	assert_int_equal(store_rows_int(r, 1), 0);
+	assert_int_equal(store_rows_int(r, 2), 1);
+	assert_int_equal(store_rows_int(r, 3), 1);
+	store_rows_free(&r);
+	store_release(&c);
+	store_free(&s);
+}
+
+struct opener {
+	const char *url;
+	int rc;
+};
+
+static void *open_in_thread(void *arg)
+{
+	struct opener *o = arg;
+	const store_domain *d[] = { &shelf, &box };
+	store_opts so = { .domains = d, .ndomains = 2, .pool_size = 2 };
+	store *s = NULL;
+	char err[256];
+	o->rc = store_open(o->url, &so, &s, err, sizeof err);
+	store_free(&s);
+	return NULL;
+}
+
+/* Servers starting at once on one empty database: both open, each
+ * migration is applied once (a second run of shelf's plain CREATE TABLE
+ * would fail one of them). */
+static void test_concurrent_open(void **state)
+{
+	(void)state;
+	struct opener o[4];
+	pthread_t th[4];
+	store *s = NULL;
+	char err[256];
+	for (int i = 0; i < 4; i++) {
+		o[i] = (struct opener){ url, -1 };
+		assert_int_equal(pthread_create(&th[i], NULL, open_in_thread, &o[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(o[i].rc, 0);
+	}
+	assert_int_equal(open_with(&shelf, &box, &s, err, sizeof err), 0);
+	assert_int_equal(query1(s, "SELECT COUNT(*) FROM schema_migrations"), 4);
+	assert_int_equal(query1(s, "SELECT COUNT(*) FROM schema_version"), 1);
+	store_free(&s);
+}
+
+/* A migration that fails leaves its domain at the version before, with
+ * nothing of the failed migration kept (its DDL is in the same
+ * transaction); the open fails and says which migration. Fixed, the next
+ * open goes on from there. Migrations run in their order: 2 sees 1's table. */
+static void test_failing_migration(void **state)
+{
+	(void)state;
+	static const store_migration bad_m[] = {
+		{ 1, "CREATE TABLE ok1 (id TEXT PRIMARY KEY);", NULL, NULL },
+		{ 2, "CREATE TABLE half (id TEXT); INSERT INTO nowhere (id) VALUES ('x');", NULL, NULL },
+	};
+	static const store_migration good_m[] = {
+		{ 1, "CREATE TABLE ok1 (id TEXT PRIMARY KEY);", NULL, NULL },
+		{ 2, "CREATE TABLE half (id TEXT); INSERT INTO ok1 (id) VALUES ('x');", NULL, NULL },
+	};
+	static const store_domain bad = { "dom", bad_m, 2, 0 };
+	static const store_domain good = { "dom", good_m, 2, 0 };
+	store *s = NULL;
+	store_conn *c = NULL;
+	store_rows *r = NULL;
+	char err[256];
+	assert_true(open_with(&box, &bad, &s, err, sizeof err) < 0);
+	assert_null(s);
+	assert_non_null(strstr(err, "migration dom 2"));
+	assert_int_equal(open_with(NULL, NULL, &s, err, sizeof err), 0);
+	assert_int_equal(store_schema_version(s, "dom"), 1);
+	assert_int_equal(store_schema_version(s, "box"), 1); /* before dom: kept */
+	assert_int_equal(store_acquire(s, &c), 0);
+	assert_true(store_query(c, "SELECT id FROM half", &r, SNOARGS) < 0);
+	store_release(&c);
+	store_free(&s);
+	assert_int_equal(open_with(&box, &good, &s, err, sizeof err), 0);
+	assert_int_equal(store_schema_version(s, "dom"), 2);
+	assert_int_equal(query1(s, "SELECT COUNT(*) FROM ok1"), 1);
+	assert_int_equal(query1(s, "SELECT COUNT(*) FROM half"), 0);
+	assert_int_equal(query1(s, "SELECT COUNT(*) FROM schema_migrations WHERE domain = 'dom'"), 2);
+	store_free(&s);
+}
+
+/* A statement that fails inside a transaction: on PostgreSQL it aborts the
+ * transaction, and COMMIT must say so (the server answers ROLLBACK, not an
+ * error) rather than report a write that was not kept. SQLite keeps the
+ * transaction going after a failed statement, so there the COMMIT keeps
+ * the statements that worked: the caller rolls back on any error. */
+static void test_failed_commit(void **state)
+{
+	(void)state;
+	store *s = NULL;
+	store_conn *c = NULL;
+	char err[256];
+	assert_int_equal(open_with(&box, NULL, &s, err, sizeof err), 0);
+	assert_int_equal(store_acquire(s, &c), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('a')", NULL, SNOARGS), 0);
+	assert_int_equal(store_begin(c), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('b')", NULL, SNOARGS), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('a')", NULL, SNOARGS),
+			 STORE_ECONSTRAINT);
+	if (test_db_pg()) {
+		/* Later statements fail too, and COMMIT keeps nothing. */
+		assert_true(store_exec(c, "INSERT INTO box (id) VALUES ('c')", NULL, SNOARGS) < 0);
+		assert_true(store_commit(c) < 0);
+		assert_non_null(strstr(store_errmsg(c), "rolled back"));
+		assert_int_equal(query1(s, "SELECT COUNT(*) FROM box"), 1);
+	} else {
+		assert_int_equal(store_commit(c), 0);
+		assert_int_equal(query1(s, "SELECT COUNT(*) FROM box"), 2);
+	}
+	/* The connection is usable afterwards, in and out of transactions. */
+	assert_int_equal(store_begin(c), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('d')", NULL, SNOARGS), 0);
+	assert_int_equal(store_commit(c), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('d')", NULL, SNOARGS),
+			 STORE_ECONSTRAINT);
+	store_release(&c);
+	store_free(&s);
+}
+
+static int exec_b(store *s, const char *fmt, const char *name)
+{
+	char sql[256];
+	store_conn *c = NULL;
+	snprintf(sql, sizeof sql, fmt, name);
+	assert_int_equal(store_acquire(s, &c), 0);
+	int rc = store_exec(c, sql, NULL, SNOARGS);
+	store_release(&c);
+	return rc;
+}
+
+static void kill_others(store *b)
+{
+	int64_t n = 0;
+	store_conn *c = NULL;
+	assert_int_equal(store_acquire(b, &c), 0);
+	assert_int_equal(store_exec(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+				       " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+				    &n, SNOARGS), 0);
+	assert_true(n >= 1);
+	store_release(&c);
+	usleep(50 * 1000); /* the backend is gone once it has read the signal */
+}
+
+/* The next calls on c until one works (at most ms): each fails with
+ * STORE_EBUSY meanwhile, never anything else. */
+static int until_up(store_conn *c, int ms)
+{
+	int rc = STORE_EBUSY, tries = 0;
+	for (int waited = 0; waited <= ms; waited += 20, tries++) {
+		rc = store_exec(c, "INSERT INTO box (id) VALUES ($1)", NULL,
+				SARGS(SA_TEXT(tries ? "retry" : "first")));
+		if (rc == 0 || rc == STORE_ECONSTRAINT)
+			return 0;
+		assert_int_equal(rc, STORE_EBUSY);
+		assert_true(store_errmsg(c)[0] != '\0');
+		usleep(20 * 1000);
+	}
+	return rc;
+}
+
+/* PostgreSQL: the server ends our connections (restart, failover,
+ * pg_terminate_backend). The next call fails with STORE_EBUSY or works on
+ * a new connection, and a later one works, with the session set up as at
+ * open (UTC, whatever the database's default). While the database refuses
+ * connections every call is STORE_EBUSY (with a backoff between tries of
+ * at least 100 ms), and the store comes back by itself. */
+static void test_reconnect(void **state)
+{
+	(void)state;
+	if (!test_db_pg())
+		skip();
+	const store_domain *d[] = { &box };
+	store_opts so = { .domains = d, .ndomains = 1, .pool_size = 1 };
+	store *a = NULL, *b = NULL;
+	store_conn *c = NULL;
+	store_rows *r = NULL;
+	char err[256], name[64];
+	assert_int_equal(store_open(url, &so, &a, err, sizeof err), 0);
+	assert_int_equal(store_open(url, &so, &b, err, sizeof err), 0);
+	assert_int_equal(store_acquire(b, &c), 0);
+	assert_int_equal(store_query(c, "SELECT current_database()", &r, SNOARGS), 0);
+	assert_int_equal(store_rows_next(r), 1);
+	snprintf(name, sizeof name, "%s", store_rows_text(r, 0));
+	store_rows_free(&r);
+	store_release(&c);
+	assert_int_equal(exec_b(b, "ALTER DATABASE %s SET TimeZone = 'America/New_York'", name), 0);
+
+	assert_int_equal(store_acquire(a, &c), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('before')", NULL, SNOARGS), 0);
+	kill_others(b);
+	assert_int_equal(until_up(c, 3000), 0);
+	assert_int_equal(store_query(c, "SELECT current_setting('TimeZone'), COUNT(*) FROM box", &r,
+				     SNOARGS), 0);
+	assert_int_equal(store_rows_next(r), 1);
+	assert_string_equal(store_rows_text(r, 0), "UTC");
+	assert_true(store_rows_int(r, 1) >= 2);
+	store_rows_free(&r);
+
+	/* Killed inside a transaction, with the database closed meanwhile. */
+	assert_int_equal(store_begin(c), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('in-tx')", NULL, SNOARGS), 0);
+	/* (Only from another database: none may close its own.) */
+	char sql[160];
+	snprintf(sql, sizeof sql, "ALTER DATABASE %s ALLOW_CONNECTIONS false", name);
+	assert_int_equal(test_db_psql(sql), 0);
+	kill_others(b);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('x')", NULL, SNOARGS),
+				 STORE_EBUSY);
+	assert_true(store_commit(c) < 0);
+	store_release(&c);
+	assert_int_equal(store_acquire(a, &c), 0);
+	assert_int_equal(store_exec(c, "SELECT 1", NULL, SNOARGS), STORE_EBUSY);
+	snprintf(sql, sizeof sql, "ALTER DATABASE %s ALLOW_CONNECTIONS true", name);
+	assert_int_equal(test_db_psql(sql), 0);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(until_up(c, 5000), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* The backoff runs out within its maximum (2 s) and a bit. */
+	assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 3000);
+	assert_int_equal(store_query(c, "SELECT COUNT(*) FROM box WHERE id = 'in-tx'", &r, SNOARGS), 0);
+	assert_int_equal(store_rows_next(r), 1);
+	assert_int_equal(store_rows_int(r, 0), 0); /* the transaction was lost, not half-kept */
+	store_rows_free(&r);
+	store_release(&c);
+	store_free(&a);
+	store_free(&b);
+}
+
+/* A server that cannot be reached: the open fails with a message naming
+ * it, never a crash or a hang. */
+static void test_pg_unreachable(void **state)
+{
+	(void)state;
+	store *s = NULL;
+	char err[256];
+	if (!test_db_pg())
+		skip();
+	assert_int_equal(store_open("postgres://sentinel@127.0.0.1:1/nothing?connect_timeout=2",
+				    NULL, &s, err, sizeof err), STORE_EBUSY);
+	assert_null(s);
+	assert_non_null(strstr(err, "cannot connect to PostgreSQL"));
 }
 
 static void test_acquire_timeout(void **state)
@@ -332,11 +692,17 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_migrate_and_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domains, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_legacy_upgrade, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_legacy_upgrade, setup_sqlite, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unsupported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unsupported, setup_sqlite, teardown),
 		cmocka_unit_test_setup_teardown(test_acquire_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blob, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_numbers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failing_migration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+		cmocka_unit_test(test_pg_unreachable),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
