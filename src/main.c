@@ -41,6 +41,7 @@ static const struct command commands[] = {
 	{ "collect", collect_cmd, "run a command and push its CPU, memory and GPU figures" },
 	{ "detect", detect_cmd, "score a (timestamp,value) stream with the streaming detector" },
 	{ "gc", gc_cmd, "collect unreferenced blobs and expired uploads (dry run; --apply deletes)" },
+	{ "migrate", migrate_cmd, "copy a SQLite installation's state to PostgreSQL, verified" },
 	/* hidden (no help line): the dataset diff on local files, for bench/datasets.sh */
 	{ "dataset-diff", dsdiff_cmd, NULL },
 	{ NULL, NULL, NULL },

@@ -22,6 +22,7 @@ int sandbox_cmd(int argc, char **argv);
 int runtime_cmd(int argc, char **argv);
 int admin_cmd(int argc, char **argv);
 int gc_cmd(int argc, char **argv);
+int migrate_cmd(int argc, char **argv);
 int dsdiff_cmd(int argc, char **argv);
 int node_cmd(int argc, char **argv);
 int cli_job_cmd(int argc, char **argv);

@@ -54,6 +54,12 @@ static const store_domain *const domains[] = { &auth_store_domain, &blob_store_d
 						&alert_store_domain, &model_store_domain };
 #define NDOMAINS (sizeof domains / sizeof domains[0])
 
+const store_domain *const *server_domains(size_t *n)
+{
+	*n = NDOMAINS;
+	return domains;
+}
+
 struct app {
 	store *st;
 	hub *events;

@@ -3,6 +3,7 @@
 #ifndef SN_SERVER_H
 #define SN_SERVER_H
 #include <stddef.h>
+#include "store/store.h"
 
 typedef struct server server;
 
@@ -13,6 +14,9 @@ typedef struct server server;
 int server_start(int argc, char **argv, server **out, char *err, size_t errlen);
 /* "http://HOST:PORT", borrowed. */
 const char *server_url(const server *sv);
+/* The domains whose schemas the server's store holds, in the order they
+ * are migrated (*n of them); `sentinel migrate` creates the same schema. */
+const store_domain *const *server_domains(size_t *n);
 /* Stops at once (in-flight requests are cut) and frees everything. */
 void server_stop(server **sv);
 #endif
