@@ -5,7 +5,13 @@
 
 start_server
 like "$URL" '^http://127\.0\.0\.1:[0-9]+$' "the ready file holds the server's URL on a free port"
-ok "$([ -f "$SERVER_DATA/sentinel.db" ]; echo $?)" "the database is created in the data directory"
+if on_pg; then
+	is "$(dbq "SELECT COUNT(*) FROM pg_tables WHERE tablename IN ('schema_version', 'users')")" 2 \
+		"the database's tables are created in PostgreSQL"
+	ok "$([ ! -e "$SERVER_DATA/sentinel.db" ]; echo $?)" "... and no SQLite file in the data directory"
+else
+	ok "$([ -f "$SERVER_DATA/sentinel.db" ]; echo $?)" "the database is created in the data directory"
+fi
 
 # ---- health: no auth ----
 api GET /api/v1/health "" ""
@@ -58,7 +64,7 @@ api GET /api/v1/status
 is "$STATUS" 200 "GET /api/v1/status with a token"
 like "$(jbody .version)" '^[0-9]+\.[0-9]+\.[0-9]+' "status has the version"
 is "$("$SENTINEL_BIN" --version | awk '{print $2}')" "$(jbody .version)" "status version matches sentinel --version"
-is "$(jbody .store)" sqlite "status names the store backend"
+is "$(jbody .store)" "$(on_pg && echo postgres || echo sqlite)" "status names the store backend"
 is "$(jbody '.uptime_s | type')" number "status has the uptime"
 is "$(printf '%s' "$BODY" | jq -c '.schema_version | [.auth, .blob, .dataset]')" '[3,1,1]' "status has each domain's schema version"
 is "$(printf '%s' "$BODY" | jq '[.schema_version[] | select(type != "number" or . < 1)] | length')" 0 "... every one a positive number"

@@ -105,13 +105,13 @@ api GET "/api/v1/audit?limit=1001"
 is_error 400 bad_request "limit=1001 is 400"
 
 # ---- insert-only ----
-out=$(sqlite_db "UPDATE audit SET outcome = 'success' WHERE outcome = 'denied'")
+out=$(dbq "UPDATE audit SET outcome = 'success' WHERE outcome = 'denied'" 2>&1)
 ok "$([ $? -ne 0 ]; echo $?)" "UPDATE on the audit table fails"
 like "$out" 'insert-only' "... saying the audit is insert-only"
-out=$(sqlite_db "DELETE FROM audit")
+out=$(dbq "DELETE FROM audit" 2>&1)
 ok "$([ $? -ne 0 ]; echo $?)" "DELETE on the audit table fails"
-is "$(sqlite_db "SELECT COUNT(*) FROM audit WHERE outcome = 'denied'")" 2 "the audit rows are unchanged"
-is "$(sqlite_db "SELECT COUNT(*) FROM audit")" "$n_all" "... and all there"
+is "$(dbq "SELECT COUNT(*) FROM audit WHERE outcome = 'denied'")" 2 "the audit rows are unchanged"
+is "$(dbq "SELECT COUNT(*) FROM audit")" "$n_all" "... and all there"
 
 # ---- SSE ----
 api GET /api/v1/events ""  ""
