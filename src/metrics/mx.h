@@ -53,15 +53,17 @@ int mx_name_ok(const char *name);
 typedef struct mx_db mx_db;
 
 typedef struct mx_db_config {
-	const char *dir;          /* DATA/metrics: write-ahead log and blocks */
+	const char *dir;          /* DATA/metrics: write-ahead log (and blocks, st NULL) */
 	int64_t retention_ms;     /* 0: 30 days */
 	uint64_t max_series;      /* 0: 100,000 */
 	int group_commit_ms;      /* 0: 10 */
 } mx_db_config;
 
 /* Opens (and recovers: replays the write-ahead log) the store in cfg->dir.
- * st may be NULL (then blocks live in an SQLite file in dir); the caller
- * frees with mx_db_free, which flushes what is in memory. */
+ * st may be NULL (then blocks live in an SQLite file in dir) or a store
+ * whose database gets the metrics tables (mx_series, mx_heads, mx_b_<day>
+ * ...; one metrics store per database); the caller frees with
+ * mx_db_free, which flushes what is in memory. */
 int mx_db_open(const mx_db_config *cfg, store *st, mx_db **out, char *err, size_t errlen);
 void mx_db_free(mx_db **db);
 
@@ -137,6 +139,7 @@ int mx_db_retain(mx_db *db, int64_t now_ms);
 int mx_db_flush(mx_db *db);
 
 typedef struct mx_db_stats {
+	/* bytes_on_disk: the files of dir (the blocks only when st was NULL). */
 	uint64_t series, samples, bytes_on_disk, wal_bytes;
 } mx_db_stats;
 void mx_db_stats_get(mx_db *db, mx_db_stats *out);

@@ -114,7 +114,12 @@ int mx_api_new(store *st, hub *events, node_reg *nodes, const mx_api_config *cfg
 		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-rc));
 		goto fail;
 	}
-	if ((rc = mx_db_open(&dc, NULL, &a->db, err, errlen)))
+	/* On SQLite, blocks get a file of their own (pages sized for them, and
+	 * checkpoints that never hold the metadata's one write lock); on
+	 * PostgreSQL the server's database is the one place for everything,
+	 * the log alone staying in dir. */
+	store *blocks = strcmp(store_backend(st), "postgres") == 0 ? st : NULL;
+	if ((rc = mx_db_open(&dc, blocks, &a->db, err, errlen)))
 		goto fail;
 	retain(a);
 	if ((rc = -pthread_create(&a->thread, NULL, housekeeping, a))) {

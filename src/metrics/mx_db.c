@@ -34,7 +34,10 @@
  *   (at open, leftover heads move to their days). Retention drops whole
  *   day tables. The series table maps sid to agent, metric and tags and
  *   keeps what replay needs (lsn, next_seq) and the latest sample. A store
- *   of our own (st NULL) is DIR/blocks.db with 4 KiB pages.
+ *   of our own (st NULL) is DIR/blocks.db with 4 KiB pages; the server
+ *   passes its store when that is PostgreSQL, whose database then holds
+ *   the same tables, rows and blobs (bytea). The log stays in DIR either
+ *   way. What differs by backend is one table of statements (mx_dialect).
  *
  *   Queries with a step of whole minutes read the rollups, decoding only
  *   the blocks that reach into a minute the range cuts (from or to off the
@@ -48,7 +51,9 @@
  *   1. A sample acknowledged by mx_db_append is in a synced log record,
  *      or in a committed row together with its series' lsn >= that
  *      record's lsn; log files are removed only after a checkpoint
- *      committed every series applied before it copied them, and the
+ *      committed every series applied before it copied them (a commit
+ *      that is synced: synchronous=FULL on SQLite, synchronous_commit on
+ *      on PostgreSQL, set by the write itself), and the
  *      rotation before that waited until every record of the older
  *      files was applied.
  *   2. Records are applied in lsn order (lanes wait for the previous
@@ -714,6 +719,7 @@ int mx_db_open(const mx_db_config *cfg, store *st, mx_db **out, char *err, size_
 			goto fail;
 		db->own_st = 1;
 	}
+	db->dl = mx_db_dialect(db);
 	uint64_t gen = 0;
 	if ((rc = mx_db_schema(db, err, errlen)) || (rc = mx_db_load(db, err, errlen)) ||
 	    (rc = mx_wal_replay(db, &gen, err, errlen)))

@@ -433,13 +433,36 @@ static void job_release(wjob *j)
 	free(j->b);
 }
 
-static int sync_full(mx_db *db, store_conn *c, int on)
+/* SQLite: NORMAL does not sync commits, so a write turns FULL on for its
+ * commit (the log may go once it is synced) and off again: other commits
+ * on the connection need not wait for a sync. The file of our own also
+ * gets its WAL truncated after a checkpoint, or it keeps its largest size.
+ * PostgreSQL: a commit is synced while synchronous_commit is on, the
+ * default, which a server may turn off: the write turns it on for its own
+ * transaction. No page size, no VACUUM, nothing after a checkpoint. */
+static const mx_dialect dl_sqlite_own = {
+	.write_pre = "PRAGMA synchronous=FULL",
+	.write_post = "PRAGMA synchronous=NORMAL",
+	.ckpt_post = "PRAGMA wal_checkpoint(TRUNCATE)",
+};
+static const mx_dialect dl_sqlite = {
+	.write_pre = "PRAGMA synchronous=FULL",
+	.write_post = "PRAGMA synchronous=NORMAL",
+};
+static const mx_dialect dl_pg = {
+	.write_in = "SET LOCAL synchronous_commit = on",
+};
+
+const mx_dialect *mx_db_dialect(const mx_db *db)
 {
-	if (strcmp(store_backend(db->st), "sqlite") != 0)
-		return 0;
-	/* NORMAL does not sync commits; the log may go once they are. */
-	return store_exec(c, on ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
-			  NULL, SNOARGS);
+	if (strcmp(store_backend(db->st), "postgres") == 0)
+		return &dl_pg;
+	return db->own_st ? &dl_sqlite_own : &dl_sqlite;
+}
+
+static int dl_exec(store_conn *c, const char *sql)
+{
+	return sql ? store_exec(c, sql, NULL, SNOARGS) : 0;
 }
 
 /* flushmu held. */
@@ -479,8 +502,8 @@ static int write_locked(mx_db *db, int all)
 	pthread_rwlock_unlock(&db->hl);
 	if (!nj)
 		goto out;
-	if ((rc = store_acquire(db->st, &c)) || (rc = sync_full(db, c, 1)) ||
-	    (rc = store_begin(c)))
+	if ((rc = store_acquire(db->st, &c)) || (rc = dl_exec(c, db->dl->write_pre)) ||
+	    (rc = store_begin(c)) || (rc = dl_exec(c, db->dl->write_in)))
 		goto out;
 	for (size_t i = 0; i < nj && !rc; i++)
 		rc = put_job(db, c, &jobs[i], &fresh, &nfresh, bufs);
@@ -506,7 +529,8 @@ static int write_locked(mx_db *db, int all)
 	pthread_rwlock_unlock(&db->hl);
 out:
 	if (c) {
-		sync_full(db, c, 0);
+		store_rollback(c); /* a write_in that failed left it open */
+		dl_exec(c, db->dl->write_post);
 		store_release(&c);
 	}
 	for (size_t i = 0; i < nj; i++)
@@ -536,13 +560,10 @@ int mx_db_checkpoint(mx_db *db)
 		rc = write_locked(db, 1);
 	if (!rc) {
 		mx_wal_remove_below(db, gen);
-		if (db->own_st) {
-			store_conn *c = NULL;
-			/* The SQLite log would otherwise keep its largest size. */
-			if (store_acquire(db->st, &c) == 0) {
-				store_exec(c, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, SNOARGS);
-				store_release(&c);
-			}
+		store_conn *c = NULL;
+		if (db->dl->ckpt_post && store_acquire(db->st, &c) == 0) {
+			dl_exec(c, db->dl->ckpt_post);
+			store_release(&c);
 		}
 	}
 	db->last_ckpt_ms = sn_mono_ns() / 1000000;

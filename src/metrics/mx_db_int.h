@@ -203,6 +203,17 @@ typedef struct mx_lane {
 
 struct mx_req;
 
+/* The statements the metrics store runs only on some backends, chosen
+ * once at open (mx_db_dialect); NULL: none. Invariant 1 of mx_db.c needs
+ * a committed write to be durable: SQLite's WAL mode syncs commits only
+ * under synchronous=FULL, PostgreSQL only with synchronous_commit on. */
+typedef struct mx_dialect {
+	const char *write_pre;  /* before a write transaction, outside it */
+	const char *write_in;   /* first inside it (ends with it) */
+	const char *write_post; /* after it, whatever its outcome */
+	const char *ckpt_post;  /* after a checkpoint removed the log */
+} mx_dialect;
+
 struct mx_db {
 	char *dir;
 	int64_t retention_ms;
@@ -210,6 +221,7 @@ struct mx_db {
 	int group_ms;
 	store *st;
 	int own_st;
+	const mx_dialect *dl;
 	/* Registry (reg): series by sid in chunks (never moved, so readers of
 	 * a published sid need no lock), and a hash of sids by identity. */
 	pthread_rwlock_t reg;
@@ -304,6 +316,8 @@ void mx_db_seal_ooo(mx_db *db, mx_series *s);
 
 /* ---- Blocks in the database (mx_db_flush.c) -------------------------- */
 extern const store_domain mx_db_domain;
+/* The dialect of db->st (own_st set first). */
+const mx_dialect *mx_db_dialect(const mx_db *db);
 int mx_db_schema(mx_db *db, char *err, size_t errlen);
 /* Gives a new SQLite file of ours MX_PAGE_SIZE pages (once, while empty). */
 int mx_db_page_size(const char *url, char *err, size_t errlen);
