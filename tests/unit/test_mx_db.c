@@ -3,7 +3,13 @@
  * over the same samples (tag filters, groupings, aligned and unaligned
  * steps, memory and blocks), export round trips, out-of-order samples,
  * recovery from the log (a crash without flush, a torn tail), the series
- * limit and retention. */
+ * limit and retention.
+ *
+ * With SENTINEL_TEST_PG set (a PostgreSQL server's URL, as scripts/pg.sh
+ * start prints), the blocks go to PostgreSQL instead of the SQLite file of
+ * the store's directory: each directory a test opens gets a fresh
+ * database of its own, and copying a directory (a crash's state) copies
+ * its database too. The same checks run on both. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -21,14 +27,118 @@
 #include "metrics/mx.h"
 #include "metrics/mx_db_int.h"
 #include "metrics/mx_api_int.h"
+#include "store/store.h"
 
 static char dir[64];
+
+/* ---- PostgreSQL (SENTINEL_TEST_PG) ---------------------------------- */
+
+static const char *pg_url;  /* the server's URL, or NULL: SQLite */
+static char pg_made[16][32]; /* databases made by this test case */
+static int pg_nmade;
+static store *pg_st;         /* the store of the open mx_db (one at a time) */
+
+/* The database of a store directory: one per path. */
+static void pg_name(const char *path, char out[32])
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (const char *c = path; *c; c++)
+		h = (h ^ (uint8_t)*c) * 0x100000001b3ULL;
+	snprintf(out, 32, "mxt_%016llx", (unsigned long long)h);
+}
+
+/* URL with its database name replaced by name. */
+static char *pg_url_of(const char *name)
+{
+	const char *slash = strrchr(pg_url, '/');
+	size_t n = (size_t)(slash - pg_url) + 1;
+	char *u = malloc(n + strlen(name) + 1);
+	memcpy(u, pg_url, n);
+	strcpy(u + n, name);
+	return u;
+}
+
+/* Runs sql on the server's own database (CREATE/DROP DATABASE). */
+static void pg_admin(const char *sql)
+{
+	store *s = NULL;
+	store_conn *c = NULL;
+	char err[256] = "";
+	store_opts so = { .pool_size = 1 };
+	if (store_open(pg_url, &so, &s, err, sizeof err))
+		fail_msg("cannot open %s: %s", pg_url, err);
+	assert_int_equal(store_acquire(s, &c), 0);
+	if (store_exec(c, sql, NULL, SNOARGS))
+		fail_msg("%s: %s", sql, store_errmsg(c));
+	store_release(&c);
+	store_free(&s);
+}
+
+/* A fresh database for path, a copy of from's when from is not NULL. */
+static void pg_make(const char *path, const char *from)
+{
+	char name[32], tmpl[32], sql[160];
+	pg_name(path, name);
+	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", name);
+	pg_admin(sql);
+	if (from)
+		pg_name(from, tmpl);
+	snprintf(sql, sizeof sql, "CREATE DATABASE %s%s%s", name, from ? " TEMPLATE " : "",
+		 from ? tmpl : "");
+	pg_admin(sql);
+	int seen = 0;
+	for (int i = 0; i < pg_nmade; i++)
+		seen |= strcmp(pg_made[i], name) == 0;
+	if (!seen) {
+		assert_true(pg_nmade < 16);
+		snprintf(pg_made[pg_nmade++], 32, "%s", name);
+	}
+}
+
+/* Opens the metrics store of cfg->dir: on PostgreSQL with the directory's
+ * database (made on first use). */
+static int open_cfg(const mx_db_config *cfg, mx_db **db, char *err, size_t errlen)
+{
+	if (!pg_url)
+		return mx_db_open(cfg, NULL, db, err, errlen);
+	assert_null(pg_st);
+	char name[32];
+	pg_name(cfg->dir, name);
+	int made = 0;
+	for (int i = 0; i < pg_nmade; i++)
+		made |= strcmp(pg_made[i], name) == 0;
+	if (!made)
+		pg_make(cfg->dir, NULL);
+	char *url = pg_url_of(name);
+	int rc = store_open(url, NULL, &pg_st, err, errlen);
+	free(url);
+	if (!rc && (rc = mx_db_open(cfg, pg_st, db, err, errlen)))
+		store_free(&pg_st);
+	return rc;
+}
+
+static void close_db(mx_db **db)
+{
+	mx_db_free(db);
+	store_free(&pg_st);
+}
+
+/* A crash: the store goes without its last checkpoint (what is only in
+ * the log stays only there), as if the process died. */
+static void crash_db(mx_db **db)
+{
+	atomic_store(&(*db)->broken, 1);
+	close_db(db);
+}
 
 static int setup(void **state)
 {
 	(void)state;
 	snprintf(dir, sizeof dir, "/tmp/sentinel-mxdb-test.XXXXXX");
 	assert_non_null(mkdtemp(dir));
+	pg_url = getenv("SENTINEL_TEST_PG");
+	if (pg_url && !*pg_url)
+		pg_url = NULL;
 	return 0;
 }
 
@@ -37,6 +147,14 @@ static int teardown(void **state)
 	(void)state;
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	/* FORCE: a failed check leaves its store open (and leaked). */
+	pg_st = NULL;
+	for (int i = 0; i < pg_nmade; i++) {
+		char sql[80];
+		snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %.31s WITH (FORCE)", pg_made[i]);
+		pg_admin(sql);
+	}
+	pg_nmade = 0;
 	return system(cmd);
 }
 
@@ -55,7 +173,7 @@ static mx_db *open_db(uint64_t max_series)
 	mx_db_config cfg = { .dir = dir, .max_series = max_series };
 	mx_db *db = NULL;
 	char err[256] = "";
-	int rc = mx_db_open(&cfg, NULL, &db, err, sizeof err);
+	int rc = open_cfg(&cfg, &db, err, sizeof err);
 	if (rc)
 		fail_msg("mx_db_open: %d %s", rc, err);
 	return db;
@@ -487,7 +605,7 @@ static void test_query(void **state)
 	assert_int_equal(mx_db_flush(db), 0);
 	all_queries(db, r, n, t0);
 	/* ...and both, after a restart. */
-	mx_db_free(&db);
+	close_db(&db);
 	db = open_db(0);
 	ref *r2 = make_samples(3000, t0 + 3600000);
 	push(db, r2, 3000);
@@ -506,7 +624,7 @@ static void test_query(void **state)
 	f.to_ms = 10000;
 	assert_int_equal(mx_db_query(db, &f, 1, MX_AVG, NULL, 0, collect, &o), 0);
 	assert_int_equal(mx_db_query(db, &f, 0, MX_AVG, NULL, 0, collect, &o), -EINVAL);
-	mx_db_free(&db);
+	close_db(&db);
 	free(all);
 	free(r2);
 	free(r);
@@ -545,7 +663,7 @@ static void test_old_rows(void **state)
 	int64_t from = (t0 / 600000 + 1) * 600000, to = ((t0 + (int64_t)n * 977) / 600000) * 600000;
 	qset before, after;
 	old_queries(db, from, to, &before);
-	mx_db_free(&db);
+	close_db(&db);
 	mx_db_old_rows = 0;
 	db = open_db(0);
 	old_queries(db, from, to, &after);
@@ -568,7 +686,7 @@ static void test_old_rows(void **state)
 	memcpy(all, r, n * sizeof *r);
 	memcpy(all + n, r2, 3000 * sizeof *r2);
 	all_queries(db, all, n + 3000, t0);
-	mx_db_free(&db);
+	close_db(&db);
 	free(all);
 	free(r2);
 	free(r);
@@ -664,10 +782,10 @@ static void test_export(void **state)
 	assert_int_equal(mx_db_flush(db), 0);
 	check_export(db, r, n);
 	/* Latest: the last arrival at the largest time. */
-	mx_db_free(&db);
+	close_db(&db);
 	db = open_db(0);
 	check_export(db, r, n);
-	mx_db_free(&db);
+	close_db(&db);
 	free(r);
 }
 
@@ -691,7 +809,7 @@ static void test_heads(void **state)
 	check_export(db, r, 5000);
 	push(db, r + 5000, 1000);
 	assert_int_equal(mx_db_flush(db), 0);
-	mx_db_free(&db);
+	close_db(&db);
 	db = open_db(0);
 	check_export(db, r, 6000);
 	push(db, r + 6000, 4000);
@@ -703,20 +821,23 @@ static void test_heads(void **state)
 	}
 	assert_int_equal(mx_db_flush(db), 0);
 	check_export(db, r, n);
-	mx_db_free(&db);
+	close_db(&db);
 	free(r);
 }
 
 /* ---- Recovery ------------------------------------------------------- */
 
 /* A crash: the process dies with heads unwritten. The test cannot kill
- * itself, so it copies the directory while the store is open (the log is
- * synced before append returns) and opens the copy. */
+ * itself, so it closes the store without its last checkpoint (crash_db),
+ * copies what is left (the log is synced before append returns), and
+ * opens the copy. */
 static void copy_dir(const char *from, const char *to)
 {
 	char cmd[512];
 	snprintf(cmd, sizeof cmd, "rm -rf %s && cp -a %s %s", to, from, to);
 	assert_int_equal(system(cmd), 0);
+	if (pg_url)
+		pg_make(to, from); /* from's store is closed: a template has no users */
 }
 
 static void test_recovery(void **state)
@@ -732,15 +853,15 @@ static void test_recovery(void **state)
 	mx_db_config cfg = { .dir = sub };
 	mx_db *db = NULL;
 	char err[256];
-	assert_int_equal(mx_db_open(&cfg, NULL, &db, err, sizeof err), 0);
+	assert_int_equal(open_cfg(&cfg, &db, err, sizeof err), 0);
 	push(db, r, 2000);
 	assert_int_equal(mx_db_flush(db), 0); /* some in blocks */
 	for (size_t i = 2000; i < n; i += 500)
 		push(db, r + i, 500); /* the rest only in the log */
+	crash_db(&db);
 	copy_dir(sub, crash);
-	mx_db_free(&db);
 	cfg.dir = crash;
-	assert_int_equal(mx_db_open(&cfg, NULL, &db, err, sizeof err), 0);
+	assert_int_equal(open_cfg(&cfg, &db, err, sizeof err), 0);
 	check_export(db, r, n);
 	mx_db_stats st;
 	mx_db_stats_get(db, &st);
@@ -750,15 +871,15 @@ static void test_recovery(void **state)
 	push(db, r, 100);
 	char crash2[96];
 	snprintf(crash2, sizeof crash2, "%s/crash2", dir);
+	crash_db(&db);
 	copy_dir(crash, crash2);
-	mx_db_free(&db);
 	cfg.dir = crash2;
-	assert_int_equal(mx_db_open(&cfg, NULL, &db, err, sizeof err), 0);
+	assert_int_equal(open_cfg(&cfg, &db, err, sizeof err), 0);
 	ref *both = malloc((n + 100) * sizeof *both);
 	memcpy(both, r, n * sizeof *r);
 	memcpy(both + n, r, 100 * sizeof *r);
 	check_export(db, both, n + 100);
-	mx_db_free(&db);
+	close_db(&db);
 	free(both);
 	free(r);
 }
@@ -807,14 +928,14 @@ static void test_torn_tail(void **state)
 	mx_db_config cfg = { .dir = sub };
 	mx_db *db = NULL;
 	char err[256];
-	assert_int_equal(mx_db_open(&cfg, NULL, &db, err, sizeof err), 0);
+	assert_int_equal(open_cfg(&cfg, &db, err, sizeof err), 0);
 	db->lane_min_us = 0; /* turns whatever this disk's syncs take */
 	for (int b = 0; b < 4; b++)
 		push(db, r + b * 1000, 1000);
 	char saved[96];
 	snprintf(saved, sizeof saved, "%s/saved", dir);
+	crash_db(&db);
 	copy_dir(sub, saved);
-	mx_db_free(&db);
 	/* Which lsns each file holds: batch b is lsn b + 1 (a new store). */
 	lrec rec[2][8];
 	size_t nrec[2];
@@ -831,7 +952,7 @@ static void test_torn_tail(void **state)
 		lrec *last = &rec[l][nrec[l] - 1];
 		assert_int_equal(truncate(path, last->off + 16 + last->len / 2), 0);
 		cfg.dir = crash;
-		int rc = mx_db_open(&cfg, NULL, &db, err, sizeof err);
+		int rc = open_cfg(&cfg, &db, err, sizeof err);
 		if (rc)
 			fail_msg("open: %d %s", rc, err);
 		ref *want = malloc(5000 * sizeof *want);
@@ -847,11 +968,11 @@ static void test_torn_tail(void **state)
 		assert_int_equal(st.samples, 3000);
 		/* Appends after the cut are kept. */
 		push(db, r + 4000, 1000);
-		mx_db_free(&db);
-		assert_int_equal(mx_db_open(&cfg, NULL, &db, err, sizeof err), 0);
+		close_db(&db);
+		assert_int_equal(open_cfg(&cfg, &db, err, sizeof err), 0);
 		memcpy(want + m, r + 4000, 1000 * sizeof *r);
 		check_export(db, want, m + 1000);
-		mx_db_free(&db);
+		close_db(&db);
 		free(want);
 	}
 	/* A log of one file (wal.<gen>, before lanes) is read as lane 0, and a
@@ -868,7 +989,7 @@ static void test_torn_tail(void **state)
 	assert_int_equal(pwrite(fd, "\xff", 1, rec[0][1].off + 16 + 3), 1);
 	close(fd);
 	cfg.dir = crash;
-	assert_int_equal(mx_db_open(&cfg, NULL, &db, err, sizeof err), 0);
+	assert_int_equal(open_cfg(&cfg, &db, err, sizeof err), 0);
 	ref *want = malloc(4000 * sizeof *want);
 	size_t m = 0;
 	for (uint64_t b = 0; b < 4; b++)
@@ -877,7 +998,7 @@ static void test_torn_tail(void **state)
 			m += 1000;
 		}
 	check_export(db, want, m);
-	mx_db_free(&db);
+	close_db(&db);
 	free(want);
 	free(r);
 }
@@ -905,7 +1026,7 @@ static void test_max_series(void **state)
 	check_export(db, r, 4);
 	push(db, r + 4, 1); /* the fifth fits */
 	check_export(db, r, 5);
-	mx_db_free(&db);
+	close_db(&db);
 }
 
 /* Series interleaved within batches (a series met again later in the
@@ -931,10 +1052,10 @@ static void test_interleaved(void **state)
 	push(db, r + N / 3, N / 3);
 	push(db, r + 2 * N / 3, N / 3);
 	check_export(db, r, N);
-	mx_db_free(&db);
+	close_db(&db);
 	db = open_db(0);
 	check_export(db, r, N);
-	mx_db_free(&db);
+	close_db(&db);
 }
 
 static void test_retention(void **state)
@@ -944,7 +1065,7 @@ static void test_retention(void **state)
 	mx_db_config cfg = { .dir = dir, .retention_ms = 2 * day };
 	mx_db *db = NULL;
 	char err[256];
-	assert_int_equal(mx_db_open(&cfg, NULL, &db, err, sizeof err), 0);
+	assert_int_equal(open_cfg(&cfg, &db, err, sizeof err), 0);
 	ref r[5];
 	for (int i = 0; i < 5; i++)
 		r[i] = (ref){ 0, 0, 0, t0 + i * day + 1000, i };
@@ -956,10 +1077,10 @@ static void test_retention(void **state)
 	mx_db_stats st;
 	mx_db_stats_get(db, &st);
 	assert_int_equal(st.samples, 3);
-	mx_db_free(&db);
-	assert_int_equal(mx_db_open(&cfg, NULL, &db, err, sizeof err), 0);
+	close_db(&db);
+	assert_int_equal(open_cfg(&cfg, &db, err, sizeof err), 0);
 	check_export(db, r + 2, 3);
-	mx_db_free(&db);
+	close_db(&db);
 }
 
 /* ---- Concurrency ---------------------------------------------------- */
@@ -1017,7 +1138,7 @@ static void test_concurrent(void **state)
 		total += o.r[i].v;
 	assert_true(total == T * 200);
 	free(o.r);
-	mx_db_free(&db);
+	close_db(&db);
 }
 
 /* mx_fmt_double (the query and export answers' numbers) against the
