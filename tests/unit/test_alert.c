@@ -14,6 +14,7 @@
 #include "alert/alert_int.h"
 #include "base/mem.h"
 #include "base/util.h"
+#include "test_db.h"
 
 /* ---- specs ---- */
 
@@ -286,7 +287,7 @@ static void test_hooks_check(void **state)
 /* ---- the evaluator on a real store ---- */
 
 struct fx {
-	char dir[64];
+	char dir[64], url[256];
 	store *st;
 	mx_db *db;
 	hub *events;
@@ -316,12 +317,12 @@ static void fx_open_alerts(struct fx *f)
 
 static void fx_open(struct fx *f)
 {
-	char url[128], err[256];
+	char err[256];
 	store_opts so = { .domains = fx_domains, .ndomains = 2 };
 	snprintf(f->dir, sizeof f->dir, "/tmp/test_alert.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	snprintf(url, sizeof url, "sqlite:%s/db", f->dir);
-	assert_int_equal(store_open(url, &so, &f->st, err, sizeof err), 0);
+	assert_int_equal(test_db_url(f->dir, "db", f->url, sizeof f->url), 0);
+	assert_int_equal(store_open(f->url, &so, &f->st, err, sizeof err), 0);
 	char mdir[128];
 	snprintf(mdir, sizeof mdir, "%s/metrics", f->dir);
 	assert_int_equal(sn_mkdir_p(mdir, 0700), 0);
@@ -348,6 +349,7 @@ static void fx_close(struct fx *f)
 	mx_db_free(&f->db);
 	hub_free(&f->events);
 	store_free(&f->st);
+	test_db_drop(f->url);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
 	assert_int_equal(system(cmd), 0);
 }

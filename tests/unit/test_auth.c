@@ -16,6 +16,7 @@
 #include <pwd.h>
 #include "auth/auth_int.h"
 #include "base/util.h"
+#include "test_db.h"
 
 static void test_password(void **state)
 {
@@ -79,7 +80,7 @@ static void test_roles(void **state)
 
 /* A store in a fresh directory and an auth on it with an admin. */
 struct fixture {
-	char dir[64];
+	char dir[64], url[256];
 	store *st;
 	auth *a;
 };
@@ -90,15 +91,15 @@ static const store_domain *const auth_domains[] = { &auth_store_domain };
 static void fixture_open_pool(struct fixture *f, const auth_config *cfg, int pool_size,
 			      int64_t timeout_ms)
 {
-	char url[128], err[256];
+	char err[256];
 	char *gen = NULL;
 	int created = -1;
 	store_opts so = { .domains = auth_domains, .ndomains = 1, .pool_size = pool_size,
 			  .acquire_timeout_ms = timeout_ms };
 	snprintf(f->dir, sizeof f->dir, "/tmp/test_auth.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	snprintf(url, sizeof url, "sqlite:%s/db", f->dir);
-	assert_int_equal(store_open(url, &so, &f->st, err, sizeof err), 0);
+	assert_int_equal(test_db_url(f->dir, "db", f->url, sizeof f->url), 0);
+	assert_int_equal(store_open(f->url, &so, &f->st, err, sizeof err), 0);
 	assert_int_equal(auth_new(f->st, NULL, cfg, &f->a), 0);
 	assert_int_equal(auth_bootstrap(f->a, "adminpass123", &gen, &created), 0);
 	assert_null(gen);
@@ -115,6 +116,7 @@ static void fixture_close(struct fixture *f)
 	char cmd[128];
 	auth_free(&f->a);
 	store_free(&f->st);
+	test_db_drop(f->url);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
 	assert_int_equal(system(cmd), 0);
 }

@@ -18,8 +18,9 @@
 #include <cmocka.h>
 #include "base/util.h"
 #include "blob/blob.h"
+#include "test_db.h"
 
-static char dir[64];
+static char dir[64], url[256];
 static store *st;
 static blob_store *bs;
 
@@ -28,12 +29,12 @@ static blob_store *bs;
 static int setup(void **state)
 {
 	(void)state;
-	char url[128], err[256];
+	char err[256];
 	const store_domain *const d[] = { &blob_store_domain };
 	store_opts so = { .domains = d, .ndomains = 1 };
 	snprintf(dir, sizeof dir, "/tmp/sentinel-blob-test.XXXXXX");
 	assert_non_null(mkdtemp(dir));
-	snprintf(url, sizeof url, "sqlite:%s/s.db", dir);
+	assert_int_equal(test_db_url(dir, "s.db", url, sizeof url), 0);
 	assert_int_equal(store_open(url, &so, &st, err, sizeof err), 0);
 	assert_int_equal(blob_store_open(dir, st, BLOB_RECOVER, &bs, err, sizeof err), 0);
 	return 0;
@@ -45,6 +46,7 @@ static int teardown(void **state)
 	char cmd[128];
 	blob_store_free(&bs);
 	store_free(&st);
+	test_db_drop(url);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	return system(cmd);
 }

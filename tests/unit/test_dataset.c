@@ -21,6 +21,7 @@
 #include "dataset/ds_import.h"
 #include "dataset/ds_int.h"
 #include "dataset/ds_tar.h"
+#include "test_db.h"
 
 static void test_names(void **s)
 {
@@ -484,7 +485,7 @@ static void test_tar_refusals(void **s)
  * O_DIRECT, the same. */
 static void blob_large_in(const char *base)
 {
-	char dir[128], url[160], err[256], sha[65], want[65];
+	char dir[128], url[256], err[256], sha[65], want[65];
 	snprintf(dir, sizeof dir, "%s/sentinel-ds-blob.XXXXXX", base);
 	if (!mkdtemp(dir))
 		return; /* no such file system here */
@@ -492,7 +493,7 @@ static void blob_large_in(const char *base)
 	store_opts so = { .domains = d, .ndomains = 1 };
 	store *st = NULL;
 	blob_store *bs = NULL;
-	snprintf(url, sizeof url, "sqlite:%s/s.db", dir);
+	assert_int_equal(test_db_url(dir, "s.db", url, sizeof url), 0);
 	assert_int_equal(store_open(url, &so, &st, err, sizeof err), 0);
 	assert_int_equal(blob_store_open(dir, st, BLOB_RECOVER, &bs, err, sizeof err), 0);
 	size_t n = (9u << 20) + 777, at = 0, step = 1;
@@ -528,6 +529,7 @@ static void blob_large_in(const char *base)
 	free(data);
 	blob_store_free(&bs);
 	store_free(&st);
+	test_db_drop(url);
 	snprintf(url, sizeof url, "rm -rf %s", dir);
 	assert_int_equal(system(url), 0);
 }
@@ -545,14 +547,14 @@ static void test_blob_large(void **s)
 static void test_blob_write_error(void **s)
 {
 	(void)s;
-	char dir[128], url[160], err[256], sha[65];
+	char dir[128], url[256], err[256], sha[65];
 	snprintf(dir, sizeof dir, "/tmp/sentinel-ds-blobe.XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	const store_domain *const d[] = { &blob_store_domain };
 	store_opts so = { .domains = d, .ndomains = 1 };
 	store *st = NULL;
 	blob_store *bs = NULL;
-	snprintf(url, sizeof url, "sqlite:%s/s.db", dir);
+	assert_int_equal(test_db_url(dir, "s.db", url, sizeof url), 0);
 	assert_int_equal(store_open(url, &so, &st, err, sizeof err), 0);
 	assert_int_equal(blob_store_open(dir, st, BLOB_RECOVER, &bs, err, sizeof err), 0);
 	size_t piece = 65536, n = 8u << 20;
@@ -586,6 +588,7 @@ static void test_blob_write_error(void **s)
 	free(data);
 	blob_store_free(&bs);
 	store_free(&st);
+	test_db_drop(url);
 	snprintf(url, sizeof url, "rm -rf %s", dir);
 	assert_int_equal(system(url), 0);
 }

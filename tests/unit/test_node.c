@@ -19,6 +19,7 @@
 #include "base/util.h"
 #include "node/node.h"
 #include "node/node_int.h"
+#include "test_db.h"
 
 static void nonce_of(uint64_t i, uint8_t n[16])
 {
@@ -99,7 +100,7 @@ static void test_nonce_set_stream(void **s)
 /* ---- a registry on a temporary store ---- */
 
 struct fx {
-	char dir[64];
+	char dir[64], url[256];
 	store *st;
 	node_reg *r;
 };
@@ -109,12 +110,12 @@ static const node_config cfg = { 30000, 5000, 60000, 3600000, 30LL * 86400000 };
 
 static void fx_store(struct fx *f)
 {
-	char url[128], err[256];
+	char err[256];
 	store_opts so = { .domains = domains, .ndomains = 2 };
 	snprintf(f->dir, sizeof f->dir, "/tmp/test_node.XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
-	snprintf(url, sizeof url, "sqlite:%s/db", f->dir);
-	assert_int_equal(store_open(url, &so, &f->st, err, sizeof err), 0);
+	assert_int_equal(test_db_url(f->dir, "db", f->url, sizeof f->url), 0);
+	assert_int_equal(store_open(f->url, &so, &f->st, err, sizeof err), 0);
 }
 
 static void fx_close(struct fx *f)
@@ -123,6 +124,7 @@ static void fx_close(struct fx *f)
 	node_reg_free(&f->r);
 	assert_null(f->r);
 	store_free(&f->st);
+	test_db_drop(f->url);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
 	assert_int_equal(system(cmd), 0);
 }

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include "base/mem.h"
 #include "sched/sched_int.h"
+#include "test_db.h"
 
 #define LEASE 90000
 
@@ -813,14 +814,14 @@ static int64_t count_rows(store *st, const char *sql)
 static void test_configs_gc(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/sentinel-sched-test.XXXXXX", url[128], err[256], cmd[160];
+	char dir[] = "/tmp/sentinel-sched-test.XXXXXX", url[256], err[256], cmd[160];
 	const store_domain *const d[] = { &sched_store_domain };
 	store_opts so = { .domains = d, .ndomains = 1 };
 	store *st = NULL;
 	store_conn *c = NULL;
 	int64_t removed = -1;
 	assert_non_null(mkdtemp(dir));
-	snprintf(url, sizeof url, "sqlite:%s/s.db", dir);
+	assert_int_equal(test_db_url(dir, "s.db", url, sizeof url), 0);
 	assert_int_equal(store_open(url, &so, &st, err, sizeof err), 0);
 	assert_int_equal(store_acquire(st, &c), 0);
 	/* old and unused, old and used by a job, recent and unused; a job without config. */
@@ -843,6 +844,7 @@ static void test_configs_gc(void **state)
 	assert_int_equal(count_rows(st, "SELECT COUNT(*) FROM configs WHERE sha256 = 'used'"), 1);
 	assert_int_equal(count_rows(st, "SELECT COUNT(*) FROM configs"), 1);
 	store_free(&st);
+	test_db_drop(url);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
 }

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include "auth/share.h"
 #include "base/mem.h"
+#include "test_db.h"
 
 static auth_user user(const char *id, enum auth_role role)
 {
@@ -65,7 +66,7 @@ static void test_grant_of(void **state)
 /* ---- on a store ---- */
 
 struct fx {
-	char dir[64];
+	char dir[64], url[256];
 	store *st;
 	store_conn *c;
 };
@@ -83,13 +84,13 @@ static int fx_setup(void **state)
 {
 	static const store_domain *const d[] = { &auth_store_domain };
 	struct fx *f = xcalloc(1, sizeof *f);
-	char url[128], err[256];
+	char err[256];
 	store_opts so = { .domains = d, .ndomains = 1 };
 	snprintf(f->dir, sizeof f->dir, "/tmp/test_share.XXXXXX");
 	if (!mkdtemp(f->dir))
 		return -1;
-	snprintf(url, sizeof url, "sqlite:%s/db", f->dir);
-	if (store_open(url, &so, &f->st, err, sizeof err) || store_acquire(f->st, &f->c))
+	if (test_db_url(f->dir, "db", f->url, sizeof f->url) ||
+	    store_open(f->url, &so, &f->st, err, sizeof err) || store_acquire(f->st, &f->c))
 		return -1;
 	exec(f->c, "INSERT INTO users (id, username, pw_hash, role, created_at, updated_at) VALUES"
 	     " ('u1', 'one', 'x', 'member', 0, 0), ('u2', 'two', 'x', 'member', 0, 0),"
@@ -113,6 +114,7 @@ static int fx_teardown(void **state)
 	struct fx *f = *state;
 	store_release(&f->c);
 	store_free(&f->st);
+	test_db_drop(f->url);
 	char *cmd = xasprintf("rm -rf '%s'", f->dir);
 	int rc = system(cmd);
 	free(cmd);
