@@ -132,14 +132,14 @@ kill "$slow2" 2>/dev/null
 wait "$slow2" 2>/dev/null
 
 # ---- a newer schema is refused ----
-out=$(sqlite_db "INSERT INTO schema_version (version, applied_at) VALUES (999, 0)")
+out=$(dbq "INSERT INTO schema_version (version, applied_at) VALUES (999, 0)" 2>&1)
 is "$?" 0 "mark the database as schema version 999"
 try_start_server
 ok "$([ $? -ne 0 ]; echo $?)" "the server refuses to start on a newer database"
 isnt "$STOP_RC" 0 "... with a non-zero exit"
 like "$(tail -n 3 "$TMP/server.log")" 'newer' "... saying the database is newer"
 like "$(tail -n 3 "$TMP/server.log")" '999' "... naming its version"
-is "$(sqlite_db "SELECT MAX(version) FROM schema_version")" 999 "the database is left alone"
-is "$(sqlite_db "SELECT COUNT(*) FROM users")" 2 "... users included"
+is "$(dbq "SELECT MAX(version) FROM schema_version")" 999 "the database is left alone"
+is "$(dbq "SELECT COUNT(*) FROM users")" 2 "... users included"
 
 done_testing
