@@ -4,13 +4,12 @@
 . "$(dirname "$0")/lib.sh"
 start_server
 TOKEN=$(login admin adminpass123)
-DB=$SERVER_DATA/sentinel.db
 
 api POST /api/v1/groups '{"name":"before"}'
 is "$STATUS" 201 "a group is created while the audit works"
 
 # Make every audit insert fail, from outside the server: the table is gone.
-sqlite3 "$DB" "ALTER TABLE audit RENAME TO audit_away;"
+dbq "ALTER TABLE audit RENAME TO audit_away;"
 api POST /api/v1/groups '{"name":"unaudited"}'
 is "$STATUS" 500 "a change whose audit row fails is refused"
 is "$(jq -r .error.code <<<"$BODY")" internal "... with a JSON error"
@@ -23,7 +22,7 @@ is "$STATUS" 404 "... which does not happen either"
 api GET /api/v1/me
 is "$STATUS" 200 "reads go on"
 
-sqlite3 "$DB" "ALTER TABLE audit_away RENAME TO audit;"
+dbq "ALTER TABLE audit_away RENAME TO audit;"
 api POST /api/v1/groups '{"name":"after"}'
 is "$STATUS" 201 "with the audit back, groups are created again"
 api GET "/api/v1/audit?action=group.create"
