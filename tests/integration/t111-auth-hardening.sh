@@ -75,7 +75,7 @@ mkuser u_grace gracepass1 member
 is "$STATUS" 201 "u_ followed by a non-hex name is a username like any other"
 # A user of that shape from before the rule (written straight to the store)
 # is reachable by id only and never hides the user whose id it names.
-sqlite_db "INSERT INTO users (id, username, pw_hash, role, disabled, created_at, updated_at)
+dbq "INSERT INTO users (id, username, pw_hash, role, disabled, created_at, updated_at)
 	VALUES ('u_ffff0000ffff0000ffff', '$GRACE_ID', 'x', 'member', 0, 0, 0)" >/dev/null
 api GET "/api/v1/users/$GRACE_ID"
 is "$(jbody .username)" grace "GET /users/<grace's id> is grace, never the legacy name"
@@ -92,7 +92,7 @@ is_error 400 bad_request "a group name shaped like a group id is refused"
 seq 1 200 | xargs -P 8 -I{} curl -s -o /dev/null --max-time 30 -X POST \
 	-H 'Authorization: Bearer snt_not-a-token' -H 'Content-Type: application/json' \
 	--data '{"name":"x{}"}' "$URL/api/v1/groups"
-got=$(sqlite_db "SELECT COUNT(*) || ' ' || SUM(count) FROM audit WHERE status = 401 AND actor IS NULL AND action = 'group.create'")
+got=$(dbq "SELECT COUNT(*) || ' ' || SUM(count) FROM audit WHERE status = 401 AND actor IS NULL AND action = 'group.create'" 2>&1)
 rows=${got% *}
 ok "$([ "$rows" -ge 1 ] && [ "$rows" -le 3 ]; echo $?)" "200 bad-token requests make at most 3 audit rows (got $rows)"
 is "${got#* }" 200 "... whose counts add up to 200"
@@ -101,13 +101,13 @@ is "$(jbody '[.items[] | select(.status == 401) | .count] | add')" 200 "the API 
 seq 1 100 | xargs -P 8 -I{} curl -s -o /dev/null --max-time 30 -X POST \
 	-H 'Content-Type: application/json' --data '{"username":"victim","password":"wrong-{}"}' \
 	"$URL/api/v1/auth/login"
-got=$(sqlite_db "SELECT COUNT(*) || ' ' || SUM(count) FROM audit WHERE action = 'auth.login' AND actor = 'victim'")
+got=$(dbq "SELECT COUNT(*) || ' ' || SUM(count) FROM audit WHERE action = 'auth.login' AND actor = 'victim'" 2>&1)
 rows=${got% *}
 ok "$([ "$rows" -ge 1 ] && [ "$rows" -le 6 ]; echo $?)" "100 failed logins make a few rows (401, 429, 503 per minute; got $rows)"
 is "${got#* }" 100 "... whose counts add up to 100"
-out=$(sqlite_db "UPDATE audit SET count = count + 1 WHERE coalesce_key IS NULL")
+out=$(dbq "UPDATE audit SET count = count + 1 WHERE coalesce_key IS NULL" 2>&1)
 ok "$([ $? -ne 0 ]; echo $?)" "only a coalesced row's count may change"
-out=$(sqlite_db "UPDATE audit SET actor = 'someone' WHERE coalesce_key IS NOT NULL")
+out=$(dbq "UPDATE audit SET actor = 'someone' WHERE coalesce_key IS NOT NULL" 2>&1)
 ok "$([ $? -ne 0 ]; echo $?)" "... and nothing else of it"
 
 done_testing
