@@ -687,8 +687,11 @@ int migrate_cmd(int argc, char **argv)
 		fprintf(stderr, "sentinel migrate: %s\n", err);
 		goto out;
 	}
+	char *abs = realpath(data, NULL);
 	printf("Blobs are files, not rows: they stay in %s/blobs. Run the server on PostgreSQL\n"
-	       "with the same data directory: sentinel server --data %s --db URL\n", data, data);
+	       "with the same data directory: sentinel server --data %s --db URL\n",
+	       abs ? abs : data, abs ? abs : data);
+	free(abs);
 	code = 0;
 out:
 	ends_release(&e);
