@@ -76,6 +76,11 @@ migrate --data "$TMP/nowhere" --to "$DST"
 is "$? $(cat "$TMP/mig.err")" "1 sentinel migrate: no database at $TMP/nowhere/sentinel.db (wrong --data or --from?)" \
 	"a missing source: one line, exit 1"
 
+# More rows than the destination reads at a time, with keys whose byte
+# order differs from a language's (the metrics code reads only 'lsn').
+sqlite3 "$SERVER_DATA/metrics/blocks.db" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1
+	FROM n WHERE i < 1200) INSERT INTO mx_meta (k, v) SELECT CASE i % 3 WHEN 0 THEN 'B' WHEN 1
+	THEN 'a' ELSE 'é' END || i, i FROM n"
 migrate --data "$SERVER_DATA" --to "$DST"
 rc=$?
 is "$rc" 0 "migrate succeeds"
@@ -85,6 +90,7 @@ for t in users tokens user_groups audit ds_items ds_versions jobs chunks mx_seri
 	like "$(grep "^$t " "$TMP/mig.out")" "^$t +[1-9][0-9]* +[0-9a-f]{64} +ok$" "$t: rows, sha256 and ok"
 done
 like "$(grep -c '^mx_b_' "$TMP/mig.out")" '^[1-9]' "metrics day tables are copied"
+like "$(grep '^mx_meta ' "$TMP/mig.out")" '^mx_meta +1201 .* ok$' "1,201 rows of mx_meta, read back in pages"
 unlike "$(cat "$TMP/mig.out")" "MISMATCH" "no table differs"
 like "$(cat "$TMP/mig.out")" "Copied and verified [0-9]+ tables" "a summary line"
 like "$(cat "$TMP/mig.out")" "stay in $SERVER_DATA/blobs" "the output says where the blobs stay"
@@ -99,6 +105,17 @@ migrate --data "$SERVER_DATA" --to "$DST"
 is "$?" 2 "a destination with rows is refused (exit 2)"
 like "$(cat "$TMP/mig.err")" "already holds data" "... saying why"
 is "$(psql -X -A -t -q "$DST" -c "SELECT count(*) FROM audit")" "$N" "... and nothing was added"
+
+# A value the copy would change (a fraction in an INTEGER column) fails
+# the whole copy: one line, exit 1, not a row left on the destination.
+cp -r "$SERVER_DATA" "$TMP/bad"
+sqlite3 "$TMP/bad/sentinel.db" "UPDATE users SET disabled = 0.5 WHERE username = 'alice'"
+DST2=$("$PG_SH" createdb "$PG" t130_bad)
+migrate --data "$TMP/bad" --to "$DST2"
+is "$? $(cat "$TMP/mig.err")" "1 sentinel migrate: users.disabled: a value of class real in a column of type INTEGER: copying it would change it" \
+	"a value that would change: refused, exit 1"
+is "$(psql -X -A -t -q "$DST2" -c "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM audit) + (SELECT count(*) FROM ds_items)")" \
+	0 "... and the destination holds no row"
 
 start_server --db "$DST"
 is "$(login alice alicepass123 | wc -c)" "$(printf '%s\n' "$ALICE" | wc -c)" \
