@@ -98,11 +98,11 @@ start_server
 api POST /api/v1/uploads '{}' "$ALICE"
 XID=$(jbody .id)
 stop_server KILL
-sqlite_db "UPDATE blob_uploads SET expires_at = 1 WHERE id = '$XID'" >/dev/null
+dbq "UPDATE blob_uploads SET expires_at = 1 WHERE id = '$XID'" >/dev/null
 start_server
 is "$(ls -A "$TMPD" | sort | tr '\n' ' ')" "upload-$KID " \
 	"at start: stale staging, spool and orphan files and the expired session's file are removed"
-is "$(sqlite_db "SELECT COUNT(*) FROM blob_uploads WHERE id = '$XID'")" "0" "... and its record"
+is "$(dbq "SELECT COUNT(*) FROM blob_uploads WHERE id = '$XID'")" "0" "... and its record"
 api GET "/api/v1/uploads/$KID" "" "$BOB"
 is "$STATUS $(jbody .received)" "200 100000" "after kill -9 the session resumes where its last PATCH ended"
 patch "$BOB" "$KID" 100000 199999 300000 "$TMP/p2"
@@ -128,7 +128,7 @@ DF=$SERVER_DATA/blobs/sha256/${DSHA:0:2}/${DSHA:2}
 touch -d '-2 hours' "$DF"
 api POST /api/v1/uploads '{}' "$BOB"
 OPEN=$(jbody .id)
-sqlite_db "UPDATE blob_uploads SET created_at = created_at - 3 * 3600 * 1000 WHERE id = '$OPEN'" >/dev/null
+dbq "UPDATE blob_uploads SET created_at = created_at - 3 * 3600 * 1000 WHERE id = '$OPEN'" >/dev/null
 OUT=$("$SENTINEL_BIN" gc --data "$SERVER_DATA" 2>&1)
 like "$OUT" "would delete 0 unreferenced blobs" "gc keeps blobs younger than the oldest open upload session"
 api DELETE "/api/v1/uploads/$OPEN" "" "$BOB"
@@ -146,7 +146,14 @@ STATUS=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $BOB" 
 is "$STATUS" "200" "... and are still served"
 "$SENTINEL_BIN" gc --data "$SERVER_DATA" --grace 5s >/dev/null 2>&1
 is "$?" "2" "a grace under 1m is refused"
-"$SENTINEL_BIN" gc --data "$TMP/nowhere" >/dev/null 2>&1
-is "$?" "1" "a data directory with no database is an error"
+if on_pg; then
+	# SENTINEL_DB, not --data, names the database: a missing one is the
+	# counterpart of a wrong --data.
+	SENTINEL_DB=${SENTINEL_DB%/*}/t_nowhere "$SENTINEL_BIN" gc --data "$TMP/nowhere" >/dev/null 2>&1
+	is "$?" "1" "a missing database is an error"
+else
+	"$SENTINEL_BIN" gc --data "$TMP/nowhere" >/dev/null 2>&1
+	is "$?" "1" "a data directory with no database is an error"
+fi
 
 done_testing

@@ -146,7 +146,7 @@ is "$STATUS $(ls "$SERVER_DATA/tmp" | wc -l) $(nblobs)" "404 0 $B2" "kill -9 mid
 
 api DELETE "$D/iris" "" "$TOKEN"
 is "$STATUS $(jbody .deleted)" "200 iris" "an admin deletes a dataset"
-is "$(sqlite_db "SELECT COUNT(*) FROM blob_refs WHERE domain = 'dataset' AND ref NOT IN (SELECT id FROM ds_items)")" \
+is "$(dbq "SELECT COUNT(*) FROM blob_refs WHERE domain = 'dataset' AND ref NOT IN (SELECT id FROM ds_items)")" \
 	"0" "... with its references"
 
 # A version from an upload session (?upload=ID, empty body).

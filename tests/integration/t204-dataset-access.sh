@@ -78,6 +78,6 @@ as "$TOKEN" DELETE "$D/secret"
 is "$STATUS" "200" "an admin deletes"
 as "$ALICE" GET "/api/v1/blobs/$SHA2"
 is_error 404 not_found "... and its blobs are no longer readable through it"
-n=$(sqlite_db "SELECT COUNT(*) FROM audit WHERE action IN ('dataset.push','dataset.update','dataset.delete')")
+n=$(dbq "SELECT COUNT(*) FROM audit WHERE action IN ('dataset.push','dataset.update','dataset.delete')")
 ok "$([ "$n" -ge 5 ]; echo $?)" "pushes, changes and deletions are audited ($n rows)"
 done_testing

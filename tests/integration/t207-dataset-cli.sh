@@ -16,7 +16,7 @@ TOKEN=$(jq -r .token "$XDG_CONFIG_HOME/sentinel/credentials")
 
 skip() { T_N=$((T_N + 1)); echo "ok $T_N # SKIP $1"; }
 # appends: upload.append rows in the audit log (one per PATCH).
-appends() { sqlite_db "SELECT count(*) FROM audit WHERE action = 'upload.append'"; }
+appends() { dbq "SELECT count(*) FROM audit WHERE action = 'upload.append'"; }
 
 # ---- name@version parsing: usage errors, before any request ----
 for bad in 'no space@1' '.hidden@1' 'x@0' 'x@-1' 'x@1x' 'x@+1' 'x@' 'x@ 1'; do

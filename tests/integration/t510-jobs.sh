@@ -17,7 +17,7 @@ is "$STATUS $(jbody .state) $(jbody .chunks.total) $(jbody .chunks.pending) $(jb
 JOB=$(jbody .id)
 is "$(jbody .completed_iterations) $(jbody .total_iterations) $(jbody .max_attempts) $(jbody .limits.network)" \
 	"0 25 3 none" "defaults: max_attempts 3, network none"
-is "$(sqlite_db "SELECT COUNT(*) FROM chunks WHERE job_id = '$JOB' AND state = 'pending'")" "3" \
+is "$(dbq "SELECT COUNT(*) FROM chunks WHERE job_id = '$JOB' AND state = 'pending'")" "3" \
 	"the chunks are stored with the job"
 
 # Validation: 400 for a mistyped field, 422 for a value naming nothing.
@@ -46,7 +46,7 @@ api POST /api/v1/configs '{"lr":0.1,"layers":[1,2]}'
 C1=$(jbody .sha256)
 api POST /api/v1/configs '{"layers":[1,2],"lr":0.1}'
 is "$STATUS $(jbody .sha256)" "200 $C1" "the same config, keys in another order: the same hash"
-is "$(sqlite_db "SELECT COUNT(*) FROM configs")" "1" "stored once"
+is "$(dbq "SELECT COUNT(*) FROM configs")" "1" "stored once"
 api POST $J '{"name":"cfg","program":"noop","config":"'"$C1"'"}'
 is "$STATUS $(jbody .config_sha256)" "201 $C1" "a job names a stored config"
 api POST $J '{"name":"cfg2","program":"noop","config":{"lr":0.1,"layers":[1,2]}}'
@@ -134,12 +134,12 @@ is "$STATUS $(jbody .state)" "200 cancelled" "... and it can still be cancelled"
 # is removed at start; one a job names stays.
 api POST /api/v1/configs '{"unused":true}'
 C2=$(jbody .sha256)
-is "$(sqlite_db "SELECT COUNT(*) FROM configs")" "2" "an unreferenced config is stored"
+is "$(dbq "SELECT COUNT(*) FROM configs")" "2" "an unreferenced config is stored"
 stop_server
 SENTINEL_TEST_CLOCK_SKEW_MS=691200000 start_server
-is "$(sqlite_db "SELECT sha256 FROM configs")" "$C1" \
+is "$(dbq "SELECT sha256 FROM configs")" "$C1" \
 	"8 days later: the unreferenced config is gone, the one jobs name is kept"
 api POST /api/v1/configs '{"unused":true}'
-is "$STATUS $(jbody .sha256) $(sqlite_db "SELECT COUNT(*) FROM configs")" "200 $C2 2" \
+is "$STATUS $(jbody .sha256) $(dbq "SELECT COUNT(*) FROM configs")" "200 $C2 2" \
 	"... and may be stored again"
 done_testing
