@@ -142,4 +142,11 @@ like "$(tail -n 3 "$TMP/server.log")" '999' "... naming its version"
 is "$(dbq "SELECT MAX(version) FROM schema_version")" 999 "the database is left alone"
 is "$(dbq "SELECT COUNT(*) FROM users")" 2 "... users included"
 
+# ---- so is a newer version of one domain (t115 checks it on an upgraded SQLite file) ----
+dbq "DELETE FROM schema_version WHERE version = 999; INSERT INTO schema_migrations (domain, version, applied_at) VALUES ('auth', 99, 0)" >/dev/null
+try_start_server
+ok "$([ $? -ne 0 ]; echo $?)" "the server refuses a database whose auth schema is newer"
+like "$(tail -n 3 "$TMP/server.log")" 'newer.*auth|auth.*newer' "... naming the domain"
+is "$(dbq "SELECT MAX(version) FROM schema_migrations WHERE domain = 'auth'")" 99 "... and leaves it alone"
+
 done_testing

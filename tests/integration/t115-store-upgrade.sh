@@ -6,6 +6,10 @@
 # recorded in schema_migrations, and a second start changes nothing. A
 # domain version newer than this binary is refused and left alone.
 . "$(dirname "$0")/lib.sh"
+# Every check is about that SQLite file (its upgrade in place); a PostgreSQL
+# database starts at this release's schema (an old file moves there with
+# sentinel migrate, t130).
+on_pg && { echo "1..0 # SKIP upgrades an old release's SQLite file in place"; exit 0; }
 
 FIXTURE=$(cd "$(dirname "$0")/.." && pwd)/fixtures/prev-release.db
 # alice's API token, made by the old release (printed once, kept here).
