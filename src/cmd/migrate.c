@@ -485,11 +485,15 @@ static int dst_prepare(store_conn *dst, const struct table *t, char *err, size_t
 	int rc = n < 0 ? -EIO : 0;
 	if (!rc && n == 0 && t->metrics && (rc = store_exec(dst, t->ddl, NULL, SNOARGS)) == 0)
 		n = 1;
-	if (rc || n == 0) {
-		snprintf(err, errlen, rc ? "cannot create %s on the destination: %s"
-			 : "the destination's schema has no table %s (is the source newer than this"
-			 " binary?)%s", t->name, rc ? store_errmsg(dst) : "");
-		return rc ? rc : -ENOENT;
+	if (rc) {
+		snprintf(err, errlen, "cannot create %s on the destination: %s", t->name,
+			 store_errmsg(dst));
+		return rc;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "the destination's schema has no table %s (was the source"
+			 " written by a newer binary?)", t->name);
+		return -ENOENT;
 	}
 	for (int k = 0; k < t->ncols; k++) {
 		if (count_of(dst, has_col, SARGS(SA_TEXT(t->name), SA_TEXT(t->cols[k].name))) == 1)
