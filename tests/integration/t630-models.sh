@@ -61,7 +61,7 @@ api GET "$M/det/versions" "" "$BOB"
 is "$STATUS $(jbody '.items | length')" "200 2" "nothing was kept: still 2 versions"
 api GET "$M/fresh" "" "$BOB"
 is "$STATUS" 404 "and no model 'fresh' was created"
-is "$(sqlite_db "SELECT COUNT(*) FROM model_versions")" 2 "two version rows in the store"
+is "$(dbq "SELECT COUNT(*) FROM model_versions")" 2 "two version rows in the store"
 call POST "$M/det/versions" -H "Authorization: Bearer $BOB" -F "model.onnx=@$TMP/m1/model.onnx"
 is_error 400 bad_request "config.json missing"
 call POST "$M/det/versions" -H "Authorization: Bearer $BOB" -H 'Content-Type: text/plain' --data x
