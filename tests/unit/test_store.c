@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "server/server.h"
 #include "store/store.h"
 #include "test_db.h"
 
@@ -515,6 +516,14 @@ static void test_failed_commit(void **state)
 		assert_true(store_commit(c) < 0);
 		assert_non_null(strstr(store_errmsg(c), "rolled back"));
 		assert_int_equal(query1(s, "SELECT COUNT(*) FROM box"), 1);
+		/* A constraint checked at COMMIT: the COMMIT fails with
+		 * ECONSTRAINT, and the transaction is over and kept nothing. */
+		assert_int_equal(store_exec(c, "CREATE TABLE dfr (id BIGINT, CONSTRAINT dfr_u UNIQUE (id)"
+					       " DEFERRABLE INITIALLY DEFERRED)", NULL, SNOARGS), 0);
+		assert_int_equal(store_begin(c), 0);
+		assert_int_equal(store_exec(c, "INSERT INTO dfr (id) VALUES (1), (1)", NULL, SNOARGS), 0);
+		assert_int_equal(store_commit(c), STORE_ECONSTRAINT);
+		assert_int_equal(query1(s, "SELECT COUNT(*) FROM dfr"), 0);
 	} else {
 		assert_int_equal(store_commit(c), 0);
 		assert_int_equal(query1(s, "SELECT COUNT(*) FROM box"), 2);
@@ -640,6 +649,45 @@ static void test_reconnect(void **state)
 	store_free(&b);
 }
 
+/* The server's own domains, on this backend: a database is brought up
+ * one migration of each domain at a time (as successive releases would
+ * upgrade it, each step on the schema the one before left), then
+ * reopened, which applies nothing; every version is recorded once. */
+static void test_server_domains(void **state)
+{
+	(void)state;
+	size_t n = 0;
+	const store_domain *const *all = server_domains(&n);
+	store_domain step[16];
+	const store_domain *d[16];
+	store *s = NULL;
+	char err[512];
+	int top = 0, total = 0;
+	assert_true(n <= 16);
+	for (size_t i = 0; i < n; i++) {
+		top = all[i]->n > top ? all[i]->n : top;
+		total += all[i]->n;
+	}
+	for (int k = 1; k <= top + 1; k++) {
+		for (size_t i = 0; i < n; i++) {
+			step[i] = *all[i];
+			step[i].n = k < all[i]->n ? k : all[i]->n;
+			d[i] = &step[i];
+		}
+		store_opts so = { .domains = d, .ndomains = n, .pool_size = 1 };
+		if (store_open(url, &so, &s, err, sizeof err))
+			fail_msg("step %d: %s", k, err);
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(store_schema_version(s, all[i]->name), step[i].n);
+		store_free(&s);
+	}
+	assert_int_equal(open_with(NULL, NULL, &s, err, sizeof err), 0);
+	assert_int_equal(query1(s, "SELECT COUNT(*) FROM schema_migrations"), total);
+	assert_int_equal(query1(s, "SELECT COUNT(*) FROM (SELECT domain, version FROM schema_migrations"
+				   " GROUP BY domain, version) t"), total);
+	store_free(&s);
+}
+
 /* A server that cannot be reached: the open fails with a message naming
  * it, never a crash or a hang. */
 static void test_pg_unreachable(void **state)
@@ -703,6 +751,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 		cmocka_unit_test(test_pg_unreachable),
+		cmocka_unit_test_setup_teardown(test_server_domains, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
