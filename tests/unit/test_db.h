@@ -66,10 +66,12 @@ static inline int test_db_url(const char *dir, const char *name, char *url, size
 		int w = snprintf(url, n, "sqlite:%s/%s", dir, name);
 		return w < 0 || (size_t)w >= n ? -1 : 0;
 	}
-	char db[64], sql[128];
+	char db[64], drop[128], sql[128];
 	snprintf(db, sizeof db, "u_%ld_%u", (long)getpid(), ++counter);
+	/* One left by a run that crashed under the same pid goes first. */
+	snprintf(drop, sizeof drop, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
 	snprintf(sql, sizeof sql, "CREATE DATABASE %s", db);
-	if (test_db_url_for(db, url, n) || test_db_psql(sql)) {
+	if (test_db_url_for(db, url, n) || test_db_psql(drop) || test_db_psql(sql)) {
 		fprintf(stderr, "test_db: cannot create database %s on %s\n", db, test_db_server());
 		return -1;
 	}
