@@ -125,7 +125,8 @@ build/gen/openapi_json.c: docs/openapi.json
 $(BUILD)/libsentinel.a: $(LIBOBJS)
 	ar rcs $@ $^
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsentinel.a
+# test_db.h: the store URL helper the tests that open a store include.
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/test_db.h $(BUILD)/libsentinel.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(BUILD)/libsentinel.a $(LDFLAGS) $(LDLIBS) $(LAZY_LIBS) $(shell pkg-config --libs cmocka)
 
