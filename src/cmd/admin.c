@@ -37,11 +37,12 @@ static int open_store(const char *data, const char *db, int must_exist, store **
 	return rc;
 }
 
-int admin_audit_local(const char *data, const char *action, const char *target, int status)
+int admin_audit_local(const char *data, const char *db, const char *action, const char *target,
+		      int status)
 {
 	store *st = NULL;
 	char err[512] = "";
-	int rc = open_store(data, NULL, 0, &st, err, sizeof err);
+	int rc = open_store(data, db, 0, &st, err, sizeof err);
 	if (rc == 0)
 		rc = auth_audit_local(st, action, target, status);
 	else

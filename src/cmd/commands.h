@@ -34,7 +34,9 @@ int cli_detector_cmd(int argc, char **argv);
 int collect_cmd(int argc, char **argv);
 int detect_cmd(int argc, char **argv);
 /* For local commands that change a data directory (cmd/admin.c): records
- * the change in the audit of DATA/sentinel.db (created if absent) as actor
+ * the change in the audit of the server's store, db (a store URL, as the
+ * server's --db) or else DATA/sentinel.db (created if absent), as actor
  * local:<unix user>; warns on stderr when it cannot. 0 or a negative errno. */
-int admin_audit_local(const char *data, const char *action, const char *target, int status);
+int admin_audit_local(const char *data, const char *db, const char *action, const char *target,
+		      int status);
 #endif

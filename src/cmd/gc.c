@@ -93,7 +93,7 @@ int gc_cmd(int argc, char **argv)
 	if (!apply)
 		printf("dry run: nothing deleted (--apply deletes)\n");
 	else if (s.blobs || s.sessions || s.staging)
-		admin_audit_local(data, "blob.gc", NULL, 200);
+		admin_audit_local(data, cfg_get(c, "db"), "blob.gc", NULL, 200);
 	code = 0;
 out:
 	blob_store_free(&bs);

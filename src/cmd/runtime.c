@@ -10,6 +10,8 @@
 #include "runtime/rt.h"
 
 #define DATA_OPT { "data", "DIR", NULL, "data directory (see sentinel status --local)", CFG_DATADIR }
+/* The store that audits the change (the server's --db; SENTINEL_DB). */
+#define DB_OPT { "db", "URL", NULL, "the server's store, if not sqlite:DIR/sentinel.db", 0 }
 #define JSON_OPT { "json", NULL, NULL, "print JSON", CFG_FLAG | CFG_NOENV }
 #define END_OPT { NULL, NULL, NULL, NULL, 0 }
 
@@ -18,9 +20,10 @@ static const cfg_opt ingest_opts[] = {
 	{ "max-size", "SIZE", "8G", "refuse archives that unpack to more than SIZE", 0 },
 	{ "venv", "DIR", NULL, "register a Python virtual environment instead (register only)",
 	  CFG_NOENV },
-	DATA_OPT, JSON_OPT, END_OPT,
+	DATA_OPT, DB_OPT, JSON_OPT, END_OPT,
 };
 static const cfg_opt plain_opts[] = { DATA_OPT, JSON_OPT, END_OPT };
+static const cfg_opt rm_opts[] = { DATA_OPT, DB_OPT, JSON_OPT, END_OPT };
 
 static const cfg_spec ingest_spec = {
 	"runtime ingest", "FILE.tar --name NAME [options]",
@@ -41,7 +44,7 @@ static const cfg_spec scan_spec = {
 static const cfg_spec ls_spec = { "runtime ls", "[options]", "List the runtimes.", plain_opts, 0 };
 static const cfg_spec rm_spec = {
 	"runtime rm", "NAME [options]",
-	"Remove a runtime (and its tree when no other name uses it).", plain_opts, 1,
+	"Remove a runtime (and its tree when no other name uses it).", rm_opts, 1,
 };
 
 static void print_json(json_t *j)
@@ -112,9 +115,10 @@ static int ingest_like(const cfg_spec *spec, int argc, char **argv, int from_inc
 out:
 	if (err[0])
 		fprintf(stderr, "sentinel %s: %s\n", spec->cmd, err);
-	/* Local changes are audited like the API's (in DATA/sentinel.db). */
+	/* Local changes are audited like the API's, in the server's store. */
 	if (code != 2)
-		admin_audit_local(data, from_incoming ? "runtime.register" : "runtime.ingest", name,
+		admin_audit_local(data, cfg_get(c, "db"),
+				  from_incoming ? "runtime.register" : "runtime.ingest", name,
 				  code ? 500 : 200);
 	free(file);
 	rt_info_release(&r);
@@ -198,7 +202,8 @@ static int rm_cmd(int argc, char **argv)
 		code = 0;
 	}
 	if (code != 2)
-		admin_audit_local(cfg_get(c, "data"), "runtime.delete", args[0], code ? 500 : 200);
+		admin_audit_local(cfg_get(c, "data"), cfg_get(c, "db"), "runtime.delete", args[0],
+				  code ? 500 : 200);
 	cfg_free(&c);
 	return code;
 }
