@@ -56,10 +56,18 @@ is "$rc:$out" "1:sentinel admin reset-password: no user 'nobody'" "an unknown us
 out=$(SENTINEL_NEW_PASSWORD=short reset alice --data "$SERVER_DATA" 2>&1); rc=$?
 is "$rc" 2 "a password under 8 characters: exit 2"
 like "$out" 'at least 8' "... saying why"
-out=$(SENTINEL_NEW_PASSWORD=whatever-long reset alice --data "$TMP/nowhere" 2>&1); rc=$?
-is "$rc" 1 "a data directory without a database: exit 1"
-like "$out" 'no database' "... saying so"
-ok "$([ ! -e "$TMP/nowhere/sentinel.db" ]; echo $?)" "... and creates none"
+if on_pg; then
+	# There the store is named by its URL (SENTINEL_DB), not by --data.
+	out=$(SENTINEL_NEW_PASSWORD=whatever-long reset alice --db "${SENTINEL_TEST_PG%/*}/t116_nowhere" 2>&1); rc=$?
+	is "$rc" 1 "a store URL naming no database: exit 1"
+	like "$out" 'database "t116_nowhere" does not exist' "... saying so"
+	is "$(dbq "SELECT COUNT(*) FROM pg_database WHERE datname = 't116_nowhere'")" 0 "... and creates none"
+else
+	out=$(SENTINEL_NEW_PASSWORD=whatever-long reset alice --data "$TMP/nowhere" 2>&1); rc=$?
+	is "$rc" 1 "a data directory without a database: exit 1"
+	like "$out" 'no database' "... saying so"
+	ok "$([ ! -e "$TMP/nowhere/sentinel.db" ]; echo $?)" "... and creates none"
+fi
 out=$(setsid -w "$SENTINEL_BIN" admin reset-password alice --data "$SERVER_DATA" </dev/null 2>&1); rc=$?
 is "$rc" 2 "no password source (no variable, no --password-stdin, no terminal): exit 2"
 reset alice extra --data "$SERVER_DATA" >/dev/null 2>&1
@@ -89,9 +97,12 @@ api GET "/api/v1/audit?actor=$ME"
 is "$(jbody '[.items[] | select(.action | startswith("runtime.")) | [.action, .target, .outcome] | join(",")] | reverse | join(" ")')" \
 	"runtime.register,v1,success runtime.delete,v1,success runtime.delete,v1,failure" \
 	"runtime register and rm (also a failed rm) are audited as $ME"
-"$SENTINEL_BIN" runtime register --venv "$TMP/venv" --name v2 --data "$TMP/fresh" >/dev/null 2>&1
-is "$(sqlite3 "$TMP/fresh/sentinel.db" "SELECT actor || ',' || action FROM audit")" "$ME,runtime.register" \
-	"on a data directory no server used yet, the store is made to hold the record"
+# Under PostgreSQL that directory's store is an empty database (--db).
+fresh=(--data "$TMP/fresh")
+on_pg && fresh+=(--db "$(SERVER_DATA=$TMP/fresh; pg_db_for_data; echo "$SENTINEL_DB")")
+"$SENTINEL_BIN" runtime register --venv "$TMP/venv" --name v2 "${fresh[@]}" >/dev/null 2>&1
+is "$(SERVER_DATA=$TMP/fresh SENTINEL_DB=${fresh[3]:-} dbq "SELECT actor || ',' || action FROM audit")" \
+	"$ME,runtime.register" "on a data directory no server used yet, the store is made to hold the record"
 
 # ---- the quick-start banner ----
 stop_server
