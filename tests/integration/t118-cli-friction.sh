@@ -66,7 +66,7 @@ is "$(login admin adminpass123 | cut -c1-4)" snt_ "... and changes nothing"
 
 # status: the server's, and --local
 like "$("$S" status)" "^$URL: sentinel [0-9.]+, up since [0-9T:.-]+Z" "status asks the server"
-is "$("$S" status --json | jq -r .store)" sqlite "status --json"
+is "$("$S" status --json | jq -r .store)" "$(on_pg && echo postgres || echo sqlite)" "status --json"
 unset SENTINEL_DATA
 if [ "$(id -u)" = 0 ]; then
 	is "$(cd "$TMP" && "$S" status --local --json | jq -r '.data + " | " + .data_from')" \
