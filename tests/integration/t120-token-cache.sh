@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The verified-token cache and token scopes: a change made through this
 # server (revoke, logout, disable, password reset, role change) holds at
-# once; one made by another process on the shared store (sqlite3, the
-# offline reset) holds within 1 s; expiry is exact; last use is recorded
+# once; one made by another process on the shared store (sqlite3 or psql,
+# the offline reset) holds within 1 s; expiry is exact; last use is recorded
 # off the request path. An ingest token (scope metrics:write) reaches only
 # HTTP_INGEST routes.
 . "$(dirname "$0")/lib.sh"
@@ -10,8 +10,15 @@
 start_server
 TOKEN=$(login admin adminpass123)
 
-# sql SQL: another process writing to the server's store (waits out a lock).
-sql() { sqlite3 -bail -cmd '.timeout 5000' "$SERVER_DATA/sentinel.db" "$1" 2>&1; }
+# sql SQL: another process writing to the server's store (on SQLite it
+# waits out a lock).
+sql() {
+	if on_pg; then
+		dbq "$1" 2>&1
+	else
+		sqlite3 -bail -cmd '.timeout 5000' "$SERVER_DATA/sentinel.db" "$1" 2>&1
+	fi
+}
 now_ms() { date +%s%3N; }
 # api_token USER_TOKEN: a new API token of that user in NEW, its id in NEW_ID.
 api_token() {
