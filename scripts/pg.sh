@@ -2,6 +2,7 @@
 # A throwaway PostgreSQL cluster for tests and benches (Debian's postgresql).
 #   scripts/pg.sh start DIR   initdb in DIR, start on a free loopback port,
 #                             print the server's URL (postgres://...@127.0.0.1:PORT/)
+#   scripts/pg.sh restart DIR stop it (fast: sessions are cut) and start it again
 #   scripts/pg.sh stop DIR    stop it and remove DIR
 #   scripts/pg.sh createdb URL NAME   a fresh database; prints its URL
 #   scripts/pg.sh run CMD...  starts one in a temporary directory, runs CMD with
@@ -28,7 +29,16 @@ case "$cmd" in
 start)
   [ -n "$dir" ] || { echo "usage: pg.sh start DIR" >&2; exit 2; }
   mkdir -p "$dir"
-  [ "$(id -u)" -eq 0 ] && chown postgres: "$dir" && chmod 700 "$dir"
+  if [ "$(id -u)" -eq 0 ]; then
+    chown postgres: "$dir" && chmod 700 "$dir"
+    # The postgres user must reach DIR: a private parent (a test's mktemp
+    # directory) gets search permission only (o+x: nothing is listed).
+    d=$(cd "$dir/.." && pwd)
+    while [ "$d" != / ]; do
+      runuser -u postgres -- test -x "$d" || chmod o+x "$d"
+      d=$(dirname "$d")
+    done
+  fi
   as_pg "$bin/initdb" -D "$dir/data" -U sentinel -A trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; exit 1; }
   port=$(free_port)
@@ -38,6 +48,10 @@ start)
     start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
   echo "$port" >"$dir/port"
   echo "postgres://sentinel@127.0.0.1:$port/postgres"
+  ;;
+restart)
+  [ -n "$dir" ] || { echo "usage: pg.sh restart DIR" >&2; exit 2; }
+  as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w -t 60 restart >/dev/null
   ;;
 stop)
   [ -n "$dir" ] || { echo "usage: pg.sh stop DIR" >&2; exit 2; }

@@ -31,6 +31,7 @@
 #include "dataset/ds_import.h"
 #include "server/server.h"
 #include "server/openapi.h"
+#include "server/replica.h"
 #include "http/http.h"
 #include "metrics/mx_api.h"
 #include "model/model.h"
@@ -62,6 +63,7 @@ const store_domain *const *server_domains(size_t *n)
 
 struct app {
 	store *st;
+	replica *replica; /* the lead of a PostgreSQL database; NULL on SQLite */
 	hub *events;
 	auth *auth;
 	http_server *http;
@@ -485,6 +487,7 @@ void server_stop(server **ps)
 	blob_api_free(&sv->app.blob_api);
 	blob_store_free(&sv->app.blobs);
 	hub_free(&sv->app.events);
+	replica_free(&sv->app.replica);
 	store_free(&sv->app.st);
 	free(sv->generated);
 	free(sv->spool);
@@ -514,6 +517,12 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 	store_opts so = { .domains = domains, .ndomains = NDOMAINS,
 			  .acquire_timeout_ms = sv->s.store_timeout_ms };
 	if ((rc = store_open(sv->s.db, &so, &app->st, err, errlen)))
+		goto fail;
+	/* On a database that other replicas share: nothing below (recovery of
+	 * blobs, metrics and jobs) runs before this one leads. */
+	char who[300];
+	snprintf(who, sizeof who, "%s pid %d", sv->s.http.listen, (int)getpid());
+	if ((rc = replica_lead(app->st, who, sig_pipe[0], &app->replica, err, errlen)))
 		goto fail;
 	app->events = hub_new();
 	/* Every topic declares who may read it (hub.h); audit rows are for
@@ -716,6 +725,10 @@ static int run(const cfg_spec *spec, int argc, char **argv, int quickstart)
 		return 1;
 	}
 	if ((rc = server_open(c, &sv, err, sizeof err))) {
+		if (rc == -ECANCELED) {
+			log_info("%s: stopped", err);
+			return 0;
+		}
 		fprintf(stderr, "sentinel %s: %s\n", spec->cmd, err);
 		return rc == -EINVAL ? 2 : 1;
 	}

@@ -38,6 +38,7 @@ struct store {
 	int64_t acquire_timeout_ms;
 	store_conn *free_list;
 	atomic_uint_fast64_t errors;
+	char *fence; /* store_set_fence, or NULL */
 };
 
 /* Counts and logs failures; a constraint violation is an answer (409 and
@@ -114,6 +115,7 @@ void store_free(store **ps)
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s->dsn);
+	free(s->fence);
 	free(s);
 	*ps = NULL;
 }
@@ -186,7 +188,25 @@ int store_begin(store_conn *c)
 	int rc = note(c, c->owner->be->exec(c->db, c->owner->be->begin_sql, NULL, 0, NULL), "BEGIN");
 	if (rc == 0)
 		c->in_tx = 1;
+	if (rc == 0 && c->owner->fence) {
+		store_rows *r = NULL;
+		if ((rc = store_query(c, c->owner->fence, &r, SNOARGS)) == 0) {
+			rc = store_rows_next(r);
+			if (rc == 0)
+				log_error("store: another replica leads this database: write refused");
+			rc = rc == 1 ? 0 : rc == 0 ? STORE_EBUSY : rc;
+		}
+		store_rows_free(&r);
+		if (rc)
+			store_rollback(c);
+	}
 	return rc;
+}
+
+void store_set_fence(store *s, const char *sql)
+{
+	free(s->fence);
+	s->fence = sql ? xstrdup(sql) : NULL;
 }
 
 int store_commit(store_conn *c)

@@ -102,6 +102,13 @@ int store_schema_version(store *s, const char *domain);
 /* Errors seen since start (for /metrics). */
 uint64_t store_error_count(const store *s);
 
+/* Replicas on one database (server/replica.h): sql (no arguments) runs
+ * right after every store_begin; a transaction where it returns no row is
+ * rolled back and store_begin fails with STORE_EBUSY (HTTP: 503), so a
+ * replica that lost the lead can no longer write. Set once, before other threads use
+ * the store; sql is copied. */
+void store_set_fence(store *s, const char *sql);
+
 /* Checks a connection out. Waits at most the store's acquire timeout for
  * one to be free: -ETIMEDOUT then (*out NULL), which HTTP handlers answer
  * with http_reply_errno: 503 store_busy and Retry-After. */

@@ -1,0 +1,256 @@
+/* Leader election among replicas on one PostgreSQL database (replica.h).
+ * Invariants:
+ *  1. A replica serves only between winning the lock (with a new epoch
+ *     committed) and losing it; the epoch grows with every leader.
+ *  2. Every write transaction checks the epoch under the store's write
+ *     lock, which the next leader's epoch raise also takes: a write of
+ *     the old leader either commits before the raise (and the new leader's
+ *     recovery reads it) or is refused. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/util.h"
+#include "server/replica.h"
+
+/* The session lock (any constant below 2^31: classid 0 in pg_locks). */
+#define LEAD_KEY 730914726
+#define XSTR(x) #x
+#define STR(x) XSTR(x)
+#define POLL_MS 250
+/* How long a leader that lost its lock connection tries to take it back
+ * before it gives up and exits. */
+#define REGAIN_MS 60000
+/* Exit status of a replica that lost the lead (EX_TEMPFAIL). */
+#define LOST_EXIT 75
+
+struct replica {
+	store *st;
+	store_conn *lock; /* holds the session lock; never released to the pool */
+	int64_t epoch;
+	char *name;
+	pthread_t watcher;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stopping;
+};
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static int query_int(store_conn *c, const char *sql, int nargs, const store_arg *args,
+		     int64_t *out)
+{
+	store_rows *r = NULL;
+	int rc = store_query(c, sql, &r, nargs, args);
+	if (rc == 0) {
+		rc = store_rows_next(r);
+		*out = rc == 1 ? store_rows_int(r, 0) : 0;
+		rc = rc == 1 ? 0 : rc == 0 ? -ENOENT : rc;
+	}
+	store_rows_free(&r);
+	return rc;
+}
+
+static int try_lock(store_conn *c, int *got)
+{
+	int64_t v = 0;
+	int rc = query_int(c, "SELECT pg_try_advisory_lock(" STR(LEAD_KEY) ")", SNOARGS, &v);
+	*got = rc == 0 && v == 1;
+	return rc;
+}
+
+static int holds_lock(store_conn *c)
+{
+	int64_t n = 0;
+	return query_int(c, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+			    " AND pid = pg_backend_pid() AND granted AND classid = 0"
+			    " AND objid = " STR(LEAD_KEY) " AND objsubid = 1", SNOARGS, &n) == 0 &&
+	       n == 1;
+}
+
+static int read_epoch(store_conn *c, int64_t *epoch)
+{
+	return query_int(c, "SELECT epoch FROM replica_leader WHERE id = 1", SNOARGS, epoch);
+}
+
+/* Raises the epoch under the store's write lock (invariant 2). */
+static int raise_epoch(replica *r, char *err, size_t errlen)
+{
+	store_conn *c = NULL;
+	store_rows *rows = NULL;
+	int rc = store_acquire(r->st, &c);
+	if (rc == 0 && (rc = store_begin(c)) == 0 &&
+	    (rc = store_exec(c, "CREATE TABLE IF NOT EXISTS replica_leader (id BIGINT PRIMARY KEY,"
+				" epoch BIGINT NOT NULL, holder TEXT NOT NULL, since BIGINT NOT NULL)",
+			     NULL, SNOARGS)) == 0 &&
+	    (rc = store_query(c, "INSERT INTO replica_leader (id, epoch, holder, since)"
+				 " VALUES (1, 1, $1, $2) ON CONFLICT (id) DO UPDATE SET"
+				 " epoch = replica_leader.epoch + 1, holder = $1, since = $2"
+				 " RETURNING epoch", &rows,
+			      SARGS(SA_TEXT(r->name), SA_INT(sn_now_ms())))) == 0) {
+		rc = store_rows_next(rows);
+		r->epoch = rc == 1 ? store_rows_int(rows, 0) : 0;
+		rc = rc == 1 ? 0 : -EIO;
+		store_rows_free(&rows);
+		if (rc == 0)
+			rc = store_commit(c);
+	}
+	if (rc)
+		snprintf(err, errlen, "cannot record the new leader: %s",
+			 c ? store_errmsg(c) : "no store connection");
+	store_release(&c);
+	return rc;
+}
+
+/* After the lock connection broke: the lead is ours again only if we can
+ * take the lock and nobody led meanwhile. Exits the process otherwise. */
+static void regain_or_exit(replica *r)
+{
+	log_warn("replica: lost the connection that holds the lead; taking it back");
+	for (int waited = 0; waited < REGAIN_MS; waited += POLL_MS) {
+		int got = 0;
+		int64_t epoch = 0;
+		if (try_lock(r->lock, &got) == 0) {
+			if (!got) {
+				log_error("replica: another replica leads now; exiting (%d)", LOST_EXIT);
+				break;
+			}
+			if (read_epoch(r->lock, &epoch) == 0) {
+				if (epoch == r->epoch) {
+					log_info("replica: the lead is ours again (epoch %lld)",
+						 (long long)epoch);
+					return;
+				}
+				log_error("replica: replica epoch %lld led meanwhile; exiting (%d)",
+					  (long long)epoch, LOST_EXIT);
+				break;
+			}
+		}
+		sleep_ms(POLL_MS);
+	}
+	log_error("replica: the lead is lost; exiting so that one replica leads");
+	fflush(NULL);
+	_exit(LOST_EXIT);
+}
+
+static void *watch(void *arg)
+{
+	replica *r = arg;
+	pthread_mutex_lock(&r->mu);
+	while (!r->stopping) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += POLL_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&r->cv, &r->mu, &until);
+		if (r->stopping)
+			break;
+		pthread_mutex_unlock(&r->mu);
+		if (!holds_lock(r->lock))
+			regain_or_exit(r);
+		pthread_mutex_lock(&r->mu);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+/* 1 when stop_fd is readable within ms. */
+static int stopped(int stop_fd, int ms)
+{
+	struct pollfd p = { .fd = stop_fd, .events = POLLIN };
+	if (stop_fd < 0) {
+		sleep_ms(ms);
+		return 0;
+	}
+	return poll(&p, 1, ms) > 0;
+}
+
+int replica_lead(store *st, const char *name, int stop_fd, replica **out, char *err,
+		 size_t errlen)
+{
+	*out = NULL;
+	if (strcmp(store_backend(st), "postgres") != 0)
+		return 0;
+	replica *r = xcalloc(1, sizeof *r);
+	r->st = st;
+	r->name = xstrdup(name);
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	int rc = store_acquire(st, &r->lock), got = 0, said = 0;
+	if (rc) {
+		snprintf(err, errlen, "replica: no store connection for the lead");
+		goto fail;
+	}
+	for (;;) {
+		if ((rc = try_lock(r->lock, &got)) == 0 && got)
+			break;
+		if (rc && !said)
+			log_warn("replica: cannot ask for the lead (%s); trying again",
+				 store_errmsg(r->lock));
+		else if (!said)
+			log_info("replica: another replica leads this database; standing by");
+		said = 1;
+		if (stopped(stop_fd, POLL_MS)) {
+			snprintf(err, errlen, "stopped while standing by");
+			rc = -ECANCELED;
+			goto fail;
+		}
+	}
+	if ((rc = raise_epoch(r, err, errlen)))
+		goto fail;
+	char fence[96];
+	snprintf(fence, sizeof fence, "SELECT 1 FROM replica_leader WHERE id = 1 AND epoch = %lld",
+		 (long long)r->epoch);
+	store_set_fence(st, fence);
+	log_info("replica: %s leads this database (epoch %lld)", name, (long long)r->epoch);
+	if ((rc = -pthread_create(&r->watcher, NULL, watch, r))) {
+		snprintf(err, errlen, "replica: cannot start the lock watcher");
+		goto fail;
+	}
+	*out = r;
+	return 0;
+fail:
+	store_release(&r->lock); /* ends the session's lock only with the connection */
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+	free(r->name);
+	free(r);
+	return rc;
+}
+
+int64_t replica_epoch(const replica *r)
+{
+	return r ? r->epoch : 0;
+}
+
+void replica_free(replica **pr)
+{
+	replica *r = *pr;
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->mu);
+	r->stopping = 1;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(r->watcher, NULL);
+	store_exec(r->lock, "SELECT pg_advisory_unlock(" STR(LEAD_KEY) ")", NULL, SNOARGS);
+	store_release(&r->lock);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+	free(r->name);
+	free(r);
+	*pr = NULL;
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Two server replicas on one PostgreSQL database and one data directory:
+# one leads, the other stands by; a node knows both. kill -9 of the leader
+# mid-job: the standby takes over, the node fails over to it, and the job
+# completes with every chunk counted once. PostgreSQL restarted mid-job:
+# the leader keeps the lead and the job completes. The old leader's writes
+# are fenced once another replica has led.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_nodes.sh"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+	echo "1..0 # SKIP PostgreSQL is not installed"
+	exit 0
+fi
+# This test restarts its database server: a cluster of its own.
+unset SENTINEL_TEST_PG
+PGDIR=$TMP/pg
+PGURL=$("$ROOT/scripts/pg.sh" start "$PGDIR") || { echo "Bail out! cannot start PostgreSQL"; exit 1; }
+trap '"$ROOT/scripts/pg.sh" stop "$PGDIR"' EXIT
+export SENTINEL_DB=$("$ROOT/scripts/pg.sh" createdb "$PGURL" replicas)
+
+start_server --node-timeout 2s --heartbeat 300ms
+A_URL=$URL A_PID=$SERVER_PID
+TOKEN=$(login admin adminpass123)
+
+# B: same database, same data directory, a port of its own (free now; it
+# opens it only once it leads). It must not serve while A leads.
+for _ in $(seq 1 50); do
+	B_PORT=$(( 20000 + RANDOM % 20000 ))
+	(exec 3<>"/dev/tcp/127.0.0.1/$B_PORT") 2>/dev/null || break
+done
+B_URL=http://127.0.0.1:$B_PORT
+SENTINEL_ADMIN_PASSWORD=adminpass123 "$S" server --listen "127.0.0.1:$B_PORT" --data "$SERVER_DATA" \
+	--ready-file "$TMP/b.ready" --node-timeout 2s --heartbeat 300ms >"$TMP/b.out" 2>"$TMP/b.log" &
+B_PID=$!
+sleep 1.5
+ok "$([ ! -s "$TMP/b.ready" ] && kill -0 $B_PID; echo $?)" "a second replica stands by while the first leads"
+like "$(cat "$TMP/b.log")" "standing by" "... and says so"
+
+# The node knows both, tried in order.
+"$S" node --server "$A_URL" --server "$B_URL" --state "$TMP/n1" --name n1 --gpus 0 \
+	--max-parallel 2 >>"$TMP/n1.out" 2>>"$TMP/n1.err" &
+AGENT[1]=$!
+wait_for 15 has_claim 1
+api POST /api/v1/nodes/claim "{\"code\":\"$(claim_line 1)\"}"
+NODE=$(jbody .id)
+wait_for 15 is_online "$NODE"
+ok $? "a node is claimed and online on the leader"
+
+api POST /api/v1/jobs '{"name":"pi","program":"montecarlo-pi","total_iterations":300000,"chunk_size":2000}'
+J=$(jbody .id)
+some_done() { api GET "/api/v1/jobs/$J"; [ "$(jbody '.chunks.completed // 0')" -ge 10 ]; }
+wait_for 60 some_done
+ok $? "the job runs on the leader's node"
+kill -9 "$A_PID"; wait "$A_PID" 2>/dev/null
+SERVER_PID=
+t0=$(date +%s%N)
+wait_for 20 test -s "$TMP/b.ready"
+ok $? "kill -9 of the leader: the standby takes over"
+diag "takeover in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+URL=$B_URL
+TOKEN=$(login admin adminpass123)
+is "$(cat "$TMP/b.ready")" "$B_URL" "... and serves on its own address"
+wait_for 90 job_done "$J"
+api GET "/api/v1/jobs/$J"
+is "$(jbody '"\(.state) \(.result.stats.pi.n) \(.completed_iterations) \(.chunks.completed)/\(.chunks.total)"')" \
+	"completed 300000 300000 150/150" "the job completes on the new leader, every chunk counted once"
+api GET "/api/v1/nodes/$NODE"
+is "$(jbody .state)" online "the node failed over to the new leader"
+
+# PostgreSQL restarts mid-job: the leader takes its lock back (same epoch).
+api POST /api/v1/jobs '{"name":"pi2","program":"montecarlo-pi","total_iterations":200000,"chunk_size":2000}'
+J2=$(jbody .id)
+some_done() { api GET "/api/v1/jobs/$J2"; [ "$(jbody '.chunks.completed // 0')" -ge 10 ]; }
+wait_for 60 some_done
+"$ROOT/scripts/pg.sh" restart "$PGDIR"
+ok $? "PostgreSQL restarted mid-job"
+during=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$URL/api/v1/jobs/$J2")
+diag "a request right after the restart: $during"
+wait_for 90 job_done "$J2"
+api GET "/api/v1/jobs/$J2"
+is "$(jbody '"\(.state) \(.result.stats.pi.n) \(.chunks.completed)/\(.chunks.total)"')" \
+	"completed 200000 100/100" "... the job completes, every chunk counted once"
+ok "$(kill -0 $B_PID; echo $?)" "... and the leader kept the lead"
+like "$(cat "$TMP/b.log")" "the lead is ours again" "... after taking its lock back"
+
+# Fencing: once another replica has led (the epoch raised behind the
+# leader's back, as a new leader would), the old one writes nothing more
+# and exits.
+psql -X -q "$SENTINEL_DB" -c "UPDATE replica_leader SET epoch = epoch + 1" >/dev/null
+api POST /api/v1/users '{"username":"fenced1","password":"fenced-pass-1","role":"member"}'
+is "$STATUS" 503 "a write after another replica led is refused (503)"
+psql -X -q "$PGURL" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'replicas' AND pid <> pg_backend_pid()" >/dev/null
+for _ in $(seq 1 100); do kill -0 $B_PID 2>/dev/null || break; sleep 0.1; done
+wait $B_PID; brc=$?
+is "$brc" 75 "... and once its lock connection drops it cannot take the lead back: it exits (75)"
+is "$(psql -X -A -t "$SENTINEL_DB" -c "SELECT count(*) FROM users WHERE username = 'fenced1'")" 0 \
+	"... the refused write left nothing"
+stop_all_agents
+done_testing
