@@ -370,6 +370,12 @@ static int run(struct conn *c, const char *sql, int nargs, const store_arg *args
 			vals[i] = nums[i];
 			break;
 		case STORE_DOUBLE:
+			/* SQLite binds a NaN as NULL: the same here, so that a NOT
+			 * NULL column refuses it on both. */
+			if (isnan(a->d)) {
+				vals[i] = NULL;
+				break;
+			}
 			format_double(a->d, nums[i], sizeof nums[i]);
 			vals[i] = nums[i];
 			break;

@@ -92,6 +92,7 @@ api POST /api/v1/users '{"username":"fenced1","password":"fenced-pass-1","role":
 is "$STATUS" 503 "a write after another replica led is refused (503)"
 psql -X -q "$PGURL" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'replicas' AND pid <> pg_backend_pid()" >/dev/null
 for _ in $(seq 1 100); do kill -0 $B_PID 2>/dev/null || break; sleep 0.1; done
+kill -0 $B_PID 2>/dev/null && { diag "the fenced leader still runs after 10 s: killed"; kill -9 $B_PID; }
 wait $B_PID; brc=$?
 is "$brc" 75 "... and once its lock connection drops it cannot take the lead back: it exits (75)"
 is "$(psql -X -A -t "$SENTINEL_DB" -c "SELECT count(*) FROM users WHERE username = 'fenced1'")" 0 \
