@@ -2,6 +2,7 @@
 # A throwaway PostgreSQL cluster for tests and benches (Debian's postgresql).
 #   scripts/pg.sh start DIR   initdb in DIR, start on a free loopback port,
 #                             print the server's URL (postgres://...@127.0.0.1:PORT/)
+#   scripts/pg.sh halt DIR    stop it, keeping DIR; resume DIR starts it again
 #   scripts/pg.sh restart DIR stop it (fast: sessions are cut) and start it again
 #   scripts/pg.sh stop DIR    stop it and remove DIR
 #   scripts/pg.sh createdb URL NAME   a fresh database; prints its URL
@@ -42,12 +43,28 @@ start)
   as_pg "$bin/initdb" -D "$dir/data" -U sentinel -A trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; exit 1; }
   port=$(free_port)
+  # In the cluster's own configuration, so that halt/resume keep them.
   # Tests open many short-lived servers, each with a pool: room for them.
-  as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=on -c shared_buffers=128MB" \
-    start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+  cat >>"$dir/data/postgresql.conf" <<CONF
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+max_connections = 400
+shared_buffers = 128MB
+fsync = on
+CONF
+  as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
+    { cat "$dir/server.log" >&2; exit 1; }
   echo "$port" >"$dir/port"
   echo "postgres://sentinel@127.0.0.1:$port/postgres"
+  ;;
+halt)
+  [ -n "$dir" ] || { echo "usage: pg.sh halt DIR" >&2; exit 2; }
+  as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
+  ;;
+resume)
+  [ -n "$dir" ] || { echo "usage: pg.sh resume DIR" >&2; exit 2; }
+  as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
   ;;
 restart)
   [ -n "$dir" ] || { echo "usage: pg.sh restart DIR" >&2; exit 2; }

@@ -12,6 +12,7 @@
 #include "base/mem.h"
 #include "base/utf8.h"
 #include "base/util.h"
+#include "store/store.h"
 #include "http/http_int.h"
 
 static void set_response(http_req *r, int status, struct MHD_Response *resp, const char *ctype)
@@ -198,6 +199,10 @@ int http_errno_status(int rc, const char **code)
 		{ -EAGAIN, 503, "busy" },
 		{ -EBUSY, 503, "busy" },
 		{ -ETIMEDOUT, 503, "store_busy" },
+		/* The store's own codes, for handlers that pass them on as they
+		 * are: a database away (PostgreSQL restarting) is a 503 too. */
+		{ STORE_EBUSY, 503, "store_busy" },
+		{ STORE_ECONSTRAINT, 409, "conflict" },
 		{ -ENOSPC, 507, "insufficient_storage" },
 		{ -EDQUOT, 507, "insufficient_storage" },
 	};
@@ -220,6 +225,8 @@ void http_reply_errno(http_req *r, int rc, const char *fmt, ...)
 		va_start(ap, fmt);
 		msg = xvasprintf(fmt, ap);
 		va_end(ap);
+	} else if (rc == STORE_EBUSY) {
+		msg = xstrdup("the database is busy or unavailable; try again");
 	} else {
 		msg = xstrdup(strerror(rc < 0 ? -rc : rc));
 	}

@@ -84,12 +84,35 @@ is "$(jbody '"\(.state) \(.result.stats.pi.n) \(.chunks.completed)/\(.chunks.tot
 ok "$(kill -0 $B_PID; echo $?)" "... and the leader kept the lead"
 like "$(cat "$TMP/b.log")" "the lead is ours again" "... after taking its lock back"
 
+# The database away: requests get 503 JSON and nothing acknowledged is
+# lost (a sample taken while it is away is there once it is back).
+api POST /api/v1/metrics '{"agent":"away","metric":"m","value":1,"ts":1699999999000}'
+is "$STATUS" 200 "a sample before the database goes away"
+"$ROOT/scripts/pg.sh" halt "$PGDIR"
+api GET /api/v1/jobs
+is "$STATUS $(jbody '.error.code | type')" "503 string" "the database away: 503 with a JSON error"
+diag "while away: $BODY"
+api POST /api/v1/metrics '{"agent":"away","metric":"m","value":42,"ts":1700000000000}'
+AWAY=$STATUS
+diag "a sample pushed while the database is away: $AWAY $BODY"
+"$ROOT/scripts/pg.sh" resume "$PGDIR"
+back() { api GET /api/v1/jobs; [ "$STATUS" = 200 ]; }
+wait_for 30 back
+ok $? "... and 200 again once it is back"
+if [ "$AWAY" = 200 ]; then
+	api GET "/api/v1/metrics/query?agent=away&metric=m&from=1699999998000&to=1700000001000&step=1s&agg=max"
+	like "$BODY" '42' "... the sample acknowledged while it was away is kept"
+else
+	skip "no sample was acknowledged while the database was away ($AWAY)"
+fi
+
 # Fencing: once another replica has led (the epoch raised behind the
 # leader's back, as a new leader would), the old one writes nothing more
 # and exits.
 psql -X -q "$SENTINEL_DB" -c "UPDATE replica_leader SET epoch = epoch + 1" >/dev/null
 api POST /api/v1/users '{"username":"fenced1","password":"fenced-pass-1","role":"member"}'
-is "$STATUS" 503 "a write after another replica led is refused (503)"
+is "$STATUS" 503 "a write after another replica led is refused (503)" ||
+	{ diag "$BODY"; grep -v 'request method' "$TMP/b.log" | tail -n 15 | sed 's/^/#   /'; }
 psql -X -q "$PGURL" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'replicas' AND pid <> pg_backend_pid()" >/dev/null
 for _ in $(seq 1 100); do kill -0 $B_PID 2>/dev/null || break; sleep 0.1; done
 kill -0 $B_PID 2>/dev/null && { diag "the fenced leader still runs after 10 s: killed"; kill -9 $B_PID; }
