@@ -106,6 +106,13 @@ else
 	skip "no sample was acknowledged while the database was away ($AWAY)"
 fi
 
+# The leader notices a lost lock connection at its next check (250 ms):
+# wait until it has taken back every one it lost, so that the epoch below
+# is raised while it leads.
+stable() { [ "$(grep -c 'lost the connection' "$TMP/b.log")" = "$(grep -c 'the lead is ours again' "$TMP/b.log")" ]; }
+wait_for 10 stable && sleep 1 && wait_for 10 stable
+ok $? "the leader holds its lock again after the outage"
+
 # Fencing: once another replica has led (the epoch raised behind the
 # leader's back, as a new leader would), the old one writes nothing more
 # and exits.
