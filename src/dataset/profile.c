@@ -21,6 +21,13 @@
  *    is a function of the set of distinct values, already taken in when
  *    the value was first seen. So repeated values of low-cardinality
  *    columns skip parsing, which is most of the profile's work.
+ * 5. An int or float column's histogram (see "histograms") comes from the
+ *    exact table while there is one (hist_table, as the moments do: a
+ *    repeated value costs nothing more); at overflow hist_table seeds
+ *    hist, which from then on has counted every value while T_FLOAT is
+ *    set (hist_put for one value, hist_block for a run's) and is freed
+ *    when it goes. Its bins are a function of the set of values, not of
+ *    their order.
  *
  * Speed (an upload profiles every cell beside the hash and the write):
  * records come in batches (ds_profile_add_batch) and each column's cells
@@ -29,6 +36,7 @@
  * float or string column past it. Whatever a fast path does not take goes
  * through col_add_slow, one value at a time, which does everything. */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +49,10 @@ enum { T_INT = 1, T_FLOAT = 2, T_BOOL = 4, T_DATE = 8, T_TS = 16 };
 #define SLOT_BITS 11 /* log2(NSLOTS) */
 #define HLL_M (1u << DS_HLL_P)
 #define TEXT_MAX 48 /* longest date or timestamp text we accept */
+#define HIST_EMIN (-1022) /* least float bin width 2^-1022: its inverse is a double */
+#define HIST_KMAX 0x1p53  /* |bin index| below it: edges k 2^e exact doubles */
+#define HIST_LOG2 __builtin_ctz(DS_HIST_BINS)
+_Static_assert((DS_HIST_BINS & (DS_HIST_BINS - 1)) == 0, "hist_least_e: a power of two");
 
 /* An exact table entry, 16 bytes: four to a cache line. key: a value of
  * at most 8 bytes itself (zero above them), so equal keys and lengths are
@@ -71,6 +83,20 @@ struct instant {
 	char text[TEXT_MAX + 1];
 };
 
+/* A numeric column's histogram past the exact table (invariant 5): n[j]
+ * counts the values of bin base + j, the bin k being [k 2^e, (k+1) 2^e).
+ * isf: the values are doubles (a float column: scale is 2^-e), else
+ * int64 (an int column, e >= 0: the bin of v is v >> e). off: dropped (a
+ * float column that took an int beyond +-2^53, see hist_drop); scale 0 and
+ * base -1 then, so that the fast path counts every value into n[0] or
+ * n[1] and never leaves its run for it. */
+struct hist {
+	uint64_t n[DS_HIST_BINS];
+	int64_t base;
+	double scale;
+	int e, isf, off;
+};
+
 /* The column's way through col_add (col_mode): which fast path its values
  * try first. Every value a fast path does not take goes the general way. */
 enum { M_TABLE, M_INT, M_FLOAT, M_STRING, M_OTHER };
@@ -84,6 +110,7 @@ struct col {
 	struct slot *slots;
 	uint16_t *soff; /* each slot's value in arena */
 	uint8_t *hll;
+	struct hist *hist; /* int and float columns past the table (invariant 5) */
 	/* strings; and numbers: no bound until a value is seen (SIZE_MAX, 0,
 	 * INT64_MAX, INT64_MIN, +inf, -inf), so no first-value test. While
 	 * T_INT is set only imin/imax are kept up to date by the fast path;
@@ -664,6 +691,269 @@ static void moments_merge(uint64_t *n, double *mean, double *m2, const double *x
 	*n += k;
 }
 
+/* ---- histograms ----
+ *
+ * A numeric column's histogram is the bins [k 2^e, (k+1) 2^e), k an
+ * integer, for the least e (at least 0 for an int column, HIST_EMIN for a
+ * float one) at which the values fit in DS_HIST_BINS of them,
+ *   floor(max / 2^e) - floor(min / 2^e) < DS_HIST_BINS,
+ * and, for floats, |floor(x / 2^e)| < 2^53 for x = min and max (so that
+ * every edge k 2^e is a double and every index an int64), each bin with
+ * the exact count of its values. That is a function of the set of values
+ * alone: min and max decide e, and each value its bin. So any order of
+ * the same values gives the same bins, and the batch path the same as one
+ * value at a time (test_profile checks both).
+ *
+ * One pass reaches it in bounded memory because fitting is monotone: the
+ * values fit at e if a wider range of them does, and at any e' > e once
+ * they fit at e, since floor(x / 2^e') = floor(floor(x / 2^e) / 2^(e' - e))
+ * (doubling the width maps neighbouring bins onto one, and never widens
+ * the span). So the stream keeps e and the counts for the values so far;
+ * a value outside the window [base, base + DS_HIST_BINS) widens the
+ * bounds, which can only raise the least e: hist_refit looks for it from
+ * the current e up and moves each count to its bin at the new e (exact,
+ * by the identity above). The window starts at min's bin, so a value
+ * below it refits too, at the same e or a higher one.
+ *
+ * An int column that turns float keeps its counts (hist_to_float): an int
+ * below 2^53 in magnitude is its own double and lies in the same bin at
+ * the same e, and the least float e for the same bounds is the int one,
+ * or lower only where that is 0, where each bin holds a single value that
+ * simply has a finer bin. An int of 2^53 or more may round to a double in
+ * the next bin, which its int bin cannot tell, so a float column that
+ * holds an int text that large has no histogram, whatever the order
+ * (hist_drop; types_add and hist_table check each value). */
+
+#define HIST_IMAX ((int64_t)1 << 53)
+
+/* floor(p), p = x s for a power of two s and |p| < HIST_KMAX: p is exact
+ * unless it underflows, and a negative x whose product underflows (to -0
+ * or a subnormal) still lies in bin -1. Branch-free for the fast path. */
+static inline int64_t hist_floor(double p, double x)
+{
+	int64_t t = (int64_t)p;
+	return t - (int64_t)((p < (double)t) | ((x < 0) & (t == 0)));
+}
+
+static int hist_empty(const struct col *c, int isf)
+{
+	return isf ? !(c->dmin <= c->dmax) : c->imin > c->imax;
+}
+
+static int hist_fits(const struct col *c, int isf, int e)
+{
+	if (!isf) /* an arithmetic shift: floor(v / 2^e) */
+		return (uint64_t)(c->imax >> e) - (uint64_t)(c->imin >> e) < DS_HIST_BINS;
+	double s = ldexp(1.0, -e), a = c->dmin * s, b = c->dmax * s;
+	if (!(fabs(a) < HIST_KMAX && fabs(b) < HIST_KMAX))
+		return 0;
+	return (uint64_t)(hist_floor(b, c->dmax) - hist_floor(a, c->dmin)) < DS_HIST_BINS;
+}
+
+/* The least e >= from at which the column's bounds fit (from when it has
+ * no value). For floats the search starts at two bounds that no e below
+ * can fit, a value's index reaching 2^53 or the range DS_HIST_BINS bins
+ * (one below each, against rounding of the range): a few steps instead
+ * of up to 2046. */
+static int hist_least_e(const struct col *c, int isf, int from)
+{
+	int e = from;
+	if (hist_empty(c, isf))
+		return from;
+	if (isf) {
+		double m = fmax(fabs(c->dmin), fabs(c->dmax)), r = c->dmax - c->dmin;
+		if (m > 0 && ilogb(m) - 53 > e)
+			e = ilogb(m) - 53;
+		if (r > 0 && isfinite(r) && ilogb(r) - HIST_LOG2 - 1 > e)
+			e = ilogb(r) - HIST_LOG2 - 1;
+	}
+	while (!hist_fits(c, isf, e))
+		e++;
+	return e;
+}
+
+/* min's bin at h's e: the window's start. */
+static int64_t hist_base(const struct col *c, const struct hist *h)
+{
+	if (hist_empty(c, h->isf))
+		return 0;
+	return h->isf ? hist_floor(c->dmin * h->scale, c->dmin) : c->imin >> h->e;
+}
+
+/* Refits h to the column's bounds as they are now: the least e from h's
+ * up, each count moved to its bin there. Every count's bin holds a value
+ * within the bounds, so it lands in the new window. */
+static void hist_refit(const struct col *c, struct hist *h)
+{
+	uint64_t n[DS_HIST_BINS] = { 0 };
+	int e = hist_least_e(c, h->isf, h->e);
+	/* an index has under 64 bits (ints) or 54 (floats): >> 63 is >> more */
+	int sh = e - h->e > 63 ? 63 : e - h->e;
+	int64_t old = h->base;
+	h->e = e;
+	h->scale = h->isf ? ldexp(1.0, -e) : 0;
+	h->base = hist_base(c, h);
+	for (size_t j = 0; j < DS_HIST_BINS; j++)
+		if (h->n[j])
+			n[((old + (int64_t)j) >> sh) - h->base] += h->n[j];
+	memcpy(h->n, n, sizeof n);
+}
+
+/* x's (or the int iv's) place in h's window; DS_HIST_BINS or more when
+ * outside it. */
+static inline uint64_t hist_slot(const struct hist *h, double x, int64_t iv)
+{
+	if (!h->isf)
+		return (uint64_t)(iv >> h->e) - (uint64_t)h->base;
+	double p = x * h->scale;
+	if (!(fabs(p) < HIST_KMAX))
+		return DS_HIST_BINS;
+	return (uint64_t)hist_floor(p, x) - (uint64_t)h->base;
+}
+
+/* cnt values x (iv in an int column) into h; the column's bounds take
+ * them in already. */
+static void hist_put(const struct col *c, struct hist *h, double x, int64_t iv, uint64_t cnt)
+{
+	if (h->off)
+		return;
+	uint64_t j = hist_slot(h, x, iv);
+	if (j >= DS_HIST_BINS) {
+		hist_refit(c, h);
+		j = hist_slot(h, x, iv);
+	}
+	h->n[j] += cnt;
+}
+
+/* A run's values into h, after the run has taken them into the bounds:
+ * x[0..k), or the ints iv[0..k) when isint. The binning is hist_slot's,
+ * in a loop of its own rather than in the run's, whose registers it would
+ * crowd; hist_put for a value outside the window. */
+static void hist_block(const struct col *c, struct hist *h, const double *x, const int64_t *iv,
+		       size_t k, int isint)
+{
+	for (size_t i = 0; i < k;) {
+		uint64_t *n = h->n, b = (uint64_t)h->base;
+		double s = h->scale;
+		int e = h->e;
+		if (isint) {
+			for (; i < k; i++) {
+				uint64_t j = (uint64_t)(iv[i] >> e) - b;
+				if (j >= DS_HIST_BINS)
+					break;
+				n[j]++;
+			}
+		} else if (h->base >= 0) {
+			/* A window of bins from 0 up (most columns: no negative
+			 * value), where q = p - base is exact for a p in it: base
+			 * and p are multiples of ulp(p) (base an integer, p below
+			 * 2^53) and 0 <= q <= p. Outside it q keeps its side (a
+			 * difference of doubles is 0 only when they are equal), so
+			 * the test is exact too, and the bin is q truncated. The
+			 * window ends at index 2^53 if that comes first (HIST_KMAX). */
+			double bd = (double)h->base, top = fmin(DS_HIST_BINS, HIST_KMAX - bd);
+			for (; i < k; i++) {
+				double q = x[i] * s - bd;
+				if (!(q >= 0 && q < top))
+					break;
+				n[(size_t)q]++;
+			}
+		} else {
+			/* floor(p) without hist_floor's underflow term: a run's
+			 * floats (float_fast: 8 bytes at most) are 0 or at least
+			 * 1e-7 in magnitude, and 2^-e at least 2^-1024, so p is no
+			 * -0 unless v is */
+			for (; i < k; i++) {
+				double p = x[i] * s;
+				if (!(fabs(p) < HIST_KMAX))
+					break;
+				int64_t t = (int64_t)p;
+				uint64_t j = (uint64_t)(t - (p < (double)t)) - b;
+				if (j >= DS_HIST_BINS)
+					break;
+				n[j]++;
+			}
+		}
+		if (i < k) {
+			hist_put(c, h, x[i], isint ? iv[i] : 0, 1);
+			i++;
+		}
+	}
+}
+
+/* No histogram for this column any more (see above); the fast path may
+ * still count into it (struct hist). */
+static void hist_drop(struct hist *h)
+{
+	memset(h, 0, sizeof *h);
+	h->off = 1;
+	h->isf = 1;
+	h->base = -1;
+}
+
+/* An int text of 2^53 or more in magnitude: a float column's histogram
+ * goes (see above). */
+static int hist_big_int(const char *s, size_t n)
+{
+	int64_t iv;
+	return parse_int(s, n, &iv) == 0 && (iv >= HIST_IMAX || iv <= -HIST_IMAX);
+}
+
+/* The histogram of the values the exact table counts (invariant 5). */
+static void hist_table(const struct col *c, struct hist *h)
+{
+	memset(h, 0, sizeof *h);
+	h->isf = !(c->types & T_INT);
+	h->e = hist_least_e(c, h->isf, h->isf ? HIST_EMIN : 0);
+	h->scale = h->isf ? ldexp(1.0, -h->e) : 0;
+	h->base = hist_base(c, h);
+	for (size_t i = 0; c->slots && i < NSLOTS; i++) {
+		const struct slot *sl = &c->slots[i];
+		if (!sl->lc)
+			continue;
+		const char *s = c->arena + c->soff[i];
+		size_t n = slot_len(sl);
+		int64_t iv = 0;
+		double x = 0;
+		if (h->isf && hist_big_int(s, n)) {
+			hist_drop(h);
+			return;
+		}
+		if (parse_int(s, n, &iv) == 0)
+			x = (double)iv;
+		else
+			ds_parse_float(s, n, &x);
+		hist_put(c, h, x, iv, slot_count(sl));
+	}
+}
+
+/* An int column's histogram as a float column's, at the column's turn:
+ * dmin and dmax hold the ints' bounds already (types_add). */
+static void hist_to_float(struct col *c)
+{
+	struct hist *h = c->hist;
+	uint64_t n[DS_HIST_BINS] = { 0 };
+	if (c->imin <= -HIST_IMAX || c->imax >= HIST_IMAX) {
+		hist_drop(h);
+		return;
+	}
+	int e = hist_least_e(c, 1, HIST_EMIN), ie = h->e;
+	int64_t old = h->base;
+	h->isf = 1;
+	h->e = e;
+	h->scale = ldexp(1.0, -e);
+	h->base = hist_base(c, h);
+	for (size_t j = 0; j < DS_HIST_BINS; j++) {
+		if (!h->n[j])
+			continue;
+		/* e < ie only where ie is 0: the bin's one value, finer */
+		int64_t k = old + (int64_t)j;
+		k = e >= ie ? k >> (e - ie) : k * ((int64_t)1 << (ie - e));
+		n[k - h->base] += h->n[j];
+	}
+	memcpy(h->n, n, sizeof n);
+}
+
 static void num_add(struct col *c, double x, int64_t iv, int isint)
 {
 	if (isint) {
@@ -676,8 +966,10 @@ static void num_add(struct col *c, double x, int64_t iv, int isint)
 		c->dmin = x;
 	if (x > c->dmax)
 		c->dmax = x;
-	if (c->hll)
+	if (c->hll) {
 		welford(c, x);
+		hist_put(c, c->hist, x, iv, 1);
+	}
 }
 
 static int instant_cmp(const struct instant *a, const struct instant *b)
@@ -716,15 +1008,22 @@ static void types_add(struct col *c, const char *s, size_t n)
 		if ((c->types & T_INT) && parse_int(s, n, &iv) == 0) {
 			num_add(c, (double)iv, iv, 1);
 		} else if (ds_parse_float(s, n, &x) == 0) {
-			if ((c->types & T_INT) && c->imin <= c->imax) {
-				/* the ints' bounds as the fast path kept them (struct col) */
-				c->dmin = fmin(c->dmin, (double)c->imin);
-				c->dmax = fmax(c->dmax, (double)c->imax);
+			if (c->types & T_INT) {
+				if (c->imin <= c->imax) {
+					/* the ints' bounds as the fast path kept them (struct col) */
+					c->dmin = fmin(c->dmin, (double)c->imin);
+					c->dmax = fmax(c->dmax, (double)c->imax);
+				}
+				if (c->hist)
+					hist_to_float(c);
+			} else if (c->hist && fabs(x) >= 0x1p53 && hist_big_int(s, n)) {
+				hist_drop(c->hist);
 			}
 			c->types &= ~(unsigned)T_INT;
 			num_add(c, x, 0, 0);
 		} else {
 			c->types &= ~(unsigned)(T_INT | T_FLOAT);
+			xfree(&c->hist);
 		}
 	}
 	if ((c->types & T_BOOL) && !is_bool(s, n))
@@ -792,6 +1091,8 @@ static void overflow(struct col *c, const char *why)
 	if (c->types & T_FLOAT) {
 		table_moments(c, &c->mean, &c->m2);
 		c->wn = c->count;
+		c->hist = xmalloc(sizeof *c->hist);
+		hist_table(c, c->hist);
 	}
 	c->hll = xcalloc(HLL_M, 1);
 	for (size_t i = 0; i < NSLOTS; i++) {
@@ -1007,6 +1308,7 @@ run_stream(struct col *c, const csv_field *f, size_t i, size_t k, size_t stride,
 	   int pad)
 {
 	double xb[RUN];
+	int64_t ib[RUN];
 	uint8_t *hll = c->hll;
 	while (i < k) {
 		size_t end = k - i > RUN ? i + RUN : k, nx = 0, nv = 0;
@@ -1023,6 +1325,7 @@ run_stream(struct col *c, const csv_field *f, size_t i, size_t k, size_t stride,
 				int64_t v;
 				if (!int_fast(s, n, &v, &w, pad))
 					goto other;
+				ib[nx] = v;
 				ilo = v < ilo ? v : ilo;
 				ihi = v > ihi ? v : ihi;
 				xb[nx++] = i64_double(v);
@@ -1059,6 +1362,8 @@ other:
 		c->nulls = nulls;
 		c->count += nv;
 		moments_merge(&c->wn, &c->mean, &c->m2, xb, nx);
+		if (mode != M_STRING)
+			hist_block(c, c->hist, xb, mode == M_INT ? ib : NULL, nx, mode == M_INT);
 		if (i < end)
 			break;
 	}
@@ -1111,6 +1416,7 @@ void ds_profile_free(ds_profile **pp)
 		free(p->cols[i].soff);
 		free(p->cols[i].arena);
 		free(p->cols[i].hll);
+		free(p->cols[i].hist);
 	}
 	free(p->cols);
 	free(p);
@@ -1246,6 +1552,60 @@ static json_t *real_or_null(double x)
 	return isfinite(x) ? json_real(x) : json_null();
 }
 
+/* A bin edge k 2^e (exact, |k| <= 2^53), the top one clamped to the
+ * largest double: JSON has no infinity, and every value lies below. */
+static double hist_edge(int64_t k, int e)
+{
+	double x = ldexp((double)k, e);
+	return isinf(x) ? copysign(DBL_MAX, x) : x;
+}
+
+/* "histogram": the bins from the first non-empty one to the last. */
+static int hist_json(const struct col *c, json_t *o)
+{
+	struct hist tmp;
+	const struct hist *h = c->hist;
+	if (!c->hll) {
+		hist_table(c, &tmp);
+		h = &tmp;
+	}
+	if (!h || h->off || !c->count)
+		return 0;
+	size_t a = 0, b = DS_HIST_BINS;
+	while (a < b && !h->n[a])
+		a++;
+	while (b > a && !h->n[b - 1])
+		b--;
+	json_t *arr = json_array();
+	int rc = arr ? 0 : -ENOMEM;
+	for (size_t j = a; !rc && j < b; j++) {
+		int64_t k = h->base + (int64_t)j;
+		json_int_t cnt = (json_int_t)h->n[j];
+		json_t *bin;
+		if (!h->isf) {
+			/* ints: the bin's least and greatest ints, lo == hi at e 0;
+			 * (k + 1) 2^e - 1 is at most INT64_MAX, 2^63 being a multiple */
+			int64_t lo = (int64_t)((uint64_t)k << h->e);
+			bin = json_pack("{s:I,s:I,s:I}", "lo", (json_int_t)lo, "hi",
+					(json_int_t)(lo + (int64_t)(((uint64_t)1 << h->e) - 1)),
+					"count", cnt);
+		} else if (c->dmin == c->dmax) {
+			/* one value: its own bin, width 0 */
+			bin = json_pack("{s:f,s:f,s:I}", "lo", c->dmin, "hi", c->dmax, "count", cnt);
+		} else {
+			bin = json_pack("{s:f,s:f,s:I}", "lo", hist_edge(k, h->e), "hi",
+					hist_edge(k + 1, h->e), "count", cnt);
+		}
+		if (!bin || json_array_append_new(arr, bin))
+			rc = -ENOMEM;
+	}
+	if (rc)
+		json_decref(arr);
+	else
+		rc = set(o, "histogram", arr);
+	return rc;
+}
+
 static int stats_json(const struct col *c, json_t *o)
 {
 	const char *t = type_name(c);
@@ -1260,6 +1620,7 @@ static int stats_json(const struct col *c, json_t *o)
 		rc = rc ? rc : set(o, "mean", real_or_null(mean));
 		rc = rc ? rc : set(o, "std", c->count < 2 ? json_null() :
 					   real_or_null(sqrt(m2 / (double)(c->count - 1))));
+		rc = rc ? rc : hist_json(c, o);
 	} else if (!strcmp(t, "date") || !strcmp(t, "timestamp")) {
 		rc = set(o, "min", json_string(c->tmin.text));
 		rc = rc ? rc : set(o, "max", json_string(c->tmax.text));

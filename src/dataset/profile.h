@@ -26,8 +26,17 @@
  * - top values: the DS_TOP_SHOW most frequent with their exact counts while
  *   the exact table holds; once it overflows the list is dropped (null)
  *   and "top_dropped" says why.
+ * - histogram, for int and float: at most DS_HIST_BINS bins of width 2^e
+ *   with edges at multiples of it, [k 2^e, (k+1) 2^e), for the least e
+ *   at which min and max fit in that many (e >= 0 for int; for float e >=
+ *   -1022 and |k| < 2^53, so edges are exact doubles), each with the exact
+ *   count of its values: a function of the values alone, whatever their
+ *   order, in 32 counters per column. A float column that holds an int
+ *   text of magnitude 2^53 or more has none (such an int and the double
+ *   it rounds to may lie in different bins).
  * Columns past DS_PROFILE_MAX_COLS are counted but not profiled, so memory
- * is bounded: at most 1024 x (16 KiB + 32 KiB of values + 36 KiB table).
+ * is bounded: at most 1024 x (16 KiB + 32 KiB of values + 36 KiB table
+ * + 288 bytes of histogram).
  *
  * JSON (ds_profile_json):
  * {"rows": N data rows, "delimiter": ",", "column_count": N,
@@ -35,12 +44,18 @@
  *               "distinct": N, "distinct_exact": true,
  *               "min": 1, "max": 9, "mean": 4.5, "std": 2.7,
  *               "top": [{"value": "1", "count": 3}, ...],
- *               "top_dropped": "..."}, ...]}
+ *               "top_dropped": "...",
+ *               "histogram": [{"lo": 0, "hi": 3, "count": 5}, ...]}, ...]}
  * min/max are JSON integers for int, reals for float, strings for date and
  * timestamp and absent otherwise; mean/std only for int and float (std
  * null under two values); min_length/max_length only for string; min/max
  * and mean are absent when the column has no value; "top_dropped" only
- * when "top" is null. "columns" lists the profiled columns in file order.
+ * when "top" is null. "histogram" (int and float with a value, see above)
+ * lists the bins from the first non-empty one to the last, in order, so
+ * the counts sum to "count": for int lo and hi are the least and greatest
+ * ints of the bin (lo == hi at width 1), for float the bin is lo <= x < hi
+ * (an edge past the largest double is given as it), but for a column of
+ * one value: one bin, lo == hi == that value. "columns" lists the profiled columns in file order.
  *
  * Contract: one thread at a time per profile; ds_profile_add takes records
  * as base/csv delivers them (row 0 the header, p[n] == '\0', valid UTF-8);
@@ -57,6 +72,7 @@
 #define DS_TOP_BYTES 32768 /* bytes of those values per column */
 #define DS_TOP_SHOW 10
 #define DS_HLL_P 14 /* 2^14 registers */
+#define DS_HIST_BINS 32 /* histogram bins at most (a power of two) */
 
 typedef struct ds_profile ds_profile;
 

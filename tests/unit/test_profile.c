@@ -4,6 +4,7 @@
  * batches of random sizes (ds_profile_add_batch, the reader's batches),
  * whose runs parse, count and hash by other code. */
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -858,6 +859,304 @@ static void test_batch_same(void **state)
 	}
 }
 
+/* ---- histograms ----
+ * The reference: the definition in profile.c's histogram section, computed
+ * here from the whole column at once (the least e, then each value's bin);
+ * the profile must give it whatever the order of the values, one by one or
+ * in batches, from the exact table or from the stream. */
+
+/* floor(x / 2^e), and -1 for a negative x whose quotient underflows. */
+static double ref_floor(double x, int e)
+{
+	double p = floor(ldexp(x, -e));
+	return p == 0 && x < 0 ? -1 : p;
+}
+
+static int ref_fits(double lo, double hi, int e)
+{
+	double a = ref_floor(lo, e), b = ref_floor(hi, e);
+	return fabs(a) < 0x1p53 && fabs(b) < 0x1p53 && b - a < DS_HIST_BINS;
+}
+
+static json_t *ref_bin(json_t *lo, json_t *hi, uint64_t n)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "lo", lo);
+	json_object_set_new(o, "hi", hi);
+	json_object_set_new(o, "count", json_integer((json_int_t)n));
+	return o;
+}
+
+static double ref_edge(double k, int e)
+{
+	double x = ldexp(k, e);
+	return isinf(x) ? copysign(DBL_MAX, x) : x;
+}
+
+/* The histogram of vals[0..n): ints when every one is an int text;
+ * json_null() for a float column with an int text of 2^53 or more. */
+static json_t *ref_histogram(char **vals, size_t n)
+{
+	int isint = 1, bigint = 0;
+	int64_t *iv = xcalloc(n, sizeof *iv);
+	double *dv = xcalloc(n, sizeof *dv), dlo = INFINITY, dhi = -INFINITY;
+	int64_t ilo = INT64_MAX, ihi = INT64_MIN;
+	uint64_t cnt[DS_HIST_BINS] = { 0 };
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char *end;
+		errno = 0;
+		long long v = strtoll(vals[i], &end, 10);
+		if (errno || *end)
+			isint = 0;
+		else if (v >= 1LL << 53 || v <= -(1LL << 53))
+			bigint = 1;
+		iv[i] = v;
+		dv[i] = strtod(vals[i], NULL);
+		ilo = iv[i] < ilo ? iv[i] : ilo;
+		ihi = iv[i] > ihi ? iv[i] : ihi;
+		dlo = fmin(dlo, dv[i]);
+		dhi = fmax(dhi, dv[i]);
+	}
+	if (isint) {
+		int e = 0;
+		while ((uint64_t)(ihi >> e) - (uint64_t)(ilo >> e) >= DS_HIST_BINS)
+			e++;
+		for (size_t i = 0; i < n; i++)
+			cnt[(iv[i] >> e) - (ilo >> e)]++;
+		for (int64_t k = ilo >> e; k <= ihi >> e; k++) {
+			int64_t lo = (int64_t)((uint64_t)k << e);
+			json_array_append_new(a, ref_bin(json_integer(lo),
+							 json_integer(lo + (int64_t)(((uint64_t)1 << e) - 1)),
+							 cnt[k - (ilo >> e)]));
+			if (k == INT64_MAX >> e)
+				break;
+		}
+	} else if (bigint) {
+		json_decref(a);
+		a = json_null();
+	} else {
+		int e = -1022;
+		while (!ref_fits(dlo, dhi, e))
+			e++;
+		double base = ref_floor(dlo, e);
+		for (size_t i = 0; i < n; i++)
+			cnt[(size_t)(ref_floor(dv[i], e) - base)]++;
+		if (dlo == dhi)
+			json_array_append_new(a, ref_bin(json_real(dlo), json_real(dhi), n));
+		else
+			for (double k = base; k <= ref_floor(dhi, e); k++)
+				json_array_append_new(a, ref_bin(json_real(ref_edge(k, e)),
+								 json_real(ref_edge(k + 1, e)),
+								 cnt[(size_t)(k - base)]));
+	}
+	free(iv);
+	free(dv);
+	return a;
+}
+
+/* vals as a one-column CSV in their order, one by one or in batches. */
+static json_t *hist_of(char **vals, size_t n, int batch)
+{
+	struct text t = { 0 };
+	add(&t, "v\n");
+	for (size_t i = 0; i < n; i++)
+		add(&t, "%s\n", vals[i]);
+	int was = g_batch;
+	g_batch = batch;
+	json_t *j = profile_text(t.s, t.n);
+	g_batch = was;
+	free(t.s);
+	json_t *c = column(j, "v"), *h = json_incref(json_object_get(c, "histogram"));
+	if (h) { /* the counts cover the column's values */
+		size_t i;
+		json_t *b;
+		json_int_t sum = 0;
+		json_array_foreach(h, i, b)
+			sum += json_integer_value(json_object_get(b, "count"));
+		assert_int_equal(sum, json_integer_value(json_object_get(c, "count")));
+		assert_true(json_integer_value(json_object_get(json_array_get(h, 0), "count")) > 0);
+		assert_true(json_integer_value(json_object_get(
+				    json_array_get(h, json_array_size(h) - 1), "count")) > 0);
+		assert_true(json_array_size(h) <= DS_HIST_BINS);
+	}
+	json_decref(j);
+	return h;
+}
+
+/* vals in several orders (as given, reversed, shuffled), each one by one
+ * and in batches: the same histogram every time, ref when not NULL (and
+ * none at all when ref is json_null()). Takes ref. */
+static void hist_check(const char *what, char **vals, size_t n, json_t *ref, uint64_t *seed)
+{
+	json_t *first = NULL;
+	for (int order = 0; order < 5; order++) {
+		if (order == 1) {
+			for (size_t i = 0; i < n / 2; i++) {
+				char *t = vals[i];
+				vals[i] = vals[n - 1 - i];
+				vals[n - 1 - i] = t;
+			}
+		} else if (order > 1) {
+			for (size_t i = n; i > 1; i--) {
+				size_t j = rnd(seed) % i;
+				char *t = vals[i - 1];
+				vals[i - 1] = vals[j];
+				vals[j] = t;
+			}
+		}
+		for (int batch = 0; batch < 2; batch++) {
+			json_t *h = hist_of(vals, n, batch), *want = first ? first : ref;
+			if (!first && h)
+				first = json_incref(h);
+			if (json_is_null(ref) ? h != NULL : (want && !json_equal(h, want))) {
+				char *a = h ? json_dumps(h, 0) : NULL, *b = json_dumps(want, JSON_ENCODE_ANY);
+				fail_msg("%s, order %d, batch %d:\n got %s\nwant %s", what, order, batch,
+					 a ? a : "none", b);
+			}
+			json_decref(h);
+		}
+	}
+	json_decref(first);
+	json_decref(ref);
+}
+
+struct hcol {
+	char **v;
+	size_t n;
+};
+
+static void hput(struct hcol *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void hput(struct hcol *c, const char *fmt, ...)
+{
+	char b[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(b, sizeof b, fmt, ap);
+	va_end(ap);
+	c->v = xrealloc(c->v, (c->n + 1) * sizeof *c->v);
+	c->v[c->n++] = xstrdup(b);
+}
+
+static void hfree(struct hcol *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->v[i]);
+	free(c->v);
+	c->v = NULL;
+	c->n = 0;
+}
+
+/* Checks c against the reference (or no histogram: none set), then empties it. */
+static void hdone(const char *what, struct hcol *c, int none, uint64_t *seed)
+{
+	hist_check(what, c->v, c->n, none ? json_null() : ref_histogram(c->v, c->n), seed);
+	hfree(c);
+}
+
+static void test_histogram(void **state)
+{
+	(void)state;
+	uint64_t seed = 2024;
+	struct hcol c = { 0 };
+	/* ints, from the table (few values) and from the stream */
+	for (int i = 0; i < 200; i++)
+		hput(&c, "%d", (int)(rnd(&seed) % 44) - 3);
+	hdone("small ints", &c, 0, &seed);
+	for (int i = 0; i < 3000; i++)
+		hput(&c, "%lld", (long long)(rnd(&seed) % 10001) - 5000);
+	hdone("ints", &c, 0, &seed);
+	for (int i = 0; i < 3000; i++)
+		hput(&c, "%lld", (long long)(rnd(&seed) << 31 ^ rnd(&seed)) - (1LL << 61));
+	hput(&c, "9223372036854775807");
+	hput(&c, "-9223372036854775808");
+	hdone("the whole int64 range", &c, 0, &seed);
+	for (int i = 0; i < 3000; i++)
+		hput(&c, "%d", i % 2 ? 7 : -7);
+	hdone("two ints", &c, 0, &seed);
+	for (int i = 0; i < 300; i++)
+		hput(&c, "7");
+	hist_check("one int", c.v, c.n, json_loads("[{\"lo\":7,\"hi\":7,\"count\":300}]", 0, NULL),
+		   &seed);
+	hfree(&c);
+	/* floats: negative, tiny, huge; one value: width 0 */
+	for (int i = 0; i < 3000; i++)
+		hput(&c, "%.2f", ((double)rnd(&seed) - 2147483648.0) / 1e4);
+	hput(&c, "12");
+	hdone("floats", &c, 0, &seed);
+	for (int i = 0; i < 3000; i++)
+		hput(&c, "%.16e", ldexp((double)rnd(&seed), (int)(rnd(&seed) % 1960) - 1000) *
+					   (i % 3 ? 1 : -1)); /* no int texts (see below) */
+	hput(&c, "1.7976931348623157e308");
+	hput(&c, "-1.7976931348623157e308");
+	hdone("floats over the whole range", &c, 0, &seed);
+	for (int i = 0; i < 2000; i++)
+		hput(&c, "%s", i % 3 == 0 ? "-5e-324" : i % 3 == 1 ? "1e-320" : "0");
+	hdone("subnormals", &c, 0, &seed);
+	for (int i = 0; i < 2000; i++)
+		hput(&c, "%.17g", i % 2 ? -4.9406564584124654e-324 : 1e300 + i);
+	hdone("a subnormal under a wide width", &c, 0, &seed);
+	for (int i = 0; i < 1500; i++)
+		hput(&c, "2.5%0*d", i % 100, 0); /* distinct texts, one value */
+	hist_check("one float", c.v, c.n,
+		   json_loads("[{\"lo\":2.5,\"hi\":2.5,\"count\":1500}]", 0, NULL), &seed);
+	hfree(&c);
+	/* where the bound on indices sets e: values a few ulps below 2^21
+	 * (as 1200 texts: trailing zeros) fit at e = -32 in bins up to
+	 * 2^53 - 1, and 2^21 itself, short enough for a run, needs e = -31 */
+	for (int i = 0; i < 1200; i++) {
+		char b[64];
+		snprintf(b, sizeof b, "%.17g", ldexp(1, 21) - ldexp(1 + i % 20, -32));
+		hput(&c, "%s%0*d", b, i / 20, 0);
+	}
+	hput(&c, "2097152");
+	hdone("indices near 2^53", &c, 0, &seed);
+	/* an int column that turns float, wherever the float is */
+	for (int i = 0; i < 3000; i++)
+		hput(&c, "%d", i);
+	hput(&c, "0.5");
+	hdone("ints and a float", &c, 0, &seed);
+	/* ... at width 1: 31 ints as 1178 texts (signs, leading zeros)
+	 * leave the exact table */
+	for (int i = 0; i < 1200; i++)
+		hput(&c, "%s%0*d", i / 589 % 2 ? "+" : "", 1 + i / 31 % 19, i % 31);
+	{
+		json_t *h = hist_of(c.v, c.n, 0);
+		assert_int_equal(json_array_size(h), 31); /* width 1 */
+		json_decref(h);
+	}
+	hput(&c, "2.5");
+	hdone("ints at width 1 and a float", &c, 0, &seed);
+	/* ... and a float's finer width: bins of 1/16 from 1 to 2 */
+	for (int i = 0; i < 30; i++)
+		hput(&c, "%s", i % 3 == 0 ? "1" : i % 3 == 1 ? "2" : "1.5");
+	hdone("ints and a float at a finer width", &c, 0, &seed);
+	/* an int beyond 2^53 in a float column: none, from the table or not */
+	for (int i = 0; i < 3000; i++)
+		hput(&c, "%d", i);
+	hput(&c, "9007199254740993");
+	hput(&c, "0.5");
+	hdone("a big int and a float", &c, 1, &seed);
+	for (int i = 0; i < 3; i++)
+		hput(&c, "%s", i == 0 ? "-9007199254740992" : i == 1 ? "1.5" : "4");
+	hdone("a big int and a float, few", &c, 1, &seed);
+	for (int i = 0; i < 3000; i++)
+		hput(&c, "%d.25", i);
+	hput(&c, "9007199254740991"); /* 2^53 - 1: kept */
+	hdone("an int below 2^53 and floats", &c, 0, &seed);
+	/* a column that becomes string has none */
+	for (int i = 0; i < 3000; i++)
+		hput(&c, "%d", i);
+	hput(&c, "word");
+	hdone("ints and a word", &c, 1, &seed);
+	hput(&c, "1");
+	hput(&c, "word");
+	hdone("an int and a word", &c, 1, &seed);
+	/* no value: no histogram */
+	hput(&c, "NA");
+	hdone("nulls", &c, 1, &seed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -871,6 +1170,7 @@ int main(void)
 		cmocka_unit_test(test_exact_table),
 		cmocka_unit_test(test_fast_numbers),
 		cmocka_unit_test(test_batch_same),
+		cmocka_unit_test(test_histogram),
 		/* the reference tests again, through the batch path */
 		cmocka_unit_test_setup_teardown(test_against_reference, batch_on, batch_off),
 		cmocka_unit_test_setup_teardown(test_hll, batch_on, batch_off),
