@@ -48,7 +48,8 @@ export interface ColumnProfile {
   /** null when the column had too many distinct values to keep (top_dropped says why). */
   top: TopValue[] | null;
   top_dropped?: string;
-  /** Not sent by this server; drawn when a later one sends it. */
+  /** int and float: at most 32 equal-width bins, first to last non-empty one
+   * (int: lo and hi the bin's least and greatest ints; float: lo <= x < hi). */
   histogram?: { lo: number; hi: number; count: number }[];
 }
 

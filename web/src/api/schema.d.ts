@@ -1889,7 +1889,7 @@ export interface components {
                 path?: string;
             }[];
         };
-        /** @description min/max: integers for int, numbers for float, strings for date and timestamp; mean/std for int and float; min_length/max_length for string */
+        /** @description min/max: integers for int, numbers for float, strings for date and timestamp; mean/std and histogram for int and float; min_length/max_length for string */
         ColumnProfile: {
             name: string;
             /** @enum {string} */
@@ -1909,6 +1909,12 @@ export interface components {
                 count: number;
             }[] | null;
             top_dropped?: string;
+            /** @description int and float columns with a value: at most 32 bins of a power-of-two width, edges at its multiples, from the first non-empty bin to the last; counts are exact and sum to count. int: lo and hi are the least and greatest ints of the bin; float: lo <= x < hi (lo == hi for a column of one value). Absent for a float column holding an integer of magnitude 2^53 or more */
+            histogram?: {
+                lo: number;
+                hi: number;
+                count: number;
+            }[];
         };
         /** @description The profile of one tabular file (src/dataset/profile.h) */
         Profile: {
