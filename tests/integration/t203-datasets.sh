@@ -26,6 +26,15 @@ is "$(jbody .message) $(jbody .uploader) $(jbody .parent) $(jbody .bytes)" "firs
 is "$(jbody '.profiles["data.csv"].columns | map(.type) | join(",")')" "int,string,float" \
 	"... and the profile computed during the upload"
 like "$(jbody .created_at)" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T.*Z$' "... and an RFC 3339 time"
+# histograms: ints 1..3 at width 1; floats 1.5 and 2.5 at width 1/16, the
+# 15 empty bins between them kept; none for a string
+is "$(jc '.profiles["data.csv"].columns[0].histogram')" \
+	'[{"lo":1,"hi":1,"count":1},{"lo":2,"hi":2,"count":1},{"lo":3,"hi":3,"count":1}]' \
+	"... with a histogram of an int column"
+is "$(jc '.profiles["data.csv"].columns[2].histogram | [length, .[0], .[-1], (map(.count) | add)]')" \
+	'[17,{"lo":1.5,"hi":1.5625,"count":1},{"lo":2.5,"hi":2.5625,"count":1},2]' \
+	"... and of a float column, counting its non-null values"
+is "$(jbody '.profiles["data.csv"].columns[1] | has("histogram")')" false "... and none for a string"
 B0=$(nblobs)
 push iris -H 'Content-Type: text/csv' --data-binary @"$TMP/v1.csv"
 is "$STATUS $(jbody .number) $(jbody .deduplicated)" "200 1 true" "identical content: the same version, deduplicated"

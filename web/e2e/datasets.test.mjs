@@ -81,13 +81,16 @@ test('upload a CSV, a second version, its profile and the diff', async () => {
   await shoot(page, 'datasets-list');
   await audit(page, 'datasets-list');
 
-  // The profile of version 1: types, missing values, min/max and top values.
+  // The profile of version 1: types, missing values, min/max, top values and histograms.
   await page.goto(sv.url + '/datasets/people?tab=profile&v=1');
   await page.getByText('5 rows · 4 columns').waitFor();
   const score = page.getByRole('row').filter({ hasText: /^score/ });
   await score.getByText('float').waitFor();
   await score.getByText('1 (20%)').waitFor();
   await score.getByText('2.25 … 5').waitFor();
+  // its histogram from the server: bins of 1/8 from 2.25 to 5, one value each at the ends
+  await score.getByRole('img', { name: /^Histogram of score: 2\.25 to 2\.375: 1; .* 5 to 5\.125: 1$/ }).waitFor();
+  assert.equal(await score.locator('.hist > div').count(), 23);
   const city = page.getByRole('row').filter({ hasText: /^city/ });
   await city.getByText('string').waitFor();
   await city.locator('.bar-row').filter({ hasText: 'Paris' }).getByText('2').waitFor();
