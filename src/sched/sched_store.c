@@ -257,6 +257,10 @@ static int batch_run(sched *s, sc_op *from, sc_op *to)
 	int rc = store_acquire(s->st, &c);
 	if (rc == 0)
 		rc = store_begin(c);
+	/* Many small writes: on PostgreSQL one round trip for them all (an
+	 * op's error then shows at the commit, and ops_write retries alone). */
+	if (rc == 0)
+		rc = store_pipeline(c, 1);
 	for (sc_op *o = from; rc == 0 && o != to; o = o->next)
 		if ((rc = op_apply(s, c, o, &b)))
 			log_error("sched: op %d of %s-%u: %s", o->kind, o->job, o->idx,

@@ -36,19 +36,24 @@
 	X(PQcmdStatus) \
 	X(PQcmdTuples) \
 	X(PQconnectdb) \
+	X(PQenterPipelineMode) \
 	X(PQerrorMessage) \
 	X(PQexec) \
 	X(PQexecPrepared) \
+	X(PQexitPipelineMode) \
 	X(PQfinish) \
 	X(PQfreemem) \
+	X(PQgetResult) \
 	X(PQgetisnull) \
 	X(PQgetlength) \
 	X(PQgetvalue) \
 	X(PQntuples) \
+	X(PQpipelineSync) \
 	X(PQprepare) \
 	X(PQreset) \
 	X(PQresultErrorField) \
 	X(PQresultStatus) \
+	X(PQsendQueryPrepared) \
 	X(PQsetNoticeProcessor) \
 	X(PQstatus) \
 	X(PQtransactionStatus) \
@@ -79,6 +84,16 @@ struct stmt {
 	char *sql;
 	char types[ARGS_MAX + 1]; /* one letter per argument: the binding's type */
 	int id;
+	int pinned; /* named by statements queued for the pipeline: not evicted */
+};
+
+/* A statement queued by pg_defer: its arguments as libpq takes them, owned. */
+struct queued {
+	char *sql;
+	char types[ARGS_MAX + 1];
+	int nargs;
+	char *vals[ARGS_MAX];
+	int lens[ARGS_MAX], fmts[ARGS_MAX];
 };
 
 struct conn {
@@ -88,6 +103,8 @@ struct conn {
 	int next_slot; /* round robin eviction */
 	int next_id;
 	int ready;           /* connected and set up (setup_session) */
+	struct queued *q;    /* pg_defer's statements, sent by pg_flush */
+	int nq, capq;
 	int64_t retry_at_ms; /* broken: no reset before this */
 	int64_t backoff_ms;
 	char err[512];
@@ -109,6 +126,8 @@ static void rows_drop_bytes(struct rows *r)
 		pq.PQfreemem(r->bytes[i]);
 	r->nbytes = 0;
 }
+
+static void pg_discard(void *p);
 
 static int64_t mono_ms(void)
 {
@@ -136,6 +155,7 @@ static void forget_statements(struct conn *c)
 	for (int i = 0; i < STMT_CACHE; i++) {
 		free(c->cache[i].sql);
 		c->cache[i].sql = NULL;
+		c->cache[i].pinned = 0;
 	}
 }
 
@@ -234,6 +254,8 @@ static void pg_disconnect(void *p)
 {
 	struct conn *c = p;
 	forget_statements(c);
+	pg_discard(c);
+	free(c->q);
 	pq.PQfinish(c->pg);
 	free(c->dsn);
 	free(c);
@@ -263,13 +285,15 @@ static unsigned oid_of(char letter)
 
 /* The name of a prepared statement for sql with these argument types,
  * preparing it on a miss. */
-static int stmt_name(struct conn *c, const char *sql, const char *types, int nargs,
+static int stmt_name(struct conn *c, const char *sql, const char *types, int nargs, int pin,
 		     char name[24])
 {
 	for (int i = 0; i < STMT_CACHE; i++) {
 		struct stmt *s = &c->cache[i];
 		if (s->sql && strcmp(s->types, types) == 0 && strcmp(s->sql, sql) == 0) {
 			snprintf(name, 24, "sn%d", s->id);
+			if (pin)
+				s->pinned = 1;
 			return 0;
 		}
 	}
@@ -314,6 +338,9 @@ static int stmt_name(struct conn *c, const char *sql, const char *types, int nar
 					    : "RELEASE SAVEPOINT sn_prepare"));
 	if (rc)
 		return rc;
+	/* At most PIPE_MAX of the slots are pinned: one is free to take. */
+	while (c->cache[c->next_slot].pinned)
+		c->next_slot = (c->next_slot + 1) % STMT_CACHE;
 	struct stmt *s = &c->cache[c->next_slot];
 	c->next_slot = (c->next_slot + 1) % STMT_CACHE;
 	if (s->sql) {
@@ -326,6 +353,7 @@ static int stmt_name(struct conn *c, const char *sql, const char *types, int nar
 	s->sql = xstrdup(sql);
 	snprintf(s->types, sizeof s->types, "%s", types);
 	s->id = id;
+	s->pinned = pin;
 	return 0;
 }
 
@@ -394,7 +422,7 @@ static int run(struct conn *c, const char *sql, int nargs, const store_arg *args
 		/* Several statements (migrations, BEGIN with its lock): no parameters. */
 		res = pq.PQexec(c->pg, sql);
 	} else {
-		if ((rc = stmt_name(c, sql, types, nargs, name)))
+		if ((rc = stmt_name(c, sql, types, nargs, 0, name)))
 			goto lost;
 		res = pq.PQexecPrepared(c->pg, name, nargs, vals, lens, fmts, 0);
 	}
@@ -432,6 +460,154 @@ static int pg_exec(void *p, const char *sql, int64_t *changes, int nargs, const 
 		*changes = n && *n ? strtoll(n, NULL, 10) : 0;
 	}
 	pq.PQclear(res);
+	return rc;
+}
+
+/* Statements sent per pipeline sync: their results must fit the socket
+ * buffers while we are still sending, or both ends would wait. Also the
+ * most statement slots one flush pins (PIPE_MAX < STMT_CACHE). */
+#define PIPE_MAX 64
+
+static void queued_free(struct queued *q)
+{
+	free(q->sql);
+	for (int i = 0; i < q->nargs; i++)
+		free(q->vals[i]);
+}
+
+static void pg_discard(void *p)
+{
+	struct conn *c = p;
+	for (int i = 0; i < c->nq; i++)
+		queued_free(&c->q[i]);
+	c->nq = 0;
+}
+
+/* Queues a statement whose outcome is learnt at pg_flush. */
+static int pg_defer(void *p, const char *sql, int nargs, const store_arg *args)
+{
+	struct conn *c = p;
+	if (nargs > ARGS_MAX) {
+		set_err(c, "too many arguments");
+		return -EINVAL;
+	}
+	if (c->nq == c->capq) {
+		c->capq = c->capq ? c->capq * 2 : 64;
+		c->q = xrealloc(c->q, (size_t)c->capq * sizeof *c->q);
+	}
+	struct queued *q = &c->q[c->nq++];
+	memset(q, 0, sizeof *q);
+	q->sql = xstrdup(sql);
+	q->nargs = nargs;
+	for (int i = 0; i < nargs; i++) {
+		const store_arg *a = &args[i];
+		char num[32];
+		q->types[i] = type_letter(a->type);
+		switch (a->type) {
+		case STORE_NULL: break;
+		case STORE_INT:
+			snprintf(num, sizeof num, "%lld", (long long)a->i);
+			q->vals[i] = xstrdup(num);
+			break;
+		case STORE_DOUBLE:
+			if (!isnan(a->d)) { /* a NaN binds NULL, as in run() */
+				format_double(a->d, num, sizeof num);
+				q->vals[i] = xstrdup(num);
+			}
+			break;
+		case STORE_TEXT: q->vals[i] = xstrdup(a->s); break;
+		case STORE_BLOB:
+			q->vals[i] = xmalloc(a->i ? (size_t)a->i : 1);
+			if (a->i)
+				memcpy(q->vals[i], a->s, (size_t)a->i);
+			q->lens[i] = (int)a->i;
+			q->fmts[i] = 1;
+			break;
+		}
+	}
+	q->types[nargs] = '\0';
+	return 0;
+}
+
+/* Sends queued[from, to) in one pipeline and reads every result: one round
+ * trip instead of one per statement. The first error is returned; the
+ * server skips the rest of the group (the transaction is aborted anyway). */
+static int pipe_group(struct conn *c, int from, int to)
+{
+	char names[PIPE_MAX][24];
+	int rc = 0, n = to - from;
+	for (int i = 0; i < n && rc == 0; i++) {
+		struct queued *q = &c->q[from + i];
+		rc = stmt_name(c, q->sql, q->types, q->nargs, 1, names[i]);
+	}
+	if (rc)
+		goto out;
+	if (!pq.PQenterPipelineMode(c->pg)) {
+		set_err(c, pq.PQerrorMessage(c->pg));
+		rc = -EIO;
+		goto out;
+	}
+	int sent = 0;
+	for (; sent < n; sent++) {
+		struct queued *q = &c->q[from + sent];
+		if (!pq.PQsendQueryPrepared(c->pg, names[sent], q->nargs, (const char *const *)q->vals,
+					    q->lens, q->fmts, 0))
+			break;
+	}
+	int synced = sent == n && pq.PQpipelineSync(c->pg);
+	if (!synced) {
+		set_err(c, pq.PQerrorMessage(c->pg));
+		rc = map_state(c, NULL);
+	}
+	/* Each statement's results end with a NULL (an aborted one's too: the
+	 * server skips the rest of a group after an error); then the sync's.
+	 * A broken connection gives NULLs only. */
+	for (int i = 0; i < sent; i++) {
+		PGresult *res;
+		while ((res = pq.PQgetResult(c->pg))) {
+			if (pq.PQresultStatus(res) == PGRES_FATAL_ERROR && rc == 0) {
+				set_err(c, pq.PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+				rc = map_state(c, res);
+			}
+			pq.PQclear(res);
+		}
+	}
+	if (synced) {
+		PGresult *res = pq.PQgetResult(c->pg);
+		if (pq.PQresultStatus(res) != PGRES_PIPELINE_SYNC && rc == 0) {
+			set_err(c, pq.PQerrorMessage(c->pg));
+			rc = map_state(c, res);
+		}
+		pq.PQclear(res);
+	}
+	if (!pq.PQexitPipelineMode(c->pg)) {
+		PGresult *res;
+		while ((res = pq.PQgetResult(c->pg)))
+			pq.PQclear(res);
+		if (!pq.PQexitPipelineMode(c->pg) && rc == 0) {
+			set_err(c, pq.PQerrorMessage(c->pg));
+			rc = -EIO;
+		}
+	}
+out:
+	for (int i = 0; i < STMT_CACHE; i++)
+		c->cache[i].pinned = 0;
+	if (pq.PQstatus(c->pg) != CONNECTION_OK) {
+		forget_statements(c);
+		c->retry_at_ms = 0;
+	}
+	return rc;
+}
+
+/* Sends what pg_defer queued; 0 or the first error. The queue is empty
+ * afterwards either way. */
+static int pg_flush(void *p)
+{
+	struct conn *c = p;
+	int rc = c->nq ? ensure(c) : 0;
+	for (int from = 0; rc == 0 && from < c->nq; from += PIPE_MAX)
+		rc = pipe_group(c, from, from + PIPE_MAX < c->nq ? from + PIPE_MAX : c->nq);
+	pg_discard(c);
 	return rc;
 }
 
@@ -596,5 +772,8 @@ const struct store_backend store_pg_backend = {
 	.rows_free = pg_rows_free,
 	.errmsg = pg_errmsg,
 	.ddl = pg_ddl,
+	.defer = pg_defer,
+	.flush = pg_flush,
+	.discard = pg_discard,
 	.begin_sql = "BEGIN; SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK ")",
 };

@@ -20,6 +20,8 @@ struct store_conn {
 	store *owner;
 	void *db;
 	int in_tx;
+	int pipelined; /* store_pipeline: execs in a transaction are queued */
+	int queued;    /* statements wait in the backend's queue */
 	store_conn *next_free;
 };
 
@@ -165,6 +167,22 @@ int store_acquire(store *s, store_conn **out)
 	return 0;
 }
 
+/* Sends what store_pipeline queued, before anything that must see it. */
+static int flush(store_conn *c)
+{
+	if (!c->queued)
+		return 0;
+	c->queued = 0;
+	return note(c, c->owner->be->flush(c->db), "(pipeline)");
+}
+
+int store_pipeline(store_conn *c, int on)
+{
+	int rc = flush(c);
+	c->pipelined = on && c->owner->be->defer;
+	return rc;
+}
+
 void store_release(store_conn **pc)
 {
 	store_conn *c = *pc;
@@ -172,6 +190,7 @@ void store_release(store_conn **pc)
 		return;
 	if (c->in_tx)
 		store_rollback(c);
+	c->pipelined = 0;
 	store *s = c->owner;
 	pthread_mutex_lock(&s->mu);
 	c->next_free = s->free_list;
@@ -213,7 +232,12 @@ int store_commit(store_conn *c)
 {
 	if (!c->in_tx)
 		return -EINVAL;
-	int rc = note(c, c->owner->be->exec(c->db, "COMMIT", NULL, 0, NULL), "COMMIT");
+	int rc = flush(c);
+	if (rc) {
+		store_rollback(c);
+		return rc;
+	}
+	rc = note(c, c->owner->be->exec(c->db, "COMMIT", NULL, 0, NULL), "COMMIT");
 	/* A failed COMMIT may leave the transaction open (SQLITE_BUSY): end it. */
 	if (rc)
 		store_rollback(c);
@@ -227,18 +251,30 @@ int store_rollback(store_conn *c)
 		return 0;
 	/* Cleared first: even a failed ROLLBACK leaves no transaction to resume. */
 	c->in_tx = 0;
+	if (c->queued) {
+		c->owner->be->discard(c->db);
+		c->queued = 0;
+	}
 	return note(c, c->owner->be->exec(c->db, "ROLLBACK", NULL, 0, NULL), "ROLLBACK");
 }
 
 int store_exec(store_conn *c, const char *sql, int64_t *changes, int nargs, const store_arg *args)
 {
-	return note(c, c->owner->be->exec(c->db, sql, changes, nargs, args), sql);
+	if (c->pipelined && c->in_tx && !changes) {
+		c->queued = 1;
+		return note(c, c->owner->be->defer(c->db, sql, nargs, args), sql);
+	}
+	int rc = flush(c);
+	return rc ? rc : note(c, c->owner->be->exec(c->db, sql, changes, nargs, args), sql);
 }
 
 int store_query(store_conn *c, const char *sql, store_rows **out, int nargs, const store_arg *args)
 {
 	void *rows = NULL;
-	int rc = note(c, c->owner->be->query(c->db, sql, &rows, nargs, args), sql);
+	int rc = flush(c);
+	if (rc)
+		return rc;
+	rc = note(c, c->owner->be->query(c->db, sql, &rows, nargs, args), sql);
 	if (rc)
 		return rc;
 	store_rows *r = xmalloc(sizeof *r);

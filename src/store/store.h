@@ -118,6 +118,16 @@ int store_begin(store_conn *c);
 int store_commit(store_conn *c);
 int store_rollback(store_conn *c);
 
+/* Pipelining for a transaction of many small writes (the scheduler's
+ * batches): while on, store_exec without *changes inside a transaction
+ * only queues the statement and returns 0; the queue goes to the database
+ * in one round trip before the next query, exec with *changes, commit, or
+ * store_pipeline(c, 0), and the first error of the queue is returned
+ * there (a failed COMMIT then keeps nothing). A rollback drops the queue.
+ * SQLite runs each statement at once: nothing changes but the speed.
+ * Off again at store_release. */
+int store_pipeline(store_conn *c, int on);
+
 /* Runs a statement; *changes (may be NULL) gets the affected row count. */
 int store_exec(store_conn *c, const char *sql, int64_t *changes, int nargs, const store_arg *args);
 /* Runs a query; iterate with store_rows_next, free with store_rows_free. */

@@ -21,6 +21,12 @@ struct store_backend {
 	/* Migration DDL in this backend's dialect (malloc'd, the caller
 	 * frees), or NULL for a backend that runs the portable text as is. */
 	char *(*ddl)(const char *sql);
+	/* Pipelining (store_pipeline), or NULL where statements run at once:
+	 * defer queues a statement, flush sends the queue and returns the
+	 * first error, discard drops it. */
+	int (*defer)(void *conn, const char *sql, int nargs, const store_arg *args);
+	int (*flush)(void *conn);
+	void (*discard)(void *conn);
 	/* SQL that starts a write transaction (SQLite: BEGIN IMMEDIATE). */
 	const char *begin_sql;
 };

@@ -543,6 +543,66 @@ static void test_failed_commit(void **state)
 	store_free(&s);
 }
 
+/* store_pipeline: queued writes reach the database before a query, at
+ * commit, or when it is turned off; an error in the queue fails the
+ * commit and keeps nothing; a rollback drops the queue. The same
+ * outcomes on both backends (SQLite runs each at once). */
+static void test_pipeline(void **state)
+{
+	(void)state;
+	store *s = NULL;
+	store_conn *c = NULL;
+	char err[256], id[16];
+	assert_int_equal(open_with(&box, NULL, &s, err, sizeof err), 0);
+	assert_int_equal(store_acquire(s, &c), 0);
+	/* More statements than one pipeline group, with every argument type. */
+	assert_int_equal(store_begin(c), 0);
+	assert_int_equal(store_pipeline(c, 1), 0);
+	for (int i = 0; i < 150; i++) {
+		snprintf(id, sizeof id, "p%03d", i);
+		assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ($1)", NULL,
+					    SARGS(SA_TEXT(id), SA_INT(i), SA_DBL(0.5), SA_NULL,
+						  SA_BLOB("x", 1))), 0);
+	}
+	/* A query sees what was queued before it, in the same transaction. */
+	store_rows *r = NULL;
+	assert_int_equal(store_query(c, "SELECT COUNT(*) FROM box", &r, SNOARGS), 0);
+	assert_int_equal(store_rows_next(r), 1);
+	assert_int_equal(store_rows_int(r, 0), 150);
+	store_rows_free(&r);
+	assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('q')", NULL, SNOARGS), 0);
+	assert_int_equal(store_commit(c), 0);
+	assert_int_equal(query1(s, "SELECT COUNT(*) FROM box"), 151);
+	/* A failing statement in the queue: the commit fails, nothing kept. */
+	assert_int_equal(store_begin(c), 0);
+	assert_int_equal(store_pipeline(c, 1), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('r')", NULL, SNOARGS), 0);
+	int rc = store_exec(c, "INSERT INTO box (id) VALUES ('q')", NULL, SNOARGS);
+	if (test_db_pg()) {
+		assert_int_equal(rc, 0); /* queued: the error comes at the commit */
+		assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('s')", NULL, SNOARGS), 0);
+		assert_int_equal(store_commit(c), STORE_ECONSTRAINT);
+		assert_int_equal(query1(s, "SELECT COUNT(*) FROM box"), 151);
+	} else {
+		assert_int_equal(rc, STORE_ECONSTRAINT);
+		assert_int_equal(store_rollback(c), 0);
+	}
+	/* A rollback drops the queue; turned off, writes run at once again. */
+	assert_int_equal(store_begin(c), 0);
+	assert_int_equal(store_pipeline(c, 1), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('t')", NULL, SNOARGS), 0);
+	assert_int_equal(store_rollback(c), 0);
+	assert_int_equal(store_begin(c), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('u')", NULL, SNOARGS), 0);
+	assert_int_equal(store_pipeline(c, 0), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('u')", NULL, SNOARGS),
+			 STORE_ECONSTRAINT);
+	assert_int_equal(store_rollback(c), 0);
+	assert_int_equal(query1(s, "SELECT COUNT(*) FROM box"), 151);
+	store_release(&c);
+	store_free(&s);
+}
+
 static int exec_b(store *s, const char *fmt, const char *name)
 {
 	char sql[256];
@@ -754,6 +814,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failing_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipeline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 		cmocka_unit_test(test_pg_unreachable),
 		cmocka_unit_test_setup_teardown(test_server_domains, setup, teardown),
