@@ -405,8 +405,16 @@ static json_t *load(struct ctx *c, const char *p, size_t n)
 {
 	json_error_t je;
 	json_t *root = json_loadb(p, n, JSON_REJECT_DUPLICATES, &je);
-	if (!root)
-		snprintf(c->err, c->errlen, "body: line %d: %s", je.line, je.text);
+	if (!root) {
+		/* jansson quotes the bytes near the error, which may be a cut or
+		 * invalid sequence: the message goes to JSON, so it must be UTF-8. */
+		char *text = sn_utf8_sanitize(je.text);
+		snprintf(c->err, c->errlen, "body: line %d: %s", je.line, text);
+		free(text);
+		size_t n = strlen(c->err);
+		while (n && !sn_utf8_valid(c->err, n, 0))
+			c->err[--n] = '\0'; /* a sequence snprintf cut */
+	}
 	else if (!json_is_object(root)) {
 		snprintf(c->err, c->errlen, "body: not a JSON object");
 		json_decref(root);
