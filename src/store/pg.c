@@ -306,9 +306,8 @@ static int stmt_name(struct conn *c, const char *sql, const char *types, int nar
 	/* A text or NULL argument whose type the server cannot infer from where
 	 * it first stands ("$1 IS NULL OR col = $1", or one the SQL does not
 	 * use) is typed text, one at a time: SQLite took any. Once per
-	 * statement and connection. */
-	/* In a transaction a failed PREPARE would abort it: a savepoint keeps
-	 * the retries (and a statement that cannot be prepared) from doing so. */
+	 * statement and connection. In a transaction a failed PREPARE would
+	 * abort it: a savepoint keeps the retries from doing so. */
 	int in_tx = pq.PQtransactionStatus(c->pg) == PQTRANS_INTRANS;
 	if (in_tx)
 		pq.PQclear(pq.PQexec(c->pg, "SAVEPOINT sn_prepare"));
@@ -367,6 +366,36 @@ static void format_double(double d, char *buf, size_t n)
 		snprintf(buf, n, "%.17g", d);
 }
 
+/* One argument as libpq takes it (*val NULL for SQL NULL; num holds the
+ * text of a number); returns its type letter (stmt_name's key). A NaN binds
+ * NULL, as SQLite binds it, so that a NOT NULL column refuses it on both. */
+static char encode_arg(const store_arg *a, char num[32], const char **val, int *len, int *fmt)
+{
+	*val = NULL;
+	*len = 0;
+	*fmt = 0;
+	switch (a->type) {
+	case STORE_NULL: break;
+	case STORE_INT:
+		snprintf(num, 32, "%lld", (long long)a->i);
+		*val = num;
+		break;
+	case STORE_DOUBLE:
+		if (!isnan(a->d)) {
+			format_double(a->d, num, 32);
+			*val = num;
+		}
+		break;
+	case STORE_TEXT: *val = a->s; break;
+	case STORE_BLOB:
+		*val = a->s ? a->s : "";
+		*len = (int)a->i;
+		*fmt = 1;
+		break;
+	}
+	return type_letter(a->type);
+}
+
 /* Runs sql with args; *out gets the result (PGRES_COMMAND_OK or
  * PGRES_TUPLES_OK), which the caller clears. */
 static int run(struct conn *c, const char *sql, int nargs, const store_arg *args, PGresult **out)
@@ -386,35 +415,8 @@ static int run(struct conn *c, const char *sql, int nargs, const store_arg *args
 	const char *vals[ARGS_MAX];
 	int lens[ARGS_MAX], fmts[ARGS_MAX];
 	char nums[ARGS_MAX][32];
-	for (int i = 0; i < nargs; i++) {
-		const store_arg *a = &args[i];
-		types[i] = type_letter(a->type);
-		lens[i] = 0;
-		fmts[i] = 0;
-		switch (a->type) {
-		case STORE_NULL: vals[i] = NULL; break;
-		case STORE_INT:
-			snprintf(nums[i], sizeof nums[i], "%lld", (long long)a->i);
-			vals[i] = nums[i];
-			break;
-		case STORE_DOUBLE:
-			/* SQLite binds a NaN as NULL: the same here, so that a NOT
-			 * NULL column refuses it on both. */
-			if (isnan(a->d)) {
-				vals[i] = NULL;
-				break;
-			}
-			format_double(a->d, nums[i], sizeof nums[i]);
-			vals[i] = nums[i];
-			break;
-		case STORE_TEXT: vals[i] = a->s; break;
-		case STORE_BLOB:
-			vals[i] = a->s ? a->s : "";
-			lens[i] = (int)a->i;
-			fmts[i] = 1;
-			break;
-		}
-	}
+	for (int i = 0; i < nargs; i++)
+		types[i] = encode_arg(&args[i], nums[i], &vals[i], &lens[i], &fmts[i]);
 	types[nargs] = '\0';
 	char name[24];
 	PGresult *res = NULL;
@@ -500,29 +502,14 @@ static int pg_defer(void *p, const char *sql, int nargs, const store_arg *args)
 	q->sql = xstrdup(sql);
 	q->nargs = nargs;
 	for (int i = 0; i < nargs; i++) {
-		const store_arg *a = &args[i];
 		char num[32];
-		q->types[i] = type_letter(a->type);
-		switch (a->type) {
-		case STORE_NULL: break;
-		case STORE_INT:
-			snprintf(num, sizeof num, "%lld", (long long)a->i);
-			q->vals[i] = xstrdup(num);
-			break;
-		case STORE_DOUBLE:
-			if (!isnan(a->d)) { /* a NaN binds NULL, as in run() */
-				format_double(a->d, num, sizeof num);
-				q->vals[i] = xstrdup(num);
-			}
-			break;
-		case STORE_TEXT: q->vals[i] = xstrdup(a->s); break;
-		case STORE_BLOB:
-			q->vals[i] = xmalloc(a->i ? (size_t)a->i : 1);
-			if (a->i)
-				memcpy(q->vals[i], a->s, (size_t)a->i);
-			q->lens[i] = (int)a->i;
-			q->fmts[i] = 1;
-			break;
+		const char *v;
+		q->types[i] = encode_arg(&args[i], num, &v, &q->lens[i], &q->fmts[i]);
+		if (v) {
+			/* Owned until the flush: the caller's buffers may be gone. */
+			size_t n = q->fmts[i] ? (size_t)q->lens[i] : strlen(v) + 1;
+			q->vals[i] = xmalloc(n ? n : 1);
+			memcpy(q->vals[i], v, n);
 		}
 	}
 	q->types[nargs] = '\0';
