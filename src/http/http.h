@@ -4,8 +4,11 @@
  *
  * A handler runs once the whole body has arrived (bounded by the route's
  * limit) and must set exactly one reply with an http_reply_* call; a
- * handler that sets none answers 500. Handlers run on the connection's
- * thread and may block (thread per connection). */
+ * handler that sets none answers 500, unless it defers (http_req_defer).
+ * On a server with a thread per connection (the default), handlers run on
+ * the connection's thread and may block. On an event-loop server
+ * (http_config.event_threads) a few threads serve every connection: its
+ * routes must answer at once or defer, never wait. */
 #ifndef SN_HTTP_H
 #define SN_HTTP_H
 #include <stddef.h>
@@ -95,6 +98,10 @@ typedef struct http_config {
 				* says how to build the console */
 	const char *allowed_origins; /* comma-separated scheme://host[:port] that
 				      * may call the API cross-origin; NULL: none */
+	unsigned event_threads;     /* 0: a thread per connection; n: an event
+				     * loop (epoll) on n threads, for routes that
+				     * answer at once or defer (the ingest
+				     * listener) */
 } http_config;
 
 /* Starts listening. Routes must outlive the server. err gets a message. */
@@ -110,6 +117,17 @@ int http_server_stop(http_server **s, int grace_ms);
 unsigned http_server_port(const http_server *s);
 /* Appends Prometheus text for requests by route and status and latency. */
 void http_server_metrics(http_server *s, buf *out);
+
+/* A reply that comes later (a group commit): the handler calls
+ * http_req_defer, starts the work and returns without a reply; then, on
+ * any thread, exactly once, the work sets the reply with the http_reply_*
+ * calls and calls http_req_resume (which answers 500 when no reply was
+ * set). r and what it holds stay valid until then. On an event-loop server
+ * the connection is suspended meanwhile (its thread serves others); on a
+ * thread-per-connection server its thread waits. resume may come before
+ * the handler has returned. */
+void http_req_defer(http_req *r);
+void http_req_resume(http_req *r);
 
 /* Request accessors; returned strings are borrowed for the request's life. */
 const char *http_req_method(const http_req *r);

@@ -4,6 +4,7 @@
 #define SN_HTTP_INT_H
 #include <jansson.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include "http/http.h"
@@ -62,6 +63,10 @@ struct http_server {
 	char *web_dir;      /* NULL: no console configured */
 	char **origins;     /* allowed_origins, lower case, norigins of them */
 	size_t norigins;
+	int event_loop;     /* cfg.event_threads > 0: connections are suspended
+			     * while their reply is deferred */
+	pthread_mutex_t defer_mu; /* orders a deferred request's suspension
+				   * and its resumption (http_req_resume) */
 };
 
 struct http_req {
@@ -99,6 +104,11 @@ struct http_req {
 	struct MHD_Response *resp;
 	char *hdr_name[MAX_HEADERS], *hdr_val[MAX_HEADERS];
 	int nhdrs;
+	/* http_req_defer: deferred is set by the handler's thread; resumed and
+	 * suspended are under srv->defer_mu (event loop); done is posted by
+	 * http_req_resume (thread per connection). */
+	int deferred, resumed, suspended;
+	sem_t done;
 };
 
 /* Matches path against pattern segment by segment; "{name}" takes one

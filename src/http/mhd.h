@@ -12,7 +12,8 @@
 	X(MHD_destroy_response) \
 	X(MHD_get_connection_info) X(MHD_get_daemon_info) X(MHD_is_feature_supported) \
 	X(MHD_lookup_connection_value) X(MHD_queue_response) X(MHD_quiesce_daemon) \
-	X(MHD_start_daemon) X(MHD_stop_daemon)
+	X(MHD_start_daemon) X(MHD_stop_daemon) X(MHD_suspend_connection) \
+	X(MHD_resume_connection)
 
 #define HTTP_MHD_FIELD(f) __typeof__(&f) f;
 struct http_mhd {
@@ -39,5 +40,7 @@ int http_mhd_load(char *err, size_t errlen);
 #define MHD_quiesce_daemon http_mhd.MHD_quiesce_daemon
 #define MHD_start_daemon http_mhd.MHD_start_daemon
 #define MHD_stop_daemon http_mhd.MHD_stop_daemon
+#define MHD_suspend_connection http_mhd.MHD_suspend_connection
+#define MHD_resume_connection http_mhd.MHD_resume_connection
 #endif
 #endif

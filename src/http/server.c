@@ -430,7 +430,9 @@ static int early_checks(http_req *r)
 	buf allow;
 	buf_init(&allow, 256);
 	int st = route(r, &allow);
-	int get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+	/* An event loop serves its routes only: the console's files are read
+	 * with blocking I/O. */
+	int get = !srv->event_loop && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0);
 	if (st == 404 && get && !http_static_excluded(r->path) && r->hc && r->hc->reserve) {
 		/* Reserved slots are for authenticated API calls, as for public routes. */
 		http_reply_header(r, "Retry-After", "5");
@@ -485,7 +487,7 @@ static void dispatch(http_req *r)
 			r->stream_err = r->too_large ? -EFBIG : r->quota_err ? r->quota_err
 					: r->spool_err ? -r->spool_err : 0;
 		r->route->fn(r, ((const http_stream *)r->route->ctx)->ctx);
-		if (!r->status)
+		if (!r->status && !r->deferred)
 			http_reply_error(r, 500, "internal", "the handler gave no reply");
 		return;
 	}
@@ -519,8 +521,56 @@ static void dispatch(http_req *r)
 		}
 	}
 	r->route->fn(r, r->route->ctx);
+	/* A deferred reply may be being set on another thread: hands off. */
+	if (!r->status && !r->deferred)
+		http_reply_error(r, 500, "internal", "the handler gave no reply");
+}
+
+void http_req_defer(http_req *r)
+{
+	r->deferred = 1;
+	if (!r->srv->event_loop)
+		sem_init(&r->done, 0, 0);
+}
+
+void http_req_resume(http_req *r)
+{
+	http_server *srv = r->srv;
 	if (!r->status)
 		http_reply_error(r, 500, "internal", "the handler gave no reply");
+	if (!srv->event_loop) {
+		sem_post(&r->done); /* r may be gone after this */
+		return;
+	}
+	pthread_mutex_lock(&srv->defer_mu);
+	r->resumed = 1;
+	int suspended = r->suspended;
+	struct MHD_Connection *conn = r->conn;
+	pthread_mutex_unlock(&srv->defer_mu);
+	/* Once resumed, MHD may finish and free r at any moment. */
+	if (suspended)
+		MHD_resume_connection(conn);
+}
+
+/* After a handler deferred: 1 when its reply is there (waited for, on a
+ * thread-per-connection server), 0 when the connection was suspended until
+ * http_req_resume (MHD then calls on_request again). */
+static int defer_wait(http_req *r)
+{
+	http_server *srv = r->srv;
+	if (!srv->event_loop) {
+		while (sem_wait(&r->done) && errno == EINTR)
+			;
+		return 1;
+	}
+	pthread_mutex_lock(&srv->defer_mu);
+	int done = r->resumed;
+	if (!done) {
+		MHD_suspend_connection(r->conn);
+		r->suspended = 1;
+	}
+	pthread_mutex_unlock(&srv->defer_mu);
+	return done;
 }
 
 static enum MHD_Result queue(http_req *r)
@@ -593,6 +643,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (r->early)
 		return MHD_NO;
+	if (r->suspended) /* resumed: the deferred reply is set */
+		return queue(r);
 	if (r->discard) {
 		r->discarded += *upload_size;
 		if (*upload_size && r->discarded > DISCARD_MAX)
@@ -627,6 +679,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->spool_fd = -1;
 	}
 	dispatch(r);
+	if (r->deferred && !defer_wait(r))
+		return MHD_YES;
 	return queue(r);
 }
 
@@ -676,6 +730,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		r->user_free(r->user);
 	if (r->state && r->state_free)
 		r->state_free(r->state);
+	if (r->deferred && !srv->event_loop)
+		sem_destroy(&r->done);
 	json_decref(r->json);
 	buf_release(&r->body);
 	free(r->actor);
@@ -857,6 +913,7 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 	if (!s->cfg.upload_total_max)
 		s->cfg.upload_total_max = (uint64_t)64 << 30;
 	pthread_mutex_init(&s->conns_mu, NULL);
+	pthread_mutex_init(&s->defer_mu, NULL);
 	s->routes = routes;
 	s->nroutes = nroutes;
 	s->hooks = *hooks;
@@ -868,8 +925,12 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 	s->cfg.web_dir = s->cfg.allowed_origins = NULL;
 	if ((rc = http_origins_init(s, cfg->allowed_origins, err, errlen)))
 		goto fail;
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	s->event_loop = cfg->event_threads > 0;
+	unsigned flags = MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	if (s->event_loop)
+		flags |= MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
+	else
+		flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if (cfg->tls_cert) {
@@ -891,6 +952,11 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 		{ MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key },
 		{ MHD_OPTION_END, 0, NULL },
 	};
+	struct MHD_OptionItem loop_opts[] = {
+		{ s->event_loop ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+		  (intptr_t)cfg->event_threads, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 	errno = 0;
 	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -902,6 +968,7 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 				MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.timeout_s,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				MHD_OPTION_ARRAY, tls_opts,
+				MHD_OPTION_ARRAY, loop_opts,
 				MHD_OPTION_END);
 	if (!s->d) {
 		if (cfg->tls_cert && errno != EADDRINUSE && errno != EACCES && errno != EADDRNOTAVAIL)
@@ -925,6 +992,7 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 	return 0;
 fail:
 	pthread_mutex_destroy(&s->conns_mu);
+	pthread_mutex_destroy(&s->defer_mu);
 	http_origins_release(s);
 	free(s->web_dir);
 	free(s->tls_cert);
@@ -970,6 +1038,7 @@ int http_server_stop(http_server **ps, int grace_ms)
 		pthread_join(s->watchdog, NULL);
 	MHD_stop_daemon(s->d);
 	pthread_mutex_destroy(&s->conns_mu);
+	pthread_mutex_destroy(&s->defer_mu);
 	http_origins_release(s);
 	free(s->web_dir);
 	free(s->spool_dir);

@@ -72,6 +72,14 @@ void mx_db_free(mx_db **db);
  * stored; HTTP 429 too_many_series), or an I/O error (nothing
  * acknowledged). Thread safe; concurrent callers share group commits. */
 int mx_db_append(mx_db *db, const mx_batch *b);
+/* The same without waiting: returns 1 when the batch was queued, and then
+ * cb(ctx, rc) runs exactly once, on the log writer's thread, once the
+ * group holding it is durable (rc 0) or failed; b must stay valid until
+ * then. cb must be quick (the writer's next group waits for it) and must
+ * not append. Returns 0 for an empty batch and a negative errno when
+ * nothing was queued (cb is then never called). */
+typedef void (*mx_append_cb)(void *ctx, int rc);
+int mx_db_append_async(mx_db *db, const mx_batch *b, mx_append_cb cb, void *ctx);
 
 enum mx_agg {
 	MX_AVG, MX_MIN, MX_MAX, MX_SUM, MX_COUNT, MX_RATE, MX_P50, MX_P90, MX_P95, MX_P99,

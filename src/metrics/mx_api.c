@@ -193,10 +193,10 @@ static uint64_t room_left(mx_api *a)
 	return atomic_load(&a->room);
 }
 
-int mx_api_push(mx_api *a, const auth_user *u, const mx_batch *b, char *err, size_t errlen)
+/* What comes before the append: the free-disk reserve and the caller's
+ * right to every agent of b. */
+static int push_check(mx_api *a, const auth_user *u, const mx_batch *b, char *err, size_t errlen)
 {
-	if (mx_batch_len(b) == 0)
-		return 0;
 	/* Samples are data kept like uploads: the same reserve holds for them. */
 	if (room_left(a) < a->cfg.min_free_disk) {
 		snprintf(err, errlen, "less than --min-free-disk (%llu bytes) is free for metrics:"
@@ -204,9 +204,12 @@ int mx_api_push(mx_api *a, const auth_user *u, const mx_batch *b, char *err, siz
 		return -ENOSPC;
 	}
 	int rc = mx_agents_claim(a->agents, u, b, err, errlen);
-	if (rc)
-		return rc < -1000 ? -EIO : rc;
-	rc = mx_db_append(a->db, b);
+	return rc < -1000 ? -EIO : rc;
+}
+
+/* What comes after: the error's words, or the agents seen. */
+static int push_done(mx_api *a, const mx_batch *b, int rc, char *err, size_t errlen)
+{
 	if (rc == -EUSERS)
 		snprintf(err, errlen, "too many series (at most %llu): nothing of the request was stored",
 			 (unsigned long long)(a->cfg.max_series ? a->cfg.max_series : 100000));
@@ -215,6 +218,49 @@ int mx_api_push(mx_api *a, const auth_user *u, const mx_batch *b, char *err, siz
 	else
 		mx_agents_seen(a->agents, b, sn_now_ms());
 	return rc;
+}
+
+int mx_api_push(mx_api *a, const auth_user *u, const mx_batch *b, char *err, size_t errlen)
+{
+	if (mx_batch_len(b) == 0)
+		return 0;
+	int rc = push_check(a, u, b, err, errlen);
+	if (rc)
+		return rc;
+	return push_done(a, b, mx_db_append(a->db, b), err, errlen);
+}
+
+struct push_wait {
+	mx_api *a;
+	const mx_batch *b;
+	mx_push_cb cb;
+	void *ctx;
+};
+
+static void push_cb(void *arg, int rc)
+{
+	struct push_wait w = *(struct push_wait *)arg;
+	char err[256] = "";
+	free(arg);
+	w.cb(w.ctx, push_done(w.a, w.b, rc, err, sizeof err), err);
+}
+
+int mx_api_push_async(mx_api *a, const auth_user *u, const mx_batch *b, mx_push_cb cb, void *ctx,
+		      char *err, size_t errlen)
+{
+	if (mx_batch_len(b) == 0)
+		return 0;
+	int rc = push_check(a, u, b, err, errlen);
+	if (rc)
+		return rc;
+	struct push_wait *w = xmalloc(sizeof *w);
+	*w = (struct push_wait){ a, b, cb, ctx };
+	rc = mx_db_append_async(a->db, b, push_cb, w);
+	if (rc <= 0) {
+		free(w);
+		return push_done(a, b, rc, err, errlen);
+	}
+	return 1;
 }
 
 void mx_reply_push_error(http_req *r, int rc, const char *err)

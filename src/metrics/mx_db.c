@@ -406,6 +406,10 @@ struct mx_req {
 	/* Posted by the writer once rc is set: one wake-up per appender, no
 	 * broadcast to every waiter and no lock to take again. */
 	sem_t done;
+	/* mx_db_append_async: called instead of posting done, then the
+	 * request (heap-allocated) is freed. */
+	mx_append_cb cb;
+	void *ctx;
 };
 
 /* A per-append cache of resolved series keyed by a sample's agent, metric
@@ -591,49 +595,79 @@ static void build_record(mx_db *db, struct mx_req *r)
 	}
 }
 
-int mx_db_append(mx_db *db, const mx_batch *b)
+/* Resolves r's series, builds its record and queues it for the log
+ * writer; 0 once queued (the writer then finishes it), else the error and
+ * nothing was queued. */
+static int enqueue(mx_db *db, struct mx_req *r)
 {
-	size_t n = mx_batch_len(b);
-	if (n == 0)
-		return 0;
-	struct mx_req r = { .b = b };
-	r.sids = xmalloc(n * sizeof *r.sids);
+	size_t n = mx_batch_len(r->b);
+	r->sids = xmalloc(n * sizeof *r->sids);
 	pthread_rwlock_rdlock(&db->reg);
-	int rc = resolve(db, b, r.sids, 0);
+	int rc = resolve(db, r->b, r->sids, 0);
 	pthread_rwlock_unlock(&db->reg);
 	if (rc == -EAGAIN) {
 		pthread_rwlock_wrlock(&db->reg);
-		rc = resolve(db, b, r.sids, 1);
+		rc = resolve(db, r->b, r->sids, 1);
 		pthread_rwlock_unlock(&db->reg);
 	}
 	if (rc)
-		goto out;
-	build_record(db, &r);
-	sem_init(&r.done, 0, 0);
+		return rc;
+	build_record(db, r);
 	pthread_mutex_lock(&db->qmu);
 	if (db->stop || db->broken) {
 		pthread_mutex_unlock(&db->qmu);
-		sem_destroy(&r.done);
-		rc = -EIO;
-		goto out;
+		return -EIO;
 	}
 	if (db->qtail)
-		db->qtail->next = &r;
+		db->qtail->next = r;
 	else
-		db->qhead = &r;
-	db->qtail = &r;
+		db->qhead = r;
+	db->qtail = r;
 	/* Only the lane whose turn it is takes it. */
 	pthread_cond_signal(&db->lanes[db->next_lane].cv);
 	pthread_mutex_unlock(&db->qmu);
-	while (sem_wait(&r.done) && errno == EINTR)
-		;
+	return 0;
+}
+
+static void req_release(struct mx_req *r)
+{
+	mx_bytes_release(&r->rec);
+	free(r->defs);
+	free(r->sids);
+}
+
+int mx_db_append(mx_db *db, const mx_batch *b)
+{
+	if (mx_batch_len(b) == 0)
+		return 0;
+	struct mx_req r = { .b = b };
+	sem_init(&r.done, 0, 0);
+	int rc = enqueue(db, &r);
+	if (rc == 0) {
+		while (sem_wait(&r.done) && errno == EINTR)
+			;
+		rc = r.rc;
+	}
 	sem_destroy(&r.done);
-	rc = r.rc;
-out:
-	mx_bytes_release(&r.rec);
-	free(r.defs);
-	free(r.sids);
+	req_release(&r);
 	return rc;
+}
+
+int mx_db_append_async(mx_db *db, const mx_batch *b, mx_append_cb cb, void *ctx)
+{
+	if (mx_batch_len(b) == 0)
+		return 0;
+	struct mx_req *r = xcalloc(1, sizeof *r);
+	r->b = b;
+	r->cb = cb;
+	r->ctx = ctx;
+	int rc = enqueue(db, r);
+	if (rc) {
+		req_release(r);
+		free(r);
+		return rc;
+	}
+	return 1;
 }
 
 /* The writer thread (mx_db_wal.c) calls this after the group synced. */
@@ -663,8 +697,16 @@ void mx_req_payload(struct mx_req *r, const uint8_t **p, size_t *len, size_t *ns
 }
 void mx_req_finish(struct mx_req *r, int rc)
 {
-	r->rc = rc;
 	r->next = NULL;
+	if (r->cb) {
+		mx_append_cb cb = r->cb;
+		void *ctx = r->ctx;
+		req_release(r);
+		free(r);
+		cb(ctx, rc);
+		return;
+	}
+	r->rc = rc;
 	sem_post(&r->done); /* r may be gone after this */
 }
 

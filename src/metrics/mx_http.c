@@ -23,23 +23,56 @@ static void reply_text(http_req *r, int status, char *s)
 	http_reply_data(r, status, "application/json", s, strlen(s));
 }
 
-/* Parses with parse (which fills b), then pushes as u. The reply is set. */
+/* Fills b from the request; err gets the refusal's words. */
 typedef int (*parse_fn)(http_req *r, void *ctx, mx_batch *b, char *err, size_t errlen);
+/* The success reply's JSON text (malloc'd), or NULL for 204: made before
+ * the push, while what it tells (counts, cost) is at hand. */
+typedef char *(*ok_fn)(http_req *r, void *ctx, const mx_batch *b);
 
-static int ingest(http_req *r, mx_api *a, const auth_user *u, parse_fn parse, void *pctx,
-		  size_t *accepted)
+/* A request whose batch is in the group commit. */
+struct ingest_wait {
+	http_req *r;
+	mx_batch *b;
+	char *ok;
+};
+
+static void ingest_done(void *ctx, int rc, const char *err)
+{
+	struct ingest_wait *w = ctx;
+	http_req *r = w->r;
+	if (rc)
+		mx_reply_push_error(r, rc, err);
+	else if (w->ok)
+		reply_text(r, 200, w->ok);
+	else
+		http_reply_data(r, 204, NULL, NULL, 0);
+	if (rc || !w->ok)
+		free(w->ok);
+	mx_batch_free(&w->b);
+	free(w);
+	http_req_resume(r);
+}
+
+/* Parses with parse, then pushes as u (used before this returns). The reply comes once the
+ * batch is durable, from the metrics log's writer (http_req_defer): the
+ * connection's thread does not wait, on the ingest listener's event loop. */
+static void ingest(http_req *r, mx_api *a, const auth_user *u, parse_fn parse, void *pctx,
+		   ok_fn ok)
 {
 	char err[512] = "";
 	mx_batch *b = mx_batch_new();
 	int rc = parse(r, pctx, b, err, sizeof err);
-	if (rc == 0)
-		rc = mx_api_push(a, u, b, err, sizeof err);
-	if (rc)
+	if (rc) {
 		mx_reply_push_error(r, rc, err);
-	else if (accepted)
-		*accepted = mx_batch_len(b);
-	mx_batch_free(&b);
-	return rc;
+		mx_batch_free(&b);
+		return;
+	}
+	struct ingest_wait *w = xmalloc(sizeof *w);
+	*w = (struct ingest_wait){ r, b, ok ? ok(r, pctx, b) : NULL };
+	http_req_defer(r);
+	rc = mx_api_push_async(a, u, b, ingest_done, w, err, sizeof err);
+	if (rc != 1) /* refused or empty: nothing queued, answer now */
+		ingest_done(w, rc, err);
 }
 
 static const json_t *json_body(http_req *r, char *err, size_t errlen)
@@ -59,11 +92,16 @@ static int parse_samples(http_req *r, void *ctx, mx_batch *b, char *err, size_t 
 	return j ? mx_parse_samples(j, agent, sn_now_ms(), b, err, errlen) : -EINVAL;
 }
 
+static char *ok_samples(http_req *r, void *ctx, const mx_batch *b)
+{
+	(void)r;
+	(void)ctx;
+	return xasprintf("{\"accepted\":%zu}\n", mx_batch_len(b));
+}
+
 static void h_samples(http_req *r, void *ctx)
 {
-	size_t n = 0;
-	if (ingest(r, ctx, auth_caller(r), parse_samples, NULL, &n) == 0)
-		reply_text(r, 200, xasprintf("{\"accepted\":%zu}\n", n));
+	ingest(r, ctx, auth_caller(r), parse_samples, NULL, ok_samples);
 }
 
 /* ---- POST /api/v1/agents/{agent}/calls ---- */
@@ -82,6 +120,17 @@ static int parse_calls(http_req *r, void *ctx, mx_batch *b, char *err, size_t er
 				  err, errlen) : -EINVAL;
 }
 
+static char *ok_calls(http_req *r, void *ctx, const mx_batch *b)
+{
+	const struct calls_ctx *x = ctx;
+	const json_t *calls = json_object_get(http_req_json(r), "calls");
+	size_t n = json_is_array(calls) ? json_array_size(calls) : 1;
+	char num[32];
+	(void)b;
+	mx_fmt_double(x->cost, num);
+	return xasprintf("{\"accepted\":%zu,\"cost_usd\":%s}\n", n, num);
+}
+
 static void h_calls(http_req *r, void *ctx)
 {
 	struct calls_ctx x = { ctx, http_req_param(r, "agent"), 0 };
@@ -90,13 +139,7 @@ static void h_calls(http_req *r, void *ctx)
 				 " [A-Za-z0-9_.:-]", MX_NAME_MAX);
 		return;
 	}
-	if (ingest(r, x.a, auth_caller(r), parse_calls, &x, NULL) == 0) {
-		const json_t *calls = json_object_get(http_req_json(r), "calls");
-		size_t n = json_is_array(calls) ? json_array_size(calls) : 1;
-		char num[32];
-		mx_fmt_double(x.cost, num);
-		reply_text(r, 200, xasprintf("{\"accepted\":%zu,\"cost_usd\":%s}\n", n, num));
-	}
+	ingest(r, x.a, auth_caller(r), parse_calls, &x, ok_calls);
 }
 
 /* ---- POST /api/v1/metrics/write (line protocol) ---- */
@@ -127,8 +170,7 @@ static void h_write(http_req *r, void *ctx)
 				 " %d characters of [A-Za-z0-9_.:-]", MX_NAME_MAX);
 		return;
 	}
-	if (ingest(r, ctx, auth_caller(r), parse_lp, &x, NULL) == 0)
-		http_reply_data(r, 204, NULL, NULL, 0);
+	ingest(r, ctx, auth_caller(r), parse_lp, &x, NULL);
 }
 
 /* ---- POST /v1/metrics, /v1/traces (OTLP/HTTP JSON) ---- */
@@ -162,16 +204,24 @@ static int parse_otlp_traces(http_req *r, void *ctx, mx_batch *b, char *err, siz
 				    a->prices, b, &calls, err, errlen);
 }
 
+static char *ok_otlp(http_req *r, void *ctx, const mx_batch *b)
+{
+	(void)r;
+	(void)ctx;
+	(void)b;
+	return xstrdup("{\"partialSuccess\":{}}\n");
+}
+
 static void h_otlp_metrics(http_req *r, void *ctx)
 {
-	if (otlp_json(r) && ingest(r, ctx, auth_caller(r), parse_otlp_metrics, NULL, NULL) == 0)
-		reply_text(r, 200, xstrdup("{\"partialSuccess\":{}}\n"));
+	if (otlp_json(r))
+		ingest(r, ctx, auth_caller(r), parse_otlp_metrics, NULL, ok_otlp);
 }
 
 static void h_otlp_traces(http_req *r, void *ctx)
 {
-	if (otlp_json(r) && ingest(r, ctx, auth_caller(r), parse_otlp_traces, ctx, NULL) == 0)
-		reply_text(r, 200, xstrdup("{\"partialSuccess\":{}}\n"));
+	if (otlp_json(r))
+		ingest(r, ctx, auth_caller(r), parse_otlp_traces, ctx, ok_otlp);
 }
 
 /* ---- POST /api/v1/node/metrics ---- */
@@ -236,7 +286,6 @@ static void h_node_metrics(http_req *r, void *ctx)
 	mx_api *a = ctx;
 	const node_caller *nc = node_caller_of(r);
 	char name[MX_NAME_MAX + 1];
-	size_t n = 0;
 	if (!nc || !node_body_ok(r))
 		return;
 	if (!nc->owner[0] || node_name(a, nc->id, name)) {
@@ -248,8 +297,7 @@ static void h_node_metrics(http_req *r, void *ctx)
 	auth_user owner = { .role = ROLE_MEMBER };
 	sn_strlcpy(owner.id, nc->owner, sizeof owner.id);
 	sn_strlcpy(owner.username, nc->id, sizeof owner.username);
-	if (ingest(r, a, &owner, parse_samples, name, &n) == 0)
-		reply_text(r, 200, xasprintf("{\"accepted\":%zu}\n", n));
+	ingest(r, a, &owner, parse_samples, name, ok_samples);
 }
 
 size_t mx_ingest_routes(mx_api *a, http_route *out, size_t max)

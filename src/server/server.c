@@ -67,9 +67,12 @@ struct app {
 	hub *events;
 	auth *auth;
 	http_server *http;
+	http_server *ingest; /* --ingest-listen: the ingest routes on an event loop */
 	int64_t started_ms;
 	http_route routes[MAX_ROUTES];
 	size_t nroutes;
+	http_route ingest_routes[MAX_ROUTES];
+	size_t ningest_routes;
 	const char *data; /* the data directory (runtimes) */
 	blob_store *blobs;
 	blob_api *blob_api;
@@ -198,6 +201,9 @@ static const cfg_opt server_opts[] = {
 	{ "max-connections-per-ip", "N", "64", "simultaneous connections from one address", 0 },
 	{ "reserved-connections", "N", "8", "of max-connections, slots only authenticated requests may use", 0 },
 	{ "header-timeout", "DUR", "10s", "deadline for a whole request head (slow clients are cut off)", 0 },
+	{ "ingest-listen", "ADDR", NULL, "also serve the metrics ingest routes (and health) here, on an"
+	  " event loop: for agents that push many small requests", 0 },
+	{ "ingest-threads", "N", "1", "threads of the --ingest-listen event loop", 0 },
 	{ "idle-timeout", "DUR", "60s", "close a connection idle this long", 0 },
 	{ "min-free-disk", "SIZE", "1G", "refuse uploads (507) that would leave less free space in DATA", 0 },
 	{ "upload-inflight-user", "SIZE", "16G", "upload bytes in flight per user (429 beyond)", 0 },
@@ -237,6 +243,7 @@ static const cfg_spec up_spec = {
 
 struct settings {
 	http_config http;
+	http_config ingest; /* listen NULL: no ingest listener */
 	auth_config auth;
 	int64_t grace_ms;
 	int64_t store_timeout_ms;
@@ -380,6 +387,10 @@ static int read_settings(const cfg *c, struct settings *s, char *err, size_t err
 	if (dur_in(c, "idle-timeout", 1000, 86400000, "from 1s to 24h", &ms, err, errlen))
 		return -EINVAL;
 	s->http.timeout_s = (unsigned)(ms / 1000);
+	if (int_in(c, "ingest-threads", 1, 64, &n, err, errlen))
+		return -EINVAL;
+	s->ingest.event_threads = (unsigned)n;
+	s->ingest.listen = cfg_get(c, "ingest-listen");
 	if (cfg_get_size(c, "min-free-disk", &s->http.min_free_disk, err, errlen) ||
 	    cfg_get_size(c, "upload-inflight-user", &s->http.upload_user_max, err, errlen) ||
 	    cfg_get_size(c, "upload-inflight-total", &s->http.upload_total_max, err, errlen))
@@ -476,6 +487,7 @@ void server_stop(server **ps)
 	server *sv = *ps;
 	if (!sv)
 		return;
+	http_server_stop(&sv->app.ingest, 0);
 	http_server_stop(&sv->app.http, 0);
 	model_api_free(&sv->app.models);
 	alert_free(&sv->app.alerts);
@@ -500,6 +512,31 @@ void server_stop(server **ps)
 
 /* Everything of `sentinel server` but the signals: c is taken. 0, -EINVAL
  * for a bad setting, another negative errno otherwise (message in err). */
+/* The ingest listener: the routes an ingest token may call (they answer
+ * once their batch is durable, deferred, so the loop's threads never wait)
+ * and the health check, with the main listener's limits and TLS. */
+static int ingest_start(server *sv, const http_hooks *hooks, char *err, size_t errlen)
+{
+	struct app *app = &sv->app;
+	for (size_t i = 0; i < app->nroutes; i++) {
+		const http_route *rt = &app->routes[i];
+		if ((rt->flags & HTTP_INGEST) || rt->fn == h_health)
+			app->ingest_routes[app->ningest_routes++] = *rt;
+	}
+	http_config ic = sv->s.http;
+	ic.listen = sv->s.ingest.listen;
+	ic.event_threads = sv->s.ingest.event_threads;
+	ic.web_dir = NULL;
+	ic.allowed_origins = NULL;
+	int rc = http_server_start(&ic, app->ingest_routes, app->ningest_routes, hooks, app, NULL,
+				   &app->ingest, err, errlen);
+	if (rc == 0)
+		log_info("ingest listener on %s (port %u, %u event thread%s)", ic.listen,
+			 http_server_port(app->ingest), ic.event_threads,
+			 ic.event_threads == 1 ? "" : "s");
+	return rc;
+}
+
 static int server_open(cfg *c, server **out, char *err, size_t errlen)
 {
 	server *sv = xcalloc(1, sizeof *sv);
@@ -600,6 +637,8 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 	const char *colon = strrchr(host, ':');
 	snprintf(sv->url, sizeof sv->url, "%s://%.*s:%u", sv->s.http.tls_cert ? "https" : "http",
 		 (int)(colon - host), host, http_server_port(app->http));
+	if (sv->s.ingest.listen && (rc = ingest_start(sv, &hooks, err, errlen)))
+		goto fail;
 	*out = sv;
 	return 0;
 fail:
@@ -766,7 +805,8 @@ static int run(const cfg_spec *spec, int argc, char **argv, int quickstart)
 	int sig = wait_for_signal();
 	log_info("received %s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	local_node_stop(node, sv->s.grace_ms);
-	if (http_server_stop(&sv->app.http, (int)sv->s.grace_ms) == -EBUSY) {
+	if (http_server_stop(&sv->app.ingest, (int)sv->s.grace_ms) == -EBUSY ||
+	    http_server_stop(&sv->app.http, (int)sv->s.grace_ms) == -EBUSY) {
 		/* Handlers still run and use the store: exit without closing it
 		 * (every write is a committed transaction or nothing). */
 		log_warn("stopped with requests still running");
