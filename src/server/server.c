@@ -528,13 +528,16 @@ static int ingest_start(server *sv, const http_hooks *hooks, char *err, size_t e
 	ic.event_threads = sv->s.ingest.event_threads;
 	ic.web_dir = NULL;
 	ic.allowed_origins = NULL;
+	char why[256];
 	int rc = http_server_start(&ic, app->ingest_routes, app->ningest_routes, hooks, app, NULL,
-				   &app->ingest, err, errlen);
-	if (rc == 0)
-		log_info("ingest listener on %s (port %u, %u event thread%s)", ic.listen,
-			 http_server_port(app->ingest), ic.event_threads,
-			 ic.event_threads == 1 ? "" : "s");
-	return rc;
+				   &app->ingest, why, sizeof why);
+	if (rc) {
+		snprintf(err, errlen, "--ingest-listen: %s", why);
+		return rc;
+	}
+	log_info("ingest listener on %s (port %u, %u event thread%s)", ic.listen,
+		 http_server_port(app->ingest), ic.event_threads, ic.event_threads == 1 ? "" : "s");
+	return 0;
 }
 
 static int server_open(cfg *c, server **out, char *err, size_t errlen)
