@@ -3,10 +3,12 @@
 # victoria-metrics), both on loopback with their own temporary storage, fed
 # the same generated data: 50 agents x 10 metrics, tags model and host.
 #   (a) one sample per request, wrk -t2 -c64: requests/s, p50 and p99
-#       (Sentinel: JSON to POST /api/v1/metrics with a metrics:write token;
+#       (Sentinel: JSON to POST /api/v1/metrics with a metrics:write token,
+#       on its main port and on its --ingest-listen event loop;
 #       VictoriaMetrics: the same sample as an Influx line to /write)
 #   (b) batches of 1,000 and 10,000 samples, Influx line protocol to both
-#       (POST /api/v1/metrics/write and /write): samples/s
+#       (POST /api/v1/metrics/write, both Sentinel listeners, and /write):
+#       samples/s
 #   (c) a range query over 4M samples (50 series, one a second) with
 #       1-minute buckets, uncached (VictoriaMetrics: query_range of
 #       avg_over_time(q_lat[1m]) with nocache=1; Sentinel:
@@ -80,15 +82,19 @@ wait_http() { # wait_http URL: up to 20 s for a 2xx
 }
 
 # ---- the servers ----
+IPORT=$(free_port)
+IURL="http://127.0.0.1:$IPORT"
 start_sentinel() {
 	rm -f "$DIR/ready"
 	SENTINEL_ADMIN_PASSWORD=$ADMIN_PW "$SENTINEL_BIN" server --listen 127.0.0.1:0 --data "$DIR/data" \
-		--ready-file "$DIR/ready" --log-level warn >>"$DIR/sentinel.out" 2>>"$DIR/sentinel.log" &
+		--ingest-listen "127.0.0.1:$IPORT" --ready-file "$DIR/ready" --log-level warn \
+		>>"$DIR/sentinel.out" 2>>"$DIR/sentinel.log" &
 	SENTINEL_PID=$!
 	for _ in $(seq 1 400); do [ -s "$DIR/ready" ] && break; sleep 0.05; done
 	SURL=$(cat "$DIR/ready" 2>/dev/null || true)
 	[ -n "$SURL" ] || { echo "bench/metrics.sh: sentinel did not start:" >&2; cat "$DIR/sentinel.log" >&2; exit 1; }
 	wait_http "$SURL/api/v1/health"
+	wait_http "$IURL/api/v1/health"
 }
 stop_sentinel() { # graceful: the metrics store flushes on SIGTERM
 	kill -TERM "$SENTINEL_PID"
@@ -217,10 +223,12 @@ SYNC_BOUND=$(awk -v l="$SYNC_MS" 'BEGIN { printf "%.0f", (l > 0) ? 64000 / l : 0
 say "synced 4 KiB write: $SYNC_MS ms; 64 connections, one sync each: <= $SYNC_BOUND requests/s"
 say "(a) one sample per request: wrk -t2 -c64 -d${DURATION}s"
 run a_s 64 "$ROOT/bench/metrics_single.lua" "$SURL" sentinel "$INGEST"
+run a_i 64 "$ROOT/bench/metrics_single.lua" "$IURL" sentinel "$INGEST"
 run a_v 64 "$ROOT/bench/metrics_single.lua" "$VURL" vm
 for size in 1000 10000; do
 	say "(b) batches of $size samples: wrk -t2 -c8 -d${DURATION}s"
 	run "b${size}_s" 8 "$ROOT/bench/metrics_batch.lua" "$SURL" "$size" sentinel "$INGEST"
+	run "b${size}_i" 8 "$ROOT/bench/metrics_batch.lua" "$IURL" "$size" sentinel "$INGEST"
 	run "b${size}_v" 8 "$ROOT/bench/metrics_batch.lua" "$VURL" "$size" vm
 done
 curl -s "$VURL/internal/force_flush" >/dev/null
@@ -233,13 +241,14 @@ A_S=$(count_sentinel $SM)
 A_V=$(count_vm 's_m[0-9]')
 B_S=$(count_sentinel $BM)
 B_V=$(count_vm 'b_m[0-9]')
-B_SENT_S=$((REQ_b1000_s * 1000 + REQ_b10000_s * 10000))
+B_SENT_S=$(((REQ_b1000_s + REQ_b1000_i) * 1000 + (REQ_b10000_s + REQ_b10000_i) * 10000))
 B_SENT_V=$((REQ_b1000_v * 1000 + REQ_b10000_v * 10000))
 # Every acknowledged (2xx) sample must be there. Requests whose answer wrk
 # did not see (cut off at the end of a run: one per connection, or timed
 # out: counted as errors) may be stored too: at most that many more.
-A_MAX_S=$((REQ_a_s + ERR_a_s + 2 * 64)) A_MAX_V=$((REQ_a_v + ERR_a_v + 2 * 64))
-B_MAX_S=$((B_SENT_S + (ERR_b1000_s + 16) * 1000 + (ERR_b10000_s + 16) * 10000))
+A_ACK_S=$((REQ_a_s + REQ_a_i))
+A_MAX_S=$((A_ACK_S + ERR_a_s + ERR_a_i + 4 * 64)) A_MAX_V=$((REQ_a_v + ERR_a_v + 2 * 64))
+B_MAX_S=$((B_SENT_S + (ERR_b1000_s + ERR_b1000_i + 32) * 1000 + (ERR_b10000_s + ERR_b10000_i + 32) * 10000))
 B_MAX_V=$((B_SENT_V + (ERR_b1000_v + 16) * 1000 + (ERR_b10000_v + 16) * 10000))
 stored() { # GOT ACKNOWLEDGED MAX
 	if [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; then echo "yes"; else echo "NO"; fi
@@ -252,6 +261,7 @@ le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a <= b) ? "yes" : "NO" }'; }
 sps() { awk -v r="$1" -v n="$2" 'BEGIN { printf "%.0f", r * n }'; }
 S1=$(sps "$RPS_b1000_s" 1000) V1=$(sps "$RPS_b1000_v" 1000)
 S2=$(sps "$RPS_b10000_s" 10000) V2=$(sps "$RPS_b10000_v" 10000)
+I1=$(sps "$RPS_b1000_i" 1000) I2=$(sps "$RPS_b10000_i" 10000)
 BPS_S=$(awk -v b="$D_S" -v n="$Q_S" 'BEGIN { printf "%.2f", n ? b / n : 0 }')
 BPS_V=$(awk -v b="$D_V" -v n="$Q_V" 'BEGIN { printf "%.2f", n ? b / n : 0 }')
 C_S=$(cat "$DIR/c_s") C_V=$(cat "$DIR/c_v")
@@ -265,8 +275,15 @@ row "(a) 1 sample/request: requests/s" "$(printf %.0f "$RPS_a_s")" "$(printf %.0
 row "(a) p50 ms" "$P50_a_s" "$P50_a_v" "$(r "$P50_a_s" "$P50_a_v")" "" ""
 row "(a) p99 ms" "$P99_a_s" "$P99_a_v" "$(r "$P99_a_s" "$P99_a_v")" "< 10 ms" \
 	"$(awk -v a="$P99_a_s" 'BEGIN { print (a < 10) ? "yes" : "NO" }')"
+row "(a) ingest listener: requests/s" "$(printf %.0f "$RPS_a_i")" "$(printf %.0f "$RPS_a_v")" \
+	"$(r "$RPS_a_i" "$RPS_a_v")" ">= 1.5x VM" "$(ge "$(r "$RPS_a_i" "$RPS_a_v")" 1.5)"
+row "(a) ingest listener: p50 ms" "$P50_a_i" "$P50_a_v" "$(r "$P50_a_i" "$P50_a_v")" "" ""
+row "(a) ingest listener: p99 ms" "$P99_a_i" "$P99_a_v" "$(r "$P99_a_i" "$P99_a_v")" "< 10 ms" \
+	"$(awk -v a="$P99_a_i" 'BEGIN { print (a < 10) ? "yes" : "NO" }')"
 row "(b) batches of 1,000: samples/s" "$S1" "$V1" "$(r "$S1" "$V1")" ">= 1.5x VM" "$(ge "$(r "$S1" "$V1")" 1.5)"
 row "(b) batches of 10,000: samples/s" "$S2" "$V2" "$(r "$S2" "$V2")" ">= 1.5x VM" "$(ge "$(r "$S2" "$V2")" 1.5)"
+row "(b) 1,000, ingest listener" "$I1" "$V1" "$(r "$I1" "$V1")" ">= 1.5x VM" "$(ge "$(r "$I1" "$V1")" 1.5)"
+row "(b) 10,000, ingest listener" "$I2" "$V2" "$(r "$I2" "$V2")" ">= 1.5x VM" "$(ge "$(r "$I2" "$V2")" 1.5)"
 row "(c) range query, 1m buckets: ms" "$C_S" "$C_V" "$(r "$C_S" "$C_V")" "<= VM" "$(le "$C_S" "$C_V")"
 row "(d) bytes on disk per sample" "$BPS_S" "$BPS_V" "$(r "$BPS_S" "$BPS_V")" "<= 1.5 B" "$(le "$BPS_S" 1.5)"
 echo
@@ -278,12 +295,13 @@ echo "(c) over $Q_S samples in $S_SERIES series (victoria-metrics: $Q_V in $V_SE
 printf '%-36s %14s %14s\n' "stored every sample" "sentinel" "victoria-metrics"
 printf '%-36s %14s %14s\n' "  query set ($LOADED sent)" "$(stored "$Q_S" "$LOADED" "$LOADED") $Q_S" \
 	"$(stored "$Q_V" "$LOADED" "$LOADED") $Q_V"
-printf '%-36s %14s %14s\n' "  (a) (acknowledged: $REQ_a_s / $REQ_a_v)" "$(stored "$A_S" "$REQ_a_s" "$A_MAX_S") $A_S" \
+printf '%-36s %14s %14s\n' "  (a) (acknowledged: $A_ACK_S / $REQ_a_v)" "$(stored "$A_S" "$A_ACK_S" "$A_MAX_S") $A_S" \
 	"$(stored "$A_V" "$REQ_a_v" "$A_MAX_V") $A_V"
 printf '%-36s %14s %14s\n' "  (b) (acknowledged: $B_SENT_S / $B_SENT_V)" "$(stored "$B_S" "$B_SENT_S" "$B_MAX_S") $B_S" \
 	"$(stored "$B_V" "$B_SENT_V" "$B_MAX_V") $B_V"
-echo "errors (non-2xx, socket) sentinel/victoria-metrics: a $ERR_a_s/$ERR_a_v, b1000 $ERR_b1000_s/$ERR_b1000_v," \
-	"b10000 $ERR_b10000_s/$ERR_b10000_v; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "errors (non-2xx, socket) sentinel/ingest listener/victoria-metrics: a $ERR_a_s/$ERR_a_i/$ERR_a_v," \
+	"b1000 $ERR_b1000_s/$ERR_b1000_i/$ERR_b1000_v, b10000 $ERR_b10000_s/$ERR_b10000_i/$ERR_b10000_v;" \
+	"load average $(cut -d' ' -f1-3 /proc/loadavg)"
 grep -H -E 'Non-2xx|Socket errors' "$DIR"/wrk-*.txt 2>/dev/null | sed "s|^$DIR/||" || true
 
 if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$DIR/sentinel.log"; then
