@@ -179,11 +179,37 @@ static struct {
 	int (*update)(EVP_MD_CTX *, const void *, size_t);
 	int (*final)(EVP_MD_CTX *, unsigned char *, unsigned int *);
 	const EVP_MD *(*sha256)(void);
+	EVP_MD *(*fetch)(OSSL_LIB_CTX *, const char *, const char *);
 } evp;
 static const char *const evp_names[] = { "EVP_MD_CTX_new", "EVP_MD_CTX_free",
 					 "EVP_DigestInit_ex", "EVP_DigestUpdate",
-					 "EVP_DigestFinal_ex", "EVP_sha256" };
+					 "EVP_DigestFinal_ex", "EVP_sha256", "EVP_MD_fetch" };
 static sn_dl_lib evp_lib = SN_DL_LIB("libcrypto.so.3", "libssl3", evp_names, &evp);
+
+/* EVP_sha256() makes every DigestInit look the algorithm up in OpenSSL 3's
+ * provider store (locks, a property query): a few microseconds that an
+ * authenticated request paid to hash its token. Fetched once, it is not
+ * looked up again; the fetched object lives as long as the process. */
+static const EVP_MD *sha_md;
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+/* sn_sha256_hex's context, one per thread, reused (freed at thread exit). */
+static pthread_key_t sha_key;
+
+static void sha_ctx_free(void *ctx)
+{
+	evp.ctx_free(ctx);
+}
+
+static void sha_setup(void)
+{
+	sn_dl_need(&evp_lib);
+	EVP_MD *md = evp.fetch(NULL, "SHA256", NULL);
+	sha_md = md ? md : evp.sha256();
+	if (pthread_key_create(&sha_key, sha_ctx_free)) {
+		fprintf(stderr, "sentinel: no thread key for SHA-256\n");
+		abort();
+	}
+}
 
 struct sn_sha256 {
 	EVP_MD_CTX *ctx;
@@ -191,10 +217,10 @@ struct sn_sha256 {
 
 sn_sha256 *sn_sha256_new(void)
 {
-	sn_dl_need(&evp_lib);
+	pthread_once(&sha_once, sha_setup);
 	sn_sha256 *h = xmalloc(sizeof *h);
 	h->ctx = evp.ctx_new();
-	if (!h->ctx || evp.init(h->ctx, evp.sha256(), NULL) != 1) {
+	if (!h->ctx || evp.init(h->ctx, sha_md, NULL) != 1) {
 		fprintf(stderr, "sentinel: libcrypto cannot start a SHA-256\n");
 		abort();
 	}
@@ -218,9 +244,23 @@ void sn_sha256_final(sn_sha256 **ph, char out[65])
 
 void sn_sha256_hex(const void *p, size_t n, char out[65])
 {
-	sn_sha256 *h = sn_sha256_new();
-	sn_sha256_update(h, p, n);
-	sn_sha256_final(&h, out);
+	pthread_once(&sha_once, sha_setup);
+	EVP_MD_CTX *ctx = pthread_getspecific(sha_key);
+	if (!ctx) {
+		ctx = evp.ctx_new();
+		if (!ctx || pthread_setspecific(sha_key, ctx)) {
+			fprintf(stderr, "sentinel: libcrypto cannot start a SHA-256\n");
+			abort();
+		}
+	}
+	unsigned char md[32];
+	unsigned int len = 0;
+	if (evp.init(ctx, sha_md, NULL) != 1 || evp.update(ctx, p, n) != 1 ||
+	    evp.final(ctx, md, &len) != 1) {
+		fprintf(stderr, "sentinel: libcrypto failed a SHA-256\n");
+		abort();
+	}
+	sn_hex(md, sizeof md, out);
 }
 
 int sn_sha256_file(const char *path, char out[65])

@@ -26,7 +26,11 @@
 #include "base/utf8.h"
 #include "metrics/mx.h"
 
-#define CHUNK_MIN (64 * 1024)
+/* The arena starts small: most pushes are one sample, and a 64 KiB first
+ * chunk cost every such request a large malloc and, at its free, a
+ * consolidation of malloc's fast bins. */
+#define CHUNK_FIRST 1024
+#define CHUNK_MAX ((size_t)1 << 20)
 
 struct chunk {
 	struct chunk *next;
@@ -97,9 +101,9 @@ static void *arena_alloc(mx_batch *b, size_t n, size_t align)
 		}
 	}
 	/* Chunks double with the batch so a large request costs few mallocs. */
-	size_t cap = c ? c->cap * 2 : CHUNK_MIN;
-	if (cap > 16 * CHUNK_MIN)
-		cap = 16 * CHUNK_MIN;
+	size_t cap = c ? c->cap * 2 : CHUNK_FIRST;
+	if (cap > CHUNK_MAX)
+		cap = CHUNK_MAX;
 	if (cap < n)
 		cap = n;
 	struct chunk *nc = xmalloc(sizeof *nc + cap);
