@@ -115,8 +115,11 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
  * what handlers use, since a handler blocked in I/O may never return. */
 int http_server_stop(http_server **s, int grace_ms);
 unsigned http_server_port(const http_server *s);
-/* Appends Prometheus text for requests by route and status and latency. */
-void http_server_metrics(http_server *s, buf *out);
+/* Appends Prometheus text for requests by route and status and latency,
+ * of n servers (a NULL one is skipped); listeners[k] (NULL: none) becomes a
+ * label "listener" on the series of srvs[k]. */
+void http_server_metrics(http_server *const *srvs, const char *const *listeners, size_t n,
+			 buf *out);
 
 /* A reply that comes later (a group commit): the handler calls
  * http_req_defer, starts the work and returns without a reply; then, on

@@ -1049,42 +1049,61 @@ int http_server_stop(http_server **ps, int grace_ms)
 	return 0;
 }
 
-void http_server_metrics(http_server *s, buf *out)
+/* The label that tells a listener's series apart: none for the first. */
+static void listener_label(buf *out, const char *listener)
+{
+	if (listener)
+		buf_printf(out, ",listener=\"%s\"", listener);
+}
+
+void http_server_metrics(http_server *const *srvs, const char *const *listeners, size_t n,
+			 buf *out)
 {
 	buf_puts(out, "# HELP sentinel_http_requests_total HTTP requests by route and status.\n"
 		      "# TYPE sentinel_http_requests_total counter\n");
-	for (size_t i = 0; i <= s->nroutes; i++) {
-		const char *m = i < s->nroutes ? s->routes[i].method : "";
-		const char *p = i < s->nroutes ? s->routes[i].pattern : "unmatched";
-		for (int c = 0; c < NSTATUS; c++) {
-			uint64_t n = atomic_load(&s->stats[i].status[c]);
-			if (n)
-				buf_printf(out,
-					   "sentinel_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n",
-					   m, p, c + 100, (unsigned long long)n);
+	for (size_t k = 0; k < n; k++) {
+		http_server *s = srvs[k];
+		for (size_t i = 0; s && i <= s->nroutes; i++) {
+			const char *m = i < s->nroutes ? s->routes[i].method : "";
+			const char *p = i < s->nroutes ? s->routes[i].pattern : "unmatched";
+			for (int c = 0; c < NSTATUS; c++) {
+				uint64_t v = atomic_load(&s->stats[i].status[c]);
+				if (!v)
+					continue;
+				buf_printf(out, "sentinel_http_requests_total{method=\"%s\",route=\"%s\"", m, p);
+				listener_label(out, listeners[k]);
+				buf_printf(out, ",status=\"%d\"} %llu\n", c + 100, (unsigned long long)v);
+			}
 		}
 	}
 	buf_puts(out, "# HELP sentinel_http_request_duration_seconds Request latency by route.\n"
 		      "# TYPE sentinel_http_request_duration_seconds histogram\n");
-	for (size_t i = 0; i <= s->nroutes; i++) {
-		struct route_stats *st = &s->stats[i];
-		uint64_t count = atomic_load(&st->count);
-		if (!count)
-			continue;
-		const char *m = i < s->nroutes ? s->routes[i].method : "";
-		const char *p = i < s->nroutes ? s->routes[i].pattern : "unmatched";
-		uint64_t cum = 0;
-		for (int b = 0; b < NBUCKETS; b++) {
-			cum += atomic_load(&st->bucket[b]);
-			buf_printf(out,
-				   "sentinel_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"%g\"} %llu\n",
-				   m, p, buckets_s[b], (unsigned long long)cum);
+	for (size_t k = 0; k < n; k++) {
+		http_server *s = srvs[k];
+		for (size_t i = 0; s && i <= s->nroutes; i++) {
+			struct route_stats *st = &s->stats[i];
+			uint64_t count = atomic_load(&st->count);
+			if (!count)
+				continue;
+			const char *m = i < s->nroutes ? s->routes[i].method : "";
+			const char *p = i < s->nroutes ? s->routes[i].pattern : "unmatched";
+			uint64_t cum = 0;
+			for (int b = 0; b <= NBUCKETS; b++) {
+				cum += b < NBUCKETS ? atomic_load(&st->bucket[b]) : 0;
+				buf_printf(out, "sentinel_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\"",
+					   m, p);
+				listener_label(out, listeners[k]);
+				if (b < NBUCKETS)
+					buf_printf(out, ",le=\"%g\"} %llu\n", buckets_s[b], (unsigned long long)cum);
+				else
+					buf_printf(out, ",le=\"+Inf\"} %llu\n", (unsigned long long)count);
+			}
+			buf_printf(out, "sentinel_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"", m, p);
+			listener_label(out, listeners[k]);
+			buf_printf(out, "} %.6f\n", (double)atomic_load(&st->sum_us) / 1e6);
+			buf_printf(out, "sentinel_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"", m, p);
+			listener_label(out, listeners[k]);
+			buf_printf(out, "} %llu\n", (unsigned long long)count);
 		}
-		buf_printf(out,
-			   "sentinel_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"+Inf\"} %llu\n"
-			   "sentinel_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n"
-			   "sentinel_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %llu\n",
-			   m, p, (unsigned long long)count, m, p,
-			   (double)atomic_load(&st->sum_us) / 1e6, m, p, (unsigned long long)count);
 	}
 }

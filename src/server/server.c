@@ -129,7 +129,9 @@ static void h_metrics(http_req *r, void *ctx)
 	buf_printf(&b, "# HELP sentinel_store_errors_total Store operations that failed.\n"
 		       "# TYPE sentinel_store_errors_total counter\nsentinel_store_errors_total %llu\n",
 		   (unsigned long long)store_error_count(app->st));
-	http_server_metrics(app->http, &b);
+	http_server *srvs[] = { app->http, app->ingest };
+	const char *listeners[] = { NULL, "ingest" };
+	http_server_metrics(srvs, listeners, 2, &b);
 	sched_metrics(app->sched, &b);
 	size_t n;
 	char *data = buf_detach(&b, &n);

@@ -75,6 +75,13 @@ is "$(printf '%s\n' "$BODY" | jq -r '.metric' | sort | tr '\n' ' ')" \
 	"llm.calls llm.cost_usd llm.errors llm.latency_ms llm.tokens_in llm.tokens_out lp.v m otel.g " \
 	"... every accepted sample and nothing of the refused requests"
 
+call GET /metrics
+like "$(grep -F 'sentinel_http_requests_total{method="POST",route="/api/v1/metrics",listener="ingest",status="200"}' <<<"$BODY")" \
+	' [0-9]+$' "GET /metrics counts the ingest listener's requests under listener=\"ingest\""
+is "$(grep -c '^# TYPE sentinel_http_requests_total counter$' <<<"$BODY")" 1 "... in the one requests_total family"
+like "$(grep -F 'sentinel_http_request_duration_seconds_count{method="POST",route="/api/v1/metrics/write",listener="ingest"}' <<<"$BODY")" \
+	' [0-9]+$' "... and its latencies"
+
 # Many connections, few threads: 300 idle connections (a thread per
 # connection would add 300).
 THREADS0=$(awk '/^Threads:/ {print $2}' "/proc/$SERVER_PID/status")
