@@ -249,6 +249,37 @@ mkuser() {
 # returns sqlite3's status.
 sqlite_db() { sqlite3 -bail "$SERVER_DATA/sentinel.db" "$1" 2>&1; }
 
+# push_then_kill BASE_URL TOKEN T: 16 concurrent pushers send samples
+# value i at ts T + i (agent dur, metric n, i = 1..2000, one per request) to
+# BASE_URL; once 200 are acknowledged the server is killed with -9. Leaves
+# the acknowledged values, sorted, in $TMP/want, and tests that at least
+# 200 were.
+push_then_kill() {
+	PK_URL=$1 PK_TOKEN=$2 PK_T=$3
+	pushone() {
+		local code
+		code=$(curl -s -o /dev/null -w '%{http_code}' -m 10 -H "Authorization: Bearer $PK_TOKEN" \
+			-H 'Content-Type: application/json' \
+			--data-binary "{\"agent\":\"dur\",\"metric\":\"n\",\"value\":$1,\"ts\":$((PK_T + $1))}" \
+			"$PK_URL/api/v1/metrics")
+		echo "$1 $code" >>"$TMP/acks"
+	}
+	export -f pushone
+	export PK_URL PK_TOKEN PK_T TMP
+	: >"$TMP/acks"
+	seq 1 2000 | xargs -P 16 -I{} bash -c 'pushone {}' &
+	local xp=$! acked
+	for _ in $(seq 1 300); do
+		[ "$(grep -c ' 200$' "$TMP/acks")" -ge 200 ] && break
+		sleep 0.05
+	done
+	stop_server KILL
+	wait "$xp"
+	acked=$(grep -c ' 200$' "$TMP/acks")
+	ok $(( acked >= 200 ? 0 : 1 )) "at least 200 pushes were acknowledged before kill -9 ($acked)"
+	grep ' 200$' "$TMP/acks" | awk '{print $1}' | sort >"$TMP/want"
+}
+
 done_testing() {
 	# A graceful stop makes LeakSanitizer report at exit.
 	if [ -n "$SERVER_PID" ]; then

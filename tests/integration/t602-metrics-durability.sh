@@ -14,29 +14,8 @@ as "$ALICE" POST /api/v1/metrics -H 'Content-Type: application/json' \
 	--data-binary "{\"agent\":\"dur\",\"metric\":\"n\",\"value\":0,\"ts\":$T}"
 is "$STATUS" 200 "the agent is registered by its first sample"
 
-# One sample per request, 16 at a time; each line of acks is "I STATUS".
-pushone() {
-	local code
-	code=$(curl -s -o /dev/null -w '%{http_code}' -m 10 -H "Authorization: Bearer $ALICE" \
-		-H 'Content-Type: application/json' \
-		--data-binary "{\"agent\":\"dur\",\"metric\":\"n\",\"value\":$1,\"ts\":$((T + $1))}" \
-		"$URL/api/v1/metrics")
-	echo "$1 $code" >>"$TMP/acks"
-}
-export -f pushone
-export ALICE URL T TMP
-: >"$TMP/acks"
-seq 1 2000 | xargs -P 16 -I{} bash -c 'pushone {}' &
-XP=$!
-for _ in $(seq 1 300); do
-	[ "$(grep -c ' 200$' "$TMP/acks")" -ge 200 ] && break
-	sleep 0.05
-done
-stop_server KILL
-wait "$XP"
-ACKED=$(grep -c ' 200$' "$TMP/acks")
-ok $(( ACKED >= 200 ? 0 : 1 )) "at least 200 pushes were acknowledged before kill -9 ($ACKED)"
-grep ' 200$' "$TMP/acks" | awk '{print $1}' | sort >"$TMP/want"
+# One sample per request, 16 at a time, then kill -9 (lib.sh).
+push_then_kill "$URL" "$ALICE" "$T"
 
 start_server
 as "$ALICE" GET "/api/v1/metrics/export?format=ndjson&agent=dur&metric=n&from=$T&to=$((T + 3000))"

@@ -105,28 +105,7 @@ touch "$TMP/conns.stop"
 wait "$PY_PID"
 
 # Durable on 2xx: 16 pushers, kill -9, restart.
-pushone() {
-	local code
-	code=$(curl -s -o /dev/null -w '%{http_code}' -m 10 -H "Authorization: Bearer $PUSH" \
-		-H 'Content-Type: application/json' \
-		--data-binary "{\"agent\":\"dur\",\"metric\":\"n\",\"value\":$1,\"ts\":$((T + $1))}" \
-		"$IURL/api/v1/metrics")
-	echo "$1 $code" >>"$TMP/acks"
-}
-export -f pushone
-export PUSH IURL T TMP
-: >"$TMP/acks"
-seq 1 2000 | xargs -P 16 -I{} bash -c 'pushone {}' &
-XP=$!
-for _ in $(seq 1 300); do
-	[ "$(grep -c ' 200$' "$TMP/acks")" -ge 200 ] && break
-	sleep 0.05
-done
-stop_server KILL
-wait "$XP"
-ACKED=$(grep -c ' 200$' "$TMP/acks")
-ok $(( ACKED >= 200 ? 0 : 1 )) "at least 200 pushes were acknowledged before kill -9 ($ACKED)"
-grep ' 200$' "$TMP/acks" | awk '{print $1}' | sort >"$TMP/want"
+push_then_kill "$IURL" "$PUSH" "$T"
 start_server --ingest-listen 127.0.0.1:0
 call GET "/api/v1/metrics/export?format=ndjson&agent=dur&metric=n&from=$T&to=$((T + 3000))" \
 	-H "Authorization: Bearer $ALICE"
