@@ -289,6 +289,16 @@ static int time_param(http_req *r, const char *name, int64_t *out)
 	return 0;
 }
 
+/* Characters of s (valid UTF-8, as every query is): the bytes that do
+ * not continue a sequence. */
+static int64_t chars(const char *s)
+{
+	int64_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
 static void h_list(http_req *r, void *ctx)
 {
 	int limit;
@@ -298,16 +308,26 @@ static void h_list(http_req *r, void *ctx)
 	    time_param(r, "until", &until))
 		return;
 	const char *actor = http_req_query(r, "actor"), *action = http_req_query(r, "action");
-	const char *outc = http_req_query(r, "outcome");
+	const char *outc = http_req_query(r, "outcome"), *target = http_req_query(r, "target");
+	const char *prefix = http_req_query(r, "target_prefix");
+	if ((target && strlen(target) > 512) || (prefix && strlen(prefix) > 512)) {
+		http_reply_error(r, 400, "bad_request", "query parameters 'target' and 'target_prefix'"
+				 " are at most 512 bytes");
+		return;
+	}
+	/* substr(target, 1, n) takes n characters in SQLite and PostgreSQL alike. */
 	/* Newest first; the cursor is the id of the last row of the previous page. */
 	auth_reply_page(r, ctx, "SELECT id, ts, actor_id, actor, action, target, outcome, status,"
 			" address, request_id, count FROM audit WHERE ($1 = '' OR id < $1)"
 			" AND ($2 = '' OR actor = $2 OR actor_id = $2) AND ($3 = '' OR action = $3)"
 			" AND ($4 = '' OR outcome = $4) AND ts >= $5 AND ts < $6"
+			" AND ($8 = '' OR target = $8)"
+			" AND ($9 = '' OR substr(target, 1, CAST($10 AS INTEGER)) = $9)"
 			" ORDER BY id DESC LIMIT $7",
 			SARGS(SA_TEXT(cursor ? cursor : ""), SA_TEXT(actor ? actor : ""),
 			      SA_TEXT(action ? action : ""), SA_TEXT(outc ? outc : ""), SA_INT(since),
-			      SA_INT(until), SA_INT(limit + 1)), limit, audit_row_json, "id");
+			      SA_INT(until), SA_INT(limit + 1), SA_TEXT(target ? target : ""), SA_TEXT(prefix ? prefix : ""),
+			      SA_INT(prefix ? chars(prefix) : 0)), limit, audit_row_json, "id");
 }
 
 size_t auth_audit_routes(auth *a, http_route *out, size_t max)

@@ -381,18 +381,23 @@ int cli_token_cmd(int argc, char **argv)
 static const cfg_opt audit_opts[] = {
 	{ "actor", "USER", NULL, "only this user's actions", CFG_NOENV },
 	{ "action", "ACTION", NULL, "only this action, e.g. user.create", CFG_NOENV },
+	{ "target", "TARGET", NULL, "only records of this target, e.g. dataset:sales", CFG_NOENV },
+	{ "target-prefix", "TEXT", NULL, "only records whose target starts with this", CFG_NOENV },
 	{ "since", "TIME", NULL, "from this time: RFC 3339, or 30s, 15m, 1h, 7d, 2w ago", CFG_NOENV },
 	{ "until", "TIME", NULL, "before this time (as --since)", CFG_NOENV },
 	{ "limit", "N", "50", "show at most N records (0: all)", CFG_NOENV },
 	CLI_COMMON_OPTS, END_OPTS,
 };
-SPEC(audit_spec, "audit", "[--actor U] [--action A] [--since T] [--until T]",
+SPEC(audit_spec, "audit", "[--actor U] [--action A] [--target T | --target-prefix P] [--since T] [--until T]",
      "List audit records, newest first (admin).", audit_opts);
 
 static int audit_fn(cli *c, const cfg *conf, char *const *args)
 {
 	(void)args;
-	static const char *const keys[] = { "actor", "action", "since", "until", NULL };
+	static const char *const keys[] = { "since", "until", "actor", "action", "target",
+					    "target-prefix", NULL };
+	static const char *const params[] = { "since", "until", "actor", "action", "target",
+					      "target_prefix", NULL };
 	static const char *const cols[] = { "ts", "actor", "action", "target", "outcome", "status",
 					    "address", NULL };
 	char *path = xstrdup("/api/v1/audit");
@@ -400,10 +405,10 @@ static int audit_fn(cli *c, const cfg *conf, char *const *args)
 		const char *v = cfg_get(conf, keys[i]);
 		if (!v)
 			continue;
-		/* keys[2] and keys[3] (since, until) are times. */
-		char *t = i >= 2 ? cli_time_arg(v) : xstrdup(v);
+		/* keys[0] and keys[1] (since, until) are times. */
+		char *t = i < 2 ? cli_time_arg(v) : xstrdup(v);
 		char *e = cli_escape(t), *p = xasprintf("%s%c%s=%s", path, strchr(path, '?') ? '&' : '?',
-							  keys[i], e);
+							  params[i], e);
 		free(t);
 		free(e);
 		free(path);

@@ -58,6 +58,15 @@ is "$total" 8 "8 audit rows in all"
 api GET "/api/v1/audit?actor=bob"
 is "$(jbody '[.items[].actor] | unique | join(",")')" bob "filter by actor (username)"
 is "$(jbody '.items | length')" 3 "... bob has 3 rows (login, refused create, failed login)"
+api GET "/api/v1/audit?target=g1/bob"
+is "$(jbody '[.items[] | .action + " " + .target] | join(",")')" "group.member_add g1/bob" \
+	"filter by target (exactly)"
+api GET "/api/v1/audit?target_prefix=g1"
+is "$(jbody '[.items[].target] | unique | join(",")')" "g1,g1/bob" "filter by target prefix"
+api GET "/api/v1/audit?target_prefix=g1/&action=group.member_add"
+is "$(jbody '.items | length')" 1 "... with other filters"
+api GET "/api/v1/audit?target=$(head -c 600 /dev/zero | tr '\0' x)"
+is_error 400 bad_request "a target over 512 bytes is refused"
 api GET /api/v1/users/bob
 bob_id=$(jbody .id)
 api GET "/api/v1/audit?actor=$bob_id"

@@ -3257,6 +3257,10 @@ export interface operations {
                 actor?: string;
                 /** @description e.g. user.create */
                 action?: string;
+                /** @description exactly this target, e.g. dataset:sales (at most 512 bytes) */
+                target?: string;
+                /** @description targets that start with this (at most 512 bytes) */
+                target_prefix?: string;
                 /** @description success, denied or failure */
                 outcome?: string;
                 /** @description RFC 3339 */
