@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/buf.h"
 #include "base/mem.h"
 #include "cli/cli.h"
 #include "cmd/commands.h"
@@ -10,6 +11,7 @@
 static const cfg_opt status_opts[] = {
 	{ "local", NULL, NULL, "show the local data directory instead of asking a server", CFG_FLAG | CFG_NOENV },
 	{ "data", "DIR", NULL, "with --local: the data directory to show", CFG_DATADIR },
+	{ "db", "URL", NULL, "with --local: the server's store, if not sqlite:DIR/sentinel.db", 0 },
 	CLI_COMMON_OPTS,
 	{ NULL, NULL, NULL, NULL, 0 },
 };
@@ -26,6 +28,35 @@ static const cfg_spec local_spec = {
 	"runtime", "[--local] [options]", "", status_opts, 0,
 };
 
+/* A store URL fit to print: a PostgreSQL URL's password (in its user
+ * part or a password= parameter) becomes "***". The caller frees. */
+static char *url_shown(const char *url)
+{
+	buf b;
+	buf_init(&b, 1 << 16);
+	const char *at = strchr(url, '@'), *scheme = strstr(url, "://");
+	const char *colon = scheme && at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+	const char *p = url;
+	if (colon) {
+		buf_append(&b, url, (size_t)(colon + 1 - url));
+		buf_puts(&b, "***");
+		p = at;
+	}
+	for (const char *q; (q = strstr(p, "password="));) {
+		int starts = q == url || q[-1] == '?' || q[-1] == '&' || q[-1] == ' ';
+		buf_append(&b, p, (size_t)(q + 9 - p));
+		p = q + 9;
+		if (starts) {
+			buf_puts(&b, "***");
+			p += strcspn(p, "& ");
+		}
+	}
+	buf_puts(&b, p);
+	size_t n;
+	char *out = buf_detach(&b, &n);
+	return out ? out : xstrdup("");
+}
+
 static int local_status(int argc, char **argv, int json)
 {
 	cfg *c = NULL;
@@ -34,8 +65,9 @@ static int local_status(int argc, char **argv, int json)
 		fprintf(stderr, "sentinel status: %s\n", err);
 		return 2;
 	}
-	const char *data = cfg_get(c, "data");
-	char *db = xasprintf("%s/sentinel.db", data), *rts = xasprintf("%s/runtimes", data);
+	const char *data = cfg_get(c, "data"), *url = cfg_get(c, "db");
+	char *db = url ? url_shown(url) : xasprintf("%s/sentinel.db", data);
+	char *rts = xasprintf("%s/runtimes", data);
 	int code = 0;
 	if (json) {
 		json_t *j = json_pack("{s:s,s:s,s:s,s:s}", "data", data, "data_from", cfg_origin(c, "data"),
