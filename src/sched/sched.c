@@ -131,6 +131,7 @@ void sc_core_release(sc_core *c)
 	for (size_t i = 0; i < c->nowners; i++)
 		free(c->owners[i].jobs);
 	free(c->owners);
+	free(c->tp);
 	for (size_t i = 0; i < c->nnodes; i++) {
 		sc_node *n = c->nodes[i];
 		pthread_cond_destroy(&n->cv);
@@ -799,6 +800,44 @@ static void job_close(sc_core *c, sc_job *j, int st, const char *reason, int64_t
 	job_children(c, j, now);
 }
 
+/* Counts one completion of owner's at now (unix ms). */
+static void tp_add(sc_core *c, const char *owner, int64_t now)
+{
+	sc_tp *t = NULL;
+	for (size_t i = 0; i < c->ntp && !t; i++)
+		if (strcmp(c->tp[i].owner, owner) == 0)
+			t = &c->tp[i];
+	if (!t) {
+		c->tp = xrealloc(c->tp, (c->ntp + 1) * sizeof *c->tp);
+		t = &c->tp[c->ntp++];
+		memset(t, 0, sizeof *t);
+		sn_strlcpy(t->owner, owner, sizeof t->owner);
+	}
+	int64_t m = now / 60000;
+	size_t slot = (size_t)(m % SC_TP_MINUTES);
+	if (t->minute[slot] != m) {
+		t->minute[slot] = m;
+		t->count[slot] = 0;
+	}
+	t->count[slot]++;
+}
+
+void sc_throughput(const sc_core *c, const char *owner, int64_t now,
+		   uint64_t out[SC_TP_MINUTES], int64_t *first_ms)
+{
+	int64_t last = now / 60000, first = last - SC_TP_MINUTES + 1;
+	memset(out, 0, SC_TP_MINUTES * sizeof *out);
+	for (size_t i = 0; i < c->ntp; i++) {
+		const sc_tp *t = &c->tp[i];
+		if (owner && strcmp(t->owner, owner) != 0)
+			continue;
+		for (size_t s = 0; s < SC_TP_MINUTES; s++)
+			if (t->minute[s] >= first && t->minute[s] <= last)
+				out[t->minute[s] - first] += t->count[s];
+	}
+	*first_ms = first * 60000;
+}
+
 int sc_result(sc_core *c, const char *node, const char *job, uint32_t idx, uint32_t attempt,
 	      sc_report *rep, int64_t now, uint64_t *wait_seq)
 {
@@ -817,6 +856,7 @@ int sc_result(sc_core *c, const char *node, const char *job, uint32_t idx, uint3
 	ck->reported = 1;
 	if (rep->completed) {
 		set_state(c, j, idx, CK_COMPLETED);
+		tp_add(c, j->owner, now);
 		sc_op *o = op_new(c, OP_COMPLETE, j, idx);
 		o->at = now;
 		o->iterations = sc_chunk_iterations(j, idx);
@@ -1237,6 +1277,7 @@ int sched_new(store *st, hub *events, blob_store *blobs, node_reg *nodes,
 	s->events = events;
 	s->blobs = blobs;
 	s->nodes = nodes;
+	s->started_ms = node_now_ms(nodes);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->wcv, NULL);
 	pthread_cond_init(&s->dcv, NULL);

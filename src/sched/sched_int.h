@@ -169,6 +169,17 @@ extern const int64_t sc_lat_bounds_us[SC_LAT_NB];
  * hub's ring (4,096 events) and cost a publish per chunk. */
 #define SC_EVENT_US 100000
 
+/* Chunks completed per minute over the last SC_TP_MINUTES, per job owner:
+ * slot m % SC_TP_MINUTES counts minute m (unix ms / 60,000) when
+ * minute[slot] == m; an older minute there counts as 0. In memory only:
+ * a restart starts from zero. */
+#define SC_TP_MINUTES 60
+typedef struct sc_tp {
+	char owner[48];
+	int64_t minute[SC_TP_MINUTES];
+	uint32_t count[SC_TP_MINUTES];
+} sc_tp;
+
 typedef struct sc_core {
 	int64_t lease_ms;
 	uint64_t log_max;
@@ -191,6 +202,7 @@ typedef struct sc_core {
 	size_t ev_dirty;      /* jobs with progress not yet announced */
 	void (*event)(void *ctx, const char *topic, const char *owner, const char *json);
 	void *event_ctx;
+	sc_tp *tp; size_t ntp;  /* completions per minute, an entry per owner */
 } sc_core;
 
 /* Outcomes of sc_result. */
@@ -209,6 +221,11 @@ typedef struct sc_report {
 
 void sc_core_init(sc_core *c, int64_t lease_ms, uint64_t log_max);
 void sc_core_release(sc_core *c);
+/* Chunks completed in each of the SC_TP_MINUTES minutes up to and with
+ * the one holding now (oldest first), of owner's jobs (NULL: everyone's).
+ * out[0] counts the minute starting at *first_ms. */
+void sc_throughput(const sc_core *c, const char *owner, int64_t now,
+		   uint64_t out[SC_TP_MINUTES], int64_t *first_ms);
 /* Replaces the node facts (the array must stay valid until the next call);
  * nodes missing from it lose their leases at the next sc_reap. */
 void sc_set_nodes(sc_core *c, const node_info *v, size_t n);
@@ -275,6 +292,7 @@ int sc_eligible(const sc_job *j, const node_info *n);
 /* ---- the scheduler (sched.c, sched_store.c, sched_http.c) ---- */
 struct sched {
 	sched_config cfg;
+	int64_t started_ms;  /* node_now_ms at sched_new: throughput counts from here */
 	store *st;
 	hub *events;
 	blob_store *blobs;

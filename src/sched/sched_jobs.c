@@ -1141,12 +1141,44 @@ static void h_retry(http_req *r, void *ctx)
 	job_action(r, ctx, 1);
 }
 
+/* GET /api/v1/jobs/throughput: chunks completed per minute over the last
+ * hour, of the caller's jobs (an admin's: everyone's), counted in memory
+ * as nodes report them: from the server's start, none before. */
+static void h_throughput(http_req *r, void *ctx)
+{
+	sched *s = ctx;
+	const auth_user *u = auth_caller(r);
+	uint64_t n[SC_TP_MINUTES], total = 0;
+	int64_t first;
+	pthread_mutex_lock(&s->mu);
+	sc_throughput(&s->core, u->role >= ROLE_ADMIN ? NULL : u->id, node_now_ms(s->nodes), n,
+		      &first);
+	pthread_mutex_unlock(&s->mu);
+	json_t *counts = json_array();
+	for (size_t i = 0; i < SC_TP_MINUTES && counts; i++) {
+		total += n[i];
+		if (json_array_append_new(counts, json_integer((json_int_t)n[i])))
+			json_decref(counts), counts = NULL;
+	}
+	json_t *j = counts ? json_pack("{s:o,s:i,s:o,s:I,s:s,s:o}", "from", http_json_time(first),
+				       "step_s", 60, "counts", counts, "total", (json_int_t)total,
+				       "scope", u->role >= ROLE_ADMIN ? "all" : "own", "counting_since",
+				       http_json_time(s->started_ms)) : NULL;
+	if (!j) {
+		http_reply_errno(r, -ENOMEM, NULL);
+		return;
+	}
+	http_reply_json(r, 200, j);
+}
+
 size_t sched_job_routes(sched *s, http_route *out, size_t max)
 {
 	const http_route routes[] = {
 		{ "POST", "/api/v1/configs", h_config, 0, ROLE_MEMBER, "config.create", 0, s },
 		{ "POST", "/api/v1/jobs", h_create, 0, ROLE_MEMBER, "job.create", 0, s },
 		{ "GET", "/api/v1/jobs", h_list, 0, ROLE_MEMBER, NULL, 0, s },
+		/* before /jobs/{id}: the first matching route wins */
+		{ "GET", "/api/v1/jobs/throughput", h_throughput, 0, ROLE_MEMBER, NULL, 0, s },
 		{ "GET", "/api/v1/jobs/{id}", h_show, 0, ROLE_MEMBER, NULL, 0, s },
 		{ "GET", "/api/v1/jobs/{id}/chunks", h_chunks, 0, ROLE_MEMBER, NULL, 0, s },
 		{ "GET", "/api/v1/jobs/{id}/artifacts", h_artifacts, 0, ROLE_MEMBER, NULL, 0, s },

@@ -186,4 +186,13 @@ is_error 422 invalid "... nor a public one, while the node's owner does not perm
 api GET "/api/v1/audit?limit=1000"
 is "$(jbody '[.items[] | select((.actor // "") | startswith("node:")) | select(.status < 300) | .action] | unique | join(",")')" \
 	"node.register" "node work, logs and results leave no audit rows"
+# Throughput: completions per minute, counted as nodes report them.
+api GET $J/throughput
+DONE=$(dbq "SELECT COUNT(*) FROM chunks WHERE state = 'completed'")
+is "$STATUS $(jbody .scope) $(jbody '.counts | length') $(jbody .step_s)" "200 all 60 60" \
+	"GET /jobs/throughput: an admin sees everyone's, 60 minutes of 60 s"
+is "$(jbody .total) $(jbody '.counts | add')" "$DONE $DONE" "... every completed chunk of this run counted ($DONE)"
+BOBS=$(dbq "SELECT COUNT(*) FROM chunks c JOIN jobs j ON j.id = c.job_id JOIN users u ON u.id = j.owner_id WHERE c.state = 'completed' AND u.username = 'bob'")
+api GET $J/throughput "" "$BOB"
+is "$(jbody .scope) $(jbody .total)" "own $BOBS" "a member sees their own jobs' completions ($BOBS)"
 done_testing

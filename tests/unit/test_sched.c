@@ -241,6 +241,26 @@ static void test_assign_complete_duplicate(void **state)
 		done += o->kind == OP_COMPLETE && o->job_done;
 	assert_int_equal(done, 1);
 	assert_int_equal(sc_result(&c, "nd_a", "jb_none", 0, 1, &r, 4, &seq), SC_UNKNOWN);
+	/* Throughput: the 3 accepted completions (not the duplicate) in minute
+	 * 0, the last of the hour up to now; by owner; gone an hour later. */
+	uint64_t tp[SC_TP_MINUTES], sum = 0;
+	int64_t first;
+	sc_throughput(&c, NULL, 59999, tp, &first);
+	for (size_t i = 0; i < SC_TP_MINUTES; i++)
+		sum += tp[i];
+	assert_int_equal(first, -59 * 60000);
+	assert_int_equal(tp[SC_TP_MINUTES - 1], 3);
+	assert_int_equal(sum, 3);
+	sc_throughput(&c, "u1", 60000 * 59 + 1, tp, &first);
+	assert_int_equal(first, 0);
+	assert_int_equal(tp[0], 3);
+	sc_throughput(&c, "u2", 59999, tp, &first);
+	assert_int_equal(tp[SC_TP_MINUTES - 1], 0);
+	sc_throughput(&c, NULL, 60000 * 60, tp, &first);
+	sum = 0;
+	for (size_t i = 0; i < SC_TP_MINUTES; i++)
+		sum += tp[i];
+	assert_int_equal(sum, 0);
 	sc_check(&c);
 	sc_core_release(&c);
 }

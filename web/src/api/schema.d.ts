@@ -841,6 +841,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/jobs/throughput": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Chunks completed per minute over the last hour, counted in memory as nodes report them (from the server's start): the caller's jobs, or everyone's for an admin */
+        get: operations["get_jobs_throughput"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs/{id}": {
         parameters: {
             query?: never;
@@ -4505,6 +4522,46 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                };
+            };
+            "4XX": components["responses"]["Error"];
+            "5XX": components["responses"]["Error"];
+        };
+    };
+    get_jobs_throughput: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: date-time
+                         * @description start of the minute counts[0] counts
+                         */
+                        from: string;
+                        /** @description 60 */
+                        step_s: number;
+                        /** @description oldest first; the last is the current minute */
+                        counts: number[];
+                        total: number;
+                        /** @enum {string} */
+                        scope: "own" | "all";
+                        /**
+                         * Format: date-time
+                         * @description the server's start: nothing before it is counted
+                         */
+                        counting_since: string;
+                    };
                 };
             };
             "4XX": components["responses"]["Error"];
