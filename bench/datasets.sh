@@ -22,6 +22,9 @@
 # server's CPU seconds for the upload (user + system, all its threads; the
 # least of the rounds): the figure the code decides, which a slow disk or
 # other work on a shared machine hides in the seconds; and the load average.
+# Below them, what bounds it on this box: the same number of random bytes
+# pushed as a binary file (received, hashed and stored: no CSV check, no
+# profile), and the CPU seconds the client (curl) spends sending.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -208,7 +211,10 @@ PY
 	# Each figure is the best of UPLOAD_ROUNDS rounds, the three measured in
 	# turn within each round, so that a burst of other work on the machine
 	# does not land on one of them only.
-	local t0 t1 sha_s= dd_s= up_s= cpu_s= s round tck
+	local t0 t1 sha_s= dd_s= up_s= cpu_s= bin_s= bin_cpu= curl_cpu= s round tck
+	local fb="$DATA/upload-$mb.bin"
+	[ "$(stat -c %s "$fb" 2>/dev/null || echo 0)" = "$bytes" ] || head -c "$bytes" /dev/urandom >"$fb"
+	cat "$fb" >/dev/null
 	tck=$(getconf CLK_TCK)
 	best() { if [ -z "$1" ] || [ "$(echo "$2 < $1" | bc)" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 	for round in $(seq 1 "${UPLOAD_ROUNDS:-3}"); do
@@ -234,9 +240,11 @@ PY
 		local c0
 		c0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
 		t0=$(date +%s.%N)
-		curl -s -o "$dir/reply.json" -X POST -T "$f" -H "Authorization: Bearer $tok" \
-			-H 'Content-Type: text/csv' "$url/api/v1/datasets/bench/versions?filename=bench.csv"
+		/usr/bin/time -f '%U %S' -o "$dir/curl.time" curl -s -o "$dir/reply.json" -X POST -T "$f" \
+			-H "Authorization: Bearer $tok" -H 'Content-Type: text/csv' \
+			"$url/api/v1/datasets/bench/versions?filename=bench.csv"
 		t1=$(date +%s.%N)
+		curl_cpu=$(best "$curl_cpu" "$(awk '{ printf "%.2f", $1 + $2 }' "$dir/curl.time")")
 		s=$(echo "$t1 - $t0" | bc)
 		# A refused upload would look fast: only a profiled version counts.
 		if [ "$(jq -r '[.. | objects | select(has("rows")) | .rows][0] // "none"' "$dir/reply.json")" = none ]; then
@@ -247,6 +255,16 @@ PY
 		up_s=$(best "$up_s" "$s")
 		# the server's CPU time for this upload (it does nothing else meanwhile)
 		cpu_s=$(best "$cpu_s" "$(awk -v t="$tck" -v c0="$c0" '{ printf "%.2f", ($14 + $15 - c0) / t }' "/proc/$pid/stat")")
+		c0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+		t0=$(date +%s.%N)
+		curl -s -o "$dir/reply-bin.json" -X POST -T "$fb" -H "Authorization: Bearer $tok" \
+			-H 'Content-Type: application/octet-stream' \
+			"$url/api/v1/datasets/benchbin/versions?filename=bench.bin"
+		t1=$(date +%s.%N)
+		[ "$(jq -r .bytes "$dir/reply-bin.json")" = "$bytes" ] ||
+			{ echo "bench/datasets.sh: the binary upload failed: $(head -c 300 "$dir/reply-bin.json")" >&2; kill "$pid"; exit 1; }
+		bin_s=$(best "$bin_s" "$(echo "$t1 - $t0" | bc)")
+		bin_cpu=$(best "$bin_cpu" "$(awk -v t="$tck" -v c0="$c0" '{ printf "%.2f", ($14 + $15 - c0) / t }' "/proc/$pid/stat")")
 		kill "$pid"
 		wait "$pid" 2>/dev/null || true
 		cp "$dir/reply.json" "$DATA/upload-reply.json"
@@ -256,9 +274,9 @@ PY
 	rows=$(jq -r '[.. | objects | select(has("rows")) | .rows][0] // "?"' "$dir/reply.json")
 	echo
 	echo "== upload: $((bytes >> 20)) MiB CSV over loopback ($rows rows profiled), $(getconf _NPROCESSORS_ONLN) CPUs, best of ${UPLOAD_ROUNDS:-3} rounds, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-	/usr/bin/python3 - "$bytes" "$sha_s" "$dd_s" "$up_s" "$cpu_s" <<'PY'
+	/usr/bin/python3 - "$bytes" "$sha_s" "$dd_s" "$up_s" "$cpu_s" "$bin_s" "$bin_cpu" "$curl_cpu" <<'PY'
 import sys
-b, sha, dd, up, cpu = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+b, sha, dd, up, cpu, bin_s, bin_cpu, curl_cpu = int(sys.argv[1]), *map(float, sys.argv[2:9])
 mbs = lambda s: b / s / 1e6
 floor = min(mbs(sha), mbs(dd))
 print("%-34s %10s %10s" % ("what", "seconds", "MB/s"))
@@ -268,6 +286,13 @@ print("%-34s %10.2f %10.0f" % ("sentinel upload (hash+CSV+profile)", up, mbs(up)
 print("%-34s %10.2f %10s" % ("  its server's CPU (all threads)", cpu, "%.2f/GiB" % (cpu / (b / 2**30))))
 ratio = mbs(up) / floor
 print("upload / lower limit: %.2f  (goal >= 0.80: %s)" % (ratio, "ok" if ratio >= 0.8 else "MISSED"))
+gib = b / 2**30
+print("what bounds it on this box:")
+print("%-34s %10.2f %10.0f" % ("  binary upload (hash+store only)", bin_s, mbs(bin_s)))
+print("%-34s %10.2f %10s" % ("    its server's CPU", bin_cpu, "%.2f/GiB" % (bin_cpu / gib)))
+print("%-34s %10.2f %10s" % ("  the client's CPU (curl, CSV)", curl_cpu, "%.2f/GiB" % (curl_cpu / gib)))
+print("  binary upload / lower limit: %.2f; CPU of the CSV upload, server and client: %.2f s on %d cores"
+      % (mbs(bin_s) / floor, cpu + curl_cpu, __import__("os").cpu_count()))
 PY
 	rm -rf "$dir"
 }
