@@ -17,13 +17,14 @@ import {
   TeamOutlined,
   UserOutlined,
 } from '@ant-design/icons';
-import { Button, Drawer, Grid, Layout, Menu, Space, Tag, Typography, type MenuProps } from 'antd';
+import { Button, Drawer, Layout, Menu, Space, Tag, Typography, type MenuProps } from 'antd';
 import { Suspense, useState, type ReactNode } from 'react';
 import { Link, useLocation, useNavigate } from 'react-router-dom';
 import { isAdmin } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
 import { useNotify } from '../components/common';
 import { Loading } from './Loading';
+import { useMinWidth } from './useMinWidth';
 
 type Item = Required<MenuProps>['items'][number];
 
@@ -67,8 +68,14 @@ export function Shell({ children }: { children: ReactNode }) {
   const notify = useNotify();
   const nav = useNavigate();
   const loc = useLocation();
-  const screens = Grid.useBreakpoint();
-  const phone = !screens.md;
+  // antd's md breakpoint (screenMD)
+  const phone = !useMinWidth(768);
+  // The Sider's own breakpoint (lg) collapses it as the window narrows; not
+  // when the window went down to a phone's width, where the Sider goes away:
+  // it would come back collapsed and unfold (the menu's text fading in).
+  const onCollapse = (c: boolean, type: 'clickTrigger' | 'responsive') => {
+    if (type !== 'responsive' || window.matchMedia('(min-width: 768px)').matches) setCollapsed(c);
+  };
   const [collapsed, setCollapsed] = useState(false);
   const [drawer, setDrawer] = useState(false);
   const key = selectedKey(loc.pathname);
@@ -91,7 +98,7 @@ export function Shell({ children }: { children: ReactNode }) {
   return (
     <Layout className="shell">
       {!phone && (
-        <Layout.Sider collapsible collapsed={collapsed} onCollapse={setCollapsed} width={220} breakpoint="lg">
+        <Layout.Sider collapsible collapsed={collapsed} onCollapse={onCollapse} width={220} breakpoint="lg">
           {brand}
           <nav aria-label="Main">{menu}</nav>
         </Layout.Sider>
