@@ -1,7 +1,7 @@
 // Who is logged in. The session itself is the HttpOnly cookie the login
 // sets; this context only knows the user (from GET /api/v1/me) and goes back
 // to the login page on any 401.
-import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
+import { createContext, startTransition, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { ApiError, api, onUnauthorized } from '../api/client';
 import type { LoginReply, User } from '../api/types';
 
@@ -20,15 +20,22 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   const [user, setUser] = useState<User | null>(null);
   const [loading, setLoading] = useState(true);
 
+  // The answer renders the whole shell and the page: as a transition, React
+  // renders it in slices, yielding to the browser between them, instead of
+  // in one long task.
   const refresh = useCallback(async () => {
+    let u: User | null;
     try {
-      setUser(await api.get<User>('/api/v1/me'));
+      u = await api.get<User>('/api/v1/me');
     } catch (e) {
+      startTransition(() => setLoading(false));
       if (!(e instanceof ApiError) || e.status !== 401) throw e;
-      setUser(null);
-    } finally {
-      setLoading(false);
+      u = null;
     }
+    startTransition(() => {
+      setUser(u);
+      setLoading(false);
+    });
   }, []);
 
   useEffect(() => {

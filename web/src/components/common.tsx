@@ -2,7 +2,7 @@
 // a retry, a data-loading hook, and toasts (antd's App context: never the
 // browser's alert()).
 import { App, Button, Result, Space, Typography } from 'antd';
-import { useCallback, useEffect, useRef, useState, type DependencyList, type ReactNode } from 'react';
+import { startTransition, useCallback, useEffect, useRef, useState, type DependencyList, type ReactNode } from 'react';
 import { describeError } from '../api/client';
 
 export function PageHeader({ title, extra, sub }: { title: ReactNode; extra?: ReactNode; sub?: ReactNode }) {
@@ -52,16 +52,22 @@ export function useApi<T>(load: (signal: AbortSignal) => Promise<T>, deps: Depen
     const ac = new AbortController();
     setLoading(true);
     fn.current(ac.signal).then(
+      // Results render as transitions: a page's first data is most of its
+      // tree, which React then renders in slices rather than in one task.
       (d) => {
         if (ac.signal.aborted) return;
-        setData(d);
-        setError(undefined);
-        setLoading(false);
+        startTransition(() => {
+          setData(d);
+          setError(undefined);
+          setLoading(false);
+        });
       },
       (e: unknown) => {
         if (ac.signal.aborted) return;
-        setError(e);
-        setLoading(false);
+        startTransition(() => {
+          setError(e);
+          setLoading(false);
+        });
       },
     );
     return () => ac.abort();

@@ -3,7 +3,7 @@
 // chunks are read again (at most every 1.5 s) while the job moves.
 import { DownloadOutlined, RedoOutlined, StopOutlined } from '@ant-design/icons';
 import { Alert, Button, Card, Descriptions, Empty, Popconfirm, Progress, Skeleton, Table, Tag, Typography } from 'antd';
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { startTransition, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useParams } from 'react-router-dom';
 import { allPages } from '../../api/client';
 import { blobUrl, jobsApi, type Artifact, type Chunk, type Job, type JobEvent, type Stat } from '../../api/jobs';
@@ -64,10 +64,13 @@ function JobPageInner() {
   const [follow, setFollow] = useState<boolean>();
 
   useEffect(() => {
-    if (loaded.data) {
-      setJob(loaded.data);
-      setFollow((f) => (f === undefined ? !isFinished(loaded.data!.state) : f));
-    }
+    const d = loaded.data;
+    // The first job renders the whole page: a transition, in slices.
+    if (d)
+      startTransition(() => {
+        setJob(d);
+        setFollow((f) => (f === undefined ? !isFinished(d.state) : f));
+      });
   }, [loaded.data]);
 
   const loadChunks = useCallback(() => {
