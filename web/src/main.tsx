@@ -4,6 +4,8 @@ import { createRoot } from 'react-dom/client';
 import { BrowserRouter } from 'react-router-dom';
 import { App } from './App';
 import { AuthProvider } from './auth/AuthContext';
+// antd's styles, made at build time (vite.config.ts), before the console's own
+import 'virtual:antd.css';
 import './styles.css';
 import { sentinelTheme } from './theme';
 
