@@ -174,6 +174,20 @@ const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
  * violations.
  */
 export async function audit(page, name, selector) {
+  // Not in the middle of an antd motion (rc-motion's classes NAME-enter,
+  // -appear, -leave and their -prepare/-start/-active steps): a toast fading
+  // out at the moment of the audit has, for those frames, text too faint to
+  // read, and axe said so (once in a few runs, after the pages got faster).
+  await page
+    .waitForFunction(
+      () =>
+        ![...document.querySelectorAll('[class*="-appear"], [class*="-enter"], [class*="-leave"]')].some((e) =>
+          [...e.classList].some((c) => /-(appear|enter|leave)(-(prepare|start|active))?$/.test(c)),
+        ),
+      null,
+      { timeout: 3000 },
+    )
+    .catch(() => {});
   // evaluate() runs outside the page's CSP, so the policy stays as served.
   await page.evaluate(`${axeSource};0`);
   const res = await page.evaluate(async (sel) => {
