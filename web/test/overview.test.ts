@@ -134,7 +134,7 @@ describe('loading', () => {
     expect(urls.some((u) => u.includes('state=failed') && u.includes('limit=5'))).toBe(true);
   });
 
-  it('computes the throughput from the chunk lists of jobs active in the hour, within bounds', async () => {
+  it("takes the throughput from the server's count and reads failures from the chunk lists within bounds", async () => {
     const now = T0;
     const job = (id: string, state: string, finished: string | null, completed: number) => ({
       id,
@@ -148,7 +148,18 @@ describe('loading', () => {
       finished_at: finished,
     });
     const chunkUrls: string[] = [];
+    const first = Math.floor(now / 60000) - 59;
+    const counts = Array.from({ length: 60 }, (_, i) => (i === 59 ? 3 : i === 10 ? 7 : 0));
     vi.stubGlobal('fetch', async (u: string) => {
+      if (u.includes('/jobs/throughput'))
+        return json({
+          from: new Date(first * 60000).toISOString(),
+          step_s: 60,
+          counts,
+          total: 10,
+          scope: 'all',
+          counting_since: new Date(now - 7200_000).toISOString(),
+        });
       if (u.includes('/chunks')) {
         chunkUrls.push(u);
         const page2 = u.includes('cursor=');
@@ -172,7 +183,12 @@ describe('loading', () => {
     expect(chunkUrls.filter((u) => u.includes('/jobs/r/'))).toHaveLength(2);
     expect(chunkUrls.filter((u) => u.includes('/jobs/old/'))).toHaveLength(0);
     expect(t.partial).toBe(true);
-    expect(bins([t.perMinute], now)[59]).toBe(3);
+    // the server's counts, not the chunk lists' (which hold 3 completions too)
+    const b = bins([t.perMinute], now);
+    expect(b[59]).toBe(3);
+    expect(b[10]).toBe(7);
+    expect(b.reduce((x, y) => x + y, 0)).toBe(10);
+    expect(t.countingSince).toBe(now - 7200_000);
     expect(t.baseline.get('r')).toBe(2);
     expect(t.baseline.get('old')).toBe(5);
   });

@@ -218,21 +218,33 @@ export function chunkFailures(job: { id: string; name: string }, chunks: Chunk[]
 }
 
 export interface Throughput {
-  /** completions per unix minute */
+  /** completions per unix minute (the server's count: GET /api/v1/jobs/throughput) */
   perMinute: Map<number, number>;
+  /** when the server began counting (its start); minutes before it read 0 */
+  countingSince: number;
   /** each job's completed chunks when its list was read (live deltas start there) */
   baseline: Map<string, number>;
   /** chunk attempts that failed or were lost in the hour (of the jobs read), newest first */
   failures: ChunkFailure[];
-  /** the bounds cut the count short (too many jobs or chunks) */
+  /** the bounds cut the failures' reading short (too many jobs or chunks) */
   partial: boolean;
   jobs: number;
 }
 
+interface ServerThroughput {
+  from: string;
+  step_s: number;
+  counts: number[];
+  total: number;
+  scope: 'own' | 'all';
+  counting_since: string;
+}
+
 /**
- * Chunks completed per minute over the last hour, from the chunk lists of
- * the jobs that ran in it (at most maxJobs jobs, maxPages pages of 1000
- * chunks each in all).
+ * Chunks completed per minute over the last hour, as the server counts
+ * them (every job the caller may see); and, from the chunk lists of the
+ * jobs that ran in the hour (at most maxJobs jobs, maxPages pages of 1000
+ * chunks each in all), the attempts that failed or were lost.
  */
 export async function loadThroughput(
   now = Date.now(),
@@ -241,9 +253,10 @@ export async function loadThroughput(
   const maxJobs = opts.maxJobs ?? 20;
   let pages = opts.maxPages ?? 20;
   const from = now - MINUTES * 60000;
-  const [recent, running] = await Promise.all([
+  const [recent, running, counted] = await Promise.all([
     api.get<Page<JobInfo>>('/api/v1/jobs', { limit: 200 }, opts.signal),
     api.get<Page<JobInfo>>('/api/v1/jobs', { state: 'running', limit: 200 }, opts.signal),
+    api.get<ServerThroughput>('/api/v1/jobs/throughput', undefined, opts.signal),
   ]);
   let partial = !!recent.next_cursor || !!running.next_cursor;
   const seen = new Set<string>();
@@ -256,6 +269,10 @@ export async function loadThroughput(
   }
   if (jobs.length > maxJobs) partial = true;
   const perMinute = new Map<number, number>();
+  const first = Math.floor(Date.parse(counted.from) / 60000);
+  counted.counts.forEach((n, i) => {
+    if (n > 0) perMinute.set(first + i, n);
+  });
   const baseline = new Map<string, number>();
   const failures: ChunkFailure[] = [];
   for (const j of [...running.items, ...recent.items]) baseline.set(j.id, j.chunks.completed);
@@ -272,7 +289,6 @@ export async function loadThroughput(
         { limit: PAGE, cursor: cursor ?? undefined },
         opts.signal,
       );
-      for (const t of completionTimes(p.items, from)) addAt(perMinute, t);
       failures.push(...chunkFailures(j, p.items, from));
       done += p.items.filter((c) => c.state === 'completed').length;
       cursor = p.next_cursor;
@@ -280,7 +296,14 @@ export async function loadThroughput(
     if (!cursor) baseline.set(j.id, done);
   }
   failures.sort((a, b) => b.at - a.at);
-  return { perMinute, baseline, failures, partial, jobs: Math.min(jobs.length, maxJobs) };
+  return {
+    perMinute,
+    countingSince: Date.parse(counted.counting_since),
+    baseline,
+    failures,
+    partial,
+    jobs: Math.min(jobs.length, maxJobs),
+  };
 }
 
 export function applyNodeEvent(list: NodeInfo[], e: NodeEvent): NodeInfo[] {

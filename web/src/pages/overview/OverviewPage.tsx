@@ -255,9 +255,11 @@ function OverviewPageInner() {
             size="small"
             className="ov-card"
             title={<h2 className="ov-h2">Chunk throughput, last hour</h2>}
-            extra={tp?.partial && (
-              <Tooltip title="Counted from the chunk lists of the 20 most recent active jobs (at most 20,000 chunks): the server keeps no running total over time.">
-                <Tag color="gold">partial</Tag>
+            extra={tp && tp.countingSince > now - 3600_000 && (
+              <Tooltip title="The server counts completions in memory from its start: minutes before it read 0.">
+                <Tag color="gold">
+                  since {new Date(tp.countingSince).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}
+                </Tag>
               </Tooltip>
             )}
           >
