@@ -205,7 +205,7 @@ static const cfg_opt server_opts[] = {
 	{ "header-timeout", "DUR", "10s", "deadline for a whole request head (slow clients are cut off)", 0 },
 	{ "ingest-listen", "ADDR", NULL, "also serve the metrics ingest routes (and health) here, on an"
 	  " event loop: for agents that push many small requests", 0 },
-	{ "ingest-threads", "N", "1", "threads of the --ingest-listen event loop", 0 },
+	{ "ingest-threads", "N", "0", "threads of the --ingest-listen event loop (0: one per CPU)", 0 },
 	{ "idle-timeout", "DUR", "60s", "close a connection idle this long", 0 },
 	{ "min-free-disk", "SIZE", "1G", "refuse uploads (507) that would leave less free space in DATA", 0 },
 	{ "upload-inflight-user", "SIZE", "16G", "upload bytes in flight per user (429 beyond)", 0 },
@@ -389,8 +389,14 @@ static int read_settings(const cfg *c, struct settings *s, char *err, size_t err
 	if (dur_in(c, "idle-timeout", 1000, 86400000, "from 1s to 24h", &ms, err, errlen))
 		return -EINVAL;
 	s->http.timeout_s = (unsigned)(ms / 1000);
-	if (int_in(c, "ingest-threads", 1, 64, &n, err, errlen))
+	if (int_in(c, "ingest-threads", 0, 64, &n, err, errlen))
 		return -EINVAL;
+	if (n == 0) {
+		/* One per CPU: one thread serves every connection in turn, and
+		 * with a single one the loop, not the disk, bounded small pushes. */
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		n = cpus < 1 ? 1 : cpus > 64 ? 64 : cpus;
+	}
 	s->ingest.event_threads = (unsigned)n;
 	s->ingest.listen = cfg_get(c, "ingest-listen");
 	if (cfg_get_size(c, "min-free-disk", &s->http.min_free_disk, err, errlen) ||
