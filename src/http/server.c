@@ -487,7 +487,7 @@ static void dispatch(http_req *r)
 			r->stream_err = r->too_large ? -EFBIG : r->quota_err ? r->quota_err
 					: r->spool_err ? -r->spool_err : 0;
 		r->route->fn(r, ((const http_stream *)r->route->ctx)->ctx);
-		if (!r->status && !r->deferred)
+		if (!r->deferred && !r->status)
 			http_reply_error(r, 500, "internal", "the handler gave no reply");
 		return;
 	}
@@ -522,7 +522,7 @@ static void dispatch(http_req *r)
 	}
 	r->route->fn(r, r->route->ctx);
 	/* A deferred reply may be being set on another thread: hands off. */
-	if (!r->status && !r->deferred)
+	if (!r->deferred && !r->status)
 		http_reply_error(r, 500, "internal", "the handler gave no reply");
 }
 
