@@ -58,8 +58,12 @@ is "$("$S" status --local --json --config "$TMP/host.conf" | jq -r '.data + " " 
 	"$TMP/rtdata $TMP/host.conf [runtime]" "status --local names the file and section"
 is "$(SENTINEL_RUNTIME_DATA=/x "$S" status --local --json --config "$TMP/host.conf" | jq -r .data_from)" \
 	SENTINEL_RUNTIME_DATA "... or the variable"
-is "$("$S" status --local --json --config "$TMP/host.conf" | jq -r .database)" \
+is "$(env -u SENTINEL_DB "$S" status --local --json --config "$TMP/host.conf" | jq -r .database)" \
 	"$TMP/rtdata/sentinel.db" "status --local: the database in the data directory"
+if on_pg; then
+	is "$("$S" status --local --json --config "$TMP/host.conf" | jq -r .database)" "$SENTINEL_DB" \
+		"... or the one SENTINEL_DB names"
+fi
 is "$("$S" status --local --json --config "$TMP/host.conf" \
 	--db 'postgres://sen:s3cret@db.example/s?sslmode=require&password=x' | jq -r .database)" \
 	"postgres://sen:***@db.example/s?sslmode=require&password=***" \

@@ -72,7 +72,8 @@ if [ "$(id -u)" = 0 ]; then
 	is "$(cd "$TMP" && "$S" status --local --json | jq -r '.data + " | " + .data_from')" \
 		"/var/lib/sentinel | default, running as root" "status --local as root: /var/lib/sentinel"
 fi
-is "$(SENTINEL_DATA=$TMP/d "$S" status --local --json | jq -c .)" \
+# (SENTINEL_DB, set on PostgreSQL runs, would name the database instead)
+is "$(SENTINEL_DATA=$TMP/d env -u SENTINEL_DB "$S" status --local --json | jq -c .)" \
 	"{\"data\":\"$TMP/d\",\"data_from\":\"SENTINEL_DATA\",\"database\":\"$TMP/d/sentinel.db\",\"runtimes\":\"$TMP/d/runtimes\"}" \
 	"status --local --json: data dir, where it came from, database, runtimes"
 like "$("$S" status --local --data "$TMP/x")" "^data +$TMP/x \(--data\)" "status --local in words"
