@@ -777,6 +777,17 @@ static void reply_job(sched *s, http_req *r, const char *id, int status)
 {
 	store_conn *c = NULL;
 	json_t *j = NULL;
+	/* The state comes from memory, completed_iterations and the result from
+	 * the store, which the writer fills a batch behind: a job that has just
+	 * ended is shown once its last writes are durable, so that a finished
+	 * job never shows the iterations of a moment before (a client following
+	 * it stops at the first finished state it sees). */
+	pthread_mutex_lock(&s->mu);
+	sc_job *cj = sc_job_find(&s->core, id);
+	int ended = cj && cj->state > JOB_RUNNING;
+	pthread_mutex_unlock(&s->mu);
+	if (ended)
+		sched_job_settle(s, id);
 	int rc = store_acquire(s->st, &c);
 	if (rc == 0)
 		rc = sched_job_get(s, c, id, auth_caller(r), &j);
