@@ -63,8 +63,6 @@ struct http_server {
 	char *web_dir;      /* NULL: no console configured */
 	char **origins;     /* allowed_origins, lower case, norigins of them */
 	size_t norigins;
-	int event_loop;     /* cfg.event_threads > 0: connections are suspended
-			     * while their reply is deferred */
 	pthread_mutex_t defer_mu; /* orders a deferred request's suspension
 				   * and its resumption (http_req_resume) */
 };

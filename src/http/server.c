@@ -432,7 +432,8 @@ static int early_checks(http_req *r)
 	int st = route(r, &allow);
 	/* An event loop serves its routes only: the console's files are read
 	 * with blocking I/O. */
-	int get = !srv->event_loop && (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0);
+	int get = !srv->cfg.event_threads &&
+		  (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0);
 	if (st == 404 && get && !http_static_excluded(r->path) && r->hc && r->hc->reserve) {
 		/* Reserved slots are for authenticated API calls, as for public routes. */
 		http_reply_header(r, "Retry-After", "5");
@@ -529,7 +530,7 @@ static void dispatch(http_req *r)
 void http_req_defer(http_req *r)
 {
 	r->deferred = 1;
-	if (!r->srv->event_loop)
+	if (!r->srv->cfg.event_threads)
 		sem_init(&r->done, 0, 0);
 }
 
@@ -538,7 +539,7 @@ void http_req_resume(http_req *r)
 	http_server *srv = r->srv;
 	if (!r->status)
 		http_reply_error(r, 500, "internal", "the handler gave no reply");
-	if (!srv->event_loop) {
+	if (!srv->cfg.event_threads) {
 		sem_post(&r->done); /* r may be gone after this */
 		return;
 	}
@@ -558,7 +559,7 @@ void http_req_resume(http_req *r)
 static int defer_wait(http_req *r)
 {
 	http_server *srv = r->srv;
-	if (!srv->event_loop) {
+	if (!srv->cfg.event_threads) {
 		while (sem_wait(&r->done) && errno == EINTR)
 			;
 		return 1;
@@ -730,7 +731,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		r->user_free(r->user);
 	if (r->state && r->state_free)
 		r->state_free(r->state);
-	if (r->deferred && !srv->event_loop)
+	if (r->deferred && !srv->cfg.event_threads)
 		sem_destroy(&r->done);
 	json_decref(r->json);
 	buf_release(&r->body);
@@ -925,9 +926,8 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 	s->cfg.web_dir = s->cfg.allowed_origins = NULL;
 	if ((rc = http_origins_init(s, cfg->allowed_origins, err, errlen)))
 		goto fail;
-	s->event_loop = cfg->event_threads > 0;
 	unsigned flags = MHD_USE_ITC | MHD_USE_ERROR_LOG;
-	if (s->event_loop)
+	if (s->cfg.event_threads)
 		flags |= MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
 	else
 		flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
@@ -953,7 +953,7 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 		{ MHD_OPTION_END, 0, NULL },
 	};
 	struct MHD_OptionItem loop_opts[] = {
-		{ s->event_loop ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+		{ s->cfg.event_threads ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
 		  (intptr_t)cfg->event_threads, NULL },
 		{ MHD_OPTION_END, 0, NULL },
 	};

@@ -195,4 +195,6 @@ is "$(jbody .total) $(jbody '.counts | add')" "$DONE $DONE" "... every completed
 BOBS=$(dbq "SELECT COUNT(*) FROM chunks c JOIN jobs j ON j.id = c.job_id JOIN users u ON u.id = j.owner_id WHERE c.state = 'completed' AND u.username = 'bob'")
 api GET $J/throughput "" "$BOB"
 is "$(jbody .scope) $(jbody .total)" "own $BOBS" "a member sees their own jobs' completions ($BOBS)"
+call GET $J/throughput
+is_error 401 unauthorized "... and nobody without a token"
 done_testing

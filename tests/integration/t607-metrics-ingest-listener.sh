@@ -35,6 +35,9 @@ is_error 404 not_found "nor the console"
 icall POST /api/v1/metrics -H 'Content-Type: application/json' \
 	--data '{"agent":"ing","metric":"m","value":1}'
 is_error 401 unauthorized "a push without a token is refused"
+icall POST "/api/v1/metrics%01x" -H "Authorization: Bearer $PUSH" -H 'Content-Type: application/json' \
+	--data '{"agent":"ing","metric":"m","value":1}'
+is_error 400 bad_target "a control byte in the path is refused there too"
 
 icall POST /api/v1/metrics -H "Authorization: Bearer $PUSH" -H 'Content-Type: application/json' \
 	--data "{\"agent\":\"ing\",\"metric\":\"m\",\"value\":1.5,\"ts\":$T}"
