@@ -105,13 +105,14 @@ is "$STATUS $(jbody .sha256) $(jbody .bytes)" "201 $ASHA 14" "an artifact upload
 put "$TMP/k2" "$ASHA" "$TMP/art"
 is "$STATUS" 403 "a node that holds no chunk may not upload"
 
-R1='{"chunk":"'$C1'","attempt":1,"status":"completed","result":{"samples":{"x":[4,5,6]},"output":"o1"},"artifacts":[{"path":"out/a.txt","sha256":"'$ASHA'","bytes":14}]}'
+R1='{"chunk":"'$C1'","attempt":1,"status":"completed","result":{"samples":{"x":[4,5,6]},"output":"o1 \"q\" \\ {a,\"b\"} NULL é"},"artifacts":[{"path":"out/a.txt","sha256":"'$ASHA'","bytes":14}]}'
 nreq "$TMP/k1" POST /api/v1/node/results '{"results":['"$R1"',{"chunk":"jb_nope-0","attempt":1,"status":"completed"}]}'
 is "$STATUS $(jbody '.results[0].accepted') $(jbody '.results[1].error.code')" "200 true lease_lost" \
 	"the batch route: one accepted, an unknown chunk refused"
 api GET "$J/$JOB"
 is "$(jbody '"\(.completed_iterations) \(.chunks.completed) \(.result.stats.x.n) \(.result.stats.x.mean) \(.result.stats.x.min) \(.result.stats.x.max) \(.result.outputs[0])"')" \
-	"20 2 5 3.4 0 6 o1" "aggregated: iterations once per chunk, stats merged (samples summarised)"
+	"20 2 5 3.4 0 6 o1 \"q\" \\ {a,\"b\"} NULL é" \
+	"aggregated: iterations once per chunk, stats merged (samples summarised), the output kept as sent"
 api GET "$J/$JOB/artifacts"
 is "$(jbody '.items[0] | "\(.chunk) \(.path) \(.sha256)"')" "1 out/a.txt $ASHA" "the artifact is listed"
 curl -s -o "$TMP/dl" -H "Authorization: Bearer $TOKEN" "$URL/api/v1/blobs/$ASHA"
