@@ -24,6 +24,11 @@ struct hub {
 	pthread_cond_t cv;
 	struct ev ring[HUB_RING]; /* event with id n lives at ring[n % HUB_RING] */
 	uint64_t last;            /* id of the newest event, 0 when none */
+	/* With a durable log (hub_gate): viewers see ids <= visible, the
+	 * events the log has kept, so that no id a viewer saw can be handed
+	 * out again by the next process or replica. */
+	int gated;
+	uint64_t visible;
 	int closed;
 	struct topic_rule rules[HUB_MAX_TOPICS]; /* guarded by mu */
 	int nrules;
@@ -177,8 +182,9 @@ int hub_next(hub *h, const char *prefix, uint64_t *cursor, int timeout_ms, char 
 	return hub_next_for(h, NULL, prefix, cursor, timeout_ms, topic, data);
 }
 
-int hub_next_for(hub *h, const hub_viewer *v, const char *prefix, uint64_t *cursor,
-		 int timeout_ms, char **topic, char **data)
+/* hub_next_for; *owner too when owner is not NULL. */
+static int next_ev(hub *h, const hub_viewer *v, const char *prefix, uint64_t *cursor,
+		   int timeout_ms, char **topic, char **owner, char **data)
 {
 	struct timespec dl;
 	clock_gettime(CLOCK_MONOTONIC, &dl);
@@ -192,9 +198,11 @@ int hub_next_for(hub *h, const hub_viewer *v, const char *prefix, uint64_t *curs
 	int rc;
 	pthread_mutex_lock(&h->mu);
 	for (;;) {
-		/* A cursor from the future: ids restart at 1 with the process. */
-		if (*cursor > h->last)
-			*cursor = h->last;
+		uint64_t top = v && h->gated ? h->visible : h->last;
+		/* A cursor from the future (ids restart at 1 with a process that
+		 * keeps no log), or past what viewers may see yet. */
+		if (*cursor > top)
+			*cursor = top;
 		uint64_t oldest = h->last >= HUB_RING ? h->last - HUB_RING + 1 : 1;
 		/* The ring overwrote what the reader had not seen: say so rather
 		 * than skip silently. */
@@ -204,13 +212,16 @@ int hub_next_for(hub *h, const hub_viewer *v, const char *prefix, uint64_t *curs
 			break;
 		}
 		int found = 0;
-		while (*cursor < h->last) {
+		while (*cursor < top) {
 			struct ev *e = &h->ring[(*cursor + 1) % HUB_RING];
 			(*cursor)++;
-			if ((plen == 0 || strncmp(e->topic, prefix, plen) == 0) &&
+			/* Restored ids may have gaps: a slot may hold an older id. */
+			if (e->id == *cursor && (plen == 0 || strncmp(e->topic, prefix, plen) == 0) &&
 			    may_read(h, v, e->topic, e->owner)) {
 				*topic = xstrdup(e->topic);
 				*data = xstrdup(e->data);
+				if (owner)
+					*owner = xstrdup(e->owner);
 				found = 1;
 				break;
 			}
@@ -229,5 +240,62 @@ int hub_next_for(hub *h, const hub_viewer *v, const char *prefix, uint64_t *curs
 		}
 	}
 	pthread_mutex_unlock(&h->mu);
+	return rc;
+}
+
+int hub_next_for(hub *h, const hub_viewer *v, const char *prefix, uint64_t *cursor,
+		 int timeout_ms, char **topic, char **data)
+{
+	return next_ev(h, v, prefix, cursor, timeout_ms, topic, NULL, data);
+}
+
+void hub_gate(hub *h)
+{
+	pthread_mutex_lock(&h->mu);
+	h->gated = 1;
+	h->visible = h->last;
+	pthread_mutex_unlock(&h->mu);
+}
+
+void hub_set_visible(hub *h, uint64_t id)
+{
+	pthread_mutex_lock(&h->mu);
+	if (id > h->last)
+		id = h->last;
+	if (id > h->visible) {
+		h->visible = id;
+		pthread_cond_broadcast(&h->cv);
+	}
+	pthread_mutex_unlock(&h->mu);
+}
+
+int hub_restore(hub *h, uint64_t id, const char *topic, const char *owner, const char *data)
+{
+	if (!topic || !data || id == 0)
+		return -EINVAL;
+	int rc = 0;
+	pthread_mutex_lock(&h->mu);
+	if (id <= h->last) {
+		rc = -EINVAL;
+	} else {
+		struct ev *e = &h->ring[id % HUB_RING];
+		free(e->topic);
+		free(e->owner);
+		free(e->data);
+		*e = (struct ev){ id, xstrdup(topic), xstrdup(owner), xstrdup(data) };
+		h->last = id;
+		if (h->gated)
+			h->visible = id;
+	}
+	pthread_mutex_unlock(&h->mu);
+	return rc;
+}
+
+int hub_next_raw(hub *h, uint64_t *cursor, int timeout_ms, uint64_t *id, char **topic,
+		 char **owner, char **data)
+{
+	int rc = next_ev(h, NULL, NULL, cursor, timeout_ms, topic, owner, data);
+	if (rc == 0)
+		*id = *cursor;
 	return rc;
 }

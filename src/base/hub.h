@@ -53,4 +53,18 @@ int hub_next(hub *h, const char *prefix, uint64_t *cursor, int timeout_ms, char 
  * v NULL is the server itself: it sees everything. */
 int hub_next_for(hub *h, const hub_viewer *v, const char *prefix, uint64_t *cursor,
 		 int timeout_ms, char **topic, char **data);
+
+/* ---- a durable log of the events (server/evlog.c) ---- */
+/* From now on viewers (hub_next_for with v) see only events up to the id
+ * given to hub_set_visible: the log's writer shows what it has kept. */
+void hub_gate(hub *h);
+void hub_set_visible(hub *h, uint64_t id);
+/* Puts back an event a previous process kept, before any publish: ids
+ * ascend (gaps allowed); later events continue after the last. -EINVAL
+ * when id is not above the newest. */
+int hub_restore(hub *h, uint64_t id, const char *topic, const char *owner, const char *data);
+/* hub_next for the log's writer: every event, with its id and owner
+ * (NULL when none; the caller frees topic, owner and data). */
+int hub_next_raw(hub *h, uint64_t *cursor, int timeout_ms, uint64_t *id, char **topic,
+		 char **owner, char **data);
 #endif

@@ -31,6 +31,7 @@
 #include "dataset/ds_import.h"
 #include "server/server.h"
 #include "server/openapi.h"
+#include "server/evlog.h"
 #include "server/replica.h"
 #include "http/http.h"
 #include "metrics/mx_api.h"
@@ -52,7 +53,8 @@
 static const store_domain *const domains[] = { &auth_store_domain, &blob_store_domain,
 						&ds_store_domain, &node_store_domain,
 						&sched_store_domain, &mx_store_domain,
-						&alert_store_domain, &model_store_domain };
+						&alert_store_domain, &model_store_domain,
+						&evlog_store_domain };
 #define NDOMAINS (sizeof domains / sizeof domains[0])
 
 const store_domain *const *server_domains(size_t *n)
@@ -65,6 +67,7 @@ struct app {
 	store *st;
 	replica *replica; /* the lead of a PostgreSQL database; NULL on SQLite */
 	hub *events;
+	evlog *evlog;     /* keeps the hub's events: Last-Event-ID across restarts */
 	auth *auth;
 	http_server *http;
 	http_server *ingest; /* --ingest-listen: the ingest routes on an event loop */
@@ -506,6 +509,10 @@ void server_stop(server **ps)
 	ds_api_free(&sv->app.ds);
 	blob_api_free(&sv->app.blob_api);
 	blob_store_free(&sv->app.blobs);
+	/* Every module has stopped publishing: the log keeps the last events. */
+	if (sv->app.events)
+		hub_close(sv->app.events);
+	evlog_close(&sv->app.evlog);
 	hub_free(&sv->app.events);
 	replica_free(&sv->app.replica);
 	store_free(&sv->app.st);
@@ -573,6 +580,8 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 	if ((rc = replica_lead(app->st, who, sig_pipe[0], &app->replica, err, errlen)))
 		goto fail;
 	app->events = hub_new();
+	if ((rc = evlog_open(app->st, app->events, &app->evlog, err, errlen)))
+		goto fail;
 	/* Every topic declares who may read it (hub.h); audit rows are for
 	 * admins only (they may hold what a user typed as a username). */
 	hub_declare(app->events, "audit", HUB_ADMIN);

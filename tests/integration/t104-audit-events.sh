@@ -188,6 +188,26 @@ ok $? "topic=audit sends audit events"
 sse_stop
 SSE_QUERY=
 
+# ---- the event log: Last-Event-ID replays across a restart ----
+ID3=$(sed -n 's/^id: //p' "$TMP/replay.sse" | tail -1)
+stop_server
+start_server
+sse restarted -H "Last-Event-ID: $((ID1 - 1))"
+sse_wait restarted 'sse-three'
+ok $? "after a restart, Last-Event-ID replays what the previous process published"
+is "$(awk '/^id: /{id=$2} /^data: /{sub(/^data: /, ""); print id}' "$TMP/restarted.sse" | tr '\n' ' ')" \
+	"$ID1 $((ID1 + 1)) $ID3 " "... with the same ids"
+sse_stop
+api POST /api/v1/groups '{"name":"sse-after"}'
+sse after -H "Last-Event-ID: $ID3"
+sse_wait after 'sse-after'
+ok $? "a new event after the restart is sent after the old ones"
+sse_stop
+ID4=$(awk '/^id: /{id=$2} /^data: .*sse-after/{print id; exit}' "$TMP/after.sse")
+ok "$([ "${ID4:-0}" -gt "$ID3" ]; echo $?)" "... with a larger id ($ID4 > $ID3): no id is handed out twice"
+n=$(dbq "SELECT count(*) FROM events")
+ok "$([ "${n:-0}" -ge 4 ]; echo $?)" "the events are kept in the store ($n rows)"
+
 # ---- concurrent mutations: each answered, each audited once ----
 pids=()
 for i in $(seq 1 40); do
