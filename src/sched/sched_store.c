@@ -162,8 +162,8 @@ static int artifacts_write(sched *s, store_conn *c, const sc_op *o)
  * completions are held back and written together, and any other op runs
  * at once, unless it touches a chunk with a held op: then the held ones are
  * written first. Invariants while held:
- *  - a chunk is in rows_assign at most once and in rows_complete at most
- *    once; flushes write rows_assign before rows_complete, so a chunk in
+ *  - a chunk is in the assign set at most once and in the complete set at most
+ *    once; flushes write assignments before completions, so a chunk in
  *    both had its assignment first (a completion after the assignment is
  *    held; an assignment after a completion flushes first);
  *  - OP_JOB with a flag (it updates every open chunk of a job) and every
@@ -171,6 +171,7 @@ static int artifacts_write(sched *s, store_conn *c, const sc_op *o)
  *    job_outputs rows touch no row a held op writes. */
 #define ROWS_MAX 4096             /* chunks per statement */
 #define ROWS_BYTES (8u << 20)     /* array text per statement */
+#define ROWS_MIN_OPS 8            /* smaller batches: single-row statements */
 
 struct rowset {
 	buf col[6];
@@ -520,7 +521,11 @@ static int batch_run(sched *s, sc_op *from, sc_op *to)
 {
 	store_conn *c = NULL;
 	struct batch b = { 0 };
-	struct rows w = { .on = strcmp(store_backend(s->st), "postgres") == 0 };
+	/* A batch of a few ops (an idle scheduler) gains nothing from arrays. */
+	size_t nops = 0;
+	for (sc_op *o = from; o != to && nops < ROWS_MIN_OPS; o = o->next)
+		nops++;
+	struct rows w = { .on = nops >= ROWS_MIN_OPS && strcmp(store_backend(s->st), "postgres") == 0 };
 	if (w.on) {
 		rowset_init(&w.assign);
 		rowset_init(&w.complete);

@@ -182,6 +182,35 @@ api POST $J '{"name":"local5","program":"noop","inputs":["bobdata@local"]}'
 is_error 422 invalid "data on a node the (private) job may not use: 422"
 api POST $J '{"name":"local6","program":"noop","inputs":["bobdata@local"],"access":"public"}'
 is_error 422 invalid "... nor a public one, while the node's owner does not permit it"
+# Twelve results in one request are written in one batch (on PostgreSQL:
+# as statements over arrays); every output is kept byte for byte.
+"$NODESIGN" keygen "$TMP/k4"
+nreq "$TMP/k4" POST /api/v1/node/register "${REG/NAME/k4}"
+api POST /api/v1/nodes/claim "{\"code\":\"$("$NODESIGN" code "$TMP/k4")\"}"
+HB16='{"cores":2,"memory_mb":1000,"load1":0,"gpus":0,"gpus_free":0,"max_parallel":16,"running":[],"runtimes":["host"],"blobs":[],"draining":false}'
+nreq "$TMP/k4" POST /api/v1/node/heartbeat "$HB16"
+api POST $J '{"name":"many","script":"one@1","total_iterations":12,"chunk_size":1}'
+MJ=$(jbody .id)
+nreq "$TMP/k4" POST /api/v1/node/work '{"free_slots":16,"free_gpus":0,"wait_s":5}'
+MIDS=$(jbody "[.chunks[] | select(.job_id == \"$MJ\") | .id] | join(\" \")")
+MRES= want=
+for c in $MIDS; do
+	i=${c##*-}
+	MRES+="${MRES:+,}{\"chunk\":\"$c\",\"attempt\":1,\"status\":\"completed\",\"result\":{\"output\":\"m$i \\\"q\\\" \\\\ {a,\\\"b\\\"} NULL é\"}}"
+done
+nreq "$TMP/k4" POST /api/v1/node/results "{\"results\":[$MRES]}"
+is "$STATUS $(jbody '[.results[] | select(.accepted)] | length')" "200 12" "twelve results in one request, all accepted"
+api GET "$J/$MJ"
+is "$(jbody '.state + " " + (.result.outputs | length | tostring)')" "completed 12" "... the job completes with twelve outputs"
+is "$(jbody '.result.outputs[3]') | $(jbody '.result.outputs[11]')" \
+	'm3 "q" \ {a,"b"} NULL é | m11 "q" \ {a,"b"} NULL é' "... each kept as sent"
+# A batch the store refuses is written again op by op, which would hide
+# a fault of the batched form: none may have failed.
+is "$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/metrics" | awk '$1 == "sentinel_sched_write_errors_total" {print $2}')" 0 \
+	"... in batches the store took at once (no write errors)"
+api GET "$J/$MJ/chunks?limit=100"
+is "$(jbody "[.items[] | select(.state == \"completed\" and (.attempts | length) == 1 and .attempts[0].state == \"completed\" and .attempts[0].node_id == \"$("$NODESIGN" id "$TMP/k4")\")] | length")" 12 \
+	"... its chunks and their one attempt each are completed, on the node that ran them"
 # Routine node traffic (work, logs, results, blobs) writes no audit rows;
 # registration does.
 api GET "/api/v1/audit?limit=1000"
