@@ -341,9 +341,17 @@ static void set_request_id(http_req *r)
 		memcpy(r->id, given, n + 1);
 		return;
 	}
-	unsigned char b[8];
-	sn_random(b, sizeof b);
-	sn_hex(b, sizeof b, r->id);
+	/* Random bytes come from a per-thread pool, 32 ids at a time:
+	 * sn_random is a getrandom() call, and one per request showed in the
+	 * ingest listener's profile. */
+	static _Thread_local unsigned char pool[256];
+	static _Thread_local size_t left;
+	if (left < 8) {
+		sn_random(pool, sizeof pool);
+		left = sizeof pool;
+	}
+	left -= 8;
+	sn_hex(pool + left, 8, r->id);
 }
 
 static void set_addr(http_req *r)
@@ -747,6 +755,31 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 /* Reserved connections must send a complete head quickly. */
 #define RESERVE_HEADER_MS 2000
 
+/* The client's address as a key: family byte, then 4 or 16 bytes (all
+ * zero when unknown). */
+static void conn_ip(struct MHD_Connection *conn, unsigned char ip[17])
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	if (sa && sa->sa_family == AF_INET) {
+		ip[0] = 4;
+		memcpy(ip + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		ip[0] = 6;
+		memcpy(ip + 1, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	}
+}
+
+/* Open connections from ip (conns_mu held). */
+static unsigned ip_conns(http_server *srv, const unsigned char ip[17])
+{
+	unsigned n = 0;
+	for (struct http_conn *c = srv->conns; c; c = c->next)
+		n += memcmp(c->ip, ip, 17) == 0;
+	return n;
+}
+
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode code)
 {
@@ -758,7 +791,14 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		c->fd = ci ? fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
 		c->since_ms = sn_now_ms();
 		c->waiting = 1;
+		if (srv->nd > 1)
+			conn_ip(conn, c->ip);
 		pthread_mutex_lock(&srv->conns_mu);
+		/* Each loop's daemon counts only its own connections by address:
+		 * the limit of the whole server is kept here, as MHD closes a
+		 * connection over its limit (at once, no reply). */
+		int over = srv->nd > 1 && c->ip[0] &&
+			   ip_conns(srv, c->ip) >= srv->cfg.max_conns_per_ip;
 		srv->nconns++;
 		c->reserve = srv->nconns + srv->cfg.reserved_conns > srv->cfg.max_conns;
 		c->next = srv->conns;
@@ -766,6 +806,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 			srv->conns->prev = c;
 		srv->conns = c;
 		pthread_mutex_unlock(&srv->conns_mu);
+		if (over && c->fd >= 0)
+			shutdown(c->fd, SHUT_RDWR);
 		*socket_context = c;
 		return;
 	}
@@ -927,6 +969,9 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 	if ((rc = http_origins_init(s, cfg->allowed_origins, err, errlen)))
 		goto fail;
 	unsigned flags = MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	s->nd = s->cfg.event_threads ? s->cfg.event_threads : 1;
+	if (s->nd > HTTP_LOOPS_MAX)
+		s->nd = HTTP_LOOPS_MAX;
 	if (s->cfg.event_threads)
 		flags |= MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
 	else
@@ -952,39 +997,57 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 		{ MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key },
 		{ MHD_OPTION_END, 0, NULL },
 	};
+	/* Several loops share the port; each takes its share of the
+	 * connection limit, as the workers of MHD's own thread pool do. */
 	struct MHD_OptionItem loop_opts[] = {
-		{ s->cfg.event_threads ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-		  (intptr_t)cfg->event_threads, NULL },
+		{ s->nd > 1 ? MHD_OPTION_LISTENING_ADDRESS_REUSE : MHD_OPTION_END, 1, NULL },
 		{ MHD_OPTION_END, 0, NULL },
 	};
+	unsigned limit = (s->cfg.max_conns + s->nd - 1) / s->nd;
 	errno = 0;
-	s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-				MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-				MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-				MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_conns,
-				MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.max_conns_per_ip,
-				MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.timeout_s,
-				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-				MHD_OPTION_ARRAY, tls_opts,
-				MHD_OPTION_ARRAY, loop_opts,
-				MHD_OPTION_END);
-	if (!s->d) {
-		if (cfg->tls_cert && errno != EADDRINUSE && errno != EACCES && errno != EADDRNOTAVAIL)
+	for (unsigned i = 0; i < s->nd; i++) {
+		s->d[i] = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+					   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+					   MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+					   MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+					   MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+					   MHD_OPTION_CONNECTION_LIMIT, limit,
+					   MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.max_conns_per_ip,
+					   MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.timeout_s,
+					   MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+					   MHD_OPTION_ARRAY, tls_opts,
+					   MHD_OPTION_ARRAY, loop_opts,
+					   MHD_OPTION_END);
+		if (!s->d[i])
+			break;
+		if (i == 0) {
+			/* Port 0: the others bind the port the first one got. */
+			const union MHD_DaemonInfo *di =
+				MHD_get_daemon_info(s->d[0], MHD_DAEMON_INFO_BIND_PORT);
+			s->port = di ? di->port : 0;
+			if (ss.ss_family == AF_INET6)
+				((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)s->port);
+			else
+				((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)s->port);
+		}
+	}
+	if (!s->d[s->nd - 1]) {
+		int e = errno;
+		for (unsigned i = 0; i < s->nd && s->d[i]; i++)
+			MHD_stop_daemon(s->d[i]);
+		if (cfg->tls_cert && e != EADDRINUSE && e != EACCES && e != EADDRNOTAVAIL)
 			snprintf(err, errlen, "cannot start HTTPS on %s: the TLS certificate or key is"
 				 " invalid or they do not match", cfg->listen);
 		else
 			snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen,
-				 errno ? strerror(errno) : "libmicrohttpd refused the settings");
+				 e ? strerror(e) : "libmicrohttpd refused the settings");
 		rc = -EADDRINUSE;
 		goto fail;
 	}
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-	s->port = di ? di->port : 0;
 	if ((rc = -pthread_create(&s->watchdog, NULL, watchdog, s))) {
 		snprintf(err, errlen, "cannot start the connection watchdog: %s", strerror(-rc));
-		MHD_stop_daemon(s->d);
+		for (unsigned i = 0; i < s->nd; i++)
+			MHD_stop_daemon(s->d[i]);
 		goto fail;
 	}
 	s->watchdog_on = 1;
@@ -1018,9 +1081,11 @@ int http_server_stop(http_server **ps, int grace_ms)
 	if (!s)
 		return 0;
 	*ps = NULL;
-	MHD_socket fd = MHD_quiesce_daemon(s->d);
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
+	for (unsigned i = 0; i < s->nd; i++) {
+		MHD_socket fd = MHD_quiesce_daemon(s->d[i]);
+		if (fd != MHD_INVALID_SOCKET)
+			close(fd);
+	}
 	if (s->events)
 		hub_close(s->events);
 	for (int waited = 0; atomic_load(&s->inflight) > 0 && waited < grace_ms; waited += 10)
@@ -1036,7 +1101,8 @@ int http_server_stop(http_server **ps, int grace_ms)
 	atomic_store(&s->stopping, 1);
 	if (s->watchdog_on)
 		pthread_join(s->watchdog, NULL);
-	MHD_stop_daemon(s->d);
+	for (unsigned i = 0; i < s->nd; i++)
+		MHD_stop_daemon(s->d[i]);
 	pthread_mutex_destroy(&s->conns_mu);
 	pthread_mutex_destroy(&s->defer_mu);
 	http_origins_release(s);

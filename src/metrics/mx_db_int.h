@@ -191,7 +191,8 @@ typedef struct mx_lane {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;     /* with qmu: its turn came, or stop */
 	int fd;
-	uint64_t size;         /* bytes in fd (mu) */
+	uint64_t size;         /* bytes of records in fd (mu) */
+	uint64_t alloc;        /* bytes of fd: size, then zeros (mu) */
 	unsigned idx;
 	pthread_t thread;
 	int on;
