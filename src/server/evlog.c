@@ -91,7 +91,8 @@ static void batch_keep(evlog *e, const struct item *v, size_t n, int64_t prune_b
 		if (sn_now_ms() - t0 >= EVLOG_GIVEUP_MS) {
 			log_error("events: %zu event(s) (ids %llu-%llu) shown without being kept: %s",
 				  n, (unsigned long long)v[0].id, (unsigned long long)v[n - 1].id,
-				  strerror(rc < 0 && rc > -4096 ? -rc : EIO));
+				  rc == STORE_EBUSY ? "the store is busy or unavailable"
+				  : strerror(rc < 0 && rc > -4096 ? -rc : EIO));
 			atomic_fetch_add(&e->dropped, n);
 			return;
 		}
