@@ -509,7 +509,8 @@ void server_stop(server **ps)
 	ds_api_free(&sv->app.ds);
 	blob_api_free(&sv->app.blob_api);
 	blob_store_free(&sv->app.blobs);
-	/* Every module has stopped publishing: the log keeps the last events. */
+	/* http_server_stop closed the hub (and a failed start may not have
+	 * run it): the log writes what is left and its writer ends. */
 	if (sv->app.events)
 		hub_close(sv->app.events);
 	evlog_close(&sv->app.evlog);
