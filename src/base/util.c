@@ -40,6 +40,12 @@ int64_t sn_mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+void sn_sleep_ms(int64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
 void sn_time_format(int64_t ms, char *out, size_t outlen)
 {
 	time_t sec = (time_t)(ms / 1000);

@@ -15,6 +15,8 @@ int sn_crypto_init(void);
 int64_t sn_now_ms(void);
 /* Monotonic clock in nanoseconds (for durations only). */
 int64_t sn_mono_ns(void);
+/* Sleeps ms milliseconds (a signal may cut it short). */
+void sn_sleep_ms(int64_t ms);
 /* RFC 3339 UTC with milliseconds, e.g. 2026-11-22T19:37:53.123Z; out >= 32. */
 void sn_time_format(int64_t ms, char *out, size_t outlen);
 /* Parses RFC 3339 (Z or +hh:mm offset, optional fraction) or integer epoch

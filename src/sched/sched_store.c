@@ -381,20 +381,15 @@ static int rows_hold(store_conn *c, struct rows *w, const sc_op *o, int *held)
 	int rc = clash ? rows_flush(c, w) : 0;
 	if (rc || !r)
 		return rc;
+	/* Columns: job, idx, attempt, then node, lease_until, at (assign) or
+	 * result, at, sandbox (complete), as rows_flush binds them. */
 	buf *col = r->col;
-	if (o->kind == OP_ASSIGN) {
-		if ((rc = elem_text(&col[0], o->job)) == 0 && (rc = elem_int(&col[1], o->idx)) == 0 &&
-		    (rc = elem_int(&col[2], o->attempt)) == 0 &&
-		    (rc = elem_text(&col[3], o->node)) == 0 &&
-		    (rc = elem_int(&col[4], o->lease_until)) == 0)
-			rc = elem_int(&col[5], o->at);
-	} else {
-		if ((rc = elem_text(&col[0], o->job)) == 0 && (rc = elem_int(&col[1], o->idx)) == 0 &&
-		    (rc = elem_int(&col[2], o->attempt)) == 0 &&
-		    (rc = elem_text(&col[3], o->result)) == 0 &&
-		    (rc = elem_int(&col[4], o->at)) == 0)
-			rc = elem_text(&col[5], o->sandbox);
-	}
+	int assign = o->kind == OP_ASSIGN;
+	if ((rc = elem_text(&col[0], o->job)) == 0 && (rc = elem_int(&col[1], o->idx)) == 0 &&
+	    (rc = elem_int(&col[2], o->attempt)) == 0 &&
+	    (rc = elem_text(&col[3], assign ? o->node : o->result)) == 0 &&
+	    (rc = elem_int(&col[4], assign ? o->lease_until : o->at)) == 0)
+		rc = assign ? elem_int(&col[5], o->at) : elem_text(&col[5], o->sandbox);
 	if (rc)
 		return rc;
 	keys_add(r, key);
@@ -569,8 +564,7 @@ static void ops_write(sched *s, sc_op *ops)
 	for (long wait_ms = 20; rc == STORE_EBUSY || rc == -ETIMEDOUT; rc = batch_run(s, ops, NULL)) {
 		if (wait_ms == 20)
 			log_warn("sched: the store is unavailable; holding the writes until it is back");
-		struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000L };
-		nanosleep(&ts, NULL);
+		sn_sleep_ms(wait_ms);
 		wait_ms = wait_ms < 1000 ? wait_ms * 2 : 1000;
 	}
 	if (rc == 0)
@@ -581,8 +575,7 @@ static void ops_write(sched *s, sc_op *ops)
 		for (int tries = 0; tries < 5; tries++) {
 			if ((rc = batch_run(s, o, o->next)) == 0)
 				break;
-			struct timespec ts = { 0, 20000000L << tries };
-			nanosleep(&ts, NULL);
+			sn_sleep_ms(20L << tries);
 		}
 		if (rc)
 			log_error("sched: dropped a write (op %d of %s-%u): %s", o->kind, o->job,

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/util.h"
@@ -37,7 +36,7 @@ struct evlog {
 	hub *h;
 	uint64_t cursor;      /* the newest event taken from the hub */
 	pthread_t thread;
-	_Atomic uint64_t written, dropped;
+	_Atomic uint64_t dropped;
 };
 
 static void items_free(struct item *v, size_t n)
@@ -74,12 +73,6 @@ static int batch_write(evlog *e, const struct item *v, size_t n, int64_t prune_b
 	return rc;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 /* Commits v[0, n), retrying while the store is away, up to
  * EVLOG_GIVEUP_MS. */
 static void batch_keep(evlog *e, const struct item *v, size_t n, int64_t prune_below)
@@ -96,10 +89,9 @@ static void batch_keep(evlog *e, const struct item *v, size_t n, int64_t prune_b
 			atomic_fetch_add(&e->dropped, n);
 			return;
 		}
-		sleep_ms(wait);
+		sn_sleep_ms(wait);
 		wait = wait < 500 ? wait * 2 : 500;
 	}
-	atomic_fetch_add(&e->written, n);
 }
 
 static void *writer_main(void *arg)
@@ -194,11 +186,6 @@ void evlog_close(evlog **pe)
 	pthread_join(e->thread, NULL);
 	free(e);
 	*pe = NULL;
-}
-
-uint64_t evlog_written(const evlog *e)
-{
-	return atomic_load(&((evlog *)e)->written);
 }
 
 uint64_t evlog_dropped(const evlog *e)

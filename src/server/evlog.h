@@ -29,7 +29,6 @@ extern const store_domain evlog_store_domain;
 int evlog_open(store *st, hub *h, evlog **out, char *err, size_t errlen);
 /* After hub_close: writes what is left, stops the writer, frees. */
 void evlog_close(evlog **e);
-/* Events committed, and events shown unlogged (for /metrics and tests). */
-uint64_t evlog_written(const evlog *e);
+/* Events shown without being kept (the store refused them). */
 uint64_t evlog_dropped(const evlog *e);
 #endif

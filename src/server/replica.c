@@ -41,12 +41,6 @@ struct replica {
 	int stopping;
 };
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 static int query_int(store_conn *c, const char *sql, int nargs, const store_arg *args,
 		     int64_t *out)
 {
@@ -136,7 +130,7 @@ static void regain_or_exit(replica *r)
 				break;
 			}
 		}
-		sleep_ms(POLL_MS);
+		sn_sleep_ms(POLL_MS);
 	}
 	log_error("replica: the lead is lost; exiting so that one replica leads");
 	fflush(NULL);
@@ -172,7 +166,7 @@ static int stopped(int stop_fd, int ms)
 {
 	struct pollfd p = { .fd = stop_fd, .events = POLLIN };
 	if (stop_fd < 0) {
-		sleep_ms(ms);
+		sn_sleep_ms(ms);
 		return 0;
 	}
 	return poll(&p, 1, ms) > 0;
