@@ -479,3 +479,146 @@ out:
 	cu.easy_cleanup(c);
 	return rc;
 }
+
+/* ---- hc_relay_run ---- */
+
+#define RELAY_LINES_MAX 128
+
+struct relay_ctx {
+	const hc_relay *r;
+	CURL *c;
+	char *lines[RELAY_LINES_MAX];
+	size_t nlines;
+	int head_sent, stopped;
+};
+
+static void relay_lines_free(struct relay_ctx *t)
+{
+	for (size_t i = 0; i < t->nlines; i++)
+		free(t->lines[i]);
+	t->nlines = 0;
+}
+
+static size_t relay_read(char *p, size_t size, size_t n, void *ud)
+{
+	struct relay_ctx *t = ud;
+	size_t got = t->r->read_body(t->r->ud, p, size * n);
+	if (got == HC_RELAY_ABORT) {
+		t->stopped = 1;
+		return CURL_READFUNC_ABORT;
+	}
+	return got;
+}
+
+/* Called per header line, the status line first and a blank one last; a
+ * 1xx interim response's lines are dropped. */
+static size_t relay_header(char *p, size_t size, size_t n, void *ud)
+{
+	struct relay_ctx *t = ud;
+	size_t len = size * n, l = len;
+	while (l && (p[l - 1] == '\r' || p[l - 1] == '\n'))
+		l--;
+	if (l == 0) {
+		long st = 0;
+		cu.easy_getinfo(t->c, CURLINFO_RESPONSE_CODE, &st);
+		if (st >= 100 && st < 200) {
+			relay_lines_free(t);
+			return len;
+		}
+		t->head_sent = 1;
+		/* The status line is not a header. */
+		int rc = t->r->on_head(t->r->ud, st, t->lines + (t->nlines > 0),
+				       t->nlines ? t->nlines - 1 : 0);
+		if (rc)
+			t->stopped = 1;
+		return rc ? 0 : len;
+	}
+	if (t->nlines == RELAY_LINES_MAX)
+		return 0;
+	t->lines[t->nlines] = xmalloc(l + 1);
+	memcpy(t->lines[t->nlines], p, l);
+	t->lines[t->nlines++][l] = '\0';
+	return len;
+}
+
+static size_t relay_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct relay_ctx *t = ud;
+	if (t->r->on_body(t->r->ud, p, size * n)) {
+		t->stopped = 1;
+		return 0;
+	}
+	return size * n;
+}
+
+static int relay_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+			  curl_off_t ulnow)
+{
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	struct relay_ctx *t = ud;
+	if (t->r->stop && t->r->stop(t->r->ud)) {
+		t->stopped = 1;
+		return 1;
+	}
+	return 0;
+}
+
+int hc_relay_run(const hc_relay *r, char *err, size_t errlen)
+{
+	if (sn_dl_use(&cu_lib, err, errlen))
+		return -ENOSYS;
+	pthread_once(&once, global_init);
+	CURL *c = cu.easy_init();
+	if (!c) {
+		snprintf(err, errlen, "cannot initialise libcurl");
+		return -ENOMEM;
+	}
+	struct curl_slist *hdrs = NULL;
+	char cerr[CURL_ERROR_SIZE] = "";
+	struct relay_ctx t = { .r = r, .c = c };
+	int rc = 0;
+	for (size_t i = 0; r->headers && r->headers[i]; i++)
+		hdrs = cu.slist_append(hdrs, r->headers[i]);
+	/* A body waits for the upstream's 100 Continue: a refusal from the
+	 * head alone (401, 413) then arrives before any of it is sent. Sent
+	 * regardless, it would be cut off by the refusal's close, and curl,
+	 * failing to send, would never read the answer. */
+	hdrs = cu.slist_append(hdrs, r->body_len != HC_RELAY_NO_BODY ? "Expect: 100-continue"
+								   : "Expect:");
+	common_opts(c, r->method, r->url, hdrs, cerr);
+	cu.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+	if (r->body_len != HC_RELAY_NO_BODY) {
+		cu.easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		cu.easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
+		cu.easy_setopt(c, CURLOPT_READFUNCTION, relay_read);
+		cu.easy_setopt(c, CURLOPT_READDATA, &t);
+		cu.easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 10000L);
+	} else if (strcmp(r->method, "HEAD") == 0) {
+		cu.easy_setopt(c, CURLOPT_NOBODY, 1L);
+	}
+	cu.easy_setopt(c, CURLOPT_HEADERFUNCTION, relay_header);
+	cu.easy_setopt(c, CURLOPT_HEADERDATA, &t);
+	cu.easy_setopt(c, CURLOPT_WRITEFUNCTION, relay_body);
+	cu.easy_setopt(c, CURLOPT_WRITEDATA, &t);
+	cu.easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	cu.easy_setopt(c, CURLOPT_XFERINFOFUNCTION, relay_progress);
+	cu.easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+	/* Relayed as they are: a body the client asked compressed stays so. */
+	cu.easy_setopt(c, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+	CURLcode cc = cu.easy_perform(c);
+	if (t.stopped) {
+		snprintf(err, errlen, "%s: stopped", r->url);
+		rc = -ECANCELED;
+	} else if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
+		   (cc == CURLE_OPERATION_TIMEDOUT && !t.head_sent)) {
+		snprintf(err, errlen, "%s: %s", r->url, cerr[0] ? cerr : cu.easy_strerror(cc));
+		rc = cc == CURLE_OPERATION_TIMEDOUT ? -EIO : -ECONNREFUSED;
+	} else if (cc != CURLE_OK) {
+		snprintf(err, errlen, "%s: %s", r->url, cerr[0] ? cerr : cu.easy_strerror(cc));
+		rc = -EIO;
+	}
+	relay_lines_free(&t);
+	cu.slist_free_all(hdrs);
+	cu.easy_cleanup(c);
+	return rc;
+}

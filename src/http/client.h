@@ -100,4 +100,33 @@ typedef struct hc_fetch_opts {
  * one-line message in err. */
 int hc_fetch(const char *url, const hc_fetch_opts *o, long *status, char **location, char *err,
 	     size_t errlen);
+/* ---- a relayed exchange (the replica proxy, http/proxy.h) ---- */
+
+/* read_body's "stop": the relay fails (the client went away). */
+#define HC_RELAY_ABORT ((size_t)-1)
+
+/* Sends method url with the given header lines ("Name: value", sent as
+ * they are: the caller drops hop-by-hop ones) and, when body_len is not
+ * HC_RELAY_NO_BODY, a body that read_body fills as the transfer needs it
+ * (returns bytes, 0 at its end, or HC_RELAY_ABORT); body_len -1: length
+ * unknown (chunked). The response's status and header lines (without the
+ * status line and the blank line) go to on_head once all have arrived,
+ * then its body piece by piece to on_body; a nonzero return of either, or
+ * of stop (polled about once a second and on every piece), ends the
+ * transfer. No redirect is followed, no timeout applies but connecting
+ * (5 s). 0 when the whole response was relayed; -ECONNREFUSED when no
+ * connection could be made (nothing was sent); -ECANCELED (a callback
+ * stopped it); -EIO, message in err. */
+#define HC_RELAY_NO_BODY ((int64_t)-2)
+typedef struct hc_relay {
+	const char *method, *url;
+	const char *const *headers; /* NULL-terminated */
+	int64_t body_len;
+	size_t (*read_body)(void *ud, char *p, size_t n);
+	int (*on_head)(void *ud, long status, char *const *lines, size_t nlines);
+	int (*on_body)(void *ud, const char *p, size_t n);
+	int (*stop)(void *ud);
+	void *ud;
+} hc_relay;
+int hc_relay_run(const hc_relay *r, char *err, size_t errlen);
 #endif

@@ -98,6 +98,13 @@ typedef struct http_config {
 				* says how to build the console */
 	const char *allowed_origins; /* comma-separated scheme://host[:port] that
 				      * may call the API cross-origin; NULL: none */
+	int listen_fd;              /* > 0: serve on this listening socket
+				     * (http_proxy_quiesce's); listen still
+				     * names the address */
+	const char *replica_secret; /* a replica listener (http/proxy.h): every
+				     * request must carry this secret in
+				     * X-Sentinel-Replica (else 403), and its
+				     * X-Forwarded-For is the client's address */
 	unsigned event_threads;     /* 0: a thread per connection; n: an event
 				     * loop (epoll) on n threads, for routes that
 				     * answer at once or defer (the ingest

@@ -7,6 +7,7 @@
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include "http/http.h"
 #include "http/mhd.h"
 
@@ -75,6 +76,7 @@ struct http_server {
 	char *web_dir;      /* NULL: no console configured */
 	char **origins;     /* allowed_origins, lower case, norigins of them */
 	size_t norigins;
+	char *replica_secret; /* a replica listener's (http_config), or NULL */
 	pthread_mutex_t defer_mu; /* orders a deferred request's suspension
 				   * and its resumption (http_req_resume) */
 };
@@ -92,6 +94,7 @@ struct http_req {
 	uint64_t pending;   /* declared bytes not yet written (upload_pending) */
 	int quota_err;      /* a chunked body went over a quota: 429 */
 	char addr[64];
+	int replica;        /* came through a replica with the secret */
 	int64_t start_ns;
 	buf body;
 	int too_large;
@@ -129,6 +132,9 @@ int http_match(const char *pattern, const char *path, char **names, char **vals,
 /* 1 when the raw request target (path and query, percent-encoded) decodes
  * to valid UTF-8 without NUL or control bytes. */
 int http_target_ok(const char *raw);
+struct sockaddr_storage;
+/* "HOST:PORT" or "[V6]:PORT" (HOST an IP literal or localhost) into ss. */
+int http_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len);
 /* The error envelope {"error":{"code","message","request_id"}}. */
 json_t *http_error_json(const char *code, const char *message, const char *request_id);
 /* How long an SSE stream waits for an event before it sends a keep-alive

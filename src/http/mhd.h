@@ -10,7 +10,7 @@
 	X(MHD_add_response_header) X(MHD_create_response_from_buffer) \
 	X(MHD_create_response_from_callback) X(MHD_create_response_from_fd_at_offset64) \
 	X(MHD_destroy_response) \
-	X(MHD_get_connection_info) X(MHD_get_daemon_info) X(MHD_is_feature_supported) \
+	X(MHD_get_connection_info) X(MHD_get_connection_values) X(MHD_get_daemon_info) X(MHD_is_feature_supported) \
 	X(MHD_lookup_connection_value) X(MHD_queue_response) X(MHD_quiesce_daemon) \
 	X(MHD_start_daemon) X(MHD_stop_daemon) X(MHD_suspend_connection) \
 	X(MHD_resume_connection)
@@ -33,6 +33,7 @@ int http_mhd_load(char *err, size_t errlen);
 #define MHD_create_response_from_fd_at_offset64 http_mhd.MHD_create_response_from_fd_at_offset64
 #define MHD_destroy_response http_mhd.MHD_destroy_response
 #define MHD_get_connection_info http_mhd.MHD_get_connection_info
+#define MHD_get_connection_values http_mhd.MHD_get_connection_values
 #define MHD_get_daemon_info http_mhd.MHD_get_daemon_info
 #define MHD_is_feature_supported http_mhd.MHD_is_feature_supported
 #define MHD_lookup_connection_value http_mhd.MHD_lookup_connection_value

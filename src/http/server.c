@@ -34,6 +34,7 @@
 #include "http/http.h"
 #include "http/http_int.h"
 #include "http/mhd.h"
+#include "http/proxy.h"
 
 /* Upper bounds of the latency histogram's buckets, in seconds. */
 static const double buckets_s[NBUCKETS] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -354,11 +355,38 @@ static void set_request_id(http_req *r)
 	sn_hex(pool + left, 8, r->id);
 }
 
+/* On a replica listener: 1 when the request carries the replica secret
+ * (compared in constant time), and then r->addr is the client's address
+ * that the relaying replica gives in X-Forwarded-For (an IP literal). */
+static int from_replica(http_req *r)
+{
+	const char *want = r->srv->replica_secret;
+	const char *got = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, HTTP_REPLICA_HEADER);
+	size_t n = strlen(want);
+	if (!got || strlen(got) != n)
+		return 0;
+	unsigned char d = 0;
+	for (size_t i = 0; i < n; i++)
+		d |= (unsigned char)(got[i] ^ want[i]);
+	if (d)
+		return 0;
+	const char *xff = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For");
+	unsigned char ip[16];
+	if (xff && strlen(xff) < sizeof r->addr &&
+	    (inet_pton(AF_INET, xff, ip) == 1 || inet_pton(AF_INET6, xff, ip) == 1))
+		memcpy(r->addr, xff, strlen(xff) + 1);
+	return 1;
+}
+
 static void set_addr(http_req *r)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	r->addr[0] = '\0';
+	if (r->srv->replica_secret) {
+		r->replica = from_replica(r);
+		return;
+	}
 	if (!ci || !ci->client_addr)
 		return;
 	const struct sockaddr *sa = ci->client_addr;
@@ -426,6 +454,11 @@ static int early_checks(http_req *r)
 {
 	http_server *srv = r->srv;
 	const char *raw = r->hc && r->hc->raw_uri ? r->hc->raw_uri : r->path;
+	if (srv->replica_secret && !r->replica) {
+		http_reply_error(r, 403, "not_a_replica",
+				 "this listener serves the other replicas of this database only");
+		return refuse_now(r) + 1;
+	}
 	if (!http_target_ok(raw)) {
 		/* Before routing: "%00" would cut the routed path short, and bytes
 		 * that are not UTF-8 cannot reach JSON, the log or the audit. */
@@ -878,7 +911,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	free(msg);
 }
 
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+int http_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[256];
 	const char *colon = strrchr(listen, ':');
@@ -923,7 +956,7 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 	int rc = http_mhd_load(err, errlen);
 	if (rc)
 		return rc;
-	if (parse_listen(cfg->listen, &ss, &sl)) {
+	if (http_parse_listen(cfg->listen, &ss, &sl)) {
 		snprintf(err, errlen, "invalid listen address '%s' (expected HOST:PORT)", cfg->listen);
 		return -EINVAL;
 	}
@@ -937,6 +970,12 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 	http_server *s = xcalloc(1, sizeof *s);
 	s->cfg = *cfg;
 	s->cfg.listen = s->cfg.tls_cert = s->cfg.tls_key = s->cfg.spool_dir = NULL;
+	s->replica_secret = cfg->replica_secret ? xstrdup(cfg->replica_secret) : NULL;
+	s->cfg.replica_secret = NULL;
+	/* A replica listener serves the other replicas, all from one or a few
+	 * addresses: the per-address limit would cap them all together. */
+	if (s->replica_secret)
+		s->cfg.max_conns_per_ip = s->cfg.max_conns ? s->cfg.max_conns : 512;
 	if (!s->cfg.max_conns)
 		s->cfg.max_conns = 512;
 	if (!s->cfg.max_conns_per_ip)
@@ -1005,9 +1044,18 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 	};
 	unsigned limit = (s->cfg.max_conns + s->nd - 1) / s->nd;
 	errno = 0;
+	/* A socket handed over (a follower that now leads) keeps the address
+	 * without a moment of refused connections. */
+	struct MHD_OptionItem addr_opts[] = {
+		{ cfg->listen_fd > 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR,
+		  cfg->listen_fd > 0 ? cfg->listen_fd : 0, cfg->listen_fd > 0 ? NULL : &ss },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	if (cfg->listen_fd > 0)
+		s->nd = 1;
 	for (unsigned i = 0; i < s->nd; i++) {
 		s->d[i] = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-					   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+					   MHD_OPTION_ARRAY, addr_opts,
 					   MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 					   MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
 					   MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
@@ -1025,6 +1073,13 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 			const union MHD_DaemonInfo *di =
 				MHD_get_daemon_info(s->d[0], MHD_DAEMON_INFO_BIND_PORT);
 			s->port = di ? di->port : 0;
+			struct sockaddr_storage bound;
+			socklen_t bl = sizeof bound;
+			if (!s->port && cfg->listen_fd > 0 &&
+			    getsockname(cfg->listen_fd, (struct sockaddr *)&bound, &bl) == 0)
+				s->port = ntohs(bound.ss_family == AF_INET6
+						? ((struct sockaddr_in6 *)&bound)->sin6_port
+						: ((struct sockaddr_in *)&bound)->sin_port);
 			if (ss.ss_family == AF_INET6)
 				((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)s->port);
 			else
@@ -1061,6 +1116,7 @@ fail:
 	free(s->tls_cert);
 	free(s->tls_key);
 	free(s->spool_dir);
+	free(s->replica_secret);
 	free(s->stats);
 	free(s);
 	return rc;
@@ -1110,6 +1166,7 @@ int http_server_stop(http_server **ps, int grace_ms)
 	free(s->spool_dir);
 	free(s->tls_cert);
 	free(s->tls_key);
+	free(s->replica_secret);
 	free(s->stats);
 	free(s);
 	return 0;

@@ -87,10 +87,12 @@ static int raise_epoch(replica *r, char *err, size_t errlen)
 	    (rc = store_exec(c, "CREATE TABLE IF NOT EXISTS replica_leader (id BIGINT PRIMARY KEY,"
 				" epoch BIGINT NOT NULL, holder TEXT NOT NULL, since BIGINT NOT NULL)",
 			     NULL, SNOARGS)) == 0 &&
+	    (rc = store_exec(c, "ALTER TABLE replica_leader ADD COLUMN IF NOT EXISTS url TEXT,"
+				" ADD COLUMN IF NOT EXISTS secret TEXT", NULL, SNOARGS)) == 0 &&
 	    (rc = store_query(c, "INSERT INTO replica_leader (id, epoch, holder, since)"
 				 " VALUES (1, 1, $1, $2) ON CONFLICT (id) DO UPDATE SET"
-				 " epoch = replica_leader.epoch + 1, holder = $1, since = $2"
-				 " RETURNING epoch", &rows,
+				 " epoch = replica_leader.epoch + 1, holder = $1, since = $2,"
+				 " url = NULL, secret = NULL RETURNING epoch", &rows,
 			      SARGS(SA_TEXT(r->name), SA_INT(sn_now_ms())))) == 0) {
 		rc = store_rows_next(rows);
 		r->epoch = rc == 1 ? store_rows_int(rows, 0) : 0;
@@ -195,10 +197,11 @@ int replica_lead(store *st, const char *name, int stop_fd, replica **out, char *
 			log_warn("replica: cannot ask for the lead (%s); trying again",
 				 store_errmsg(r->lock));
 		else if (!said)
-			log_info("replica: another replica leads this database; standing by");
+			log_info("replica: another replica leads this database; following it (requests"
+				 " here are relayed to it)");
 		said = 1;
 		if (stopped(stop_fd, POLL_MS)) {
-			snprintf(err, errlen, "stopped while standing by");
+			snprintf(err, errlen, "stopped while following");
 			rc = -ECANCELED;
 			goto fail;
 		}
@@ -247,4 +250,42 @@ void replica_free(replica **pr)
 	free(r->name);
 	free(r);
 	*pr = NULL;
+}
+
+int replica_advertise(replica *r, const char *url, const char *secret)
+{
+	if (!r)
+		return 0;
+	store_conn *c = NULL;
+	int64_t changed = 0;
+	int rc = store_acquire(r->st, &c);
+	if (rc == 0)
+		rc = store_exec(c, "UPDATE replica_leader SET url = $1, secret = $2"
+				   " WHERE id = 1 AND epoch = $3", &changed,
+				SARGS(SA_TEXT(url), SA_TEXT(secret), SA_INT(r->epoch)));
+	store_release(&c);
+	return rc ? rc : changed == 1 ? 0 : -ESTALE;
+}
+
+int replica_upstream(store *st, char *url, size_t urllen, char *secret, size_t secretlen)
+{
+	store_conn *c = NULL;
+	store_rows *rows = NULL;
+	int rc = store_acquire(st, &c);
+	if (rc == 0)
+		rc = store_query(c, "SELECT url, secret FROM replica_leader WHERE id = 1"
+				    " AND url IS NOT NULL AND secret IS NOT NULL", &rows, SNOARGS);
+	if (rc == 0) {
+		rc = store_rows_next(rows);
+		if (rc == 1) {
+			sn_strlcpy(url, store_rows_text(rows, 0), urllen);
+			sn_strlcpy(secret, store_rows_text(rows, 1), secretlen);
+		}
+		rc = rc == 1 ? 0 : -EAGAIN;
+	} else {
+		rc = -EAGAIN; /* no replica has led yet: no table */
+	}
+	store_rows_free(&rows);
+	store_release(&c);
+	return rc;
 }

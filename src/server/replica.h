@@ -1,17 +1,19 @@
 /* Several `sentinel server` replicas on one PostgreSQL database: one leads
- * (serves the API, schedules, reaps), the others stand by and take over
- * when it dies. The scheduler, the metrics head blocks and the event hub
- * live in the leader's memory, so exactly one replica may act at a time:
+ * (schedules, reaps, serves the API), the others follow: they serve on
+ * their own address by relaying every request to the leader
+ * (server/follow.h), and one of them takes over when it dies. The
+ * scheduler, the metrics head blocks and the event hub live in the
+ * leader's memory, so exactly one replica acts at a time:
  *
  *  - The leader holds a session advisory lock on a connection of its own;
- *    a standby polls for it and starts serving only once it has it.
+ *    a follower polls for it and starts acting only once it has it.
  *  - Each new leader raises an epoch (table replica_leader) and fences the
  *    store with it (store_set_fence): once another replica has led, every
  *    write transaction of the old one fails.
  *  - A leader that loses its lock connection (the database restarted or
  *    failed over) takes the lock again if it can and nobody led meanwhile
  *    (same epoch), and goes on; otherwise it exits at once (75) and its
- *    supervisor restarts it as a standby.
+ *    supervisor restarts it as a follower.
  *
  * With SQLite there is one server per data directory: replica_lead does
  * nothing. */
@@ -30,6 +32,14 @@ int replica_lead(store *st, const char *name, int stop_fd, replica **out, char *
 		 size_t errlen);
 /* The epoch this replica leads in (0 on SQLite). */
 int64_t replica_epoch(const replica *r);
+/* The leader tells the other replicas where its replica listener is
+ * (http/proxy.h) and the secret that listener asks for; a new leader's
+ * epoch clears both until it does. 0; -ESTALE when another replica leads
+ * now. Nothing on SQLite (r NULL). */
+int replica_advertise(replica *r, const char *url, const char *secret);
+/* What the leader advertised: 0, or -EAGAIN when none leads or none has
+ * advertised yet. */
+int replica_upstream(store *st, char *url, size_t urllen, char *secret, size_t secretlen);
 /* Stops watching the lock and gives it back. */
 void replica_free(replica **r);
 #endif

@@ -32,6 +32,7 @@
 #include "server/server.h"
 #include "server/openapi.h"
 #include "server/evlog.h"
+#include "server/follow.h"
 #include "server/replica.h"
 #include "http/http.h"
 #include "metrics/mx_api.h"
@@ -71,6 +72,8 @@ struct app {
 	auth *auth;
 	http_server *http;
 	http_server *ingest; /* --ingest-listen: the ingest routes on an event loop */
+	http_server *peers;  /* the leader's replica listener: every route, for the
+			      * followers' relays (http/proxy.h); NULL on SQLite */
 	int64_t started_ms;
 	http_route routes[MAX_ROUTES];
 	size_t nroutes;
@@ -132,9 +135,9 @@ static void h_metrics(http_req *r, void *ctx)
 	buf_printf(&b, "# HELP sentinel_store_errors_total Store operations that failed.\n"
 		       "# TYPE sentinel_store_errors_total counter\nsentinel_store_errors_total %llu\n",
 		   (unsigned long long)store_error_count(app->st));
-	http_server *srvs[] = { app->http, app->ingest };
-	const char *listeners[] = { NULL, "ingest" };
-	http_server_metrics(srvs, listeners, 2, &b);
+	http_server *srvs[] = { app->http, app->ingest, app->peers };
+	const char *listeners[] = { NULL, "ingest", "replica" };
+	http_server_metrics(srvs, listeners, 3, &b);
 	sched_metrics(app->sched, &b);
 	size_t n;
 	char *data = buf_detach(&b, &n);
@@ -231,7 +234,12 @@ static const cfg_opt server_opts[] = {
 	{ "shutdown-grace", "DUR", "10s", "how long shutdown waits for in-flight requests", 0 },
 	{ "no-local-node", NULL, NULL, "sentinel up: start no local node (by default one runs, claimed"
 	  " for the first admin, state in DIR/node)", CFG_FLAG },
-	{ "ready-file", "FILE", NULL, "write the server's URL to FILE once it listens", CFG_NOENV },
+	{ "replica-listen", "ADDR", NULL, "PostgreSQL replicas: where the leader takes the other"
+	  " replicas' relayed requests (default: the --listen host, a free port)", 0 },
+	{ "replica-url", "URL", NULL, "PostgreSQL replicas: how the others reach --replica-listen"
+	  " (default: its address; a wildcard one names this host)", 0 },
+	{ "ready-file", "FILE", NULL, "write the server's URL to FILE once it listens (a replica:"
+	  " once it leads)", CFG_NOENV },
 	{ NULL, NULL, NULL, NULL, 0 },
 };
 
@@ -249,6 +257,7 @@ static const cfg_spec up_spec = {
 struct settings {
 	http_config http;
 	http_config ingest; /* listen NULL: no ingest listener */
+	const char *replica_listen, *replica_url; /* NULL: defaults */
 	auth_config auth;
 	int64_t grace_ms;
 	int64_t store_timeout_ms;
@@ -402,6 +411,8 @@ static int read_settings(const cfg *c, struct settings *s, char *err, size_t err
 	}
 	s->ingest.event_threads = (unsigned)n;
 	s->ingest.listen = cfg_get(c, "ingest-listen");
+	s->replica_listen = cfg_get(c, "replica-listen");
+	s->replica_url = cfg_get(c, "replica-url");
 	if (cfg_get_size(c, "min-free-disk", &s->http.min_free_disk, err, errlen) ||
 	    cfg_get_size(c, "upload-inflight-user", &s->http.upload_user_max, err, errlen) ||
 	    cfg_get_size(c, "upload-inflight-total", &s->http.upload_total_max, err, errlen))
@@ -491,6 +502,7 @@ struct server {
 	struct settings s;
 	char *generated, *spool;
 	char url[300];
+	follow *follow; /* a PostgreSQL replica's relay while another leads */
 };
 
 void server_stop(server **ps)
@@ -498,7 +510,9 @@ void server_stop(server **ps)
 	server *sv = *ps;
 	if (!sv)
 		return;
+	follow_stop(&sv->follow);
 	http_server_stop(&sv->app.ingest, 0);
+	http_server_stop(&sv->app.peers, 0);
 	http_server_stop(&sv->app.http, 0);
 	model_api_free(&sv->app.models);
 	alert_free(&sv->app.alerts);
@@ -556,6 +570,56 @@ static int ingest_start(server *sv, const http_hooks *hooks, char *err, size_t e
 	return 0;
 }
 
+/* The leader's replica listener: every route, for the requests the
+ * followers relay (docs/postgres.md). Its secret is new with each lead and
+ * reaches the followers through the database only. */
+static int peers_start(server *sv, const http_hooks *hooks, char *err, size_t errlen)
+{
+	struct app *app = &sv->app;
+	unsigned char raw[32];
+	char secret[65], listen[300], host[256], why[256], url[320];
+	const char *colon = strrchr(sv->s.http.listen, ':');
+	snprintf(host, sizeof host, "%.*s", (int)(colon - sv->s.http.listen), sv->s.http.listen);
+	if (sv->s.replica_listen)
+		sn_strlcpy(listen, sv->s.replica_listen, sizeof listen);
+	else
+		snprintf(listen, sizeof listen, "%s:0", host);
+	sn_random(raw, sizeof raw);
+	sn_hex(raw, sizeof raw, secret);
+	explicit_bzero(raw, sizeof raw);
+	http_config pc = sv->s.http;
+	pc.listen = listen;
+	pc.listen_fd = 0;
+	pc.replica_secret = secret;
+	int rc = http_server_start(&pc, app->routes, app->nroutes, hooks, app, app->events,
+				   &app->peers, why, sizeof why);
+	if (rc) {
+		snprintf(err, errlen, "--replica-listen: %s", why);
+		goto out;
+	}
+	colon = strrchr(listen, ':');
+	snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
+	if (!strcmp(host, "0.0.0.0") || !strcmp(host, "[::]")) {
+		char name[200] = "localhost";
+		gethostname(name, sizeof name - 1);
+		sn_strlcpy(host, name, sizeof host);
+	}
+	if (sv->s.replica_url)
+		sn_strlcpy(url, sv->s.replica_url, sizeof url);
+	else
+		snprintf(url, sizeof url, "%s://%s:%u", sv->s.http.tls_cert ? "https" : "http", host,
+			 http_server_port(app->peers));
+	if ((rc = replica_advertise(app->replica, url, secret))) {
+		snprintf(err, errlen, "cannot tell the other replicas where this one is: %s",
+			 strerror(-rc));
+		goto out;
+	}
+	log_info("replica: the other replicas relay to %s", url);
+out:
+	explicit_bzero(secret, sizeof secret);
+	return rc;
+}
+
 static int server_open(cfg *c, server **out, char *err, size_t errlen)
 {
 	server *sv = xcalloc(1, sizeof *sv);
@@ -578,6 +642,10 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 	 * blobs, metrics and jobs) runs before this one leads. */
 	char who[300];
 	snprintf(who, sizeof who, "%s pid %d", sv->s.http.listen, (int)getpid());
+	/* Until it leads, a replica serves by relaying to the leader. */
+	if (strcmp(store_backend(app->st), "postgres") == 0 &&
+	    (rc = follow_start(app->st, &sv->s.http, &sv->follow, err, errlen)))
+		goto fail;
 	if ((rc = replica_lead(app->st, who, sig_pipe[0], &app->replica, err, errlen)))
 		goto fail;
 	app->events = hub_new();
@@ -651,8 +719,18 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 	}
 	sv->s.http.spool_dir = sv->spool;
 	http_hooks hooks = { app_auth_hook, app_audit_hook };
-	if ((rc = http_server_start(&sv->s.http, app->routes, app->nroutes, &hooks, app,
-				    app->events, &app->http, err, errlen)))
+	http_config hc = sv->s.http;
+	if (sv->follow)
+		hc.listen_fd = follow_handover(sv->follow);
+	if ((rc = http_server_start(&hc, app->routes, app->nroutes, &hooks, app, app->events,
+				    &app->http, err, errlen))) {
+		if (hc.listen_fd > 0)
+			close(hc.listen_fd);
+		goto fail;
+	}
+	/* Relays still in flight went to a leader that is gone. */
+	follow_stop(&sv->follow);
+	if (app->replica && (rc = peers_start(sv, &hooks, err, errlen)))
 		goto fail;
 	const char *host = sv->s.http.listen;
 	const char *colon = strrchr(host, ':');
@@ -827,6 +905,7 @@ static int run(const cfg_spec *spec, int argc, char **argv, int quickstart)
 	log_info("received %s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	local_node_stop(node, sv->s.grace_ms);
 	if (http_server_stop(&sv->app.ingest, (int)sv->s.grace_ms) == -EBUSY ||
+	    http_server_stop(&sv->app.peers, (int)sv->s.grace_ms) == -EBUSY ||
 	    http_server_stop(&sv->app.http, (int)sv->s.grace_ms) == -EBUSY) {
 		/* Handlers still run and use the store: exit without closing it
 		 * (every write is a committed transaction or nothing). */

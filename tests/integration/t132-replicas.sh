@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Two server replicas on one PostgreSQL database and one data directory:
-# one leads, the other stands by; a node knows both. kill -9 of the leader
-# mid-job: the standby takes over, the node fails over to it, and the job
+# one leads, the other follows; a node knows both. kill -9 of the leader
+# mid-job: the follower takes over, the node fails over to it, and the job
 # completes with every chunk counted once. PostgreSQL restarted mid-job:
 # the leader keeps the lead and the job completes. The old leader's writes
 # are fenced once another replica has led.
@@ -23,8 +23,8 @@ start_server --node-timeout 2s --heartbeat 300ms
 A_URL=$URL A_PID=$SERVER_PID
 TOKEN=$(login admin adminpass123)
 
-# B: same database, same data directory, a port of its own (free now; it
-# opens it only once it leads). It must not serve while A leads.
+# B: same database, same data directory, a port of its own, where it
+# relays to A while A leads (t133); it must not lead meanwhile.
 for _ in $(seq 1 50); do
 	B_PORT=$(( 20000 + RANDOM % 20000 ))
 	(exec 3<>"/dev/tcp/127.0.0.1/$B_PORT") 2>/dev/null || break
@@ -34,8 +34,8 @@ SENTINEL_ADMIN_PASSWORD=adminpass123 "$S" server --listen "127.0.0.1:$B_PORT" --
 	--ready-file "$TMP/b.ready" --node-timeout 2s --heartbeat 300ms >"$TMP/b.out" 2>"$TMP/b.log" &
 B_PID=$!
 sleep 1.5
-ok "$([ ! -s "$TMP/b.ready" ] && kill -0 $B_PID; echo $?)" "a second replica stands by while the first leads"
-like "$(cat "$TMP/b.log")" "standing by" "... and says so"
+ok "$([ ! -s "$TMP/b.ready" ] && kill -0 $B_PID; echo $?)" "a second replica follows while the first leads"
+like "$(cat "$TMP/b.log")" "following it" "... and says so"
 
 # The node knows both, tried in order.
 "$S" node --server "$A_URL" --server "$B_URL" --state "$TMP/n1" --name n1 --gpus 0 \
@@ -62,7 +62,7 @@ kill -9 "$A_PID"; wait "$A_PID" 2>/dev/null
 SERVER_PID=
 t0=$(date +%s%N)
 wait_for 20 test -s "$TMP/b.ready"
-ok $? "kill -9 of the leader: the standby takes over"
+ok $? "kill -9 of the leader: the follower takes over"
 diag "takeover in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 URL=$B_URL
 TOKEN=$(login admin adminpass123)

@@ -1,0 +1,474 @@
+/* The follower's relay (proxy.h), on libmicrohttpd with a thread per
+ * connection and libcurl.
+ *
+ * A request has two threads: its connection's (MHD calls on_request with
+ * the head, then the body piece by piece, then once more) and a worker
+ * that runs the upstream exchange (hc_relay_run). Two pipes join them: the
+ * body goes connection -> worker through `in`, the answer's body worker ->
+ * connection through `out`; the answer's status and headers are handed
+ * over under mu.
+ * Invariants:
+ *  1. The worker sets done (under mu) before it closes out[1]: a reader
+ *     that sees the end of `out` knows how the exchange ended.
+ *  2. Whoever stops first breaks a pipe: the worker closes in[0] when the
+ *     upstream no longer reads (an early refusal), so the connection drops
+ *     the rest of the body; completion closes out[0] and in[1] and raises
+ *     abort, so the worker ends within about a second (curl's progress
+ *     calls), then joins it. Nothing of a request outlives its completion.
+ *  3. A relayed request carries exactly one X-Forwarded-For and one
+ *     replica header, both ours. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/util.h"
+#include "http/client.h"
+#include "http/http_int.h"
+#include "http/mhd.h"
+#include "http/proxy.h"
+
+#define HDRS_MAX 100
+#define BLOCK (32 * 1024)
+
+struct http_proxy {
+	struct MHD_Daemon *d;
+	http_upstream_fn up;
+	void *ctx;
+	unsigned port;
+	atomic_int stopping;
+	char *tls_cert, *tls_key;
+};
+
+struct preq {
+	http_proxy *p;
+	char *uri; /* the raw target, as received */
+	int started, broken;
+	char *hdrs[HDRS_MAX + 3];
+	size_t nhdrs;
+	int64_t body_len;
+	int in[2], out[2];
+	pthread_t worker;
+	int worker_on;
+	atomic_int abort;
+	char method[16];
+	char *url;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int head, done, rc; /* under mu */
+	long status;
+	char **rh; /* the answer's header lines */
+	size_t nrh;
+	char err[256];
+};
+
+/* Hop-by-hop headers (RFC 9110 7.6.1), what curl sets itself, and what only
+ * this relay may say (invariant 3). */
+static int dropped(const char *name)
+{
+	static const char *const names[] = {
+		"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "TE",
+		"Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length", "Expect",
+		"X-Forwarded-For", HTTP_REPLICA_HEADER,
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcasecmp(name, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* ---- the worker ---- */
+
+static size_t read_body(void *ud, char *p, size_t n)
+{
+	struct preq *q = ud;
+	for (;;) {
+		ssize_t r = read(q->in[0], p, n);
+		if (r >= 0)
+			return (size_t)r;
+		if (errno != EINTR)
+			return HC_RELAY_ABORT;
+	}
+}
+
+static int on_head(void *ud, long status, char *const *lines, size_t n)
+{
+	struct preq *q = ud;
+	pthread_mutex_lock(&q->mu);
+	q->status = status;
+	q->rh = xcalloc(n + 1, sizeof *q->rh);
+	for (size_t i = 0; i < n; i++)
+		q->rh[q->nrh++] = xstrdup(lines[i]);
+	q->head = 1;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	return 0;
+}
+
+static int on_body(void *ud, const char *p, size_t n)
+{
+	struct preq *q = ud;
+	return write_all(q->out[1], p, n) ? 1 : 0;
+}
+
+static int stop(void *ud)
+{
+	struct preq *q = ud;
+	return atomic_load(&q->abort) || atomic_load(&q->p->stopping);
+}
+
+static void *work(void *arg)
+{
+	struct preq *q = arg;
+	char err[256] = "";
+	hc_relay r = { .method = q->method, .url = q->url, .headers = (const char *const *)q->hdrs,
+		       .body_len = q->body_len, .read_body = read_body, .on_head = on_head,
+		       .on_body = on_body, .stop = stop, .ud = q };
+	int rc = hc_relay_run(&r, err, sizeof err);
+	/* The upstream reads no more of the body (invariant 2). */
+	close_fd(&q->in[0]);
+	pthread_mutex_lock(&q->mu);
+	q->rc = rc;
+	sn_strlcpy(q->err, err, sizeof q->err);
+	q->done = 1;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	close_fd(&q->out[1]); /* after done (invariant 1) */
+	return NULL;
+}
+
+/* ---- the connection's side ---- */
+
+static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *key,
+			       const char *value)
+{
+	(void)kind;
+	struct preq *q = cls;
+	if (!strcasecmp(key, "Content-Length"))
+		q->body_len = strtoll(value ? value : "0", NULL, 10);
+	else if (!strcasecmp(key, "Transfer-Encoding") && q->body_len == HC_RELAY_NO_BODY)
+		q->body_len = -1;
+	if (dropped(key) || q->nhdrs == HDRS_MAX)
+		return MHD_YES;
+	q->hdrs[q->nhdrs++] = xasprintf("%s: %s", key, value ? value : "");
+	return MHD_YES;
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *conn, unsigned status, const char *code,
+				   const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	json_t *o = http_error_json(code, msg, NULL);
+	char *body = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	size_t n = body ? strlen(body) : 0;
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(n, body ? body : (char *)"", MHD_RESPMEM_MUST_COPY);
+	free(body);
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	if (status == 503)
+		MHD_add_response_header(resp, "Retry-After", "1");
+	enum MHD_Result r = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static void client_addr(struct MHD_Connection *conn, char *out, size_t n)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	*out = '\0';
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+			  (socklen_t)n);
+}
+
+/* The first call: check the target, find the leader, start the worker.
+ * Returns 0, or 1 when an answer was queued. */
+static int begin(struct preq *q, struct MHD_Connection *conn, const char *method)
+{
+	char base[256], secret[128], addr[64];
+	if (!http_target_ok(q->uri)) {
+		reply_error(conn, 400, "bad_target",
+			    "the request path or query is not valid UTF-8 or holds control characters");
+		return 1;
+	}
+	if (strlen(method) >= sizeof q->method) {
+		reply_error(conn, 501, "not_implemented", "unknown method");
+		return 1;
+	}
+	if (q->p->up(q->p->ctx, 0, base, sizeof base, secret, sizeof secret)) {
+		reply_error(conn, 503, "no_leader", "no replica leads the database now; try again");
+		return 1;
+	}
+	sn_strlcpy(q->method, method, sizeof q->method);
+	q->url = xasprintf("%s%s", base, q->uri);
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect, q);
+	client_addr(conn, addr, sizeof addr);
+	q->hdrs[q->nhdrs++] = xasprintf("X-Forwarded-For: %s", addr);
+	q->hdrs[q->nhdrs++] = xasprintf("%s: %s", HTTP_REPLICA_HEADER, secret);
+	explicit_bzero(secret, sizeof secret);
+	if (pipe2(q->in, O_CLOEXEC) || pipe2(q->out, O_CLOEXEC) ||
+	    pthread_create(&q->worker, NULL, work, q)) {
+		reply_error(conn, 503, "busy", "the replica cannot relay more requests now");
+		return 1;
+	}
+	q->worker_on = 1;
+	return 0;
+}
+
+static ssize_t read_answer(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)pos;
+	struct preq *q = cls;
+	for (;;) {
+		ssize_t r = read(q->out[0], buf, max);
+		if (r > 0)
+			return r;
+		if (r < 0 && errno == EINTR)
+			continue;
+		break;
+	}
+	pthread_mutex_lock(&q->mu);
+	int ok = q->done && q->rc == 0;
+	pthread_mutex_unlock(&q->mu);
+	return ok ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* The last call: the body is all sent; wait for the answer's head. */
+static enum MHD_Result answer(struct preq *q, struct MHD_Connection *conn)
+{
+	close_fd(&q->in[1]);
+	pthread_mutex_lock(&q->mu);
+	while (!q->head && !q->done)
+		pthread_cond_wait(&q->cv, &q->mu);
+	int head = q->head, rc = q->rc;
+	pthread_mutex_unlock(&q->mu);
+	if (!head) {
+		if (rc == -ECONNREFUSED)
+			q->p->up(q->p->ctx, 1, NULL, 0, NULL, 0);
+		log_warn("replica proxy: %s %s: %s", q->method, q->uri, q->err);
+		return rc == -ECONNREFUSED
+			       ? reply_error(conn, 503, "no_leader",
+					     "the leading replica cannot be reached; try again")
+			       : reply_error(conn, 502, "bad_gateway",
+					     "the leading replica gave no answer");
+	}
+	uint64_t size = MHD_SIZE_UNKNOWN;
+	for (size_t i = 0; i < q->nrh; i++)
+		if (!strncasecmp(q->rh[i], "Content-Length:", 15))
+			size = strtoull(q->rh[i] + 15, NULL, 10);
+	if (q->status == 204 || q->status == 304)
+		size = 0;
+	struct MHD_Response *resp = MHD_create_response_from_callback(size, BLOCK, read_answer,
+								       q, NULL);
+	if (!resp)
+		return MHD_NO;
+	for (size_t i = 0; i < q->nrh; i++) {
+		char *colon = strchr(q->rh[i], ':');
+		if (!colon)
+			continue;
+		*colon = '\0';
+		const char *v = colon + 1;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (!dropped(q->rh[i]) && strcasecmp(q->rh[i], "Date"))
+			MHD_add_response_header(resp, q->rh[i], v);
+		*colon = ':';
+	}
+	enum MHD_Result r = MHD_queue_response(conn, (unsigned)q->status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	(void)cls, (void)url, (void)version;
+	struct preq *q = *con_cls;
+	if (!q->started) {
+		q->started = 1;
+		begin(q, conn, method);
+		return MHD_YES;
+	}
+	if (!q->worker_on) /* answered at the first call; the body is dropped */
+		return *upload_data_size = 0, MHD_YES;
+	if (*upload_data_size) {
+		if (!q->broken && write_all(q->in[1], upload_data, *upload_data_size))
+			q->broken = 1; /* the upstream answered already */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	return answer(q, conn);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)conn;
+	struct preq *q = xcalloc(1, sizeof *q);
+	q->p = cls;
+	q->uri = xstrdup(uri ? uri : "/");
+	q->body_len = HC_RELAY_NO_BODY;
+	q->in[0] = q->in[1] = q->out[0] = q->out[1] = -1;
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+	return q;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls, (void)conn, (void)toe;
+	struct preq *q = *con_cls;
+	if (!q)
+		return;
+	atomic_store(&q->abort, 1);
+	close_fd(&q->in[1]);
+	close_fd(&q->out[0]);
+	if (q->worker_on)
+		pthread_join(q->worker, NULL);
+	close_fd(&q->in[0]);
+	close_fd(&q->out[1]);
+	for (size_t i = 0; i < q->nhdrs; i++)
+		free(q->hdrs[i]);
+	for (size_t i = 0; i < q->nrh; i++)
+		free(q->rh[i]);
+	free(q->rh);
+	free(q->url);
+	free(q->uri);
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->cv);
+	free(q);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char msg[512];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_debug("replica proxy: libmicrohttpd: %s", msg);
+}
+
+int http_proxy_start(const http_config *cfg, http_upstream_fn up, void *ctx, http_proxy **out,
+		     char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int rc = http_mhd_load(err, errlen);
+	if (rc)
+		return rc;
+	if (http_parse_listen(cfg->listen, &ss, &sl)) {
+		snprintf(err, errlen, "invalid listen address '%s' (expected HOST:PORT)", cfg->listen);
+		return -EINVAL;
+	}
+	http_proxy *p = xcalloc(1, sizeof *p);
+	p->up = up;
+	p->ctx = ctx;
+	unsigned flags = MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_INTERNAL_POLLING_THREAD;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (cfg->tls_cert) {
+		size_t n;
+		if ((rc = sn_read_file(cfg->tls_cert, 1 << 20, &p->tls_cert, &n)) ||
+		    (rc = sn_read_file(cfg->tls_key, 1 << 20, &p->tls_key, &n))) {
+			snprintf(err, errlen, "cannot read TLS certificate or key: %s", strerror(-rc));
+			goto fail;
+		}
+		flags |= MHD_USE_TLS;
+	}
+	struct MHD_OptionItem tls_opts[] = {
+		{ cfg->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, p->tls_cert },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, p->tls_key },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	p->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, p,
+				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, p,
+				MHD_OPTION_URI_LOG_CALLBACK, on_uri, p,
+				MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns ? cfg->max_conns : 512,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				cfg->max_conns_per_ip ? cfg->max_conns_per_ip : 64,
+				MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 60,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+	if (!p->d) {
+		snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen, strerror(errno));
+		rc = -EADDRINUSE;
+		goto fail;
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(p->d, MHD_DAEMON_INFO_BIND_PORT);
+	p->port = di ? di->port : 0;
+	*out = p;
+	return 0;
+fail:
+	free(p->tls_cert);
+	free(p->tls_key);
+	free(p);
+	return rc;
+}
+
+unsigned http_proxy_port(const http_proxy *p)
+{
+	return p->port;
+}
+
+int http_proxy_quiesce(http_proxy *p)
+{
+	MHD_socket fd = MHD_quiesce_daemon(p->d);
+	return fd == MHD_INVALID_SOCKET ? -1 : fd;
+}
+
+void http_proxy_stop(http_proxy **pp)
+{
+	http_proxy *p = *pp;
+	if (!p)
+		return;
+	*pp = NULL;
+	atomic_store(&p->stopping, 1);
+	MHD_stop_daemon(p->d);
+	free(p->tls_cert);
+	free(p->tls_key);
+	free(p);
+}

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Two server replicas on one PostgreSQL database, both serving: A leads,
+# B follows and relays every request to A (docs/postgres.md). A node
+# attached to B only runs a job submitted on A; a token revoked on A is
+# refused on B at once; B's event stream is A's, with the same ids and
+# Last-Event-ID replay; uploads and downloads pass through B unchanged; a
+# request without a token is refused by the leader before its body is
+# sent on; the client's address reaches the leader only through a replica.
+# kill -9 of A mid-job: B leads on the same address, its node keeps
+# working, and the job completes with every chunk counted once.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_nodes.sh"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+	echo "1..0 # SKIP PostgreSQL is not installed"
+	exit 0
+fi
+if [ -z "${SENTINEL_TEST_PG:-}" ]; then
+	PGDIR=$TMP/pg
+	SENTINEL_TEST_PG=$("$ROOT/scripts/pg.sh" start "$PGDIR") ||
+		{ echo "Bail out! cannot start PostgreSQL"; exit 1; }
+	trap '"$ROOT/scripts/pg.sh" stop "$PGDIR"' EXIT
+	export SENTINEL_TEST_PG
+fi
+
+start_server --node-timeout 2s --heartbeat 300ms
+A_URL=$URL A_PID=$SERVER_PID
+TOKEN=$(login admin adminpass123)
+
+for _ in $(seq 1 50); do
+	B_PORT=$(( 20000 + RANDOM % 20000 ))
+	(exec 3<>"/dev/tcp/127.0.0.1/$B_PORT") 2>/dev/null || break
+done
+B_URL=http://127.0.0.1:$B_PORT
+SENTINEL_ADMIN_PASSWORD=adminpass123 "$S" server --listen "127.0.0.1:$B_PORT" --data "$SERVER_DATA" \
+	--ready-file "$TMP/b.ready" --node-timeout 2s --heartbeat 300ms >"$TMP/b.out" 2>"$TMP/b.log" &
+B_PID=$!
+up_b() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$B_URL/api/v1/health")" = 200 ]; }
+wait_for 20 up_b
+ok $? "a second replica serves on its own address while the first leads"
+ok "$([ ! -s "$TMP/b.ready" ] && kill -0 $B_PID; echo $?)" "... without leading (no ready file)"
+like "$(cat "$TMP/b.log")" "following it" "... and says it follows"
+
+# Everything through B is A's answer.
+URL=$B_URL
+B_TOKEN=$(login admin adminpass123)
+like "$B_TOKEN" '^snt_' "a login through the follower"
+api GET /api/v1/me "" "$B_TOKEN"
+is "$STATUS $(jbody .username)" "200 admin" "... and its token works there"
+URL=$A_URL
+api GET /api/v1/me "" "$B_TOKEN"
+is "$STATUS" 200 "... and on the leader (one store of sessions)"
+
+# The leader's replica listener takes relayed requests only.
+R_URL=$(dbq "SELECT url FROM replica_leader WHERE id = 1")
+like "$R_URL" '^http://127\.0\.0\.1:[0-9]+$' "the leader advertises its replica listener"
+URL=$R_URL
+api GET /api/v1/health "" ""
+is_error 403 not_a_replica "a request to it without the replica secret is refused"
+call GET /api/v1/health -H "X-Sentinel-Replica: $(printf '0%.0s' $(seq 1 64))"
+is_error 403 not_a_replica "... and one with a wrong secret"
+
+# The client's address: from a replica's relay, never from a client.
+audit_addr() { api GET "/api/v1/audit?action=auth.login&limit=1" "" "$TOKEN"; jbody '.items[0].address'; }
+URL=$A_URL
+curl -s -o /dev/null --interface 127.0.0.2 -X POST -H 'Content-Type: application/json' \
+	--data '{"username":"admin","password":"adminpass123"}' "$B_URL/api/v1/auth/login"
+is "$(audit_addr)" 127.0.0.2 "the leader records the address of a client of the follower"
+curl -s -o /dev/null -H 'X-Forwarded-For: 10.1.2.3' -H 'X-Sentinel-Replica: guess' -X POST \
+	-H 'Content-Type: application/json' --data '{"username":"admin","password":"adminpass123"}' \
+	"$A_URL/api/v1/auth/login"
+is "$(audit_addr)" 127.0.0.1 "... and ignores a client's own X-Forwarded-For"
+curl -s -o /dev/null --interface 127.0.0.2 -H 'X-Forwarded-For: 10.1.2.3' -X POST \
+	-H 'Content-Type: application/json' --data '{"username":"admin","password":"adminpass123"}' \
+	"$B_URL/api/v1/auth/login"
+is "$(audit_addr)" 127.0.0.2 "... also when it came through the follower"
+
+# A token revoked on A is refused on B at once: B keeps no copy of it.
+api POST /api/v1/tokens '{"name":"ci"}'
+API_TOKEN=$(jbody .token) API_TOKEN_ID=$(jbody .id)
+URL=$B_URL
+api GET /api/v1/jobs "" "$API_TOKEN"
+is "$STATUS" 200 "an API token made on the leader works on the follower"
+URL=$A_URL
+api DELETE "/api/v1/tokens/$API_TOKEN_ID"
+t0=$(date +%s%N)
+URL=$B_URL
+refused() { api GET /api/v1/jobs "" "$API_TOKEN"; [ "$STATUS" = 401 ]; }
+wait_for 1 refused
+ok $? "... revoked on the leader, it is refused on the follower within 1 s"
+diag "refused after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+
+# Uploads and downloads pass through unchanged; a refusal from the head
+# alone comes back as the leader's answer, not as a relay failure.
+head -c 3000000 /dev/urandom | od -An -tx1 -v | tr -s ' ' ',' >"$TMP/up.csv"
+call POST "/api/v1/datasets/thru/versions?filename=up.csv" -H "Authorization: Bearer $TOKEN" \
+	-H 'Content-Type: application/octet-stream' --data-binary @"$TMP/up.csv"
+is "$STATUS" 201 "a dataset pushed through the follower"
+is "$(jbody .sha256)" "$(sha256sum "$TMP/up.csv" | cut -d' ' -f1)" "... arrives whole"
+curl -s -H "Authorization: Bearer $TOKEN" -o "$TMP/down" "$B_URL/api/v1/datasets/thru/versions/1/content"
+cmp -s "$TMP/up.csv" "$TMP/down"
+ok $? "... and downloads through it the same"
+call POST "/api/v1/datasets/thru2/versions?filename=up.csv" -H 'Content-Type: application/octet-stream' \
+	--data-binary @"$TMP/up.csv"
+is_error 401 unauthorized "a push without a token through the follower: the leader's 401"
+call POST "/api/v1/datasets/thru3/versions?filename=up.csv" -H "Authorization: Bearer $TOKEN" \
+	-H 'Content-Type: application/octet-stream' -H 'Transfer-Encoding: chunked' --data-binary @"$TMP/up.csv"
+is "$STATUS $(jbody .sha256)" "201 $(sha256sum "$TMP/up.csv" | cut -d' ' -f1)" \
+	"a chunked push through the follower"
+call GET "/api/v1/%00x"
+is_error 400 bad_target "a control byte in the target is refused by the follower itself"
+
+# A node that knows only B.
+URL=$A_URL
+"$S" node --server "$B_URL" --state "$TMP/n1" --name n1 --gpus 0 --max-parallel 2 \
+	>>"$TMP/n1.out" 2>>"$TMP/n1.err" &
+AGENT[1]=$!
+wait_for 15 has_claim 1
+api POST /api/v1/nodes/claim "{\"code\":\"$(claim_line 1)\"}"
+N1=$(jbody .id)
+wait_for 15 is_online "$N1"
+ok $? "a node attached to the follower only is online on the leader"
+api POST /api/v1/jobs '{"name":"pi","program":"montecarlo-pi","total_iterations":100000,"chunk_size":2000}'
+J=$(jbody .id)
+wait_for 60 job_done "$J"
+api GET "/api/v1/jobs/$J"
+is "$(jbody '"\(.state) \(.result.stats.pi.n) \(.chunks.completed)/\(.chunks.total)"')" \
+	"completed 100000 50/50" "a job submitted on the leader completes on the follower's node"
+
+# B's event stream is A's: same ids, same events, Last-Event-ID replays.
+curl -s -N --max-time 1 -H "Authorization: Bearer $TOKEN" -H "Last-Event-ID: 0" \
+	"$A_URL/api/v1/events" >"$TMP/a.sse" 2>/dev/null
+curl -s -N --max-time 1 -H "Authorization: Bearer $TOKEN" -H "Last-Event-ID: 0" \
+	"$B_URL/api/v1/events" >"$TMP/b.sse" 2>/dev/null
+A_IDS=$(sed -n 's/^id: //p' "$TMP/a.sse" | tr '\n' ' ')
+like "$A_IDS" '[0-9]+ [0-9]+' "the leader's event stream has events"
+is "$(sed -n 's/^\(id\|data\): //p' "$TMP/b.sse" | md5sum)" "$(sed -n 's/^\(id\|data\): //p' "$TMP/a.sse" | md5sum)" \
+	"... and the follower's stream is the same, ids and all"
+MID=$(echo "$A_IDS" | awk '{print $(int(NF / 2))}')
+curl -s -N --max-time 1 -H "Authorization: Bearer $TOKEN" -H "Last-Event-ID: $MID" \
+	"$B_URL/api/v1/events" >"$TMP/b2.sse" 2>/dev/null
+is "$(sed -n 's/^id: //p' "$TMP/b2.sse" | head -1)" "$((MID + 1))" "... Last-Event-ID on the follower resumes after it"
+api GET /metrics "" ""
+like "$BODY" 'listener="replica"' "the leader's /metrics counts the relayed requests apart"
+
+# kill -9 of the leader mid-job: B leads on its address; a node that knew
+# only A's address fails over to B, B's own node keeps working.
+"$S" node --server "$A_URL" --server "$B_URL" --state "$TMP/n2" --name n2 --gpus 0 --max-parallel 2 \
+	>>"$TMP/n2.out" 2>>"$TMP/n2.err" &
+AGENT[2]=$!
+wait_for 15 has_claim 2
+api POST /api/v1/nodes/claim "{\"code\":\"$(claim_line 2)\"}"
+N2=$(jbody .id)
+wait_for 15 is_online "$N2"
+api POST /api/v1/jobs '{"name":"pi2","program":"montecarlo-pi","total_iterations":300000,"chunk_size":2000}'
+J2=$(jbody .id)
+some_done() { api GET "/api/v1/jobs/$J2"; [ "$(jbody '.chunks.completed // 0')" -ge 10 ]; }
+wait_for 60 some_done
+ok $? "a second job runs on both nodes"
+kill -9 "$A_PID"; wait "$A_PID" 2>/dev/null
+SERVER_PID=
+t0=$(date +%s%N)
+wait_for 20 test -s "$TMP/b.ready"
+ok $? "kill -9 of the leader: the follower leads"
+diag "takeover in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+is "$(cat "$TMP/b.ready")" "$B_URL" "... on the address it served as a follower"
+URL=$B_URL
+api GET /api/v1/me
+is "$STATUS" 200 "... and a session made on the old leader still works there"
+wait_for 90 job_done "$J2"
+api GET "/api/v1/jobs/$J2"
+is "$(jbody '"\(.state) \(.result.stats.pi.n) \(.completed_iterations) \(.chunks.completed)/\(.chunks.total)"')" \
+	"completed 300000 300000 150/150" "the job completes, every chunk counted once"
+wait_for 15 is_online "$N1"
+ok $? "the follower's own node is online on it"
+wait_for 15 is_online "$N2"
+ok $? "the old leader's node failed over to it"
+isnt "$(dbq "SELECT url FROM replica_leader WHERE id = 1")" "$R_URL" "the new leader advertises its own replica listener"
+stop_all_agents
+kill -TERM "$B_PID"; wait "$B_PID"
+is "$?" 0 "the new leader stops cleanly"
+if grep -Eq -- "$SANITIZER_RE" "$TMP/b.log"; then
+	ok 1 "no sanitizer report in the follower's log"; grep -E -A12 -- "$SANITIZER_RE" "$TMP/b.log" | head -30 | sed 's/^/#   /'
+else
+	ok 0 "no sanitizer report in the follower's log"
+fi
+done_testing
