@@ -2,8 +2,9 @@
 # Throughput of one installation on each store, side by side (docs/scaling.md):
 #   SQLite                   one server, DATA/sentinel.db
 #   PostgreSQL, 1 replica    one server on a throwaway PostgreSQL cluster
-#   PostgreSQL, 2 replicas   leader + standby on the same database (the
-#                            standby's cost is its polling for the lead)
+#   PostgreSQL, 2 replicas   leader + follower on the same database, every
+#                            other node attached to the follower (which
+#                            relays its requests to the leader)
 # For each: chunk dispatch + completion (a CHUNKS-chunk noop job, chunk_size
 # 1, NODES local agents of 64 slots, timed from the submit to `completed`,
 # as bench/sched.sh does) and metrics ingest (POST /api/v1/metrics with
@@ -17,7 +18,7 @@
 # Then pgbench's TPC-B (-i -s 1; -c 2 -j 2 -T 15) on the same cluster, for
 # scale: what this box's PostgreSQL commits when nothing else asks for it.
 #
-# Around each phase: the CPU of the server (and of the standby) from
+# Around each phase: the CPU of the server (and of the follower) from
 # /proc/PID/stat; PostgreSQL's CPU: the postmaster's own and its reaped
 # children's (cutime, cstime) plus its live children's; write commits (the
 # xids handed out: every commit that waits for a WAL flush), all commits
@@ -190,7 +191,7 @@ class Run:
     def __init__(self, name, db, replicas):
         self.name, self.db, self.pg = name, db, db is not None
         self.dir = os.path.join(TMP, name)
-        self.ps, self.servers, self.final = [], [], {}
+        self.ps, self.servers, self.final, self.followers = [], [], {}, []
         for i in range(replicas):
             ready = os.path.join(self.dir, "ready%d" % i)
             args = [BIN, "server", "--listen", "127.0.0.1:0", "--data", os.path.join(self.dir, "data"),
@@ -212,7 +213,9 @@ class Run:
                     die("%s: server %d exited" % (name, i))
                 if i == 0 and os.path.exists(ready) and os.path.getsize(ready):
                     break
-                if i > 0 and "standing by" in open(log, errors="replace").read():
+                m = re.search(r"serving (http://\S+) \(relayed", open(log, errors="replace").read())
+                if i > 0 and m and "following it" in open(log, errors="replace").read():
+                    self.followers.append(m.group(1))
                     break
                 time.sleep(0.05)
             else:
@@ -233,7 +236,7 @@ class Run:
         return c[0], sum(c[1:]), pg_cpu_s() if self.pg else 0.0
 
     def halt(self):
-        """Stops the servers gracefully, the standby first (else it would
+        """Stops the servers gracefully, the follower first (else it would
         lead), keeping the CPU each used (rusage: its threads included)."""
         for p in reversed(self.servers):
             p.send_signal(signal.SIGTERM)
@@ -243,9 +246,9 @@ class Run:
             if p.returncode:
                 die("%s: server pid %d exited with %d" % (self.name, p.pid, p.returncode))
 
-    def start_node(self, name):
+    def start_node(self, name, url):
         log = os.path.join(TMP, "%s-%s.log" % (self.name, name))
-        p = subprocess.Popen([BIN, "node", "--server", self.url, "--state", os.path.join(self.dir, name),
+        p = subprocess.Popen([BIN, "node", "--server", url, "--state", os.path.join(self.dir, name),
                               "--name", name, "--max-parallel", "64"],
                              stdout=open(log, "w"), stderr=subprocess.STDOUT)
         self.ps.append(p)
@@ -262,7 +265,10 @@ class Run:
         die("%s: node %s printed no claim code that the server took" % (self.name, name))
 
     def chunks(self):
-        nodes = [self.start_node("node%d" % i) for i in range(K)]
+        # With two replicas, every other node is attached to the follower,
+        # which relays its requests to the leader.
+        urls = [self.url] + self.followers
+        nodes = [self.start_node("node%d" % i, urls[i % len(urls)]) for i in range(K)]
         ids = [n[0] for n in nodes]
         deadline = time.time() + 30
         while True:
@@ -391,7 +397,7 @@ print("(two replicas: 'no slower' allows 5 %, this shared box's run-to-run noise
 print()
 print("Per operation (chunk: dispatch + completion of one chunk; batch: one %d-sample POST):" % SIZE)
 print()
-print("| store | operation | server CPU µs | standby CPU µs | PostgreSQL CPU µs |"
+print("| store | operation | server CPU µs | follower CPU µs | PostgreSQL CPU µs |"
       " write commits | all commits | WAL fsyncs | WAL bytes |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for label, r in runs:

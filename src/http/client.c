@@ -22,6 +22,7 @@ static struct {
 	CURLcode (*easy_perform)(CURL *);
 	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
 	void (*easy_cleanup)(CURL *);
+	void (*easy_reset)(CURL *);
 	const char *(*easy_strerror)(CURLcode);
 	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
 	void (*slist_free_all)(struct curl_slist *);
@@ -39,7 +40,7 @@ static struct {
 } cu;
 static const char *const cu_names[] = {
 	"curl_global_init", "curl_easy_init", "curl_easy_setopt", "curl_easy_perform",
-	"curl_easy_getinfo", "curl_easy_cleanup", "curl_easy_strerror", "curl_slist_append",
+	"curl_easy_getinfo", "curl_easy_cleanup", "curl_easy_reset", "curl_easy_strerror", "curl_slist_append",
 	"curl_slist_free_all", "curl_mime_init", "curl_mime_addpart", "curl_mime_name",
 	"curl_mime_filedata", "curl_mime_filename", "curl_mime_free", "curl_url", "curl_url_set",
 	"curl_url_get", "curl_url_cleanup", "curl_free",
@@ -563,12 +564,47 @@ static int relay_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_o
 	return 0;
 }
 
+/* Handles of finished relays, kept with their open connections to the
+ * leader: a relay then costs no TCP (or TLS) handshake. */
+#define RELAY_POOL 16
+static struct {
+	pthread_mutex_t mu;
+	CURL *h[RELAY_POOL];
+	size_t n;
+} pool = { PTHREAD_MUTEX_INITIALIZER, { 0 }, 0 };
+
+static CURL *pool_take(void)
+{
+	CURL *c = NULL;
+	pthread_mutex_lock(&pool.mu);
+	if (pool.n)
+		c = pool.h[--pool.n];
+	pthread_mutex_unlock(&pool.mu);
+	return c ? c : cu.easy_init();
+}
+
+/* A handle whose transfer failed may hold a broken connection: not kept. */
+static void pool_give(CURL *c, int ok)
+{
+	if (ok) {
+		cu.easy_reset(c); /* keeps the connection cache */
+		pthread_mutex_lock(&pool.mu);
+		if (pool.n < RELAY_POOL) {
+			pool.h[pool.n++] = c;
+			c = NULL;
+		}
+		pthread_mutex_unlock(&pool.mu);
+	}
+	if (c)
+		cu.easy_cleanup(c);
+}
+
 int hc_relay_run(const hc_relay *r, char *err, size_t errlen)
 {
 	if (sn_dl_use(&cu_lib, err, errlen))
 		return -ENOSYS;
 	pthread_once(&once, global_init);
-	CURL *c = cu.easy_init();
+	CURL *c = pool_take();
 	if (!c) {
 		snprintf(err, errlen, "cannot initialise libcurl");
 		return -ENOMEM;
@@ -619,6 +655,6 @@ int hc_relay_run(const hc_relay *r, char *err, size_t errlen)
 	}
 	relay_lines_free(&t);
 	cu.slist_free_all(hdrs);
-	cu.easy_cleanup(c);
+	pool_give(c, rc == 0);
 	return rc;
 }

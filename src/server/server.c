@@ -643,9 +643,14 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 	char who[300];
 	snprintf(who, sizeof who, "%s pid %d", sv->s.http.listen, (int)getpid());
 	/* Until it leads, a replica serves by relaying to the leader. */
-	if (strcmp(store_backend(app->st), "postgres") == 0 &&
-	    (rc = follow_start(app->st, &sv->s.http, &sv->follow, err, errlen)))
-		goto fail;
+	if (strcmp(store_backend(app->st), "postgres") == 0) {
+		if ((rc = follow_start(app->st, &sv->s.http, &sv->follow, err, errlen)))
+			goto fail;
+		const char *colon = strrchr(sv->s.http.listen, ':');
+		log_info("replica: serving %s://%.*s:%u (relayed to the leader while another leads)",
+			 sv->s.http.tls_cert ? "https" : "http", (int)(colon - sv->s.http.listen),
+			 sv->s.http.listen, follow_port(sv->follow));
+	}
 	if ((rc = replica_lead(app->st, who, sig_pipe[0], &app->replica, err, errlen)))
 		goto fail;
 	app->events = hub_new();

@@ -143,6 +143,23 @@ is "$(sed -n 's/^id: //p' "$TMP/b2.sse" | head -1)" "$((MID + 1))" "... Last-Eve
 api GET /metrics "" ""
 like "$BODY" 'listener="replica"' "the leader's /metrics counts the relayed requests apart"
 
+# While the leader cannot be reached, or none has said where it is, the
+# follower answers 503 no_leader (a client retries); then it finds it again.
+URL=$B_URL
+dbq "UPDATE replica_leader SET url = 'http://127.0.0.1:1' WHERE id = 1" >/dev/null
+unreachable() { api GET /api/v1/jobs; [ "$STATUS" = 503 ]; }
+wait_for 5 unreachable
+is_error 503 no_leader "a leader that refuses connections: 503 from the follower"
+is "$(header Retry-After)" 1 "... with Retry-After"
+dbq "UPDATE replica_leader SET url = NULL WHERE id = 1" >/dev/null
+api GET /api/v1/jobs
+is_error 503 no_leader "... and while no leader has said where it is"
+dbq "UPDATE replica_leader SET url = '$R_URL' WHERE id = 1" >/dev/null
+back() { api GET /api/v1/jobs; [ "$STATUS" = 200 ]; }
+wait_for 5 back
+ok $? "... then it relays again"
+URL=$A_URL
+
 # kill -9 of the leader mid-job: B leads on its address; a node that knew
 # only A's address fails over to B, B's own node keeps working.
 "$S" node --server "$A_URL" --server "$B_URL" --state "$TMP/n2" --name n2 --gpus 0 --max-parallel 2 \
