@@ -524,6 +524,8 @@ static size_t relay_header(char *p, size_t size, size_t n, void *ud)
 		cu.easy_getinfo(t->c, CURLINFO_RESPONSE_CODE, &st);
 		if (st >= 100 && st < 200) {
 			relay_lines_free(t);
+			if (st == 100 && t->r->on_continue)
+				t->r->on_continue(t->r->ud);
 			return len;
 		}
 		t->head_sent = 1;

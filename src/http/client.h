@@ -125,6 +125,8 @@ typedef struct hc_relay {
 	size_t (*read_body)(void *ud, char *p, size_t n);
 	int (*on_head)(void *ud, long status, char *const *lines, size_t nlines);
 	int (*on_body)(void *ud, const char *p, size_t n);
+	/* With a body: the upstream asked for it (100 Continue; NULL: none). */
+	void (*on_continue)(void *ud);
 	int (*stop)(void *ud);
 	void *ud;
 } hc_relay;

@@ -64,7 +64,8 @@ struct preq {
 	char *url;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int head, done, rc; /* under mu */
+	int go, head, done, rc; /* under mu */
+	int early; /* answered before the body: none of it is read */
 	long status;
 	char **rh; /* the answer's header lines */
 	size_t nrh;
@@ -135,6 +136,15 @@ static int on_head(void *ud, long status, char *const *lines, size_t n)
 	return 0;
 }
 
+static void on_continue(void *ud)
+{
+	struct preq *q = ud;
+	pthread_mutex_lock(&q->mu);
+	q->go = 1;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
 static int on_body(void *ud, const char *p, size_t n)
 {
 	struct preq *q = ud;
@@ -153,7 +163,7 @@ static void *work(void *arg)
 	char err[256] = "";
 	hc_relay r = { .method = q->method, .url = q->url, .headers = (const char *const *)q->hdrs,
 		       .body_len = q->body_len, .read_body = read_body, .on_head = on_head,
-		       .on_body = on_body, .stop = stop, .ud = q };
+		       .on_body = on_body, .on_continue = on_continue, .stop = stop, .ud = q };
 	int rc = hc_relay_run(&r, err, sizeof err);
 	/* The upstream reads no more of the body (invariant 2). */
 	close_fd(&q->in[0]);
@@ -174,8 +184,9 @@ static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *k
 {
 	(void)kind;
 	struct preq *q = cls;
-	if (!strcasecmp(key, "Content-Length"))
-		q->body_len = strtoll(value ? value : "0", NULL, 10);
+	/* An empty body is sent as none: no 100 Continue to wait for. */
+	if (!strcasecmp(key, "Content-Length") && strtoll(value ? value : "0", NULL, 10) > 0)
+		q->body_len = strtoll(value, NULL, 10);
 	else if (!strcasecmp(key, "Transfer-Encoding") && q->body_len == HC_RELAY_NO_BODY)
 		q->body_len = -1;
 	if (dropped(key) || q->nhdrs == HDRS_MAX)
@@ -220,6 +231,8 @@ static void client_addr(struct MHD_Connection *conn, char *out, size_t n)
 			  (socklen_t)n);
 }
 
+static enum MHD_Result answer(struct preq *q, struct MHD_Connection *conn, int close);
+
 /* The first call: check the target, find the leader, start the worker.
  * Returns 0, or 1 when an answer was queued. */
 static int begin(struct preq *q, struct MHD_Connection *conn, const char *method)
@@ -251,7 +264,22 @@ static int begin(struct preq *q, struct MHD_Connection *conn, const char *method
 		return 1;
 	}
 	q->worker_on = 1;
-	return 0;
+	if (q->body_len == HC_RELAY_NO_BODY)
+		return 0;
+	/* Not a byte of the body is read (libmicrohttpd sends the client its
+	 * 100 Continue only after this call) until the leader has accepted
+	 * the head: a refusal (401, 413) is answered now and the connection
+	 * closed, as the leader does for its own clients. */
+	pthread_mutex_lock(&q->mu);
+	while (!q->go && !q->head && !q->done)
+		pthread_cond_wait(&q->cv, &q->mu);
+	int go = q->go && !q->head && !q->done;
+	pthread_mutex_unlock(&q->mu);
+	if (go)
+		return 0;
+	q->early = 1;
+	answer(q, conn, 1);
+	return 1;
 }
 
 static ssize_t read_answer(void *cls, uint64_t pos, char *buf, size_t max)
@@ -272,8 +300,9 @@ static ssize_t read_answer(void *cls, uint64_t pos, char *buf, size_t max)
 	return ok ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
-/* The last call: the body is all sent; wait for the answer's head. */
-static enum MHD_Result answer(struct preq *q, struct MHD_Connection *conn)
+/* Queues the answer once its head is there (or the relay failed); close:
+ * the connection ends after it (the client's body was not read). */
+static enum MHD_Result answer(struct preq *q, struct MHD_Connection *conn, int close)
 {
 	close_fd(&q->in[1]);
 	pthread_mutex_lock(&q->mu);
@@ -313,6 +342,8 @@ static enum MHD_Result answer(struct preq *q, struct MHD_Connection *conn)
 			MHD_add_response_header(resp, q->rh[i], v);
 		*colon = ':';
 	}
+	if (close)
+		MHD_add_response_header(resp, "Connection", "close");
 	enum MHD_Result r = MHD_queue_response(conn, (unsigned)q->status, resp);
 	MHD_destroy_response(resp);
 	return r;
@@ -330,7 +361,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		begin(q, conn, method);
 		return MHD_YES;
 	}
-	if (!q->worker_on) /* answered at the first call; the body is dropped */
+	if (!q->worker_on || q->early) /* answered at the first call */
 		return *upload_data_size = 0, MHD_YES;
 	if (*upload_data_size) {
 		if (!q->broken && write_all(q->in[1], upload_data, *upload_data_size))
@@ -338,7 +369,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	return answer(q, conn);
+	return answer(q, conn, 0);
 }
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)

@@ -103,6 +103,13 @@ ok $? "... and downloads through it the same"
 call POST "/api/v1/datasets/thru2/versions?filename=up.csv" -H 'Content-Type: application/octet-stream' \
 	--data-binary @"$TMP/up.csv"
 is_error 401 unauthorized "a push without a token through the follower: the leader's 401"
+t0=$(date +%s%N)
+code=$(head -c 20000000000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST \
+	-H 'Content-Type: application/octet-stream' -T - \
+	"$B_URL/api/v1/datasets/thru2/versions")
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+ok "$([ "$code" = 401 ] && [ "$ms" -lt 3000 ]; echo $?)" \
+	"... answered from the head: the follower reads none of a 20 GB body ($code in $ms ms)"
 call POST "/api/v1/datasets/thru3/versions?filename=up.csv" -H "Authorization: Bearer $TOKEN" \
 	-H 'Content-Type: application/octet-stream' -H 'Transfer-Encoding: chunked' --data-binary @"$TMP/up.csv"
 is "$STATUS $(jbody .sha256)" "201 $(sha256sum "$TMP/up.csv" | cut -d' ' -f1)" \
