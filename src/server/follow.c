@@ -69,6 +69,14 @@ int follow_start(store *st, const http_config *cfg, follow **out, char *err, siz
 	return 0;
 }
 
+void follow_forget(void *ctx)
+{
+	follow *f = ctx;
+	pthread_mutex_lock(&f->mu);
+	f->at_ms = 0;
+	pthread_mutex_unlock(&f->mu);
+}
+
 unsigned follow_port(const follow *f)
 {
 	return http_proxy_port(f->proxy);

@@ -14,6 +14,9 @@ typedef struct follow follow;
  * after the leader could not be reached. */
 int follow_start(store *st, const http_config *cfg, follow **out, char *err, size_t errlen);
 unsigned follow_port(const follow *f);
+/* Forgets the leader's address: a new leader has advertised itself
+ * (replica_lead's on_lead; ctx is the follow). */
+void follow_forget(void *f);
 /* This replica leads now: stops accepting and returns the listening socket
  * for the real server (http_config.listen_fd), or -1. */
 int follow_handover(follow *f);

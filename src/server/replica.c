@@ -174,8 +174,34 @@ static int stopped(int stop_fd, int ms)
 	return poll(&p, 1, ms) > 0;
 }
 
-int replica_lead(store *st, const char *name, int stop_fd, replica **out, char *err,
-		 size_t errlen)
+/* Waits POLL_MS for news of the lead on the lock connection (it LISTENs):
+ * "lead" (a new leader has said where it is) goes to on_lead; "leave" (the
+ * leader gave the lock back) ends the wait at once. 1 when stop_fd became
+ * readable. A connection that cannot wait sleeps the rest. */
+static int wait_news(replica *r, int stop_fd, void (*on_lead)(void *), void *ctx)
+{
+	char what[64];
+	int64_t until = sn_now_ms() + POLL_MS;
+	for (int64_t left = POLL_MS; left > 0; left = until - sn_now_ms()) {
+		int n = store_wait_notify(r->lock, stop_fd, (int)left, what, sizeof what);
+		if (n < 0)
+			return stopped(stop_fd, (int)left);
+		if (stopped(stop_fd, 0))
+			return 1;
+		if (n == 1 && !strcmp(what, "lead")) {
+			log_info("replica: a new leader has said where it is");
+			if (on_lead)
+				on_lead(ctx);
+		} else if (n == 1 && !strcmp(what, "leave")) {
+			log_info("replica: the leader gave the lead back; asking for it");
+			return 0;
+		}
+	}
+	return 0;
+}
+
+int replica_lead(store *st, const char *name, int stop_fd, void (*on_lead)(void *), void *ctx,
+		 replica **out, char *err, size_t errlen)
 {
 	*out = NULL;
 	if (strcmp(store_backend(st), "postgres") != 0)
@@ -190,6 +216,9 @@ int replica_lead(store *st, const char *name, int stop_fd, replica **out, char *
 		snprintf(err, errlen, "replica: no store connection for the lead");
 		goto fail;
 	}
+	/* Replicas wake each other: a new leader says where it is, a leader
+	 * that stops says it left (the lock is free now, not at the next poll). */
+	int listening = store_exec(r->lock, "LISTEN sentinel_replica", NULL, SNOARGS) == 0;
 	for (;;) {
 		if ((rc = try_lock(r->lock, &got)) == 0 && got)
 			break;
@@ -200,12 +229,14 @@ int replica_lead(store *st, const char *name, int stop_fd, replica **out, char *
 			log_info("replica: another replica leads this database; following it (requests"
 				 " here are relayed to it)");
 		said = 1;
-		if (stopped(stop_fd, POLL_MS)) {
+		if (listening ? wait_news(r, stop_fd, on_lead, ctx) : stopped(stop_fd, POLL_MS)) {
 			snprintf(err, errlen, "stopped while following");
 			rc = -ECANCELED;
 			goto fail;
 		}
 	}
+	if (listening)
+		store_exec(r->lock, "UNLISTEN *", NULL, SNOARGS);
 	if ((rc = raise_epoch(r, err, errlen)))
 		goto fail;
 	char fence[96];
@@ -244,6 +275,7 @@ void replica_free(replica **pr)
 	pthread_mutex_unlock(&r->mu);
 	pthread_join(r->watcher, NULL);
 	store_exec(r->lock, "SELECT pg_advisory_unlock(" STR(LEAD_KEY) ")", NULL, SNOARGS);
+	store_exec(r->lock, "SELECT pg_notify('sentinel_replica', 'leave')", NULL, SNOARGS);
 	store_release(&r->lock);
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->mu);
@@ -263,6 +295,8 @@ int replica_advertise(replica *r, const char *url, const char *secret)
 		rc = store_exec(c, "UPDATE replica_leader SET url = $1, secret = $2"
 				   " WHERE id = 1 AND epoch = $3", &changed,
 				SARGS(SA_TEXT(url), SA_TEXT(secret), SA_INT(r->epoch)));
+	if (rc == 0 && changed == 1)
+		store_exec(c, "SELECT pg_notify('sentinel_replica', 'lead')", NULL, SNOARGS);
 	store_release(&c);
 	return rc ? rc : changed == 1 ? 0 : -ESTALE;
 }

@@ -24,12 +24,13 @@
 
 typedef struct replica replica;
 
-/* Becomes the leader of st's database, waiting as a standby while another
- * replica leads. Returns early with -ECANCELED when stop_fd becomes
- * readable (a signal arrived). *out (NULL on SQLite) is freed with
- * replica_free; err gets a one-line message on failure. */
-int replica_lead(store *st, const char *name, int stop_fd, replica **out, char *err,
-		 size_t errlen);
+/* Becomes the leader of st's database, following while another replica
+ * leads: on_lead(ctx) (may be NULL) is called there whenever a new leader
+ * has advertised itself (replica_advertise). Returns early with -ECANCELED
+ * when stop_fd becomes readable (a signal arrived). *out (NULL on SQLite)
+ * is freed with replica_free; err gets a one-line message on failure. */
+int replica_lead(store *st, const char *name, int stop_fd, void (*on_lead)(void *), void *ctx,
+		 replica **out, char *err, size_t errlen);
 /* The epoch this replica leads in (0 on SQLite). */
 int64_t replica_epoch(const replica *r);
 /* The leader tells the other replicas where its replica listener is
@@ -40,6 +41,7 @@ int replica_advertise(replica *r, const char *url, const char *secret);
 /* What the leader advertised: 0, or -EAGAIN when none leads or none has
  * advertised yet. */
 int replica_upstream(store *st, char *url, size_t urllen, char *secret, size_t secretlen);
-/* Stops watching the lock and gives it back. */
+/* Stops watching the lock and gives it back, and tells the followers so
+ * (one of them leads within milliseconds, not at its next poll). */
 void replica_free(replica **r);
 #endif

@@ -651,7 +651,8 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 			 sv->s.http.tls_cert ? "https" : "http", (int)(colon - sv->s.http.listen),
 			 sv->s.http.listen, follow_port(sv->follow));
 	}
-	if ((rc = replica_lead(app->st, who, sig_pipe[0], &app->replica, err, errlen)))
+	if ((rc = replica_lead(app->st, who, sig_pipe[0], sv->follow ? follow_forget : NULL,
+			       sv->follow, &app->replica, err, errlen)))
 		goto fail;
 	app->events = hub_new();
 	if ((rc = evlog_open(app->st, app->events, &app->evlog, err, errlen)))

@@ -21,6 +21,7 @@
  * not have run is the caller's to judge, as with a crash. */
 #include <ctype.h>
 #include <errno.h>
+#include <poll.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@
 #define PG_FUNCS(X) \
 	X(PQclear) \
 	X(PQcmdStatus) \
+	X(PQconsumeInput) \
 	X(PQcmdTuples) \
 	X(PQconnectdb) \
 	X(PQenterPipelineMode) \
@@ -47,6 +49,7 @@
 	X(PQgetisnull) \
 	X(PQgetlength) \
 	X(PQgetvalue) \
+	X(PQnotifies) \
 	X(PQntuples) \
 	X(PQpipelineSync) \
 	X(PQprepare) \
@@ -55,6 +58,7 @@
 	X(PQresultStatus) \
 	X(PQsendQueryPrepared) \
 	X(PQsetNoticeProcessor) \
+	X(PQsocket) \
 	X(PQstatus) \
 	X(PQtransactionStatus) \
 	X(PQunescapeBytea)
@@ -744,6 +748,37 @@ static char *pg_ddl(const char *sql)
 	return out;
 }
 
+/* Notifications arrive on the connection's socket between queries (the
+ * session has LISTENed): one is taken per call, the rest wait in libpq. */
+static int pg_wait_notify(void *p, int fd, int timeout_ms, char *payload, size_t len)
+{
+	struct conn *c = p;
+	if (!c->ready || pq.PQstatus(c->pg) != CONNECTION_OK)
+		return -ENOTCONN;
+	for (int round = 0; round < 2; round++) {
+		PGnotify *n = pq.PQnotifies(c->pg);
+		if (n) {
+			snprintf(payload, len, "%s", n->extra ? n->extra : "");
+			pq.PQfreemem(n);
+			return 1;
+		}
+		if (round)
+			return 0;
+		struct pollfd w[2] = { { .fd = pq.PQsocket(c->pg), .events = POLLIN },
+				       { .fd = fd, .events = POLLIN } };
+		int r = poll(w, fd >= 0 ? 2 : 1, timeout_ms);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r <= 0 || !(w[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			return 0;
+		if (!pq.PQconsumeInput(c->pg)) {
+			snprintf(c->err, sizeof c->err, "%s", pq.PQerrorMessage(c->pg));
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
 const struct store_backend store_pg_backend = {
 	.name = "postgres",
 	.connect = pg_connect,
@@ -762,5 +797,6 @@ const struct store_backend store_pg_backend = {
 	.defer = pg_defer,
 	.flush = pg_flush,
 	.discard = pg_discard,
+	.wait_notify = pg_wait_notify,
 	.begin_sql = "BEGIN; SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK ")",
 };

@@ -176,6 +176,13 @@ static int flush(store_conn *c)
 	return note(c, c->owner->be->flush(c->db), "(pipeline)");
 }
 
+int store_wait_notify(store_conn *c, int fd, int timeout_ms, char *payload, size_t len)
+{
+	if (!c->owner->be->wait_notify)
+		return -ENOTSUP;
+	return c->owner->be->wait_notify(c->db, fd, timeout_ms, payload, len);
+}
+
 int store_pipeline(store_conn *c, int on)
 {
 	int rc = flush(c);

@@ -128,6 +128,13 @@ int store_rollback(store_conn *c);
  * Off again at store_release. */
 int store_pipeline(store_conn *c, int on);
 
+/* PostgreSQL's notifications, on a connection that ran LISTEN (with
+ * store_exec) and is kept out of the pool: waits up to timeout_ms for one,
+ * or less once fd (>= 0) is readable. 1 with its payload (cut to len), 0
+ * when none came, -ENOTSUP (SQLite), another negative errno when the
+ * connection broke. */
+int store_wait_notify(store_conn *c, int fd, int timeout_ms, char *payload, size_t len);
+
 /* Runs a statement; *changes (may be NULL) gets the affected row count. */
 int store_exec(store_conn *c, const char *sql, int64_t *changes, int nargs, const store_arg *args);
 /* Runs a query; iterate with store_rows_next, free with store_rows_free. */

@@ -27,6 +27,8 @@ struct store_backend {
 	int (*defer)(void *conn, const char *sql, int nargs, const store_arg *args);
 	int (*flush)(void *conn);
 	void (*discard)(void *conn);
+	/* store_wait_notify, or NULL (SQLite) */
+	int (*wait_notify)(void *conn, int fd, int timeout_ms, char *payload, size_t len);
 	/* SQL that starts a write transaction (SQLite: BEGIN IMMEDIATE). */
 	const char *begin_sql;
 };

@@ -200,12 +200,45 @@ ok $? "the follower's own node is online on it"
 wait_for 15 is_online "$N2"
 ok $? "the old leader's node failed over to it"
 isnt "$(dbq "SELECT url FROM replica_leader WHERE id = 1")" "$R_URL" "the new leader advertises its own replica listener"
+
+# Replicas wake each other (LISTEN/NOTIFY): a leader that stops says so,
+# and a follower takes the lead at once; the new leader says where it is,
+# and the other follower relays to it at once.
+start_follower() { # NAME: a follower on a free port; sets its URL and PID
+	local port
+	for _ in $(seq 1 50); do
+		port=$(( 20000 + RANDOM % 20000 ))
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+	done
+	SENTINEL_ADMIN_PASSWORD=adminpass123 "$S" server --listen "127.0.0.1:$port" --data "$SERVER_DATA" \
+		--ready-file "$TMP/$1.ready" >"$TMP/$1.out" 2>"$TMP/$1.log" &
+	eval "${1}_PID=$! ${1}_URL=http://127.0.0.1:$port"
+}
+start_follower c
+start_follower d
+follows() { grep -q "following it" "$TMP/c.log" && grep -q "following it" "$TMP/d.log"; }
+wait_for 20 follows
+ok $? "two more replicas follow the new leader"
 stop_all_agents
 kill -TERM "$B_PID"; wait "$B_PID"
 is "$?" 0 "the new leader stops cleanly"
-if grep -Eq -- "$SANITIZER_RE" "$TMP/b.log"; then
-	ok 1 "no sanitizer report in the follower's log"; grep -E -A12 -- "$SANITIZER_RE" "$TMP/b.log" | head -30 | sed 's/^/#   /'
+led() { [ -s "$TMP/c.ready" ] || [ -s "$TMP/d.ready" ]; }
+wait_for 10 led
+ok $? "... and one of the followers leads"
+if [ -s "$TMP/c.ready" ]; then NEW=c OTHER=d; else NEW=d OTHER=c; fi
+like "$(cat "$TMP/$NEW.log")" "the leader gave the lead back" "... woken by the old leader's notice"
+told() { grep -q "a new leader has said where it is" "$TMP/$OTHER.log"; }
+wait_for 10 told
+ok $? "the other follower hears where the new leader is"
+OTHER_URL=$(eval echo "\$${OTHER}_URL")
+URL=$OTHER_URL
+api GET /api/v1/me
+is "$STATUS" 200 "... and relays to it"
+kill -TERM "$c_PID" "$d_PID"; wait "$c_PID" "$d_PID"
+if grep -Eq -- "$SANITIZER_RE" "$TMP/b.log" "$TMP/c.log" "$TMP/d.log"; then
+	ok 1 "no sanitizer report in the other replicas' logs"
+	grep -E -A12 -- "$SANITIZER_RE" "$TMP/b.log" "$TMP/c.log" "$TMP/d.log" | head -30 | sed 's/^/#   /'
 else
-	ok 0 "no sanitizer report in the follower's log"
+	ok 0 "no sanitizer report in the other replicas' logs"
 fi
 done_testing
