@@ -43,7 +43,21 @@ void mx_batch_free(mx_batch **b);
 #define MX_BATCH_MAX 100000
 int mx_batch_add(mx_batch *b, const char *agent, const char *metric, int64_t ts_ms,
 		 double value, const mx_tag *tags, unsigned ntags, char *err, size_t errlen);
+/* The same for a sample of the agent and tags of like, an earlier sample
+ * of b (or a copy of one), and of metric: only the metric, the value and
+ * the count are checked. For parsers that met the tags before in the same
+ * request. */
+int mx_batch_add_like(mx_batch *b, const mx_sample *like, const char *metric, int64_t ts_ms,
+		      double value, char *err, size_t errlen);
 size_t mx_batch_len(const mx_batch *b);
+/* The distinct agents of b's samples, in the order they first appear
+ * (the batch's copies); *n gets how many. */
+const char *const *mx_batch_agents(const mx_batch *b, size_t *n);
+/* The hash the store keys a series by (agent, metric, tags sorted by key);
+ * mx_batch_series_hash gives the same for a sample of a batch (x from
+ * mx_batch_get or a copy) without reading its strings. */
+uint64_t mx_series_hash(const char *agent, const char *metric, const mx_tag *tags, unsigned n);
+uint64_t mx_batch_series_hash(const mx_sample *x);
 const mx_sample *mx_batch_get(const mx_batch *b, size_t i);
 /* 1 when name is a valid agent or metric name. */
 int mx_name_ok(const char *name);

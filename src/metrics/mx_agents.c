@@ -331,32 +331,23 @@ int mx_agents_claim(mx_agents *ag, const auth_user *u, const mx_batch *b, char *
 		    size_t errlen)
 {
 	mx_viewer v;
-	const char *prev = NULL;
 	const char **fresh = NULL;
-	size_t n = mx_batch_len(b), nfresh = 0;
+	size_t n, nfresh = 0;
+	const char *const *names = mx_batch_agents(b, &n);
 	int rc = 0;
 	mx_viewer_init(&v, u);
 	/* Every known agent is checked before any unknown one is registered,
-	 * so that a refused request registers nothing. The batch shares the
-	 * copy of a repeated agent (mx_batch.c's invariant 3): a pointer
-	 * compare skips most samples; a repeat that is not consecutive is
-	 * checked again, which costs a hash lookup. */
+	 * so that a refused request registers nothing. The batch lists each
+	 * agent once, in the order of the samples (mx_batch.c's invariant 4):
+	 * the first refused is the one a walk over the samples would meet. */
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		const char *name = mx_batch_get(b, i)->agent;
-		if (name == prev || (prev && strcmp(name, prev) == 0))
-			continue;
-		prev = name;
-		int acc = access_of(ag, &v, name);
+		int acc = access_of(ag, &v, names[i]);
 		if (acc == -ENOENT) {
-			size_t j = 0;
-			while (j < nfresh && strcmp(fresh[j], name) != 0)
-				j++;
-			if (j == nfresh) {
-				fresh = xrealloc(fresh, (nfresh + 1) * sizeof *fresh);
-				fresh[nfresh++] = name;
-			}
+			if (nfresh == 0)
+				fresh = xmalloc(n * sizeof *fresh);
+			fresh[nfresh++] = names[i];
 		} else if (acc < MX_WRITE) {
-			rc = refuse(name, err, errlen);
+			rc = refuse(names[i], err, errlen);
 		}
 	}
 	for (size_t i = 0; i < nfresh && rc == 0; i++)
@@ -367,15 +358,11 @@ int mx_agents_claim(mx_agents *ag, const auth_user *u, const mx_batch *b, char *
 
 void mx_agents_seen(mx_agents *ag, const mx_batch *b, int64_t now_ms)
 {
-	const char *prev = NULL;
-	size_t n = mx_batch_len(b);
+	size_t n;
+	const char *const *names = mx_batch_agents(b, &n);
 	pthread_rwlock_rdlock(&ag->lock);
 	for (size_t i = 0; i < n; i++) {
-		const char *name = mx_batch_get(b, i)->agent;
-		if (name == prev || (prev && strcmp(name, prev) == 0))
-			continue;
-		prev = name;
-		struct agent *a = find(ag, name);
+		struct agent *a = find(ag, names[i]);
 		if (a && atomic_load_explicit(&a->last_seen, memory_order_relaxed) < now_ms)
 			atomic_store_explicit(&a->last_seen, now_ms, memory_order_relaxed);
 	}

@@ -15,7 +15,12 @@
  *     batch by them), and a name is copied and validated once per batch.
  *     The previous sample's copies are checked first (line protocol lines
  *     give several fields of one series prefix; JSON batches repeat the
- *     agent), the batch's table of interned copies next. */
+ *     agent), the batch's table of interned copies next.
+ *  4. Each interned copy carries its hash just before it (a uint64_t), so
+ *     the store hashes a series from three loads (mx_batch_series_hash).
+ *     The batch lists its distinct agents in the order they first appear
+ *     (a name's table entry marks it as one), so that the checks per agent
+ *     of a request run once each. */
 #include <errno.h>
 #include <stddef.h>
 #include <math.h>
@@ -43,6 +48,7 @@ struct ient {
 	uint64_t h;
 	const void *p; /* a name (char) or a tag set (mx_tag) */
 	unsigned ntags;
+	unsigned agent; /* a name: listed in agents (invariant 4) */
 };
 struct itab {
 	struct ient *e;
@@ -58,6 +64,8 @@ struct mx_batch {
 	const char *last_agent, *last_metric;
 	const mx_tag *last_tags;
 	unsigned last_ntags;
+	const char **agents; /* invariant 4 */
+	size_t nagents, agents_cap;
 };
 
 mx_batch *mx_batch_new(void)
@@ -77,6 +85,7 @@ void mx_batch_free(mx_batch **bp)
 	free(b->s);
 	free(b->names.e);
 	free(b->tagsets.e);
+	free(b->agents);
 	xfree(bp);
 }
 
@@ -112,6 +121,21 @@ static void *arena_alloc(mx_batch *b, size_t n, size_t align)
 	nc->cap = cap;
 	b->arena = nc;
 	return nc->data;
+}
+
+/* A copy of s led by its hash h (invariant 4). */
+static const char *arena_hstr(mx_batch *b, uint64_t h, const char *s, size_t n)
+{
+	uint64_t *p = arena_alloc(b, sizeof h + n + 1, _Alignof(uint64_t));
+	*p = h;
+	memcpy(p + 1, s, n);
+	((char *)(p + 1))[n] = '\0';
+	return (const char *)(p + 1);
+}
+
+static uint64_t hash_of(const void *p)
+{
+	return ((const uint64_t *)p)[-1];
 }
 
 static const char *arena_str(mx_batch *b, const char *s, size_t n)
@@ -241,17 +265,17 @@ static uint64_t tags_hash(const mx_tag *t, unsigned n)
 	return h;
 }
 
-/* The interned copy equal to name (hash h), or NULL. */
-static const char *name_find(const struct itab *t, uint64_t h, const char *name)
+/* The entry of the interned copy equal to name (hash h), or NULL. */
+static struct ient *name_find(const struct itab *t, uint64_t h, const char *name)
 {
 	if (!t->cap)
 		return NULL;
 	for (size_t i = h & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
-		const struct ient *e = &t->e[i];
+		struct ient *e = &t->e[i];
 		if (!e->p)
 			return NULL;
 		if (e->h == h && !strcmp(e->p, name))
-			return e->p;
+			return e;
 	}
 }
 
@@ -269,7 +293,7 @@ static const mx_tag *tagset_find(const struct itab *t, uint64_t h, const mx_tag 
 	}
 }
 
-static void itab_put(struct itab *t, uint64_t h, const void *p, unsigned ntags)
+static struct ient *itab_put(struct itab *t, uint64_t h, const void *p, unsigned ntags)
 {
 	if ((t->n + 1) * 2 > t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 64;
@@ -289,23 +313,39 @@ static void itab_put(struct itab *t, uint64_t h, const void *p, unsigned ntags)
 	size_t j = h & (t->cap - 1);
 	while (t->e[j].p)
 		j = (j + 1) & (t->cap - 1);
-	t->e[j] = (struct ient){ h, p, ntags };
+	t->e[j] = (struct ient){ h, p, ntags, 0 };
 	t->n++;
+	return &t->e[j];
 }
 
-static const char *name_intern(mx_batch *b, uint64_t h, const char *name)
+/* Lists e's name among the agents unless it is already. */
+static void agent_mark(mx_batch *b, struct ient *e)
 {
-	const char *c = name_find(&b->names, h, name);
-	if (!c) {
-		c = arena_str(b, name, strlen(name));
-		itab_put(&b->names, h, c, 0);
+	if (e->agent)
+		return;
+	e->agent = 1;
+	if (b->nagents == b->agents_cap) {
+		b->agents_cap = b->agents_cap ? b->agents_cap * 2 : 16;
+		b->agents = xrealloc(b->agents, b->agents_cap * sizeof *b->agents);
 	}
-	return c;
+	b->agents[b->nagents++] = e->p;
+}
+
+static const char *name_intern(mx_batch *b, uint64_t h, const char *name, int agent)
+{
+	struct ient *e = name_find(&b->names, h, name);
+	if (!e)
+		e = itab_put(&b->names, h, arena_hstr(b, h, name, strlen(name)), 0);
+	if (agent)
+		agent_mark(b, e);
+	return e->p;
 }
 
 static const mx_tag *tags_copy(mx_batch *b, uint64_t h, const mx_tag *t, unsigned n)
 {
-	mx_tag *c = arena_alloc(b, n * sizeof *c + 1, _Alignof(mx_tag));
+	uint64_t *hp = arena_alloc(b, sizeof h + n * sizeof(mx_tag) + 1, _Alignof(uint64_t));
+	mx_tag *c = (mx_tag *)(hp + 1);
+	*hp = h;
 	for (unsigned i = 0; i < n; i++) {
 		c[i].k = arena_str(b, t[i].k, strlen(t[i].k));
 		c[i].v = arena_str(b, t[i].v, strlen(t[i].v));
@@ -314,48 +354,31 @@ static const mx_tag *tags_copy(mx_batch *b, uint64_t h, const mx_tag *t, unsigne
 	return c;
 }
 
-int mx_batch_add(mx_batch *b, const char *agent, const char *metric, int64_t ts_ms,
-		 double value, const mx_tag *tags, unsigned ntags, char *err, size_t errlen)
+/* Finds name's interned copy (*out), or checks it (what: "agent" or
+ * "metric") so that the caller interns it once the whole sample is valid
+ * (*out NULL, *h its hash). last: the previous sample's copy. */
+static int name_get(mx_batch *b, const char *name, const char *last, const char *what,
+		    const char **out, struct ient **ent, uint64_t *h, char *err, size_t errlen)
 {
-	mx_tag sorted[MX_TAGS_MAX] = { { 0 } }; /* gcc cannot see that ntags bounds the reads */
-	if (b->n >= MX_BATCH_MAX) {
-		snprintf(err, errlen, "more than %d samples", MX_BATCH_MAX);
-		return -E2BIG;
-	}
-	/* Interned copies were validated when first added (invariant 3). */
-	const char *ia = NULL, *im = NULL;
-	uint64_t ha = 0, hm = 0;
-	if (agent && b->last_agent && !strcmp(agent, b->last_agent))
-		ia = b->last_agent;
-	else if (agent && (ha = str_hash(0xcbf29ce484222325ULL, agent),
-			   ia = name_find(&b->names, ha, agent)))
-		;
-	else if (!mx_name_ok(agent))
-		return bad(err, errlen, "%s: \"%s\" is not 1-128 bytes of [A-Za-z0-9_.:-]", "agent",
-			   agent);
-	if (metric && b->last_metric && !strcmp(metric, b->last_metric))
-		im = b->last_metric;
-	else if (metric && (hm = str_hash(0xcbf29ce484222325ULL, metric),
-			    im = name_find(&b->names, hm, metric)))
-		;
-	else if (!mx_name_ok(metric))
-		return bad(err, errlen, "%s: \"%s\" is not 1-128 bytes of [A-Za-z0-9_.:-]",
-			   "metric", metric);
-	if (!isfinite(value)) {
-		snprintf(err, errlen, "value: not a finite number");
-		return -EINVAL;
-	}
-	int rc = tags_sort(tags, ntags, sorted, err, errlen);
-	if (rc)
-		return rc;
-	const mx_tag *it = NULL;
-	uint64_t ht = 0;
-	if (b->last_tags && ntags == b->last_ntags && tags_same(sorted, b->last_tags, ntags))
-		it = b->last_tags;
-	else if ((ht = tags_hash(sorted, ntags), it = tagset_find(&b->tagsets, ht, sorted, ntags)))
-		;
-	else if ((rc = tags_check(sorted, ntags, err, errlen)))
-		return rc;
+	*out = NULL;
+	*ent = NULL;
+	if (name && last && (name == last || !strcmp(name, last)))
+		*out = last;
+	else if (name && (*h = str_hash(0xcbf29ce484222325ULL, name),
+			  *ent = name_find(&b->names, *h, name)))
+		*out = (*ent)->p;
+	else if (!mx_name_ok(name))
+		return bad(err, errlen, "%s: \"%s\" is not 1-128 bytes of [A-Za-z0-9_.:-]", what,
+			   name);
+	return 0;
+}
+
+/* Appends a sample of interned (or, when NULL, new and valid) names and
+ * tag set. */
+static void push(mx_batch *b, const char *ia, uint64_t ha, const char *agent, const char *im,
+		 uint64_t hm, const char *metric, const mx_tag *it, uint64_t ht,
+		 const mx_tag *sorted, unsigned ntags, int64_t ts_ms, double value)
+{
 	if (b->n == b->cap) {
 		b->cap = b->cap ? b->cap * 2 : 64;
 		b->s = xrealloc(b->s, b->cap * sizeof *b->s);
@@ -363,9 +386,9 @@ int mx_batch_add(mx_batch *b, const char *agent, const char *metric, int64_t ts_
 	/* Interned only now that the whole sample is valid; the agent's new
 	 * copy may be the metric's too. */
 	if (!ia)
-		ia = name_intern(b, ha, agent);
+		ia = name_intern(b, ha, agent, 1);
 	if (!im)
-		im = name_intern(b, hm, metric);
+		im = name_intern(b, hm, metric, 0);
 	if (!it)
 		it = tags_copy(b, ht, sorted, ntags);
 	b->last_agent = ia;
@@ -379,5 +402,98 @@ int mx_batch_add(mx_batch *b, const char *agent, const char *metric, int64_t ts_
 	s->value = value;
 	s->tags = it;
 	s->ntags = ntags;
+}
+
+static int too_many(const mx_batch *b, char *err, size_t errlen)
+{
+	if (b->n < MX_BATCH_MAX)
+		return 0;
+	snprintf(err, errlen, "more than %d samples", MX_BATCH_MAX);
+	return -E2BIG;
+}
+
+static int not_finite(double value, char *err, size_t errlen)
+{
+	if (isfinite(value))
+		return 0;
+	snprintf(err, errlen, "value: not a finite number");
+	return -EINVAL;
+}
+
+int mx_batch_add(mx_batch *b, const char *agent, const char *metric, int64_t ts_ms,
+		 double value, const mx_tag *tags, unsigned ntags, char *err, size_t errlen)
+{
+	mx_tag sorted[MX_TAGS_MAX] = { { 0 } }; /* gcc cannot see that ntags bounds the reads */
+	/* Interned copies were validated when first added (invariant 3). */
+	const char *ia = NULL, *im = NULL;
+	struct ient *ea, *em;
+	uint64_t ha = 0, hm = 0;
+	int rc;
+	if ((rc = too_many(b, err, errlen)) ||
+	    (rc = name_get(b, agent, b->last_agent, "agent", &ia, &ea, &ha, err, errlen)) ||
+	    (rc = name_get(b, metric, b->last_metric, "metric", &im, &em, &hm, err, errlen)) ||
+	    (rc = not_finite(value, err, errlen)))
+		return rc;
+	const mx_tag *it = NULL;
+	uint64_t ht = 0;
+	if (tags && tags == b->last_tags && ntags == b->last_ntags) {
+		it = b->last_tags; /* the interned set itself: sorted and valid */
+	} else {
+		if ((rc = tags_sort(tags, ntags, sorted, err, errlen)))
+			return rc;
+		if (b->last_tags && ntags == b->last_ntags && tags_same(sorted, b->last_tags, ntags))
+			it = b->last_tags;
+		else if ((ht = tags_hash(sorted, ntags),
+			  it = tagset_find(&b->tagsets, ht, sorted, ntags)))
+			;
+		else if ((rc = tags_check(sorted, ntags, err, errlen)))
+			return rc;
+	}
+	/* Valid: the agent met before as a metric only becomes one now (a
+	 * new one is listed as push interns it). */
+	if (ea)
+		agent_mark(b, ea);
+	push(b, ia, ha, agent, im, hm, metric, it, ht, sorted, ntags, ts_ms, value);
 	return 0;
+}
+
+int mx_batch_add_like(mx_batch *b, const mx_sample *like, const char *metric, int64_t ts_ms,
+		      double value, char *err, size_t errlen)
+{
+	const char *im;
+	struct ient *em;
+	uint64_t hm = 0;
+	int rc;
+	if ((rc = too_many(b, err, errlen)) ||
+	    (rc = name_get(b, metric, b->last_metric, "metric", &im, &em, &hm, err, errlen)) ||
+	    (rc = not_finite(value, err, errlen)))
+		return rc;
+	push(b, like->agent, 0, NULL, im, hm, metric, like->tags, 0, NULL, like->ntags, ts_ms,
+	     value);
+	return 0;
+}
+
+const char *const *mx_batch_agents(const mx_batch *b, size_t *n)
+{
+	*n = b->nagents;
+	return b->agents;
+}
+
+static uint64_t series_hash(uint64_t ha, uint64_t hm, uint64_t ht)
+{
+	uint64_t h = ha * 0x9e3779b97f4a7c15ULL ^ hm * 0xc2b2ae3d27d4eb4fULL ^ ht;
+	h = (h ^ h >> 31) * 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 29;
+	return h ? h : 1;
+}
+
+uint64_t mx_series_hash(const char *agent, const char *metric, const mx_tag *tags, unsigned n)
+{
+	return series_hash(str_hash(0xcbf29ce484222325ULL, agent),
+			   str_hash(0xcbf29ce484222325ULL, metric), tags_hash(tags, n));
+}
+
+uint64_t mx_batch_series_hash(const mx_sample *x)
+{
+	return series_hash(hash_of(x->agent), hash_of(x->metric), hash_of(x->tags));
 }

@@ -214,21 +214,6 @@ bad:
 	return -EINVAL;
 }
 
-static uint64_t fnv(uint64_t h, const char *s)
-{
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
-	return (h ^ 0xff) * 0x100000001b3ULL;
-}
-
-static uint64_t ident_hash(const char *agent, const char *metric, const mx_tag *t, unsigned n)
-{
-	uint64_t h = fnv(fnv(0xcbf29ce484222325ULL, agent), metric);
-	for (unsigned i = 0; i < n; i++)
-		h = fnv(fnv(h, t[i].k), t[i].v);
-	return h ? h : 1;
-}
-
 static int ident_eq(const mx_series *s, const char *agent, const char *metric,
 		    const mx_tag *t, unsigned n)
 {
@@ -298,7 +283,7 @@ static mx_series *series_new(uint32_t sid, const char *agent, const char *metric
 	char *tt = mx_db_tags_text(tags, ntags);
 	mx_db_tags_parse(tt, &s->tags, &s->ntags, &s->key);
 	free(tt);
-	s->hash = ident_hash(agent, metric, s->tags, s->ntags);
+	s->hash = mx_series_hash(agent, metric, s->tags, s->ntags);
 	s->last_ts = INT64_MIN;
 	s->next_seq = 1;
 	s->head_seq = 0;
@@ -496,7 +481,7 @@ static int resolve(mx_db *db, const mx_batch *b, uint32_t *sids, int create)
 				sids[i] = e->sid;
 				continue;
 			}
-			uint64_t h = ident_hash(x->agent, x->metric, x->tags, x->ntags);
+			uint64_t h = mx_batch_series_hash(x);
 			sids[i] = reg_find(db, h, x->agent, x->metric, x->tags, x->ntags);
 			if (!sids[i] && pass == 1) {
 				/* Create (the count was checked in pass 0). */

@@ -324,12 +324,13 @@ static int put_run(store_conn *c, const char *t, uint32_t sid, const wblk *w, si
 	const int64_t *ts = w->p.ts + i0;
 	const double *v = w->p.v + i0;
 	raw->len = roll->len = sk->len = 0;
-	mx_block_encode(ts, v, n, raw);
+	int dec = mx_decimals(v, n);
+	mx_block_encode_dec(ts, v, n, dec, raw);
 	int kind = w->ooo ? MX_KIND_OOO : 0;
 	if (mx_db_old_rows) {
-		mx_roll_encode(ts, v, n, roll, sk);
+		mx_roll_encode(ts, v, n, dec, roll, sk);
 	} else {
-		mx_roll_encode(ts, v, n, roll, NULL);
+		mx_roll_encode(ts, v, n, dec, roll, NULL);
 		mx_span_encode(ts, v, n, sk);
 		kind |= MX_KIND_SPANS;
 	}

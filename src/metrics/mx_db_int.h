@@ -62,6 +62,9 @@ int mx_decimals(const double *v, size_t n);
  * as XOR of doubles (Gorilla) or, when they are decimals, as bit-packed
  * differences of their integer mantissas. Appends to out. */
 void mx_block_encode(const int64_t *ts, const double *v, size_t n, mx_bytes *out);
+/* The same with k = mx_decimals(v, n) (the flush computes it once for the
+ * block and its rollups). */
+void mx_block_encode_dec(const int64_t *ts, const double *v, size_t n, int k, mx_bytes *out);
 /* The point count of an encoded block, or -EINVAL. */
 int mx_block_count(const uint8_t *p, size_t len, size_t *n);
 /* Decodes all points into ts[] and v[] (room for the block's count). */
@@ -103,8 +106,9 @@ typedef struct mx_roll {
 
 /* Rollups of n sorted points per minute: roll gets count, sum, min, max;
  * sk (unless NULL) gets each minute's sketch bins, in the same order: the
- * format of rows without MX_KIND_SPANS. */
-void mx_roll_encode(const int64_t *ts, const double *v, size_t n, mx_bytes *roll, mx_bytes *sk);
+ * format of rows without MX_KIND_SPANS. k: mx_decimals(v, n). */
+void mx_roll_encode(const int64_t *ts, const double *v, size_t n, int k, mx_bytes *roll,
+		    mx_bytes *sk);
 /* Sketches of n sorted points per span of MX_SPAN_MS (the sk of rows with
  * MX_KIND_SPANS): a minute's bins cost about as much as its count, sum,
  * min and max, ten minutes' bins little more. */

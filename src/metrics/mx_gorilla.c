@@ -242,7 +242,8 @@ static int dec_of(double v)
 
 int mx_decimals(const double *v, size_t n)
 {
-	int k = 0;
+	int k = 0, again = 0;
+	size_t last = 0; /* v[last] raised k: v[0..last) were checked at a smaller k */
 	for (size_t i = 0; i < n; i++) {
 		/* Most values repeat the block's decimals: check that first. */
 		double x = v[i] * mx_p10[k];
@@ -254,12 +255,17 @@ int mx_decimals(const double *v, size_t n)
 		int ki = dec_of(v[i]);
 		if (ki < 0)
 			return -1;
-		if (ki > k)
+		if (ki > k) {
 			k = ki;
+			last = i; /* dec_of checked it at ki, as below */
+		} else {
+			again = 1; /* fewer decimals, not checked at k */
+		}
 	}
-	/* A larger k must still hold for the earlier values (it does for
-	 * exact decimals, but the check is cheap and makes it certain). */
-	for (size_t i = 0; i < n; i++) {
+	/* A larger k must still hold for the values checked before it was
+	 * raised (it does for exact decimals, but the check is cheap and makes
+	 * it certain); the rest were checked at k already. */
+	for (size_t i = 0; i < (again ? n : last); i++) {
 		double x = v[i] * mx_p10[k];
 		if (!(fabs(x) < 9007199254740992.0))
 			return -1;
@@ -460,7 +466,11 @@ enum { VM_XOR, VM_DELTA, VM_DOD, VM_RICE_DELTA, VM_RICE_DOD };
 
 void mx_block_encode(const int64_t *ts, const double *v, size_t n, mx_bytes *out)
 {
-	int k = mx_decimals(v, n);
+	mx_block_encode_dec(ts, v, n, mx_decimals(v, n), out);
+}
+
+void mx_block_encode_dec(const int64_t *ts, const double *v, size_t n, int k, mx_bytes *out)
+{
 	int mode = VM_XOR, width = 0, regular = n > 1;
 	int64_t *m = NULL;
 	uint64_t *zd = NULL, *zdd = NULL;

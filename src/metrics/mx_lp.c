@@ -17,7 +17,15 @@
  *
  * This is the benchmark's hot path: one pass per line, tokens unescaped
  * into one scratch buffer that grows to the longest line, the common
- * float forms converted exactly without strtod (see num_float). */
+ * float forms converted exactly without strtod (see num_float). A request
+ * often repeats its tags (several measurements of a host, several scrapes
+ * of a series): the tags of a line (",tag=v,..." from the end of the
+ * measurement to the first unescaped space) are looked up by their raw
+ * bytes among the ones accepted before, and the line's samples reuse the
+ * batch's copies of their agent and tags (mx_batch_add_like). Equal bytes
+ * parse the same, so that skips tokenizing, validating, sorting and
+ * interning them and changes no answer; a request whose tags do not
+ * repeat turns the lookups off. */
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -29,7 +37,24 @@
 
 struct field {
 	const char *key; /* in the scratch buffer */
+	size_t klen;
 	double v;
+};
+
+/* Accepted tags: their raw bytes (in the request) and what they gave. */
+struct tent {
+	uint64_t h;
+	const char *raw; /* NULL: empty slot */
+	size_t len;
+	mx_sample like; /* agent and tags as interned by the batch */
+};
+
+/* Open addressing, cap a power of two, n <= cap / 2. */
+struct tcache {
+	struct tent *e;
+	size_t n, cap;
+	size_t looks, hits;
+	int off; /* the request's tags do not repeat: no more lookups */
 };
 
 struct lp {
@@ -40,6 +65,7 @@ struct lp {
 	size_t line;
 	char *err;
 	size_t errlen;
+	struct tcache tc;
 };
 
 int mx_precision_parse(const char *s, enum mx_precision *out)
@@ -284,15 +310,88 @@ static int timestamp(struct lp *l, const char *s, const char *e, enum mx_precisi
 	return -EINVAL;
 }
 
-/* measurement[,tags] — the agent tag taken out. */
-static int head(struct lp *l, const char **pp, const char *e, char **d, const char **meas,
-		const char **agent, mx_tag *tags, unsigned *ntags)
+/* Where head_tags() stops on a line it accepts: the first space from s
+ * (an unescaped byte) that no backslash escapes, as token() reads them. */
+static const char *tags_end(const char *s, const char *e)
+{
+	const char *sp = memchr(s, ' ', (size_t)(e - s));
+	if (!sp)
+		return e;
+	if (!memchr(s, '\\', (size_t)(sp - s)))
+		return sp;
+	for (const char *p = s; p < e; p++) {
+		if (*p == '\\' && p + 1 < e &&
+		    (p[1] == '\\' || p[1] == ',' || p[1] == ' ' || p[1] == '='))
+			p++;
+		else if (*p == ' ')
+			return p;
+	}
+	return e;
+}
+
+static uint64_t raw_hash(const char *s, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
+	for (; n >= 8; s += 8, n -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
+	for (w = 0; n; n--)
+		w = w << 8 | (unsigned char)s[n - 1];
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	return h ^ h >> 29;
+}
+
+/* Past this many lookups with under an eighth of them hits, the request's
+ * tags do not repeat enough to pay for hashing them. */
+#define TAGS_TRIAL 1024
+
+/* The entry of tags [s, s + n), or the empty slot where they would go
+ * (NULL when lookups are off). */
+static struct tent *tags_find(struct tcache *c, const char *s, size_t n)
+{
+	if (c->off)
+		return NULL;
+	if (++c->looks == TAGS_TRIAL && c->hits < TAGS_TRIAL / 8) {
+		c->off = 1;
+		return NULL;
+	}
+	if ((c->n + 1) * 2 > c->cap) {
+		struct tcache g = *c;
+		g.cap = c->cap ? c->cap * 2 : 64;
+		g.e = xcalloc(g.cap, sizeof *g.e);
+		for (size_t i = 0; i < c->cap; i++) {
+			size_t j = c->e[i].h & (g.cap - 1);
+			if (!c->e[i].raw)
+				continue;
+			while (g.e[j].raw)
+				j = (j + 1) & (g.cap - 1);
+			g.e[j] = c->e[i];
+		}
+		free(c->e);
+		*c = g;
+	}
+	uint64_t h = raw_hash(s, n);
+	for (size_t i = h & (c->cap - 1);; i = (i + 1) & (c->cap - 1)) {
+		struct tent *e = &c->e[i];
+		if (!e->raw) {
+			e->h = h;
+			return e;
+		}
+		if (e->h == h && e->len == n && !memcmp(e->raw, s, n)) {
+			c->hits++;
+			return e;
+		}
+	}
+}
+
+/* The tags after the measurement (stop: the byte that ended it), the
+ * agent tag taken out. */
+static int head_tags(struct lp *l, const char **pp, const char *e, char **d, int stop,
+		     const char **agent, mx_tag *tags, unsigned *ntags)
 {
 	char q[200];
-	*meas = *d;
-	int stop = token(pp, e, ST_COMMA | ST_SPACE, d);
-	if (**meas == '\0')
-		return fail(l, "no measurement");
 	while (stop == ',') {
 		(*pp)++;
 		const char *k = *d, *v;
@@ -300,6 +399,7 @@ static int head(struct lp *l, const char **pp, const char *e, char **d, const ch
 			return fail(l, "tag \"%s\" has no value", mx_quote(k, strlen(k), q, sizeof q));
 		(*pp)++;
 		v = *d;
+		size_t kl = (size_t)(v - k) - 1;
 		stop = token(pp, e, ST_COMMA | ST_SPACE | ST_EQ | ESC_EQ, d);
 		if (stop == '=')
 			return fail(l, "tag \"%s\": unescaped '=' in the value",
@@ -307,7 +407,7 @@ static int head(struct lp *l, const char **pp, const char *e, char **d, const ch
 		if (*v == '\0')
 			return fail(l, "tag \"%s\" has an empty value",
 				    mx_quote(k, strlen(k), q, sizeof q));
-		if (!strcmp(k, "agent")) {
+		if (kl == 5 && !memcmp(k, "agent", 5)) {
 			if (*agent)
 				return fail(l, "tag \"agent\" appears twice");
 			*agent = v;
@@ -322,26 +422,84 @@ static int head(struct lp *l, const char **pp, const char *e, char **d, const ch
 	return 0;
 }
 
+/* The samples of a line's fields at ts. c: the entry of the line's tags
+ * (NULL: lookups off); filled (c->raw set) when they were met before, then
+ * agent and tags are unused and the batch's copies serve; an empty slot
+ * gets the copies once the batch took a sample. [t, he): the tags' bytes. */
+static int add_fields(struct lp *l, mx_batch *b, struct tent *c, const char *t,
+		      const char *he, const char *meas, size_t ml, const char *agent,
+		      const mx_tag *tags, unsigned ntags, int64_t ts)
+{
+	char q[200], berr[300];
+	for (size_t i = 0; i < l->nf; i++) {
+		const struct field *f = &l->f[i];
+		const char *metric = meas;
+		char name[MX_NAME_MAX + 1];
+		int rc;
+		if (f->klen != 5 || memcmp(f->key, "value", 5)) {
+			if (ml + 1 + f->klen > MX_NAME_MAX)
+				return fail(l, "field \"%s\": metric name longer than %d bytes",
+					    mx_quote(f->key, f->klen, q, sizeof q), MX_NAME_MAX);
+			memcpy(name, meas, ml);
+			name[ml] = '.';
+			memcpy(name + ml + 1, f->key, f->klen + 1);
+			metric = name;
+		}
+		if (c && c->raw)
+			rc = mx_batch_add_like(b, &c->like, metric, ts, f->v, berr, sizeof berr);
+		else
+			rc = mx_batch_add(b, agent, metric, ts, f->v, tags, ntags, berr, sizeof berr);
+		if (rc == -E2BIG) {
+			snprintf(l->err, l->errlen, "line %zu: %s", l->line, berr);
+			return rc;
+		}
+		if (rc)
+			return fail(l, "field \"%s\": %s", mx_quote(f->key, f->klen, q, sizeof q),
+				    berr);
+		if (c && !c->raw) {
+			c->like = *mx_batch_get(b, mx_batch_len(b) - 1);
+			c->raw = t;
+			c->len = (size_t)(he - t);
+			l->tc.n++;
+		}
+	}
+	return 0;
+}
+
 static int line(struct lp *l, mx_batch *b, const char *s, const char *e,
 		enum mx_precision prec, const char *dflt_agent, int64_t now_ms)
 {
 	mx_tag tags[MX_TAGS_MAX];
 	unsigned ntags = 0;
-	const char *meas, *agent = NULL, *p = s;
+	const char *agent = NULL, *p = s;
 	size_t need = 2 * (size_t)(e - s) + 2;
-	char q[200], berr[300];
+	char q[200];
+	int rc;
 	if (need > l->cap) {
 		l->cap = need;
 		l->buf = xrealloc(l->buf, need);
 	}
 	char *d = l->buf;
-	int rc = head(l, &p, e, &d, &meas, &agent, tags, &ntags);
-	if (rc)
-		return rc;
-	if (!agent)
-		agent = dflt_agent;
-	if (!agent)
-		return fail(l, "no agent tag (and no agent in the query)");
+	const char *meas = d;
+	int mstop = token(&p, e, ST_COMMA | ST_SPACE, &d);
+	size_t ml = (size_t)(d - meas) - 1;
+	if (ml == 0)
+		return fail(l, "no measurement");
+	/* The tags' bytes [t, he) from the byte that ended the measurement
+	 * (so "m value" and "m, value" differ); a line without a space after
+	 * them has no fields, an error to find the usual way. */
+	const char *t = p, *he = tags_end(p, e);
+	struct tent *c = he < e ? tags_find(&l->tc, t, (size_t)(he - t)) : NULL;
+	if (c && c->raw) {
+		p = he;
+	} else {
+		if ((rc = head_tags(l, &p, e, &d, mstop, &agent, tags, &ntags)))
+			return rc;
+		if (!agent)
+			agent = dflt_agent;
+		if (!agent)
+			return fail(l, "no agent tag (and no agent in the query)");
+	}
 	l->nf = 0;
 	for (;;) {
 		while (p < e && *p == ' ')
@@ -357,6 +515,7 @@ static int line(struct lp *l, mx_batch *b, const char *s, const char *e,
 		}
 		struct field *f = &l->f[l->nf++];
 		f->key = k;
+		f->klen = (size_t)(d - k) - 1;
 		rc = field_value(l, &p, e, k, &f->v);
 		if (rc)
 			return rc;
@@ -368,10 +527,10 @@ static int line(struct lp *l, mx_batch *b, const char *s, const char *e,
 		p++;
 	int64_t ts = now_ms;
 	if (p < e) {
-		const char *t = p;
+		const char *ts0 = p;
 		while (p < e && *p != ' ')
 			p++;
-		rc = timestamp(l, t, p, prec, &ts);
+		rc = timestamp(l, ts0, p, prec, &ts);
 		if (rc)
 			return rc;
 		while (p < e && *p == ' ')
@@ -379,29 +538,7 @@ static int line(struct lp *l, mx_batch *b, const char *s, const char *e,
 		if (p < e)
 			return fail(l, "text after the timestamp");
 	}
-	size_t ml = strlen(meas);
-	for (size_t i = 0; i < l->nf; i++) {
-		const char *key = l->f[i].key, *metric = meas;
-		char name[MX_NAME_MAX + 1];
-		size_t kl = strlen(key);
-		if (strcmp(key, "value")) {
-			if (ml + 1 + kl > MX_NAME_MAX)
-				return fail(l, "field \"%s\": metric name longer than %d bytes",
-					    mx_quote(key, kl, q, sizeof q), MX_NAME_MAX);
-			memcpy(name, meas, ml);
-			name[ml] = '.';
-			memcpy(name + ml + 1, key, kl + 1);
-			metric = name;
-		}
-		rc = mx_batch_add(b, agent, metric, ts, l->f[i].v, tags, ntags, berr, sizeof berr);
-		if (rc == -E2BIG) {
-			snprintf(l->err, l->errlen, "line %zu: %s", l->line, berr);
-			return rc;
-		}
-		if (rc)
-			return fail(l, "field \"%s\": %s", mx_quote(key, kl, q, sizeof q), berr);
-	}
-	return 0;
+	return add_fields(l, b, c, t, he, meas, ml, agent, tags, ntags, ts);
 }
 
 int mx_parse_lp(const char *p, size_t n, enum mx_precision prec, const char *agent,
@@ -432,5 +569,6 @@ int mx_parse_lp(const char *p, size_t n, enum mx_precision prec, const char *age
 out:
 	free(l.buf);
 	free(l.f);
+	free(l.tc.e);
 	return rc;
 }

@@ -181,6 +181,34 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Sorts keys ascending. A span's keys are few distinct ones, repeated (a
+ * bin holds values within 1% of each other), in a narrow range: counting
+ * them is linear, where qsort's calls to cmp_i64 were the most of a
+ * flush. A wide range (or a handful of keys) takes the comparison sort. */
+static void keys_sort(int64_t *k, size_t n)
+{
+	if (n < 2)
+		return;
+	int64_t lo = k[0], hi = k[0];
+	for (size_t i = 1; i < n; i++) {
+		lo = k[i] < lo ? k[i] : lo;
+		hi = k[i] > hi ? k[i] : hi;
+	}
+	uint64_t range = (uint64_t)(hi - lo) + 1;
+	if (n < 16 || range > 4 * (uint64_t)n + 256) {
+		qsort(k, n, sizeof *k, cmp_i64);
+		return;
+	}
+	uint32_t *cnt = xcalloc(range, sizeof *cnt);
+	for (size_t i = 0; i < n; i++)
+		cnt[k[i] - lo]++;
+	size_t o = 0;
+	for (uint64_t r = 0; r < range; r++)
+		for (uint32_t c = cnt[r]; c; c--)
+			k[o++] = lo + (int64_t)r;
+	free(cnt);
+}
+
 /* One store's bins (keys sorted, repeats counted). */
 static void sk_put_store(mx_bytes *sk, const int64_t *keys, size_t n, int32_t *prev)
 {
@@ -234,11 +262,11 @@ static void sk_put_minute(mx_bytes *sk, const double *v, size_t n, int64_t *kbuf
 	if (zero)
 		mx_put_uvar(sk, zero);
 	if (nneg) {
-		qsort(kbuf + n - nneg, nneg, sizeof *kbuf, cmp_i64);
+		keys_sort(kbuf + n - nneg, nneg);
 		sk_put_store(sk, kbuf + n - nneg, nneg, &prev[0]);
 	}
 	if (npos) {
-		qsort(kbuf, npos, sizeof *kbuf, cmp_i64);
+		keys_sort(kbuf, npos);
 		sk_put_store(sk, kbuf, npos, &prev[1]);
 	}
 }
@@ -271,9 +299,9 @@ static size_t minutes_of(const int64_t *ts, const double *v, size_t n, int k, me
 	return ne;
 }
 
-void mx_roll_encode(const int64_t *ts, const double *v, size_t n, mx_bytes *roll, mx_bytes *sk)
+void mx_roll_encode(const int64_t *ts, const double *v, size_t n, int k, mx_bytes *roll,
+		    mx_bytes *sk)
 {
-	int k = mx_decimals(v, n);
 	ment *e = NULL;
 	size_t ne = minutes_of(ts, v, n, k, &e);
 	/* Decimal stats only when every offset fits a varint. */
