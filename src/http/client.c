@@ -23,6 +23,14 @@ static struct {
 	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
 	void (*easy_cleanup)(CURL *);
 	void (*easy_reset)(CURL *);
+	CURLcode (*easy_pause)(CURL *, int);
+	CURLM *(*multi_init)(void);
+	CURLMcode (*multi_add_handle)(CURLM *, CURL *);
+	CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
+	CURLMcode (*multi_perform)(CURLM *, int *);
+	CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd *, unsigned int, int, int *);
+	CURLMsg *(*multi_info_read)(CURLM *, int *);
+	CURLMcode (*multi_cleanup)(CURLM *);
 	const char *(*easy_strerror)(CURLcode);
 	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
 	void (*slist_free_all)(struct curl_slist *);
@@ -40,7 +48,9 @@ static struct {
 } cu;
 static const char *const cu_names[] = {
 	"curl_global_init", "curl_easy_init", "curl_easy_setopt", "curl_easy_perform",
-	"curl_easy_getinfo", "curl_easy_cleanup", "curl_easy_reset", "curl_easy_strerror", "curl_slist_append",
+	"curl_easy_getinfo", "curl_easy_cleanup", "curl_easy_reset", "curl_easy_pause", "curl_multi_init",
+	"curl_multi_add_handle", "curl_multi_remove_handle", "curl_multi_perform", "curl_multi_poll",
+	"curl_multi_info_read", "curl_multi_cleanup", "curl_easy_strerror", "curl_slist_append",
 	"curl_slist_free_all", "curl_mime_init", "curl_mime_addpart", "curl_mime_name",
 	"curl_mime_filedata", "curl_mime_filename", "curl_mime_free", "curl_url", "curl_url_set",
 	"curl_url_get", "curl_url_cleanup", "curl_free",
@@ -481,31 +491,37 @@ out:
 	return rc;
 }
 
-/* ---- hc_relay_run ---- */
+/* ---- hc_relay_* ---- */
 
 #define RELAY_LINES_MAX 128
 
-struct relay_ctx {
-	const hc_relay *r;
+struct hc_relay_job {
+	hc_relay r;
+	CURLM *m;
 	CURL *c;
+	struct curl_slist *hdrs;
+	char cerr[CURL_ERROR_SIZE];
 	char *lines[RELAY_LINES_MAX];
 	size_t nlines;
-	int head_sent, stopped;
+	int head_sent, stopped, ended;
+	CURLcode cc;
 };
 
-static void relay_lines_free(struct relay_ctx *t)
+static void relay_lines_free(hc_relay_job *j)
 {
-	for (size_t i = 0; i < t->nlines; i++)
-		free(t->lines[i]);
-	t->nlines = 0;
+	for (size_t i = 0; i < j->nlines; i++)
+		free(j->lines[i]);
+	j->nlines = 0;
 }
 
 static size_t relay_read(char *p, size_t size, size_t n, void *ud)
 {
-	struct relay_ctx *t = ud;
-	size_t got = t->r->read_body(t->r->ud, p, size * n);
+	hc_relay_job *j = ud;
+	size_t got = j->r.read_body(j->r.ud, p, size * n);
+	if (got == HC_RELAY_WAIT)
+		return CURL_READFUNC_PAUSE;
 	if (got == HC_RELAY_ABORT) {
-		t->stopped = 1;
+		j->stopped = 1;
 		return CURL_READFUNC_ABORT;
 	}
 	return got;
@@ -515,148 +531,197 @@ static size_t relay_read(char *p, size_t size, size_t n, void *ud)
  * 1xx interim response's lines are dropped. */
 static size_t relay_header(char *p, size_t size, size_t n, void *ud)
 {
-	struct relay_ctx *t = ud;
+	hc_relay_job *j = ud;
 	size_t len = size * n, l = len;
 	while (l && (p[l - 1] == '\r' || p[l - 1] == '\n'))
 		l--;
 	if (l == 0) {
 		long st = 0;
-		cu.easy_getinfo(t->c, CURLINFO_RESPONSE_CODE, &st);
+		cu.easy_getinfo(j->c, CURLINFO_RESPONSE_CODE, &st);
 		if (st >= 100 && st < 200) {
-			relay_lines_free(t);
-			if (st == 100 && t->r->on_continue)
-				t->r->on_continue(t->r->ud);
+			relay_lines_free(j);
+			if (st == 100 && j->r.on_continue)
+				j->r.on_continue(j->r.ud);
 			return len;
 		}
-		t->head_sent = 1;
+		j->head_sent = 1;
 		/* The status line is not a header. */
-		int rc = t->r->on_head(t->r->ud, st, t->lines + (t->nlines > 0),
-				       t->nlines ? t->nlines - 1 : 0);
+		int rc = j->r.on_head(j->r.ud, st, j->lines + (j->nlines > 0),
+				      j->nlines ? j->nlines - 1 : 0);
 		if (rc)
-			t->stopped = 1;
+			j->stopped = 1;
 		return rc ? 0 : len;
 	}
-	if (t->nlines == RELAY_LINES_MAX)
+	if (j->nlines == RELAY_LINES_MAX)
 		return 0;
-	t->lines[t->nlines] = xmalloc(l + 1);
-	memcpy(t->lines[t->nlines], p, l);
-	t->lines[t->nlines++][l] = '\0';
+	j->lines[j->nlines] = xmalloc(l + 1);
+	memcpy(j->lines[j->nlines], p, l);
+	j->lines[j->nlines++][l] = '\0';
 	return len;
 }
 
 static size_t relay_body(char *p, size_t size, size_t n, void *ud)
 {
-	struct relay_ctx *t = ud;
-	if (t->r->on_body(t->r->ud, p, size * n)) {
-		t->stopped = 1;
+	hc_relay_job *j = ud;
+	if (j->r.on_body(j->r.ud, p, size * n)) {
+		j->stopped = 1;
 		return 0;
 	}
 	return size * n;
 }
 
-static int relay_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-			  curl_off_t ulnow)
-{
-	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-	struct relay_ctx *t = ud;
-	if (t->r->stop && t->r->stop(t->r->ud)) {
-		t->stopped = 1;
-		return 1;
-	}
-	return 0;
-}
-
-/* Handles of finished relays, kept with their open connections to the
- * leader: a relay then costs no TCP (or TLS) handshake. */
+/* Finished relays' handles, each with the multi handle that keeps its
+ * connection to the leader open: a relay then costs no TCP (or TLS)
+ * handshake. */
 #define RELAY_POOL 16
 static struct {
 	pthread_mutex_t mu;
-	CURL *h[RELAY_POOL];
+	CURLM *m[RELAY_POOL];
+	CURL *c[RELAY_POOL];
 	size_t n;
-} pool = { PTHREAD_MUTEX_INITIALIZER, { 0 }, 0 };
+} pool = { PTHREAD_MUTEX_INITIALIZER, { 0 }, { 0 }, 0 };
 
-static CURL *pool_take(void)
+static int pool_take(hc_relay_job *j)
 {
-	CURL *c = NULL;
 	pthread_mutex_lock(&pool.mu);
-	if (pool.n)
-		c = pool.h[--pool.n];
+	if (pool.n) {
+		pool.n--;
+		j->m = pool.m[pool.n];
+		j->c = pool.c[pool.n];
+	}
 	pthread_mutex_unlock(&pool.mu);
-	return c ? c : cu.easy_init();
+	if (!j->m) {
+		j->m = cu.multi_init();
+		j->c = cu.easy_init();
+	}
+	return j->m && j->c ? 0 : -ENOMEM;
 }
 
-/* A handle whose transfer failed may hold a broken connection: not kept. */
-static void pool_give(CURL *c, int ok)
+/* A handle whose exchange did not end well may hold a broken connection:
+ * not kept. */
+static void pool_give(hc_relay_job *j, int ok)
 {
 	if (ok) {
-		cu.easy_reset(c); /* keeps the connection cache */
+		cu.easy_reset(j->c); /* the connection stays in the multi handle */
 		pthread_mutex_lock(&pool.mu);
 		if (pool.n < RELAY_POOL) {
-			pool.h[pool.n++] = c;
-			c = NULL;
+			pool.m[pool.n] = j->m;
+			pool.c[pool.n++] = j->c;
+			j->m = NULL;
+			j->c = NULL;
 		}
 		pthread_mutex_unlock(&pool.mu);
 	}
-	if (c)
-		cu.easy_cleanup(c);
+	if (j->c)
+		cu.easy_cleanup(j->c);
+	if (j->m)
+		cu.multi_cleanup(j->m);
 }
 
-int hc_relay_run(const hc_relay *r, char *err, size_t errlen)
+int hc_relay_begin(const hc_relay *r, hc_relay_job **out, char *err, size_t errlen)
 {
 	if (sn_dl_use(&cu_lib, err, errlen))
 		return -ENOSYS;
 	pthread_once(&once, global_init);
-	CURL *c = pool_take();
-	if (!c) {
+	hc_relay_job *j = xcalloc(1, sizeof *j);
+	j->r = *r;
+	if (pool_take(j)) {
 		snprintf(err, errlen, "cannot initialise libcurl");
+		pool_give(j, 0);
+		free(j);
 		return -ENOMEM;
 	}
-	struct curl_slist *hdrs = NULL;
-	char cerr[CURL_ERROR_SIZE] = "";
-	struct relay_ctx t = { .r = r, .c = c };
-	int rc = 0;
+	CURL *c = j->c;
 	for (size_t i = 0; r->headers && r->headers[i]; i++)
-		hdrs = cu.slist_append(hdrs, r->headers[i]);
+		j->hdrs = cu.slist_append(j->hdrs, r->headers[i]);
 	/* A body waits for the upstream's 100 Continue: a refusal from the
 	 * head alone (401, 413) then arrives before any of it is sent. Sent
 	 * regardless, it would be cut off by the refusal's close, and curl,
 	 * failing to send, would never read the answer. */
-	hdrs = cu.slist_append(hdrs, r->body_len != HC_RELAY_NO_BODY ? "Expect: 100-continue"
-								   : "Expect:");
-	common_opts(c, r->method, r->url, hdrs, cerr);
+	j->hdrs = cu.slist_append(j->hdrs, r->body_len != HC_RELAY_NO_BODY
+						   ? "Expect: 100-continue" : "Expect:");
+	common_opts(c, r->method, r->url, j->hdrs, j->cerr);
 	cu.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
 	if (r->body_len != HC_RELAY_NO_BODY) {
 		cu.easy_setopt(c, CURLOPT_UPLOAD, 1L);
 		cu.easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
 		cu.easy_setopt(c, CURLOPT_READFUNCTION, relay_read);
-		cu.easy_setopt(c, CURLOPT_READDATA, &t);
+		cu.easy_setopt(c, CURLOPT_READDATA, j);
 		cu.easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 10000L);
 	} else if (strcmp(r->method, "HEAD") == 0) {
 		cu.easy_setopt(c, CURLOPT_NOBODY, 1L);
 	}
 	cu.easy_setopt(c, CURLOPT_HEADERFUNCTION, relay_header);
-	cu.easy_setopt(c, CURLOPT_HEADERDATA, &t);
+	cu.easy_setopt(c, CURLOPT_HEADERDATA, j);
 	cu.easy_setopt(c, CURLOPT_WRITEFUNCTION, relay_body);
-	cu.easy_setopt(c, CURLOPT_WRITEDATA, &t);
-	cu.easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	cu.easy_setopt(c, CURLOPT_XFERINFOFUNCTION, relay_progress);
-	cu.easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+	cu.easy_setopt(c, CURLOPT_WRITEDATA, j);
 	/* Relayed as they are: a body the client asked compressed stays so. */
 	cu.easy_setopt(c, CURLOPT_HTTP_CONTENT_DECODING, 0L);
-	CURLcode cc = cu.easy_perform(c);
-	if (t.stopped) {
-		snprintf(err, errlen, "%s: stopped", r->url);
+	if (cu.multi_add_handle(j->m, c) != CURLM_OK) {
+		snprintf(err, errlen, "cannot start the relay");
+		cu.slist_free_all(j->hdrs);
+		pool_give(j, 0);
+		free(j);
+		return -ENOMEM;
+	}
+	*out = j;
+	return 0;
+}
+
+static void relay_collect(hc_relay_job *j)
+{
+	int left = 0;
+	CURLMsg *msg;
+	while ((msg = cu.multi_info_read(j->m, &left)))
+		if (msg->msg == CURLMSG_DONE) {
+			j->ended = 1;
+			j->cc = msg->data.result;
+		}
+}
+
+int hc_relay_step(hc_relay_job *j, int timeout_ms)
+{
+	int running = 0;
+	if (j->ended)
+		return 1;
+	cu.multi_perform(j->m, &running);
+	relay_collect(j);
+	if (j->ended)
+		return 1;
+	cu.multi_poll(j->m, NULL, 0, timeout_ms, NULL);
+	cu.multi_perform(j->m, &running);
+	relay_collect(j);
+	return j->ended;
+}
+
+void hc_relay_resume(hc_relay_job *j)
+{
+	cu.easy_pause(j->c, CURLPAUSE_CONT);
+}
+
+int hc_relay_end(hc_relay_job **pj, char *err, size_t errlen)
+{
+	hc_relay_job *j = *pj;
+	if (!j)
+		return 0;
+	*pj = NULL;
+	CURLcode cc = j->cc;
+	int rc = 0;
+	if (!j->ended || j->stopped) {
+		snprintf(err, errlen, "%s: stopped", j->r.url);
 		rc = -ECANCELED;
 	} else if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
-		   (cc == CURLE_OPERATION_TIMEDOUT && !t.head_sent)) {
-		snprintf(err, errlen, "%s: %s", r->url, cerr[0] ? cerr : cu.easy_strerror(cc));
+		   (cc == CURLE_OPERATION_TIMEDOUT && !j->head_sent)) {
+		snprintf(err, errlen, "%s: %s", j->r.url, j->cerr[0] ? j->cerr : cu.easy_strerror(cc));
 		rc = cc == CURLE_OPERATION_TIMEDOUT ? -EIO : -ECONNREFUSED;
 	} else if (cc != CURLE_OK) {
-		snprintf(err, errlen, "%s: %s", r->url, cerr[0] ? cerr : cu.easy_strerror(cc));
+		snprintf(err, errlen, "%s: %s", j->r.url, j->cerr[0] ? j->cerr : cu.easy_strerror(cc));
 		rc = -EIO;
 	}
-	relay_lines_free(&t);
-	cu.slist_free_all(hdrs);
-	pool_give(c, rc == 0);
+	cu.multi_remove_handle(j->m, j->c);
+	relay_lines_free(j);
+	cu.slist_free_all(j->hdrs);
+	pool_give(j, rc == 0);
+	free(j);
 	return rc;
 }

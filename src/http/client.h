@@ -102,22 +102,21 @@ int hc_fetch(const char *url, const hc_fetch_opts *o, long *status, char **locat
 	     size_t errlen);
 /* ---- a relayed exchange (the replica proxy, http/proxy.h) ---- */
 
-/* read_body's "stop": the relay fails (the client went away). */
-#define HC_RELAY_ABORT ((size_t)-1)
+/* read_body's answers besides a byte count. */
+#define HC_RELAY_ABORT ((size_t)-1) /* stop: the relay fails */
+#define HC_RELAY_WAIT ((size_t)-2)  /* nothing yet: hc_relay_resume once there is */
+#define HC_RELAY_NO_BODY ((int64_t)-2)
 
 /* Sends method url with the given header lines ("Name: value", sent as
- * they are: the caller drops hop-by-hop ones) and, when body_len is not
- * HC_RELAY_NO_BODY, a body that read_body fills as the transfer needs it
- * (returns bytes, 0 at its end, or HC_RELAY_ABORT); body_len -1: length
- * unknown (chunked). The response's status and header lines (without the
- * status line and the blank line) go to on_head once all have arrived,
- * then its body piece by piece to on_body; a nonzero return of either, or
- * of stop (polled about once a second and on every piece), ends the
- * transfer. No redirect is followed, no timeout applies but connecting
- * (5 s). 0 when the whole response was relayed; -ECONNREFUSED when no
- * connection could be made (nothing was sent); -ECANCELED (a callback
- * stopped it); -EIO, message in err. */
-#define HC_RELAY_NO_BODY ((int64_t)-2)
+ * they are: the caller drops hop-by-hop ones) and, unless body_len is
+ * HC_RELAY_NO_BODY, a body that read_body gives as the transfer needs it
+ * (bytes, 0 at its end, HC_RELAY_WAIT or HC_RELAY_ABORT); body_len -1:
+ * length unknown (chunked). The body waits for the upstream's 100
+ * Continue (on_continue, may be NULL). The response's status and header
+ * lines (without the status line) go to on_head once all have arrived,
+ * then its body piece by piece to on_body; a nonzero return of either
+ * stops the exchange. No redirect is followed, no timeout applies but
+ * connecting (5 s). */
 typedef struct hc_relay {
 	const char *method, *url;
 	const char *const *headers; /* NULL-terminated */
@@ -125,10 +124,22 @@ typedef struct hc_relay {
 	size_t (*read_body)(void *ud, char *p, size_t n);
 	int (*on_head)(void *ud, long status, char *const *lines, size_t nlines);
 	int (*on_body)(void *ud, const char *p, size_t n);
-	/* With a body: the upstream asked for it (100 Continue; NULL: none). */
 	void (*on_continue)(void *ud);
-	int (*stop)(void *ud);
 	void *ud;
 } hc_relay;
-int hc_relay_run(const hc_relay *r, char *err, size_t errlen);
+/* The exchange runs on its caller's thread, only inside hc_relay_step,
+ * which calls the callbacks: one thread relays without a second one or a
+ * buffer of its own. r's strings are borrowed until hc_relay_end. */
+typedef struct hc_relay_job hc_relay_job;
+int hc_relay_begin(const hc_relay *r, hc_relay_job **out, char *err, size_t errlen);
+/* Moves the exchange on, waiting at most timeout_ms for the network: 1
+ * once it has ended, else 0 (call again). */
+int hc_relay_step(hc_relay_job *j, int timeout_ms);
+/* read_body has bytes again after it said HC_RELAY_WAIT. */
+void hc_relay_resume(hc_relay_job *j);
+/* Ends the exchange (stops it if still running) and frees *j: 0 when the
+ * whole response was relayed; -ECONNREFUSED when no connection could be
+ * made (nothing was sent); -ECANCELED (stopped early or by a callback);
+ * -EIO, with a message in err. */
+int hc_relay_end(hc_relay_job **j, char *err, size_t errlen);
 #endif

@@ -1,27 +1,24 @@
 /* The follower's relay (proxy.h), on libmicrohttpd with a thread per
- * connection and libcurl.
- *
- * A request has two threads: its connection's (MHD calls on_request with
- * the head, then the body piece by piece, then once more) and a worker
- * that runs the upstream exchange (hc_relay_run). Two pipes join them: the
- * body goes connection -> worker through `in`, the answer's body worker ->
- * connection through `out`; the answer's status and headers are handed
- * over under mu.
+ * connection and libcurl's multi interface driven by that same thread
+ * (hc_relay_step): the exchange with the leader moves only while the
+ * connection's thread asks it to, so no second thread, pipe or lock is
+ * needed.
+ *  - The first call (the head) starts the exchange; with a body, it waits
+ *    for the leader's 100 Continue before returning, since only then does
+ *    libmicrohttpd let the client send the body: a refusal from the head
+ *    is answered at once and the connection closed, no body byte read.
+ *  - Each body piece is handed to curl as it is (read_body reads it in
+ *    place) and the exchange stepped until curl has taken all of it.
+ *  - The answer's body is stepped into `out` only when libmicrohttpd asks
+ *    for more (read_answer): what is held is at most what one step read.
  * Invariants:
- *  1. The worker sets done (under mu) before it closes out[1]: a reader
- *     that sees the end of `out` knows how the exchange ended.
- *  2. Whoever stops first breaks a pipe: the worker closes in[0] when the
- *     upstream no longer reads (an early refusal), so the connection drops
- *     the rest of the body; completion closes out[0] and in[1] and raises
- *     abort, so the worker ends within about a second (curl's progress
- *     calls), then joins it. Nothing of a request outlives its completion.
- *  3. A relayed request carries exactly one X-Forwarded-For and one
- *     replica header, both ours. */
+ *  1. A relayed request carries exactly one X-Forwarded-For and one
+ *     replica header, both ours.
+ *  2. Nothing of a request outlives its completion callback, which ends
+ *     the exchange if it still runs. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/util.h"
@@ -39,6 +37,10 @@
 
 #define HDRS_MAX 100
 #define BLOCK (32 * 1024)
+#define STEP_MS 1000
+/* The most of an answer's body one step may leave waiting (one read of
+ * the socket, in practice). */
+#define OUT_MAX ((size_t)64 << 20)
 
 struct http_proxy {
 	struct MHD_Daemon *d;
@@ -52,28 +54,28 @@ struct http_proxy {
 struct preq {
 	http_proxy *p;
 	char *uri; /* the raw target, as received */
-	int started, broken;
+	int started, early;
 	char *hdrs[HDRS_MAX + 3];
 	size_t nhdrs;
 	int64_t body_len;
-	int in[2], out[2];
-	pthread_t worker;
-	int worker_on;
-	atomic_int abort;
 	char method[16];
 	char *url;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int go, head, done, rc; /* under mu */
-	int early; /* answered before the body: none of it is read */
+	hc_relay_job *job;
+	int rc, ended; /* the exchange's outcome, once ended */
+	const char *in; /* the body piece being sent, and what is left of it */
+	size_t in_n;
+	int in_eof;
+	int go, head;
 	long status;
 	char **rh; /* the answer's header lines */
 	size_t nrh;
+	buf out;
+	size_t out_at;
 	char err[256];
 };
 
 /* Hop-by-hop headers (RFC 9110 7.6.1), what curl sets itself, and what only
- * this relay may say (invariant 3). */
+ * this relay may say (invariant 1). */
 static int dropped(const char *name)
 {
 	static const char *const names[] = {
@@ -87,94 +89,73 @@ static int dropped(const char *name)
 	return 0;
 }
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* ---- the worker ---- */
+/* ---- the exchange's callbacks (run inside hc_relay_step) ---- */
 
 static size_t read_body(void *ud, char *p, size_t n)
 {
 	struct preq *q = ud;
-	for (;;) {
-		ssize_t r = read(q->in[0], p, n);
-		if (r >= 0)
-			return (size_t)r;
-		if (errno != EINTR)
-			return HC_RELAY_ABORT;
-	}
+	q->go = 1; /* curl asks only after 100 Continue (or its wait for it) */
+	if (!q->in_n)
+		return q->in_eof ? 0 : HC_RELAY_WAIT;
+	size_t k = n < q->in_n ? n : q->in_n;
+	memcpy(p, q->in, k);
+	q->in += k;
+	q->in_n -= k;
+	return k;
 }
 
 static int on_head(void *ud, long status, char *const *lines, size_t n)
 {
 	struct preq *q = ud;
-	pthread_mutex_lock(&q->mu);
 	q->status = status;
 	q->rh = xcalloc(n + 1, sizeof *q->rh);
 	for (size_t i = 0; i < n; i++)
 		q->rh[q->nrh++] = xstrdup(lines[i]);
 	q->head = 1;
-	pthread_cond_broadcast(&q->cv);
-	pthread_mutex_unlock(&q->mu);
 	return 0;
 }
 
 static void on_continue(void *ud)
 {
-	struct preq *q = ud;
-	pthread_mutex_lock(&q->mu);
-	q->go = 1;
-	pthread_cond_broadcast(&q->cv);
-	pthread_mutex_unlock(&q->mu);
+	((struct preq *)ud)->go = 1;
 }
 
 static int on_body(void *ud, const char *p, size_t n)
 {
 	struct preq *q = ud;
-	return write_all(q->out[1], p, n) ? 1 : 0;
+	return buf_append(&q->out, p, n) ? 1 : 0;
 }
 
-static int stop(void *ud)
+/* Steps the exchange until done(q) or its end; 0, or -ECANCELED when the
+ * proxy stops meanwhile. */
+static int step_until(struct preq *q, int (*done)(const struct preq *))
 {
-	struct preq *q = ud;
-	return atomic_load(&q->abort) || atomic_load(&q->p->stopping);
+	while (!q->ended && !done(q)) {
+		if (atomic_load(&q->p->stopping))
+			return -ECANCELED;
+		q->ended = hc_relay_step(q->job, STEP_MS);
+	}
+	return 0;
 }
 
-static void *work(void *arg)
+static int got_go(const struct preq *q)
 {
-	struct preq *q = arg;
-	char err[256] = "";
-	hc_relay r = { .method = q->method, .url = q->url, .headers = (const char *const *)q->hdrs,
-		       .body_len = q->body_len, .read_body = read_body, .on_head = on_head,
-		       .on_body = on_body, .on_continue = on_continue, .stop = stop, .ud = q };
-	int rc = hc_relay_run(&r, err, sizeof err);
-	/* The upstream reads no more of the body (invariant 2). */
-	close_fd(&q->in[0]);
-	pthread_mutex_lock(&q->mu);
-	q->rc = rc;
-	sn_strlcpy(q->err, err, sizeof q->err);
-	q->done = 1;
-	pthread_cond_broadcast(&q->cv);
-	pthread_mutex_unlock(&q->mu);
-	close_fd(&q->out[1]); /* after done (invariant 1) */
-	return NULL;
+	return q->go || q->head;
+}
+
+static int got_head(const struct preq *q)
+{
+	return q->head;
+}
+
+static int piece_sent(const struct preq *q)
+{
+	return q->in_n == 0 || q->head;
+}
+
+static int got_out(const struct preq *q)
+{
+	return q->out.len > q->out_at;
 }
 
 /* ---- the connection's side ---- */
@@ -231,86 +212,44 @@ static void client_addr(struct MHD_Connection *conn, char *out, size_t n)
 			  (socklen_t)n);
 }
 
-static enum MHD_Result answer(struct preq *q, struct MHD_Connection *conn, int close);
-
-/* The first call: check the target, find the leader, start the worker.
- * Returns 0, or 1 when an answer was queued. */
-static int begin(struct preq *q, struct MHD_Connection *conn, const char *method)
+/* Ends the exchange (once) and keeps its outcome. */
+static int finish(struct preq *q)
 {
-	char base[256], secret[128], addr[64];
-	if (!http_target_ok(q->uri)) {
-		reply_error(conn, 400, "bad_target",
-			    "the request path or query is not valid UTF-8 or holds control characters");
-		return 1;
+	if (q->job) {
+		q->rc = hc_relay_end(&q->job, q->err, sizeof q->err);
+		q->ended = 1;
 	}
-	if (strlen(method) >= sizeof q->method) {
-		reply_error(conn, 501, "not_implemented", "unknown method");
-		return 1;
-	}
-	if (q->p->up(q->p->ctx, 0, base, sizeof base, secret, sizeof secret)) {
-		reply_error(conn, 503, "no_leader", "no replica leads the database now; try again");
-		return 1;
-	}
-	sn_strlcpy(q->method, method, sizeof q->method);
-	q->url = xasprintf("%s%s", base, q->uri);
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect, q);
-	client_addr(conn, addr, sizeof addr);
-	q->hdrs[q->nhdrs++] = xasprintf("X-Forwarded-For: %s", addr);
-	q->hdrs[q->nhdrs++] = xasprintf("%s: %s", HTTP_REPLICA_HEADER, secret);
-	explicit_bzero(secret, sizeof secret);
-	if (pipe2(q->in, O_CLOEXEC) || pipe2(q->out, O_CLOEXEC) ||
-	    pthread_create(&q->worker, NULL, work, q)) {
-		reply_error(conn, 503, "busy", "the replica cannot relay more requests now");
-		return 1;
-	}
-	q->worker_on = 1;
-	if (q->body_len == HC_RELAY_NO_BODY)
-		return 0;
-	/* Not a byte of the body is read (libmicrohttpd sends the client its
-	 * 100 Continue only after this call) until the leader has accepted
-	 * the head: a refusal (401, 413) is answered now and the connection
-	 * closed, as the leader does for its own clients. */
-	pthread_mutex_lock(&q->mu);
-	while (!q->go && !q->head && !q->done)
-		pthread_cond_wait(&q->cv, &q->mu);
-	int go = q->go && !q->head && !q->done;
-	pthread_mutex_unlock(&q->mu);
-	if (go)
-		return 0;
-	q->early = 1;
-	answer(q, conn, 1);
-	return 1;
+	return q->rc;
 }
 
-static ssize_t read_answer(void *cls, uint64_t pos, char *buf, size_t max)
+static ssize_t read_answer(void *cls, uint64_t pos, char *out, size_t max)
 {
 	(void)pos;
 	struct preq *q = cls;
-	for (;;) {
-		ssize_t r = read(q->out[0], buf, max);
-		if (r > 0)
-			return r;
-		if (r < 0 && errno == EINTR)
-			continue;
-		break;
+	if (step_until(q, got_out) == 0 && got_out(q)) {
+		size_t k = q->out.len - q->out_at;
+		k = k < max ? k : max;
+		memcpy(out, q->out.data + q->out_at, k);
+		q->out_at += k;
+		if (q->out_at == q->out.len) {
+			q->out.len = 0;
+			q->out_at = 0;
+		}
+		return (ssize_t)k;
 	}
-	pthread_mutex_lock(&q->mu);
-	int ok = q->done && q->rc == 0;
-	pthread_mutex_unlock(&q->mu);
-	return ok ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+	return finish(q) == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+			      : MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
-/* Queues the answer once its head is there (or the relay failed); close:
- * the connection ends after it (the client's body was not read). */
+/* Queues the answer once its head is there (or the exchange failed);
+ * close: the connection ends after it (the client's body was not read). */
 static enum MHD_Result answer(struct preq *q, struct MHD_Connection *conn, int close)
 {
-	close_fd(&q->in[1]);
-	pthread_mutex_lock(&q->mu);
-	while (!q->head && !q->done)
-		pthread_cond_wait(&q->cv, &q->mu);
-	int head = q->head, rc = q->rc;
-	pthread_mutex_unlock(&q->mu);
-	if (!head) {
+	q->in_eof = 1;
+	hc_relay_resume(q->job);
+	step_until(q, got_head);
+	if (!q->head) {
+		int rc = finish(q);
 		if (rc == -ECONNREFUSED)
 			q->p->up(q->p->ctx, 1, NULL, 0, NULL, 0);
 		log_warn("replica proxy: %s %s: %s", q->method, q->uri, q->err);
@@ -349,6 +288,54 @@ static enum MHD_Result answer(struct preq *q, struct MHD_Connection *conn, int c
 	return r;
 }
 
+/* The first call: check the target, find the leader, start the exchange;
+ * with a body, wait until the leader accepts the head. */
+static void begin(struct preq *q, struct MHD_Connection *conn, const char *method)
+{
+	char base[256], secret[128], addr[64];
+	if (!http_target_ok(q->uri)) {
+		q->early = 1;
+		reply_error(conn, 400, "bad_target",
+			    "the request path or query is not valid UTF-8 or holds control characters");
+		return;
+	}
+	if (strlen(method) >= sizeof q->method) {
+		q->early = 1;
+		reply_error(conn, 501, "not_implemented", "unknown method");
+		return;
+	}
+	if (q->p->up(q->p->ctx, 0, base, sizeof base, secret, sizeof secret)) {
+		q->early = 1;
+		reply_error(conn, 503, "no_leader", "no replica leads the database now; try again");
+		return;
+	}
+	sn_strlcpy(q->method, method, sizeof q->method);
+	q->url = xasprintf("%s%s", base, q->uri);
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect, q);
+	client_addr(conn, addr, sizeof addr);
+	q->hdrs[q->nhdrs++] = xasprintf("X-Forwarded-For: %s", addr);
+	q->hdrs[q->nhdrs++] = xasprintf("%s: %s", HTTP_REPLICA_HEADER, secret);
+	explicit_bzero(secret, sizeof secret);
+	hc_relay r = { .method = q->method, .url = q->url, .headers = (const char *const *)q->hdrs,
+		       .body_len = q->body_len, .read_body = read_body, .on_head = on_head,
+		       .on_body = on_body, .on_continue = on_continue, .ud = q };
+	if (hc_relay_begin(&r, &q->job, q->err, sizeof q->err)) {
+		q->early = 1;
+		reply_error(conn, 503, "busy", "the replica cannot relay requests now");
+		return;
+	}
+	if (q->body_len == HC_RELAY_NO_BODY)
+		return;
+	/* libmicrohttpd sends the client its 100 Continue only after this
+	 * call: until the leader has accepted the head, no body byte is read,
+	 * and a refusal closes the connection, as the leader does itself. */
+	step_until(q, got_go);
+	if (!q->go || q->head) {
+		q->early = 1;
+		answer(q, conn, 1);
+	}
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size,
@@ -361,11 +348,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		begin(q, conn, method);
 		return MHD_YES;
 	}
-	if (!q->worker_on || q->early) /* answered at the first call */
+	if (q->early) /* answered at the first call: the body is dropped */
+		return *upload_data_size = 0, MHD_YES;
+	if (*upload_data_size && q->head) /* the leader answered mid-body */
 		return *upload_data_size = 0, MHD_YES;
 	if (*upload_data_size) {
-		if (!q->broken && write_all(q->in[1], upload_data, *upload_data_size))
-			q->broken = 1; /* the upstream answered already */
+		q->in = upload_data;
+		q->in_n = *upload_data_size;
+		hc_relay_resume(q->job);
+		step_until(q, piece_sent);
+		q->in_n = 0;
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
@@ -379,9 +371,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	q->p = cls;
 	q->uri = xstrdup(uri ? uri : "/");
 	q->body_len = HC_RELAY_NO_BODY;
-	q->in[0] = q->in[1] = q->out[0] = q->out[1] = -1;
-	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->cv, NULL);
+	buf_init(&q->out, OUT_MAX);
 	return q;
 }
 
@@ -392,22 +382,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct preq *q = *con_cls;
 	if (!q)
 		return;
-	atomic_store(&q->abort, 1);
-	close_fd(&q->in[1]);
-	close_fd(&q->out[0]);
-	if (q->worker_on)
-		pthread_join(q->worker, NULL);
-	close_fd(&q->in[0]);
-	close_fd(&q->out[1]);
+	finish(q);
 	for (size_t i = 0; i < q->nhdrs; i++)
 		free(q->hdrs[i]);
 	for (size_t i = 0; i < q->nrh; i++)
 		free(q->rh[i]);
 	free(q->rh);
+	buf_release(&q->out);
 	free(q->url);
 	free(q->uri);
-	pthread_mutex_destroy(&q->mu);
-	pthread_cond_destroy(&q->cv);
 	free(q);
 	*con_cls = NULL;
 }
