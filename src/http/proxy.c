@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"

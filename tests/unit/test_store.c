@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "base/util.h"
 #include "server/server.h"
 #include "store/store.h"
 #include "test_db.h"
@@ -543,6 +544,45 @@ static void test_failed_commit(void **state)
 	store_free(&s);
 }
 
+/* store_wait_notify: a connection that LISTENs gets what another one
+ * NOTIFYs, one at a time, in order; none within the wait is 0; a readable
+ * fd ends the wait early. SQLite has none. */
+static void test_notify(void **state)
+{
+	(void)state;
+	store *s = NULL;
+	store_conn *l = NULL, *c = NULL;
+	char err[256], what[16];
+	int fds[2];
+	assert_int_equal(open_with(&box, NULL, &s, err, sizeof err), 0);
+	assert_int_equal(store_acquire(s, &l), 0);
+	assert_int_equal(pipe(fds), 0);
+	if (!test_db_pg()) {
+		assert_int_equal(store_wait_notify(l, -1, 10, what, sizeof what), -ENOTSUP);
+		goto out;
+	}
+	assert_int_equal(store_exec(l, "LISTEN t_chan", NULL, SNOARGS), 0);
+	assert_int_equal(store_wait_notify(l, -1, 20, what, sizeof what), 0);
+	assert_int_equal(store_acquire(s, &c), 0);
+	assert_int_equal(store_exec(c, "SELECT pg_notify('t_chan', 'one')", NULL, SNOARGS), 0);
+	assert_int_equal(store_exec(c, "SELECT pg_notify('t_chan', 'two, longer than the room')",
+				    NULL, SNOARGS), 0);
+	assert_int_equal(store_wait_notify(l, -1, 5000, what, sizeof what), 1);
+	assert_string_equal(what, "one");
+	assert_int_equal(store_wait_notify(l, -1, 5000, what, sizeof what), 1);
+	assert_string_equal(what, "two, longer tha");
+	assert_int_equal(write(fds[1], "x", 1), 1);
+	int64_t t0 = sn_now_ms();
+	assert_int_equal(store_wait_notify(l, fds[0], 5000, what, sizeof what), 0);
+	assert_true(sn_now_ms() - t0 < 2000);
+out:
+	close(fds[0]);
+	close(fds[1]);
+	store_release(&c);
+	store_release(&l);
+	store_free(&s);
+}
+
 /* store_pipeline: queued writes reach the database before a query, at
  * commit, or when it is turned off; an error in the queue fails the
  * commit and keeps nothing; a rollback drops the queue. The same
@@ -815,6 +855,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failing_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pipeline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 		cmocka_unit_test(test_pg_unreachable),
 		cmocka_unit_test_setup_teardown(test_server_domains, setup, teardown),
