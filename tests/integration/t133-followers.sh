@@ -116,6 +116,8 @@ is "$STATUS $(jbody .sha256)" "201 $(sha256sum "$TMP/up.csv" | cut -d' ' -f1)" \
 	"a chunked push through the follower"
 call GET "/api/v1/%00x"
 is_error 400 bad_target "a control byte in the target is refused by the follower itself"
+call PROPFINDSOMETHINGLONG /api/v1/jobs
+is_error 501 not_implemented "... and so is a method no route has"
 
 # A node that knows only B.
 URL=$A_URL
