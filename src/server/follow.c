@@ -16,7 +16,8 @@
 
 struct follow {
 	store *st;
-	http_proxy *proxy;
+	http_proxy *proxy;  /* the main address */
+	http_proxy *ingest; /* --ingest-listen's, or NULL */
 	pthread_mutex_t mu; /* guards the cache below; never held over a query */
 	char url[256], secret[128];
 	int64_t at_ms; /* when the cache was filled; 0: empty */
@@ -77,6 +78,11 @@ void follow_forget(void *ctx)
 	pthread_mutex_unlock(&f->mu);
 }
 
+int follow_add_ingest(follow *f, const http_config *cfg, char *err, size_t errlen)
+{
+	return http_proxy_start(cfg, upstream, f, &f->ingest, err, errlen);
+}
+
 unsigned follow_port(const follow *f)
 {
 	return http_proxy_port(f->proxy);
@@ -93,6 +99,7 @@ void follow_stop(follow **pf)
 	if (!f)
 		return;
 	*pf = NULL;
+	http_proxy_stop(&f->ingest);
 	http_proxy_stop(&f->proxy);
 	pthread_mutex_destroy(&f->mu);
 	explicit_bzero(f->secret, sizeof f->secret);

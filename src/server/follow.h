@@ -13,6 +13,10 @@ typedef struct follow follow;
  * that replica_upstream names, asking st again at most once a second or
  * after the leader could not be reached. */
 int follow_start(store *st, const http_config *cfg, follow **out, char *err, size_t errlen);
+/* Relays on a second address too (--ingest-listen: its agents reach the
+ * leader through any replica); it closes with follow_stop, for the real
+ * ingest listener to take the address. */
+int follow_add_ingest(follow *f, const http_config *cfg, char *err, size_t errlen);
 unsigned follow_port(const follow *f);
 /* Forgets the leader's address: a new leader has advertised itself
  * (replica_lead's on_lead; ctx is the follow). */
@@ -20,6 +24,7 @@ void follow_forget(void *f);
 /* This replica leads now: stops accepting and returns the listening socket
  * for the real server (http_config.listen_fd), or -1. */
 int follow_handover(follow *f);
-/* Ends the relays in flight and frees f. */
+/* Ends the relays in flight, closes the listeners but the handed-over
+ * one, and frees f. */
 void follow_stop(follow **f);
 #endif

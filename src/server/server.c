@@ -646,6 +646,13 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 	if (strcmp(store_backend(app->st), "postgres") == 0) {
 		if ((rc = follow_start(app->st, &sv->s.http, &sv->follow, err, errlen)))
 			goto fail;
+		http_config ic = sv->s.http;
+		ic.listen = sv->s.ingest.listen;
+		char why[256];
+		if (ic.listen && (rc = follow_add_ingest(sv->follow, &ic, why, sizeof why))) {
+			snprintf(err, errlen, "--ingest-listen: %s", why);
+			goto fail;
+		}
 		const char *colon = strrchr(sv->s.http.listen, ':');
 		log_info("replica: serving %s://%.*s:%u (relayed to the leader while another leads)",
 			 sv->s.http.tls_cert ? "https" : "http", (int)(colon - sv->s.http.listen),
