@@ -69,8 +69,14 @@ int http_req_cookie(const http_req *r, const char *name, char *out, size_t outle
 	return http_cookie_find(http_req_header(r, "Cookie"), name, out, outlen);
 }
 
+/* A request relayed by a replica (http/proxy.h) is as its client sent it
+ * to that replica: X-Forwarded-Proto and -Host, believed only then. */
 int http_req_tls(const http_req *r)
 {
+	if (r->replica) {
+		const char *proto = http_req_header(r, "X-Forwarded-Proto");
+		return proto && strcmp(proto, "https") == 0;
+	}
 	return r->srv->tls_cert != NULL;
 }
 
@@ -164,7 +170,7 @@ int http_origin_listed(const http_server *srv, const char *origin)
  * speaks and the Host header. */
 static int origin_own(const http_req *r, const char *origin)
 {
-	const char *host = http_req_header(r, "Host");
+	const char *host = http_req_header(r, r->replica ? "X-Forwarded-Host" : "Host");
 	const char *scheme = http_req_tls(r) ? "https://" : "http://";
 	size_t sl = strlen(scheme);
 	return host && *host && strncasecmp(origin, scheme, sl) == 0 &&

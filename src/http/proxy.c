@@ -12,8 +12,8 @@
  *  - The answer's body is stepped into `out` only when libmicrohttpd asks
  *    for more (read_answer): what is held is at most what one step read.
  * Invariants:
- *  1. A relayed request carries exactly one X-Forwarded-For and one
- *     replica header, both ours.
+ *  1. A relayed request carries exactly one X-Forwarded-For, -Host (when
+ *     the client sent a Host), -Proto and replica header, all ours.
  *  2. Nothing of a request outlives its completion callback, which ends
  *     the exchange if it still runs. */
 #include <arpa/inet.h>
@@ -54,7 +54,7 @@ struct preq {
 	http_proxy *p;
 	char *uri; /* the raw target, as received */
 	int started, early;
-	char *hdrs[HDRS_MAX + 3];
+	char *hdrs[HDRS_MAX + 5];
 	size_t nhdrs;
 	int64_t body_len;
 	char method[16];
@@ -80,7 +80,7 @@ static int dropped(const char *name)
 	static const char *const names[] = {
 		"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "TE",
 		"Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length", "Expect",
-		"X-Forwarded-For", HTTP_REPLICA_HEADER,
+		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", HTTP_REPLICA_HEADER,
 	};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (strcasecmp(name, names[i]) == 0)
@@ -313,6 +313,10 @@ static void begin(struct preq *q, struct MHD_Connection *conn, const char *metho
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect, q);
 	client_addr(conn, addr, sizeof addr);
 	q->hdrs[q->nhdrs++] = xasprintf("X-Forwarded-For: %s", addr);
+	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+	if (host)
+		q->hdrs[q->nhdrs++] = xasprintf("X-Forwarded-Host: %s", host);
+	q->hdrs[q->nhdrs++] = xasprintf("X-Forwarded-Proto: %s", q->p->tls_cert ? "https" : "http");
 	q->hdrs[q->nhdrs++] = xasprintf("%s: %s", HTTP_REPLICA_HEADER, secret);
 	explicit_bzero(secret, sizeof secret);
 	hc_relay r = { .method = q->method, .url = q->url, .headers = (const char *const *)q->hdrs,

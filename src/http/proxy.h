@@ -6,10 +6,12 @@
  * own, so nothing of it can be stale (a token revoked on one replica is
  * refused on every other at once).
  *
- * The leader learns the client's address from X-Forwarded-For, which it
- * believes only on its replica listener and only with the replica secret
+ * The leader learns the client's address from X-Forwarded-For, and the
+ * scheme and Host it addressed (for the browser's origin checks and secure
+ * cookies) from X-Forwarded-Proto and -Host, which it believes only on its
+ * replica listener and only with the replica secret
  * (http_config.replica_secret) in HTTP_REPLICA_HEADER: a client's own
- * X-Forwarded-For and replica header are dropped here. */
+ * X-Forwarded-* and replica header are dropped here. */
 #ifndef SN_HTTP_PROXY_H
 #define SN_HTTP_PROXY_H
 #include <stddef.h>

@@ -57,6 +57,23 @@ URL=$A_URL
 api GET /api/v1/me "" "$B_TOKEN"
 is "$STATUS" 200 "... and on the leader (one store of sessions)"
 
+# A browser on the follower: its origin is the follower's address.
+URL=$B_URL
+call POST /api/v1/auth/login -H 'Content-Type: application/json' \
+	-d '{"username":"admin","password":"adminpass123","session":"cookie"}'
+CSRF=$(jbody .csrf_token)
+SESSION=$(grep -i '^Set-Cookie: sentinel_session=' "$TMP/hdrs" | tr -d '\r' | sed -E 's/^[^=]*=([^;]*);.*/\1/')
+COOKIE="sentinel_session=$SESSION; sentinel_csrf=$CSRF"
+call POST /api/v1/tokens -H "Cookie: $COOKIE" -H "X-CSRF-Token: $CSRF" -H "Origin: $B_URL" \
+	-H 'Content-Type: application/json' -d '{"name":"from-b"}'
+is "$STATUS" 201 "a cookie session's mutation from the follower's own origin"
+call POST /api/v1/tokens -H "Cookie: $COOKIE" -H "X-CSRF-Token: $CSRF" -H "Origin: $A_URL" \
+	-H 'Content-Type: application/json' -d '{"name":"from-a"}'
+is_error 403 origin_refused "... and not from the leader's origin (another site to this page)"
+call POST /api/v1/tokens -H "Cookie: $COOKIE" -H "X-CSRF-Token: $CSRF" -H "Origin: http://evil.example" \
+	-H "X-Forwarded-Host: evil.example" -H 'Content-Type: application/json' -d '{"name":"evil"}'
+is_error 403 origin_refused "... nor from a foreign one that sends its own X-Forwarded-Host"
+
 # The leader's replica listener takes relayed requests only.
 R_URL=$(dbq "SELECT url FROM replica_leader WHERE id = 1")
 like "$R_URL" '^http://127\.0\.0\.1:[0-9]+$' "the leader advertises its replica listener"
