@@ -133,6 +133,11 @@ int http_match(const char *pattern, const char *path, char **names, char **vals,
  * to valid UTF-8 without NUL or control bytes. */
 int http_target_ok(const char *raw);
 struct sockaddr_storage;
+/* The connection's peer address as text ("" when unknown). */
+void http_conn_addr(struct MHD_Connection *conn, char *out, size_t n);
+/* Reads cfg's TLS certificate and key (the caller frees both, also on
+ * failure) and checks that libmicrohttpd speaks TLS; err on failure. */
+int http_tls_read(const http_config *cfg, char **cert, char **key, char *err, size_t errlen);
 /* "HOST:PORT" or "[V6]:PORT" (HOST an IP literal or localhost) into ss. */
 int http_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len);
 /* The error envelope {"error":{"code","message","request_id"}}. */

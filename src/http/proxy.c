@@ -16,9 +16,7 @@
  *     the client sent a Host), -Proto and replica header, all ours.
  *  2. Nothing of a request outlives its completion callback, which ends
  *     the exchange if it still runs. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -198,19 +196,6 @@ static enum MHD_Result reply_error(struct MHD_Connection *conn, unsigned status,
 	return r;
 }
 
-static void client_addr(struct MHD_Connection *conn, char *out, size_t n)
-{
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-	*out = '\0';
-	if (sa && sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
-	else if (sa && sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
-			  (socklen_t)n);
-}
-
 /* Ends the exchange (once) and keeps its outcome. */
 static int finish(struct preq *q)
 {
@@ -311,7 +296,7 @@ static void begin(struct preq *q, struct MHD_Connection *conn, const char *metho
 	sn_strlcpy(q->method, method, sizeof q->method);
 	q->url = xasprintf("%s%s", base, q->uri);
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect, q);
-	client_addr(conn, addr, sizeof addr);
+	http_conn_addr(conn, addr, sizeof addr);
 	q->hdrs[q->nhdrs++] = xasprintf("X-Forwarded-For: %s", addr);
 	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
 	if (host)
@@ -427,12 +412,8 @@ int http_proxy_start(const http_config *cfg, http_upstream_fn up, void *ctx, htt
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if (cfg->tls_cert) {
-		size_t n;
-		if ((rc = sn_read_file(cfg->tls_cert, 1 << 20, &p->tls_cert, &n)) ||
-		    (rc = sn_read_file(cfg->tls_key, 1 << 20, &p->tls_key, &n))) {
-			snprintf(err, errlen, "cannot read TLS certificate or key: %s", strerror(-rc));
+		if ((rc = http_tls_read(cfg, &p->tls_cert, &p->tls_key, err, errlen)))
 			goto fail;
-		}
 		flags |= MHD_USE_TLS;
 	}
 	struct MHD_OptionItem tls_opts[] = {

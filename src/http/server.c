@@ -378,23 +378,26 @@ static int from_replica(http_req *r)
 	return 1;
 }
 
-static void set_addr(http_req *r)
+void http_conn_addr(struct MHD_Connection *conn, char *out, size_t n)
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	*out = '\0';
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+			  (socklen_t)n);
+}
+
+static void set_addr(http_req *r)
+{
 	r->addr[0] = '\0';
-	if (r->srv->replica_secret) {
+	if (r->srv->replica_secret)
 		r->replica = from_replica(r);
-		return;
-	}
-	if (!ci || !ci->client_addr)
-		return;
-	const struct sockaddr *sa = ci->client_addr;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->addr, sizeof r->addr);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->addr,
-			  sizeof r->addr);
+	else
+		http_conn_addr(r->conn, r->addr, sizeof r->addr);
 }
 
 /* "application/json" with or without parameters (charset); nothing else,
@@ -947,6 +950,22 @@ int http_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t
 	return 0;
 }
 
+int http_tls_read(const http_config *cfg, char **cert, char **key, char *err, size_t errlen)
+{
+	size_t n;
+	int rc;
+	if ((rc = sn_read_file(cfg->tls_cert, 1 << 20, cert, &n)) ||
+	    (rc = sn_read_file(cfg->tls_key, 1 << 20, key, &n))) {
+		snprintf(err, errlen, "cannot read TLS certificate or key: %s", strerror(-rc));
+		return rc;
+	}
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		snprintf(err, errlen, "this libmicrohttpd has no TLS support");
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
 int http_server_start(const http_config *cfg, const http_route *routes, size_t nroutes,
 		      const http_hooks *hooks, void *app, hub *events, http_server **out,
 		      char *err, size_t errlen)
@@ -1018,17 +1037,8 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if (cfg->tls_cert) {
-		size_t n;
-		if ((rc = sn_read_file(cfg->tls_cert, 1 << 20, &s->tls_cert, &n)) ||
-		    (rc = sn_read_file(cfg->tls_key, 1 << 20, &s->tls_key, &n))) {
-			snprintf(err, errlen, "cannot read TLS certificate or key: %s", strerror(-rc));
+		if ((rc = http_tls_read(cfg, &s->tls_cert, &s->tls_key, err, errlen)))
 			goto fail;
-		}
-		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-			snprintf(err, errlen, "this libmicrohttpd has no TLS support");
-			rc = -ENOTSUP;
-			goto fail;
-		}
 		flags |= MHD_USE_TLS;
 	}
 	struct MHD_OptionItem tls_opts[] = {

@@ -153,16 +153,12 @@ is_error 400 bad_target "a control byte in the target is refused by the follower
 call PROPFINDSOMETHINGLONG /api/v1/jobs
 is_error 501 not_implemented "... and so is a method no route has"
 
-# A node that knows only B.
-URL=$A_URL
-"$S" node --server "$B_URL" --state "$TMP/n1" --name n1 --gpus 0 --max-parallel 2 \
-	>>"$TMP/n1.out" 2>>"$TMP/n1.err" &
-AGENT[1]=$!
-wait_for 15 has_claim 1
-api POST /api/v1/nodes/claim "{\"code\":\"$(claim_line 1)\"}"
-N1=$(jbody .id)
-wait_for 15 is_online "$N1"
+# A node that knows only B (claimed through B too).
+URL=$B_URL
+start_claimed 1
 ok $? "a node attached to the follower only is online on the leader"
+N1=${NODE_OF[1]}
+URL=$A_URL
 api POST /api/v1/jobs '{"name":"pi","program":"montecarlo-pi","total_iterations":100000,"chunk_size":2000}'
 J=$(jbody .id)
 wait_for 60 job_done "$J"
@@ -208,13 +204,10 @@ URL=$A_URL
 
 # kill -9 of the leader mid-job: B leads on its address; a node that knew
 # only A's address fails over to B, B's own node keeps working.
-"$S" node --server "$A_URL" --server "$B_URL" --state "$TMP/n2" --name n2 --gpus 0 --max-parallel 2 \
-	>>"$TMP/n2.out" 2>>"$TMP/n2.err" &
-AGENT[2]=$!
-wait_for 15 has_claim 2
-api POST /api/v1/nodes/claim "{\"code\":\"$(claim_line 2)\"}"
-N2=$(jbody .id)
-wait_for 15 is_online "$N2"
+URL=$B_URL PRE_SERVER=$A_URL
+start_claimed 2
+N2=${NODE_OF[2]}
+URL=$A_URL PRE_SERVER=
 api POST /api/v1/jobs '{"name":"pi2","program":"montecarlo-pi","total_iterations":300000,"chunk_size":2000}'
 J2=$(jbody .id)
 some_done() { api GET "/api/v1/jobs/$J2"; [ "$(jbody '.chunks.completed // 0')" -ge 10 ]; }
