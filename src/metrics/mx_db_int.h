@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include "metrics/mx.h"
 
 /* ---- Byte buffers and varints --------------------------------------- */
@@ -18,10 +19,25 @@ typedef struct mx_bytes {
 	size_t len, cap;
 } mx_bytes;
 
-void mx_bytes_reserve(mx_bytes *b, size_t more);
+/* The writers are inline: the log record and the codecs put a few bytes
+ * a call, millions of times a second; only growing calls out. */
+void mx_bytes_grow(mx_bytes *b, size_t more);
+static inline void mx_bytes_reserve(mx_bytes *b, size_t more)
+{
+	if (b->len + more > b->cap)
+		mx_bytes_grow(b, more);
+}
 void mx_bytes_put(mx_bytes *b, const void *p, size_t n);
 void mx_bytes_release(mx_bytes *b);
-void mx_put_uvar(mx_bytes *b, uint64_t v);
+static inline void mx_put_uvar(mx_bytes *b, uint64_t v)
+{
+	mx_bytes_reserve(b, 10);
+	while (v >= 0x80) {
+		b->p[b->len++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	b->p[b->len++] = (uint8_t)v;
+}
 static inline uint64_t mx_zz(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
 static inline int64_t mx_unzz(uint64_t z) { return (int64_t)(z >> 1) ^ -(int64_t)(z & 1); }
 static inline void mx_put_svar(mx_bytes *b, int64_t v) { mx_put_uvar(b, mx_zz(v)); }
@@ -36,7 +52,16 @@ uint64_t mx_get_uvar(mx_rd *r);
 static inline int64_t mx_get_svar(mx_rd *r) { return mx_unzz(mx_get_uvar(r)); }
 uint8_t mx_get_u8(mx_rd *r);
 double mx_get_f64(mx_rd *r);
-void mx_put_f64(mx_bytes *b, double v);
+/* Little-endian, whatever the host's order. */
+static inline void mx_put_f64(mx_bytes *b, double v)
+{
+	uint64_t u;
+	memcpy(&u, &v, 8);
+	mx_bytes_reserve(b, 8);
+	for (int i = 0; i < 8; i++)
+		b->p[b->len + (size_t)i] = (uint8_t)(u >> (8 * i));
+	b->len += 8;
+}
 
 /* ---- Blocks of points (mx_gorilla.c) -------------------------------- */
 

@@ -37,10 +37,8 @@
 
 const double mx_p10[MX_DEC_MAX + 1] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9 };
 
-void mx_bytes_reserve(mx_bytes *b, size_t more)
+void mx_bytes_grow(mx_bytes *b, size_t more)
 {
-	if (b->len + more <= b->cap)
-		return;
 	size_t cap = b->cap ? b->cap * 2 : 256;
 	while (cap < b->len + more)
 		cap *= 2;
@@ -60,26 +58,6 @@ void mx_bytes_release(mx_bytes *b)
 {
 	free(b->p);
 	*b = (mx_bytes){ 0 };
-}
-
-void mx_put_uvar(mx_bytes *b, uint64_t v)
-{
-	mx_bytes_reserve(b, 10);
-	while (v >= 0x80) {
-		b->p[b->len++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	b->p[b->len++] = (uint8_t)v;
-}
-
-void mx_put_f64(mx_bytes *b, double v)
-{
-	uint64_t u;
-	memcpy(&u, &v, 8);
-	uint8_t x[8];
-	for (int i = 0; i < 8; i++)
-		x[i] = (uint8_t)(u >> (8 * i));
-	mx_bytes_put(b, x, 8);
 }
 
 uint64_t mx_get_uvar(mx_rd *r)
@@ -348,18 +326,36 @@ static inline uint64_t rice_cost1(uint64_t z, int k)
 	return q < RICE_ESC ? q + 1 + (uint64_t)k : RICE_ESC + 6 + (uint64_t)bitlen(z);
 }
 
-/* The cheapest parameter for z[0..n), near the log of their mean. */
+/* The cheapest parameter for z[0..n), near the log of their mean. The
+ * usual block has small z: the sum fits a uint64_t (exact, as the long
+ * double sum then is too) and no z escapes, so a cost is a sum of shifts;
+ * both loops vectorize. */
 static int rice_best(const uint64_t *z, size_t n, uint64_t *cost)
 {
+	uint64_t any = 0, s = 0;
 	long double sum = 0;
 	for (size_t i = 0; i < n; i++)
-		sum += (long double)z[i];
-	int k0 = n && sum >= (long double)n ? bitlen((uint64_t)(sum / (long double)n)) - 1 : 0;
-	int best = -1;
-	for (int k = k0 > 2 ? k0 - 2 : 0; k <= k0 + 2 && k <= 63; k++) {
-		uint64_t c = 0;
+		any |= z[i];
+	if (bitlen(any) + bitlen(n) <= 64) {
 		for (size_t i = 0; i < n; i++)
-			c += rice_cost1(z[i], k);
+			s += z[i];
+		sum = (long double)s;
+	} else {
+		for (size_t i = 0; i < n; i++)
+			sum += (long double)z[i];
+	}
+	int k0 = n && sum >= (long double)n ? bitlen((uint64_t)(sum / (long double)n)) - 1 : 0;
+	int best = -1, lo = k0 > 2 ? k0 - 2 : 0, plain = (any >> lo) < RICE_ESC;
+	for (int k = lo; k <= k0 + 2 && k <= 63; k++) {
+		uint64_t c = 0;
+		if (plain) {
+			for (size_t i = 0; i < n; i++)
+				c += z[i] >> k;
+			c += (uint64_t)n * (1 + (uint64_t)k);
+		} else {
+			for (size_t i = 0; i < n; i++)
+				c += rice_cost1(z[i], k);
+		}
 		if (best < 0 || c < *cost) {
 			*cost = c;
 			best = k;
