@@ -46,7 +46,10 @@ struct tent {
 	uint64_t h;
 	const char *raw; /* NULL: empty slot */
 	size_t len;
-	mx_sample like; /* agent and tags as interned by the batch */
+	/* Agent and tags as interned by the batch. */
+	const char *agent;
+	const mx_tag *tags;
+	unsigned ntags;
 };
 
 /* Open addressing, cap a power of two, n <= cap / 2. */
@@ -343,9 +346,10 @@ static uint64_t raw_hash(const char *s, size_t n)
 	return h ^ h >> 29;
 }
 
-/* Past this many lookups with under an eighth of them hits, the request's
- * tags do not repeat enough to pay for hashing them. */
-#define TAGS_TRIAL 1024
+/* At this many lookups and each power of two after, under an eighth of
+ * them hits: the request's tags do not repeat enough to pay for hashing
+ * them (and for a table that grows with them). */
+#define TAGS_TRIAL 256
 
 /* The entry of tags [s, s + n), or the empty slot where they would go
  * (NULL when lookups are off). */
@@ -353,7 +357,8 @@ static struct tent *tags_find(struct tcache *c, const char *s, size_t n)
 {
 	if (c->off)
 		return NULL;
-	if (++c->looks == TAGS_TRIAL && c->hits < TAGS_TRIAL / 8) {
+	c->looks++;
+	if (c->looks >= TAGS_TRIAL && !(c->looks & (c->looks - 1)) && c->hits < c->looks / 8) {
 		c->off = 1;
 		return NULL;
 	}
@@ -446,7 +451,9 @@ static int add_fields(struct lp *l, mx_batch *b, struct tent *c, const char *t,
 			metric = name;
 		}
 		if (c && c->raw)
-			rc = mx_batch_add_like(b, &c->like, metric, ts, f->v, berr, sizeof berr);
+			rc = mx_batch_add_like(b, &(mx_sample){ .agent = c->agent, .tags = c->tags,
+							       .ntags = c->ntags },
+					       metric, ts, f->v, berr, sizeof berr);
 		else
 			rc = mx_batch_add(b, agent, metric, ts, f->v, tags, ntags, berr, sizeof berr);
 		if (rc == -E2BIG) {
@@ -457,7 +464,10 @@ static int add_fields(struct lp *l, mx_batch *b, struct tent *c, const char *t,
 			return fail(l, "field \"%s\": %s", mx_quote(f->key, f->klen, q, sizeof q),
 				    berr);
 		if (c && !c->raw) {
-			c->like = *mx_batch_get(b, mx_batch_len(b) - 1);
+			const mx_sample *x = mx_batch_get(b, mx_batch_len(b) - 1);
+			c->agent = x->agent;
+			c->tags = x->tags;
+			c->ntags = x->ntags;
 			c->raw = t;
 			c->len = (size_t)(he - t);
 			l->tc.n++;
