@@ -135,6 +135,9 @@ int http_target_ok(const char *raw);
 struct sockaddr_storage;
 /* The connection's peer address as text ("" when unknown). */
 void http_conn_addr(struct MHD_Connection *conn, char *out, size_t n);
+/* Why a daemon on cfg did not start (errno e): a bad certificate or key
+ * when TLS is on and the address was not the trouble. */
+void http_start_error(const http_config *cfg, int e, char *err, size_t errlen);
 /* Reads cfg's TLS certificate and key (the caller frees both, also on
  * failure) and checks that libmicrohttpd speaks TLS; err on failure. */
 int http_tls_read(const http_config *cfg, char **cert, char **key, char *err, size_t errlen);

@@ -421,6 +421,7 @@ int http_proxy_start(const http_config *cfg, http_upstream_fn up, void *ctx, htt
 		{ MHD_OPTION_HTTPS_MEM_KEY, 0, p->tls_key },
 		{ MHD_OPTION_END, 0, NULL },
 	};
+	errno = 0;
 	p->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, p,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, p,
@@ -432,7 +433,7 @@ int http_proxy_start(const http_config *cfg, http_upstream_fn up, void *ctx, htt
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
 	if (!p->d) {
-		snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen, strerror(errno));
+		http_start_error(cfg, errno, err, errlen);
 		rc = -EADDRINUSE;
 		goto fail;
 	}

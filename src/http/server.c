@@ -950,6 +950,16 @@ int http_parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t
 	return 0;
 }
 
+void http_start_error(const http_config *cfg, int e, char *err, size_t errlen)
+{
+	if (cfg->tls_cert && e != EADDRINUSE && e != EACCES && e != EADDRNOTAVAIL)
+		snprintf(err, errlen, "cannot start HTTPS on %s: the TLS certificate or key is"
+			 " invalid or they do not match", cfg->listen);
+	else
+		snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen,
+			 e ? strerror(e) : "libmicrohttpd refused the settings");
+}
+
 int http_tls_read(const http_config *cfg, char **cert, char **key, char *err, size_t errlen)
 {
 	size_t n;
@@ -1100,12 +1110,7 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 		int e = errno;
 		for (unsigned i = 0; i < s->nd && s->d[i]; i++)
 			MHD_stop_daemon(s->d[i]);
-		if (cfg->tls_cert && e != EADDRINUSE && e != EACCES && e != EADDRNOTAVAIL)
-			snprintf(err, errlen, "cannot start HTTPS on %s: the TLS certificate or key is"
-				 " invalid or they do not match", cfg->listen);
-		else
-			snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen,
-				 e ? strerror(e) : "libmicrohttpd refused the settings");
+		http_start_error(cfg, e, err, errlen);
 		rc = -EADDRINUSE;
 		goto fail;
 	}
