@@ -216,7 +216,7 @@ static ssize_t read_answer(void *cls, uint64_t pos, char *out, size_t max)
 		memcpy(out, q->out.data + q->out_at, k);
 		q->out_at += k;
 		if (q->out_at == q->out.len) {
-			q->out.len = 0;
+			buf_reset(&q->out); /* keeps its memory for the next piece */
 			q->out_at = 0;
 		}
 		return (ssize_t)k;
