@@ -52,7 +52,7 @@ struct preq {
 	http_proxy *p;
 	char *uri; /* the raw target, as received */
 	int started, early;
-	char *hdrs[HDRS_MAX + 5];
+	char *hdrs[HDRS_MAX + 4 + 1]; /* the client's, our 4 (invariant 1), a NULL */
 	size_t nhdrs;
 	int64_t body_len;
 	char method[16];

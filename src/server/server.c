@@ -570,6 +570,13 @@ static int ingest_start(server *sv, const http_hooks *hooks, char *err, size_t e
 	return 0;
 }
 
+/* "http[s]://HOST:PORT" of a listener on listen ("HOST:PORT") that got port. */
+static void listen_url(const char *listen, int tls, unsigned port, char *out, size_t n)
+{
+	const char *colon = strrchr(listen, ':');
+	snprintf(out, n, "%s://%.*s:%u", tls ? "https" : "http", (int)(colon - listen), listen, port);
+}
+
 /* The leader's replica listener: every route, for the requests the
  * followers relay (docs/postgres.md). Its secret is new with each lead and
  * reaches the followers through the database only. */
@@ -577,13 +584,13 @@ static int peers_start(server *sv, const http_hooks *hooks, char *err, size_t er
 {
 	struct app *app = &sv->app;
 	unsigned char raw[32];
-	char secret[65], listen[300], host[256], why[256], url[320];
+	char secret[65], listen[300], named[300], why[256], url[320];
 	const char *colon = strrchr(sv->s.http.listen, ':');
-	snprintf(host, sizeof host, "%.*s", (int)(colon - sv->s.http.listen), sv->s.http.listen);
 	if (sv->s.replica_listen)
 		sn_strlcpy(listen, sv->s.replica_listen, sizeof listen);
 	else
-		snprintf(listen, sizeof listen, "%s:0", host);
+		snprintf(listen, sizeof listen, "%.*s:0", (int)(colon - sv->s.http.listen),
+			 sv->s.http.listen);
 	sn_random(raw, sizeof raw);
 	sn_hex(raw, sizeof raw, secret);
 	explicit_bzero(raw, sizeof raw);
@@ -597,18 +604,18 @@ static int peers_start(server *sv, const http_hooks *hooks, char *err, size_t er
 		snprintf(err, errlen, "--replica-listen: %s", why);
 		goto out;
 	}
-	colon = strrchr(listen, ':');
-	snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
-	if (!strcmp(host, "0.0.0.0") || !strcmp(host, "[::]")) {
+	/* A wildcard address is not one the others can reach: this host's name is. */
+	int wild = !strncmp(listen, "0.0.0.0:", 8) || !strncmp(listen, "[::]:", 5);
+	if (wild) {
 		char name[200] = "localhost";
 		gethostname(name, sizeof name - 1);
-		sn_strlcpy(host, name, sizeof host);
+		snprintf(named, sizeof named, "%s%s", name, strrchr(listen, ':'));
 	}
 	if (sv->s.replica_url)
 		sn_strlcpy(url, sv->s.replica_url, sizeof url);
 	else
-		snprintf(url, sizeof url, "%s://%s:%u", sv->s.http.tls_cert ? "https" : "http", host,
-			 http_server_port(app->peers));
+		listen_url(wild ? named : listen, sv->s.http.tls_cert != NULL,
+			   http_server_port(app->peers), url, sizeof url);
 	if ((rc = replica_advertise(app->replica, url, secret))) {
 		snprintf(err, errlen, "cannot tell the other replicas where this one is: %s",
 			 strerror(-rc));
@@ -653,10 +660,10 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 			snprintf(err, errlen, "--ingest-listen: %s", why);
 			goto fail;
 		}
-		const char *colon = strrchr(sv->s.http.listen, ':');
-		log_info("replica: serving %s://%.*s:%u (relayed to the leader while another leads)",
-			 sv->s.http.tls_cert ? "https" : "http", (int)(colon - sv->s.http.listen),
-			 sv->s.http.listen, follow_port(sv->follow));
+		char url[320];
+		listen_url(sv->s.http.listen, sv->s.http.tls_cert != NULL, follow_port(sv->follow),
+			   url, sizeof url);
+		log_info("replica: serving %s (relayed to the leader while another leads)", url);
 	}
 	if ((rc = replica_lead(app->st, who, sig_pipe[0], sv->follow ? follow_forget : NULL,
 			       sv->follow, &app->replica, err, errlen)))
@@ -745,10 +752,8 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 	follow_stop(&sv->follow);
 	if (app->replica && (rc = peers_start(sv, &hooks, err, errlen)))
 		goto fail;
-	const char *host = sv->s.http.listen;
-	const char *colon = strrchr(host, ':');
-	snprintf(sv->url, sizeof sv->url, "%s://%.*s:%u", sv->s.http.tls_cert ? "https" : "http",
-		 (int)(colon - host), host, http_server_port(app->http));
+	listen_url(sv->s.http.listen, sv->s.http.tls_cert != NULL, http_server_port(app->http),
+		   sv->url, sizeof sv->url);
 	if (sv->s.ingest.listen && (rc = ingest_start(sv, &hooks, err, errlen)))
 		goto fail;
 	*out = sv;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "store/store.h"
 
 /* The server's URL, or NULL: the tests run on SQLite. */
 static inline const char *test_db_server(void)
@@ -95,5 +96,20 @@ static inline void test_db_drop(const char *url)
 		 url + slash);
 	if (test_db_psql(sql))
 		fprintf(stderr, "test_db: cannot drop the database of %s\n", url);
+}
+/* The integer in the first column of sql's first row (a count), -1 when
+ * there is no row; the query must run (include after cmocka.h). */
+static inline int64_t test_db_int(store *st, const char *sql)
+{
+	store_conn *c = NULL;
+	store_rows *r = NULL;
+	int64_t n = -1;
+	assert_int_equal(store_acquire(st, &c), 0);
+	assert_int_equal(store_query(c, sql, &r, SNOARGS), 0);
+	if (store_rows_next(r) == 1)
+		n = store_rows_int(r, 0);
+	store_rows_free(&r);
+	store_release(&c);
+	return n;
 }
 #endif

@@ -20,19 +20,6 @@
 
 static const hub_viewer admin = { "u1", 1 };
 
-static int64_t count_rows(store *st, const char *sql)
-{
-	store_conn *c = NULL;
-	store_rows *r = NULL;
-	int64_t n = -1;
-	if (store_acquire(st, &c) == 0 && store_query(c, sql, &r, SNOARGS) == 0 &&
-	    store_rows_next(r) == 1)
-		n = store_rows_int(r, 0);
-	store_rows_free(&r);
-	store_release(&c);
-	return n;
-}
-
 /* The next event a viewer may see within ms, its id in *id; its data. */
 static char *next_seen(hub *h, uint64_t *cur, int ms)
 {
@@ -83,11 +70,11 @@ static void test_keep_restore_prune(void **state)
 		assert_non_null(got);
 		assert_int_equal(cur, (uint64_t)i);
 		/* Seen means kept. */
-		assert_true(count_rows(st, "SELECT COUNT(*) FROM events") >= i);
+		assert_true(test_db_int(st, "SELECT COUNT(*) FROM events") >= i);
 		free(got);
 	}
 	close_log(&h, &e);
-	assert_int_equal(count_rows(st, "SELECT COUNT(*) FROM events WHERE owner = 'bob' AND id = 2"), 1);
+	assert_int_equal(test_db_int(st, "SELECT COUNT(*) FROM events WHERE owner = 'bob' AND id = 2"), 1);
 
 	/* The next process: the same ids, then new ones after them. */
 	open_log(st, &h, &e);
@@ -113,9 +100,9 @@ static void test_keep_restore_prune(void **state)
 		}
 	}
 	close_log(&h, &e);
-	int64_t n = count_rows(st, "SELECT COUNT(*) FROM events");
+	int64_t n = test_db_int(st, "SELECT COUNT(*) FROM events");
 	assert_true(n >= EVLOG_KEEP && n < EVLOG_KEEP + 1100);
-	assert_int_equal(count_rows(st, "SELECT MAX(id) FROM events"), 4 + EVLOG_KEEP + 1100);
+	assert_int_equal(test_db_int(st, "SELECT MAX(id) FROM events"), 4 + EVLOG_KEEP + 1100);
 
 	/* A store that refuses the log's writes (SQLite: another writer holds
 	 * the lock past the busy timeout): the event is shown after

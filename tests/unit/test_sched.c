@@ -817,20 +817,6 @@ static void test_job_index(void **state)
 
 /* ---- retention of configs (sched_store.c) ---- */
 
-static int64_t count_rows(store *st, const char *sql)
-{
-	store_conn *c = NULL;
-	store_rows *rows = NULL;
-	int64_t n = -1;
-	assert_int_equal(store_acquire(st, &c), 0);
-	assert_int_equal(store_query(c, sql, &rows, SNOARGS), 0);
-	if (store_rows_next(rows) == 1)
-		n = store_rows_int(rows, 0);
-	store_rows_free(&rows);
-	store_release(&c);
-	return n;
-}
-
 static void test_configs_gc(void **state)
 {
 	(void)state;
@@ -856,13 +842,13 @@ static void test_configs_gc(void **state)
 	store_release(&c);
 	assert_int_equal(sched_configs_gc(st, 1000, &removed), 0);
 	assert_int_equal(removed, 1);
-	assert_int_equal(count_rows(st, "SELECT COUNT(*) FROM configs WHERE sha256 = 'old'"), 0);
-	assert_int_equal(count_rows(st, "SELECT COUNT(*) FROM configs"), 2);
+	assert_int_equal(test_db_int(st, "SELECT COUNT(*) FROM configs WHERE sha256 = 'old'"), 0);
+	assert_int_equal(test_db_int(st, "SELECT COUNT(*) FROM configs"), 2);
 	/* Past every cutoff, a referenced config stays. */
 	assert_int_equal(sched_configs_gc(st, INT64_MAX, &removed), 0);
 	assert_int_equal(removed, 1);
-	assert_int_equal(count_rows(st, "SELECT COUNT(*) FROM configs WHERE sha256 = 'used'"), 1);
-	assert_int_equal(count_rows(st, "SELECT COUNT(*) FROM configs"), 1);
+	assert_int_equal(test_db_int(st, "SELECT COUNT(*) FROM configs WHERE sha256 = 'used'"), 1);
+	assert_int_equal(test_db_int(st, "SELECT COUNT(*) FROM configs"), 1);
 	store_free(&st);
 	test_db_drop(url);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -80,20 +80,6 @@ static int open_with(const store_domain *a, const store_domain *b, store **s, ch
 	return store_open(url, &so, s, err, n);
 }
 
-static int64_t query1(store *s, const char *sql)
-{
-	store_conn *c = NULL;
-	store_rows *r = NULL;
-	int64_t v = -1;
-	assert_int_equal(store_acquire(s, &c), 0);
-	assert_int_equal(store_query(c, sql, &r, SNOARGS), 0);
-	if (store_rows_next(r) == 1)
-		v = store_rows_int(r, 0);
-	store_rows_free(&r);
-	store_release(&c);
-	return v;
-}
-
 static void test_migrate_and_query(void **state)
 {
 	(void)state;
@@ -153,7 +139,7 @@ static void test_migrate_and_query(void **state)
 	assert_null(s);
 	/* Reopening applies nothing new (a re-run would fail) and keeps the data. */
 	assert_int_equal(open_with(&shelf, NULL, &s, err, sizeof err), 0);
-	assert_int_equal(query1(s, "SELECT COUNT(*) FROM shelf"), 1);
+	assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM shelf"), 1);
 	store_free(&s);
 }
 
@@ -169,15 +155,15 @@ static void test_domains(void **state)
 	assert_int_equal(store_schema_version(s, "shelf"), 2);
 	assert_int_equal(store_schema_version(s, "box"), 1);
 	assert_int_equal(store_schema_version(s, "other"), 0);
-	assert_int_equal(query1(s, "SELECT COUNT(*) FROM schema_migrations"), 3);
-	assert_int_equal(query1(s, "SELECT MAX(version) FROM schema_version"), STORE_FORMAT);
+	assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM schema_migrations"), 3);
+	assert_int_equal(test_db_int(s, "SELECT MAX(version) FROM schema_version"), STORE_FORMAT);
 	store_free(&s);
 	assert_int_equal(open_with(NULL, NULL, &s, err, sizeof err), 0);
 	store_free(&s);
 	assert_int_equal(open_with(&shelf, NULL, &s, err, sizeof err), 0);
 	assert_int_equal(store_schema_version(s, "shelf"), 3);
 	assert_int_equal(store_schema_version(s, "box"), 1);
-	assert_int_equal(query1(s, "SELECT COUNT(*) FROM schema_migrations WHERE domain = 'shelf'"), 3);
+	assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM schema_migrations WHERE domain = 'shelf'"), 3);
 	store_free(&s);
 	/* A list the runner cannot apply in order is refused up front. */
 	static const store_migration bad_m[] = { { 2, "SELECT 1;", NULL, NULL } };
@@ -207,19 +193,19 @@ static void test_legacy_upgrade(void **state)
 	store_release(&c);
 	store_free(&s);
 	assert_int_equal(open_with(&box, NULL, &s, err, sizeof err), 0);
-	assert_int_equal(query1(s, "SELECT MAX(version) FROM schema_version"), 2);
+	assert_int_equal(test_db_int(s, "SELECT MAX(version) FROM schema_version"), 2);
 	store_free(&s);
 	assert_int_equal(open_with(&shelf_legacy, &box, &s, err, sizeof err), 0);
 	assert_int_equal(store_schema_version(s, "shelf"), 3);
-	assert_int_equal(query1(s, "SELECT applied_at FROM schema_migrations WHERE domain = 'shelf'"
+	assert_int_equal(test_db_int(s, "SELECT applied_at FROM schema_migrations WHERE domain = 'shelf'"
 				   " AND version = 2"), 222);
-	assert_int_equal(query1(s, "SELECT COUNT(*) FROM schema_version"), 3);
-	assert_int_equal(query1(s, "SELECT size FROM shelf LIMIT 1"), -1); /* column exists, no rows */
+	assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM schema_version"), 3);
+	assert_int_equal(test_db_int(s, "SELECT size FROM shelf LIMIT 1"), -1); /* column exists, no rows */
 	store_free(&s);
 	/* A second start is a no-op. */
 	assert_int_equal(open_with(&shelf_legacy, &box, &s, err, sizeof err), 0);
-	assert_int_equal(query1(s, "SELECT COUNT(*) FROM schema_version"), 3);
-	assert_int_equal(query1(s, "SELECT COUNT(*) FROM schema_migrations"), 4);
+	assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM schema_version"), 3);
+	assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM schema_migrations"), 4);
 	store_free(&s);
 }
 
@@ -454,8 +440,8 @@ static void test_concurrent_open(void **state)
 		assert_int_equal(o[i].rc, 0);
 	}
 	assert_int_equal(open_with(&shelf, &box, &s, err, sizeof err), 0);
-	assert_int_equal(query1(s, "SELECT COUNT(*) FROM schema_migrations"), 4);
-	assert_int_equal(query1(s, "SELECT COUNT(*) FROM schema_version"), 1);
+	assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM schema_migrations"), 4);
+	assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM schema_version"), 1);
 	store_free(&s);
 }
 
@@ -492,9 +478,9 @@ static void test_failing_migration(void **state)
 	store_free(&s);
 	assert_int_equal(open_with(&box, &good, &s, err, sizeof err), 0);
 	assert_int_equal(store_schema_version(s, "dom"), 2);
-	assert_int_equal(query1(s, "SELECT COUNT(*) FROM ok1"), 1);
-	assert_int_equal(query1(s, "SELECT COUNT(*) FROM half"), 0);
-	assert_int_equal(query1(s, "SELECT COUNT(*) FROM schema_migrations WHERE domain = 'dom'"), 2);
+	assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM ok1"), 1);
+	assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM half"), 0);
+	assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM schema_migrations WHERE domain = 'dom'"), 2);
 	store_free(&s);
 }
 
@@ -521,7 +507,7 @@ static void test_failed_commit(void **state)
 		assert_true(store_exec(c, "INSERT INTO box (id) VALUES ('c')", NULL, SNOARGS) < 0);
 		assert_true(store_commit(c) < 0);
 		assert_non_null(strstr(store_errmsg(c), "rolled back"));
-		assert_int_equal(query1(s, "SELECT COUNT(*) FROM box"), 1);
+		assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM box"), 1);
 		/* A constraint checked at COMMIT: the COMMIT fails with
 		 * ECONSTRAINT, and the transaction is over and kept nothing. */
 		assert_int_equal(store_exec(c, "CREATE TABLE dfr (id BIGINT, CONSTRAINT dfr_u UNIQUE (id)"
@@ -529,10 +515,10 @@ static void test_failed_commit(void **state)
 		assert_int_equal(store_begin(c), 0);
 		assert_int_equal(store_exec(c, "INSERT INTO dfr (id) VALUES (1), (1)", NULL, SNOARGS), 0);
 		assert_int_equal(store_commit(c), STORE_ECONSTRAINT);
-		assert_int_equal(query1(s, "SELECT COUNT(*) FROM dfr"), 0);
+		assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM dfr"), 0);
 	} else {
 		assert_int_equal(store_commit(c), 0);
-		assert_int_equal(query1(s, "SELECT COUNT(*) FROM box"), 2);
+		assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM box"), 2);
 	}
 	/* The connection is usable afterwards, in and out of transactions. */
 	assert_int_equal(store_begin(c), 0);
@@ -612,7 +598,7 @@ static void test_pipeline(void **state)
 	store_rows_free(&r);
 	assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('q')", NULL, SNOARGS), 0);
 	assert_int_equal(store_commit(c), 0);
-	assert_int_equal(query1(s, "SELECT COUNT(*) FROM box"), 151);
+	assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM box"), 151);
 	/* A failing statement in the queue: the commit fails, nothing kept. */
 	assert_int_equal(store_begin(c), 0);
 	assert_int_equal(store_pipeline(c, 1), 0);
@@ -622,7 +608,7 @@ static void test_pipeline(void **state)
 		assert_int_equal(rc, 0); /* queued: the error comes at the commit */
 		assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('s')", NULL, SNOARGS), 0);
 		assert_int_equal(store_commit(c), STORE_ECONSTRAINT);
-		assert_int_equal(query1(s, "SELECT COUNT(*) FROM box"), 151);
+		assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM box"), 151);
 	} else {
 		assert_int_equal(rc, STORE_ECONSTRAINT);
 		assert_int_equal(store_rollback(c), 0);
@@ -638,7 +624,7 @@ static void test_pipeline(void **state)
 	assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('u')", NULL, SNOARGS),
 			 STORE_ECONSTRAINT);
 	assert_int_equal(store_rollback(c), 0);
-	assert_int_equal(query1(s, "SELECT COUNT(*) FROM box"), 151);
+	assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM box"), 151);
 	store_release(&c);
 	store_free(&s);
 }
@@ -787,8 +773,8 @@ static void test_server_domains(void **state)
 		store_free(&s);
 	}
 	assert_int_equal(open_with(NULL, NULL, &s, err, sizeof err), 0);
-	assert_int_equal(query1(s, "SELECT COUNT(*) FROM schema_migrations"), total);
-	assert_int_equal(query1(s, "SELECT COUNT(*) FROM (SELECT domain, version FROM schema_migrations"
+	assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM schema_migrations"), total);
+	assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM (SELECT domain, version FROM schema_migrations"
 				   " GROUP BY domain, version) t"), total);
 	store_free(&s);
 }
