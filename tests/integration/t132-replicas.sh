@@ -26,7 +26,7 @@ TOKEN=$(login admin adminpass123)
 # B: same database, same data directory, a port of its own, where it
 # relays to A while A leads (t133); it must not lead meanwhile.
 for _ in $(seq 1 50); do
-	B_PORT=$(( 20000 + RANDOM % 20000 ))
+	B_PORT=$(( 20000 + RANDOM % 12000 )) # below the ephemeral ports (32768 and up)
 	(exec 3<>"/dev/tcp/127.0.0.1/$B_PORT") 2>/dev/null || break
 done
 B_URL=http://127.0.0.1:$B_PORT

@@ -27,10 +27,12 @@ start_server --node-timeout 2s --heartbeat 300ms
 A_URL=$URL A_PID=$SERVER_PID
 TOKEN=$(login admin adminpass123)
 
+# A port nobody listens on, below the kernel's ephemeral range (32768 and
+# up here): a port some outgoing connection holds cannot be listened on.
 free_port() {
 	local port
 	for _ in $(seq 1 50); do
-		port=$(( 20000 + RANDOM % 20000 ))
+		port=$(( 20000 + RANDOM % 12000 ))
 		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
 	done
 	echo "$port"
@@ -257,10 +259,7 @@ isnt "$(dbq "SELECT url FROM replica_leader WHERE id = 1")" "$R_URL" "the new le
 # and the other follower relays to it at once.
 start_follower() { # NAME: a follower on a free port; sets its URL and PID
 	local port
-	for _ in $(seq 1 50); do
-		port=$(( 20000 + RANDOM % 20000 ))
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
-	done
+	port=$(free_port)
 	SENTINEL_ADMIN_PASSWORD=adminpass123 "$S" server --listen "127.0.0.1:$port" --data "$SERVER_DATA" \
 		--ready-file "$TMP/$1.ready" >"$TMP/$1.out" 2>"$TMP/$1.log" &
 	eval "${1}_PID=$! ${1}_URL=http://127.0.0.1:$port"
@@ -269,7 +268,9 @@ start_follower c
 start_follower d
 follows() { grep -q "following it" "$TMP/c.log" && grep -q "following it" "$TMP/d.log"; }
 wait_for 20 follows
-ok $? "two more replicas follow the new leader"
+frc=$?
+ok $frc "two more replicas follow the new leader"
+[ "$frc" = 0 ] || tail -n 5 "$TMP/c.log" "$TMP/d.log" | sed 's/^/#   /' 
 stop_all_agents
 kill -TERM "$B_PID"; wait "$B_PID"
 is "$?" 0 "the new leader stops cleanly"
