@@ -79,11 +79,14 @@ struct http_server {
 	char *replica_secret; /* a replica listener's (http_config), or NULL */
 	pthread_mutex_t defer_mu; /* orders a deferred request's suspension
 				   * and its resumption (http_req_resume) */
+	struct http_ev *ev; /* the event loop (evloop.c) when it serves, not MHD */
 };
 
 struct http_req {
 	http_server *srv;
-	struct MHD_Connection *conn;
+	struct MHD_Connection *conn; /* libmicrohttpd's, or NULL on the event loop */
+	struct http_ev_req *ev;      /* the event loop's (evloop.c), or NULL */
+	int close;          /* the connection closes after the reply (refuse_now) */
 	const http_route *route;
 	const char *method, *path;
 	char *param_name[MAX_PARAMS], *param_val[MAX_PARAMS];
@@ -148,6 +151,85 @@ json_t *http_error_json(const char *code, const char *message, const char *reque
 /* How long an SSE stream waits for an event before it sends a keep-alive
  * comment (reply.c; SENTINEL_SSE_KEEPALIVE_MS changes it for tests). */
 extern int http_sse_keepalive_ms;
+
+/* ---- the request cycle (server.c), for libmicrohttpd and the event loop ----
+ * begin: after srv, method, path, hc (and ev, addr) are set: counts the
+ * request in flight, takes its id and address, runs the checks made before
+ * the body; returns 0, or 1 with an answer set, or 2 with an answer set
+ * that must not read a byte of the body (close after it).
+ * piece: n more body bytes. dispatch: after the last (the handler runs,
+ * or the refusal found meanwhile is answered). reply: just before the
+ * answer goes out (the done hook, the route's figures). end: logs the
+ * request and frees it (aborted: the answer did not go out whole). */
+int http_cycle_begin(http_req *r);
+void http_cycle_piece(http_req *r, const char *p, size_t n);
+void http_cycle_dispatch(http_req *r);
+void http_cycle_reply(http_req *r);
+void http_cycle_end(http_req *r, int aborted);
+
+/* ---- the event loop (evloop.c) and its parsers (ev_parse.c) ---- */
+
+#define HTTP_EV_HEADERS_MAX 64
+#define HTTP_EV_QUERY_MAX 32
+
+/* A parsed request head; every string points into the parsed bytes. */
+struct http_ev_head {
+	char *method, *target;
+	int minor;          /* HTTP/1.minor */
+	char *name[HTTP_EV_HEADERS_MAX], *value[HTTP_EV_HEADERS_MAX];
+	int nh;
+	int64_t length;     /* Content-Length, -1 when none */
+	int chunked, keep_alive, expect_continue;
+};
+/* The length of the head at the start of p[0..n) (through its empty
+ * line), or 0 while it is incomplete; from: bytes already scanned. */
+size_t http_ev_head_end(const char *p, size_t n, size_t from);
+/* Parses the head p[0..n) in place (NULs written). 0, or -EINVAL
+ * (malformed: 400), -E2BIG (too many fields: 431), -ENOTSUP (a transfer
+ * coding other than chunked: 501), -EPROTONOSUPPORT (not HTTP/1.x: 505). */
+int http_ev_parse_head(char *p, size_t n, struct http_ev_head *h);
+/* The first field of that name (any case), or NULL. */
+const char *http_ev_header(const struct http_ev_head *h, const char *name);
+/* A chunked body's decoder, zeroed to start. */
+struct http_ev_chunked {
+	int state, digits, line;
+	uint64_t left;
+	size_t meta;
+};
+/* Consumes the framing in in[0..n) up to and including the next span of
+ * data (in[*data_off..+*data_len), *data_len 0 when none). Returns the
+ * bytes consumed, or -EINVAL for a malformed body. */
+long http_ev_chunked(struct http_ev_chunked *c, const char *in, size_t n, size_t *data_off,
+		     size_t *data_len);
+int http_ev_chunked_done(const struct http_ev_chunked *c);
+/* Percent-decodes s in place ('+' is a space when plus). */
+void http_ev_unescape(char *s, int plus);
+
+/* What the event loop keeps of a request: its head, query, and reply. */
+struct http_ev_req {
+	struct ev_conn *conn;
+	http_req *next;     /* on the loop's queue of resumed requests */
+	char *head;
+	struct http_ev_head h;
+	char *qbuf, *qname[HTTP_EV_QUERY_MAX], *qval[HTTP_EV_QUERY_MAX];
+	int nq;
+	char *body;         /* the reply's */
+	size_t len;
+	char *ctype;
+};
+struct sockaddr_storage;
+/* Serves srv (its cfg with defaults) on addr with cfg.event_threads loops;
+ * sets srv->ev and srv->port. 0, or a negative errno with err. */
+int http_ev_start(http_server *srv, const struct sockaddr_storage *addr, socklen_t sl,
+		  char *err, size_t errlen);
+/* Stops accepting (closing the listening sockets). */
+void http_ev_quiesce(http_server *srv);
+/* Stops the loops and frees every connection (no request may be in flight). */
+void http_ev_stop(http_server *srv);
+/* http_req_resume of a request of the event loop. */
+void http_ev_resume(http_req *r);
+/* Frees what the loop kept of r. */
+void http_ev_req_free(struct http_ev_req *e);
 
 /* ---- the console (static.c) and browser requests (browser.c) ---- */
 

@@ -55,6 +55,19 @@ void http_reply_header(http_req *r, const char *name, const char *value)
 
 void http_reply_data(http_req *r, int status, const char *content_type, char *data, size_t len)
 {
+	if (r->ev) {
+		/* The event loop writes the head itself (evloop.c). */
+		if (r->status) {
+			log_error("http: second reply %d ignored for %s %s", status, r->method, r->path);
+			free(data);
+			return;
+		}
+		r->status = status;
+		r->ev->body = data;
+		r->ev->len = len;
+		r->ev->ctype = content_type ? xstrdup(content_type) : NULL;
+		return;
+	}
 	struct MHD_Response *resp =
 		MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
 	/* libmicrohttpd fails only when out of memory: the policy of base/mem.h. */
@@ -68,6 +81,11 @@ void http_reply_data(http_req *r, int status, const char *content_type, char *da
 void http_reply_fd(http_req *r, int status, const char *content_type, int fd, uint64_t offset,
 		   uint64_t len)
 {
+	if (r->ev) { /* the event loop's routes answer from memory */
+		close(fd);
+		http_reply_error(r, 500, "internal", "this listener sends no files");
+		return;
+	}
 	struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, offset);
 	/* NULL only for a range past what off_t holds (callers pass a file's
 	 * own range) or out of memory. */
@@ -104,6 +122,12 @@ static void cb_free(void *cls)
 void http_reply_callback(http_req *r, int status, const char *content_type, uint64_t len,
 			 http_read_fn read, void *cls, void (*free_fn)(void *))
 {
+	if (r->ev) {
+		if (free_fn)
+			free_fn(cls);
+		http_reply_error(r, 500, "internal", "this listener streams no replies");
+		return;
+	}
 	struct cb_reply *c = xmalloc(sizeof *c);
 	*c = (struct cb_reply){ read, cls, free_fn };
 	struct MHD_Response *resp = MHD_create_response_from_callback(
@@ -305,7 +329,7 @@ int http_sse_keepalive_ms = 15000;
 
 void http_reply_sse(http_req *r, const char *prefix, const hub_viewer *viewer)
 {
-	if (!r->srv->events) {
+	if (!r->srv->events || r->ev) {
 		http_reply_error(r, 404, "not_found", "no event stream");
 		return;
 	}
@@ -372,11 +396,19 @@ const char *http_req_param(const http_req *r, const char *name)
 
 const char *http_req_query(const http_req *r, const char *name)
 {
+	if (r->ev) {
+		for (int i = 0; i < r->ev->nq; i++)
+			if (strcmp(r->ev->qname[i], name) == 0)
+				return r->ev->qval[i];
+		return NULL;
+	}
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 const char *http_req_header(const http_req *r, const char *name)
 {
+	if (r->ev)
+		return http_ev_header(&r->ev->h, name);
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 

@@ -333,7 +333,7 @@ static void spool_write(http_req *r, const char *p, size_t n)
  * (it reaches logs, headers and the audit table), else one is made. */
 static void set_request_id(http_req *r)
 {
-	const char *given = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
+	const char *given = http_req_header(r, "X-Request-Id");
 	size_t n = given ? strlen(given) : 0;
 	int ok = n > 0 && n < sizeof r->id;
 	for (size_t i = 0; ok && i < n; i++)
@@ -361,7 +361,7 @@ static void set_request_id(http_req *r)
 static int from_replica(http_req *r)
 {
 	const char *want = r->srv->replica_secret;
-	const char *got = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, HTTP_REPLICA_HEADER);
+	const char *got = http_req_header(r, HTTP_REPLICA_HEADER);
 	size_t n = strlen(want);
 	if (!got || strlen(got) != n)
 		return 0;
@@ -370,7 +370,7 @@ static int from_replica(http_req *r)
 		d |= (unsigned char)(got[i] ^ want[i]);
 	if (d)
 		return 0;
-	const char *xff = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For");
+	const char *xff = http_req_header(r, "X-Forwarded-For");
 	unsigned char ip[16];
 	if (xff && strlen(xff) < sizeof r->addr &&
 	    (inet_pton(AF_INET, xff, ip) == 1 || inet_pton(AF_INET6, xff, ip) == 1))
@@ -391,13 +391,15 @@ void http_conn_addr(struct MHD_Connection *conn, char *out, size_t n)
 			  (socklen_t)n);
 }
 
+/* The event loop sets r->addr when it accepts the connection. */
 static void set_addr(http_req *r)
 {
-	r->addr[0] = '\0';
-	if (r->srv->replica_secret)
+	if (r->srv->replica_secret) {
+		r->addr[0] = '\0';
 		r->replica = from_replica(r);
-	else
+	} else if (!r->ev) {
 		http_conn_addr(r->conn, r->addr, sizeof r->addr);
+	}
 }
 
 /* "application/json" with or without parameters (charset); nothing else,
@@ -446,6 +448,7 @@ static int refuse_now(http_req *r)
 {
 	if (r->resp)
 		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	r->close = 1;
 	return 1;
 }
 
@@ -571,6 +574,17 @@ static void dispatch(http_req *r)
 		http_reply_error(r, 500, "internal", "the handler gave no reply");
 }
 
+void http_cycle_dispatch(http_req *r)
+{
+	if (r->spool_fd >= 0) {
+		if (close(r->spool_fd) && !r->spool_err)
+			r->spool_err = errno;
+		r->spool_fd = -1;
+	}
+	if (!r->discard) /* else its answer is set (spool_open failed) */
+		dispatch(r);
+}
+
 void http_req_defer(http_req *r)
 {
 	r->deferred = 1;
@@ -583,6 +597,10 @@ void http_req_resume(http_req *r)
 	http_server *srv = r->srv;
 	if (!r->status)
 		http_reply_error(r, 500, "internal", "the handler gave no reply");
+	if (r->ev) {
+		http_ev_resume(r);
+		return;
+	}
 	if (!srv->cfg.event_threads) {
 		sem_post(&r->done); /* r may be gone after this */
 		return;
@@ -618,12 +636,17 @@ static int defer_wait(http_req *r)
 	return done;
 }
 
-static enum MHD_Result queue(http_req *r)
+void http_cycle_reply(http_req *r)
 {
 	http_server *srv = r->srv;
 	if (r->route && srv->hooks.done)
 		srv->hooks.done(r, r->route, r->status, srv->app);
 	stats_record(r);
+}
+
+static enum MHD_Result queue(http_req *r)
+{
+	http_cycle_reply(r);
 	enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, r->resp);
 	MHD_destroy_response(r->resp);
 	r->resp = NULL;
@@ -635,6 +658,49 @@ static struct http_conn *conn_of(struct MHD_Connection *conn)
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	return ci ? ci->socket_context : NULL;
+}
+
+int http_cycle_begin(http_req *r)
+{
+	http_server *srv = r->srv;
+	r->start_ns = sn_mono_ns();
+	r->spool_fd = -1;
+	if (r->hc && !r->ev) {
+		pthread_mutex_lock(&srv->conns_mu);
+		r->hc->waiting = 0;
+		pthread_mutex_unlock(&srv->conns_mu);
+	}
+	atomic_fetch_add(&srv->inflight, 1);
+	set_request_id(r);
+	set_addr(r);
+	int early = early_checks(r);
+	if (early)
+		return early;
+	buf_init(&r->body, body_max(r));
+	if ((r->route->flags & HTTP_SPOOL_BODY) && spool_open(r)) {
+		http_reply_error(r, 500, "internal", "cannot store the request body");
+		r->discard = 1;
+	}
+	return 0;
+}
+
+void http_cycle_piece(http_req *r, const char *p, size_t n)
+{
+	if (r->discard)
+		return;
+	if (r->route->flags & HTTP_STREAM_BODY) {
+		if (!r->stream_err && !body_account(r, n)) {
+			const http_stream *hs = r->route->ctx;
+			r->stream_err = hs->on_chunk(r, p, n, hs->ctx);
+		}
+	} else if (r->spool_fd >= 0) {
+		spool_write(r, p, n);
+	/* A raw body kept in memory counts like a spooled one; a refusal's
+	 * reason is recorded for dispatch to answer. */
+	} else if (!(r->route->flags & HTTP_RAW_BODY) || !body_account(r, n)) {
+		if (!r->too_large && buf_append(&r->body, p, n))
+			r->too_large = 1;
+	}
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -650,19 +716,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->conn = conn;
 		r->method = method;
 		r->path = url;
-		r->start_ns = sn_mono_ns();
-		r->spool_fd = -1;
 		r->hc = conn_of(conn);
-		if (r->hc) {
-			pthread_mutex_lock(&srv->conns_mu);
-			r->hc->waiting = 0;
-			pthread_mutex_unlock(&srv->conns_mu);
-		}
-		atomic_fetch_add(&srv->inflight, 1);
 		*con_cls = r;
-		set_request_id(r);
-		set_addr(r);
-		int early = early_checks(r);
+		int early = http_cycle_begin(r);
 		if (early) {
 			/* A client that sent its body without waiting for 100-continue
 			 * would see a reset instead of our answer if we closed the
@@ -678,11 +734,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			}
 			r->early = 1;
 			return queue(r);
-		}
-		buf_init(&r->body, body_max(r));
-		if ((r->route->flags & HTTP_SPOOL_BODY) && spool_open(r)) {
-			http_reply_error(r, 500, "internal", "cannot store the request body");
-			r->discard = 1;
 		}
 		return MHD_YES;
 	}
@@ -701,56 +752,32 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return queue(r);
 	}
 	if (*upload_size) {
-		if (r->route->flags & HTTP_STREAM_BODY) {
-			if (!r->stream_err && !body_account(r, *upload_size)) {
-				const http_stream *hs = r->route->ctx;
-				int rc = hs->on_chunk(r, upload, *upload_size, hs->ctx);
-				r->stream_err = rc;
-			}
-		} else if (r->spool_fd >= 0)
-			spool_write(r, upload, *upload_size);
-		/* A raw body kept in memory counts like a spooled one; a refusal's
-		 * reason is recorded for dispatch to answer. */
-		else if (!(r->route->flags & HTTP_RAW_BODY) || !body_account(r, *upload_size)) {
-			if (!r->too_large && buf_append(&r->body, upload, *upload_size))
-				r->too_large = 1;
-		}
+		http_cycle_piece(r, upload, *upload_size);
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (r->spool_fd >= 0) {
-		if (close(r->spool_fd) && !r->spool_err)
-			r->spool_err = errno;
-		r->spool_fd = -1;
-	}
-	dispatch(r);
+	http_cycle_dispatch(r);
 	if (r->deferred && !defer_wait(r))
 		return MHD_YES;
 	return queue(r);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-			 enum MHD_RequestTerminationCode toe)
+void http_cycle_end(http_req *r, int aborted)
 {
-	http_server *srv = cls;
-	http_req *r = *con_cls;
-	(void)conn;
-	if (!r)
-		return;
+	http_server *srv = r->srv;
 	if (log_enabled(LOG_INFO)) {
 		/* A refused path may not be UTF-8: log it with U+FFFD, not drop the line. */
 		char *path = sn_utf8_sanitize(r->path), *method = sn_utf8_sanitize(r->method);
 		json_t *f = json_pack("{s:s,s:s,s:i,s:f,s:s,s:s,s:s?,s:b}", "method", method,
 				      "path", path, "status", r->status, "ms",
 				      (double)((sn_mono_ns() - r->start_ns) / 1000) / 1e3, "id", r->id,
-				      "addr", r->addr, "user", r->actor, "aborted",
-				      toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+				      "addr", r->addr, "user", r->actor, "aborted", aborted);
 		log_fields(LOG_INFO, "request", f);
 		json_decref(f);
 		free(path);
 		free(method);
 	}
-	if (r->hc) {
+	if (r->hc && !r->ev) {
 		pthread_mutex_lock(&srv->conns_mu);
 		r->hc->waiting = 1;
 		r->hc->since_ms = sn_now_ms();
@@ -775,15 +802,27 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		r->user_free(r->user);
 	if (r->state && r->state_free)
 		r->state_free(r->state);
-	if (r->deferred && !srv->cfg.event_threads)
+	if (r->deferred && !r->ev && !srv->cfg.event_threads)
 		sem_destroy(&r->done);
 	json_decref(r->json);
 	buf_release(&r->body);
+	http_ev_req_free(r->ev);
 	free(r->actor);
 	free(r->target);
 	free(r);
-	*con_cls = NULL;
 	atomic_fetch_sub(&srv->inflight, 1);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	http_req *r = *con_cls;
+	(void)cls;
+	(void)conn;
+	if (!r)
+		return;
+	http_cycle_end(r, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	*con_cls = NULL;
 }
 
 /* ---- connections: header deadline and reserved slots ---- */
@@ -1036,6 +1075,12 @@ int http_server_start(const http_config *cfg, const http_route *routes, size_t n
 	s->cfg.web_dir = s->cfg.allowed_origins = NULL;
 	if ((rc = http_origins_init(s, cfg->allowed_origins, err, errlen)))
 		goto fail;
+	if (s->cfg.event_threads && !cfg->tls_cert) {
+		if ((rc = http_ev_start(s, &ss, sl, err, errlen)))
+			goto fail;
+		*out = s;
+		return 0;
+	}
 	unsigned flags = MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	s->nd = s->cfg.event_threads ? s->cfg.event_threads : 1;
 	if (s->nd > HTTP_LOOPS_MAX)
@@ -1152,6 +1197,8 @@ int http_server_stop(http_server **ps, int grace_ms)
 	if (!s)
 		return 0;
 	*ps = NULL;
+	if (s->ev)
+		http_ev_quiesce(s);
 	for (unsigned i = 0; i < s->nd; i++) {
 		MHD_socket fd = MHD_quiesce_daemon(s->d[i]);
 		if (fd != MHD_INVALID_SOCKET)
@@ -1174,6 +1221,8 @@ int http_server_stop(http_server **ps, int grace_ms)
 		pthread_join(s->watchdog, NULL);
 	for (unsigned i = 0; i < s->nd; i++)
 		MHD_stop_daemon(s->d[i]);
+	if (s->ev)
+		http_ev_stop(s);
 	pthread_mutex_destroy(&s->conns_mu);
 	pthread_mutex_destroy(&s->defer_mu);
 	http_origins_release(s);
