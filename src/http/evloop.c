@@ -166,8 +166,15 @@ static void conn_free(struct ev_conn *c)
 	release_ip(c->lp->ev, c->hc.ip);
 	free(c->in);
 	buf_release(&c->out);
-	free(c->hc.raw_uri);
 	free(c);
+}
+
+/* Ends the connection's request (server.c logs and frees it). */
+static void end_request(struct ev_conn *c, int aborted)
+{
+	http_cycle_end(c->r, aborted);
+	c->r = NULL;
+	c->hc.raw_uri = NULL; /* it lay in the request's block */
 }
 
 /* Closes the socket. A connection whose request waits for its reply stays
@@ -192,7 +199,7 @@ static void conn_close(struct ev_conn *c)
 		return;
 	}
 	if (c->r)
-		http_cycle_end(c->r, 1);
+		end_request(c, 1);
 	conn_free(c);
 }
 
@@ -301,6 +308,26 @@ static int header_ok(const char *s)
 	return !strpbrk(s, "\r\n");
 }
 
+/* Appends the decimal digits of v (no printf: this is per request). */
+static void put_u(buf *o, uint64_t v)
+{
+	char t[24];
+	int i = sizeof t;
+	do
+		t[--i] = (char)('0' + v % 10);
+	while (v /= 10);
+	buf_append(o, t + i, sizeof t - (size_t)i);
+}
+
+/* Appends "name: value\r\n". */
+static void put_field(buf *o, const char *name, const char *value)
+{
+	buf_puts(o, name);
+	buf_append(o, ": ", 2);
+	buf_puts(o, value);
+	buf_append(o, "\r\n", 2);
+}
+
 /* Appends r's reply to the connection's output, then ends r. */
 static void put_reply(struct ev_conn *c)
 {
@@ -310,28 +337,34 @@ static void put_reply(struct ev_conn *c)
 	if (r->close)
 		c->close_after = 1;
 	http_cycle_reply(r);
-	buf_printf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\nX-Request-Id: %s\r\n", r->status,
-		   reason(r->status), date_now(c->lp), r->id);
+	buf_puts(o, "HTTP/1.1 ");
+	put_u(o, (uint64_t)r->status);
+	buf_append(o, " ", 1);
+	buf_puts(o, reason(r->status));
+	buf_append(o, "\r\n", 2);
+	put_field(o, "Date", date_now(c->lp));
+	put_field(o, "X-Request-Id", r->id);
 	if (e->ctype && header_ok(e->ctype))
-		buf_printf(o, "Content-Type: %s\r\n", e->ctype);
+		put_field(o, "Content-Type", e->ctype);
 	int cache_set = 0;
 	for (int i = 0; i < r->nhdrs; i++) {
 		if (!header_ok(r->hdr_name[i]) || !header_ok(r->hdr_val[i])) {
 			log_error("http: header %s not sent: it holds a line break", r->hdr_name[i]);
 			continue;
 		}
-		buf_printf(o, "%s: %s\r\n", r->hdr_name[i], r->hdr_val[i]);
+		put_field(o, r->hdr_name[i], r->hdr_val[i]);
 		cache_set |= strcasecmp(r->hdr_name[i], "Cache-Control") == 0;
 	}
 	if (!cache_set)
 		buf_puts(o, "Cache-Control: no-store\r\n");
 	if (c->close_after)
 		buf_puts(o, "Connection: close\r\n");
-	buf_printf(o, "Content-Length: %zu\r\n\r\n", e->len);
+	buf_puts(o, "Content-Length: ");
+	put_u(o, e->len);
+	buf_append(o, "\r\n\r\n", 4);
 	if (strcmp(r->method, "HEAD") != 0 && e->len)
 		buf_append(o, e->body, e->len);
-	http_cycle_end(r, 0);
-	c->r = NULL;
+	end_request(c, 0);
 }
 
 /* Writes what the output holds. 0 when it is all out (or the connection
@@ -424,20 +457,30 @@ static void query_parse(struct http_ev_req *e, const char *q)
 	}
 }
 
+/* A request of the loop in one allocation: the request, what the loop
+ * keeps of it, and two copies of its head (one parsed in place, one
+ * holding the raw target). Freed as r (server.c's http_cycle_end). */
+struct ev_block {
+	http_req r;
+	struct http_ev_req e;
+	char bytes[];
+};
+
 /* Starts the request whose head is the first hl bytes of the buffer. */
 static void begin(struct ev_conn *c, size_t hl)
 {
 	http_server *srv = c->lp->ev->srv;
-	struct http_ev_req *e = xcalloc(1, sizeof *e);
-	e->head = xmalloc(hl + 1);
+	struct ev_block *blk = xmalloc(sizeof *blk + 2 * (hl + 1));
+	memset(blk, 0, sizeof *blk);
+	struct http_ev_req *e = &blk->e;
+	e->head = blk->bytes;
 	memcpy(e->head, c->in + c->in_off, hl);
 	e->head[hl] = '\0';
 	c->in_off += hl;
 	c->scanned = 0;
 	int rc = http_ev_parse_head(e->head, hl, &e->h);
 	if (rc) {
-		free(e->head);
-		free(e);
+		free(blk);
 		if (rc == -E2BIG)
 			refuse_head(c, 431, "headers_too_large", "the request has too many header fields");
 		else if (rc == -ENOTSUP)
@@ -449,8 +492,8 @@ static void begin(struct ev_conn *c, size_t hl)
 			refuse_head(c, 400, "bad_request", "malformed request head");
 		return;
 	}
-	free(c->hc.raw_uri);
-	c->hc.raw_uri = xstrdup(e->h.target);
+	c->hc.raw_uri = blk->bytes + hl + 1;
+	memcpy(c->hc.raw_uri, e->h.target, strlen(e->h.target) + 1);
 	/* The routed path is the decoded target up to '?', as libmicrohttpd
 	 * gives it; the checks on the raw target come first (server.c). */
 	char *q = strchr(e->h.target, '?');
@@ -459,7 +502,7 @@ static void begin(struct ev_conn *c, size_t hl)
 		query_parse(e, q + 1);
 	}
 	http_ev_unescape(e->h.target, 0);
-	http_req *r = xcalloc(1, sizeof *r);
+	http_req *r = &blk->r;
 	r->srv = srv;
 	r->ev = e;
 	e->conn = c;
@@ -637,7 +680,7 @@ static void drain_done(struct ev_loop *lp)
 		http_req *next = r->ev->next;
 		struct ev_conn *c = r->ev->conn;
 		if (c->dead) {
-			http_cycle_end(r, 1);
+			end_request(c, 1);
 			conn_free(c);
 		} else {
 			c->state = ST_DISPATCH;
@@ -908,9 +951,8 @@ void http_ev_req_free(struct http_ev_req *e)
 {
 	if (!e)
 		return;
-	free(e->head);
 	free(e->qbuf);
 	free(e->body);
-	free(e->ctype);
-	free(e);
+	if (e->ctype != e->ctype_buf)
+		free(e->ctype);
 }

@@ -35,6 +35,9 @@ enum {
 			       * request (node/node.h), not a user token */
 	HTTP_INGEST = 32,     /* metrics ingest: the one kind of route an API token
 			       * of scope metrics:write may call (docs/metrics.md) */
+	HTTP_LAZY_JSON = 64,  /* a JSON route whose body is parsed only when the
+			       * handler calls http_req_json_parse (it may read
+			       * the bytes first: a hot path's own parser) */
 };
 
 /* HTTP_STREAM_BODY: called with each piece of the body in order, on the
@@ -163,6 +166,10 @@ int http_req_stream_error(const http_req *r);
 uint64_t http_req_streamed(const http_req *r);
 /* The parsed JSON body (an object), or NULL when there was none. */
 json_t *http_req_json(const http_req *r);
+/* HTTP_LAZY_JSON: parses the body as dispatch does for other JSON routes.
+ * 0 (http_req_json has it, or NULL for an empty body), or -EINVAL after
+ * replying 400 bad_json. */
+int http_req_json_parse(http_req *r);
 
 /* What the auth hook learned, for handlers, the access log and the audit. */
 void http_req_set_auth(http_req *r, void *user, void (*user_free)(void *), const char *actor);

@@ -215,7 +215,8 @@ struct http_ev_req {
 	int nq;
 	char *body;         /* the reply's */
 	size_t len;
-	char *ctype;
+	char *ctype;        /* ctype_buf, or allocated when longer */
+	char ctype_buf[64];
 };
 struct sockaddr_storage;
 /* Serves srv (its cfg with defaults) on addr with cfg.event_threads loops;
@@ -228,7 +229,7 @@ void http_ev_quiesce(http_server *srv);
 void http_ev_stop(http_server *srv);
 /* http_req_resume of a request of the event loop. */
 void http_ev_resume(http_req *r);
-/* Frees what the loop kept of r. */
+/* Frees what the loop kept of r (e itself lies in r's block). */
 void http_ev_req_free(struct http_ev_req *e);
 
 /* ---- the console (static.c) and browser requests (browser.c) ---- */

@@ -65,7 +65,13 @@ void http_reply_data(http_req *r, int status, const char *content_type, char *da
 		r->status = status;
 		r->ev->body = data;
 		r->ev->len = len;
-		r->ev->ctype = content_type ? xstrdup(content_type) : NULL;
+		size_t cl = content_type ? strlen(content_type) : 0;
+		if (cl >= sizeof r->ev->ctype_buf) {
+			r->ev->ctype = xstrdup(content_type);
+		} else if (content_type) {
+			memcpy(r->ev->ctype_buf, content_type, cl + 1);
+			r->ev->ctype = r->ev->ctype_buf;
+		}
 		return;
 	}
 	struct MHD_Response *resp =

@@ -555,23 +555,30 @@ static void dispatch(http_req *r)
 				 "cannot store the request body: %s", strerror(r->spool_err));
 		return;
 	}
-	if (!(r->route->flags & HTTP_RAW_BODY) && r->body.len > 0) {
-		json_error_t je;
-		r->json = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &je);
-		if (!r->json) {
-			http_reply_error(r, 400, "bad_json", "malformed JSON at line %d column %d: %s",
-					 je.line, je.column, je.text);
-			return;
-		}
-		if (!json_is_object(r->json)) {
-			http_reply_error(r, 400, "bad_json", "the request body must be a JSON object");
-			return;
-		}
-	}
+	if (!(r->route->flags & (HTTP_RAW_BODY | HTTP_LAZY_JSON)) && http_req_json_parse(r))
+		return;
 	r->route->fn(r, r->route->ctx);
 	/* A deferred reply may be being set on another thread: hands off. */
 	if (!r->deferred && !r->status)
 		http_reply_error(r, 500, "internal", "the handler gave no reply");
+}
+
+int http_req_json_parse(http_req *r)
+{
+	if (r->json || r->body.len == 0)
+		return 0;
+	json_error_t je;
+	r->json = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &je);
+	if (!r->json) {
+		http_reply_error(r, 400, "bad_json", "malformed JSON at line %d column %d: %s",
+				 je.line, je.column, je.text);
+		return -EINVAL;
+	}
+	if (!json_is_object(r->json)) {
+		http_reply_error(r, 400, "bad_json", "the request body must be a JSON object");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 void http_cycle_dispatch(http_req *r)

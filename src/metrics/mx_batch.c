@@ -34,7 +34,9 @@
 /* The arena starts small: most pushes are one sample, and a 64 KiB first
  * chunk cost every such request a large malloc and, at its free, a
  * consolidation of malloc's fast bins. */
-#define CHUNK_FIRST 1024
+/* Small first sizes: most requests carry one sample (allocations of 1 KiB
+ * and up made glibc consolidate its free lists on every request). */
+#define CHUNK_FIRST 512
 #define CHUNK_MAX ((size_t)1 << 20)
 
 struct chunk {
@@ -296,7 +298,7 @@ static const mx_tag *tagset_find(const struct itab *t, uint64_t h, const mx_tag 
 static struct ient *itab_put(struct itab *t, uint64_t h, const void *p, unsigned ntags)
 {
 	if ((t->n + 1) * 2 > t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
+		size_t cap = t->cap ? t->cap * 2 : 8;
 		struct ient *e = xcalloc(cap, sizeof *e);
 		for (size_t i = 0; i < t->cap; i++) {
 			if (!t->e[i].p)
@@ -380,7 +382,7 @@ static void push(mx_batch *b, const char *ia, uint64_t ha, const char *agent, co
 		 const mx_tag *sorted, unsigned ntags, int64_t ts_ms, double value)
 {
 	if (b->n == b->cap) {
-		b->cap = b->cap ? b->cap * 2 : 64;
+		b->cap = b->cap ? b->cap * 2 : 4;
 		b->s = xrealloc(b->s, b->cap * sizeof *b->s);
 	}
 	/* Interned only now that the whole sample is valid; the agent's new

@@ -22,6 +22,15 @@ typedef int (*mx_price_fn)(void *ctx, const char *model, int64_t ts_ms, double *
  * another is refused (node pushes; the field may then be absent). */
 int mx_parse_samples(const json_t *body, const char *agent, int64_t now_ms, mx_batch *b,
 		     char *err, size_t errlen);
+/* The common one-sample body read straight from its bytes p[0..n), with
+ * no JSON tree: {"agent","metric","value","ts"?,"tags"?} in any order,
+ * strings of printable ASCII without escapes, ts an integer, tags an
+ * object of such strings, no other member. 1: the sample is in b, as
+ * mx_parse_samples would have put it; 0: the body is not of that form
+ * (nothing added: parse it as JSON); or mx_batch_add's refusal, as
+ * mx_parse_samples words it. */
+int mx_parse_sample_flat(const char *p, size_t n, int64_t now_ms, mx_batch *b, char *err,
+			 size_t errlen);
 
 /* One LLM call or {"calls":[…]} for agent, turned into the llm.* samples;
  * *cost_usd gets the total cost (given or priced). price may be NULL. */

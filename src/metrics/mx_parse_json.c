@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "base/util.h"
 #include "metrics/mx_parse.h"
@@ -326,4 +327,184 @@ int mx_parse_calls(const json_t *body, const char *agent, int64_t now_ms, mx_pri
 	}
 	*cost_usd = total;
 	return rc;
+}
+
+/* ---- the one-sample fast path ---- */
+
+static const char *flat_ws(const char *p, const char *e)
+{
+	while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* A string of printable ASCII without escapes: copied NUL-terminated to
+ * out[*o..] (room permitting); returns what follows its closing quote,
+ * or NULL. */
+static const char *flat_str(const char *p, const char *e, char *out, size_t cap, size_t *o,
+			    const char **s)
+{
+	if (p == e || *p != '"')
+		return NULL;
+	const char *q = ++p;
+	while (q < e && *q != '"') {
+		if (*q < 0x20 || *q > 0x7e || *q == '\\')
+			return NULL;
+		q++;
+	}
+	size_t n = (size_t)(q - p);
+	if (q == e || *o + n + 1 > cap)
+		return NULL;
+	*s = out + *o;
+	memcpy(out + *o, p, n);
+	out[*o + n] = '\0';
+	*o += n + 1;
+	return q + 1;
+}
+
+/* A JSON number as jansson reads it: an integer that fits int64 (*is_int),
+ * or a finite real. NULL when it is neither (jansson's error then). */
+static const char *flat_num(const char *p, const char *e, double *v, int64_t *i, int *is_int)
+{
+	const char *s = p;
+	int real = 0;
+	if (p < e && *p == '-')
+		p++;
+	if (p == e || *p < '0' || *p > '9' || (*p == '0' && p + 1 < e && p[1] >= '0' && p[1] <= '9'))
+		return NULL;
+	while (p < e && *p >= '0' && *p <= '9')
+		p++;
+	if (p < e && *p == '.') {
+		real = 1;
+		if (++p == e || *p < '0' || *p > '9')
+			return NULL;
+		while (p < e && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p < e && (*p == 'e' || *p == 'E')) {
+		real = 1;
+		if (++p < e && (*p == '+' || *p == '-'))
+			p++;
+		if (p == e || *p < '0' || *p > '9')
+			return NULL;
+		while (p < e && *p >= '0' && *p <= '9')
+			p++;
+	}
+	char tmp[64];
+	size_t n = (size_t)(p - s);
+	if (n >= sizeof tmp)
+		return NULL;
+	memcpy(tmp, s, n);
+	tmp[n] = '\0';
+	errno = 0;
+	if (!real) {
+		long long ll = strtoll(tmp, NULL, 10);
+		if (errno == ERANGE)
+			return NULL;
+		*i = ll;
+		*v = (double)ll;
+	} else {
+		*v = strtod(tmp, NULL);
+		if (!isfinite(*v))
+			return NULL;
+	}
+	*is_int = !real;
+	return p;
+}
+
+/* The next member's name; NULL at a malformed one. */
+static const char *flat_key(const char *p, const char *e, char *out, size_t cap, size_t *o,
+			    const char **k)
+{
+	p = flat_str(p, e, out, cap, o, k);
+	if (!p)
+		return NULL;
+	p = flat_ws(p, e);
+	return p < e && *p == ':' ? flat_ws(p + 1, e) : NULL;
+}
+
+/* After a member: 1 at ',' (p moved past it), 2 at '}' (past it), 0 else. */
+static int flat_next(const char **pp, const char *e)
+{
+	const char *p = flat_ws(*pp, e);
+	if (p < e && (*p == ',' || *p == '}')) {
+		*pp = flat_ws(p + 1, e);
+		return *p == ',' ? 1 : 2;
+	}
+	return 0;
+}
+
+static const char *flat_tags(const char *p, const char *e, char *out, size_t cap, size_t *o,
+			     mx_tag *t, unsigned *nt)
+{
+	if (p == e || *p != '{')
+		return NULL;
+	p = flat_ws(p + 1, e);
+	if (p < e && *p == '}')
+		return p + 1;
+	for (int more = 1; more == 1;) {
+		const char *k, *v;
+		if (*nt == MX_TAGS_MAX || !(p = flat_key(p, e, out, cap, o, &k)) ||
+		    !(p = flat_str(p, e, out, cap, o, &v)))
+			return NULL;
+		for (unsigned i = 0; i < *nt; i++)
+			if (strcmp(t[i].k, k) == 0)
+				return NULL; /* a duplicate: jansson refuses it */
+		t[(*nt)++] = (mx_tag){ k, v };
+		if (!(more = flat_next(&p, e)))
+			return NULL;
+	}
+	return p;
+}
+
+int mx_parse_sample_flat(const char *p, size_t n, int64_t now_ms, mx_batch *b, char *err,
+			 size_t errlen)
+{
+	char out[2048], berr[300];
+	size_t o = 0;
+	const char *e = p + n, *agent = NULL, *metric = NULL;
+	double value = 0, tsd;
+	int64_t ts = now_ms, iv;
+	int have_value = 0, have_ts = 0, have_tags = 0, is_int;
+	mx_tag tags[MX_TAGS_MAX];
+	unsigned nt = 0;
+	if (n >= sizeof out)
+		return 0;
+	p = flat_ws(p, e);
+	if (p == e || *p != '{')
+		return 0;
+	p = flat_ws(p + 1, e);
+	for (int more = 1; more == 1;) {
+		const char *k;
+		if (!(p = flat_key(p, e, out, sizeof out, &o, &k)))
+			return 0;
+		if (!strcmp(k, "agent") && !agent) {
+			p = flat_str(p, e, out, sizeof out, &o, &agent);
+		} else if (!strcmp(k, "metric") && !metric) {
+			p = flat_str(p, e, out, sizeof out, &o, &metric);
+		} else if (!strcmp(k, "value") && !have_value) {
+			p = flat_num(p, e, &value, &iv, &is_int);
+			have_value = 1;
+		} else if (!strcmp(k, "ts") && !have_ts) {
+			p = flat_num(p, e, &tsd, &ts, &is_int);
+			if (p && !is_int)
+				return 0;
+			have_ts = 1;
+		} else if (!strcmp(k, "tags") && !have_tags) {
+			p = flat_tags(p, e, out, sizeof out, &o, tags, &nt);
+			have_tags = 1;
+		} else {
+			return 0;
+		}
+		if (!p || !(more = flat_next(&p, e)))
+			return 0;
+	}
+	if (p != e || !agent || !metric || !have_value)
+		return 0;
+	int rc = mx_batch_add(b, agent, metric, ts, value, tags, nt, berr, sizeof berr);
+	if (rc) {
+		snprintf(err, errlen, "%s", berr);
+		return rc;
+	}
+	return 1;
 }
