@@ -23,12 +23,50 @@ static int price(void *ctx, const char *model, int64_t ts, double *in, double *o
 	return -ENOENT;
 }
 
+/* The one-sample fast path against the JSON path: whatever it takes, it
+ * takes as mx_parse_samples does (the same sample, or the same refusal),
+ * and what it declines it leaves untouched. */
+static void flat_same(const char *p, size_t n)
+{
+	char e1[512] = "", e2[512] = "";
+	mx_batch *a = mx_batch_new(), *b = mx_batch_new();
+	int rc = mx_parse_sample_flat(p, n, 5, a, e1, sizeof e1);
+	if (rc == 0) {
+		if (mx_batch_len(a))
+			abort();
+		goto out;
+	}
+	json_t *body = json_loadb(p, n, JSON_REJECT_DUPLICATES, NULL);
+	if (!body || !json_is_object(body))
+		abort(); /* the fast path took what the JSON path refuses */
+	int rc2 = mx_parse_samples(body, NULL, 5, b, e2, sizeof e2);
+	json_decref(body);
+	if (rc < 0) {
+		if (rc2 != rc || strcmp(e1, e2))
+			abort();
+		goto out;
+	}
+	if (rc != 1 || rc2 || mx_batch_len(a) != 1 || mx_batch_len(b) != 1)
+		abort();
+	const mx_sample *x = mx_batch_get(a, 0), *y = mx_batch_get(b, 0);
+	if (strcmp(x->agent, y->agent) || strcmp(x->metric, y->metric) || x->ts_ms != y->ts_ms ||
+	    memcmp(&x->value, &y->value, sizeof x->value) || x->ntags != y->ntags)
+		abort();
+	for (unsigned t = 0; t < x->ntags; t++)
+		if (strcmp(x->tags[t].k, y->tags[t].k) || strcmp(x->tags[t].v, y->tags[t].v))
+			abort();
+out:
+	mx_batch_free(&a);
+	mx_batch_free(&b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[512];
 	double cost = 0;
 	if (size == 0)
 		return 0;
+	flat_same((const char *)data + 1, size - 1);
 	json_t *body = json_loadb((const char *)data + 1, size - 1, 0, NULL);
 	if (!body)
 		return 0;

@@ -609,6 +609,60 @@ static char *call_lines(const char *agent, int64_t ts, const char *pre, const ch
 			 agent, (long long)ts, tout, tags, agent, (long long)ts, cost, ptags);
 }
 
+/* flat(body, want_rc, want): the fast path's result and batch (dump). */
+static void assert_flat(const char *body, int want_rc, const char *want)
+{
+	char err[512] = "";
+	mx_batch *b = mx_batch_new();
+	int rc = mx_parse_sample_flat(body, strlen(body), 777, b, err, sizeof err);
+	assert_int_equal(rc, want_rc);
+	if (want)
+		assert_dump(b, want);
+	mx_batch_free(&b);
+}
+
+static void test_json_flat(void **state)
+{
+	(void)state;
+	assert_flat("{\"agent\":\"a\",\"metric\":\"m\",\"value\":1.5}", 1, "a m 777 1.5\n");
+	assert_flat(" {\"tags\":{\"z\":\"1\",\"b\":\"\"} , \"ts\":1000,\"value\":-3e2,\r\n"
+		    "\"metric\":\"m.x\",\"agent\":\"a\"}\n", 1, "a m.x 1000 -300 b=,z=1\n");
+	assert_flat("{\"agent\":\"a\",\"metric\":\"m\",\"value\":7,\"tags\":{}}", 1, "a m 777 7\n");
+	/* Anything else is left to the JSON path, with nothing added. */
+	static const char *const other[] = {
+		"{\"samples\":[]}",
+		"{\"agent\":\"a\",\"metric\":\"m\"}",
+		"{\"agent\":\"a\",\"agent\":\"b\",\"metric\":\"m\",\"value\":1}",
+		"{\"agent\":\"a\\u0062\",\"metric\":\"m\",\"value\":1}",
+		"{\"agent\":\"a\",\"metric\":\"m\",\"value\":1,\"ts\":1.5}",
+		"{\"agent\":\"a\",\"metric\":\"m\",\"value\":1,\"ts\":\"2024-01-01T00:00:00Z\"}",
+		"{\"agent\":\"a\",\"metric\":\"m\",\"value\":01}",
+		"{\"agent\":\"a\",\"metric\":\"m\",\"value\":1.}",
+		"{\"agent\":\"a\",\"metric\":\"m\",\"value\":1e999}",
+		"{\"agent\":\"a\",\"metric\":\"m\",\"value\":99999999999999999999}",
+		"{\"agent\":\"a\",\"metric\":\"m\",\"value\":1,\"tags\":{\"k\":\"v\",\"k\":\"w\"}}",
+		"{\"agent\":\"a\",\"metric\":\"m\",\"value\":1,\"tags\":null}",
+		"{\"agent\":\"a\",\"metric\":\"m\",\"value\":1,\"extra\":1}",
+		"{\"agent\":\"a\",\"metric\":\"m\",\"value\":1,}",
+		"{\"agent\":\"a\",\"metric\":\"m\",\"value\":1} x",
+		"{\"agent\":\"\xc3\xa9\",\"metric\":\"m\",\"value\":1}",
+		"[1]",
+		"",
+	};
+	for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
+		assert_flat(other[i], 0, "");
+	/* A refusal of the sample itself is the JSON path's, word for word. */
+	const char *bad = "{\"agent\":\"a b\",\"metric\":\"m\",\"value\":1}";
+	char e1[512] = "", e2[512] = "";
+	mx_batch *b = mx_batch_new();
+	assert_int_equal(mx_parse_sample_flat(bad, strlen(bad), 777, b, e1, sizeof e1), -EINVAL);
+	json_t *j = json_loads(bad, 0, NULL);
+	assert_int_equal(mx_parse_samples(j, NULL, 777, b, e2, sizeof e2), -EINVAL);
+	assert_string_equal(e1, e2);
+	json_decref(j);
+	mx_batch_free(&b);
+}
+
 static void test_json_calls(void **state)
 {
 	(void)state;
@@ -870,6 +924,7 @@ int main(void)
 		cmocka_unit_test(test_lp_floats),
 		cmocka_unit_test(test_lp_speed),
 		cmocka_unit_test(test_json_samples),
+		cmocka_unit_test(test_json_flat),
 		cmocka_unit_test(test_json_calls),
 		cmocka_unit_test(test_otlp_metrics_fixture),
 		cmocka_unit_test(test_otlp_traces_fixture),
