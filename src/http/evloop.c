@@ -26,9 +26,12 @@
  *   WRITE    the reply did not fit in the socket: waiting for room.
  * Invariants: a connection holds at most one request; only its loop
  * thread touches it (other threads reach a request only through
- * http_ev_resume, which queues it); a connection closed while its
+ * http_ev_resume, which queues it); a closed connection (fd -1) stays
+ * allocated until the loop's turn ends, so code that closed it deep in
+ * a call chain can still look at it on the way out; one closed while its
  * request waits is freed when that request comes back. Bytes of a next
- * (pipelined) request wait in the buffer until the reply is written. */
+ * (pipelined) request wait in the buffer until the reply is written, and
+ * are taken in a loop, not by recursion. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -69,8 +72,9 @@ struct ev_conn {
 	int close_after; /* close once the reply is written */
 	int in_off_epoll; /* EPOLLIN taken off: the buffer is full while waiting */
 	int resumed_inline; /* the handler resumed before returning (loop thread) */
+	int processing;  /* inside conn_process: answer() must not re-enter it */
 	char *in;
-	size_t in_off, in_len, scanned;
+	size_t in_off, in_len, in_cap, scanned; /* scanned: of the head at in_off */
 	buf out;
 	size_t out_off;
 	http_req *r;
@@ -88,6 +92,7 @@ struct ev_loop {
 	int epfd, efd, lfd;
 	int own_lfd;     /* lfd is this loop's (closed by it) */
 	struct ev_conn *conns;
+	struct ev_conn *closed; /* freed at the end of the turn */
 	pthread_mutex_t mu; /* guards done and woken */
 	http_req *done_head, *done_tail;
 	int woken;
@@ -178,15 +183,16 @@ static void end_request(struct ev_conn *c, int aborted)
 }
 
 /* Closes the socket. A connection whose request waits for its reply stays
- * (dead) until the reply comes; any other is freed, with its request. */
+ * (dead) until the reply comes; any other ends its request and is freed
+ * at the end of the loop's turn. */
 static void conn_close(struct ev_conn *c)
 {
 	struct ev_loop *lp = c->lp;
-	if (c->fd >= 0) {
-		epoll_ctl(lp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-		close(c->fd);
-		c->fd = -1;
-	}
+	if (c->fd < 0)
+		return; /* closed already, on its way out */
+	epoll_ctl(lp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
 	if (c->prev)
 		c->prev->next = c->next;
 	else if (lp->conns == c)
@@ -200,7 +206,17 @@ static void conn_close(struct ev_conn *c)
 	}
 	if (c->r)
 		end_request(c, 1);
-	conn_free(c);
+	c->next = lp->closed;
+	lp->closed = c;
+}
+
+static void free_closed(struct ev_loop *lp)
+{
+	while (lp->closed) {
+		struct ev_conn *c = lp->closed;
+		lp->closed = c->next;
+		conn_free(c);
+	}
 }
 
 static void accept_some(struct ev_loop *lp)
@@ -238,6 +254,7 @@ static void accept_some(struct ev_loop *lp)
 		c->lp = lp;
 		c->fd = fd;
 		c->in = xmalloc(IN_CAP);
+		c->in_cap = IN_CAP;
 		buf_init(&c->out, SIZE_MAX);
 		c->since_ms = sn_now_ms();
 		c->hc.fd = -1;
@@ -412,7 +429,8 @@ static int flush_out(struct ev_conn *c)
 static void answer(struct ev_conn *c)
 {
 	put_reply(c);
-	if (flush_out(c) == 0 && c->fd >= 0 && c->state == ST_HEAD && c->in_len > c->in_off)
+	if (flush_out(c) == 0 && c->fd >= 0 && c->state == ST_HEAD && c->in_len > c->in_off &&
+	    !c->processing)
 		conn_process(c);
 }
 
@@ -585,7 +603,7 @@ static int take_body(struct ev_conn *c, int drop)
 }
 
 /* Goes on with what the buffer holds, as far as it can. */
-static void conn_process(struct ev_conn *c)
+static void conn_step(struct ev_conn *c)
 {
 	while (c->fd >= 0) {
 		if (c->state == ST_HEAD) {
@@ -621,23 +639,33 @@ static void conn_process(struct ev_conn *c)
 	}
 }
 
+static void conn_process(struct ev_conn *c)
+{
+	c->processing = 1;
+	conn_step(c);
+	c->processing = 0;
+}
+
 static void conn_readable(struct ev_conn *c)
 {
-	if (c->in_off == c->in_len)
+	if (c->in_off == c->in_len) {
 		c->in_off = c->in_len = 0;
-	if (c->in_len == IN_CAP && c->in_off) {
+	} else if (c->in_off && c->in_len > c->in_cap / 2) {
 		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
 		c->in_len -= c->in_off;
+		c->scanned = c->state == ST_HEAD ? c->scanned : 0;
 		c->in_off = 0;
 	}
-	if (c->in_len == IN_CAP && c->state == ST_HEAD && c->in_len < HEAD_MAX) {
-		/* A long head: the buffer grows to HEAD_MAX, once. */
+	if (c->in_len == c->in_cap && c->state == ST_HEAD && c->in_cap < HEAD_MAX) {
+		/* A long head: the buffer grows to HEAD_MAX, for good. */
 		c->in = xrealloc(c->in, HEAD_MAX);
+		c->in_cap = HEAD_MAX;
 	}
-	size_t cap = c->state == ST_HEAD && c->in_len >= IN_CAP ? HEAD_MAX : IN_CAP;
+	size_t cap = c->in_cap;
 	if (c->in_len >= cap) {
 		/* Full while a reply is pending (a pipelining client): stop
-		 * reading until it is out. */
+		 * reading until it is out. (A head that fills HEAD_MAX was
+		 * refused, and a body is always taken whole.) */
 		struct epoll_event e = { .events = EPOLLRDHUP, .data.ptr = c };
 		epoll_ctl(c->lp->epfd, EPOLL_CTL_MOD, c->fd, &e);
 		c->in_off_epoll = 1;
@@ -760,6 +788,8 @@ static void *loop_main(void *arg)
 			}
 			struct ev_conn *c = p;
 			uint32_t what = evs[i].events;
+			if (c->fd < 0)
+				continue;
 			if (c->state == ST_WRITE && (what & EPOLLOUT)) {
 				if (flush_out(c) == 0 && c->fd >= 0 && c->in_len > c->in_off)
 					conn_process(c);
@@ -784,6 +814,7 @@ static void *loop_main(void *arg)
 			lp->last_sweep_ms = now;
 			sweep(lp, now);
 		}
+		free_closed(lp);
 	}
 	return NULL;
 }
@@ -817,6 +848,7 @@ static void loop_release(struct ev_loop *lp)
 			c->state = ST_HEAD; /* no resumption can come any more */
 		conn_close(c);
 	}
+	free_closed(lp);
 	if (lp->lfd >= 0 && lp->own_lfd)
 		close(lp->lfd);
 	if (lp->efd >= 0)
