@@ -104,6 +104,10 @@ int http_ev_parse_head(char *p, size_t n, struct http_ev_head *h)
 	size_t pos = 0;
 	memset(h, 0, sizeof *h);
 	h->length = -1;
+	/* The parse works on C strings: a NUL would end a field, or the head,
+	 * early (a value cut short, fields after it dropped: smuggling). */
+	if (memchr(p, '\0', n))
+		return -EINVAL;
 	while (pos < n && (p[pos] == '\r' || p[pos] == '\n'))
 		pos++;
 	char *line = next_line(p, n, &pos);
@@ -185,6 +189,7 @@ int http_ev_parse_head(char *p, size_t n, struct http_ev_head *h)
 		return -EINVAL;
 	h->chunked = te;
 	h->keep_alive = !close && (h->minor == 1 || keep);
+	h->expect_continue &= h->minor == 1; /* HTTP/1.0 knows no 100 (RFC 9110 10.1.1) */
 	return 0;
 }
 
@@ -201,7 +206,8 @@ const char *http_ev_header(const struct http_ev_head *h, const char *name)
 enum { CH_SIZE, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_TRAILER,
        CH_TRAILER_LF, CH_DONE };
 
-/* Bytes a chunk-size line's extension or a trailer section may take. */
+/* Bytes a chunk-size line's extensions may take (each line), and the
+ * trailer section (in all). */
 #define CH_META_MAX 8192
 
 static int hexv(char c)
@@ -238,6 +244,8 @@ long http_ev_chunked(struct http_ev_chunked *c, const char *in, size_t n, size_t
 			} else {
 				return -EINVAL;
 			}
+			if (c->state == CH_DATA)
+				c->meta = 0;
 			i++;
 			break;
 		}
@@ -248,14 +256,18 @@ long http_ev_chunked(struct http_ev_chunked *c, const char *in, size_t n, size_t
 				c->state = c->left ? CH_DATA : CH_TRAILER;
 			else if (ch == '\r')
 				c->state = CH_SIZE_LF;
-			else if ((unsigned char)ch < 0x20 && ch != '\t')
+			else if (((unsigned char)ch < 0x20 && ch != '\t') || ch == 0x7f)
 				return -EINVAL;
+			if (c->state == CH_DATA)
+				c->meta = 0;
 			i++;
 			break;
 		case CH_SIZE_LF:
 			if (ch != '\n')
 				return -EINVAL;
 			c->state = c->left ? CH_DATA : CH_TRAILER;
+			if (c->state == CH_DATA)
+				c->meta = 0;
 			i++;
 			break;
 		case CH_DATA: {

@@ -376,10 +376,13 @@ static void put_reply(struct ev_conn *c)
 		buf_puts(o, "Cache-Control: no-store\r\n");
 	if (c->close_after)
 		buf_puts(o, "Connection: close\r\n");
-	buf_puts(o, "Content-Length: ");
-	put_u(o, e->len);
-	buf_append(o, "\r\n\r\n", 4);
-	if (strcmp(r->method, "HEAD") != 0 && e->len)
+	if (r->status != 204) { /* a 204 has no length field (RFC 9110 8.6) */
+		buf_puts(o, "Content-Length: ");
+		put_u(o, e->len);
+		buf_append(o, "\r\n", 2);
+	}
+	buf_append(o, "\r\n", 2);
+	if (strcmp(r->method, "HEAD") != 0 && e->len && r->status != 204)
 		buf_append(o, e->body, e->len);
 	end_request(c, 0);
 }
@@ -394,7 +397,8 @@ static int flush_out(struct ev_conn *c)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
-			struct epoll_event e = { .events = EPOLLOUT | EPOLLRDHUP, .data.ptr = c };
+			/* Not EPOLLRDHUP: a client that shut its side still reads. */
+			struct epoll_event e = { .events = EPOLLOUT, .data.ptr = c };
 			epoll_ctl(c->lp->epfd, EPOLL_CTL_MOD, c->fd, &e);
 			c->state = ST_WRITE;
 			c->since_ms = sn_now_ms();
@@ -665,8 +669,9 @@ static void conn_readable(struct ev_conn *c)
 	if (c->in_len >= cap) {
 		/* Full while a reply is pending (a pipelining client): stop
 		 * reading until it is out. (A head that fills HEAD_MAX was
-		 * refused, and a body is always taken whole.) */
-		struct epoll_event e = { .events = EPOLLRDHUP, .data.ptr = c };
+		 * refused, and a body is always taken whole.) Nothing armed: a
+		 * client that shut its side still gets its answers. */
+		struct epoll_event e = { .events = 0, .data.ptr = c };
 		epoll_ctl(c->lp->epfd, EPOLL_CTL_MOD, c->fd, &e);
 		c->in_off_epoll = 1;
 		return;
@@ -676,11 +681,11 @@ static void conn_readable(struct ev_conn *c)
 		return;
 	if (n == 0 && c->state == ST_WAIT) {
 		/* The client shut its side after a whole request: it still reads
-		 * the answer, and then the connection ends. */
+		 * the answer (and those of requests still in the buffer); the
+		 * end of input is read again once reading resumes, and closes. */
 		struct epoll_event e = { .events = 0, .data.ptr = c };
 		epoll_ctl(c->lp->epfd, EPOLL_CTL_MOD, c->fd, &e);
 		c->in_off_epoll = 1;
-		c->close_after = 1;
 		return;
 	}
 	if (n <= 0) {

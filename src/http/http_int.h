@@ -182,7 +182,9 @@ struct http_ev_head {
 	int chunked, keep_alive, expect_continue;
 };
 /* The length of the head at the start of p[0..n) (through its empty
- * line), or 0 while it is incomplete; from: bytes already scanned. */
+ * line), or 0 while it is incomplete. from: where to resume scanning, at
+ * most the previous call's n minus 2 (an end may have begun in the last
+ * two bytes seen); 0 always works. */
 size_t http_ev_head_end(const char *p, size_t n, size_t from);
 /* Parses the head p[0..n) in place (NULs written). 0, or -EINVAL
  * (malformed: 400), -E2BIG (too many fields: 431), -ENOTSUP (a transfer
