@@ -467,10 +467,13 @@ static void query_parse(struct http_ev_req *e, const char *q)
 			char *eq = strchr(s, '=');
 			if (eq)
 				*eq = '\0';
+			/* "?k" without '=' has no value: looked up, it is absent,
+			 * as libmicrohttpd answers. */
 			e->qname[e->nq] = s;
-			e->qval[e->nq] = eq ? eq + 1 : s + strlen(s);
+			e->qval[e->nq] = eq ? eq + 1 : NULL;
 			http_ev_unescape(e->qname[e->nq], 1);
-			http_ev_unescape(e->qval[e->nq], 1);
+			if (eq)
+				http_ev_unescape(eq + 1, 1);
 			e->nq++;
 		}
 		if (!amp)

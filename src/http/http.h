@@ -111,7 +111,10 @@ typedef struct http_config {
 	unsigned event_threads;     /* 0: a thread per connection; n: an event
 				     * loop (epoll) on n threads, for routes that
 				     * answer at once or defer (the ingest
-				     * listener) */
+				     * listener): our own HTTP/1.1 (evloop.c),
+				     * or libmicrohttpd's with TLS. Replies from
+				     * memory only (no files, callbacks, SSE);
+				     * no CORS (allowed_origins unused) */
 } http_config;
 
 /* Starts listening. Routes must outlive the server. err gets a message. */

@@ -1,4 +1,8 @@
-/* HTTP server on libmicrohttpd, one thread per connection.
+/* HTTP server on libmicrohttpd, one thread per connection (or, for
+ * http_config.event_threads, epoll loops: evloop.c without TLS, else
+ * libmicrohttpd's). The request cycle below (http_cycle_*) is shared by
+ * libmicrohttpd's callbacks and evloop.c, so a route behaves the same on
+ * every listener.
  *
  * Life of a request (on_request is called several times per request):
  *   1. first call: allocate http_req, answer a CORS preflight (browser.c),
