@@ -34,6 +34,7 @@
  * are taken in a loop, not by recursion. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -277,34 +278,27 @@ static void accept_some(struct ev_loop *lp)
 
 /* ---- replies ---- */
 
+static const struct {
+	int status;
+	const char *text;
+} reasons[] = {
+	{ 100, "Continue" }, { 200, "OK" }, { 201, "Created" }, { 202, "Accepted" },
+	{ 204, "No Content" }, { 400, "Bad Request" }, { 401, "Unauthorized" },
+	{ 403, "Forbidden" }, { 404, "Not Found" }, { 405, "Method Not Allowed" },
+	{ 408, "Request Timeout" }, { 409, "Conflict" }, { 411, "Length Required" },
+	{ 413, "Content Too Large" }, { 415, "Unsupported Media Type" },
+	{ 422, "Unprocessable Content" }, { 429, "Too Many Requests" },
+	{ 431, "Request Header Fields Too Large" }, { 500, "Internal Server Error" },
+	{ 501, "Not Implemented" }, { 503, "Service Unavailable" },
+	{ 505, "HTTP Version Not Supported" }, { 507, "Insufficient Storage" },
+};
+
 static const char *reason(int st)
 {
-	switch (st) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 411: return "Length Required";
-	case 413: return "Content Too Large";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Content";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 503: return "Service Unavailable";
-	case 505: return "HTTP Version Not Supported";
-	case 507: return "Insufficient Storage";
-	default: return st < 300 ? "OK" : st < 500 ? "Client Error" : "Server Error";
-	}
+	for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+		if (reasons[i].status == st)
+			return reasons[i].text;
+	return st < 300 ? "OK" : st < 500 ? "Client Error" : "Server Error";
 }
 
 static const char *date_now(struct ev_loop *lp)
@@ -894,6 +888,10 @@ int http_ev_start(http_server *srv, const struct sockaddr_storage *addr, socklen
 		pthread_mutex_init(&lp->mu, NULL);
 		ev->nloops++;
 		if (shared) {
+			/* Loops accept until EAGAIN: a blocking socket would hold one. */
+			int fl = fcntl(srv->cfg.listen_fd, F_GETFL);
+			if (fl >= 0 && !(fl & O_NONBLOCK))
+				fcntl(srv->cfg.listen_fd, F_SETFL, fl | O_NONBLOCK);
 			lp->lfd = srv->cfg.listen_fd;
 		} else {
 			int fd = listen_on(&ss, sl, n > 1);

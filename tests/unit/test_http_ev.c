@@ -16,6 +16,7 @@
  * too many or too few breaks the next one read. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -1451,6 +1452,115 @@ static void test_live_header_timeout(void **state)
 	assert_int_equal(http_server_stop(&s, 5000), 0);
 }
 
+static http_server *start_cfg(http_config *cfg, char *err, size_t errlen)
+{
+	http_hooks hooks = { NULL, NULL };
+	http_server *s = NULL;
+	if (http_server_start(cfg, routes, sizeof routes / sizeof routes[0], &hooks, NULL, NULL, &s,
+			      err, errlen))
+		return NULL;
+	return s;
+}
+
+/* A client that leaves while its request waits for the deferred reply:
+ * the reply finds the connection gone, and the server is idle after. */
+static void test_live_gone_while_waiting(void **state)
+{
+	(void)state;
+	http_server *s = start(1, 0, 0);
+	struct cli c;
+	cli_open(&c, http_server_port(s));
+	cli_puts(&c, "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+	sleep_ms(20);
+	cli_close(&c);
+	sleep_ms(LATER_MS + 150);
+	cli_open(&c, http_server_port(s));
+	cli_puts(&c, GET_NOW);
+	expect_reply(&c, 200, "\"now\"");
+	cli_close(&c);
+	assert_int_equal(http_server_stop(&s, 2000), 0);
+}
+
+/* A body that stops coming is closed after the idle timeout (1 s here). */
+static void test_live_body_stall(void **state)
+{
+	(void)state;
+	char err[256];
+	http_config cfg = { .listen = "127.0.0.1:0", .event_threads = 1, .timeout_s = 1 };
+	http_server *s = start_cfg(&cfg, err, sizeof err);
+	assert_non_null(s);
+	struct cli c;
+	cli_open(&c, http_server_port(s));
+	double t0 = now_s();
+	cli_puts(&c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+		     "Content-Length: 10\r\n\r\n{\"");
+	int closed = closes_within(&c, 4000);
+	double took = now_s() - t0;
+	if (!closed || took < 0.9 || took > 3.2)
+		fail_msg("stalled body: closed %d after %.2f s", closed, took);
+	cli_close(&c);
+	assert_int_equal(http_server_stop(&s, 2000), 0);
+}
+
+/* IPv6: the client's address is taken from an AF_INET6 peer. Skipped
+ * where the host has no ::1. */
+static void test_live_ipv6(void **state)
+{
+	(void)state;
+	char err[256];
+	http_config cfg = { .listen = "[::1]:0", .event_threads = 2 };
+	http_server *s = start_cfg(&cfg, err, sizeof err);
+	if (!s)
+		skip();
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6,
+				  .sin6_port = htons((uint16_t)http_server_port(s)) };
+	a.sin6_addr = in6addr_loopback;
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+	struct cli c = { .fd = fd };
+	struct timeval tv = { 5, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	buf_init(&c.in, (size_t)1 << 20);
+	cli_puts(&c, GET_NOW);
+	expect_reply(&c, 200, "\"now\"");
+	cli_close(&c);
+	assert_int_equal(http_server_stop(&s, 2000), 0);
+}
+
+/* A port held by another socket: the start fails and says why. A socket
+ * handed over (listen_fd) is served by every loop, and closed at stop. */
+static void test_live_listen_fd(void **state)
+{
+	(void)state;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	socklen_t al = sizeof a;
+	getsockname(fd, (struct sockaddr *)&a, &al);
+	unsigned port = ntohs(a.sin_port);
+	char listen_at[64], err[256] = "";
+	snprintf(listen_at, sizeof listen_at, "127.0.0.1:%u", port);
+	http_config busy = { .listen = listen_at, .event_threads = 1 };
+	assert_null(start_cfg(&busy, err, sizeof err));
+	if (!strstr(err, "cannot listen"))
+		fail_msg("a busy port: %s", err);
+	http_config cfg = { .listen = listen_at, .event_threads = 2, .listen_fd = fd };
+	http_server *s = start_cfg(&cfg, err, sizeof err);
+	assert_non_null(s);
+	assert_int_equal(http_server_port(s), port);
+	for (int i = 0; i < 4; i++) {
+		struct cli c;
+		cli_open(&c, port);
+		cli_puts(&c, GET_NOW);
+		expect_reply(&c, 200, "\"now\"");
+		cli_close(&c);
+	}
+	assert_int_equal(http_server_stop(&s, 2000), 0);
+	assert_int_equal(fcntl(fd, F_GETFD), -1); /* closed by the server */
+}
+
 int main(void)
 {
 	log_setup("error", NULL);
@@ -1487,6 +1597,10 @@ int main(void)
 		cmocka_unit_test(test_live_half_close_pipelined),
 		cmocka_unit_test(test_live_per_ip),
 		cmocka_unit_test(test_live_header_timeout),
+		cmocka_unit_test(test_live_gone_while_waiting),
+		cmocka_unit_test(test_live_body_stall),
+		cmocka_unit_test(test_live_ipv6),
+		cmocka_unit_test(test_live_listen_fd),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
