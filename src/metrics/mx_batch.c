@@ -31,11 +31,9 @@
 #include "base/utf8.h"
 #include "metrics/mx.h"
 
-/* The arena starts small: most pushes are one sample, and a 64 KiB first
- * chunk cost every such request a large malloc and, at its free, a
- * consolidation of malloc's fast bins. */
-/* Small first sizes: most requests carry one sample (allocations of 1 KiB
- * and up made glibc consolidate its free lists on every request). */
+/* The arena and the tables start small: most pushes are one sample, and
+ * a first allocation of 1 KiB or more cost every such request a large
+ * malloc and, at its free, a consolidation of malloc's fast bins. */
 #define CHUNK_FIRST 512
 #define CHUNK_MAX ((size_t)1 << 20)
 
