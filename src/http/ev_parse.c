@@ -218,6 +218,15 @@ static int hexv(char c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+/* A chunk-size line ended: its data follow, or the trailers after the
+ * last (size 0) chunk. The extension budget is per line. */
+static void size_line_end(struct http_ev_chunked *c)
+{
+	c->state = c->left ? CH_DATA : CH_TRAILER;
+	if (c->left)
+		c->meta = 0;
+}
+
 long http_ev_chunked(struct http_ev_chunked *c, const char *in, size_t n, size_t *data_off,
 		     size_t *data_len)
 {
@@ -240,12 +249,10 @@ long http_ev_chunked(struct http_ev_chunked *c, const char *in, size_t n, size_t
 			} else if (ch == '\r') {
 				c->state = CH_SIZE_LF;
 			} else if (ch == '\n') {
-				c->state = c->left ? CH_DATA : CH_TRAILER;
+				size_line_end(c);
 			} else {
 				return -EINVAL;
 			}
-			if (c->state == CH_DATA)
-				c->meta = 0;
 			i++;
 			break;
 		}
@@ -253,21 +260,17 @@ long http_ev_chunked(struct http_ev_chunked *c, const char *in, size_t n, size_t
 			if (++c->meta > CH_META_MAX)
 				return -EINVAL;
 			if (ch == '\n')
-				c->state = c->left ? CH_DATA : CH_TRAILER;
+				size_line_end(c);
 			else if (ch == '\r')
 				c->state = CH_SIZE_LF;
 			else if (((unsigned char)ch < 0x20 && ch != '\t') || ch == 0x7f)
 				return -EINVAL;
-			if (c->state == CH_DATA)
-				c->meta = 0;
 			i++;
 			break;
 		case CH_SIZE_LF:
 			if (ch != '\n')
 				return -EINVAL;
-			c->state = c->left ? CH_DATA : CH_TRAILER;
-			if (c->state == CH_DATA)
-				c->meta = 0;
+			size_line_end(c);
 			i++;
 			break;
 		case CH_DATA: {
@@ -332,9 +335,9 @@ int http_ev_chunked_done(const struct http_ev_chunked *c)
 	return c->state == CH_DONE;
 }
 
-void http_ev_unescape(char *s, int plus)
+size_t http_ev_unescape(char *s, int plus)
 {
-	char *o = s;
+	char *o = s, *start = s;
 	for (; *s; s++) {
 		int hi, lo;
 		if (*s == '%' && (hi = hexv(s[1])) >= 0 && (lo = hexv(s[2])) >= 0) {
@@ -345,4 +348,5 @@ void http_ev_unescape(char *s, int plus)
 		}
 	}
 	*o = '\0';
+	return (size_t)(o - start);
 }

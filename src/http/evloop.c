@@ -231,18 +231,9 @@ static void accept_some(struct ev_loop *lp)
 				log_debug("http: accept: %s", strerror(errno));
 			return;
 		}
-		unsigned char ip[17] = { 0 };
-		char addr[64] = "";
-		if (sa.ss_family == AF_INET) {
-			ip[0] = 4;
-			memcpy(ip + 1, &((struct sockaddr_in *)&sa)->sin_addr, 4);
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&sa)->sin_addr, addr, sizeof addr);
-		} else if (sa.ss_family == AF_INET6) {
-			ip[0] = 6;
-			memcpy(ip + 1, &((struct sockaddr_in6 *)&sa)->sin6_addr, 16);
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&sa)->sin6_addr, addr,
-				  sizeof addr);
-		}
+		unsigned char ip[17];
+		char addr[64];
+		http_sockaddr((struct sockaddr *)&sa, ip, addr, sizeof addr);
 		int reserve = 0;
 		if (atomic_load(&lp->ev->stopping) || admit(lp->ev, ip, &reserve)) {
 			/* Over a limit: closed at once, no reply, as libmicrohttpd does. */
@@ -339,6 +330,18 @@ static void put_field(buf *o, const char *name, const char *value)
 	buf_append(o, "\r\n", 2);
 }
 
+/* Appends the status line and Date. */
+static void put_status(struct ev_conn *c, int status)
+{
+	buf *o = &c->out;
+	buf_puts(o, "HTTP/1.1 ");
+	put_u(o, (uint64_t)status);
+	buf_append(o, " ", 1);
+	buf_puts(o, reason(status));
+	buf_append(o, "\r\n", 2);
+	put_field(o, "Date", date_now(c->lp));
+}
+
 /* Appends r's reply to the connection's output, then ends r. */
 static void put_reply(struct ev_conn *c)
 {
@@ -348,12 +351,7 @@ static void put_reply(struct ev_conn *c)
 	if (r->close)
 		c->close_after = 1;
 	http_cycle_reply(r);
-	buf_puts(o, "HTTP/1.1 ");
-	put_u(o, (uint64_t)r->status);
-	buf_append(o, " ", 1);
-	buf_puts(o, reason(r->status));
-	buf_append(o, "\r\n", 2);
-	put_field(o, "Date", date_now(c->lp));
+	put_status(c, r->status);
 	put_field(o, "X-Request-Id", r->id);
 	if (e->ctype && header_ok(e->ctype))
 		put_field(o, "Content-Type", e->ctype);
@@ -439,9 +437,14 @@ static void refuse_head(struct ev_conn *c, int status, const char *code, const c
 	json_t *j = http_error_json(code, msg, NULL);
 	char *s = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
-	buf_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\n"
-		   "Cache-Control: no-store\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s\n",
-		   status, reason(status), date_now(c->lp), strlen(s) + 1, s);
+	buf *o = &c->out;
+	put_status(c, status);
+	put_field(o, "Content-Type", "application/json");
+	buf_puts(o, "Cache-Control: no-store\r\nConnection: close\r\nContent-Length: ");
+	put_u(o, strlen(s) + 1);
+	buf_append(o, "\r\n\r\n", 4);
+	buf_puts(o, s);
+	buf_append(o, "\n", 1);
 	free(s);
 	c->close_after = 1;
 	flush_out(c);
@@ -449,10 +452,10 @@ static void refuse_head(struct ev_conn *c, int status, const char *code, const c
 
 /* ---- requests ---- */
 
-static void query_parse(struct http_ev_req *e, const char *q)
+/* Splits the query q (in place) into decoded names and values. */
+static void query_parse(struct http_ev_req *e, char *q)
 {
-	e->qbuf = xstrdup(q);
-	char *s = e->qbuf;
+	char *s = q;
 	while (*s && e->nq < HTTP_EV_QUERY_MAX) {
 		char *amp = strchr(s, '&');
 		if (amp)
@@ -477,8 +480,9 @@ static void query_parse(struct http_ev_req *e, const char *q)
 }
 
 /* A request of the loop in one allocation: the request, what the loop
- * keeps of it, and two copies of its head (one parsed in place, one
- * holding the raw target). Freed as r (server.c's http_cycle_end). */
+ * keeps of it, its head parsed in place, and a copy of the raw target
+ * (the head's decoded target and query are cut in place). Freed as r
+ * (server.c's http_cycle_end). */
 struct ev_block {
 	http_req r;
 	struct http_ev_req e;
@@ -989,7 +993,6 @@ void http_ev_req_free(struct http_ev_req *e)
 {
 	if (!e)
 		return;
-	free(e->qbuf);
 	free(e->body);
 	if (e->ctype != e->ctype_buf)
 		free(e->ctype);

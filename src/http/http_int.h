@@ -136,6 +136,10 @@ int http_match(const char *pattern, const char *path, char **names, char **vals,
  * to valid UTF-8 without NUL or control bytes. */
 int http_target_ok(const char *raw);
 struct sockaddr_storage;
+/* A peer address as a key (ip: family byte 4 or 6, then the address; all
+ * zero when unknown) and as text (addr, n bytes: "" when unknown); either
+ * may be NULL. */
+void http_sockaddr(const struct sockaddr *sa, unsigned char ip[17], char *addr, size_t n);
 /* The connection's peer address as text ("" when unknown). */
 void http_conn_addr(struct MHD_Connection *conn, char *out, size_t n);
 /* Why a daemon on cfg did not start (errno e): a bad certificate or key
@@ -204,8 +208,9 @@ struct http_ev_chunked {
 long http_ev_chunked(struct http_ev_chunked *c, const char *in, size_t n, size_t *data_off,
 		     size_t *data_len);
 int http_ev_chunked_done(const struct http_ev_chunked *c);
-/* Percent-decodes s in place ('+' is a space when plus). */
-void http_ev_unescape(char *s, int plus);
+/* Percent-decodes s in place ('+' is a space when plus); returns the
+ * decoded length ("%00" decodes to a NUL inside it). Also server.c's. */
+size_t http_ev_unescape(char *s, int plus);
 
 /* What the event loop keeps of a request: its head, query, and reply. */
 struct http_ev_req {
@@ -213,7 +218,7 @@ struct http_ev_req {
 	http_req *next;     /* on the loop's queue of resumed requests */
 	char *head;
 	struct http_ev_head h;
-	char *qbuf, *qname[HTTP_EV_QUERY_MAX], *qval[HTTP_EV_QUERY_MAX];
+	char *qname[HTTP_EV_QUERY_MAX], *qval[HTTP_EV_QUERY_MAX]; /* in head */
 	int nq;
 	char *body;         /* the reply's */
 	size_t len;

@@ -382,17 +382,38 @@ static int from_replica(http_req *r)
 	return 1;
 }
 
-void http_conn_addr(struct MHD_Connection *conn, char *out, size_t n)
+void http_sockaddr(const struct sockaddr *sa, unsigned char ip[17], char *addr, size_t n)
+{
+	if (ip)
+		memset(ip, 0, 17);
+	if (addr && n)
+		*addr = '\0';
+	const void *a = NULL;
+	int fam = sa ? sa->sa_family : 0;
+	if (fam == AF_INET)
+		a = &((const struct sockaddr_in *)sa)->sin_addr;
+	else if (fam == AF_INET6)
+		a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (!a)
+		return;
+	if (ip) {
+		ip[0] = fam == AF_INET ? 4 : 6;
+		memcpy(ip + 1, a, fam == AF_INET ? 4 : 16);
+	}
+	if (addr)
+		inet_ntop(fam, a, addr, (socklen_t)n);
+}
+
+static const struct sockaddr *client_sockaddr(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-	*out = '\0';
-	if (sa && sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
-	else if (sa && sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
-			  (socklen_t)n);
+	return ci ? ci->client_addr : NULL;
+}
+
+void http_conn_addr(struct MHD_Connection *conn, char *out, size_t n)
+{
+	http_sockaddr(client_sockaddr(conn), NULL, out, n);
 }
 
 /* The event loop sets r->addr when it accepts the connection. */
@@ -418,30 +439,10 @@ static int is_json_type(const char *ct)
 }
 
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)(c | 0x20);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 int http_target_ok(const char *raw)
 {
-	size_t n = strlen(raw);
-	char *dec = xmalloc(n + 1);
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		int hi, lo;
-		if (raw[i] == '%' && i + 2 < n + 1 && (hi = hexval(raw[i + 1])) >= 0 &&
-		    (lo = hexval(raw[i + 2])) >= 0) {
-			dec[o++] = (char)(hi << 4 | lo);
-			i += 2;
-		} else {
-			dec[o++] = raw[i];
-		}
-	}
-	int ok = sn_utf8_valid(dec, o, 1);
+	char *dec = xstrdup(raw);
+	int ok = sn_utf8_valid(dec, http_ev_unescape(dec, 0), 1);
 	free(dec);
 	return ok;
 }
@@ -450,8 +451,6 @@ int http_target_ok(const char *raw)
  * never read. Returns 1. */
 static int refuse_now(http_req *r)
 {
-	if (r->resp)
-		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	r->close = 1;
 	return 1;
 }
@@ -658,6 +657,8 @@ void http_cycle_reply(http_req *r)
 static enum MHD_Result queue(http_req *r)
 {
 	http_cycle_reply(r);
+	if (r->close)
+		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, r->resp);
 	MHD_destroy_response(r->resp);
 	r->resp = NULL;
@@ -845,16 +846,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
  * zero when unknown). */
 static void conn_ip(struct MHD_Connection *conn, unsigned char ip[17])
 {
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-	if (sa && sa->sa_family == AF_INET) {
-		ip[0] = 4;
-		memcpy(ip + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa && sa->sa_family == AF_INET6) {
-		ip[0] = 6;
-		memcpy(ip + 1, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	}
+	http_sockaddr(client_sockaddr(conn), ip, NULL, 0);
 }
 
 /* Open connections from ip (conns_mu held). */
