@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sqlite3.h>
 #include "base/dl.h"
 #include "base/mem.h"
@@ -140,7 +141,16 @@ static int sq_connect(const char *dsn, void **out, char *err, size_t errlen)
 	static const char *const pragmas =
 		"PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;";
 	char *msg = NULL;
-	rc = sqlite3_exec(db, pragmas, NULL, NULL, &msg);
+	/* Switching a new file to WAL takes an exclusive lock that SQLite may
+	 * refuse at once, without the busy handler, while another connection
+	 * opens the same file (it would deadlock): the pragmas are idempotent,
+	 * so try again for up to 2 s. */
+	for (int tries = 0; (rc = sqlite3_exec(db, pragmas, NULL, NULL, &msg)) == SQLITE_BUSY &&
+			    tries < 100; tries++) {
+		sqlite3_free(msg);
+		msg = NULL;
+		usleep(20000);
+	}
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "cannot configure database %s: %s", dsn, msg ? msg : "?");
 		sqlite3_free(msg);
