@@ -35,6 +35,8 @@
 #define HDRS_MAX 100
 #define BLOCK (32 * 1024)
 #define STEP_MS 1000
+/* How long a stop waits for the relays in flight to be answered. */
+#define STOP_WAIT_MS (2 * STEP_MS + 500)
 /* The most of an answer's body one step may leave waiting (one read of
  * the socket, in practice). */
 #define OUT_MAX ((size_t)64 << 20)
@@ -45,6 +47,8 @@ struct http_proxy {
 	void *ctx;
 	unsigned port;
 	atomic_int stopping;
+	atomic_uint leader; /* which leader relays go to: raised on news of a new one */
+	atomic_int active;  /* requests between on_uri and on_completed */
 	char *tls_cert, *tls_key;
 };
 
@@ -58,6 +62,7 @@ struct preq {
 	char method[16];
 	char *url;
 	hc_relay_job *job;
+	unsigned leader;   /* p->leader when the exchange began */
 	int rc, ended; /* the exchange's outcome, once ended */
 	const char *in; /* the body piece being sent, and what is left of it */
 	size_t in_n;
@@ -124,11 +129,12 @@ static int on_body(void *ud, const char *p, size_t n)
 }
 
 /* Steps the exchange until done(q) or its end; 0, or -ECANCELED when the
- * proxy stops meanwhile. */
+ * proxy stops meanwhile or another replica took the lead (the one asked
+ * may be hung: stopped, not dead, its socket still open). */
 static int step_until(struct preq *q, int (*done)(const struct preq *))
 {
 	while (!q->ended && !done(q)) {
-		if (atomic_load(&q->p->stopping))
+		if (atomic_load(&q->p->stopping) || atomic_load(&q->p->leader) != q->leader)
 			return -ECANCELED;
 		q->ended = hc_relay_step(q->job, STEP_MS);
 	}
@@ -173,8 +179,11 @@ static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *k
 	return MHD_YES;
 }
 
-static enum MHD_Result reply_error(struct MHD_Connection *conn, unsigned status, const char *code,
-				   const char *fmt, ...)
+/* A replica that stops relaying (it leads now) closes the connection after
+ * the error: the client's next request reaches the server that took over
+ * the address. */
+static enum MHD_Result reply_error(const struct preq *q, struct MHD_Connection *conn,
+				   unsigned status, const char *code, const char *fmt, ...)
 {
 	char msg[400];
 	va_list ap;
@@ -191,6 +200,8 @@ static enum MHD_Result reply_error(struct MHD_Connection *conn, unsigned status,
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	if (status == 503)
 		MHD_add_response_header(resp, "Retry-After", "1");
+	if (atomic_load(&q->p->stopping))
+		MHD_add_response_header(resp, "Connection", "close");
 	enum MHD_Result r = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return r;
@@ -231,16 +242,17 @@ static enum MHD_Result answer(struct preq *q, struct MHD_Connection *conn, int c
 {
 	q->in_eof = 1;
 	hc_relay_resume(q->job);
-	step_until(q, got_head);
+	int gone = step_until(q, got_head);
 	if (!q->head) {
 		int rc = finish(q);
 		if (rc == -ECONNREFUSED)
 			q->p->up(q->p->ctx, 1, NULL, 0, NULL, 0);
-		log_warn("replica proxy: %s %s: %s", q->method, q->uri, q->err);
-		return rc == -ECONNREFUSED
-			       ? reply_error(conn, 503, "no_leader",
+		log_warn("replica proxy: %s %s: %s", q->method, q->uri,
+			 gone ? "cancelled: the lead changed or this replica stops" : q->err);
+		return rc == -ECONNREFUSED || gone
+			       ? reply_error(q, conn, 503, "no_leader",
 					     "the leading replica cannot be reached; try again")
-			       : reply_error(conn, 502, "bad_gateway",
+			       : reply_error(q, conn, 502, "bad_gateway",
 					     "the leading replica gave no answer");
 	}
 	uint64_t size = MHD_SIZE_UNKNOWN;
@@ -279,21 +291,22 @@ static void begin(struct preq *q, struct MHD_Connection *conn, const char *metho
 	char base[256], secret[128], addr[64];
 	if (!http_target_ok(q->uri)) {
 		q->early = 1;
-		reply_error(conn, 400, "bad_target",
+		reply_error(q, conn, 400, "bad_target",
 			    "the request path or query is not valid UTF-8 or holds control characters");
 		return;
 	}
 	if (strlen(method) >= sizeof q->method) {
 		q->early = 1;
-		reply_error(conn, 501, "not_implemented", "unknown method");
+		reply_error(q, conn, 501, "not_implemented", "unknown method");
 		return;
 	}
 	if (q->p->up(q->p->ctx, 0, base, sizeof base, secret, sizeof secret)) {
 		q->early = 1;
-		reply_error(conn, 503, "no_leader", "no replica leads the database now; try again");
+		reply_error(q, conn, 503, "no_leader", "no replica leads the database now; try again");
 		return;
 	}
 	sn_strlcpy(q->method, method, sizeof q->method);
+	q->leader = atomic_load(&q->p->leader);
 	q->url = xasprintf("%s%s", base, q->uri);
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect, q);
 	http_conn_addr(conn, addr, sizeof addr);
@@ -309,7 +322,7 @@ static void begin(struct preq *q, struct MHD_Connection *conn, const char *metho
 		       .on_body = on_body, .on_continue = on_continue, .ud = q };
 	if (hc_relay_begin(&r, &q->job, q->err, sizeof q->err)) {
 		q->early = 1;
-		reply_error(conn, 503, "busy", "the replica cannot relay requests now");
+		reply_error(q, conn, 503, "busy", "the replica cannot relay requests now");
 		return;
 	}
 	if (q->body_len == HC_RELAY_NO_BODY)
@@ -357,6 +370,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	(void)conn;
 	struct preq *q = xcalloc(1, sizeof *q);
 	q->p = cls;
+	atomic_fetch_add(&q->p->active, 1);
 	q->uri = xstrdup(uri ? uri : "/");
 	q->body_len = HC_RELAY_NO_BODY;
 	buf_init(&q->out, OUT_MAX);
@@ -379,6 +393,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	buf_release(&q->out);
 	free(q->url);
 	free(q->uri);
+	atomic_fetch_sub(&q->p->active, 1);
 	free(q);
 	*con_cls = NULL;
 }
@@ -459,6 +474,12 @@ int http_proxy_quiesce(http_proxy *p)
 	return fd == MHD_INVALID_SOCKET ? -1 : fd;
 }
 
+void http_proxy_abandon(http_proxy *p)
+{
+	if (p)
+		atomic_fetch_add(&p->leader, 1);
+}
+
 void http_proxy_stop(http_proxy **pp)
 {
 	http_proxy *p = *pp;
@@ -466,6 +487,11 @@ void http_proxy_stop(http_proxy **pp)
 		return;
 	*pp = NULL;
 	atomic_store(&p->stopping, 1);
+	/* Relays in flight end within a step and are answered (503 before an
+	 * answer began) while the daemon still sends: stopping it first would
+	 * close their connections unanswered. */
+	for (int ms = 0; ms < STOP_WAIT_MS && atomic_load(&p->active) > 0; ms += 10)
+		sn_sleep_ms(10);
 	MHD_stop_daemon(p->d);
 	free(p->tls_cert);
 	free(p->tls_key);

@@ -38,6 +38,11 @@ unsigned http_proxy_port(const http_proxy *p);
  * over the address (http_config.listen_fd), or -1. Relays in flight go on
  * until http_proxy_stop. */
 int http_proxy_quiesce(http_proxy *p);
-/* Ends every relay in flight (within about a second) and frees p. */
+/* Another replica leads now: relays in flight to the one before are ended
+ * within about a second (answered 503 no_leader when no answer had begun,
+ * cut off otherwise), since it may be hung rather than gone. NULL: nothing. */
+void http_proxy_abandon(http_proxy *p);
+/* Ends every relay in flight (within about a second): one whose answer had
+ * not begun is answered 503 no_leader with Connection: close; then frees p. */
 void http_proxy_stop(http_proxy **p);
 #endif

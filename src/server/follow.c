@@ -76,6 +76,8 @@ void follow_forget(void *ctx)
 	pthread_mutex_lock(&f->mu);
 	f->at_ms = 0;
 	pthread_mutex_unlock(&f->mu);
+	http_proxy_abandon(f->proxy);
+	http_proxy_abandon(f->ingest);
 }
 
 int follow_add_ingest(follow *f, const http_config *cfg, char *err, size_t errlen)

@@ -18,8 +18,9 @@ int follow_start(store *st, const http_config *cfg, follow **out, char *err, siz
  * ingest listener to take the address. */
 int follow_add_ingest(follow *f, const http_config *cfg, char *err, size_t errlen);
 unsigned follow_port(const follow *f);
-/* Forgets the leader's address: a new leader has advertised itself
- * (replica_lead's on_lead; ctx is the follow). */
+/* Forgets the leader's address and ends the relays in flight to it: a new
+ * leader has advertised itself (replica_lead's on_lead; ctx is the
+ * follow). */
 void follow_forget(void *f);
 /* This replica leads now: stops accepting and returns the listening socket
  * for the real server (http_config.listen_fd), or -1. */

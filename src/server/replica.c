@@ -5,7 +5,12 @@
  *  2. Every write transaction checks the epoch under the store's write
  *     lock, which the next leader's epoch raise also takes: a write of
  *     the old leader either commits before the raise (and the new leader's
- *     recovery reads it) or is refused. */
+ *     recovery reads it) or is refused.
+ *  3. A follower ends a lock session only while replica_leader names it
+ *     (pid) as the lock's holder and its beat is older than the follower's
+ *     lease: a new leader between its lock and its first beat (pid NULL
+ *     since its epoch raise) is never ended. Beats are the database's
+ *     clock, so replicas' clocks need not agree. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -29,11 +34,22 @@
 #define REGAIN_MS 60000
 /* Exit status of a replica that lost the lead (EX_TEMPFAIL). */
 #define LOST_EXIT 75
+/* The most time between two beats of the leader; shorter for short leases
+ * (a quarter of the lease), so a lease is missed only after several beats
+ * are. */
+#define BEAT_MS 1000
+#define DB_NOW_MS "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+#define LOCK_HELD                                                                   \
+	"SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0" \
+	" AND objid = " STR(LEAD_KEY) " AND objsubid = 1"
 
 struct replica {
 	store *st;
 	store_conn *lock; /* holds the session lock; never released to the pool */
 	int64_t epoch;
+	int64_t lease_ms, beat_ms; /* lease_ms 0: no beats are judged */
+	int64_t beat_at;          /* monotonic ms of the last beat written */
+	int stale_said;           /* a failed end of a stale session was logged */
 	char *name;
 	pthread_t watcher;
 	pthread_mutex_t mu;
@@ -66,10 +82,52 @@ static int try_lock(store_conn *c, int *got)
 static int holds_lock(store_conn *c)
 {
 	int64_t n = 0;
-	return query_int(c, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
-			    " AND pid = pg_backend_pid() AND granted AND classid = 0"
-			    " AND objid = " STR(LEAD_KEY) " AND objsubid = 1", SNOARGS, &n) == 0 &&
+	return query_int(c, "SELECT count(*) FROM (" LOCK_HELD ") AS l WHERE pid = pg_backend_pid()",
+			 SNOARGS, &n) == 0 &&
 	       n == 1;
+}
+
+/* The leader's beat, on its lock session (whose pid it records: invariant
+ * 3). 0; -ESTALE when another epoch leads; another error when the
+ * database cannot be asked. */
+static int beat(replica *r)
+{
+	int64_t changed = 0;
+	int rc = store_exec(r->lock, "UPDATE replica_leader SET beat = " DB_NOW_MS ","
+				     " pid = pg_backend_pid() WHERE id = 1 AND epoch = $1",
+			    &changed, SARGS(SA_INT(r->epoch)));
+	if (rc == 0 && changed != 1)
+		rc = -ESTALE;
+	if (rc == 0)
+		r->beat_at = sn_mono_ns() / 1000000;
+	return rc;
+}
+
+/* A follower's check of the lead: a leader that holds the lock but has not
+ * beaten for lease_ms (stopped, frozen, its process wedged) has its lock
+ * session ended, so that the lock is free at the next try. The epoch the
+ * next leader raises fences every later write of the old one (invariant
+ * 2), and the old one, once it runs again, finds its lock gone and exits. */
+static void end_stale(replica *r)
+{
+	store_rows *rows = NULL;
+	int rc = store_query(r->lock, "SELECT holder, epoch, " DB_NOW_MS " - beat,"
+				      " pg_terminate_backend(pid::integer) FROM replica_leader"
+				      " WHERE id = 1 AND beat < " DB_NOW_MS " - $1"
+				      " AND pid IN (" LOCK_HELD ")",
+			     &rows, SARGS(SA_INT(r->lease_ms)));
+	if (rc == 0 && store_rows_next(rows) == 1) {
+		log_warn("replica: the leader (%s, epoch %lld) has not renewed its lead for %lld ms"
+			 " (--lead-timeout %lld ms); ending its database session to take over",
+			 store_rows_text(rows, 0), (long long)store_rows_int(rows, 1),
+			 (long long)store_rows_int(rows, 2), (long long)r->lease_ms);
+	} else if (rc && !r->stale_said) {
+		/* No table yet (nobody led), or no right to end the session (the
+		 * replicas log in as different roles): said once. */
+		log_info("replica: cannot check the leader's lease: %s", store_errmsg(r->lock));
+		r->stale_said = 1;
+	}
+	store_rows_free(&rows);
 }
 
 static int read_epoch(store_conn *c, int64_t *epoch)
@@ -88,11 +146,14 @@ static int raise_epoch(replica *r, char *err, size_t errlen)
 				" epoch BIGINT NOT NULL, holder TEXT NOT NULL, since BIGINT NOT NULL)",
 			     NULL, SNOARGS)) == 0 &&
 	    (rc = store_exec(c, "ALTER TABLE replica_leader ADD COLUMN IF NOT EXISTS url TEXT,"
-				" ADD COLUMN IF NOT EXISTS secret TEXT", NULL, SNOARGS)) == 0 &&
-	    (rc = store_query(c, "INSERT INTO replica_leader (id, epoch, holder, since)"
-				 " VALUES (1, 1, $1, $2) ON CONFLICT (id) DO UPDATE SET"
+				" ADD COLUMN IF NOT EXISTS secret TEXT,"
+				" ADD COLUMN IF NOT EXISTS beat BIGINT,"
+				" ADD COLUMN IF NOT EXISTS pid BIGINT", NULL, SNOARGS)) == 0 &&
+	    (rc = store_query(c, "INSERT INTO replica_leader (id, epoch, holder, since, beat)"
+				 " VALUES (1, 1, $1, $2, " DB_NOW_MS ") ON CONFLICT (id) DO UPDATE SET"
 				 " epoch = replica_leader.epoch + 1, holder = $1, since = $2,"
-				 " url = NULL, secret = NULL RETURNING epoch", &rows,
+				 " url = NULL, secret = NULL, beat = " DB_NOW_MS ", pid = NULL"
+				 " RETURNING epoch", &rows,
 			      SARGS(SA_TEXT(r->name), SA_INT(sn_now_ms())))) == 0) {
 		rc = store_rows_next(rows);
 		r->epoch = rc == 1 ? store_rows_int(rows, 0) : 0;
@@ -122,10 +183,14 @@ static void regain_or_exit(replica *r)
 				break;
 			}
 			if (read_epoch(r->lock, &epoch) == 0) {
-				if (epoch == r->epoch) {
+				if (epoch == r->epoch && beat(r) == 0) {
 					log_info("replica: the lead is ours again (epoch %lld)",
 						 (long long)epoch);
 					return;
+				}
+				if (epoch == r->epoch) { /* the beat failed: asked again */
+					sn_sleep_ms(POLL_MS);
+					continue;
 				}
 				log_error("replica: replica epoch %lld led meanwhile; exiting (%d)",
 					  (long long)epoch, LOST_EXIT);
@@ -157,6 +222,9 @@ static void *watch(void *arg)
 		pthread_mutex_unlock(&r->mu);
 		if (!holds_lock(r->lock))
 			regain_or_exit(r);
+		else if (r->lease_ms && sn_mono_ns() / 1000000 - r->beat_at >= r->beat_ms &&
+			 beat(r) == -ESTALE)
+			regain_or_exit(r); /* another epoch: it exits */
 		pthread_mutex_lock(&r->mu);
 	}
 	pthread_mutex_unlock(&r->mu);
@@ -200,14 +268,18 @@ static int wait_news(replica *r, int stop_fd, void (*on_lead)(void *), void *ctx
 	return 0;
 }
 
-int replica_lead(store *st, const char *name, int stop_fd, void (*on_lead)(void *), void *ctx,
-		 replica **out, char *err, size_t errlen)
+int replica_lead(store *st, const char *name, int64_t lease_ms, int stop_fd,
+		 void (*on_lead)(void *), void *ctx, replica **out, char *err, size_t errlen)
 {
 	*out = NULL;
 	if (strcmp(store_backend(st), "postgres") != 0)
 		return 0;
 	replica *r = xcalloc(1, sizeof *r);
 	r->st = st;
+	r->lease_ms = lease_ms > 0 ? lease_ms : 0;
+	r->beat_ms = r->lease_ms / 4 < BEAT_MS ? r->lease_ms / 4 : BEAT_MS;
+	if (r->beat_ms < POLL_MS)
+		r->beat_ms = POLL_MS;
 	r->name = xstrdup(name);
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
@@ -222,6 +294,8 @@ int replica_lead(store *st, const char *name, int stop_fd, void (*on_lead)(void 
 	for (;;) {
 		if ((rc = try_lock(r->lock, &got)) == 0 && got)
 			break;
+		if (rc == 0 && r->lease_ms)
+			end_stale(r);
 		if (rc && !said)
 			log_warn("replica: cannot ask for the lead (%s); trying again",
 				 store_errmsg(r->lock));
@@ -239,6 +313,11 @@ int replica_lead(store *st, const char *name, int stop_fd, void (*on_lead)(void 
 		store_exec(r->lock, "UNLISTEN *", NULL, SNOARGS);
 	if ((rc = raise_epoch(r, err, errlen)))
 		goto fail;
+	if (r->lease_ms && (rc = beat(r))) {
+		snprintf(err, errlen, "cannot record the new leader's lease: %s",
+			 store_errmsg(r->lock));
+		goto fail;
+	}
 	char fence[96];
 	snprintf(fence, sizeof fence, "SELECT 1 FROM replica_leader WHERE id = 1 AND epoch = %lld",
 		 (long long)r->epoch);

@@ -14,6 +14,10 @@
  *    failed over) takes the lock again if it can and nobody led meanwhile
  *    (same epoch), and goes on; otherwise it exits at once (75) and its
  *    supervisor restarts it as a follower.
+ *  - The leader beats (replica_leader.beat, the database's clock); a leader
+ *    alive to the database but not beating (stopped, frozen) has its lock
+ *    session ended by a follower after the lease (--lead-timeout), so a
+ *    hung leader does not hold the whole group: it is treated as dead.
  *
  * With SQLite there is one server per data directory: replica_lead does
  * nothing. */
@@ -27,10 +31,14 @@ typedef struct replica replica;
 /* Becomes the leader of st's database, following while another replica
  * leads: on_lead(ctx) (may be NULL) is called there whenever a new leader
  * has advertised itself (replica_advertise). Returns early with -ECANCELED
- * when stop_fd becomes readable (a signal arrived). *out (NULL on SQLite)
- * is freed with replica_free; err gets a one-line message on failure. */
-int replica_lead(store *st, const char *name, int stop_fd, void (*on_lead)(void *), void *ctx,
-		 replica **out, char *err, size_t errlen);
+ * when stop_fd becomes readable (a signal arrived). lease_ms > 0: the
+ * leader beats (writes the database's time) at least every second, and a
+ * follower ends the lock session of a leader whose last beat is older
+ * than lease_ms, then takes the lead; 0: only a leader's end (its session
+ * gone) frees the lead. *out (NULL on SQLite) is freed with replica_free;
+ * err gets a one-line message on failure. */
+int replica_lead(store *st, const char *name, int64_t lease_ms, int stop_fd,
+		 void (*on_lead)(void *), void *ctx, replica **out, char *err, size_t errlen);
 /* The epoch this replica leads in (0 on SQLite). */
 int64_t replica_epoch(const replica *r);
 /* The leader tells the other replicas where its replica listener is

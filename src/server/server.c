@@ -238,6 +238,8 @@ static const cfg_opt server_opts[] = {
 	  " replicas' relayed requests (default: the --listen host, a free port)", 0 },
 	{ "replica-url", "URL", NULL, "PostgreSQL replicas: how the others reach --replica-listen"
 	  " (default: its address; a wildcard one names this host)", 0 },
+	{ "lead-timeout", "DUR", "10s", "PostgreSQL replicas: a leader that has not renewed its lead"
+	  " for this long (stopped, hung) is ended by a follower, which takes over", 0 },
 	{ "ready-file", "FILE", NULL, "write the server's URL to FILE once it listens (a replica:"
 	  " once it leads)", CFG_NOENV },
 	{ NULL, NULL, NULL, NULL, 0 },
@@ -258,6 +260,7 @@ struct settings {
 	http_config http;
 	http_config ingest; /* listen NULL: no ingest listener */
 	const char *replica_listen, *replica_url; /* NULL: defaults */
+	int64_t lead_timeout_ms;
 	auth_config auth;
 	int64_t grace_ms;
 	int64_t store_timeout_ms;
@@ -413,6 +416,10 @@ static int read_settings(const cfg *c, struct settings *s, char *err, size_t err
 	s->ingest.listen = cfg_get(c, "ingest-listen");
 	s->replica_listen = cfg_get(c, "replica-listen");
 	s->replica_url = cfg_get(c, "replica-url");
+	/* The leader beats every quarter of it (every second at most). */
+	if (dur_in(c, "lead-timeout", 1000, 3600000, "from 1s to 1h", &s->lead_timeout_ms, err,
+		   errlen))
+		return -EINVAL;
 	if (cfg_get_size(c, "min-free-disk", &s->http.min_free_disk, err, errlen) ||
 	    cfg_get_size(c, "upload-inflight-user", &s->http.upload_user_max, err, errlen) ||
 	    cfg_get_size(c, "upload-inflight-total", &s->http.upload_total_max, err, errlen))
@@ -665,7 +672,8 @@ static int server_open(cfg *c, server **out, char *err, size_t errlen)
 			   url, sizeof url);
 		log_info("replica: serving %s (relayed to the leader while another leads)", url);
 	}
-	if ((rc = replica_lead(app->st, who, sig_pipe[0], sv->follow ? follow_forget : NULL,
+	if ((rc = replica_lead(app->st, who, sv->s.lead_timeout_ms, sig_pipe[0],
+			       sv->follow ? follow_forget : NULL,
 			       sv->follow, &app->replica, err, errlen)))
 		goto fail;
 	app->events = hub_new();

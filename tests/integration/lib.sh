@@ -104,6 +104,17 @@ dbq() {
 		sqlite3 "$SERVER_DATA/sentinel.db" "$1"
 	fi
 }
+# free_port: a loopback port nobody listens on, below the kernel's
+# ephemeral range (32768 and up here): a port some outgoing connection
+# holds cannot be listened on.
+free_port() {
+	local port
+	for _ in $(seq 1 50); do
+		port=$(( 20000 + RANDOM % 12000 ))
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+	done
+	echo "$port"
+}
 # on_pg: true when the tests run on PostgreSQL.
 on_pg() { [ -n "${SENTINEL_TEST_PG:-}" ]; }
 

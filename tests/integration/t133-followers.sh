@@ -27,16 +27,6 @@ start_server --node-timeout 2s --heartbeat 300ms
 A_URL=$URL A_PID=$SERVER_PID
 TOKEN=$(login admin adminpass123)
 
-# A port nobody listens on, below the kernel's ephemeral range (32768 and
-# up here): a port some outgoing connection holds cannot be listened on.
-free_port() {
-	local port
-	for _ in $(seq 1 50); do
-		port=$(( 20000 + RANDOM % 12000 ))
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
-	done
-	echo "$port"
-}
 B_PORT=$(free_port) B_IPORT=$(free_port)
 B_URL=http://127.0.0.1:$B_PORT B_IURL=http://127.0.0.1:$B_IPORT
 SENTINEL_ADMIN_PASSWORD=adminpass123 "$S" server --listen "127.0.0.1:$B_PORT" --data "$SERVER_DATA" \

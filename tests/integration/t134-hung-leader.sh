@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# A leader that hangs (SIGSTOP) rather than dies keeps its database session
+# and with it the lead's lock: only its lease tells. With --lead-timeout 2s
+# the follower ends that session after 2 s without a beat and takes the
+# lead; a request it was relaying to the hung leader is answered, not held;
+# a job running on the follower's node completes with every chunk counted
+# once; the old leader, resumed, finds the lead gone and exits (75) without
+# a write (docs/postgres.md).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_nodes.sh"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+	echo "1..0 # SKIP PostgreSQL is not installed"
+	exit 0
+fi
+B_PID=
+stop_b() { [ -n "$B_PID" ] && kill -9 "$B_PID" 2>/dev/null; }
+if [ -z "${SENTINEL_TEST_PG:-}" ]; then
+	PGDIR=$TMP/pg
+	SENTINEL_TEST_PG=$("$ROOT/scripts/pg.sh" start "$PGDIR") ||
+		{ echo "Bail out! cannot start PostgreSQL"; exit 1; }
+	trap 'stop_b; "$ROOT/scripts/pg.sh" stop "$PGDIR"; cleanup' EXIT
+	export SENTINEL_TEST_PG
+else
+	trap 'stop_b; cleanup' EXIT
+fi
+
+start_server --node-timeout 2s --heartbeat 300ms --lead-timeout 2s
+A_URL=$URL A_PID=$SERVER_PID
+TOKEN=$(login admin adminpass123)
+B_PORT=$(free_port)
+B_URL=http://127.0.0.1:$B_PORT
+SENTINEL_ADMIN_PASSWORD=adminpass123 "$S" server --listen "127.0.0.1:$B_PORT" --data "$SERVER_DATA" \
+	--ready-file "$TMP/b.ready" --node-timeout 2s --heartbeat 300ms --lead-timeout 2s \
+	>"$TMP/b.out" 2>"$TMP/b.log" &
+B_PID=$!
+following() { grep -q "following it" "$TMP/b.log"; }
+wait_for 20 following
+ok $? "a second replica follows the leader"
+
+# The leader beats on its lock session, a quarter of the lease apart.
+is "$(dbq "SELECT pid = (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+	AND objid = 730914726) FROM replica_leader WHERE id = 1")" t \
+	"the leader names its lock session in replica_leader"
+b1=$(dbq "SELECT beat FROM replica_leader WHERE id = 1")
+sleep 1.2
+b2=$(dbq "SELECT beat FROM replica_leader WHERE id = 1")
+ok "$([ $((b2 - b1)) -ge 250 ] && [ $((b2 - b1)) -le 2000 ]; echo $?)" \
+	"... and beats every 0.5 s with a 2 s lease ($((b2 - b1)) ms in 1.2 s)"
+
+# A node attached to the follower only; the job is submitted through it.
+URL=$B_URL
+start_claimed 1
+api POST /api/v1/jobs '{"name":"pi","program":"montecarlo-pi","total_iterations":300000,"chunk_size":2000}'
+J=$(jbody .id)
+is "$STATUS" 201 "a job submitted through the follower"
+some_done() { api GET "/api/v1/jobs/$J"; [ "$(jbody '.chunks.completed // 0')" -ge 10 ]; }
+wait_for 60 some_done
+ok $? "... runs on its node"
+
+kill -STOP "$A_PID"
+t0=$(date +%s%N)
+# Relayed to the hung leader: the follower ends it when it takes the lead.
+curl -s -o /dev/null -w '%{http_code}' -m 30 -H "Authorization: Bearer $TOKEN" \
+	"$B_URL/api/v1/me" >"$TMP/held.code" &
+HELD=$!
+wait_for 20 test -s "$TMP/b.ready"
+ok $? "a stopped leader: the follower takes the lead"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+diag "takeover in $ms ms"
+ok "$([ "$ms" -ge 1800 ]; echo $?)" "... only once the 2 s lease ran out ($ms ms)"
+like "$(cat "$TMP/b.log")" "has not renewed its lead for [0-9]+ ms" "... and says why"
+wait "$HELD"
+code=$(cat "$TMP/held.code")
+ok "$([ "$code" = 503 ] || [ "$code" = 200 ]; echo $?)" \
+	"a request held by the hung leader is answered when the lead moves (HTTP $code)"
+is "$(dbq "SELECT epoch FROM replica_leader WHERE id = 1")" 2 "the new leader raised the epoch"
+api GET /api/v1/me
+is "$STATUS" 200 "the follower answers itself now"
+
+wait_for 90 job_done "$J"
+counts() {
+	api GET "/api/v1/jobs/$J"
+	jbody '"\(.state) \(.result.stats.pi.n) \(.completed_iterations) \(.chunks.completed)/\(.chunks.total)"'
+}
+is "$(counts)" "completed 300000 300000 150/150" "the job completes, every chunk counted once"
+
+# Resumed, the old leader finds its lock session ended and another epoch:
+# it exits at once, as after a lost database connection.
+kill -CONT "$A_PID"
+gone() { ! kill -0 "$A_PID" 2>/dev/null; }
+wait_for 15 gone
+ok $? "the old leader, resumed, exits"
+wait "$A_PID"
+is "$?" 75 "... with 75 (lost the lead)"
+SERVER_PID=
+like "$(cat "$TMP/server.log")" "another replica leads now|led meanwhile" "... and says why"
+is "$(counts)" "completed 300000 300000 150/150" "... having changed nothing"
+is "$(dbq "SELECT count(*) FROM attempts WHERE job_id = '$J' AND state = 'completed'")" 150 \
+	"one completed attempt a chunk"
+
+stop_all_agents
+kill -TERM "$B_PID"
+wait "$B_PID"
+is "$?" 0 "the new leader stops cleanly"
+B_PID=
+if grep -Eq -- "$SANITIZER_RE" "$TMP/b.log" "$TMP/server.log"; then
+	ok 1 "no sanitizer report in the replicas' logs"
+	grep -E -A12 -- "$SANITIZER_RE" "$TMP/b.log" "$TMP/server.log" | head -30 | sed 's/^/#   /'
+else
+	ok 0 "no sanitizer report in the replicas' logs"
+fi
+finish
