@@ -526,12 +526,13 @@ static int batch_run(sched *s, sc_op *from, sc_op *to)
 		rowset_init(&w.complete);
 	}
 	int rc = store_acquire(s->st, &c);
-	if (rc == 0)
-		rc = store_begin(c);
-	/* Many small writes: on PostgreSQL one round trip for them all (an
-	 * op's error then shows at the commit, and ops_write retries alone). */
+	/* Many small writes: on PostgreSQL one round trip for them all, the
+	 * begin, write lock, fence and commit included (an op's error then
+	 * shows at the commit, and ops_write retries alone). */
 	if (rc == 0)
 		rc = store_pipeline(c, 1);
+	if (rc == 0)
+		rc = store_begin(c);
 	for (sc_op *o = from; rc == 0 && o != to; o = o->next)
 		if ((rc = op_apply(s, c, o, &b, &w)))
 			log_error("sched: op %d of %s-%u: %s", o->kind, o->job, o->idx,

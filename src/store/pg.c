@@ -94,6 +94,7 @@ struct stmt {
 /* A statement queued by pg_defer: its arguments as libpq takes them, owned. */
 struct queued {
 	char *sql;
+	int fence; /* no row: the transaction is refused (pg_defer) */
 	char types[ARGS_MAX + 1];
 	int nargs;
 	char *vals[ARGS_MAX];
@@ -457,6 +458,10 @@ lost:
 	return rc;
 }
 
+static const char *const begin_steps[] = {
+	"BEGIN", "SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK ")", NULL,
+};
+
 static int pg_exec(void *p, const char *sql, int64_t *changes, int nargs, const store_arg *args)
 {
 	PGresult *res = NULL;
@@ -490,7 +495,7 @@ static void pg_discard(void *p)
 }
 
 /* Queues a statement whose outcome is learnt at pg_flush. */
-static int pg_defer(void *p, const char *sql, int nargs, const store_arg *args)
+static int pg_defer(void *p, const char *sql, int nargs, const store_arg *args, int fence)
 {
 	struct conn *c = p;
 	if (nargs > ARGS_MAX) {
@@ -503,7 +508,12 @@ static int pg_defer(void *p, const char *sql, int nargs, const store_arg *args)
 	}
 	struct queued *q = &c->q[c->nq++];
 	memset(q, 0, sizeof *q);
-	q->sql = xstrdup(sql);
+	/* The server must stop the pipeline itself, before any later statement
+	 * (a COMMIT among them) runs: a fence that finds no row divides by
+	 * zero (SQLSTATE 22012), which pipe_group reads as "refused". */
+	q->sql = fence ? xasprintf("SELECT 1 / (SELECT count(*)::integer FROM (%s) AS fence)", sql)
+		       : xstrdup(sql);
+	q->fence = fence;
 	q->nargs = nargs;
 	for (int i = 0; i < nargs; i++) {
 		char num[32];
@@ -557,8 +567,14 @@ static int pipe_group(struct conn *c, int from, int to)
 		PGresult *res;
 		while ((res = pq.PQgetResult(c->pg))) {
 			if (pq.PQresultStatus(res) == PGRES_FATAL_ERROR && rc == 0) {
-				set_err(c, pq.PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
-				rc = map_state(c, res);
+				const char *code = pq.PQresultErrorField(res, PG_DIAG_SQLSTATE);
+				if (c->q[from + i].fence && code && !strcmp(code, "22012")) {
+					set_err(c, "another replica leads this database: write refused");
+					rc = STORE_EBUSY;
+				} else {
+					set_err(c, pq.PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+					rc = map_state(c, res);
+				}
 			}
 			pq.PQclear(res);
 		}
@@ -799,4 +815,5 @@ const struct store_backend store_pg_backend = {
 	.discard = pg_discard,
 	.wait_notify = pg_wait_notify,
 	.begin_sql = "BEGIN; SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK ")",
+	.begin_steps = begin_steps,
 };

@@ -207,10 +207,33 @@ void store_release(store_conn **pc)
 	*pc = NULL;
 }
 
+/* A pipelined transaction's start, queued with its first statements: the
+ * begin, the write lock and the fence cost no round trip of their own.
+ * Refused by the fence, the flush fails with STORE_EBUSY and the server
+ * runs nothing after it. */
+static int begin_queued(store_conn *c)
+{
+	const struct store_backend *be = c->owner->be;
+	int rc = 0;
+	for (const char *const *sql = be->begin_steps; rc == 0 && *sql; sql++)
+		rc = note(c, be->defer(c->db, *sql, 0, NULL, 0), *sql);
+	if (rc == 0 && c->owner->fence)
+		rc = note(c, be->defer(c->db, c->owner->fence, 0, NULL, 1), c->owner->fence);
+	if (rc) {
+		be->discard(c->db);
+		return rc;
+	}
+	c->queued = 1;
+	c->in_tx = 1;
+	return 0;
+}
+
 int store_begin(store_conn *c)
 {
 	if (c->in_tx)
 		return -EALREADY;
+	if (c->pipelined && c->owner->be->begin_steps)
+		return begin_queued(c);
 	int rc = note(c, c->owner->be->exec(c->db, c->owner->be->begin_sql, NULL, 0, NULL), "BEGIN");
 	if (rc == 0)
 		c->in_tx = 1;
@@ -239,10 +262,21 @@ int store_commit(store_conn *c)
 {
 	if (!c->in_tx)
 		return -EINVAL;
-	int rc = flush(c);
+	int rc = 0;
+	/* Pipelined: the COMMIT goes with the queued statements (the server
+	 * skips it after an error in them: the transaction is then aborted). */
+	if (c->queued && c->pipelined)
+		rc = note(c, c->owner->be->defer(c->db, "COMMIT", 0, NULL, 0), "COMMIT");
+	int committed = rc == 0 && c->queued && c->pipelined;
+	if (rc == 0)
+		rc = flush(c);
 	if (rc) {
 		store_rollback(c);
 		return rc;
+	}
+	if (committed) {
+		c->in_tx = 0;
+		return 0;
 	}
 	rc = note(c, c->owner->be->exec(c->db, "COMMIT", NULL, 0, NULL), "COMMIT");
 	/* A failed COMMIT may leave the transaction open (SQLITE_BUSY): end it. */
@@ -269,7 +303,7 @@ int store_exec(store_conn *c, const char *sql, int64_t *changes, int nargs, cons
 {
 	if (c->pipelined && c->in_tx && !changes) {
 		c->queued = 1;
-		return note(c, c->owner->be->defer(c->db, sql, nargs, args), sql);
+		return note(c, c->owner->be->defer(c->db, sql, nargs, args, 0), sql);
 	}
 	int rc = flush(c);
 	return rc ? rc : note(c, c->owner->be->exec(c->db, sql, changes, nargs, args), sql);

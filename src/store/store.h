@@ -124,6 +124,10 @@ int store_rollback(store_conn *c);
  * in one round trip before the next query, exec with *changes, commit, or
  * store_pipeline(c, 0), and the first error of the queue is returned
  * there (a failed COMMIT then keeps nothing). A rollback drops the queue.
+ * Turned on before store_begin, the begin, the write lock and the fence
+ * are queued too, and the COMMIT goes with the last of the queue: a
+ * transaction of queued writes is then one round trip in all; a refusal
+ * by the fence shows at that flush, as STORE_EBUSY.
  * SQLite runs each statement at once: nothing changes but the speed.
  * Off again at store_release. */
 int store_pipeline(store_conn *c, int on);

@@ -23,14 +23,19 @@ struct store_backend {
 	char *(*ddl)(const char *sql);
 	/* Pipelining (store_pipeline), or NULL where statements run at once:
 	 * defer queues a statement, flush sends the queue and returns the
-	 * first error, discard drops it. */
-	int (*defer)(void *conn, const char *sql, int nargs, const store_arg *args);
+	 * first error, discard drops it. A fence statement (store_set_fence)
+	 * queued with fence = 1 fails the flush with STORE_EBUSY, and aborts
+	 * the transaction, when it finds no row. */
+	int (*defer)(void *conn, const char *sql, int nargs, const store_arg *args, int fence);
 	int (*flush)(void *conn);
 	void (*discard)(void *conn);
 	/* store_wait_notify, or NULL (SQLite) */
 	int (*wait_notify)(void *conn, int fd, int timeout_ms, char *payload, size_t len);
-	/* SQL that starts a write transaction (SQLite: BEGIN IMMEDIATE). */
+	/* SQL that starts a write transaction (SQLite: BEGIN IMMEDIATE), and
+	 * the same as single statements for a pipeline (NULL-terminated; NULL
+	 * where there is no pipelining). */
 	const char *begin_sql;
+	const char *const *begin_steps;
 };
 
 extern const struct store_backend store_sqlite_backend;

@@ -629,6 +629,75 @@ static void test_pipeline(void **state)
 	store_free(&s);
 }
 
+static int64_t int_on(store_conn *c, const char *sql)
+{
+	store_rows *r = NULL;
+	int64_t n = -1;
+	assert_int_equal(store_query(c, sql, &r, SNOARGS), 0);
+	if (store_rows_next(r) == 1)
+		n = store_rows_int(r, 0);
+	store_rows_free(&r);
+	return n;
+}
+
+/* store_pipeline before store_begin: the begin, the fence and the commit
+ * travel with the queue. A fence that finds no row refuses the whole
+ * transaction (STORE_EBUSY, nothing kept, no statement after it run);
+ * an error among the statements keeps nothing either; the connection
+ * serves the next transaction either way. */
+static void test_pipeline_begin(void **state)
+{
+	(void)state;
+	store *s = NULL;
+	store_conn *c = NULL;
+	char err[256];
+	assert_int_equal(open_with(&box, NULL, &s, err, sizeof err), 0);
+	store_set_fence(s, "SELECT 1 FROM box WHERE id = 'fence'");
+	assert_int_equal(store_acquire(s, &c), 0);
+	/* No fence row: refused. */
+	assert_int_equal(store_pipeline(c, 1), 0);
+	int rc = store_begin(c);
+	if (rc == 0) {
+		assert_true(test_db_pg()); /* queued: the refusal comes at the commit */
+		assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('a')", NULL, SNOARGS), 0);
+		rc = store_commit(c);
+	}
+	assert_int_equal(rc, STORE_EBUSY);
+	assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM box"), 0);
+	store_release(&c);
+	store_set_fence(s, NULL);
+	assert_int_equal(store_acquire(s, &c), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('fence')", NULL, SNOARGS), 0);
+	store_release(&c);
+	store_set_fence(s, "SELECT 1 FROM box WHERE id = 'fence'");
+	/* With it: the queue, a query between (it sees the queue), the commit. */
+	assert_int_equal(store_acquire(s, &c), 0);
+	assert_int_equal(store_pipeline(c, 1), 0);
+	assert_int_equal(store_begin(c), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('b')", NULL, SNOARGS), 0);
+	assert_int_equal(int_on(c, "SELECT COUNT(*) FROM box"), 2);
+	assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('c')", NULL, SNOARGS), 0);
+	assert_int_equal(store_commit(c), 0);
+	assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM box"), 3);
+	/* An error in the queue: nothing of it kept, the COMMIT skipped. */
+	assert_int_equal(store_begin(c), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('d')", NULL, SNOARGS), 0);
+	rc = store_exec(c, "INSERT INTO box (id) VALUES ('b')", NULL, SNOARGS);
+	if (rc == 0)
+		rc = store_commit(c);
+	else
+		store_rollback(c);
+	assert_int_equal(rc, STORE_ECONSTRAINT);
+	assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM box"), 3);
+	/* The same connection goes on. */
+	assert_int_equal(store_begin(c), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO box (id) VALUES ('e')", NULL, SNOARGS), 0);
+	assert_int_equal(store_commit(c), 0);
+	assert_int_equal(test_db_int(s, "SELECT COUNT(*) FROM box"), 4);
+	store_release(&c);
+	store_free(&s);
+}
+
 static int exec_b(store *s, const char *fmt, const char *name)
 {
 	char sql[256];
@@ -841,6 +910,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failing_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pipeline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipeline_begin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 		cmocka_unit_test(test_pg_unreachable),
