@@ -39,9 +39,11 @@
  * are. */
 #define BEAT_MS 1000
 #define DB_NOW_MS "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+/* Advisory locks are per database; pg_locks shows the whole cluster's. */
 #define LOCK_HELD                                                                   \
 	"SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0" \
-	" AND objid = " STR(LEAD_KEY) " AND objsubid = 1"
+	" AND objid = " STR(LEAD_KEY) " AND objsubid = 1 AND database ="                   \
+	" (SELECT oid FROM pg_database WHERE datname = current_database())"
 
 struct replica {
 	store *st;

@@ -40,7 +40,8 @@ ok $? "a second replica follows the leader"
 
 # The leader beats on its lock session, a quarter of the lease apart.
 is "$(dbq "SELECT pid = (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
-	AND objid = 730914726) FROM replica_leader WHERE id = 1")" t \
+	AND objid = 730914726 AND database = (SELECT oid FROM pg_database
+	WHERE datname = current_database())) FROM replica_leader WHERE id = 1")" t \
 	"the leader names its lock session in replica_leader"
 b1=$(dbq "SELECT beat FROM replica_leader WHERE id = 1")
 sleep 1.2
