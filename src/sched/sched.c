@@ -595,6 +595,7 @@ static void assign(sc_core *c, sc_job *j, sc_node *n, int64_t now, int64_t now_u
 	ck->log_capped = 0;
 	ck->node = node_index(c, n);
 	ck->lease_until = now + c->lease_ms;
+	ck->started_at = now;
 	hold(n, j, idx);
 	size_t at = held_push(&n->outbox, &n->nout, &n->capout, j, idx);
 	/* Assignable from when it was pending and this node could take it. */
@@ -712,10 +713,14 @@ static void log_line(sc_core *c, sc_job *j, uint32_t idx, int stream, const char
 	o->reason = xstrdup(text);
 }
 
-static void attempt_end(sc_core *c, sc_job *j, uint32_t idx, const char *state,
+/* The attempt's row is written when it ends, whole (sched_store.c): node
+ * is where it ran. */
+static void attempt_end(sc_core *c, sc_job *j, uint32_t idx, const char *node, const char *state,
 			const char *reason, const char *sandbox, int64_t now)
 {
 	sc_op *o = op_new(c, OP_ATTEMPT, j, idx);
+	sn_strlcpy(o->node, node, sizeof o->node);
+	o->started_at = j->ck[idx].started_at;
 	o->at = now;
 	o->reason = xasprintf("%s\t%s", state, reason ? reason : "");
 	o->sandbox = xstrdup(sandbox);
@@ -741,10 +746,11 @@ static void lose(sc_core *c, sc_job *j, uint32_t idx, const char *reason, int64_
 {
 	sc_chunk *ck = &j->ck[idx];
 	char line[160];
+	const sc_node *n = c->nodes[ck->node];
 	snprintf(line, sizeof line, "sentinel: attempt %u lost (%s, node %s); the chunk runs again",
-		 ck->attempt, reason, c->nodes[ck->node]->id);
+		 ck->attempt, reason, n->id);
 	release(c, j, idx);
-	attempt_end(c, j, idx, "lost", reason, NULL, now);
+	attempt_end(c, j, idx, n->id, "lost", reason, NULL, now);
 	log_line(c, j, idx, 0, line);
 	to_pending(c, j, idx);
 	chunk_event(c, j, idx, reason);
@@ -787,8 +793,9 @@ static void job_close(sc_core *c, sc_job *j, int st, const char *reason, int64_t
 	for (uint32_t idx = 0; idx < j->nchunks; idx++) {
 		sc_chunk *ck = &j->ck[idx];
 		if (ck->state == CK_RUNNING) {
+			const sc_node *n = c->nodes[ck->node];
 			release(c, j, idx);
-			attempt_end(c, j, idx, "cancelled", reason, NULL, now);
+			attempt_end(c, j, idx, n->id, "cancelled", reason, NULL, now);
 		}
 		if (ck->state == CK_RUNNING || ck->state == CK_PENDING)
 			set_state(c, j, idx, CK_CANCELLED);
@@ -858,6 +865,8 @@ int sc_result(sc_core *c, const char *node, const char *job, uint32_t idx, uint3
 		set_state(c, j, idx, CK_COMPLETED);
 		tp_add(c, j->owner, now);
 		sc_op *o = op_new(c, OP_COMPLETE, j, idx);
+		sn_strlcpy(o->node, node, sizeof o->node);
+		o->started_at = ck->started_at;
 		o->at = now;
 		o->iterations = sc_chunk_iterations(j, idx);
 		o->result = xstrdup(rep->result);
@@ -882,7 +891,7 @@ int sc_result(sc_core *c, const char *node, const char *job, uint32_t idx, uint3
 	}
 	ck->failures++;
 	const char *reason = rep->reason && *rep->reason ? rep->reason : "failed";
-	attempt_end(c, j, idx, "failed", reason, rep->sandbox, now);
+	attempt_end(c, j, idx, node, "failed", reason, rep->sandbox, now);
 	if (rep->error && *rep->error) {
 		char *line = xasprintf("sentinel: attempt %u failed (%s): %s", attempt, reason,
 				       rep->error);
@@ -1001,12 +1010,14 @@ void sc_add_job(sc_core *c, sc_job *j, int64_t now)
 	 * only unfinished ones (sched_store.c), so nothing waits forever. */
 }
 
-void sc_adopt_running(sc_core *c, sc_job *j, uint32_t idx, const char *node, int64_t lease_until)
+void sc_adopt_running(sc_core *c, sc_job *j, uint32_t idx, const char *node, int64_t lease_until,
+		      int64_t started_at)
 {
 	sc_node *n = sc_node_get(c, node);
 	sc_chunk *ck = &j->ck[idx];
 	ck->node = node_index(c, n);
 	ck->lease_until = lease_until;
+	ck->started_at = started_at;
 	hold(n, j, idx);
 	n->gpus_held += j->gpus;
 }

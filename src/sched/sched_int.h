@@ -56,6 +56,7 @@ typedef struct sc_chunk {
 	uint32_t log_bytes; /* of the current attempt (saturating) */
 	uint32_t hpos;      /* its index in its node's held list while RUNNING */
 	int64_t lease_until;
+	int64_t started_at; /* ms its current (or last) attempt was assigned */
 	int64_t pending_us; /* monotonic µs it became pending (runnable): queue wait from here */
 	uint64_t done_seq;  /* the op that ended the attempt; durable once written */
 } sc_chunk;
@@ -142,8 +143,9 @@ typedef struct sc_op {
 	int state;            /* chunk or job state; OP_LOG: stream */
 	int failures;
 	int flag;             /* OP_JOB: 1 closes open chunks, 2 reopens failed ones */
-	char node[32];
+	char node[32];        /* OP_ASSIGN, OP_COMPLETE, OP_ATTEMPT: the attempt's node */
 	int64_t at, lease_until;
+	int64_t started_at;   /* OP_COMPLETE, OP_ATTEMPT: when the attempt was assigned */
 	int64_t iterations;
 	char *reason;         /* OP_ATTEMPT / OP_JOB; OP_LOG: the text */
 	char *sandbox;        /* JSON text or NULL */
@@ -236,7 +238,8 @@ void sc_add_job(sc_core *c, sc_job *j, int64_t now);
 sc_job *sc_job_find(sc_core *c, const char *id);
 /* A chunk loaded as RUNNING (after a restart) goes back to its node,
  * with its lease. */
-void sc_adopt_running(sc_core *c, sc_job *j, uint32_t idx, const char *node, int64_t lease_until);
+void sc_adopt_running(sc_core *c, sc_job *j, uint32_t idx, const char *node, int64_t lease_until,
+		      int64_t started_at);
 void sc_job_free(sc_job *j);
 /* Assigns pending chunks to polling nodes; returns how many. */
 size_t sc_dispatch(sc_core *c, int64_t now);

@@ -990,6 +990,27 @@ static int attempts_json(store_conn *c, const char *id, int64_t lo, int64_t hi, 
 	return rc;
 }
 
+/* Moves each item's "running" attempt to the end of its attempts, unless
+ * it ended meanwhile and the store's row of it is there already. */
+static int running_attempts(json_t *items)
+{
+	size_t i, k;
+	json_t *o, *e;
+	json_array_foreach(items, i, o) {
+		json_t *a = json_object_get(o, "running"), *list = json_object_get(o, "attempts");
+		if (!a)
+			continue;
+		json_int_t n = json_integer_value(json_object_get(a, "attempt"));
+		int ended = 0;
+		json_array_foreach(list, k, e)
+			ended |= json_integer_value(json_object_get(e, "attempt")) == n;
+		if (!ended && json_array_append(list, a))
+			return -ENOMEM;
+		json_object_del(o, "running");
+	}
+	return 0;
+}
+
 static void h_chunks(http_req *r, void *ctx)
 {
 	sched *s = ctx;
@@ -1031,6 +1052,18 @@ static void h_chunks(http_req *r, void *ctx)
 				      "attempts", atts);
 		if (!o || !atts || json_object_set_new(by_idx, k, atts) || json_array_append_new(items, o))
 			rc = -ENOMEM;
+		/* A running attempt has no row until it ends (sched_store.c): the
+		 * core's word, added after the ended ones by running_attempt. */
+		if (rc == 0 && j && idx < j->nchunks && j->ck[idx].state == CK_RUNNING) {
+			const sc_chunk *ck = &j->ck[idx];
+			json_t *a = json_pack("{s:I,s:s,s:s,s:n,s:o,s:n,s:n}", "attempt",
+					      (json_int_t)ck->attempt, "node_id",
+					      s->core.nodes[ck->node]->id, "state", "running", "reason",
+					      "started_at", http_json_time(ck->started_at),
+					      "finished_at", "sandbox");
+			if (!a || json_object_set_new(o, "running", a))
+				rc = -ENOMEM;
+		}
 		last = idx;
 	}
 	/* The attempts are read from the store: wait until it holds every op
@@ -1041,6 +1074,8 @@ static void h_chunks(http_req *r, void *ctx)
 	store_rows_free(&rows);
 	if (rc == 0 && n)
 		rc = attempts_json(c, id, from, last, by_idx);
+	if (rc == 0)
+		rc = running_attempts(items);
 	if (rc == 0 && !j) {
 		/* Finished jobs: iterations and seeds from the job row. */
 		int64_t total = -1, size = 1;

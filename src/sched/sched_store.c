@@ -61,12 +61,24 @@ static const store_migration migrations[] = {
 	  " WHERE state = 'completed' AND result LIKE '%\"output\"%';",
 	  NULL, NULL },
 	/* PostgreSQL: a chunk row is updated twice after its insert (assigned,
-	 * then ended) and an attempt once. Room left in each page lets those
+	 * then ended) and an attempt (until 4) once. Room left in each page lets those
 	 * updates stay on the page (heap-only tuples: no new index entry, no
 	 * other page dirtied). Rows inserted from now on get it. */
 	{ 3, "SELECT 1", NULL,
 	  "ALTER TABLE chunks SET (fillfactor = 40);"
 	  "ALTER TABLE attempts SET (fillfactor = 60);" },
+	/* An attempt's row is written once, when it ends; while it runs, the
+	 * chunk's row says where and since when (a write fewer a chunk). The
+	 * running rows written before are folded into their chunks. */
+	{ 4,
+	  "ALTER TABLE chunks ADD COLUMN started_at BIGINT;"
+	  "UPDATE chunks SET started_at = (SELECT a.started_at FROM attempts a"
+	  " WHERE a.job_id = chunks.job_id AND a.idx = chunks.idx AND a.attempt = chunks.attempt)"
+	  " WHERE state = 'running';"
+	  "DELETE FROM attempts WHERE state = 'running' AND EXISTS (SELECT 1 FROM chunks c"
+	  " WHERE c.job_id = attempts.job_id AND c.idx = attempts.idx"
+	  " AND c.attempt = attempts.attempt AND c.state = 'running');",
+	  NULL, "ALTER TABLE attempts RESET (fillfactor);" },
 };
 const store_domain sched_store_domain = {
 	"sched", migrations, (int)(sizeof migrations / sizeof migrations[0]), 0,
@@ -153,9 +165,10 @@ static int artifacts_write(sched *s, store_conn *c, const sc_op *o)
 /* ---- multi-row writes (PostgreSQL) ----
  * On PostgreSQL each statement costs the database a parse-free but still
  * per-statement execution (about 15 µs here), so a busy batch's chunk
- * assignments and completions are sent as four statements over arrays
- * (UPDATE … FROM unnest(…)) instead of four per chunk. SQLite runs the
- * single-row statements, which cost it a few µs each.
+ * assignments and completions are sent as three statements over arrays
+ * (UPDATE … FROM unnest(…), INSERT … SELECT … FROM unnest(…)) instead of
+ * three per chunk. SQLite runs the single-row statements, which cost it a
+ * few µs each.
  *
  * Ops on different chunks commute: they touch rows keyed by the chunk
  * (chunks) or by the chunk and attempt (attempts). So assignments and
@@ -169,12 +182,19 @@ static int artifacts_write(sched *s, store_conn *c, const sc_op *o)
  *  - OP_JOB with a flag (it updates every open chunk of a job) and every
  *    op of a chunk with a held op flush first. OP_LOG, artifacts and
  *    job_outputs rows touch no row a held op writes. */
+/* An attempt's row is written once, when it ends; a row of the same
+ * attempt already there is one that a server before migration 4 wrote
+ * while it ran, and is ended here. */
+#define ATTEMPT_UPSERT                                                                      \
+	" ON CONFLICT (job_id, idx, attempt) DO UPDATE SET state = EXCLUDED.state,"         \
+	" reason = EXCLUDED.reason, finished_at = EXCLUDED.finished_at,"                    \
+	" sandbox = EXCLUDED.sandbox"
 #define ROWS_MAX 4096             /* chunks per statement */
 #define ROWS_BYTES (8u << 20)     /* array text per statement */
 #define ROWS_MIN_OPS 8            /* smaller batches: single-row statements */
 
 struct rowset {
-	buf col[6];
+	buf col[8];
 	size_t n;
 	uint64_t *keys;   /* open addressing, 0 = empty; 2 x ROWS_MAX slots */
 };
@@ -304,30 +324,16 @@ static int rows_flush(store_conn *c, struct rows *w)
 			rc = store_exec(c, set[i], NULL, SNOARGS);
 		w->planned = rc == 0;
 	}
-	if (rc == 0 && a->n && (rc = rowset_close(a, 6)) == 0) {
+	if (rc == 0 && a->n && (rc = rowset_close(a, 6)) == 0)
 		rc = store_exec(c, "UPDATE chunks AS c SET state = 'running', attempt = u.attempt,"
-				" node_id = u.node, lease_until = u.lease"
+				" node_id = u.node, lease_until = u.lease, started_at = u.at"
 				" FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[],"
-				" $5::bigint[]) AS u(job_id, idx, attempt, node, lease)"
+				" $5::bigint[], $6::bigint[]) AS u(job_id, idx, attempt, node, lease, at)"
 				" WHERE c.job_id = u.job_id AND c.idx = u.idx", NULL,
 				SARGS(SA_TEXT(a->col[0].data), SA_TEXT(a->col[1].data),
 				      SA_TEXT(a->col[2].data), SA_TEXT(a->col[3].data),
-				      SA_TEXT(a->col[4].data)));
-		if (rc == 0)
-			rc = store_exec(c, "INSERT INTO attempts (job_id, idx, attempt, node_id, state,"
-					" started_at) SELECT u.job_id, u.idx, u.attempt, u.node,"
-					" 'running', u.at FROM unnest($1::text[], $2::bigint[],"
-					" $3::bigint[], $4::text[], $5::bigint[])"
-					" AS u(job_id, idx, attempt, node, at)"
-					" ON CONFLICT (job_id, idx, attempt) DO UPDATE SET"
-					" node_id = EXCLUDED.node_id, state = 'running',"
-					" started_at = EXCLUDED.started_at, finished_at = NULL,"
-					" reason = NULL, sandbox = NULL", NULL,
-					SARGS(SA_TEXT(a->col[0].data), SA_TEXT(a->col[1].data),
-					      SA_TEXT(a->col[2].data), SA_TEXT(a->col[3].data),
-					      SA_TEXT(a->col[5].data)));
-	}
-	if (rc == 0 && d->n && (rc = rowset_close(d, 6)) == 0) {
+				      SA_TEXT(a->col[4].data), SA_TEXT(a->col[5].data)));
+	if (rc == 0 && d->n && (rc = rowset_close(d, 8)) == 0) {
 		rc = store_exec(c, "UPDATE chunks AS c SET state = 'completed', node_id = NULL,"
 				" result = u.result, finished_at = u.at"
 				" FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[])"
@@ -336,14 +342,16 @@ static int rows_flush(store_conn *c, struct rows *w)
 				SARGS(SA_TEXT(d->col[0].data), SA_TEXT(d->col[1].data),
 				      SA_TEXT(d->col[3].data), SA_TEXT(d->col[4].data)));
 		if (rc == 0)
-			rc = store_exec(c, "UPDATE attempts AS a SET state = 'completed',"
-					" finished_at = u.at, sandbox = u.sandbox"
-					" FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[],"
-					" $5::text[]) AS u(job_id, idx, attempt, at, sandbox)"
-					" WHERE a.job_id = u.job_id AND a.idx = u.idx"
-					" AND a.attempt = u.attempt", NULL,
+			rc = store_exec(c, "INSERT INTO attempts (job_id, idx, attempt, node_id, state,"
+					" started_at, finished_at, sandbox) SELECT u.job_id, u.idx,"
+					" u.attempt, u.node, 'completed', u.started, u.at, u.sandbox"
+					" FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[],"
+					" $5::bigint[], $6::bigint[], $7::text[])"
+					" AS u(job_id, idx, attempt, node, started, at, sandbox)"
+					ATTEMPT_UPSERT, NULL,
 					SARGS(SA_TEXT(d->col[0].data), SA_TEXT(d->col[1].data),
-					      SA_TEXT(d->col[2].data), SA_TEXT(d->col[4].data),
+					      SA_TEXT(d->col[2].data), SA_TEXT(d->col[6].data),
+					      SA_TEXT(d->col[7].data), SA_TEXT(d->col[4].data),
 					      SA_TEXT(d->col[5].data)));
 	}
 	rowset_reset(a);
@@ -382,7 +390,8 @@ static int rows_hold(store_conn *c, struct rows *w, const sc_op *o, int *held)
 	if (rc || !r)
 		return rc;
 	/* Columns: job, idx, attempt, then node, lease_until, at (assign) or
-	 * result, at, sandbox (complete), as rows_flush binds them. */
+	 * result, at, sandbox, node, started_at (complete), as rows_flush
+	 * binds them. */
 	buf *col = r->col;
 	int assign = o->kind == OP_ASSIGN;
 	if ((rc = elem_text(&col[0], o->job)) == 0 && (rc = elem_int(&col[1], o->idx)) == 0 &&
@@ -390,12 +399,25 @@ static int rows_hold(store_conn *c, struct rows *w, const sc_op *o, int *held)
 	    (rc = elem_text(&col[3], assign ? o->node : o->result)) == 0 &&
 	    (rc = elem_int(&col[4], assign ? o->lease_until : o->at)) == 0)
 		rc = assign ? elem_int(&col[5], o->at) : elem_text(&col[5], o->sandbox);
+	if (rc == 0 && !assign && (rc = elem_text(&col[6], o->node)) == 0)
+		rc = elem_int(&col[7], o->started_at);
 	if (rc)
 		return rc;
 	keys_add(r, key);
 	r->n++;
 	*held = 1;
 	return 0;
+}
+
+/* An ended attempt's row, whole. */
+static int attempt_write(store_conn *c, const sc_op *o, const char *state, const char *reason)
+{
+	return store_exec(c, "INSERT INTO attempts (job_id, idx, attempt, node_id, state, reason,"
+			  " started_at, finished_at, sandbox) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+			  " $9)" ATTEMPT_UPSERT, NULL,
+			  SARGS(SA_TEXT(o->job), SA_INT(o->idx), SA_INT(o->attempt),
+				SA_TEXT(o->node), SA_TEXT(state), SA_TEXT(reason),
+				SA_INT(o->started_at), SA_INT(o->at), SA_TEXT(o->sandbox)));
 }
 
 static int op_apply(sched *s, store_conn *c, const sc_op *o, struct batch *b,
@@ -410,19 +432,10 @@ static int op_apply(sched *s, store_conn *c, const sc_op *o, struct batch *b,
 	case OP_ASSIGN:
 		if (held)
 			return 0;
-		rc = store_exec(c, "UPDATE chunks SET state = 'running', attempt = $3, node_id = $4,"
-				" lease_until = $5 WHERE job_id = $1 AND idx = $2", NULL,
-				SARGS(SA_TEXT(o->job), SA_INT(o->idx), SA_INT(o->attempt),
-				      SA_TEXT(o->node), SA_INT(o->lease_until)));
-		if (rc == 0)
-			rc = store_exec(c, "INSERT INTO attempts (job_id, idx, attempt, node_id, state,"
-					" started_at) VALUES ($1, $2, $3, $4, 'running', $5)"
-					" ON CONFLICT (job_id, idx, attempt) DO UPDATE SET"
-					" node_id = $4, state = 'running', started_at = $5,"
-					" finished_at = NULL, reason = NULL, sandbox = NULL", NULL,
-					SARGS(SA_TEXT(o->job), SA_INT(o->idx), SA_INT(o->attempt),
-					      SA_TEXT(o->node), SA_INT(o->at)));
-		return rc;
+		return store_exec(c, "UPDATE chunks SET state = 'running', attempt = $3, node_id = $4,"
+				  " lease_until = $5, started_at = $6 WHERE job_id = $1 AND idx = $2",
+				  NULL, SARGS(SA_TEXT(o->job), SA_INT(o->idx), SA_INT(o->attempt),
+					      SA_TEXT(o->node), SA_INT(o->lease_until), SA_INT(o->at)));
 	case OP_COMPLETE: {
 		if (!held)
 			rc = store_exec(c, "UPDATE chunks SET state = 'completed', node_id = NULL,"
@@ -430,10 +443,7 @@ static int op_apply(sched *s, store_conn *c, const sc_op *o, struct batch *b,
 					NULL, SARGS(SA_TEXT(o->job), SA_INT(o->idx), SA_TEXT(o->result),
 						    SA_INT(o->at)));
 		if (rc == 0 && !held)
-			rc = store_exec(c, "UPDATE attempts SET state = 'completed', finished_at = $4,"
-					" sandbox = $5 WHERE job_id = $1 AND idx = $2 AND attempt = $3",
-					NULL, SARGS(SA_TEXT(o->job), SA_INT(o->idx), SA_INT(o->attempt),
-						    SA_INT(o->at), SA_TEXT(o->sandbox)));
+			rc = attempt_write(c, o, "completed", NULL);
 		if (rc == 0)
 			rc = artifacts_write(s, c, o);
 		if (rc == 0 && o->has_output)
@@ -453,11 +463,7 @@ static int op_apply(sched *s, store_conn *c, const sc_op *o, struct batch *b,
 		char state[16];
 		const char *tab = strchr(o->reason, '\t');
 		snprintf(state, sizeof state, "%.*s", (int)(tab - o->reason), o->reason);
-		return store_exec(c, "UPDATE attempts SET state = $4, reason = $5, finished_at = $6,"
-				  " sandbox = $7 WHERE job_id = $1 AND idx = $2 AND attempt = $3", NULL,
-				  SARGS(SA_TEXT(o->job), SA_INT(o->idx), SA_INT(o->attempt),
-					SA_TEXT(state), SA_TEXT(*(tab + 1) ? tab + 1 : NULL),
-					SA_INT(o->at), SA_TEXT(o->sandbox)));
+		return attempt_write(c, o, state, *(tab + 1) ? tab + 1 : NULL);
 	}
 	case OP_CHUNK:
 		return store_exec(c, "UPDATE chunks SET state = $3, failures = $4, node_id = NULL"
@@ -770,8 +776,8 @@ static int state_index(const char *const *names, int n, const char *s)
 static int load_chunks(sched *s, store_conn *c, sc_job *j, int64_t now)
 {
 	store_rows *rows = NULL;
-	int rc = store_query(c, "SELECT idx, state, attempt, failures, node_id FROM chunks"
-			     " WHERE job_id = $1", &rows, SARGS(SA_TEXT(j->id)));
+	int rc = store_query(c, "SELECT idx, state, attempt, failures, node_id, started_at"
+			     " FROM chunks WHERE job_id = $1", &rows, SARGS(SA_TEXT(j->id)));
 	j->ck = xcalloc(j->nchunks, sizeof *j->ck);
 	char **nodes = xcalloc(j->nchunks, sizeof *nodes);
 	while (rc == 0 && (rc = store_rows_next(rows)) == 1) {
@@ -784,6 +790,7 @@ static int load_chunks(sched *s, store_conn *c, sc_job *j, int64_t now)
 		ck->attempt = (uint32_t)store_rows_int(rows, 2);
 		ck->failures = (uint16_t)store_rows_int(rows, 3);
 		ck->node = -1;
+		ck->started_at = store_rows_isnull(rows, 5) ? now : store_rows_int(rows, 5);
 		if (ck->state == CK_RUNNING && !store_rows_isnull(rows, 4))
 			nodes[idx] = xstrdup(store_rows_text(rows, 4));
 		else if (ck->state == CK_RUNNING)
@@ -796,7 +803,8 @@ static int load_chunks(sched *s, store_conn *c, sc_job *j, int64_t now)
 		 * its next heartbeat or loses it (sc_reap). */
 		for (uint32_t i = 0; i < j->nchunks; i++)
 			if (nodes[i])
-				sc_adopt_running(&s->core, j, i, nodes[i], now + s->cfg.lease_ms);
+				sc_adopt_running(&s->core, j, i, nodes[i], now + s->cfg.lease_ms,
+						 j->ck[i].started_at);
 	}
 	for (uint32_t i = 0; i < j->nchunks; i++)
 		free(nodes[i]);

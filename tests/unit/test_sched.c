@@ -855,6 +855,50 @@ static void test_configs_gc(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Migration 4: a store written before it has a row for each running
+ * attempt; the migration folds it into its chunk (started_at) and removes
+ * it, since a running attempt is now the chunk's row alone; ended attempts
+ * stay as they were. */
+static void test_running_attempts_folded(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/sentinel-sched-test.XXXXXX", url[256], err[256], cmd[160];
+	store_domain v3 = sched_store_domain;
+	v3.n = 3;
+	const store_domain *const d3[] = { &v3 }, *const d[] = { &sched_store_domain };
+	store_opts so = { .domains = d3, .ndomains = 1 };
+	store *st = NULL;
+	store_conn *c = NULL;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(test_db_url(dir, "s.db", url, sizeof url), 0);
+	assert_int_equal(store_open(url, &so, &st, err, sizeof err), 0);
+	assert_int_equal(store_acquire(st, &c), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO jobs (id, name, owner_id, state, priority,"
+				    " access, tmpl, chunk_size, nchunks, max_attempts, gpus, created_at)"
+				    " VALUES ('j1', 'a', 'u', 'running', 0, '{}', '{}', 1, 2, 3, 0, 1)",
+				    NULL, SNOARGS), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO chunks (job_id, idx, state, attempt, node_id,"
+				    " lease_until) VALUES ('j1', 0, 'running', 2, 'nd_a', 9000),"
+				    " ('j1', 1, 'completed', 1, NULL, NULL)", NULL, SNOARGS), 0);
+	assert_int_equal(store_exec(c, "INSERT INTO attempts (job_id, idx, attempt, node_id, state,"
+				    " started_at, finished_at) VALUES ('j1', 0, 1, 'nd_a', 'failed', 100,"
+				    " 200), ('j1', 0, 2, 'nd_a', 'running', 500, NULL),"
+				    " ('j1', 1, 1, 'nd_b', 'completed', 300, 400)", NULL, SNOARGS), 0);
+	store_release(&c);
+	store_free(&st);
+	so.domains = d;
+	assert_int_equal(store_open(url, &so, &st, err, sizeof err), 0);
+	assert_int_equal(test_db_int(st, "SELECT started_at FROM chunks WHERE idx = 0"), 500);
+	assert_int_equal(test_db_int(st, "SELECT COUNT(*) FROM chunks WHERE idx = 1"
+					 " AND started_at IS NULL"), 1);
+	assert_int_equal(test_db_int(st, "SELECT COUNT(*) FROM attempts WHERE state = 'running'"), 0);
+	assert_int_equal(test_db_int(st, "SELECT COUNT(*) FROM attempts"), 2);
+	store_free(&st);
+	test_db_drop(url);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -876,6 +920,7 @@ int main(void)
 		cmocka_unit_test(test_job_index),
 		cmocka_unit_test(test_partial_handover),
 		cmocka_unit_test(test_configs_gc),
+		cmocka_unit_test(test_running_attempts_folded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
