@@ -411,8 +411,11 @@ static void do_heartbeat(agent *a, int *warned)
 		log_msg(LOG_ERROR, "node: cannot encode a heartbeat");
 		return;
 	}
-	if (ag_call_json(a, "POST", "/api/v1/node/heartbeat", body, AG_CALL_TIMEOUT_S, NULL,
-			 &status, &reply, err, sizeof err)) {
+	/* Through the configured servers: a follower among them names the
+	 * leader, and says so again at every beat (ag_lead_learn). */
+	ag_req r = { .method = "POST", .path = "/api/v1/node/heartbeat", .json = body, .in_fd = -1,
+		     .out_fd = -1, .timeout_s = AG_CALL_TIMEOUT_S, .configured = 1 };
+	if (ag_call_req_json(a, &r, &status, &reply, err, sizeof err)) {
 		if (!(*warned)++)
 			log_msg(LOG_WARN, "node: heartbeat: %s; retrying", err);
 	} else if (status == 200) {
@@ -420,6 +423,12 @@ static void do_heartbeat(agent *a, int *warned)
 			log_msg(LOG_INFO, "node: the server answers again");
 		*warned = 0;
 		set_hb(a, reply);
+		/* Only a follower says it (the heartbeat was relayed). */
+		json_t *lead = json_object_get(reply, "leader_url");
+		if (json_is_string(lead))
+			ag_lead_learn(a, json_string_value(lead));
+		else
+			ag_lead_drop(a);
 		on_stop_list(a, json_object_get(reply, "cancel"), AG_STOP_CANCEL);
 		on_stop_list(a, json_object_get(reply, "lost"), AG_STOP_LOST);
 		ag_journal_kick(a);

@@ -83,6 +83,12 @@ typedef struct agent {
 	char **servers;
 	size_t nservers;
 	size_t cur;            /* the server that answered last */
+	/* The leading replica, as a follower told (ag_lead_learn): tried first
+	 * while it answers; after a failure not taken again for a while. */
+	char lead[256];
+	char lead_failed[256];
+	int64_t lead_retry_ms;
+	unsigned lead_gen;     /* raised at each change of lead: calls to the old one end */
 	uint8_t pub[SN_SIG_PUB], sec[SN_SIG_SEC];
 	char node_id[32];
 	char *state, *journal_dir, *cache_dir, *work_dir;
@@ -119,6 +125,15 @@ typedef struct agent {
 } agent;
 
 /* ---- agent_http.c: signed requests, fail-over between servers ---- */
+/* A follower's "leader_url" from a heartbeat's answer: requests go there
+ * first from now on (one hop fewer), the configured servers staying the
+ * fall-back. Ignored when not an http(s) URL, or for a minute after that
+ * URL failed. */
+void ag_lead_learn(agent *a, const char *url);
+/* The configured server answered a heartbeat itself (it leads, or its
+ * leader names no URL for nodes): the lead is forgotten and calls still
+ * waiting on it end (a hung leader would hold them for their timeout). */
+void ag_lead_drop(agent *a);
 typedef struct ag_req {
 	const char *method, *path;
 	const json_t *json;     /* body, or NULL */
@@ -127,6 +142,7 @@ typedef struct ag_req {
 	int out_fd;             /* a 2xx body goes there, or -1 */
 	long timeout_s;         /* 0: no limit on the whole transfer */
 	const int *abort_flag;  /* non-zero (read under no lock): stop waiting */
+	int configured;         /* the configured servers only, never the lead */
 } ag_req;
 /* 0 with *out set (any status; release it), or -EIO when no server could
  * be reached (err filled), -ECANCELED when abort_flag stopped it. */
@@ -136,6 +152,9 @@ int ag_call(agent *a, const ag_req *r, hc_resp *out, char *err, size_t errlen);
 int ag_call_json(agent *a, const char *method, const char *path, const json_t *body,
 		 long timeout_s, const int *abort_flag, long *status, json_t **reply, char *err,
 		 size_t errlen);
+/* The same for a request made up by the caller (r->json is the body). */
+int ag_call_req_json(agent *a, const ag_req *r, long *status, json_t **reply, char *err,
+		     size_t errlen);
 /* The error code of a {"error":{"code"}} reply, or "". */
 const char *ag_err_code(const json_t *reply);
 

@@ -152,6 +152,9 @@ const char *http_req_param(const http_req *r, const char *name);
 const char *http_req_query(const http_req *r, const char *name);
 const char *http_req_header(const http_req *r, const char *name);
 const char *http_req_addr(const http_req *r);
+/* 1 when the request came through another replica (a follower's relay, on
+ * the replica listener with its secret: http_config.replica_secret). */
+int http_req_relayed(const http_req *r);
 const char *http_req_id(const http_req *r);
 const char *http_req_body(const http_req *r, size_t *len);
 /* The file holding a spooled body (HTTP_SPOOL_BODY), or NULL. The handler

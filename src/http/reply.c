@@ -366,6 +366,7 @@ void http_reply_sse(http_req *r, const char *prefix, const hub_viewer *viewer)
 const char *http_req_method(const http_req *r) { return r->method; }
 const char *http_req_path(const http_req *r) { return r->path; }
 const char *http_req_addr(const http_req *r) { return r->addr; }
+int http_req_relayed(const http_req *r) { return r->replica; }
 const char *http_req_id(const http_req *r) { return r->id; }
 json_t *http_req_json(const http_req *r) { return r->json; }
 const char *http_req_body_path(const http_req *r) { return r->spool_path; }

@@ -663,6 +663,13 @@ void node_reg_listen(node_reg *r, const node_listener *l)
 	pthread_mutex_unlock(&r->mu);
 }
 
+void node_reg_set_leader_url(node_reg *r, const char *url)
+{
+	pthread_mutex_lock(&r->mu);
+	sn_strlcpy(r->leader_url, url ? url : "", sizeof r->leader_url);
+	pthread_mutex_unlock(&r->mu);
+}
+
 size_t node_routes(node_reg *r, http_route *out, size_t max)
 {
 	size_t n = node_agent_routes(r, out, max);

@@ -45,6 +45,11 @@ typedef struct node_listener {
 int node_reg_new(store *st, hub *events, const node_config *cfg, node_reg **out);
 void node_reg_free(node_reg **r);
 void node_reg_listen(node_reg *r, const node_listener *l);
+/* Where nodes reach this server directly while it leads replicas
+ * (server/replica.h): a heartbeat relayed by a follower is answered with
+ * it ("leader_url"), and the node talks to the leader from then on, one
+ * hop fewer. NULL or "": never said. */
+void node_reg_set_leader_url(node_reg *r, const char *url);
 /* The registry's routes: register and heartbeat (HTTP_NODE) and the
  * user routes. Returns how many were written to out. */
 size_t node_routes(node_reg *r, http_route *out, size_t max);

@@ -457,6 +457,8 @@ static void h_heartbeat(http_req *req, void *ctx)
 	sn_strlcpy(owner, rec->owner, sizeof owner);
 	sn_strlcpy(nm, rec->name, sizeof nm);
 	node_listener l = r->l;
+	char lead[sizeof r->leader_url];
+	sn_strlcpy(lead, http_req_relayed(req) ? r->leader_url : "", sizeof lead);
 	pthread_mutex_unlock(&r->mu);
 	if (persist) {
 		store_conn *c = NULL;
@@ -479,6 +481,8 @@ static void h_heartbeat(http_req *req, void *ctx)
 			  (json_int_t)((r->cfg.heartbeat_ms + 999) / 1000), "heartbeat_ms",
 			  (json_int_t)r->cfg.heartbeat_ms);
 	int rc = reply ? 0 : -ENOMEM;
+	if (rc == 0 && *lead && json_object_set_new(reply, "leader_url", json_string(lead)))
+		rc = -ENOMEM;
 	if (rc == 0 && l.heartbeat)
 		rc = l.heartbeat(l.ctx, me->id, http_req_json(req), reply);
 	if (rc) {

@@ -94,6 +94,7 @@ struct node_reg {
 	hub *events;
 	node_config cfg;
 	node_listener l;
+	char leader_url[256]; /* node_reg_set_leader_url; under mu */
 	int64_t skew_ms;     /* SENTINEL_TEST_CLOCK_SKEW_MS */
 	pthread_mutex_t mu;  /* invariant 1 */
 	pthread_mutex_t wmu; /* invariant 2 */

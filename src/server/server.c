@@ -238,6 +238,9 @@ static const cfg_opt server_opts[] = {
 	  " replicas' relayed requests (default: the --listen host, a free port)", 0 },
 	{ "replica-url", "URL", NULL, "PostgreSQL replicas: how the others reach --replica-listen"
 	  " (default: its address; a wildcard one names this host)", 0 },
+	{ "node-url", "URL", NULL, "PostgreSQL replicas: where nodes attached to a follower are told"
+	  " to reach this server directly while it leads (default: its --listen address, a wildcard"
+	  " one naming this host; 'none': they stay on their follower)", 0 },
 	{ "lead-timeout", "DUR", "10s", "PostgreSQL replicas: a leader that has not renewed its lead"
 	  " for this long (stopped, hung) is ended by a follower, which takes over", 0 },
 	{ "ready-file", "FILE", NULL, "write the server's URL to FILE once it listens (a replica:"
@@ -259,7 +262,7 @@ static const cfg_spec up_spec = {
 struct settings {
 	http_config http;
 	http_config ingest; /* listen NULL: no ingest listener */
-	const char *replica_listen, *replica_url; /* NULL: defaults */
+	const char *replica_listen, *replica_url, *node_url; /* NULL: defaults */
 	int64_t lead_timeout_ms;
 	auth_config auth;
 	int64_t grace_ms;
@@ -416,6 +419,12 @@ static int read_settings(const cfg *c, struct settings *s, char *err, size_t err
 	s->ingest.listen = cfg_get(c, "ingest-listen");
 	s->replica_listen = cfg_get(c, "replica-listen");
 	s->replica_url = cfg_get(c, "replica-url");
+	s->node_url = cfg_get(c, "node-url");
+	if (s->node_url && strcmp(s->node_url, "none") && strncmp(s->node_url, "http://", 7) &&
+	    strncmp(s->node_url, "https://", 8)) {
+		snprintf(err, errlen, "--node-url must be an http:// or https:// URL, or 'none'");
+		return -EINVAL;
+	}
 	/* The leader beats every quarter of it (every second at most). */
 	if (dur_in(c, "lead-timeout", 1000, 3600000, "from 1s to 1h", &s->lead_timeout_ms, err,
 		   errlen))
@@ -584,6 +593,20 @@ static void listen_url(const char *listen, int tls, unsigned port, char *out, si
 	snprintf(out, n, "%s://%.*s:%u", tls ? "https" : "http", (int)(colon - listen), listen, port);
 }
 
+/* The URL others reach a listener on listen ("HOST:PORT") that got port
+ * at: a wildcard address is not one they can reach, this host's name is. */
+static void reach_url(const char *listen, int tls, unsigned port, char *out, size_t n)
+{
+	char named[300];
+	if (!strncmp(listen, "0.0.0.0:", 8) || !strncmp(listen, "[::]:", 5)) {
+		char name[200] = "localhost";
+		gethostname(name, sizeof name - 1);
+		snprintf(named, sizeof named, "%s%s", name, strrchr(listen, ':'));
+		listen = named;
+	}
+	listen_url(listen, tls, port, out, n);
+}
+
 /* The leader's replica listener: every route, for the requests the
  * followers relay (docs/postgres.md). Its secret is new with each lead and
  * reaches the followers through the database only. */
@@ -591,7 +614,7 @@ static int peers_start(server *sv, const http_hooks *hooks, char *err, size_t er
 {
 	struct app *app = &sv->app;
 	unsigned char raw[32];
-	char secret[65], listen[300], named[300], why[256], url[320];
+	char secret[65], listen[300], why[256], url[320];
 	const char *colon = strrchr(sv->s.http.listen, ':');
 	if (sv->s.replica_listen)
 		sn_strlcpy(listen, sv->s.replica_listen, sizeof listen);
@@ -611,24 +634,23 @@ static int peers_start(server *sv, const http_hooks *hooks, char *err, size_t er
 		snprintf(err, errlen, "--replica-listen: %s", why);
 		goto out;
 	}
-	/* A wildcard address is not one the others can reach: this host's name is. */
-	int wild = !strncmp(listen, "0.0.0.0:", 8) || !strncmp(listen, "[::]:", 5);
-	if (wild) {
-		char name[200] = "localhost";
-		gethostname(name, sizeof name - 1);
-		snprintf(named, sizeof named, "%s%s", name, strrchr(listen, ':'));
-	}
 	if (sv->s.replica_url)
 		sn_strlcpy(url, sv->s.replica_url, sizeof url);
 	else
-		listen_url(wild ? named : listen, sv->s.http.tls_cert != NULL,
-			   http_server_port(app->peers), url, sizeof url);
+		reach_url(listen, sv->s.http.tls_cert != NULL, http_server_port(app->peers), url,
+			  sizeof url);
 	if ((rc = replica_advertise(app->replica, url, secret))) {
 		snprintf(err, errlen, "cannot tell the other replicas where this one is: %s",
 			 strerror(-rc));
 		goto out;
 	}
 	log_info("replica: the other replicas relay to %s", url);
+	if (!sv->s.node_url)
+		reach_url(sv->s.http.listen, sv->s.http.tls_cert != NULL, http_server_port(app->http),
+			  url, sizeof url);
+	else
+		sn_strlcpy(url, strcmp(sv->s.node_url, "none") ? sv->s.node_url : "", sizeof url);
+	node_reg_set_leader_url(app->nodes, url);
 out:
 	explicit_bzero(secret, sizeof secret);
 	return rc;

@@ -172,6 +172,8 @@ wait_for 60 job_done "$J"
 api GET "/api/v1/jobs/$J"
 is "$(jbody '"\(.state) \(.result.stats.pi.n) \(.chunks.completed)/\(.chunks.total)"')" \
 	"completed 100000 50/50" "a job submitted on the leader completes on the follower's node"
+like "$(cat "$TMP/n1.err")" "talking to the leading replica at $A_URL directly" \
+	"... which learnt from its relayed heartbeat where the leader is, and talks to it directly"
 
 # B's event stream is A's: same ids, same events, Last-Event-ID replays.
 curl -s -N --max-time 1 -H "Authorization: Bearer $TOKEN" -H "Last-Event-ID: 0" \
@@ -237,6 +239,8 @@ is "$(jbody '"\(.state) \(.result.stats.pi.n) \(.completed_iterations) \(.chunks
 	"completed 300000 300000 150/150" "the job completes, every chunk counted once"
 wait_for 15 is_online "$N1"
 ok $? "the follower's own node is online on it"
+like "$(cat "$TMP/n1.err")" "leading replica at $A_URL (does not answer|is no longer named)[^\n]*back to the configured servers" \
+	"... back on its configured server, once the leader it talked to is gone"
 is "$(push "$B_IURL" 2)" 200 "its ingest listener is its own now"
 api GET "/api/v1/metrics/query?agent=thru-ingest&metric=m&from=1699999999000&to=1700000001000&step=1s&agg=count"
 is "$(jbody '[.series[].points[][1]] | add')" 2 "... and both samples are there"

@@ -80,11 +80,16 @@ api GET /api/v1/me
 is "$STATUS" 200 "the follower answers itself now"
 
 wait_for 90 job_done "$J"
+diag "the job completed $(( ($(date +%s%N) - t0) / 1000000 )) ms after the leader stopped"
 counts() {
 	api GET "/api/v1/jobs/$J"
 	jbody '"\(.state) \(.result.stats.pi.n) \(.completed_iterations) \(.chunks.completed)/\(.chunks.total)"'
 }
 is "$(counts)" "completed 300000 300000 150/150" "the job completes, every chunk counted once"
+like "$(cat "$TMP/n1.err")" "talking to the leading replica at $A_URL directly" \
+	"the follower's node had been talking to the leader directly"
+like "$(cat "$TMP/n1.err")" "leading replica at $A_URL is no longer named" \
+	"... and left it when its follower answered a heartbeat as the leader (no wait for its calls' timeouts)"
 
 # Resumed, the old leader finds its lock session ended and another epoch:
 # it exits at once, as after a lost database connection.
