@@ -31,9 +31,11 @@
 #
 # CHUNKS is 200,000: at 50,000 a chunk phase lasted 1.2-2 s, too short for
 # this shared box (its ratios moved by 10 % from run to run).
+# The chunk phases run ROUNDS times, the stores alternating (medians).
 #   bash bench/scale.sh          (CHUNKS=200000 NODES=2 DURATION=10 SIZE=100
-#                                 CONNS=8 AGENTS=100 SETTLE=11 PGBENCH_S=15)
-# About 4 minutes, most of it the statistics' settling and pgbench.
+#                                 CONNS=8 AGENTS=100 SETTLE=11 PGBENCH_S=15
+#                                 ROUNDS=3)
+# About 8 minutes, most of it the statistics' settling and pgbench.
 # Everything runs on this box: the goals are relative (PostgreSQL with one
 # replica >= 0.7x SQLite; two replicas no slower than one, within 5 %).
 set -euo pipefail
@@ -48,6 +50,7 @@ for t in wrk curl psql python3 "$PGBIN/pgbench"; do
 done
 export CHUNKS=${CHUNKS:-200000} NODES=${NODES:-2} DURATION=${DURATION:-10} SIZE=${SIZE:-100}
 export CONNS=${CONNS:-8} AGENTS=${AGENTS:-100} SETTLE=${SETTLE:-11} PGBENCH_S=${PGBENCH_S:-15}
+export ROUNDS=${ROUNDS:-3}
 export PGBENCH=$PGBIN/pgbench
 exec /usr/bin/python3 - "$(realpath "$BIN")" <<'EOF'
 import json, os, re, shutil, signal, subprocess, sys, tempfile, time, urllib.request, urllib.error
@@ -56,6 +59,7 @@ BIN = sys.argv[1]
 E = os.environ
 CHUNKS, K, DURATION, SIZE = int(E["CHUNKS"]), int(E["NODES"]), int(E["DURATION"]), int(E["SIZE"])
 CONNS, AGENTS, SETTLE, PGB_S = int(E["CONNS"]), int(E["AGENTS"]), float(E["SETTLE"]), int(E["PGBENCH_S"])
+ROUNDS = int(E["ROUNDS"])
 PGBENCH = E["PGBENCH"]
 TMP = tempfile.mkdtemp(prefix="sentinel-bench-scale.")
 PGDIR = os.path.join(TMP, "pg")
@@ -331,18 +335,34 @@ class Run:
             procs.remove(p)
 
 # ---- the runs ----
+# Each store's chunk phase runs ROUNDS times, the stores alternating, each
+# time on a fresh server, data directory and database; the table shows the
+# median (with its costs), and the rounds below it. The metrics phase runs
+# once, in the last round.
 load0 = open("/proc/loadavg").read().split()[:3]
 started = time.strftime("%Y-%m-%d %H:%M")
-runs = []
-r = Run("sqlite", None, 1)
-r.chunks(); r.metrics(); r.close(); runs.append(("SQLite", r))
+CONFIGS = (("SQLite", "sqlite", 0), ("PostgreSQL, 1 replica", "pg1", 1),
+           ("PostgreSQL, 2 replicas", "pg2", 2))
 pg_url = sh("bash", "scripts/pg.sh", "start", PGDIR)
 pg_up = True
-for name, reps in (("pg1", 1), ("pg2", 2)):
-    db = sh("bash", "scripts/pg.sh", "createdb", pg_url, "sentinel_" + name)
-    r = Run(name, db, reps)
-    r.chunks(); r.metrics(); r.close()
-    runs.append(("PostgreSQL, %d replica%s" % (reps, "s" if reps > 1 else ""), r))
+rounds = {name: [] for _, name, _ in CONFIGS}
+last = {}
+for rnd in range(ROUNDS):
+    for label, name, reps in CONFIGS:
+        tag = "%s_%d" % (name, rnd)
+        db = sh("bash", "scripts/pg.sh", "createdb", pg_url, "sentinel_" + tag) if reps else None
+        r = Run(tag, db, max(reps, 1))
+        r.chunks()
+        rounds[name].append(r.chunk)
+        if rnd == ROUNDS - 1:
+            r.metrics()
+            last[name] = (label, r)
+        r.close()
+runs = []
+for label, name, _ in CONFIGS:
+    r = last[name][1]
+    r.chunk = sorted(rounds[name], key=lambda d: d["rate"])[len(rounds[name]) // 2]
+    runs.append((label, r))
 
 # pgbench TPC-B, for scale.
 class PgbRun:
@@ -397,6 +417,9 @@ print("| pgbench TPC-B (-s 1, -c 2 -j 2, %d s), same cluster | %.0f tps | | | | 
 print()
 print("(two replicas: 'no slower' allows 5 %, this shared box's run-to-run noise; SQLite's"
       " database CPU is inside the server's)")
+print()
+print("chunks/s in each round (the stores alternating; the table shows the median): " + "; ".join(
+    "%s %s" % (label, "/".join("%.0f" % d["rate"] for d in rounds[name])) for label, name, _ in CONFIGS))
 print()
 print("Per operation (chunk: dispatch + completion of one chunk; batch: one %d-sample POST):" % SIZE)
 print()
