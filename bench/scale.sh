@@ -31,11 +31,11 @@
 #
 # CHUNKS is 200,000: at 50,000 a chunk phase lasted 1.2-2 s, too short for
 # this shared box (its ratios moved by 10 % from run to run).
-# The chunk phases run ROUNDS times, the stores alternating (medians).
+# Both phases run ROUNDS times, the stores alternating (medians).
 #   bash bench/scale.sh          (CHUNKS=200000 NODES=2 DURATION=10 SIZE=100
 #                                 CONNS=8 AGENTS=100 SETTLE=11 PGBENCH_S=15
 #                                 ROUNDS=3)
-# About 8 minutes, most of it the statistics' settling and pgbench.
+# About 10 minutes, most of it the statistics' settling.
 # Everything runs on this box: the goals are relative (PostgreSQL with one
 # replica >= 0.7x SQLite; two replicas no slower than one, within 5 %).
 set -euo pipefail
@@ -335,10 +335,9 @@ class Run:
             procs.remove(p)
 
 # ---- the runs ----
-# Each store's chunk phase runs ROUNDS times, the stores alternating, each
-# time on a fresh server, data directory and database; the table shows the
-# median (with its costs), and the rounds below it. The metrics phase runs
-# once, in the last round.
+# Each store's two phases run ROUNDS times, the stores alternating, each
+# time on a fresh server, data directory and database; the table shows
+# each phase's median (with its costs), and the rounds below it.
 load0 = open("/proc/loadavg").read().split()[:3]
 started = time.strftime("%Y-%m-%d %H:%M")
 CONFIGS = (("SQLite", "sqlite", 0), ("PostgreSQL, 1 replica", "pg1", 1),
@@ -346,6 +345,7 @@ CONFIGS = (("SQLite", "sqlite", 0), ("PostgreSQL, 1 replica", "pg1", 1),
 pg_url = sh("bash", "scripts/pg.sh", "start", PGDIR)
 pg_up = True
 rounds = {name: [] for _, name, _ in CONFIGS}
+brounds = {name: [] for _, name, _ in CONFIGS}
 last = {}
 for rnd in range(ROUNDS):
     for label, name, reps in CONFIGS:
@@ -353,15 +353,17 @@ for rnd in range(ROUNDS):
         db = sh("bash", "scripts/pg.sh", "createdb", pg_url, "sentinel_" + tag) if reps else None
         r = Run(tag, db, max(reps, 1))
         r.chunks()
-        rounds[name].append(r.chunk)
-        if rnd == ROUNDS - 1:
-            r.metrics()
-            last[name] = (label, r)
+        r.metrics()
         r.close()
+        rounds[name].append(r.chunk)
+        brounds[name].append(r.batch)
+        last[name] = r
+def median(v):
+    return sorted(v, key=lambda d: d["rate"])[len(v) // 2]
 runs = []
 for label, name, _ in CONFIGS:
-    r = last[name][1]
-    r.chunk = sorted(rounds[name], key=lambda d: d["rate"])[len(rounds[name]) // 2]
+    r = last[name]
+    r.chunk, r.batch = median(rounds[name]), median(brounds[name])
     runs.append((label, r))
 
 # pgbench TPC-B, for scale.
@@ -418,8 +420,10 @@ print()
 print("(two replicas: 'no slower' allows 5 %, this shared box's run-to-run noise; SQLite's"
       " database CPU is inside the server's)")
 print()
-print("chunks/s in each round (the stores alternating; the table shows the median): " + "; ".join(
-    "%s %s" % (label, "/".join("%.0f" % d["rate"] for d in rounds[name])) for label, name, _ in CONFIGS))
+print("each round (the stores alternating; the table shows the medians): chunks/s " + "; ".join(
+    "%s %s" % (label, "/".join("%.0f" % d["rate"] for d in rounds[name])) for label, name, _ in CONFIGS)
+    + "; metric batches/s " + "; ".join(
+    "%s %s" % (label, "/".join("%.0f" % d["rate"] for d in brounds[name])) for label, name, _ in CONFIGS))
 print()
 print("Per operation (chunk: dispatch + completion of one chunk; batch: one %d-sample POST):" % SIZE)
 print()
