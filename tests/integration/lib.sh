@@ -115,6 +115,31 @@ free_port() {
 	done
 	echo "$port"
 }
+# skip_without_pg: ends the test file (skipped) where PostgreSQL is not
+# installed.
+skip_without_pg() {
+	if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+		echo "1..0 # SKIP PostgreSQL is not installed"
+		exit 0
+	fi
+}
+# need_pg: skip_without_pg; then, without SENTINEL_TEST_PG (make test), a
+# throwaway cluster of the test's own in $TMP/pg, exported as
+# SENTINEL_TEST_PG and stopped at exit. at_exit (a test may define it)
+# runs first at exit, then the cluster stops, then the usual cleanup.
+at_exit() { :; }
+need_pg() {
+	skip_without_pg
+	trap 'at_exit; cleanup' EXIT
+	[ -n "${SENTINEL_TEST_PG:-}" ] && return 0
+	local root
+	root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+	PGDIR=$TMP/pg
+	SENTINEL_TEST_PG=$("$root/scripts/pg.sh" start "$PGDIR") ||
+		{ echo "Bail out! cannot start PostgreSQL"; exit 1; }
+	export SENTINEL_TEST_PG
+	trap 'at_exit; "'"$root"'/scripts/pg.sh" stop "$PGDIR"; cleanup' EXIT
+}
 # on_pg: true when the tests run on PostgreSQL.
 on_pg() { [ -n "${SENTINEL_TEST_PG:-}" ]; }
 

@@ -8,10 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_nodes.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-	echo "1..0 # SKIP PostgreSQL is not installed"
-	exit 0
-fi
+skip_without_pg
 # This test restarts its database server: a cluster of its own.
 unset SENTINEL_TEST_PG
 PGDIR=$TMP/pg

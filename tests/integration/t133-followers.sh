@@ -10,18 +10,7 @@
 # working, and the job completes with every chunk counted once.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_nodes.sh"
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-	echo "1..0 # SKIP PostgreSQL is not installed"
-	exit 0
-fi
-if [ -z "${SENTINEL_TEST_PG:-}" ]; then
-	PGDIR=$TMP/pg
-	SENTINEL_TEST_PG=$("$ROOT/scripts/pg.sh" start "$PGDIR") ||
-		{ echo "Bail out! cannot start PostgreSQL"; exit 1; }
-	trap '"$ROOT/scripts/pg.sh" stop "$PGDIR"' EXIT
-	export SENTINEL_TEST_PG
-fi
+need_pg
 
 start_server --node-timeout 2s --heartbeat 300ms
 A_URL=$URL A_PID=$SERVER_PID

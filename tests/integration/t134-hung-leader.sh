@@ -8,22 +8,9 @@
 # a write (docs/postgres.md).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_nodes.sh"
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-	echo "1..0 # SKIP PostgreSQL is not installed"
-	exit 0
-fi
 B_PID=
-stop_b() { [ -n "$B_PID" ] && kill -9 "$B_PID" 2>/dev/null; }
-if [ -z "${SENTINEL_TEST_PG:-}" ]; then
-	PGDIR=$TMP/pg
-	SENTINEL_TEST_PG=$("$ROOT/scripts/pg.sh" start "$PGDIR") ||
-		{ echo "Bail out! cannot start PostgreSQL"; exit 1; }
-	trap 'stop_b; "$ROOT/scripts/pg.sh" stop "$PGDIR"; cleanup' EXIT
-	export SENTINEL_TEST_PG
-else
-	trap 'stop_b; cleanup' EXIT
-fi
+at_exit() { [ -n "$B_PID" ] && kill -9 "$B_PID" 2>/dev/null; }
+need_pg
 
 start_server --node-timeout 2s --heartbeat 300ms --lead-timeout 2s
 A_URL=$URL A_PID=$SERVER_PID
