@@ -271,6 +271,40 @@ static void test_heartbeat_interval(void **state)
 	json_decref(r);
 }
 
+/* A follower's leader_url: only an http(s) URL without blanks or control
+ * bytes that fits is taken; a dropped lead raises the generation that ends
+ * calls still waiting on it. */
+static void test_lead_learn(void **state)
+{
+	(void)state;
+	agent a;
+	memset(&a, 0, sizeof a);
+	pthread_mutex_init(&a.mu, NULL);
+	char big[400];
+	memset(big, 'a', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	memcpy(big, "http://", 7);
+	const char *bad[] = { "ftp://x:1", "http://a b:1", "http://a\x01:1", "", big };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ag_lead_learn(&a, bad[i]);
+		assert_string_equal(a.lead, "");
+	}
+	assert_int_equal(a.lead_gen, 0);
+	ag_lead_learn(&a, "https://leader:8443");
+	assert_string_equal(a.lead, "https://leader:8443");
+	ag_lead_learn(&a, "https://leader:8443");
+	assert_int_equal(a.lead_gen, 1);
+	ag_lead_drop(&a);
+	assert_string_equal(a.lead, "");
+	assert_int_equal(a.lead_gen, 2);
+	ag_lead_drop(&a); /* nothing to drop */
+	assert_int_equal(a.lead_gen, 2);
+	/* Dropped for not being named (not for failing): taken again at once. */
+	ag_lead_learn(&a, "https://leader:8443");
+	assert_string_equal(a.lead, "https://leader:8443");
+	pthread_mutex_destroy(&a.mu);
+}
+
 /* noop's result, as the agent journals it without running anything. */
 static void test_noop_result(void **state)
 {
@@ -531,6 +565,7 @@ int main(void)
 		cmocka_unit_test(test_journal_done_and_torn),
 		cmocka_unit_test(test_journal_old_entries),
 		cmocka_unit_test(test_heartbeat_interval),
+		cmocka_unit_test(test_lead_learn),
 		cmocka_unit_test(test_noop_result),
 		cmocka_unit_test(test_rt_archive),
 		cmocka_unit_test(test_rt_resolve),
