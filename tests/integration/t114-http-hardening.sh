@@ -141,7 +141,8 @@ is "$STATUS" 200 "... and an authenticated one is served"
 wait $slow_pid
 # ---- the limits' own settings are checked at start ----
 for bad in "--max-connections-per-ip 600" "--reserved-connections 512" "--header-timeout 0s" \
-	"--idle-timeout 2d" "--upload-inflight-user 0" "--store-timeout 1h"; do
+	"--idle-timeout 2d" "--upload-inflight-user 0" "--store-timeout 1h" "--lead-timeout 0s" \
+	"--node-url ftp://host" "--node-url http://$(printf 'a%.0s' $(seq 300))"; do
 	out=$("$SENTINEL_BIN" server --data "$TMP/bad" $bad 2>&1)
 	code=$?
 	is "$code" 2 "server $bad: exit 2"

@@ -4827,6 +4827,8 @@ export interface operations {
                         lost: string[];
                         heartbeat_s: number;
                         heartbeat_ms: number;
+                        /** @description only when a follower relayed the heartbeat: where the leading replica takes the node's other requests directly (its --node-url) */
+                        leader_url?: string;
                     };
                 };
             };
