@@ -20,7 +20,9 @@ as_pg() {
 free_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$(( 20000 + RANDOM % 20000 ))
+    # Below the kernel's ephemeral range (32768 and up here): a port that an
+    # outgoing connection holds answers no probe but cannot be bound.
+    p=$(( 20000 + RANDOM % 12000 ))
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
   done
   echo "pg.sh: no free port" >&2; exit 1
@@ -42,19 +44,26 @@ start)
   fi
   as_pg "$bin/initdb" -D "$dir/data" -U sentinel -A trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; exit 1; }
-  port=$(free_port)
   # In the cluster's own configuration, so that halt/resume keep them.
   # Tests open many short-lived servers, each with a pool: room for them.
   cat >>"$dir/data/postgresql.conf" <<CONF
-port = $port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir'
 max_connections = 400
 shared_buffers = 128MB
 fsync = on
 CONF
-  as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
-    { cat "$dir/server.log" >&2; exit 1; }
+  # A port taken between the probe and the bind (another test's cluster or
+  # server): another port.
+  for try in 1 2 3 4 5; do
+    port=$(free_port)
+    sed -i '/^port = /d' "$dir/data/postgresql.conf"
+    echo "port = $port" >>"$dir/data/postgresql.conf"
+    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null && break
+    grep -q 'Address already in use' "$dir/server.log" && [ "$try" -lt 5 ] ||
+      { cat "$dir/server.log" >&2; exit 1; }
+    : >"$dir/server.log"
+  done
   echo "$port" >"$dir/port"
   echo "postgres://sentinel@127.0.0.1:$port/postgres"
   ;;
