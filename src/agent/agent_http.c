@@ -104,12 +104,8 @@ static int body_of(const ag_req *r, char **json, void **map, const void **body, 
 
 void ag_lead_learn(agent *a, const char *url)
 {
-	size_t n = strlen(url);
-	if ((strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) || n >= sizeof a->lead)
+	if (!sn_url_ok(url, sizeof a->lead))
 		return;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)url[i] <= ' ' || url[i] == 0x7f)
-			return;
 	pthread_mutex_lock(&a->mu);
 	int skip = !strcmp(url, a->lead) ||
 		   (!strcmp(url, a->lead_failed) && sn_now_ms() < a->lead_retry_ms);

@@ -534,3 +534,14 @@ int sn_copy_hashed(int in, int out, char sha[65])
 	free(buf);
 	return rc;
 }
+
+int sn_url_ok(const char *u, size_t max)
+{
+	size_t n = strlen(u);
+	if ((strncmp(u, "http://", 7) && strncmp(u, "https://", 8)) || n >= max)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)u[i] <= ' ' || u[i] == 0x7f)
+			return 0;
+	return 1;
+}

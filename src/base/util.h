@@ -27,6 +27,10 @@ int sn_time_parse(const char *s, int64_t *ms);
  * or "-DUR" (sn_parse_duration_ms) before now_ms. 0 or -EINVAL. */
 int sn_time_arg(const char *s, int64_t now_ms, int64_t *ms);
 
+/* 1 when u is an http:// or https:// URL shorter than max bytes with no
+ * blank or control byte: one a server may hand a node to use as it is. */
+int sn_url_ok(const char *u, size_t max);
+
 /* Cryptographically random bytes (libsodium). */
 void sn_random(void *p, size_t n);
 /* Lower-case hex of n bytes into out (2n+1 bytes). */

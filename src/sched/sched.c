@@ -1010,14 +1010,12 @@ void sc_add_job(sc_core *c, sc_job *j, int64_t now)
 	 * only unfinished ones (sched_store.c), so nothing waits forever. */
 }
 
-void sc_adopt_running(sc_core *c, sc_job *j, uint32_t idx, const char *node, int64_t lease_until,
-		      int64_t started_at)
+void sc_adopt_running(sc_core *c, sc_job *j, uint32_t idx, const char *node, int64_t lease_until)
 {
 	sc_node *n = sc_node_get(c, node);
 	sc_chunk *ck = &j->ck[idx];
 	ck->node = node_index(c, n);
 	ck->lease_until = lease_until;
-	ck->started_at = started_at;
 	hold(n, j, idx);
 	n->gpus_held += j->gpus;
 }

@@ -238,8 +238,7 @@ void sc_add_job(sc_core *c, sc_job *j, int64_t now);
 sc_job *sc_job_find(sc_core *c, const char *id);
 /* A chunk loaded as RUNNING (after a restart) goes back to its node,
  * with its lease. */
-void sc_adopt_running(sc_core *c, sc_job *j, uint32_t idx, const char *node, int64_t lease_until,
-		      int64_t started_at);
+void sc_adopt_running(sc_core *c, sc_job *j, uint32_t idx, const char *node, int64_t lease_until);
 void sc_job_free(sc_job *j);
 /* Assigns pending chunks to polling nodes; returns how many. */
 size_t sc_dispatch(sc_core *c, int64_t now);

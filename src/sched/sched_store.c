@@ -803,8 +803,7 @@ static int load_chunks(sched *s, store_conn *c, sc_job *j, int64_t now)
 		 * its next heartbeat or loses it (sc_reap). */
 		for (uint32_t i = 0; i < j->nchunks; i++)
 			if (nodes[i])
-				sc_adopt_running(&s->core, j, i, nodes[i], now + s->cfg.lease_ms,
-						 j->ck[i].started_at);
+				sc_adopt_running(&s->core, j, i, nodes[i], now + s->cfg.lease_ms);
 	}
 	for (uint32_t i = 0; i < j->nchunks; i++)
 		free(nodes[i]);

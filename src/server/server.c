@@ -344,18 +344,6 @@ static int dur_in(const cfg *c, const char *name, int64_t min_ms, int64_t max_ms
 	return 0;
 }
 
-/* An http(s) URL a node can take as it is (agent_http.c checks the same). */
-static int url_ok(const char *u)
-{
-	size_t n = strlen(u);
-	if ((strncmp(u, "http://", 7) && strncmp(u, "https://", 8)) || n > 255)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)u[i] <= ' ' || u[i] == 0x7f)
-			return 0;
-	return 1;
-}
-
 static int read_settings(const cfg *c, struct settings *s, char *err, size_t errlen)
 {
 	long long n;
@@ -432,7 +420,7 @@ static int read_settings(const cfg *c, struct settings *s, char *err, size_t err
 	s->replica_listen = cfg_get(c, "replica-listen");
 	s->replica_url = cfg_get(c, "replica-url");
 	s->node_url = cfg_get(c, "node-url");
-	if (s->node_url && strcmp(s->node_url, "none") && !url_ok(s->node_url)) {
+	if (s->node_url && strcmp(s->node_url, "none") && !sn_url_ok(s->node_url, 256)) {
 		snprintf(err, errlen, "--node-url must be an http:// or https:// URL of at most 255"
 			 " characters without blanks, or 'none'");
 		return -EINVAL;

@@ -458,9 +458,8 @@ lost:
 	return rc;
 }
 
-static const char *const begin_steps[] = {
-	"BEGIN", "SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK ")", NULL,
-};
+#define WRITE_LOCK_SQL "SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK ")"
+static const char *const begin_steps[] = { "BEGIN", WRITE_LOCK_SQL, NULL };
 
 static int pg_exec(void *p, const char *sql, int64_t *changes, int nargs, const store_arg *args)
 {
@@ -814,6 +813,6 @@ const struct store_backend store_pg_backend = {
 	.flush = pg_flush,
 	.discard = pg_discard,
 	.wait_notify = pg_wait_notify,
-	.begin_sql = "BEGIN; SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK ")",
+	.begin_sql = "BEGIN; " WRITE_LOCK_SQL,
 	.begin_steps = begin_steps,
 };

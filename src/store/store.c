@@ -262,21 +262,18 @@ int store_commit(store_conn *c)
 {
 	if (!c->in_tx)
 		return -EINVAL;
-	int rc = 0;
 	/* Pipelined: the COMMIT goes with the queued statements (the server
 	 * skips it after an error in them: the transaction is then aborted). */
-	if (c->queued && c->pipelined)
-		rc = note(c, c->owner->be->defer(c->db, "COMMIT", 0, NULL, 0), "COMMIT");
-	int committed = rc == 0 && c->queued && c->pipelined;
+	int with_queue = c->queued && c->pipelined;
+	int rc = with_queue ? note(c, c->owner->be->defer(c->db, "COMMIT", 0, NULL, 0), "COMMIT")
+			    : 0;
 	if (rc == 0)
 		rc = flush(c);
-	if (rc) {
-		store_rollback(c);
-		return rc;
-	}
-	if (committed) {
+	if (rc || with_queue) {
+		if (rc)
+			store_rollback(c);
 		c->in_tx = 0;
-		return 0;
+		return rc;
 	}
 	rc = note(c, c->owner->be->exec(c->db, "COMMIT", NULL, 0, NULL), "COMMIT");
 	/* A failed COMMIT may leave the transaction open (SQLITE_BUSY): end it. */
