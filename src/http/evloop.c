@@ -59,6 +59,7 @@
 #define EVENTS 128
 /* Reserved connections must send a complete head quickly (server.c too). */
 #define RESERVE_HEAD_MS 2000
+#define TURN_HOOKS 8        /* distinct turn-end hooks a turn can hold */
 
 enum { ST_HEAD, ST_BODY, ST_DISCARD, ST_DISPATCH, ST_WAIT, ST_WRITE };
 
@@ -97,6 +98,12 @@ struct ev_loop {
 	pthread_mutex_t mu; /* guards done and woken */
 	http_req *done_head, *done_tail;
 	int woken;
+	/* Resumed on the loop's own thread (a turn-end hook's commit): no
+	 * lock, no wake-up; answered after the hooks. */
+	http_req *mine_head, *mine_tail;
+	/* http_req_at_turn_end's hooks of the current turn, each once. */
+	struct turn_hook { void (*fn)(void *); void *arg; } hooks[TURN_HOOKS];
+	unsigned nhooks;
 	time_t date_t;
 	char date[40];
 	int64_t last_sweep_ms;
@@ -699,17 +706,9 @@ static void conn_readable(struct ev_conn *c)
 	conn_process(c);
 }
 
-/* Requests resumed by other threads, their replies set. */
-static void drain_done(struct ev_loop *lp)
+/* Answers a list of resumed requests (their replies set). */
+static void answer_list(http_req *r)
 {
-	uint64_t v;
-	if (read(lp->efd, &v, sizeof v) < 0 && errno != EAGAIN)
-		log_debug("http: eventfd: %s", strerror(errno));
-	pthread_mutex_lock(&lp->mu);
-	http_req *r = lp->done_head;
-	lp->done_head = lp->done_tail = NULL;
-	lp->woken = 0;
-	pthread_mutex_unlock(&lp->mu);
 	while (r) {
 		http_req *next = r->ev->next;
 		struct ev_conn *c = r->ev->conn;
@@ -724,12 +723,65 @@ static void drain_done(struct ev_loop *lp)
 	}
 }
 
+/* Requests resumed by other threads, their replies set. */
+static void drain_done(struct ev_loop *lp)
+{
+	uint64_t v;
+	if (read(lp->efd, &v, sizeof v) < 0 && errno != EAGAIN)
+		log_debug("http: eventfd: %s", strerror(errno));
+	pthread_mutex_lock(&lp->mu);
+	http_req *r = lp->done_head;
+	lp->done_head = lp->done_tail = NULL;
+	lp->woken = 0;
+	pthread_mutex_unlock(&lp->mu);
+	answer_list(r);
+}
+
+/* The turn's hooks, then the requests they resumed. Answering may take a
+ * pipelined request whose handler adds a hook: the caller runs this again
+ * until none is left, so that no request waits for the next event. */
+static void turn_end(struct ev_loop *lp)
+{
+	struct turn_hook h[TURN_HOOKS];
+	unsigned n = lp->nhooks;
+	memcpy(h, lp->hooks, n * sizeof *h);
+	lp->nhooks = 0;
+	for (unsigned i = 0; i < n; i++)
+		h[i].fn(h[i].arg);
+	http_req *r = lp->mine_head;
+	lp->mine_head = lp->mine_tail = NULL;
+	answer_list(r);
+}
+
+int http_ev_at_turn_end(http_req *r, void (*fn)(void *), void *arg)
+{
+	struct ev_loop *lp = r->ev->conn->lp;
+	if (!pthread_equal(pthread_self(), lp->tid))
+		return -EPERM;
+	for (unsigned i = 0; i < lp->nhooks; i++)
+		if (lp->hooks[i].fn == fn && lp->hooks[i].arg == arg)
+			return 0;
+	if (lp->nhooks == TURN_HOOKS)
+		return -ENOSPC;
+	lp->hooks[lp->nhooks++] = (struct turn_hook){ fn, arg };
+	return 0;
+}
+
 void http_ev_resume(http_req *r)
 {
 	struct ev_conn *c = r->ev->conn;
 	struct ev_loop *lp = c->lp;
-	if (pthread_equal(pthread_self(), lp->tid) && c->state == ST_DISPATCH && c->r == r) {
-		c->resumed_inline = 1;
+	if (pthread_equal(pthread_self(), lp->tid)) {
+		if (c->state == ST_DISPATCH && c->r == r) {
+			c->resumed_inline = 1;
+			return;
+		}
+		r->ev->next = NULL;
+		if (lp->mine_tail)
+			lp->mine_tail->ev->next = r;
+		else
+			lp->mine_head = r;
+		lp->mine_tail = r;
 		return;
 	}
 	pthread_mutex_lock(&lp->mu);
@@ -805,10 +857,13 @@ static void *loop_main(void *arg)
 				conn_close(c);
 			}
 		}
-		/* Resumptions after the events: a connection closed above that
-		 * waited is dead by now and only freed. */
+		/* Resumptions after the events, then the turn's hooks: a
+		 * connection closed above that waited is dead by now and only
+		 * freed. */
 		if (done)
 			drain_done(lp);
+		while (lp->nhooks || lp->mine_head)
+			turn_end(lp);
 		if (atomic_load(&ev->stopping) && lp->lfd >= 0) {
 			epoll_ctl(lp->epfd, EPOLL_CTL_DEL, lp->lfd, NULL);
 			if (lp->own_lfd)

@@ -144,6 +144,15 @@ void http_server_metrics(http_server *const *srvs, const char *const *listeners,
  * the handler has returned. */
 void http_req_defer(http_req *r);
 void http_req_resume(http_req *r);
+/* On an event loop's thread (http_config.event_threads, our own loop):
+ * calls fn(arg) on this thread once the current turn's events are
+ * handled, before the loop waits again (registered twice in a turn, it
+ * runs once), so that work the turn's requests started can be done as one
+ * (a group commit); requests it resumes are answered right after. 0, or
+ * -ENOTSUP elsewhere (libmicrohttpd, a thread per connection, another
+ * thread) and -ENOSPC when the turn holds too many hooks: fn is not
+ * called then. */
+int http_req_at_turn_end(http_req *r, void (*fn)(void *), void *arg);
 
 /* Request accessors; returned strings are borrowed for the request's life. */
 const char *http_req_method(const http_req *r);

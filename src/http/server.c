@@ -602,6 +602,14 @@ void http_req_defer(http_req *r)
 		sem_init(&r->done, 0, 0);
 }
 
+int http_req_at_turn_end(http_req *r, void (*fn)(void *), void *arg)
+{
+	if (!r->ev)
+		return -ENOTSUP;
+	int rc = http_ev_at_turn_end(r, fn, arg);
+	return rc == -EPERM ? -ENOTSUP : rc;
+}
+
 void http_req_resume(http_req *r)
 {
 	http_server *srv = r->srv;

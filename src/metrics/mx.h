@@ -94,6 +94,15 @@ int mx_db_append(mx_db *db, const mx_batch *b);
  * nothing was queued (cb is then never called). */
 typedef void (*mx_append_cb)(void *ctx, int rc);
 int mx_db_append_async(mx_db *db, const mx_batch *b, mx_append_cb cb, void *ctx);
+/* The same, but the batch waits in this thread's own group until this
+ * thread calls mx_db_commit_local(db), which writes and syncs that group
+ * itself, as one, and runs the callbacks on this thread before it
+ * returns (an event loop committing its turn's requests: no hand-off to
+ * the writer and no wake-up back). A thread holding another db's group
+ * queues for the writer instead. The caller must commit soon: nothing of
+ * the group is durable, or seen by queries, before. */
+int mx_db_append_local(mx_db *db, const mx_batch *b, mx_append_cb cb, void *ctx);
+void mx_db_commit_local(mx_db *db);
 
 enum mx_agg {
 	MX_AVG, MX_MIN, MX_MAX, MX_SUM, MX_COUNT, MX_RATE, MX_P50, MX_P90, MX_P95, MX_P99,

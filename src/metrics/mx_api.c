@@ -245,8 +245,14 @@ static void push_cb(void *arg, int rc)
 	w.cb(w.ctx, push_done(w.a, w.b, rc, err, sizeof err), err);
 }
 
-int mx_api_push_async(mx_api *a, const auth_user *u, const mx_batch *b, mx_push_cb cb, void *ctx,
-		      char *err, size_t errlen)
+static void commit_turn(void *arg)
+{
+	mx_api *a = arg;
+	mx_db_commit_local(a->db);
+}
+
+int mx_api_push_async(mx_api *a, const auth_user *u, const mx_batch *b, http_req *r,
+		      mx_push_cb cb, void *ctx, char *err, size_t errlen)
 {
 	if (mx_batch_len(b) == 0)
 		return 0;
@@ -255,7 +261,11 @@ int mx_api_push_async(mx_api *a, const auth_user *u, const mx_batch *b, mx_push_
 		return rc;
 	struct push_wait *w = xmalloc(sizeof *w);
 	*w = (struct push_wait){ a, b, cb, ctx };
-	rc = mx_db_append_async(a->db, b, push_cb, w);
+	/* On an event loop the loop commits its turn's requests itself. */
+	if (r && http_req_at_turn_end(r, commit_turn, a) == 0)
+		rc = mx_db_append_local(a->db, b, push_cb, w);
+	else
+		rc = mx_db_append_async(a->db, b, push_cb, w);
 	if (rc <= 0) {
 		free(w);
 		return push_done(a, b, rc, err, errlen);

@@ -43,11 +43,14 @@ int mx_api_may_read(mx_api *a, const auth_user *u, const char *agent);
  * of the metrics directory), or an I/O error. */
 int mx_api_push(mx_api *a, const auth_user *u, const mx_batch *b, char *err, size_t errlen);
 /* The same without waiting for the group commit: returns 1 when b was
- * queued, and cb(ctx, rc, err) then runs once, on the metrics log's
- * writer thread, when it is durable (rc 0) or failed (err: the words for
- * the reply); b must stay valid until then. Returns 0 (an empty batch)
- * or a refusal (err filled) when nothing was queued: cb is not called. */
+ * queued, and cb(ctx, rc, err) then runs once, when it is durable (rc 0)
+ * or failed (err: the words for the reply); b must stay valid until then.
+ * cb runs on the metrics log's writer thread, or, when r (the request
+ * pushing b, may be NULL) is on an event loop, on that loop's thread at
+ * the end of its turn, which commits the turn's batches itself
+ * (http_req_at_turn_end). Returns 0 (an empty batch) or a refusal (err
+ * filled) when nothing was queued: cb is not called. */
 typedef void (*mx_push_cb)(void *ctx, int rc, const char *err);
-int mx_api_push_async(mx_api *a, const auth_user *u, const mx_batch *b, mx_push_cb cb, void *ctx,
-		      char *err, size_t errlen);
+int mx_api_push_async(mx_api *a, const auth_user *u, const mx_batch *b, http_req *r,
+		      mx_push_cb cb, void *ctx, char *err, size_t errlen);
 #endif

@@ -9,7 +9,9 @@
  *   one fdatasync and a batch waits about one sync, not the rest of the
  *   running one first. Groups get lsns in the order taken and are applied
  *   to memory in that order, each after its sync; then its appenders are
- *   woken (mx_db_wal.c). Replay merges the files by lsn. Before queueing
+ *   woken (mx_db_wal.c). An event loop instead keeps its turn's batches
+ *   and commits them itself as one group, on a lane, under the same lsn
+ *   order (mx_db_append_local). Replay merges the files by lsn. Before queueing
  *   its record, an append resolves each distinct series of its batch
  *   once: the batch interns names and tag sets (mx_batch.c), so a cache
  *   keyed by a sample's pointers serves the series' later samples.
@@ -589,10 +591,9 @@ static void build_record(mx_db *db, struct mx_req *r)
 	}
 }
 
-/* Resolves r's series, builds its record and queues it for the log
- * writer; 0 once queued (the writer then finishes it), else the error and
- * nothing was queued. */
-static int enqueue(mx_db *db, struct mx_req *r)
+/* Resolves r's series and builds its record: 0, or the error (nothing of
+ * r is queued). */
+static int prepare(mx_db *db, struct mx_req *r)
 {
 	size_t n = mx_batch_len(r->b);
 	r->sids = xmalloc(n * sizeof *r->sids);
@@ -607,6 +608,16 @@ static int enqueue(mx_db *db, struct mx_req *r)
 	if (rc)
 		return rc;
 	build_record(db, r);
+	return 0;
+}
+
+/* Prepares r and queues it for the log writer; 0 once queued (the writer
+ * then finishes it), else the error and nothing was queued. */
+static int enqueue(mx_db *db, struct mx_req *r)
+{
+	int rc = prepare(db, r);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&db->qmu);
 	if (db->stop || db->broken) {
 		pthread_mutex_unlock(&db->qmu);
@@ -662,6 +673,59 @@ int mx_db_append_async(mx_db *db, const mx_batch *b, mx_append_cb cb, void *ctx)
 		return rc;
 	}
 	return 1;
+}
+
+/* A thread's own group (mx_db_append_local): requests this thread
+ * prepared and keeps until it commits them itself (mx_db_commit_local), on
+ * the lane it was given at its first one. Only this thread touches it. */
+static __thread struct {
+	mx_db *db;
+	struct mx_req *head, *tail;
+	size_t n;
+	unsigned lane, has_lane;
+} mine;
+static atomic_uint mine_lanes;
+
+int mx_db_append_local(mx_db *db, const mx_batch *b, mx_append_cb cb, void *ctx)
+{
+	if (mine.head && mine.db != db)
+		return mx_db_append_async(db, b, cb, ctx);
+	if (mx_batch_len(b) == 0)
+		return 0;
+	struct mx_req *r = xcalloc(1, sizeof *r);
+	r->b = b;
+	r->cb = cb;
+	r->ctx = ctx;
+	int rc = prepare(db, r);
+	if (rc) {
+		req_release(r);
+		free(r);
+		return rc;
+	}
+	if (mine.tail)
+		mine.tail->next = r;
+	else
+		mine.head = r;
+	mine.tail = r;
+	mine.db = db;
+	mine.n++;
+	return 1;
+}
+
+void mx_db_commit_local(mx_db *db)
+{
+	if (mine.db != db || !mine.head)
+		return;
+	if (!mine.has_lane) {
+		mine.lane = atomic_fetch_add(&mine_lanes, 1) % MX_LANES;
+		mine.has_lane = 1;
+	}
+	struct mx_req *first = mine.head;
+	size_t n = mine.n;
+	mine.head = mine.tail = NULL;
+	mine.n = 0;
+	mine.db = NULL;
+	mx_wal_commit(db, mine.lane, first, n);
 }
 
 /* The writer thread (mx_db_wal.c) calls this after the group synced. */

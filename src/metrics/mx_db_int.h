@@ -340,6 +340,10 @@ void mx_wal_close(mx_db *db);
 void mx_wal_remove_below(mx_db *db, uint64_t gen);
 int mx_wal_writer_start(mx_db *db);
 void mx_wal_writer_stop(mx_db *db);
+/* Writes, syncs and applies nreq prepared requests from first on as one
+ * group on lane, on the calling thread, and finishes each (all with -EIO
+ * when the log is stopped or broken). */
+void mx_wal_commit(mx_db *db, unsigned lane, struct mx_req *first, size_t nreq);
 
 /* Moves the out-of-order buffer to a pending block (hl held for writing). */
 void mx_db_seal_ooo(mx_db *db, mx_series *s);

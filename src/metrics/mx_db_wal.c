@@ -26,6 +26,14 @@
  * record of another lane does not depend on it (invariant 3 of mx_db.c:
  * definitions are repeated until a record holding them is applied).
  *
+ * Own groups (mx_wal_commit): an event loop commits its turn's requests
+ * on its own thread, on a lane of its own choosing, with the lane's lock
+ * taken before its lsns as a lane thread takes them (mx_wal_rotate relies
+ * on it), then applies in lsn order as above. It saves the hand-off to a
+ * lane thread and the wake-up back: on the ingest listener those were
+ * most of its context switches (0.32 a request, 0.12 with own groups) and
+ * about a sixth of its CPU.
+ *
  * Preallocation: an fdatasync that changes a file's size also writes its
  * inode, one more synchronous I/O per group (on this box's ext4 it
  * doubled a small synced write, 75 -> 150 us; the ingest listener's
@@ -591,6 +599,46 @@ static void apply_group(mx_db *db, struct mx_req *first, size_t nreq, uint64_t l
 	pthread_mutex_unlock(&db->applymu);
 }
 
+static void finish_all(struct mx_req *first, size_t nreq, int rc)
+{
+	struct mx_req *r = first;
+	for (size_t i = 0; i < nreq; i++) {
+		struct mx_req *next = mx_req_next(r);
+		mx_req_finish(r, rc);
+		r = next;
+	}
+}
+
+/* Writes a group given lsns lsn0 + 1.. (l->mu held, released here), then
+ * applies it in lsn order and finishes its requests. */
+static void group_out(mx_db *db, mx_lane *l, struct mx_req *first, size_t nreq, uint64_t lsn0)
+{
+	int rc = write_group(db, l, first, nreq, lsn0);
+	pthread_mutex_unlock(&l->mu);
+	apply_group(db, first, nreq, lsn0, rc);
+	finish_all(first, nreq, rc);
+}
+
+void mx_wal_commit(mx_db *db, unsigned lane, struct mx_req *first, size_t nreq)
+{
+	mx_lane *l = &db->lanes[lane % MX_LANES];
+	/* The lane's lock before the lsns, as the lane threads take them:
+	 * mx_wal_rotate counts on every lsn given before it held all lanes
+	 * being in an older file. */
+	pthread_mutex_lock(&l->mu);
+	pthread_mutex_lock(&db->qmu);
+	if (db->stop || atomic_load(&db->broken)) {
+		pthread_mutex_unlock(&db->qmu);
+		pthread_mutex_unlock(&l->mu);
+		finish_all(first, nreq, -EIO);
+		return;
+	}
+	uint64_t lsn0 = db->lsn;
+	db->lsn += nreq;
+	pthread_mutex_unlock(&db->qmu);
+	group_out(db, l, first, nreq, lsn0);
+}
+
 static void *lane_main(void *arg)
 {
 	mx_lane *l = arg;
@@ -634,16 +682,7 @@ static void *lane_main(void *arg)
 		}
 		pthread_mutex_unlock(&db->qmu);
 
-		int rc = write_group(db, l, first, nreq, lsn0);
-		pthread_mutex_unlock(&l->mu);
-		apply_group(db, first, nreq, lsn0, rc);
-
-		struct mx_req *r = first;
-		for (size_t i = 0; i < nreq; i++) {
-			struct mx_req *next = mx_req_next(r);
-			mx_req_finish(r, rc);
-			r = next;
-		}
+		group_out(db, l, first, nreq, lsn0);
 		pthread_mutex_lock(&db->qmu);
 	}
 	pthread_mutex_unlock(&db->qmu);

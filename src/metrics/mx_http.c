@@ -72,7 +72,7 @@ static void ingest(http_req *r, mx_api *a, const auth_user *u, parse_fn parse, v
 	struct ingest_wait *w = xmalloc(sizeof *w);
 	*w = (struct ingest_wait){ r, b, ok ? ok(r, pctx, b) : NULL };
 	http_req_defer(r);
-	rc = mx_api_push_async(a, u, b, ingest_done, w, err, sizeof err);
+	rc = mx_api_push_async(a, u, b, r, ingest_done, w, err, sizeof err);
 	if (rc != 1) /* refused or empty: nothing queued, answer now */
 		ingest_done(w, rc, err);
 }

@@ -605,7 +605,60 @@ static void h_later(http_req *r, void *ctx)
 	pthread_detach(t);
 }
 
+/* Requests of the turn, answered together by turn_hook (only the loop's
+ * thread touches these: the tests use one loop thread). */
+#define TURN_MAX 64
+static http_req *turn_reqs[TURN_MAX];
+static int turn_n, turn_runs, turn_empty_runs;
+
+static void turn_hook(void *arg)
+{
+	(void)arg;
+	turn_runs++;
+	if (!turn_n)
+		turn_empty_runs++;
+	for (int i = 0; i < turn_n; i++) {
+		http_reply_json(turn_reqs[i], 200, json_pack("{s:i}", "turn", turn_n));
+		http_req_resume(turn_reqs[i]);
+	}
+	turn_n = 0;
+}
+
+static void noop_hook(void *arg)
+{
+	(void)arg;
+}
+
+/* Answered at the end of the loop's turn, by a hook registered twice; on a
+ * server without turns, at once. */
+static void h_turn(http_req *r, void *ctx)
+{
+	(void)ctx;
+	http_req_defer(r);
+	int rc = http_req_at_turn_end(r, turn_hook, NULL);
+	if (rc || turn_n == TURN_MAX || http_req_at_turn_end(r, turn_hook, NULL)) {
+		http_reply_json(r, 200, json_pack("{s:s}", "turn", rc == -ENOTSUP ? "none" : "error"));
+		http_req_resume(r);
+		return;
+	}
+	turn_reqs[turn_n++] = r;
+}
+
+/* Registers hooks until refused: answers how many were taken. */
+static void h_hooks(http_req *r, void *ctx)
+{
+	(void)ctx;
+	static char args[64];
+	int n = 0;
+	while (n < 64 && http_req_at_turn_end(r, noop_hook, &args[n]) == 0)
+		n++;
+	int again = http_req_at_turn_end(r, noop_hook, &args[0]);
+	http_reply_json(r, 200, json_pack("{s:i,s:i}", "hooks", n, "again", again));
+}
+
 static const http_route routes[] = {
+	{ "POST", "/turn", h_turn, HTTP_PUBLIC, 0, NULL, 0, NULL },
+	{ "GET", "/hooks", h_hooks, HTTP_PUBLIC, 0, NULL, 0, NULL },
 	{ "GET", "/now", h_now, HTTP_PUBLIC, 0, NULL, 0, NULL },
 	{ "GET", "/q", h_q, HTTP_PUBLIC, 0, NULL, 0, NULL },
 	{ "POST", "/later", h_later, HTTP_PUBLIC, 0, NULL, 0, NULL },
@@ -1561,6 +1614,49 @@ static void test_live_listen_fd(void **state)
 	assert_int_equal(fcntl(fd, F_GETFD), -1); /* closed by the server */
 }
 
+#define POST_TURN "POST /turn HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+
+/* Hooks at the end of a turn: every request they resume is answered, a
+ * hook registered twice runs once, a pipelined request that registers one
+ * while its predecessor is answered is not left for the next event, and a
+ * turn holds a bounded number of hooks. */
+static void test_live_turn_end(void **state)
+{
+	(void)state;
+	enum { C = 8 };
+	http_server *s = start(1, 0, 0);
+	struct cli c[C];
+	turn_n = turn_runs = turn_empty_runs = 0;
+	for (int i = 0; i < C; i++)
+		cli_open(&c[i], http_server_port(s));
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < C; i++)
+			cli_puts(&c[i], POST_TURN);
+		for (int i = 0; i < C; i++)
+			expect_reply(&c[i], 200, "\"turn\"");
+	}
+	/* two pipelined: the second is taken while the first is answered */
+	double t0 = now_s();
+	cli_puts(&c[0], POST_TURN POST_TURN);
+	expect_reply(&c[0], 200, "{\"turn\":1}");
+	expect_reply(&c[0], 200, "{\"turn\":1}");
+	assert_true(now_s() - t0 < 0.3); /* the loop's wait is 500 ms */
+	assert_true(turn_runs >= 4);
+	assert_int_equal(turn_empty_runs, 0);
+	cli_puts(&c[1], "GET /hooks HTTP/1.1\r\nHost: x\r\n\r\n");
+	expect_reply(&c[1], 200, "{\"hooks\":8,\"again\":0}");
+	for (int i = 0; i < C; i++)
+		cli_close(&c[i]);
+	assert_int_equal(http_server_stop(&s, 5000), 0);
+	/* a thread per connection has no turns */
+	s = start(0, 0, 0);
+	cli_open(&c[0], http_server_port(s));
+	cli_puts(&c[0], POST_TURN);
+	expect_reply(&c[0], 200, "{\"turn\":\"none\"}");
+	cli_close(&c[0]);
+	assert_int_equal(http_server_stop(&s, 5000), 0);
+}
+
 int main(void)
 {
 	log_setup("error", NULL);
@@ -1580,6 +1676,7 @@ int main(void)
 		cmocka_unit_test(test_live_pipeline),
 		cmocka_unit_test(test_live_pipeline_many),
 		cmocka_unit_test(test_live_defer_pipeline),
+		cmocka_unit_test(test_live_turn_end),
 		cmocka_unit_test(test_live_chunked_bytewise),
 		cmocka_unit_test(test_live_expect_continue),
 		cmocka_unit_test(test_live_expect_http10),
