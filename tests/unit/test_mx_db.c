@@ -1171,33 +1171,36 @@ static void local_cb(void *ctx, int rc)
 	sem_post(&c->sem);
 }
 
-/* A thread committing its own groups: 20 of 5 batches of 10 samples. */
+/* A thread committing its own groups: 20 of 8 batches of 10 samples. */
 typedef struct lthr {
 	mx_db *db;
 	int id, bad;
 } lthr;
+
+enum { LG = 20, LB = 8 };
 
 static void *local_appender(void *arg)
 {
 	lthr *t = arg;
 	lcb c = { .th = pthread_self() };
 	sem_init(&c.sem, 0, 0);
-	for (int g = 0; g < 20; g++) {
-		mx_batch *b[5];
-		for (int k = 0; k < 5; k++) {
+	for (int g = 0; g < LG; g++) {
+		mx_batch *b[LB];
+		for (int k = 0; k < LB; k++) {
 			ref r[10];
 			for (int i = 0; i < 10; i++)
-				r[i] = (ref){ t->id % 3, 1, k % 3, 1700000000000LL + (g * 50 + k * 10 + i) * 1000,
-					      t->id * 1e6 + g * 50 + k * 10 + i };
+				r[i] = (ref){ t->id % 3, 1, k % 3,
+					      1700000000000LL + (g * LB * 10 + k * 10 + i) * 1000,
+					      t->id * 1e6 + g * LB * 10 + k * 10 + i };
 			b[k] = batch_of(r, 10);
 			if (mx_db_append_local(t->db, b[k], local_cb, &c) != 1)
 				t->bad = 1;
 		}
 		int before = c.calls;
 		mx_db_commit_local(t->db);
-		if (before != g * 5 || c.calls != (g + 1) * 5)
+		if (before != g * LB || c.calls != (g + 1) * LB)
 			t->bad = 1;
-		for (int k = 0; k < 5; k++)
+		for (int k = 0; k < LB; k++)
 			mx_batch_free(&b[k]);
 	}
 	if (c.rc || c.elsewhere)
@@ -1206,42 +1209,70 @@ static void *local_appender(void *arg)
 	return NULL;
 }
 
+/* Appends locally n batches of per samples from r on, commits, and checks
+ * where the callbacks ran: here, before the commit returned (mine), or on
+ * the writer's thread. */
+static void local_round(mx_db *db, const ref *r, int n, size_t per, int mine)
+{
+	lcb c = { .th = pthread_self() };
+	sem_init(&c.sem, 0, 0);
+	mx_batch **b = calloc((size_t)n, sizeof *b);
+	for (int k = 0; k < n; k++) {
+		b[k] = batch_of(r + (size_t)k * per, per);
+		assert_int_equal(mx_db_append_local(db, b[k], local_cb, &c), 1);
+	}
+	assert_int_equal(c.calls, 0);
+	mx_db_commit_local(db);
+	if (mine)
+		assert_int_equal(c.calls, n);
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 10;
+	for (int k = 0; k < n; k++)
+		assert_int_equal(sem_timedwait(&c.sem, &dl), 0);
+	assert_int_equal(c.calls, n);
+	assert_int_equal(c.rc, 0);
+	assert_int_equal(c.elsewhere, !mine);
+	for (int k = 0; k < n; k++)
+		mx_batch_free(&b[k]);
+	free(b);
+	sem_destroy(&c.sem);
+}
+
 /* mx_db_append_local: batches wait in the calling thread's own group (not
- * applied, their callbacks not run) until that thread commits them as one
- * group, running the callbacks before it returns. With threads appending
- * through the writer meanwhile and a checkpoint rotating the log, a crash
- * keeps every acknowledged sample. A thread holding a group of one store
- * queues another store's batch for that store's writer. */
+ * applied, their callbacks not run) until that thread commits them: as
+ * one group on its own thread, running the callbacks before it returns,
+ * or, for a group of few requests or many samples, through the writer.
+ * With threads appending through the writer meanwhile and a checkpoint
+ * rotating the log, a crash keeps every acknowledged sample. A thread
+ * holding a group of one store queues another store's batch for that
+ * store's writer. */
 static void test_local_groups(void **state)
 {
 	(void)state;
 	mx_db *db = open_db(0);
 	db->lane_min_us = 0;
 	int64_t t0 = 1700000000000LL;
-	ref *r = make_samples(1000, t0);
+	ref *r = make_samples(4000, t0);
 	lcb c = { .th = pthread_self() };
 	sem_init(&c.sem, 0, 0);
-	mx_batch *b[5];
-	for (int k = 0; k < 5; k++) {
-		b[k] = batch_of(r + k * 200, 200);
-		assert_int_equal(mx_db_append_local(db, b[k], local_cb, &c), 1);
-	}
+	mx_batch *b[2];
 	mx_batch *empty = mx_batch_new();
 	assert_int_equal(mx_db_append_local(db, empty, local_cb, &c), 0);
+	b[0] = batch_of(r, 10);
+	assert_int_equal(mx_db_append_local(db, b[0], local_cb, &c), 1);
 	mx_db_stats st;
 	mx_db_stats_get(db, &st);
-	assert_int_equal(st.samples, 0);
-	assert_int_equal(c.calls, 0);
+	assert_int_equal(st.samples, 0); /* not before the commit */
 	mx_db_commit_local(db);
-	assert_int_equal(c.calls, 5);
-	assert_int_equal(c.rc, 0);
-	assert_int_equal(c.elsewhere, 0);
+	assert_int_equal(sem_wait(&c.sem), 0); /* one request: the writer's */
+	mx_batch_free(&b[0]);
+	local_round(db, r + 10, 10, 20, 1);     /* 10 requests, 200 samples: here */
+	local_round(db, r + 210, 3, 20, 0);     /* 3 requests: the writer */
+	local_round(db, r + 270, 10, 200, 0);   /* 2,000 samples: the writer */
 	mx_db_stats_get(db, &st);
-	assert_int_equal(st.samples, 1000);
+	assert_int_equal(st.samples, 2270);
 	mx_db_commit_local(db); /* nothing left: nothing happens */
-	assert_int_equal(c.calls, 5);
-	for (int k = 0; k < 5; k++)
-		mx_batch_free(&b[k]);
 
 	enum { T = 4, L = 2 };
 	pthread_t th[T + L];
@@ -1260,7 +1291,7 @@ static void test_local_groups(void **state)
 		pthread_join(th[i], NULL);
 	for (int i = 0; i < L; i++)
 		assert_int_equal(l[i].bad, 0);
-	size_t total = 1000 + T * 200 + L * 1000;
+	size_t total = 2270 + T * 200 + L * LG * LB * 10;
 	mx_db_stats_get(db, &st);
 	assert_int_equal(st.samples, total);
 
@@ -1273,6 +1304,7 @@ static void test_local_groups(void **state)
 	assert_int_equal(mx_db_open(&cfg2, NULL, &db2, err, sizeof err), 0);
 	b[0] = batch_of(r, 10);
 	b[1] = batch_of(r + 10, 10);
+	sem_destroy(&c.sem);
 	c = (lcb){ .th = pthread_self() };
 	sem_init(&c.sem, 0, 0);
 	assert_int_equal(mx_db_append_local(db, b[0], local_cb, &c), 1);
@@ -1284,9 +1316,11 @@ static void test_local_groups(void **state)
 	assert_int_equal(c.elsewhere, 1);
 	mx_db_commit_local(db2); /* not this thread's group's store */
 	assert_int_equal(c.calls, 1);
-	mx_db_commit_local(db);
+	mx_db_commit_local(db); /* one request: through the writer too */
+	assert_int_equal(sem_timedwait(&c.sem, &dl), 0);
 	assert_int_equal(c.calls, 2);
 	assert_int_equal(c.rc, 0);
+	sem_destroy(&c.sem);
 	mx_db_free(&db2);
 	for (int k = 0; k < 2; k++)
 		mx_batch_free(&b[k]);
