@@ -30,9 +30,10 @@
  * on its own thread, on a lane of its own choosing, with the lane's lock
  * taken before its lsns as a lane thread takes them (mx_wal_rotate relies
  * on it), then applies in lsn order as above. It saves the hand-off to a
- * lane thread and the wake-up back: on the ingest listener those were
- * most of its context switches (0.32 a request, 0.12 with own groups) and
- * about a sixth of its CPU.
+ * lane thread and the wake-up back (small groups only: mx_db_commit_local):
+ * on the ingest listener those were most of its context switches (0.30 a
+ * request, 0.12 with own groups) and about an eighth of its CPU a request
+ * (docs/metrics.md).
  *
  * Preallocation: an fdatasync that changes a file's size also writes its
  * inode, one more synchronous I/O per group (on this box's ext4 it
