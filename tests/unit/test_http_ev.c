@@ -584,11 +584,20 @@ static void h_big(http_req *r, void *ctx)
 	http_reply_data(r, 200, "application/octet-stream", d, BIG_LEN);
 }
 
+static void later_hook(void *arg)
+{
+	(void)arg;
+}
+
+/* What http_req_at_turn_end answered off the loop's thread. */
+static int later_turn_rc;
+
 static void *later_main(void *arg)
 {
 	http_req *r = arg;
 	struct timespec ts = { 0, LATER_MS * 1000000L };
 	nanosleep(&ts, NULL);
+	later_turn_rc = http_req_at_turn_end(r, later_hook, NULL);
 	http_reply_json(r, 200, json_pack("{s:s}", "when", "later"));
 	http_req_resume(r);
 	return NULL;
@@ -935,6 +944,7 @@ static void test_live_defer_pipeline(void **state)
 		     "GET /q?x=after HTTP/1.1\r\nHost: x\r\n\r\n");
 	expect_reply(&c, 200, "\"later\"");
 	assert_true(now_s() - t0 >= LATER_MS / 1000.0 * 0.9);
+	assert_int_equal(later_turn_rc, -ENOTSUP); /* another thread has no turn */
 	expect_reply(&c, 200, "\"after\"");
 	/* and once more on the same connection */
 	cli_puts(&c, "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n" GET_NOW);

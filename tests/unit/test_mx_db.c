@@ -1326,6 +1326,25 @@ static void test_local_groups(void **state)
 		mx_batch_free(&b[k]);
 	mx_batch_free(&empty);
 
+	/* A broken log refuses a group either way, with every callback run
+	 * here, and keeps nothing of it. */
+	atomic_store(&db->broken, 1);
+	for (int n = 1; n <= 10; n += 9) {
+		c = (lcb){ .th = pthread_self() };
+		sem_init(&c.sem, 0, 0);
+		mx_batch *e[10];
+		for (int k = 0; k < n; k++) {
+			e[k] = batch_of(r + 3000 + k, 1);
+			assert_int_equal(mx_db_append_local(db, e[k], local_cb, &c), 1);
+		}
+		mx_db_commit_local(db);
+		assert_int_equal(c.calls, n);
+		assert_int_equal(c.rc, -EIO);
+		assert_int_equal(c.elsewhere, 0);
+		for (int k = 0; k < n; k++)
+			mx_batch_free(&e[k]);
+		sem_destroy(&c.sem);
+	}
 	crash_db(&db);
 	db = open_db(0);
 	mx_db_stats_get(db, &st);
