@@ -14,6 +14,10 @@
  * loops, EPOLLEXCLUSIVE), its connections, and a queue of resumed
  * requests with an eventfd. Level-triggered: a request costs one read
  * and one write, and the socket stays in epoll from accept to close.
+ * After each turn's events, the hooks its handlers registered run
+ * (http_req_at_turn_end: the ingest routes' group commit), and what they
+ * resume on the loop's own thread is answered at once, without the queue
+ * or the eventfd.
  *
  * A connection is in one state at a time:
  *   HEAD     reading a request head (the header deadline runs);

@@ -98,8 +98,9 @@ int mx_db_append_async(mx_db *db, const mx_batch *b, mx_append_cb cb, void *ctx)
  * thread calls mx_db_commit_local(db), which writes and syncs that group
  * itself, as one, and runs the callbacks on this thread before it
  * returns (an event loop committing its turn's requests: no hand-off to
- * the writer and no wake-up back); a group of many samples is queued for
- * the writer then instead, as mx_db_append_async does. A thread holding
+ * the writer and no wake-up back); a group of few requests or of many
+ * samples is queued for the writer then instead, as mx_db_append_async
+ * does (its callbacks run there). A thread holding
  * another db's group queues for the writer at once. The caller must
  * commit soon: nothing of the group is durable, or seen by queries,
  * before. */
