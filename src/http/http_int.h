@@ -164,7 +164,8 @@ extern int http_sse_keepalive_ms;
  * piece: n more body bytes. dispatch: after the last (the handler runs,
  * or the refusal found meanwhile is answered). reply: just before the
  * answer goes out (the done hook, the route's figures). end: logs the
- * request and frees it (aborted: the answer did not go out whole). */
+ * request and frees what it holds, and r itself unless the event loop
+ * made it (aborted: the answer did not go out whole). */
 int http_cycle_begin(http_req *r);
 void http_cycle_piece(http_req *r, const char *p, size_t n);
 void http_cycle_dispatch(http_req *r);

@@ -829,7 +829,8 @@ void http_cycle_end(http_req *r, int aborted)
 	http_ev_req_free(r->ev);
 	free(r->actor);
 	free(r->target);
-	free(r);
+	if (!r->ev) /* the event loop's block: the loop frees or keeps it */
+		free(r);
 	atomic_fetch_sub(&srv->inflight, 1);
 }
 

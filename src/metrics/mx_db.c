@@ -447,7 +447,9 @@ static struct rc_ent *rc_find(struct rcache *c, const mx_sample *x)
 static void rc_put(struct rcache *c, const mx_sample *x, uint32_t sid)
 {
 	if ((c->n + 1) * 2 > c->cap) {
-		struct rcache g = { .cap = c->cap ? c->cap * 2 : 256 };
+		/* Small first: most pushes are one sample, and 256 slots (8 KiB,
+		 * zeroed) were a large malloc a request on the ingest listener. */
+		struct rcache g = { .cap = c->cap ? c->cap * 2 : 8 };
 		g.e = xcalloc(g.cap, sizeof *g.e);
 		for (size_t i = 0; i < c->cap; i++)
 			if (c->e[i].agent)
