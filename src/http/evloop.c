@@ -42,6 +42,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -522,9 +523,7 @@ static void begin(struct ev_conn *c, size_t hl)
 		blk = xmalloc(sizeof *blk + cap);
 		blk->cap = cap;
 	}
-	size_t cap = blk->cap;
-	memset(blk, 0, sizeof *blk);
-	blk->cap = cap;
+	memset(blk, 0, offsetof(struct ev_block, cap));
 	struct http_ev_req *e = &blk->e;
 	e->head = blk->bytes;
 	memcpy(e->head, c->in + c->in_off, hl);
@@ -729,6 +728,17 @@ static void conn_readable(struct ev_conn *c)
 	conn_process(c);
 }
 
+/* Appends r to a list of resumed requests. */
+static void req_list_add(http_req **head, http_req **tail, http_req *r)
+{
+	r->ev->next = NULL;
+	if (*tail)
+		(*tail)->ev->next = r;
+	else
+		*head = r;
+	*tail = r;
+}
+
 /* Answers a list of resumed requests (their replies set). */
 static void answer_list(http_req *r)
 {
@@ -780,7 +790,7 @@ int http_ev_at_turn_end(http_req *r, void (*fn)(void *), void *arg)
 {
 	struct ev_loop *lp = r->ev->conn->lp;
 	if (!pthread_equal(pthread_self(), lp->tid))
-		return -EPERM;
+		return -ENOTSUP;
 	for (unsigned i = 0; i < lp->nhooks; i++)
 		if (lp->hooks[i].fn == fn && lp->hooks[i].arg == arg)
 			return 0;
@@ -799,21 +809,11 @@ void http_ev_resume(http_req *r)
 			c->resumed_inline = 1;
 			return;
 		}
-		r->ev->next = NULL;
-		if (lp->mine_tail)
-			lp->mine_tail->ev->next = r;
-		else
-			lp->mine_head = r;
-		lp->mine_tail = r;
+		req_list_add(&lp->mine_head, &lp->mine_tail, r);
 		return;
 	}
 	pthread_mutex_lock(&lp->mu);
-	r->ev->next = NULL;
-	if (lp->done_tail)
-		lp->done_tail->ev->next = r;
-	else
-		lp->done_head = r;
-	lp->done_tail = r;
+	req_list_add(&lp->done_head, &lp->done_tail, r);
 	int wake = !lp->woken;
 	lp->woken = 1;
 	pthread_mutex_unlock(&lp->mu);

@@ -237,6 +237,7 @@ void http_ev_quiesce(http_server *srv);
 void http_ev_stop(http_server *srv);
 /* http_req_resume of a request of the event loop. */
 void http_ev_resume(http_req *r);
+/* http_req_at_turn_end of a request of the event loop (-ENOTSUP off its thread). */
 int http_ev_at_turn_end(http_req *r, void (*fn)(void *), void *arg);
 /* Frees what the loop kept of r (e itself lies in r's block). */
 void http_ev_req_free(struct http_ev_req *e);

@@ -604,10 +604,7 @@ void http_req_defer(http_req *r)
 
 int http_req_at_turn_end(http_req *r, void (*fn)(void *), void *arg)
 {
-	if (!r->ev)
-		return -ENOTSUP;
-	int rc = http_ev_at_turn_end(r, fn, arg);
-	return rc == -EPERM ? -ENOTSUP : rc;
+	return r->ev ? http_ev_at_turn_end(r, fn, arg) : -ENOTSUP;
 }
 
 void http_req_resume(http_req *r)

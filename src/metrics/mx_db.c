@@ -708,7 +708,6 @@ int mx_db_append_async(mx_db *db, const mx_batch *b, mx_append_cb cb, void *ctx)
  * the loop against 7.1-7.7M through the writer. */
 #define MX_LOCAL_SAMPLES 1024
 #define MX_LOCAL_MIN 8
-void mx_req_finish(struct mx_req *r, int rc);
 static __thread struct {
 	mx_db *db;
 	struct mx_req *head, *tail;
@@ -754,12 +753,8 @@ void mx_db_commit_local(mx_db *db)
 	/* A group of few requests, or of many samples, goes to the writer:
 	 * the thread had better parse the next while it syncs. */
 	if (n < MX_LOCAL_MIN || samples > MX_LOCAL_SAMPLES) {
-		if (queue_list(db, first, last) == 0)
-			return;
-		for (struct mx_req *r = first, *next; r; r = next) {
-			next = r->next;
-			mx_req_finish(r, -EIO);
-		}
+		if (queue_list(db, first, last))
+			mx_wal_finish(first, n, -EIO);
 		return;
 	}
 	mx_wal_commit(db, mine.lane, first, n);

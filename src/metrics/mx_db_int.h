@@ -344,6 +344,8 @@ void mx_wal_writer_stop(mx_db *db);
  * group on lane, on the calling thread, and finishes each (all with -EIO
  * when the log is stopped or broken). */
 void mx_wal_commit(mx_db *db, unsigned lane, struct mx_req *first, size_t nreq);
+/* Finishes nreq requests from first on with rc (each freed or woken). */
+void mx_wal_finish(struct mx_req *first, size_t nreq, int rc);
 
 /* Moves the out-of-order buffer to a pending block (hl held for writing). */
 void mx_db_seal_ooo(mx_db *db, mx_series *s);

@@ -600,7 +600,7 @@ static void apply_group(mx_db *db, struct mx_req *first, size_t nreq, uint64_t l
 	pthread_mutex_unlock(&db->applymu);
 }
 
-static void finish_all(struct mx_req *first, size_t nreq, int rc)
+void mx_wal_finish(struct mx_req *first, size_t nreq, int rc)
 {
 	struct mx_req *r = first;
 	for (size_t i = 0; i < nreq; i++) {
@@ -617,7 +617,7 @@ static void group_out(mx_db *db, mx_lane *l, struct mx_req *first, size_t nreq, 
 	int rc = write_group(db, l, first, nreq, lsn0);
 	pthread_mutex_unlock(&l->mu);
 	apply_group(db, first, nreq, lsn0, rc);
-	finish_all(first, nreq, rc);
+	mx_wal_finish(first, nreq, rc);
 }
 
 void mx_wal_commit(mx_db *db, unsigned lane, struct mx_req *first, size_t nreq)
@@ -631,7 +631,7 @@ void mx_wal_commit(mx_db *db, unsigned lane, struct mx_req *first, size_t nreq)
 	if (db->stop || atomic_load(&db->broken)) {
 		pthread_mutex_unlock(&db->qmu);
 		pthread_mutex_unlock(&l->mu);
-		finish_all(first, nreq, -EIO);
+		mx_wal_finish(first, nreq, -EIO);
 		return;
 	}
 	uint64_t lsn0 = db->lsn;
