@@ -28,6 +28,8 @@
 #define SCAN_MS 60000
 #define SCAN_BATCH 100
 #define RETRY_MS 200   /* a finished job the store does not show finished yet */
+#define RETRY_FOR_MS 60000 /* ... looked at that long, then left to the scan */
+#define RETRY_MAX 32
 
 /* ---- options, as `sentinel train` takes them ---- */
 
@@ -329,18 +331,66 @@ static int quitting(model_api *a)
 	return q;
 }
 
+/* Jobs announced finished before the scheduler's commit showed them so
+ * (train_handle answered 1, or the store failed): each is looked at again
+ * every RETRY_MS, not left to the next minute's scan. A fixed array: when
+ * it is full, the scan is brought forward instead. */
+struct retry_list {
+	char id[RETRY_MAX][48];
+	int64_t until[RETRY_MAX];
+	size_t n;
+};
+
+static void retry_add(struct retry_list *l, const char *id, int64_t *next_scan)
+{
+	int64_t now = sn_now_ms();
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->id[i], id) == 0)
+			return;
+	if (l->n == RETRY_MAX || strlen(id) >= sizeof l->id[0]) {
+		if (*next_scan > now + RETRY_MS)
+			*next_scan = now + RETRY_MS;
+		return;
+	}
+	sn_strlcpy(l->id[l->n], id, sizeof l->id[0]);
+	l->until[l->n++] = now + RETRY_FOR_MS;
+}
+
+static void retry_run(model_api *a, struct retry_list *l)
+{
+	for (size_t i = 0; i < l->n;) {
+		int rc = train_handle(a, l->id[i]);
+		if (rc && sn_now_ms() < l->until[i]) {
+			i++;
+			continue;
+		}
+		if (rc < 0)
+			log_msg(LOG_WARN, "models: job %s: %s", l->id[i],
+				strerror(rc < -1000 ? EIO : -rc));
+		l->n--;
+		memmove(l->id[i], l->id[l->n], sizeof l->id[0]);
+		l->until[i] = l->until[l->n];
+	}
+}
+
 static void *train_main(void *arg)
 {
 	model_api *a = arg;
 	uint64_t cursor = hub_last_id(a->events);
-	int64_t next_scan = 0;
+	int64_t next_scan = 0, next_retry = 0;
+	struct retry_list *retry = xcalloc(1, sizeof *retry);
 	while (!quitting(a)) {
 		char *topic = NULL, *data = NULL;
 		if (sn_now_ms() >= next_scan) {
 			train_scan(a);
 			next_scan = sn_now_ms() + SCAN_MS;
 		}
-		int rc = hub_next_for(a->events, NULL, "job", &cursor, 500, &topic, &data);
+		if (retry->n && sn_now_ms() >= next_retry) {
+			retry_run(a, retry);
+			next_retry = sn_now_ms() + RETRY_MS;
+		}
+		int rc = hub_next_for(a->events, NULL, "job", &cursor, retry->n ? RETRY_MS : 500,
+				      &topic, &data);
 		if (rc == -ESTALE) {
 			next_scan = 0;
 		} else if (rc == -EPIPE) {
@@ -351,16 +401,17 @@ static void *train_main(void *arg)
 			const char *st = json_string_value(json_object_get(e, "state"));
 			if (id && st && (!strcmp(st, "completed") || !strcmp(st, "failed")))
 				rc = train_handle(a, id);
-			if (rc == 1 && next_scan > sn_now_ms() + RETRY_MS)
-				next_scan = sn_now_ms() + RETRY_MS;
-			else if (rc < 0)
-				log_msg(LOG_WARN, "models: job %s: %s", id,
-					strerror(rc < -1000 ? EIO : -rc));
+			if (rc && id) {
+				if (!retry->n)
+					next_retry = sn_now_ms() + RETRY_MS;
+				retry_add(retry, id, &next_scan);
+			}
 			json_decref(e);
 		}
 		free(topic);
 		free(data);
 	}
+	free(retry);
 	return NULL;
 }
 

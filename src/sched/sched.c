@@ -1277,6 +1277,20 @@ static void *reaper_main(void *arg)
 	return NULL;
 }
 
+/* A slow store, for the tests of what reads the store after an event:
+ * the writer waits this long before each batch (events go out at once). */
+static int env_write_delay(void)
+{
+	const char *s = getenv("SENTINEL_TEST_SCHED_WRITE_DELAY_MS");
+	char *end = NULL;
+	long v = s ? strtol(s, &end, 10) : 0;
+	if (!s || !*s || *end || v <= 0 || v > 10000)
+		return 0;
+	log_warn("sched: SENTINEL_TEST_SCHED_WRITE_DELAY_MS delays every write by %ld ms"
+		 " (tests only)", v);
+	return (int)v;
+}
+
 int sched_new(store *st, hub *events, blob_store *blobs, node_reg *nodes,
 	      const sched_config *cfg, sched **out)
 {
@@ -1287,6 +1301,7 @@ int sched_new(store *st, hub *events, blob_store *blobs, node_reg *nodes,
 	s->blobs = blobs;
 	s->nodes = nodes;
 	s->started_ms = node_now_ms(nodes);
+	s->write_delay_ms = env_write_delay();
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->wcv, NULL);
 	pthread_cond_init(&s->dcv, NULL);

@@ -314,6 +314,7 @@ struct sched {
 	pthread_t writer, reaper;
 	int writer_started, reaper_started;
 	uint64_t write_batches, write_ops, write_errors;
+	int write_delay_ms;       /* SENTINEL_TEST_SCHED_WRITE_DELAY_MS: tests only */
 	http_stream put_stream; /* PUT /node/blobs: streamed to the blob store */
 };
 

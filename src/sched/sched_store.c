@@ -602,6 +602,8 @@ void *sched_writer_main(void *arg)
 		uint64_t last = s->core.seq;
 		sc_op *ops = sc_ops_take(&s->core);
 		pthread_mutex_unlock(&s->mu);
+		if (s->write_delay_ms)
+			sn_sleep_ms(s->write_delay_ms);
 		ops_write(s, ops);
 		size_t n = 0;
 		for (sc_op *o = ops; o; o = o->next)
