@@ -10,7 +10,9 @@
  *     "registered" (with the version, written in the version's own
  *     transaction) or "failed" (with why). A job without a row is looked
  *     at again (at start, when the hub dropped events, and every minute),
- *     so no completion is missed when the hub's ring overflows.
+ *     so no completion is missed when the hub's ring overflows; one the
+ *     hub announced finished before the scheduler's writer committed that
+ *     (the event goes out first) every RETRY_MS for a minute.
  *  2. The artifacts are loaded by ml_model_load_files, as a push is,
  *     before anything is recorded. */
 #include <errno.h>
