@@ -29,27 +29,24 @@ recorded() {
 	[ "$(curl -s -H "Authorization: Bearer $BOB" "$URL/api/v1/trainings/$1" | jq -r .state)" = "$2" ]
 }
 
-SENTINEL_SERVER=$URL SENTINEL_TOKEN=$BOB "$S" model train --dataset tdata@1 --columns nosuch \
-	--name m --no-wait >"$TMP/bad.out" 2>&1
-BAD=$(cat "$TMP/bad.out")
-like "$BAD" '^jb_' "a training on a missing column is submitted"
-wait_for 40 job_done "$BAD"
-is "$(job_state "$BAD")" failed "... and fails"
-T0=$(date +%s)
-wait_for 15 recorded "$BAD" failed
-ok $? "... and is recorded failed within 15 s of the job's end, not at the next scan"
-diag "recorded after $(($(date +%s) - T0)) s"
-
-SENTINEL_SERVER=$URL SENTINEL_TOKEN=$BOB "$S" model train --dataset tdata@1 --columns a,b,c \
-	--name m --hidden 2 --epochs 1 --batch 64 --no-wait >"$TMP/good.out" 2>&1
-GOOD=$(cat "$TMP/good.out")
-like "$GOOD" '^jb_' "a good training is submitted"
-wait_for 50 job_done "$GOOD"
-is "$(job_state "$GOOD")" completed "... and completes"
-T0=$(date +%s)
-wait_for 15 recorded "$GOOD" registered
-ok $? "... and is registered within 15 s of the job's end"
-diag "registered after $(($(date +%s) - T0)) s"
+# train WHAT JOB_STATE RECORD TRAINER_ARGS...: submits a training of model m,
+# waits for its job to end in JOB_STATE, then for its record to say RECORD.
+train() {
+	local what=$1 jst=$2 rec=$3 id t0
+	shift 3
+	SENTINEL_SERVER=$URL SENTINEL_TOKEN=$BOB "$S" model train --dataset tdata@1 --name m \
+		--no-wait "$@" >"$TMP/train.out" 2>&1
+	id=$(cat "$TMP/train.out")
+	like "$id" '^jb_' "$what is submitted"
+	wait_for 50 job_done "$id"
+	is "$(job_state "$id")" "$jst" "... and its job ends $jst"
+	t0=$(date +%s)
+	wait_for 15 recorded "$id" "$rec"
+	ok $? "... and it is recorded $rec within 15 s of the job's end, not at the next scan"
+	diag "recorded after $(($(date +%s) - t0)) s"
+}
+train "a training on a missing column" failed failed --columns nosuch
+train "a good training" completed registered --columns a,b,c --hidden 2 --epochs 1 --batch 64
 api GET /api/v1/models/m "" "$BOB"
 is "$(jbody .versions)" 1 "one version: the good one's"
 finish
