@@ -113,16 +113,25 @@ static int beat(replica *r)
 static void end_stale(replica *r)
 {
 	store_rows *rows = NULL;
+	/* Every session of the old leader's process (store/pg.c names them
+	 * all alike), the lock session among them: another may hold the
+	 * store's write lock in a transaction it will never end, and the
+	 * epoch raise waits for that lock. */
 	int rc = store_query(r->lock, "SELECT holder, epoch, " DB_NOW_MS " - beat,"
-				      " pg_terminate_backend(pid::integer) FROM replica_leader"
+				      " (SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity a"
+				      " WHERE a.datname = current_database() AND (a.pid = l.pid OR"
+				      " a.application_name = (SELECT b.application_name FROM"
+				      " pg_stat_activity b WHERE b.pid = l.pid AND b.application_name"
+				      " LIKE 'sentinel %'))) FROM replica_leader l"
 				      " WHERE id = 1 AND beat < " DB_NOW_MS " - $1"
 				      " AND pid IN (" LOCK_HELD ")",
 			     &rows, SARGS(SA_INT(r->lease_ms)));
 	if (rc == 0 && store_rows_next(rows) == 1) {
 		log_warn("replica: the leader (%s, epoch %lld) has not renewed its lead for %lld ms"
-			 " (--lead-timeout %lld ms); ending its database session to take over",
+			 " (--lead-timeout %lld ms); ending its %lld database sessions to take over",
 			 store_rows_text(rows, 0), (long long)store_rows_int(rows, 1),
-			 (long long)store_rows_int(rows, 2), (long long)r->lease_ms);
+			 (long long)store_rows_int(rows, 2), (long long)r->lease_ms,
+			 (long long)store_rows_int(rows, 3));
 	} else if (rc && !r->stale_said) {
 		/* No table yet (nobody led), or no right to end the session (the
 		 * replicas log in as different roles): said once. */

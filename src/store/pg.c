@@ -22,14 +22,18 @@
 #include <ctype.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <libpq-fe.h>
 #include "base/dl.h"
 #include "base/mem.h"
+#include "base/util.h"
 #include "store/store_int.h"
 
 #define PG_FUNCS(X) \
@@ -186,10 +190,31 @@ static int map_state(struct conn *c, PGresult *res)
 /* What every session needs: times and text compare as on SQLite whatever
  * the server's or the database's defaults. Run on each new connection,
  * resets included (a reset is a new session). 0, or -1 with c->err set. */
+/* Every session of this process is named "sentinel <pid> <random>": one
+ * name a process, no other's. A replica that takes the lead from a hung
+ * leader ends all of the old leader's sessions by that name, not only its
+ * lock session: another might hold the write lock in an open transaction,
+ * which would stop the new leader's epoch raise forever (replica.c). */
+static char app_name[48];
+static pthread_once_t app_once = PTHREAD_ONCE_INIT;
+
+static void app_name_init(void)
+{
+	uint8_t r[8];
+	sn_random(r, sizeof r);
+	int n = snprintf(app_name, sizeof app_name, "sentinel %ld ", (long)getpid());
+	for (size_t i = 0; i < sizeof r && n + 2 < (int)sizeof app_name; i++, n += 2)
+		snprintf(app_name + n, sizeof app_name - (size_t)n, "%02x", r[i]);
+}
+
 static int setup_session(struct conn *c)
 {
+	char sql[128];
 	pq.PQsetNoticeProcessor(c->pg, quiet, NULL);
-	PGresult *res = pq.PQexec(c->pg, "SET TIME ZONE 'UTC'; SET client_encoding = 'UTF8'");
+	pthread_once(&app_once, app_name_init);
+	snprintf(sql, sizeof sql, "SET TIME ZONE 'UTC'; SET client_encoding = 'UTF8';"
+		 " SET application_name = '%s'", app_name);
+	PGresult *res = pq.PQexec(c->pg, sql);
 	int ok = pq.PQresultStatus(res) == PGRES_COMMAND_OK;
 	pq.PQclear(res);
 	if (!ok)

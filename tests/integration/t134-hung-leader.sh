@@ -46,6 +46,22 @@ some_done() { api GET "/api/v1/jobs/$J"; [ "$(jbody '.chunks.completed // 0')" -
 wait_for 60 some_done
 ok $? "... runs on its node"
 
+# Another session of the leader's process holds the store's write lock in a
+# transaction that a stopped process never ends (here a psql under the
+# leader's session name, as store/pg.c gives it to all of its sessions): the
+# new leader's epoch raise takes that lock, so the follower must end every
+# session of the leader, not only its lock session.
+APP=$(dbq "SELECT application_name FROM pg_stat_activity WHERE pid = (SELECT pid
+	FROM replica_leader WHERE id = 1)")
+like "$APP" "^sentinel $A_PID [0-9a-f]{16}\$" "the leader's sessions are named after its process"
+mkfifo "$TMP/hold.in"
+psql -X -q -A -t "$SENTINEL_DB" <"$TMP/hold.in" >"$TMP/hold.out" 2>&1 &
+HOLD=$!
+exec 7>"$TMP/hold.in"
+echo "SET application_name = '$APP'; BEGIN; SELECT pg_advisory_xact_lock(7309147261); SELECT 'held';" >&7
+held() { grep -q held "$TMP/hold.out"; }
+wait_for 10 held
+ok $? "... and one of them holds the write lock in an open transaction"
 kill -STOP "$A_PID"
 t0=$(date +%s%N)
 # Relayed to the hung leader: the follower ends it when it takes the lead.
@@ -58,6 +74,10 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 diag "takeover in $ms ms"
 ok "$([ "$ms" -ge 1800 ]; echo $?)" "... only once the 2 s lease ran out ($ms ms)"
 like "$(cat "$TMP/b.log")" "has not renewed its lead for [0-9]+ ms" "... and says why"
+is "$(dbq "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$APP'")" 0 \
+	"every session of the stopped leader was ended, the one holding the write lock too"
+exec 7>&-
+wait "$HOLD"
 wait "$HELD"
 code=$(cat "$TMP/held.code")
 ok "$([ "$code" = 503 ] || [ "$code" = 200 ]; echo $?)" \
