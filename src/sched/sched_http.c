@@ -162,7 +162,8 @@ static void stored_outcome(sched *s, const char *job, uint32_t idx, uint32_t att
 	int rc = store_acquire(s->st, &c);
 	if (rc == 0)
 		rc = store_query(c, "SELECT state FROM attempts WHERE job_id = $1 AND idx = $2 AND"
-				 " attempt = $3", &rows,
+				 " attempt = $3 UNION ALL SELECT state FROM chunks WHERE job_id = $1"
+				 " AND idx = $2 AND attempt = $3 AND state = 'completed'", &rows,
 				 SARGS(SA_TEXT(job), SA_INT(idx), SA_INT(attempt)));
 	if (rc == 0 && (rc = store_rows_next(rows)) == 1) {
 		const char *st = store_rows_text(rows, 0);

@@ -968,9 +968,14 @@ static void h_list(http_req *r, void *ctx)
 static int attempts_json(store_conn *c, const char *id, int64_t lo, int64_t hi, json_t *by_idx)
 {
 	store_rows *rows = NULL;
+	/* A chunk's completed attempt is its chunk's row (sched_store.c,
+	 * migration 5); the others are rows of attempts. */
 	int rc = store_query(c, "SELECT idx, attempt, node_id, state, reason, started_at,"
 			     " finished_at, sandbox FROM attempts WHERE job_id = $1 AND idx >= $2"
-			     " AND idx <= $3 ORDER BY idx, attempt", &rows,
+			     " AND idx <= $3 UNION ALL SELECT idx, attempt, node_id, state, NULL,"
+			     " started_at, finished_at, sandbox FROM chunks WHERE job_id = $1"
+			     " AND idx >= $2 AND idx <= $3 AND state = 'completed'"
+			     " AND node_id IS NOT NULL ORDER BY 1, 2", &rows,
 			     SARGS(SA_TEXT(id), SA_INT(lo), SA_INT(hi)));
 	while (rc == 0 && (rc = store_rows_next(rows)) == 1) {
 		char k[24];

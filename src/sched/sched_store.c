@@ -79,6 +79,20 @@ static const store_migration migrations[] = {
 	  " WHERE c.job_id = attempts.job_id AND c.idx = attempts.idx"
 	  " AND c.attempt = attempts.attempt AND c.state = 'running');",
 	  NULL, "ALTER TABLE attempts RESET (fillfactor);" },
+	/* A chunk's completed attempt is its chunk's row (node, started_at,
+	 * finished_at, sandbox): a completion writes one row, not two. The
+	 * attempts table keeps the attempts that did not complete it. The
+	 * completed rows written before are folded into their chunks. */
+	{ 5,
+	  "ALTER TABLE chunks ADD COLUMN sandbox TEXT;"
+	  "UPDATE chunks SET node_id = a.node_id, started_at = a.started_at,"
+	  " sandbox = a.sandbox FROM (SELECT job_id, idx, attempt, node_id, started_at, sandbox"
+	  " FROM attempts WHERE state = 'completed') AS a WHERE a.job_id = chunks.job_id"
+	  " AND a.idx = chunks.idx AND a.attempt = chunks.attempt AND chunks.state = 'completed';"
+	  "DELETE FROM attempts WHERE state IN ('completed', 'running') AND EXISTS (SELECT 1"
+	  " FROM chunks c WHERE c.job_id = attempts.job_id AND c.idx = attempts.idx"
+	  " AND c.attempt = attempts.attempt AND c.state = 'completed' AND c.node_id IS NOT NULL);",
+	  NULL, NULL },
 };
 const store_domain sched_store_domain = {
 	"sched", migrations, (int)(sizeof migrations / sizeof migrations[0]), 0,
@@ -165,7 +179,7 @@ static int artifacts_write(sched *s, store_conn *c, const sc_op *o)
 /* ---- multi-row writes (PostgreSQL) ----
  * On PostgreSQL each statement costs the database a parse-free but still
  * per-statement execution (about 15 µs here), so a busy batch's chunk
- * assignments and completions are sent as three statements over arrays
+ * assignments and completions are sent as two statements over arrays
  * (UPDATE … FROM unnest(…), INSERT … SELECT … FROM unnest(…)) instead of
  * three per chunk. SQLite runs the single-row statements, which cost it a
  * few µs each.
@@ -333,27 +347,18 @@ static int rows_flush(store_conn *c, struct rows *w)
 				SARGS(SA_TEXT(a->col[0].data), SA_TEXT(a->col[1].data),
 				      SA_TEXT(a->col[2].data), SA_TEXT(a->col[3].data),
 				      SA_TEXT(a->col[4].data), SA_TEXT(a->col[5].data)));
-	if (rc == 0 && d->n && (rc = rowset_close(d, 8)) == 0) {
-		rc = store_exec(c, "UPDATE chunks AS c SET state = 'completed', node_id = NULL,"
-				" result = u.result, finished_at = u.at"
-				" FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[])"
-				" AS u(job_id, idx, result, at)"
+	if (rc == 0 && d->n && (rc = rowset_close(d, 8)) == 0)
+		rc = store_exec(c, "UPDATE chunks AS c SET state = 'completed', attempt = u.attempt,"
+				" node_id = u.node, result = u.result, started_at = u.started,"
+				" finished_at = u.at, sandbox = u.sandbox"
+				" FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[],"
+				" $5::bigint[], $6::bigint[], $7::text[], $8::text[])"
+				" AS u(job_id, idx, attempt, node, started, at, sandbox, result)"
 				" WHERE c.job_id = u.job_id AND c.idx = u.idx", NULL,
 				SARGS(SA_TEXT(d->col[0].data), SA_TEXT(d->col[1].data),
-				      SA_TEXT(d->col[3].data), SA_TEXT(d->col[4].data)));
-		if (rc == 0)
-			rc = store_exec(c, "INSERT INTO attempts (job_id, idx, attempt, node_id, state,"
-					" started_at, finished_at, sandbox) SELECT u.job_id, u.idx,"
-					" u.attempt, u.node, 'completed', u.started, u.at, u.sandbox"
-					" FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[],"
-					" $5::bigint[], $6::bigint[], $7::text[])"
-					" AS u(job_id, idx, attempt, node, started, at, sandbox)"
-					ATTEMPT_UPSERT, NULL,
-					SARGS(SA_TEXT(d->col[0].data), SA_TEXT(d->col[1].data),
-					      SA_TEXT(d->col[2].data), SA_TEXT(d->col[6].data),
-					      SA_TEXT(d->col[7].data), SA_TEXT(d->col[4].data),
-					      SA_TEXT(d->col[5].data)));
-	}
+				      SA_TEXT(d->col[2].data), SA_TEXT(d->col[6].data),
+				      SA_TEXT(d->col[7].data), SA_TEXT(d->col[4].data),
+				      SA_TEXT(d->col[5].data), SA_TEXT(d->col[3].data)));
 	rowset_reset(a);
 	rowset_reset(d);
 	return rc;
@@ -437,13 +442,14 @@ static int op_apply(sched *s, store_conn *c, const sc_op *o, struct batch *b,
 				  NULL, SARGS(SA_TEXT(o->job), SA_INT(o->idx), SA_INT(o->attempt),
 					      SA_TEXT(o->node), SA_INT(o->lease_until), SA_INT(o->at)));
 	case OP_COMPLETE: {
+		/* The completed attempt is the chunk's row (migration 5). */
 		if (!held)
-			rc = store_exec(c, "UPDATE chunks SET state = 'completed', node_id = NULL,"
-					" result = $3, finished_at = $4 WHERE job_id = $1 AND idx = $2",
-					NULL, SARGS(SA_TEXT(o->job), SA_INT(o->idx), SA_TEXT(o->result),
-						    SA_INT(o->at)));
-		if (rc == 0 && !held)
-			rc = attempt_write(c, o, "completed", NULL);
+			rc = store_exec(c, "UPDATE chunks SET state = 'completed', attempt = $3,"
+					" node_id = $4, result = $5, started_at = $6, finished_at = $7,"
+					" sandbox = $8 WHERE job_id = $1 AND idx = $2", NULL,
+					SARGS(SA_TEXT(o->job), SA_INT(o->idx), SA_INT(o->attempt),
+					      SA_TEXT(o->node), SA_TEXT(o->result),
+					      SA_INT(o->started_at), SA_INT(o->at), SA_TEXT(o->sandbox)));
 		if (rc == 0)
 			rc = artifacts_write(s, c, o);
 		if (rc == 0 && o->has_output)

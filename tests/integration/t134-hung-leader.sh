@@ -109,8 +109,11 @@ is "$?" 75 "... with 75 (lost the lead)"
 SERVER_PID=
 like "$(cat "$TMP/server.log")" "another replica leads now|led meanwhile" "... and says why"
 is "$(counts)" "completed 300000 300000 150/150" "... having changed nothing"
-is "$(dbq "SELECT count(*) FROM attempts WHERE job_id = '$J' AND state = 'completed'")" 150 \
-	"one completed attempt a chunk"
+ROWS="$(dbq "SELECT count(*) FROM chunks WHERE job_id = '$J' AND state = 'completed'
+	AND node_id IS NOT NULL") $(dbq "SELECT count(*) FROM attempts WHERE job_id = '$J'
+	AND state IN ('completed', 'running')")"
+is "$ROWS" "150 0" \
+	"one completed attempt a chunk: its chunk's row"
 
 stop_all_agents
 kill -TERM "$B_PID"

@@ -859,44 +859,104 @@ static void test_configs_gc(void **state)
  * attempt; the migration folds it into its chunk (started_at) and removes
  * it, since a running attempt is now the chunk's row alone; ended attempts
  * stay as they were. */
-static void test_running_attempts_folded(void **state)
+/* The scheduler's store at url with its migrations up to n (0: all). */
+static store *open_sched_at(const char *url, int n)
 {
-	(void)state;
-	char dir[] = "/tmp/sentinel-sched-test.XXXXXX", url[256], err[256], cmd[160];
-	store_domain v3 = sched_store_domain;
-	v3.n = 3;
-	const store_domain *const d3[] = { &v3 }, *const d[] = { &sched_store_domain };
-	store_opts so = { .domains = d3, .ndomains = 1 };
+	store_domain dom = sched_store_domain;
+	if (n)
+		dom.n = n;
+	const store_domain *const d[] = { &dom };
+	store_opts so = { .domains = d, .ndomains = 1 };
 	store *st = NULL;
-	store_conn *c = NULL;
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(test_db_url(dir, "s.db", url, sizeof url), 0);
+	char err[256];
 	assert_int_equal(store_open(url, &so, &st, err, sizeof err), 0);
+	return st;
+}
+
+/* Runs sql (statements without results) on a store at migration n, then
+ * opens it at the last one: the caller checks and frees it. */
+static store *migrated(const char *dir, char *url, size_t len, int n, const char *const *sql,
+		       size_t nsql)
+{
+	assert_int_equal(test_db_url(dir, "s.db", url, len), 0);
+	store *st = open_sched_at(url, n);
+	store_conn *c = NULL;
 	assert_int_equal(store_acquire(st, &c), 0);
-	assert_int_equal(store_exec(c, "INSERT INTO jobs (id, name, owner_id, state, priority,"
-				    " access, tmpl, chunk_size, nchunks, max_attempts, gpus, created_at)"
-				    " VALUES ('j1', 'a', 'u', 'running', 0, '{}', '{}', 1, 2, 3, 0, 1)",
-				    NULL, SNOARGS), 0);
-	assert_int_equal(store_exec(c, "INSERT INTO chunks (job_id, idx, state, attempt, node_id,"
-				    " lease_until) VALUES ('j1', 0, 'running', 2, 'nd_a', 9000),"
-				    " ('j1', 1, 'completed', 1, NULL, NULL)", NULL, SNOARGS), 0);
-	assert_int_equal(store_exec(c, "INSERT INTO attempts (job_id, idx, attempt, node_id, state,"
-				    " started_at, finished_at) VALUES ('j1', 0, 1, 'nd_a', 'failed', 100,"
-				    " 200), ('j1', 0, 2, 'nd_a', 'running', 500, NULL),"
-				    " ('j1', 1, 1, 'nd_b', 'completed', 300, 400)", NULL, SNOARGS), 0);
+	for (size_t i = 0; i < nsql; i++)
+		assert_int_equal(store_exec(c, sql[i], NULL, SNOARGS), 0);
 	store_release(&c);
 	store_free(&st);
-	so.domains = d;
-	assert_int_equal(store_open(url, &so, &st, err, sizeof err), 0);
-	assert_int_equal(test_db_int(st, "SELECT started_at FROM chunks WHERE idx = 0"), 500);
-	assert_int_equal(test_db_int(st, "SELECT COUNT(*) FROM chunks WHERE idx = 1"
-					 " AND started_at IS NULL"), 1);
-	assert_int_equal(test_db_int(st, "SELECT COUNT(*) FROM attempts WHERE state = 'running'"), 0);
-	assert_int_equal(test_db_int(st, "SELECT COUNT(*) FROM attempts"), 2);
-	store_free(&st);
+	return open_sched_at(url, 0);
+}
+
+static void drop_dir(const char *dir, const char *url)
+{
+	char cmd[160];
 	test_db_drop(url);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
+}
+
+static void test_running_attempts_folded(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/sentinel-sched-test.XXXXXX", url[256];
+	static const char *const sql[] = {
+		"INSERT INTO jobs (id, name, owner_id, state, priority, access, tmpl, chunk_size,"
+		" nchunks, max_attempts, gpus, created_at) VALUES ('j1', 'a', 'u', 'running', 0,"
+		" '{}', '{}', 1, 2, 3, 0, 1)",
+		"INSERT INTO chunks (job_id, idx, state, attempt, node_id, lease_until) VALUES"
+		" ('j1', 0, 'running', 2, 'nd_a', 9000), ('j1', 1, 'completed', 1, NULL, NULL)",
+		"INSERT INTO attempts (job_id, idx, attempt, node_id, state, started_at, finished_at)"
+		" VALUES ('j1', 0, 1, 'nd_a', 'failed', 100, 200), ('j1', 0, 2, 'nd_a', 'running',"
+		" 500, NULL), ('j1', 1, 1, 'nd_b', 'completed', 300, 400)",
+	};
+	assert_non_null(mkdtemp(dir));
+	store *st = migrated(dir, url, sizeof url, 3, sql, sizeof sql / sizeof sql[0]);
+	assert_int_equal(test_db_int(st, "SELECT started_at FROM chunks WHERE idx = 0"), 500);
+	assert_int_equal(test_db_int(st, "SELECT COUNT(*) FROM attempts WHERE state = 'running'"), 0);
+	/* ... and, at 5, the completed attempt became its chunk's row. */
+	assert_int_equal(test_db_int(st, "SELECT started_at FROM chunks WHERE idx = 1"), 300);
+	assert_int_equal(test_db_int(st, "SELECT COUNT(*) FROM attempts"), 1);
+	store_free(&st);
+	drop_dir(dir, url);
+}
+
+/* Migration 5: a chunk's completed attempt moves into its chunk's row
+ * (node, started_at, sandbox); its other attempts stay rows of attempts;
+ * a chunk completed by another attempt than the row's keeps the row. */
+static void test_completed_attempts_folded(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/sentinel-sched-test.XXXXXX", url[256];
+	static const char *const sql[] = {
+		"INSERT INTO jobs (id, name, owner_id, state, priority, access, tmpl, chunk_size,"
+		" nchunks, max_attempts, gpus, created_at) VALUES ('j1', 'a', 'u', 'completed', 0,"
+		" '{}', '{}', 1, 3, 3, 0, 1)",
+		"INSERT INTO chunks (job_id, idx, state, attempt, result, finished_at) VALUES"
+		" ('j1', 0, 'completed', 2, '{}', 400), ('j1', 1, 'completed', 1, '{}', 700),"
+		" ('j1', 2, 'completed', 3, '{}', 900)",
+		"INSERT INTO attempts (job_id, idx, attempt, node_id, state, started_at, finished_at,"
+		" sandbox) VALUES ('j1', 0, 1, 'nd_a', 'failed', 100, 200, NULL),"
+		" ('j1', 0, 2, 'nd_b', 'completed', 300, 400, '{\"rss\":7}'),"
+		" ('j1', 1, 1, 'nd_c', 'completed', 600, 700, NULL),"
+		" ('j1', 2, 2, 'nd_c', 'completed', 800, 850, NULL)",
+	};
+	assert_non_null(mkdtemp(dir));
+	store *st = migrated(dir, url, sizeof url, 4, sql, sizeof sql / sizeof sql[0]);
+	assert_int_equal(test_db_int(st, "SELECT COUNT(*) FROM chunks WHERE idx = 0 AND"
+					 " node_id = 'nd_b' AND started_at = 300 AND finished_at = 400"
+					 " AND sandbox = '{\"rss\":7}'"), 1);
+	assert_int_equal(test_db_int(st, "SELECT COUNT(*) FROM chunks WHERE idx = 1 AND"
+					 " node_id = 'nd_c' AND started_at = 600"), 1);
+	assert_int_equal(test_db_int(st, "SELECT COUNT(*) FROM chunks WHERE idx = 2 AND"
+					 " node_id IS NULL"), 1);
+	assert_int_equal(test_db_int(st, "SELECT COUNT(*) FROM attempts WHERE idx = 0 AND"
+					 " state = 'failed'"), 1);
+	assert_int_equal(test_db_int(st, "SELECT COUNT(*) FROM attempts WHERE idx = 2"), 1);
+	assert_int_equal(test_db_int(st, "SELECT COUNT(*) FROM attempts"), 2);
+	store_free(&st);
+	drop_dir(dir, url);
 }
 
 int main(void)
@@ -921,6 +981,7 @@ int main(void)
 		cmocka_unit_test(test_partial_handover),
 		cmocka_unit_test(test_configs_gc),
 		cmocka_unit_test(test_running_attempts_folded),
+		cmocka_unit_test(test_completed_attempts_folded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
