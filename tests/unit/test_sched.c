@@ -855,10 +855,6 @@ static void test_configs_gc(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
-/* Migration 4: a store written before it has a row for each running
- * attempt; the migration folds it into its chunk (started_at) and removes
- * it, since a running attempt is now the chunk's row alone; ended attempts
- * stay as they were. */
 /* The scheduler's store at url with its migrations up to n (0: all). */
 static store *open_sched_at(const char *url, int n)
 {
@@ -897,6 +893,10 @@ static void drop_dir(const char *dir, const char *url)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Migration 4: a store written before it has a row for each running
+ * attempt; the migration folds it into its chunk (started_at) and removes
+ * it, since a running attempt is now the chunk's row alone; the failed
+ * attempt stays (and migration 5 folds the completed one). */
 static void test_running_attempts_folded(void **state)
 {
 	(void)state;
