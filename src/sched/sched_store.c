@@ -180,8 +180,8 @@ static int artifacts_write(sched *s, store_conn *c, const sc_op *o)
  * On PostgreSQL each statement costs the database a parse-free but still
  * per-statement execution (about 15 µs here), so a busy batch's chunk
  * assignments and completions are sent as two statements over arrays
- * (UPDATE … FROM unnest(…), INSERT … SELECT … FROM unnest(…)) instead of
- * three per chunk. SQLite runs the single-row statements, which cost it a
+ * (UPDATE … FROM unnest(…)) instead of two per chunk (a completion's
+ * attempt is its chunk's row: migration 5). SQLite runs the single-row statements, which cost it a
  * few µs each.
  *
  * Ops on different chunks commute: they touch rows keyed by the chunk
