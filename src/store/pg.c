@@ -187,9 +187,6 @@ static int map_state(struct conn *c, PGresult *res)
 	return -EIO;
 }
 
-/* What every session needs: times and text compare as on SQLite whatever
- * the server's or the database's defaults. Run on each new connection,
- * resets included (a reset is a new session). 0, or -1 with c->err set. */
 /* Every session of this process is named "sentinel <pid> <random>": one
  * name a process, no other's. A replica that takes the lead from a hung
  * leader ends all of the old leader's sessions by that name, not only its
@@ -207,6 +204,10 @@ static void app_name_init(void)
 		snprintf(app_name + n, sizeof app_name - (size_t)n, "%02x", r[i]);
 }
 
+/* What every session needs: times and text compare as on SQLite whatever
+ * the server's or the database's defaults, and the process's name. Run on
+ * each new connection, resets included (a reset is a new session). 0, or
+ * -1 with c->err set. */
 static int setup_session(struct conn *c)
 {
 	char sql[128];
