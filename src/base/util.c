@@ -147,6 +147,17 @@ int sn_time_arg(const char *s, int64_t now_ms, int64_t *ms)
 	return sn_time_parse(s, ms);
 }
 
+int sn_env_int(const char *name, long long lo, long long hi, long long *out)
+{
+	const char *s = getenv(name);
+	char *end = NULL;
+	long long v = s ? strtoll(s, &end, 10) : 0;
+	if (!s || !*s || *end || v < lo || v > hi)
+		return 0;
+	*out = v;
+	return 1;
+}
+
 void sn_random(void *p, size_t n)
 {
 	if (sn_crypto_init())

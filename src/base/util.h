@@ -31,6 +31,11 @@ int sn_time_arg(const char *s, int64_t now_ms, int64_t *ms);
  * blank or control byte: one a server may hand a node to use as it is. */
 int sn_url_ok(const char *u, size_t max);
 
+/* An integer from the environment (the tests' hooks): 1 and *out when
+ * name is set to a whole number in [lo, hi]; 0 when it is unset or
+ * anything else. */
+int sn_env_int(const char *name, long long lo, long long hi, long long *out);
+
 /* Cryptographically random bytes (libsodium). */
 void sn_random(void *p, size_t n);
 /* Lower-case hex of n bytes into out (2n+1 bytes). */

@@ -10,6 +10,7 @@
  * A removed key stays in the table so that it is refused (403) for good;
  * a key that retention forgot may register again and be claimed anew. */
 #include <errno.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -592,10 +593,8 @@ static void *reg_thread(void *arg)
 
 static int64_t env_skew(void)
 {
-	const char *s = getenv("SENTINEL_TEST_CLOCK_SKEW_MS");
-	char *end = NULL;
-	long long v = s ? strtoll(s, &end, 10) : 0;
-	if (!s || !*s || *end)
+	long long v;
+	if (!sn_env_int("SENTINEL_TEST_CLOCK_SKEW_MS", LLONG_MIN, LLONG_MAX, &v))
 		return 0;
 	log_warn("node: SENTINEL_TEST_CLOCK_SKEW_MS shifts the registry's clock by %lld ms (tests only)",
 		 v);

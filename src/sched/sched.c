@@ -1281,12 +1281,10 @@ static void *reaper_main(void *arg)
  * the writer waits this long before each batch (events go out at once). */
 static int env_write_delay(void)
 {
-	const char *s = getenv("SENTINEL_TEST_SCHED_WRITE_DELAY_MS");
-	char *end = NULL;
-	long v = s ? strtol(s, &end, 10) : 0;
-	if (!s || !*s || *end || v <= 0 || v > 10000)
+	long long v;
+	if (!sn_env_int("SENTINEL_TEST_SCHED_WRITE_DELAY_MS", 1, 10000, &v))
 		return 0;
-	log_warn("sched: SENTINEL_TEST_SCHED_WRITE_DELAY_MS delays every write by %ld ms"
+	log_warn("sched: SENTINEL_TEST_SCHED_WRITE_DELAY_MS delays every write by %lld ms"
 		 " (tests only)", v);
 	return (int)v;
 }

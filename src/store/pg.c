@@ -198,10 +198,10 @@ static pthread_once_t app_once = PTHREAD_ONCE_INIT;
 static void app_name_init(void)
 {
 	uint8_t r[8];
+	char hex[2 * sizeof r + 1];
 	sn_random(r, sizeof r);
-	int n = snprintf(app_name, sizeof app_name, "sentinel %ld ", (long)getpid());
-	for (size_t i = 0; i < sizeof r && n + 2 < (int)sizeof app_name; i++, n += 2)
-		snprintf(app_name + n, sizeof app_name - (size_t)n, "%02x", r[i]);
+	sn_hex(r, sizeof r, hex);
+	snprintf(app_name, sizeof app_name, "sentinel %ld %s", (long)getpid(), hex);
 }
 
 /* What every session needs: times and text compare as on SQLite whatever
