@@ -566,8 +566,14 @@ void ag_metrics_tick(struct agent *a, ag_metrics *m)
 	m->have_prev = 1;
 	if (!body)
 		return;
-	if (ag_call_json(a, "POST", "/api/v1/node/metrics", body, NODE_PUSH_TIMEOUT_S, NULL,
-			 &status, &reply, err, sizeof err))
+	/* Through the configured servers, as the heartbeat this push rides
+	 * behind on the control thread: sent to a hung leader directly, it
+	 * would hold the next heartbeats for its whole timeout (the node lost,
+	 * its chunks run again), while a follower ends its relayed calls the
+	 * moment it takes the lead. */
+	ag_req r = { .method = "POST", .path = "/api/v1/node/metrics", .json = body, .in_fd = -1,
+		     .out_fd = -1, .timeout_s = NODE_PUSH_TIMEOUT_S, .configured = 1 };
+	if (ag_call_req_json(a, &r, &status, &reply, err, sizeof err))
 		log_msg(LOG_DEBUG, "node: metrics: %s", err);
 	else if (status != 200)
 		log_msg(LOG_DEBUG, "node: metrics refused (%ld %s)", status, ag_err_code(reply));

@@ -44,7 +44,8 @@
  *     chunk completes the job, in the same transaction.
  *  7. node.gpus_held is the sum of the GPUs of its held chunks; a node
  *     never holds more than max_parallel chunks at assignment time.
- *  8. Offline has one definition: core.online (node_online). */
+ *  8. Offline has one definition: core.online (node_online, counted from
+ *     the scheduler's start at the earliest: online_fn). */
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
@@ -1159,9 +1160,18 @@ void sc_check(const sc_core *c)
 
 /* ---- the scheduler: threads, node facts, events, metrics ---- */
 
+/* A node's silence counts from the later of its last beat and this
+ * scheduler's start (the server's start, or its taking of the lead): a
+ * server that was down or a leader that hung must not make every node lost
+ * the moment the next one starts (Slurm counts SlurmdTimeout from the
+ * controller's start alike). The nodes' own state still says "offline". */
 static int online_fn(void *ctx, const node_info *n, int64_t now)
 {
-	return node_online(ctx, n->last_heartbeat_ms, now);
+	const sched *s = ctx;
+	int64_t seen = n->last_heartbeat_ms;
+	if (seen > 0 && seen < s->started_ms)
+		seen = s->started_ms;
+	return node_online(s->nodes, seen, now);
 }
 
 static void publish(void *ctx, const char *topic, const char *owner, const char *json)
@@ -1307,7 +1317,7 @@ int sched_new(store *st, hub *events, blob_store *blobs, node_reg *nodes,
 	pthread_cond_init(&s->lcv, NULL);
 	sc_core_init(&s->core, cfg->lease_ms, cfg->chunk_log_max);
 	s->core.online = online_fn;
-	s->core.online_ctx = nodes;
+	s->core.online_ctx = s;
 	int rc = 0;
 	if (events && ((rc = hub_declare(events, "job", HUB_OWNER)) ||
 		       (rc = hub_declare(events, "chunk", HUB_OWNER))))

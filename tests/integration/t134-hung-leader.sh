@@ -36,15 +36,33 @@ b2=$(dbq "SELECT beat FROM replica_leader WHERE id = 1")
 ok "$([ $((b2 - b1)) -ge 250 ] && [ $((b2 - b1)) -le 2000 ]; echo $?)" \
 	"... and beats every 0.5 s with a 2 s lease ($((b2 - b1)) ms in 1.2 s)"
 
-# A node attached to the follower only; the job is submitted through it.
+# A node attached to the follower only. It sends its own figures every
+# 10 s from the thread that beats (src/agent/agent_metrics.c): the leader is
+# stopped 8.3 s after one of them, so that the next is sent while the
+# follower has not yet taken the lead (the lease is 2 s): sent to the
+# stopped leader directly, it held the beats for its 5 s timeout. The job,
+# submitted through the follower, is timed to be running then; its chunks
+# take some 50 ms each, so that the node stays well under its 4,096 signed
+# requests a minute (node_int.h: NODE_NONCES_PER_KEY).
 URL=$B_URL
 start_claimed 1
-api POST /api/v1/jobs '{"name":"pi","program":"montecarlo-pi","total_iterations":300000,"chunk_size":2000}'
+pushed() { grep "path=/api/v1/node/metrics status=200" "$TMP/server.log" | tail -1 |
+	sed -n 's/^\([^ ]*\) .*/\1/p' | grep .; }
+wait_for 20 pushed >/dev/null
+ok $? "the node sends its figures (through the follower, to the leader)"
+push_ns=$(date -d "$(pushed)" +%s%N)
+sleep_to() { # sleep_to MS: until MS ms after that push
+	local ms=$(( (push_ns - $(date +%s%N)) / 1000000 + $1 ))
+	[ "$ms" -gt 0 ] && sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+}
+sleep_to 7800
+api POST /api/v1/jobs '{"name":"pi","program":"montecarlo-pi","total_iterations":3000000000,"chunk_size":10000000}'
 J=$(jbody .id)
 is "$STATUS" 201 "a job submitted through the follower"
 some_done() { api GET "/api/v1/jobs/$J"; [ "$(jbody '.chunks.completed // 0')" -ge 10 ]; }
 wait_for 60 some_done
 ok $? "... runs on its node"
+sleep_to 8300
 
 # Another session of the leader's process holds the store's write lock in a
 # transaction that a stopped process never ends (here a psql under the
@@ -62,8 +80,11 @@ echo "SET application_name = '$APP'; BEGIN; SELECT pg_advisory_xact_lock(7309147
 held() { grep -q held "$TMP/hold.out"; }
 wait_for 10 held
 ok $? "... and one of them holds the write lock in an open transaction"
+api GET "/api/v1/jobs/$J"
+left=$(jbody '.chunks.total - .chunks.completed')
 kill -STOP "$A_PID"
 t0=$(date +%s%N)
+ok "$([ "$left" -gt 0 ]; echo $?)" "the leader stopped with $left chunks of the job left"
 # Relayed to the hung leader: the follower ends it when it takes the lead.
 curl -s -o /dev/null -w '%{http_code}' -m 30 -H "Authorization: Bearer $TOKEN" \
 	"$B_URL/api/v1/me" >"$TMP/held.code" &
@@ -92,11 +113,15 @@ counts() {
 	api GET "/api/v1/jobs/$J"
 	jbody '"\(.state) \(.result.stats.pi.n) \(.completed_iterations) \(.chunks.completed)/\(.chunks.total)"'
 }
-is "$(counts)" "completed 300000 300000 150/150" "the job completes, every chunk counted once"
+is "$(counts)" "completed 3000000000 3000000000 300/300" "the job completes, every chunk counted once"
 like "$(cat "$TMP/n1.err")" "talking to the leading replica at $A_URL directly" \
 	"the follower's node had been talking to the leader directly"
 like "$(cat "$TMP/n1.err")" "leading replica at $A_URL is no longer named" \
 	"... and left it when its follower answered a heartbeat as the leader (no wait for its calls' timeouts)"
+unlike "$(cat "$TMP/n1.err")" "does not answer" \
+	"... its figures, sent meanwhile, did not hold its beats (no call to the stopped leader timed out)"
+is "$(dbq "SELECT count(*) FROM attempts WHERE job_id = '$J' AND reason = 'lost_node'")" 0 \
+	"the new leader counts the node's silence from its takeover: no chunk lost to lost_node"
 
 # Resumed, the old leader finds its lock session ended and another epoch:
 # it exits at once, as after a lost database connection.
@@ -108,11 +133,11 @@ wait "$A_PID"
 is "$?" 75 "... with 75 (lost the lead)"
 SERVER_PID=
 like "$(cat "$TMP/server.log")" "another replica leads now|led meanwhile" "... and says why"
-is "$(counts)" "completed 300000 300000 150/150" "... having changed nothing"
+is "$(counts)" "completed 3000000000 3000000000 300/300" "... having changed nothing"
 ROWS="$(dbq "SELECT count(*) FROM chunks WHERE job_id = '$J' AND state = 'completed'
 	AND node_id IS NOT NULL") $(dbq "SELECT count(*) FROM attempts WHERE job_id = '$J'
 	AND state IN ('completed', 'running')")"
-is "$ROWS" "150 0" \
+is "$ROWS" "300 0" \
 	"one completed attempt a chunk: its chunk's row"
 
 stop_all_agents
