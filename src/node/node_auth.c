@@ -18,7 +18,16 @@
  * may sit in another nonce's chain) but is reused by an insert that probes
  * past it. When the used slots would pass half the table, it is rebuilt
  * from the live entries alone, which is also where the cap is checked:
- * used <= max always holds, and the table never grows past 2 * max. */
+ * used <= max always holds, and the table never grows past 2 * max.
+ *
+ * A key with max live nonces does not get refused (a node running short
+ * chunks signs a thousand requests a second, and was locked out for the
+ * rest of the minute, its heartbeats too): the older half is forgotten and
+ * the set's floor rises to the newest expiry forgotten. A nonce expiring at
+ * or below the floor is refused from then on, as if it were past the clock
+ * window, so a forgotten one can never be replayed. All of a key's nonces
+ * share its clock: the floor only asks its later requests to be newer than
+ * its older ones. */
 
 struct nonce_slot {
 	uint8_t nonce[16];
@@ -27,9 +36,10 @@ struct nonce_slot {
 
 struct nonce_set {
 	struct nonce_slot *t;
-	size_t cap;  /* power of two */
-	size_t used; /* live and expired slots */
+	size_t cap;    /* power of two */
+	size_t used;   /* live and expired slots */
 	size_t max;
+	int64_t floor; /* expiries at or below it: forgotten, and refused */
 };
 
 #define NONCE_MIN_CAP 64
@@ -67,31 +77,57 @@ static void put(struct nonce_slot *t, size_t cap, const struct nonce_slot *e)
 	t[i] = *e;
 }
 
-/* Rebuilds the table from the live entries, sized for one more. -EBUSY
- * when max are live. */
-static int rebuild(nonce_set *s, int64_t now)
+static int live(const nonce_set *s, const struct nonce_slot *e, int64_t now)
 {
-	size_t live = nonce_set_count(s, now);
-	if (live + 1 > s->max)
-		return -EBUSY;
+	return e->expires && e->expires >= now && e->expires > s->floor;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Max live: the floor rises to the median expiry, forgetting the older
+ * half (ties may take more). */
+static void raise_floor(nonce_set *s, int64_t now, size_t n)
+{
+	int64_t *v = xmalloc(n * sizeof *v);
+	size_t k = 0;
+	for (size_t i = 0; i < s->cap && k < n; i++)
+		if (live(s, &s->t[i], now))
+			v[k++] = s->t[i].expires;
+	qsort(v, k, sizeof *v, cmp_i64);
+	if (k)
+		s->floor = v[(k - 1) / 2];
+	free(v);
+}
+
+/* Rebuilds the table from the live entries, sized for one more. */
+static void rebuild(nonce_set *s, int64_t now)
+{
+	size_t n = nonce_set_count(s, now);
+	if (n + 1 > s->max) {
+		raise_floor(s, now, n);
+		n = nonce_set_count(s, now);
+	}
 	size_t cap = NONCE_MIN_CAP;
-	while (cap < 4 * (live + 1) && cap < 2 * s->max)
+	while (cap < 4 * (n + 1) && cap < 2 * s->max)
 		cap *= 2;
 	struct nonce_slot *t = xcalloc(cap, sizeof *t);
 	for (size_t i = 0; i < s->cap; i++)
-		if (s->t[i].expires && s->t[i].expires >= now)
+		if (live(s, &s->t[i], now))
 			put(t, cap, &s->t[i]);
 	free(s->t);
 	s->t = t;
 	s->cap = cap;
-	s->used = live;
-	return 0;
+	s->used = n;
 }
 
 int nonce_set_has(const nonce_set *s, const uint8_t nonce[16], int64_t now_ms)
 {
 	for (size_t i = slot_of(nonce, s->cap); s->t[i].expires; i = (i + 1) & (s->cap - 1))
-		if (memcmp(s->t[i].nonce, nonce, 16) == 0 && s->t[i].expires >= now_ms)
+		if (memcmp(s->t[i].nonce, nonce, 16) == 0 && live(s, &s->t[i], now_ms))
 			return 1;
 	return 0;
 }
@@ -99,8 +135,10 @@ int nonce_set_has(const nonce_set *s, const uint8_t nonce[16], int64_t now_ms)
 int nonce_set_add(nonce_set *s, const uint8_t nonce[16], int64_t expires_ms, int64_t now_ms)
 {
 	size_t reuse = SIZE_MAX, i;
+	if (expires_ms <= s->floor)
+		return -ETIME;
 	for (i = slot_of(nonce, s->cap); s->t[i].expires; i = (i + 1) & (s->cap - 1)) {
-		if (s->t[i].expires < now_ms) {
+		if (!live(s, &s->t[i], now_ms)) {
 			if (reuse == SIZE_MAX)
 				reuse = i;
 		} else if (memcmp(s->t[i].nonce, nonce, 16) == 0) {
@@ -115,9 +153,9 @@ int nonce_set_add(nonce_set *s, const uint8_t nonce[16], int64_t expires_ms, int
 		return 0;
 	}
 	if (2 * (s->used + 1) > s->cap) {
-		int rc = rebuild(s, now_ms);
-		if (rc)
-			return rc;
+		rebuild(s, now_ms);
+		if (e.expires <= s->floor)
+			return -ETIME;
 		put(s->t, s->cap, &e);
 	} else {
 		s->t[i] = e;
@@ -130,7 +168,7 @@ size_t nonce_set_count(const nonce_set *s, int64_t now_ms)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < s->cap; i++)
-		n += s->t[i].expires && s->t[i].expires >= now_ms;
+		n += live(s, &s->t[i], now_ms);
 	return n;
 }
 
@@ -237,8 +275,9 @@ int node_auth_hook(node_reg *r, http_req *req, const http_route *route)
 	if (rc == -EEXIST)
 		rc = refuse(req, 401, "replayed", "this nonce was already used: a replayed request");
 	else if (rc)
-		rc = refuse(req, 503, "busy", "too many signed requests from this key within the clock"
-			    " window: retry shortly");
+		rc = refuse(req, 401, "stale_timestamp", "signed before the newest requests of this"
+			    " key that the server remembers (node_int.h: NODE_NONCES_PER_KEY): sign"
+			    " it again");
 	else if (rec)
 		sn_strlcpy(owner, rec->owner, sizeof owner);
 out:

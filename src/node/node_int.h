@@ -23,9 +23,11 @@
 #include "base/sig.h"
 #include "node/node.h"
 
-/* Live nonces one key may have within the clock window (a power of two):
- * 4096 over 2 x 60 s is 34 signed requests a second, sustained. Past it the
- * key gets 503 (a nonce still in the window is never forgotten). */
+/* Live nonces one key's set keeps (a power of two). Past it the older half
+ * is forgotten and the key's requests must be newer than those (node_auth.c):
+ * a node may sign any number of requests a second; one that arrives behind
+ * 2,048 newer ones of its key is refused (401 stale_timestamp) and signed
+ * again. */
 #define NODE_NONCES_PER_KEY 4096
 /* Unclaimed nodes at once: registration by a new key is refused (503)
  * beyond, so that a flood of fresh keys cannot grow the table unbounded. */
@@ -47,7 +49,8 @@ typedef struct nonce_set nonce_set;
 nonce_set *nonce_set_new(size_t max);
 void nonce_set_free(nonce_set **s);
 /* Records nonce until expires_ms. 0: new; -EEXIST: already recorded and
- * not expired at now_ms; -EBUSY: max live nonces already. */
+ * not expired at now_ms; -ETIME: expires_ms at or below the set's floor,
+ * which rises when max nonces are live (the older half is forgotten). */
 int nonce_set_add(nonce_set *s, const uint8_t nonce[16], int64_t expires_ms, int64_t now_ms);
 /* 1 when nonce is recorded and not expired at now_ms. */
 int nonce_set_has(const nonce_set *s, const uint8_t nonce[16], int64_t now_ms);

@@ -58,21 +58,57 @@ static void test_nonce_set_full(void **s)
 	uint8_t n[16];
 	(void)s;
 	nonce_set *ns = nonce_set_new(64);
+	/* 64 live nonces of one key, expiring at 10001..10064. */
 	for (uint64_t i = 0; i < 64; i++) {
 		nonce_of(i, n);
-		assert_int_equal(nonce_set_add(ns, n, 10000, 0), 0);
+		assert_int_equal(nonce_set_add(ns, n, 10001 + (int64_t)i, 0), 0);
 	}
-	/* Full of live nonces: refused, and none of them forgotten. */
+	/* One more: accepted, the older half forgotten, the floor at 10032. */
 	nonce_of(64, n);
-	assert_int_equal(nonce_set_add(ns, n, 10000, 0), -EBUSY);
-	for (uint64_t i = 0; i < 64; i++) {
+	assert_int_equal(nonce_set_add(ns, n, 10065, 0), 0);
+	assert_int_equal(nonce_set_count(ns, 0), 33);
+	/* A forgotten nonce cannot come back: at or below the floor is refused. */
+	for (uint64_t i = 0; i < 32; i++) {
 		nonce_of(i, n);
-		assert_int_equal(nonce_set_add(ns, n, 10000, 5000), -EEXIST);
+		assert_false(nonce_set_has(ns, n, 0));
+		assert_int_equal(nonce_set_add(ns, n, 10001 + (int64_t)i, 0), -ETIME);
 	}
-	/* Once they expire there is room again. */
-	nonce_of(64, n);
-	assert_int_equal(nonce_set_add(ns, n, 20000, 10001), 0);
-	assert_int_equal(nonce_set_count(ns, 10001), 1);
+	nonce_of(1000, n);
+	assert_int_equal(nonce_set_add(ns, n, 10032, 0), -ETIME);
+	/* The kept half is still refused as replayed; newer ones go in. */
+	for (uint64_t i = 32; i <= 64; i++) {
+		nonce_of(i, n);
+		assert_int_equal(nonce_set_add(ns, n, 10001 + (int64_t)i, 5000), -EEXIST);
+	}
+	nonce_of(1001, n);
+	assert_int_equal(nonce_set_add(ns, n, 10033, 0), 0);
+	/* Once they expire there is room again, the floor staying. */
+	nonce_of(1002, n);
+	assert_int_equal(nonce_set_add(ns, n, 20000, 10070), 0);
+	assert_int_equal(nonce_set_count(ns, 10070), 1);
+	nonce_set_free(&ns);
+}
+
+/* One key signing faster than its set holds (a node running short chunks):
+ * 10 requests a ms, each live for 60 s. None is refused, every nonce
+ * sent again is, and memory stays bounded. */
+static void test_nonce_set_flood(void **s)
+{
+	uint8_t n[16];
+	(void)s;
+	nonce_set *ns = nonce_set_new(256);
+	for (uint64_t i = 1; i <= 50000; i++) {
+		int64_t t = (int64_t)(i / 10);
+		nonce_of(i, n);
+		assert_int_equal(nonce_set_add(ns, n, t + 60000, t), 0);
+		if (i % 101 == 0)
+			for (uint64_t back = 1; back <= 500 && back < i; back += 37) {
+				nonce_of(i - back, n);
+				int rc = nonce_set_add(ns, n, (int64_t)((i - back) / 10) + 60000, t);
+				assert_true(rc == -EEXIST || rc == -ETIME);
+			}
+		assert_true(nonce_set_count(ns, t) <= 256);
+	}
 	nonce_set_free(&ns);
 }
 
@@ -397,7 +433,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_nonce_set),       cmocka_unit_test(test_nonce_set_full),
-		cmocka_unit_test(test_nonce_set_stream), cmocka_unit_test(test_online_boundary),
+		cmocka_unit_test(test_nonce_set_stream), cmocka_unit_test(test_nonce_set_flood),
+		cmocka_unit_test(test_online_boundary),
 		cmocka_unit_test(test_skew),            cmocka_unit_test(test_may_use),
 		cmocka_unit_test(test_load_snapshot),   cmocka_unit_test(test_retention_at_start),
 		cmocka_unit_test(test_transitions),     cmocka_unit_test(test_node_id),
