@@ -25,5 +25,23 @@ ok "$([ "$signed" -gt 4096 ]; echo $?)" "the node signed more than 4,096 request
 unlike "$(cat "$TMP/n1.err")" "refused|is lost|busy" "... and none was refused: no chunk lost"
 is "$(dbq "SELECT count(*) FROM attempts WHERE job_id = '$J'")" 0 \
 	"no attempt other than the completed ones"
+
+# What the floor refuses: a request of this key signed 30 s ago (inside the
+# clock window, but older than the nonces the server kept) is refused and
+# is to be signed again; one signed now passes the check.
+NODESIGN=${SENTINEL_HELPERS:-$(dirname "$SENTINEL_BIN")/tests/helpers}/nodesign
+hb() { # hb TS_MS: a signed heartbeat of node 1 with an empty body
+	: >"$TMP/empty"
+	local h args=()
+	while IFS= read -r h; do args+=(-H "$h"); done < <("$NODESIGN" sign "$TMP/n1/node.key" \
+		POST /api/v1/node/heartbeat "$TMP/empty" "$1")
+	call POST /api/v1/node/heartbeat "${args[@]}"
+}
+hb $(( $(date +%s%3N) - 30000 ))
+is "$STATUS $(jbody .error.code)" "401 stale_timestamp" \
+	"a request of the key signed 30 s ago, behind its newer ones: 401"
+like "$(jbody .error.message)" "sign it again" "... to be signed again"
+hb "$(date +%s%3N)"
+ok "$([ "$STATUS" != 401 ]; echo $?)" "... one signed now passes the signature checks ($STATUS)"
 stop_all_agents
 finish

@@ -87,6 +87,18 @@ static void test_nonce_set_full(void **s)
 	assert_int_equal(nonce_set_add(ns, n, 20000, 10070), 0);
 	assert_int_equal(nonce_set_count(ns, 10070), 1);
 	nonce_set_free(&ns);
+	/* The one that fills the set is itself older than the kept half:
+	 * refused by the floor it raised, the others kept. */
+	ns = nonce_set_new(64);
+	for (uint64_t i = 0; i < 64; i++) {
+		nonce_of(i, n);
+		assert_int_equal(nonce_set_add(ns, n, 10001 + (int64_t)i, 0), 0);
+	}
+	nonce_of(64, n);
+	assert_int_equal(nonce_set_add(ns, n, 10010, 0), -ETIME);
+	assert_false(nonce_set_has(ns, n, 0));
+	assert_int_equal(nonce_set_count(ns, 0), 32);
+	nonce_set_free(&ns);
 }
 
 /* One key signing faster than its set holds (a node running short chunks):
