@@ -369,6 +369,11 @@ int mx_db_bg_start(mx_db *db);
 #define MX_KIND_SPANS 2
 /* Tests set it to write rows as before MX_KIND_SPANS (per-minute sketches). */
 extern int mx_db_old_rows;
+/* Tests only: series a write transaction holds at most (0: MX_PART_SERIES
+ * of mx_db_flush.c), and the part (1 = the first) of every write that
+ * fails before its commit (0: none). */
+extern unsigned mx_db_part_series;
+extern unsigned mx_db_fail_part;
 void mx_db_bg_stop(mx_db *db);
 /* The partition table of a day, e.g. "mx_b_19876"; MX_HEADS_DAY: the
  * table of heads written at checkpoints. */
