@@ -24,7 +24,9 @@
  *   and checkpoints every MX_CKPT_MS or MX_WAL_MAX bytes of log: the log
  *   rotates, every series changed since its last write is written (its
  *   pending blocks, its buffer as a new block, its head as a partial
- *   block) and the old log files are removed (mx_db_flush.c).
+ *   block; in transactions of at most 256 series, so that the other
+ *   writers of a shared store wait for one part at most) and the old log
+ *   files are removed once every part committed (mx_db_flush.c).
  *
  *   Blocks are rows of a table per day (mx_b_<day since epoch>), keyed by
  *   (sid, seq) and only ever inserted: Gorilla-compressed points
