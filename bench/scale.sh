@@ -13,7 +13,7 @@
 # connections, as bench/metrics.sh does, after a 2 s warm-up that registers
 # the agents; the costs are per request wrk saw answered). The ingest phase
 # ends with a graceful stop of the servers: samples reach the database
-# only at the metrics checkpoints (one transaction of every series' head,
+# only at the metrics checkpoints (every changed head, in transactions of 256 series,
 # at least every minute) and at a stop, which writes them all, so the
 # database's cost of the batches is all in the window.
 # Then pgbench's TPC-B (-i -s 1; -c 2 -j 2 -T 15) on the same cluster, for
