@@ -346,6 +346,10 @@ load0 = open("/proc/loadavg").read().split()[:3]
 started = time.strftime("%Y-%m-%d %H:%M")
 CONFIGS = (("SQLite", "sqlite", 0), ("PostgreSQL, 1 replica", "pg1", 1),
            ("PostgreSQL, 2 replicas", "pg2", 2))
+# ONLY=pg1,pg2: those stores only (an A/B of one change): their rounds are
+# printed, and no table (it compares with SQLite).
+if E.get("ONLY"):
+    CONFIGS = tuple(c for c in CONFIGS if c[1] in E["ONLY"].split(","))
 pg_url = sh("bash", "scripts/pg.sh", "start", PGDIR)
 pg_up = True
 rounds = {name: [] for _, name, _ in CONFIGS}
@@ -371,6 +375,13 @@ for rnd in range(ROUNDS):
         last[name] = r
 def median(v):
     return sorted(v, key=lambda d: d["rate"])[len(v) // 2]
+if E.get("ONLY"):
+    for label, name, _ in CONFIGS:
+        print("%s: chunks/s %s; metric batches/s %s" % (
+            label, "/".join("%.0f" % d["rate"] for d in rounds[name]),
+            "/".join("%.0f" % d["rate"] for d in brounds[name])))
+    cleanup()
+    sys.exit(0)
 runs = []
 for label, name, _ in CONFIGS:
     r = last[name]
