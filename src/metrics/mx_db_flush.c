@@ -326,8 +326,200 @@ static int ensure_part(mx_db *db, store_conn *c, int64_t day, int64_t **fresh, s
 
 int mx_db_old_rows;
 
-static int put_run(store_conn *c, const char *t, uint32_t sid, const wblk *w, size_t i0, size_t n,
-		   mx_bytes *raw, mx_bytes *roll, mx_bytes *sk)
+/* ---- A part's heads and series rows over arrays (PostgreSQL) ----------
+ * Each statement costs PostgreSQL a fixed part besides its rows (the
+ * scheduler's chunks: sched_store.c), and a series' checkpoint was three
+ * (its head row's delete and insert, its series row). On PostgreSQL a
+ * part's heads are one upsert and its series rows one insert and one
+ * update, over arrays; the heads' blobs go end to end in one bytea each,
+ * cut by offsets. A part holds each series once, so no two elements of an
+ * array touch the same row. SQLite runs the single-row statements. */
+enum { AH_SID, AH_SEQ, AH_KIND, AH_N, AH_FIRST, AH_LAST, AH_SUM, AH_MIN, AH_MAX, AH_DAY,
+       AH_ROLL_AT, AH_ROLL_LEN, AH_SK_AT, AH_SK_LEN, AH_RAW_AT, AH_RAW_LEN, AH_NCOLS };
+enum { AS_SID, AS_LSN, AS_NEXT, AS_LAST_TS, AS_LAST_V, AS_AGENT, AS_METRIC, AS_TAGS, AS_NCOLS };
+
+typedef struct arows {
+	buf h[AH_NCOLS];
+	mx_bytes hb[3]; /* roll, sk, raw */
+	size_t nh;
+	buf ins[AS_NCOLS], upd[AS_LAST_V + 1];
+	size_t nins, nupd;
+} arows;
+
+static void arows_init(arows *a)
+{
+	*a = (arows){ .nh = 0 };
+	for (int i = 0; i < AH_NCOLS; i++)
+		buf_init(&a->h[i], (size_t)1 << 30);
+	for (int i = 0; i < AS_NCOLS; i++)
+		buf_init(&a->ins[i], (size_t)1 << 30);
+	for (int i = 0; i <= AS_LAST_V; i++)
+		buf_init(&a->upd[i], (size_t)1 << 30);
+}
+
+static void arows_reset(arows *a)
+{
+	for (int i = 0; i < AH_NCOLS; i++)
+		buf_reset(&a->h[i]);
+	for (int i = 0; i < AS_NCOLS; i++)
+		buf_reset(&a->ins[i]);
+	for (int i = 0; i <= AS_LAST_V; i++)
+		buf_reset(&a->upd[i]);
+	for (int i = 0; i < 3; i++)
+		a->hb[i].len = 0;
+	a->nh = a->nins = a->nupd = 0;
+}
+
+static void arows_release(arows *a)
+{
+	for (int i = 0; i < AH_NCOLS; i++)
+		buf_release(&a->h[i]);
+	for (int i = 0; i < AS_NCOLS; i++)
+		buf_release(&a->ins[i]);
+	for (int i = 0; i <= AS_LAST_V; i++)
+		buf_release(&a->upd[i]);
+	for (int i = 0; i < 3; i++)
+		mx_bytes_release(&a->hb[i]);
+}
+
+/* Appends a blob to one of the heads' byteas and its 1-based offset and
+ * length to their arrays. */
+static int arows_blob(arows *a, int which, int col, const mx_bytes *b)
+{
+	int rc = store_array_int(&a->h[col], (int64_t)a->hb[which].len + 1);
+	if (rc == 0)
+		rc = store_array_int(&a->h[col + 1], (int64_t)b->len);
+	if (rc == 0)
+		mx_bytes_put(&a->hb[which], b->p, b->len);
+	return rc;
+}
+
+static int arows_head(arows *a, uint32_t sid, int64_t seq, int kind, size_t n,
+		      const int64_t *ts, double sum, double mn, double mx, int64_t day,
+		      const mx_bytes *roll, const mx_bytes *sk, const mx_bytes *raw)
+{
+	buf *h = a->h;
+	int rc = store_array_int(&h[AH_SID], sid);
+	if (rc == 0)
+		rc = store_array_int(&h[AH_SEQ], seq);
+	if (rc == 0)
+		rc = store_array_int(&h[AH_KIND], kind);
+	if (rc == 0)
+		rc = store_array_int(&h[AH_N], (int64_t)n);
+	if (rc == 0)
+		rc = store_array_int(&h[AH_FIRST], ts[0]);
+	if (rc == 0)
+		rc = store_array_int(&h[AH_LAST], ts[n - 1]);
+	if (rc == 0)
+		rc = store_array_double(&h[AH_SUM], sum);
+	if (rc == 0)
+		rc = store_array_double(&h[AH_MIN], mn);
+	if (rc == 0)
+		rc = store_array_double(&h[AH_MAX], mx);
+	if (rc == 0)
+		rc = store_array_int(&h[AH_DAY], day);
+	if (rc == 0)
+		rc = arows_blob(a, 0, AH_ROLL_AT, roll);
+	if (rc == 0)
+		rc = arows_blob(a, 1, AH_SK_AT, sk);
+	if (rc == 0)
+		rc = arows_blob(a, 2, AH_RAW_AT, raw);
+	a->nh += rc == 0;
+	return rc;
+}
+
+/* The series row of j: to the inserts or the updates. */
+static int arows_series(arows *a, const wjob *j)
+{
+	const mx_series *s = j->s;
+	buf *v = j->in_db ? a->upd : a->ins;
+	int rc = store_array_int(&v[AS_SID], s->sid);
+	if (rc == 0)
+		rc = store_array_int(&v[AS_LSN], (int64_t)j->lsn);
+	if (rc == 0)
+		rc = store_array_int(&v[AS_NEXT], j->next_seq);
+	if (rc == 0)
+		rc = j->has_last ? store_array_int(&v[AS_LAST_TS], j->last_ts)
+				 : store_array_text(&v[AS_LAST_TS], NULL);
+	if (rc == 0)
+		rc = j->has_last ? store_array_double(&v[AS_LAST_V], j->last_v)
+				 : store_array_text(&v[AS_LAST_V], NULL);
+	if (rc == 0 && !j->in_db) {
+		char *tt = mx_db_tags_text(s->tags, s->ntags);
+		rc = store_array_text(&v[AS_AGENT], s->agent);
+		if (rc == 0)
+			rc = store_array_text(&v[AS_METRIC], s->metric);
+		if (rc == 0)
+			rc = store_array_text(&v[AS_TAGS], tt);
+		free(tt);
+	}
+	if (rc == 0 && j->in_db)
+		a->nupd++;
+	else if (rc == 0)
+		a->nins++;
+	return rc;
+}
+
+static int arows_flush(store_conn *c, arows *a)
+{
+	int rc = 0;
+	for (int i = 0; i < AH_NCOLS && rc == 0 && a->nh; i++)
+		rc = store_array_close(&a->h[i]);
+	if (rc == 0 && a->nh) {
+		const buf *h = a->h;
+		rc = store_exec(c, "INSERT INTO mx_heads (sid, seq, kind, n, first_ts, last_ts, sum,"
+				" min, max, roll, sk, raw, day) SELECT u.sid, u.seq, u.kind, u.n,"
+				" u.first_ts, u.last_ts, u.sum, u.min, u.max,"
+				" substring($17::bytea from u.ra for u.rl),"
+				" substring($18::bytea from u.sa for u.sl),"
+				" substring($19::bytea from u.wa for u.wl), u.day"
+				" FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::integer[],"
+				" $5::bigint[], $6::bigint[], $7::float8[], $8::float8[], $9::float8[],"
+				" $10::bigint[], $11::integer[], $12::integer[], $13::integer[],"
+				" $14::integer[], $15::integer[], $16::integer[]) AS u(sid, seq, kind, n,"
+				" first_ts, last_ts, sum, min, max, day, ra, rl, sa, sl, wa, wl)"
+				" ON CONFLICT (sid) DO UPDATE SET seq = EXCLUDED.seq, kind = EXCLUDED.kind,"
+				" n = EXCLUDED.n, first_ts = EXCLUDED.first_ts, last_ts = EXCLUDED.last_ts,"
+				" sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max,"
+				" roll = EXCLUDED.roll, sk = EXCLUDED.sk, raw = EXCLUDED.raw,"
+				" day = EXCLUDED.day", NULL,
+				SARGS(SA_TEXT(h[0].data), SA_TEXT(h[1].data), SA_TEXT(h[2].data),
+				      SA_TEXT(h[3].data), SA_TEXT(h[4].data), SA_TEXT(h[5].data),
+				      SA_TEXT(h[6].data), SA_TEXT(h[7].data), SA_TEXT(h[8].data),
+				      SA_TEXT(h[9].data), SA_TEXT(h[10].data), SA_TEXT(h[11].data),
+				      SA_TEXT(h[12].data), SA_TEXT(h[13].data), SA_TEXT(h[14].data),
+				      SA_TEXT(h[15].data), SA_BLOB(a->hb[0].p, a->hb[0].len),
+				      SA_BLOB(a->hb[1].p, a->hb[1].len), SA_BLOB(a->hb[2].p, a->hb[2].len)));
+	}
+	for (int i = 0; i < AS_NCOLS && rc == 0 && a->nins; i++)
+		rc = store_array_close(&a->ins[i]);
+	if (rc == 0 && a->nins) {
+		const buf *v = a->ins;
+		rc = store_exec(c, "INSERT INTO mx_series (sid, lsn, next_seq, last_ts, last_v, agent,"
+				" metric, tags) SELECT * FROM unnest($1::bigint[], $2::bigint[],"
+				" $3::bigint[], $4::bigint[], $5::float8[], $6::text[], $7::text[],"
+				" $8::text[])", NULL,
+				SARGS(SA_TEXT(v[0].data), SA_TEXT(v[1].data), SA_TEXT(v[2].data),
+				      SA_TEXT(v[3].data), SA_TEXT(v[4].data), SA_TEXT(v[5].data),
+				      SA_TEXT(v[6].data), SA_TEXT(v[7].data)));
+	}
+	for (int i = 0; i <= AS_LAST_V && rc == 0 && a->nupd; i++)
+		rc = store_array_close(&a->upd[i]);
+	if (rc == 0 && a->nupd) {
+		const buf *v = a->upd;
+		rc = store_exec(c, "UPDATE mx_series AS s SET lsn = u.lsn, next_seq = u.next_seq,"
+				" last_ts = u.last_ts, last_v = u.last_v FROM unnest($1::bigint[],"
+				" $2::bigint[], $3::bigint[], $4::bigint[], $5::float8[])"
+				" AS u(sid, lsn, next_seq, last_ts, last_v) WHERE s.sid = u.sid", NULL,
+				SARGS(SA_TEXT(v[0].data), SA_TEXT(v[1].data), SA_TEXT(v[2].data),
+				      SA_TEXT(v[3].data), SA_TEXT(v[4].data)));
+	}
+	arows_reset(a);
+	return rc;
+}
+
+static int put_run(store_conn *c, arows *a, const char *t, uint32_t sid, const wblk *w, size_t i0,
+		   size_t n, mx_bytes *raw, mx_bytes *roll, mx_bytes *sk)
 {
 	const int64_t *ts = w->p.ts + i0;
 	const double *v = w->p.v + i0;
@@ -351,6 +543,8 @@ static int put_run(store_conn *c, const char *t, uint32_t sid, const wblk *w, si
 	char sql[320];
 	int rc = 0;
 	int64_t day = mx_floor_div(ts[0], MX_DAY_MS);
+	if (a && w->owned)
+		return arows_head(a, sid, w->seq, kind, n, ts, sum, mn, mx, day, roll, sk, raw);
 	if (w->owned) {
 		/* A head: its row replaced in place (same row id). */
 		rc = store_exec(c, "DELETE FROM mx_heads WHERE sid = $1", NULL, SARGS(SA_INT(sid)));
@@ -372,8 +566,10 @@ static int put_run(store_conn *c, const char *t, uint32_t sid, const wblk *w, si
 	return rc;
 }
 
-static int put_job(mx_db *db, store_conn *c, const wjob *j, int64_t **fresh, size_t *nfresh,
-		   mx_bytes bufs[3])
+/* a: NULL on SQLite, else the part's arrays, which get the head and the
+ * series row. */
+static int put_job(mx_db *db, store_conn *c, arows *a, const wjob *j, int64_t **fresh,
+		   size_t *nfresh, mx_bytes bufs[3])
 {
 	mx_series *s = j->s;
 	int rc = 0;
@@ -389,14 +585,15 @@ static int put_job(mx_db *db, store_conn *c, const wjob *j, int64_t **fresh, siz
 			mx_db_part_name(day, t, sizeof t);
 			rc = w->owned ? 0 : ensure_part(db, c, day, fresh, nfresh);
 			if (!rc)
-				rc = put_run(c, t, s->sid, w, i, e - i, &bufs[0], &bufs[1], &bufs[2]);
+				rc = put_run(c, a, t, s->sid, w, i, e - i, &bufs[0], &bufs[1],
+					     &bufs[2]);
 			i = e;
 		}
 	}
 	store_arg last_ts = j->has_last ? SA_INT(j->last_ts) : SA_NULL;
 	store_arg last_v = j->has_last ? SA_DBL(j->last_v) : SA_NULL;
-	if (rc)
-		return rc;
+	if (rc || a)
+		return rc ? rc : arows_series(a, j);
 	if (!j->in_db) {
 		char *tt = mx_db_tags_text(s->tags, s->ntags);
 		rc = store_exec(c, "INSERT INTO mx_series (sid, agent, metric, tags, lsn, next_seq,"
@@ -479,7 +676,7 @@ unsigned mx_db_part_series, mx_db_fail_part;
 /* Writes jobs[0, n) and, when lsn is not 0, the log's lsn in one
  * transaction, then lets the written points go (flushmu held). part
  * counts from 1. */
-static int write_part(mx_db *db, store_conn *c, wjob *jobs, size_t n, uint64_t lsn,
+static int write_part(mx_db *db, store_conn *c, arows *a, wjob *jobs, size_t n, uint64_t lsn,
 		      unsigned part, mx_bytes bufs[3])
 {
 	int64_t *fresh = NULL;
@@ -488,7 +685,9 @@ static int write_part(mx_db *db, store_conn *c, wjob *jobs, size_t n, uint64_t l
 	if (!rc)
 		rc = dl_exec(c, db->dl->write_in);
 	for (size_t i = 0; i < n && !rc; i++)
-		rc = put_job(db, c, &jobs[i], &fresh, &nfresh, bufs);
+		rc = put_job(db, c, a, &jobs[i], &fresh, &nfresh, bufs);
+	if (!rc && a)
+		rc = arows_flush(c, a);
 	if (!rc && lsn)
 		rc = store_exec(c, "DELETE FROM mx_meta WHERE k = 'lsn'", NULL, SNOARGS);
 	if (!rc && lsn)
@@ -523,7 +722,10 @@ static int write_locked(mx_db *db, int all)
 	size_t nj = 0, capj = 0;
 	store_conn *c = NULL;
 	mx_bytes bufs[3] = { { 0 } };
-	int rc = 0;
+	arows a;
+	int rc = 0, pg = db->dl == &dl_pg;
+	if (pg)
+		arows_init(&a);
 	/* Series are copied a chunk at a time, hl let go between chunks:
 	 * each copy is still taken after the rotation's records were applied
 	 * (invariant 1) and carries its own lsn (invariant 2); lsn and ns
@@ -572,7 +774,8 @@ static int write_locked(mx_db *db, int all)
 				pts += jobs[e].b[b].p.n;
 			e++;
 		}
-		rc = write_part(db, c, jobs + i, e - i, e == nj ? lsn : 0, ++part, bufs);
+		rc = write_part(db, c, pg ? &a : NULL, jobs + i, e - i, e == nj ? lsn : 0, ++part,
+				bufs);
 		i = e;
 	}
 out:
@@ -587,6 +790,8 @@ out:
 	free(jobs);
 	for (int i = 0; i < 3; i++)
 		mx_bytes_release(&bufs[i]);
+	if (pg)
+		arows_release(&a);
 	return rc;
 }
 

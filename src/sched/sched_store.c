@@ -276,32 +276,6 @@ static void rowset_release(struct rowset *r)
 	r->keys = NULL;
 }
 
-/* Appends one element to an array literal in b ("{a,b" until closed):
- * NULL, an integer, or a text quoted with \ before " and \. */
-static int elem_text(buf *b, const char *s)
-{
-	int rc = buf_puts(b, b->len ? "," : "{");
-	if (rc == 0 && !s)
-		return buf_puts(b, "NULL");
-	if (rc == 0)
-		rc = buf_puts(b, "\"");
-	for (const char *p = s; rc == 0 && *p; ) {
-		size_t k = strcspn(p, "\"\\");
-		rc = buf_append(b, p, k);
-		p += k;
-		if (rc == 0 && *p) {
-			char esc[2] = { '\\', *p++ };
-			rc = buf_append(b, esc, 2);
-		}
-	}
-	return rc == 0 ? buf_puts(b, "\"") : rc;
-}
-
-static int elem_int(buf *b, int64_t v)
-{
-	return buf_printf(b, "%s%lld", b->len ? "," : "{", (long long)v);
-}
-
 static size_t rowset_bytes(const struct rowset *r)
 {
 	size_t n = 0;
@@ -314,7 +288,7 @@ static int rowset_close(struct rowset *r, int ncols)
 {
 	int rc = 0;
 	for (int i = 0; i < ncols && rc == 0; i++)
-		rc = buf_puts(&r->col[i], "}");
+		rc = store_array_close(&r->col[i]);
 	return rc;
 }
 
@@ -399,13 +373,14 @@ static int rows_hold(store_conn *c, struct rows *w, const sc_op *o, int *held)
 	 * binds them. */
 	buf *col = r->col;
 	int assign = o->kind == OP_ASSIGN;
-	if ((rc = elem_text(&col[0], o->job)) == 0 && (rc = elem_int(&col[1], o->idx)) == 0 &&
-	    (rc = elem_int(&col[2], o->attempt)) == 0 &&
-	    (rc = elem_text(&col[3], assign ? o->node : o->result)) == 0 &&
-	    (rc = elem_int(&col[4], assign ? o->lease_until : o->at)) == 0)
-		rc = assign ? elem_int(&col[5], o->at) : elem_text(&col[5], o->sandbox);
-	if (rc == 0 && !assign && (rc = elem_text(&col[6], o->node)) == 0)
-		rc = elem_int(&col[7], o->started_at);
+	if ((rc = store_array_text(&col[0], o->job)) == 0 &&
+	    (rc = store_array_int(&col[1], o->idx)) == 0 &&
+	    (rc = store_array_int(&col[2], o->attempt)) == 0 &&
+	    (rc = store_array_text(&col[3], assign ? o->node : o->result)) == 0 &&
+	    (rc = store_array_int(&col[4], assign ? o->lease_until : o->at)) == 0)
+		rc = assign ? store_array_int(&col[5], o->at) : store_array_text(&col[5], o->sandbox);
+	if (rc == 0 && !assign && (rc = store_array_text(&col[6], o->node)) == 0)
+		rc = store_array_int(&col[7], o->started_at);
 	if (rc)
 		return rc;
 	keys_add(r, key);

@@ -368,3 +368,46 @@ const char *store_errmsg(store_conn *c)
 {
 	return c->owner->be->errmsg(c->db);
 }
+
+/* ---- Array literals ------------------------------------------------- */
+
+static int array_sep(buf *b)
+{
+	return buf_puts(b, b->len ? "," : "{");
+}
+
+int store_array_text(buf *b, const char *s)
+{
+	int rc = array_sep(b);
+	if (rc == 0 && !s)
+		return buf_puts(b, "NULL");
+	if (rc == 0)
+		rc = buf_puts(b, "\"");
+	for (const char *p = s; rc == 0 && *p;) {
+		size_t k = strcspn(p, "\"\\");
+		rc = buf_append(b, p, k);
+		p += k;
+		if (rc == 0 && *p) {
+			char esc[2] = { '\\', *p++ };
+			rc = buf_append(b, esc, 2);
+		}
+	}
+	return rc == 0 ? buf_puts(b, "\"") : rc;
+}
+
+int store_array_int(buf *b, int64_t v)
+{
+	int rc = array_sep(b);
+	return rc ? rc : buf_printf(b, "%lld", (long long)v);
+}
+
+int store_array_double(buf *b, double v)
+{
+	int rc = array_sep(b);
+	return rc ? rc : buf_printf(b, "%.17g", v);
+}
+
+int store_array_close(buf *b)
+{
+	return buf_puts(b, b->len ? "}" : "{}");
+}

@@ -10,6 +10,7 @@
 #define SN_STORE_H
 #include <stddef.h>
 #include <stdint.h>
+#include "base/buf.h"
 
 typedef struct store store;
 typedef struct store_conn store_conn;
@@ -154,6 +155,16 @@ double store_rows_double(store_rows *r, int col);
  * store_rows_next; NULL with *len 0 for NULL or an empty blob. */
 const void *store_rows_blob(store_rows *r, int col, size_t *len);
 void store_rows_free(store_rows **r);
+
+/* Array literals for PostgreSQL's statements over arrays ($1::bigint[],
+ * unnest): each call appends one element to b, which holds "{a,b" until
+ * store_array_close ("{}" when empty). A NULL s is NULL; texts are quoted
+ * with \ before " and \; doubles must be finite and come back exact.
+ * 0 or buf's error. */
+int store_array_text(buf *b, const char *s);
+int store_array_int(buf *b, int64_t v);
+int store_array_double(buf *b, double v);
+int store_array_close(buf *b);
 
 /* Last error message of this connection (for logs, never for clients). */
 const char *store_errmsg(store_conn *c);
