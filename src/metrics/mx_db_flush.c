@@ -338,33 +338,26 @@ enum { AH_SID, AH_SEQ, AH_KIND, AH_N, AH_FIRST, AH_LAST, AH_SUM, AH_MIN, AH_MAX,
        AH_ROLL_AT, AH_ROLL_LEN, AH_SK_AT, AH_SK_LEN, AH_RAW_AT, AH_RAW_LEN, AH_NCOLS };
 enum { AS_SID, AS_LSN, AS_NEXT, AS_LAST_TS, AS_LAST_V, AS_AGENT, AS_METRIC, AS_TAGS, AS_NCOLS };
 
+#define AR_NCOLS (AH_NCOLS + AS_NCOLS + AS_LAST_V + 1)
+
 typedef struct arows {
-	buf h[AH_NCOLS];
-	mx_bytes hb[3]; /* roll, sk, raw */
-	size_t nh;
-	buf ins[AS_NCOLS], upd[AS_LAST_V + 1];
-	size_t nins, nupd;
+	buf col[AR_NCOLS];
+	buf *h, *ins, *upd; /* in col: heads' columns, series inserts, updates */
+	mx_bytes hb[3];     /* roll, sk, raw */
+	size_t nh, nins, nupd;
 } arows;
 
 static void arows_init(arows *a)
 {
-	*a = (arows){ .nh = 0 };
-	for (int i = 0; i < AH_NCOLS; i++)
-		buf_init(&a->h[i], (size_t)1 << 30);
-	for (int i = 0; i < AS_NCOLS; i++)
-		buf_init(&a->ins[i], (size_t)1 << 30);
-	for (int i = 0; i <= AS_LAST_V; i++)
-		buf_init(&a->upd[i], (size_t)1 << 30);
+	*a = (arows){ .h = a->col, .ins = a->col + AH_NCOLS, .upd = a->col + AH_NCOLS + AS_NCOLS };
+	for (int i = 0; i < AR_NCOLS; i++)
+		buf_init(&a->col[i], (size_t)1 << 30);
 }
 
 static void arows_reset(arows *a)
 {
-	for (int i = 0; i < AH_NCOLS; i++)
-		buf_reset(&a->h[i]);
-	for (int i = 0; i < AS_NCOLS; i++)
-		buf_reset(&a->ins[i]);
-	for (int i = 0; i <= AS_LAST_V; i++)
-		buf_reset(&a->upd[i]);
+	for (int i = 0; i < AR_NCOLS; i++)
+		buf_reset(&a->col[i]);
 	for (int i = 0; i < 3; i++)
 		a->hb[i].len = 0;
 	a->nh = a->nins = a->nupd = 0;
@@ -372,12 +365,8 @@ static void arows_reset(arows *a)
 
 static void arows_release(arows *a)
 {
-	for (int i = 0; i < AH_NCOLS; i++)
-		buf_release(&a->h[i]);
-	for (int i = 0; i < AS_NCOLS; i++)
-		buf_release(&a->ins[i]);
-	for (int i = 0; i <= AS_LAST_V; i++)
-		buf_release(&a->upd[i]);
+	for (int i = 0; i < AR_NCOLS; i++)
+		buf_release(&a->col[i]);
 	for (int i = 0; i < 3; i++)
 		mx_bytes_release(&a->hb[i]);
 }
