@@ -449,60 +449,54 @@ static int arows_series(arows *a, const wjob *j)
 	return rc;
 }
 
+/* Runs sql over the n rows held in cols[0, ncols) (the array literals,
+ * closed here, are its first arguments) and nextra arguments after them. */
+static int arows_exec(store_conn *c, const char *sql, buf *cols, int ncols, size_t n,
+		      const store_arg *extra, int nextra)
+{
+	store_arg args[AH_NCOLS + 3];
+	int rc = 0;
+	for (int i = 0; i < ncols && rc == 0 && n; i++) {
+		rc = store_array_close(&cols[i]);
+		args[i] = SA_TEXT(cols[i].data);
+	}
+	for (int i = 0; i < nextra; i++)
+		args[ncols + i] = extra[i];
+	return rc || !n ? rc : store_exec(c, sql, NULL, ncols + nextra, args);
+}
+
 static int arows_flush(store_conn *c, arows *a)
 {
-	int rc = 0;
-	for (int i = 0; i < AH_NCOLS && rc == 0 && a->nh; i++)
-		rc = store_array_close(&a->h[i]);
-	if (rc == 0 && a->nh) {
-		const buf *h = a->h;
-		rc = store_exec(c, "INSERT INTO mx_heads (sid, seq, kind, n, first_ts, last_ts, sum,"
-				" min, max, roll, sk, raw, day) SELECT u.sid, u.seq, u.kind, u.n,"
-				" u.first_ts, u.last_ts, u.sum, u.min, u.max,"
-				" substring($17::bytea from u.ra for u.rl),"
-				" substring($18::bytea from u.sa for u.sl),"
-				" substring($19::bytea from u.wa for u.wl), u.day"
-				" FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::integer[],"
-				" $5::bigint[], $6::bigint[], $7::float8[], $8::float8[], $9::float8[],"
-				" $10::bigint[], $11::integer[], $12::integer[], $13::integer[],"
-				" $14::integer[], $15::integer[], $16::integer[]) AS u(sid, seq, kind, n,"
-				" first_ts, last_ts, sum, min, max, day, ra, rl, sa, sl, wa, wl)"
-				" ON CONFLICT (sid) DO UPDATE SET seq = EXCLUDED.seq, kind = EXCLUDED.kind,"
-				" n = EXCLUDED.n, first_ts = EXCLUDED.first_ts, last_ts = EXCLUDED.last_ts,"
-				" sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max,"
-				" roll = EXCLUDED.roll, sk = EXCLUDED.sk, raw = EXCLUDED.raw,"
-				" day = EXCLUDED.day", NULL,
-				SARGS(SA_TEXT(h[0].data), SA_TEXT(h[1].data), SA_TEXT(h[2].data),
-				      SA_TEXT(h[3].data), SA_TEXT(h[4].data), SA_TEXT(h[5].data),
-				      SA_TEXT(h[6].data), SA_TEXT(h[7].data), SA_TEXT(h[8].data),
-				      SA_TEXT(h[9].data), SA_TEXT(h[10].data), SA_TEXT(h[11].data),
-				      SA_TEXT(h[12].data), SA_TEXT(h[13].data), SA_TEXT(h[14].data),
-				      SA_TEXT(h[15].data), SA_BLOB(a->hb[0].p, a->hb[0].len),
-				      SA_BLOB(a->hb[1].p, a->hb[1].len), SA_BLOB(a->hb[2].p, a->hb[2].len)));
-	}
-	for (int i = 0; i < AS_NCOLS && rc == 0 && a->nins; i++)
-		rc = store_array_close(&a->ins[i]);
-	if (rc == 0 && a->nins) {
-		const buf *v = a->ins;
-		rc = store_exec(c, "INSERT INTO mx_series (sid, lsn, next_seq, last_ts, last_v, agent,"
+	store_arg blobs[3];
+	for (int i = 0; i < 3; i++)
+		blobs[i] = SA_BLOB(a->hb[i].p, a->hb[i].len);
+	int rc = arows_exec(c, "INSERT INTO mx_heads (sid, seq, kind, n, first_ts, last_ts, sum,"
+			    " min, max, roll, sk, raw, day) SELECT u.sid, u.seq, u.kind, u.n,"
+			    " u.first_ts, u.last_ts, u.sum, u.min, u.max,"
+			    " substring($17::bytea from u.ra for u.rl),"
+			    " substring($18::bytea from u.sa for u.sl),"
+			    " substring($19::bytea from u.wa for u.wl), u.day"
+			    " FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::integer[],"
+			    " $5::bigint[], $6::bigint[], $7::float8[], $8::float8[], $9::float8[],"
+			    " $10::bigint[], $11::integer[], $12::integer[], $13::integer[],"
+			    " $14::integer[], $15::integer[], $16::integer[]) AS u(sid, seq, kind, n,"
+			    " first_ts, last_ts, sum, min, max, day, ra, rl, sa, sl, wa, wl)"
+			    " ON CONFLICT (sid) DO UPDATE SET seq = EXCLUDED.seq, kind = EXCLUDED.kind,"
+			    " n = EXCLUDED.n, first_ts = EXCLUDED.first_ts, last_ts = EXCLUDED.last_ts,"
+			    " sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max,"
+			    " roll = EXCLUDED.roll, sk = EXCLUDED.sk, raw = EXCLUDED.raw,"
+			    " day = EXCLUDED.day", a->h, AH_NCOLS, a->nh, blobs, 3);
+	if (rc == 0)
+		rc = arows_exec(c, "INSERT INTO mx_series (sid, lsn, next_seq, last_ts, last_v, agent,"
 				" metric, tags) SELECT * FROM unnest($1::bigint[], $2::bigint[],"
 				" $3::bigint[], $4::bigint[], $5::float8[], $6::text[], $7::text[],"
-				" $8::text[])", NULL,
-				SARGS(SA_TEXT(v[0].data), SA_TEXT(v[1].data), SA_TEXT(v[2].data),
-				      SA_TEXT(v[3].data), SA_TEXT(v[4].data), SA_TEXT(v[5].data),
-				      SA_TEXT(v[6].data), SA_TEXT(v[7].data)));
-	}
-	for (int i = 0; i <= AS_LAST_V && rc == 0 && a->nupd; i++)
-		rc = store_array_close(&a->upd[i]);
-	if (rc == 0 && a->nupd) {
-		const buf *v = a->upd;
-		rc = store_exec(c, "UPDATE mx_series AS s SET lsn = u.lsn, next_seq = u.next_seq,"
+				" $8::text[])", a->ins, AS_NCOLS, a->nins, NULL, 0);
+	if (rc == 0)
+		rc = arows_exec(c, "UPDATE mx_series AS s SET lsn = u.lsn, next_seq = u.next_seq,"
 				" last_ts = u.last_ts, last_v = u.last_v FROM unnest($1::bigint[],"
 				" $2::bigint[], $3::bigint[], $4::bigint[], $5::float8[])"
-				" AS u(sid, lsn, next_seq, last_ts, last_v) WHERE s.sid = u.sid", NULL,
-				SARGS(SA_TEXT(v[0].data), SA_TEXT(v[1].data), SA_TEXT(v[2].data),
-				      SA_TEXT(v[3].data), SA_TEXT(v[4].data)));
-	}
+				" AS u(sid, lsn, next_seq, last_ts, last_v) WHERE s.sid = u.sid",
+				a->upd, AS_LAST_V + 1, a->nupd, NULL, 0);
 	arows_reset(a);
 	return rc;
 }
