@@ -19,7 +19,20 @@
  *                                                or own: the metrics' own file
  *                                                DIR/blocks.db, as a server on
  *                                                SQLite has it, and no prober;
- *                                                DIR: an empty scratch directory) */
+ *                                                DIR: an empty scratch directory)
+ *
+ * Steady state (what a checkpoint writes as heads grow, docs/scaling.md):
+ *
+ *   build/mx_ckpt URL DIR steady NSERIES PPC CYCLES full|seal
+ *
+ * runs CYCLES rounds of PPC points a series (10 s apart, within one day)
+ * and a checkpoint, and prints per tenth of the rounds the mean time and
+ * bytes a checkpoint wrote (PostgreSQL: WAL bytes, pg_current_wal_lsn;
+ * own: bytes this process wrote, /proc/self/io wchar), then the blocks
+ * stored. full: heads seal only when full (4,096 points) or at the day's
+ * end, as before 2026-11-28; seal: as the store does (MX_SEAL_WRITES,
+ * MX_SEAL_MIN). Run each with its own DIR and database. */
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -115,14 +128,137 @@ static void checkpoint(mx_db *db, const char *what)
 	printf("| %s | %d | %.0f | %.1f | %ld |\n", what, rc, dt * 1000, worst_s * 1000, probes);
 }
 
+/* Bytes written so far: the cluster's WAL position, or this process's
+ * write calls (the metrics' own SQLite file). */
+static double written_bytes(void)
+{
+	if (st) {
+		store_conn *c = NULL;
+		store_rows *r = NULL;
+		double b = -1;
+		if (store_acquire(st, &c) == 0 &&
+		    store_query(c, "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn", &r, SNOARGS) == 0 &&
+		    store_rows_next(r) == 1)
+			b = store_rows_double(r, 0);
+		store_rows_free(&r);
+		store_release(&c);
+		return b;
+	}
+	FILE *f = fopen("/proc/self/io", "r");
+	char line[128];
+	double b = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (strncmp(line, "wchar:", 6) == 0)
+			b = atof(line + 6);
+	if (f)
+		fclose(f);
+	return b;
+}
+
+/* Block rows stored, their bytes (points, rollups, sketches) and points. */
+static void stored(mx_db *db, const char *url)
+{
+	store *s = st;
+	char err[256] = "", path[4096];
+	if (!s) {
+		snprintf(path, sizeof path, "sqlite:%s/blocks.db", url);
+		store_opts so = { .pool_size = 1 };
+		if (store_open(path, &so, &s, err, sizeof err)) {
+			fprintf(stderr, "store_open: %s\n", err);
+			return;
+		}
+	}
+	(void)db;
+	store_conn *c = NULL;
+	store_rows *r = NULL;
+	double rows = 0, bytes = 0, pts = 0;
+	int64_t days[64];
+	size_t nd = 0;
+	if (store_acquire(s, &c) == 0 && store_query(c, "SELECT day FROM mx_parts", &r, SNOARGS) == 0)
+		while (store_rows_next(r) == 1 && nd < 64)
+			days[nd++] = store_rows_int(r, 0);
+	store_rows_free(&r);
+	for (size_t i = 0; i <= nd && c; i++) {
+		char t[32], sql[256];
+		if (i < nd)
+			mx_db_part_name(days[i], t, sizeof t);
+		else
+			snprintf(t, sizeof t, "mx_heads");
+		snprintf(sql, sizeof sql, "SELECT count(*), coalesce(sum(length(raw) + length(roll) +"
+			 " coalesce(length(sk), 0)), 0), coalesce(sum(n), 0) FROM %s", t);
+		r = NULL;
+		if (store_query(c, sql, &r, SNOARGS) == 0 && store_rows_next(r) == 1) {
+			rows += store_rows_double(r, 0);
+			bytes += store_rows_double(r, 1);
+			pts += store_rows_double(r, 2);
+		}
+		store_rows_free(&r);
+	}
+	store_release(&c);
+	if (s != st)
+		store_free(&s);
+	printf("# stored: %.0f block rows (heads included), %.0f points, %.2f bytes a point"
+	       " (points, rollups and sketches), %.0f points a row\n",
+	       rows, pts, pts ? bytes / pts : 0, rows ? pts / rows : 0);
+}
+
+static int steady(mx_db *db, const char *dir, unsigned nseries, unsigned ppc, unsigned cycles)
+{
+	int64_t day = 86400000;
+	int64_t t0 = ((int64_t)time(NULL) * 1000 / day - 1) * day;
+	if ((int64_t)cycles * ppc * 10000 >= day) {
+		fprintf(stderr, "steady: CYCLES x PPC x 10 s must stay within a day\n");
+		return 2;
+	}
+	printf("# %s: %u series, %u points a series a checkpoint, %u checkpoints; heads %s\n",
+	       st ? store_backend(st) : "own SQLite file", nseries, ppc, cycles,
+	       mx_db_seal_writes == UINT_MAX ? "sealed when full" : "sealed sooner");
+	printf("| checkpoints | head points (last) | ms a checkpoint | KB written a checkpoint |\n"
+	       "| --- | ---: | ---: | ---: |\n");
+	unsigned step = cycles >= 10 ? cycles / 10 : 1;
+	double ms = 0, bytes = 0, tot_ms = 0, tot_b = 0;
+	for (unsigned k = 0; k < cycles; k++) {
+		fill(db, nseries, ppc, t0 + (int64_t)k * ppc * 10000);
+		double b0 = written_bytes(), a = now_s();
+		if (mx_db_checkpoint(db)) {
+			fprintf(stderr, "checkpoint %u failed\n", k);
+			return 1;
+		}
+		double dt = (now_s() - a) * 1000, db_ = written_bytes() - b0;
+		ms += dt;
+		bytes += db_;
+		tot_ms += dt;
+		tot_b += db_;
+		if ((k + 1) % step == 0 || k + 1 == cycles) {
+			unsigned n = (k % step) + 1;
+			mx_series *s = mx_db_series(db, 1);
+			printf("| %u-%u | %zu | %.1f | %.0f |\n", k + 2 - n, k + 1, s ? s->head.n : 0,
+			       ms / n, bytes / n / 1024);
+			ms = bytes = 0;
+		}
+	}
+	printf("# all %u checkpoints: %.0f ms, %.1f MB written (%.1f bytes a point pushed)\n", cycles,
+	       tot_ms, tot_b / 1048576, tot_b / ((double)cycles * ppc * nseries));
+	stored(db, dir);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
 		fprintf(stderr, "usage: mx_ckpt URL DIR [NSERIES] [POINTS]\n");
 		return 2;
 	}
-	unsigned nseries = argc > 3 ? (unsigned)atoi(argv[3]) : 10000;
-	unsigned points = argc > 4 ? (unsigned)atoi(argv[4]) : 100;
+	int stdy = argc > 3 && strcmp(argv[3], "steady") == 0;
+	if (stdy && (argc != 8 || (strcmp(argv[7], "full") && strcmp(argv[7], "seal")))) {
+		fprintf(stderr, "usage: mx_ckpt URL DIR steady NSERIES PPC CYCLES full|seal\n");
+		return 2;
+	}
+	int a = stdy ? 4 : 3; /* NSERIES */
+	unsigned nseries = argc > a ? (unsigned)atoi(argv[a]) : 10000;
+	unsigned points = argc > a + 1 ? (unsigned)atoi(argv[a + 1]) : 100;
+	if (stdy && strcmp(argv[7], "full") == 0)
+		mx_db_seal_writes = UINT_MAX;
 	char err[256] = "";
 	store_opts so = { .pool_size = 4 };
 	if (strcmp(argv[1], "own") && store_open(argv[1], &so, &st, err, sizeof err)) {
@@ -134,6 +270,12 @@ int main(int argc, char **argv)
 	if (mx_db_open(&cfg, st, &db, err, sizeof err)) {
 		fprintf(stderr, "mx_db_open: %s\n", err);
 		return 1;
+	}
+	if (stdy) {
+		int rc = steady(db, argv[2], nseries, points, (unsigned)atoi(argv[6]));
+		mx_db_free(&db);
+		store_free(&st);
+		return rc;
 	}
 	int64_t t0 = ((int64_t)time(NULL) - 86400) * 1000;
 	fill(db, nseries, points, t0);

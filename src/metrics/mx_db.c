@@ -34,8 +34,11 @@
  *   per-minute rollups (count, sum, min, max) and DDSketch bins per 10
  *   minutes (mx_sketch.c; rows whose kind lacks MX_KIND_SPANS, written
  *   before, have bins per minute and are read as such). Partial heads go
- *   to mx_heads, one row a series replaced in place, until the head seals
- *   (at open, leftover heads move to their days). Retention drops whole
+ *   to mx_heads, one row a series replaced in place, until the head seals:
+ *   when full, at the day's end, or at a write that finds it written
+ *   MX_SEAL_WRITES times with MX_SEAL_MIN points (so a slow series' head
+ *   is not rewritten hundreds of times); at open, leftover heads move to
+ *   their days. Retention drops whole
  *   day tables. The series table maps sid to agent, metric and tags and
  *   keeps what replay needs (lsn, next_seq) and the latest sample. A store
  *   of our own (st NULL) is DIR/blocks.db with 4 KiB pages; the server
@@ -359,6 +362,7 @@ static void seal(mx_db *db, mx_series *s, mx_pts *p, int ooo)
 	} else {
 		e->seq = s->head_seq;
 		s->head_seq = 0;
+		s->head_writes = 0;
 	}
 	atomic_fetch_add(&db->pend_points, e->p.n);
 }
@@ -366,6 +370,11 @@ static void seal(mx_db *db, mx_series *s, mx_pts *p, int ooo)
 void mx_db_seal_ooo(mx_db *db, mx_series *s)
 {
 	seal(db, s, &s->ooo, 1);
+}
+
+void mx_db_seal_head(mx_db *db, mx_series *s)
+{
+	seal(db, s, &s->head, 0);
 }
 
 void mx_db_apply(mx_db *db, mx_series *s, int64_t ts, double v, uint64_t lsn)

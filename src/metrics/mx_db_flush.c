@@ -273,11 +273,17 @@ typedef struct wjob {
 	size_t nb;
 } wjob;
 
+unsigned mx_db_seal_writes, mx_db_seal_min;
+
 /* Copies what a series must write (hl held for writing). */
 static void job_take(mx_db *db, mx_series *s, wjob *j)
 {
 	if (s->ooo.n)
 		mx_db_seal_ooo(db, s);
+	unsigned sw = mx_db_seal_writes ? mx_db_seal_writes : MX_SEAL_WRITES;
+	unsigned sm = mx_db_seal_min ? mx_db_seal_min : MX_SEAL_MIN;
+	if (s->head.n >= sm && s->head_writes >= sw && s->ver != s->ver_db)
+		mx_db_seal_head(db, s);
 	*j = (wjob){ .s = s, .ver = s->ver, .lsn = s->last_lsn, .next_seq = s->next_seq,
 		     .last_ts = s->last_ts, .last_v = s->last_v, .has_last = s->has_last,
 		     .in_db = s->in_db };
@@ -292,6 +298,7 @@ static void job_take(mx_db *db, mx_series *s, wjob *j)
 		w->p.v = xmalloc(s->head.n * sizeof *w->p.v);
 		memcpy(w->p.ts, s->head.ts, s->head.n * sizeof *w->p.ts);
 		memcpy(w->p.v, s->head.v, s->head.n * sizeof *w->p.v);
+		s->head_writes++;
 	}
 }
 

@@ -67,6 +67,15 @@ static inline void mx_put_f64(mx_bytes *b, double v)
 
 /* Most points in one block; a head seals when it holds this many. */
 #define MX_BLOCK_MAX 4096
+/* A head is rewritten whole at every checkpoint until it seals, so a slow
+ * series (a point every 10 s: 4,096 points in 11 hours) would be written
+ * some 680 times, about 2,048 points a time. A write therefore seals a
+ * head instead of rewriting it once it was written MX_SEAL_WRITES times
+ * and holds MX_SEAL_MIN points: no head row outgrows what the last
+ * MX_SEAL_WRITES checkpoints brought or MX_SEAL_MIN points, whichever is
+ * more, and blocks stay large enough to compress (docs/scaling.md). */
+#define MX_SEAL_WRITES 16
+#define MX_SEAL_MIN 512
 #define MX_DAY_MS 86400000LL
 #define MX_ROLL_MS 60000LL
 
@@ -195,6 +204,7 @@ typedef struct mx_series {
 	/* Data (hl). */
 	mx_pts head;
 	int64_t head_seq, head_day;
+	uint32_t head_writes; /* times the open head was copied for writing */
 	mx_pts ooo;
 	mx_pend *pend;
 	size_t npend;
@@ -347,8 +357,10 @@ void mx_wal_commit(mx_db *db, unsigned lane, struct mx_req *first, size_t nreq);
 /* Finishes nreq requests from first on with rc (each freed or woken). */
 void mx_wal_finish(struct mx_req *first, size_t nreq, int rc);
 
-/* Moves the out-of-order buffer to a pending block (hl held for writing). */
+/* Moves the out-of-order buffer, or the head, to a pending block (hl
+ * held for writing). */
 void mx_db_seal_ooo(mx_db *db, mx_series *s);
+void mx_db_seal_head(mx_db *db, mx_series *s);
 
 /* ---- Blocks in the database (mx_db_flush.c) -------------------------- */
 extern const store_domain mx_db_domain;
@@ -374,6 +386,9 @@ extern int mx_db_old_rows;
  * fails before its commit (0: none). */
 extern unsigned mx_db_part_series;
 extern unsigned mx_db_fail_part;
+/* Tests and bench/mx_ckpt.c only: MX_SEAL_WRITES and MX_SEAL_MIN in force
+ * (0: those; UINT_MAX writes: heads seal only when full or at a day's end). */
+extern unsigned mx_db_seal_writes, mx_db_seal_min;
 void mx_db_bg_stop(mx_db *db);
 /* The partition table of a day, e.g. "mx_b_19876"; MX_HEADS_DAY: the
  * table of heads written at checkpoints. */

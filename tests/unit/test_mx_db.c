@@ -833,6 +833,65 @@ static void test_heads(void **state)
 	free(r);
 }
 
+/* Rows of table t holding sid 1 (mx_heads, or a day table of blocks). */
+static int64_t rows_of(mx_db *db, const char *t)
+{
+	store_conn *c = NULL;
+	store_rows *q = NULL;
+	char sql[128];
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE sid = 1", t);
+	assert_int_equal(store_acquire(pg_url ? pg_st : db->st, &c), 0);
+	assert_int_equal(store_query(c, sql, &q, SNOARGS), 0);
+	assert_int_equal(store_rows_next(q), 1);
+	int64_t n = store_rows_int(q, 0);
+	store_rows_free(&q);
+	store_release(&c);
+	return n;
+}
+
+/* A slow series: its head seals at the checkpoint that finds it written
+ * mx_db_seal_writes times and holding mx_db_seal_min points, not only
+ * when full, so no head row is rewritten without end; the blocks read
+ * back as the points pushed, before and after a restart. */
+static void test_seal_sooner(void **state)
+{
+	(void)state;
+	size_t n = 24;
+	ref *r = malloc(n * sizeof *r);
+	for (size_t i = 0; i < n; i++)
+		r[i] = (ref){ 1, 1, 2, 1700000000000LL + (int64_t)i * 10000, round(rndu() * 1e4) / 100 };
+	char day[32];
+	mx_db_part_name(r[0].ts / MX_DAY_MS, day, sizeof day);
+	mx_db_seal_writes = 3;
+	mx_db_seal_min = 10;
+	mx_db *db = open_db(0);
+	/* Checkpoint k (1-based) after 2 points each: the head is written
+	 * partial at 1-4 (at 4: written 3 times, 8 points), seals at 5
+	 * (10 points), is written at 6-9 and seals again at 10. */
+	for (size_t k = 1; k <= 10; k++) {
+		push(db, r + 2 * (k - 1), 2);
+		assert_int_equal(mx_db_flush(db), 0);
+		int64_t blocks = k < 5 ? 0 : k < 10 ? 1 : 2;
+		if (blocks)
+			assert_int_equal(rows_of(db, day), blocks);
+		assert_int_equal(rows_of(db, "mx_heads"), k == 5 || k == 10 ? 0 : 1);
+		check_export(db, r, 2 * k);
+	}
+	push(db, r + 20, 4);
+	assert_int_equal(mx_db_flush(db), 0);
+	close_db(&db);
+	mx_db_seal_writes = mx_db_seal_min = 0;
+	db = open_db(0);
+	check_export(db, r, n);
+	int64_t t0 = r[0].ts / 60000 * 60000;
+	for (int agg = MX_AVG; agg <= MX_P99; agg++) {
+		mx_filter f = { .metric = "lat", .from_ms = t0, .to_ms = t0 + 60000 * 5 };
+		check_query(db, r, n, &f, 60000, (enum mx_agg)agg, NULL, 0);
+	}
+	close_db(&db);
+	free(r);
+}
+
 /* ---- Recovery ------------------------------------------------------- */
 
 /* A crash: the process dies with heads unwritten. The test cannot kill
@@ -1541,6 +1600,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_old_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_heads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seal_sooner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tags_quoted, setup, teardown),
